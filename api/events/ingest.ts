@@ -1,0 +1,85 @@
+/**
+ * Accepting events: store first (contact and event in one transaction), then route. A
+ * stored event is never lost: when routing fails (Temporal unreachable) the answer still
+ * says accepted, with routing "deferred", and redelivery routes it later.
+ */
+import { randomUUID } from 'node:crypto';
+import { upsertContact } from '../../db/contacts';
+import { insertEvent, markRouted, markRoutingFailed, type NewEvent, type StoredEvent } from '../../db/events';
+import { inTransaction, type Db } from '../../db/pool';
+import type { Logger } from '../../runtime/logger';
+import { routeEvent, type RoutingDeps, type RoutingResult } from './routing';
+import type { IdentifyPayload, TrackPayload } from './schemas';
+
+export interface IngestDeps extends RoutingDeps {
+  db: Db;
+  log: Logger;
+}
+
+export interface IngestResult {
+  messageId: string;
+  eventId: number;
+  contactId: string;
+  /** True when this messageId was accepted before: nothing new was stored. */
+  duplicate: boolean;
+  routing: 'done' | 'deferred' | 'none';
+  journeys?: RoutingResult;
+}
+
+export const contactIdOf = (p: { userId?: string; anonymousId?: string }): string => p.userId ?? `anonymous:${p.anonymousId}`;
+
+export async function ingestTrack(deps: IngestDeps, payload: TrackPayload): Promise<IngestResult> {
+  const { event, properties, context, ...rest } = payload;
+  return ingest(deps, payload, context?.traits ?? {}, {
+    type: 'track',
+    name: event,
+    properties,
+    context: { ...context, ...without(rest, ['userId', 'anonymousId', 'messageId', 'timestamp', 'type']) },
+  });
+}
+
+export async function ingestIdentify(deps: IngestDeps, payload: IdentifyPayload): Promise<IngestResult> {
+  const { traits, context, ...rest } = payload;
+  return ingest(deps, payload, { ...context?.traits, ...traits }, {
+    type: 'identify',
+    properties: traits,
+    context: { ...context, ...without(rest, ['userId', 'anonymousId', 'messageId', 'timestamp', 'type']) },
+  });
+}
+
+async function ingest(
+  deps: IngestDeps,
+  payload: { userId?: string; anonymousId?: string; messageId?: string; timestamp?: string },
+  traits: Record<string, unknown>,
+  fields: Pick<NewEvent, 'type' | 'name' | 'properties' | 'context'>,
+): Promise<IngestResult> {
+  const contactId = contactIdOf(payload);
+  // Segment's libraries always send a messageId; without one a retry cannot be recognised.
+  const messageId = payload.messageId ?? `parcours-${randomUUID()}`;
+  const occurredAt = new Date(payload.timestamp ?? Date.now()).toISOString();
+  const { event, duplicate } = await inTransaction(deps.db, async (tx) => {
+    await upsertContact(tx, contactId, traits);
+    return insertEvent(tx, { ...fields, messageId, contactId, occurredAt });
+  });
+  const base = { messageId, eventId: event.id, contactId, duplicate };
+  if (event.type !== 'track') return { ...base, routing: 'none' };
+  if (duplicate && event.routedAt) return { ...base, routing: 'done', journeys: event.routingResult as RoutingResult };
+  return { ...base, ...(await routeStored(deps, event)) };
+}
+
+/** Routes a stored event and records the outcome; used on ingest and by redelivery. */
+export async function routeStored(deps: IngestDeps, event: StoredEvent): Promise<Pick<IngestResult, 'routing' | 'journeys'>> {
+  try {
+    const journeys = await routeEvent(deps, event);
+    await markRouted(deps.db, event.id, journeys);
+    return { routing: 'done', journeys };
+  } catch (err) {
+    deps.log.warn({ err: (err as Error).message, eventId: event.id }, 'routing deferred: the event is stored and will be routed again');
+    await markRoutingFailed(deps.db, event.id, (err as Error).message).catch(() => undefined);
+    return { routing: 'deferred' };
+  }
+}
+
+function without(source: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(source).filter(([k]) => !keys.includes(k)));
+}

@@ -1,0 +1,95 @@
+/**
+ * Routing a stored track event to Temporal: signal the contact's running journeys that
+ * listen to it, then start a journey for every live flow it triggers. Safe to run again for
+ * the same event (redelivery): a running journey is never started twice.
+ */
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowClient } from '@temporalio/client';
+import { eventsListenedTo, matchesAllProperties } from '../../flows/conditions';
+import type { FlowDefinition } from '../../flows/schema';
+import type { StoredEvent } from '../../db/events';
+import { liveFlowsTriggeredBy } from '../../db/flows';
+import { recordJourneyStart, runningJourneysListeningTo } from '../../db/journeys';
+import type { Queryable } from '../../db/pool';
+import { ContactIdAttribute, FlowIdAttribute, JOURNEY_TASK_QUEUE, journeyWorkflowId } from '../../workflows/journey-identity';
+import { contactEventSignal, type JourneyEvent, type JourneyInput } from '../../workflows/messages';
+import type { journeyWorkflow } from '../../workflows/journey';
+
+export interface RoutingDeps {
+  db: Queryable;
+  workflows: WorkflowClient;
+}
+
+export interface RoutingResult {
+  started: { flowId: string; flowVersion: number; workflowId: string; runId: string }[];
+  alreadyInFlow: { flowId: string; workflowId: string }[];
+  signalled: { flowId: string; workflowId: string }[];
+}
+
+export function toJourneyEvent(event: StoredEvent): JourneyEvent {
+  return { id: event.id, messageId: event.messageId, name: event.name ?? '', properties: event.properties, timestamp: event.occurredAt };
+}
+
+export async function routeEvent(deps: RoutingDeps, event: StoredEvent): Promise<RoutingResult> {
+  const result: RoutingResult = { started: [], alreadyInFlow: [], signalled: [] };
+  if (event.type !== 'track' || !event.name) return result;
+  const journeyEvent = toJourneyEvent(event);
+
+  // Signal first, so a journey started below never receives its own trigger.
+  for (const journey of await runningJourneysListeningTo(deps.db, event.contactId, event.name)) {
+    try {
+      await deps.workflows.getHandle(journey.workflowId, journey.runId).signal(contactEventSignal, journeyEvent);
+      result.signalled.push({ flowId: journey.flowId, workflowId: journey.workflowId });
+    } catch (err) {
+      // Finished since the row was read: the journey no longer needs the event.
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+  }
+
+  const flows = await liveFlowsTriggeredBy(deps.db, event.name);
+  for (const flow of flows.filter((f) => matchesAllProperties(event.properties, f.trigger.where))) {
+    const started = await startJourney(deps, flow, event, journeyEvent);
+    if (started) result.started.push(started);
+    else result.alreadyInFlow.push({ flowId: flow.id, workflowId: journeyWorkflowId(flow.id, event.contactId) });
+  }
+  return result;
+}
+
+async function startJourney(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent) {
+  const workflowId = journeyWorkflowId(flow.id, event.contactId);
+  const input: JourneyInput = { v: 1, flow, contactId: event.contactId, trigger };
+  try {
+    const handle = await deps.workflows.start<typeof journeyWorkflow>('journeyWorkflow', {
+      taskQueue: JOURNEY_TASK_QUEUE,
+      workflowId,
+      args: [input],
+      // One journey per flow and contact at a time; a finished one may be entered again.
+      workflowIdConflictPolicy: 'FAIL',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      typedSearchAttributes: [
+        { key: ContactIdAttribute, value: event.contactId },
+        { key: FlowIdAttribute, value: flow.id },
+      ],
+      memo: { flowName: flow.name, flowVersion: flow.version, triggerEventId: event.id },
+      staticSummary: `${flow.name} (v${flow.version}) for contact ${event.contactId}`,
+      staticDetails: [
+        `Flow **${flow.name}** \`${flow.id}\` version ${flow.version}`,
+        `Triggered by **${trigger.name}** (event ${event.id}, messageId \`${event.messageId}\`) at ${trigger.timestamp}`,
+        flow.exitWhen.length ? `Exits when: ${flow.exitWhen.map((f) => f.event).join(', ')}` : 'No flow filters',
+      ].join('\n\n'),
+    });
+    await recordJourneyStart(deps.db, {
+      runId: handle.firstExecutionRunId,
+      workflowId,
+      flowId: flow.id,
+      flowVersion: flow.version,
+      contactId: event.contactId,
+      triggerEventId: event.id,
+      listensTo: eventsListenedTo(flow.exitWhen),
+      startedAt: trigger.timestamp,
+    });
+    return { flowId: flow.id, flowVersion: flow.version, workflowId, runId: handle.firstExecutionRunId };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return undefined;
+    throw err;
+  }
+}

@@ -1,0 +1,42 @@
+/** `npm run api`: the HTTP API alone (deployments run it next to `npm run worker`). */
+import { Client, Connection } from '@temporalio/client';
+import { migrate } from '../db/migrate';
+import { createPool } from '../db/pool';
+import { apiKeys, readEnv } from '../runtime/env';
+import { createLogger } from '../runtime/logger';
+import { resolveDatabase } from '../runtime/postgres';
+import { createApp } from './app';
+import { startRedelivery } from './events/redelivery';
+
+async function main(): Promise<void> {
+  const env = readEnv();
+  const log = createLogger(env.LOG_LEVEL, 'parcours-api');
+  const keys = apiKeys(env);
+  if (keys.length === 0) throw new Error('API_KEYS is empty: set at least one key (comma-separated)');
+  const database = await resolveDatabase(env, log);
+  const db = createPool(database.url);
+  await migrate(db);
+  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
+  const workflows = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }).workflow;
+  const deps = { db, workflows, log, apiKeys: keys };
+  const stopRedelivery = startRedelivery(deps);
+  const server = createApp(deps).listen(env.PORT, () => log.info({ port: env.PORT }, 'API listening'));
+
+  const shutdown = () => {
+    log.info('shutting down');
+    stopRedelivery();
+    server.close(async () => {
+      await connection.close();
+      await db.end();
+      await database.stop();
+      process.exit(0);
+    });
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,99 @@
+import type { Queryable } from './pool';
+
+export type JourneyStatus = 'running' | 'completed' | 'exited' | 'failed';
+
+export interface JourneyRecord {
+  runId: string;
+  workflowId: string;
+  flowId: string;
+  flowVersion: number;
+  contactId: string;
+  triggerEventId: number | null;
+  status: JourneyStatus;
+  exitReason: string | null;
+  exitDetail: unknown;
+  currentStep: string | null;
+  startedAt: string;
+  endedAt: string | null;
+}
+
+interface JourneyRow {
+  run_id: string;
+  workflow_id: string;
+  flow_id: string;
+  flow_version: number;
+  contact_id: string;
+  trigger_event_id: number | null;
+  status: JourneyStatus;
+  exit_reason: string | null;
+  exit_detail: unknown;
+  current_step: string | null;
+  started_at: Date;
+  ended_at: Date | null;
+}
+
+const toJourney = (r: JourneyRow): JourneyRecord => ({
+  runId: r.run_id,
+  workflowId: r.workflow_id,
+  flowId: r.flow_id,
+  flowVersion: r.flow_version,
+  contactId: r.contact_id,
+  triggerEventId: r.trigger_event_id,
+  status: r.status,
+  exitReason: r.exit_reason,
+  exitDetail: r.exit_detail,
+  currentStep: r.current_step,
+  startedAt: r.started_at.toISOString(),
+  endedAt: r.ended_at?.toISOString() ?? null,
+});
+
+export interface JourneyStart {
+  runId: string;
+  workflowId: string;
+  flowId: string;
+  flowVersion: number;
+  contactId: string;
+  triggerEventId: number;
+  listensTo: string[];
+  startedAt: string;
+}
+
+export async function recordJourneyStart(q: Queryable, j: JourneyStart): Promise<void> {
+  await q.query(
+    `INSERT INTO journeys (run_id, workflow_id, flow_id, flow_version, contact_id, trigger_event_id, listens_to, started_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (run_id) DO NOTHING`,
+    [j.runId, j.workflowId, j.flowId, j.flowVersion, j.contactId, j.triggerEventId, j.listensTo, j.startedAt],
+  );
+}
+
+export interface JourneyEnd extends Omit<JourneyStart, 'listensTo' | 'triggerEventId'> {
+  status: Exclude<JourneyStatus, 'running'>;
+  exitReason: string | null;
+  exitDetail: unknown;
+  currentStep: string | null;
+}
+
+/** Upsert: the row exists unless the API died between starting the workflow and writing it. */
+export async function recordJourneyEnd(q: Queryable, j: JourneyEnd): Promise<void> {
+  await q.query(
+    `INSERT INTO journeys (run_id, workflow_id, flow_id, flow_version, contact_id, started_at, status, exit_reason, exit_detail, current_step, ended_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
+     ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, exit_reason = EXCLUDED.exit_reason,
+       exit_detail = EXCLUDED.exit_detail, current_step = EXCLUDED.current_step, ended_at = COALESCE(journeys.ended_at, now())`,
+    [j.runId, j.workflowId, j.flowId, j.flowVersion, j.contactId, j.startedAt, j.status, j.exitReason, JSON.stringify(j.exitDetail ?? null), j.currentStep],
+  );
+}
+
+/** Running journeys of this contact that asked to hear about this event (see `listens_to`). */
+export async function runningJourneysListeningTo(q: Queryable, contactId: string, eventName: string): Promise<JourneyRecord[]> {
+  const { rows } = await q.query<JourneyRow>(
+    "SELECT * FROM journeys WHERE contact_id = $1 AND status = 'running' AND $2 = ANY(listens_to) ORDER BY started_at",
+    [contactId, eventName],
+  );
+  return rows.map(toJourney);
+}
+
+export async function listContactJourneys(q: Queryable, contactId: string): Promise<JourneyRecord[]> {
+  const { rows } = await q.query<JourneyRow>('SELECT * FROM journeys WHERE contact_id = $1 ORDER BY started_at DESC LIMIT 500', [contactId]);
+  return rows.map(toJourney);
+}

@@ -1,0 +1,142 @@
+import type { Queryable } from './pool';
+
+export type Channel = 'email' | 'sms';
+export type MessageStatus = 'sending' | 'sent' | 'retrying' | 'failed' | 'skipped';
+
+export interface MessageRecord {
+  id: string;
+  journeyRunId: string;
+  flowId: string;
+  flowVersion: number;
+  stepId: string;
+  contactId: string;
+  channel: Channel;
+  transactional: boolean;
+  recipient: string | null;
+  provider: string | null;
+  providerMessageId: string | null;
+  status: MessageStatus;
+  reason: string | null;
+  content: Record<string, string> | null;
+  attempts: number;
+  createdAt: string;
+  sentAt: string | null;
+}
+
+interface MessageRow {
+  id: string;
+  journey_run_id: string;
+  flow_id: string;
+  flow_version: number;
+  step_id: string;
+  contact_id: string;
+  channel: Channel;
+  transactional: boolean;
+  recipient: string | null;
+  provider: string | null;
+  provider_message_id: string | null;
+  status: MessageStatus;
+  reason: string | null;
+  content: Record<string, string> | null;
+  attempts: number;
+  created_at: Date;
+  sent_at: Date | null;
+}
+
+const toMessage = (r: MessageRow): MessageRecord => ({
+  id: r.id,
+  journeyRunId: r.journey_run_id,
+  flowId: r.flow_id,
+  flowVersion: r.flow_version,
+  stepId: r.step_id,
+  contactId: r.contact_id,
+  channel: r.channel,
+  transactional: r.transactional,
+  recipient: r.recipient,
+  provider: r.provider,
+  providerMessageId: r.provider_message_id,
+  status: r.status,
+  reason: r.reason,
+  content: r.content,
+  attempts: r.attempts,
+  createdAt: r.created_at.toISOString(),
+  sentAt: r.sent_at?.toISOString() ?? null,
+});
+
+export interface MessageKey {
+  journeyRunId: string;
+  flowId: string;
+  flowVersion: number;
+  stepId: string;
+  contactId: string;
+  channel: Channel;
+  transactional: boolean;
+}
+
+export async function findMessage(q: Queryable, journeyRunId: string, stepId: string): Promise<MessageRecord | undefined> {
+  const { rows } = await q.query<MessageRow>('SELECT * FROM messages WHERE journey_run_id = $1 AND step_id = $2', [journeyRunId, stepId]);
+  return rows[0] && toMessage(rows[0]);
+}
+
+/** Records an attempt before the provider is called; a retry of the same step reuses the row. */
+export async function beginAttempt(
+  q: Queryable,
+  key: MessageKey,
+  attempt: { recipient: string; provider: string; content: Record<string, string> },
+): Promise<MessageRecord> {
+  const { rows } = await q.query<MessageRow>(
+    `INSERT INTO messages (journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, recipient, provider, content, status, attempts)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'sending', 1)
+     ON CONFLICT (journey_run_id, step_id) DO UPDATE SET recipient = EXCLUDED.recipient, provider = EXCLUDED.provider,
+       content = EXCLUDED.content, status = 'sending', attempts = messages.attempts + 1, updated_at = now()
+     RETURNING *`,
+    [key.journeyRunId, key.flowId, key.flowVersion, key.stepId, key.contactId, key.channel, key.transactional, attempt.recipient, attempt.provider, attempt.content],
+  );
+  return toMessage(rows[0]);
+}
+
+export async function finishAttempt(
+  q: Queryable,
+  id: string,
+  outcome: { status: 'sent'; providerMessageId: string } | { status: 'retrying' | 'failed'; reason: string },
+): Promise<void> {
+  if (outcome.status === 'sent') {
+    await q.query(
+      "UPDATE messages SET status = 'sent', provider_message_id = $2, reason = NULL, sent_at = now(), updated_at = now() WHERE id = $1",
+      [id, outcome.providerMessageId],
+    );
+  } else {
+    await q.query('UPDATE messages SET status = $2, reason = $3, updated_at = now() WHERE id = $1', [id, outcome.status, outcome.reason]);
+  }
+}
+
+/** A step that sent nothing (no address, suppressed): recorded so support can see why. */
+export async function recordSkipped(q: Queryable, key: MessageKey, recipient: string | null, reason: string): Promise<MessageRecord> {
+  const { rows } = await q.query<MessageRow>(
+    `INSERT INTO messages (journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, recipient, status, reason)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'skipped', $9)
+     ON CONFLICT (journey_run_id, step_id) DO UPDATE SET status = 'skipped', reason = EXCLUDED.reason, updated_at = now()
+     RETURNING *`,
+    [key.journeyRunId, key.flowId, key.flowVersion, key.stepId, key.contactId, key.channel, key.transactional, recipient, reason],
+  );
+  return toMessage(rows[0]);
+}
+
+export async function listContactMessages(q: Queryable, contactId: string): Promise<MessageRecord[]> {
+  const { rows } = await q.query<MessageRow>('SELECT * FROM messages WHERE contact_id = $1 ORDER BY created_at DESC LIMIT 500', [contactId]);
+  return rows.map(toMessage);
+}
+
+export async function listOutbox(q: Queryable, limit: number): Promise<MessageRecord[]> {
+  const { rows } = await q.query<MessageRow>("SELECT * FROM messages WHERE provider = 'outbox' ORDER BY created_at DESC LIMIT $1", [limit]);
+  return rows.map(toMessage);
+}
+
+export async function isSuppressed(q: Queryable, channel: Channel, address: string): Promise<boolean> {
+  const { rows } = await q.query('SELECT 1 FROM suppressions WHERE channel = $1 AND address = $2', [channel, address.toLowerCase()]);
+  return rows.length > 0;
+}
+
+export async function suppress(q: Queryable, channel: Channel, address: string, reason: string): Promise<void> {
+  await q.query('INSERT INTO suppressions (channel, address, reason) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [channel, address.toLowerCase(), reason]);
+}

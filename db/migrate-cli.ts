@@ -1,0 +1,22 @@
+/** `npm run migrate`: apply pending migrations to the database `npm start` would use. */
+import { migrate } from './migrate';
+import { createPool } from './pool';
+import { readEnv } from '../runtime/env';
+import { createLogger } from '../runtime/logger';
+import { resolveDatabase } from '../runtime/postgres';
+
+async function main(): Promise<void> {
+  const env = readEnv();
+  const log = createLogger(env.LOG_LEVEL);
+  const database = await resolveDatabase(env, log);
+  const db = createPool(database.url);
+  const applied = await migrate(db);
+  log.info({ applied }, applied.length ? 'migrations applied' : 'database is up to date');
+  await db.end();
+  await database.stop();
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,47 @@
+/** The environment, parsed once with zod: a misconfigured deployment fails at start with a clear message. */
+import path from 'node:path';
+import { z } from 'zod';
+import { projectRoot } from './temporal-binaries';
+
+const optional = z.string().trim().min(1).optional().catch(undefined);
+
+const schema = z
+  .object({
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    PARCOURS_DATA_DIR: z.string().default(path.join(projectRoot, '.data')),
+    DATABASE_URL: optional,
+    TEMPORAL_ADDRESS: optional,
+    TEMPORAL_NAMESPACE: z.string().default('default'),
+    TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
+    API_KEYS: optional,
+    SENDGRID_API_KEY: optional,
+    SENDGRID_BASE_URL: z.url().optional(),
+    EMAIL_FROM: z.email().optional(),
+    TWILIO_ACCOUNT_SID: z.string().startsWith('AC', 'a Twilio account SID starts with "AC"').optional(),
+    TWILIO_AUTH_TOKEN: optional,
+    TWILIO_FROM: optional,
+    TWILIO_BASE_URL: z.url().optional(),
+  })
+  .superRefine((env, ctx) => {
+    if (env.SENDGRID_API_KEY && !env.EMAIL_FROM) {
+      ctx.addIssue({ code: 'custom', path: ['EMAIL_FROM'], message: 'required when SENDGRID_API_KEY is set' });
+    }
+    const twilio = [env.TWILIO_ACCOUNT_SID, env.TWILIO_AUTH_TOKEN, env.TWILIO_FROM];
+    if (twilio.some(Boolean) && !twilio.every(Boolean)) {
+      ctx.addIssue({ code: 'custom', path: ['TWILIO_ACCOUNT_SID'], message: 'set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM together' });
+    }
+  });
+
+export type Env = z.infer<typeof schema>;
+
+export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const parsed = schema.safeParse(source);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
+  throw new Error(`invalid environment:\n${problems}`);
+}
+
+export function apiKeys(env: Env): string[] {
+  return (env.API_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+}

@@ -1,0 +1,91 @@
+/**
+ * `npm start`: the whole system in one process for development and trials: Postgres
+ * (local or embedded), a Temporal dev server with its Web UI (unless TEMPORAL_ADDRESS is
+ * set), migrations, the journey worker and the API.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { createApp } from '../api/app';
+import { startRedelivery } from '../api/events/redelivery';
+import { migrate } from '../db/migrate';
+import { createPool } from '../db/pool';
+import { apiKeys, readEnv } from '../runtime/env';
+import { createLogger } from '../runtime/logger';
+import { resolveDatabase } from '../runtime/postgres';
+import { providersFromEnv } from '../runtime/providers';
+import { resolveTemporal } from '../runtime/temporal';
+import { createJourneyWorker } from '../worker/create-worker';
+
+/** Without API_KEYS, a development key kept under the data folder (stable across restarts). */
+function developmentKey(dataDir: string): string {
+  const file = path.join(dataDir, 'dev-api-key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const key = `dev_${randomBytes(16).toString('hex')}`;
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+async function main(): Promise<void> {
+  const env = readEnv();
+  const log = createLogger(env.LOG_LEVEL);
+  const database = await resolveDatabase(env, log);
+  const db = createPool(database.url);
+  await migrate(db);
+  const temporal = await resolveTemporal(env, log);
+
+  const workerConnection = await NativeConnection.connect({ address: temporal.address });
+  const providers = providersFromEnv(env);
+  const worker = await createJourneyWorker({ connection: workerConnection, namespace: temporal.namespace, activities: { db, ...providers } });
+  const workerDone = worker.run();
+
+  const keys = apiKeys(env);
+  const generatedKey = keys.length === 0 ? developmentKey(env.PARCOURS_DATA_DIR) : undefined;
+  const connection = await Connection.connect({ address: temporal.address });
+  const deps = { db, workflows: new Client({ connection, namespace: temporal.namespace }).workflow, log, apiKeys: generatedKey ? [generatedKey] : keys };
+  const stopRedelivery = startRedelivery(deps);
+  const server = createApp(deps).listen(env.PORT, '0.0.0.0');
+  await new Promise<void>((resolve) => server.once('listening', resolve));
+
+  const lines = [
+    'Parcours is running',
+    `  API          http://127.0.0.1:${env.PORT}   (health: /health)`,
+    `  Temporal UI  ${temporal.uiUrl ?? `(external server ${temporal.address})`}`,
+    `  Postgres     ${database.source}`,
+    generatedKey ? `  API key      ${generatedKey}   (development key, saved in ${path.join(env.PARCOURS_DATA_DIR, 'dev-api-key')})` : '  API keys     from API_KEYS',
+    `  Email        ${providers.email.name}${providers.email.name === 'outbox' ? ' (GET /v1/outbox lists what would have been sent)' : ''}`,
+    `  SMS          ${providers.sms.name}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down');
+    stopRedelivery();
+    await new Promise((resolve) => server.close(resolve));
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await workerDone.catch(() => undefined);
+    await connection.close();
+    await workerConnection.close();
+    await temporal.stop();
+    await db.end();
+    await database.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+  workerDone.catch((err) => {
+    log.error({ err }, 'worker stopped');
+    void shutdown();
+  });
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,29 @@
+/** `npm run worker`: the journey worker alone (deployments run it next to `npm run api`). */
+import { NativeConnection } from '@temporalio/worker';
+import { migrate } from '../db/migrate';
+import { createPool } from '../db/pool';
+import { readEnv } from '../runtime/env';
+import { createLogger } from '../runtime/logger';
+import { resolveDatabase } from '../runtime/postgres';
+import { providersFromEnv } from '../runtime/providers';
+import { createJourneyWorker } from './create-worker';
+
+async function main(): Promise<void> {
+  const env = readEnv();
+  const log = createLogger(env.LOG_LEVEL, 'parcours-worker');
+  const database = await resolveDatabase(env, log);
+  const db = createPool(database.url);
+  await migrate(db);
+  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
+  const worker = await createJourneyWorker({ connection, namespace: env.TEMPORAL_NAMESPACE, activities: { db, ...providersFromEnv(env) } });
+  log.info({ temporal: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' }, 'worker running');
+  await worker.run(); // returns after SIGINT/SIGTERM, which the SDK handles
+  await connection.close();
+  await db.end();
+  await database.stop();
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

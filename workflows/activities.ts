@@ -1,0 +1,24 @@
+/**
+ * Activity stubs for the journey workflow. Types only from activities/: no I/O code enters
+ * the workflow sandbox.
+ */
+import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import type { JourneyActivities } from '../activities';
+
+/**
+ * Provider outages (429, 5xx) are retried with backoff for up to a day; permanent rejections
+ * are thrown as non-retryable and never retried.
+ */
+export const sendOptions: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  scheduleToCloseTimeout: '24 hours',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '30 minutes' },
+};
+
+export const sending = proxyActivities<Pick<JourneyActivities, 'sendEmail' | 'sendSms'>>(sendOptions);
+
+export const bookkeeping = proxyActivities<Pick<JourneyActivities, 'recordJourneyEnd'>>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+  summary: 'record journey end',
+});

@@ -1,0 +1,2 @@
+// The worker's workflowsPath: every workflow type Parcours registers.
+export { journeyWorkflow } from './journey';

@@ -1,0 +1,56 @@
+/**
+ * The journey workflow's contract: input, result, signals and queries, defined once and
+ * imported by the client side (API, tests) and the workflow alike.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { EventFacts } from '../flows/conditions';
+import type { EventCondition, FlowDefinition } from '../flows/schema';
+
+/** An event of the contact's, as a journey sees it (trigger or signal). */
+export interface JourneyEvent extends EventFacts {
+  /** Our stored event id (events.id). */
+  id: number;
+  messageId: string;
+}
+
+export interface JourneyInput {
+  /** Input format version: bump it when the shape changes, and keep reading the old one. */
+  v: 1;
+  /** The flow version this journey runs to the end, whatever edits come later. */
+  flow: FlowDefinition;
+  contactId: string;
+  trigger: JourneyEvent;
+}
+
+export type JourneyExit =
+  | { reason: 'flow_filter'; filter: EventCondition; event: Pick<JourneyEvent, 'id' | 'name' | 'timestamp'>; detectedBy: 'signal' | 'send_guard' }
+  | { reason: 'exit_step'; stepId: string; detail?: string };
+
+export interface StepRecord {
+  stepId: string;
+  type: string;
+  outcome: string;
+  /** Workflow time when the step finished. */
+  at: string;
+  messageId?: string;
+}
+
+export interface JourneyState {
+  flowId: string;
+  flowVersion: number;
+  contactId: string;
+  status: 'running' | 'completed' | 'exited';
+  currentStep?: string;
+  /** While a delay runs: when it ends unless the journey exits first. */
+  waitingUntil?: string;
+  exit?: JourneyExit;
+  steps: StepRecord[];
+}
+
+export type JourneyResult = Pick<JourneyState, 'status' | 'exit' | 'steps'>;
+
+/** Delivers one of the contact's events to a running journey (flow filters, later waits and splits). */
+export const contactEventSignal = defineSignal<[JourneyEvent]>('contactEvent');
+
+/** Where the journey is and what it did so far. */
+export const journeyStateQuery = defineQuery<JourneyState>('journeyState');
