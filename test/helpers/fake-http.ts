@@ -1,0 +1,76 @@
+/**
+ * A fake provider API on 127.0.0.1: records every request and answers from a script
+ * (queued responses first, then the default). The real SendGrid and Twilio clients talk to it.
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  /** The status the fake answered with. */
+  status?: number;
+  /** Wall-clock time the fake saw it. */
+  at: number;
+}
+
+export interface FakeResponse {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export class FakeHttpServer {
+  readonly requests: RecordedRequest[] = [];
+  private readonly queued: FakeResponse[] = [];
+  private server?: Server;
+  url = '';
+
+  constructor(private readonly respond: (req: RecordedRequest, index: number) => FakeResponse) {}
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const recorded: RecordedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
+        this.requests.push(recorded);
+        const answer = this.queued.shift() ?? this.respond(recorded, this.requests.length);
+        recorded.status = answer.status;
+        const payload = answer.body === undefined ? '' : JSON.stringify(answer.body);
+        res.writeHead(answer.status, { ...(payload ? { 'content-type': 'application/json' } : {}), ...answer.headers });
+        res.end(payload);
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  /** The next answers, in order, before falling back to the default. */
+  enqueue(...responses: FakeResponse[]): void {
+    this.queued.push(...responses);
+  }
+
+  reset(): void {
+    this.requests.length = 0;
+    this.queued.length = 0;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise((resolve) => this.server?.close(resolve));
+  }
+}
+
+/** Polls until `check` returns a value (not undefined/false) or the real-time limit passes. */
+export async function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

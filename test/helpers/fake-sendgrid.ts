@@ -1,0 +1,47 @@
+import { FakeHttpServer } from './fake-http';
+
+export interface SentEmail {
+  to: string;
+  from: string;
+  subject: string;
+  html: string;
+  text?: string;
+  customArgs: Record<string, string>;
+  authorization: string;
+  at: number;
+}
+
+interface MailSendBody {
+  personalizations: { to: { email: string }[]; custom_args?: Record<string, string> }[];
+  from: { email: string };
+  subject: string;
+  content: { type: string; value: string }[];
+  custom_args?: Record<string, string>;
+}
+
+/** SendGrid's v3 mail send: 202, empty body, an X-Message-Id header. */
+export class FakeSendGrid extends FakeHttpServer {
+  constructor() {
+    super((_req, n) => ({ status: 202, headers: { 'x-message-id': `sg-${n}` } }));
+  }
+
+  /** Accepted mail sends only (status 202 answered), in the order received. */
+  get emails(): SentEmail[] {
+    return this.requests
+      .filter((r) => r.method === 'POST' && r.path === '/v3/mail/send' && r.status === 202)
+      .map((r) => {
+        const body = JSON.parse(r.body) as MailSendBody;
+        const content = (type: string) => body.content.find((c) => c.type === type)?.value;
+        return {
+          to: body.personalizations[0].to[0].email,
+          from: body.from.email,
+          subject: body.subject,
+          html: content('text/html') ?? '',
+          text: content('text/plain'),
+          customArgs: { ...body.custom_args, ...body.personalizations[0].custom_args },
+          authorization: String(r.headers.authorization),
+          at: r.at,
+        };
+      });
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Everything a journey test needs, all real: the time-skipping Temporal test server, a
+ * fresh Postgres database, the journey worker with the real activities (the real SendGrid
+ * and Twilio clients pointed at fakes on 127.0.0.1) and the API app driven through supertest.
+ */
+import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap, type Worker } from '@temporalio/worker';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowHandle } from '@temporalio/client';
+import supertest from 'supertest';
+import type { Express } from 'express';
+import { createApp } from '../../api/app';
+import { sendgridProvider } from '../../activities/providers/sendgrid';
+import { twilioProvider } from '../../activities/providers/twilio';
+import type { FlowInput } from '../../flows/schema';
+import { createLogger, type Logger } from '../../runtime/logger';
+import { registerSearchAttributes } from '../../runtime/temporal';
+import { temporalTestServer } from '../../runtime/temporal-binaries';
+import { createJourneyWorker } from '../../worker/create-worker';
+import { journeyWorkflowId } from '../../workflows/journey-identity';
+import { journeyStateQuery, type JourneyResult } from '../../workflows/messages';
+import type { journeyWorkflow } from '../../workflows/journey';
+import { createTestDatabase, type TestDatabase } from './database';
+import { FakeSendGrid } from './fake-sendgrid';
+import { FakeTwilio } from './fake-twilio';
+
+export const API_KEY = 'test-key';
+export const TWILIO_SID = `AC${'0'.repeat(32)}`;
+
+let runtimeInstalled = false;
+function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  runtimeInstalled = true;
+}
+
+export function bundleJourneys(workflowsPath = require.resolve('../../workflows')): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+}
+
+export class Harness {
+  private workerRun?: Promise<void>;
+
+  private constructor(
+    readonly env: TestWorkflowEnvironment,
+    readonly database: TestDatabase,
+    readonly sendgrid: FakeSendGrid,
+    readonly twilio: FakeTwilio,
+    readonly worker: Worker,
+    readonly app: Express,
+    readonly log: Logger,
+  ) {}
+
+  static async start(opts: { workflowBundle?: WorkflowBundleWithSourceMap } = {}): Promise<Harness> {
+    quietRuntime();
+    const log = createLogger('silent');
+    const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: temporalTestServer() } });
+    await registerSearchAttributes({ address: env.address, namespace: 'default' }, log);
+    const database = await createTestDatabase();
+    const sendgrid = await new FakeSendGrid().start();
+    const twilio = await new FakeTwilio().start();
+    const worker = await createJourneyWorker({
+      connection: env.nativeConnection,
+      namespace: 'default',
+      workflowBundle: opts.workflowBundle ?? (await bundleJourneys()),
+      activities: {
+        db: database.db,
+        email: sendgridProvider({ apiKey: 'SG.test-key', baseUrl: sendgrid.url }),
+        sms: twilioProvider({ accountSid: TWILIO_SID, authToken: 'twilio-token', from: '+15550000000', baseUrl: twilio.url }),
+        emailFrom: 'shop@example.com',
+      },
+    });
+    const app = createApp({ db: database.db, workflows: env.client.workflow, log, apiKeys: [API_KEY] });
+    const harness = new Harness(env, database, sendgrid, twilio, worker, app, log);
+    harness.workerRun = worker.run();
+    return harness;
+  }
+
+  get db() {
+    return this.database.db;
+  }
+
+  /** An authenticated request to the API. */
+  http(method: 'get' | 'post' | 'put', path: string) {
+    return supertest(this.app)[method](path).set('Authorization', `Bearer ${API_KEY}`);
+  }
+
+  async putFlow(id: string, flow: FlowInput): Promise<void> {
+    const res = await this.http('put', `/v1/flows/${id}`).send(flow);
+    if (res.status >= 300) throw new Error(`PUT flow ${id}: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+
+  async identify(userId: string, traits: Record<string, unknown>): Promise<void> {
+    const res = await this.http('post', '/v1/identify').send({ userId, traits });
+    if (res.status !== 202) throw new Error(`identify: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+
+  async track(payload: Record<string, unknown>) {
+    const res = await this.http('post', '/v1/track').send(payload);
+    if (res.status !== 202) throw new Error(`track: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body as { eventId: number; duplicate: boolean; routing: string; journeys: { started: unknown[]; alreadyInFlow: unknown[]; signalled: unknown[] } };
+  }
+
+  journey(flowId: string, contactId: string): WorkflowHandle<typeof journeyWorkflow> {
+    return this.env.client.workflow.getHandle(journeyWorkflowId(flowId, contactId));
+  }
+
+  /** Waits for the journey to end, skipping time through its delays. */
+  result(flowId: string, contactId: string): Promise<JourneyResult> {
+    return this.journey(flowId, contactId).result();
+  }
+
+  state(flowId: string, contactId: string) {
+    return this.journey(flowId, contactId).query(journeyStateQuery);
+  }
+
+  async stop(): Promise<void> {
+    this.worker.shutdown();
+    await this.workerRun;
+    await this.env.teardown();
+    await this.sendgrid.stop();
+    await this.twilio.stop();
+    await this.database.drop();
+  }
+}
