@@ -16,6 +16,9 @@ export interface IngestDeps extends RoutingDeps {
   log: Logger;
 }
 
+/** How long a request waits on Temporal before answering "deferred" (the event is stored either way). */
+export const ROUTING_DEADLINE_MS = 5_000;
+
 export interface IngestResult {
   messageId: string;
   eventId: number;
@@ -70,7 +73,7 @@ async function ingest(
 /** Routes a stored event and records the outcome; used on ingest and by redelivery. */
 export async function routeStored(deps: IngestDeps, event: StoredEvent): Promise<Pick<IngestResult, 'routing' | 'journeys'>> {
   try {
-    const journeys = await routeEvent(deps, event);
+    const journeys = await deps.workflows.withDeadline(Date.now() + ROUTING_DEADLINE_MS, () => routeEvent(deps, event));
     await markRouted(deps.db, event.id, journeys);
     return { routing: 'done', journeys };
   } catch (err) {

@@ -1,0 +1,192 @@
+/** The event API as an order service sees it: Segment payloads, retries, batches, errors. */
+import type { AddressInfo } from 'node:net';
+import { Analytics } from '@segment/analytics-node';
+import { Connection, Client } from '@temporalio/client';
+import supertest from 'supertest';
+import { createApp } from '../api/app';
+import { redeliverPending } from '../api/events/redelivery';
+import { createPool } from '../db/pool';
+import { waitFor } from './helpers/fake-http';
+import { API_KEY, Harness } from './helpers/harness';
+import { abandonedCart, cartProperties } from './fixtures/flows';
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await Harness.start();
+  await h.putFlow('abandoned-cart', abandonedCart);
+});
+afterAll(() => h?.stop());
+
+const journeysOf = async (contactId: string) => (await h.http('get', `/v1/contacts/${contactId}/journeys`)).body.journeys as { status: string }[];
+
+describe('idempotency', () => {
+  test('a retried track with the same messageId is stored once and starts one journey', async () => {
+    const payload = { userId: 'retry-1', event: 'Checkout Started', messageId: 'evt-123', properties: cartProperties };
+    const first = await h.track(payload);
+    const second = await h.track(payload);
+
+    expect(first.duplicate).toBe(false);
+    expect(second).toMatchObject({ duplicate: true, eventId: first.eventId, routing: 'done' });
+    expect(second.journeys).toEqual(first.journeys);
+    expect(await journeysOf('retry-1')).toHaveLength(1);
+    const stored = await h.db.query("SELECT count(*)::int AS n FROM events WHERE message_id = 'evt-123'");
+    expect(stored.rows[0].n).toBe(1);
+  });
+
+  test('a second Checkout Started while the journey runs does not start another', async () => {
+    await h.track({ userId: 'retry-2', event: 'Checkout Started', messageId: 'a', properties: cartProperties });
+    const again = await h.track({ userId: 'retry-2', event: 'Checkout Started', messageId: 'b', properties: cartProperties });
+
+    expect(again.journeys.started).toEqual([]);
+    expect(again.journeys.alreadyInFlow).toEqual([{ flowId: 'abandoned-cart', workflowId: 'journey:abandoned-cart:retry-2' }]);
+    expect(await journeysOf('retry-2')).toHaveLength(1);
+  });
+});
+
+describe('bad requests get a 400 with the path and the reason', () => {
+  test.each([
+    ['no event name', { userId: 'u', properties: {} }, ['event']],
+    ['no userId or anonymousId', { event: 'Checkout Started' }, ['userId']],
+    ['properties not an object', { userId: 'u', event: 'X', properties: [1, 2] }, ['properties']],
+    ['timestamp not a date', { userId: 'u', event: 'X', timestamp: 'yesterday' }, ['timestamp']],
+    ['empty event name', { userId: 'u', event: '' }, ['event']],
+  ])('%s', async (_name, body, path) => {
+    const res = await h.http('post', '/v1/track').send(body);
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('invalid_request');
+    expect(res.body.error.issues).toEqual(expect.arrayContaining([expect.objectContaining({ path, message: expect.any(String) })]));
+  });
+
+  test('invalid JSON', async () => {
+    const res = await h.http('post', '/v1/track').set('content-type', 'application/json').send('{"userId": "u", event');
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'invalid_json', message: expect.stringContaining('not valid JSON') });
+  });
+
+  test('an event over 32 KB', async () => {
+    const res = await h.http('post', '/v1/track').send({ userId: 'u', event: 'Big', properties: { blob: 'x'.repeat(33 * 1024) } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('event_too_large');
+  });
+
+  test('nothing is stored for a rejected event', async () => {
+    await h.http('post', '/v1/track').send({ userId: 'never-stored', event: '' });
+    expect((await h.http('get', '/v1/contacts/never-stored')).status).toBe(404);
+  });
+
+  test('an unknown route is a JSON 404', async () => {
+    const res = await h.http('get', '/v1/nothing-here');
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe('not_found');
+  });
+});
+
+describe('authentication', () => {
+  test('no key: 401 with a hint', async () => {
+    const res = await supertest(h.app).post('/v1/track').send({ userId: 'u', event: 'X' });
+    expect(res.status).toBe(401);
+    expect(res.body.error.message).toMatch(/Authorization: Bearer/);
+  });
+
+  test('a wrong key: 401', async () => {
+    const res = await supertest(h.app).post('/v1/track').set('Authorization', 'Bearer nope').send({ userId: 'u', event: 'X' });
+    expect(res.status).toBe(401);
+  });
+
+  test('Basic auth with the key as user name, as Segment libraries send it', async () => {
+    const res = await supertest(h.app)
+      .post('/v1/track')
+      .set('Authorization', `Basic ${Buffer.from(`${API_KEY}:`).toString('base64')}`)
+      .send({ userId: 'basic-user', event: 'Product Viewed' });
+    expect(res.status).toBe(202);
+  });
+});
+
+describe('identify', () => {
+  test('creates the contact, then merges traits; email and phone become its addresses', async () => {
+    await h.identify('ident-1', { email: 'Ident@Example.com', plan: 'free' });
+    await h.identify('ident-1', { phone: '+33600000000', plan: 'pro' });
+    const res = await h.http('get', '/v1/contacts/ident-1');
+    expect(res.body).toMatchObject({ id: 'ident-1', email: 'ident@example.com', phone: '+33600000000', traits: { plan: 'pro', email: 'Ident@Example.com' } });
+  });
+
+  test('track with context.traits fills the profile too', async () => {
+    await h.track({ userId: 'ctx-1', event: 'Product Viewed', context: { traits: { email: 'ctx@example.com' }, ip: '1.2.3.4' } });
+    expect((await h.http('get', '/v1/contacts/ctx-1')).body.email).toBe('ctx@example.com');
+  });
+});
+
+describe('batch', () => {
+  test('valid items are processed in order and bad ones reported by index', async () => {
+    const res = await h.http('post', '/v1/batch').send({
+      batch: [
+        { type: 'identify', userId: 'batch-1', traits: { email: 'batch@example.com' }, messageId: 'b-1' },
+        { type: 'track', userId: 'batch-1', event: 'Checkout Started', properties: cartProperties, messageId: 'b-2' },
+        { type: 'track', userId: 'batch-1', messageId: 'b-3' },
+        { type: 'alias', userId: 'batch-1', previousId: 'x' },
+      ],
+    });
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ accepted: 2, rejected: 2 });
+    expect(res.body.results.map((r: { index: number }) => r.index)).toEqual([0, 1]);
+    expect(res.body.errors).toEqual([
+      { index: 2, code: 'invalid_request', issues: [expect.objectContaining({ path: ['event'] })] },
+      { index: 3, code: 'unsupported_type', issues: [expect.objectContaining({ path: ['type'] })] },
+    ]);
+    expect(await journeysOf('batch-1')).toHaveLength(1);
+  });
+
+  test('a malformed envelope is a 400', async () => {
+    const res = await h.http('post', '/v1/batch').send({ events: [] });
+    expect(res.status).toBe(400);
+    expect(res.body.error.issues[0].path).toEqual(['batch']);
+  });
+});
+
+test("Segment's own analytics-node library, pointed at Parcours, works unmodified", async () => {
+  const server = h.app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  try {
+    const analytics = new Analytics({ writeKey: API_KEY, host: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, flushAt: 2, maxRetries: 0 });
+    const errors: unknown[] = [];
+    analytics.on('error', (err) => errors.push(err));
+    analytics.identify({ userId: 'segment-1', traits: { email: 'segment@example.com' } });
+    analytics.track({ userId: 'segment-1', event: 'Checkout Started', properties: cartProperties });
+    await analytics.closeAndFlush({ timeout: 10_000 });
+    expect(errors).toEqual([]);
+  } finally {
+    server.close();
+  }
+  expect((await h.http('get', '/v1/contacts/segment-1')).body.email).toBe('segment@example.com');
+  expect(await journeysOf('segment-1')).toMatchObject([{ status: 'running' }]);
+});
+
+describe('when a dependency is down', () => {
+  test('Temporal unreachable: the event is stored, answered 202 "deferred", and routed later by redelivery', async () => {
+    const lazy = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 300 });
+    const app = createApp({ db: h.db, workflows: new Client({ connection: lazy }).workflow, log: h.log, apiKeys: [API_KEY] });
+
+    const res = await supertest(app).post('/v1/track').set('Authorization', `Bearer ${API_KEY}`)
+      .send({ userId: 'outage-1', event: 'Checkout Started', properties: cartProperties, messageId: 'outage-evt' });
+
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ routing: 'deferred', duplicate: false });
+    expect(await journeysOf('outage-1')).toEqual([]);
+
+    const routed = await redeliverPending({ db: h.db, workflows: h.env.client.workflow, log: h.log }, { olderThanMs: 0, leaseMs: 60_000, limit: 100 });
+    expect(routed).toBeGreaterThanOrEqual(1);
+    await waitFor(async () => (await journeysOf('outage-1')).length === 1, 'the journey started by redelivery');
+    await lazy.close();
+  });
+
+  test('Postgres unreachable: 503 with Retry-After, nothing accepted', async () => {
+    const deadDb = createPool('postgres://postgres@127.0.0.1:1/none');
+    const app = createApp({ db: deadDb, workflows: h.env.client.workflow, log: h.log, apiKeys: [API_KEY] });
+    const res = await supertest(app).post('/v1/track').set('Authorization', `Bearer ${API_KEY}`).send({ userId: 'u', event: 'X' });
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe('5');
+    expect(res.body.error.code).toBe('unavailable');
+    await deadDb.end();
+  });
+});
