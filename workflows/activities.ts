@@ -17,8 +17,9 @@ export const sendOptions: ActivityOptions = {
 
 export const sending = proxyActivities<Pick<JourneyActivities, 'sendEmail' | 'sendSms'>>(sendOptions);
 
-export const bookkeeping = proxyActivities<Pick<JourneyActivities, 'recordJourneyEnd'>>({
+export const bookkeepingOptions: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
-  summary: 'record journey end',
-});
+};
+
+export const bookkeeping = proxyActivities<Pick<JourneyActivities, 'recordJourneyEnd'>>(bookkeepingOptions);

@@ -7,8 +7,8 @@ import { setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflo
 import { firstMatchingExit } from '../flows/conditions';
 import { nextStepId } from '../flows/graph';
 import type { Step } from '../flows/schema';
-import { bookkeeping } from './activities';
-import { contactEventSignal, journeyStateQuery, type JourneyInput, type JourneyResult, type JourneyState } from './messages';
+import { bookkeeping, bookkeepingOptions } from './activities';
+import { contactEventSignal, journeyStateQuery, type JourneyExit, type JourneyInput, type JourneyResult, type JourneyState } from './messages';
 import type { StepContext } from './steps/context';
 import { runDelay } from './steps/delay';
 import { runSend } from './steps/send';
@@ -43,12 +43,10 @@ export async function journeyWorkflow(input: JourneyInput): Promise<JourneyResul
 
   state.status = state.exit ? 'exited' : 'completed';
   describe(state);
-  await bookkeeping.recordJourneyEnd({
-    journey: ctx.journey,
-    status: state.status,
-    exit: state.exit ?? null,
-    currentStep: state.currentStep ?? null,
-  });
+  const summary = `journey ${state.status}${state.exit ? `: ${exitSummary(state.exit)}` : ''}`;
+  await bookkeeping.recordJourneyEnd.executeWithOptions({ ...bookkeepingOptions, summary }, [
+    { journey: ctx.journey, status: state.status, exit: state.exit ?? null, currentStep: state.currentStep ?? null },
+  ]);
   return { status: state.status, exit: state.exit, steps: state.steps };
 }
 
@@ -65,11 +63,16 @@ async function runStep(step: Step, ctx: StepContext): Promise<{ outcome: string;
   }
 }
 
+function exitSummary(exit: JourneyExit): string {
+  return exit.reason === 'flow_filter'
+    ? `flow filter "${exit.filter.event}" matched event ${exit.event.id} (${exit.detectedBy === 'signal' ? 'signal' : 'checked before sending'})`
+    : `exit step "${exit.stepId}"${exit.detail ? ` (${exit.detail})` : ''}`;
+}
+
 /** Live status in the Temporal UI ("Current details"), for support reading one journey. */
 function describe(state: JourneyState, step?: Step): void {
   const lines = [`**${state.flowId}** v${state.flowVersion} for contact \`${state.contactId}\`: ${state.status}`];
   if (step) lines.push(`Current step: \`${step.id}\` (${step.type}${step.type === 'delay' ? ` ${step.duration}` : ''})`);
-  if (state.exit?.reason === 'flow_filter') lines.push(`Exited: flow filter "${state.exit.filter.event}" matched event ${state.exit.event.id}`);
-  if (state.exit?.reason === 'exit_step') lines.push(`Exited at step \`${state.exit.stepId}\``);
+  if (state.exit) lines.push(`Exited: ${exitSummary(state.exit)}`);
   setCurrentDetails(lines.join('\n\n'));
 }
