@@ -13,6 +13,7 @@ const schema = z
     DATABASE_URL: optional,
     TEMPORAL_ADDRESS: optional,
     TEMPORAL_NAMESPACE: z.string().default('default'),
+    TEMPORAL_PORT: z.coerce.number().int().default(7233),
     TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
     API_KEYS: optional,
     SENDGRID_API_KEY: optional,

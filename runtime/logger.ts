@@ -1,7 +1,17 @@
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import pino from 'pino';
 
 export type Logger = pino.Logger;
 
 export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', name = 'parcours'): Logger {
   return pino({ name, level });
+}
+
+/**
+ * The Temporal SDK logs through its Runtime: route it at the same level as ours, so
+ * `npm start` is not drowned in bundler output. Call before creating any worker.
+ */
+export function installTemporalLogging(level: string): void {
+  const sdkLevel = ({ trace: 'TRACE', debug: 'DEBUG', info: 'WARN', warn: 'WARN', error: 'ERROR', fatal: 'ERROR', silent: 'ERROR' } as const)[level] ?? 'WARN';
+  Runtime.install({ logger: new DefaultLogger(sdkLevel) });
 }

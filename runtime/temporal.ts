@@ -23,7 +23,7 @@ export interface TemporalHandle {
 const KEYWORD = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
 
 export async function resolveTemporal(
-  env: { TEMPORAL_ADDRESS?: string; TEMPORAL_NAMESPACE: string; TEMPORAL_UI_PORT: number; PARCOURS_DATA_DIR: string },
+  env: { TEMPORAL_ADDRESS?: string; TEMPORAL_NAMESPACE: string; TEMPORAL_PORT: number; TEMPORAL_UI_PORT: number; PARCOURS_DATA_DIR: string },
   log: Logger,
 ): Promise<TemporalHandle> {
   if (env.TEMPORAL_ADDRESS) {
@@ -38,7 +38,7 @@ export async function resolveTemporal(
       dbFilename: path.join(env.PARCOURS_DATA_DIR, 'temporal.sqlite'),
       namespace: env.TEMPORAL_NAMESPACE,
       ip: '127.0.0.1',
-      port: 7233,
+      port: env.TEMPORAL_PORT,
       ui: true,
       uiPort: env.TEMPORAL_UI_PORT,
       searchAttributes: JOURNEY_SEARCH_ATTRIBUTES,

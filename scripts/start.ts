@@ -13,7 +13,7 @@ import { startRedelivery } from '../api/events/redelivery';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { apiKeys, readEnv } from '../runtime/env';
-import { createLogger } from '../runtime/logger';
+import { createLogger, installTemporalLogging } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { providersFromEnv } from '../runtime/providers';
 import { resolveTemporal } from '../runtime/temporal';
@@ -32,6 +32,7 @@ function developmentKey(dataDir: string): string {
 async function main(): Promise<void> {
   const env = readEnv();
   const log = createLogger(env.LOG_LEVEL);
+  installTemporalLogging(env.LOG_LEVEL);
   const database = await resolveDatabase(env, log);
   const db = createPool(database.url);
   await migrate(db);

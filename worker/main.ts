@@ -3,7 +3,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { readEnv } from '../runtime/env';
-import { createLogger } from '../runtime/logger';
+import { createLogger, installTemporalLogging } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { providersFromEnv } from '../runtime/providers';
 import { createJourneyWorker } from './create-worker';
@@ -11,6 +11,7 @@ import { createJourneyWorker } from './create-worker';
 async function main(): Promise<void> {
   const env = readEnv();
   const log = createLogger(env.LOG_LEVEL, 'parcours-worker');
+  installTemporalLogging(env.LOG_LEVEL);
   const database = await resolveDatabase(env, log);
   const db = createPool(database.url);
   await migrate(db);

@@ -60,6 +60,8 @@ export class FakeHttpServer {
   }
 
   async stop(): Promise<void> {
+    // Provider clients keep connections alive; close them or close() waits for their timeout.
+    this.server?.closeAllConnections();
     await new Promise((resolve) => this.server?.close(resolve));
   }
 }

@@ -1,0 +1,160 @@
+/**
+ * End to end, as a new user runs it: the real `npm start` (Temporal dev server, worker,
+ * API) walked over HTTP with seconds-long delays; emails reach a fake SendGrid through the
+ * real client. No time skipping here.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import supertest from 'supertest';
+import { createTestDatabase, type TestDatabase } from '../helpers/database';
+import { waitFor } from '../helpers/fake-http';
+import { FakeSendGrid } from '../helpers/fake-sendgrid';
+import { FakeTwilio } from '../helpers/fake-twilio';
+
+jest.setTimeout(180_000);
+
+const KEY = 'e2e-key';
+const root = path.resolve(__dirname, '..', '..');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+let stack: ChildProcess;
+let output = '';
+let database: TestDatabase;
+let dataDir: string;
+const sendgrid = new FakeSendGrid();
+const twilio = new FakeTwilio();
+const ports = { api: 0, temporal: 0, ui: 0 };
+let api: ReturnType<typeof supertest>;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  await sendgrid.start();
+  await twilio.start();
+  dataDir = mkdtempSync(path.join(os.tmpdir(), 'parcours-e2e-'));
+  [ports.api, ports.temporal, ports.ui] = [await freePort(), await freePort(), await freePort()];
+  stack = spawn('npm', ['start'], {
+    cwd: root,
+    detached: true, // its own process group, so the whole stack can be stopped at once
+    env: {
+      ...process.env,
+      PORT: String(ports.api),
+      TEMPORAL_PORT: String(ports.temporal),
+      TEMPORAL_UI_PORT: String(ports.ui),
+      PARCOURS_DATA_DIR: dataDir,
+      DATABASE_URL: database.url,
+      API_KEYS: KEY,
+      SENDGRID_API_KEY: 'SG.e2e',
+      SENDGRID_BASE_URL: sendgrid.url,
+      EMAIL_FROM: 'shop@example.com',
+      TWILIO_ACCOUNT_SID: `AC${'1'.repeat(32)}`,
+      TWILIO_AUTH_TOKEN: 'token',
+      TWILIO_FROM: '+15550001111',
+      TWILIO_BASE_URL: twilio.url,
+      LOG_LEVEL: 'warn',
+    },
+  });
+  stack.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  stack.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await waitFor(() => output.includes('Parcours is running'), `npm start to be ready; output so far:\n${output}`, 120_000);
+  api = supertest(`http://127.0.0.1:${ports.api}`);
+});
+
+afterAll(async () => {
+  try {
+    if (stack?.pid) process.kill(-stack.pid, 'SIGKILL'); // whatever is left of the stack
+  } catch {
+    // already gone
+  }
+  await sendgrid.stop();
+  await twilio.stop();
+  await database?.drop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('npm start prints where everything is', () => {
+  expect(output).toContain(`API          http://127.0.0.1:${ports.api}`);
+  expect(output).toContain(`Temporal UI  http://127.0.0.1:${ports.ui}`);
+  expect(output).toContain('Email        sendgrid');
+});
+
+test('the Temporal Web UI is served', async () => {
+  const res = await fetch(`http://127.0.0.1:${ports.ui}/`);
+  expect(res.status).toBe(200);
+});
+
+test('abandoned cart over HTTP: one contact gets both emails, the one who orders gets one; support finds them by search attribute', async () => {
+  const put = await api.put('/v1/flows/abandoned-cart').set('Authorization', `Bearer ${KEY}`).send({
+    name: 'Abandoned cart',
+    status: 'live',
+    trigger: { event: 'Checkout Started' },
+    exitWhen: [{ event: 'Order Completed' }],
+    steps: [
+      { id: 'wait-1', type: 'delay', duration: '2 seconds' },
+      { id: 'email-1', type: 'email', subject: 'Your cart: {{ event.properties.products[0].name }}', html: '<p>Come back</p>' },
+      { id: 'wait-2', type: 'delay', duration: '4 seconds' },
+      { id: 'email-2', type: 'email', subject: 'Last call', html: '<p>Last call</p>' },
+      { id: 'sms', type: 'sms', body: 'Your cart expires today' },
+    ],
+  });
+  expect(put.status).toBe(201);
+
+  for (const [userId, email] of [['e2e-keeps', 'keeps@example.com'], ['e2e-buys', 'buys@example.com']]) {
+    await api.post('/v1/identify').set('Authorization', `Bearer ${KEY}`).send({ userId, traits: { email, phone: '+33612345678' } }).expect(202);
+    await api
+      .post('/v1/track')
+      .set('Authorization', `Bearer ${KEY}`)
+      .send({ userId, event: 'Checkout Started', messageId: `co-${userId}`, properties: { products: [{ name: 'Wool scarf' }] } })
+      .expect(202);
+  }
+  await waitFor(() => sendgrid.emails.some((e) => e.to === 'buys@example.com'), 'the first email to the buyer', 30_000);
+  await api.post('/v1/track').set('Authorization', `Bearer ${KEY}`).send({ userId: 'e2e-buys', event: 'Order Completed' }).expect(202);
+
+  const journeyOf = async (userId: string) => (await api.get(`/v1/contacts/${userId}/journeys`).set('Authorization', `Bearer ${KEY}`)).body.journeys[0];
+  await waitFor(async () => (await journeyOf('e2e-keeps'))?.status === 'completed' && true, 'the first journey to complete', 60_000);
+  await waitFor(async () => (await journeyOf('e2e-buys'))?.status === 'exited' && true, 'the second journey to exit', 30_000);
+
+  const subjects = (to: string) => sendgrid.emails.filter((e) => e.to === to).map((e) => e.subject);
+  expect(subjects('keeps@example.com')).toEqual(['Your cart: Wool scarf', 'Last call']);
+  expect(subjects('buys@example.com')).toEqual(['Your cart: Wool scarf']);
+  expect(twilio.messages.map((m) => m.body)).toEqual(['Your cart expires today']);
+  expect(await journeyOf('e2e-buys')).toMatchObject({ exitReason: 'flow_filter' });
+
+  const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
+  try {
+    const found = [];
+    for await (const wf of new Client({ connection }).workflow.list({ query: `ContactId = 'e2e-buys' AND FlowId = 'abandoned-cart'` })) found.push(wf.workflowId);
+    expect(found).toEqual(['journey:abandoned-cart:e2e-buys']);
+  } finally {
+    await connection.close();
+  }
+});
+
+test('SIGTERM stops the whole stack: no process of it is left, the ports are free', async () => {
+  process.kill(-stack.pid!, 'SIGTERM');
+  const groupAlive = () => {
+    try {
+      process.kill(-stack.pid!, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  await waitFor(() => !groupAlive(), 'every process of the stack to exit', 30_000);
+  for (const port of [ports.api, ports.temporal]) {
+    await new Promise<void>((resolve, reject) => {
+      const probe = createServer().once('error', reject).listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+    });
+  }
+});
