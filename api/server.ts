@@ -5,6 +5,7 @@ import { createPool } from '../db/pool';
 import { apiKeys, readEnv } from '../runtime/env';
 import { createLogger } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
+import { registerSearchAttributes } from '../runtime/temporal';
 import { createApp } from './app';
 import { startRedelivery } from './events/redelivery';
 
@@ -16,7 +17,10 @@ async function main(): Promise<void> {
   const database = await resolveDatabase(env, log);
   const db = createPool(database.url);
   await migrate(db);
-  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
+  const address = env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+  // Journeys are started with ContactId/FlowId attributes: the server must know them.
+  await registerSearchAttributes({ address, namespace: env.TEMPORAL_NAMESPACE }, log);
+  const connection = await Connection.connect({ address });
   const workflows = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }).workflow;
   const deps = { db, workflows, log, apiKeys: keys };
   const stopRedelivery = startRedelivery(deps);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { projectRoot } from './temporal-binaries';
 
-const optional = z.string().trim().min(1).optional().catch(undefined);
+const optional = z.string().trim().min(1).optional();
 
 const schema = z
   .object({
@@ -37,7 +37,9 @@ const schema = z
 export type Env = z.infer<typeof schema>;
 
 export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
-  const parsed = schema.safeParse(source);
+  // An empty variable (`EMAIL_FROM=` in a compose file) means "not set".
+  const set = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value.trim() !== ''));
+  const parsed = schema.safeParse(set);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
   throw new Error(`invalid environment:\n${problems}`);
