@@ -70,3 +70,8 @@ export async function liveFlowsTriggeredBy(q: Queryable, eventName: string): Pro
   const { rows } = await q.query<FlowRow>("SELECT * FROM flows WHERE status = 'live' AND trigger_event = $1 ORDER BY id", [eventName]);
   return rows.map((r) => r.definition);
 }
+
+export async function getFlowVersion(q: Queryable, id: string, version: number): Promise<FlowDefinition | undefined> {
+  const { rows } = await q.query<{ definition: FlowDefinition }>('SELECT definition FROM flow_versions WHERE flow_id = $1 AND version = $2', [id, version]);
+  return rows[0]?.definition;
+}

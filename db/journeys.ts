@@ -97,3 +97,8 @@ export async function listContactJourneys(q: Queryable, contactId: string): Prom
   const { rows } = await q.query<JourneyRow>('SELECT * FROM journeys WHERE contact_id = $1 ORDER BY started_at DESC LIMIT 500', [contactId]);
   return rows.map(toJourney);
 }
+
+export async function hasRunningJourney(q: Queryable, workflowId: string): Promise<boolean> {
+  const { rows } = await q.query("SELECT 1 FROM journeys WHERE workflow_id = $1 AND status = 'running'", [workflowId]);
+  return rows.length > 0;
+}

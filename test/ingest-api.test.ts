@@ -44,6 +44,19 @@ describe('idempotency', () => {
   });
 });
 
+test('a running journey whose row was lost (start answered too late) is recovered, and then hears the order', async () => {
+  await h.track({ userId: 'lost-row', event: 'Checkout Started', messageId: 'lost-1', properties: cartProperties });
+  await h.db.query("DELETE FROM journeys WHERE contact_id = 'lost-row'");
+
+  const again = await h.track({ userId: 'lost-row', event: 'Checkout Started', messageId: 'lost-2', properties: cartProperties });
+  expect(again.journeys.alreadyInFlow).toHaveLength(1);
+  expect(await journeysOf('lost-row')).toMatchObject([{ status: 'running', flowVersion: 1 }]);
+
+  const order = await h.track({ userId: 'lost-row', event: 'Order Completed' });
+  expect(order.journeys.signalled).toEqual([{ flowId: 'abandoned-cart', workflowId: 'journey:abandoned-cart:lost-row' }]);
+  expect((await h.result('abandoned-cart', 'lost-row')).exit).toMatchObject({ reason: 'flow_filter', detectedBy: 'signal' });
+});
+
 describe('bad requests get a 400 with the path and the reason', () => {
   test.each([
     ['no event name', { userId: 'u', properties: {} }, ['event']],

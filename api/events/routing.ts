@@ -7,8 +7,8 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Workf
 import { eventsListenedTo, matchesAllProperties } from '../../flows/conditions';
 import type { FlowDefinition } from '../../flows/schema';
 import type { StoredEvent } from '../../db/events';
-import { liveFlowsTriggeredBy } from '../../db/flows';
-import { recordJourneyStart, runningJourneysListeningTo } from '../../db/journeys';
+import { getFlowVersion, liveFlowsTriggeredBy } from '../../db/flows';
+import { hasRunningJourney, recordJourneyStart, runningJourneysListeningTo } from '../../db/journeys';
 import type { Queryable } from '../../db/pool';
 import { ContactIdAttribute, FlowIdAttribute, JOURNEY_TASK_QUEUE, journeyWorkflowId } from '../../workflows/journey-identity';
 import { contactEventSignal, type JourneyEvent, type JourneyInput } from '../../workflows/messages';
@@ -69,7 +69,7 @@ async function startJourney(deps: RoutingDeps, flow: FlowDefinition, event: Stor
         { key: ContactIdAttribute, value: event.contactId },
         { key: FlowIdAttribute, value: flow.id },
       ],
-      memo: { flowName: flow.name, flowVersion: flow.version, triggerEventId: event.id },
+      memo: { flowName: flow.name, flowVersion: flow.version, triggerEventId: event.id, triggerTimestamp: trigger.timestamp } satisfies JourneyMemo,
       staticSummary: `${flow.name} (v${flow.version}) for contact ${event.contactId}`,
       staticDetails: [
         `Flow **${flow.name}** \`${flow.id}\` version ${flow.version}`,
@@ -89,7 +89,38 @@ async function startJourney(deps: RoutingDeps, flow: FlowDefinition, event: Stor
     });
     return { flowId: flow.id, flowVersion: flow.version, workflowId, runId: handle.firstExecutionRunId };
   } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return undefined;
-    throw err;
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    await recordJourneyIfMissing(deps, flow.id, workflowId, event.contactId);
+    return undefined;
   }
+}
+
+interface JourneyMemo {
+  flowName: string;
+  flowVersion: number;
+  triggerEventId: number;
+  triggerTimestamp: string;
+}
+
+/**
+ * A journey that runs without its row (the start went through but its answer was lost to a
+ * deadline or a crash) would never be signalled: recover the row from Temporal.
+ */
+async function recordJourneyIfMissing(deps: RoutingDeps, flowId: string, workflowId: string, contactId: string): Promise<void> {
+  if (await hasRunningJourney(deps.db, workflowId)) return;
+  const description = await deps.workflows.getHandle(workflowId).describe();
+  if (description.status.name !== 'RUNNING') return;
+  const memo = (await description.memo) as Partial<JourneyMemo> | undefined;
+  if (memo?.flowVersion === undefined || memo.triggerEventId === undefined) return;
+  const flow = await getFlowVersion(deps.db, flowId, memo.flowVersion);
+  await recordJourneyStart(deps.db, {
+    runId: description.runId,
+    workflowId,
+    flowId,
+    flowVersion: memo.flowVersion,
+    contactId,
+    triggerEventId: memo.triggerEventId,
+    listensTo: eventsListenedTo(flow?.exitWhen ?? []),
+    startedAt: memo.triggerTimestamp ?? description.startTime.toISOString(),
+  });
 }

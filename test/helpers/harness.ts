@@ -51,7 +51,8 @@ export class Harness {
     readonly log: Logger,
   ) {}
 
-  static async start(opts: { workflowBundle?: WorkflowBundleWithSourceMap } = {}): Promise<Harness> {
+  /** `runWorker: false` leaves the worker stopped until `startWorker()` (a worker outage). */
+  static async start(opts: { workflowBundle?: WorkflowBundleWithSourceMap; runWorker?: boolean } = {}): Promise<Harness> {
     quietRuntime();
     const log = createLogger('silent');
     const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: temporalTestServer() } });
@@ -72,8 +73,12 @@ export class Harness {
     });
     const app = createApp({ db: database.db, workflows: env.client.workflow, log, apiKeys: [API_KEY] });
     const harness = new Harness(env, database, sendgrid, twilio, worker, app, log);
-    harness.workerRun = worker.run();
+    if (opts.runWorker !== false) harness.startWorker();
     return harness;
+  }
+
+  startWorker(): void {
+    this.workerRun = this.worker.run();
   }
 
   get db() {
@@ -115,8 +120,10 @@ export class Harness {
   }
 
   async stop(): Promise<void> {
-    this.worker.shutdown();
-    await this.workerRun;
+    if (this.workerRun) {
+      this.worker.shutdown();
+      await this.workerRun;
+    }
     await this.env.teardown();
     await this.sendgrid.stop();
     await this.twilio.stop();
