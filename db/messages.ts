@@ -63,15 +63,8 @@ const toMessage = (r: MessageRow): MessageRecord => ({
   sentAt: r.sent_at?.toISOString() ?? null,
 });
 
-export interface MessageKey {
-  journeyRunId: string;
-  flowId: string;
-  flowVersion: number;
-  stepId: string;
-  contactId: string;
-  channel: Channel;
-  transactional: boolean;
-}
+/** What identifies a journey step's message; the row's other fields describe its delivery. */
+export type MessageKey = Pick<MessageRecord, 'journeyRunId' | 'flowId' | 'flowVersion' | 'stepId' | 'contactId' | 'channel' | 'transactional'>;
 
 export async function findMessage(q: Queryable, journeyRunId: string, stepId: string): Promise<MessageRecord | undefined> {
   const { rows } = await q.query<MessageRow>('SELECT * FROM messages WHERE journey_run_id = $1 AND step_id = $2', [journeyRunId, stepId]);
