@@ -7,7 +7,13 @@ export type Queryable = pg.Pool | pg.PoolClient;
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
 export function createPool(connectionString: string, max = 10): Db {
-  return new pg.Pool({ connectionString, max });
+  const pool = new pg.Pool({ connectionString, max });
+  // An idle connection dropped by the server (restart, forced drop) must not crash the
+  // process: the pool replaces it, and the next query reports a real failure if any.
+  pool.on('error', (err) => {
+    if ((err as { code?: string }).code !== '57P01') process.stderr.write(`postgres: idle connection error: ${err.message}\n`);
+  });
+  return pool;
 }
 
 export async function inTransaction<T>(db: Db, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {

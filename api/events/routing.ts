@@ -54,29 +54,35 @@ export async function routeEvent(deps: RoutingDeps, event: StoredEvent): Promise
   return result;
 }
 
+/** Everything Temporal is told when a journey starts: id policy, search attributes, UI texts. */
+export function journeyStartOptions(flow: FlowDefinition, contactId: string, trigger: JourneyEvent) {
+  const input: JourneyInput = { v: 1, flow, contactId, trigger };
+  return {
+    taskQueue: JOURNEY_TASK_QUEUE,
+    workflowId: journeyWorkflowId(flow.id, contactId),
+    args: [input] as [JourneyInput],
+    // One journey per flow and contact at a time; a finished one may be entered again.
+    workflowIdConflictPolicy: 'FAIL' as const,
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE' as const,
+    typedSearchAttributes: [
+      { key: ContactIdAttribute, value: contactId },
+      { key: FlowIdAttribute, value: flow.id },
+    ],
+    memo: { flowName: flow.name, flowVersion: flow.version, triggerEventId: trigger.id, triggerTimestamp: trigger.timestamp } satisfies JourneyMemo,
+    staticSummary: `${flow.name} (v${flow.version}) for contact ${contactId}`,
+    staticDetails: [
+      `Flow **${flow.name}** \`${flow.id}\` version ${flow.version}`,
+      `Triggered by **${trigger.name}** (event ${trigger.id}, messageId \`${trigger.messageId}\`) at ${trigger.timestamp}`,
+      flow.exitWhen.length ? `Exits when: ${flow.exitWhen.map((f) => f.event).join(', ')}` : 'No flow filters',
+    ].join('\n\n'),
+  };
+}
+
 async function startJourney(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent) {
-  const workflowId = journeyWorkflowId(flow.id, event.contactId);
-  const input: JourneyInput = { v: 1, flow, contactId: event.contactId, trigger };
+  const options = journeyStartOptions(flow, event.contactId, trigger);
+  const { workflowId } = options;
   try {
-    const handle = await deps.workflows.start<typeof journeyWorkflow>('journeyWorkflow', {
-      taskQueue: JOURNEY_TASK_QUEUE,
-      workflowId,
-      args: [input],
-      // One journey per flow and contact at a time; a finished one may be entered again.
-      workflowIdConflictPolicy: 'FAIL',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      typedSearchAttributes: [
-        { key: ContactIdAttribute, value: event.contactId },
-        { key: FlowIdAttribute, value: flow.id },
-      ],
-      memo: { flowName: flow.name, flowVersion: flow.version, triggerEventId: event.id, triggerTimestamp: trigger.timestamp } satisfies JourneyMemo,
-      staticSummary: `${flow.name} (v${flow.version}) for contact ${event.contactId}`,
-      staticDetails: [
-        `Flow **${flow.name}** \`${flow.id}\` version ${flow.version}`,
-        `Triggered by **${trigger.name}** (event ${event.id}, messageId \`${event.messageId}\`) at ${trigger.timestamp}`,
-        flow.exitWhen.length ? `Exits when: ${flow.exitWhen.map((f) => f.event).join(', ')}` : 'No flow filters',
-      ].join('\n\n'),
-    });
+    const handle = await deps.workflows.start<typeof journeyWorkflow>('journeyWorkflow', options);
     await recordJourneyStart(deps.db, {
       runId: handle.firstExecutionRunId,
       workflowId,

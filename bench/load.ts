@@ -1,0 +1,33 @@
+/** Runs `count` async tasks with at most `concurrency` in flight, timing the whole batch and each task. */
+import { performance } from 'node:perf_hooks';
+
+export interface LoadResult<T> {
+  results: T[];
+  seconds: number;
+  /** Per-task latency in milliseconds, in task order. */
+  latenciesMs: number[];
+}
+
+export async function runBounded<T>(count: number, concurrency: number, task: (index: number) => Promise<T>): Promise<LoadResult<T>> {
+  const results = new Array<T>(count);
+  const latenciesMs = new Array<number>(count);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < count) {
+      const index = next++;
+      const t0 = performance.now();
+      results[index] = await task(index);
+      latenciesMs[index] = performance.now() - t0;
+    }
+  };
+  const start = performance.now();
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
+  return { results, seconds: (performance.now() - start) / 1000, latenciesMs };
+}
+
+/** The p-th percentile (0..100) by nearest rank. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
