@@ -1,7 +1,7 @@
 /** Tests run against real servers (Temporal, Postgres, fake providers on 127.0.0.1): one file at a time. */
 module.exports = {
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': ['@swc/jest'] },
+  transform: { '^.+\\.ts$': '<rootDir>/test/helpers/esbuild-transform.js' },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   testTimeout: 60_000,
   globalSetup: '<rootDir>/test/helpers/global-setup.ts',
