@@ -35,6 +35,7 @@ function quietRuntime(): void {
 }
 
 export function bundleJourneys(workflowsPath = require.resolve('../../workflows')): Promise<WorkflowBundleWithSourceMap> {
+  quietRuntime();
   return bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
 }
 
