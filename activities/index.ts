@@ -2,19 +2,35 @@
  * Activities: all I/O of a journey. Built from their dependencies so the worker, tests and
  * benchmarks wire real providers, fakes' URLs or the outbox without touching the workflow.
  */
+import { getContact } from '../db/contacts';
 import { recordJourneyEnd as writeJourneyEnd } from '../db/journeys';
-import type { Queryable } from '../db/pool';
+import { deletePushSubscriptions, pushSubscriptionsOf } from '../db/push-subscriptions';
+import type { Db } from '../db/pool';
 import type { StepOf } from '../flows/schema';
-import type { JourneyExit, JourneyState } from '../workflows/messages';
-import type { EmailProvider, OutgoingEmail, OutgoingSms, SmsProvider } from './providers/types';
-import { sendMessage, type ChannelSender, type JourneyRef, type SendOutcome, type SendRequest } from './send-message';
+import type { RoutingDeps } from '../routing/route-event';
+import type { JourneyExit, JourneyState, StepRecord } from '../workflows/messages';
+import { wakeTime, zoneOf } from './clock';
+import { profileOf } from './facts';
+import type { GuardRequest, JourneyRef } from './guard';
+import { applyProfileStep } from './profile';
+import type { EmailProvider, OutgoingEmail, OutgoingPush, OutgoingSms, PushProvider, SmsProvider } from './providers/types';
+import { sendMessage, type ChannelSender, type SendOutcome, type SendPolicy, type SendRequest } from './send-message';
+import { evaluateSplit } from './split';
+import { callWebhook } from './webhook';
 
 export interface ActivityDeps {
-  db: Queryable;
+  db: Db;
   email: EmailProvider;
   sms: SmsProvider;
+  push: PushProvider;
   /** Sender address for email steps that do not name one. */
   emailFrom: string;
+  /** Signs webhook steps' requests. */
+  webhookSecret?: string;
+  /** Marketing messages per contact per 24 h, all channels (0: no cap). */
+  frequencyCapPerDay?: number;
+  /** Lets update_profile steps start profile-triggered journeys. */
+  routing?: RoutingDeps;
 }
 
 export interface JourneyEnd {
@@ -22,28 +38,62 @@ export interface JourneyEnd {
   status: Exclude<JourneyState['status'], 'running'>;
   exit: JourneyExit | null;
   currentStep: string | null;
+  steps?: StepRecord[];
 }
 
 export function createActivities(deps: ActivityDeps) {
+  const policy: SendPolicy = { frequencyCapPerDay: deps.frequencyCapPerDay ?? 0 };
   const emailSender: ChannelSender<StepOf<'email'>, OutgoingEmail> = {
     channel: 'email',
     provider: deps.email,
-    addressOf: (contact) => contact.email,
-    compose: (r, to, step, customArgs) => ({ to, from: step.from ?? deps.emailFrom, subject: r.subject, html: r.html, text: r.text, customArgs }),
+    recipient: async (_db, contact) => contact.email,
+    compose: async (_db, r, to, step, customArgs) => ({ to, from: step.from ?? deps.emailFrom, subject: r.subject, html: r.html, text: r.text, customArgs }),
   };
   const smsSender: ChannelSender<StepOf<'sms'>, OutgoingSms> = {
     channel: 'sms',
     provider: deps.sms,
-    addressOf: (contact) => contact.phone,
-    compose: (r, to) => ({ to, body: r.body }),
+    recipient: async (_db, contact) => contact.phone,
+    compose: async (_db, r, to) => ({ to, body: r.body }),
+  };
+  const pushSender: ChannelSender<StepOf<'push'>, OutgoingPush> = {
+    channel: 'push',
+    provider: deps.push,
+    recipient: async (db, contact) => {
+      const subscriptions = await pushSubscriptionsOf(db, contact.id);
+      return subscriptions.length > 0 ? `web push (${subscriptions.length} subscription${subscriptions.length > 1 ? 's' : ''})` : null;
+    },
+    compose: async (db, r, _to, _step, ids, contact) => ({
+      subscriptions: await pushSubscriptionsOf(db, contact.id),
+      payload: JSON.stringify({ title: r.title, body: r.body, url: r.url, icon: r.icon, data: ids }),
+    }),
+    afterSend: async (db, result) => deletePushSubscriptions(db, result.gone ?? []),
   };
 
   return {
     async sendEmail(req: SendRequest<StepOf<'email'>>): Promise<SendOutcome> {
-      return sendMessage(deps.db, emailSender, req);
+      return sendMessage(deps.db, emailSender, policy, req);
     },
     async sendSms(req: SendRequest<StepOf<'sms'>>): Promise<SendOutcome> {
-      return sendMessage(deps.db, smsSender, req);
+      return sendMessage(deps.db, smsSender, policy, req);
+    },
+    async sendPush(req: SendRequest<StepOf<'push'>>): Promise<SendOutcome> {
+      return sendMessage(deps.db, pushSender, policy, req);
+    },
+    async callWebhook(req: GuardRequest & { step: StepOf<'webhook'> }) {
+      return callWebhook(deps.db, deps.webhookSecret, req);
+    },
+    async evaluateSplit(req: Parameters<typeof evaluateSplit>[1]) {
+      return evaluateSplit(deps.db, req);
+    },
+    async updateProfile(req: GuardRequest & { step: StepOf<'update_profile'> }) {
+      return applyProfileStep(deps.db, deps.routing, req);
+    },
+    /** When a delay_until step ends, in the contact's time zone. */
+    async resolveWakeTime(req: { journey: JourneyRef; step: StepOf<'delay_until'>; trigger: GuardRequest['trigger']; now: number }): Promise<{ at: string; zone: string } | { error: string }> {
+      const profile = profileOf(await getContact(deps.db, req.journey.contactId));
+      const zone = zoneOf(profile, req.step.timezone);
+      const wake = wakeTime(req.step, req.now, zone, { contact: profile, event: { name: req.trigger.name, properties: req.trigger.properties, timestamp: req.trigger.timestamp } });
+      return 'error' in wake ? wake : { at: new Date(wake.at).toISOString(), zone };
     },
     async recordJourneyEnd(end: JourneyEnd): Promise<void> {
       const { journey } = end;
@@ -53,6 +103,7 @@ export function createActivities(deps: ActivityDeps) {
         exitReason: end.exit?.reason ?? null,
         exitDetail: end.exit,
         currentStep: end.currentStep,
+        steps: end.steps ?? null,
       });
     },
   };

@@ -22,6 +22,8 @@ const SHORT_DELAYS: Record<string, string> = { 'wait-1h': '1 second', 'wait-24h'
 export const shortAbandonedCart: FlowInput = {
   ...abandonedCart,
   name: 'Abandoned cart (short delays)',
+  // Seconds apart, the second reminder would fall to smart sending; with the real 24 h it would not.
+  smartSending: { enabled: false },
   steps: abandonedCart.steps.map((step) => (step.type === 'delay' ? { ...step, duration: SHORT_DELAYS[step.id] ?? step.duration } : step)),
 };
 
@@ -94,6 +96,7 @@ export async function journeyWithOrder(api: ApiClient, workflows: WorkflowClient
 export function describeOutcome(result: JourneyResult): string {
   if (!result.exit) return result.status;
   const lastStep = result.steps[result.steps.length - 1]?.stepId ?? 'start';
-  const how = result.exit.reason === 'flow_filter' ? `flow_filter, detected by ${result.exit.detectedBy}` : `exit step ${result.exit.stepId}`;
+  const exit = result.exit;
+  const how = exit.reason === 'flow_filter' || exit.reason === 'goal' ? `${exit.reason}, detected by ${exit.detectedBy}` : exit.reason === 'exit_step' ? `exit step ${exit.stepId}` : exit.reason;
   return `${result.status} (${how}, at ${lastStep})`;
 }

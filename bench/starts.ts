@@ -9,7 +9,7 @@ import type { WorkflowClient } from '@temporalio/client';
 import type { FlowDefinition } from '../flows/schema';
 import type { StoredFlow } from '../db/flows';
 import { cartProperties } from '../test/fixtures/flows';
-import { journeyStartOptions } from '../api/events/routing';
+import { journeyStartOptions } from '../routing/route-event';
 import type { journeyWorkflow } from '../workflows/journey';
 import type { ApiClient } from './http';
 import { runBounded } from './load';

@@ -44,7 +44,37 @@ export async function upsertContact(q: Queryable, id: string, traits: Record<str
   return toContact(rows[0]);
 }
 
-export async function getContact(q: Queryable, id: string): Promise<Contact | undefined> {
-  const { rows } = await q.query<ContactRow>('SELECT * FROM contacts WHERE id = $1', [id]);
+export async function getContact(q: Queryable, id: string, opts: { forUpdate?: boolean } = {}): Promise<Contact | undefined> {
+  const { rows } = await q.query<ContactRow>(`SELECT * FROM contacts WHERE id = $1${opts.forUpdate ? ' FOR UPDATE' : ''}`, [id]);
   return rows[0] && toContact(rows[0]);
+}
+
+export interface ProfileUpdate {
+  set?: Record<string, unknown>;
+  unset?: string[];
+  addTags?: string[];
+  removeTags?: string[];
+  /** Points added to the `lead_score` trait. */
+  score?: number;
+}
+
+/** Applies an update under a row lock and returns the profile before and after. */
+export async function updateProfile(tx: Queryable, id: string, update: ProfileUpdate): Promise<{ before: Contact; after: Contact }> {
+  await tx.query('INSERT INTO contacts (id) VALUES ($1) ON CONFLICT (id) DO NOTHING', [id]);
+  const { rows } = await tx.query<ContactRow>('SELECT * FROM contacts WHERE id = $1 FOR UPDATE', [id]);
+  const before = toContact(rows[0]);
+  const traits: Record<string, unknown> = { ...before.traits, ...update.set };
+  for (const key of update.unset ?? []) delete traits[key];
+  if (update.addTags || update.removeTags) {
+    const tags = new Set(Array.isArray(traits.tags) ? traits.tags.map(String) : []);
+    update.addTags?.forEach((t) => tags.add(t));
+    update.removeTags?.forEach((t) => tags.delete(t));
+    traits.tags = [...tags];
+  }
+  if (update.score) traits.lead_score = (typeof traits.lead_score === 'number' ? traits.lead_score : Number(traits.lead_score) || 0) + update.score;
+  const updated = await tx.query<ContactRow>(
+    'UPDATE contacts SET traits = $2, email = $3, phone = $4, updated_at = now() WHERE id = $1 RETURNING *',
+    [id, traits, text(traits.email)?.toLowerCase() ?? null, text(traits.phone)],
+  );
+  return { before, after: toContact(updated.rows[0]) };
 }

@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { FlowDefinition } from '../flows/schema';
+import { withDefaults } from '../flows/defaults';
+import type { FlowDefinition, FlowStatus } from '../flows/schema';
 import type { ValidFlowInput } from '../flows/validate';
 import type { Queryable } from './pool';
 
@@ -11,13 +12,17 @@ export interface StoredFlow extends FlowDefinition {
 interface FlowRow {
   id: string;
   version: number;
+  status: FlowStatus;
   definition: FlowDefinition;
   created_at: Date;
   updated_at: Date;
 }
 
+/** The status lives on the flow, not its versions: pausing is not an edit. */
+const definitionOf = (r: FlowRow): FlowDefinition => ({ ...withDefaults(r.definition), status: r.status });
+
 const toFlow = (r: FlowRow): StoredFlow => ({
-  ...r.definition,
+  ...definitionOf(r),
   createdAt: r.created_at.toISOString(),
   updatedAt: r.updated_at.toISOString(),
 });
@@ -28,32 +33,45 @@ export class VersionConflictError extends Error {
   }
 }
 
+const sameContent = (a: FlowDefinition, b: FlowDefinition) => isDeepStrictEqual({ ...a, status: null, version: null }, { ...b, status: null, version: null });
+
 /**
  * Creates or replaces a flow. A change of content makes a new version (kept whole in
- * flow_versions, so running journeys' snapshots stay resolvable); re-sending the same
- * flow changes nothing, which makes PUT idempotent.
+ * flow_versions, so running journeys' snapshots stay resolvable); a change of status alone
+ * does not; re-sending the same flow changes nothing, which makes PUT idempotent.
  */
-export async function saveFlow(tx: Queryable, id: string, input: ValidFlowInput): Promise<{ flow: StoredFlow; changed: boolean }> {
+export async function saveFlow(
+  tx: Queryable,
+  id: string,
+  input: ValidFlowInput,
+): Promise<{ flow: StoredFlow; changed: boolean; previousStatus?: FlowStatus }> {
   const current = await tx.query<FlowRow>('SELECT * FROM flows WHERE id = $1 FOR UPDATE', [id]);
   const existing = current.rows[0];
   if (existing && input.version !== undefined && input.version !== existing.version) {
     throw new VersionConflictError(existing.version, input.version);
   }
   const { id: _id, version: _version, ...content } = input;
-  const version = existing ? existing.version + 1 : 1;
-  const definition: FlowDefinition = { id, version, ...content };
-  if (existing && isDeepStrictEqual({ ...existing.definition, version }, definition)) {
-    return { flow: toFlow(existing), changed: false };
+  const candidate: FlowDefinition = { id, version: existing ? existing.version + 1 : 1, ...content };
+  if (existing && sameContent(definitionOf(existing), candidate)) {
+    if (existing.status === candidate.status) return { flow: toFlow(existing), changed: false };
+    const flow = await setFlowStatus(tx, id, candidate.status);
+    return { flow: flow!, changed: false, previousStatus: existing.status };
   }
+  const trigger = 'event' in candidate.trigger ? candidate.trigger.event : null;
   const { rows } = await tx.query<FlowRow>(
-    `INSERT INTO flows (id, version, status, trigger_event, definition) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status,
-       trigger_event = EXCLUDED.trigger_event, definition = EXCLUDED.definition, updated_at = now()
+    `INSERT INTO flows (id, version, status, trigger_event, profile_trigger, definition) VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status, trigger_event = EXCLUDED.trigger_event,
+       profile_trigger = EXCLUDED.profile_trigger, definition = EXCLUDED.definition, updated_at = now()
      RETURNING *`,
-    [id, version, definition.status, definition.trigger.event, definition],
+    [id, candidate.version, candidate.status, trigger, trigger === null, candidate],
   );
-  await tx.query('INSERT INTO flow_versions (flow_id, version, definition) VALUES ($1, $2, $3)', [id, version, definition]);
-  return { flow: toFlow(rows[0]), changed: true };
+  await tx.query('INSERT INTO flow_versions (flow_id, version, definition) VALUES ($1, $2, $3)', [id, candidate.version, candidate]);
+  return { flow: toFlow(rows[0]), changed: true, ...(existing && existing.status !== candidate.status ? { previousStatus: existing.status } : {}) };
+}
+
+export async function setFlowStatus(q: Queryable, id: string, status: FlowStatus): Promise<StoredFlow | undefined> {
+  const { rows } = await q.query<FlowRow>('UPDATE flows SET status = $2, updated_at = now() WHERE id = $1 RETURNING *', [id, status]);
+  return rows[0] && toFlow(rows[0]);
 }
 
 export async function getFlow(q: Queryable, id: string): Promise<StoredFlow | undefined> {
@@ -68,10 +86,23 @@ export async function listFlows(q: Queryable): Promise<StoredFlow[]> {
 
 export async function liveFlowsTriggeredBy(q: Queryable, eventName: string): Promise<FlowDefinition[]> {
   const { rows } = await q.query<FlowRow>("SELECT * FROM flows WHERE status = 'live' AND trigger_event = $1 ORDER BY id", [eventName]);
-  return rows.map((r) => r.definition);
+  return rows.map(definitionOf);
+}
+
+export async function liveProfileTriggeredFlows(q: Queryable): Promise<FlowDefinition[]> {
+  const { rows } = await q.query<FlowRow>("SELECT * FROM flows WHERE status = 'live' AND profile_trigger ORDER BY id");
+  return rows.map(definitionOf);
 }
 
 export async function getFlowVersion(q: Queryable, id: string, version: number): Promise<FlowDefinition | undefined> {
   const { rows } = await q.query<{ definition: FlowDefinition }>('SELECT definition FROM flow_versions WHERE flow_id = $1 AND version = $2', [id, version]);
-  return rows[0]?.definition;
+  return rows[0] && withDefaults(rows[0].definition);
+}
+
+export async function listFlowVersions(q: Queryable, id: string): Promise<{ version: number; createdAt: string; definition: FlowDefinition }[]> {
+  const { rows } = await q.query<{ version: number; created_at: Date; definition: FlowDefinition }>(
+    'SELECT version, created_at, definition FROM flow_versions WHERE flow_id = $1 ORDER BY version',
+    [id],
+  );
+  return rows.map((r) => ({ version: r.version, createdAt: r.created_at.toISOString(), definition: withDefaults(r.definition) }));
 }

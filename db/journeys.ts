@@ -13,6 +13,8 @@ export interface JourneyRecord {
   exitReason: string | null;
   exitDetail: unknown;
   currentStep: string | null;
+  journeyKey: string | null;
+  steps: unknown;
   startedAt: string;
   endedAt: string | null;
 }
@@ -28,6 +30,8 @@ interface JourneyRow {
   exit_reason: string | null;
   exit_detail: unknown;
   current_step: string | null;
+  journey_key: string | null;
+  steps: unknown;
   started_at: Date;
   ended_at: Date | null;
 }
@@ -43,6 +47,8 @@ const toJourney = (r: JourneyRow): JourneyRecord => ({
   exitReason: r.exit_reason,
   exitDetail: r.exit_detail,
   currentStep: r.current_step,
+  journeyKey: r.journey_key,
+  steps: r.steps,
   startedAt: r.started_at.toISOString(),
   endedAt: r.ended_at?.toISOString() ?? null,
 });
@@ -56,31 +62,35 @@ export interface JourneyStart {
   triggerEventId: number;
   listensTo: string[];
   startedAt: string;
+  journeyKey: string | null;
 }
 
 export async function recordJourneyStart(q: Queryable, j: JourneyStart): Promise<void> {
   await q.query(
-    `INSERT INTO journeys (run_id, workflow_id, flow_id, flow_version, contact_id, trigger_event_id, listens_to, started_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (run_id) DO NOTHING`,
-    [j.runId, j.workflowId, j.flowId, j.flowVersion, j.contactId, j.triggerEventId, j.listensTo, j.startedAt],
+    `INSERT INTO journeys (run_id, workflow_id, flow_id, flow_version, contact_id, trigger_event_id, listens_to, started_at, journey_key)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (run_id) DO NOTHING`,
+    [j.runId, j.workflowId, j.flowId, j.flowVersion, j.contactId, j.triggerEventId, j.listensTo, j.startedAt, j.journeyKey],
   );
 }
 
-export interface JourneyEnd extends Omit<JourneyStart, 'listensTo' | 'triggerEventId'> {
+export interface JourneyEnd extends Omit<JourneyStart, 'listensTo' | 'triggerEventId' | 'journeyKey'> {
   status: Exclude<JourneyStatus, 'running'>;
   exitReason: string | null;
   exitDetail: unknown;
   currentStep: string | null;
+  /** The path the journey took (random-split branches included). */
+  steps: unknown;
 }
 
 /** Upsert: the row exists unless the API died between starting the workflow and writing it. */
 export async function recordJourneyEnd(q: Queryable, j: JourneyEnd): Promise<void> {
   await q.query(
-    `INSERT INTO journeys (run_id, workflow_id, flow_id, flow_version, contact_id, started_at, status, exit_reason, exit_detail, current_step, ended_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
+    `INSERT INTO journeys (run_id, workflow_id, flow_id, flow_version, contact_id, started_at, status, exit_reason, exit_detail, current_step, steps, ended_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
      ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, exit_reason = EXCLUDED.exit_reason,
-       exit_detail = EXCLUDED.exit_detail, current_step = EXCLUDED.current_step, ended_at = COALESCE(journeys.ended_at, now())`,
-    [j.runId, j.workflowId, j.flowId, j.flowVersion, j.contactId, j.startedAt, j.status, j.exitReason, JSON.stringify(j.exitDetail ?? null), j.currentStep],
+       exit_detail = EXCLUDED.exit_detail, current_step = EXCLUDED.current_step, steps = EXCLUDED.steps,
+       ended_at = COALESCE(journeys.ended_at, now())`,
+    [j.runId, j.workflowId, j.flowId, j.flowVersion, j.contactId, j.startedAt, j.status, j.exitReason, JSON.stringify(j.exitDetail ?? null), j.currentStep, JSON.stringify(j.steps ?? null)],
   );
 }
 
@@ -101,4 +111,15 @@ export async function listContactJourneys(q: Queryable, contactId: string): Prom
 export async function hasRunningJourney(q: Queryable, workflowId: string): Promise<boolean> {
   const { rows } = await q.query("SELECT 1 FROM journeys WHERE workflow_id = $1 AND status = 'running'", [workflowId]);
   return rows.length > 0;
+}
+
+/** When the contact last entered this flow (ms), for re-entry rules. */
+export async function lastJourneyStart(q: Queryable, flowId: string, contactId: string): Promise<number | undefined> {
+  const { rows } = await q.query<{ at: Date | null }>('SELECT max(started_at) AS at FROM journeys WHERE flow_id = $1 AND contact_id = $2', [flowId, contactId]);
+  return rows[0]?.at?.getTime();
+}
+
+export async function runningJourneysOfFlow(q: Queryable, flowId: string): Promise<JourneyRecord[]> {
+  const { rows } = await q.query<JourneyRow>("SELECT * FROM journeys WHERE flow_id = $1 AND status = 'running'", [flowId]);
+  return rows.map(toJourney);
 }

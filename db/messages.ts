@@ -1,6 +1,6 @@
 import type { Queryable } from './pool';
 
-export type Channel = 'email' | 'sms';
+export type Channel = 'email' | 'sms' | 'push' | 'webhook';
 export type MessageStatus = 'sending' | 'sent' | 'retrying' | 'failed' | 'skipped';
 
 export interface MessageRecord {
@@ -91,12 +91,13 @@ export async function beginAttempt(
 export async function finishAttempt(
   q: Queryable,
   id: string,
-  outcome: { status: 'sent'; providerMessageId: string } | { status: 'retrying' | 'failed'; reason: string },
+  outcome: { status: 'sent'; providerMessageId: string; sentAt: Date } | { status: 'retrying' | 'failed'; reason: string },
 ): Promise<void> {
   if (outcome.status === 'sent') {
+    // sent_at is the journey's time (the same as the clock in production; ahead of it when tests skip time).
     await q.query(
-      "UPDATE messages SET status = 'sent', provider_message_id = $2, reason = NULL, sent_at = now(), updated_at = now() WHERE id = $1",
-      [id, outcome.providerMessageId],
+      "UPDATE messages SET status = 'sent', provider_message_id = $2, reason = NULL, sent_at = $3, updated_at = now() WHERE id = $1",
+      [id, outcome.providerMessageId, outcome.sentAt],
     );
   } else {
     await q.query('UPDATE messages SET status = $2, reason = $3, updated_at = now() WHERE id = $1', [id, outcome.status, outcome.reason]);
@@ -123,6 +124,23 @@ export async function listContactMessages(q: Queryable, contactId: string): Prom
 export async function listOutbox(q: Queryable, limit: number): Promise<MessageRecord[]> {
   const { rows } = await q.query<MessageRow>("SELECT * FROM messages WHERE provider = 'outbox' ORDER BY created_at DESC LIMIT $1", [limit]);
   return rows.map(toMessage);
+}
+
+/** When the contact last got a marketing message on this channel (ms), for smart sending. */
+export async function lastMarketingSentAt(q: Queryable, contactId: string, channel: Channel): Promise<number | undefined> {
+  const { rows } = await q.query<{ at: Date | null }>(
+    "SELECT max(sent_at) AS at FROM messages WHERE contact_id = $1 AND channel = $2 AND status = 'sent' AND NOT transactional",
+    [contactId, channel],
+  );
+  return rows[0]?.at?.getTime();
+}
+
+export async function countMarketingSentSince(q: Queryable, contactId: string, from: Date, to: Date): Promise<number> {
+  const { rows } = await q.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM messages WHERE contact_id = $1 AND status = 'sent' AND NOT transactional AND channel <> 'webhook' AND sent_at > $2 AND sent_at <= $3",
+    [contactId, from, to],
+  );
+  return rows[0].n;
 }
 
 export async function isSuppressed(q: Queryable, channel: Channel, address: string): Promise<boolean> {

@@ -4,11 +4,28 @@
  */
 import type { Step } from './schema';
 
-/** The id of the step that runs after `index`, or undefined at the end of the flow. */
+/** The id of the step that runs after `index` by default, or undefined at the end of the flow. */
 export function nextStepId(steps: readonly Step[], index: number): string | undefined {
   const current = steps[index];
   if (current.type === 'exit') return undefined;
   return current.next ?? steps[index + 1]?.id;
+}
+
+/** Every step a step can lead to, with the field that names it. */
+export function successors(steps: readonly Step[], index: number): { field: (string | number)[]; id: string | undefined }[] {
+  const step = steps[index];
+  const fallback = nextStepId(steps, index);
+  const pick = (value: string | undefined) => value ?? fallback;
+  switch (step.type) {
+    case 'split':
+      return [{ field: ['then'], id: pick(step.then) }, { field: ['else'], id: pick(step.else) }];
+    case 'wait_for_event':
+      return [{ field: ['onEvent'], id: pick(step.onEvent) }, { field: ['onTimeout'], id: pick(step.onTimeout) }];
+    case 'random_split':
+      return step.branches.map((b, i) => ({ field: ['branches', i, 'next'], id: pick(b.next) }));
+    default:
+      return [{ field: ['next'], id: fallback }];
+  }
 }
 
 export interface GraphIssue {
@@ -25,24 +42,34 @@ export function checkStepGraph(steps: readonly Step[]): GraphIssue[] {
     else indexById.set(s.id, i);
   });
   steps.forEach((s, i) => {
-    if (s.next !== undefined && !indexById.has(s.next)) {
-      issues.push({ path: ['steps', i, 'next'], message: `no step has id "${s.next}"` });
+    const named: [string | number, string | undefined][] = [['next', s.next]];
+    if (s.type === 'split') named.push(['then', s.then], ['else', s.else]);
+    if (s.type === 'wait_for_event') named.push(['onEvent', s.onEvent], ['onTimeout', s.onTimeout]);
+    for (const [field, id] of named) {
+      if (id !== undefined && !indexById.has(id)) issues.push({ path: ['steps', i, field], message: `no step has id "${id}"` });
+    }
+    if (s.type === 'random_split') {
+      s.branches.forEach((b, bi) => {
+        if (b.next !== undefined && !indexById.has(b.next)) issues.push({ path: ['steps', i, 'branches', bi, 'next'], message: `no step has id "${b.next}"` });
+      });
     }
   });
   if (issues.length > 0) return issues;
 
-  // Every path from the first step must reach the end: follow `next` and look for a revisit.
+  // Every path from the first step must reach the end: depth-first, a revisit on the current
+  // path is a loop.
   const state = new Map<number, 'visiting' | 'done'>();
-  const visit = (i: number): boolean => {
-    if (state.get(i) === 'done') return true;
-    if (state.get(i) === 'visiting') return false;
+  let loop: GraphIssue | undefined;
+  const visit = (i: number): void => {
     state.set(i, 'visiting');
-    const next = nextStepId(steps, i);
-    const ok = next === undefined || visit(indexById.get(next)!);
+    for (const { field, id } of successors(steps, i)) {
+      if (id === undefined || loop) continue;
+      const target = indexById.get(id)!;
+      if (state.get(target) === 'visiting') loop = { path: ['steps', i, ...field], message: `step "${steps[i].id}" leads back into a loop` };
+      else if (state.get(target) !== 'done') visit(target);
+    }
     state.set(i, 'done');
-    if (!ok) issues.push({ path: ['steps', i, 'next'], message: `step "${steps[i].id}" leads back into a loop` });
-    return ok;
   };
   visit(0);
-  return issues.slice(0, 1);
+  return loop ? [loop] : [];
 }

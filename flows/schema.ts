@@ -3,15 +3,16 @@
  * The API validates with these schemas; the workflow and activities import the types only.
  *
  * Steps form a graph: each step has an id and, optionally, `next` (default: the step after it
- * in the list). Branching steps (splits, waits for an event) add their own step references
- * without changing this shape.
+ * in the list). Branching steps name their other targets (`then`/`else`, `onEvent`/`onTimeout`,
+ * `branches[].next`); each defaults to the step's own next.
  */
 import { z } from 'zod';
 import { MAX_DELAY_MS, MIN_DELAY_MS, parseDuration } from './duration';
 
-const slug = z
+export const slug = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'use 1-64 lowercase letters, digits, "-" or "_", starting with a letter or digit');
+export const flowId = slug;
 
 export const duration = z.string().superRefine((text, ctx) => {
   const ms = parseDuration(text);
@@ -23,28 +24,83 @@ export const duration = z.string().superRefine((text, ctx) => {
 });
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
+/** Compare with a property of the journey's trigger event (keyed journeys: "the order for this cart"). */
+const fromTrigger = z.strictObject({ fromTrigger: z.string().min(1) });
+const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date or date-time');
 
+const property = z.string().min(1).max(200);
 export const propertyCondition = z.discriminatedUnion('op', [
-  z.strictObject({ property: z.string().min(1), op: z.enum(['exists', 'not_exists']) }),
-  z.strictObject({ property: z.string().min(1), op: z.enum(['equals', 'not_equals', 'contains']), value: scalar }),
-  z.strictObject({ property: z.string().min(1), op: z.enum(['gt', 'gte', 'lt', 'lte']), value: z.number() }),
+  z.strictObject({ property, op: z.enum(['exists', 'not_exists']) }),
+  z.strictObject({ property, op: z.enum(['equals', 'not_equals', 'contains']), value: z.union([scalar, fromTrigger]) }),
+  z.strictObject({ property, op: z.enum(['gt', 'gte', 'lt', 'lte']), value: z.union([z.number(), fromTrigger]) }),
+  /** The property is a date before/after this one. */
+  z.strictObject({ property, op: z.enum(['before', 'after']), value: z.union([isoDate, fromTrigger]) }),
+  /** The property is a date within the last / more than this long ago ("signed up within 30 days"). */
+  z.strictObject({ property, op: z.enum(['within_last', 'more_than_ago']), value: duration }),
 ]);
 export type PropertyCondition = z.infer<typeof propertyCondition>;
 
 export const eventName = z.string().min(1).max(200);
 
-/** "This event happened since the journey started", optionally with property conditions. */
+const count = z.strictObject({ op: z.enum(['gte', 'lte', 'eq']), value: z.number().int().min(0) });
+
+/**
+ * The contact did this event: at least once since the journey started by default; with
+ * `within` in that trailing window instead ("5 orders in the last 365 days"), with `count`
+ * as many times.
+ */
 export const eventCondition = z.strictObject({
   event: eventName,
   where: z.array(propertyCondition).optional(),
+  count: count.optional(),
+  within: duration.optional(),
 });
 export type EventCondition = z.infer<typeof eventCondition>;
 
-export const trigger = z.strictObject({
+export const engagement = z.enum(['delivered', 'opened', 'clicked']);
+
+export type Condition =
+  | { all: Condition[] }
+  | { any: Condition[] }
+  | { not: Condition }
+  | { profile: PropertyCondition }
+  | { trigger: PropertyCondition }
+  | EventCondition
+  | { message: string; engaged: z.infer<typeof engagement> };
+
+/** Splits, flow filters and entry filters all use these conditions. */
+export const condition: z.ZodType<Condition> = z.lazy(() =>
+  z.union([
+    z.strictObject({ all: z.array(condition).min(1) }),
+    z.strictObject({ any: z.array(condition).min(1) }),
+    z.strictObject({ not: condition }),
+    z.strictObject({ profile: propertyCondition }),
+    z.strictObject({ trigger: propertyCondition }),
+    eventCondition,
+    /** A message this journey sent (its step id) was delivered / opened / clicked. */
+    z.strictObject({ message: slug, engaged: engagement }),
+  ]),
+);
+
+export const eventTrigger = z.strictObject({
   event: eventName,
+  /** Conditions on the trigger event's properties. */
   where: z.array(propertyCondition).optional(),
+  /** Conditions on the contact when the event arrives (profile, past events). */
+  contact: condition.optional(),
 });
+
+/** Enters the contact when its profile starts to satisfy the condition (once per crossing). */
+export const profileTrigger = z.strictObject({ profileChange: condition });
+
+export const trigger = z.union([eventTrigger, profileTrigger]);
 export type Trigger = z.infer<typeof trigger>;
+export type EventTrigger = z.infer<typeof eventTrigger>;
+
+/** A daily window in the contact's time zone, "21:00" to "09:00" (may span midnight). */
+const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'use 24-hour "HH:MM"');
+export const quietWindow = z.strictObject({ from: clock, to: clock });
+export type QuietWindow = z.infer<typeof quietWindow>;
 
 const stepBase = {
   id: slug,
@@ -56,33 +112,148 @@ const stepBase = {
 
 export const delayStep = z.strictObject({ ...stepBase, type: z.literal('delay'), duration });
 
+const weekday = z.enum(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday']);
+/**
+ * Waits until a moment: the next `at` o'clock (optionally `days` later, or on `weekday`) in the
+ * contact's time zone, or a date property of the contact or trigger shifted by `offset`.
+ */
+export const delayUntilStep = z
+  .strictObject({
+    ...stepBase,
+    type: z.literal('delay_until'),
+    at: clock.optional(),
+    days: z.number().int().min(0).max(366).optional(),
+    weekday: weekday.optional(),
+    /** `contact.renewal_date` or `event.properties.delivery_date`. */
+    date: z.string().regex(/^(contact|event)\.[\w.]+$/, 'use contact.<property> or event.<path>').optional(),
+    /** Shift from `date`, e.g. "-3 days". */
+    offset: z.string().regex(/^[+-]?\s*\d/, 'e.g. "-3 days" or "2 hours"').optional(),
+    /** IANA zone; default: the contact's `timezone` trait, else the server default. */
+    timezone: z.string().optional(),
+  })
+  .refine((s) => s.at !== undefined || s.date !== undefined, { message: 'give `at` (a time of day) or `date` (a date property)' })
+  .refine((s) => !(s.weekday && s.days !== undefined), { message: '`weekday` and `days` cannot be combined' })
+  .refine((s) => s.offset === undefined || s.date !== undefined, { message: '`offset` needs `date`', path: ['offset'] })
+  .refine((s) => s.offset === undefined || parseDuration(s.offset.replace(/^[+-]\s*/, '')) !== undefined, { message: 'offset is not a duration', path: ['offset'] });
+
+const sending = {
+  /** Transactional messages (receipts) ignore marketing consent, smart sending and caps. */
+  transactional: z.boolean().default(false),
+};
+
 export const emailStep = z.strictObject({
   ...stepBase,
+  ...sending,
   type: z.literal('email'),
-  /** LiquidJS templates over `contact` and `event` (the trigger). */
+  /** LiquidJS templates over `contact`, `event` (the trigger) and `journey`. */
   subject: z.string().min(1).max(998),
   html: z.string().min(1),
   text: z.string().optional(),
   from: z.email().optional(),
-  /** Transactional mail (receipts) ignores marketing consent; marketing mail is the default. */
-  transactional: z.boolean().default(false),
 });
 
-export const smsStep = z.strictObject({
+export const smsStep = z.strictObject({ ...stepBase, ...sending, type: z.literal('sms'), body: z.string().min(1).max(1600) });
+
+export const pushStep = z.strictObject({
   ...stepBase,
-  type: z.literal('sms'),
-  body: z.string().min(1).max(1600),
-  transactional: z.boolean().default(false),
+  ...sending,
+  type: z.literal('push'),
+  title: z.string().min(1).max(200),
+  body: z.string().min(1).max(1000),
+  url: z.string().optional(),
+  icon: z.string().optional(),
 });
+
+export const webhookStep = z.strictObject({
+  ...stepBase,
+  type: z.literal('webhook'),
+  url: z.url({ protocol: /^https?$/ }),
+  /** A LiquidJS template that must render to JSON. */
+  body: z.string().min(1),
+  headers: z.record(z.string(), z.string()).optional(),
+});
+
+export const splitStep = z.strictObject({
+  ...stepBase,
+  type: z.literal('split'),
+  condition,
+  then: slug.optional(),
+  else: slug.optional(),
+});
+
+export const randomSplitStep = z
+  .strictObject({
+    ...stepBase,
+    type: z.literal('random_split'),
+    branches: z
+      .array(z.strictObject({ name: slug, percent: z.number().min(0).max(100), next: slug.optional() }))
+      .min(2)
+      .max(10),
+  })
+  .refine((s) => Math.abs(s.branches.reduce((sum, b) => sum + b.percent, 0) - 100) < 1e-9, { message: 'branch percentages must add up to 100', path: ['branches'] });
+
+export const waitForEventStep = z.strictObject({
+  ...stepBase,
+  type: z.literal('wait_for_event'),
+  event: eventName,
+  where: z.array(propertyCondition).optional(),
+  timeout: duration,
+  onEvent: slug.optional(),
+  onTimeout: slug.optional(),
+});
+
+export const updateProfileStep = z
+  .strictObject({
+    ...stepBase,
+    type: z.literal('update_profile'),
+    /** Trait values; strings are LiquidJS templates. */
+    set: z.record(z.string(), scalar).optional(),
+    unset: z.array(z.string().min(1)).optional(),
+    addTags: z.array(z.string().min(1)).optional(),
+    removeTags: z.array(z.string().min(1)).optional(),
+    /** Lead-score points to add (negative to subtract). */
+    score: z.number().int().optional(),
+  })
+  .refine((s) => s.set || s.unset || s.addTags || s.removeTags || s.score !== undefined, { message: 'an update_profile step must change something' });
 
 export const exitStep = z.strictObject({ ...stepBase, type: z.literal('exit'), reason: z.string().max(200).optional() });
 
-export const step = z.discriminatedUnion('type', [delayStep, emailStep, smsStep, exitStep]);
+export const step = z.discriminatedUnion('type', [
+  delayStep,
+  delayUntilStep,
+  emailStep,
+  smsStep,
+  pushStep,
+  webhookStep,
+  splitStep,
+  randomSplitStep,
+  waitForEventStep,
+  updateProfileStep,
+  exitStep,
+]);
 export type Step = z.infer<typeof step>;
 export type StepOf<T extends Step['type']> = Extract<Step, { type: T }>;
+export type Channel = 'email' | 'sms' | 'push';
 
-export const flowStatus = z.enum(['draft', 'live', 'paused']);
+export const flowStatus = z.enum(['draft', 'live', 'paused', 'archived']);
 export type FlowStatus = z.infer<typeof flowStatus>;
+
+export const reentry = z.discriminatedUnion('mode', [
+  /** Default: whenever the contact is not already in the flow. */
+  z.strictObject({ mode: z.literal('when_not_in_flow') }),
+  z.strictObject({ mode: z.literal('once') }),
+  z.strictObject({ mode: z.literal('once_per'), period: duration }),
+]);
+export type Reentry = z.infer<typeof reentry>;
+
+export const goal = z.strictObject({
+  event: eventName.default('Order Completed'),
+  where: z.array(propertyCondition).optional(),
+  /** End the journey (reason "goal") when the contact converts. */
+  exitOnGoal: z.boolean().default(false),
+});
+
+const DEFAULT_QUIET = { from: '21:00', to: '09:00' };
 
 /** What a client sends to create or replace a flow (`PUT /v1/flows/:id`). */
 export const flowInput = z.strictObject({
@@ -94,22 +265,22 @@ export const flowInput = z.strictObject({
   description: z.string().max(2000).optional(),
   status: flowStatus.default('draft'),
   trigger,
-  /** Flow filters: the journey ends as soon as one of these events happens. */
-  exitWhen: z.array(eventCondition).default([]),
+  /** Flow filters: the journey ends as soon as one of these holds (checked at every step). */
+  exitWhen: z.array(condition).default([]),
+  goal: goal.default({ event: 'Order Completed', exitOnGoal: false }),
+  reentry: reentry.default({ mode: 'when_not_in_flow' }),
+  /** A trigger property that keys the journey: one journey per contact and value (a cart id). */
+  journeyKey: z.string().min(1).max(200).optional(),
+  /** Per channel, the daily window in which no marketing message goes out (it waits); null: none. */
+  quietHours: z
+    .strictObject({ email: quietWindow.nullable().default(null), sms: quietWindow.nullable().default(DEFAULT_QUIET), push: quietWindow.nullable().default(DEFAULT_QUIET) })
+    .default({ email: null, sms: DEFAULT_QUIET, push: DEFAULT_QUIET }),
+  /** Skip a marketing message when the contact got one on that channel within `hours`. */
+  smartSending: z.strictObject({ enabled: z.boolean().default(true), hours: z.number().min(0).max(720).default(16) }).default({ enabled: true, hours: 16 }),
   steps: z.array(step).min(1).max(200),
 });
 export type FlowInput = z.input<typeof flowInput>;
+type ParsedFlow = z.output<typeof flowInput>;
 
 /** A stored flow version: what a journey carries as its snapshot. */
-export interface FlowDefinition {
-  id: string;
-  version: number;
-  name: string;
-  description?: string;
-  status: FlowStatus;
-  trigger: Trigger;
-  exitWhen: EventCondition[];
-  steps: Step[];
-}
-
-export const flowId = slug;
+export type FlowDefinition = Omit<ParsedFlow, 'id' | 'version'> & { id: string; version: number };

@@ -7,13 +7,22 @@ import type { Step } from './schema';
 
 export const liquid = new Liquid({ strictVariables: false, strictFilters: true, cache: 500 });
 
-/** The template fields of each sending step, named as in the flow document. */
+const defined = (fields: Record<string, string | undefined>): Record<string, string> =>
+  Object.fromEntries(Object.entries(fields).filter((entry): entry is [string, string] => entry[1] !== undefined));
+
+/** The template fields of each step, named as in the flow document. */
 export function templateFields(step: Step): Record<string, string> {
   switch (step.type) {
     case 'email':
-      return { subject: step.subject, html: step.html, ...(step.text === undefined ? {} : { text: step.text }) };
+      return defined({ subject: step.subject, html: step.html, text: step.text });
     case 'sms':
       return { body: step.body };
+    case 'push':
+      return defined({ title: step.title, body: step.body, url: step.url, icon: step.icon });
+    case 'webhook':
+      return { body: step.body };
+    case 'update_profile':
+      return Object.fromEntries(Object.entries(step.set ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string').map(([k, v]) => [`set.${k}`, v]));
     default:
       return {};
   }
@@ -22,6 +31,7 @@ export function templateFields(step: Step): Record<string, string> {
 export interface TemplateContext {
   contact: Record<string, unknown>;
   event: Record<string, unknown>;
+  journey?: Record<string, unknown>;
 }
 
 export async function renderFields(step: Step, context: TemplateContext): Promise<Record<string, string>> {

@@ -36,7 +36,7 @@ function templateIssues(flow: ValidFlowInput): Issue[] {
         liquid.parse(source);
       } catch (err) {
         // LiquidJS messages carry "line:N, col:M"; keep them, they point into the template.
-        issues.push({ path: ['steps', index, field], message: `template error in step "${step.id}": ${(err as Error).message}` });
+        issues.push({ path: ['steps', index, ...field.split('.')], message: `template error in step "${step.id}": ${(err as Error).message}` });
       }
     }
   });

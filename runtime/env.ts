@@ -23,10 +23,24 @@ const schema = z
     TWILIO_AUTH_TOKEN: optional,
     TWILIO_FROM: optional,
     TWILIO_BASE_URL: z.url().optional(),
+    VAPID_PUBLIC_KEY: optional,
+    VAPID_PRIVATE_KEY: optional,
+    /** A mailto: or https: URL push services can reach the sender at. */
+    VAPID_SUBJECT: z.string().regex(/^(mailto:|https:)/, 'a mailto: or https: URL').optional(),
+    /** Signs the requests of webhook steps (HMAC-SHA256). */
+    WEBHOOK_SECRET: optional,
+    /** Marketing messages per contact per rolling 24 hours, all flows and channels; 0: no cap. */
+    FREQUENCY_CAP_PER_DAY: z.coerce.number().int().min(0).default(0),
+    /** Time zone for contacts without a `timezone` trait (quiet hours, delay_until). */
+    DEFAULT_TIMEZONE: z.string().default('UTC'),
   })
   .superRefine((env, ctx) => {
     if (env.SENDGRID_API_KEY && !env.EMAIL_FROM) {
       ctx.addIssue({ code: 'custom', path: ['EMAIL_FROM'], message: 'required when SENDGRID_API_KEY is set' });
+    }
+    const vapid = [env.VAPID_PUBLIC_KEY, env.VAPID_PRIVATE_KEY, env.VAPID_SUBJECT];
+    if (vapid.some(Boolean) && !vapid.every(Boolean)) {
+      ctx.addIssue({ code: 'custom', path: ['VAPID_PUBLIC_KEY'], message: 'set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT together' });
     }
     const twilio = [env.TWILIO_ACCOUNT_SID, env.TWILIO_AUTH_TOKEN, env.TWILIO_FROM];
     if (twilio.some(Boolean) && !twilio.every(Boolean)) {

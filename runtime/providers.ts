@@ -1,11 +1,13 @@
 /** Real providers when credentials are configured, the local outbox otherwise. */
+import type { ActivityDeps } from '../activities';
 import { outboxProvider } from '../activities/providers/outbox';
 import { sendgridProvider } from '../activities/providers/sendgrid';
 import { twilioProvider } from '../activities/providers/twilio';
-import type { EmailProvider, OutgoingEmail, OutgoingSms, SmsProvider } from '../activities/providers/types';
+import type { OutgoingEmail, OutgoingPush, OutgoingSms } from '../activities/providers/types';
+import { webPushProvider } from '../activities/providers/webpush';
 import type { Env } from './env';
 
-export function providersFromEnv(env: Env): { email: EmailProvider; sms: SmsProvider; emailFrom: string } {
+export function providersFromEnv(env: Env): Omit<ActivityDeps, 'db' | 'routing'> {
   const email = env.SENDGRID_API_KEY
     ? sendgridProvider({ apiKey: env.SENDGRID_API_KEY, baseUrl: env.SENDGRID_BASE_URL })
     : outboxProvider<OutgoingEmail>();
@@ -13,5 +15,16 @@ export function providersFromEnv(env: Env): { email: EmailProvider; sms: SmsProv
     env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN && env.TWILIO_FROM
       ? twilioProvider({ accountSid: env.TWILIO_ACCOUNT_SID, authToken: env.TWILIO_AUTH_TOKEN, from: env.TWILIO_FROM, baseUrl: env.TWILIO_BASE_URL })
       : outboxProvider<OutgoingSms>();
-  return { email, sms, emailFrom: env.EMAIL_FROM ?? 'parcours@localhost' };
+  const push =
+    env.VAPID_PUBLIC_KEY && env.VAPID_PRIVATE_KEY && env.VAPID_SUBJECT
+      ? webPushProvider({ publicKey: env.VAPID_PUBLIC_KEY, privateKey: env.VAPID_PRIVATE_KEY, subject: env.VAPID_SUBJECT })
+      : outboxProvider<OutgoingPush>();
+  return {
+    email,
+    sms,
+    push,
+    emailFrom: env.EMAIL_FROM ?? 'parcours@localhost',
+    webhookSecret: env.WEBHOOK_SECRET,
+    frequencyCapPerDay: env.FREQUENCY_CAP_PER_DAY,
+  };
 }

@@ -38,15 +38,20 @@ async function main(): Promise<void> {
   await migrate(db);
   const temporal = await resolveTemporal(env, log);
 
+  const connection = await Connection.connect({ address: temporal.address });
+  const workflows = new Client({ connection, namespace: temporal.namespace }).workflow;
   const workerConnection = await NativeConnection.connect({ address: temporal.address });
   const providers = providersFromEnv(env);
-  const worker = await createJourneyWorker({ connection: workerConnection, namespace: temporal.namespace, activities: { db, ...providers } });
+  const worker = await createJourneyWorker({
+    connection: workerConnection,
+    namespace: temporal.namespace,
+    activities: { db, ...providers, routing: { db, workflows } },
+  });
   const workerDone = worker.run();
 
   const keys = apiKeys(env);
   const generatedKey = keys.length === 0 ? developmentKey(env.PARCOURS_DATA_DIR) : undefined;
-  const connection = await Connection.connect({ address: temporal.address });
-  const deps = { db, workflows: new Client({ connection, namespace: temporal.namespace }).workflow, log, apiKeys: generatedKey ? [generatedKey] : keys };
+  const deps = { db, workflows, log, apiKeys: generatedKey ? [generatedKey] : keys };
   const stopRedelivery = startRedelivery(deps);
   const server = createApp(deps).listen(env.PORT, '0.0.0.0');
   await new Promise<void>((resolve) => server.once('listening', resolve));

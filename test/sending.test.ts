@@ -3,7 +3,7 @@ import { createActivities } from '../activities';
 import { outboxProvider } from '../activities/providers/outbox';
 import { sendgridProvider } from '../activities/providers/sendgrid';
 import { twilioProvider } from '../activities/providers/twilio';
-import type { OutgoingEmail, OutgoingSms } from '../activities/providers/types';
+import type { OutgoingEmail, OutgoingPush, OutgoingSms } from '../activities/providers/types';
 import { suppress } from '../db/messages';
 import type { FlowInput } from '../flows/schema';
 import { Harness, TWILIO_SID } from './helpers/harness';
@@ -124,7 +124,10 @@ describe('activities called directly (as Temporal retries them)', () => {
     journey: { runId, workflowId: `journey:direct:${runId}`, flowId: 'direct', flowVersion: 1, contactId: 'direct', startedAt: new Date().toISOString() },
     step: { id: 'mail', type: 'email' as const, subject: 'Once', html: '<p>once</p>', transactional: false },
     trigger: { id: 1, messageId: 'm', name: 'X', properties: {}, timestamp: new Date().toISOString() },
-    exitWhen: [],
+    exits: [],
+    sentMessages: {},
+    now: Date.now(),
+    rules: { quietHours: null, smartSendingHours: null },
   });
 
   test('a retried send after the provider accepted does not send again', async () => {
@@ -133,6 +136,7 @@ describe('activities called directly (as Temporal retries them)', () => {
       db: h.db,
       email: sendgridProvider({ apiKey: 'SG.k', baseUrl: h.sendgrid.url }),
       sms: twilioProvider({ accountSid: TWILIO_SID, authToken: 't', from: '+1', baseUrl: h.twilio.url }),
+      push: outboxProvider<OutgoingPush>(),
       emailFrom: 'shop@example.com',
     });
 
@@ -144,7 +148,7 @@ describe('activities called directly (as Temporal retries them)', () => {
   });
 
   test('without credentials messages land in the outbox, listed by the API with their content', async () => {
-    const activities = createActivities({ db: h.db, email: outboxProvider<OutgoingEmail>(), sms: outboxProvider<OutgoingSms>(), emailFrom: 'shop@example.com' });
+    const activities = createActivities({ db: h.db, email: outboxProvider<OutgoingEmail>(), sms: outboxProvider<OutgoingSms>(), push: outboxProvider<OutgoingPush>(), emailFrom: 'shop@example.com' });
     await activities.sendEmail(request('run-outbox'));
 
     expect(h.sendgrid.requests).toEqual([]);

@@ -1,4 +1,5 @@
 /** `npm run worker`: the journey worker alone (deployments run it next to `npm run api`). */
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
@@ -15,11 +16,20 @@ async function main(): Promise<void> {
   const database = await resolveDatabase(env, log);
   const db = createPool(database.url);
   await migrate(db);
-  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
-  const worker = await createJourneyWorker({ connection, namespace: env.TEMPORAL_NAMESPACE, activities: { db, ...providersFromEnv(env) } });
+  const address = env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+  const connection = await NativeConnection.connect({ address });
+  // update_profile steps may start profile-triggered journeys: they need a client.
+  const clientConnection = await Connection.connect({ address });
+  const workflows = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE }).workflow;
+  const worker = await createJourneyWorker({
+    connection,
+    namespace: env.TEMPORAL_NAMESPACE,
+    activities: { db, ...providersFromEnv(env), routing: { db, workflows } },
+  });
   log.info({ temporal: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' }, 'worker running');
   await worker.run(); // returns after SIGINT/SIGTERM, which the SDK handles
   await connection.close();
+  await clientConnection.close();
   await db.end();
   await database.stop();
 }

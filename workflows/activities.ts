@@ -15,11 +15,14 @@ export const sendOptions: ActivityOptions = {
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '30 minutes' },
 };
 
-export const sending = proxyActivities<Pick<JourneyActivities, 'sendEmail' | 'sendSms'>>(sendOptions);
+export const sending = proxyActivities<Pick<JourneyActivities, 'sendEmail' | 'sendSms' | 'sendPush' | 'callWebhook'>>(sendOptions);
 
 export const bookkeepingOptions: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 };
 
-export const bookkeeping = proxyActivities<Pick<JourneyActivities, 'recordJourneyEnd'>>(bookkeepingOptions);
+export const bookkeeping = proxyActivities<Pick<JourneyActivities, 'recordJourneyEnd' | 'evaluateSplit' | 'updateProfile' | 'resolveWakeTime'>>(bookkeepingOptions);
+
+/** `executeWithOptions` needs the full options: these plus a summary for the Temporal UI. */
+export const withSummary = (options: ActivityOptions, summary: string): ActivityOptions => ({ ...options, summary });

@@ -12,9 +12,10 @@ export const FlowIdAttribute = defineSearchAttributeKey('FlowId', 'KEYWORD');
 export const JOURNEY_SEARCH_ATTRIBUTES = [ContactIdAttribute, FlowIdAttribute];
 
 /**
- * Deterministic from flow and contact, so a contact runs at most one journey per flow at a
- * time and support can type it into the Temporal UI. Flow ids are slugs (no ':').
+ * Deterministic from flow and contact (and the journey key of keyed flows: one journey per
+ * cart), so a contact runs at most one such journey at a time and support can type it into
+ * the Temporal UI. Flow ids are slugs (no ':').
  */
-export function journeyWorkflowId(flowId: string, contactId: string): string {
-  return `journey:${flowId}:${contactId}`;
+export function journeyWorkflowId(flowId: string, contactId: string, journeyKey?: string): string {
+  return journeyKey === undefined ? `journey:${flowId}:${contactId}` : `journey:${flowId}:${contactId}:${journeyKey}`;
 }

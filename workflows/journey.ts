@@ -1,33 +1,55 @@
 /**
  * One contact's journey through one flow version: orchestration only. Steps run in graph
- * order; delays are timers; the contact's events arrive as signals and end the journey as
- * soon as a flow filter matches; every side effect is an activity.
+ * order; delays and waits are timers; the contact's events arrive as signals and end the
+ * journey as soon as an exit holds; every side effect is an activity.
  */
 import { setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
-import { firstMatchingExit } from '../flows/conditions';
+import { withDefaults } from '../flows/defaults';
+import { exitRules, firstExit } from '../flows/exits';
 import { nextStepId } from '../flows/graph';
 import type { Step } from '../flows/schema';
 import { bookkeeping, bookkeepingOptions } from './activities';
-import { contactEventSignal, journeyStateQuery, type JourneyExit, type JourneyInput, type JourneyResult, type JourneyState } from './messages';
-import type { StepContext } from './steps/context';
+import {
+  contactEventSignal,
+  flowStatusSignal,
+  journeyStateQuery,
+  type JourneyExit,
+  type JourneyInput,
+  type JourneyResult,
+  type JourneyState,
+} from './messages';
+import { runRandomSplit, runSplit } from './steps/branch';
+import { journeyEvents, sentMessages, type StepContext, type StepResult } from './steps/context';
 import { runDelay } from './steps/delay';
+import { runDelayUntil } from './steps/delay-until';
 import { runSend } from './steps/send';
+import { runUpdateProfile } from './steps/update-profile';
+import { runWaitForEvent } from './steps/wait-for-event';
 
 export async function journeyWorkflow(input: JourneyInput): Promise<JourneyResult> {
-  const { flow, contactId, trigger } = input;
+  const flow = withDefaults(input.flow);
+  const { contactId, trigger } = input;
   const info = workflowInfo();
-  const state: JourneyState = { flowId: flow.id, flowVersion: flow.version, contactId, status: 'running', steps: [] };
+  const state: JourneyState = { flowId: flow.id, flowVersion: flow.version, contactId, status: 'running', flowStatus: 'live', steps: [] };
   const ctx: StepContext = {
     input,
+    flow,
     state,
+    exits: exitRules(flow),
+    seen: [],
     journey: { runId: info.runId, workflowId: info.workflowId, flowId: flow.id, flowVersion: flow.version, contactId, startedAt: trigger.timestamp },
   };
 
   setHandler(journeyStateQuery, () => state);
   setHandler(contactEventSignal, (event) => {
+    ctx.seen.push(event);
     if (state.exit) return;
-    const filter = firstMatchingExit(event, flow.exitWhen, trigger.timestamp);
-    if (filter) state.exit = { reason: 'flow_filter', filter, event: { id: event.id, name: event.name, timestamp: event.timestamp }, detectedBy: 'signal' };
+    const rule = firstExit(ctx.exits, { now: Date.now(), trigger, journeyEvents: journeyEvents(ctx), sentMessages: sentMessages(ctx) });
+    if (rule) state.exit = { reason: rule.reason, filter: rule.condition, event: { id: event.id, name: event.name, timestamp: event.timestamp }, detectedBy: 'signal' };
+  });
+  setHandler(flowStatusSignal, ({ status }) => {
+    if (status === 'archived') state.exit ??= { reason: 'archived' };
+    else state.flowStatus = status;
   });
 
   const indexById = new Map(flow.steps.map((s, i) => [s.id, i]));
@@ -35,28 +57,40 @@ export async function journeyWorkflow(input: JourneyInput): Promise<JourneyResul
     const step = flow.steps[index];
     state.currentStep = step.id;
     describe(state, step);
-    const { outcome, messageId } = await runStep(step, ctx);
-    state.steps.push({ stepId: step.id, type: step.type, outcome, at: new Date().toISOString(), ...(messageId ? { messageId } : {}) });
-    const next = nextStepId(flow.steps, index);
-    index = next === undefined ? undefined : indexById.get(next);
+    const { outcome, next, messageId, branch } = await runStep(step, ctx);
+    state.steps.push({ stepId: step.id, type: step.type, outcome, at: new Date().toISOString(), ...(messageId ? { messageId } : {}), ...(branch ? { branch } : {}) });
+    const target: string | undefined = next === undefined ? nextStepId(flow.steps, index) : (next ?? undefined);
+    index = target === undefined ? undefined : indexById.get(target);
   }
 
   state.status = state.exit ? 'exited' : 'completed';
   describe(state);
   const summary = `journey ${state.status}${state.exit ? `: ${exitSummary(state.exit)}` : ''}`;
   await bookkeeping.recordJourneyEnd.executeWithOptions({ ...bookkeepingOptions, summary }, [
-    { journey: ctx.journey, status: state.status, exit: state.exit ?? null, currentStep: state.currentStep ?? null },
+    { journey: ctx.journey, status: state.status, exit: state.exit ?? null, currentStep: state.currentStep ?? null, steps: state.steps },
   ]);
   return { status: state.status, exit: state.exit, steps: state.steps };
 }
 
-async function runStep(step: Step, ctx: StepContext): Promise<{ outcome: string; messageId?: string }> {
+async function runStep(step: Step, ctx: StepContext): Promise<StepResult> {
   switch (step.type) {
     case 'delay':
       return { outcome: await runDelay(step, ctx) };
+    case 'delay_until':
+      return runDelayUntil(step, ctx);
     case 'email':
     case 'sms':
+    case 'push':
+    case 'webhook':
       return runSend(step, ctx);
+    case 'split':
+      return runSplit(step, ctx);
+    case 'random_split':
+      return runRandomSplit(step, ctx);
+    case 'wait_for_event':
+      return runWaitForEvent(step, ctx);
+    case 'update_profile':
+      return runUpdateProfile(step, ctx);
     case 'exit':
       ctx.state.exit = { reason: 'exit_step', stepId: step.id, ...(step.reason ? { detail: step.reason } : {}) };
       return { outcome: 'exit' };
@@ -64,9 +98,19 @@ async function runStep(step: Step, ctx: StepContext): Promise<{ outcome: string;
 }
 
 function exitSummary(exit: JourneyExit): string {
-  return exit.reason === 'flow_filter'
-    ? `flow filter "${exit.filter.event}" matched event ${exit.event.id} (${exit.detectedBy === 'signal' ? 'signal' : 'checked before sending'})`
-    : `exit step "${exit.stepId}"${exit.detail ? ` (${exit.detail})` : ''}`;
+  switch (exit.reason) {
+    case 'flow_filter':
+    case 'goal': {
+      const what = exit.reason === 'goal' ? 'goal reached' : 'flow filter';
+      const how = exit.detectedBy === 'signal' ? 'signal' : 'checked before acting';
+      const label = 'event' in exit.filter ? ` "${exit.filter.event}"` : '';
+      return `${what}${label}${exit.event ? ` matched event ${exit.event.id}` : ''} (${how})`;
+    }
+    case 'exit_step':
+      return `exit step "${exit.stepId}"${exit.detail ? ` (${exit.detail})` : ''}`;
+    case 'archived':
+      return 'flow archived';
+  }
 }
 
 /** Live status in the Temporal UI ("Current details"), for support reading one journey. */

@@ -4,7 +4,7 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { EventFacts } from '../flows/conditions';
-import type { EventCondition, FlowDefinition } from '../flows/schema';
+import type { Condition, FlowDefinition, FlowStatus } from '../flows/schema';
 
 /** An event of the contact's, as a journey sees it (trigger or signal). */
 export interface JourneyEvent extends EventFacts {
@@ -20,11 +20,21 @@ export interface JourneyInput {
   flow: FlowDefinition;
   contactId: string;
   trigger: JourneyEvent;
+  /** Keyed journeys (one per cart): the trigger's key value. */
+  journeyKey?: string;
 }
 
 export type JourneyExit =
-  | { reason: 'flow_filter'; filter: EventCondition; event: Pick<JourneyEvent, 'id' | 'name' | 'timestamp'>; detectedBy: 'signal' | 'send_guard' }
-  | { reason: 'exit_step'; stepId: string; detail?: string };
+  | {
+      reason: 'flow_filter' | 'goal';
+      /** The condition that matched. */
+      filter: Condition;
+      /** The event that made it true, when one did. */
+      event?: Pick<JourneyEvent, 'id' | 'name' | 'timestamp'>;
+      detectedBy: 'signal' | 'send_guard';
+    }
+  | { reason: 'exit_step'; stepId: string; detail?: string }
+  | { reason: 'archived' };
 
 export interface StepRecord {
   stepId: string;
@@ -33,6 +43,8 @@ export interface StepRecord {
   /** Workflow time when the step finished. */
   at: string;
   messageId?: string;
+  /** Random splits: the branch taken. */
+  branch?: string;
 }
 
 export interface JourneyState {
@@ -40,8 +52,10 @@ export interface JourneyState {
   flowVersion: number;
   contactId: string;
   status: 'running' | 'completed' | 'exited';
+  /** The flow's status as last signalled: a paused flow holds the journey before its next send. */
+  flowStatus: FlowStatus;
   currentStep?: string;
-  /** While a delay runs: when it ends unless the journey exits first. */
+  /** While a delay or a wait runs: when it ends unless something happens first. */
   waitingUntil?: string;
   exit?: JourneyExit;
   steps: StepRecord[];
@@ -49,8 +63,11 @@ export interface JourneyState {
 
 export type JourneyResult = Pick<JourneyState, 'status' | 'exit' | 'steps'>;
 
-/** Delivers one of the contact's events to a running journey (flow filters, later waits and splits). */
+/** Delivers one of the contact's events to a running journey (flow filters, waits, engagement). */
 export const contactEventSignal = defineSignal<[JourneyEvent]>('contactEvent');
+
+/** The flow was paused, resumed or archived. */
+export const flowStatusSignal = defineSignal<[{ status: FlowStatus }]>('flowStatusChanged');
 
 /** Where the journey is and what it did so far. */
 export const journeyStateQuery = defineQuery<JourneyState>('journeyState');

@@ -15,14 +15,32 @@ export interface OutgoingSms {
   body: string;
 }
 
+export interface PushSubscription {
+  endpoint: string;
+  keys: { p256dh: string; auth: string };
+}
+
+export interface OutgoingPush {
+  subscriptions: PushSubscription[];
+  /** JSON the service worker receives: title, body, url, icon. */
+  payload: string;
+}
+
+export interface SendResult {
+  providerMessageId: string;
+  /** Push: subscriptions the push service says are gone (404/410); they are deleted. */
+  gone?: string[];
+}
+
 export interface Provider<M> {
-  /** Stored on the message row: sendgrid, twilio, outbox. */
+  /** Stored on the message row: sendgrid, twilio, webpush, outbox. */
   name: string;
-  send(message: M): Promise<{ providerMessageId: string }>;
+  send(message: M): Promise<SendResult>;
 }
 
 export type EmailProvider = Provider<OutgoingEmail>;
 export type SmsProvider = Provider<OutgoingSms>;
+export type PushProvider = Provider<OutgoingPush>;
 
 /**
  * A provider call that did not succeed. Retryable: throttling (429), provider errors (5xx)
@@ -33,6 +51,8 @@ export class ProviderError extends Error {
     message: string,
     readonly retryable: boolean,
     readonly status?: number,
+    /** What still needs bookkeeping although the send failed (push: gone subscriptions). */
+    readonly partial?: SendResult,
   ) {
     super(message);
     this.name = 'ProviderError';

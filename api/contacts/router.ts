@@ -1,9 +1,17 @@
 import { Router } from 'express';
-import { getContact } from '../../db/contacts';
+import { z } from 'zod';
+import { getContact, upsertContact } from '../../db/contacts';
+import { savePushSubscription } from '../../db/push-subscriptions';
+import { parseOr400 } from '../validate';
 import { listContactJourneys } from '../../db/journeys';
 import { listContactMessages } from '../../db/messages';
 import type { Db } from '../../db/pool';
 import { notFound } from '../errors';
+
+const pushSubscription = z.looseObject({
+  endpoint: z.url({ protocol: /^https?$/ }),
+  keys: z.looseObject({ p256dh: z.string().min(1), auth: z.string().min(1) }),
+});
 
 export function contactsRouter(deps: { db: Db }): Router {
   const router = Router();
@@ -16,6 +24,14 @@ export function contactsRouter(deps: { db: Db }): Router {
 
   router.get('/:id/journeys', async (req, res) => {
     res.json({ journeys: await listContactJourneys(deps.db, req.params.id) });
+  });
+
+  /** The browser's PushSubscription (JSON) for this contact; web push steps reach every one. */
+  router.put('/:id/push-subscriptions', async (req, res) => {
+    const subscription = parseOr400(pushSubscription, req.body);
+    await upsertContact(deps.db, req.params.id);
+    await savePushSubscription(deps.db, req.params.id, subscription);
+    res.status(201).json({ contactId: req.params.id, endpoint: subscription.endpoint });
   });
 
   router.get('/:id/messages', async (req, res) => {

@@ -4,11 +4,11 @@
  * says accepted, with routing "deferred", and redelivery routes it later.
  */
 import { randomUUID } from 'node:crypto';
-import { upsertContact } from '../../db/contacts';
+import { getContact, upsertContact, type Contact } from '../../db/contacts';
 import { insertEvent, markRouted, markRoutingFailed, type NewEvent, type StoredEvent } from '../../db/events';
 import { inTransaction, type Db } from '../../db/pool';
 import type { Logger } from '../../runtime/logger';
-import { routeEvent, type RoutingDeps, type RoutingResult } from './routing';
+import { emptyRouting, routeEvent, routeProfileChange, type RoutingDeps, type RoutingResult } from '../../routing/route-event';
 import type { IdentifyPayload, TrackPayload } from './schemas';
 
 export interface IngestDeps extends RoutingDeps {
@@ -25,7 +25,7 @@ export interface IngestResult {
   contactId: string;
   /** True when this messageId was accepted before: nothing new was stored. */
   duplicate: boolean;
-  routing: 'done' | 'deferred' | 'none';
+  routing: 'done' | 'deferred';
   journeys?: RoutingResult;
 }
 
@@ -61,11 +61,14 @@ async function ingest(
   const messageId = payload.messageId ?? `parcours-${randomUUID()}`;
   const occurredAt = new Date(payload.timestamp ?? Date.now()).toISOString();
   const { event, duplicate } = await inTransaction(deps.db, async (tx) => {
-    await upsertContact(tx, contactId, traits);
-    return insertEvent(tx, { ...fields, messageId, contactId, occurredAt });
+    const before = await getContact(tx, contactId, { forUpdate: true });
+    const after = await upsertContact(tx, contactId, traits);
+    // An identify keeps the profile before and after it, so profile-change triggers can be
+    // routed (or routed again after an outage) against exactly this change.
+    const context = fields.type === 'identify' ? { ...fields.context, profileChange: { before: before ?? null, after } } : fields.context;
+    return insertEvent(tx, { ...fields, context, messageId, contactId, occurredAt });
   });
   const base = { messageId, eventId: event.id, contactId, duplicate };
-  if (event.type !== 'track') return { ...base, routing: 'none' };
   if (duplicate && event.routedAt) return { ...base, routing: 'done', journeys: event.routingResult as RoutingResult };
   return { ...base, ...(await routeStored(deps, event)) };
 }
@@ -73,7 +76,7 @@ async function ingest(
 /** Routes a stored event and records the outcome; used on ingest and by redelivery. */
 export async function routeStored(deps: IngestDeps, event: StoredEvent): Promise<Pick<IngestResult, 'routing' | 'journeys'>> {
   try {
-    const journeys = await deps.workflows.withDeadline(Date.now() + ROUTING_DEADLINE_MS, () => routeEvent(deps, event));
+    const journeys = await deps.workflows.withDeadline(Date.now() + ROUTING_DEADLINE_MS, () => route(deps, event));
     await markRouted(deps.db, event.id, journeys);
     return { routing: 'done', journeys };
   } catch (err) {
@@ -81,6 +84,12 @@ export async function routeStored(deps: IngestDeps, event: StoredEvent): Promise
     await markRoutingFailed(deps.db, event.id, (err as Error).message).catch(() => undefined);
     return { routing: 'deferred' };
   }
+}
+
+function route(deps: IngestDeps, event: StoredEvent): Promise<RoutingResult> {
+  if (event.type === 'track') return routeEvent(deps, event);
+  const change = event.context.profileChange as { before: Contact | null; after: Contact } | undefined;
+  return change ? routeProfileChange(deps, change.before ?? undefined, change.after, event) : Promise.resolve(emptyRouting());
 }
 
 function without(source: Record<string, unknown>, keys: string[]): Record<string, unknown> {

@@ -1,22 +1,39 @@
 import { Router } from 'express';
-import { getFlow, listFlows, saveFlow, VersionConflictError } from '../../db/flows';
+import { z } from 'zod';
+import { getContact } from '../../db/contacts';
+import { getFlow, getFlowVersion, listFlows, listFlowVersions, saveFlow, setFlowStatus, VersionConflictError } from '../../db/flows';
 import { inTransaction, type Db } from '../../db/pool';
-import { flowId } from '../../flows/schema';
+import { profileOf } from '../../activities/facts';
+import { flowId, type FlowStatus } from '../../flows/schema';
+import { renderFields, templateFields } from '../../flows/templates';
 import { validateFlow } from '../../flows/validate';
+import { notifyFlowStatus } from '../../routing/flow-status';
+import type { RoutingDeps } from '../../routing/route-event';
 import { HttpError, invalid, notFound } from '../errors';
 import { parseOr400 } from '../validate';
 
-export function flowsRouter(deps: { db: Db }): Router {
+const previewRequest = z.strictObject({
+  contactId: z.string().min(1).optional(),
+  /** Traits to render with, merged over the stored contact's. */
+  contact: z.record(z.string(), z.unknown()).optional(),
+  event: z.strictObject({ name: z.string().optional(), properties: z.record(z.string(), z.unknown()).default({}), timestamp: z.string().optional() }).optional(),
+});
+
+export function flowsRouter(deps: RoutingDeps & { db: Db }): Router {
   const router = Router();
+
+  const load = async (id: string) => {
+    const flow = await getFlow(deps.db, id);
+    if (!flow) throw notFound(`flow "${id}"`);
+    return flow;
+  };
 
   router.get('/', async (_req, res) => {
     res.json({ flows: await listFlows(deps.db) });
   });
 
   router.get('/:id', async (req, res) => {
-    const flow = await getFlow(deps.db, req.params.id);
-    if (!flow) throw notFound(`flow "${req.params.id}"`);
-    res.json(flow);
+    res.json(await load(req.params.id));
   });
 
   /** Create or replace. A changed flow gets a new version; running journeys keep theirs. */
@@ -28,12 +45,60 @@ export function flowsRouter(deps: { db: Db }): Router {
       throw invalid([{ path: ['id'], message: `body id "${validated.data.id}" does not match the URL ("${id}")` }]);
     }
     try {
-      const { flow, changed } = await inTransaction(deps.db, (tx) => saveFlow(tx, id, validated.data));
+      const { flow, changed, previousStatus } = await inTransaction(deps.db, (tx) => saveFlow(tx, id, validated.data));
+      if (previousStatus !== undefined) await notifyFlowStatus(deps, id, flow.status);
       res.status(changed && flow.version === 1 ? 201 : 200).json(flow);
     } catch (err) {
       if (err instanceof VersionConflictError) throw new HttpError(409, 'version_conflict', err.message);
       throw err;
     }
+  });
+
+  // Status changes are not edits: no new version. Running journeys are told at once.
+  const statusRoute = (path: string, status: FlowStatus) =>
+    router.post(`/:id/${path}`, async (req, res) => {
+      const current = await load(req.params.id);
+      if (current.status === 'archived' && status !== 'archived') throw new HttpError(409, 'archived', 'an archived flow cannot be reactivated; copy it under a new id');
+      const flow = (await setFlowStatus(deps.db, req.params.id, status))!;
+      const { signalled } = current.status === status ? { signalled: 0 } : await notifyFlowStatus(deps, flow.id, status);
+      res.json({ ...flow, journeysNotified: signalled });
+    });
+  statusRoute('activate', 'live');
+  statusRoute('pause', 'paused');
+  statusRoute('archive', 'archived');
+
+  router.get('/:id/versions', async (req, res) => {
+    await load(req.params.id);
+    const versions = await listFlowVersions(deps.db, req.params.id);
+    res.json({ versions: versions.map((v) => ({ version: v.version, createdAt: v.createdAt, name: v.definition.name })) });
+  });
+
+  router.get('/:id/versions/:version', async (req, res) => {
+    const version = parseOr400(z.coerce.number().int().positive(), req.params.version);
+    const definition = await getFlowVersion(deps.db, req.params.id, version);
+    if (!definition) throw notFound(`version ${version} of flow "${req.params.id}"`);
+    res.json(definition);
+  });
+
+  /** Every message of the flow rendered for a contact and a trigger event; nothing is sent. */
+  router.post('/:id/preview', async (req, res) => {
+    const flow = await load(req.params.id);
+    const body = parseOr400(previewRequest, req.body ?? {});
+    const stored = body.contactId ? await getContact(deps.db, body.contactId) : undefined;
+    if (body.contactId && !stored) throw notFound(`contact "${body.contactId}"`);
+    const contact = { ...profileOf(stored), ...body.contact };
+    const event = { name: body.event?.name ?? ('event' in flow.trigger ? flow.trigger.event : 'Profile Updated'), properties: body.event?.properties ?? {}, timestamp: body.event?.timestamp ?? new Date().toISOString() };
+    const journey = { flowId: flow.id, flowVersion: flow.version, runId: 'preview', workflowId: 'preview', startedAt: event.timestamp };
+    const messages = [];
+    for (const step of flow.steps) {
+      if (Object.keys(templateFields(step)).length === 0) continue;
+      try {
+        messages.push({ stepId: step.id, type: step.type, rendered: await renderFields(step, { contact, event, journey }) });
+      } catch (err) {
+        messages.push({ stepId: step.id, type: step.type, error: (err as Error).message });
+      }
+    }
+    res.json({ flowId: flow.id, version: flow.version, messages });
   });
 
   return router;

@@ -100,6 +100,9 @@ test('abandoned cart over HTTP: one contact gets both emails, the one who orders
     status: 'live',
     trigger: { event: 'Checkout Started' },
     exitWhen: [{ event: 'Order Completed' }],
+    // Seconds-long delays: smart sending would hold back the second email, quiet hours the SMS at night.
+    smartSending: { enabled: false },
+    quietHours: { sms: null },
     steps: [
       { id: 'wait-1', type: 'delay', duration: '2 seconds' },
       { id: 'email-1', type: 'email', subject: 'Your cart: {{ event.properties.products[0].name }}', html: '<p>Come back</p>' },

@@ -11,6 +11,8 @@ import type { Express } from 'express';
 import { createApp } from '../../api/app';
 import { sendgridProvider } from '../../activities/providers/sendgrid';
 import { twilioProvider } from '../../activities/providers/twilio';
+import { webPushProvider } from '../../activities/providers/webpush';
+import webpush from 'web-push';
 import type { FlowInput } from '../../flows/schema';
 import { createLogger, type Logger } from '../../runtime/logger';
 import { registerSearchAttributes } from '../../runtime/temporal';
@@ -24,6 +26,9 @@ import { FakeSendGrid } from './fake-sendgrid';
 import { FakeTwilio } from './fake-twilio';
 
 export const API_KEY = 'test-key';
+export const WEBHOOK_SECRET = 'whsec_test';
+/** Generated once for the tests (web-push's generateVAPIDKeys). */
+export const TEST_VAPID = { ...webpush.generateVAPIDKeys(), subject: 'mailto:ops@example.com' };
 export const TWILIO_SID = `AC${'0'.repeat(32)}`;
 
 let runtimeInstalled = false;
@@ -53,7 +58,7 @@ export class Harness {
   ) {}
 
   /** `runWorker: false` leaves the worker stopped until `startWorker()` (a worker outage). */
-  static async start(opts: { workflowBundle?: WorkflowBundleWithSourceMap; runWorker?: boolean } = {}): Promise<Harness> {
+  static async start(opts: { workflowBundle?: WorkflowBundleWithSourceMap; runWorker?: boolean; frequencyCapPerDay?: number } = {}): Promise<Harness> {
     quietRuntime();
     const log = createLogger('silent');
     const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: temporalTestServer() } });
@@ -69,7 +74,11 @@ export class Harness {
         db: database.db,
         email: sendgridProvider({ apiKey: 'SG.test-key', baseUrl: sendgrid.url }),
         sms: twilioProvider({ accountSid: TWILIO_SID, authToken: 'twilio-token', from: '+15550000000', baseUrl: twilio.url }),
+        push: webPushProvider(TEST_VAPID),
         emailFrom: 'shop@example.com',
+        webhookSecret: WEBHOOK_SECRET,
+        frequencyCapPerDay: opts.frequencyCapPerDay ?? 0,
+        routing: { db: database.db, workflows: env.client.workflow },
       },
     });
     const app = createApp({ db: database.db, workflows: env.client.workflow, log, apiKeys: [API_KEY] });
