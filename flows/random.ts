@@ -4,14 +4,22 @@
  */
 import type { StepOf } from './schema';
 
-/** FNV-1a, 32 bits: stable across platforms and versions. */
+/**
+ * FNV-1a, 32 bits, then murmur3's finalizer: ids that differ only in their last character
+ * ("ab-1", "ab-2") must still spread over the whole range. Stable across platforms.
+ */
 function fnv1a(text: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i += 1) {
     hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
+    hash = Math.imul(hash, 0x01000193);
   }
-  return hash;
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return hash >>> 0;
 }
 
 /** A number in [0, 100) for this contact at this step. */

@@ -109,7 +109,7 @@ test('an order that was stored but never signalled (routing lost) still stops th
   const { eventId } = await checkout('dee');
   expect(eventId).toBeGreaterThan(0);
   // As if the API died right after storing the order: no signal reaches the journey.
-  await insertEvent(h.db, { messageId: 'dee-order', type: 'track', contactId: 'dee', name: 'Order Completed', properties: {}, occurredAt: new Date().toISOString() });
+  await insertEvent(h.db, { messageId: 'dee-order', type: 'track', contactId: 'dee', name: 'Order Completed', properties: {}, occurredAt: new Date(await h.env.currentTimeMs()).toISOString() });
 
   const result = await h.result('abandoned-cart', 'dee');
 

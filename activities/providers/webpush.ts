@@ -1,3 +1,4 @@
+import type { Agent } from 'node:https';
 import webpush from 'web-push';
 import { ProviderError, type PushProvider } from './types';
 
@@ -5,7 +6,7 @@ import { ProviderError, type PushProvider } from './types';
  * Web push through `web-push` (VAPID). Each subscription is one request to its push service;
  * 404/410 mean the browser dropped it: reported as gone, not as a failure.
  */
-export function webPushProvider(opts: { publicKey: string; privateKey: string; subject: string }): PushProvider {
+export function webPushProvider(opts: { publicKey: string; privateKey: string; subject: string; /** Tests: trust a local push service's certificate. */ agent?: Agent }): PushProvider {
   const vapidDetails = { subject: opts.subject, publicKey: opts.publicKey, privateKey: opts.privateKey };
   return {
     name: 'webpush',
@@ -15,7 +16,7 @@ export function webPushProvider(opts: { publicKey: string; privateKey: string; s
       let lastError: ProviderError | undefined;
       for (const subscription of push.subscriptions) {
         try {
-          await webpush.sendNotification(subscription, push.payload, { vapidDetails, TTL: 24 * 3600, urgency: 'normal' });
+          await webpush.sendNotification(subscription, push.payload, { vapidDetails, TTL: 24 * 3600, urgency: 'normal', ...(opts.agent ? { agent: opts.agent } : {}) });
           delivered += 1;
         } catch (err) {
           const status = (err as { statusCode?: number }).statusCode;

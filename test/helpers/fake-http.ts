@@ -2,7 +2,12 @@
  * A fake provider API on 127.0.0.1: records every request and answers from a script
  * (queued responses first, then the default). The real SendGrid and Twilio clients talk to it.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 
 export interface RecordedRequest {
@@ -28,10 +33,14 @@ export class FakeHttpServer {
   private server?: Server;
   url = '';
 
-  constructor(private readonly respond: (req: RecordedRequest, index: number) => FakeResponse) {}
+  constructor(
+    private readonly respond: (req: RecordedRequest, index: number) => FakeResponse,
+    /** Serve HTTPS with this key and certificate. */
+    private readonly tls?: { key: string; cert: string },
+  ) {}
 
   async start(): Promise<this> {
-    this.server = createServer((req, res) => {
+    const handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -43,9 +52,10 @@ export class FakeHttpServer {
         res.writeHead(answer.status, { ...(payload ? { 'content-type': 'application/json' } : {}), ...answer.headers });
         res.end(payload);
       });
-    });
+    };
+    this.server = this.tls ? createHttpsServer(this.tls, handler) : createServer(handler);
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+    this.url = `${this.tls ? 'https' : 'http'}://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
     return this;
   }
 
@@ -74,5 +84,16 @@ export async function waitFor<T>(check: () => T | undefined | false | Promise<T 
     if (value !== undefined && value !== false) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A self-signed certificate for 127.0.0.1 (web push services are HTTPS-only). */
+export function selfSignedCertificate(): { key: string; cert: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'parcours-cert-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`, '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+    return { key: readFileSync(`${dir}/key.pem`, 'utf8'), cert: readFileSync(`${dir}/cert.pem`, 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
