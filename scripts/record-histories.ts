@@ -3,7 +3,8 @@
  * (real Postgres, real provider clients on fakes) and saves their histories to
  * test/histories/, which test/replay.test.ts replays against the current workflow code.
  *
- * Re-record only on purpose: a history recorded by released code is a journey that may
+ * Before a release changes the workflow, copy the current files to test/histories/archive/
+ * (prefixed with the release): a history recorded by released code is a journey that may
  * still be running in production, and the current code must keep replaying it.
  */
 import { writeFileSync } from 'node:fs';
@@ -61,6 +62,41 @@ async function main(): Promise<void> {
     h.sendgrid.enqueue({ status: 400, body: { errors: [{ message: 'invalid address' }] } });
     await h.track({ userId: 'mixed', event: 'Signed Up', messageId: 'signup-mixed' });
     await save('mixed-rejected-email-sms-exit', 'mixed', 'mixed');
+
+    // The flow language's branching and profile steps in one journey.
+    await h.putFlow('tour', {
+      name: 'Flow language tour',
+      status: 'live',
+      trigger: { event: 'Tour Started' },
+      exitWhen: [{ event: 'Order Completed', where: [{ property: 'cart_id', op: 'equals', value: { fromTrigger: 'cart_id' } }] }],
+      smartSending: { enabled: false },
+      steps: [
+        { id: 'plan', type: 'split', condition: { profile: { property: 'plan', op: 'equals', value: 'pro' } }, else: 'ab' },
+        { id: 'ab', type: 'random_split', branches: [{ name: 'a', percent: 50 }, { name: 'b', percent: 50 }] },
+        { id: 'hello', type: 'email', subject: 'Hello', html: '<p>Hi</p>' },
+        { id: 'wait-open', type: 'wait_for_event', event: 'Email Opened', timeout: '2 days', onTimeout: 'mark' },
+        { id: 'big-cart', type: 'split', condition: { trigger: { property: 'total', op: 'gt', value: 100 } } },
+        { id: 'mark', type: 'update_profile', addTags: ['toured'], score: 10 },
+        { id: 'crm', type: 'webhook', url: `${h.sendgrid.url}/hooks/crm`, body: '{"id":"{{ contact.id }}"}' },
+        { id: 'morning', type: 'delay_until', days: 1, at: '10:00' },
+        { id: 'push', type: 'push', title: 'Bye', body: 'See you' },
+      ],
+    });
+    await h.identify('tourist', { email: 'tourist@example.com', plan: 'free' });
+    await h.track({ userId: 'tourist', event: 'Tour Started', properties: { cart_id: 'c9', total: 150 } });
+    await save('flow-language-tour', 'tour', 'tourist');
+
+    // An SMS held by quiet hours, then by a paused flow, then sent.
+    await h.putFlow('night', { name: 'Night SMS', status: 'live', trigger: { event: 'Night Event' }, steps: [{ id: 'text', type: 'sms', body: 'Morning!' }] });
+    const utcHour = new Date(await h.env.currentTimeMs()).getUTCHours();
+    let offset = (((23 - utcHour) % 24) + 24) % 24;
+    if (offset > 14) offset -= 24;
+    await h.identify('owl', { phone: '+33600000002', timezone: offset === 0 ? 'Etc/GMT' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}` });
+    await h.track({ userId: 'owl', event: 'Night Event' });
+    await h.http('post', '/v1/flows/night/pause');
+    await h.env.sleep('12 hours');
+    await h.http('post', '/v1/flows/night/activate');
+    await save('quiet-hours-and-pause', 'night', 'owl');
   } finally {
     await h.stop();
   }

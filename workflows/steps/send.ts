@@ -39,9 +39,10 @@ export async function runSend(step: SendStep, ctx: StepContext): Promise<StepRes
     }
     if (result.status === 'exited') return { outcome: applyStop(ctx, result) };
     if (result.status === 'held') {
-      // Learned from the database: wait for the "live" signal, re-checking hourly in case it was missed.
+      // Learned from the database: wait for the "live" signal, re-checking every 6 hours in
+      // case it was missed (each re-check costs a timer and an activity).
       ctx.state.flowStatus = 'paused';
-      await condition(() => exited(ctx)() || ctx.state.flowStatus === 'live', '1 hour', { summary: `${step.id}: flow paused, holding` });
+      await condition(() => exited(ctx)() || ctx.state.flowStatus === 'live', '6 hours', { summary: `${step.id}: flow paused, holding` });
       if (ctx.state.exit) return { outcome: 'not sent: journey ended while held' };
       continue;
     }
