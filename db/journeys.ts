@@ -113,9 +113,12 @@ export async function hasRunningJourney(q: Queryable, workflowId: string): Promi
   return rows.length > 0;
 }
 
-/** When the contact last entered this flow (ms), for re-entry rules. */
-export async function lastJourneyStart(q: Queryable, flowId: string, contactId: string): Promise<number | undefined> {
-  const { rows } = await q.query<{ at: Date | null }>('SELECT max(started_at) AS at FROM journeys WHERE flow_id = $1 AND contact_id = $2', [flowId, contactId]);
+/** When the contact last entered this flow (ms), for re-entry rules; keyed flows count per key (per cart). */
+export async function lastJourneyStart(q: Queryable, flowId: string, contactId: string, journeyKey?: string): Promise<number | undefined> {
+  const { rows } = await q.query<{ at: Date | null }>(
+    `SELECT max(started_at) AS at FROM journeys WHERE flow_id = $1 AND contact_id = $2${journeyKey === undefined ? '' : ' AND journey_key = $3'}`,
+    journeyKey === undefined ? [flowId, contactId] : [flowId, contactId, journeyKey],
+  );
   return rows[0]?.at?.getTime();
 }
 

@@ -33,8 +33,9 @@ export interface RoutingResult {
 
 export const emptyRouting = (): RoutingResult => ({ started: [], alreadyInFlow: [], notEntered: [], signalled: [] });
 
+/** Identify calls have no event name: journeys (and templates) see them as "Profile Updated". */
 export function toJourneyEvent(event: StoredEvent): JourneyEvent {
-  return { id: event.id, messageId: event.messageId, name: event.name ?? '', properties: event.properties, timestamp: event.occurredAt };
+  return { id: event.id, messageId: event.messageId, name: event.name ?? 'Profile Updated', properties: event.properties, timestamp: event.occurredAt };
 }
 
 export async function routeEvent(deps: RoutingDeps, event: StoredEvent): Promise<RoutingResult> {
@@ -103,7 +104,8 @@ async function entryRefusal(db: Queryable, flow: FlowDefinition, event: StoredEv
   }
   const reentry = flow.reentry ?? { mode: 'when_not_in_flow' };
   if (reentry.mode !== 'when_not_in_flow') {
-    const last = await lastJourneyStart(db, flow.id, event.contactId);
+    const key = flow.journeyKey ? String(readPath(trigger.properties, flow.journeyKey)) : undefined;
+    const last = await lastJourneyStart(db, flow.id, event.contactId, key);
     if (last !== undefined && reentry.mode === 'once') return 'the contact was in this flow before (re-entry: once)';
     if (last !== undefined && reentry.mode === 'once_per' && Date.parse(event.occurredAt) - last < (parseDuration(reentry.period) ?? 0)) {
       return `the contact entered this flow less than ${reentry.period} ago`;
