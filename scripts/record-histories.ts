@@ -12,7 +12,7 @@ import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { abandonedCart, cartProperties } from '../test/fixtures/flows';
 import { Harness } from '../test/helpers/harness';
-import { waitFor } from '../test/helpers/fake-http';
+import { waitFor, zoneWhereLocalHourIs } from '../test/helpers/fake-http';
 
 const OUT = path.join(__dirname, '..', 'test', 'histories');
 
@@ -88,10 +88,7 @@ async function main(): Promise<void> {
 
     // An SMS held by quiet hours, then by a paused flow, then sent.
     await h.putFlow('night', { name: 'Night SMS', status: 'live', trigger: { event: 'Night Event' }, steps: [{ id: 'text', type: 'sms', body: 'Morning!' }] });
-    const utcHour = new Date(await h.env.currentTimeMs()).getUTCHours();
-    let offset = (((23 - utcHour) % 24) + 24) % 24;
-    if (offset > 14) offset -= 24;
-    await h.identify('owl', { phone: '+33600000002', timezone: offset === 0 ? 'Etc/GMT' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}` });
+    await h.identify('owl', { phone: '+33600000002', timezone: zoneWhereLocalHourIs(await h.env.currentTimeMs(), 23) });
     await h.track({ userId: 'owl', event: 'Night Event' });
     await h.http('post', '/v1/flows/night/pause');
     await h.env.sleep('12 hours');

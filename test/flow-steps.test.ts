@@ -8,7 +8,7 @@ import { createActivities } from '../activities';
 import { outboxProvider } from '../activities/providers/outbox';
 import type { OutgoingEmail, OutgoingPush, OutgoingSms } from '../activities/providers/types';
 import type { FlowInput } from '../flows/schema';
-import { FakeHttpServer, selfSignedCertificate, waitFor } from './helpers/fake-http';
+import { FakeHttpServer, selfSignedCertificate, waitFor, zoneWhereLocalHourIs } from './helpers/fake-http';
 import { Harness, WEBHOOK_SECRET } from './helpers/harness';
 
 let h: Harness;
@@ -33,13 +33,8 @@ const subjectsTo = (to: string) => h.sendgrid.emails.filter((e) => e.to === to).
 const messagesOf = async (contactId: string) =>
   (await h.http('get', `/v1/contacts/${contactId}/messages`)).body.messages as { id: string; stepId: string; status: string; reason: string | null; sentAt: string | null }[];
 
-/** A fixed-offset zone in which the test server's current time reads `hour` o'clock. */
-async function zoneWhereItIs(hour: number): Promise<string> {
-  const utcHour = new Date(await h.env.currentTimeMs()).getUTCHours();
-  let offset = (((hour - utcHour) % 24) + 24) % 24;
-  if (offset > 14) offset -= 24;
-  return offset === 0 ? 'Etc/GMT' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`;
-}
+/** A zone in which the test server's clock reads `hour` o'clock now. */
+const zoneWhereItIs = async (hour: number) => zoneWhereLocalHourIs(await h.env.currentTimeMs(), hour);
 
 describe('splits', () => {
   test('on the profile: pro customers get one email, the others another', async () => {

@@ -16,7 +16,7 @@ import type { RoutingResult } from '../routing/route-event';
 import { journeyWorkflowId } from '../workflows/journey-identity';
 import type { journeyWorkflow } from '../workflows/journey';
 import { journeyStateQuery, type JourneyResult } from '../workflows/messages';
-import { waitFor } from './helpers/fake-http';
+import { waitFor, zoneWhereLocalHourIs } from './helpers/fake-http';
 import { Harness } from './helpers/harness';
 
 const LIBRARY = join(__dirname, '..', 'flows', 'library');
@@ -84,17 +84,6 @@ interface MessageRow {
 }
 const messageRows = async (contactId: string) => (await h.http('get', `/v1/contacts/${contactId}/messages`)).body.messages as MessageRow[];
 const traitsOf = async (contactId: string) => (await h.http('get', `/v1/contacts/${contactId}`)).body.traits as Record<string, unknown>;
-
-/**
- * A fixed-offset zone in which the instant `at` is `hour` o'clock, local time: quiet hours
- * are checked in the contact's zone, so the tests pass whatever the hour they run at.
- */
-function zoneWhereLocalHourIs(at: number, hour: number): string {
-  let offset = (hour - new Date(at).getUTCHours() + 48) % 24;
-  if (offset > 14) offset -= 24; // Etc/GMT zones span UTC-12 to UTC+14
-  // POSIX signs: Etc/GMT-3 is UTC+3.
-  return offset === 0 ? 'Etc/GMT' : offset > 0 ? `Etc/GMT-${offset}` : `Etc/GMT+${-offset}`;
-}
 
 /** `at` is within `slack` after `from + offset` (the journey starts a moment after we read the clock). */
 function expectAbout(at: number, from: number, offset: number, slack = MINUTE): void {

@@ -97,3 +97,14 @@ export function selfSignedCertificate(): { key: string; cert: string } {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * A fixed-offset zone in which the instant `at` is `hour` o'clock local time: quiet hours and
+ * "delay until 10:00" use the contact's zone, so tests pass whatever hour they run at.
+ */
+export function zoneWhereLocalHourIs(at: number, hour: number): string {
+  let offset = (hour - new Date(at).getUTCHours() + 48) % 24;
+  if (offset > 14) offset -= 24; // Etc/GMT zones span UTC-12 to UTC+14
+  // POSIX signs: Etc/GMT-3 is UTC+3.
+  return offset === 0 ? 'Etc/GMT' : offset > 0 ? `Etc/GMT-${offset}` : `Etc/GMT+${-offset}`;
+}
