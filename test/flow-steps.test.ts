@@ -245,6 +245,24 @@ describe('timing rules', () => {
     expect(woke.getTime() - Date.parse(result.steps[0].at)).toBeLessThan(HOUR); // recorded when it woke
   });
 
+  test('delay until next Monday 09:00, and until 3 days before a date on the contact', async () => {
+    await h.putFlow('monday', flow('Weekend Browse', [{ id: 'monday', type: 'delay_until', weekday: 'monday', at: '09:00', timezone: 'Europe/Paris' }, email('digest', 'Your Monday picks', { transactional: true })]));
+    await h.putFlow('renewal', flow('Subscribed', [{ id: 'before-renewal', type: 'delay_until', date: 'contact.renewal_date', offset: '-3 days' }, email('renew', 'Renewing soon', { transactional: true })]));
+    await h.identify('weekly-reader', { email: 'weekly-reader@example.com' });
+    await h.track({ userId: 'weekly-reader', event: 'Weekend Browse' });
+    const monday = await h.result('monday', 'weekly-reader');
+    const paris = (at: string) => new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', weekday: 'long', hour: '2-digit', minute: '2-digit', hour12: false }).format(new Date(at));
+    expect(paris(monday.steps[1].at)).toBe('Monday 09:00');
+    expect(Date.parse(monday.steps[1].at) - (await h.env.currentTimeMs())).toBeLessThanOrEqual(0);
+
+    const renewal = new Date((await h.env.currentTimeMs()) + 10 * 86_400_000).toISOString();
+    await h.identify('subscriber', { email: 'subscriber@example.com', renewal_date: renewal });
+    await h.track({ userId: 'subscriber', event: 'Subscribed' });
+    const result = await h.result('renewal', 'subscriber');
+    expect(Math.abs(Date.parse(result.steps[1].at) - (Date.parse(renewal) - 3 * 86_400_000))).toBeLessThan(60_000);
+    expect(subjectsTo('subscriber@example.com')).toEqual(['Renewing soon']);
+  });
+
   test('quiet hours: an SMS due at 22:00 local waits until 09:00 and is then sent, not dropped', async () => {
     const zone = await zoneWhereItIs(22);
     await h.putFlow('late-sms', flow('Late Event', [{ id: 'text', type: 'sms', body: 'Good morning' }]));
