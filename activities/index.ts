@@ -14,7 +14,8 @@ import { profileOf } from './facts';
 import type { GuardRequest, JourneyRef } from './guard';
 import { applyProfileStep } from './profile';
 import type { EmailProvider, OutgoingEmail, OutgoingPush, OutgoingSms, PushProvider, SmsProvider } from './providers/types';
-import { sendMessage, type ChannelSender, type SendOutcome, type SendPolicy, type SendRequest } from './send-message';
+import { sendMessage, UNSUBSCRIBE_PLACEHOLDER, type ChannelSender, type SendOutcome, type SendPolicy, type SendRequest } from './send-message';
+import { appendToHtml, listUnsubscribeHeaders, openPixel, trackClicks, unsubscribeUrl, type LinkSettings } from '../engagement/links';
 import { evaluateSplit } from './split';
 import { callWebhook } from './webhook';
 
@@ -31,6 +32,8 @@ export interface ActivityDeps {
   frequencyCapPerDay?: number;
   /** Lets update_profile steps start profile-triggered journeys. */
   routing?: RoutingDeps;
+  /** Public base URL and secret of unsubscribe and tracking links. */
+  links: LinkSettings;
 }
 
 export interface JourneyEnd {
@@ -47,7 +50,22 @@ export function createActivities(deps: ActivityDeps) {
     channel: 'email',
     provider: deps.email,
     recipient: async (_db, contact) => contact.email,
-    compose: async (_db, r, to, step, customArgs) => ({ to, from: step.from ?? deps.emailFrom, subject: r.subject, html: r.html, text: r.text, customArgs }),
+    compose: async (_db, r, to, step, customArgs, _contact, rules) => {
+      const messageId = customArgs.parcours_message_id;
+      let html = rules.tracking?.clicks ? trackClicks(r.html, deps.links, messageId) : r.html;
+      let headers: Record<string, string> | undefined;
+      if (!step.transactional) {
+        // RFC 8058 one-click unsubscribe, and a visible link when the template has none.
+        const link = unsubscribeUrl(deps.links, messageId);
+        headers = listUnsubscribeHeaders(deps.links, messageId);
+        html = html.includes(UNSUBSCRIBE_PLACEHOLDER)
+          ? html.split(UNSUBSCRIBE_PLACEHOLDER).join(link)
+          : appendToHtml(html, `<p style="font-size:12px;color:#888"><a href="${link}">Unsubscribe</a></p>`);
+      }
+      if (rules.tracking?.opens) html = appendToHtml(html, openPixel(deps.links, messageId));
+      const text = r.text?.split(UNSUBSCRIBE_PLACEHOLDER).join(unsubscribeUrl(deps.links, messageId));
+      return { to, from: step.from ?? deps.emailFrom, subject: r.subject, html, text, customArgs, headers };
+    },
   };
   const smsSender: ChannelSender<StepOf<'sms'>, OutgoingSms> = {
     channel: 'sms',

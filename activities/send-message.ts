@@ -33,6 +33,8 @@ export interface SendRules {
   quietHours: QuietWindow | null;
   /** Skip when the contact got a marketing message on this channel within this many hours; null: off. */
   smartSendingHours: number | null;
+  /** Our own open pixel / click redirects (emails). */
+  tracking?: { opens: boolean; clicks: boolean };
 }
 
 export interface SendRequest<S> extends GuardRequest {
@@ -53,7 +55,7 @@ export interface ChannelSender<S extends SendStep, M> {
   /** Where this contact receives this channel, or null (the step is skipped). */
   recipient(db: Queryable, contact: Contact): Promise<string | null>;
   /** The provider message from the rendered template fields. */
-  compose(db: Queryable, rendered: Record<string, string>, to: string, step: S, ids: Record<string, string>, contact: Contact): Promise<M>;
+  compose(db: Queryable, rendered: Record<string, string>, to: string, step: S, ids: Record<string, string>, contact: Contact, rules: SendRules): Promise<M>;
   /** Bookkeeping after an accepted send (push: forget subscriptions that are gone). */
   afterSend?(db: Queryable, result: SendResult): Promise<void>;
 }
@@ -92,7 +94,7 @@ export async function sendMessage<S extends SendStep, M>(
   const contact = await getContact(db, journey.contactId);
   const to = contact ? await sender.recipient(db, contact) : null;
   if (!contact || !to) return skipped(await recordSkipped(db, key, null, `contact has no ${ADDRESS[sender.channel]}`));
-  if (await isSuppressed(db, sender.channel, to)) return skipped(await recordSkipped(db, key, to, 'address is suppressed'));
+  if (await isSuppressed(db, sender.channel, to, step.transactional)) return skipped(await recordSkipped(db, key, to, 'address is suppressed'));
 
   const now = Math.max(req.now, Date.now());
   if (!step.transactional) {
@@ -107,6 +109,8 @@ export async function sendMessage<S extends SendStep, M>(
       contact: profileOf(contact),
       event: { name: req.trigger.name, properties: req.trigger.properties, timestamp: req.trigger.timestamp },
       journey: journeyData(journey),
+      // Replaced by the message's own signed link once the message has an id.
+      unsubscribe_url: UNSUBSCRIBE_PLACEHOLDER,
     });
   } catch (err) {
     await recordSkipped(db, key, to, `template error: ${(err as Error).message}`);
@@ -116,7 +120,7 @@ export async function sendMessage<S extends SendStep, M>(
   const message = await beginAttempt(db, key, { recipient: to, provider: sender.provider.name, content: rendered });
   const ids = { parcours_message_id: message.id, parcours_flow_id: journey.flowId, parcours_step_id: step.id };
   try {
-    const result = await sender.provider.send(await sender.compose(db, rendered, to, step, ids, contact));
+    const result = await sender.provider.send(await sender.compose(db, rendered, to, step, ids, contact, req.rules));
     const { providerMessageId } = result;
     await sender.afterSend?.(db, result);
     await finishAttempt(db, message.id, { status: 'sent', providerMessageId, sentAt: new Date(now) });
@@ -129,6 +133,9 @@ export async function sendMessage<S extends SendStep, M>(
     throw ApplicationFailure.nonRetryable(err.message, 'ProviderRejected', { messageId: message.id, status: err.status });
   }
 }
+
+/** What `{{ unsubscribe_url }}` renders to until the message id (and so its link) exists. */
+export const UNSUBSCRIBE_PLACEHOLDER = 'https://unsubscribe.parcours.invalid/';
 
 const ADDRESS: Record<SendStep['type'], string> = { email: 'email address', sms: 'phone number', push: 'push subscription' };
 

@@ -9,12 +9,20 @@ import { eventsRouter } from './events/router';
 import { flowsRouter } from './flows/router';
 import { requireApiKey } from './middleware/auth';
 import { outboxRouter } from './outbox/router';
+import { consentRouter } from './consent/router';
+import { sendgridWebhookRouter } from './webhooks/sendgrid';
+import { twilioWebhookRouter } from './webhooks/twilio';
+import type { LinkSettings } from '../engagement/links';
 
 export interface AppDeps {
   db: Db;
   workflows: WorkflowClient;
   log: Logger;
   apiKeys: string[];
+  /** Signed unsubscribe and tracking links. */
+  links: LinkSettings;
+  /** Provider webhook verification; a provider without its key answers 404. */
+  webhooks: { sendgridPublicKey?: string; twilioAuthToken?: string; publicUrl: string };
 }
 
 export function createApp(deps: AppDeps): express.Express {
@@ -26,6 +34,10 @@ export function createApp(deps: AppDeps): express.Express {
     await deps.db.query('SELECT 1');
     res.json({ status: 'ok' });
   });
+
+  // Public: links in messages, and provider webhooks (each verifies its own signature).
+  app.use(consentRouter(deps));
+  app.use('/v1/webhooks', sendgridWebhookRouter(deps), twilioWebhookRouter(deps));
 
   const v1 = express.Router();
   v1.use(requireApiKey(deps.apiKeys));

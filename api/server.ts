@@ -2,7 +2,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { apiKeys, readEnv } from '../runtime/env';
+import { apiKeys, publicUrl, readEnv, requiredLinkSecret, webhookSettings } from '../runtime/env';
 import { createLogger } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { registerSearchAttributes } from '../runtime/temporal';
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   await registerSearchAttributes({ address, namespace: env.TEMPORAL_NAMESPACE }, log);
   const connection = await Connection.connect({ address });
   const workflows = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }).workflow;
-  const deps = { db, workflows, log, apiKeys: keys };
+  const deps = { db, workflows, log, apiKeys: keys, links: { publicUrl: publicUrl(env), secret: requiredLinkSecret(env) }, webhooks: webhookSettings(env) };
   const stopRedelivery = startRedelivery(deps);
   const server = createApp(deps).listen(env.PORT, () => log.info({ port: env.PORT }, 'API listening'));
 

@@ -59,7 +59,14 @@ export async function startStack(): Promise<Stack> {
       },
     });
     cleanups.push(() => env.teardown());
-    const app = createApp({ db: database.db, workflows: env.client.workflow, log: createLogger('silent'), apiKeys: [API_KEY] });
+    const app = createApp({
+      db: database.db,
+      workflows: env.client.workflow,
+      log: createLogger('silent'),
+      apiKeys: [API_KEY],
+      links: { publicUrl: 'http://127.0.0.1', secret: 'bench-link-secret-0000' },
+      webhooks: { publicUrl: 'http://127.0.0.1' },
+    });
     const server = app.listen(0, '127.0.0.1');
     cleanups.push(
       () =>

@@ -72,7 +72,7 @@ async function actionsPerJourney(stack: Stack, workflowBundle: Awaited<ReturnTyp
     connection: stack.env.nativeConnection,
     namespace: 'default',
     workflowBundle,
-    activities: { db: stack.database.db, email: outboxProvider(), sms: outboxProvider(), push: outboxProvider(), emailFrom: 'shop@example.com' },
+    activities: { db: stack.database.db, email: outboxProvider(), sms: outboxProvider(), push: outboxProvider(), emailFrom: 'shop@example.com', links: { publicUrl: 'http://127.0.0.1', secret: 'bench-link-secret-0000' } },
   });
   progress('running two short abandoned-cart journeys with the worker (it first drains the journeys started above)');
   const workflows = stack.env.client.workflow;

@@ -143,11 +143,38 @@ export async function countMarketingSentSince(q: Queryable, contactId: string, f
   return rows[0].n;
 }
 
-export async function isSuppressed(q: Queryable, channel: Channel, address: string): Promise<boolean> {
-  const { rows } = await q.query('SELECT 1 FROM suppressions WHERE channel = $1 AND address = $2', [channel, address.toLowerCase()]);
+/**
+ * Suppressed for this message? Unsubscribes and complaints withdraw marketing consent only
+ * (scope "marketing"); hard bounces and carrier opt-outs stop everything (scope "all").
+ */
+export async function isSuppressed(q: Queryable, channel: Channel, address: string, transactional = false): Promise<boolean> {
+  const { rows } = await q.query(
+    `SELECT 1 FROM suppressions WHERE channel = $1 AND address = $2${transactional ? " AND scope = 'all'" : ''}`,
+    [channel, address.toLowerCase()],
+  );
   return rows.length > 0;
 }
 
-export async function suppress(q: Queryable, channel: Channel, address: string, reason: string): Promise<void> {
-  await q.query('INSERT INTO suppressions (channel, address, reason) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [channel, address.toLowerCase(), reason]);
+export async function suppress(q: Queryable, channel: Channel, address: string, reason: string, scope: 'marketing' | 'all' = 'all'): Promise<void> {
+  // A wider scope replaces a narrower one; a narrower never weakens a wider.
+  await q.query(
+    `INSERT INTO suppressions (channel, address, reason, scope) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (channel, address) DO UPDATE SET scope = 'all', reason = EXCLUDED.reason WHERE EXCLUDED.scope = 'all' AND suppressions.scope <> 'all'`,
+    [channel, address.toLowerCase(), reason, scope],
+  );
+}
+
+export async function unsuppress(q: Queryable, channel: Channel, address: string): Promise<void> {
+  await q.query('DELETE FROM suppressions WHERE channel = $1 AND address = $2', [channel, address.toLowerCase()]);
+}
+
+export async function getMessage(q: Queryable, id: string): Promise<MessageRecord | undefined> {
+  if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
+  const { rows } = await q.query<MessageRow>('SELECT * FROM messages WHERE id = $1', [id]);
+  return rows[0] && toMessage(rows[0]);
+}
+
+export async function findMessageByProviderId(q: Queryable, provider: string, providerMessageId: string): Promise<MessageRecord | undefined> {
+  const { rows } = await q.query<MessageRow>('SELECT * FROM messages WHERE provider = $1 AND provider_message_id = $2', [provider, providerMessageId]);
+  return rows[0] && toMessage(rows[0]);
 }

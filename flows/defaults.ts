@@ -16,5 +16,7 @@ export function withDefaults(flow: FlowDefinition): FlowDefinition {
     reentry: partial.reentry ?? { mode: 'when_not_in_flow' },
     quietHours: partial.quietHours ?? { email: null, sms: QUIET, push: QUIET },
     smartSending: partial.smartSending ?? { enabled: true, hours: 16 },
+    tracking: partial.tracking ?? { opens: false, clicks: false },
+    onUnsubscribe: partial.onUnsubscribe ?? 'skip',
   };
 }

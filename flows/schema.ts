@@ -277,6 +277,10 @@ export const flowInput = z.strictObject({
     .default({ email: null, sms: DEFAULT_QUIET, push: DEFAULT_QUIET }),
   /** Skip a marketing message when the contact got one on that channel within `hours`. */
   smartSending: z.strictObject({ enabled: z.boolean().default(true), hours: z.number().min(0).max(720).default(16) }).default({ enabled: true, hours: 16 }),
+  /** Our own open pixel and click redirects in this flow's emails (for set-ups without provider tracking). */
+  tracking: z.strictObject({ opens: z.boolean().default(false), clicks: z.boolean().default(false) }).default({ opens: false, clicks: false }),
+  /** When the contact unsubscribes mid-journey: skip the remaining marketing emails (default) or leave the flow. */
+  onUnsubscribe: z.enum(['skip', 'exit']).default('skip'),
   steps: z.array(step).min(1).max(200),
 });
 export type FlowInput = z.input<typeof flowInput>;

@@ -32,6 +32,7 @@ export interface TemplateContext {
   contact: Record<string, unknown>;
   event: Record<string, unknown>;
   journey?: Record<string, unknown>;
+  unsubscribe_url?: string;
 }
 
 export async function renderFields(step: Step, context: TemplateContext): Promise<Record<string, string>> {

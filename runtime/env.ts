@@ -33,6 +33,12 @@ const schema = z
     FREQUENCY_CAP_PER_DAY: z.coerce.number().int().min(0).default(0),
     /** Time zone for contacts without a `timezone` trait (quiet hours, delay_until). */
     DEFAULT_TIMEZONE: z.string().default('UTC'),
+    /** Where recipients' clients reach our /u (unsubscribe) and /t (tracking) routes and provider webhooks. */
+    PUBLIC_URL: z.url().optional(),
+    /** Signs unsubscribe and tracking links; the API and the worker must share it. */
+    LINK_SECRET: z.string().min(16, 'use at least 16 characters').optional(),
+    /** SendGrid Event Webhook verification key (base64 DER, from the SendGrid settings). */
+    SENDGRID_WEBHOOK_PUBLIC_KEY: optional,
   })
   .superRefine((env, ctx) => {
     if (env.SENDGRID_API_KEY && !env.EMAIL_FROM) {
@@ -57,6 +63,21 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
   throw new Error(`invalid environment:\n${problems}`);
+}
+
+export function publicUrl(env: Env): string {
+  return (env.PUBLIC_URL ?? `http://127.0.0.1:${env.PORT}`).replace(/\/$/, '');
+}
+
+/** The link secret, required where no development one is made (`npm run api`, `npm run worker`). */
+export function requiredLinkSecret(env: Env): string {
+  if (!env.LINK_SECRET) throw new Error('LINK_SECRET is not set: unsubscribe and tracking links are signed with it (the API and the worker share it)');
+  return env.LINK_SECRET;
+}
+
+/** What the API needs to verify provider webhooks; a provider left out answers 404. */
+export function webhookSettings(env: Env): { sendgridPublicKey?: string; twilioAuthToken?: string; publicUrl: string } {
+  return { sendgridPublicKey: env.SENDGRID_WEBHOOK_PUBLIC_KEY, twilioAuthToken: env.TWILIO_AUTH_TOKEN, publicUrl: publicUrl(env) };
 }
 
 export function apiKeys(env: Env): string[] {

@@ -5,15 +5,22 @@ import { sendgridProvider } from '../activities/providers/sendgrid';
 import { twilioProvider } from '../activities/providers/twilio';
 import type { OutgoingEmail, OutgoingPush, OutgoingSms } from '../activities/providers/types';
 import { webPushProvider } from '../activities/providers/webpush';
-import type { Env } from './env';
+import { publicUrl, type Env } from './env';
 
-export function providersFromEnv(env: Env): Omit<ActivityDeps, 'db' | 'routing'> {
+export function providersFromEnv(env: Env, linkSecret: string): Omit<ActivityDeps, 'db' | 'routing'> {
   const email = env.SENDGRID_API_KEY
     ? sendgridProvider({ apiKey: env.SENDGRID_API_KEY, baseUrl: env.SENDGRID_BASE_URL })
     : outboxProvider<OutgoingEmail>();
   const sms =
     env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN && env.TWILIO_FROM
-      ? twilioProvider({ accountSid: env.TWILIO_ACCOUNT_SID, authToken: env.TWILIO_AUTH_TOKEN, from: env.TWILIO_FROM, baseUrl: env.TWILIO_BASE_URL })
+      ? twilioProvider({
+          accountSid: env.TWILIO_ACCOUNT_SID,
+          authToken: env.TWILIO_AUTH_TOKEN,
+          from: env.TWILIO_FROM,
+          baseUrl: env.TWILIO_BASE_URL,
+          // Only with a public URL: Twilio must be able to reach it.
+          ...(env.PUBLIC_URL ? { statusCallback: `${publicUrl(env)}/v1/webhooks/twilio/status` } : {}),
+        })
       : outboxProvider<OutgoingSms>();
   const push =
     env.VAPID_PUBLIC_KEY && env.VAPID_PRIVATE_KEY && env.VAPID_SUBJECT
@@ -26,5 +33,6 @@ export function providersFromEnv(env: Env): Omit<ActivityDeps, 'db' | 'routing'>
     emailFrom: env.EMAIL_FROM ?? 'parcours@localhost',
     webhookSecret: env.WEBHOOK_SECRET,
     frequencyCapPerDay: env.FREQUENCY_CAP_PER_DAY,
+    links: { publicUrl: publicUrl(env), secret: linkSecret },
   };
 }

@@ -12,19 +12,19 @@ import { createApp } from '../api/app';
 import { startRedelivery } from '../api/events/redelivery';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { apiKeys, readEnv } from '../runtime/env';
+import { apiKeys, publicUrl, readEnv, webhookSettings } from '../runtime/env';
 import { createLogger, installTemporalLogging } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { providersFromEnv } from '../runtime/providers';
 import { resolveTemporal } from '../runtime/temporal';
 import { createJourneyWorker } from '../worker/create-worker';
 
-/** Without API_KEYS, a development key kept under the data folder (stable across restarts). */
-function developmentKey(dataDir: string): string {
-  const file = path.join(dataDir, 'dev-api-key');
+/** A development secret kept under the data folder (stable across restarts). */
+function developmentSecret(dataDir: string, name: string, prefix: string): string {
+  const file = path.join(dataDir, name);
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   mkdirSync(dataDir, { recursive: true });
-  const key = `dev_${randomBytes(16).toString('hex')}`;
+  const key = `${prefix}${randomBytes(16).toString('hex')}`;
   writeFileSync(file, `${key}\n`, { mode: 0o600 });
   return key;
 }
@@ -41,7 +41,8 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: temporal.address });
   const workflows = new Client({ connection, namespace: temporal.namespace }).workflow;
   const workerConnection = await NativeConnection.connect({ address: temporal.address });
-  const providers = providersFromEnv(env);
+  const links = { publicUrl: publicUrl(env), secret: env.LINK_SECRET ?? developmentSecret(env.PARCOURS_DATA_DIR, 'link-secret', 'dev_links_') };
+  const providers = providersFromEnv(env, links.secret);
   const worker = await createJourneyWorker({
     connection: workerConnection,
     namespace: temporal.namespace,
@@ -50,8 +51,8 @@ async function main(): Promise<void> {
   const workerDone = worker.run();
 
   const keys = apiKeys(env);
-  const generatedKey = keys.length === 0 ? developmentKey(env.PARCOURS_DATA_DIR) : undefined;
-  const deps = { db, workflows, log, apiKeys: generatedKey ? [generatedKey] : keys };
+  const generatedKey = keys.length === 0 ? developmentSecret(env.PARCOURS_DATA_DIR, 'dev-api-key', 'dev_') : undefined;
+  const deps = { db, workflows, log, apiKeys: generatedKey ? [generatedKey] : keys, links, webhooks: webhookSettings(env) };
   const stopRedelivery = startRedelivery(deps);
   const server = createApp(deps).listen(env.PORT, '0.0.0.0');
   await new Promise<void>((resolve) => server.once('listening', resolve));

@@ -33,8 +33,9 @@ test('without an order both reminders arrive, in order, 1 hour and 25 hours afte
   expect(result.status).toBe('completed');
   const emails = emailsTo('ada@example.com');
   expect(emails.map((e) => e.subject)).toEqual(['Ada, you left 2 items in your cart', 'Your cart is about to expire']);
-  expect(emails[0].html).toBe('<ul><li>Linen shirt x1: 59.5 EUR</li><li>Canvas tote x1: 25 EUR</li></ul>');
-  expect(emails[1].html).toBe('<p>Total: 84.5 EUR</p>');
+  // The rendered template, then the unsubscribe footer every marketing email carries.
+  expect(emails[0].html).toMatch(/^<ul><li>Linen shirt x1: 59\.5 EUR<\/li><li>Canvas tote x1: 25 EUR<\/li><\/ul><p [^>]*><a href="https:\/\/parcours\.test\/u\/[\w.-]+">Unsubscribe<\/a><\/p>$/);
+  expect(emails[1].html).toMatch(/^<p>Total: 84\.5 EUR<\/p><p /);
   expect(emails[0].from).toBe('shop@example.com');
   expect(emails[0].authorization).toBe('Bearer SG.test-key');
   expect(emails[0].customArgs).toMatchObject({ parcours_flow_id: 'abandoned-cart', parcours_step_id: 'reminder-1' });

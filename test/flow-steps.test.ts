@@ -9,7 +9,7 @@ import { outboxProvider } from '../activities/providers/outbox';
 import type { OutgoingEmail, OutgoingPush, OutgoingSms } from '../activities/providers/types';
 import type { FlowInput } from '../flows/schema';
 import { FakeHttpServer, selfSignedCertificate, waitFor, zoneWhereLocalHourIs } from './helpers/fake-http';
-import { Harness, WEBHOOK_SECRET } from './helpers/harness';
+import { Harness, TEST_LINKS, WEBHOOK_SECRET } from './helpers/harness';
 
 let h: Harness;
 const webhookReceiver = new FakeHttpServer(() => ({ status: 200, body: { ok: true } }));
@@ -295,7 +295,7 @@ describe('timing rules', () => {
   });
 
   test('the global frequency cap skips marketing messages past N per contact per day', async () => {
-    const capped = createActivities({ db: h.db, email: outboxProvider<OutgoingEmail>(), sms: outboxProvider<OutgoingSms>(), push: outboxProvider<OutgoingPush>(), emailFrom: 'shop@example.com', frequencyCapPerDay: 2 });
+    const capped = createActivities({ db: h.db, email: outboxProvider<OutgoingEmail>(), sms: outboxProvider<OutgoingSms>(), push: outboxProvider<OutgoingPush>(), emailFrom: 'shop@example.com', frequencyCapPerDay: 2, links: TEST_LINKS });
     await h.identify('capped', { email: 'capped@example.com' });
     const send = (runId: string) =>
       capped.sendEmail({

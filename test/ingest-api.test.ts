@@ -7,7 +7,7 @@ import { createApp } from '../api/app';
 import { redeliverPending } from '../api/events/redelivery';
 import { createPool } from '../db/pool';
 import { waitFor } from './helpers/fake-http';
-import { API_KEY, Harness } from './helpers/harness';
+import { API_KEY, Harness, TEST_LINKS, TEST_WEBHOOKS } from './helpers/harness';
 import { abandonedCart, cartProperties } from './fixtures/flows';
 
 let h: Harness;
@@ -178,7 +178,7 @@ test("Segment's own analytics-node library, pointed at Parcours, works unmodifie
 describe('when a dependency is down', () => {
   test('Temporal unreachable: the event is stored, answered 202 "deferred", and routed later by redelivery', async () => {
     const lazy = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 300 });
-    const app = createApp({ db: h.db, workflows: new Client({ connection: lazy }).workflow, log: h.log, apiKeys: [API_KEY] });
+    const app = createApp({ db: h.db, workflows: new Client({ connection: lazy }).workflow, log: h.log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
 
     const res = await supertest(app).post('/v1/track').set('Authorization', `Bearer ${API_KEY}`)
       .send({ userId: 'outage-1', event: 'Checkout Started', properties: cartProperties, messageId: 'outage-evt' });
@@ -195,7 +195,7 @@ describe('when a dependency is down', () => {
 
   test('Postgres unreachable: 503 with Retry-After, nothing accepted', async () => {
     const deadDb = createPool('postgres://postgres@127.0.0.1:1/none');
-    const app = createApp({ db: deadDb, workflows: h.env.client.workflow, log: h.log, apiKeys: [API_KEY] });
+    const app = createApp({ db: deadDb, workflows: h.env.client.workflow, log: h.log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
     const res = await supertest(app).post('/v1/track').set('Authorization', `Bearer ${API_KEY}`).send({ userId: 'u', event: 'X' });
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBe('5');

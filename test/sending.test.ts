@@ -6,7 +6,7 @@ import { twilioProvider } from '../activities/providers/twilio';
 import type { OutgoingEmail, OutgoingPush, OutgoingSms } from '../activities/providers/types';
 import { suppress } from '../db/messages';
 import type { FlowInput } from '../flows/schema';
-import { Harness, TWILIO_SID } from './helpers/harness';
+import { Harness, TEST_LINKS, TWILIO_SID } from './helpers/harness';
 
 let h: Harness;
 
@@ -138,6 +138,7 @@ describe('activities called directly (as Temporal retries them)', () => {
       sms: twilioProvider({ accountSid: TWILIO_SID, authToken: 't', from: '+1', baseUrl: h.twilio.url }),
       push: outboxProvider<OutgoingPush>(),
       emailFrom: 'shop@example.com',
+      links: TEST_LINKS,
     });
 
     const first = await activities.sendEmail(request('run-a'));
@@ -148,7 +149,7 @@ describe('activities called directly (as Temporal retries them)', () => {
   });
 
   test('without credentials messages land in the outbox, listed by the API with their content', async () => {
-    const activities = createActivities({ db: h.db, email: outboxProvider<OutgoingEmail>(), sms: outboxProvider<OutgoingSms>(), push: outboxProvider<OutgoingPush>(), emailFrom: 'shop@example.com' });
+    const activities = createActivities({ db: h.db, email: outboxProvider<OutgoingEmail>(), sms: outboxProvider<OutgoingSms>(), push: outboxProvider<OutgoingPush>(), emailFrom: 'shop@example.com', links: TEST_LINKS });
     await activities.sendEmail(request('run-outbox'));
 
     expect(h.sendgrid.requests).toEqual([]);

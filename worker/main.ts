@@ -3,7 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { readEnv } from '../runtime/env';
+import { readEnv, requiredLinkSecret } from '../runtime/env';
 import { createLogger, installTemporalLogging } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { providersFromEnv } from '../runtime/providers';
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const worker = await createJourneyWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
-    activities: { db, ...providersFromEnv(env), routing: { db, workflows } },
+    activities: { db, ...providersFromEnv(env, requiredLinkSecret(env)), routing: { db, workflows } },
   });
   log.info({ temporal: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' }, 'worker running');
   await worker.run(); // returns after SIGINT/SIGTERM, which the SDK handles

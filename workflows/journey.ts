@@ -100,8 +100,9 @@ async function runStep(step: Step, ctx: StepContext): Promise<StepResult> {
 function exitSummary(exit: JourneyExit): string {
   switch (exit.reason) {
     case 'flow_filter':
-    case 'goal': {
-      const what = exit.reason === 'goal' ? 'goal reached' : 'flow filter';
+    case 'goal':
+    case 'unsubscribed': {
+      const what = exit.reason === 'goal' ? 'goal reached' : exit.reason === 'unsubscribed' ? 'unsubscribed' : 'flow filter';
       const how = exit.detectedBy === 'signal' ? 'signal' : 'checked before acting';
       const label = 'event' in exit.filter ? ` "${exit.filter.event}"` : '';
       return `${what}${label}${exit.event ? ` matched event ${exit.event.id}` : ''} (${how})`;

@@ -26,7 +26,7 @@ export interface JourneyInput {
 
 export type JourneyExit =
   | {
-      reason: 'flow_filter' | 'goal';
+      reason: 'flow_filter' | 'goal' | 'unsubscribed';
       /** The condition that matched. */
       filter: Condition;
       /** The event that made it true, when one did. */

@@ -25,6 +25,7 @@ export function sendgridProvider(opts: { apiKey: string; baseUrl?: string }): Em
           html: email.html,
           ...(email.text ? { text: email.text } : {}),
           customArgs: email.customArgs,
+          ...(email.headers ? { headers: email.headers } : {}),
         });
         const id = response.headers['x-message-id'];
         return { providerMessageId: typeof id === 'string' && id ? id : `sendgrid-${response.statusCode}` };

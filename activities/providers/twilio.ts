@@ -15,13 +15,13 @@ class RedirectingRequestClient extends twilio.RequestClient {
   }
 }
 
-export function twilioProvider(opts: { accountSid: string; authToken: string; from: string; baseUrl?: string }): SmsProvider {
+export function twilioProvider(opts: { accountSid: string; authToken: string; from: string; baseUrl?: string; /** Our status-callback URL. */ statusCallback?: string }): SmsProvider {
   const client = twilio(opts.accountSid, opts.authToken, opts.baseUrl ? { httpClient: new RedirectingRequestClient(opts.baseUrl) } : {});
   return {
     name: 'twilio',
     async send(sms) {
       try {
-        const message = await client.messages.create({ to: sms.to, from: opts.from, body: sms.body });
+        const message = await client.messages.create({ to: sms.to, from: opts.from, body: sms.body, ...(opts.statusCallback ? { statusCallback: opts.statusCallback } : {}) });
         return { providerMessageId: message.sid };
       } catch (err) {
         const e = err as { status?: number; code?: number; message: string };

@@ -8,6 +8,8 @@ export interface OutgoingEmail {
   text?: string;
   /** Echoed back on every SendGrid webhook event: ids only, never personal data. */
   customArgs: Record<string, string>;
+  /** List-Unsubscribe and List-Unsubscribe-Post on marketing mail. */
+  headers?: Record<string, string>;
 }
 
 export interface OutgoingSms {

@@ -12,6 +12,7 @@ import { createApp } from '../../api/app';
 import { sendgridProvider } from '../../activities/providers/sendgrid';
 import { twilioProvider } from '../../activities/providers/twilio';
 import { webPushProvider } from '../../activities/providers/webpush';
+import { generateKeyPairSync } from 'node:crypto';
 import https from 'node:https';
 import webpush from 'web-push';
 import type { FlowInput } from '../../flows/schema';
@@ -28,6 +29,15 @@ import { FakeTwilio } from './fake-twilio';
 
 export const API_KEY = 'test-key';
 export const WEBHOOK_SECRET = 'whsec_test';
+/** Links in emails point here; tests take the path and call the app. */
+export const TEST_LINKS = { publicUrl: 'https://parcours.test', secret: 'test-link-secret-0123456789' };
+/** The SendGrid Event Webhook signing key pair (SendGrid keeps the private half). */
+export const SENDGRID_WEBHOOK_KEYS = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+export const TEST_WEBHOOKS = {
+  sendgridPublicKey: SENDGRID_WEBHOOK_KEYS.publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
+  twilioAuthToken: 'twilio-token',
+  publicUrl: TEST_LINKS.publicUrl,
+};
 /** Generated once for the tests (web-push's generateVAPIDKeys). */
 export const TEST_VAPID = { ...webpush.generateVAPIDKeys(), subject: 'mailto:ops@example.com' };
 export const TWILIO_SID = `AC${'0'.repeat(32)}`;
@@ -80,9 +90,10 @@ export class Harness {
         webhookSecret: WEBHOOK_SECRET,
         frequencyCapPerDay: opts.frequencyCapPerDay ?? 0,
         routing: { db: database.db, workflows: env.client.workflow },
+        links: TEST_LINKS,
       },
     });
-    const app = createApp({ db: database.db, workflows: env.client.workflow, log, apiKeys: [API_KEY] });
+    const app = createApp({ db: database.db, workflows: env.client.workflow, log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
     const harness = new Harness(env, database, sendgrid, twilio, worker, app, log);
     if (opts.runWorker !== false) harness.startWorker();
     return harness;

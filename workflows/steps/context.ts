@@ -47,5 +47,5 @@ export function applyStop(ctx: StepContext, stop: GuardStop): string {
     return 'not run: flow archived';
   }
   ctx.state.exit ??= { reason: stop.exit.reason, filter: stop.exit.filter, ...(stop.exit.event ? { event: stop.exit.event } : {}), detectedBy: 'send_guard' };
-  return stop.exit.reason === 'goal' ? 'not run: goal reached' : 'not run: flow filter matched';
+  return stop.exit.reason === 'goal' ? 'not run: goal reached' : stop.exit.reason === 'unsubscribed' ? 'not run: unsubscribed' : 'not run: flow filter matched';
 }

@@ -66,7 +66,7 @@ function callProvider(step: SendStep, ctx: StepContext, options: Parameters<type
   const guard = guardRequest(ctx);
   if (step.type === 'webhook') return sending.callWebhook.executeWithOptions(options, [{ ...guard, step }]);
   const quietHours = ctx.flow.quietHours[step.type] ?? null;
-  const rules = { quietHours, smartSendingHours: ctx.flow.smartSending.enabled ? ctx.flow.smartSending.hours : null };
+  const rules = { quietHours, smartSendingHours: ctx.flow.smartSending.enabled ? ctx.flow.smartSending.hours : null, tracking: ctx.flow.tracking };
   const request = <S>(s: S): SendRequest<S> => ({ ...guard, step: s, rules });
   if (step.type === 'email') return sending.sendEmail.executeWithOptions(options, [request(step)]);
   if (step.type === 'sms') return sending.sendSms.executeWithOptions(options, [request(step)]);

@@ -1,0 +1,86 @@
+/**
+ * SendGrid's Event Webhook. Signed: ECDSA P-256 over timestamp + the exact raw body, checked
+ * with the verification key from SendGrid's settings; requests older or newer than 5 minutes
+ * are refused (SendGrid defines no replay window). Events are correlated through the custom
+ * args we set on each send and deduplicated by sg_event_id.
+ */
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import express, { Router } from 'express';
+import { z } from 'zod';
+import { recordEngagement, type EngagementOutcome } from '../../engagement/record';
+import type { IngestDeps } from '../events/ingest';
+import { HttpError } from '../errors';
+
+export const SIGNATURE_HEADER = 'x-twilio-email-event-webhook-signature';
+export const TIMESTAMP_HEADER = 'x-twilio-email-event-webhook-timestamp';
+const REPLAY_WINDOW_S = 5 * 60;
+
+const sendgridEvent = z.looseObject({
+  event: z.string(),
+  timestamp: z.number(),
+  sg_event_id: z.string(),
+  parcours_message_id: z.string().optional(),
+});
+
+export function verifySendgridSignature(key: KeyObject, signature: string, timestamp: string, rawBody: Buffer): boolean {
+  try {
+    return verify('sha256', Buffer.concat([Buffer.from(timestamp), rawBody]), key, Buffer.from(signature, 'base64'));
+  } catch {
+    return false;
+  }
+}
+
+export function sendgridWebhookRouter(deps: IngestDeps & { webhooks: { sendgridPublicKey?: string } }): Router {
+  const router = Router();
+  const key = deps.webhooks.sendgridPublicKey ? createPublicKey({ key: Buffer.from(deps.webhooks.sendgridPublicKey, 'base64'), format: 'der', type: 'spki' }) : undefined;
+
+  // The signature covers the exact bytes: parse JSON only after verifying them.
+  router.post('/sendgrid', express.raw({ type: () => true, limit: '5mb' }), async (req, res) => {
+    if (!key) throw new HttpError(404, 'not_configured', 'the SendGrid webhook is not configured (SENDGRID_WEBHOOK_PUBLIC_KEY)');
+    const signature = req.get(SIGNATURE_HEADER);
+    const timestamp = req.get(TIMESTAMP_HEADER);
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    if (!signature || !timestamp || !verifySendgridSignature(key, signature, timestamp, body)) {
+      throw new HttpError(401, 'invalid_signature', 'the webhook signature does not verify');
+    }
+    if (!/^\d+$/.test(timestamp) || Math.abs(Date.now() / 1000 - Number(timestamp)) > REPLAY_WINDOW_S) {
+      throw new HttpError(401, 'stale_request', 'the webhook timestamp is outside the 5-minute window');
+    }
+    let events: unknown;
+    try {
+      events = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new HttpError(400, 'invalid_json', 'body is not valid JSON');
+    }
+    const parsed = z.array(sendgridEvent).safeParse(events);
+    if (!parsed.success) throw new HttpError(400, 'invalid_request', 'expected a JSON array of SendGrid events');
+
+    const counts: Record<EngagementOutcome | 'not_ours', number> = { recorded: 0, duplicate: 0, unknown_message: 0, not_ours: 0 };
+    for (const e of parsed.data) {
+      if (!e.parcours_message_id) {
+        counts.not_ours += 1; // sent by another system on the same SendGrid account
+        continue;
+      }
+      const { event, timestamp: at, sg_event_id, parcours_message_id, email: _email, ...rest } = e;
+      const type = event === 'bounce' && rest.type === 'blocked' ? 'bounce' : event;
+      const outcome = await recordEngagement(deps, {
+        message: parcours_message_id,
+        source: 'sendgrid',
+        sourceEventId: sg_event_id,
+        type,
+        occurredAt: new Date(at * 1000).toISOString(),
+        data: pick(rest, ['url', 'reason', 'status', 'response', 'sg_machine_open', 'useragent', 'asm_group_id']) as Record<string, unknown> & { bounce_type?: unknown },
+      });
+      counts[outcome] += 1;
+    }
+    // 2xx even for unknown messages: SendGrid would retry them forever. A storage failure throws (5xx) and SendGrid retries.
+    res.json({ received: parsed.data.length, ...counts });
+  });
+  return router;
+}
+
+function pick(source: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.fromEntries(keys.filter((k) => source[k] !== undefined).map((k) => [k, source[k]]));
+  if (source.type !== undefined) out.bounce_type = source.type;
+  return out;
+}
