@@ -21,6 +21,13 @@ export interface MessageRecord {
   attempts: number;
   createdAt: string;
   sentAt: string | null;
+  /** From provider events: processed, delivered, deferred, bounce, dropped (SMS: sent, delivered, undelivered, failed). */
+  deliveryStatus: string | null;
+  deliveredAt: string | null;
+  openedAt: string | null;
+  clickedAt: string | null;
+  bouncedAt: string | null;
+  unsubscribedAt: string | null;
 }
 
 interface MessageRow {
@@ -41,6 +48,12 @@ interface MessageRow {
   attempts: number;
   created_at: Date;
   sent_at: Date | null;
+  delivery_status: string | null;
+  delivered_at: Date | null;
+  opened_at: Date | null;
+  clicked_at: Date | null;
+  bounced_at: Date | null;
+  unsubscribed_at: Date | null;
 }
 
 const toMessage = (r: MessageRow): MessageRecord => ({
@@ -61,6 +74,12 @@ const toMessage = (r: MessageRow): MessageRecord => ({
   attempts: r.attempts,
   createdAt: r.created_at.toISOString(),
   sentAt: r.sent_at?.toISOString() ?? null,
+  deliveryStatus: r.delivery_status,
+  deliveredAt: r.delivered_at?.toISOString() ?? null,
+  openedAt: r.opened_at?.toISOString() ?? null,
+  clickedAt: r.clicked_at?.toISOString() ?? null,
+  bouncedAt: r.bounced_at?.toISOString() ?? null,
+  unsubscribedAt: r.unsubscribed_at?.toISOString() ?? null,
 });
 
 /** What identifies a journey step's message; the row's other fields describe its delivery. */

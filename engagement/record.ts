@@ -26,6 +26,9 @@ export type EngagementOutcome = 'recorded' | 'duplicate' | 'unknown_message';
 export async function recordEngagement(deps: IngestDeps, input: Omit<MessageEventInput, 'messageId'> & { message: MessageRecord | string }): Promise<EngagementOutcome> {
   const message = typeof input.message === 'string' ? await getMessage(deps.db, input.message) : input.message;
   if (!message) return 'unknown_message';
+  // Engagement cannot precede the send: a provider's clock running behind ours would otherwise
+  // place an open before the journey that sent the message.
+  if (message.sentAt && Date.parse(input.occurredAt) < Date.parse(message.sentAt)) input = { ...input, occurredAt: message.sentAt };
   const fresh = await insertMessageEvent(deps.db, { ...input, messageId: message.id });
   if (!fresh) return 'duplicate';
   await applyToMessage(deps.db, message.id, input.type, input.occurredAt);

@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { getContact, upsertContact } from '../../db/contacts';
 import { savePushSubscription } from '../../db/push-subscriptions';
+import { listMessageEvents } from '../../db/message-events';
 import { parseOr400 } from '../validate';
 import { listContactJourneys } from '../../db/journeys';
 import { listContactMessages } from '../../db/messages';
@@ -34,8 +35,16 @@ export function contactsRouter(deps: { db: Db }): Router {
     res.status(201).json({ contactId: req.params.id, endpoint: subscription.endpoint });
   });
 
+  /** Each message with its delivery history (provider and tracking events, oldest first). */
   router.get('/:id/messages', async (req, res) => {
-    res.json({ messages: await listContactMessages(deps.db, req.params.id) });
+    const messages = await listContactMessages(deps.db, req.params.id);
+    const events = await listMessageEvents(deps.db, messages.map((m) => m.id));
+    res.json({
+      messages: messages.map((m) => ({
+        ...m,
+        events: events.filter((e) => e.messageId === m.id).map(({ source, type, occurredAt, data }) => ({ source, type, occurredAt, data })),
+      })),
+    });
   });
 
   return router;

@@ -7,6 +7,7 @@ export interface SentEmail {
   html: string;
   text?: string;
   customArgs: Record<string, string>;
+  headers: Record<string, string>;
   authorization: string;
   at: number;
 }
@@ -17,6 +18,7 @@ interface MailSendBody {
   subject: string;
   content: { type: string; value: string }[];
   custom_args?: Record<string, string>;
+  headers?: Record<string, string>;
 }
 
 /** SendGrid's v3 mail send: 202, empty body, an X-Message-Id header. */
@@ -39,6 +41,7 @@ export class FakeSendGrid extends FakeHttpServer {
           html: content('text/html') ?? '',
           text: content('text/plain'),
           customArgs: { ...body.custom_args, ...body.personalizations[0].custom_args },
+          headers: { ...body.headers },
           authorization: String(r.headers.authorization),
           at: r.at,
         };
