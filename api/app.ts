@@ -7,6 +7,7 @@ import { contactsRouter } from './contacts/router';
 import { errorHandler, notFound } from './errors';
 import { eventsRouter } from './events/router';
 import { flowsRouter } from './flows/router';
+import { flowStatsRouter } from './flows/stats-router';
 import { requireApiKey } from './middleware/auth';
 import { outboxRouter } from './outbox/router';
 import { consentRouter } from './consent/router';
@@ -44,7 +45,7 @@ export function createApp(deps: AppDeps): express.Express {
   // Segment's batch limit; single events are held to 32 KB in the events router.
   v1.use(express.json({ limit: '500kb', type: ['application/json', 'text/plain'] }));
   v1.use(eventsRouter(deps));
-  v1.use('/flows', flowsRouter(deps));
+  v1.use('/flows', flowsRouter(deps), flowStatsRouter(deps));
   v1.use('/contacts', contactsRouter(deps));
   v1.use('/outbox', outboxRouter(deps));
   app.use('/v1', v1);

@@ -22,6 +22,8 @@ ALTER TABLE messages ADD COLUMN bounced_at timestamptz;
 ALTER TABLE messages ADD COLUMN unsubscribed_at timestamptz;
 CREATE INDEX messages_flow ON messages (flow_id, flow_version, step_id);
 CREATE INDEX messages_provider_id ON messages (provider, provider_message_id);
+-- Last-touch attribution: a contact's last message before a conversion.
+CREATE INDEX messages_contact_sent ON messages (contact_id, sent_at DESC) WHERE status = 'sent';
 
 -- Unsubscribes and complaints withdraw marketing consent; hard bounces stop everything.
 ALTER TABLE suppressions ADD COLUMN scope text NOT NULL DEFAULT 'all' CHECK (scope IN ('marketing', 'all'));
