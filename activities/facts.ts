@@ -15,10 +15,17 @@ export function profileOf(contact: Contact | undefined): Record<string, unknown>
  * `now` is the journey's time; the later of it and the clock is used so an event stored a
  * moment after the activity was scheduled still counts.
  */
-export async function loadFacts(db: Queryable, contactId: string, conditions: readonly Condition[], base: Omit<Facts, 'profile' | 'events'>): Promise<Facts> {
+export async function loadFacts(
+  db: Queryable,
+  contactId: string,
+  conditions: readonly Condition[],
+  base: Omit<Facts, 'profile' | 'events'>,
+  /** The contact when the caller has already loaded it. */
+  known?: Contact | null,
+): Promise<Facts> {
   const now = Math.max(base.now, Date.now());
   const facts: Facts = { ...base, now };
-  facts.profile = profileOf(await getContact(db, contactId));
+  facts.profile = profileOf(known === undefined ? await getContact(db, contactId) : (known ?? undefined));
   const names = [...new Set(conditions.flatMap(eventNamesIn))];
   if (names.length === 0) return { ...facts, events: [] };
   const from = Math.min(...conditions.map((c) => earliestEventTime(c, facts)));

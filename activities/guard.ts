@@ -3,6 +3,7 @@
  * against stored data, and is the flow still live? Stored events are the ground truth behind
  * the signals: an event accepted before this query is seen here even if its signal was lost.
  */
+import type { Contact } from '../db/contacts';
 import { getFlow } from '../db/flows';
 import type { Queryable } from '../db/pool';
 import type { Facts } from '../flows/conditions';
@@ -41,9 +42,9 @@ export function guardFacts(req: GuardRequest): Omit<Facts, 'profile' | 'events'>
   return { now: req.now, trigger: req.trigger, sentMessages: req.sentMessages };
 }
 
-export async function checkGuard(db: Queryable, req: GuardRequest, opts: { holdWhenPaused: boolean }): Promise<GuardStop | undefined> {
+export async function checkGuard(db: Queryable, req: GuardRequest, opts: { holdWhenPaused: boolean; contact?: Contact | null }): Promise<GuardStop | undefined> {
   if (req.exits.length > 0) {
-    const facts = await loadFacts(db, req.journey.contactId, req.exits.map((r) => r.condition), guardFacts(req));
+    const facts = await loadFacts(db, req.journey.contactId, req.exits.map((r) => r.condition), guardFacts(req), opts.contact);
     const rule = firstExit(req.exits, facts);
     if (rule) return { status: 'exited', exit: { reason: rule.reason, filter: rule.condition } };
   }

@@ -88,10 +88,10 @@ export async function sendMessage<S extends SendStep, M>(
     return { status: 'sent', messageId: previous.id, provider: previous.provider ?? sender.provider.name, providerMessageId: previous.providerMessageId ?? '' };
   }
 
-  const stop = await checkGuard(db, req, { holdWhenPaused: true });
+  const contact = await getContact(db, journey.contactId);
+  const stop = await checkGuard(db, req, { holdWhenPaused: true, contact: contact ?? null });
   if (stop) return stop;
 
-  const contact = await getContact(db, journey.contactId);
   const to = contact ? await sender.recipient(db, contact) : null;
   if (!contact || !to) return skipped(await recordSkipped(db, key, null, `contact has no ${ADDRESS[sender.channel]}`));
   if (await isSuppressed(db, sender.channel, to, step.transactional)) return skipped(await recordSkipped(db, key, to, 'address is suppressed'));

@@ -108,14 +108,22 @@ export function matchesProperty(properties: Record<string, unknown>, condition: 
   }
 }
 
-export function matchesAllProperties(properties: Record<string, unknown>, conditions: readonly PropertyCondition[] | undefined, facts: Pick<Facts, 'trigger' | 'now'>): Truth {
-  let result: Truth = true;
-  for (const condition of conditions ?? []) {
-    const one = matchesProperty(properties, condition, facts);
-    if (one === false) return false;
+/**
+ * Three-valued "all" (decisive = false) and "any" (decisive = true): the first decisive answer
+ * settles it; otherwise any unknown leaves the whole unknown.
+ */
+function combine<T>(items: readonly T[], test: (item: T) => Truth, decisive: boolean): Truth {
+  let result: Truth = !decisive;
+  for (const item of items) {
+    const one = test(item);
+    if (one === decisive) return decisive;
     if (one === undefined) result = undefined;
   }
   return result;
+}
+
+export function matchesAllProperties(properties: Record<string, unknown>, conditions: readonly PropertyCondition[] | undefined, facts: Pick<Facts, 'trigger' | 'now'>): Truth {
+  return combine(conditions ?? [], (condition) => matchesProperty(properties, condition, facts), false);
 }
 
 /** Where an event condition starts counting: its trailing window, else the journey's start. */
@@ -170,24 +178,8 @@ function evaluateEngagement(stepId: string, engaged: keyof typeof ENGAGEMENT_EVE
 }
 
 export function evaluate(condition: Condition, facts: Facts): Truth {
-  if ('all' in condition) {
-    let result: Truth = true;
-    for (const c of condition.all) {
-      const one = evaluate(c, facts);
-      if (one === false) return false;
-      if (one === undefined) result = undefined;
-    }
-    return result;
-  }
-  if ('any' in condition) {
-    let result: Truth = false;
-    for (const c of condition.any) {
-      const one = evaluate(c, facts);
-      if (one === true) return true;
-      if (one === undefined) result = undefined;
-    }
-    return result;
-  }
+  if ('all' in condition) return combine(condition.all, (c) => evaluate(c, facts), false);
+  if ('any' in condition) return combine(condition.any, (c) => evaluate(c, facts), true);
   if ('not' in condition) {
     const inner = evaluate(condition.not, facts);
     return inner === undefined ? undefined : !inner;

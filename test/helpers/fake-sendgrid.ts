@@ -1,16 +1,9 @@
+import type { OutgoingEmail } from '../../activities/providers/types';
 import { FakeHttpServer } from './fake-http';
 
-export interface SentEmail {
-  to: string;
-  from: string;
-  subject: string;
-  html: string;
-  text?: string;
-  customArgs: Record<string, string>;
-  headers: Record<string, string>;
-  authorization: string;
-  at: number;
-}
+/** What the fake received: the message we composed, plus what the request carried. */
+export type SentEmail = Required<Pick<OutgoingEmail, 'to' | 'from' | 'subject' | 'html' | 'customArgs' | 'headers'>> &
+  Pick<OutgoingEmail, 'text'> & { authorization: string; at: number };
 
 interface MailSendBody {
   personalizations: { to: { email: string }[]; custom_args?: Record<string, string> }[];
