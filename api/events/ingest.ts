@@ -4,20 +4,14 @@
  * says accepted, with routing "deferred", and redelivery routes it later.
  */
 import { randomUUID } from 'node:crypto';
-import { getContact, upsertContact, type Contact } from '../../db/contacts';
-import { insertEvent, markRouted, markRoutingFailed, type NewEvent, type StoredEvent } from '../../db/events';
-import { inTransaction, type Db } from '../../db/pool';
-import type { Logger } from '../../runtime/logger';
-import { emptyRouting, routeEvent, routeProfileChange, type RoutingDeps, type RoutingResult } from '../../routing/route-event';
+import { getContact, upsertContact } from '../../db/contacts';
+import { insertEvent, type NewEvent } from '../../db/events';
+import { inTransaction } from '../../db/pool';
+import type { RoutingResult } from '../../routing/route-event';
+import { routeStored, type RouterDeps } from '../../routing/router';
 import type { IdentifyPayload, TrackPayload } from './schemas';
 
-export interface IngestDeps extends RoutingDeps {
-  db: Db;
-  log: Logger;
-}
-
-/** How long a request waits on Temporal before answering "deferred" (the event is stored either way). */
-export const ROUTING_DEADLINE_MS = 5_000;
+export type IngestDeps = RouterDeps;
 
 export interface IngestResult {
   messageId: string;
@@ -71,25 +65,6 @@ async function ingest(
   const base = { messageId, eventId: event.id, contactId, duplicate };
   if (duplicate && event.routedAt) return { ...base, routing: 'done', journeys: event.routingResult as RoutingResult };
   return { ...base, ...(await routeStored(deps, event)) };
-}
-
-/** Routes a stored event and records the outcome; used on ingest and by redelivery. */
-export async function routeStored(deps: IngestDeps, event: StoredEvent): Promise<Pick<IngestResult, 'routing' | 'journeys'>> {
-  try {
-    const journeys = await deps.workflows.withDeadline(Date.now() + ROUTING_DEADLINE_MS, () => route(deps, event));
-    await markRouted(deps.db, event.id, journeys);
-    return { routing: 'done', journeys };
-  } catch (err) {
-    deps.log.warn({ err: (err as Error).message, eventId: event.id }, 'routing deferred: the event is stored and will be routed again');
-    await markRoutingFailed(deps.db, event.id, (err as Error).message).catch(() => undefined);
-    return { routing: 'deferred' };
-  }
-}
-
-function route(deps: IngestDeps, event: StoredEvent): Promise<RoutingResult> {
-  if (event.type === 'track') return routeEvent(deps, event);
-  const change = event.context.profileChange as { before: Contact | null; after: Contact } | undefined;
-  return change ? routeProfileChange(deps, change.before ?? undefined, change.after, event) : Promise.resolve(emptyRouting());
 }
 
 function without(source: Record<string, unknown>, keys: string[]): Record<string, unknown> {

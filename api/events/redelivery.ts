@@ -3,7 +3,8 @@
  * Events are claimed with a lease, so several API processes can run this side by side.
  */
 import { claimUnrouted } from '../../db/events';
-import { routeStored, type IngestDeps } from './ingest';
+import { routeStored } from '../../routing/router';
+import type { IngestDeps } from './ingest';
 
 export async function redeliverPending(deps: IngestDeps, opts = { olderThanMs: 10_000, leaseMs: 60_000, limit: 100 }): Promise<number> {
   const events = await claimUnrouted(deps.db, opts.olderThanMs, opts.leaseMs, opts.limit);
