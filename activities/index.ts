@@ -34,6 +34,8 @@ export interface ActivityDeps {
   routing?: RoutingDeps;
   /** Public base URL and secret of unsubscribe and tracking links. */
   links: LinkSettings;
+  /** How long an attempt's claim on a message lasts unrenewed (default 30 s; tests shorten it). */
+  sendLeaseMs?: number;
 }
 
 export interface JourneyEnd {
@@ -45,7 +47,7 @@ export interface JourneyEnd {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const policy: SendPolicy = { frequencyCapPerDay: deps.frequencyCapPerDay ?? 0 };
+  const policy: SendPolicy = { frequencyCapPerDay: deps.frequencyCapPerDay ?? 0, leaseMs: deps.sendLeaseMs };
   const emailSender: ChannelSender<StepOf<'email'>, OutgoingEmail> = {
     channel: 'email',
     provider: deps.email,
@@ -98,7 +100,7 @@ export function createActivities(deps: ActivityDeps) {
       return sendMessage(deps.db, pushSender, policy, req);
     },
     async callWebhook(req: GuardRequest & { step: StepOf<'webhook'> }) {
-      return callWebhook(deps.db, deps.webhookSecret, req);
+      return callWebhook(deps.db, deps.webhookSecret, req, { leaseMs: deps.sendLeaseMs });
     },
     async evaluateSplit(req: Parameters<typeof evaluateSplit>[1]) {
       return evaluateSplit(deps.db, req);

@@ -4,17 +4,19 @@
  * the frequency cap, template rendering, one provider call, and a message row that tells
  * support what happened.
  */
+import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { getContact, type Contact } from '../db/contacts';
 import {
-  beginAttempt,
+  claimMessage,
   countMarketingSentSince,
-  findMessage,
+  findStepMessage,
   finishAttempt,
   isSuppressed,
   lastMarketingSentAt,
   recordSkipped,
   type MessageKey,
+  type MessageRecord,
 } from '../db/messages';
 import type { Queryable } from '../db/pool';
 import type { QuietWindow, StepOf } from '../flows/schema';
@@ -23,6 +25,7 @@ import { quietUntil, zoneOf } from './clock';
 import { profileOf } from './facts';
 import { checkGuard, type GuardRequest, type GuardStop, type JourneyRef } from './guard';
 import { ProviderError, type Provider, type SendResult } from './providers/types';
+import { DEFAULT_LEASE_MS, sendKeyOf, settleFailure, settlePrevious, underClaim } from './send-claim';
 
 export type { JourneyRef } from './guard';
 
@@ -45,6 +48,12 @@ export interface SendRequest<S> extends GuardRequest {
 export type SendOutcome =
   | { status: 'sent'; messageId: string; provider: string; providerMessageId: string }
   | { status: 'skipped'; messageId: string; reason: string }
+  /**
+   * Marketing message whose outcome is unknown (an attempt may have reached the provider): not
+   * sent again. The workflow reads it as a skip (its status is "skipped" for journeys already
+   * running); the message row says "unknown".
+   */
+  | { status: 'skipped'; messageId: string; reason: string; unknown: true }
   /** Quiet hours: try again at `until` (ISO). */
   | { status: 'deferred'; until: string; reason: string }
   | GuardStop;
@@ -63,6 +72,8 @@ export interface ChannelSender<S extends SendStep, M> {
 export interface SendPolicy {
   /** Marketing messages per contact per rolling 24 hours, all channels; 0: no cap. */
   frequencyCapPerDay: number;
+  /** How long a claim on a message lasts unrenewed (default DEFAULT_LEASE_MS). */
+  leaseMs?: number;
 }
 
 export async function sendMessage<S extends SendStep, M>(
@@ -73,6 +84,7 @@ export async function sendMessage<S extends SendStep, M>(
 ): Promise<SendOutcome> {
   const { journey, step } = req;
   const key: MessageKey = {
+    sendKey: sendKeyOf(journey, req.trigger.id, step.id),
     journeyRunId: journey.runId,
     flowId: journey.flowId,
     flowVersion: journey.flowVersion,
@@ -82,11 +94,11 @@ export async function sendMessage<S extends SendStep, M>(
     transactional: step.transactional,
   };
 
-  // A retry after the provider accepted the message must not send it again.
-  const previous = await findMessage(db, journey.runId, step.id);
-  if (previous?.status === 'sent') {
-    return { status: 'sent', messageId: previous.id, provider: previous.provider ?? sender.provider.name, providerMessageId: previous.providerMessageId ?? '' };
-  }
+  // What earlier attempts left (this run's, or a run before a reset): a message that went out,
+  // or may have, is never sent again; a live claim of another attempt makes this one wait.
+  const settled = await settlePrevious(db, await findStepMessage(db, key), { transactional: step.transactional, provider: sender.provider });
+  if (settled.kind === 'sent') return sentOutcome(settled.message, sender.provider.name);
+  if (settled.kind === 'unknown') return unknownOutcome(settled.message);
 
   const contact = await getContact(db, journey.contactId);
   const stop = await checkGuard(db, req, { holdWhenPaused: true, contact: contact ?? null });
@@ -117,21 +129,45 @@ export async function sendMessage<S extends SendStep, M>(
     throw ApplicationFailure.nonRetryable(`template error in step ${step.id}: ${(err as Error).message}`, 'TemplateError');
   }
 
-  const message = await beginAttempt(db, key, { recipient: to, provider: sender.provider.name, content: rendered });
+  const owner = randomUUID();
+  const leaseMs = policy.leaseMs ?? DEFAULT_LEASE_MS;
+  const message = await claimMessage(db, key, { recipient: to, provider: sender.provider.name, content: rendered, owner, leaseMs, takeOver: settled.takeOver });
+  if (!message) {
+    // Another attempt claimed (or finished) it since we looked: the next attempt reads its outcome.
+    throw ApplicationFailure.retryable(`message of step ${step.id} was claimed by another attempt`, 'MessageClaimed');
+  }
   const ids = { parcours_message_id: message.id, parcours_flow_id: journey.flowId, parcours_step_id: step.id };
+  let outgoing: M;
   try {
-    const result = await sender.provider.send(await sender.compose(db, rendered, to, step, ids, contact, req.rules));
-    const { providerMessageId } = result;
-    await sender.afterSend?.(db, result);
-    await finishAttempt(db, message.id, { status: 'sent', providerMessageId, sentAt: new Date(now) });
-    return { status: 'sent', messageId: message.id, provider: sender.provider.name, providerMessageId };
+    outgoing = await sender.compose(db, rendered, to, step, ids, contact, req.rules);
   } catch (err) {
+    // Nothing reached the provider: free the claim for the retry.
+    await finishAttempt(db, message.id, { status: 'retrying', reason: `before sending: ${(err as Error).message}` }).catch(() => undefined);
+    throw err;
+  }
+  let result: SendResult;
+  try {
+    result = await underClaim(db, message, owner, leaseMs, () => sender.provider.send(outgoing));
+  } catch (err) {
+    // Anything but a ProviderError (a bug, a crash of the client) leaves the claim to expire:
+    // the next attempt then treats the outcome as unknown.
     if (!(err instanceof ProviderError)) throw err;
     if (err.partial) await sender.afterSend?.(db, err.partial);
-    await finishAttempt(db, message.id, { status: err.retryable ? 'retrying' : 'failed', reason: err.message });
-    if (err.retryable) throw err; // Temporal retries with backoff
-    throw ApplicationFailure.nonRetryable(err.message, 'ProviderRejected', { messageId: message.id, status: err.status });
+    return unknownOutcome(await settleFailure(db, message, owner, err, { transactional: step.transactional, canLookup: Boolean(sender.provider.lookup) }));
   }
+  // From here on the provider has the message: a failure to record it (Postgres down) leaves the
+  // row "sending" and the claim expires; the next attempt settles it as an unknown outcome.
+  await finishAttempt(db, message.id, { status: 'sent', providerMessageId: result.providerMessageId, sentAt: new Date(now) });
+  await sender.afterSend?.(db, result);
+  return { status: 'sent', messageId: message.id, provider: sender.provider.name, providerMessageId: result.providerMessageId };
+}
+
+function sentOutcome(message: MessageRecord, fallbackProvider: string): SendOutcome {
+  return { status: 'sent', messageId: message.id, provider: message.provider ?? fallbackProvider, providerMessageId: message.providerMessageId ?? '' };
+}
+
+function unknownOutcome(message: MessageRecord): SendOutcome {
+  return { status: 'skipped', messageId: message.id, reason: message.reason ?? 'outcome unknown: not sent again', unknown: true };
 }
 
 /** What `{{ unsubscribe_url }}` renders to until the message id (and so its link) exists. */

@@ -3,9 +3,9 @@
  * trust it: `X-Parcours-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
  * `X-Parcours-Delivery` is the same on every retry, for the receiver to deduplicate.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
-import { beginAttempt, findMessage, finishAttempt, type MessageKey } from '../db/messages';
+import { claimMessage, findStepMessage, finishAttempt, type MessageKey } from '../db/messages';
 import type { Queryable } from '../db/pool';
 import type { StepOf } from '../flows/schema';
 import { renderFields } from '../flows/templates';
@@ -13,7 +13,8 @@ import { getContact } from '../db/contacts';
 import { profileOf } from './facts';
 import { checkGuard, type GuardRequest, type GuardStop } from './guard';
 import { journeyData } from './send-message';
-import { ProviderError } from './providers/types';
+import { PROVIDER_TIMEOUT_MS, ProviderError } from './providers/types';
+import { DEFAULT_LEASE_MS, sendKeyOf, settleFailure, settlePrevious, underClaim } from './send-claim';
 
 export type WebhookOutcome = { status: 'sent'; messageId: string; httpStatus: number } | GuardStop;
 
@@ -21,10 +22,29 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
   return `t=${timestamp},v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
-export async function callWebhook(db: Queryable, secret: string | undefined, req: GuardRequest & { step: StepOf<'webhook'> }): Promise<WebhookOutcome> {
+/**
+ * Webhooks are delivered at least once: a call whose outcome is unknown (timeout, connection
+ * closed) is made again, with the same X-Parcours-Delivery for the receiver to deduplicate.
+ */
+export async function callWebhook(
+  db: Queryable,
+  secret: string | undefined,
+  req: GuardRequest & { step: StepOf<'webhook'> },
+  opts: { timeoutMs?: number; leaseMs?: number } = {},
+): Promise<WebhookOutcome> {
   const { journey, step } = req;
-  const previous = await findMessage(db, journey.runId, step.id);
-  if (previous?.status === 'sent') return { status: 'sent', messageId: previous.id, httpStatus: Number(previous.providerMessageId) || 200 };
+  const key: MessageKey = {
+    sendKey: sendKeyOf(journey, req.trigger.id, step.id),
+    journeyRunId: journey.runId,
+    flowId: journey.flowId,
+    flowVersion: journey.flowVersion,
+    stepId: step.id,
+    contactId: journey.contactId,
+    channel: 'webhook',
+    transactional: true,
+  };
+  const settled = await settlePrevious(db, await findStepMessage(db, key), { transactional: true });
+  if (settled.kind !== 'open') return { status: 'sent', messageId: settled.message.id, httpStatus: Number(settled.message.providerMessageId) || 200 };
   const stop = await checkGuard(db, req, { holdWhenPaused: true });
   if (stop) return stop;
   if (!secret) throw ApplicationFailure.nonRetryable('WEBHOOK_SECRET is not set: webhook steps are signed with it', 'ConfigurationError');
@@ -40,33 +60,36 @@ export async function callWebhook(db: Queryable, secret: string | undefined, req
   } catch (err) {
     throw ApplicationFailure.nonRetryable(`webhook body of step ${step.id} is not JSON once rendered: ${(err as Error).message}`, 'TemplateError');
   }
-  const key: MessageKey = { journeyRunId: journey.runId, flowId: journey.flowId, flowVersion: journey.flowVersion, stepId: step.id, contactId: journey.contactId, channel: 'webhook', transactional: true };
-  const message = await beginAttempt(db, key, { recipient: step.url, provider: 'webhook', content: { body } });
+  const owner = randomUUID();
+  const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
+  const message = await claimMessage(db, key, { recipient: step.url, provider: 'webhook', content: { body }, owner, leaseMs, takeOver: settled.takeOver });
+  if (!message) throw ApplicationFailure.retryable(`webhook of step ${step.id} was claimed by another attempt`, 'MessageClaimed');
   const timestamp = Math.floor(Date.now() / 1000);
   let response: Response;
   try {
-    response = await fetch(step.url, {
+    response = await underClaim(db, message, owner, leaseMs, () => fetch(step.url, {
       method: 'POST',
       headers: {
         ...step.headers,
         'content-type': 'application/json',
         'user-agent': 'Parcours-Webhook/1',
-        'x-parcours-delivery': `${journey.runId}:${step.id}`,
+        // The first run's id: the same on every retry and after a journey reset.
+        'x-parcours-delivery': `${message.journeyRunId}:${step.id}`,
         'x-parcours-signature': signWebhook(secret, timestamp, body),
       },
       body,
-      signal: AbortSignal.timeout(10_000),
-    });
+      signal: AbortSignal.timeout(opts.timeoutMs ?? Math.min(10_000, PROVIDER_TIMEOUT_MS)),
+    }));
   } catch (err) {
-    await finishAttempt(db, message.id, { status: 'retrying', reason: `network: ${(err as Error).message}` });
-    throw new ProviderError(`webhook network error: ${(err as Error).message}`, true);
+    // Transactional: settleFailure throws (retried, whether or not the receiver got it).
+    await settleFailure(db, message, owner, ProviderError.fromNetwork('Webhook', err), { transactional: true, canLookup: false });
+    throw err;
   }
   if (response.ok) {
     await finishAttempt(db, message.id, { status: 'sent', providerMessageId: String(response.status), sentAt: new Date(Math.max(req.now, Date.now())) });
     return { status: 'sent', messageId: message.id, httpStatus: response.status };
   }
-  const error = ProviderError.fromStatus('Webhook', response.status, (await response.text()).slice(0, 300));
-  await finishAttempt(db, message.id, { status: error.retryable ? 'retrying' : 'failed', reason: error.message });
-  if (error.retryable) throw error;
-  throw ApplicationFailure.nonRetryable(error.message, 'ProviderRejected', { messageId: message.id, status: response.status });
+  const error = ProviderError.fromStatus('Webhook', response.status, (await response.text().catch(() => '')).slice(0, 300));
+  await settleFailure(db, message, owner, error, { transactional: true, canLookup: false });
+  throw error; // (settleFailure has thrown already: retryable or ProviderRejected)
 }

@@ -1,7 +1,8 @@
 import type { Queryable } from './pool';
 
 export type Channel = 'email' | 'sms' | 'push' | 'webhook';
-export type MessageStatus = 'sending' | 'sent' | 'retrying' | 'failed' | 'skipped';
+/** `unknown`: an attempt may have reached the provider but we never learned its answer (not sent again when marketing). */
+export type MessageStatus = 'sending' | 'sent' | 'retrying' | 'failed' | 'skipped' | 'unknown';
 
 export interface MessageRecord {
   id: string;
@@ -20,7 +21,13 @@ export interface MessageRecord {
   content: Record<string, string> | null;
   attempts: number;
   createdAt: string;
+  updatedAt: string;
   sentAt: string | null;
+  /** Workflow id, trigger event id and step id: the same after a journey reset. Null on rows from before it existed. */
+  sendKey: string | null;
+  /** While status is "sending": the attempt holding the claim, and until when. */
+  leaseUntil: string | null;
+  leaseOwner: string | null;
   /** From provider events: processed, delivered, deferred, bounce, dropped (SMS: sent, delivered, undelivered, failed). */
   deliveryStatus: string | null;
   deliveredAt: string | null;
@@ -47,7 +54,11 @@ interface MessageRow {
   content: Record<string, string> | null;
   attempts: number;
   created_at: Date;
+  updated_at: Date;
   sent_at: Date | null;
+  send_key: string | null;
+  lease_until: Date | null;
+  lease_owner: string | null;
   delivery_status: string | null;
   delivered_at: Date | null;
   opened_at: Date | null;
@@ -73,7 +84,11 @@ const toMessage = (r: MessageRow): MessageRecord => ({
   content: r.content,
   attempts: r.attempts,
   createdAt: r.created_at.toISOString(),
+  updatedAt: r.updated_at.toISOString(),
   sentAt: r.sent_at?.toISOString() ?? null,
+  sendKey: r.send_key,
+  leaseUntil: r.lease_until?.toISOString() ?? null,
+  leaseOwner: r.lease_owner,
   deliveryStatus: r.delivery_status,
   deliveredAt: r.delivered_at?.toISOString() ?? null,
   openedAt: r.opened_at?.toISOString() ?? null,
@@ -83,56 +98,98 @@ const toMessage = (r: MessageRow): MessageRecord => ({
 });
 
 /** What identifies a journey step's message; the row's other fields describe its delivery. */
-export type MessageKey = Pick<MessageRecord, 'journeyRunId' | 'flowId' | 'flowVersion' | 'stepId' | 'contactId' | 'channel' | 'transactional'>;
+export type MessageKey = Pick<MessageRecord, 'journeyRunId' | 'flowId' | 'flowVersion' | 'stepId' | 'contactId' | 'channel' | 'transactional'> & { sendKey: string };
 
-export async function findMessage(q: Queryable, journeyRunId: string, stepId: string): Promise<MessageRecord | undefined> {
-  const { rows } = await q.query<MessageRow>('SELECT * FROM messages WHERE journey_run_id = $1 AND step_id = $2', [journeyRunId, stepId]);
+/**
+ * A step's message, by its reset-proof key. A row written before keys existed is found by run
+ * and step and given the key, so a retry of a journey that was running at upgrade still sees it.
+ */
+export async function findStepMessage(q: Queryable, key: Pick<MessageKey, 'sendKey' | 'journeyRunId' | 'stepId'>): Promise<MessageRecord | undefined> {
+  const { rows } = await q.query<MessageRow>(
+    `WITH legacy AS (
+       UPDATE messages SET send_key = $1 WHERE journey_run_id = $2 AND step_id = $3 AND send_key IS NULL
+         AND NOT EXISTS (SELECT 1 FROM messages WHERE send_key = $1)
+       RETURNING *)
+     SELECT * FROM legacy UNION ALL SELECT * FROM messages WHERE send_key = $1`,
+    [key.sendKey, key.journeyRunId, key.stepId],
+  );
   return rows[0] && toMessage(rows[0]);
 }
 
-/** Records an attempt before the provider is called; a retry of the same step reuses the row. */
-export async function beginAttempt(
+/**
+ * Claims the step's message for one attempt, right before the provider call: the row says
+ * "sending" with a lease, and no other attempt may call the provider until the lease ends or
+ * the attempt records its outcome. Undefined when the message is not claimable: sent, unknown,
+ * or another attempt's lease is live (or, without `takeOver`, a dead attempt's lease is there:
+ * its outcome must be settled first).
+ */
+export async function claimMessage(
   q: Queryable,
   key: MessageKey,
-  attempt: { recipient: string; provider: string; content: Record<string, string> },
-): Promise<MessageRecord> {
+  attempt: { recipient: string; provider: string; content: Record<string, string>; owner: string; leaseMs: number; takeOver: boolean },
+): Promise<MessageRecord | undefined> {
   const { rows } = await q.query<MessageRow>(
-    `INSERT INTO messages (journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, recipient, provider, content, status, attempts)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'sending', 1)
-     ON CONFLICT (journey_run_id, step_id) DO UPDATE SET recipient = EXCLUDED.recipient, provider = EXCLUDED.provider,
-       content = EXCLUDED.content, status = 'sending', attempts = messages.attempts + 1, updated_at = now()
+    `INSERT INTO messages (send_key, journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, recipient, provider, content,
+                           status, attempts, lease_owner, lease_until)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'sending', 1, $12, now() + $13 * interval '1 millisecond')
+     ON CONFLICT (send_key) DO UPDATE SET recipient = EXCLUDED.recipient, provider = EXCLUDED.provider, content = EXCLUDED.content,
+       status = 'sending', reason = NULL, attempts = messages.attempts + 1, lease_owner = EXCLUDED.lease_owner, lease_until = EXCLUDED.lease_until, updated_at = now()
+     WHERE messages.status IN ('retrying', 'failed', 'skipped')
+        OR (messages.status = 'sending' AND $14 AND (messages.lease_until IS NULL OR messages.lease_until <= now()))
      RETURNING *`,
-    [key.journeyRunId, key.flowId, key.flowVersion, key.stepId, key.contactId, key.channel, key.transactional, attempt.recipient, attempt.provider, attempt.content],
+    [key.sendKey, key.journeyRunId, key.flowId, key.flowVersion, key.stepId, key.contactId, key.channel, key.transactional, attempt.recipient, attempt.provider, attempt.content, attempt.owner, attempt.leaseMs, attempt.takeOver],
   );
-  return toMessage(rows[0]);
+  return rows[0] && toMessage(rows[0]);
+}
+
+/** Keeps a claim alive during a long provider call (push to many subscriptions). */
+export async function renewLease(q: Queryable, id: string, owner: string, leaseMs: number): Promise<void> {
+  await q.query("UPDATE messages SET lease_until = now() + $3 * interval '1 millisecond' WHERE id = $1 AND lease_owner = $2 AND status = 'sending'", [id, owner, leaseMs]);
+}
+
+/** Ends a claim without an outcome yet: the next attempt settles it (asks the provider) at once. */
+export async function expireLease(q: Queryable, id: string, owner: string, reason: string): Promise<void> {
+  await q.query("UPDATE messages SET lease_until = now(), reason = $3, updated_at = now() WHERE id = $1 AND lease_owner = $2 AND status = 'sending'", [id, owner, reason]);
 }
 
 export async function finishAttempt(
   q: Queryable,
   id: string,
-  outcome: { status: 'sent'; providerMessageId: string; sentAt: Date } | { status: 'retrying' | 'failed'; reason: string },
+  outcome:
+    | { status: 'sent'; providerMessageId: string; sentAt: Date }
+    | { status: 'retrying' | 'failed'; reason: string }
+    /** Only a row still "sending" becomes unknown: a late "sent" from the attempt itself wins. */
+    | { status: 'unknown'; reason: string },
 ): Promise<void> {
   if (outcome.status === 'sent') {
     // sent_at is the journey's time (the same as the clock in production; ahead of it when tests skip time).
     await q.query(
-      "UPDATE messages SET status = 'sent', provider_message_id = $2, reason = NULL, sent_at = $3, updated_at = now() WHERE id = $1",
+      "UPDATE messages SET status = 'sent', provider_message_id = $2, reason = NULL, sent_at = $3, lease_until = NULL, lease_owner = NULL, updated_at = now() WHERE id = $1",
       [id, outcome.providerMessageId, outcome.sentAt],
     );
+  } else if (outcome.status === 'unknown') {
+    await q.query("UPDATE messages SET status = 'unknown', reason = $2, lease_until = NULL, lease_owner = NULL, updated_at = now() WHERE id = $1 AND status = 'sending'", [id, outcome.reason]);
   } else {
-    await q.query('UPDATE messages SET status = $2, reason = $3, updated_at = now() WHERE id = $1', [id, outcome.status, outcome.reason]);
+    await q.query('UPDATE messages SET status = $2, reason = $3, lease_until = NULL, lease_owner = NULL, updated_at = now() WHERE id = $1', [id, outcome.status, outcome.reason]);
   }
 }
 
-/** A step that sent nothing (no address, suppressed): recorded so support can see why. */
+/**
+ * A step that sent nothing (no address, suppressed): recorded so support can see why. Never
+ * over a message that went out (or may have, or is going out now): that row is returned as is.
+ */
 export async function recordSkipped(q: Queryable, key: MessageKey, recipient: string | null, reason: string): Promise<MessageRecord> {
   const { rows } = await q.query<MessageRow>(
-    `INSERT INTO messages (journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, recipient, status, reason)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'skipped', $9)
-     ON CONFLICT (journey_run_id, step_id) DO UPDATE SET status = 'skipped', reason = EXCLUDED.reason, updated_at = now()
+    `INSERT INTO messages (send_key, journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, recipient, status, reason)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'skipped', $10)
+     ON CONFLICT (send_key) DO UPDATE SET status = 'skipped', reason = EXCLUDED.reason, lease_until = NULL, lease_owner = NULL, updated_at = now()
+     WHERE messages.status IN ('retrying', 'failed', 'skipped')
+        OR (messages.status = 'sending' AND (messages.lease_until IS NULL OR messages.lease_until <= now()))
      RETURNING *`,
-    [key.journeyRunId, key.flowId, key.flowVersion, key.stepId, key.contactId, key.channel, key.transactional, recipient, reason],
+    [key.sendKey, key.journeyRunId, key.flowId, key.flowVersion, key.stepId, key.contactId, key.channel, key.transactional, recipient, reason],
   );
-  return toMessage(rows[0]);
+  if (rows[0]) return toMessage(rows[0]);
+  return (await findStepMessage(q, key))!;
 }
 
 export async function listContactMessages(q: Queryable, contactId: string): Promise<MessageRecord[]> {

@@ -7,10 +7,12 @@ import type { JourneyActivities } from '../activities';
 
 /**
  * Provider outages (429, 5xx) are retried with backoff for up to a day; permanent rejections
- * are thrown as non-retryable and never retried.
+ * are thrown as non-retryable and never retried. Provider calls time out after 15 s and
+ * heartbeat while they run: a worker that dies mid-send is noticed after 20 s, not 1 minute.
  */
 export const sendOptions: ActivityOptions = {
   startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '20 seconds',
   scheduleToCloseTimeout: '24 hours',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '30 minutes' },
 };

@@ -1,6 +1,6 @@
 import sendgridClient from '@sendgrid/client';
 import sendgridMail from '@sendgrid/mail';
-import { ProviderError, type EmailProvider } from './types';
+import { PROVIDER_TIMEOUT_MS, ProviderError, type EmailProvider } from './types';
 
 // The typings declare only the packages' singletons; the classes hang off them at run time.
 // Own instances keep each provider's API key and base URL apart.
@@ -8,10 +8,13 @@ const { Client } = sendgridClient as unknown as { Client: new () => typeof sendg
 const { MailService } = sendgridMail as unknown as { MailService: new () => typeof sendgridMail };
 
 /** The real `@sendgrid/mail` client; `baseUrl` points it at another host (tests use a fake). */
-export function sendgridProvider(opts: { apiKey: string; baseUrl?: string }): EmailProvider {
+export function sendgridProvider(opts: { apiKey: string; baseUrl?: string; /** Per request (axios `timeout`); default PROVIDER_TIMEOUT_MS. */ timeoutMs?: number }): EmailProvider {
   const client = new Client();
   client.setApiKey(opts.apiKey); // resets the base URL: set it afterwards
   if (opts.baseUrl) client.setDefaultRequest('baseUrl', opts.baseUrl);
+  // The client waits forever by default: a hung call would outlive the activity attempt.
+  // (axios' `timeout`; the typings only list request fields.)
+  (client as unknown as { setDefaultRequest(key: string, value: unknown): void }).setDefaultRequest('timeout', opts.timeoutMs ?? PROVIDER_TIMEOUT_MS);
   const mail = new MailService();
   mail.setClient(client);
   return {
@@ -34,7 +37,8 @@ export function sendgridProvider(opts: { apiKey: string; baseUrl?: string }): Em
         if (e.response && typeof e.code === 'number') {
           throw ProviderError.fromStatus('SendGrid', e.code, JSON.stringify(e.response.body ?? e.message).slice(0, 500));
         }
-        throw ProviderError.fromStatus('SendGrid', undefined, (err as Error).message);
+        // SendGrid has no API to list what it accepted: an ambiguous failure stays unknown.
+        throw ProviderError.fromNetwork('SendGrid', err);
       }
     },
   };
