@@ -48,6 +48,8 @@ export interface MessageCounts {
   /** Steps that sent nothing on purpose (no address, suppressed, smart sending, frequency cap…). */
   skipped: number;
   failed: number;
+  /** Outcome unknown (an attempt may have reached the provider; a marketing message is not sent again). */
+  unknown: number;
 }
 
 export interface StepStats extends MessageCounts {
@@ -85,7 +87,7 @@ export interface FlowStatsOptions {
 }
 
 const emptyExits = (): ExitCounts => ({ completed: 0, flow_filter: 0, goal: 0, exit_step: 0, archived: 0, unsubscribed: 0, failed: 0, running: 0 });
-const emptyCounts = (): MessageCounts => ({ sent: 0, delivered: 0, bounced: 0, opened: 0, clicked: 0, unsubscribed: 0, converted: 0, revenue: 0, skipped: 0, failed: 0 });
+const emptyCounts = (): MessageCounts => ({ sent: 0, delivered: 0, bounced: 0, opened: 0, clicked: 0, unsubscribed: 0, converted: 0, revenue: 0, skipped: 0, failed: 0, unknown: 0 });
 const COUNT_KEYS = Object.keys(emptyCounts()) as (keyof MessageCounts)[];
 
 /** Sums of money: numeric in SQL, rounded to cents here so float noise never shows. */
@@ -122,6 +124,7 @@ export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOpt
     sent: number;
     skipped: number;
     failed: number;
+    unknown: number;
     pending: number;
     delivered: number;
     bounced: number;
@@ -133,6 +136,7 @@ export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOpt
             count(*) FILTER (WHERE status = 'sent')::int                    AS sent,
             count(*) FILTER (WHERE status = 'skipped')::int                 AS skipped,
             count(*) FILTER (WHERE status = 'failed')::int                  AS failed,
+            count(*) FILTER (WHERE status = 'unknown')::int                 AS unknown,
             count(*) FILTER (WHERE status IN ('sending', 'retrying'))::int  AS pending,
             -- One row per message and the first time of each fact kept on it: counting the
             -- non-null columns counts unique messages (a second open changes nothing).
@@ -248,6 +252,7 @@ export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOpt
       sent: r.sent,
       skipped: r.skipped,
       failed: r.failed,
+      unknown: r.unknown,
       pending: r.pending,
       delivered: r.delivered,
       bounced: r.bounced,

@@ -161,13 +161,13 @@ test('entries, exits by reason, sends and unique engagement per version and step
   expect(v1.steps.map((s: { stepId: string }) => s.stepId)).toEqual(['welcome', 'followup']);
   expect(stepOf(v1, 'welcome')).toEqual({
     stepId: 'welcome', channel: 'email',
-    sent: 9, skipped: 1, skippedByReason: { 'contact has no email address': 1 }, failed: 0, pending: 0,
+    sent: 9, skipped: 1, skippedByReason: { 'contact has no email address': 1 }, failed: 0, unknown: 0, pending: 0,
     delivered: 5, bounced: 1, opened: 3, clicked: 2, unsubscribed: 1,
     converted: 2, revenue: 40,
   });
   expect(stepOf(v1, 'followup')).toEqual({
     stepId: 'followup', channel: 'email',
-    sent: 5, skipped: 2, skippedByReason: { 'contact has no email address': 1, 'address is suppressed': 1 }, failed: 0, pending: 0,
+    sent: 5, skipped: 2, skippedByReason: { 'contact has no email address': 1, 'address is suppressed': 1 }, failed: 0, unknown: 0, pending: 0,
     delivered: 2, bounced: 0, opened: 1, clicked: 0, unsubscribed: 0,
     converted: 3, revenue: 125,
   });
@@ -181,7 +181,7 @@ test('entries, exits by reason, sends and unique engagement per version and step
   expect(res.body.totals).toEqual({
     entered: 13,
     exited: { completed: 8, goal: 1, flow_filter: 1, unsubscribed: 1, exit_step: 1, archived: 0, failed: 0, running: 1 },
-    sent: 17, skipped: 3, failed: 0,
+    sent: 17, skipped: 3, failed: 0, unknown: 0,
     delivered: 7, bounced: 1, opened: 4, clicked: 2, unsubscribed: 1,
     converted: 6, revenue: 195,
   });
