@@ -25,6 +25,11 @@ export interface FakeResponse {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /**
+   * Answer this much later (real time): the provider has taken the message (the request is
+   * recorded with its status at once) but its answer is slow or, past the client's timeout, lost.
+   */
+  delayMs?: number;
 }
 
 export class FakeHttpServer {
@@ -49,8 +54,13 @@ export class FakeHttpServer {
         const answer = this.queued.shift() ?? this.respond(recorded, this.requests.length);
         recorded.status = answer.status;
         const payload = answer.body === undefined ? '' : JSON.stringify(answer.body);
-        res.writeHead(answer.status, { ...(payload ? { 'content-type': 'application/json' } : {}), ...answer.headers });
-        res.end(payload);
+        const send = () => {
+          if (res.destroyed) return; // the client gave up (its timeout) or died
+          res.writeHead(answer.status, { ...(payload ? { 'content-type': 'application/json' } : {}), ...answer.headers });
+          res.end(payload);
+        };
+        if (answer.delayMs) setTimeout(send, answer.delayMs).unref();
+        else send();
       });
     };
     this.server = this.tls ? createHttpsServer(this.tls, handler) : createServer(handler);

@@ -1,0 +1,271 @@
+/**
+ * Sends that never repeat, attempt by attempt: the send activities called directly (as Temporal
+ * runs and retries them) against a real Postgres and the real SendGrid and Twilio clients pointed
+ * at fakes. What the fakes received is what recipients get.
+ */
+import { createActivities } from '../activities';
+import { outboxProvider } from '../activities/providers/outbox';
+import { sendgridProvider } from '../activities/providers/sendgrid';
+import { twilioProvider } from '../activities/providers/twilio';
+import type { OutgoingPush } from '../activities/providers/types';
+import type { SendRequest } from '../activities/send-message';
+import { upsertContact } from '../db/contacts';
+import { listContactMessages, type MessageRecord } from '../db/messages';
+import type { StepOf } from '../flows/schema';
+import { createTestDatabase, type TestDatabase } from './helpers/database';
+import { FakeSendGrid } from './helpers/fake-sendgrid';
+import { FakeTwilio } from './helpers/fake-twilio';
+import { TEST_LINKS, TWILIO_SID } from './helpers/harness';
+
+let database: TestDatabase;
+let sendgrid: FakeSendGrid;
+let twilio: FakeTwilio;
+
+/** Short claims and provider timeouts so dead attempts and slow providers show in real time. */
+const LEASE_MS = 400;
+const PROVIDER_TIMEOUT_MS = 300;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  sendgrid = await new FakeSendGrid().start();
+  twilio = await new FakeTwilio().start();
+  await upsertContact(database.db, 'ada', { email: 'ada@example.com', phone: '+33611111111' });
+});
+afterAll(async () => {
+  await sendgrid?.stop();
+  await twilio?.stop();
+  await database?.drop();
+});
+beforeEach(() => {
+  sendgrid.reset();
+  twilio.reset();
+});
+
+const activities = () =>
+  createActivities({
+    db: database.db,
+    email: sendgridProvider({ apiKey: 'SG.k', baseUrl: sendgrid.url, timeoutMs: PROVIDER_TIMEOUT_MS }),
+    sms: twilioProvider({ accountSid: TWILIO_SID, authToken: 't', from: '+15550000000', baseUrl: twilio.url, timeoutMs: PROVIDER_TIMEOUT_MS }),
+    push: outboxProvider<OutgoingPush>(),
+    emailFrom: 'shop@example.com',
+    links: TEST_LINKS,
+    sendLeaseMs: LEASE_MS,
+  });
+
+let journeys = 0;
+/** A fresh journey (workflow id) per test; `runId` and `triggerId` vary what a reset would. */
+function journey(opts: { transactional?: boolean } = {}) {
+  journeys += 1;
+  const workflowId = `journey:claims-${journeys}:ada`;
+  const n = journeys;
+  const base = (runId: string, triggerId = 100 + n) => ({
+    // Run ids are unique in Temporal: a reset or a new entry makes a new one.
+    journey: { runId: `${runId}-${n}`, workflowId, flowId: `claims-${journeys}`, flowVersion: 1, contactId: 'ada', startedAt: new Date().toISOString() },
+    trigger: { id: triggerId, messageId: `trigger-${triggerId}`, name: 'Checkout Started', properties: {}, timestamp: new Date().toISOString() },
+    exits: [],
+    sentMessages: {},
+    now: Date.now(),
+    rules: { quietHours: null, smartSendingHours: null },
+  });
+  return {
+    flowId: `claims-${journeys}`,
+    email: (runId = 'run-1', triggerId?: number): SendRequest<StepOf<'email'>> => ({
+      ...base(runId, triggerId),
+      step: { id: 'reminder', type: 'email', subject: 'Your cart', html: '<p>Still there?</p>', transactional: opts.transactional ?? false },
+    }),
+    sms: (runId = 'run-1'): SendRequest<StepOf<'sms'>> => ({
+      ...base(runId),
+      step: { id: 'text', type: 'sms', body: `Your cart ${journeys}`, transactional: opts.transactional ?? false },
+    }),
+  };
+}
+
+const messagesOf = async (flowId: string): Promise<MessageRecord[]> => (await listContactMessages(database.db, 'ada')).filter((m) => m.flowId === flowId);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Fails the next `times` updates that record a message as sent: the provider took it, our record did not commit. */
+async function failNextSentRecord(times = 1): Promise<void> {
+  await database.db.query(`
+    CREATE SEQUENCE IF NOT EXISTS blip_seq;
+    CREATE OR REPLACE FUNCTION blip() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.status = 'sent' AND OLD.status <> 'sent' AND nextval('blip_seq') <= ${times} THEN
+        RAISE EXCEPTION 'injected: Postgres went away' USING ERRCODE = '57P01';
+      END IF;
+      RETURN NEW;
+    END $$;
+    DROP TRIGGER IF EXISTS blip ON messages;
+    CREATE TRIGGER blip BEFORE UPDATE ON messages FOR EACH ROW EXECUTE FUNCTION blip();
+    SELECT setval('blip_seq', 1, false);`);
+}
+afterEach(() => database.db.query('DROP TRIGGER IF EXISTS blip ON messages'));
+
+test('two attempts of one step at once: the provider is called once, the other attempt waits and then returns it', async () => {
+  const j = journey();
+  const a = activities();
+  sendgrid.enqueue({ status: 202, headers: { 'x-message-id': 'sg-slow' }, delayMs: 150 });
+
+  const [first, second] = await Promise.allSettled([a.sendEmail(j.email()), a.sendEmail(j.email())]);
+  expect(sendgrid.emails).toHaveLength(1);
+  const results = [first, second];
+  expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+  const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+  expect(refused.reason).toMatchObject({ type: 'MessageClaimed', nonRetryable: false });
+
+  const retry = await a.sendEmail(j.email());
+  expect(retry).toMatchObject({ status: 'sent', providerMessageId: 'sg-slow' });
+  expect(sendgrid.emails).toHaveLength(1);
+});
+
+describe('an attempt dies between the provider accepting and our record (Postgres error)', () => {
+  test('marketing: recorded "unknown" once the claim expires, never sent again', async () => {
+    const j = journey();
+    const a = activities();
+    await failNextSentRecord();
+
+    await expect(a.sendEmail(j.email())).rejects.toThrow(/injected/);
+    expect(sendgrid.emails).toHaveLength(1);
+    // While the dead attempt's claim lasts, a retry waits.
+    await expect(a.sendEmail(j.email())).rejects.toMatchObject({ type: 'MessageClaimed' });
+
+    await sleep(LEASE_MS + 100);
+    const settled = await a.sendEmail(j.email());
+    expect(settled).toMatchObject({ status: 'skipped', unknown: true, reason: expect.stringMatching(/^outcome unknown/) });
+    expect(await a.sendEmail(j.email())).toEqual(settled);
+    expect(sendgrid.emails).toHaveLength(1);
+    const [message] = await messagesOf(j.flowId);
+    expect(message).toMatchObject({ status: 'unknown', attempts: 1, reason: expect.stringMatching(/marketing messages are not sent again/) });
+  });
+
+  test('transactional: sent again once the claim expires (at least once)', async () => {
+    const j = journey({ transactional: true });
+    const a = activities();
+    await failNextSentRecord();
+
+    await expect(a.sendEmail(j.email())).rejects.toThrow(/injected/);
+    await sleep(LEASE_MS + 100);
+    const again = await a.sendEmail(j.email());
+
+    expect(again).toMatchObject({ status: 'sent' });
+    expect(sendgrid.emails).toHaveLength(2);
+    expect(await a.sendEmail(j.email())).toEqual(again);
+    expect(sendgrid.emails).toHaveLength(2);
+    expect(await messagesOf(j.flowId)).toMatchObject([{ status: 'sent', attempts: 2 }]);
+  });
+
+  test('SMS: Twilio is asked before sending again, and the message it lists is recorded as sent', async () => {
+    const j = journey();
+    const a = activities();
+    await failNextSentRecord();
+
+    await expect(a.sendSms(j.sms())).rejects.toThrow(/injected/);
+    await sleep(LEASE_MS + 100);
+    const settled = await a.sendSms(j.sms());
+
+    expect(twilio.messages).toHaveLength(1);
+    expect(twilio.lookups.map((q) => [q.get('To'), q.get('From')])).toEqual([['+33611111111', '+15550000000']]);
+    expect(settled).toMatchObject({ status: 'sent', provider: 'twilio', providerMessageId: 'SM00000000000000000000000000000001' });
+    expect(await messagesOf(j.flowId)).toMatchObject([{ status: 'sent', providerMessageId: 'SM00000000000000000000000000000001' }]);
+  });
+});
+
+describe('a provider slower than our timeout (the answer is lost)', () => {
+  test('marketing email: one request, recorded "unknown", retries send nothing', async () => {
+    const j = journey();
+    const a = activities();
+    sendgrid.enqueue({ status: 202, headers: { 'x-message-id': 'sg-late' }, delayMs: 2_000 });
+
+    const outcome = await a.sendEmail(j.email());
+    expect(outcome).toMatchObject({ status: 'skipped', unknown: true });
+    expect(await a.sendEmail(j.email())).toMatchObject({ status: 'skipped', unknown: true });
+
+    expect(sendgrid.emails).toHaveLength(1);
+    expect(await messagesOf(j.flowId)).toMatchObject([{ status: 'unknown', reason: expect.stringMatching(/timeout/i) }]);
+  });
+
+  test('transactional email: sent again on the retry', async () => {
+    const j = journey({ transactional: true });
+    const a = activities();
+    sendgrid.enqueue({ status: 202, delayMs: 2_000 });
+
+    await expect(a.sendEmail(j.email())).rejects.toMatchObject({ name: 'ProviderError', retryable: true, ambiguous: true });
+    expect(await messagesOf(j.flowId)).toMatchObject([{ status: 'retrying', reason: expect.stringMatching(/outcome unknown.*sent again/) }]);
+    expect(await a.sendEmail(j.email())).toMatchObject({ status: 'sent' });
+    expect(sendgrid.emails).toHaveLength(2);
+  });
+
+  test('SMS that Twilio took: found by the lookup, not sent again', async () => {
+    const j = journey();
+    const a = activities();
+    twilio.enqueue({ status: 201, body: { sid: 'SMlate', status: 'queued' }, delayMs: 2_000 });
+
+    await expect(a.sendSms(j.sms())).rejects.toMatchObject({ ambiguous: true });
+    const settled = await a.sendSms(j.sms());
+
+    expect(twilio.messages).toHaveLength(1);
+    expect(settled).toMatchObject({ status: 'sent' });
+    expect(await messagesOf(j.flowId)).toMatchObject([{ status: 'sent' }]);
+  });
+
+  test('SMS that Twilio did not take (its late answer was a 500): not listed, so sent again, once', async () => {
+    const j = journey();
+    const a = activities();
+    twilio.enqueue({ status: 500, body: { code: 20500, message: 'Internal' }, delayMs: 2_000 });
+
+    await expect(a.sendSms(j.sms())).rejects.toMatchObject({ ambiguous: true });
+    expect(await a.sendSms(j.sms())).toMatchObject({ status: 'sent' });
+
+    expect(twilio.messages).toHaveLength(1);
+    expect(twilio.requests.filter((r) => r.method === 'POST')).toHaveLength(2);
+    expect(twilio.lookups).toHaveLength(1);
+  });
+});
+
+test('a certain failure (connection refused, nothing sent) is retried and then sent, never "unknown"', async () => {
+  const j = journey();
+  const closed = await new FakeSendGrid().start();
+  const url = closed.url;
+  await closed.stop();
+  const refused = createActivities({
+    db: database.db,
+    email: sendgridProvider({ apiKey: 'SG.k', baseUrl: url, timeoutMs: PROVIDER_TIMEOUT_MS }),
+    sms: outboxProvider(),
+    push: outboxProvider<OutgoingPush>(),
+    emailFrom: 'shop@example.com',
+    links: TEST_LINKS,
+    sendLeaseMs: LEASE_MS,
+  });
+
+  await expect(refused.sendEmail(j.email())).rejects.toMatchObject({ retryable: true, ambiguous: false });
+  expect(await messagesOf(j.flowId)).toMatchObject([{ status: 'retrying', reason: expect.stringMatching(/not sent/) }]);
+  expect(await activities().sendEmail(j.email())).toMatchObject({ status: 'sent' });
+  expect(sendgrid.emails).toHaveLength(1);
+});
+
+test('a journey reset (new run id, same trigger) never sends the step again; a new entry (new trigger) does', async () => {
+  const j = journey();
+  const a = activities();
+  const first = await a.sendEmail(j.email('run-before-reset', 7001));
+  const afterReset = await a.sendEmail(j.email('run-after-reset', 7001));
+
+  expect(afterReset).toEqual(first);
+  expect(sendgrid.emails).toHaveLength(1);
+
+  const reentry = await a.sendEmail(j.email('run-next-entry', 7002));
+  expect(reentry).toMatchObject({ status: 'sent' });
+  expect(sendgrid.emails).toHaveLength(2);
+});
+
+test('a message row from before send keys (same run retried after the upgrade) is found and not sent again', async () => {
+  const j = journey();
+  const request = j.email('run-legacy');
+  await database.db.query(
+    `INSERT INTO messages (journey_run_id, flow_id, flow_version, step_id, contact_id, channel, recipient, provider, provider_message_id, status, attempts, sent_at)
+     VALUES ($2, $1, 1, 'reminder', 'ada', 'email', 'ada@example.com', 'sendgrid', 'sg-legacy', 'sent', 1, now())`,
+    [j.flowId, request.journey.runId],
+  );
+
+  expect(await activities().sendEmail(request)).toMatchObject({ status: 'sent', providerMessageId: 'sg-legacy' });
+  expect(sendgrid.emails).toHaveLength(0);
+  expect(await messagesOf(j.flowId)).toMatchObject([{ sendKey: expect.stringContaining('|reminder'), status: 'sent' }]);
+});
