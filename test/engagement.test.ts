@@ -236,6 +236,62 @@ describe('unsubscribe', () => {
     expect(result.steps.map((s) => s.stepId)).toEqual(['hello', 'wait']);
   });
 
+  /**
+   * Fails the next write a statement trigger sees on `table` (when `when` holds for the row),
+   * once: a Postgres error half way through applying an engagement fact. A sequence, not a
+   * table, counts the failures: it is not rolled back with the failed transaction.
+   */
+  async function failOnce(name: string, table: string, when: string): Promise<void> {
+    await h.db.query(`
+      CREATE SEQUENCE ${name}_seq;
+      CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF (${when}) AND nextval('${name}_seq') = 1 THEN RAISE EXCEPTION 'injected failure in ${table}'; END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER ${name} BEFORE INSERT OR UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${name}();`);
+  }
+
+  test('an unsubscribe that failed half way is applied in full when the person clicks again: the next marketing email is not sent', async () => {
+    await h.putFlow('half-way', flow('Half Way', [email('first', 'First'), { id: 'wait', type: 'delay', duration: '1 day' }, email('second', 'Second')]));
+    await h.identify('halfway', { email: 'halfway@example.com' });
+    await h.track({ userId: 'halfway', event: 'Half Way' });
+    await h.env.sleep('1 hour');
+    const link = pathOf(h.sendgrid.emails.find((e) => e.to === 'halfway@example.com')!.headers['List-Unsubscribe'].slice(1, -1));
+    // After the dedupe row (message_events) and before the suppression.
+    await failOnce('fail_suppression', 'suppressions', "NEW.address = 'halfway@example.com'");
+
+    const failed = await supertest(h.app).post(link).type('form').send('List-Unsubscribe=One-Click');
+    expect(failed.status).toBe(500);
+    const retried = await supertest(h.app).post(link).type('form').send('List-Unsubscribe=One-Click');
+    expect(retried.status).toBe(200);
+    await h.result('half-way', 'halfway');
+
+    expect(subjectsTo('halfway@example.com')).toEqual(['First']);
+    expect(await messageOf('halfway', 'second')).toMatchObject({ status: 'skipped', reason: 'address is suppressed' });
+    expect((await h.db.query("SELECT scope FROM suppressions WHERE address = 'halfway@example.com'")).rows).toEqual([{ scope: 'marketing' }]);
+    expect((await h.db.query("SELECT count(*)::int AS n FROM events WHERE contact_id = 'halfway' AND name = 'Unsubscribed'")).rows).toEqual([{ n: 1 }]);
+  });
+
+  test('a SendGrid bounce whose processing failed at the last write is applied in full when SendGrid retries it', async () => {
+    await h.putFlow('bounce-retry', flow('Bounce Retry', [email('mail', 'Hi', { transactional: true })]));
+    await h.identify('bouncy', { email: 'bouncy@example.com' });
+    await h.track({ userId: 'bouncy', event: 'Bounce Retry' });
+    await h.result('bounce-retry', 'bouncy');
+    const messageId = (await messageOf('bouncy', 'mail')).id;
+    // The contact event is the last write: message_events, the message and the suppression are already done.
+    await failOnce('fail_bounce_event', 'events', "NEW.name = 'Email Bounced' AND NEW.contact_id = 'bouncy'");
+    const bounce = sgEvent(messageId, 'bounce', { type: 'bounce', reason: '550 no such user' });
+
+    expect((await postSendgrid([bounce])).status).toBe(500); // SendGrid retries on 5xx
+    const retry = await postSendgrid([bounce]);
+    expect(retry.body).toMatchObject({ recorded: 1, duplicate: 0 });
+
+    expect((await h.db.query("SELECT scope FROM suppressions WHERE address = 'bouncy@example.com'")).rows).toEqual([{ scope: 'all' }]);
+    expect(await messageOf('bouncy', 'mail')).toMatchObject({ deliveryStatus: 'bounce', events: [{ source: 'sendgrid', type: 'bounce' }] });
+    expect((await h.db.query("SELECT count(*)::int AS n FROM events WHERE contact_id = 'bouncy' AND name = 'Email Bounced'")).rows).toEqual([{ n: 1 }]);
+  });
+
   test('a forged unsubscribe token is refused', async () => {
     expect((await supertest(h.app).post('/u/eyJwIjoidW5zdWJzY3JpYmUiLCJtIjoieCJ9.forged').type('form').send('List-Unsubscribe=One-Click')).status).toBe(400);
   });
