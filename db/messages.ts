@@ -147,9 +147,12 @@ export async function renewLease(q: Queryable, id: string, owner: string, leaseM
   await q.query("UPDATE messages SET lease_until = now() + $3 * interval '1 millisecond' WHERE id = $1 AND lease_owner = $2 AND status = 'sending'", [id, owner, leaseMs]);
 }
 
-/** Ends a claim without an outcome yet: the next attempt settles it (asks the provider) at once. */
+/**
+ * Ends a claim without an outcome yet: the next attempt settles it (asks the provider) at once.
+ * updated_at stays the claim's time: the provider is asked about messages from then on.
+ */
 export async function expireLease(q: Queryable, id: string, owner: string, reason: string): Promise<void> {
-  await q.query("UPDATE messages SET lease_until = now(), reason = $3, updated_at = now() WHERE id = $1 AND lease_owner = $2 AND status = 'sending'", [id, owner, reason]);
+  await q.query("UPDATE messages SET lease_until = now(), reason = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'sending'", [id, owner, reason]);
 }
 
 export async function finishAttempt(

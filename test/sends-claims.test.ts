@@ -7,12 +7,14 @@ import { createActivities } from '../activities';
 import { outboxProvider } from '../activities/providers/outbox';
 import { sendgridProvider } from '../activities/providers/sendgrid';
 import { twilioProvider } from '../activities/providers/twilio';
+import { callWebhook } from '../activities/webhook';
 import type { OutgoingPush } from '../activities/providers/types';
 import type { SendRequest } from '../activities/send-message';
 import { upsertContact } from '../db/contacts';
 import { listContactMessages, type MessageRecord } from '../db/messages';
 import type { StepOf } from '../flows/schema';
 import { createTestDatabase, type TestDatabase } from './helpers/database';
+import { FakeHttpServer } from './helpers/fake-http';
 import { FakeSendGrid } from './helpers/fake-sendgrid';
 import { FakeTwilio } from './helpers/fake-twilio';
 import { TEST_LINKS, TWILIO_SID } from './helpers/harness';
@@ -268,4 +270,25 @@ test('a message row from before send keys (same run retried after the upgrade) i
   expect(await activities().sendEmail(request)).toMatchObject({ status: 'sent', providerMessageId: 'sg-legacy' });
   expect(sendgrid.emails).toHaveLength(0);
   expect(await messagesOf(j.flowId)).toMatchObject([{ sendKey: expect.stringContaining('|reminder'), status: 'sent' }]);
+});
+
+test('a webhook whose receiver answers too late is delivered again (at least once), with the same X-Parcours-Delivery', async () => {
+  const receiver = await new FakeHttpServer(() => ({ status: 200 })).start();
+  try {
+    receiver.enqueue({ status: 200, delayMs: 2_000 });
+    const j = journey();
+    const { rules: _rules, step: _step, ...guard } = j.email();
+    const req = { ...guard, step: { id: 'notify', type: 'webhook' as const, url: `${receiver.url}/hook`, body: '{"order":1}', headers: {} } };
+    const opts = { timeoutMs: PROVIDER_TIMEOUT_MS, leaseMs: LEASE_MS };
+
+    await expect(callWebhook(database.db, 'secret', req, opts)).rejects.toMatchObject({ retryable: true, ambiguous: true });
+    expect(await callWebhook(database.db, 'secret', req, opts)).toMatchObject({ status: 'sent', httpStatus: 200 });
+    expect(await callWebhook(database.db, 'secret', req, opts)).toMatchObject({ status: 'sent' });
+
+    expect(receiver.requests).toHaveLength(2);
+    const [first, second] = receiver.requests.map((r) => r.headers['x-parcours-delivery']);
+    expect(second).toBe(first);
+  } finally {
+    await receiver.stop();
+  }
 });
