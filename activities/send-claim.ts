@@ -10,7 +10,7 @@
  * - a transactional message (and a webhook) is sent again: at least once.
  */
 import { ApplicationFailure, asyncLocalStorage } from '@temporalio/activity';
-import { expireLease, finishAttempt, getMessage, renewLease, type MessageRecord } from '../db/messages';
+import { expireLease, finishAttempt, getMessage, leaseLive, renewLease, type MessageRecord } from '../db/messages';
 import type { Queryable } from '../db/pool';
 import type { JourneyRef } from './guard';
 import { ProviderError, type Provider } from './providers/types';
@@ -45,7 +45,7 @@ export async function settlePrevious(
   if (previous.status === 'sent') return { kind: 'sent', message: previous };
   if (previous.status === 'unknown') return { kind: 'unknown', message: previous };
   if (previous.status !== 'sending') return { kind: 'open', takeOver: false };
-  if (previous.leaseUntil && Date.parse(previous.leaseUntil) > Date.now()) {
+  if (previous.leaseUntil && (await leaseLive(db, previous.id))) {
     // Retryable: Temporal tries again with backoff, by then the other attempt has recorded its outcome or died.
     throw ApplicationFailure.retryable(`message ${previous.id} is being sent by another attempt (claimed until ${previous.leaseUntil})`, 'MessageClaimed');
   }
@@ -111,7 +111,7 @@ export async function settleFailure(
     }
     if (!opts.transactional) {
       const reason = `outcome unknown (${err.message}); marketing messages are not sent again`;
-      await finishAttempt(db, message.id, { status: 'unknown', reason });
+      await finishAttempt(db, message.id, { status: 'unknown', reason, owner });
       return { ...message, status: 'unknown', reason };
     }
     await finishAttempt(db, message.id, { status: 'retrying', reason: `outcome unknown (${err.message}); transactional: sent again` });

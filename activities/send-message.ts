@@ -10,6 +10,7 @@ import { getContact, type Contact } from '../db/contacts';
 import {
   claimMessage,
   countMarketingSentSince,
+  releaseClaim,
   findStepMessage,
   finishAttempt,
   isSuppressed,
@@ -131,7 +132,12 @@ export async function sendMessage<S extends SendStep, M>(
 
   const owner = randomUUID();
   const leaseMs = policy.leaseMs ?? DEFAULT_LEASE_MS;
-  const message = await claimMessage(db, key, { recipient: to, provider: sender.provider.name, content: rendered, owner, leaseMs, takeOver: settled.takeOver });
+  const message = await claimMessage(db, key, { recipient: to, provider: sender.provider.name, content: rendered, owner, leaseMs, takeOver: settled.takeOver }).catch(async (err: unknown) => {
+    // The insert may have committed with its answer lost (a Postgres blip): the provider was not
+    // called, so free the claim if the database is back, or its expiry will be taken for a dead send.
+    await releaseClaim(db, key.sendKey, owner).catch(() => undefined);
+    throw err;
+  });
   if (!message) {
     // Another attempt claimed (or finished) it since we looked: the next attempt reads its outcome.
     throw ApplicationFailure.retryable(`message of step ${step.id} was claimed by another attempt`, 'MessageClaimed');

@@ -142,6 +142,20 @@ export async function claimMessage(
   return rows[0] && toMessage(rows[0]);
 }
 
+/** Best effort after a claim whose answer was lost (the insert may have committed): nothing was sent. */
+export async function releaseClaim(q: Queryable, sendKey: string, owner: string): Promise<void> {
+  await q.query(
+    "UPDATE messages SET status = 'retrying', reason = 'claim not confirmed: nothing sent', lease_until = NULL, lease_owner = NULL, updated_at = now() WHERE send_key = $1 AND lease_owner = $2 AND status = 'sending'",
+    [sendKey, owner],
+  );
+}
+
+/** Whether a claim is still live, by the database's clock (the one lease_until was set with). */
+export async function leaseLive(q: Queryable, id: string): Promise<boolean> {
+  const { rows } = await q.query<{ live: boolean }>("SELECT (status = 'sending' AND lease_until > now()) AS live FROM messages WHERE id = $1", [id]);
+  return rows[0]?.live ?? false;
+}
+
 /** Keeps a claim alive during a long provider call (push to many subscriptions). */
 export async function renewLease(q: Queryable, id: string, owner: string, leaseMs: number): Promise<void> {
   await q.query("UPDATE messages SET lease_until = now() + $3 * interval '1 millisecond' WHERE id = $1 AND lease_owner = $2 AND status = 'sending'", [id, owner, leaseMs]);
@@ -161,8 +175,11 @@ export async function finishAttempt(
   outcome:
     | { status: 'sent'; providerMessageId: string; sentAt: Date }
     | { status: 'retrying' | 'failed'; reason: string }
-    /** Only a row still "sending" becomes unknown: a late "sent" from the attempt itself wins. */
-    | { status: 'unknown'; reason: string },
+    /**
+     * Only a row still "sending" becomes unknown (a late "sent" wins), and only by the attempt
+     * holding the claim (`owner`) or, without one, once the claim has expired (by the database's clock).
+     */
+    | { status: 'unknown'; reason: string; owner?: string },
 ): Promise<void> {
   if (outcome.status === 'sent') {
     // sent_at is the journey's time (the same as the clock in production; ahead of it when tests skip time).
@@ -171,7 +188,11 @@ export async function finishAttempt(
       [id, outcome.providerMessageId, outcome.sentAt],
     );
   } else if (outcome.status === 'unknown') {
-    await q.query("UPDATE messages SET status = 'unknown', reason = $2, lease_until = NULL, lease_owner = NULL, updated_at = now() WHERE id = $1 AND status = 'sending'", [id, outcome.reason]);
+    await q.query(
+      `UPDATE messages SET status = 'unknown', reason = $2, lease_until = NULL, lease_owner = NULL, updated_at = now()
+        WHERE id = $1 AND status = 'sending' AND (lease_owner = $3 OR lease_until IS NULL OR lease_until <= now())`,
+      [id, outcome.reason, outcome.owner ?? null],
+    );
   } else {
     await q.query('UPDATE messages SET status = $2, reason = $3, lease_until = NULL, lease_owner = NULL, updated_at = now() WHERE id = $1', [id, outcome.status, outcome.reason]);
   }
