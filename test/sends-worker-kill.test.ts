@@ -61,6 +61,7 @@ async function startWorker(): Promise<ChildProcess> {
       SENDGRID_URL: sendgrid.url,
       WORKFLOW_BUNDLE_PATH: path.join(bundleDir, 'bundle.json'),
       SEND_LEASE_MS: '2000',
+      SENDGRID_TIMEOUT_MS: '1500',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -157,4 +158,40 @@ test('a journey reset from the Temporal UI (a new run from its first workflow ta
 
   expect(rerun.steps).toMatchObject([{ stepId: 'mail', outcome: 'sent via sendgrid' }]);
   expect(subjects('lou@example.com')).toEqual(['Welcome']);
+});
+
+test('SendGrid slower than our timeout: the journey goes on, one email, recorded "unknown"', async () => {
+  if (workers.size === 0) await startWorker();
+  await putFlow('slow', oneEmail('Slow Wanted', 'Slow', false));
+  await api('post', '/v1/identify').send({ userId: 'sal', traits: { email: 'sal@example.com' } }).expect(202);
+  sendgrid.enqueue({ status: 202, delayMs: 5_000 });
+
+  await track('sal', 'Slow Wanted');
+  const result = await journeyResult('slow', 'sal');
+
+  expect(result.steps).toMatchObject([{ stepId: 'mail', outcome: expect.stringMatching(/^skipped \(outcome unknown \(SendGrid network error \(outcome unknown\): timeout/) }]);
+  expect(subjects('sal@example.com')).toEqual(['Slow']);
+  expect((await api('get', '/v1/contacts/sal/messages')).body.messages).toMatchObject([{ status: 'unknown', attempts: 1 }]);
+});
+
+test('Postgres fails to record a sent email: Temporal retries the activity, the email is not sent again', async () => {
+  if (workers.size === 0) await startWorker();
+  await putFlow('blip', oneEmail('Blip Wanted', 'Blip', false));
+  await api('post', '/v1/identify').send({ userId: 'bea', traits: { email: 'bea@example.com' } }).expect(202);
+  // The provider has accepted; the update that records it fails once (what a Postgres restart does).
+  await database.db.query(`
+    CREATE SEQUENCE blip_seq;
+    CREATE FUNCTION blip() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.status = 'sent' AND NEW.contact_id = 'bea' AND nextval('blip_seq') = 1 THEN RAISE EXCEPTION 'injected: the database went away'; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER blip BEFORE UPDATE ON messages FOR EACH ROW EXECUTE FUNCTION blip();`);
+
+  await track('bea', 'Blip Wanted');
+  const result = await journeyResult('blip', 'bea');
+
+  expect(subjects('bea@example.com')).toEqual(['Blip']);
+  expect(result.steps).toMatchObject([{ stepId: 'mail', outcome: expect.stringMatching(/^skipped \(outcome unknown/) }]);
+  expect((await api('get', '/v1/contacts/bea/messages')).body.messages).toMatchObject([{ status: 'unknown', attempts: 1 }]);
 });

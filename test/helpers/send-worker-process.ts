@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     workflowBundle: JSON.parse(readFileSync(need('WORKFLOW_BUNDLE_PATH'), 'utf8')) as { code: string; sourceMap: string },
     activities: {
       db,
-      email: sendgridProvider({ apiKey: 'SG.test-key', baseUrl: need('SENDGRID_URL') }),
+      email: sendgridProvider({ apiKey: 'SG.test-key', baseUrl: need('SENDGRID_URL'), ...(process.env.SENDGRID_TIMEOUT_MS ? { timeoutMs: Number(process.env.SENDGRID_TIMEOUT_MS) } : {}) }),
       sms: outboxProvider<OutgoingSms>(),
       push: outboxProvider<OutgoingPush>(),
       emailFrom: 'shop@example.com',
