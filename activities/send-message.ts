@@ -10,12 +10,12 @@ import { getContact, type Contact } from '../db/contacts';
 import {
   claimMessage,
   countMarketingSentSince,
-  releaseClaim,
   findStepMessage,
   finishAttempt,
   isSuppressed,
   lastMarketingSentAt,
   recordSkipped,
+  releaseClaim,
   type MessageKey,
   type MessageRecord,
 } from '../db/messages';
