@@ -106,7 +106,9 @@ const refund = z.looseObject({
   id,
   order_id: id,
   note: text,
-  refund_line_items: z.array(z.looseObject({ quantity: z.number().nullish(), line_item: lineItem.nullish() })).default([]),
+  refund_line_items: z
+    .array(z.looseObject({ quantity: z.number().nullish(), line_item: lineItem.nullish(), subtotal_set: z.looseObject({ shop_money: z.looseObject({ currency_code: text }) }).nullish() }))
+    .default([]),
   transactions: z.array(z.looseObject({ kind: text, status: text, amount: money, currency: text })).default([]),
 });
 
@@ -218,7 +220,8 @@ export function mapShopifyWebhook(delivery: ShopifyDelivery, payload: unknown, o
               order_id: r.order_id,
               refund_id: r.id,
               total: Math.round(total * 100) / 100,
-              currency: refunds[0]?.currency,
+              // Shopify's documented refund transactions carry no currency; the refunded lines do.
+              currency: refunds.find((t) => t.currency)?.currency ?? r.refund_line_items.find((i) => i.subtotal_set)?.subtotal_set?.shop_money.currency_code,
               reason: r.note,
               products: r.refund_line_items.flatMap((item) => (item.line_item ? [{ ...product(item.line_item), quantity: item.quantity ?? undefined }] : [])),
             }),
