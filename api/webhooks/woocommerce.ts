@@ -25,7 +25,7 @@ export function woocommerceWebhookRouter(deps: IngestDeps & { webhooks: { woocom
     const secret = deps.webhooks.woocommerceSecret;
     if (!secret) throw new HttpError(404, 'not_configured', 'the WooCommerce webhook is not configured (WOOCOMMERCE_WEBHOOK_SECRET)');
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    if (!req.get('x-wc-webhook-topic') && PING.test(body.toString('utf8').trim())) {
+    if (!req.get('x-wc-webhook-topic') && isPing(req.body)) {
       res.json({ ping: 'ok' });
       return;
     }
@@ -55,4 +55,12 @@ export function woocommerceWebhookRouter(deps: IngestDeps & { webhooks: { woocom
     }
   });
   return router;
+}
+
+// The ping is form-encoded: an urlencoded parser mounted earlier in the app may already have read it.
+function isPing(body: unknown): boolean {
+  if (Buffer.isBuffer(body)) return PING.test(body.toString('utf8').trim());
+  if (typeof body !== 'object' || body === null) return false;
+  const fields = Object.entries(body);
+  return fields.length === 1 && fields[0][0] === 'webhook_id' && /^\d+$/.test(String(fields[0][1]));
 }
