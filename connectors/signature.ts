@@ -4,10 +4,6 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-export function base64HmacSha256(secret: string, rawBody: Buffer): string {
-  return createHmac('sha256', secret).update(rawBody).digest('base64');
-}
-
 export function verifyBase64HmacSha256(secret: string, rawBody: Buffer, signature: string | undefined): boolean {
   if (!signature) return false;
   const expected = createHmac('sha256', secret).update(rawBody).digest();
