@@ -13,6 +13,8 @@ import { outboxRouter } from './outbox/router';
 import { consentRouter } from './consent/router';
 import { sendgridWebhookRouter } from './webhooks/sendgrid';
 import { twilioWebhookRouter } from './webhooks/twilio';
+import { shopifyWebhookRouter } from './webhooks/shopify';
+import { woocommerceWebhookRouter } from './webhooks/woocommerce';
 import type { LinkSettings } from '../engagement/links';
 
 export interface AppDeps {
@@ -23,7 +25,7 @@ export interface AppDeps {
   /** Signed unsubscribe and tracking links. */
   links: LinkSettings;
   /** Provider webhook verification; a provider without its key answers 404. */
-  webhooks: { sendgridPublicKey?: string; twilioAuthToken?: string; publicUrl: string };
+  webhooks: { sendgridPublicKey?: string; twilioAuthToken?: string; publicUrl: string; shopifySecret?: string; woocommerceSecret?: string };
 }
 
 export function createApp(deps: AppDeps): express.Express {
@@ -39,6 +41,7 @@ export function createApp(deps: AppDeps): express.Express {
   // Public: links in messages, and provider webhooks (each verifies its own signature).
   app.use(consentRouter(deps));
   app.use('/v1/webhooks', sendgridWebhookRouter(deps), twilioWebhookRouter(deps));
+  app.use('/v1/webhooks', shopifyWebhookRouter(deps), woocommerceWebhookRouter(deps));
 
   const v1 = express.Router();
   v1.use(requireApiKey(deps.apiKeys));

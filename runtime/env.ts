@@ -39,6 +39,10 @@ const schema = z
     LINK_SECRET: z.string().min(16, 'use at least 16 characters').optional(),
     /** SendGrid Event Webhook verification key (base64 DER, from the SendGrid settings). */
     SENDGRID_WEBHOOK_PUBLIC_KEY: optional,
+    /** Verifies Shopify webhooks (X-Shopify-Hmac-Sha256): the app's client secret, or the shop's webhook signing secret. */
+    SHOPIFY_WEBHOOK_SECRET: optional,
+    /** Verifies WooCommerce webhooks (X-WC-Webhook-Signature): the secret set on the webhook. */
+    WOOCOMMERCE_WEBHOOK_SECRET: optional,
   })
   .superRefine((env, ctx) => {
     if (env.SENDGRID_API_KEY && !env.EMAIL_FROM) {
@@ -76,8 +80,14 @@ export function requiredLinkSecret(env: Env): string {
 }
 
 /** What the API needs to verify provider webhooks; a provider left out answers 404. */
-export function webhookSettings(env: Env): { sendgridPublicKey?: string; twilioAuthToken?: string; publicUrl: string } {
-  return { sendgridPublicKey: env.SENDGRID_WEBHOOK_PUBLIC_KEY, twilioAuthToken: env.TWILIO_AUTH_TOKEN, publicUrl: publicUrl(env) };
+export function webhookSettings(env: Env): { sendgridPublicKey?: string; twilioAuthToken?: string; publicUrl: string; shopifySecret?: string; woocommerceSecret?: string } {
+  return {
+    sendgridPublicKey: env.SENDGRID_WEBHOOK_PUBLIC_KEY,
+    twilioAuthToken: env.TWILIO_AUTH_TOKEN,
+    publicUrl: publicUrl(env),
+    shopifySecret: env.SHOPIFY_WEBHOOK_SECRET,
+    woocommerceSecret: env.WOOCOMMERCE_WEBHOOK_SECRET,
+  };
 }
 
 export function apiKeys(env: Env): string[] {

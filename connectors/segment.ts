@@ -1,0 +1,83 @@
+/**
+ * What a shop connector produces: Segment-spec calls (the e-commerce spec's event names and
+ * properties), plain data with no I/O, so the mapping of every platform can be read and
+ * tested on its own. The API validates them with its own track/identify schemas before
+ * storing, exactly like calls that arrive at /v1/track and /v1/identify.
+ */
+
+/** Segment e-commerce spec event names, named once for every connector. */
+export const SHOP_EVENTS = {
+  checkoutStarted: 'Checkout Started',
+  orderCompleted: 'Order Completed',
+  /** Not in Segment's spec: Shopify's payment capture, kept apart from the order itself. */
+  orderPaid: 'Order Paid',
+  orderRefunded: 'Order Refunded',
+  signedUp: 'Signed Up',
+} as const;
+
+export interface SegmentTrack {
+  type: 'track';
+  userId: string;
+  event: string;
+  messageId: string;
+  timestamp?: string;
+  properties: Record<string, unknown>;
+  context: { traits: Record<string, unknown>; source: SourceContext };
+}
+
+export interface SegmentIdentify {
+  type: 'identify';
+  userId: string;
+  messageId: string;
+  timestamp?: string;
+  traits: Record<string, unknown>;
+  context: { source: SourceContext };
+}
+
+export type SegmentCall = SegmentTrack | SegmentIdentify;
+
+/** Where a call came from; kept in the event's context for support and for finding an order's contact. */
+export interface SourceContext {
+  name: 'shopify' | 'woocommerce';
+  topic: string;
+  deliveryId: string;
+  shop?: string;
+}
+
+/** A webhook either becomes calls, or is acknowledged and ignored with a reason the answer states. */
+export type ConnectorOutcome = { calls: SegmentCall[] } | { ignored: string };
+
+/** Segment product properties (product_id, sku, name, brand, variant, price, quantity). */
+export interface SegmentProduct {
+  product_id?: string;
+  variant_id?: string;
+  sku?: string;
+  name?: string;
+  brand?: string;
+  variant?: string;
+  price?: number;
+  quantity?: number;
+}
+
+/**
+ * The contact rule shared by every shop connector: the platform's customer id when the payload
+ * has one, else the email address (lower-cased), so a guest's checkout and order meet in one
+ * contact. Undefined when the payload names nobody yet (a checkout before the email is typed).
+ */
+export function shopContactId(customerId: string | undefined, email: string | null | undefined): string | undefined {
+  if (customerId) return customerId;
+  const normalized = email?.trim().toLowerCase();
+  return normalized ? normalized : undefined;
+}
+
+/** Shops send money as decimal strings ("421.88"); Segment properties carry numbers. */
+export function amount(value: string | number | null | undefined): number | undefined {
+  if (value === null || value === undefined || value === '') return undefined;
+  const n = typeof value === 'number' ? value : Number(value);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** Drops undefined and null values, so a stored event shows only what the shop sent. */
+export function compact<T extends Record<string, unknown>>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined && v !== null)) as Partial<T>;
+}
