@@ -12,6 +12,10 @@ import jsonata from 'jsonata';
 /** Guardrails for one evaluation; a mapping over a webhook payload needs a few milliseconds. */
 export const EVALUATION_LIMITS = { timeout: 250, stack: 200, sequence: 10_000 } as const;
 export const MAX_EXPRESSION_LENGTH = 2_000;
+/** What one field may produce: more is a mapping error, not a row in Postgres. */
+export const MAX_RESULT_CHARS = 256 * 1024;
+/** `$pad` is the one built-in that allocates what its argument says; a mapping pads for display only. */
+export const MAX_PAD_WIDTH = 1_000;
 
 export class MappingError extends Error {
   constructor(
@@ -44,7 +48,7 @@ function containsRegex(node: unknown): boolean {
 /**
  * Evaluates one saved expression. `$fetched` is the document fetched before mapping (if the
  * source fetches one). `$eval` is shadowed: it would parse a new expression at run time and
- * so get past the regex check.
+ * so get past the regex check; `$pad` is bounded, so one call cannot allocate gigabytes.
  */
 export async function evaluateExpression(path: (string | number)[], expression: string, input: unknown, bindings: { fetched?: unknown }): Promise<unknown> {
   try {
@@ -54,19 +58,31 @@ export async function evaluateExpression(path: (string | number)[], expression: 
       eval: () => {
         throw new Error('$eval is not available in mappings');
       },
+      pad: boundedPad,
     });
-    return plain(result);
+    return plain(path, result);
   } catch (err) {
+    if (err instanceof MappingError) throw err;
     throw new MappingError(path, `${expression} failed: ${errorMessage(err)}`);
   }
 }
 
+function boundedPad(text: unknown, width: unknown, char: unknown = ' '): string | undefined {
+  if (text === undefined) return undefined;
+  if (typeof width !== 'number' || !Number.isInteger(width) || Math.abs(width) > MAX_PAD_WIDTH) throw new Error(`$pad width must be an integer of at most ${MAX_PAD_WIDTH}`);
+  const str = typeof text === 'string' ? text : JSON.stringify(text);
+  const fill = typeof char === 'string' && char.length > 0 ? char : ' ';
+  return width < 0 ? str.padStart(-width, fill) : str.padEnd(width, fill);
+}
+
 // JSONata returns its sequences as arrays with extra flags, and functions as objects: keep JSON only.
-function plain(value: unknown): unknown {
+function plain(path: (string | number)[], value: unknown): unknown {
   if (value === undefined) return undefined;
   if (typeof value === 'function') return undefined;
   const text = JSON.stringify(value);
-  return text === undefined ? undefined : (JSON.parse(text) as unknown);
+  if (text === undefined) return undefined;
+  if (text.length > MAX_RESULT_CHARS) throw new MappingError(path, `gave ${text.length} characters of JSON, more than the ${MAX_RESULT_CHARS} allowed`);
+  return JSON.parse(text) as unknown;
 }
 
 function errorMessage(err: unknown): string {

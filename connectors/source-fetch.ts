@@ -29,7 +29,7 @@ export async function fetchLinkedDocument(url: string, config: SourceFetch): Pro
       signal: AbortSignal.timeout(config.timeoutMs),
     });
   } catch (err) {
-    throw new SourceFetchError(`GET ${url} failed: ${err instanceof Error && err.name === 'TimeoutError' ? `no answer within ${config.timeoutMs} ms` : String(err)}`);
+    throw new SourceFetchError(`GET ${url} failed: ${failure(err, config.timeoutMs)}`);
   }
   if (!response.ok) {
     await response.body?.cancel();
@@ -67,7 +67,15 @@ async function readLimited(response: Response, maxBytes: number, url: string, ti
     }
   } catch (err) {
     if (err instanceof SourceFetchError) throw err;
-    throw new SourceFetchError(`GET ${url} failed while reading: ${err instanceof Error && err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : String(err)}`);
+    throw new SourceFetchError(`GET ${url} failed while reading: ${failure(err, timeoutMs)}`);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+// The abort is a DOMException named TimeoutError (not always an Error of this realm): go by its name.
+function failure(err: unknown, timeoutMs: number): string {
+  const name = err !== null && typeof err === 'object' && 'name' in err ? err.name : undefined;
+  if (name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
+  const cause = err !== null && typeof err === 'object' && 'cause' in err ? err.cause : undefined;
+  return cause ? `${String(err)} (${String(cause)})` : String(err);
 }

@@ -245,14 +245,21 @@ describe('Typeform: POST /v1/sources/typeform/events', () => {
     expect(res.body.error.issues[0].path).toEqual(['mapping', 'event']);
   });
 
-  test('an expression that runs too long is stopped and answered 400', async () => {
-    const loop = "($f := function($n) { $n > 0 ? $f($n - 1) + $f($n - 1) : 0 }; $f(40))";
-    expect((await h.http('put', '/v1/sources/typeform-loop').send({ ...typeformSource, mapping: { ...typeformSource.mapping, event: loop } })).status).toBe(201);
+  test.each([
+    ['runs for ever', "($f := function($n) { $n > 0 ? $f($n - 1) + $f($n - 1) : 0 }; $f(40))", /Evaluation timeout/],
+    ['allocates a huge string', "$pad('x', 100000000)", /\$pad width/],
+    ['builds a regular expression at run time', "$eval('$match(\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\", /(a+)+$/)')", /\$eval is not available/],
+  ])('an expression that %s is stopped and answered 400 naming the field', async (_what, event, message) => {
+    const id = `typeform-guard-${Math.random().toString(36).slice(2, 8)}`;
+    expect((await h.http('put', `/v1/sources/${id}`).send({ ...typeformSource, mapping: { ...typeformSource.mapping, event } })).status).toBe(201);
+    const before = await countEvents();
     const started = Date.now();
-    const res = await deliverTypeform(TYPEFORM, { sourceId: 'typeform-loop' });
+    const res = await deliverTypeform(TYPEFORM, { sourceId: id });
     expect(res.status).toBe(400);
     expect(res.body.error.issues[0].path).toEqual(['mapping', 'event']);
+    expect(res.body.error.message).toMatch(message);
     expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await countEvents()).toBe(before);
   });
 
   test('an unknown source is a 404', async () => {
