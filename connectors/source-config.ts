@@ -70,6 +70,8 @@ export const sourceConfig = z
     name: z.string().trim().min(1).max(200),
     description: z.string().max(2_000).optional(),
     auth: sourceAuth,
+    /** Deliveries to acknowledge without storing (a platform's test ping, topics not wanted): true ignores. */
+    ignoreWhen: expression.optional(),
     fetch: sourceFetch.optional(),
     mapping: sourceMapping,
   })

@@ -43,8 +43,8 @@ const typeformSource = {
     userId: 'form_response.hidden.user_id',
     email: "form_response.answers[type='email'].email",
     event: "'Form Submitted'",
-    properties: "{ 'form_id': form_response.form_id, 'form_title': form_response.definition.title, 'score': form_response.calculated.score, 'favorite_city': form_response.answers[field.ref='readable_ref_multiple_choice'].choice.label }",
-    traits: "{ 'firstName': form_response.answers[field.ref='readable_ref_short_text'].text }",
+    properties: "{ 'form_id': form_response.form_id, 'form_title': form_response.definition.title, 'score': form_response.calculated.score, 'favorite_city': form_response.answers[field.id='k6TP9oLGgHjl'].choice.label }",
+    traits: "{ 'firstName': form_response.answers[field.id='JwWggjAKtOkA'].text }",
     timestamp: 'form_response.submitted_at',
     deliveryId: 'event_id',
   },
@@ -53,6 +53,7 @@ const typeformSource = {
 const eventbriteSource = () => ({
   name: 'Eventbrite orders',
   auth: { type: 'token', token: EVENTBRITE_URL_TOKEN },
+  ignoreWhen: "config.action != 'order.placed'",
   fetch: { url: 'api_url', urlPrefix: `${eventbrite.url}/v3/`, bearerToken: EVENTBRITE_TOKEN, timeoutMs: 500, maxBytes: 100_000 },
   mapping: {
     email: '$fetched.email',
@@ -74,9 +75,10 @@ function deliverTypeform(body: string, opts: { secret?: string; signature?: stri
 }
 
 /** Eventbrite's webhook: unsigned, so the source's token is in the URL it was given. */
-function deliverEventbrite(orderId: string, opts: { token?: string; apiUrl?: string } = {}) {
-  const payload = JSON.parse(fixture('eventbrite/order-placed.json')) as Json;
+function deliverEventbrite(orderId: string, opts: { token?: string; apiUrl?: string; action?: string } = {}) {
+  const payload = JSON.parse(fixture('eventbrite/order-placed.json')) as Json & { config: Json };
   payload.api_url = opts.apiUrl ?? `${eventbrite.url}/v3/orders/${orderId}/`;
+  if (opts.action) payload.config.action = opts.action;
   return supertest(h.app)
     .post(`/v1/sources/eventbrite/events?token=${encodeURIComponent(opts.token ?? EVENTBRITE_URL_TOKEN)}`)
     .set('Content-Type', 'application/json')
@@ -288,6 +290,15 @@ describe('Eventbrite: order.placed carries only api_url', () => {
     const again = await deliverEventbrite('1234567890');
     expect(again.body.stored).toMatchObject({ duplicate: true });
     expect(await eventsOf('grace@example.com')).toHaveLength(1);
+  });
+
+  test('a delivery that ignoreWhen matches (Eventbrite\'s test ping) is acknowledged: nothing fetched, nothing stored', async () => {
+    const before = await countEvents();
+    const res = await deliverEventbrite('1234567890', { action: 'test' });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ source: 'eventbrite', ignored: "ignoreWhen matched: config.action != 'order.placed'" });
+    expect(eventbrite.requests).toHaveLength(0);
+    expect(await countEvents()).toBe(before);
   });
 
   test.each([['a wrong token', 'src_tok_not-the-right-one-000000'], ['no token', '']])('%s gets 401: nothing fetched, nothing stored', async (_what, token) => {

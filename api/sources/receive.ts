@@ -42,6 +42,12 @@ export function sourceEventsRouter(deps: IngestDeps): Router {
       throw new HttpError(400, 'invalid_json', 'body is not valid JSON');
     }
     try {
+      if (config.ignoreWhen !== undefined && (await evaluateExpression(['ignoreWhen'], config.ignoreWhen, payload, {})) === true) {
+        // Acknowledged, so the platform neither retries it nor disables the webhook.
+        deps.log.info({ source: source.id }, 'source delivery ignored: ignoreWhen matched');
+        res.json({ source: source.id, ignored: `ignoreWhen matched: ${config.ignoreWhen}` });
+        return;
+      }
       const fetched = config.fetch ? await fetchLinked(config.fetch, payload) : undefined;
       const call = await mapDelivery(config.mapping, { sourceId: source.id, rawBody, payload, fetched });
       const valid = parseWith(trackPayload, call);
