@@ -82,7 +82,7 @@ export const sourceConfig = z
 export type SourceConfig = z.output<typeof sourceConfig>;
 
 /** The configuration as an admin may read it back: secrets are never returned. */
-export function redacted(config: SourceConfig): unknown {
+export function redacted(config: SourceConfig): Record<string, unknown> {
   const auth = config.auth.type === 'hmac' ? { ...config.auth, secret: '(set)' } : { ...config.auth, token: '(set)' };
   const fetch = config.fetch ? { ...config.fetch, ...(config.fetch.bearerToken ? { bearerToken: '(set)' } : {}) } : undefined;
   return { ...config, auth, ...(fetch ? { fetch } : {}) };

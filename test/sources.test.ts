@@ -11,7 +11,7 @@ import supertest from 'supertest';
 import type { FlowInput } from '../flows/schema';
 import { waitFor } from './helpers/fake-http';
 import { EVENTBRITE_TOKEN, FakeEventbrite } from './helpers/fake-eventbrite';
-import { Harness } from './helpers/harness';
+import { API_KEY, Harness } from './helpers/harness';
 
 type Json = Record<string, unknown>;
 const fixture = (name: string) => readFileSync(path.join(__dirname, 'fixtures', name), 'utf8');
@@ -113,6 +113,16 @@ describe('PUT /v1/sources/:id', () => {
     expect(read.status).toBe(200);
     expect(JSON.stringify(read.body)).not.toContain(TYPEFORM_SECRET);
     expect((await h.http('put', '/v1/sources/typeform').send(typeformSource)).status).toBe(200);
+    const listed = await h.http('get', '/v1/sources');
+    expect(listed.body.sources.map((s: { id: string }) => s.id)).toContain('typeform');
+    expect(JSON.stringify(listed.body)).not.toContain(TYPEFORM_SECRET);
+  });
+
+  test('a deleted source no longer receives', async () => {
+    expect((await h.http('put', '/v1/sources/short-lived').send(typeformSource)).status).toBe(201);
+    expect((await supertest(h.app).delete('/v1/sources/short-lived')).status).toBe(401);
+    expect((await supertest(h.app).delete('/v1/sources/short-lived').set('Authorization', `Bearer ${API_KEY}`)).status).toBe(204);
+    expect((await deliverTypeform(TYPEFORM, { sourceId: 'short-lived' })).status).toBe(404);
   });
 
   test('needs an admin key', async () => {

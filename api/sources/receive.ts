@@ -19,7 +19,8 @@ import { HttpError, notFound } from '../errors';
 import { ingestTrack, type IngestDeps } from '../events/ingest';
 import { trackPayload } from '../events/schemas';
 
-export const MAX_SOURCE_BODY = '1mb';
+// The error handler's 413 names 500 KB for every body; form and order webhooks are a few KB.
+export const MAX_SOURCE_BODY = '500kb';
 
 export function sourceEventsRouter(deps: IngestDeps): Router {
   const router = Router();

@@ -7,11 +7,11 @@ import { redacted, sourceConfig } from '../../connectors/source-config';
 import { deleteSource, getSource, listSources, putSource, type StoredSource } from '../../db/sources';
 import type { Db } from '../../db/pool';
 import { slug } from '../../flows/schema';
+import { parseWith } from '../../flows/validate';
 import { invalid, notFound } from '../errors';
 import { parseOr400 } from '../validate';
-import { parseWith } from '../../flows/validate';
 
-const view = (s: StoredSource) => ({ id: s.id, ...(redacted(s.config) as object), createdAt: s.createdAt, updatedAt: s.updatedAt, receiveUrl: `/v1/sources/${s.id}/events` });
+const view = (s: StoredSource) => ({ id: s.id, ...redacted(s.config), createdAt: s.createdAt, updatedAt: s.updatedAt, receiveUrl: `/v1/sources/${s.id}/events` });
 
 export function sourcesRouter(deps: { db: Db }): Router {
   const router = Router();
