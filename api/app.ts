@@ -15,6 +15,8 @@ import { sendgridWebhookRouter } from './webhooks/sendgrid';
 import { twilioWebhookRouter } from './webhooks/twilio';
 import { shopifyWebhookRouter } from './webhooks/shopify';
 import { woocommerceWebhookRouter } from './webhooks/woocommerce';
+import { sourcesRouter } from './sources/router';
+import { sourceEventsRouter } from './sources/receive';
 import type { LinkSettings } from '../engagement/links';
 
 export interface AppDeps {
@@ -42,6 +44,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(consentRouter(deps));
   app.use('/v1/webhooks', sendgridWebhookRouter(deps), twilioWebhookRouter(deps));
   app.use('/v1/webhooks', shopifyWebhookRouter(deps), woocommerceWebhookRouter(deps));
+  // Generic sources deliver to /v1/sources/:id/events, authenticated by the source's own secret.
+  app.use('/v1/sources', sourceEventsRouter(deps));
 
   const v1 = express.Router();
   v1.use(requireApiKey(deps.apiKeys));
@@ -51,6 +55,7 @@ export function createApp(deps: AppDeps): express.Express {
   v1.use('/flows', flowsRouter(deps), flowStatsRouter(deps));
   v1.use('/contacts', contactsRouter(deps));
   v1.use('/outbox', outboxRouter(deps));
+  v1.use('/sources', sourcesRouter(deps));
   app.use('/v1', v1);
 
   app.use((req, _res, next) => next(notFound(`route ${req.method} ${req.path}`)));

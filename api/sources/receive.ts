@@ -1,0 +1,83 @@
+/**
+ * POST /v1/sources/:id/events: where a generic source's platform delivers. Public, and
+ * authenticated by the source's own secret (an HMAC header or a token in the URL) checked over
+ * the exact raw bytes before anything is parsed. The delivery is optionally completed by
+ * fetching the resource it links to, mapped onto a track call, then stored (raw payload in
+ * `context.raw`) and routed through ingestTrack like any /v1/track. A retry of the same delivery
+ * has the same messageId and is stored once.
+ */
+import express, { Router } from 'express';
+import { parseExactJson } from '../../connectors/exact-json';
+import { evaluateExpression, MappingError } from '../../connectors/mapping';
+import { authenticateDelivery } from '../../connectors/source-auth';
+import { mapDelivery } from '../../connectors/source-call';
+import type { SourceConfig } from '../../connectors/source-config';
+import { fetchLinkedDocument, isUnderPrefix, SourceFetchError } from '../../connectors/source-fetch';
+import { getSource } from '../../db/sources';
+import { parseWith } from '../../flows/validate';
+import { HttpError, notFound } from '../errors';
+import { ingestTrack, type IngestDeps } from '../events/ingest';
+import { trackPayload } from '../events/schemas';
+
+// The error handler's 413 names 500 KB for every body; form and order webhooks are a few KB.
+export const MAX_SOURCE_BODY = '500kb';
+
+export function sourceEventsRouter(deps: IngestDeps): Router {
+  const router = Router();
+  router.post('/:id/events', express.raw({ type: () => true, limit: MAX_SOURCE_BODY }), async (req, res) => {
+    const source = await getSource(deps.db, req.params.id);
+    if (!source) throw notFound(`source "${req.params.id}"`);
+    const { config } = source;
+    const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const token = typeof req.query.token === 'string' ? req.query.token : undefined;
+    if (!authenticateDelivery(config.auth, rawBody, { header: (name) => req.get(name), token })) {
+      deps.log.info({ source: source.id, auth: config.auth.type }, 'source delivery refused: authentication failed');
+      throw config.auth.type === 'hmac'
+        ? new HttpError(401, 'invalid_signature', `the ${config.auth.header} signature does not verify`)
+        : new HttpError(401, 'invalid_token', 'the token in the URL is missing or wrong');
+    }
+    let payload: unknown;
+    try {
+      payload = parseExactJson(rawBody.toString('utf8'));
+    } catch {
+      throw new HttpError(400, 'invalid_json', 'body is not valid JSON');
+    }
+    try {
+      if (config.ignoreWhen !== undefined && (await evaluateExpression(['ignoreWhen'], config.ignoreWhen, payload, {})) === true) {
+        // Acknowledged, so the platform neither retries it nor disables the webhook.
+        deps.log.info({ source: source.id }, 'source delivery ignored: ignoreWhen matched');
+        res.json({ source: source.id, ignored: `ignoreWhen matched: ${config.ignoreWhen}` });
+        return;
+      }
+      const fetched = config.fetch ? await fetchLinked(config.fetch, payload) : undefined;
+      const call = await mapDelivery(config.mapping, { sourceId: source.id, rawBody, payload, fetched });
+      const valid = parseWith(trackPayload, call);
+      // What the track schema refuses came from a mapped field: name it as the mapping's path.
+      if (!valid.success) throw new HttpError(400, 'mapping_failed', 'the mapped event is invalid', valid.issues.map((i) => ({ path: ['mapping', ...i.path], message: i.message })));
+      const result = await ingestTrack(deps, valid.data);
+      res.json({
+        source: source.id,
+        stored: { event: valid.data.event, messageId: result.messageId, eventId: result.eventId, contactId: result.contactId, duplicate: result.duplicate, routing: result.routing },
+      });
+    } catch (err) {
+      if (err instanceof MappingError) {
+        deps.log.info({ source: source.id, path: err.path, reason: err.message }, 'source delivery refused: mapping failed');
+        throw new HttpError(400, 'mapping_failed', `${err.path.join('.')}: ${err.message}`, [{ path: err.path, message: err.message }]);
+      }
+      if (err instanceof SourceFetchError) {
+        // Nothing stored: a 502 makes the platform retry the delivery later.
+        deps.log.warn({ source: source.id, reason: err.message }, 'source delivery not stored: fetch failed');
+        throw new HttpError(502, 'fetch_failed', err.message);
+      }
+      throw err;
+    }
+  });
+  return router;
+}
+
+async function fetchLinked(fetch: NonNullable<SourceConfig['fetch']>, payload: unknown): Promise<unknown> {
+  const url = await evaluateExpression(['fetch', 'url'], fetch.url, payload, {});
+  if (typeof url !== 'string') throw new MappingError(['fetch', 'url'], `${fetch.url} gave ${url === undefined ? 'nothing' : JSON.stringify(url)}, expected a URL`);
+  if (!isUnderPrefix(url, fetch.urlPrefix)) throw new MappingError(['fetch', 'url'], `${url} is not under the source's urlPrefix ${fetch.urlPrefix}`);
+  return fetchLinkedDocument(url, fetch);
+}
