@@ -2,7 +2,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { apiKeys, publicUrl, readEnv, requiredLinkSecret, webhookSettings } from '../runtime/env';
+import { apiKeys, poolSettings, publicUrl, readEnv, requiredLinkSecret, webhookSettings } from '../runtime/env';
 import { createLogger } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { registerSearchAttributes } from '../runtime/temporal';
@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   const keys = apiKeys(env);
   if (keys.length === 0) throw new Error('API_KEYS is empty: set at least one key (comma-separated)');
   const database = await resolveDatabase(env, log);
-  const db = createPool(database.url);
+  const db = createPool(database.url, poolSettings(env, 'api'));
   await migrate(db);
   const address = env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
   // Journeys are started with ContactId/FlowId attributes: the server must know them.

@@ -6,8 +6,46 @@ export type Queryable = pg.Pool | pg.PoolClient;
 // bigint ids (bigserial) as JS numbers: they stay far below 2^53 here.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
-export function createPool(connectionString: string, max = 10): Db {
-  const pool = new pg.Pool({ connectionString, max });
+/**
+ * Bounds on every wait for Postgres. A database that hangs (a stalled disk, a half-open
+ * connection, a lock held by a stuck session) must turn into an error the API answers with
+ * 503 in seconds, not a request that hangs as long as the client waits.
+ */
+export interface PoolSettings {
+  /** Connections; fit it to the work in flight (the worker's activity concurrency, plus a few). */
+  max: number;
+  /** Waiting for a connection (new, or free from the pool). */
+  connectionTimeoutMs: number;
+  /** One statement on the server (statement_timeout); the server cancels it. */
+  statementTimeoutMs: number;
+  /** Client-side bound on one query, for a server that does not answer at all. */
+  queryTimeoutMs: number;
+  /** A session left idle inside a transaction is ended by the server, releasing its locks. */
+  idleInTransactionTimeoutMs: number;
+  /** Idle pooled connections are closed after this long. */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_POOL_SETTINGS: PoolSettings = {
+  max: 10,
+  connectionTimeoutMs: 5_000,
+  statementTimeoutMs: 30_000,
+  queryTimeoutMs: 35_000,
+  idleInTransactionTimeoutMs: 60_000,
+  idleTimeoutMs: 30_000,
+};
+
+export function createPool(connectionString: string, settings: Partial<PoolSettings> = {}): Db {
+  const s = { ...DEFAULT_POOL_SETTINGS, ...settings };
+  const pool = new pg.Pool({
+    connectionString,
+    max: s.max,
+    connectionTimeoutMillis: s.connectionTimeoutMs,
+    statement_timeout: s.statementTimeoutMs,
+    query_timeout: s.queryTimeoutMs,
+    idle_in_transaction_session_timeout: s.idleInTransactionTimeoutMs,
+    idleTimeoutMillis: s.idleTimeoutMs,
+  });
   // An idle connection dropped by the server (restart, forced drop) must not crash the
   // process: the pool replaces it, and the next query reports a real failure if any.
   pool.on('error', (err) => {

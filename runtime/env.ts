@@ -39,6 +39,14 @@ const schema = z
     LINK_SECRET: z.string().min(16, 'use at least 16 characters').optional(),
     /** SendGrid Event Webhook verification key (base64 DER, from the SendGrid settings). */
     SENDGRID_WEBHOOK_PUBLIC_KEY: optional,
+    /** Activities one worker runs at once; its Postgres pool is sized from it. */
+    WORKER_ACTIVITY_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(20),
+    /** Postgres connections per process; default 10 for the API, activity concurrency + 4 for the worker. */
+    DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(1000).optional(),
+    /** Waiting for a Postgres connection before answering 503. */
+    DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
+    /** One SQL statement at most (statement_timeout); the client gives up 5 s later. */
+    DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   })
   .superRefine((env, ctx) => {
     if (env.SENDGRID_API_KEY && !env.EMAIL_FROM) {
@@ -78,6 +86,21 @@ export function requiredLinkSecret(env: Env): string {
 /** What the API needs to verify provider webhooks; a provider left out answers 404. */
 export function webhookSettings(env: Env): { sendgridPublicKey?: string; twilioAuthToken?: string; publicUrl: string } {
   return { sendgridPublicKey: env.SENDGRID_WEBHOOK_PUBLIC_KEY, twilioAuthToken: env.TWILIO_AUTH_TOKEN, publicUrl: publicUrl(env) };
+}
+
+/**
+ * The Postgres pool of a process. The worker's pool fits its activity concurrency (each
+ * running activity may hold a connection, plus a few for routing and heartbeats), so activities
+ * never queue for connections until the connect timeout fails them. (Shaped as db/pool's
+ * PoolSettings; not imported from there, so runtime/ and db/ do not import each other.)
+ */
+export function poolSettings(env: Env, role: 'api' | 'worker'): { max: number; connectionTimeoutMs: number; statementTimeoutMs: number; queryTimeoutMs: number } {
+  return {
+    max: env.DATABASE_POOL_MAX ?? (role === 'worker' ? env.WORKER_ACTIVITY_CONCURRENCY + 4 : 10),
+    connectionTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
+    statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+    queryTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS + 5_000,
+  };
 }
 
 export function apiKeys(env: Env): string[] {

@@ -12,7 +12,7 @@ import { createApp } from '../api/app';
 import { startRedelivery } from '../api/events/redelivery';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { apiKeys, publicUrl, readEnv, webhookSettings } from '../runtime/env';
+import { apiKeys, poolSettings, publicUrl, readEnv, webhookSettings } from '../runtime/env';
 import { createLogger, installTemporalLogging } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { providersFromEnv } from '../runtime/providers';
@@ -34,7 +34,8 @@ async function main(): Promise<void> {
   const log = createLogger(env.LOG_LEVEL);
   installTemporalLogging(env.LOG_LEVEL);
   const database = await resolveDatabase(env, log);
-  const db = createPool(database.url);
+  // One process runs the API and the worker: the worker's pool size covers both comfortably.
+  const db = createPool(database.url, poolSettings(env, 'worker'));
   await migrate(db);
   const temporal = await resolveTemporal(env, log);
 
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
   const worker = await createJourneyWorker({
     connection: workerConnection,
     namespace: temporal.namespace,
+    activityConcurrency: env.WORKER_ACTIVITY_CONCURRENCY,
     activities: { db, ...providers, routing: { db, workflows } },
   });
   const workerDone = worker.run();

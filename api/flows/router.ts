@@ -10,7 +10,7 @@ import { validateFlow } from '../../flows/validate';
 import { notifyFlowStatus } from '../../routing/flow-status';
 import type { RoutingDeps } from '../../routing/route-event';
 import { HttpError, invalid, notFound } from '../errors';
-import { parseOr400 } from '../validate';
+import { parseOr400, storableParam } from '../validate';
 
 const previewRequest = z.strictObject({
   contactId: z.string().min(1).optional(),
@@ -21,6 +21,7 @@ const previewRequest = z.strictObject({
 
 export function flowsRouter(deps: RoutingDeps & { db: Db }): Router {
   const router = Router();
+  router.param('id', storableParam('id'));
 
   const load = async (id: string) => {
     const flow = await getFlow(deps.db, id);
@@ -74,7 +75,7 @@ export function flowsRouter(deps: RoutingDeps & { db: Db }): Router {
   });
 
   router.get('/:id/versions/:version', async (req, res) => {
-    const version = parseOr400(z.coerce.number().int().positive(), req.params.version);
+    const version = parseOr400(z.coerce.number().int().positive().max(2 ** 31 - 1), req.params.version);
     const definition = await getFlowVersion(deps.db, req.params.id, version);
     if (!definition) throw notFound(`version ${version} of flow "${req.params.id}"`);
     res.json(definition);
