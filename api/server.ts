@@ -8,6 +8,7 @@ import { resolveDatabase } from '../runtime/postgres';
 import { registerSearchAttributes } from '../runtime/temporal';
 import { createApp } from './app';
 import { startRedelivery } from './events/redelivery';
+import { startFlowStatusNotifier } from '../routing/flow-status';
 
 async function main(): Promise<void> {
   const env = readEnv();
@@ -24,11 +25,14 @@ async function main(): Promise<void> {
   const workflows = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }).workflow;
   const deps = { db, workflows, log, apiKeys: keys, links: { publicUrl: publicUrl(env), secret: requiredLinkSecret(env) }, webhooks: webhookSettings(env) };
   const stopRedelivery = startRedelivery(deps);
+  // Status changes a crashed or failed pass left unfinished reach their journeys from here.
+  const stopNotifier = startFlowStatusNotifier(deps);
   const server = createApp(deps).listen(env.PORT, () => log.info({ port: env.PORT }, 'API listening'));
 
   const shutdown = () => {
     log.info('shutting down');
     stopRedelivery();
+    stopNotifier();
     server.close(async () => {
       await connection.close();
       await db.end();

@@ -10,6 +10,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createApp } from '../api/app';
 import { startRedelivery } from '../api/events/redelivery';
+import { startFlowStatusNotifier } from '../routing/flow-status';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { apiKeys, poolSettings, publicUrl, readEnv, webhookSettings } from '../runtime/env';
@@ -56,6 +57,8 @@ async function main(): Promise<void> {
   const generatedKey = keys.length === 0 ? developmentSecret(env.PARCOURS_DATA_DIR, 'dev-api-key', 'dev_') : undefined;
   const deps = { db, workflows, log, apiKeys: generatedKey ? [generatedKey] : keys, links, webhooks: webhookSettings(env) };
   const stopRedelivery = startRedelivery(deps);
+  // Status changes a crashed or failed pass left unfinished reach their journeys from here.
+  const stopNotifier = startFlowStatusNotifier(deps);
   const server = createApp(deps).listen(env.PORT, '0.0.0.0');
   await new Promise<void>((resolve) => server.once('listening', resolve));
 
@@ -76,6 +79,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('shutting down');
     stopRedelivery();
+    stopNotifier();
     await new Promise((resolve) => server.close(resolve));
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await workerDone.catch(() => undefined);
