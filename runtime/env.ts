@@ -1,5 +1,6 @@
 /** The environment, parsed once with zod: a misconfigured deployment fails at start with a clear message. */
 import path from 'node:path';
+import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { projectRoot } from './temporal-binaries';
 
@@ -32,7 +33,7 @@ const schema = z
     /** Marketing messages per contact per rolling 24 hours, all flows and channels; 0: no cap. */
     FREQUENCY_CAP_PER_DAY: z.coerce.number().int().min(0).default(0),
     /** Time zone for contacts without a `timezone` trait (quiet hours, delay_until). */
-    DEFAULT_TIMEZONE: z.string().default('UTC'),
+    DEFAULT_TIMEZONE: z.string().refine((zone) => IANAZone.isValidZone(zone), 'not an IANA time zone (e.g. "Europe/Paris")').default('UTC'),
     /** Where recipients' clients reach our /u (unsubscribe) and /t (tracking) routes and provider webhooks. */
     PUBLIC_URL: z.url().optional(),
     /** Signs unsubscribe and tracking links; the API and the worker must share it. */
