@@ -53,8 +53,9 @@ describe('bounded work', () => {
   });
 
   test('rendered output larger than the limit is refused', async () => {
-    const big = `{% for i in (1..${Math.ceil(MAX_RENDERED_CHARS / 100) + 10}) %}${'x'.repeat(100)}{% endfor %}`;
-    await expect(renderFields(email(big), context)).rejects.toThrow(/larger than/);
+    const chunk = 'x'.repeat(100_000);
+    const big = `{% for i in (1..${MAX_RENDERED_CHARS / chunk.length + 1}) %}{{ contact.chunk }}{% endfor %}`;
+    await expect(renderFields(email(big), { ...context, contact: { chunk } })).rejects.toThrow(/larger than/);
   });
 
   test('preview of a flow with a runaway loop answers quickly with the error for that step', async () => {
