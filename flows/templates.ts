@@ -18,7 +18,7 @@ import type { Step } from './schema';
 /** Characters of one template; a whole email design fits easily. */
 export const MAX_TEMPLATE_CHARS = 200_000;
 /** Milliseconds of rendering for one field. */
-export const RENDER_TIME_LIMIT_MS = 500;
+export const RENDER_TIME_LIMIT_MS = 1_000;
 /** Characters allocated by filters and loops while rendering one field (LiquidJS memoryLimit). */
 export const RENDER_MEMORY_LIMIT = 10_000_000;
 /** Characters of one rendered field (SendGrid allows far more; no real message needs it). */

@@ -40,11 +40,12 @@ describe('bounded work', () => {
   // 60 bytes: a hundred million iterations if nothing stops it.
   const loop = '{% for i in (1..10000) %}{% for j in (1..10000) %}{% endfor %}{% endfor %}';
 
-  test('a 60-byte nested loop stops at the render time limit (half a second), not after minutes', async () => {
+  test('a 60-byte nested loop stops at the render time limit (a second), not after minutes', async () => {
     expect(loop.length).toBeLessThanOrEqual(75);
     const started = Date.now();
     await expect(renderFields(email(loop), context)).rejects.toThrow(/render limit exceeded/);
-    expect(Date.now() - started).toBeLessThan(1_500);
+    // Generous for a loaded machine; unbounded, the loop runs for minutes.
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   test('a template that allocates without end stops at the memory limit', async () => {
@@ -64,7 +65,7 @@ describe('bounded work', () => {
     const res = await h.http('post', '/v1/flows/loopy/preview').send({});
     expect(res.status).toBe(200);
     expect(res.body.messages[0]).toMatchObject({ stepId: 'mail', error: expect.stringMatching(/limit exceeded/) });
-    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(Date.now() - started).toBeLessThan(6_000);
   });
 
   test('a template longer than the parse limit is refused at save', async () => {
