@@ -40,7 +40,7 @@ export function isRefusedData(err: unknown): boolean {
 // body-parser's error types, answered with their own status and a stable code.
 const BODY_ERRORS: Record<string, { status: number; code: string; message?: string }> = {
   'entity.parse.failed': { status: 400, code: 'invalid_json' },
-  'entity.too.large': { status: 413, code: 'payload_too_large', message: 'body is larger than 500 KB' },
+  'entity.too.large': { status: 413, code: 'payload_too_large' },
   'charset.unsupported': { status: 415, code: 'unsupported_charset' },
   'encoding.unsupported': { status: 415, code: 'unsupported_encoding' },
   'request.aborted': { status: 400, code: 'request_aborted' },
@@ -50,10 +50,13 @@ const BODY_ERRORS: Record<string, { status: number; code: string; message?: stri
 /** Any error to the HttpError the client sees. */
 export function toHttpError(err: unknown): HttpError | undefined {
   if (err instanceof HttpError) return err;
-  const e = err as { type?: string; status?: unknown; expose?: boolean; message?: string };
+  const e = err as { type?: string; status?: unknown; expose?: boolean; message?: string; limit?: number };
   const known = e.type ? BODY_ERRORS[e.type] : undefined;
   if (known) {
-    const message = known.code === 'invalid_json' ? `body is not valid JSON: ${e.message}` : (known.message ?? e.message ?? known.code);
+    const message =
+      known.code === 'invalid_json' ? `body is not valid JSON: ${e.message}`
+      : known.code === 'payload_too_large' && e.limit ? `body is larger than ${Math.round(e.limit / 1024)} KB`
+      : (known.message ?? e.message ?? known.code);
     return new HttpError(known.status, known.code, message);
   }
   if (isDatabaseUnavailable(err)) return new HttpError(503, 'unavailable', 'storage is unavailable; nothing was accepted, retry later');

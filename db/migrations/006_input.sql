@@ -1,3 +1,6 @@
+-- Creating an index on a large journeys table may take longer than the pool's statement timeout.
+SET LOCAL statement_timeout = 0;
+
 -- A flow's status change reaches its running journeys in the background: the change and its
 -- notice are written in one transaction, a job pages through the running journeys after the
 -- API has answered, and `after_run_id` lets a job resume where a crashed one stopped.
