@@ -1,5 +1,6 @@
 /** Errors carry an HTTP status and a stable code; one middleware turns them into JSON. */
 import type { ErrorRequestHandler } from 'express';
+import { isDatabaseUnavailable } from '../db/pool';
 import type { Issue } from '../flows/validate';
 import type { Logger } from '../runtime/logger';
 
@@ -17,15 +18,7 @@ export class HttpError extends Error {
 export const invalid = (issues: Issue[], message = 'request is invalid') => new HttpError(400, 'invalid_request', message, issues);
 export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} not found`);
 
-// Connection-level failures of Postgres, and our own timeouts on a database that hangs: the
-// client should retry later, nothing was accepted.
-const DATABASE_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '57014', '08000', '08001', '08003', '08006']);
-const DATABASE_DOWN_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client was closed|Cannot use a pool after calling end/;
-
-export function isDatabaseUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return (e.code !== undefined && DATABASE_DOWN.has(e.code)) || DATABASE_DOWN_MESSAGE.test(e.message ?? '');
-}
+export { isDatabaseUnavailable };
 
 /**
  * Postgres refused the data itself (SQLSTATE class 22, "data exception": a character it

@@ -29,8 +29,8 @@ export interface PoolSettings {
 export const DEFAULT_POOL_SETTINGS: PoolSettings = {
   max: 10,
   connectionTimeoutMs: 5_000,
-  statementTimeoutMs: 30_000,
-  queryTimeoutMs: 35_000,
+  statementTimeoutMs: 15_000,
+  queryTimeoutMs: 17_000,
   idleInTransactionTimeoutMs: 60_000,
   idleTimeoutMs: 30_000,
 };
@@ -54,17 +54,31 @@ export function createPool(connectionString: string, settings: Partial<PoolSetti
   return pool;
 }
 
+// Connection-level failures of Postgres, and our own timeouts on a database that hangs: the
+// caller should retry later (the API answers 503), nothing was accepted.
+const DATABASE_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '57014', '08000', '08001', '08003', '08006']);
+const DATABASE_DOWN_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client was closed|Cannot use a pool after calling end/;
+
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return (e.code !== undefined && DATABASE_DOWN.has(e.code)) || DATABASE_DOWN_MESSAGE.test(e.message ?? '');
+}
+
 export async function inTransaction<T>(db: Db, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await db.connect();
+  let broken = false;
   try {
     await client.query('BEGIN');
     const result = await work(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    // A connection that timed out or dropped cannot roll back (waiting on it again would
+    // double the time to answer): it is destroyed instead, which ends the transaction.
+    broken = isDatabaseUnavailable(err) && (err as { code?: string }).code !== '57014';
+    if (!broken) await client.query('ROLLBACK').catch(() => (broken = true));
     throw err;
   } finally {
-    client.release();
+    client.release(broken);
   }
 }

@@ -46,8 +46,8 @@ const schema = z
     DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(1000).optional(),
     /** Waiting for a Postgres connection before answering 503. */
     DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
-    /** One SQL statement at most (statement_timeout); the client gives up 5 s later. */
-    DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+    /** One SQL statement at most (statement_timeout); the client gives up 2 s later on a server that does not answer. */
+    DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
   })
   .superRefine((env, ctx) => {
     if (env.SENDGRID_API_KEY && !env.EMAIL_FROM) {
@@ -100,7 +100,7 @@ export function poolSettings(env: Env, role: 'api' | 'worker'): { max: number; c
     max: env.DATABASE_POOL_MAX ?? (role === 'worker' ? env.WORKER_ACTIVITY_CONCURRENCY + 4 : 10),
     connectionTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
     statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
-    queryTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS + 5_000,
+    queryTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS + 2_000,
   };
 }
 

@@ -7,6 +7,7 @@ import net from 'node:net';
 import supertest from 'supertest';
 import { createApp } from '../api/app';
 import { createPool } from '../db/pool';
+import { waitFor } from './helpers/fake-http';
 import { API_KEY, Harness, TEST_LINKS, TEST_WEBHOOKS } from './helpers/harness';
 
 let h: Harness;
@@ -221,6 +222,49 @@ describe('health and a database that hangs', () => {
     } finally {
       sockets.forEach((s) => s.destroy());
       await new Promise((resolve) => hung.close(resolve));
+      await db.end().catch(() => undefined);
+    }
+  });
+
+  test('a Postgres that stops answering on connections already open: 503 within seconds, and again once it answers', async () => {
+    // A TCP proxy to the real server that can freeze: what a stalled server or a network
+    // partition looks like from here (no RST, no FIN, just silence).
+    let frozen = false;
+    const sockets: net.Socket[] = [];
+    const upstreamUrl = new URL(h.database.url);
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(Number(upstreamUrl.port || 5432), upstreamUrl.hostname);
+      sockets.push(client, upstream);
+      client.on('data', (d) => !frozen && upstream.write(d));
+      upstream.on('data', (d) => !frozen && client.write(d));
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const viaProxy = new URL(h.database.url);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String((proxy.address() as net.AddressInfo).port);
+    const db = createPool(viaProxy.toString(), { connectionTimeoutMs: 1_000, statementTimeoutMs: 1_000, queryTimeoutMs: 1_500 });
+    const app = createApp({ db, workflows: h.env.client.workflow, log: h.log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
+    const trackVia = (messageId: string) =>
+      supertest(app).post('/v1/track').set('Authorization', `Bearer ${API_KEY}`).send({ userId: 'frozen', event: 'X', messageId });
+    try {
+      expect((await trackVia('fz-1')).status).toBe(202); // connections are open and pooled
+      frozen = true;
+      const started = Date.now();
+      const res = await trackVia('fz-2');
+      expect(res.status).toBe(503);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect((await supertest(app).get('/health')).status).toBe(503);
+
+      frozen = false;
+      await waitFor(async () => (await trackVia('fz-3')).status === 202, 'the API to accept events again');
+      expect(await storedEvents('frozen')).toEqual(['X', 'X']);
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      await new Promise((resolve) => proxy.close(resolve));
       await db.end().catch(() => undefined);
     }
   });
