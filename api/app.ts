@@ -8,7 +8,9 @@ import { errorHandler, notFound } from './errors';
 import { eventsRouter } from './events/router';
 import { flowsRouter } from './flows/router';
 import { flowStatsRouter } from './flows/stats-router';
+import { healthRouter } from './health/router';
 import { requireApiKey } from './middleware/auth';
+import { jsonBody } from './middleware/json-body';
 import { outboxRouter } from './outbox/router';
 import { consentRouter } from './consent/router';
 import { sendgridWebhookRouter } from './webhooks/sendgrid';
@@ -35,10 +37,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', true);
 
-  app.get('/health', async (_req, res) => {
-    await deps.db.query('SELECT 1');
-    res.json({ status: 'ok' });
-  });
+  app.use(healthRouter(deps));
 
   // Public: links in messages, and provider webhooks (each verifies its own signature).
   app.use(consentRouter(deps));
@@ -49,8 +48,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   const v1 = express.Router();
   v1.use(requireApiKey(deps.apiKeys));
-  // Segment's batch limit; single events are held to 32 KB in the events router.
-  v1.use(express.json({ limit: '500kb', type: ['application/json', 'text/plain'] }));
+  v1.use(jsonBody());
   v1.use(eventsRouter(deps));
   v1.use('/flows', flowsRouter(deps), flowStatsRouter(deps));
   v1.use('/contacts', contactsRouter(deps));

@@ -1,5 +1,6 @@
 /** Errors carry an HTTP status and a stable code; one middleware turns them into JSON. */
 import type { ErrorRequestHandler } from 'express';
+import { isDatabaseUnavailable } from '../db/pool';
 import type { Issue } from '../flows/validate';
 import type { Logger } from '../runtime/logger';
 
@@ -17,23 +18,55 @@ export class HttpError extends Error {
 export const invalid = (issues: Issue[], message = 'request is invalid') => new HttpError(400, 'invalid_request', message, issues);
 export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} not found`);
 
-// Connection-level failures of Postgres: the client should retry later, nothing was accepted.
-const DATABASE_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '08000', '08001', '08003', '08006']);
+export { isDatabaseUnavailable };
 
-export function isDatabaseUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return (e.code !== undefined && DATABASE_DOWN.has(e.code)) || /Connection terminated|timeout exceeded when trying to connect/.test(e.message ?? '');
+/**
+ * Postgres refused the data itself (SQLSTATE class 22, "data exception": a character it
+ * cannot store, a date out of its range; class 54: too large or complex). Input checks at the
+ * edge catch these first with a path; this is the net behind them, so bad data is a 400, never a 500.
+ */
+export function isRefusedData(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^(22|54)[0-9A-Z]{3}$/.test(code);
+}
+
+// body-parser's error types, answered with their own status and a stable code.
+const BODY_ERRORS: Record<string, { status: number; code: string; message?: string }> = {
+  'entity.parse.failed': { status: 400, code: 'invalid_json' },
+  'entity.too.large': { status: 413, code: 'payload_too_large' },
+  'charset.unsupported': { status: 415, code: 'unsupported_charset' },
+  'encoding.unsupported': { status: 415, code: 'unsupported_encoding' },
+  'request.aborted': { status: 400, code: 'request_aborted' },
+  'request.size.invalid': { status: 400, code: 'invalid_content_length' },
+};
+
+/** Any error to the HttpError the client sees. */
+export function toHttpError(err: unknown): HttpError | undefined {
+  if (err instanceof HttpError) return err;
+  const e = err as { type?: string; status?: unknown; expose?: boolean; message?: string; limit?: number };
+  const known = e.type ? BODY_ERRORS[e.type] : undefined;
+  if (known) {
+    const message =
+      known.code === 'invalid_json' ? `body is not valid JSON: ${e.message}`
+      : known.code === 'payload_too_large' && e.limit ? `body is larger than ${Math.round(e.limit / 1024)} KB`
+      : (known.message ?? e.message ?? known.code);
+    return new HttpError(known.status, known.code, message);
+  }
+  if (isDatabaseUnavailable(err)) return new HttpError(503, 'unavailable', 'storage is unavailable; nothing was accepted, retry later');
+  if (isRefusedData(err)) return new HttpError(400, 'invalid_data', `the data cannot be stored: ${e.message}`);
+  // Errors from Express itself and its parsers (a URL that does not decode...) that are the client's.
+  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose !== false) {
+    return new HttpError(e.status, 'bad_request', e.message ?? 'bad request');
+  }
+  return undefined;
 }
 
 export function errorHandler(log: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => {
-    const bodyError = err as { type?: string; status?: number; message: string };
-    let httpError: HttpError;
-    if (err instanceof HttpError) httpError = err;
-    else if (bodyError.type === 'entity.parse.failed') httpError = new HttpError(400, 'invalid_json', `body is not valid JSON: ${bodyError.message}`);
-    else if (bodyError.type === 'entity.too.large') httpError = new HttpError(413, 'payload_too_large', 'body is larger than 500 KB');
-    else if (isDatabaseUnavailable(err)) httpError = new HttpError(503, 'unavailable', 'storage is unavailable; nothing was accepted, retry later');
-    else {
+  return (err, req, res, next) => {
+    // Too late for an error body: Express's own handler closes the connection.
+    if (res.headersSent) return next(err);
+    let httpError = toHttpError(err);
+    if (!httpError) {
       log.error({ err, path: req.path }, 'unhandled error');
       httpError = new HttpError(500, 'internal', 'internal error');
     }

@@ -2,12 +2,13 @@
 import { Client, Connection } from '@temporalio/client';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { apiKeys, publicUrl, readEnv, requiredLinkSecret, webhookSettings } from '../runtime/env';
+import { apiKeys, poolSettings, publicUrl, readEnv, requiredLinkSecret, webhookSettings } from '../runtime/env';
 import { createLogger } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { registerSearchAttributes } from '../runtime/temporal';
 import { createApp } from './app';
 import { startRedelivery } from './events/redelivery';
+import { startFlowStatusNotifier } from '../routing/flow-status';
 
 async function main(): Promise<void> {
   const env = readEnv();
@@ -15,7 +16,7 @@ async function main(): Promise<void> {
   const keys = apiKeys(env);
   if (keys.length === 0) throw new Error('API_KEYS is empty: set at least one key (comma-separated)');
   const database = await resolveDatabase(env, log);
-  const db = createPool(database.url);
+  const db = createPool(database.url, poolSettings(env, 'api'));
   await migrate(db);
   const address = env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
   // Journeys are started with ContactId/FlowId attributes: the server must know them.
@@ -24,11 +25,14 @@ async function main(): Promise<void> {
   const workflows = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }).workflow;
   const deps = { db, workflows, log, apiKeys: keys, links: { publicUrl: publicUrl(env), secret: requiredLinkSecret(env) }, webhooks: webhookSettings(env) };
   const stopRedelivery = startRedelivery(deps);
+  // Status changes a crashed or failed pass left unfinished reach their journeys from here.
+  const stopNotifier = startFlowStatusNotifier(deps);
   const server = createApp(deps).listen(env.PORT, () => log.info({ port: env.PORT }, 'API listening'));
 
   const shutdown = () => {
     log.info('shutting down');
     stopRedelivery();
+    stopNotifier();
     server.close(async () => {
       await connection.close();
       await db.end();

@@ -33,6 +33,12 @@ export class VersionConflictError extends Error {
   }
 }
 
+export class FlowArchivedError extends Error {
+  constructor(readonly id: string) {
+    super(`flow "${id}" is archived and cannot be made live, paused or draft again; copy it under a new id`);
+  }
+}
+
 const sameContent = (a: FlowDefinition, b: FlowDefinition) => isDeepStrictEqual({ ...a, status: null, version: null }, { ...b, status: null, version: null });
 
 /**
@@ -47,6 +53,9 @@ export async function saveFlow(
 ): Promise<{ flow: StoredFlow; changed: boolean; previousStatus?: FlowStatus }> {
   const current = await tx.query<FlowRow>('SELECT * FROM flows WHERE id = $1 FOR UPDATE', [id]);
   const existing = current.rows[0];
+  // Archiving ended its journeys; reviving the flow would not bring them back, and would
+  // start new ones under a flow the shop has retired.
+  if (existing?.status === 'archived' && input.status !== 'archived') throw new FlowArchivedError(id);
   if (existing && input.version !== undefined && input.version !== existing.version) {
     throw new VersionConflictError(existing.version, input.version);
   }
@@ -67,6 +76,22 @@ export async function saveFlow(
   );
   await tx.query('INSERT INTO flow_versions (flow_id, version, definition) VALUES ($1, $2, $3)', [id, candidate.version, candidate]);
   return { flow: toFlow(rows[0]), changed: true, ...(existing && existing.status !== candidate.status ? { previousStatus: existing.status } : {}) };
+}
+
+/**
+ * A status change under the flow's row lock: two concurrent changes (pause and archive, archive
+ * and activate) are applied one after the other, each seeing the other's result.
+ */
+export async function changeFlowStatus(
+  tx: Queryable,
+  id: string,
+  status: FlowStatus,
+): Promise<{ flow: StoredFlow; previousStatus: FlowStatus } | undefined> {
+  const { rows } = await tx.query<FlowRow>('SELECT * FROM flows WHERE id = $1 FOR UPDATE', [id]);
+  if (!rows[0]) return undefined;
+  if (rows[0].status === 'archived' && status !== 'archived') throw new FlowArchivedError(id);
+  const flow = rows[0].status === status ? toFlow(rows[0]) : (await setFlowStatus(tx, id, status))!;
+  return { flow, previousStatus: rows[0].status };
 }
 
 export async function setFlowStatus(q: Queryable, id: string, status: FlowStatus): Promise<StoredFlow | undefined> {

@@ -1,14 +1,22 @@
 /**
- * Validation at the edge: schema, step graph and template syntax, reported as
- * `{ path, message }` issues so a 400 can say exactly what is wrong and where.
+ * Validation at the edge: schema, step graph, template syntax, condition size and time zones,
+ * reported as `{ path, message }` issues so a 400 can say exactly what is wrong and where.
  */
+import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { checkStepGraph, type GraphIssue } from './graph';
-import { flowInput } from './schema';
+import { flowInput, type Condition } from './schema';
 import { liquid, templateFields } from './templates';
 
 export type Issue = GraphIssue;
 export type ValidationResult<T> = { success: true; data: T } | { success: false; issues: Issue[] };
+
+/**
+ * Conditions run inside every journey on every event (and in the workflow's replay), so their
+ * size is bounded: nesting of all/any/not, and conditions (including `where` clauses) per flow.
+ */
+export const MAX_CONDITION_DEPTH = 8;
+export const MAX_CONDITIONS_PER_FLOW = 500;
 
 export function zodIssues(error: z.ZodError): Issue[] {
   return error.issues.map((issue) => ({ path: issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p)), message: issue.message }));
@@ -24,7 +32,7 @@ export type ValidFlowInput = z.output<typeof flowInput>;
 export function validateFlow(input: unknown): ValidationResult<ValidFlowInput> {
   const parsed = parseWith(flowInput, input);
   if (!parsed.success) return parsed;
-  const issues = [...checkStepGraph(parsed.data.steps), ...templateIssues(parsed.data)];
+  const issues = [...checkStepGraph(parsed.data.steps), ...templateIssues(parsed.data), ...conditionIssues(parsed.data), ...timeZoneIssues(parsed.data)];
   return issues.length > 0 ? { success: false, issues } : parsed;
 }
 
@@ -38,6 +46,51 @@ function templateIssues(flow: ValidFlowInput): Issue[] {
         // LiquidJS messages carry "line:N, col:M"; keep them, they point into the template.
         issues.push({ path: ['steps', index, ...field.split('.')], message: `template error in step "${step.id}": ${(err as Error).message}` });
       }
+    }
+  });
+  return issues;
+}
+
+/** Every condition tree of the flow with its path. */
+function conditionRoots(flow: ValidFlowInput): { path: Issue['path']; condition: Condition }[] {
+  const roots: { path: Issue['path']; condition: Condition }[] = [];
+  if ('profileChange' in flow.trigger) roots.push({ path: ['trigger', 'profileChange'], condition: flow.trigger.profileChange });
+  else if (flow.trigger.contact) roots.push({ path: ['trigger', 'contact'], condition: flow.trigger.contact });
+  flow.exitWhen.forEach((condition, i) => roots.push({ path: ['exitWhen', i], condition }));
+  flow.steps.forEach((step, i) => {
+    if (step.type === 'split') roots.push({ path: ['steps', i, 'condition'], condition: step.condition });
+  });
+  return roots;
+}
+
+function conditionIssues(flow: ValidFlowInput): Issue[] {
+  const issues: Issue[] = [];
+  let count = ('where' in flow.trigger ? (flow.trigger.where?.length ?? 0) : 0) + (flow.goal.where?.length ?? 0);
+  flow.steps.forEach((step) => {
+    if (step.type === 'wait_for_event') count += 1 + (step.where?.length ?? 0);
+  });
+  const walk = (condition: Condition, path: Issue['path'], depth: number): void => {
+    count += 1;
+    if (depth > MAX_CONDITION_DEPTH) {
+      issues.push({ path, message: `conditions are nested more than ${MAX_CONDITION_DEPTH} levels deep (all/any/not)` });
+      return;
+    }
+    if ('all' in condition) condition.all.forEach((c, i) => walk(c, [...path, 'all', i], depth + 1));
+    else if ('any' in condition) condition.any.forEach((c, i) => walk(c, [...path, 'any', i], depth + 1));
+    else if ('not' in condition) walk(condition.not, [...path, 'not'], depth + 1);
+    else if ('event' in condition) count += condition.where?.length ?? 0;
+  };
+  for (const root of conditionRoots(flow)) walk(root.condition, root.path, 1);
+  if (count > MAX_CONDITIONS_PER_FLOW) issues.push({ path: [], message: `the flow has ${count} conditions; at most ${MAX_CONDITIONS_PER_FLOW} are allowed` });
+  return issues;
+}
+
+/** Time zone names must be ones the runtime knows (IANA), or every journey would fall back silently. */
+function timeZoneIssues(flow: ValidFlowInput): Issue[] {
+  const issues: Issue[] = [];
+  flow.steps.forEach((step, index) => {
+    if (step.type === 'delay_until' && step.timezone !== undefined && !IANAZone.isValidZone(step.timezone)) {
+      issues.push({ path: ['steps', index, 'timezone'], message: `"${step.timezone}" is not an IANA time zone (e.g. "Europe/Paris", "America/New_York", "UTC")` });
     }
   });
   return issues;

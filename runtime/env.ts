@@ -1,5 +1,6 @@
 /** The environment, parsed once with zod: a misconfigured deployment fails at start with a clear message. */
 import path from 'node:path';
+import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { projectRoot } from './temporal-binaries';
 
@@ -32,7 +33,7 @@ const schema = z
     /** Marketing messages per contact per rolling 24 hours, all flows and channels; 0: no cap. */
     FREQUENCY_CAP_PER_DAY: z.coerce.number().int().min(0).default(0),
     /** Time zone for contacts without a `timezone` trait (quiet hours, delay_until). */
-    DEFAULT_TIMEZONE: z.string().default('UTC'),
+    DEFAULT_TIMEZONE: z.string().refine((zone) => IANAZone.isValidZone(zone), 'not an IANA time zone (e.g. "Europe/Paris")').default('UTC'),
     /** Where recipients' clients reach our /u (unsubscribe) and /t (tracking) routes and provider webhooks. */
     PUBLIC_URL: z.url().optional(),
     /** Signs unsubscribe and tracking links; the API and the worker must share it. */
@@ -43,6 +44,14 @@ const schema = z
     SHOPIFY_WEBHOOK_SECRET: optional,
     /** Verifies WooCommerce webhooks (X-WC-Webhook-Signature): the secret set on the webhook. */
     WOOCOMMERCE_WEBHOOK_SECRET: optional,
+    /** Activities one worker runs at once; its Postgres pool is sized from it. */
+    WORKER_ACTIVITY_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(20),
+    /** Postgres connections per process; default 10 for the API, activity concurrency + 4 for the worker. */
+    DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(1000).optional(),
+    /** Waiting for a Postgres connection before answering 503. */
+    DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
+    /** One SQL statement at most (statement_timeout); the client gives up 2 s later on a server that does not answer. */
+    DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
   })
   .superRefine((env, ctx) => {
     if (env.SENDGRID_API_KEY && !env.EMAIL_FROM) {
@@ -87,6 +96,21 @@ export function webhookSettings(env: Env): { sendgridPublicKey?: string; twilioA
     publicUrl: publicUrl(env),
     shopifySecret: env.SHOPIFY_WEBHOOK_SECRET,
     woocommerceSecret: env.WOOCOMMERCE_WEBHOOK_SECRET,
+  };
+}
+
+/**
+ * The Postgres pool of a process. The worker's pool fits its activity concurrency (each
+ * running activity may hold a connection, plus a few for routing and heartbeats), so activities
+ * never queue for connections until the connect timeout fails them. (Shaped as db/pool's
+ * PoolSettings; not imported from there, so runtime/ and db/ do not import each other.)
+ */
+export function poolSettings(env: Env, role: 'api' | 'worker'): { max: number; connectionTimeoutMs: number; statementTimeoutMs: number; queryTimeoutMs: number } {
+  return {
+    max: env.DATABASE_POOL_MAX ?? (role === 'worker' ? env.WORKER_ACTIVITY_CONCURRENCY + 4 : 10),
+    connectionTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
+    statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+    queryTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS + 2_000,
   };
 }
 

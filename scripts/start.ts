@@ -10,9 +10,10 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createApp } from '../api/app';
 import { startRedelivery } from '../api/events/redelivery';
+import { startFlowStatusNotifier } from '../routing/flow-status';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { apiKeys, publicUrl, readEnv, webhookSettings } from '../runtime/env';
+import { apiKeys, poolSettings, publicUrl, readEnv, webhookSettings } from '../runtime/env';
 import { createLogger, installTemporalLogging } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { providersFromEnv } from '../runtime/providers';
@@ -34,7 +35,8 @@ async function main(): Promise<void> {
   const log = createLogger(env.LOG_LEVEL);
   installTemporalLogging(env.LOG_LEVEL);
   const database = await resolveDatabase(env, log);
-  const db = createPool(database.url);
+  // One process runs the API and the worker: the worker's pool size covers both comfortably.
+  const db = createPool(database.url, poolSettings(env, 'worker'));
   await migrate(db);
   const temporal = await resolveTemporal(env, log);
 
@@ -46,6 +48,7 @@ async function main(): Promise<void> {
   const worker = await createJourneyWorker({
     connection: workerConnection,
     namespace: temporal.namespace,
+    activityConcurrency: env.WORKER_ACTIVITY_CONCURRENCY,
     activities: { db, ...providers, routing: { db, workflows } },
   });
   const workerDone = worker.run();
@@ -54,6 +57,8 @@ async function main(): Promise<void> {
   const generatedKey = keys.length === 0 ? developmentSecret(env.PARCOURS_DATA_DIR, 'dev-api-key', 'dev_') : undefined;
   const deps = { db, workflows, log, apiKeys: generatedKey ? [generatedKey] : keys, links, webhooks: webhookSettings(env) };
   const stopRedelivery = startRedelivery(deps);
+  // Status changes a crashed or failed pass left unfinished reach their journeys from here.
+  const stopNotifier = startFlowStatusNotifier(deps);
   const server = createApp(deps).listen(env.PORT, '0.0.0.0');
   await new Promise<void>((resolve) => server.once('listening', resolve));
 
@@ -74,6 +79,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('shutting down');
     stopRedelivery();
+    stopNotifier();
     await new Promise((resolve) => server.close(resolve));
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await workerDone.catch(() => undefined);

@@ -382,12 +382,20 @@ describe('entry and exit rules', () => {
 });
 
 describe('flow lifecycle', () => {
+  const noticeDone = (flowId: string) =>
+    waitFor(async () => {
+      const { notice } = (await h.http('get', `/v1/flows/${flowId}/status-notice`)).body;
+      return notice?.state === 'done' && notice;
+    }, `the status of ${flowId} told to its journeys`);
+
   test('pausing holds running journeys before their next send; activating again releases them; new entries wait for live', async () => {
     await h.putFlow('seasonal', flow('Season Opened', [{ id: 'wait', type: 'delay', duration: '1 hour' }, email('season', 'The season is open', { transactional: true })]));
     await h.identify('seasoned', { email: 'seasoned@example.com' });
     await h.track({ userId: 'seasoned', event: 'Season Opened' });
     const paused = await h.http('post', '/v1/flows/seasonal/pause');
-    expect(paused.body).toMatchObject({ status: 'paused', journeysNotified: 1 });
+    expect(paused.body).toMatchObject({ status: 'paused', journeysNotice: { status: 'paused' } });
+    // Running journeys are told in the background, after the answer.
+    expect(await noticeDone('seasonal')).toMatchObject({ status: 'paused', journeysSignalled: 1 });
     expect((await h.track({ userId: 'late-comer', event: 'Season Opened' })).journeys.started).toEqual([]);
 
     await h.env.sleep('3 hours');
@@ -407,7 +415,8 @@ describe('flow lifecycle', () => {
     await h.putFlow('retired', flow('Retired Event', [{ id: 'wait', type: 'delay', duration: '2 days' }, email('never', 'Never sent', { transactional: true })]));
     await h.identify('retiree', { email: 'retiree@example.com' });
     await h.track({ userId: 'retiree', event: 'Retired Event' });
-    expect((await h.http('post', '/v1/flows/retired/archive')).body).toMatchObject({ status: 'archived', journeysNotified: 1 });
+    expect((await h.http('post', '/v1/flows/retired/archive')).body).toMatchObject({ status: 'archived', journeysNotice: { status: 'archived' } });
+    expect(await noticeDone('retired')).toMatchObject({ status: 'archived', journeysSignalled: 1 });
     const result = await h.result('retired', 'retiree');
     expect(result.exit).toEqual({ reason: 'archived' });
     expect(subjectsTo('retiree@example.com')).toEqual([]);

@@ -8,6 +8,8 @@ export interface JourneyWorkerOptions {
   activities: ActivityDeps;
   /** Pre-built bundle (tests build it once per file); default: bundle workflows/ at start. */
   workflowBundle?: WorkflowBundleWithSourceMap;
+  /** Activities run at once; the worker's Postgres pool is sized to it (runtime/env.ts poolSettings). */
+  activityConcurrency?: number;
 }
 
 /** The only place that names workflowsPath. */
@@ -18,5 +20,6 @@ export function createJourneyWorker(opts: JourneyWorkerOptions): Promise<Worker>
     taskQueue: JOURNEY_TASK_QUEUE,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities(opts.activities),
+    ...(opts.activityConcurrency ? { maxConcurrentActivityTaskExecutions: opts.activityConcurrency } : {}),
   });
 }

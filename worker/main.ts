@@ -3,7 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { readEnv, requiredLinkSecret } from '../runtime/env';
+import { poolSettings, readEnv, requiredLinkSecret } from '../runtime/env';
 import { createLogger, installTemporalLogging } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { providersFromEnv } from '../runtime/providers';
@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   const log = createLogger(env.LOG_LEVEL, 'parcours-worker');
   installTemporalLogging(env.LOG_LEVEL);
   const database = await resolveDatabase(env, log);
-  const db = createPool(database.url);
+  const db = createPool(database.url, poolSettings(env, 'worker'));
   await migrate(db);
   const address = env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
   const connection = await NativeConnection.connect({ address });
@@ -24,6 +24,7 @@ async function main(): Promise<void> {
   const worker = await createJourneyWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
+    activityConcurrency: env.WORKER_ACTIVITY_CONCURRENCY,
     activities: { db, ...providersFromEnv(env, requiredLinkSecret(env)), routing: { db, workflows } },
   });
   log.info({ temporal: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' }, 'worker running');

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { getContact, upsertContact } from '../../db/contacts';
 import { savePushSubscription } from '../../db/push-subscriptions';
 import { listMessageEvents } from '../../db/message-events';
-import { parseOr400 } from '../validate';
+import { parseOr400, storableParam } from '../validate';
 import { listContactJourneys } from '../../db/journeys';
 import { listContactMessages } from '../../db/messages';
 import type { Db } from '../../db/pool';
@@ -16,6 +16,7 @@ const pushSubscription = z.looseObject({
 
 export function contactsRouter(deps: { db: Db }): Router {
   const router = Router();
+  router.param('id', storableParam('id'));
 
   router.get('/:id', async (req, res) => {
     const contact = await getContact(deps.db, req.params.id);

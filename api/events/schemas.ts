@@ -2,6 +2,7 @@
  * Segment-spec payloads. Loose objects: real clients send `context`, `sentAt`,
  * `integrations`, `_metadata` and more, all of which are accepted and kept in `context`.
  */
+import { DateTime } from 'luxon';
 import { z } from 'zod';
 import { eventName } from '../../flows/schema';
 
@@ -9,7 +10,23 @@ export const MAX_EVENT_BYTES = 32 * 1024;
 
 const id = z.union([z.string().trim().min(1).max(255), z.number()]).transform(String);
 const record = z.record(z.string(), z.unknown());
-const timestamp = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date-time');
+/**
+ * ISO-8601 (or SQL-style "2026-03-01 10:00:00") between years 1 and 9999, normalised to UTC
+ * ISO: what Postgres and JavaScript's Date both read the same way. A date outside that range is
+ * a client bug (a timestamp in microseconds, a zeroed struct), refused here rather than by SQL.
+ */
+export const timestamp = z.string().transform((text, ctx) => {
+  const parsed = [DateTime.fromISO(text, { zone: 'utc' }), DateTime.fromSQL(text, { zone: 'utc' })].find((d) => d.isValid)?.toUTC();
+  if (!parsed) {
+    ctx.addIssue({ code: 'custom', message: 'must be an ISO-8601 date-time, e.g. "2026-03-01T10:00:00Z"' });
+    return z.NEVER;
+  }
+  if (parsed.year < 1 || parsed.year > 9999) {
+    ctx.addIssue({ code: 'custom', message: `year ${parsed.year} is outside 1-9999` });
+    return z.NEVER;
+  }
+  return parsed.toISO()!;
+});
 
 const common = {
   userId: id.optional(),
@@ -33,6 +50,7 @@ export const identifyPayload = z
 export type IdentifyPayload = z.output<typeof identifyPayload>;
 
 export const batchEnvelope = z.looseObject({
-  batch: z.array(z.looseObject({ type: z.string({ error: 'type is required ("track" or "identify")' }) })).min(1).max(1000),
+  /** Each item is validated on its own (an invalid one is reported, the others are stored). */
+  batch: z.array(z.unknown()).min(1).max(1000),
   context: record.optional(),
 });

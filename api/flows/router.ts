@@ -1,16 +1,17 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { getContact } from '../../db/contacts';
-import { getFlow, getFlowVersion, listFlows, listFlowVersions, saveFlow, setFlowStatus, VersionConflictError } from '../../db/flows';
+import { addNotice, latestNotice } from '../../db/flow-status-notices';
+import { changeFlowStatus, FlowArchivedError, getFlow, getFlowVersion, listFlows, listFlowVersions, saveFlow, VersionConflictError } from '../../db/flows';
 import { inTransaction, type Db } from '../../db/pool';
 import { profileOf } from '../../activities/facts';
 import { flowId, type FlowStatus } from '../../flows/schema';
 import { renderFields, templateFields } from '../../flows/templates';
 import { validateFlow } from '../../flows/validate';
-import { notifyFlowStatus } from '../../routing/flow-status';
-import type { RoutingDeps } from '../../routing/route-event';
+import { notifyInBackground, type FlowStatusDeps } from '../../routing/flow-status';
 import { HttpError, invalid, notFound } from '../errors';
-import { parseOr400 } from '../validate';
+import { unstorableJson } from '../storable-json';
+import { parseOr400, storableParam } from '../validate';
 
 const previewRequest = z.strictObject({
   contactId: z.string().min(1).optional(),
@@ -19,8 +20,25 @@ const previewRequest = z.strictObject({
   event: z.strictObject({ name: z.string().optional(), properties: z.record(z.string(), z.unknown()).default({}), timestamp: z.string().optional() }).optional(),
 });
 
-export function flowsRouter(deps: RoutingDeps & { db: Db }): Router {
+const noticeView = (n: { id: number; status: string; signalled: number; finishedAt: string | null; outcome: string | null; lastError: string | null }) => ({
+  id: n.id,
+  status: n.status,
+  state: n.outcome ?? 'pending',
+  journeysSignalled: n.signalled,
+  finishedAt: n.finishedAt,
+  lastError: n.lastError,
+});
+
+/** Database refusals of a flow change, as the client sees them. */
+function flowConflict(err: unknown): never {
+  if (err instanceof VersionConflictError) throw new HttpError(409, 'version_conflict', err.message);
+  if (err instanceof FlowArchivedError) throw new HttpError(409, 'archived', err.message);
+  throw err;
+}
+
+export function flowsRouter(deps: FlowStatusDeps & { db: Db }): Router {
   const router = Router();
+  router.param('id', storableParam('id'));
 
   const load = async (id: string) => {
     const flow = await getFlow(deps.db, id);
@@ -39,33 +57,45 @@ export function flowsRouter(deps: RoutingDeps & { db: Db }): Router {
   /** Create or replace. A changed flow gets a new version; running journeys keep theirs. */
   router.put('/:id', async (req, res) => {
     const id = parseOr400(flowId, req.params.id);
+    const unstorable = unstorableJson(req.body);
+    if (unstorable) throw invalid([unstorable], 'flow is invalid');
     const validated = validateFlow(req.body);
     if (!validated.success) throw invalid(validated.issues, 'flow is invalid');
     if (validated.data.id !== undefined && validated.data.id !== id) {
       throw invalid([{ path: ['id'], message: `body id "${validated.data.id}" does not match the URL ("${id}")` }]);
     }
-    try {
-      const { flow, changed, previousStatus } = await inTransaction(deps.db, (tx) => saveFlow(tx, id, validated.data));
-      if (previousStatus !== undefined) await notifyFlowStatus(deps, id, flow.status);
-      res.status(changed && flow.version === 1 ? 201 : 200).json(flow);
-    } catch (err) {
-      if (err instanceof VersionConflictError) throw new HttpError(409, 'version_conflict', err.message);
-      throw err;
-    }
+    const { flow, changed, previousStatus } = await inTransaction(deps.db, async (tx) => {
+      const saved = await saveFlow(tx, id, validated.data);
+      if (saved.previousStatus !== undefined) await addNotice(tx, id, saved.flow.status);
+      return saved;
+    }).catch(flowConflict);
+    if (previousStatus !== undefined) notifyInBackground(deps, id);
+    res.status(changed && flow.version === 1 ? 201 : 200).json(flow);
   });
 
-  // Status changes are not edits: no new version. Running journeys are told at once.
+  // Status changes are not edits: no new version. They take the flow's row lock, and the
+  // running journeys are told in the background after the answer (routing/flow-status.ts).
   const statusRoute = (path: string, status: FlowStatus) =>
     router.post(`/:id/${path}`, async (req, res) => {
-      const current = await load(req.params.id);
-      if (current.status === 'archived' && status !== 'archived') throw new HttpError(409, 'archived', 'an archived flow cannot be reactivated; copy it under a new id');
-      const flow = (await setFlowStatus(deps.db, req.params.id, status))!;
-      const { signalled } = current.status === status ? { signalled: 0 } : await notifyFlowStatus(deps, flow.id, status);
-      res.json({ ...flow, journeysNotified: signalled });
+      const changed = await inTransaction(deps.db, async (tx) => {
+        const result = await changeFlowStatus(tx, req.params.id, status);
+        const notice = result && result.previousStatus !== status ? await addNotice(tx, req.params.id, status) : undefined;
+        return result && { ...result, notice };
+      }).catch(flowConflict);
+      if (!changed) throw notFound(`flow "${req.params.id}"`);
+      if (changed.notice) notifyInBackground(deps, req.params.id);
+      res.json({ ...changed.flow, journeysNotice: changed.notice ? noticeView(changed.notice) : null });
     });
   statusRoute('activate', 'live');
   statusRoute('pause', 'paused');
   statusRoute('archive', 'archived');
+
+  /** Progress of telling running journeys about the latest status change. */
+  router.get('/:id/status-notice', async (req, res) => {
+    await load(req.params.id);
+    const notice = await latestNotice(deps.db, req.params.id);
+    res.json({ notice: notice ? noticeView(notice) : null });
+  });
 
   router.get('/:id/versions', async (req, res) => {
     await load(req.params.id);
@@ -74,7 +104,7 @@ export function flowsRouter(deps: RoutingDeps & { db: Db }): Router {
   });
 
   router.get('/:id/versions/:version', async (req, res) => {
-    const version = parseOr400(z.coerce.number().int().positive(), req.params.version);
+    const version = parseOr400(z.coerce.number().int().positive().max(2 ** 31 - 1), req.params.version);
     const definition = await getFlowVersion(deps.db, req.params.id, version);
     if (!definition) throw notFound(`version ${version} of flow "${req.params.id}"`);
     res.json(definition);

@@ -8,17 +8,18 @@ import { getFlow, getFlowVersion } from '../../db/flows';
 import type { Db } from '../../db/pool';
 import { DEFAULT_CONVERSION_WINDOW_DAYS, flowStats } from '../../db/stats';
 import { notFound } from '../errors';
-import { parseOr400 } from '../validate';
+import { parseOr400, storableParam } from '../validate';
 
 // Query strings are text: coerce, then hold them to whole numbers in range. Strict, so a
 // misspelt parameter is a 400 rather than silently ignored numbers.
 const statsQuery = z.strictObject({
-  version: z.coerce.number().int().positive().optional(),
+  version: z.coerce.number().int().positive().max(2 ** 31 - 1).optional(),
   conversionWindowDays: z.coerce.number().int().min(1).max(90).default(DEFAULT_CONVERSION_WINDOW_DAYS),
 });
 
 export function flowStatsRouter(deps: { db: Db }): Router {
   const router = Router();
+  router.param('id', storableParam('id'));
 
   router.get('/:id/stats', async (req, res) => {
     const query = parseOr400(statsQuery, { ...req.query });
