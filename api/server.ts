@@ -7,7 +7,7 @@ import { createLogger } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { registerSearchAttributes } from '../runtime/temporal';
 import { createApp } from './app';
-import { startRedelivery } from './events/redelivery';
+import { startRouterLoop } from '../routing/router-loop';
 
 async function main(): Promise<void> {
   const env = readEnv();
@@ -23,13 +23,14 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address });
   const workflows = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }).workflow;
   const deps = { db, workflows, log, apiKeys: keys, links: { publicUrl: publicUrl(env), secret: requiredLinkSecret(env) }, webhooks: webhookSettings(env) };
-  const stopRedelivery = startRedelivery(deps);
+  // Routes what requests did not, and profile changes made by steps (also run by workers).
+  const router = startRouterLoop(deps);
   const server = createApp(deps).listen(env.PORT, () => log.info({ port: env.PORT }, 'API listening'));
 
   const shutdown = () => {
     log.info('shutting down');
-    stopRedelivery();
     server.close(async () => {
+      await router.stop();
       await connection.close();
       await db.end();
       await database.stop();

@@ -19,7 +19,7 @@ export async function notifyFlowStatus(deps: RoutingDeps, flowId: string, status
     await Promise.all(
       journeys.slice(i, i + IN_FLIGHT).map(async (j) => {
         try {
-          await deps.workflows.getHandle(j.workflowId, j.runId).signal(flowStatusSignal, { status });
+          await deps.workflows.getHandle(j.workflowId).signal(flowStatusSignal, { status });
           signalled += 1;
         } catch (err) {
           if (!(err instanceof WorkflowNotFoundError)) throw err;

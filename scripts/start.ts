@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createApp } from '../api/app';
-import { startRedelivery } from '../api/events/redelivery';
+import { startRouterLoop } from '../routing/router-loop';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { apiKeys, publicUrl, readEnv, webhookSettings } from '../runtime/env';
@@ -46,14 +46,14 @@ async function main(): Promise<void> {
   const worker = await createJourneyWorker({
     connection: workerConnection,
     namespace: temporal.namespace,
-    activities: { db, ...providers, routing: { db, workflows } },
+    activities: { db, ...providers },
   });
   const workerDone = worker.run();
 
   const keys = apiKeys(env);
   const generatedKey = keys.length === 0 ? developmentSecret(env.PARCOURS_DATA_DIR, 'dev-api-key', 'dev_') : undefined;
   const deps = { db, workflows, log, apiKeys: generatedKey ? [generatedKey] : keys, links, webhooks: webhookSettings(env) };
-  const stopRedelivery = startRedelivery(deps);
+  const router = startRouterLoop(deps);
   const server = createApp(deps).listen(env.PORT, '0.0.0.0');
   await new Promise<void>((resolve) => server.once('listening', resolve));
 
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info('shutting down');
-    stopRedelivery();
+    await router.stop();
     await new Promise((resolve) => server.close(resolve));
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await workerDone.catch(() => undefined);
