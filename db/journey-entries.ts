@@ -68,3 +68,11 @@ export async function decideEntry(q: Queryable, flowId: string, triggerEventId: 
     [flowId, triggerEventId, outcome, detail.runId ?? null, detail.reason ?? null],
   );
 }
+
+/**
+ * A routing pass of this event failed: its undecided claims are released at once, so the next
+ * pass need not wait out the lease (it asks Temporal first whether the start went through).
+ */
+export async function releaseEntries(q: Queryable, triggerEventId: number): Promise<void> {
+  await q.query("UPDATE journey_entries SET claimed_at = 'epoch' WHERE trigger_event_id = $1 AND outcome IS NULL", [triggerEventId]);
+}

@@ -162,8 +162,9 @@ export async function runningJourneysListeningTo(q: Queryable, contactId: string
   return rows.map(toJourney);
 }
 
+/** The contact's journeys; `starting` rows are not journeys yet (their start may not happen). */
 export async function listContactJourneys(q: Queryable, contactId: string): Promise<JourneyRecord[]> {
-  const { rows } = await q.query<JourneyRow>('SELECT * FROM journeys WHERE contact_id = $1 ORDER BY started_at DESC LIMIT 500', [contactId]);
+  const { rows } = await q.query<JourneyRow>("SELECT * FROM journeys WHERE contact_id = $1 AND status <> 'starting' ORDER BY started_at DESC LIMIT 500", [contactId]);
   return rows.map(toJourney);
 }
 
@@ -210,7 +211,8 @@ export async function claimJourneysToCheck(q: Queryable, staleMs: number, startG
 export async function recordJourneyClosed(q: Queryable, id: number, status: Exclude<JourneyStatus, 'running' | 'starting' | 'exited'>, runId: string, detail: unknown): Promise<boolean> {
   const { rowCount } = await q.query(
     `UPDATE journeys SET status = $2, run_id = COALESCE(run_id, $3), exit_reason = 'reconciled', exit_detail = $4, ended_at = now()
-     WHERE id = $1 AND status IN ('starting', 'running')`,
+     WHERE id = $1 AND status IN ('starting', 'running')
+       AND (run_id IS NOT NULL OR NOT EXISTS (SELECT 1 FROM journeys WHERE run_id = $3))`,
     [id, status, runId, JSON.stringify(detail)],
   );
   return (rowCount ?? 0) > 0;

@@ -57,7 +57,10 @@ async function reconcileOne(deps: RoutingDeps & { log: Logger }, row: JourneyRec
       await recordStartingRunning(deps.db, row.id, latest.runId);
       return true;
     }
-    return closed(deps, row, latest.runId, latest.status);
+    if (!CLOSED[latest.status]) return false;
+    // A row of that run exists already (the journey recorded its end on its own): this one goes.
+    if (!(await closed(deps, row, latest.runId, latest.status))) await dropJourneyRow(deps.db, row.id);
+    return true;
   }
   // Described by run id: the run this row is about, even if the contact re-entered since.
   const run = await describe(deps, row.workflowId, row.runId ?? undefined);

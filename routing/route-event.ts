@@ -123,11 +123,7 @@ async function enter(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent
     if (entry.outcome === 'refused') return void result.notEntered.push({ flowId: flow.id, reason: entry.reason ?? 'refused' });
     // Undecided: a router died (or is still working) between claim and decision.
     const runId = await startedFor(deps, workflowId, event.id);
-    if (runId) {
-      await markJourneyStarted(deps.db, flow.id, event.id, runId);
-      await decideEntry(deps.db, flow.id, event.id, 'started', { runId });
-      return void result.started.push({ flowId: flow.id, flowVersion: flow.version, workflowId, runId });
-    }
+    if (runId) return void result.started.push(await adoptStarted(deps, flow, event, trigger, journeyKey, runId));
     if (!(await takeOverEntry(deps.db, flow.id, event.id, ENTRY_CLAIM_LEASE_MS))) throw new RoutingDeferred(`entry into ${flow.id} is being decided by another router`);
   }
 
@@ -198,12 +194,17 @@ export function journeyStartOptions(flow: FlowDefinition, contactId: string, tri
   };
 }
 
-async function startJourney(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey?: string) {
-  const options = journeyStartOptions(flow, event.contactId, trigger, journeyKey);
-  const { workflowId } = options;
-  // The row first, so an event routed while the start is under way finds the journey.
-  await recordJourneyStarting(deps.db, {
-    workflowId,
+/** The start of this entry went through in an earlier attempt: the row and the decision follow. */
+async function adoptStarted(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey: string | undefined, runId: string) {
+  await recordJourneyStarting(deps.db, startingRow(flow, event, trigger, journeyKey));
+  await markJourneyStarted(deps.db, flow.id, event.id, runId);
+  await decideEntry(deps.db, flow.id, event.id, 'started', { runId });
+  return { flowId: flow.id, flowVersion: flow.version, workflowId: journeyWorkflowId(flow.id, event.contactId, journeyKey), runId };
+}
+
+function startingRow(flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey: string | undefined) {
+  return {
+    workflowId: journeyWorkflowId(flow.id, event.contactId, journeyKey),
     flowId: flow.id,
     flowVersion: flow.version,
     contactId: event.contactId,
@@ -212,7 +213,14 @@ async function startJourney(deps: RoutingDeps, flow: FlowDefinition, event: Stor
     listens: propertiesListenedTo(flow),
     startedAt: trigger.timestamp,
     journeyKey: journeyKey ?? null,
-  });
+  };
+}
+
+async function startJourney(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey?: string) {
+  const options = journeyStartOptions(flow, event.contactId, trigger, journeyKey);
+  const { workflowId } = options;
+  // The row first, so an event routed while the start is under way finds the journey.
+  await recordJourneyStarting(deps.db, startingRow(flow, event, trigger, journeyKey));
   try {
     const handle = await deps.workflows.start<typeof journeyWorkflow>('journeyWorkflow', options);
     const runId = handle.firstExecutionRunId;
@@ -221,6 +229,10 @@ async function startJourney(deps: RoutingDeps, flow: FlowDefinition, event: Stor
     return { flowId: flow.id, flowVersion: flow.version, workflowId, runId };
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    // The journey running under this id may be this very trigger's (an earlier attempt's
+    // start went through after its deadline): then it was started, not refused.
+    const runId = await startedFor(deps, workflowId, event.id);
+    if (runId) return adoptStarted(deps, flow, event, trigger, journeyKey, runId);
     await dropStartingJourney(deps.db, flow.id, event.id);
     await decideEntry(deps.db, flow.id, event.id, 'already_in_flow');
     await recordJourneyIfMissing(deps, flow.id, workflowId, event.contactId);

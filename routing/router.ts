@@ -6,10 +6,11 @@
  */
 import type { Contact } from '../db/contacts';
 import { markRouted, markRoutingFailed, type StoredEvent } from '../db/events';
+import { releaseEntries } from '../db/journey-entries';
 import type { Db } from '../db/pool';
 import type { Logger } from '../runtime/logger';
 import { emptyRouting, routeEvent, routeProfileChange, type RoutingDeps, type RoutingResult } from './route-event';
-import { isPermanentTemporalError, RoutingDeferred } from './temporal-errors';
+import { isTemporalUnavailable } from './temporal-errors';
 import { temporalHealth } from './temporal-health';
 
 export interface RouterDeps extends RoutingDeps {
@@ -50,8 +51,9 @@ export async function routeStored(deps: RouterDeps, event: StoredEvent, opts: Ro
     journeys = await deps.workflows.withDeadline(Date.now() + deadlineMs, () => route(deps, event));
   } catch (err) {
     const message = (err as Error).message;
-    if (!(err instanceof RoutingDeferred) && !isPermanentTemporalError(err)) health.markDown();
+    if (isTemporalUnavailable(err)) health.markDown();
     deps.log.warn({ err: message, eventId: event.id }, 'routing deferred: the event is stored and will be routed again');
+    await releaseEntries(deps.db, event.id).catch(() => undefined);
     await markRoutingFailed(deps.db, event.id, message).catch(() => undefined);
     return { routing: 'deferred' };
   }

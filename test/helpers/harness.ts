@@ -5,7 +5,7 @@
  */
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap, type Worker } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import supertest from 'supertest';
 import type { Express } from 'express';
 import { createApp } from '../../api/app';
@@ -150,6 +150,24 @@ export class Harness {
 
   journey(flowId: string, contactId: string): WorkflowHandle<typeof journeyWorkflow> {
     return this.env.client.workflow.getHandle(journeyWorkflowId(flowId, contactId));
+  }
+
+  /**
+   * Waits until the journey exists in Temporal: journeys the router loop starts (profile
+   * changes made by steps, deferred events) appear a moment after what caused them.
+   */
+  async journeyStarted(flowId: string, contactId: string, timeoutMs = 15_000): Promise<WorkflowHandle<typeof journeyWorkflow>> {
+    const handle = this.journey(flowId, contactId);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await handle.describe();
+        return handle;
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError) || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
   }
 
   /** Waits for the journey to end, skipping time through its delays. */
