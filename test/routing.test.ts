@@ -1,0 +1,218 @@
+/**
+ * The one routing path under faults, against the real servers: a step's profile change whose
+ * routing fails still enters its flow; a stored event routed twice starts one journey; a
+ * journey that cannot take a signal does not keep the event from the others; a router that
+ * died mid-start is recovered from Temporal; journeys that ended behind our back are reconciled;
+ * signals carry only what the journey reads.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { getEvent, eventsSince, insertEvent } from '../db/events';
+import type { FlowInput } from '../flows/schema';
+import { propertiesListenedTo, slimProperties } from '../flows/listens';
+import { reconcileJourneys } from '../routing/reconcile';
+import { journeyStartOptions, type RoutingResult } from '../routing/route-event';
+import { routeStored } from '../routing/router';
+import { routePending } from '../routing/router-loop';
+import { getFlowVersion } from '../db/flows';
+import { waitFor } from './helpers/fake-http';
+import { Harness } from './helpers/harness';
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await Harness.start();
+});
+afterAll(() => h?.stop());
+
+const email = (id: string, subject: string) => ({ id, type: 'email' as const, subject, html: `<p>${subject}</p>` });
+const flow = (trigger: string, steps: FlowInput['steps'], extra: Partial<FlowInput> = {}): FlowInput => ({ name: trigger, status: 'live', trigger: { event: trigger }, smartSending: { enabled: false }, steps, ...extra });
+const subjectsTo = (to: string) => h.sendgrid.emails.filter((e) => e.to === to).map((e) => e.subject);
+const routerDeps = () => ({ db: h.db, workflows: h.env.client.workflow, log: h.log });
+const journeyRows = async (contactId: string) =>
+  (await h.db.query<{ flow_id: string; status: string; run_id: string | null; exit_reason: string | null }>('SELECT flow_id, status, run_id, exit_reason FROM journeys WHERE contact_id = $1 ORDER BY id', [contactId])).rows;
+const storedEvent = async (id: number) => {
+  const event = await getEvent(h.db, id);
+  if (!event) throw new Error(`no event ${id}`);
+  return event;
+};
+
+test('a profile change made by a step whose routing fails once still enters the profile-triggered flow', async () => {
+  await h.stopRouter();
+  try {
+    await h.putFlow('score-up', flow('Webinar Attended', [{ id: 'points', type: 'update_profile', score: 60 }]));
+    await h.putFlow('hot-lead', {
+      name: 'Hot lead',
+      status: 'live',
+      trigger: { profileChange: { profile: { property: 'lead_score', op: 'gte', value: 50 } } },
+      steps: [email('call-you', 'We will call you')],
+    });
+    await h.identify('warm', { email: 'warm@example.com' });
+    await h.track({ userId: 'warm', event: 'Webinar Attended' });
+    expect((await h.result('score-up', 'warm')).steps[0].outcome).toBe('updated');
+
+    // The stored change is routed against a Temporal that cannot be reached: deferred, kept.
+    const change = await h.db.query<{ id: number }>("SELECT id FROM events WHERE contact_id = 'warm' AND name = 'Profile Updated'");
+    expect(change.rows).toHaveLength(1);
+    const unreachable = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 300 });
+    const down = { ...routerDeps(), workflows: new Client({ connection: unreachable }).workflow };
+    expect(await routeStored(down, await storedEvent(change.rows[0].id), { deadlineMs: 1_000 })).toEqual({ routing: 'deferred' });
+    await unreachable.close();
+    expect((await storedEvent(change.rows[0].id)).routedAt).toBeNull();
+    expect((await h.http('get', '/v1/contacts/warm/journeys')).body.journeys).toEqual([expect.objectContaining({ flowId: 'score-up', status: 'completed' })]);
+  } finally {
+    h.startRouter();
+  }
+  // The router loop routes it once its backoff has passed.
+  await (await h.journeyStarted('hot-lead', 'warm')).result();
+  expect(subjectsTo('warm@example.com')).toEqual(['We will call you']);
+});
+
+test('routing one stored event again (a lost "routed" mark) never starts a second journey, even after the first ended', async () => {
+  await h.putFlow('welcome', flow('Signed Up', [email('hello', 'Welcome!')]));
+  await h.identify('newbie', { email: 'newbie@example.com' });
+  const accepted = await h.track({ userId: 'newbie', event: 'Signed Up', messageId: 'signup-newbie' });
+  const first = accepted.journeys.started as RoutingResult['started'];
+  expect(first).toHaveLength(1);
+  await h.result('welcome', 'newbie');
+  expect(subjectsTo('newbie@example.com')).toEqual(['Welcome!']);
+
+  // The mark is lost: the router loop routes the event again.
+  await h.db.query('UPDATE events SET routed_at = NULL, next_route_at = NULL WHERE id = $1', [accepted.eventId]);
+  await waitFor(async () => (await storedEvent(accepted.eventId)).routedAt !== null, 'the event routed again by the loop');
+  // And once more by hand, as another process would.
+  const again = await routeStored(routerDeps(), await storedEvent(accepted.eventId));
+
+  expect(again.journeys?.started).toEqual(first);
+  const description = await h.journey('welcome', 'newbie').describe();
+  expect(description.runId).toBe(first[0].runId);
+  expect(await journeyRows('newbie')).toEqual([expect.objectContaining({ flow_id: 'welcome', status: 'completed', run_id: first[0].runId })]);
+  expect(subjectsTo('newbie@example.com')).toEqual(['Welcome!']);
+});
+
+test('a journey that cannot take the signal (its workflow was terminated) does not keep the event from the others', async () => {
+  const waitADay = { id: 'wait', type: 'delay' as const, duration: '1 day' };
+  const exitOnOrder = { exitWhen: [{ event: 'Order Completed' }] };
+  await h.putFlow('cart-reminder', flow('Cart Viewed', [waitADay, email('cart-mail', 'Your cart')], exitOnOrder));
+  await h.putFlow('browse-reminder', flow('Product Browsed', [waitADay, email('browse-mail', 'Still looking?')], exitOnOrder));
+  await h.putFlow('thank-you', flow('Order Completed', [email('thanks', 'Thank you')]));
+  await h.identify('buyer', { email: 'buyer@example.com' });
+  await h.track({ userId: 'buyer', event: 'Cart Viewed' });
+  await h.track({ userId: 'buyer', event: 'Product Browsed' });
+  await h.journey('cart-reminder', 'buyer').terminate('support ended it by hand');
+
+  const order = await h.track({ userId: 'buyer', event: 'Order Completed', properties: { total: 20 } });
+
+  expect(order.routing).toBe('done');
+  const journeys = order.journeys as RoutingResult;
+  expect(journeys.signalled).toEqual([{ flowId: 'browse-reminder', workflowId: 'journey:browse-reminder:buyer' }]);
+  expect(journeys.failed).toEqual([{ flowId: 'cart-reminder', workflowId: 'journey:cart-reminder:buyer', error: 'the journey has ended' }]);
+  expect(journeys.started).toEqual([expect.objectContaining({ flowId: 'thank-you' })]);
+  expect((await storedEvent(order.eventId)).routingError).toContain('journey:cart-reminder:buyer');
+  expect((await h.result('browse-reminder', 'buyer')).exit).toMatchObject({ reason: 'flow_filter', detectedBy: 'signal' });
+  await h.result('thank-you', 'buyer');
+  expect(subjectsTo('buyer@example.com')).toEqual(['Thank you']);
+});
+
+test('a journey terminated behind our back is reconciled: the API stops showing it running', async () => {
+  await h.putFlow('long-nurture', flow('Trial Started', [{ id: 'wait', type: 'delay', duration: '30 days' }, email('nurture', 'Still there?')]));
+  await h.track({ userId: 'trialist', event: 'Trial Started' });
+  await h.journey('long-nurture', 'trialist').terminate('reset by support');
+  const listed = async () => (await h.http('get', '/v1/contacts/trialist/journeys')).body.journeys as { status: string; exitReason: string | null }[];
+  expect(await listed()).toMatchObject([{ status: 'running' }]);
+
+  await reconcileJourneys(routerDeps(), { staleMs: 0, startGraceMs: 0, limit: 100 });
+
+  expect(await listed()).toMatchObject([{ status: 'terminated', exitReason: 'reconciled' }]);
+});
+
+test('a router that died between the start and its records is recovered from Temporal: still one journey', async () => {
+  await h.putFlow('onboarding', flow('Account Created', [{ id: 'wait', type: 'delay', duration: '2 days' }, email('tips', 'Tips')]));
+  await h.identify('crashed', {});
+  // Stored, but not routed yet (the loop leaves it alone for a minute, as after a request).
+  const at = new Date(await h.env.currentTimeMs()).toISOString();
+  const { event } = await insertEvent(h.db, { messageId: 'crashed-1', type: 'track', contactId: 'crashed', name: 'Account Created', occurredAt: at }, { routeWithinMs: 60_000 });
+  // What the dead router did: claimed the entry, wrote the starting row, started the workflow.
+  const definition = await getFlowVersion(h.db, 'onboarding', 1);
+  if (!definition) throw new Error('no flow');
+  const trigger = { id: event.id, messageId: event.messageId, name: 'Account Created', properties: {}, timestamp: event.occurredAt };
+  const options = journeyStartOptions(definition, 'crashed', trigger);
+  await h.db.query("INSERT INTO journey_entries (flow_id, trigger_event_id, contact_id, workflow_id, claimed_at) VALUES ('onboarding', $1, 'crashed', $2, now() - interval '1 hour')", [event.id, options.workflowId]);
+  await h.db.query("INSERT INTO journeys (workflow_id, flow_id, flow_version, contact_id, trigger_event_id, listens_to, started_at, status) VALUES ($1, 'onboarding', 1, 'crashed', $2, '{}', now(), 'starting')", [options.workflowId, event.id]);
+  const handle = await h.env.client.workflow.start('journeyWorkflow', options);
+
+  const outcome = await routeStored(routerDeps(), event);
+
+  expect(outcome.journeys?.started).toEqual([{ flowId: 'onboarding', flowVersion: 1, workflowId: options.workflowId, runId: handle.firstExecutionRunId }]);
+  expect(await journeyRows('crashed')).toEqual([expect.objectContaining({ status: 'running', run_id: handle.firstExecutionRunId })]);
+  expect((await h.journey('onboarding', 'crashed').describe()).runId).toBe(handle.firstExecutionRunId);
+  await handle.terminate('test done');
+});
+
+test('signals carry only the properties the journey reads; the trigger stays whole', async () => {
+  await h.putFlow('big-spender', flow('Quote Requested', [{ id: 'wait', type: 'delay', duration: '3 days' }, email('quote', 'Your quote')], {
+    exitWhen: [{ event: 'Order Completed', where: [{ property: 'total', op: 'gte', value: 100 }, { property: 'shipping.country', op: 'equals', value: 'FR' }] }],
+  }));
+  const bulky = 'x'.repeat(8_000);
+  await h.track({ userId: 'spender', event: 'Quote Requested', properties: { note: bulky } });
+  await h.track({ userId: 'spender', event: 'Order Completed', properties: { total: 150, shipping: { country: 'FR', street: bulky }, products: [{ name: bulky }] } });
+  const result = await h.result('big-spender', 'spender');
+  expect(result.exit).toMatchObject({ reason: 'flow_filter', detectedBy: 'signal' });
+
+  const history = await h.journey('big-spender', 'spender').fetchHistory();
+  const payload = (attrs: { input?: { payloads?: { data?: Uint8Array | null }[] | null } | null } | null | undefined) =>
+    JSON.parse(Buffer.from(attrs?.input?.payloads?.[0]?.data ?? new Uint8Array()).toString('utf8')) as { name?: string; properties: Record<string, unknown>; trigger?: { properties: Record<string, unknown> } };
+  const signals = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes).map((e) => payload(e.workflowExecutionSignaledEventAttributes));
+  expect(signals).toEqual([expect.objectContaining({ name: 'Order Completed', properties: { total: 150, shipping: { country: 'FR' } } })]);
+  const start = payload(history.events?.[0]?.workflowExecutionStartedEventAttributes);
+  expect(start.trigger?.properties).toEqual({ note: bulky });
+});
+
+test('the paths a flow reads, per event name', () => {
+  const listens = propertiesListenedTo({
+    exitWhen: [{ any: [{ event: 'Order Completed', where: [{ property: 'cart_id', op: 'equals', value: { fromTrigger: 'cart_id' } }] }, { event: 'Refund Issued' }] }],
+    goal: { event: 'Order Completed', exitOnGoal: true, where: [{ property: 'total', op: 'gt', value: 0 }] },
+    steps: [
+      { id: 'w', type: 'wait_for_event', event: 'Email Clicked', where: [{ property: 'url', op: 'contains', value: 'pricing' }], timeout: '1 day' },
+      { id: 's', type: 'split', condition: { message: 'm', engaged: 'opened' }, then: 'w' },
+    ],
+  });
+  expect(listens).toEqual({
+    'Order Completed': ['cart_id', 'total'],
+    'Refund Issued': [],
+    'Email Clicked': ['message_id', 'url'],
+    'Email Opened': ['message_id'],
+    'Email Delivered': ['message_id'],
+  });
+  expect(slimProperties({ a: { b: 1, c: 2 }, list: [{ x: 1, y: 2 }], z: 3 }, ['a.b', 'list.0.x'])).toEqual({ a: { b: 1 }, list: { 0: { x: 1 } } });
+  expect(slimProperties({ z: 3 }, undefined)).toEqual({ z: 3 });
+});
+
+test('conditions see the newest events of a contact with a long history, not the oldest 1,000', async () => {
+  await h.identify('veteran', {});
+  const base = Date.parse('2020-01-01T00:00:00Z');
+  await h.db.query(
+    `INSERT INTO events (message_id, type, contact_id, name, occurred_at, routed_at)
+     SELECT 'veteran-' || i, 'track', 'veteran', 'Page Viewed', $1::timestamptz + i * interval '1 minute', now() FROM generate_series(1, 1200) AS i`,
+    [new Date(base).toISOString()],
+  );
+  const events = await eventsSince(h.db, 'veteran', ['Page Viewed'], '-infinity');
+  expect(events).toHaveLength(1000);
+  expect(events[events.length - 1].messageId).toBe('veteran-1200');
+  expect(Date.parse(events[0].occurredAt)).toBeLessThan(Date.parse(events[events.length - 1].occurredAt));
+});
+
+test('a pass of the router loop routes due events in order and leaves routed ones alone', async () => {
+  await h.stopRouter();
+  try {
+    await h.putFlow('visit-mail', flow('Store Visited', [email('visit', 'Thanks for visiting')]));
+    await h.identify('visitor', { email: 'visitor@example.com' });
+    const { event } = await insertEvent(h.db, { messageId: 'visit-1', type: 'track', contactId: 'visitor', name: 'Store Visited', occurredAt: new Date(await h.env.currentTimeMs()).toISOString() });
+    expect(await routePending(routerDeps())).toBe(1);
+    expect(await routePending(routerDeps())).toBe(0);
+    expect((await storedEvent(event.id)).routedAt).not.toBeNull();
+    await h.result('visit-mail', 'visitor');
+    expect(subjectsTo('visitor@example.com')).toEqual(['Thanks for visiting']);
+  } finally {
+    h.startRouter();
+  }
+});
