@@ -6,6 +6,7 @@ import { apiKeys, publicUrl, readEnv, requiredLinkSecret, webhookSettings } from
 import { createLogger } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { registerSearchAttributes } from '../runtime/temporal';
+import { CLIENT_CHANNEL_ARGS } from '../runtime/temporal-channel';
 import { createApp } from './app';
 import { startRouterLoop } from '../routing/router-loop';
 
@@ -20,7 +21,7 @@ async function main(): Promise<void> {
   const address = env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
   // Journeys are started with ContactId/FlowId attributes: the server must know them.
   await registerSearchAttributes({ address, namespace: env.TEMPORAL_NAMESPACE }, log);
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect({ address, channelArgs: CLIENT_CHANNEL_ARGS });
   const workflows = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }).workflow;
   const deps = { db, workflows, log, apiKeys: keys, links: { publicUrl: publicUrl(env), secret: requiredLinkSecret(env) }, webhooks: webhookSettings(env) };
   // Routes what requests did not, and profile changes made by steps (also run by workers).

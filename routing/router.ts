@@ -22,7 +22,7 @@ export interface RouterDeps extends RoutingDeps {
  * How long a request waits on Temporal before answering "deferred" (the event is stored
  * either way and the router loop routes it): a client never waits seconds on an outage.
  */
-export const INLINE_ROUTING_DEADLINE_MS = 1_000;
+export const INLINE_ROUTING_DEADLINE_MS = 800;
 /** The router loop has no one waiting: it gives Temporal longer. */
 export const LOOP_ROUTING_DEADLINE_MS = 10_000;
 
@@ -46,6 +46,22 @@ export async function routeStored(deps: RouterDeps, event: StoredEvent, opts: Ro
     return { routing: 'deferred' };
   }
   const deadlineMs = opts.deadlineMs ?? (opts.inline ? INLINE_ROUTING_DEADLINE_MS : LOOP_ROUTING_DEADLINE_MS);
+  const attempt = routeAndRecord(deps, event, deadlineMs);
+  if (!opts.inline) return attempt;
+  // The client's gRPC retries may sleep past the deadline before giving up: a request does not
+  // wait for that. The attempt goes on in the background and records its own outcome.
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), deadlineMs + 100)));
+  const first = await Promise.race([attempt, late]);
+  clearTimeout(timer);
+  if (first !== 'late') return first;
+  health.markDown();
+  return { routing: 'deferred' };
+}
+
+/** One routing pass under a gRPC deadline; never throws (a failure is recorded for a retry). */
+async function routeAndRecord(deps: RouterDeps, event: StoredEvent, deadlineMs: number): Promise<RoutingOutcome> {
+  const health = temporalHealth(deps.workflows);
   let journeys: RoutingResult;
   try {
     journeys = await deps.workflows.withDeadline(Date.now() + deadlineMs, () => route(deps, event));
@@ -59,7 +75,12 @@ export async function routeStored(deps: RouterDeps, event: StoredEvent, opts: Ro
   }
   const error = journeys.failed.length ? journeys.failed.map((f) => `${f.workflowId}: ${f.error}`).join('; ') : null;
   if (error) deps.log.warn({ eventId: event.id, failed: journeys.failed }, 'event routed, but some journeys could not take it');
-  await markRouted(deps.db, event.id, journeys, error);
+  try {
+    await markRouted(deps.db, event.id, journeys, error);
+  } catch (err) {
+    // Routed but not marked: the loop routes it again, which changes nothing (entries, seen ids).
+    deps.log.warn({ err: (err as Error).message, eventId: event.id }, 'event routed, but its routed mark was not written');
+  }
   return { routing: 'done', journeys };
 }
 

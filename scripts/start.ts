@@ -10,6 +10,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createApp } from '../api/app';
 import { startRouterLoop } from '../routing/router-loop';
+import { CLIENT_CHANNEL_ARGS } from '../runtime/temporal-channel';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { apiKeys, publicUrl, readEnv, webhookSettings } from '../runtime/env';
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
   await migrate(db);
   const temporal = await resolveTemporal(env, log);
 
-  const connection = await Connection.connect({ address: temporal.address });
+  const connection = await Connection.connect({ address: temporal.address, channelArgs: CLIENT_CHANNEL_ARGS });
   const workflows = new Client({ connection, namespace: temporal.namespace }).workflow;
   const workerConnection = await NativeConnection.connect({ address: temporal.address });
   const links = { publicUrl: publicUrl(env), secret: env.LINK_SECRET ?? developmentSecret(env.PARCOURS_DATA_DIR, 'link-secret', 'dev_links_') };

@@ -5,17 +5,21 @@
  * died mid-start is recovered from Temporal; journeys that ended behind our back are reconciled;
  * signals carry only what the journey reads.
  */
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
+import supertest from 'supertest';
+import { createApp } from '../api/app';
+import { CLIENT_CHANNEL_ARGS } from '../runtime/temporal-channel';
 import { getEvent, eventsSince, insertEvent } from '../db/events';
 import type { FlowInput } from '../flows/schema';
 import { propertiesListenedTo, slimProperties } from '../flows/listens';
 import { reconcileJourneys } from '../routing/reconcile';
 import { journeyStartOptions, type RoutingResult } from '../routing/route-event';
 import { routeStored } from '../routing/router';
-import { routePending } from '../routing/router-loop';
+import { routePending, startRouterLoop } from '../routing/router-loop';
 import { getFlowVersion } from '../db/flows';
 import { waitFor } from './helpers/fake-http';
-import { Harness } from './helpers/harness';
+import { API_KEY, Harness, TEST_LINKS, TEST_WEBHOOKS } from './helpers/harness';
 
 let h: Harness;
 
@@ -213,6 +217,80 @@ test('a pass of the router loop routes due events in order and leaves routed one
     await h.result('visit-mail', 'visitor');
     expect(subjectsTo('visitor@example.com')).toEqual(['Thanks for visiting']);
   } finally {
+    h.startRouter();
+  }
+});
+
+/** A TCP proxy in front of the Temporal server that can be switched off (connections refused and cut) and on. */
+class SwitchableProxy {
+  private server?: Server;
+  private readonly sockets = new Set<Socket>();
+  up = false;
+
+  async start(target: string): Promise<string> {
+    const [host, port] = target.split(':');
+    this.server = createServer((client) => {
+      if (!this.up) return void client.destroy();
+      const upstream = connect(Number(port), host);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  down(): void {
+    this.up = false;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  async stop(): Promise<void> {
+    this.down();
+    await new Promise((resolve) => this.server?.close(resolve));
+  }
+}
+
+test('Temporal down then back: requests answer "deferred" at once, and routing resumes within seconds of the server returning', async () => {
+  await h.putFlow('comeback', flow('Outage Checkout', [email('comeback-mail', 'Your cart')]));
+  await h.identify('patient-2', { email: 'patient-2@example.com' });
+  await h.stopRouter();
+  const proxy = new SwitchableProxy();
+  const connection = Connection.lazy({ address: await proxy.start(h.env.address), channelArgs: CLIENT_CHANNEL_ARGS });
+  const workflows = new Client({ connection }).workflow;
+  const app = createApp({ db: h.db, workflows, log: h.log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
+  const router = startRouterLoop({ db: h.db, workflows, log: h.log }, { intervalMs: 200, reconcileEveryMs: false });
+  try {
+    const answers: { routing: string; ms: number }[] = [];
+    for (const messageId of ['outage-a', 'outage-b', 'outage-c']) {
+      const started = Date.now();
+      const res = await supertest(app).post('/v1/track').set('Authorization', `Bearer ${API_KEY}`)
+        .send({ userId: 'patient-2', event: 'Outage Checkout', messageId, timestamp: new Date(await h.env.currentTimeMs()).toISOString() });
+      answers.push({ routing: res.body.routing, ms: Date.now() - started });
+    }
+    expect(answers.map((a) => a.routing)).toEqual(['deferred', 'deferred', 'deferred']);
+    // The first waits out the short inline deadline; the next ones skip Temporal while it is down.
+    expect(answers[0].ms).toBeLessThan(1_500);
+    expect(Math.max(answers[1].ms, answers[2].ms)).toBeLessThan(300);
+    // Down a few seconds more: gRPC's reconnect backoff grows meanwhile.
+    await new Promise((r) => setTimeout(r, 4_000));
+    expect((await h.http('get', '/v1/contacts/patient-2/journeys')).body.journeys).toEqual([]);
+
+    proxy.up = true;
+    const back = Date.now();
+    await waitFor(async () => (await h.http('get', '/v1/contacts/patient-2/journeys')).body.journeys.length > 0, 'the journey started after the outage');
+    expect(Date.now() - back).toBeLessThan(5_000);
+    await waitFor(async () => (await h.db.query("SELECT count(*)::int AS n FROM events WHERE contact_id = 'patient-2' AND routed_at IS NULL")).rows[0].n === 0, 'every deferred event routed');
+    await h.result('comeback', 'patient-2');
+    // Three deferred checkouts, one journey: the later two found it running.
+    expect(subjectsTo('patient-2@example.com')).toEqual(['Your cart']);
+  } finally {
+    await router.stop();
+    await proxy.stop();
+    await connection.close().catch(() => undefined);
     h.startRouter();
   }
 });

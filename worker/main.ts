@@ -8,6 +8,7 @@ import { createLogger, installTemporalLogging } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { providersFromEnv } from '../runtime/providers';
 import { startRouterLoop } from '../routing/router-loop';
+import { CLIENT_CHANNEL_ARGS } from '../runtime/temporal-channel';
 import { createJourneyWorker } from './create-worker';
 
 async function main(): Promise<void> {
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address });
   // The router loop runs here too (claims make that safe): profile changes stored by
   // update_profile steps enter profile-triggered flows even when no API process runs.
-  const clientConnection = await Connection.connect({ address });
+  const clientConnection = await Connection.connect({ address, channelArgs: CLIENT_CHANNEL_ARGS });
   const workflows = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE }).workflow;
   const worker = await createJourneyWorker({
     connection,
