@@ -295,3 +295,36 @@ test('Temporal down then back: requests answer "deferred" at once, and routing r
     h.startRouter();
   }
 });
+
+test('two routers side by side (two processes) route each due event once: one journey per contact, none twice', async () => {
+  await h.stopRouter();
+  try {
+    await h.putFlow('crowd', flow('Crowd Joined', [{ id: 'wait', type: 'delay', duration: '1 day' }, email('crowd-mail', 'Hello crowd')]));
+    const at = new Date(await h.env.currentTimeMs()).toISOString();
+    const ids: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      await h.identify(`crowd-${i}`, {});
+      ids.push((await insertEvent(h.db, { messageId: `crowd-${i}`, type: 'track', contactId: `crowd-${i}`, name: 'Crowd Joined', occurredAt: at })).event.id);
+    }
+    const other = new Client({ connection: await Connection.connect({ address: h.env.address }) }).workflow;
+    try {
+      const passes = await Promise.all([
+        routePending(routerDeps(), { leaseMs: 30_000, batch: 7 }),
+        routePending({ ...routerDeps(), workflows: other }, { leaseMs: 30_000, batch: 7 }),
+        routePending(routerDeps(), { leaseMs: 30_000, batch: 7 }),
+      ]);
+      expect(passes.reduce((a, b) => a + b, 0)).toBe(20);
+    } finally {
+      await other.connection.close();
+    }
+    const routed = await h.db.query<{ routing_result: RoutingResult }>('SELECT routing_result FROM events WHERE id = ANY($1)', [ids]);
+    expect(routed.rows.every((r) => r.routing_result.started.length === 1)).toBe(true);
+    const rows = await h.db.query<{ n: number; contacts: number }>("SELECT count(*)::int AS n, count(DISTINCT contact_id)::int AS contacts FROM journeys WHERE flow_id = 'crowd' AND status = 'running'");
+    expect(rows.rows[0]).toEqual({ n: 20, contacts: 20 });
+    const entries = await h.db.query<{ n: number }>("SELECT count(*)::int AS n FROM journey_entries WHERE flow_id = 'crowd' AND outcome = 'started'");
+    expect(entries.rows[0].n).toBe(20);
+    for (let i = 0; i < 20; i++) await h.journey('crowd', `crowd-${i}`).terminate('test done');
+  } finally {
+    h.startRouter();
+  }
+});

@@ -3,7 +3,7 @@
 -- next_route_at: not claimable before then (the inline attempt's lease, or a retry's backoff).
 ALTER TABLE events ADD COLUMN next_route_at timestamptz;
 DROP INDEX events_unrouted;
-CREATE INDEX events_routable ON events (next_route_at, id) WHERE routed_at IS NULL;
+CREATE INDEX events_routable ON events (next_route_at NULLS FIRST, id) WHERE routed_at IS NULL;
 
 -- Entry is keyed on the trigger event: one decision per (flow, trigger event), claimed before
 -- the workflow start and completed after it, so routing an event again (a lost "routed" mark)
@@ -20,6 +20,8 @@ CREATE TABLE journey_entries (
   decided_at       timestamptz,
   PRIMARY KEY (flow_id, trigger_event_id)
 );
+-- A failed routing pass releases its event's undecided claims.
+CREATE INDEX journey_entries_undecided ON journey_entries (trigger_event_id) WHERE outcome IS NULL;
 
 -- A journey's row exists before its workflow starts (status 'starting', no run id yet), so
 -- whatever routes the contact's next event finds it. Rows get a surrogate key for that.
