@@ -162,10 +162,16 @@ export async function runningJourneysListeningTo(q: Queryable, contactId: string
   return rows.map(toJourney);
 }
 
-/** The contact's journeys; `starting` rows are not journeys yet (their start may not happen). */
-export async function listContactJourneys(q: Queryable, contactId: string): Promise<JourneyRecord[]> {
+/**
+ * The contact's journeys, as the API shows them: `starting` rows are not journeys yet (their
+ * start may not happen), and what a journey listens to is the router's business.
+ */
+export async function listContactJourneys(q: Queryable, contactId: string): Promise<Omit<JourneyRecord, 'listens'>[]> {
   const { rows } = await q.query<JourneyRow>("SELECT * FROM journeys WHERE contact_id = $1 AND status <> 'starting' ORDER BY started_at DESC LIMIT 500", [contactId]);
-  return rows.map(toJourney);
+  return rows.map((r) => {
+    const { listens: _listens, ...shown } = toJourney(r);
+    return shown;
+  });
 }
 
 export async function hasRunningJourney(q: Queryable, workflowId: string): Promise<boolean> {
