@@ -328,3 +328,35 @@ test('two routers side by side (two processes) route each due event once: one jo
     h.startRouter();
   }
 });
+
+test('an event routed while a journey is starting (row written, workflow not yet there) is kept and reaches the journey', async () => {
+  await h.stopRouter();
+  try {
+    await h.putFlow('slow-start', flow('Demo Booked', [{ id: 'wait', type: 'delay', duration: '2 days' }, email('demo-mail', 'See you')], { exitWhen: [{ event: 'Demo Cancelled' }] }));
+    await h.identify('booker', {});
+    const at = new Date(await h.env.currentTimeMs()).toISOString();
+    const { event: trigger } = await insertEvent(h.db, { messageId: 'demo-1', type: 'track', contactId: 'booker', name: 'Demo Booked', occurredAt: at }, { routeWithinMs: 60_000 });
+    // Another router is between the row and the start: its claim is fresh, its row says starting.
+    const definition = await getFlowVersion(h.db, 'slow-start', 1);
+    if (!definition) throw new Error('no flow');
+    const options = journeyStartOptions(definition, 'booker', { id: trigger.id, messageId: trigger.messageId, name: 'Demo Booked', properties: {}, timestamp: at });
+    await h.db.query("INSERT INTO journey_entries (flow_id, trigger_event_id, contact_id, workflow_id) VALUES ('slow-start', $1, 'booker', $2)", [trigger.id, options.workflowId]);
+    await h.db.query(
+      `INSERT INTO journeys (workflow_id, flow_id, flow_version, contact_id, trigger_event_id, listens_to, listens, started_at, status)
+       VALUES ($1, 'slow-start', 1, 'booker', $2, '{Demo Cancelled}', '{"Demo Cancelled": []}', now(), 'starting')`,
+      [options.workflowId, trigger.id],
+    );
+
+    const { event: cancel } = await insertEvent(h.db, { messageId: 'demo-cancel', type: 'track', contactId: 'booker', name: 'Demo Cancelled', occurredAt: at });
+    expect(await routeStored(routerDeps(), cancel)).toEqual({ routing: 'deferred' });
+    expect((await storedEvent(cancel.id)).routingError).toContain('is starting');
+
+    // The other router's start goes through; the deferred event is routed again and heard.
+    await h.env.client.workflow.start('journeyWorkflow', options);
+    await waitFor(async () => (await routeStored(routerDeps(), await storedEvent(cancel.id))).routing === 'done', 'the cancel routed once the journey runs');
+    expect((await storedEvent(cancel.id)).routingResult).toMatchObject({ signalled: [{ flowId: 'slow-start', workflowId: options.workflowId }] });
+    expect((await h.result('slow-start', 'booker')).exit).toMatchObject({ reason: 'flow_filter', detectedBy: 'signal' });
+  } finally {
+    h.startRouter();
+  }
+});
