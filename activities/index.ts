@@ -7,7 +7,6 @@ import { recordJourneyEnd as writeJourneyEnd } from '../db/journeys';
 import { deletePushSubscriptions, pushSubscriptionsOf } from '../db/push-subscriptions';
 import type { Db } from '../db/pool';
 import type { StepOf } from '../flows/schema';
-import type { RoutingDeps } from '../routing/route-event';
 import type { JourneyExit, JourneyState, StepRecord } from '../workflows/messages';
 import { wakeTime, zoneOf } from './clock';
 import { profileOf } from './facts';
@@ -30,8 +29,6 @@ export interface ActivityDeps {
   webhookSecret?: string;
   /** Marketing messages per contact per 24 h, all channels (0: no cap). */
   frequencyCapPerDay?: number;
-  /** Lets update_profile steps start profile-triggered journeys. */
-  routing?: RoutingDeps;
   /** Public base URL and secret of unsubscribe and tracking links. */
   links: LinkSettings;
   /** How long an attempt's claim on a message lasts unrenewed (default 30 s; tests shorten it). */
@@ -106,7 +103,7 @@ export function createActivities(deps: ActivityDeps) {
       return evaluateSplit(deps.db, req);
     },
     async updateProfile(req: GuardRequest & { step: StepOf<'update_profile'> }) {
-      return applyProfileStep(deps.db, deps.routing, req);
+      return applyProfileStep(deps.db, req);
     },
     /** When a delay_until step ends, in the contact's time zone. */
     async resolveWakeTime(req: { journey: JourneyRef; step: StepOf<'delay_until'>; trigger: GuardRequest['trigger']; now: number }): Promise<{ at: string; zone: string } | { error: string }> {

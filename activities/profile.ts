@@ -1,21 +1,24 @@
 /**
- * The update_profile step: set/unset traits, add/remove tags, add lead-score points, then
- * let profile-change triggers react. The change is stored as an identify event keyed by the
- * journey run and step: a retried activity finds it and does not add the points twice.
+ * The update_profile step: set/unset traits, add/remove tags, add lead-score points. The
+ * change is stored, in the same transaction, as an identify event carrying the profile before
+ * and after (like an identify's), keyed by the journey run and step: a retried activity finds
+ * it and does not add the points twice. The activity does not route: the router loop routes
+ * that event like any other (profile-change triggers), so a routing failure is retried by the
+ * router, never lost with the activity's retry.
  */
-import { getContact, updateProfile, type Contact } from '../db/contacts';
-import { insertEvent, markRouted } from '../db/events';
+import { getContact, updateProfile } from '../db/contacts';
+import { eventExists, insertEvent } from '../db/events';
 import { inTransaction, type Db } from '../db/pool';
 import type { StepOf } from '../flows/schema';
 import { liquid } from '../flows/templates';
-import { routeProfileChange, type RoutingDeps } from '../routing/route-event';
 import { profileOf } from './facts';
 import { checkGuard, type GuardRequest, type GuardStop } from './guard';
 import { journeyData } from './send-message';
 
+/** `entered` stays for the workflow's sake (it reads it) and is always empty now: entering is the router's job. */
 export type ProfileOutcome = { status: 'updated'; changes: Record<string, unknown>; entered: string[] } | { status: 'unchanged' } | GuardStop;
 
-export async function applyProfileStep(db: Db, routing: RoutingDeps | undefined, req: GuardRequest & { step: StepOf<'update_profile'> }): Promise<ProfileOutcome> {
+export async function applyProfileStep(db: Db, req: GuardRequest & { step: StepOf<'update_profile'> }): Promise<ProfileOutcome> {
   const { journey, step } = req;
   const stop = await checkGuard(db, req, { holdWhenPaused: false });
   if (stop) return stop;
@@ -26,21 +29,23 @@ export async function applyProfileStep(db: Db, routing: RoutingDeps | undefined,
   for (const [key, value] of Object.entries(step.set ?? {})) set[key] = typeof value === 'string' ? await liquid.parseAndRender(value, context) : value;
   const changes = { set, unset: step.unset, addTags: step.addTags, removeTags: step.removeTags, score: step.score };
 
+  const json = JSON.parse(JSON.stringify(changes)) as Record<string, unknown>;
   const applied = await inTransaction(db, async (tx) => {
-    const { event, duplicate } = await insertEvent(tx, {
-      messageId: `profile-update:${journey.runId}:${step.id}`,
+    // The contact's lock orders two attempts of this step: the second sees the first's event.
+    await getContact(tx, journey.contactId, { forUpdate: true });
+    const messageId = `profile-update:${journey.runId}:${step.id}`;
+    if (await eventExists(tx, messageId)) return false;
+    const { before, after } = await updateProfile(tx, journey.contactId, changes);
+    await insertEvent(tx, {
+      messageId,
       type: 'identify',
       contactId: journey.contactId,
       name: 'Profile Updated',
-      properties: JSON.parse(JSON.stringify(changes)) as Record<string, unknown>,
-      context: { source: 'journey', flowId: journey.flowId, stepId: step.id },
+      properties: json,
+      context: { source: 'journey', flowId: journey.flowId, stepId: step.id, profileChange: { before, after } },
       occurredAt: new Date(Math.max(req.now, Date.now())).toISOString(),
     });
-    if (duplicate) return { event, before: undefined as Contact | undefined, after: undefined as Contact | undefined };
-    return { event, ...(await updateProfile(tx, journey.contactId, changes)) };
+    return true;
   });
-  if (!applied.after) return { status: 'unchanged' };
-  const entered = routing ? await routeProfileChange(routing, applied.before, applied.after, applied.event) : undefined;
-  if (entered) await markRouted(db, applied.event.id, entered);
-  return { status: 'updated', changes: JSON.parse(JSON.stringify(changes)) as Record<string, unknown>, entered: entered?.started.map((s) => s.flowId) ?? [] };
+  return applied ? { status: 'updated', changes: json, entered: [] } : { status: 'unchanged' };
 }

@@ -6,9 +6,10 @@ import { apiKeys, poolSettings, publicUrl, readEnv, requiredLinkSecret, webhookS
 import { createLogger } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { registerSearchAttributes } from '../runtime/temporal';
+import { CLIENT_CHANNEL_ARGS } from '../runtime/temporal-channel';
 import { createApp } from './app';
-import { startRedelivery } from './events/redelivery';
 import { startFlowStatusNotifier } from '../routing/flow-status';
+import { startRouterLoop } from '../routing/router-loop';
 
 async function main(): Promise<void> {
   const env = readEnv();
@@ -21,19 +22,20 @@ async function main(): Promise<void> {
   const address = env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
   // Journeys are started with ContactId/FlowId attributes: the server must know them.
   await registerSearchAttributes({ address, namespace: env.TEMPORAL_NAMESPACE }, log);
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect({ address, channelArgs: CLIENT_CHANNEL_ARGS });
   const workflows = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }).workflow;
   const deps = { db, workflows, log, apiKeys: keys, links: { publicUrl: publicUrl(env), secret: requiredLinkSecret(env) }, webhooks: webhookSettings(env) };
-  const stopRedelivery = startRedelivery(deps);
   // Status changes a crashed or failed pass left unfinished reach their journeys from here.
   const stopNotifier = startFlowStatusNotifier(deps);
+  // Routes what requests did not, and profile changes made by steps (also run by workers).
+  const router = startRouterLoop(deps);
   const server = createApp(deps).listen(env.PORT, () => log.info({ port: env.PORT }, 'API listening'));
 
   const shutdown = () => {
     log.info('shutting down');
-    stopRedelivery();
     stopNotifier();
     server.close(async () => {
+      await router.stop();
       await connection.close();
       await db.end();
       await database.stop();

@@ -52,56 +52,97 @@ export interface NewEvent {
   occurredAt: string;
 }
 
-/** Stores an event once per messageId; a repeat returns the stored one with `duplicate: true`. */
-export async function insertEvent(q: Queryable, e: NewEvent): Promise<{ event: StoredEvent; duplicate: boolean }> {
+/**
+ * Stores an event once per messageId; a repeat returns the stored one with `duplicate: true`.
+ * `routeWithinMs`: the caller routes it inline, so the router loop leaves it alone that long
+ * (the inline attempt's lease); without it the loop routes it at once (step-made changes).
+ */
+export async function insertEvent(q: Queryable, e: NewEvent, opts: { routeWithinMs?: number } = {}): Promise<{ event: StoredEvent; duplicate: boolean }> {
   const inserted = await q.query<EventRow>(
-    `INSERT INTO events (message_id, type, contact_id, name, properties, context, occurred_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
+    `INSERT INTO events (message_id, type, contact_id, name, properties, context, occurred_at, next_route_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8 / 1000.0))
      ON CONFLICT (message_id) DO NOTHING RETURNING *`,
-    [e.messageId, e.type, e.contactId, e.name ?? null, e.properties ?? {}, e.context ?? {}, e.occurredAt],
+    [e.messageId, e.type, e.contactId, e.name ?? null, e.properties ?? {}, e.context ?? {}, e.occurredAt, opts.routeWithinMs ?? 0],
   );
   if (inserted.rows[0]) return { event: toEvent(inserted.rows[0]), duplicate: false };
   const existing = await q.query<EventRow>('SELECT * FROM events WHERE message_id = $1', [e.messageId]);
   return { event: toEvent(existing.rows[0]), duplicate: true };
 }
 
-export async function markRouted(q: Queryable, id: number, result: unknown): Promise<void> {
+export async function eventExists(q: Queryable, messageId: string): Promise<boolean> {
+  return ((await q.query('SELECT 1 FROM events WHERE message_id = $1', [messageId])).rowCount ?? 0) > 0;
+}
+
+/** Routing finished; `error` keeps what failed for good (a journey gone or full) for support. */
+export async function markRouted(q: Queryable, id: number, result: unknown, error: string | null = null): Promise<void> {
   await q.query(
-    'UPDATE events SET routed_at = now(), routing_result = $2, routing_error = NULL WHERE id = $1',
-    [id, JSON.stringify(result)],
+    'UPDATE events SET routed_at = now(), routing_result = $2, routing_error = $3, next_route_at = NULL WHERE id = $1',
+    [id, JSON.stringify(result), error],
   );
 }
 
-export async function markRoutingFailed(q: Queryable, id: number, error: string): Promise<void> {
-  await q.query('UPDATE events SET routing_error = $2, routing_attempts = routing_attempts + 1 WHERE id = $1', [id, error]);
+/**
+ * Routing must be tried again: after `retryInMs`, or by default after a backoff on the
+ * attempts so far (0.5 s doubling, at most a minute), so a stubborn event does not spin.
+ */
+export async function markRoutingFailed(q: Queryable, id: number, error: string, retryInMs?: number): Promise<void> {
+  await q.query(
+    `UPDATE events SET routing_error = $2, routing_attempts = routing_attempts + 1,
+       next_route_at = now() + make_interval(secs => COALESCE($3, least(500 * 2 ^ least(routing_attempts, 7), 60000)) / 1000.0)
+     WHERE id = $1 AND routed_at IS NULL`,
+    [id, error, retryInMs ?? null],
+  );
 }
 
 /**
- * Claims accepted events whose routing never finished (Temporal was down, the API crashed),
- * oldest first. A claim lasts `leaseMs`, so two API processes never route the same event at once.
+ * Temporal is back: events held back by a backoff during the outage are due at once (an
+ * event claimed meanwhile by another router may be routed twice; routing is idempotent).
  */
-export async function claimUnrouted(q: Queryable, olderThanMs: number, leaseMs: number, limit: number): Promise<StoredEvent[]> {
+export async function releaseBackedOff(q: Queryable): Promise<number> {
+  const { rowCount } = await q.query(
+    'UPDATE events SET next_route_at = now() WHERE routed_at IS NULL AND routing_attempts > 0 AND next_route_at > now()',
+  );
+  return rowCount ?? 0;
+}
+
+/**
+ * Claims events whose routing is due (never tried, an inline attempt's lease ran out, a retry's
+ * backoff passed), oldest first. A claim holds the event for `leaseMs`; SKIP LOCKED and the
+ * lease keep two routers (API and worker processes) from routing one event at once.
+ */
+export async function claimUnrouted(q: Queryable, leaseMs: number, limit: number): Promise<StoredEvent[]> {
   const { rows } = await q.query<EventRow>(
-    `UPDATE events SET routing_claimed_at = now()
+    `UPDATE events SET routing_claimed_at = now(), next_route_at = now() + make_interval(secs => $1 / 1000.0)
      WHERE id IN (
        SELECT id FROM events
-       WHERE routed_at IS NULL
-         AND received_at < now() - make_interval(secs => $1 / 1000.0)
-         AND (routing_claimed_at IS NULL OR routing_claimed_at < now() - make_interval(secs => $2 / 1000.0))
-       ORDER BY received_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+       WHERE routed_at IS NULL AND (next_route_at IS NULL OR next_route_at <= now())
+       ORDER BY next_route_at NULLS FIRST, id LIMIT $2 FOR UPDATE SKIP LOCKED)
      RETURNING *`,
-    [olderThanMs, leaseMs, limit],
+    [leaseMs, limit],
   );
   return rows.map(toEvent).sort((a, b) => a.id - b.id);
 }
 
-/** The contact's events with these names at or after `since`: what flow filters are checked against. */
+/** Routing state of one event (tests and support). */
+export async function getEvent(q: Queryable, id: number): Promise<(StoredEvent & { routingError: string | null; routingAttempts: number }) | undefined> {
+  const { rows } = await q.query<EventRow & { routing_error: string | null; routing_attempts: number }>('SELECT * FROM events WHERE id = $1', [id]);
+  return rows[0] ? { ...toEvent(rows[0]), routingError: rows[0].routing_error, routingAttempts: rows[0].routing_attempts } : undefined;
+}
+
+/** How many events a contact's conditions look at, at most: the newest ones count. */
+export const EVENTS_LOOKED_AT = 1000;
+
+/**
+ * The contact's events with these names at or after `since`: what flow filters are checked
+ * against. The newest ones, oldest first: "ordered in the last week" must see last week's
+ * order even for a contact with thousands of older events.
+ */
 export async function eventsSince(q: Queryable, contactId: string, names: string[], since: string): Promise<StoredEvent[]> {
   if (names.length === 0) return [];
   const { rows } = await q.query<EventRow>(
     `SELECT * FROM events WHERE contact_id = $1 AND type = 'track' AND name = ANY($2) AND occurred_at >= $3
-     ORDER BY occurred_at LIMIT 1000`,
+     ORDER BY occurred_at DESC, id DESC LIMIT ${EVENTS_LOOKED_AT}`,
     [contactId, names, since],
   );
-  return rows.map(toEvent);
+  return rows.map(toEvent).reverse();
 }

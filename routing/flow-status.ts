@@ -71,7 +71,7 @@ async function runNotice(deps: FlowStatusDeps, notice: FlowStatusNotice): Promis
         await Promise.all(
           page.slice(i, i + IN_FLIGHT).map(async (j) => {
             try {
-              await deps.workflows.getHandle(j.workflowId, j.runId).signal(flowStatusSignal, { status: notice.status });
+              await deps.workflows.getHandle(j.workflowId).signal(flowStatusSignal, { status: notice.status });
               inPage += 1;
             } catch (err) {
               // A journey that ended since the page was read needs nothing.

@@ -1,22 +1,27 @@
 /**
- * Routing a stored event to Temporal: signal the contact's running journeys that listen to
- * it, then start a journey for every live flow it lets the contact enter. Safe to run again
- * for the same event (redelivery): a running journey is never started twice.
+ * Routing a stored event to Temporal: signal the contact's live journeys that listen to it,
+ * then start a journey for every live flow it lets the contact enter. Safe to run again for
+ * the same event: entry is decided once per (flow, trigger event) (journey_entries), and the
+ * journey ignores an event id it has already seen. A journey that cannot take the signal for
+ * good (gone, full) is reported under `failed` and does not stop the others.
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowClient } from '@temporalio/client';
 import { loadFacts, profileOf } from '../activities/facts';
 import type { Contact } from '../db/contacts';
 import type { StoredEvent } from '../db/events';
 import { getFlowVersion, liveFlowsTriggeredBy, liveProfileTriggeredFlows } from '../db/flows';
-import { hasRunningJourney, lastJourneyStart, recordJourneyStart, runningJourneysListeningTo } from '../db/journeys';
+import { claimEntry, decideEntry, takeOverEntry } from '../db/journey-entries';
+import { dropStartingJourney, hasRunningJourney, lastJourneyStart, markJourneyStarted, recordJourneyStart, recordJourneyStarting, runningJourneysListeningTo, type JourneyRecord } from '../db/journeys';
 import type { Queryable } from '../db/pool';
 import { evaluate, matchesAllProperties, readPath } from '../flows/conditions';
 import { parseDuration } from '../flows/duration';
 import { eventsListenedTo } from '../flows/exits';
+import { propertiesListenedTo, slimProperties } from '../flows/listens';
 import type { FlowDefinition } from '../flows/schema';
 import { ContactIdAttribute, FlowIdAttribute, JOURNEY_TASK_QUEUE, journeyWorkflowId } from '../workflows/journey-identity';
 import type { journeyWorkflow } from '../workflows/journey';
 import { contactEventSignal, type JourneyEvent, type JourneyInput } from '../workflows/messages';
+import { isPermanentTemporalError, RoutingDeferred } from './temporal-errors';
 
 export interface RoutingDeps {
   db: Queryable;
@@ -29,9 +34,17 @@ export interface RoutingResult {
   /** Flows whose trigger matched but whose entry rules kept the contact out, with the reason. */
   notEntered: { flowId: string; reason: string }[];
   signalled: { flowId: string; workflowId: string }[];
+  /** Journeys the event could not reach for good (the workflow is gone, or refused the signal). */
+  failed: { flowId: string; workflowId: string; error: string }[];
 }
 
-export const emptyRouting = (): RoutingResult => ({ started: [], alreadyInFlow: [], notEntered: [], signalled: [] });
+export const emptyRouting = (): RoutingResult => ({ started: [], alreadyInFlow: [], notEntered: [], signalled: [], failed: [] });
+
+/**
+ * How long an undecided entry claim belongs to the router that made it: past this, that
+ * router is presumed dead and another one may take the entry over (after asking Temporal).
+ */
+export const ENTRY_CLAIM_LEASE_MS = 15_000;
 
 /** Identify calls have no event name: journeys (and templates) see them as "Profile Updated". */
 export function toJourneyEvent(event: StoredEvent): JourneyEvent {
@@ -44,15 +57,7 @@ export async function routeEvent(deps: RoutingDeps, event: StoredEvent): Promise
   const journeyEvent = toJourneyEvent(event);
 
   // Signal first, so a journey started below never receives its own trigger.
-  for (const journey of await runningJourneysListeningTo(deps.db, event.contactId, event.name)) {
-    try {
-      await deps.workflows.getHandle(journey.workflowId, journey.runId).signal(contactEventSignal, journeyEvent);
-      result.signalled.push({ flowId: journey.flowId, workflowId: journey.workflowId });
-    } catch (err) {
-      // Finished since the row was read: the journey no longer needs the event.
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
-    }
-  }
+  await signalJourneys(deps, await runningJourneysListeningTo(deps.db, event.contactId, event.name), journeyEvent, result);
 
   const now = Date.parse(event.occurredAt);
   for (const flow of await liveFlowsTriggeredBy(deps.db, event.name)) {
@@ -61,6 +66,28 @@ export async function routeEvent(deps: RoutingDeps, event: StoredEvent): Promise
     await enter(deps, flow, event, journeyEvent, result);
   }
   return result;
+}
+
+/**
+ * Each journey by workflow id, without run id (a journey that continued as new gets it too),
+ * once per workflow id, with only the properties it reads.
+ */
+async function signalJourneys(deps: RoutingDeps, journeys: JourneyRecord[], event: JourneyEvent, result: RoutingResult): Promise<void> {
+  const byWorkflow = new Map<string, JourneyRecord>();
+  // A running row wins over a starting one: that is the journey Temporal runs under this id.
+  for (const j of journeys) if (!byWorkflow.has(j.workflowId) || j.status === 'running') byWorkflow.set(j.workflowId, j);
+  for (const journey of byWorkflow.values()) {
+    const slim = { ...event, properties: slimProperties(event.properties, journey.listens?.[event.name]) };
+    try {
+      await deps.workflows.getHandle(journey.workflowId).signal(contactEventSignal, slim);
+      result.signalled.push({ flowId: journey.flowId, workflowId: journey.workflowId });
+    } catch (err) {
+      // A journey being started right now is not there yet: route the event again shortly.
+      if (err instanceof WorkflowNotFoundError && journey.status === 'starting') throw new RoutingDeferred(`journey ${journey.workflowId} is starting`);
+      if (!isPermanentTemporalError(err)) throw err;
+      result.failed.push({ flowId: journey.flowId, workflowId: journey.workflowId, error: err instanceof WorkflowNotFoundError ? 'the journey has ended' : (err as Error).message });
+    }
+  }
 }
 
 /**
@@ -80,17 +107,46 @@ export async function routeProfileChange(deps: RoutingDeps, before: Contact | un
   return result;
 }
 
-/** Entry rules (contact conditions, re-entry, journey key), then the start. */
+/**
+ * Entry rules (contact conditions, re-entry, journey key), then the start, decided once per
+ * (flow, trigger event): the claim is taken before the start and completed after it.
+ */
 async function enter(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, result: RoutingResult): Promise<void> {
+  const key = flow.journeyKey ? readPath(trigger.properties, flow.journeyKey) : undefined;
+  const journeyKey = key === undefined ? undefined : String(key);
+  const workflowId = journeyWorkflowId(flow.id, event.contactId, journeyKey);
+  const claim = await claimEntry(deps.db, { flowId: flow.id, triggerEventId: event.id, contactId: event.contactId, workflowId });
+  if (!claim.fresh) {
+    const { entry } = claim;
+    if (entry.outcome === 'started') return void result.started.push({ flowId: flow.id, flowVersion: flow.version, workflowId, runId: entry.runId ?? '' });
+    if (entry.outcome === 'already_in_flow') return void result.alreadyInFlow.push({ flowId: flow.id, workflowId });
+    if (entry.outcome === 'refused') return void result.notEntered.push({ flowId: flow.id, reason: entry.reason ?? 'refused' });
+    // Undecided: a router died (or is still working) between claim and decision.
+    const runId = await startedFor(deps, workflowId, event.id);
+    if (runId) return void result.started.push(await adoptStarted(deps, flow, event, trigger, journeyKey, runId));
+    if (!(await takeOverEntry(deps.db, flow.id, event.id, ENTRY_CLAIM_LEASE_MS))) throw new RoutingDeferred(`entry into ${flow.id} is being decided by another router`);
+  }
+
   const refusal = await entryRefusal(deps.db, flow, event, trigger);
   if (refusal) {
-    result.notEntered.push({ flowId: flow.id, reason: refusal });
-    return;
+    await decideEntry(deps.db, flow.id, event.id, 'refused', { reason: refusal });
+    return void result.notEntered.push({ flowId: flow.id, reason: refusal });
   }
-  const key = flow.journeyKey ? String(readPath(trigger.properties, flow.journeyKey)) : undefined;
-  const started = await startJourney(deps, flow, event, trigger, key);
+  const started = await startJourney(deps, flow, event, trigger, journeyKey);
   if (started) result.started.push(started);
-  else result.alreadyInFlow.push({ flowId: flow.id, workflowId: journeyWorkflowId(flow.id, event.contactId, key) });
+  else result.alreadyInFlow.push({ flowId: flow.id, workflowId });
+}
+
+/** The run this trigger event started under this workflow id, if Temporal has one (memo). */
+async function startedFor(deps: RoutingDeps, workflowId: string, triggerEventId: number): Promise<string | undefined> {
+  try {
+    const description = await deps.workflows.getHandle(workflowId).describe();
+    const memo = (await description.memo) as Partial<JourneyMemo> | undefined;
+    return memo?.triggerEventId === triggerEventId ? description.runId : undefined;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  }
 }
 
 async function entryRefusal(db: Queryable, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent): Promise<string | undefined> {
@@ -138,25 +194,47 @@ export function journeyStartOptions(flow: FlowDefinition, contactId: string, tri
   };
 }
 
+/** The start of this entry went through in an earlier attempt: the row and the decision follow. */
+async function adoptStarted(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey: string | undefined, runId: string) {
+  await recordJourneyStarting(deps.db, startingRow(flow, event, trigger, journeyKey));
+  await markJourneyStarted(deps.db, flow.id, event.id, runId);
+  await decideEntry(deps.db, flow.id, event.id, 'started', { runId });
+  return { flowId: flow.id, flowVersion: flow.version, workflowId: journeyWorkflowId(flow.id, event.contactId, journeyKey), runId };
+}
+
+function startingRow(flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey: string | undefined) {
+  return {
+    workflowId: journeyWorkflowId(flow.id, event.contactId, journeyKey),
+    flowId: flow.id,
+    flowVersion: flow.version,
+    contactId: event.contactId,
+    triggerEventId: event.id,
+    listensTo: eventsListenedTo(flow),
+    listens: propertiesListenedTo(flow),
+    startedAt: trigger.timestamp,
+    journeyKey: journeyKey ?? null,
+  };
+}
+
 async function startJourney(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey?: string) {
   const options = journeyStartOptions(flow, event.contactId, trigger, journeyKey);
   const { workflowId } = options;
+  // The row first, so an event routed while the start is under way finds the journey.
+  await recordJourneyStarting(deps.db, startingRow(flow, event, trigger, journeyKey));
   try {
     const handle = await deps.workflows.start<typeof journeyWorkflow>('journeyWorkflow', options);
-    await recordJourneyStart(deps.db, {
-      runId: handle.firstExecutionRunId,
-      workflowId,
-      flowId: flow.id,
-      flowVersion: flow.version,
-      contactId: event.contactId,
-      triggerEventId: event.id,
-      listensTo: eventsListenedTo(flow),
-      startedAt: trigger.timestamp,
-      journeyKey: journeyKey ?? null,
-    });
-    return { flowId: flow.id, flowVersion: flow.version, workflowId, runId: handle.firstExecutionRunId };
+    const runId = handle.firstExecutionRunId;
+    await markJourneyStarted(deps.db, flow.id, event.id, runId);
+    await decideEntry(deps.db, flow.id, event.id, 'started', { runId });
+    return { flowId: flow.id, flowVersion: flow.version, workflowId, runId };
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    // The journey running under this id may be this very trigger's (an earlier attempt's
+    // start went through after its deadline): then it was started, not refused.
+    const runId = await startedFor(deps, workflowId, event.id);
+    if (runId) return adoptStarted(deps, flow, event, trigger, journeyKey, runId);
+    await dropStartingJourney(deps.db, flow.id, event.id);
+    await decideEntry(deps.db, flow.id, event.id, 'already_in_flow');
     await recordJourneyIfMissing(deps, flow.id, workflowId, event.contactId);
     return undefined;
   }
@@ -189,6 +267,7 @@ async function recordJourneyIfMissing(deps: RoutingDeps, flowId: string, workflo
     contactId,
     triggerEventId: memo.triggerEventId,
     listensTo: flow ? eventsListenedTo(flow) : [],
+    listens: flow ? propertiesListenedTo(flow) : {},
     startedAt: memo.triggerTimestamp ?? description.startTime.toISOString(),
     journeyKey: memo.journeyKey ?? null,
   });

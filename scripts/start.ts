@@ -9,8 +9,9 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createApp } from '../api/app';
-import { startRedelivery } from '../api/events/redelivery';
 import { startFlowStatusNotifier } from '../routing/flow-status';
+import { startRouterLoop } from '../routing/router-loop';
+import { CLIENT_CHANNEL_ARGS } from '../runtime/temporal-channel';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { apiKeys, poolSettings, publicUrl, readEnv, webhookSettings } from '../runtime/env';
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
   await migrate(db);
   const temporal = await resolveTemporal(env, log);
 
-  const connection = await Connection.connect({ address: temporal.address });
+  const connection = await Connection.connect({ address: temporal.address, channelArgs: CLIENT_CHANNEL_ARGS });
   const workflows = new Client({ connection, namespace: temporal.namespace }).workflow;
   const workerConnection = await NativeConnection.connect({ address: temporal.address });
   const links = { publicUrl: publicUrl(env), secret: env.LINK_SECRET ?? developmentSecret(env.PARCOURS_DATA_DIR, 'link-secret', 'dev_links_') };
@@ -49,14 +50,14 @@ async function main(): Promise<void> {
     connection: workerConnection,
     namespace: temporal.namespace,
     activityConcurrency: env.WORKER_ACTIVITY_CONCURRENCY,
-    activities: { db, ...providers, routing: { db, workflows } },
+    activities: { db, ...providers },
   });
   const workerDone = worker.run();
 
   const keys = apiKeys(env);
   const generatedKey = keys.length === 0 ? developmentSecret(env.PARCOURS_DATA_DIR, 'dev-api-key', 'dev_') : undefined;
   const deps = { db, workflows, log, apiKeys: generatedKey ? [generatedKey] : keys, links, webhooks: webhookSettings(env) };
-  const stopRedelivery = startRedelivery(deps);
+  const router = startRouterLoop(deps);
   // Status changes a crashed or failed pass left unfinished reach their journeys from here.
   const stopNotifier = startFlowStatusNotifier(deps);
   const server = createApp(deps).listen(env.PORT, '0.0.0.0');
@@ -78,8 +79,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info('shutting down');
-    stopRedelivery();
     stopNotifier();
+    await router.stop();
     await new Promise((resolve) => server.close(resolve));
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await workerDone.catch(() => undefined);

@@ -1,10 +1,10 @@
 /** The event API as an order service sees it: Segment payloads, retries, batches, errors. */
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Analytics } from '@segment/analytics-node';
 import { Connection, Client } from '@temporalio/client';
 import supertest from 'supertest';
 import { createApp } from '../api/app';
-import { redeliverPending } from '../api/events/redelivery';
+import { routePending } from '../routing/router-loop';
 import { createPool } from '../db/pool';
 import { waitFor } from './helpers/fake-http';
 import { API_KEY, Harness, TEST_LINKS, TEST_WEBHOOKS } from './helpers/harness';
@@ -176,7 +176,8 @@ test("Segment's own analytics-node library, pointed at Parcours, works unmodifie
 });
 
 describe('when a dependency is down', () => {
-  test('Temporal unreachable: the event is stored, answered 202 "deferred", and routed later by redelivery', async () => {
+  test('Temporal unreachable: the event is stored, answered 202 "deferred" at once, and routed by the router loop', async () => {
+    await h.stopRouter();
     const lazy = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 300 });
     const app = createApp({ db: h.db, workflows: new Client({ connection: lazy }).workflow, log: h.log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
 
@@ -187,10 +188,41 @@ describe('when a dependency is down', () => {
     expect(res.body).toMatchObject({ routing: 'deferred', duplicate: false });
     expect(await journeysOf('outage-1')).toEqual([]);
 
-    const routed = await redeliverPending({ db: h.db, workflows: h.env.client.workflow, log: h.log }, { olderThanMs: 0, leaseMs: 60_000, limit: 100 });
-    expect(routed).toBeGreaterThanOrEqual(1);
-    await waitFor(async () => (await journeysOf('outage-1')).length === 1, 'the journey started by redelivery');
+    // One router pass once the retry's backoff (half a second) has passed.
+    await waitFor(async () => (await routePending({ db: h.db, workflows: h.env.client.workflow, log: h.log })) >= 1, 'a router pass that routes the event');
+    await waitFor(async () => (await journeysOf('outage-1')).length === 1, 'the journey started by the router');
     await lazy.close();
+    h.startRouter();
+  });
+
+  test('Temporal hanging: /v1/track answers "deferred" within about a second, and the next requests at once', async () => {
+    // Accepts connections and never answers: every call would wait for its deadline.
+    const sockets: Socket[] = [];
+    const blackhole = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
+    const lazy = Connection.lazy({ address: `127.0.0.1:${(blackhole.address() as AddressInfo).port}`, connectTimeout: 60_000 });
+    const app = createApp({ db: h.db, workflows: new Client({ connection: lazy }).workflow, log: h.log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
+    const timed = async (messageId: string) => {
+      const started = Date.now();
+      const res = await supertest(app).post('/v1/track').set('Authorization', `Bearer ${API_KEY}`)
+        .send({ userId: 'hanging-1', event: 'Checkout Started', properties: cartProperties, messageId });
+      return { res, ms: Date.now() - started };
+    };
+    try {
+      const first = await timed('hanging-a');
+      expect(first.res.status).toBe(202);
+      expect(first.res.body.routing).toBe('deferred');
+      expect(first.ms).toBeLessThan(2_000);
+      const second = await timed('hanging-b');
+      expect(second.res.body.routing).toBe('deferred');
+      expect(second.ms).toBeLessThan(500);
+      // The harness's router (a working Temporal) routes them: one journey, the second already in flow.
+      await waitFor(async () => (await journeysOf('hanging-1')).length === 1, 'the journey started by the router');
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      blackhole.close();
+      await lazy.close().catch(() => undefined);
+    }
   });
 
   test('Postgres unreachable: 503 with Retry-After, nothing accepted', async () => {

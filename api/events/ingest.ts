@@ -1,14 +1,15 @@
 /**
- * Accepting events: store first (contact and event in one transaction), then route. A
- * stored event is never lost: when routing fails (Temporal unreachable) the answer still
- * says accepted, with routing "deferred", and redelivery routes it later.
+ * Accepting events: store first (contact and event in one transaction), then route through
+ * the one router. A stored event is never lost: when routing does not finish within the
+ * request's short deadline (Temporal unreachable) the answer still says accepted, with routing
+ * "deferred", and the router loop routes it later.
  */
 import { randomUUID } from 'node:crypto';
 import { getContact, upsertContact } from '../../db/contacts';
 import { insertEvent, type NewEvent } from '../../db/events';
 import { inTransaction } from '../../db/pool';
 import type { RoutingResult } from '../../routing/route-event';
-import { routeStored, type RouterDeps } from '../../routing/router';
+import { INLINE_ROUTING_DEADLINE_MS, routeStored, type RouterDeps } from '../../routing/router';
 import type { IdentifyPayload, TrackPayload } from './schemas';
 
 export type IngestDeps = RouterDeps;
@@ -22,6 +23,9 @@ export interface IngestResult {
   routing: 'done' | 'deferred';
   journeys?: RoutingResult;
 }
+
+/** The router loop leaves a request's event alone this long: the request routes it itself. */
+const INLINE_ROUTING_LEASE_MS = INLINE_ROUTING_DEADLINE_MS + 9_000;
 
 export const contactIdOf = (p: { userId?: string; anonymousId?: string }): string => p.userId ?? `anonymous:${p.anonymousId}`;
 
@@ -60,11 +64,11 @@ async function ingest(
     // An identify keeps the profile before and after it, so profile-change triggers can be
     // routed (or routed again after an outage) against exactly this change.
     const context = fields.type === 'identify' ? { ...fields.context, profileChange: { before: before ?? null, after } } : fields.context;
-    return insertEvent(tx, { ...fields, context, messageId, contactId, occurredAt });
+    return insertEvent(tx, { ...fields, context, messageId, contactId, occurredAt }, { routeWithinMs: INLINE_ROUTING_LEASE_MS });
   });
   const base = { messageId, eventId: event.id, contactId, duplicate };
   if (duplicate && event.routedAt) return { ...base, routing: 'done', journeys: event.routingResult as RoutingResult };
-  return { ...base, ...(await routeStored(deps, event)) };
+  return { ...base, ...(await routeStored(deps, event, { inline: true })) };
 }
 
 function without(source: Record<string, unknown>, keys: string[]): Record<string, unknown> {

@@ -5,7 +5,7 @@
  */
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap, type Worker } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import supertest from 'supertest';
 import type { Express } from 'express';
 import { createApp } from '../../api/app';
@@ -19,6 +19,7 @@ import type { FlowInput } from '../../flows/schema';
 import { createLogger, type Logger } from '../../runtime/logger';
 import { registerSearchAttributes } from '../../runtime/temporal';
 import { temporalTestServer } from '../../runtime/temporal-binaries';
+import { startRouterLoop, type RouterLoop, type RouterLoopOptions } from '../../routing/router-loop';
 import { createJourneyWorker } from '../../worker/create-worker';
 import { journeyWorkflowId } from '../../workflows/journey-identity';
 import { journeyStateQuery, type JourneyResult } from '../../workflows/messages';
@@ -57,6 +58,7 @@ export function bundleJourneys(workflowsPath = require.resolve('../../workflows'
 
 export class Harness {
   private workerRun?: Promise<void>;
+  private routerLoop?: RouterLoop;
 
   private constructor(
     readonly env: TestWorkflowEnvironment,
@@ -68,8 +70,11 @@ export class Harness {
     readonly log: Logger,
   ) {}
 
-  /** `runWorker: false` leaves the worker stopped until `startWorker()` (a worker outage). */
-  static async start(opts: { workflowBundle?: WorkflowBundleWithSourceMap; runWorker?: boolean; frequencyCapPerDay?: number } = {}): Promise<Harness> {
+  /**
+   * `runWorker: false` leaves the worker stopped until `startWorker()` (a worker outage);
+   * `runRouter: false` the router loop until `startRouter()` (what the API process runs).
+   */
+  static async start(opts: { workflowBundle?: WorkflowBundleWithSourceMap; runWorker?: boolean; runRouter?: boolean; frequencyCapPerDay?: number } = {}): Promise<Harness> {
     quietRuntime();
     const log = createLogger('silent');
     const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: temporalTestServer() } });
@@ -89,14 +94,24 @@ export class Harness {
         emailFrom: 'shop@example.com',
         webhookSecret: WEBHOOK_SECRET,
         frequencyCapPerDay: opts.frequencyCapPerDay ?? 0,
-        routing: { db: database.db, workflows: env.client.workflow },
         links: TEST_LINKS,
       },
     });
     const app = createApp({ db: database.db, workflows: env.client.workflow, log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
     const harness = new Harness(env, database, sendgrid, twilio, worker, app, log);
     if (opts.runWorker !== false) harness.startWorker();
+    if (opts.runRouter !== false) harness.startRouter();
     return harness;
+  }
+
+  /** The router loop, as the API process runs it (polling faster: tests wait on it). */
+  startRouter(options: Partial<RouterLoopOptions> = {}): void {
+    this.routerLoop ??= startRouterLoop({ db: this.db, workflows: this.env.client.workflow, log: this.log }, { intervalMs: 100, ...options });
+  }
+
+  async stopRouter(): Promise<void> {
+    await this.routerLoop?.stop();
+    this.routerLoop = undefined;
   }
 
   startWorker(): void {
@@ -137,6 +152,24 @@ export class Harness {
     return this.env.client.workflow.getHandle(journeyWorkflowId(flowId, contactId));
   }
 
+  /**
+   * Waits until the journey exists in Temporal: journeys the router loop starts (profile
+   * changes made by steps, deferred events) appear a moment after what caused them.
+   */
+  async journeyStarted(flowId: string, contactId: string, timeoutMs = 15_000): Promise<WorkflowHandle<typeof journeyWorkflow>> {
+    const handle = this.journey(flowId, contactId);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await handle.describe();
+        return handle;
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError) || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
   /** Waits for the journey to end, skipping time through its delays. */
   result(flowId: string, contactId: string): Promise<JourneyResult> {
     return this.journey(flowId, contactId).result();
@@ -147,6 +180,7 @@ export class Harness {
   }
 
   async stop(): Promise<void> {
+    await this.stopRouter();
     if (this.workerRun) {
       this.worker.shutdown();
       await this.workerRun;

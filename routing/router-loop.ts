@@ -1,0 +1,87 @@
+/**
+ * The router loop: routes what requests did not (Temporal was down, the process died, the
+ * deadline passed) and every fact stored without a request (profile changes made by steps).
+ * It polls often (a due event is routed within about a second) and claims events with a lease
+ * and SKIP LOCKED, so it can run in every API and worker process. While Temporal is down it
+ * only probes, and releases the backed-off events the moment Temporal answers again. It also
+ * runs the journey reconciliation pass now and then.
+ */
+import { claimUnrouted, releaseBackedOff } from '../db/events';
+import { DEFAULT_RECONCILE, reconcileJourneys, type ReconcileOptions } from './reconcile';
+import { routeStored, type RouterDeps } from './router';
+import { temporalHealth } from './temporal-health';
+
+export interface RouterLoopOptions {
+  /** Pause between passes that found nothing to do. */
+  intervalMs: number;
+  /** How long a claimed event belongs to this router (longer than the loop's routing deadline). */
+  leaseMs: number;
+  /** Events claimed per pass. */
+  batch: number;
+  /** Journey reconciliation: how often, and its options (false: not in this process). */
+  reconcileEveryMs: number | false;
+  reconcile: ReconcileOptions;
+}
+
+export const DEFAULT_ROUTER_LOOP: RouterLoopOptions = { intervalMs: 500, leaseMs: 30_000, batch: 50, reconcileEveryMs: 30_000, reconcile: DEFAULT_RECONCILE };
+
+/** One pass: claims due events and routes them in order; returns how many were routed. */
+export async function routePending(deps: RouterDeps, opts: Pick<RouterLoopOptions, 'leaseMs' | 'batch'> = DEFAULT_ROUTER_LOOP): Promise<number> {
+  const health = temporalHealth(deps.workflows);
+  if (health.isDown() || health.wasDown) {
+    if (!(await health.probe())) return 0;
+    const released = await releaseBackedOff(deps.db);
+    if (released) deps.log.info({ released }, 'Temporal answers again: routing the deferred events');
+  }
+  const events = await claimUnrouted(deps.db, opts.leaseMs, opts.batch);
+  let routed = 0;
+  for (const event of events) {
+    if ((await routeStored(deps, event)).routing === 'done') routed += 1;
+    // Temporal went down during this batch: the rest would only wait out their deadlines.
+    else if (health.isDown()) break;
+  }
+  return routed;
+}
+
+export interface RouterLoop {
+  /** Stops after the pass under way, if any. */
+  stop(): Promise<void>;
+}
+
+export function startRouterLoop(deps: RouterDeps, options: Partial<RouterLoopOptions> = {}): RouterLoop {
+  const opts = { ...DEFAULT_ROUTER_LOOP, ...options };
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let lastReconcile = 0;
+  let current: Promise<void> = Promise.resolve();
+
+  const pass = async (): Promise<boolean> => {
+    let busy = false;
+    try {
+      // A full batch routed: more may be waiting, go on at once.
+      busy = (await routePending(deps, opts)) >= opts.batch;
+      if (opts.reconcileEveryMs !== false && Date.now() - lastReconcile >= opts.reconcileEveryMs && !temporalHealth(deps.workflows).isDown()) {
+        lastReconcile = Date.now();
+        await reconcileJourneys(deps, opts.reconcile);
+      }
+    } catch (err) {
+      deps.log.warn({ err: (err as Error).message }, 'router pass failed');
+    }
+    return busy;
+  };
+  const schedule = (delay: number) => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      current = pass().then((busy) => schedule(busy ? 0 : opts.intervalMs));
+    }, delay);
+    timer.unref();
+  };
+  schedule(0);
+  return {
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await current;
+    },
+  };
+}
