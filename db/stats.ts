@@ -112,7 +112,8 @@ export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOpt
             CASE WHEN status = 'exited' THEN COALESCE(exit_reason, 'unknown') ELSE status END AS outcome,
             count(*)::int AS n
        FROM journeys
-      WHERE flow_id = $1 AND ($2::int IS NULL OR flow_version = $2)
+      -- A "starting" row is an entry being claimed: it counts once its workflow has started.
+      WHERE flow_id = $1 AND ($2::int IS NULL OR flow_version = $2) AND status <> 'starting'
       GROUP BY 1, 2`,
     [flowId, version],
   );
