@@ -128,6 +128,8 @@ export async function claimMessage(
   key: MessageKey,
   attempt: { recipient: string; provider: string; content: Record<string, string>; owner: string; leaseMs: number; takeOver: boolean },
 ): Promise<MessageRecord | undefined> {
+  // Two first attempts racing on a fresh row: the loser may trip the older unique key
+  // (journey_run_id, step_id) rather than the send_key arbiter; either way the other attempt holds it.
   const { rows } = await q.query<MessageRow>(
     `INSERT INTO messages (send_key, journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, recipient, provider, content,
                            status, attempts, lease_owner, lease_until)
@@ -138,7 +140,10 @@ export async function claimMessage(
         OR (messages.status = 'sending' AND $14 AND (messages.lease_until IS NULL OR messages.lease_until <= now()))
      RETURNING *`,
     [key.sendKey, key.journeyRunId, key.flowId, key.flowVersion, key.stepId, key.contactId, key.channel, key.transactional, attempt.recipient, attempt.provider, attempt.content, attempt.owner, attempt.leaseMs, attempt.takeOver],
-  );
+  ).catch((err: { code?: string }) => {
+    if (err.code === '23505') return { rows: [] as MessageRow[] };
+    throw err;
+  });
   return rows[0] && toMessage(rows[0]);
 }
 
