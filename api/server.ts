@@ -1,11 +1,11 @@
 /** `npm run api`: the HTTP API alone (deployments run it next to `npm run worker`). */
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { apiKeys, publicUrl, readEnv, requiredLinkSecret, webhookSettings } from '../runtime/env';
 import { createLogger } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
-import { registerSearchAttributes } from '../runtime/temporal';
+import { connectClient, describeTemporal, registerSearchAttributes, temporalSettings } from '../runtime/temporal';
 import { createApp } from './app';
 import { startRedelivery } from './events/redelivery';
 
@@ -17,11 +17,13 @@ async function main(): Promise<void> {
   const database = await resolveDatabase(env, log);
   const db = createPool(database.url);
   await migrate(db);
-  const address = env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+  // Address, namespace, TLS and API key from the environment (runtime/temporal.ts).
+  const temporal = temporalSettings(env);
   // Journeys are started with ContactId/FlowId attributes: the server must know them.
-  await registerSearchAttributes({ address, namespace: env.TEMPORAL_NAMESPACE }, log);
-  const connection = await Connection.connect({ address });
-  const workflows = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }).workflow;
+  await registerSearchAttributes(temporal, log);
+  const connection = await connectClient(temporal);
+  log.info({ temporal: describeTemporal(temporal) }, 'connected to Temporal');
+  const workflows = new Client({ connection, namespace: temporal.namespace }).workflow;
   const deps = { db, workflows, log, apiKeys: keys, links: { publicUrl: publicUrl(env), secret: requiredLinkSecret(env) }, webhooks: webhookSettings(env) };
   const stopRedelivery = startRedelivery(deps);
   const server = createApp(deps).listen(env.PORT, () => log.info({ port: env.PORT }, 'API listening'));

@@ -39,6 +39,25 @@ const schema = z
     LINK_SECRET: z.string().min(16, 'use at least 16 characters').optional(),
     /** SendGrid Event Webhook verification key (base64 DER, from the SendGrid settings). */
     SENDGRID_WEBHOOK_PUBLIC_KEY: optional,
+    // Temporal connection beyond the address (Temporal Cloud, mTLS or API-key clusters). The names are
+    // those of Temporal's own environment configuration (@temporalio/envconfig), which reads them.
+    /** Sent as a bearer token; turns TLS on. */
+    TEMPORAL_API_KEY: optional,
+    /** `true` for TLS with the system CAs (set automatically by any other TEMPORAL_TLS_* variable). */
+    TEMPORAL_TLS: z.enum(['true', 'false', '1', '0']).optional(),
+    TEMPORAL_TLS_CLIENT_CERT_PATH: optional,
+    TEMPORAL_TLS_CLIENT_CERT_DATA: optional,
+    TEMPORAL_TLS_CLIENT_KEY_PATH: optional,
+    TEMPORAL_TLS_CLIENT_KEY_DATA: optional,
+    TEMPORAL_TLS_SERVER_CA_CERT_PATH: optional,
+    TEMPORAL_TLS_SERVER_CA_CERT_DATA: optional,
+    /** Server name to verify the certificate against when it differs from the address's host. */
+    TEMPORAL_TLS_SERVER_NAME: optional,
+    /** A Temporal client config file (TOML) and its profile; without them no file is read. */
+    TEMPORAL_CONFIG_FILE: optional,
+    TEMPORAL_PROFILE: optional,
+    /** Port of the worker's own /health (compose healthchecks); unset: no health server. */
+    WORKER_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   })
   .superRefine((env, ctx) => {
     if (env.SENDGRID_API_KEY && !env.EMAIL_FROM) {
@@ -47,6 +66,19 @@ const schema = z
     const vapid = [env.VAPID_PUBLIC_KEY, env.VAPID_PRIVATE_KEY, env.VAPID_SUBJECT];
     if (vapid.some(Boolean) && !vapid.every(Boolean)) {
       ctx.addIssue({ code: 'custom', path: ['VAPID_PUBLIC_KEY'], message: 'set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT together' });
+    }
+    const pairs = [
+      ['TEMPORAL_TLS_CLIENT_CERT', env.TEMPORAL_TLS_CLIENT_CERT_PATH ?? env.TEMPORAL_TLS_CLIENT_CERT_DATA],
+      ['TEMPORAL_TLS_CLIENT_KEY', env.TEMPORAL_TLS_CLIENT_KEY_PATH ?? env.TEMPORAL_TLS_CLIENT_KEY_DATA],
+    ] as const;
+    if (Boolean(pairs[0][1]) !== Boolean(pairs[1][1])) {
+      const missing = pairs[0][1] ? pairs[1][0] : pairs[0][0];
+      ctx.addIssue({ code: 'custom', path: [`${missing}_PATH`], message: 'a client certificate needs its key: set TEMPORAL_TLS_CLIENT_CERT_* and TEMPORAL_TLS_CLIENT_KEY_* together' });
+    }
+    for (const name of ['TEMPORAL_TLS_CLIENT_CERT', 'TEMPORAL_TLS_CLIENT_KEY', 'TEMPORAL_TLS_SERVER_CA_CERT'] as const) {
+      if (env[`${name}_PATH`] && env[`${name}_DATA`]) {
+        ctx.addIssue({ code: 'custom', path: [`${name}_DATA`], message: `set ${name}_PATH or ${name}_DATA, not both` });
+      }
     }
     const twilio = [env.TWILIO_ACCOUNT_SID, env.TWILIO_AUTH_TOKEN, env.TWILIO_FROM];
     if (twilio.some(Boolean) && !twilio.every(Boolean)) {
