@@ -5,6 +5,7 @@ import { createPool } from '../db/pool';
 import { apiKeys, publicUrl, readEnv, requiredLinkSecret, webhookSettings } from '../runtime/env';
 import { createLogger } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
+import { exitOnStartupFailure } from '../runtime/startup';
 import { connectClient, describeTemporal, registerSearchAttributes, temporalSettings } from '../runtime/temporal';
 import { createApp } from './app';
 import { startRedelivery } from './events/redelivery';
@@ -42,7 +43,4 @@ async function main(): Promise<void> {
   process.once('SIGINT', shutdown);
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+main().catch(exitOnStartupFailure);

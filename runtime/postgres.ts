@@ -37,7 +37,9 @@ export async function ensureDatabase(serverUrl: string, name: string, query = ''
   try {
     const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${name.replace(/"/g, '')}"`).catch((err: { code?: string }) => {
-      if (err.code !== '42P04') throw err; // created concurrently
+      // Created concurrently (another process starting at the same moment): 42P04, or 23505 when
+      // both passed the existence check and raced on the catalog.
+      if (err.code !== '42P04' && err.code !== '23505') throw err;
     });
   } finally {
     await admin.end();

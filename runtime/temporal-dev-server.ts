@@ -59,11 +59,12 @@ export async function resolveTemporal(env: Env, log: Logger): Promise<TemporalHa
   let tail = '';
   const keep = (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-2000));
   child.stdout.on('data', keep);
+  let stopping = false;
   child.stderr.on('data', (chunk: Buffer) => {
     keep(chunk);
-    process.stderr.write(chunk);
+    // Once we stop it, its complaints about closing connections are noise.
+    if (!stopping) process.stderr.write(chunk);
   });
-  let stopping = false;
   const exited = new Promise<string>((resolve) => {
     child.once('exit', (code, signal) => {
       const lastLine = tail.trim().split('\n').filter(Boolean).pop() ?? '';

