@@ -88,6 +88,9 @@ const schema = z
 
 export type Env = z.infer<typeof schema>;
 
+/** Every variable the processes read: deployment files (docker-compose.yml) must pass each one through. */
+export const ENV_VARIABLES = Object.keys(schema.shape) as (keyof Env)[];
+
 export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
   // An empty variable (`EMAIL_FROM=` in a compose file) means "not set".
   const set = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value.trim() !== ''));

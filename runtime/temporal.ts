@@ -11,6 +11,7 @@ import { temporal } from '@temporalio/proto';
 import { JOURNEY_SEARCH_ATTRIBUTES } from '../workflows/journey-identity';
 import type { Env } from './env';
 import type { Logger } from './logger';
+import { StartupError } from './startup';
 
 export const DEFAULT_TEMPORAL_ADDRESS = '127.0.0.1:7233';
 
@@ -54,7 +55,14 @@ export function temporalSettings(env: TemporalEnv, address = env.TEMPORAL_ADDRES
   if (address) vars.TEMPORAL_ADDRESS = address;
   else delete vars.TEMPORAL_ADDRESS;
   const fromFile = Boolean(env.TEMPORAL_CONFIG_FILE || env.TEMPORAL_PROFILE);
-  const { connectionOptions, namespace } = loadClientConnectConfig({ overrideEnvVars: vars, disableFile: !fromFile });
+  let loaded: ReturnType<typeof loadClientConnectConfig>;
+  try {
+    loaded = loadClientConnectConfig({ overrideEnvVars: vars, disableFile: !fromFile });
+  } catch (err) {
+    // A certificate file or config file that cannot be read: name what was being read.
+    throw new StartupError(`Temporal connection settings (TEMPORAL_TLS_*, TEMPORAL_CONFIG_FILE): ${(err as Error).message}`);
+  }
+  const { connectionOptions, namespace } = loaded;
   return {
     address: connectionOptions.address ?? DEFAULT_TEMPORAL_ADDRESS,
     namespace: namespace ?? env.TEMPORAL_NAMESPACE,
