@@ -162,7 +162,8 @@ beforeAll(async () => {
     LOG_LEVEL: 'warn',
   };
   startNode('api', 'dist/api/server.js', { ...env, PORT: String(ports.api) });
-  startNode('worker', 'dist/worker/main.js', { ...env, WORKER_HEALTH_PORT: String(ports.workerHealth) });
+  // At info, the worker says where its workflow code comes from.
+  startNode('worker', 'dist/worker/main.js', { ...env, LOG_LEVEL: 'info', WORKER_HEALTH_PORT: String(ports.workerHealth) });
   const answers = async (url: string) => (await fetch(url).catch(() => undefined))?.status === 200;
   await waitShowing(() => answers(`http://127.0.0.1:${ports.api}/health`), 'the API to answer', 'api', 60_000);
   await waitShowing(() => answers(`http://127.0.0.1:${ports.workerHealth}/health`), 'the worker to be healthy', 'worker', 60_000);
@@ -201,7 +202,7 @@ test('API and worker from the build, over mTLS: a tracked event sends its email 
   expect((await outbox()).map((m) => [m.recipient, m.content.subject])).toEqual([['ada@example.com', 'Welcome aboard']]);
   // The worker loaded the bundle built with the code, and both processes came through the proxy
   // with the client certificate over HTTP/2.
-  expect(output.worker).not.toMatch(/webpack/i);
+  expect(output.worker).toContain(`"workflows":"${path.join(runtimeDir, 'dist', 'workflow-bundle.js')}"`);
   expect(proxy.authorized.length).toBeGreaterThanOrEqual(2);
   expect(new Set(proxy.authorized)).toEqual(new Set(['parcours-worker:h2']));
 });
