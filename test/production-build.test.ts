@@ -11,6 +11,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { createConnection, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { connect as http2Connect, constants as h2, createSecureServer, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
@@ -18,7 +19,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { createPool } from '../db/pool';
 import { readEnv } from '../runtime/env';
 import { createLogger } from '../runtime/logger';
-import { clientConnectionOptions, temporalSettings } from '../runtime/temporal';
+import { clientConnectionOptions, connectClient, connectWorker, temporalSettings } from '../runtime/temporal';
 import { resolveTemporal, type TemporalHandle } from '../runtime/temporal-dev-server';
 import { checkWorkerHealth } from '../worker/health';
 import { createTestDatabase, type TestDatabase } from './helpers/database';
@@ -89,6 +90,50 @@ function startMtlsProxy(pki: Pki, upstreamPort: number): Promise<{ server: TlsSe
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port, authorized })));
 }
 
+/**
+ * An HTTP/2 (gRPC) reverse proxy over TLS that, like Temporal Cloud, lets in only calls carrying
+ * `authorization: Bearer <key>`; others get gRPC status 16 (UNAUTHENTICATED). It records the
+ * authorization header of every call.
+ */
+function startApiKeyProxy(pki: Pki, upstreamPort: number, apiKey: string): Promise<{ port: number; seen: (string | undefined)[]; close(): Promise<void> }> {
+  const seen: (string | undefined)[] = [];
+  const upstream = http2Connect(`http://127.0.0.1:${upstreamPort}`);
+  upstream.on('error', () => undefined);
+  const server = createSecureServer({ key: pki.serverKey, cert: pki.serverCert, ALPNProtocols: ['h2'] });
+  server.on('stream', (stream, headers: IncomingHttpHeaders) => {
+    stream.on('error', () => undefined);
+    seen.push(headers.authorization);
+    if (headers.authorization !== `Bearer ${apiKey}`) {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '16', 'grpc-message': 'invalid API key' }, { endStream: true });
+      return;
+    }
+    const forwarded: OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(headers)) if (value !== undefined && name !== h2.HTTP2_HEADER_AUTHORITY) forwarded[name] = value;
+    const call = upstream.request(forwarded);
+    call.on('error', () => stream.close(h2.NGHTTP2_INTERNAL_ERROR));
+    let trailers: OutgoingHttpHeaders = {};
+    call.on('response', (responseHeaders) => stream.respond(responseHeaders, { waitForTrailers: true }));
+    call.on('trailers', (received) => (trailers = received));
+    stream.on('wantTrailers', () => stream.sendTrailers(trailers));
+    stream.pipe(call);
+    call.pipe(stream);
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        seen,
+        close: () => new Promise<void>((done) => {
+          upstream.close();
+          server.close(() => done());
+          // Connections the SDKs keep open would hold close() forever.
+          setTimeout(done, 1000);
+        }),
+      }),
+    ),
+  );
+}
+
 let workDir: string;
 let runtimeDir: string;
 let pki: Pki;
@@ -99,6 +144,7 @@ const children: ChildProcess[] = [];
 const output: Record<string, string> = { api: '', worker: '' };
 const ports = { api: 0, workerHealth: 0 };
 let clientEnv: Record<string, string>;
+let devServerPort: number;
 
 function startNode(name: 'api' | 'worker', script: string, env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, ['--enable-source-maps', script], { cwd: runtimeDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -139,7 +185,8 @@ beforeAll(async () => {
 
   const devEnv = readEnv({ TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()), PARCOURS_DATA_DIR: path.join(workDir, 'data'), LOG_LEVEL: 'warn' });
   temporal = await resolveTemporal(devEnv, createLogger('warn'));
-  proxy = await startMtlsProxy(pki, devEnv.TEMPORAL_PORT);
+  devServerPort = devEnv.TEMPORAL_PORT;
+  proxy = await startMtlsProxy(pki, devServerPort);
   database = await createTestDatabase();
   [ports.api, ports.workerHealth] = [await freePort(), await freePort()];
 
@@ -231,4 +278,43 @@ test('without the client certificate the same settings are refused: the TLS sett
   const settings = temporalSettings(readEnv(caOnly));
   expect(settings.tls).toMatchObject({ serverNameOverride: SERVER_NAME });
   await expect(Connection.connect({ ...clientConnectionOptions(settings), connectTimeout: 3000 })).rejects.toThrow();
+});
+
+test('an API key from the environment reaches the server over TLS, from the client (API) and the worker connection alike', async () => {
+  const keyProxy = await startApiKeyProxy(pki, devServerPort, 'tk_right');
+  const env = (apiKey: string) =>
+    readEnv({
+      TEMPORAL_ADDRESS: `127.0.0.1:${keyProxy.port}`,
+      TEMPORAL_API_KEY: apiKey,
+      TEMPORAL_TLS_SERVER_CA_CERT_PATH: path.join(pki.dir, 'ca.pem'),
+      TEMPORAL_TLS_SERVER_NAME: SERVER_NAME,
+    });
+  try {
+    const client = await connectClient(temporalSettings(env('tk_right')));
+    const worker = await connectWorker(temporalSettings(env('tk_right')));
+    try {
+      expect((await client.workflowService.getSystemInfo({})).capabilities).toBeDefined();
+      expect((await worker.workflowService.getSystemInfo({})).capabilities).toBeDefined();
+    } finally {
+      await client.close();
+      await worker.close();
+    }
+    expect(keyProxy.seen.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(keyProxy.seen)).toEqual(new Set(['Bearer tk_right']));
+
+    await expect(
+      (async () => {
+        const wrong = await connectClient(temporalSettings(env('tk_wrong')));
+        try {
+          await wrong.workflowService.getSystemInfo({});
+        } finally {
+          await wrong.close();
+        }
+      })(),
+    ).rejects.toThrow(/Failed to connect to Temporal server/);
+    // Refused by the key check: the call arrived over TLS, carrying the wrong key.
+    expect(keyProxy.seen).toContain('Bearer tk_wrong');
+  } finally {
+    await keyProxy.close();
+  }
 });
