@@ -34,8 +34,14 @@ async function main(): Promise<void> {
   const env = readEnv();
   const log = createLogger(env.LOG_LEVEL);
   installTemporalLogging(env.LOG_LEVEL);
-  // Before starting anything: a busy API port is a one-line answer, not a stack trace after a minute.
+  // Before starting anything (an embedded Postgres would be left behind): a busy port is a
+  // one-line answer, not a stack trace after a minute.
   await assertPortFree(env.PORT, 'PORT');
+  if (!env.TEMPORAL_ADDRESS) {
+    const hint = ', or set TEMPORAL_ADDRESS to use a server that is already running';
+    await assertPortFree(env.TEMPORAL_PORT, 'TEMPORAL_PORT', '127.0.0.1', hint);
+    await assertPortFree(env.TEMPORAL_UI_PORT, 'TEMPORAL_UI_PORT', '127.0.0.1');
+  }
   const database = await resolveDatabase(env, log);
   const db = createPool(database.url);
   await migrate(db);

@@ -175,19 +175,19 @@ beforeAll(async () => {
   runtimeDir = path.join(workDir, 'app');
   mkdirSync(runtimeDir);
 
-  // Exactly the Dockerfile's steps: the build command, then the production install beside it.
-  const building = run('npm', ['run', 'build', '--', '--out', path.join(runtimeDir, 'dist')], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
-  mkdirSync(path.join(workDir, 'pki'));
-  pki = await makePki(path.join(workDir, 'pki'));
-  await building;
+  // Exactly the Dockerfile's steps: the build command, and the production install next to
+  // package.json and package-lock.json. They do not depend on each other: run them side by side,
+  // with the servers starting meanwhile.
+  const big = { maxBuffer: 64 * 1024 * 1024 };
+  const building = run('npm', ['run', 'build', '--', '--out', path.join(runtimeDir, 'dist')], { cwd: root, ...big });
   for (const file of ['package.json', 'package-lock.json']) cpSync(path.join(root, file), path.join(runtimeDir, file));
-  await run('npm', ['ci', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: runtimeDir, maxBuffer: 64 * 1024 * 1024 });
-
+  const installing = run('npm', ['ci', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: runtimeDir, ...big });
+  mkdirSync(path.join(workDir, 'pki'));
   const devEnv = readEnv({ TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()), PARCOURS_DATA_DIR: path.join(workDir, 'data'), LOG_LEVEL: 'warn' });
-  temporal = await resolveTemporal(devEnv, createLogger('warn'));
   devServerPort = devEnv.TEMPORAL_PORT;
+  [pki, temporal, database] = await Promise.all([makePki(path.join(workDir, 'pki')), resolveTemporal(devEnv, createLogger('warn')), createTestDatabase()]);
   proxy = await startMtlsProxy(pki, devServerPort);
-  database = await createTestDatabase();
+  await Promise.all([building, installing]);
   [ports.api, ports.workerHealth] = [await freePort(), await freePort()];
 
   // Both forms envconfig reads: a file path for the CA and the certificate, PEM text for the key.
