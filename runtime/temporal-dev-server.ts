@@ -27,6 +27,13 @@ export interface TemporalHandle {
 const never = new Promise<string>(() => undefined);
 const READY_WITHIN_MS = 60_000;
 
+/** The dev server's gRPC and UI ports: a one-line StartupError naming the variable when taken. */
+export async function assertDevServerPortsFree(env: Pick<Env, 'TEMPORAL_PORT' | 'TEMPORAL_UI_PORT'>): Promise<void> {
+  const hint = ', or set TEMPORAL_ADDRESS to use a server that is already running';
+  await assertPortFree(env.TEMPORAL_PORT, 'TEMPORAL_PORT', '127.0.0.1', hint);
+  await assertPortFree(env.TEMPORAL_UI_PORT, 'TEMPORAL_UI_PORT', '127.0.0.1');
+}
+
 export async function resolveTemporal(env: Env, log: Logger): Promise<TemporalHandle> {
   if (env.TEMPORAL_ADDRESS) {
     const settings = temporalSettings(env);
@@ -34,9 +41,7 @@ export async function resolveTemporal(env: Env, log: Logger): Promise<TemporalHa
     return { settings, exited: never, stop: async () => undefined };
   }
   const executable = temporalCli();
-  const hint = ', or set TEMPORAL_ADDRESS to use a server that is already running';
-  await assertPortFree(env.TEMPORAL_PORT, 'TEMPORAL_PORT', '127.0.0.1', hint);
-  await assertPortFree(env.TEMPORAL_UI_PORT, 'TEMPORAL_UI_PORT', '127.0.0.1');
+  await assertDevServerPortsFree(env);
   mkdirSync(env.PARCOURS_DATA_DIR, { recursive: true });
   const settings: TemporalSettings = { address: `127.0.0.1:${env.TEMPORAL_PORT}`, namespace: env.TEMPORAL_NAMESPACE };
   const uiUrl = `http://127.0.0.1:${env.TEMPORAL_UI_PORT}`;

@@ -17,7 +17,7 @@ import { resolveDatabase } from '../runtime/postgres';
 import { providersFromEnv } from '../runtime/providers';
 import { exitOnStartupFailure, StartupError, assertPortFree } from '../runtime/startup';
 import { connectClient, connectWorker } from '../runtime/temporal';
-import { resolveTemporal } from '../runtime/temporal-dev-server';
+import { assertDevServerPortsFree, resolveTemporal } from '../runtime/temporal-dev-server';
 import { createJourneyWorker } from '../worker/create-worker';
 
 /** A development secret kept under the data folder (stable across restarts). */
@@ -37,11 +37,7 @@ async function main(): Promise<void> {
   // Before starting anything (an embedded Postgres would be left behind): a busy port is a
   // one-line answer, not a stack trace after a minute.
   await assertPortFree(env.PORT, 'PORT');
-  if (!env.TEMPORAL_ADDRESS) {
-    const hint = ', or set TEMPORAL_ADDRESS to use a server that is already running';
-    await assertPortFree(env.TEMPORAL_PORT, 'TEMPORAL_PORT', '127.0.0.1', hint);
-    await assertPortFree(env.TEMPORAL_UI_PORT, 'TEMPORAL_UI_PORT', '127.0.0.1');
-  }
+  if (!env.TEMPORAL_ADDRESS) await assertDevServerPortsFree(env);
   const database = await resolveDatabase(env, log);
   const db = createPool(database.url);
   await migrate(db);
