@@ -47,13 +47,13 @@ type TemporalEnv = Pick<
  * is read only when TEMPORAL_CONFIG_FILE or TEMPORAL_PROFILE names one: a developer's CLI
  * profile must not silently send a deployment to another cluster.
  */
-export function temporalSettings(env: TemporalEnv, address = env.TEMPORAL_ADDRESS): TemporalSettings {
+export function temporalSettings(env: TemporalEnv): TemporalSettings {
+  // Only what readEnv validated reaches envconfig (not process.env): one source of truth. The
+  // namespace always has a value (default `default`), so it also wins over a config file's.
   const vars: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
     if (key.startsWith('TEMPORAL_') && typeof value === 'string') vars[key] = value;
   }
-  if (address) vars.TEMPORAL_ADDRESS = address;
-  else delete vars.TEMPORAL_ADDRESS;
   const fromFile = Boolean(env.TEMPORAL_CONFIG_FILE || env.TEMPORAL_PROFILE);
   let loaded: ReturnType<typeof loadClientConnectConfig>;
   try {

@@ -1,4 +1,7 @@
 /** Configuration mistakes fail at start with a message naming the variable. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { readEnv } from '../runtime/env';
 import { describeTemporal, temporalSettings } from '../runtime/temporal';
 
@@ -70,6 +73,19 @@ describe('Temporal connection settings (Temporal Cloud, mTLS and API-key cluster
     expect(() => readEnv({ TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/certs/ca.pem', TEMPORAL_TLS_SERVER_CA_CERT_DATA: 'CA PEM' })).toThrow(
       /TEMPORAL_TLS_SERVER_CA_CERT_DATA: set TEMPORAL_TLS_SERVER_CA_CERT_PATH or TEMPORAL_TLS_SERVER_CA_CERT_DATA, not both/,
     );
+  });
+
+  test('a Temporal config file (TOML) is read when TEMPORAL_CONFIG_FILE names it; the variables win over it', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'parcours-envconfig-'));
+    try {
+      const file = path.join(dir, 'temporal.toml');
+      writeFileSync(file, '[profile.default]\naddress = "from-file:7233"\napi_key = "tk_file"\n\n[profile.prod]\naddress = "prod:7233"\n');
+      expect(temporalSettings(readEnv({ TEMPORAL_CONFIG_FILE: file }))).toMatchObject({ address: 'from-file:7233', apiKey: 'tk_file', tls: true });
+      expect(temporalSettings(readEnv({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'prod' })).address).toBe('prod:7233');
+      expect(temporalSettings(readEnv({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_ADDRESS: 'env:7233' })).address).toBe('env:7233');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a certificate file that does not exist fails at start, naming the file', () => {
