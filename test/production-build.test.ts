@@ -13,7 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { connect as http2Connect, constants as h2, createSecureServer, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import { Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createPool } from '../db/pool';
@@ -22,7 +24,7 @@ import { createLogger } from '../runtime/logger';
 import { clientConnectionOptions, connectClient, connectWorker, temporalSettings } from '../runtime/temporal';
 import { resolveTemporal, type TemporalHandle } from '../runtime/temporal-dev-server';
 import { checkWorkerHealth } from '../worker/health';
-import { createTestDatabase, type TestDatabase } from './helpers/database';
+import { createTestDatabase, serverUrl, type TestDatabase } from './helpers/database';
 import { waitFor } from './helpers/fake-http';
 
 // Building, installing from the cache and starting two processes: bounded, but not fast.
@@ -258,6 +260,37 @@ test('the worker health check reports the worker, Temporal and Postgres', async 
   const res = await fetch(`http://127.0.0.1:${ports.workerHealth}/health`);
   expect(res.status).toBe(200);
   expect(await res.json()).toEqual({ status: 'ok', worker: 'RUNNING', temporal: 'ok', postgres: 'ok' });
+});
+
+test("compose's healthcheck commands: the probe exits 0 for the healthy API and worker, 1 for a port nobody answers on", async () => {
+  const probe = (target: string, env: Record<string, string>) =>
+    run(process.execPath, ['dist/scripts/health-probe.js', target], { cwd: runtimeDir, env: { PATH: process.env.PATH ?? '', ...env } }).then(
+      () => 0,
+      (err: { code?: number }) => err.code,
+    );
+  expect(await probe('api', { PORT: String(ports.api) })).toBe(0);
+  expect(await probe('worker', { WORKER_HEALTH_PORT: String(ports.workerHealth) })).toBe(0);
+  expect(await probe('worker', { WORKER_HEALTH_PORT: String(await freePort()) })).toBe(1);
+});
+
+test("compose's one-shot migrate: the build's migrate command creates the missing database and its tables", async () => {
+  const name = `parcours_migrate_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: `${serverUrl()}/postgres` });
+  await admin.connect();
+  try {
+    await run(process.execPath, ['dist/db/migrate-cli.js'], { cwd: runtimeDir, env: { PATH: process.env.PATH ?? '', DATABASE_URL: `${serverUrl()}/${name}`, LOG_LEVEL: 'warn' } });
+    const migrated = new pg.Client({ connectionString: `${serverUrl()}/${name}` });
+    await migrated.connect();
+    try {
+      const tables = await migrated.query<{ table_name: string }>("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'");
+      expect(tables.rows.map((r) => r.table_name)).toEqual(expect.arrayContaining(['flows', 'contacts', 'events', 'journeys', 'messages']));
+    } finally {
+      await migrated.end();
+    }
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.end();
+  }
 });
 
 test('a worker whose Postgres is unreachable is reported unavailable, naming Postgres', async () => {
