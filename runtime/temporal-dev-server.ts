@@ -19,12 +19,18 @@ export interface TemporalHandle {
   settings: TemporalSettings;
   /** Web UI of the dev server we started; undefined for an external server. */
   uiUrl?: string;
-  /** Settles when a dev server we started exits on its own (never for an external server). */
-  exited: Promise<string>;
+  /** Settles when a dev server we started exits (never for an external server). */
+  exited: Promise<DevServerExit>;
   stop(): Promise<void>;
 }
 
-const never = new Promise<string>(() => undefined);
+export interface DevServerExit {
+  /** One line for the user: which binary, how it ended, its last words. */
+  message: string;
+  signal: NodeJS.Signals | null;
+}
+
+const never = new Promise<DevServerExit>(() => undefined);
 const READY_WITHIN_MS = 60_000;
 
 /** The dev server's gRPC and UI ports: a one-line StartupError naming the variable when taken. */
@@ -45,7 +51,7 @@ export async function resolveTemporal(env: Env, log: Logger): Promise<TemporalHa
   mkdirSync(env.PARCOURS_DATA_DIR, { recursive: true });
   const settings: TemporalSettings = { address: `127.0.0.1:${env.TEMPORAL_PORT}`, namespace: env.TEMPORAL_NAMESPACE };
   const uiUrl = `http://127.0.0.1:${env.TEMPORAL_UI_PORT}`;
-  if (executable.type === 'cached-download') return startWithSdkDownload(env, settings, uiUrl);
+  if (executable.type === 'cached-download') return startWithSdkDownload(env, settings, uiUrl, log);
 
   const args = [
     'server', 'start-dev',
@@ -70,12 +76,12 @@ export async function resolveTemporal(env: Env, log: Logger): Promise<TemporalHa
     // Once we stop it, its complaints about closing connections are noise.
     if (!stopping) process.stderr.write(chunk);
   });
-  const exited = new Promise<string>((resolve) => {
+  const exited = new Promise<DevServerExit>((resolve) => {
     child.once('exit', (code, signal) => {
       const lastLine = tail.trim().split('\n').filter(Boolean).pop() ?? '';
-      resolve(`the Temporal dev server (${executable.path}) exited (${signal ?? `code ${code}`})${lastLine ? `: ${lastLine.slice(0, 300)}` : ''}`);
+      resolve({ message: `the Temporal dev server (${executable.path}) exited (${signal ?? `code ${code}`})${lastLine ? `: ${lastLine.slice(0, 300)}` : ''}`, signal });
     });
-    child.once('error', (err) => resolve(`the Temporal dev server (${executable.path}) could not run: ${err.message}`));
+    child.once('error', (err) => resolve({ message: `the Temporal dev server (${executable.path}) could not run: ${err.message}`, signal: null }));
   });
   const stop = async () => {
     if (stopping) return;
@@ -89,9 +95,9 @@ export async function resolveTemporal(env: Env, log: Logger): Promise<TemporalHa
 
   const deadline = Date.now() + READY_WITHIN_MS;
   let ready = false;
-  const gone = exited.then((reason) => {
-    if (!ready) throw new StartupError(reason);
-    return reason;
+  const gone = exited.then((exit) => {
+    if (!ready) throw new StartupError(exit.message);
+    return exit;
   });
   gone.catch(() => undefined);
   while (!ready) {
@@ -114,9 +120,10 @@ export async function resolveTemporal(env: Env, log: Logger): Promise<TemporalHa
 
 /**
  * Last resort on machines with internet and no binary: the SDK downloads and runs the CLI. Its
- * child is not ours to watch, so `exited` never settles here (the log says so).
+ * child is not ours to watch, so `exited` never settles here (a warning says so).
  */
-async function startWithSdkDownload(env: Env, settings: TemporalSettings, uiUrl: string): Promise<TemporalHandle> {
+async function startWithSdkDownload(env: Env, settings: TemporalSettings, uiUrl: string, log: Logger): Promise<TemporalHandle> {
+  log.warn('no temporal binary found: the Temporal SDK downloads the dev server; npm start cannot notice if it dies');
   // A development dependency: only `npm start` from a full install reaches this line.
   const { TestWorkflowEnvironment } = await import('@temporalio/testing');
   const server = await TestWorkflowEnvironment.createLocal({

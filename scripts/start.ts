@@ -105,10 +105,10 @@ async function main(): Promise<void> {
   // Without its Temporal server the stack only answers "deferred": stop, say why, exit 1 (a
   // supervisor restarts it). Ctrl-C reaches the dev server too, so a signal death waits a moment
   // for our own signal handler to claim the shutdown.
-  void temporal.exited.then(async (reason) => {
-    if (/\(SIG(INT|TERM)\)/.test(reason)) await new Promise((resolve) => setTimeout(resolve, 500));
+  void temporal.exited.then(async (exit) => {
+    if (exit.signal === 'SIGINT' || exit.signal === 'SIGTERM') await new Promise((resolve) => setTimeout(resolve, 500));
     if (stopping) return;
-    process.stderr.write(`parcours: ${reason}; stopping\n`);
+    process.stderr.write(`parcours: ${exit.message}; stopping\n`);
     void shutdown(1);
   });
 }
