@@ -1,12 +1,12 @@
 /** `npm run api`: the HTTP API alone (deployments run it next to `npm run worker`). */
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { apiKeys, poolSettings, publicUrl, readEnv, requiredLinkSecret, webhookSettings } from '../runtime/env';
 import { createLogger } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
-import { registerSearchAttributes } from '../runtime/temporal';
-import { CLIENT_CHANNEL_ARGS } from '../runtime/temporal-channel';
+import { exitOnStartupFailure } from '../runtime/startup';
+import { connectClient, describeTemporal, registerSearchAttributes, temporalSettings } from '../runtime/temporal';
 import { createApp } from './app';
 import { startFlowStatusNotifier } from '../routing/flow-status';
 import { startRouterLoop } from '../routing/router-loop';
@@ -19,11 +19,13 @@ async function main(): Promise<void> {
   const database = await resolveDatabase(env, log);
   const db = createPool(database.url, poolSettings(env, 'api'));
   await migrate(db);
-  const address = env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+  // Address, namespace, TLS and API key from the environment (runtime/temporal.ts).
+  const temporal = temporalSettings(env);
   // Journeys are started with ContactId/FlowId attributes: the server must know them.
-  await registerSearchAttributes({ address, namespace: env.TEMPORAL_NAMESPACE }, log);
-  const connection = await Connection.connect({ address, channelArgs: CLIENT_CHANNEL_ARGS });
-  const workflows = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }).workflow;
+  await registerSearchAttributes(temporal, log);
+  const connection = await connectClient(temporal);
+  log.info({ temporal: describeTemporal(temporal) }, 'connected to Temporal');
+  const workflows = new Client({ connection, namespace: temporal.namespace }).workflow;
   const deps = { db, workflows, log, apiKeys: keys, links: { publicUrl: publicUrl(env), secret: requiredLinkSecret(env) }, webhooks: webhookSettings(env) };
   // Status changes a crashed or failed pass left unfinished reach their journeys from here.
   const stopNotifier = startFlowStatusNotifier(deps);
@@ -46,7 +48,4 @@ async function main(): Promise<void> {
   process.once('SIGINT', shutdown);
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+main().catch(exitOnStartupFailure);

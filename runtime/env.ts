@@ -52,6 +52,25 @@ const schema = z
     DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
     /** One SQL statement at most (statement_timeout); the client gives up 2 s later on a server that does not answer. */
     DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+    // Temporal connection beyond the address (Temporal Cloud, mTLS or API-key clusters). The names are
+    // those of Temporal's own environment configuration (@temporalio/envconfig), which reads them.
+    /** Sent as a bearer token; turns TLS on. */
+    TEMPORAL_API_KEY: optional,
+    /** `true` for TLS with the system CAs (set automatically by any other TEMPORAL_TLS_* variable). */
+    TEMPORAL_TLS: z.enum(['true', 'false', '1', '0']).optional(),
+    TEMPORAL_TLS_CLIENT_CERT_PATH: optional,
+    TEMPORAL_TLS_CLIENT_CERT_DATA: optional,
+    TEMPORAL_TLS_CLIENT_KEY_PATH: optional,
+    TEMPORAL_TLS_CLIENT_KEY_DATA: optional,
+    TEMPORAL_TLS_SERVER_CA_CERT_PATH: optional,
+    TEMPORAL_TLS_SERVER_CA_CERT_DATA: optional,
+    /** Server name to verify the certificate against when it differs from the address's host. */
+    TEMPORAL_TLS_SERVER_NAME: optional,
+    /** A Temporal client config file (TOML) and its profile; without them no file is read. */
+    TEMPORAL_CONFIG_FILE: optional,
+    TEMPORAL_PROFILE: optional,
+    /** Port of the worker's own /health (compose healthchecks); unset: no health server. */
+    WORKER_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   })
   .superRefine((env, ctx) => {
     if (env.SENDGRID_API_KEY && !env.EMAIL_FROM) {
@@ -61,6 +80,19 @@ const schema = z
     if (vapid.some(Boolean) && !vapid.every(Boolean)) {
       ctx.addIssue({ code: 'custom', path: ['VAPID_PUBLIC_KEY'], message: 'set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT together' });
     }
+    const pairs = [
+      ['TEMPORAL_TLS_CLIENT_CERT', env.TEMPORAL_TLS_CLIENT_CERT_PATH ?? env.TEMPORAL_TLS_CLIENT_CERT_DATA],
+      ['TEMPORAL_TLS_CLIENT_KEY', env.TEMPORAL_TLS_CLIENT_KEY_PATH ?? env.TEMPORAL_TLS_CLIENT_KEY_DATA],
+    ] as const;
+    if (Boolean(pairs[0][1]) !== Boolean(pairs[1][1])) {
+      const missing = pairs[0][1] ? pairs[1][0] : pairs[0][0];
+      ctx.addIssue({ code: 'custom', path: [`${missing}_PATH`], message: 'a client certificate needs its key: set TEMPORAL_TLS_CLIENT_CERT_* and TEMPORAL_TLS_CLIENT_KEY_* together' });
+    }
+    for (const name of ['TEMPORAL_TLS_CLIENT_CERT', 'TEMPORAL_TLS_CLIENT_KEY', 'TEMPORAL_TLS_SERVER_CA_CERT'] as const) {
+      if (env[`${name}_PATH`] && env[`${name}_DATA`]) {
+        ctx.addIssue({ code: 'custom', path: [`${name}_DATA`], message: `set ${name}_PATH or ${name}_DATA, not both` });
+      }
+    }
     const twilio = [env.TWILIO_ACCOUNT_SID, env.TWILIO_AUTH_TOKEN, env.TWILIO_FROM];
     if (twilio.some(Boolean) && !twilio.every(Boolean)) {
       ctx.addIssue({ code: 'custom', path: ['TWILIO_ACCOUNT_SID'], message: 'set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM together' });
@@ -68,6 +100,9 @@ const schema = z
   });
 
 export type Env = z.infer<typeof schema>;
+
+/** Every variable the processes read: deployment files (docker-compose.yml) must pass each one through. */
+export const ENV_VARIABLES = Object.keys(schema.shape) as (keyof Env)[];
 
 export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
   // An empty variable (`EMAIL_FROM=` in a compose file) means "not set".

@@ -1,64 +1,117 @@
 /**
- * The Temporal server to use: TEMPORAL_ADDRESS when set, else a local dev server (SQLite
- * file under the data folder, Web UI) started from the binary found by temporal-binaries.
- * Either way the project's search attributes are registered.
+ * How every process reaches Temporal: the address, namespace, TLS (client certificate, CA,
+ * server name) and API key come from the environment through Temporal's own environment
+ * configuration (`@temporalio/envconfig`), so the API, the worker and `npm start` connect the
+ * same way to a dev server, a self-hosted mTLS cluster or Temporal Cloud.
  */
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { Connection } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { CLIENT_CHANNEL_ARGS } from './temporal-channel';
+import { Connection, type ConnectionOptions } from '@temporalio/client';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import { JOURNEY_SEARCH_ATTRIBUTES } from '../workflows/journey-identity';
+import type { Env } from './env';
 import type { Logger } from './logger';
-import { temporalCli } from './temporal-binaries';
+import { StartupError } from './startup';
 
-export interface TemporalHandle {
+export const DEFAULT_TEMPORAL_ADDRESS = '127.0.0.1:7233';
+
+/** What both kinds of connection share; a dev server started by `npm start` is plain host:port. */
+export interface TemporalSettings {
   address: string;
   namespace: string;
-  /** Web UI of the dev server we started; undefined for an external server. */
-  uiUrl?: string;
-  stop(): Promise<void>;
+  tls?: NativeConnectionOptions['tls'];
+  apiKey?: string;
+  metadata?: NativeConnectionOptions['metadata'];
+}
+
+/** The TEMPORAL_* part of the environment that envconfig reads. */
+type TemporalEnv = Pick<
+  Env,
+  | 'TEMPORAL_ADDRESS'
+  | 'TEMPORAL_NAMESPACE'
+  | 'TEMPORAL_API_KEY'
+  | 'TEMPORAL_TLS'
+  | 'TEMPORAL_TLS_CLIENT_CERT_PATH'
+  | 'TEMPORAL_TLS_CLIENT_CERT_DATA'
+  | 'TEMPORAL_TLS_CLIENT_KEY_PATH'
+  | 'TEMPORAL_TLS_CLIENT_KEY_DATA'
+  | 'TEMPORAL_TLS_SERVER_CA_CERT_PATH'
+  | 'TEMPORAL_TLS_SERVER_CA_CERT_DATA'
+  | 'TEMPORAL_TLS_SERVER_NAME'
+  | 'TEMPORAL_CONFIG_FILE'
+  | 'TEMPORAL_PROFILE'
+>;
+
+/**
+ * The settings for an external server (TEMPORAL_ADDRESS, else 127.0.0.1:7233). A config file
+ * is read only when TEMPORAL_CONFIG_FILE or TEMPORAL_PROFILE names one: a developer's CLI
+ * profile must not silently send a deployment to another cluster.
+ */
+export function temporalSettings(env: TemporalEnv): TemporalSettings {
+  // Only what readEnv validated reaches envconfig (not process.env): one source of truth. The
+  // namespace always has a value (default `default`), so it also wins over a config file's.
+  const vars: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (key.startsWith('TEMPORAL_') && typeof value === 'string') vars[key] = value;
+  }
+  const fromFile = Boolean(env.TEMPORAL_CONFIG_FILE || env.TEMPORAL_PROFILE);
+  let loaded: ReturnType<typeof loadClientConnectConfig>;
+  try {
+    loaded = loadClientConnectConfig({ overrideEnvVars: vars, disableFile: !fromFile });
+  } catch (err) {
+    // A certificate file or config file that cannot be read: name what was being read.
+    throw new StartupError(`Temporal connection settings (TEMPORAL_TLS_*, TEMPORAL_CONFIG_FILE): ${(err as Error).message}`);
+  }
+  const { connectionOptions, namespace } = loaded;
+  return {
+    address: connectionOptions.address ?? DEFAULT_TEMPORAL_ADDRESS,
+    namespace: namespace ?? env.TEMPORAL_NAMESPACE,
+    ...(connectionOptions.tls !== undefined ? { tls: connectionOptions.tls } : {}),
+    ...(connectionOptions.apiKey ? { apiKey: connectionOptions.apiKey } : {}),
+    ...(connectionOptions.metadata && Object.keys(connectionOptions.metadata).length ? { metadata: connectionOptions.metadata } : {}),
+  };
+}
+
+/** For logs: where and how, never the key. */
+export function describeTemporal(settings: TemporalSettings): string {
+  const security = settings.apiKey ? 'TLS + API key' : settings.tls ? (typeof settings.tls === 'object' && settings.tls.clientCertPair ? 'mTLS' : 'TLS') : 'plaintext';
+  return `${settings.address} (namespace ${settings.namespace}, ${security})`;
+}
+
+/** Options of the client connection (API, routing); gRPC channel arguments belong here. */
+export function clientConnectionOptions(settings: TemporalSettings): ConnectionOptions {
+  return {
+    address: settings.address,
+    channelArgs: CLIENT_CHANNEL_ARGS,
+    ...(settings.tls !== undefined ? { tls: settings.tls } : {}),
+    ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
+    ...(settings.metadata ? { metadata: settings.metadata } : {}),
+  };
+}
+
+export function connectClient(settings: TemporalSettings): Promise<Connection> {
+  return Connection.connect(clientConnectionOptions(settings));
+}
+
+/** The worker's (Rust core) connection. */
+export function connectWorker(settings: TemporalSettings): Promise<NativeConnection> {
+  return NativeConnection.connect({
+    address: settings.address,
+    ...(settings.tls !== undefined ? { tls: settings.tls } : {}),
+    ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
+    ...(settings.metadata ? { metadata: settings.metadata } : {}),
+  });
 }
 
 const KEYWORD = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
 
-export async function resolveTemporal(
-  env: { TEMPORAL_ADDRESS?: string; TEMPORAL_NAMESPACE: string; TEMPORAL_PORT: number; TEMPORAL_UI_PORT: number; PARCOURS_DATA_DIR: string },
-  log: Logger,
-): Promise<TemporalHandle> {
-  if (env.TEMPORAL_ADDRESS) {
-    const handle = { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE, stop: async () => undefined };
-    await registerSearchAttributes(handle, log);
-    return handle;
-  }
-  mkdirSync(env.PARCOURS_DATA_DIR, { recursive: true });
-  const server = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: temporalCli(),
-      dbFilename: path.join(env.PARCOURS_DATA_DIR, 'temporal.sqlite'),
-      namespace: env.TEMPORAL_NAMESPACE,
-      ip: '127.0.0.1',
-      port: env.TEMPORAL_PORT,
-      ui: true,
-      uiPort: env.TEMPORAL_UI_PORT,
-      searchAttributes: JOURNEY_SEARCH_ATTRIBUTES,
-      log: { format: 'pretty', level: 'warn' },
-    },
-  });
-  return {
-    address: server.address,
-    namespace: env.TEMPORAL_NAMESPACE,
-    uiUrl: `http://127.0.0.1:${env.TEMPORAL_UI_PORT}`,
-    stop: () => server.teardown(),
-  };
-}
-
 /** Idempotent; a server that does not allow it (Temporal Cloud) is told about once in the log. */
-export async function registerSearchAttributes(target: { address: string; namespace: string }, log: Logger): Promise<void> {
-  const connection = await Connection.connect({ address: target.address });
+export async function registerSearchAttributes(settings: TemporalSettings, log: Logger): Promise<void> {
+  const connection = await connectClient(settings);
   try {
     const searchAttributes = Object.fromEntries(JOURNEY_SEARCH_ATTRIBUTES.map((key) => [key.name, KEYWORD]));
-    await connection.operatorService.addSearchAttributes({ namespace: target.namespace, searchAttributes });
+    await connection.operatorService.addSearchAttributes({ namespace: settings.namespace, searchAttributes });
   } catch (err) {
     const code = (err as { code?: number }).code;
     if (code !== 6 /* ALREADY_EXISTS */) {

@@ -1,4 +1,6 @@
-import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
 
@@ -6,10 +8,26 @@ export interface JourneyWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   activities: ActivityDeps;
-  /** Pre-built bundle (tests build it once per file); default: bundle workflows/ at start. */
-  workflowBundle?: WorkflowBundleWithSourceMap;
+  /**
+   * Pre-built bundle: tests build it once per file; `npm run build` writes one next to the
+   * compiled code (see prebuiltWorkflowBundle). Default: bundle workflows/ at start.
+   */
+  workflowBundle?: WorkflowBundleOption;
   /** Activities run at once; the worker's Postgres pool is sized to it (runtime/env.ts poolSettings). */
   activityConcurrency?: number;
+}
+
+/** Where `npm run build` puts the workflow bundle, relative to the compiled worker/ folder. */
+export const WORKFLOW_BUNDLE_FILE = 'workflow-bundle.js';
+
+/**
+ * The bundle `npm run build` wrote next to this compiled file, if any. A production worker
+ * loads it instead of running webpack at start (seconds of CPU, and the bundler's input is
+ * exactly what was tested at build time). Running from source finds none.
+ */
+export function prebuiltWorkflowBundle(): { codePath: string } | undefined {
+  const codePath = path.resolve(__dirname, '..', WORKFLOW_BUNDLE_FILE);
+  return existsSync(codePath) ? { codePath } : undefined;
 }
 
 /** The only place that names workflowsPath. */

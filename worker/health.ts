@@ -1,0 +1,65 @@
+/**
+ * The worker's own health check (it has no HTTP API): GET /health on WORKER_HEALTH_PORT says
+ * whether the worker is polling, Temporal answers and Postgres answers, so a compose or
+ * Kubernetes healthcheck can restart a worker that is up but useless.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { NativeConnection, State } from '@temporalio/worker';
+import type { Db } from '../db/pool';
+
+export interface WorkerHealthDeps {
+  workerState: () => State;
+  connection: NativeConnection;
+  db: Db;
+  /** Each probe's limit: a hung dependency is reported as down, not waited on. */
+  timeoutMs?: number;
+}
+
+export interface WorkerHealth {
+  status: 'ok' | 'unavailable';
+  worker: State;
+  temporal: string;
+  postgres: string;
+}
+
+function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+const outcome = (probe: Promise<unknown>) => probe.then(() => 'ok', (err: Error) => `down: ${err.message}`);
+
+export async function checkWorkerHealth(deps: WorkerHealthDeps): Promise<WorkerHealth> {
+  const ms = deps.timeoutMs ?? 3000;
+  const [temporal, postgres] = await Promise.all([
+    // getSystemInfo: answered by every frontend, Temporal Cloud included (the gRPC health service is not everywhere).
+    outcome(deps.connection.withDeadline(Date.now() + ms, () => deps.connection.workflowService.getSystemInfo({}))),
+    outcome(within(ms, deps.db.query('SELECT 1'))),
+  ]);
+  const worker = deps.workerState();
+  const healthy = worker === 'RUNNING' && temporal === 'ok' && postgres === 'ok';
+  return { status: healthy ? 'ok' : 'unavailable', worker, temporal, postgres };
+}
+
+/** Serves GET /health (200 healthy, 503 otherwise, JSON either way); resolves once listening. */
+export async function startWorkerHealthServer(port: number, deps: WorkerHealthDeps, host = '0.0.0.0'): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/health') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'not_found', message: 'only GET /health' } }));
+      return;
+    }
+    checkWorkerHealth(deps).then(
+      (health) => res.writeHead(health.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(health)),
+      (err: Error) => res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'unavailable', error: err.message })),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}
