@@ -25,9 +25,10 @@ export async function runWaitForEvent(step: StepOf<'wait_for_event'>, ctx: StepC
     return { outcome: 'continued as new', rotate: { stepId: step.id, deadline: ctx.state.waitingUntil, waitBegan: began } };
   }
   ctx.state.waitingUntil = undefined;
+  const happened = matched();
   ctx.memory?.endWait();
   if (ctx.state.exit) return { outcome: 'interrupted by exit', next: null };
-  if (matched()) return { outcome: `${step.event} happened`, next: step.onEvent };
+  if (happened) return { outcome: `${step.event} happened`, next: step.onEvent };
   if (patched('wait-for-event-stored-check')) {
     const stored = await bookkeeping.findStoredEvent.executeWithOptions(withSummary(bookkeepingOptions, `${step.id}: did ${step.event} happen?`), [
       { contactId: ctx.input.contactId, event: step.event, where: step.where, since: began, trigger: ctx.input.trigger, now: Date.now() },
