@@ -19,7 +19,7 @@ const EVENTS = Number(process.env.JOURNEY_EVENTS ?? 20_000);
  * journey can only continue as new in a moment without new signals (the server refuses to
  * close a run while signals are pending; a real server then briefly refuses new ones).
  */
-const BURST = 1_000;
+const BURST = 500;
 const IN_FLIGHT = 8;
 
 let h: Harness;
@@ -71,7 +71,8 @@ test(`${EVENTS} events to one journey: it stays responsive, continues as new, re
   expect(state.currentStep).toBe('wait-30d');
   // Far more than 10,000 signals: without continue-as-new the server would refuse them.
   expect(state.runs).toBeGreaterThanOrEqual(2);
-  expect(Math.max(...queryTimes)).toBeLessThan(5_000);
+  // Answered while a burst is still being taken in (it waits for the task in progress).
+  expect(Math.max(...queryTimes)).toBeLessThan(10_000);
 
   const description = await journey.describe();
   expect(description.runId).not.toBe(firstRunId);

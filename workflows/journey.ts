@@ -33,7 +33,7 @@ import { runWaitForEvent } from './steps/wait-for-event';
  * events, or when the server suggests it. Part of the determinism contract: changing it
  * changes where runs rotate, so a change goes behind its own patch.
  */
-export const ROTATE_AFTER_HISTORY_EVENTS = 1_000;
+export const ROTATE_AFTER_HISTORY_EVENTS = 500;
 
 export async function journeyWorkflow(input: JourneyInput): Promise<JourneyResult> {
   const flow = withDefaults(input.flow);
