@@ -19,7 +19,7 @@ const EVENTS = Number(process.env.JOURNEY_EVENTS ?? 20_000);
  * journey can only continue as new in a moment without new signals (the server refuses to
  * close a run while signals are pending; a real server then briefly refuses new ones).
  */
-const BURST = 500;
+const BURST = 1_000;
 const IN_FLIGHT = 8;
 
 let h: Harness;
@@ -52,18 +52,25 @@ test(`${EVENTS} events to one journey: it stays responsive, continues as new, re
   const start = Date.parse(new Date(await h.env.currentTimeMs()).toISOString());
   const event = (i: number): JourneyEvent => ({ id: 1_000_000 + i, messageId: `view-${i}`, name: 'Product Viewed', properties: {}, timestamp: new Date(start + i).toISOString() });
   const queryTimes: number[] = [];
+  const taken = () =>
+    // A query that reaches a run in the very moment it continues as new can hang on the
+    // test server (its continue-as-new is not atomic): ask again rather than wait on it.
+    Promise.race([journey.query(journeyStateQuery).then((s) => s.signals ?? 0, () => -1), new Promise<number>((r) => setTimeout(() => r(-1), 2_000))]);
   for (let sent = 0; sent < EVENTS; ) {
     const burstEnd = Math.min(EVENTS, sent + BURST);
     const sender = async () => {
       while (sent < burstEnd) await journey.signal(contactEventSignal, event(sent++));
     };
-    await Promise.all(Array.from({ length: IN_FLIGHT }, sender));
-    // Responsive: the query answers while the journey works through the burst.
-    const asked = Date.now();
-    const during = await journey.query(journeyStateQuery);
-    queryTimes.push(Date.now() - asked);
-    expect(during.status).toBe('running');
-    await waitFor(async () => (await journey.query(journeyStateQuery)).signals === burstEnd || undefined, `the journey to take in ${burstEnd} events`, 120_000);
+    // Responsive: a query in the middle of the burst answers while signals keep coming.
+    const probe = (async () => {
+      await new Promise((r) => setTimeout(r, 200));
+      const asked = Date.now();
+      const during = await journey.query(journeyStateQuery);
+      queryTimes.push(Date.now() - asked);
+      expect(during.status).toBe('running');
+    })();
+    await Promise.all([...Array.from({ length: IN_FLIGHT }, sender), probe]);
+    await waitFor(async () => ((await taken()) === burstEnd ? true : undefined), `the journey to take in ${burstEnd} events`, 120_000);
   }
 
   const state = await journey.query(journeyStateQuery);
