@@ -200,9 +200,14 @@ async function main(): Promise<void> {
     const busy = h.journey('busy', 'busy');
     const firstRunId = (await busy.describe()).runId;
     const base = await h.env.currentTimeMs();
+    // Signals until the run continues as new, with a quiet moment now and then: a run can
+    // only continue as new when no signal is pending.
     for (let i = 0; (await busy.describe()).runId === firstRunId; i += 1) {
-      if (i > ROTATE_AFTER_HISTORY_EVENTS * 2) throw new Error('the journey never continued as new');
+      if (i > ROTATE_AFTER_HISTORY_EVENTS * 4) throw new Error('the journey never continued as new');
       await busy.signal(contactEventSignal, { id: 9_000_000 + i, messageId: `busy-view-${i}`, name: 'Product Viewed', properties: {}, timestamp: new Date(base + i).toISOString() });
+      if (i % 25 === 24) await new Promise((r) => setTimeout(r, 300));
+      // On the time-skipping server the handover showed up only after a query reached the run.
+      if (i % 100 === 99) await h.state('busy', 'busy');
     }
     const busyOrder = await h.track({ userId: 'busy', event: 'Order Completed', messageId: 'busy-order' });
     // Routing signals the run it recorded; the current run gets it straight (a redelivery counts once).
