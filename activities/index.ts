@@ -17,6 +17,7 @@ import { sendMessage, UNSUBSCRIBE_PLACEHOLDER, type ChannelSender, type SendOutc
 import { appendToHtml, listUnsubscribeHeaders, openPixel, trackClicks, unsubscribeUrl, type LinkSettings } from '../engagement/links';
 import { evaluateSplit } from './split';
 import { callWebhook } from './webhook';
+import { findStoredEvent, type StoredEventQuery } from './wait';
 
 export interface ActivityDeps {
   db: Db;
@@ -104,6 +105,10 @@ export function createActivities(deps: ActivityDeps) {
     },
     async updateProfile(req: GuardRequest & { step: StepOf<'update_profile'> }) {
       return applyProfileStep(deps.db, req);
+    },
+    /** wait_for_event: the awaited event in the stored events, before taking the timeout branch. */
+    async findStoredEvent(query: StoredEventQuery) {
+      return findStoredEvent(deps.db, query);
     },
     /** When a delay_until step ends, in the contact's time zone. */
     async resolveWakeTime(req: { journey: JourneyRef; step: StepOf<'delay_until'>; trigger: GuardRequest['trigger']; now: number }): Promise<{ at: string; zone: string } | { error: string }> {

@@ -10,6 +10,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { contactEventSignal, type JourneyEvent } from '../workflows/messages';
+import { ROTATE_AFTER_HISTORY_EVENTS } from '../workflows/journey';
 import { abandonedCart, cartProperties } from '../test/fixtures/flows';
 import { Harness } from '../test/helpers/harness';
 import { waitFor, zoneWhereLocalHourIs } from '../test/helpers/fake-http';
@@ -18,12 +20,14 @@ const OUT = path.join(__dirname, '..', 'test', 'histories');
 
 async function main(): Promise<void> {
   const h = await Harness.start();
-  const save = async (name: string, flowId: string, contactId: string) => {
+  const save = async (name: string, flowId: string, contactId: string, runId?: string) => {
     await h.result(flowId, contactId);
-    const history = await h.journey(flowId, contactId).fetchHistory();
+    const handle = runId ? h.env.client.workflow.getHandle(h.journey(flowId, contactId).workflowId, runId) : h.journey(flowId, contactId);
+    const history = await handle.fetchHistory();
     writeFileSync(path.join(OUT, `${name}.json`), `${historyToJSON(history)}\n`);
     process.stdout.write(`recorded ${name} (${history.events?.length} events)\n`);
   };
+  const now = async () => new Date(await h.env.currentTimeMs()).toISOString();
   try {
     await h.putFlow('abandoned-cart', abandonedCart);
     const checkout = (userId: string) => h.track({ userId, event: 'Checkout Started', properties: cartProperties, messageId: `checkout-${userId}` });
@@ -94,6 +98,122 @@ async function main(): Promise<void> {
     await h.env.sleep('12 hours');
     await h.http('post', '/v1/flows/night/activate');
     await save('quiet-hours-and-pause', 'night', 'owl');
+
+    // Every condition feature the workflow evaluates itself, in one journey: an engagement
+    // split, the wait_for_event event branch, a flow filter with where, fromTrigger, count and
+    // within, an order for another cart (no match), and one order signalled twice (counted once).
+    await h.putFlow('conditions', {
+      name: 'Conditions tour',
+      status: 'live',
+      trigger: { event: 'Cart Created' },
+      smartSending: { enabled: false },
+      exitWhen: [
+        {
+          event: 'Order Completed',
+          where: [{ property: 'cart_id', op: 'equals', value: { fromTrigger: 'cart_id' } }, { property: 'total', op: 'gte', value: 50 }],
+          count: { op: 'gte', value: 2 },
+          within: '7 days',
+        },
+      ],
+      steps: [
+        { id: 'hello', type: 'email', subject: 'Your cart', html: '<p>Hi</p>' },
+        { id: 'wait-open', type: 'wait_for_event', event: 'Email Opened', timeout: '1 day', onTimeout: 'last' },
+        { id: 'opened', type: 'split', condition: { message: 'hello', engaged: 'opened' }, then: 'vip-wait', else: 'last' },
+        { id: 'vip-wait', type: 'delay', duration: '3 days' },
+        { id: 'last', type: 'email', subject: 'Last call', html: '<p>Bye</p>' },
+      ],
+    });
+    await h.identify('shopper', { email: 'shopper@example.com' });
+    await h.track({ userId: 'shopper', event: 'Cart Created', properties: { cart_id: 'c1', total: 80 } });
+    await waitFor(() => h.sendgrid.emails.some((e) => e.to === 'shopper@example.com'), 'the first email');
+    const sent = await waitFor(async () => (await h.state('conditions', 'shopper')).steps.find((s) => s.messageId)?.messageId, 'the message id');
+    await h.track({ userId: 'shopper', event: 'Email Opened', properties: { message_id: sent } });
+    await waitFor(async () => (await h.state('conditions', 'shopper')).currentStep === 'vip-wait', 'the engaged branch');
+    await h.track({ userId: 'shopper', event: 'Order Completed', properties: { cart_id: 'other', total: 90 } });
+    const first = await h.track({ userId: 'shopper', event: 'Order Completed', messageId: 'shopper-order-1', properties: { cart_id: 'c1', total: 80 } });
+    const again: JourneyEvent = { id: first.eventId, messageId: 'shopper-order-1', name: 'Order Completed', properties: { cart_id: 'c1', total: 80 }, timestamp: await now() };
+    await h.journey('conditions', 'shopper').signal(contactEventSignal, again);
+    await h.env.sleep('1 hour');
+    await h.track({ userId: 'shopper', event: 'Order Completed', messageId: 'shopper-order-2', properties: { cart_id: 'c1', total: 60 } });
+    await save('conditions-tour', 'conditions', 'shopper');
+
+    // The goal ends the journey (exitOnGoal).
+    await h.putFlow('goal', {
+      name: 'Goal exit',
+      status: 'live',
+      trigger: { event: 'Trial Started' },
+      goal: { event: 'Subscription Started', where: [{ property: 'plan', op: 'exists' }], exitOnGoal: true },
+      steps: [
+        { id: 'wait', type: 'delay', duration: '2 days' },
+        { id: 'nudge', type: 'email', subject: 'Subscribe?', html: '<p>Hi</p>' },
+      ],
+    });
+    await h.identify('trial', { email: 'trial@example.com' });
+    await h.track({ userId: 'trial', event: 'Trial Started' });
+    await h.track({ userId: 'trial', event: 'Subscription Started', properties: { plan: 'pro' } });
+    await save('goal-exit', 'goal', 'trial');
+
+    // An unsubscribe ends the journey (onUnsubscribe: exit).
+    await h.putFlow('unsub', {
+      name: 'Unsubscribe exit',
+      status: 'live',
+      trigger: { event: 'Newsletter Joined' },
+      onUnsubscribe: 'exit',
+      steps: [
+        { id: 'wait', type: 'delay', duration: '2 days' },
+        { id: 'news', type: 'email', subject: 'News', html: '<p>Hi</p>' },
+      ],
+    });
+    await h.identify('leaver', { email: 'leaver@example.com' });
+    await h.track({ userId: 'leaver', event: 'Newsletter Joined' });
+    await h.track({ userId: 'leaver', event: 'Unsubscribed' });
+    await save('unsubscribed-exit', 'unsub', 'leaver');
+
+    // Archiving the flow ends its running journeys.
+    await h.putFlow('archived', {
+      name: 'Archived exit',
+      status: 'live',
+      trigger: { event: 'Promo Seen' },
+      steps: [
+        { id: 'wait', type: 'delay', duration: '2 days' },
+        { id: 'promo', type: 'email', subject: 'Promo', html: '<p>Hi</p>' },
+      ],
+    });
+    await h.identify('promo', { email: 'promo@example.com' });
+    await h.track({ userId: 'promo', event: 'Promo Seen' });
+    await h.http('post', '/v1/flows/archived/archive');
+    await save('archived-exit', 'archived', 'promo');
+
+    // Enough signals to continue as new; then the order ends the journey in the new run.
+    await h.putFlow('busy', {
+      name: 'Busy contact',
+      status: 'live',
+      trigger: { event: 'Browse Started' },
+      exitWhen: [{ event: 'Order Completed' }],
+      steps: [
+        { id: 'wait-30d', type: 'delay', duration: '30 days' },
+        { id: 'nudge', type: 'email', subject: 'Still looking?', html: '<p>Hi</p>' },
+      ],
+    });
+    await h.identify('busy', { email: 'busy@example.com' });
+    await h.track({ userId: 'busy', event: 'Browse Started' });
+    const busy = h.journey('busy', 'busy');
+    const firstRunId = (await busy.describe()).runId;
+    const base = await h.env.currentTimeMs();
+    // Signals until the run continues as new, with a quiet moment now and then: a run can
+    // only continue as new when no signal is pending.
+    for (let i = 0; (await busy.describe()).runId === firstRunId; i += 1) {
+      if (i > ROTATE_AFTER_HISTORY_EVENTS * 4) throw new Error('the journey never continued as new');
+      await busy.signal(contactEventSignal, { id: 9_000_000 + i, messageId: `busy-view-${i}`, name: 'Product Viewed', properties: {}, timestamp: new Date(base + i).toISOString() });
+      if (i % 25 === 24) await new Promise((r) => setTimeout(r, 300));
+      // On the time-skipping server the handover showed up only after a query reached the run.
+      if (i % 100 === 99) await h.state('busy', 'busy');
+    }
+    const busyOrder = await h.track({ userId: 'busy', event: 'Order Completed', messageId: 'busy-order' });
+    // Routing signals the run it recorded; the current run gets it straight (a redelivery counts once).
+    await busy.signal(contactEventSignal, { id: busyOrder.eventId, messageId: 'busy-order', name: 'Order Completed', properties: {}, timestamp: await now() });
+    await save('continue-as-new-first-run', 'busy', 'busy', firstRunId);
+    await save('continue-as-new-last-run', 'busy', 'busy');
   } finally {
     await h.stop();
   }

@@ -6,7 +6,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NormalModuleReplacementPlugin } from 'webpack';
 import { bundleJourneys } from './helpers/harness';
 
 // histories/: recorded by `npm run record-histories` from the current code.
@@ -18,13 +19,13 @@ const files = [
   ...readdirSync(path.join(dir, 'archive')).filter((f) => f.endsWith('.json')).map((f) => `archive/${f}`),
 ].sort();
 
-function histories() {
-  return files.map((file) => ({ workflowId: file.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(readFileSync(path.join(dir, file), 'utf8'))) }));
+function histories(only: readonly string[] = files) {
+  return only.map((file) => ({ workflowId: file.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(readFileSync(path.join(dir, file), 'utf8'))) }));
 }
 
-async function replayAll(workflowBundle: WorkflowBundleWithSourceMap) {
+async function replayAll(workflowBundle: WorkflowBundleWithSourceMap, only?: readonly string[]) {
   const outcomes: { workflowId: string; error?: Error }[] = [];
-  for await (const result of Worker.runReplayHistories({ workflowBundle }, histories())) {
+  for await (const result of Worker.runReplayHistories({ workflowBundle }, histories(only))) {
     outcomes.push({ workflowId: result.workflowId, error: result.error });
   }
   return outcomes;
@@ -38,6 +39,14 @@ test('there are recorded histories to replay', () => {
       'abandoned-cart-no-order.json',
       'flow-language-tour.json',
       'quiet-hours-and-pause.json',
+      // Every condition feature evaluated inside the workflow, exits, a duplicated signal and
+      // a continue-as-new (both runs).
+      'conditions-tour.json',
+      'goal-exit.json',
+      'unsubscribed-exit.json',
+      'archived-exit.json',
+      'continue-as-new-first-run.json',
+      'continue-as-new-last-run.json',
     ]),
   );
 });
@@ -52,4 +61,34 @@ test('a non-deterministic change to the workflow fails the replay', async () => 
   expect(outcomes).toHaveLength(files.length);
   // By name: the error class is created inside the SDK's replay worker, not jest's module registry.
   expect(outcomes.map((o) => o.error?.name)).toEqual(files.map(() => 'DeterminismViolationError'));
+});
+
+/**
+ * The journey bundled with a drifted copy of the shared condition code (flows/conditions.ts
+ * swapped for test/fixtures/drifted-conditions/conditions.ts): the workflow code itself is
+ * unchanged, yet journeys whose recorded decisions depended on conditions must fail to replay.
+ */
+test('a change in shared condition code fails the replay of the journeys it decided', async () => {
+  const real = path.join(__dirname, '..', 'flows', 'conditions');
+  const drifted = path.join(__dirname, 'fixtures', 'drifted-conditions', 'conditions.ts');
+  const workflowBundle = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../workflows'),
+    logger: new DefaultLogger('WARN'),
+    webpackConfigHook: (config) => ({
+      ...config,
+      plugins: [
+        ...(config.plugins ?? []),
+        new NormalModuleReplacementPlugin(/conditions$/, (resource: { request: string; context: string; contextInfo?: { issuer?: string } }) => {
+          // Every import of flows/conditions, except the drifted copy's own import of it.
+          if (path.resolve(resource.context, resource.request) === real && resource.contextInfo?.issuer !== drifted) resource.request = drifted;
+        }),
+      ],
+    }),
+  });
+  const decidedByConditions = ['conditions-tour.json', 'abandoned-cart-order-after-first-email.json', 'continue-as-new-last-run.json'];
+  const outcomes = await replayAll(workflowBundle, decidedByConditions);
+  expect(outcomes.map((o) => [o.workflowId, o.error?.name])).toEqual(decidedByConditions.map((f) => [f.replace(/\.json$/, ''), 'DeterminismViolationError']));
+  // Journeys no condition decided still replay: the drift is caught where it matters, not by accident.
+  const undecided = await replayAll(workflowBundle, ['mixed-rejected-email-sms-exit.json', 'abandoned-cart-no-order.json']);
+  expect(undecided.map((o) => o.error?.name)).toEqual([undefined, undefined]);
 });

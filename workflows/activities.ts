@@ -24,7 +24,7 @@ export const bookkeepingOptions: ActivityOptions = {
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 };
 
-export const bookkeeping = proxyActivities<Pick<JourneyActivities, 'recordJourneyEnd' | 'evaluateSplit' | 'updateProfile' | 'resolveWakeTime'>>(bookkeepingOptions);
+export const bookkeeping = proxyActivities<Pick<JourneyActivities, 'recordJourneyEnd' | 'evaluateSplit' | 'updateProfile' | 'resolveWakeTime' | 'findStoredEvent'>>(bookkeepingOptions);
 
 /** `executeWithOptions` needs the full options: these plus a summary for the Temporal UI. */
 export const withSummary = (options: ActivityOptions, summary: string): ActivityOptions => ({ ...options, summary });

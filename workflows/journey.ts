@@ -3,12 +3,13 @@
  * order; delays and waits are timers; the contact's events arrive as signals and end the
  * journey as soon as an exit holds; every side effect is an activity.
  */
-import { setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, makeContinueAsNewFunc, patched, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { withDefaults } from '../flows/defaults';
 import { exitRules, firstExit } from '../flows/exits';
 import { nextStepId } from '../flows/graph';
 import type { Step } from '../flows/schema';
 import { bookkeeping, bookkeepingOptions } from './activities';
+import { conditionsEvaluatedInWorkflow, EventMemory } from './event-memory';
 import {
   contactEventSignal,
   flowStatusSignal,
@@ -17,6 +18,7 @@ import {
   type JourneyInput,
   type JourneyResult,
   type JourneyState,
+  type ResumePoint,
 } from './messages';
 import { runRandomSplit, runSplit } from './steps/branch';
 import { journeyEvents, sentMessages, type StepContext, type StepResult } from './steps/context';
@@ -26,23 +28,63 @@ import { runSend } from './steps/send';
 import { runUpdateProfile } from './steps/update-profile';
 import { runWaitForEvent } from './steps/wait-for-event';
 
+/**
+ * A run hands over to a new one (continue-as-new) at its next wait past this many history
+ * events, or when the server suggests it. Part of the determinism contract: changing it
+ * changes where runs rotate, so a change goes behind its own patch.
+ */
+export const ROTATE_AFTER_HISTORY_EVENTS = 500;
+
 export async function journeyWorkflow(input: JourneyInput): Promise<JourneyResult> {
   const flow = withDefaults(input.flow);
-  const { contactId, trigger } = input;
+  const { contactId, trigger, carried } = input;
   const info = workflowInfo();
-  const state: JourneyState = { flowId: flow.id, flowVersion: flow.version, contactId, status: 'running', flowStatus: 'live', steps: [] };
+  const state: JourneyState = {
+    flowId: flow.id,
+    flowVersion: flow.version,
+    contactId,
+    status: 'running',
+    flowStatus: carried?.flowStatus ?? 'live',
+    steps: carried ? [...carried.steps] : [],
+    signals: carried?.signals ?? 0,
+    runs: carried?.runs ?? 0,
+  };
+  const exits = exitRules(flow);
   const ctx: StepContext = {
     input,
     flow,
     state,
-    exits: exitRules(flow),
+    exits,
     seen: [],
-    journey: { runId: info.runId, workflowId: info.workflowId, flowId: flow.id, flowVersion: flow.version, contactId, startedAt: trigger.timestamp },
+    rotate: () => false,
+    ...(carried ? { resume: carried.resume } : {}),
+    // The first run's id stays the journey's identity: Postgres rows and messages are keyed on it.
+    journey: { runId: carried?.firstRunId ?? info.runId, workflowId: info.workflowId, flowId: flow.id, flowVersion: flow.version, contactId, startedAt: trigger.timestamp },
   };
+  // Journeys recorded before these patches replay with the unbounded event list and never rotate.
+  if (patched('journey-event-memory')) {
+    const waits = flow.steps.flatMap((s) => (s.type === 'wait_for_event' ? [s] : []));
+    const sent = () => new Set(Object.values(sentMessages(ctx)));
+    ctx.memory = new EventMemory(conditionsEvaluatedInWorkflow(flow, exits), waits, sent, trigger);
+    if (carried) ctx.memory.restore(carried.memory, Date.now());
+  }
+  if (ctx.memory && patched('journey-continue-as-new')) {
+    ctx.rotate = () => {
+      const now = workflowInfo();
+      return now.continueAsNewSuggested || now.historyLength > ROTATE_AFTER_HISTORY_EVENTS;
+    };
+  }
 
   setHandler(journeyStateQuery, () => state);
   setHandler(contactEventSignal, (event) => {
-    ctx.seen.push(event);
+    if (ctx.memory) {
+      // A redelivered event (routing retried, a reset) counts once.
+      if (ctx.memory.has(event.id)) return;
+      ctx.memory.record(event, Date.now());
+    } else {
+      ctx.seen.push(event);
+    }
+    state.signals = (state.signals ?? 0) + 1;
     if (state.exit) return;
     const rule = firstExit(ctx.exits, { now: Date.now(), trigger, journeyEvents: journeyEvents(ctx), sentMessages: sentMessages(ctx) });
     if (rule) state.exit = { reason: rule.reason, filter: rule.condition, event: { id: event.id, name: event.name, timestamp: event.timestamp }, detectedBy: 'signal' };
@@ -53,11 +95,13 @@ export async function journeyWorkflow(input: JourneyInput): Promise<JourneyResul
   });
 
   const indexById = new Map(flow.steps.map((s, i) => [s.id, i]));
-  for (let index: number | undefined = 0; index !== undefined && !state.exit; ) {
+  let index: number | undefined = carried ? indexById.get(carried.resume.stepId) : 0;
+  while (index !== undefined && !state.exit) {
     const step = flow.steps[index];
     state.currentStep = step.id;
     describe(state, step);
-    const { outcome, next, messageId, branch } = await runStep(step, ctx);
+    const { outcome, next, messageId, branch, rotate } = await runStep(step, ctx);
+    if (rotate) return handOver(ctx, rotate);
     state.steps.push({ stepId: step.id, type: step.type, outcome, at: new Date().toISOString(), ...(messageId ? { messageId } : {}), ...(branch ? { branch } : {}) });
     const target: string | undefined = next === undefined ? nextStepId(flow.steps, index) : (next ?? undefined);
     index = target === undefined ? undefined : indexById.get(target);
@@ -72,10 +116,35 @@ export async function journeyWorkflow(input: JourneyInput): Promise<JourneyResul
   return { status: state.status, exit: state.exit, steps: state.steps };
 }
 
+/**
+ * Continue-as-new: the journey goes on in a fresh run with a short history, carrying where it
+ * stands. Signals that arrive during the handover reach the new run (the server refuses to
+ * close a run with unhandled signals and hands them to this one first).
+ */
+async function handOver(ctx: StepContext, resume: ResumePoint): Promise<never> {
+  await condition(allHandlersFinished);
+  const info = workflowInfo();
+  const next: JourneyInput = {
+    ...ctx.input,
+    v: 2,
+    carried: {
+      firstRunId: ctx.journey.runId,
+      runs: (ctx.state.runs ?? 0) + 1,
+      resume,
+      flowStatus: ctx.state.flowStatus,
+      steps: ctx.state.steps,
+      signals: ctx.state.signals ?? 0,
+      memory: ctx.memory!.snapshot(),
+    },
+  };
+  // Given explicitly: not every server copies the memo and search attributes over by itself.
+  return makeContinueAsNewFunc<typeof journeyWorkflow>({ memo: info.memo, typedSearchAttributes: info.typedSearchAttributes })(next);
+}
+
 async function runStep(step: Step, ctx: StepContext): Promise<StepResult> {
   switch (step.type) {
     case 'delay':
-      return { outcome: await runDelay(step, ctx) };
+      return runDelay(step, ctx);
     case 'delay_until':
       return runDelayUntil(step, ctx);
     case 'email':

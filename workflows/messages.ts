@@ -5,6 +5,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { EventFacts } from '../flows/conditions';
 import type { Condition, FlowDefinition, FlowStatus } from '../flows/schema';
+import type { MemorySnapshot } from './event-memory';
 
 /** An event of the contact's, as a journey sees it (trigger or signal). */
 export interface JourneyEvent extends EventFacts {
@@ -14,14 +15,46 @@ export interface JourneyEvent extends EventFacts {
 }
 
 export interface JourneyInput {
-  /** Input format version: bump it when the shape changes, and keep reading the old one. */
-  v: 1;
+  /**
+   * Input format version: bump it when the shape changes, and keep reading the old one.
+   * 1: a journey's start; 2: a run continued as new, with `carried`.
+   */
+  v: 1 | 2;
   /** The flow version this journey runs to the end, whatever edits come later. */
   flow: FlowDefinition;
   contactId: string;
   trigger: JourneyEvent;
   /** Keyed journeys (one per cart): the trigger's key value. */
   journeyKey?: string;
+  /** v2: what the previous run hands over when it continues as new. */
+  carried?: CarriedState;
+}
+
+/** Where a waiting step stands, so the next run picks it up where this one left it. */
+export interface ResumePoint {
+  stepId: string;
+  /** delay, delay_until, wait_for_event: when the wait ends unless something happens first. */
+  deadline?: string;
+  /** wait_for_event: workflow time the wait began (the stored-events check looks from there). */
+  waitBegan?: string;
+  /** wait_for_event: the awaited event already arrived (the run rotated in the same moment). */
+  waitMatched?: boolean;
+}
+
+export interface CarriedState {
+  /**
+   * The first run's id: the journey's identity in Postgres (journeys row, messages) and in
+   * every activity's JourneyRef, whatever run is current.
+   */
+  firstRunId: string;
+  /** How many runs came before this one. */
+  runs: number;
+  resume: ResumePoint;
+  flowStatus: FlowStatus;
+  steps: StepRecord[];
+  /** Events signalled over the journey's life (all runs), duplicates not counted. */
+  signals: number;
+  memory: MemorySnapshot;
 }
 
 export type JourneyExit =
@@ -59,6 +92,10 @@ export interface JourneyState {
   waitingUntil?: string;
   exit?: JourneyExit;
   steps: StepRecord[];
+  /** Events signalled to the journey so far (all runs; a redelivered event counts once). */
+  signals?: number;
+  /** Runs before the current one (continue-as-new keeps the journey's history small). */
+  runs?: number;
 }
 
 export type JourneyResult = Pick<JourneyState, 'status' | 'exit' | 'steps'>;

@@ -2,7 +2,8 @@ import type { GuardRequest, GuardStop, JourneyRef } from '../../activities/guard
 import type { EventFacts } from '../../flows/conditions';
 import type { ExitRule } from '../../flows/exits';
 import type { FlowDefinition } from '../../flows/schema';
-import type { JourneyEvent, JourneyInput, JourneyState } from '../messages';
+import type { EventMemory } from '../event-memory';
+import type { JourneyEvent, JourneyInput, JourneyState, ResumePoint } from '../messages';
 
 /** What every step executor gets: the journey's input, identity and live state. */
 export interface StepContext {
@@ -12,14 +13,25 @@ export interface StepContext {
   journey: JourneyRef;
   state: JourneyState;
   exits: ExitRule[];
-  /** Events signalled to the journey, in arrival order (bounded). */
+  /**
+   * Journeys started before patch "journey-event-memory": every event signalled, in arrival
+   * order (unbounded; kept so their histories replay unchanged).
+   */
   seen: JourneyEvent[];
+  /** Newer journeys: bounded per-condition memory of the signalled events. */
+  memory?: EventMemory;
+  /** True when this run should hand over to a new one at its next wait (continue-as-new). */
+  rotate: () => boolean;
+  /** A resumed run: where the step it starts with stood. Consumed by that step. */
+  resume?: ResumePoint;
 }
 
 /** What a step did, and where the journey goes next (undefined: the default next step; null: the end). */
 export interface StepResult {
   outcome: string;
   next?: string | null;
+  /** The step stopped to let the journey continue as new; the next run resumes it from here. */
+  rotate?: ResumePoint;
   messageId?: string;
   branch?: string;
 }
@@ -36,7 +48,15 @@ export function guardRequest(ctx: StepContext): GuardRequest {
 }
 
 export function journeyEvents(ctx: StepContext): EventFacts[] {
-  return ctx.seen.map(({ name, properties, timestamp }) => ({ name, properties, timestamp }));
+  const events = ctx.memory ? ctx.memory.events() : ctx.seen;
+  return events.map(({ name, properties, timestamp }) => ({ name, properties, timestamp }));
+}
+
+/** The resume point of this step when the run starts with it (and forgets it: used once). */
+export function takeResume(ctx: StepContext, stepId: string): ResumePoint | undefined {
+  const resume = ctx.resume?.stepId === stepId ? ctx.resume : undefined;
+  ctx.resume = undefined;
+  return resume;
 }
 
 /** An activity found the journey must stop: record why. Returns the step outcome text. */

@@ -2,7 +2,7 @@ import { ActivityFailure, ApplicationFailure, condition } from '@temporalio/work
 import type { SendOutcome, SendRequest } from '../../activities/send-message';
 import type { StepOf } from '../../flows/schema';
 import { sendOptions, sending, withSummary } from '../activities';
-import { applyStop, exited, guardRequest, type StepContext, type StepResult } from './context';
+import { applyStop, exited, guardRequest, takeResume, type StepContext, type StepResult } from './context';
 
 type SendStep = StepOf<'email'> | StepOf<'sms'> | StepOf<'push'> | StepOf<'webhook'>;
 
@@ -19,6 +19,7 @@ interface LegacyExited {
  * tries again, "held" (flow paused) waits for the flow to be live again.
  */
 export async function runSend(step: SendStep, ctx: StepContext): Promise<StepResult> {
+  takeResume(ctx, step.id); // a resumed send simply runs again: its guard and rules decide afresh
   const options = withSummary(sendOptions, `${step.id}: ${step.type}${step.label ? ` (${step.label})` : ''}`);
   for (;;) {
     let result: SendOutcome | { status: 'sent'; messageId: string; httpStatus: number } | LegacyExited;
@@ -42,15 +43,18 @@ export async function runSend(step: SendStep, ctx: StepContext): Promise<StepRes
       // Learned from the database: wait for the "live" signal, re-checking every 6 hours in
       // case it was missed (each re-check costs a timer and an activity).
       ctx.state.flowStatus = 'paused';
-      await condition(() => exited(ctx)() || ctx.state.flowStatus === 'live', '6 hours', { summary: `${step.id}: flow paused, holding` });
+      await condition(() => exited(ctx)() || ctx.state.flowStatus === 'live' || ctx.rotate(), '6 hours', { summary: `${step.id}: flow paused, holding` });
       if (ctx.state.exit) return { outcome: 'not sent: journey ended while held' };
+      // The next run sends this step again from the start (the message row is per journey and step).
+      if (ctx.rotate()) return { outcome: 'continued as new', rotate: { stepId: step.id } };
       continue;
     }
     if (result.status === 'deferred') {
       ctx.state.waitingUntil = result.until;
-      await condition(exited(ctx), Math.max(1_000, Date.parse(result.until) - Date.now()), { summary: `${step.id}: ${result.reason}, waiting until ${result.until}` });
+      await condition(() => exited(ctx)() || ctx.rotate(), Math.max(1_000, Date.parse(result.until) - Date.now()), { summary: `${step.id}: ${result.reason}, waiting until ${result.until}` });
       ctx.state.waitingUntil = undefined;
       if (ctx.state.exit) return { outcome: 'not sent: journey ended during quiet hours' };
+      if (ctx.rotate()) return { outcome: 'continued as new', rotate: { stepId: step.id } };
       continue;
     }
     if (result.status === 'skipped') return { outcome: `skipped (${result.reason})`, messageId: result.messageId };
