@@ -13,7 +13,7 @@ import { ApplicationFailure, asyncLocalStorage } from '@temporalio/activity';
 import { expireLease, finishAttempt, getMessage, leaseLive, renewLease, type MessageRecord } from '../db/messages';
 import type { Queryable } from '../db/pool';
 import type { JourneyRef } from './guard';
-import { ProviderError, type Provider } from './providers/types';
+import type { Provider, ProviderError } from './providers/types';
 
 /** How long a claim lasts without renewal; renewed while the provider call runs. */
 export const DEFAULT_LEASE_MS = 30_000;

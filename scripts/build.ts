@@ -50,6 +50,8 @@ async function importGraph(): Promise<{ sources: string[]; packages: Set<string>
       // Dynamic imports are the guarded development fallbacks (embedded Postgres): not needed at
       // run time. require.resolve('../workflows') is the worker's unbundled fallback.
       if (!imported.external || (imported.kind !== 'import-statement' && imported.kind !== 'require-call')) continue;
+      // esbuild lists an import it dropped as unused (a value import used only as a type) as external, unresolved.
+      if (imported.path.startsWith('.') || path.isAbsolute(imported.path)) continue;
       const name = imported.path.replace(/^node:/, '');
       if (!builtinModules.includes(name) && !builtinModules.includes(name.split('/')[0]!)) packages.add(packageName(imported.path));
     }
