@@ -1,8 +1,11 @@
 /**
  * Putting contacts into a flow the way a shop does: `POST /v1/track` of `Checkout Started`
  * through the API, which starts the journey. The answer names the journey's workflow, which
- * the fault scenarios follow to its end (whatever scheme the workflow ids follow).
+ * the fault scenarios follow to its end (whatever scheme the workflow ids follow); an answer
+ * that does not (routing done after the answer) is followed up by the journey's search
+ * attributes.
  */
+import type { WorkflowClient } from '@temporalio/client';
 import { z } from 'zod';
 import { cartProperties } from '../test/fixtures/flows';
 import type { ApiClient } from './http';
@@ -19,8 +22,21 @@ const trackAnswer = z.object({
   journeys: z.object({ started: z.array(z.object({ flowId: z.string(), workflowId: z.string(), runId: z.string() })) }).optional(),
 });
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The contact's running journey in the flow, found by its search attributes (visibility lags a little). */
+async function findRunningJourney(workflows: WorkflowClient, flowId: string, contactId: string, timeoutMs = 15_000): Promise<EnteredJourney | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  const query = `FlowId = ${JSON.stringify(flowId)} AND ContactId = ${JSON.stringify(contactId)} AND ExecutionStatus = "Running"`;
+  while (Date.now() < deadline) {
+    for await (const info of workflows.list({ query })) return { contactId, workflowId: info.workflowId, runId: info.runId };
+    await sleep(250);
+  }
+  return undefined;
+}
+
 /** The journey the checkout started in `flowId`, or why there is none. */
-async function checkout(api: ApiClient, flowId: string, contactId: string, email: string | undefined): Promise<EnteredJourney | string> {
+async function checkout(api: ApiClient, workflows: WorkflowClient, flowId: string, contactId: string, email: string | undefined): Promise<EnteredJourney | string> {
   try {
     const res = await api.request('POST', '/v1/track', {
       userId: contactId,
@@ -33,6 +49,8 @@ async function checkout(api: ApiClient, flowId: string, contactId: string, email
     const body = trackAnswer.safeParse(res.body);
     const started = body.success ? body.data.journeys?.started.find((s) => s.flowId === flowId) : undefined;
     if (res.status === 202 && started) return { contactId, workflowId: started.workflowId, runId: started.runId };
+    const found = res.status === 202 ? await findRunningJourney(workflows, flowId, contactId) : undefined;
+    if (found) return found;
     return `${contactId}: HTTP ${res.status}, no journey started in ${flowId}: ${JSON.stringify(res.body).slice(0, 300)}`;
   } catch (err) {
     return `${contactId}: ${(err as Error).message}`;
@@ -48,11 +66,12 @@ export interface Entered {
 /** `count` contacts `${prefix}-0`… enter `flowId`, `concurrency` requests in flight. */
 export async function enterContacts(
   api: ApiClient,
+  workflows: WorkflowClient,
   opts: { flowId: string; prefix: string; count: number; concurrency: number; withEmail: boolean },
 ): Promise<Entered> {
   const run = await runBounded(opts.count, opts.concurrency, (i) => {
     const contactId = `${opts.prefix}-${i}`;
-    return checkout(api, opts.flowId, contactId, opts.withEmail ? emailOf(contactId) : undefined);
+    return checkout(api, workflows, opts.flowId, contactId, opts.withEmail ? emailOf(contactId) : undefined);
   });
   const journeys: EnteredJourney[] = [];
   const failures: string[] = [];

@@ -153,7 +153,7 @@ export async function faultSection(stack: Stack, s: FaultSettings, out: Output):
       await pauseOtherFlows(stack.api, WAITING_FLOW_ID);
       if (!worker.running) await worker.start();
       out.progress(`fault 2: ${s.waiting} journeys enter through the API, ${s.concurrency} in flight`);
-      const entry = await enterContacts(stack.api, { flowId: WAITING_FLOW_ID, prefix: 'waiting', count: s.waiting, concurrency: s.concurrency, withEmail: false });
+      const entry = await enterContacts(stack.api, workflows, { flowId: WAITING_FLOW_ID, prefix: 'waiting', count: s.waiting, concurrency: s.concurrency, withEmail: false });
       failures += entry.failures.length;
       for (const failure of entry.failures.slice(0, 5)) out.print(`  entry failed: ${failure}`);
       const restStart = Date.now();
