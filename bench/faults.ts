@@ -47,8 +47,8 @@ export interface Output {
 }
 
 const EXIT_CONCURRENCIES = [1, 16];
-/** Exits before the measured ones, not counted: connections, JIT, the worker's caches. */
-const WARMUP_PAIRS = 10;
+/** Exits per path before the measured ones, not counted: connections, JIT, the worker's caches. */
+const WARMUP_EXITS = 10;
 
 const ms = (value: number) => `${value.toFixed(0)} ms`;
 const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : 'n/a');
@@ -65,7 +65,7 @@ function printKills(out: Output, s: FaultSettings, calm: KillRun, killed: KillRu
   const lines = table([
     ['', 'baseline (no kill)', `${s.kills} kills`, 'ratio'],
     row('reminders expected', (r) => r.expected),
-    row('reminders received by the provider', (r) => r.received),
+    row('reminders received by the provider', (r) => r.received, true),
     row('duplicates (goal 0)', (r) => r.duplicates.reduce((n, d) => n + d.times - 1, 0)),
     row('losses (goal 0)', (r) => r.losses.length),
     row("admitted: recorded 'unknown'", (r) => r.admitted.filter((a) => a.status === 'unknown').length),
@@ -75,7 +75,7 @@ function printKills(out: Output, s: FaultSettings, calm: KillRun, killed: KillRu
   ]);
   for (const line of lines) out.print(line);
   killed.kills.forEach((k, i) =>
-    out.print(`  kill ${i + 1}: at ${k.receivedBefore}/${killed.expected} reminders received, ${k.openCalls} provider calls open; worker polling again ${k.restartSeconds.toFixed(1)} s later`),
+    out.print(`  kill ${i + 1}: at ${k.receivedBefore}/${killed.expected} reminders received, ${k.openCalls} provider call${k.openCalls === 1 ? '' : 's'} open; worker polling again ${k.restartSeconds.toFixed(1)} s later`),
   );
   for (const [name, run] of [
     ['baseline', calm],
@@ -93,20 +93,20 @@ function printKills(out: Output, s: FaultSettings, calm: KillRun, killed: KillRu
 
 function sideRow(concurrency: number, path: string, side: ExitSide): string[] {
   const l = side.latenciesMs;
-  return [String(concurrency), path, String(l.length), ms(percentile(l, 50)), ms(percentile(l, 95)), ms(percentile(l, 99)), String(side.failures.length)];
+  return [String(concurrency), path, String(l.length), (l.length / side.seconds).toFixed(1), ms(percentile(l, 50)), ms(percentile(l, 95)), ms(percentile(l, 99)), String(side.failures.length)];
 }
 
 function printExits(out: Output, s: FaultSettings, entered: { count: number; seconds: number; restSeconds: number }, runs: ExitRun[]): void {
   out.print();
-  out.print(`Fault 2: purchase -> journey closed with ${s.waiting} journeys waiting (exit filter Order Completed), api and bare exits interleaved`);
+  out.print(`Fault 2: purchase -> journey closed with ${s.waiting} journeys waiting (exit filter Order Completed), api and bare in alternating blocks`);
   out.print(
     `  ${entered.count} journeys entered through the API in ${entered.seconds.toFixed(1)} s (${(entered.count / entered.seconds).toFixed(0)}/s); the worker had them all in their delay ${entered.restSeconds.toFixed(1)} s later`,
   );
-  const rows = [['in flight', 'path', 'exits', 'p50', 'p95', 'p99', 'failed']];
+  const rows = [['in flight', 'path', 'exits', 'exits/s', 'p50', 'p95', 'p99', 'failed']];
   for (const run of runs) {
     rows.push(sideRow(run.concurrency, 'api', run.api), sideRow(run.concurrency, 'bare', run.bare));
     const r = (p: number) => ratio(percentile(run.api.latenciesMs, p), percentile(run.bare.latenciesMs, p));
-    rows.push([String(run.concurrency), 'api/bare', '', r(50), r(95), `${r(99)}`, '']);
+    rows.push([String(run.concurrency), 'api/bare', '', ratio(run.api.latenciesMs.length / run.api.seconds, run.bare.latenciesMs.length / run.bare.seconds), r(50), r(95), r(99), '']);
   }
   for (const line of table(rows)) out.print(line);
   const verdicts = runs.map((run) => {
@@ -147,7 +147,7 @@ export async function faultSection(stack: Stack, s: FaultSettings, out: Output):
       if (provider.unreadable.length > 0) out.print(`  the provider could not read ${provider.unreadable.length} requests, e.g. ${provider.unreadable[0]}`);
     }
     if (s.waiting > 0) {
-      const needed = (EXIT_CONCURRENCIES.length * s.exits + WARMUP_PAIRS) * 2;
+      const needed = (EXIT_CONCURRENCIES.length * s.exits + WARMUP_EXITS) * 2;
       if (s.waiting < needed) throw new Error(`BENCH_WAITING=${s.waiting} is too few for BENCH_EXITS=${s.exits}: at least ${needed} journeys are used up`);
       await stack.api.expect([200, 201], 'PUT', `/v1/flows/${WAITING_FLOW_ID}`, waitingFlow);
       await pauseOtherFlows(stack.api, WAITING_FLOW_ID);
@@ -162,13 +162,13 @@ export async function faultSection(stack: Stack, s: FaultSettings, out: Output):
       // Exits take the oldest journeys first; the most recent stay waiting until the end.
       const pool: EnteredJourney[] = [...entry.journeys];
       let eventId = 2_000_000_000;
-      out.progress(`fault 2: ${WARMUP_PAIRS} warm-up exit pairs`);
-      await runExits(stack.api, workflows, pool, { pairs: WARMUP_PAIRS, concurrency: 4, firstEventId: eventId });
-      eventId += WARMUP_PAIRS * 2;
+      out.progress(`fault 2: ${WARMUP_EXITS} warm-up exits per path`);
+      await runExits(stack.api, workflows, pool, { exits: WARMUP_EXITS, concurrency: 4, blockSize: WARMUP_EXITS, firstEventId: eventId });
+      eventId += WARMUP_EXITS * 2;
       const runs: ExitRun[] = [];
       for (const concurrency of EXIT_CONCURRENCIES) {
         out.progress(`fault 2: ${s.exits} api and ${s.exits} bare exits, ${concurrency} in flight, ${pool.length} journeys waiting`);
-        runs.push(await runExits(stack.api, workflows, pool, { pairs: s.exits, concurrency, firstEventId: eventId }));
+        runs.push(await runExits(stack.api, workflows, pool, { exits: s.exits, concurrency, blockSize: Math.max(25, concurrency * 3), firstEventId: eventId }));
         eventId += s.exits * 2;
       }
       failures += runs.reduce((n, r) => n + r.api.failures.length + r.bare.failures.length, 0);
