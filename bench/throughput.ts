@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: how fast journeys start through the API compared with a bare Temporal
- * client, and how many Temporal (Cloud) actions one abandoned-cart journey costs.
+ * client, how many Temporal (Cloud) actions one abandoned-cart journey costs, and how journeys
+ * fare under faults (faults.ts: worker kills during sends, exits with many journeys waiting).
  * One run, one set of servers: see stack.ts. BENCH_EVENTS (default 300) starts per side,
- * BENCH_CONCURRENCY (default 16) requests in flight.
+ * BENCH_CONCURRENCY (default 16) requests in flight; the fault section's settings in faults.ts.
  */
 import os from 'node:os';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
   print(`  node ${process.version}, ${os.cpus().length} CPUs; Temporal dev server (in-memory SQLite), Postgres, API on 127.0.0.1, all on this machine`);
   print(`  ${events} starts per side, ${concurrency} in flight`);
   const faults = faultSettingsFromEnv(concurrency);
+  print(`  faults: ${faults.journeys} journeys, ${faults.kills} worker kills, provider ${faults.providerDelayMs} ms; ${faults.waiting} journeys waiting, ${faults.exits} exits per path`);
 
   progress('bundling the journey workflow');
   const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: new DefaultLogger('WARN') });
