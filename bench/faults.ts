@@ -29,8 +29,12 @@ export interface FaultSettings {
   deadlineMs: number;
 }
 
+const EXIT_CONCURRENCIES = [1, 16];
+/** Exits per path before the measured ones, not counted: connections, JIT, the worker's caches. */
+const WARMUP_EXITS = 10;
+
 export function faultSettingsFromEnv(concurrency: number): FaultSettings {
-  return {
+  const settings: FaultSettings = {
     journeys: intFromEnv('BENCH_FAULT_JOURNEYS', 300, 0),
     kills: intFromEnv('BENCH_KILLS', 3, 0),
     providerDelayMs: intFromEnv('BENCH_PROVIDER_DELAY_MS', 200, 0),
@@ -39,16 +43,18 @@ export function faultSettingsFromEnv(concurrency: number): FaultSettings {
     concurrency,
     deadlineMs: intFromEnv('BENCH_FAULT_DEADLINE_S', 900) * 1000,
   };
+  // Checked before anything runs: fault 2 comes last, after minutes of fault 1.
+  const needed = (EXIT_CONCURRENCIES.length * settings.exits + WARMUP_EXITS) * 2;
+  if (settings.waiting > 0 && settings.waiting < needed) {
+    throw new Error(`BENCH_WAITING=${settings.waiting} is too few for BENCH_EXITS=${settings.exits}: the exits use up ${needed} waiting journeys`);
+  }
+  return settings;
 }
 
 export interface Output {
   print(text?: string): void;
   progress(text: string): void;
 }
-
-const EXIT_CONCURRENCIES = [1, 16];
-/** Exits per path before the measured ones, not counted: connections, JIT, the worker's caches. */
-const WARMUP_EXITS = 10;
 
 const ms = (value: number) => `${value.toFixed(0)} ms`;
 const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : 'n/a');
@@ -147,8 +153,6 @@ export async function faultSection(stack: Stack, s: FaultSettings, out: Output):
       if (provider.unreadable.length > 0) out.print(`  the provider could not read ${provider.unreadable.length} requests, e.g. ${provider.unreadable[0]}`);
     }
     if (s.waiting > 0) {
-      const needed = (EXIT_CONCURRENCIES.length * s.exits + WARMUP_EXITS) * 2;
-      if (s.waiting < needed) throw new Error(`BENCH_WAITING=${s.waiting} is too few for BENCH_EXITS=${s.exits}: at least ${needed} journeys are used up`);
       await stack.api.expect([200, 201], 'PUT', `/v1/flows/${WAITING_FLOW_ID}`, waitingFlow);
       await pauseOtherFlows(stack.api, WAITING_FLOW_ID);
       // Entering is not what is measured: without a worker competing for the 2 cores it takes
