@@ -66,10 +66,10 @@ function table(rows: string[][]): string[] {
 
 function printKills(out: Output, s: FaultSettings, calm: KillRun, killed: KillRun): void {
   out.print();
-  out.print(`Fault 1: kill -9 of the worker ${s.kills} times during ${s.journeys} live abandoned-cart journeys (2 reminders each, provider answers in ${s.providerDelayMs} ms)`);
+  out.print(`Fault 1: kill -9 of the worker ${s.kills} time${s.kills === 1 ? '' : 's'} during ${s.journeys} live abandoned-cart journeys (2 reminders each, provider answers in ${s.providerDelayMs} ms)`);
   const row = (label: string, read: (r: KillRun) => number, withRatio = false) => [label, String(read(calm)), String(read(killed)), withRatio ? ratio(read(killed), read(calm)) : ''];
   const lines = table([
-    ['', 'baseline (no kill)', `${s.kills} kills`, 'ratio'],
+    ['', 'baseline (no kill)', `${s.kills} kill${s.kills === 1 ? '' : 's'}`, 'ratio'],
     row('reminders expected', (r) => r.expected),
     row('reminders received by the provider', (r) => r.received, true),
     row('duplicates (goal 0)', (r) => r.duplicates.reduce((n, d) => n + d.times - 1, 0)),
