@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: how fast journeys start through the API compared with a bare Temporal
- * client, and how many Temporal (Cloud) actions one abandoned-cart journey costs.
+ * client, how many Temporal (Cloud) actions one abandoned-cart journey costs, and how journeys
+ * fare under faults (faults.ts: worker kills during sends, exits with many journeys waiting).
  * One run, one set of servers: see stack.ts. BENCH_EVENTS (default 300) starts per side,
- * BENCH_CONCURRENCY (default 16) requests in flight.
+ * BENCH_CONCURRENCY (default 16) requests in flight; the fault section's settings in faults.ts.
  */
 import os from 'node:os';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
@@ -14,18 +15,12 @@ import { createJourneyWorker } from '../worker/create-worker';
 import { countActions, formatActionTable } from './actions';
 import { describeOutcome, journeyWithOrder, journeyWithoutOrder, SHORT_FLOW_ID, shortAbandonedCart, withDeadline } from './journeys';
 import { percentile } from './load';
+import { faultSection, faultSettingsFromEnv } from './faults';
+import { intFromEnv } from './settings';
 import { startStack, type Stack } from './stack';
 import { apiStarts, bareStarts, flowDefinition, perSecond, type Measurement } from './starts';
 
 const FLOW_ID = 'abandoned-cart';
-
-function intFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got "${raw}"`);
-  return value;
-}
 
 const progress = (text: string) => process.stderr.write(`· ${text}\n`);
 const print = (text = '') => process.stdout.write(`${text}\n`);
@@ -93,6 +88,8 @@ async function main(): Promise<void> {
   print('Parcours benchmark');
   print(`  node ${process.version}, ${os.cpus().length} CPUs; Temporal dev server (in-memory SQLite), Postgres, API on 127.0.0.1, all on this machine`);
   print(`  ${events} starts per side, ${concurrency} in flight`);
+  const faults = faultSettingsFromEnv(concurrency);
+  print(`  faults: ${faults.journeys} journeys, ${faults.kills} worker kills, provider ${faults.providerDelayMs} ms; ${faults.waiting} journeys waiting, ${faults.exits} exits per path`);
 
   progress('bundling the journey workflow');
   const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: new DefaultLogger('WARN') });
@@ -110,13 +107,14 @@ async function main(): Promise<void> {
     // spill its backlog from the API run into the bare run. Both sides measure the same thing.
     failures = await throughput(stack, events, concurrency);
     await actionsPerJourney(stack, workflowBundle);
+    failures += await faultSection(stack, faults, { print, progress });
   } finally {
     progress('cleaning up: API, dev server, database');
     process.off('SIGINT', interrupted);
     await stack.stop();
   }
   if (failures > 0) {
-    print(`\n${failures} start(s) failed: see above`);
+    print(`\n${failures} start(s), entries or exits failed: see above`);
     process.exitCode = 1;
   }
 }
