@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createApp } from '../api/app';
+import { startRouterLoop } from '../routing/router-loop';
 import { createLogger } from '../runtime/logger';
 import { temporalCli } from '../runtime/temporal-binaries';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/database';
@@ -59,10 +60,14 @@ export async function startStack(): Promise<Stack> {
       },
     });
     cleanups.push(() => env.teardown());
+    const log = createLogger('silent');
+    // As in `npm run api`: routes what requests left deferred, and profile changes made by steps.
+    const router = startRouterLoop({ db: database.db, workflows: env.client.workflow, log });
+    cleanups.push(() => router.stop());
     const app = createApp({
       db: database.db,
       workflows: env.client.workflow,
-      log: createLogger('silent'),
+      log,
       apiKeys: [API_KEY],
       links: { publicUrl: 'http://127.0.0.1', secret: 'bench-link-secret-0000' },
       webhooks: { publicUrl: 'http://127.0.0.1' },
