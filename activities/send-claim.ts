@@ -10,7 +10,7 @@
  * - a transactional message (and a webhook) is sent again: at least once.
  */
 import { ApplicationFailure, asyncLocalStorage } from '@temporalio/activity';
-import { expireLease, finishAttempt, getMessage, leaseLive, renewLease, type MessageRecord } from '../db/messages';
+import { expireLease, finishAttempt, getMessage, leaseLive, renewLease, type MessageKey, type MessageRecord } from '../db/messages';
 import type { Queryable } from '../db/pool';
 import type { JourneyRef } from './guard';
 import type { Provider, ProviderError } from './providers/types';
@@ -25,6 +25,20 @@ export const DEFAULT_LEASE_MS = 30_000;
  */
 export function sendKeyOf(journey: JourneyRef, triggerId: number, stepId: string): string {
   return `${journey.workflowId}|${triggerId}|${stepId}`;
+}
+
+/** The message row of one step of one journey entry (a reset or continue-as-new finds the same). */
+export function messageKeyOf(journey: JourneyRef, triggerId: number, stepId: string, channel: MessageKey['channel'], transactional: boolean): MessageKey {
+  return {
+    sendKey: sendKeyOf(journey, triggerId, stepId),
+    journeyRunId: journey.runId,
+    flowId: journey.flowId,
+    flowVersion: journey.flowVersion,
+    stepId,
+    contactId: journey.contactId,
+    channel,
+    transactional,
+  };
 }
 
 export type Settled =

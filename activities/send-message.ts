@@ -16,7 +16,6 @@ import {
   lastMarketingSentAt,
   recordSkipped,
   releaseClaim,
-  type MessageKey,
   type MessageRecord,
 } from '../db/messages';
 import type { Queryable } from '../db/pool';
@@ -26,7 +25,7 @@ import { quietUntil, zoneOf } from './clock';
 import { profileOf } from './facts';
 import { checkGuard, type GuardRequest, type GuardStop, type JourneyRef } from './guard';
 import { ProviderError, type Provider, type SendResult } from './providers/types';
-import { DEFAULT_LEASE_MS, sendKeyOf, settleFailure, settlePrevious, underClaim } from './send-claim';
+import { DEFAULT_LEASE_MS, messageKeyOf, settleFailure, settlePrevious, underClaim } from './send-claim';
 
 export type { JourneyRef } from './guard';
 
@@ -84,16 +83,7 @@ export async function sendMessage<S extends SendStep, M>(
   req: SendRequest<S>,
 ): Promise<SendOutcome> {
   const { journey, step } = req;
-  const key: MessageKey = {
-    sendKey: sendKeyOf(journey, req.trigger.id, step.id),
-    journeyRunId: journey.runId,
-    flowId: journey.flowId,
-    flowVersion: journey.flowVersion,
-    stepId: step.id,
-    contactId: journey.contactId,
-    channel: sender.channel,
-    transactional: step.transactional,
-  };
+  const key = messageKeyOf(journey, req.trigger.id, step.id, sender.channel, step.transactional);
 
   // What earlier attempts left (this run's, or a run before a reset): a message that went out,
   // or may have, is never sent again; a live claim of another attempt makes this one wait.

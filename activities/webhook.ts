@@ -5,7 +5,7 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
-import { claimMessage, findStepMessage, finishAttempt, type MessageKey } from '../db/messages';
+import { claimMessage, findStepMessage, finishAttempt } from '../db/messages';
 import type { Queryable } from '../db/pool';
 import type { StepOf } from '../flows/schema';
 import { renderFields } from '../flows/templates';
@@ -14,7 +14,7 @@ import { profileOf } from './facts';
 import { checkGuard, type GuardRequest, type GuardStop } from './guard';
 import { journeyData } from './send-message';
 import { PROVIDER_TIMEOUT_MS, ProviderError } from './providers/types';
-import { DEFAULT_LEASE_MS, sendKeyOf, settleFailure, settlePrevious, underClaim } from './send-claim';
+import { DEFAULT_LEASE_MS, messageKeyOf, settleFailure, settlePrevious, underClaim } from './send-claim';
 
 export type WebhookOutcome = { status: 'sent'; messageId: string; httpStatus: number } | GuardStop;
 
@@ -33,16 +33,7 @@ export async function callWebhook(
   opts: { timeoutMs?: number; leaseMs?: number } = {},
 ): Promise<WebhookOutcome> {
   const { journey, step } = req;
-  const key: MessageKey = {
-    sendKey: sendKeyOf(journey, req.trigger.id, step.id),
-    journeyRunId: journey.runId,
-    flowId: journey.flowId,
-    flowVersion: journey.flowVersion,
-    stepId: step.id,
-    contactId: journey.contactId,
-    channel: 'webhook',
-    transactional: true,
-  };
+  const key = messageKeyOf(journey, req.trigger.id, step.id, 'webhook', true);
   const settled = await settlePrevious(db, await findStepMessage(db, key), { transactional: true });
   if (settled.kind !== 'open') return { status: 'sent', messageId: settled.message.id, httpStatus: Number(settled.message.providerMessageId) || 200 };
   const stop = await checkGuard(db, req, { holdWhenPaused: true });

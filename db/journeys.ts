@@ -188,11 +188,6 @@ export async function lastJourneyStart(q: Queryable, flowId: string, contactId: 
   return rows[0]?.at?.getTime();
 }
 
-export async function runningJourneysOfFlow(q: Queryable, flowId: string): Promise<JourneyRecord[]> {
-  const { rows } = await q.query<JourneyRow>("SELECT * FROM journeys WHERE flow_id = $1 AND status = 'running'", [flowId]);
-  return rows.map(toJourney);
-}
-
 /**
  * Reconciliation: claims live rows not checked against Temporal for `staleMs` (oldest check
  * first, a page at a time). `starting` rows are left to their router for `startGraceMs`.
