@@ -147,14 +147,23 @@ export async function releaseBackedOff(q: Queryable): Promise<number> {
  * Claims events whose routing is due (never tried, an inline attempt's lease ran out, a retry's
  * backoff passed), oldest first. A claim holds the event for `leaseMs`; SKIP LOCKED and the
  * lease keep two routers (API and worker processes) from routing one event at once.
+ *
+ * A contact's events are routed in order: an event is claimed only with every earlier unrouted
+ * event of its contact in the same claim. One whose earlier event waits for a retry, is being
+ * routed (leased by a request or another router) or is locked by a concurrent claim stays.
  */
 export async function claimUnrouted(q: Queryable, leaseMs: number, limit: number): Promise<StoredEvent[]> {
   const { rows } = await q.query<EventRow>(
-    `UPDATE events SET routing_claimed_at = now(), next_route_at = now() + make_interval(secs => $1 / 1000.0)
-     WHERE id IN (
-       SELECT id FROM events
+    `WITH candidates AS (
+       SELECT id, contact_id FROM events e
        WHERE routed_at IS NULL AND (next_route_at IS NULL OR next_route_at <= now())
-       ORDER BY next_route_at NULLS FIRST, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+         AND NOT EXISTS (SELECT 1 FROM events p WHERE p.contact_id = e.contact_id AND p.id < e.id AND p.routed_at IS NULL AND p.next_route_at > now())
+       ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED),
+     in_order AS (
+       SELECT c.id FROM candidates c
+       WHERE NOT EXISTS (SELECT 1 FROM events p WHERE p.contact_id = c.contact_id AND p.id < c.id AND p.routed_at IS NULL AND p.id NOT IN (SELECT id FROM candidates)))
+     UPDATE events SET routing_claimed_at = now(), next_route_at = now() + make_interval(secs => $1 / 1000.0)
+     WHERE id IN (SELECT id FROM in_order)
      RETURNING *`,
     [leaseMs, limit],
   );
