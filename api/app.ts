@@ -9,8 +9,10 @@ import { eventsRouter } from './events/router';
 import { flowsRouter } from './flows/router';
 import { flowStatsRouter } from './flows/stats-router';
 import { healthRouter } from './health/router';
-import { requireApiKey } from './middleware/auth';
+import { authenticate, keyRing } from './middleware/auth';
 import { jsonBody } from './middleware/json-body';
+import { rateLimit, type RateLimits } from './middleware/rate-limit';
+import { noteErrorCode, requestLog } from './middleware/request-log';
 import { outboxRouter } from './outbox/router';
 import { consentRouter } from './consent/router';
 import { sendgridWebhookRouter } from './webhooks/sendgrid';
@@ -25,18 +27,36 @@ export interface AppDeps {
   db: Db;
   workflows: WorkflowClient;
   log: Logger;
+  /** Admin keys: every route. */
   apiKeys: string[];
+  /** Write keys: the ingestion routes only (safe to embed in a web page or an app). */
+  writeKeys?: string[];
+  /** Requests per key; without it, no limit. */
+  rateLimits?: RateLimits;
   /** Signed unsubscribe and tracking links. */
   links: LinkSettings;
   /** Provider webhook verification; a provider without its key answers 404. */
   webhooks: { sendgridPublicKey?: string; twilioAuthToken?: string; publicUrl: string; shopifySecret?: string; woocommerceSecret?: string };
 }
 
+/**
+ * The routes a write key opens, under /v1: Segment's calls, at their full and short paths
+ * (analytics.js posts to /v1/t, /v1/p, ...). Listed rather than derived from the events router,
+ * so what a public key can reach is stated here; an events route missing here is unreachable.
+ */
+export const INGESTION_PATHS = ['/track', '/identify', '/page', '/screen', '/group', '/alias', '/batch', '/t', '/i', '/p', '/s', '/g', '/a'] as const;
+
+const ingestionPaths = new Set<string>(INGESTION_PATHS);
+
+/** Express matches paths case-insensitively and with a trailing slash: so does this check. */
+const isIngestionPath = (path: string) => ingestionPaths.has(path.replace(/\/+$/, '').toLowerCase());
+
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', true);
 
+  app.use(requestLog(deps.log));
   app.use(healthRouter(deps));
 
   // Public: links in messages, and provider webhooks (each verifies its own signature).
@@ -46,17 +66,31 @@ export function createApp(deps: AppDeps): express.Express {
   // Generic sources deliver to /v1/sources/:id/events, authenticated by the source's own secret.
   app.use('/v1/sources', sourceEventsRouter(deps));
 
-  const v1 = express.Router();
-  v1.use(requireApiKey(deps.apiKeys));
-  v1.use(jsonBody());
-  v1.use(eventsRouter(deps));
-  v1.use('/flows', flowsRouter(deps), flowStatsRouter(deps));
-  v1.use('/contacts', contactsRouter(deps));
-  v1.use('/outbox', outboxRouter(deps));
-  v1.use('/sources', sourcesRouter(deps));
-  app.use('/v1', v1);
+  const keys = keyRing({ admin: deps.apiKeys, write: deps.writeKeys });
+  const limit = deps.rateLimits ? [rateLimit(deps.rateLimits)] : [];
+
+  // Ingestion, for write and admin keys. The body comes before the key: browsers send the key in
+  // it. Other paths leave this router at once for the admin one.
+  const ingestion = express.Router();
+  ingestion.use((req, _res, next) => next(isIngestionPath(req.path) ? undefined : 'router'));
+  // Helper "spec": ingestionCors() and ingestionBody() replace jsonBody() here.
+  ingestion.use(jsonBody());
+  ingestion.use(authenticate(keys, 'ingestion'), ...limit);
+  ingestion.use(eventsRouter(deps));
+  app.use('/v1', ingestion);
+
+  // Everything else: admin keys only (a write key gets 403).
+  const admin = express.Router();
+  admin.use(authenticate(keys, 'admin'), ...limit);
+  admin.use(jsonBody());
+  admin.use('/flows', flowsRouter(deps), flowStatsRouter(deps));
+  admin.use('/contacts', contactsRouter(deps));
+  admin.use('/outbox', outboxRouter(deps));
+  admin.use('/sources', sourcesRouter(deps));
+  app.use('/v1', admin);
 
   app.use((req, _res, next) => next(notFound(`route ${req.method} ${req.path}`)));
+  app.use(noteErrorCode());
   app.use(errorHandler(deps.log));
   return app;
 }
