@@ -9,7 +9,10 @@ import { eventsRouter } from './events/router';
 import { flowsRouter } from './flows/router';
 import { flowStatsRouter } from './flows/stats-router';
 import { healthRouter } from './health/router';
+import { isIngestionPath } from './events/paths';
 import { authenticate, keyRing } from './middleware/auth';
+import { ingestionCors } from './middleware/cors';
+import { ingestionBody } from './middleware/ingest-body';
 import { jsonBody } from './middleware/json-body';
 import { rateLimit, type RateLimits } from './middleware/rate-limit';
 import { noteErrorCode, requestLog } from './middleware/request-log';
@@ -39,18 +42,6 @@ export interface AppDeps {
   webhooks: { sendgridPublicKey?: string; twilioAuthToken?: string; publicUrl: string; shopifySecret?: string; woocommerceSecret?: string };
 }
 
-/**
- * The routes a write key opens, under /v1: Segment's calls, at their full and short paths
- * (analytics.js posts to /v1/t, /v1/p, ...). Listed rather than derived from the events router,
- * so what a public key can reach is stated here; an events route missing here is unreachable.
- */
-export const INGESTION_PATHS = ['/track', '/identify', '/page', '/screen', '/group', '/alias', '/batch', '/t', '/i', '/p', '/s', '/g', '/a'] as const;
-
-const ingestionPaths = new Set<string>(INGESTION_PATHS);
-
-/** Express matches paths case-insensitively and with a trailing slash: so does this check. */
-const isIngestionPath = (path: string) => ingestionPaths.has(path.replace(/\/+$/, '').toLowerCase());
-
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -69,12 +60,12 @@ export function createApp(deps: AppDeps): express.Express {
   const keys = keyRing({ admin: deps.apiKeys, write: deps.writeKeys });
   const limit = deps.rateLimits ? [rateLimit(deps.rateLimits)] : [];
 
-  // Ingestion, for write and admin keys. The body comes before the key: browsers send the key in
-  // it. Other paths leave this router at once for the admin one.
+  // Ingestion (INGESTION_PATHS), for write and admin keys. The body comes before the key:
+  // browsers send the key in it. Other paths leave this router at once for the admin one, so an
+  // events route missing from INGESTION_PATHS is unreachable rather than unauthenticated.
   const ingestion = express.Router();
-  ingestion.use((req, _res, next) => next(isIngestionPath(req.path) ? undefined : 'router'));
-  // Helper "spec": ingestionCors() and ingestionBody() replace jsonBody() here.
-  ingestion.use(jsonBody());
+  ingestion.use((req, _res, next) => next(isIngestionPath(req) ? undefined : 'router'));
+  ingestion.use(ingestionCors(), ingestionBody());
   ingestion.use(authenticate(keys, 'ingestion'), ...limit);
   ingestion.use(eventsRouter(deps));
   app.use('/v1', ingestion);
