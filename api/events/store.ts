@@ -95,8 +95,10 @@ async function storeInTransaction(tx: Queryable, calls: PreparedCall[], opts: St
   for (const { from, into } of merges) await mergeContacts(tx, from, into);
 
   // Profiles as they are after the merges, then each call's traits on top, in call order.
-  const merged = await readContacts(tx, [...states.keys()]);
-  for (const [id, state] of states) state.profile = profileOf(merged.get(id) ?? state.profile);
+  if (merges.length > 0) {
+    const merged = await readContacts(tx, [...states.keys()]);
+    for (const [id, state] of states) state.profile = profileOf(merged.get(id) ?? state.profile);
+  }
   const rows: NewEvent[] = [];
   const groups = new Map<string, { contactId: string; groupId: string; traits: Record<string, unknown> }>();
   for (const call of freshCalls) {
