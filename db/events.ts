@@ -17,7 +17,7 @@ export interface StoredEvent {
   routingResult: unknown;
 }
 
-interface EventRow {
+export interface EventRow {
   id: number;
   message_id: string;
   type: EventType;
@@ -31,7 +31,7 @@ interface EventRow {
   routing_result: unknown;
 }
 
-const toEvent = (r: EventRow): StoredEvent => ({
+export const toEvent = (r: EventRow): StoredEvent => ({
   id: r.id,
   messageId: r.message_id,
   type: r.type,

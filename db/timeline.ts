@@ -3,19 +3,10 @@
  * page is one index range scan however deep the client pages, and events stored meanwhile
  * never shift a page.
  */
-import type { EventType } from './events';
+import { toEvent, type EventRow, type EventType, type StoredEvent } from './events';
 import type { Queryable } from './pool';
 
-export interface TimelineEvent {
-  id: number;
-  messageId: string;
-  type: EventType;
-  name: string | null;
-  properties: Record<string, unknown>;
-  context: Record<string, unknown>;
-  occurredAt: string;
-  receivedAt: string;
-}
+export type TimelineEvent = Pick<StoredEvent, 'id' | 'messageId' | 'type' | 'name' | 'properties' | 'context' | 'occurredAt' | 'receivedAt'>;
 
 /** Where the previous page ended: the last event's time exactly as Postgres holds it (microseconds) and id. */
 export interface TimelinePosition {
@@ -30,21 +21,9 @@ export interface TimelineQuery {
   name?: string;
 }
 
-interface Row {
-  id: number;
-  message_id: string;
-  type: EventType;
-  name: string | null;
-  properties: Record<string, unknown>;
-  context: Record<string, unknown>;
-  occurred_at: Date;
-  received_at: Date;
-  position_at: string;
-}
-
 export async function contactTimeline(q: Queryable, contactId: string, query: TimelineQuery): Promise<{ events: TimelineEvent[]; next?: TimelinePosition }> {
-  const { rows } = await q.query<Row>(
-    `SELECT id, message_id, type, name, properties, context, occurred_at, received_at, occurred_at::text AS position_at
+  const { rows } = await q.query<EventRow & { position_at: string }>(
+    `SELECT *, occurred_at::text AS position_at
      FROM events
      WHERE contact_id = $1
        AND ($2::text IS NULL OR type = $2)
@@ -57,16 +36,10 @@ export async function contactTimeline(q: Queryable, contactId: string, query: Ti
   const page = rows.slice(0, query.limit);
   const last = page[page.length - 1];
   return {
-    events: page.map((r) => ({
-      id: r.id,
-      messageId: r.message_id,
-      type: r.type,
-      name: r.name,
-      properties: r.properties,
-      context: r.context,
-      occurredAt: r.occurred_at.toISOString(),
-      receivedAt: r.received_at.toISOString(),
-    })),
+    events: page.map((r) => {
+      const { id, messageId, type, name, properties, context, occurredAt, receivedAt } = toEvent(r);
+      return { id, messageId, type, name, properties, context, occurredAt, receivedAt };
+    }),
     ...(rows.length > query.limit && last ? { next: { at: last.position_at, id: last.id } } : {}),
   };
 }
