@@ -7,9 +7,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { deflateSync, gzipSync } from 'node:zlib';
+import pino from 'pino';
 import supertest from 'supertest';
+import { createApp } from '../api/app';
 import { waitFor } from './helpers/fake-http';
-import { API_KEY, Harness, WRITE_KEY } from './helpers/harness';
+import { API_KEY, Harness, TEST_LINKS, TEST_WEBHOOKS, WRITE_KEY } from './helpers/harness';
 
 let h: Harness;
 let server: http.Server;
@@ -270,6 +272,39 @@ describe('batches', () => {
     await waitFor(async () => (await journeysOf('lead-1')).some((j) => j.flowId === 'lead-score'), 'the lead-score journey');
     await new Promise((r) => setTimeout(r, 500));
     expect((await journeysOf('lead-1')).filter((j) => j.flowId === 'lead-score')).toHaveLength(1);
+  });
+
+  test('concurrent batches on the same contacts: none waits forever, no trait is lost', async () => {
+    const contacts = Array.from({ length: 10 }, (_, i) => `conc-${i}`);
+    const batches = Array.from({ length: 6 }, (_, b) => ({
+      // Each batch names the contacts in another order: locks are still taken in id order.
+      batch: (b % 2 ? [...contacts].reverse() : contacts).map((userId) => ({ type: 'identify', userId, traits: { [`from_${b}`]: true } })),
+    }));
+    const answers = await Promise.all(batches.map((body) => post('/v1/batch').send(body)));
+    expect(answers.map((a) => a.status)).toEqual(batches.map(() => 202));
+    const traits = await rows('SELECT traits FROM contacts WHERE id = ANY($1)', [contacts]);
+    expect(traits).toHaveLength(10);
+    for (const { traits: t } of traits) expect(Object.keys(t).sort()).toEqual(batches.map((_, b) => `from_${b}`).sort());
+  });
+
+  test('each rejected item is one log line with its messageId and reason, and the batch one summary line', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const app = createApp({ db: h.db, workflows: h.env.client.workflow, log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
+    const res = await supertest(app).post('/v1/batch').set('authorization', `Bearer ${API_KEY}`).send({
+      batch: [
+        { type: 'track', userId: 'log-1', event: 'Fine', messageId: 'log-ok' },
+        { type: 'track', userId: 'log-1', messageId: 'log-bad' },
+        { type: 'fax', userId: 'log-1', messageId: 'log-fax' },
+      ],
+    });
+    expect(res.status).toBe(202);
+    const rejected = lines.filter((l) => l.msg === 'batch item rejected');
+    expect(rejected).toEqual([
+      expect.objectContaining({ index: 1, messageId: 'log-bad', code: 'invalid_request', issues: [expect.objectContaining({ path: ['event'] })] }),
+      expect.objectContaining({ index: 2, messageId: 'log-fax', code: 'unsupported_type' }),
+    ]);
+    expect(lines.filter((l) => l.msg === 'batch stored')).toEqual([expect.objectContaining({ stored: 1, duplicates: 0, rejected: 2 })]);
   });
 
   test('a batch with nothing valid is a 400 listing every item', async () => {
