@@ -192,7 +192,10 @@ describe('bodies as real clients send them', () => {
     expect(single.status).toBe(202);
     const batch = await post('/v1/batch').send({ sentAt: new Date(now - hour).toISOString(), batch: [{ type: 'track', userId: 'skew-2', event: 'Skewed', timestamp: new Date(now - hour - 60_000).toISOString() }] });
     expect(batch.status).toBe(202);
-    for (const [contact, ago] of [['skew-1', 300_000], ['skew-2', 60_000]] as const) {
+    // RudderStack's SDK stamps originalTimestamp, not timestamp.
+    const rudder = await post('/v1/batch').send({ sentAt: new Date(now + hour).toISOString(), batch: [{ type: 'track', userId: 'skew-3', event: 'Skewed', originalTimestamp: new Date(now + hour - 120_000).toISOString() }] });
+    expect(rudder.status).toBe(202);
+    for (const [contact, ago] of [['skew-1', 300_000], ['skew-2', 60_000], ['skew-3', 120_000]] as const) {
       const [stored] = await eventsOf(contact);
       expect(Math.abs(stored.occurred_at.getTime() - (now - ago))).toBeLessThan(5_000);
     }

@@ -86,7 +86,7 @@ export function prepareCall(raw: unknown, envelope: CallEnvelope, routeType?: Ca
   if (opts.checkSize !== false && Buffer.byteLength(JSON.stringify(item)) > MAX_EVENT_BYTES) {
     return reject('event_too_large', 'an event may be at most 32 KB', [{ path: [], message: 'an event may be at most 32 KB' }]);
   }
-  const occurredAt = correctedTime(parsed.data.timestamp, parsed.data.sentAt ?? envelope.sentAt, envelope.receivedAt);
+  const occurredAt = correctedTime(parsed.data.timestamp ?? parsed.data.originalTimestamp, parsed.data.sentAt ?? envelope.sentAt, envelope.receivedAt);
   if ('issue' in occurredAt) return reject('invalid_request', 'the call is invalid', [occurredAt.issue]);
   const base = {
     callType,

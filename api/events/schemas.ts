@@ -37,6 +37,8 @@ const common = {
   anonymousId: id.optional(),
   messageId: id.optional(),
   timestamp: timestamp.optional(),
+  /** RudderStack's SDKs stamp calls here (and leave `timestamp` to the caller). */
+  originalTimestamp: timestamp.optional(),
   /** When the client sent the call: Segment corrects `timestamp` by receivedAt - sentAt. */
   sentAt: timestamp.optional(),
   context: z.looseObject({ traits: record.optional() }).optional(),
