@@ -36,6 +36,7 @@ const MAX_LOCK_ATTEMPTS = 8;
 
 /** Stores the calls; the outcomes are in the order of `calls`. */
 export async function storeCalls(db: Db, calls: PreparedCall[], opts: StoreOptions): Promise<StoreOutcome[]> {
+  if (calls.length === 0) return [];
   try {
     return await inTransaction(db, (tx) => storeInTransaction(tx, calls, opts));
   } catch (err) {
