@@ -182,6 +182,7 @@ const path = fc.tuple(param, param).chain(([a, b]) =>
     `/v1/contacts/${a}/journeys`,
     `/v1/contacts/${a}/messages`,
     `/v1/contacts/${a}/events`,
+    `/v1/contacts/${a}/groups`,
     `/v1/contacts/${a}/events?limit=${b}&cursor=${b}&type=${b}&name=${b}`,
     `/v1/contacts/${a}/push-subscriptions`,
     `/v1/outbox?limit=${b}`,

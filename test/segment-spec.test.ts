@@ -94,13 +94,21 @@ describe('every call type, at /v1/<type> and at the short path', () => {
       if (long === '/v1/screen') expect(stored).toMatchObject({ type: 'track', name: 'Screen Viewed', properties: { items: 2, name: 'Cart' } });
       if (long === '/v1/group') {
         expect(stored).toMatchObject({ type: 'group', properties: { groupId: 'acme', traits: { plan: 'pro' } } });
-        expect(await rows('SELECT group_id, traits FROM contact_groups WHERE contact_id = $1', [user])).toEqual([{ group_id: 'acme', traits: { plan: 'pro' } }]);
+        expect((await h.http('get', `/v1/contacts/${user}/groups`)).body.groups).toEqual([expect.objectContaining({ groupId: 'acme', traits: { plan: 'pro' } })]);
       }
       if (long === '/v1/alias') {
         expect(stored).toMatchObject({ type: 'alias', properties: { previousId: `${user}-visitor`, userId: user } });
         expect(await rows('SELECT contact_id FROM contact_aliases WHERE alias_id = $1', [`anonymous:${user}-visitor`])).toEqual([{ contact_id: user }]);
       }
     }
+  });
+
+  test("a group's traits merge over what the group had; groups of an unknown contact are a 404", async () => {
+    await post('/v1/g').send({ userId: 'grp-1', groupId: 'acme', traits: { plan: 'pro', seats: 3 } });
+    await post('/v1/batch').send({ batch: [{ type: 'group', userId: 'grp-1', groupId: 'acme', traits: { seats: 5 } }, { type: 'group', userId: 'grp-1', groupId: 'beta', traits: {} }] });
+    const res = await h.http('get', '/v1/contacts/grp-1/groups');
+    expect(res.body.groups.map((g: { groupId: string; traits: object }) => [g.groupId, g.traits])).toEqual([['acme', { plan: 'pro', seats: 5 }], ['beta', {}]]);
+    expect((await h.http('get', '/v1/contacts/nobody/groups')).status).toBe(404);
   });
 
   test('a call without its required field is a 400 naming it, with code and message also at the top level', async () => {

@@ -9,6 +9,7 @@ import { listContactMessages } from '../../db/messages';
 import type { Db } from '../../db/pool';
 import { notFound } from '../errors';
 import { canonicalContactId } from '../../db/contact-merge';
+import { listContactGroups } from '../../db/groups';
 import { contactTimeline, type TimelinePosition } from '../../db/timeline';
 import { PAGE_VIEWED, SCREEN_VIEWED } from '../events/prepare';
 
@@ -63,6 +64,13 @@ export function contactsRouter(deps: { db: Db }): Router {
     if (viewed && query.name !== undefined && query.name !== viewed) return void res.json({ contactId, events: [], next_cursor: null });
     const page = await contactTimeline(deps.db, contactId, { limit: query.limit, after: query.cursor, type, name: viewed ?? query.name });
     res.json({ contactId, events: page.events, next_cursor: page.next ? encodeCursor(page.next) : null });
+  });
+
+  /** The groups (accounts, companies) the contact's `group` calls named, with their traits. */
+  router.get('/:id/groups', async (req, res) => {
+    const contactId = await canonicalContactId(deps.db, req.params.id);
+    if (!(await getContact(deps.db, contactId))) throw notFound(`contact "${req.params.id}"`);
+    res.json({ contactId, groups: (await listContactGroups(deps.db, contactId)).map(({ groupId, traits, createdAt, updatedAt }) => ({ groupId, traits, createdAt, updatedAt })) });
   });
 
   router.get('/:id/journeys', async (req, res) => {
