@@ -95,12 +95,17 @@ describe('content types and charsets', () => {
 
   // Ingestion takes JSON whatever the label, as Segment's API does (RudderStack labels its
   // JSON as a form, sendBeacon sends text/plain, some clients send no type).
-  test.each([['application/json'], ['application/json; charset=utf-8'], ['text/plain'], ['application/vnd.segment+json'], ['application/x-www-form-urlencoded'], ['application/xml'], ['application/json; charset=latin1'], [undefined]])(
+  test.each([['application/json'], ['application/json; charset=utf-8'], ['text/plain'], ['application/vnd.segment+json'], ['application/xml'], ['application/json; charset=latin1'], [undefined]])(
     'ingestion, %s: accepted',
     async (contentType) => {
       expect((await raw('/v1/track', 'post', contentType, body)).status).toBe(202);
     },
   );
+
+  // Fails until api/consent/router.ts scopes its urlencoded parser to /u (lead: then a plain test).
+  test.failing('ingestion, application/x-www-form-urlencoded: accepted', async () => {
+    expect((await raw('/v1/track', 'post', 'application/x-www-form-urlencoded', body)).status).toBe(202);
+  });
 
   test('ingestion, a charset iconv does not know: 415', async () => {
     const res = await raw('/v1/track', 'post', 'application/json; charset=utf-99', body);
