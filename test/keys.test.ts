@@ -10,7 +10,7 @@ import { API_KEY, Harness, TEST_LINKS, TEST_WEBHOOKS, WRITE_KEY } from './helper
 let h: Harness;
 
 beforeAll(async () => {
-  h = await Harness.start({ runWorker: false });
+  h = await Harness.start();
 });
 afterAll(() => h?.stop());
 
