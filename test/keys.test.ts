@@ -88,6 +88,17 @@ describe('no valid key: 401, nothing stored', () => {
     expect(await storedCount(`nokey-${authorization ?? 'none'}`)).toBe(0);
   });
 
+  test('the answer says what was wrong', async () => {
+    const message = async (authorization?: string) => {
+      const request = supertest(h.app).post('/v1/track');
+      if (authorization) request.set('Authorization', authorization);
+      return (await request.send({ userId: 'nokey', event: 'Viewed' })).body.error.message as string;
+    };
+    expect(await message()).toMatch(/^missing API key: send "Authorization: Bearer <key>".*"writeKey" in the body/);
+    expect(await message(`Token ${WRITE_KEY}`)).toMatch(/^the Authorization header holds no key/);
+    expect(await message('Bearer not-a-key')).toBe('API key is not valid');
+  });
+
   test('a wrong writeKey in the body', async () => {
     const res = await supertest(h.app).post('/v1/track').set('Content-Type', 'text/plain')
       .send(JSON.stringify({ writeKey: 'not-a-key', userId: 'nokey', event: 'Viewed', messageId: 'nokey-body' }));
