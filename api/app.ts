@@ -50,25 +50,26 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(requestLog(deps.log));
   app.use(healthRouter(deps));
 
-  // Public: links in messages, and provider webhooks (each verifies its own signature).
-  app.use(consentRouter(deps));
-  app.use('/v1/webhooks', sendgridWebhookRouter(deps), twilioWebhookRouter(deps));
-  app.use('/v1/webhooks', shopifyWebhookRouter(deps), woocommerceWebhookRouter(deps));
-  // Generic sources deliver to /v1/sources/:id/events, authenticated by the source's own secret.
-  app.use('/v1/sources', sourceEventsRouter(deps));
-
   const keys = keyRing({ admin: deps.apiKeys, write: deps.writeKeys });
   const limit = deps.rateLimits ? [rateLimit(deps.rateLimits)] : [];
 
   // Ingestion (INGESTION_PATHS), for write and admin keys. The body comes before the key:
-  // browsers send the key in it. Other paths leave this router at once for the admin one, so an
-  // events route missing from INGESTION_PATHS is unreachable rather than unauthenticated.
+  // browsers send the key in it. Other paths leave this router at once, so an events route
+  // missing from INGESTION_PATHS is unreachable rather than unauthenticated. First, so that no
+  // parser of the routers below (the consent pages read forms) takes an ingestion body.
   const ingestion = express.Router();
   ingestion.use((req, _res, next) => next(isIngestionPath(req) ? undefined : 'router'));
   ingestion.use(ingestionCors(), ingestionBody());
   ingestion.use(authenticate(keys, 'ingestion'), ...limit);
   ingestion.use(eventsRouter(deps));
   app.use('/v1', ingestion);
+
+  // Public: links in messages, and provider webhooks (each verifies its own signature).
+  app.use(consentRouter(deps));
+  app.use('/v1/webhooks', sendgridWebhookRouter(deps), twilioWebhookRouter(deps));
+  app.use('/v1/webhooks', shopifyWebhookRouter(deps), woocommerceWebhookRouter(deps));
+  // Generic sources deliver to /v1/sources/:id/events, authenticated by the source's own secret.
+  app.use('/v1/sources', sourceEventsRouter(deps));
 
   // Everything else: admin keys only (a write key gets 403).
   const admin = express.Router();
