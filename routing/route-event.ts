@@ -7,7 +7,7 @@
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowClient } from '@temporalio/client';
 import { loadFacts, profileOf } from '../activities/facts';
-import { canonicalContactId } from '../db/contact-merge';
+import { canonicalContactId, liveJourneyOfMergedId } from '../db/contact-merge';
 import type { Contact } from '../db/contacts';
 import type { StoredEvent } from '../db/events';
 import { getFlowVersion, liveFlowsTriggeredBy, liveProfileTriggeredFlows } from '../db/flows';
@@ -132,6 +132,12 @@ async function enter(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent
     if (!(await takeOverEntry(deps.db, flow.id, event.id, ENTRY_CLAIM_LEASE_MS))) throw new RoutingDeferred(`entry into ${flow.id} is being decided by another router`);
   }
 
+  // One journey per flow and contact also across a merge: the one started anonymously counts.
+  const mergedJourney = await liveJourneyOfMergedId(deps.db, flow.id, event.contactId, workflowId, journeyKey);
+  if (mergedJourney) {
+    await decideEntry(deps.db, flow.id, event.id, 'already_in_flow');
+    return void result.alreadyInFlow.push({ flowId: flow.id, workflowId: mergedJourney });
+  }
   const refusal = await entryRefusal(deps.db, flow, event, trigger);
   if (refusal) {
     await decideEntry(deps.db, flow.id, event.id, 'refused', { reason: refusal });

@@ -51,6 +51,9 @@ test('browse abandonment started anonymously emails the address given at login, 
   expect(viewed.journeys.started).toMatchObject([{ workflowId: 'journey:browse-abandonment:anonymous:visitor-1' }]);
 
   await login('visitor-1', 'ann', { email: 'ann@example.com', firstName: 'Ann' });
+  // Ann is in the flow already, through the journey she started anonymously: no second one.
+  const again = await h.track({ userId: 'ann', event: 'Product Viewed', properties: { name: 'Canvas tote' } });
+  expect(again.journeys).toMatchObject({ started: [], alreadyInFlow: [{ flowId: 'browse-abandonment', workflowId: 'journey:browse-abandonment:anonymous:visitor-1' }] });
   await h.env.sleep('2 hours');
   await waitFor(() => h.sendgrid.emails.length === 1, 'the first nudge');
   expect(h.sendgrid.emails.map((e) => [e.to, e.subject])).toEqual([['ann@example.com', 'Ann, still thinking about the Linen shirt?']]);
@@ -83,8 +86,8 @@ test('an order stored for the known contact but never signalled still stops the 
 });
 
 test('a merge moves events, traits (the known contact’s win; missing addresses filled) and push subscriptions', async () => {
-  await upsertContact(h.db, 'anonymous:v3', { firstName: 'Visitor', city: 'Lyon', email: 'old@example.com', phone: '+33600000000' });
-  await upsertContact(h.db, 'cleo', { firstName: 'Cleo', email: 'cleo@example.com' });
+  await upsertContact(h.db, 'anonymous:v3', { firstName: 'Visitor', city: 'Lyon', email: 'old@example.com', phone: '+33600000000', email_marketing_consent: 'unsubscribed' });
+  await upsertContact(h.db, 'cleo', { firstName: 'Cleo', email: 'cleo@example.com', email_marketing_consent: 'subscribed', sms_marketing_consent: 'subscribed' });
   await storeEvent('anonymous:v3', 'v3-a');
   await storeEvent('anonymous:v3', 'v3-b');
   await storeEvent('cleo', 'cleo-a');
@@ -93,7 +96,9 @@ test('a merge moves events, traits (the known contact’s win; missing addresses
   expect(await merge('anonymous:v3', 'cleo')).toEqual({ merged: true });
 
   const cleo = await getContact(h.db, 'cleo');
-  expect(cleo).toMatchObject({ email: 'cleo@example.com', phone: '+33600000000', traits: { firstName: 'Cleo', city: 'Lyon', email: 'cleo@example.com' } });
+  expect(cleo).toMatchObject({ email: 'cleo@example.com', phone: '+33600000000', traits: { firstName: 'Cleo', city: 'Lyon', email: 'cleo@example.com', sms_marketing_consent: 'subscribed' } });
+  // A withdrawn consent is never overwritten by a merge.
+  expect(cleo?.traits.email_marketing_consent).toBe('unsubscribed');
   expect(await eventsOf('cleo')).toBe(3);
   expect(await eventsOf('anonymous:v3')).toBe(0);
   expect(await count('SELECT count(*)::int AS n FROM push_subscriptions WHERE contact_id = $1', ['cleo'])).toBe(1);
