@@ -10,7 +10,7 @@ import { loadFacts, profileOf } from '../activities/facts';
 import { canonicalContactId, liveJourneyOfMergedId } from '../db/contact-merge';
 import type { Contact } from '../db/contacts';
 import type { StoredEvent } from '../db/events';
-import { getFlowVersion, liveFlowsTriggeredBy, liveProfileTriggeredFlows } from '../db/flows';
+import { getFlowVersion } from '../db/flows';
 import { claimEntry, decideEntry, takeOverEntry } from '../db/journey-entries';
 import { dropStartingJourney, hasRunningJourney, lastJourneyStart, markJourneyStarted, recordJourneyStart, recordJourneyStarting, runningJourneysListeningTo, type JourneyRecord } from '../db/journeys';
 import type { Queryable } from '../db/pool';
@@ -22,11 +22,14 @@ import type { FlowDefinition } from '../flows/schema';
 import { ContactIdAttribute, FlowIdAttribute, JOURNEY_TASK_QUEUE, journeyWorkflowId } from '../workflows/journey-identity';
 import type { journeyWorkflow } from '../workflows/journey';
 import { contactEventSignal, type JourneyEvent, type JourneyInput } from '../workflows/messages';
+import { liveFlowsNow, type LiveFlows } from './flows-of-pass';
 import { isPermanentTemporalError, RoutingDeferred } from './temporal-errors';
 
 export interface RoutingDeps {
   db: Queryable;
   workflows: WorkflowClient;
+  /** Where live flows are read (a pass over many events reads them once); Postgres by default. */
+  flows?: LiveFlows;
 }
 
 export interface RoutingResult {
@@ -64,7 +67,7 @@ export async function routeEvent(deps: RoutingDeps, stored: StoredEvent): Promis
   await signalJourneys(deps, await runningJourneysListeningTo(deps.db, event.contactId, event.name), journeyEvent, result);
 
   const now = Date.parse(event.occurredAt);
-  for (const flow of await liveFlowsTriggeredBy(deps.db, event.name)) {
+  for (const flow of await (deps.flows ?? liveFlowsNow(deps.db)).triggeredBy(event.name)) {
     if (!('event' in flow.trigger)) continue;
     if (matchesAllProperties(event.properties, flow.trigger.where, { now, trigger: journeyEvent }) !== true) continue;
     await enter(deps, flow, event, journeyEvent, result);
@@ -102,7 +105,7 @@ export async function routeProfileChange(deps: RoutingDeps, before: Contact | un
   const result = emptyRouting();
   const event = { ...stored, contactId: await canonicalContactId(deps.db, stored.contactId) };
   const now = Date.parse(event.occurredAt);
-  for (const flow of await liveProfileTriggeredFlows(deps.db)) {
+  for (const flow of await (deps.flows ?? liveFlowsNow(deps.db)).profileTriggered()) {
     if (!('profileChange' in flow.trigger)) continue;
     const condition = flow.trigger.profileChange;
     const was = evaluate(condition, { now, profile: profileOf(before), events: [] });
