@@ -84,6 +84,28 @@ test('an order stored for the known contact but never signalled still stops the 
   expect(h.sendgrid.emails).toEqual([]);
 });
 
+test('a profile step of a journey started anonymously updates the known contact', async () => {
+  await h.putFlow('trial-tagging', {
+    name: 'Trial tagging',
+    status: 'live',
+    trigger: { event: 'Trial Started' },
+    steps: [
+      { id: 'wait', type: 'delay', duration: '1 hour' },
+      { id: 'tag', type: 'update_profile', addTags: ['trial'], score: 5 },
+    ],
+  });
+  await h.track({ anonymousId: 'visitor-8', event: 'Trial Started' });
+  await login('visitor-8', 'hal', { email: 'hal@example.com' });
+
+  expect(await h.result('trial-tagging', 'anonymous:visitor-8')).toMatchObject({ status: 'completed' });
+
+  expect((await getContact(h.db, 'hal'))?.traits).toMatchObject({ tags: ['trial'], lead_score: 5 });
+  const change = await h.db.query("SELECT contact_id FROM events WHERE name = 'Profile Updated' AND context->>'flowId' = 'trial-tagging'");
+  expect(change.rows).toEqual([{ contact_id: 'hal' }]);
+  const anonymous = await h.db.query("SELECT traits FROM contacts WHERE id = 'anonymous:visitor-8'");
+  expect(anonymous.rows).toEqual([{ traits: {} }]);
+});
+
 test('alias: the visitor’s events and groups become the known contact’s, and later anonymous calls land on it', async () => {
   await h.track({ anonymousId: 'visitor-7', event: 'Page Viewed', properties: { url: 'https://shop.example/pricing' } });
   expect((await h.http('post', '/v1/group').send({ anonymousId: 'visitor-7', groupId: 'acme', traits: { plan: 'free', size: 10 } })).status).toBe(202);
