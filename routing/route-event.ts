@@ -29,6 +29,11 @@ export interface RoutingDeps {
   workflows: WorkflowClient;
   /** Where live flows are read (a pass over many events reads them once); Postgres by default. */
   flows?: LiveFlows;
+  /**
+   * Contacts a pass found without a live journey (and started none for since): their events
+   * have no journey to signal, so none is looked up (see routeStoredMany).
+   */
+  contactsWithoutJourneys?: ReadonlySet<string>;
 }
 
 export interface RoutingResult {
@@ -60,7 +65,8 @@ export async function routeEvent(deps: RoutingDeps, event: StoredEvent): Promise
   const journeyEvent = toJourneyEvent(event);
 
   // Signal first, so a journey started below never receives its own trigger.
-  await signalJourneys(deps, await runningJourneysListeningTo(deps.db, event.contactId, event.name), journeyEvent, result);
+  const listening = deps.contactsWithoutJourneys?.has(event.contactId) ? [] : await runningJourneysListeningTo(deps.db, event.contactId, event.name);
+  await signalJourneys(deps, listening, journeyEvent, result);
 
   const now = Date.parse(event.occurredAt);
   for (const flow of await (deps.flows ?? liveFlowsNow(deps.db)).triggeredBy(event.name)) {

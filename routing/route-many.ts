@@ -11,7 +11,8 @@
  * event of a contact is deferred, that contact's later events are left to the loop too. When
  * Temporal goes down mid-way, the events not tried yet are left to the loop as well.
  */
-import { earlierUnrouted, markRoutingFailed, type StoredEvent } from '../db/events';
+import { markRoutingFailed, type StoredEvent } from '../db/events';
+import { contactsRoutingState, type ContactRoutingState } from '../db/routing-state';
 import { flowsOfPass } from './flows-of-pass';
 import { routeStored, type RouteOptions, type RouterDeps, type RoutingOutcome } from './router';
 import { temporalHealth } from './temporal-health';
@@ -32,8 +33,10 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
   const outcomes = new Array<RoutingOutcome>(events.length).fill(DEFERRED);
   if (events.length === 0) return outcomes;
   const health = temporalHealth(deps.workflows);
-  // Flows are looked up once per pass and name, not once per event.
-  const passDeps: RouterDeps = { ...deps, flows: flowsOfPass(deps.db) };
+  // Flows are looked up once per pass and name, not once per event; contacts without a
+  // journey are not asked for journeys to signal until the pass starts one for them.
+  const withoutJourneys = new Set<string>();
+  const passDeps: RouterDeps = { ...deps, flows: flowsOfPass(deps.db), contactsWithoutJourneys: withoutJourneys };
 
   const byContact = new Map<string, number[]>();
   for (const [index, event] of events.entries()) {
@@ -54,9 +57,9 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
     }
   };
 
-  let earlier: Map<string, number>;
+  let states: Map<string, ContactRoutingState>;
   try {
-    earlier = await earlierUnrouted(deps.db, new Map(chains.map((c) => [c.contactId, events[c.indexes[0]].id])));
+    states = await contactsRoutingState(deps.db, new Map(chains.map((c) => [c.contactId, events[c.indexes[0]].id])));
   } catch (err) {
     for (const chain of chains) chain.done();
     // Postgres failed: the events keep their lease and the loop takes them in order.
@@ -76,6 +79,8 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
         outcome = DEFERRED;
       }
       outcomes[index] = outcome;
+      const journeys = outcome.journeys;
+      if (journeys && journeys.started.length + journeys.alreadyInFlow.length > 0) withoutJourneys.delete(events[index].contactId);
       if (outcome.routing === 'done') continue;
       if (health.isDown()) halted = true;
       return leave(indexes.slice(position + 1), `waits for event ${events[index].id} of this contact to be routed first`);
@@ -85,12 +90,13 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
   const routeContact = async (chain: (typeof chains)[number]) => {
     try {
       await chain.after;
-      if (earlier.has(chain.contactId)) {
-        // Routed meanwhile by the pass ahead of this one in this process? Else leave it.
-        const still = await earlierUnrouted(deps.db, new Map([[chain.contactId, events[chain.indexes[0]].id]]));
-        const first = still.get(chain.contactId);
-        if (first !== undefined) return await leave(chain.indexes, `waits for event ${first} of this contact to be routed first`);
+      let state = states.get(chain.contactId);
+      if (state?.earlierUnrouted !== undefined || chain.waited) {
+        // The pass ahead of this one in this process may have routed (or started journeys) meanwhile.
+        state = (await contactsRoutingState(deps.db, new Map([[chain.contactId, events[chain.indexes[0]].id]]))).get(chain.contactId);
+        if (state?.earlierUnrouted !== undefined) return await leave(chain.indexes, `waits for event ${state.earlierUnrouted} of this contact to be routed first`);
       }
+      if (state && !state.liveJourneys) withoutJourneys.add(chain.contactId);
       await routeChain(chain.indexes);
     } catch (err) {
       deps.log.warn({ err: (err as Error).message, contactId: chain.contactId }, 'routing failed; the contact\'s events are left to the router loop');
@@ -108,15 +114,17 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
 }
 
 /** Takes the contact's place in this process's queue: `after` resolves when the passes before are done with it. */
-function queueBehind(db: object, contactId: string): { after: Promise<void>; done: () => void } {
+function queueBehind(db: object, contactId: string): { after: Promise<void>; waited: boolean; done: () => void } {
   let tails = contactTails.get(db);
   if (!tails) contactTails.set(db, (tails = new Map()));
-  const after = tails.get(contactId) ?? Promise.resolve();
+  const before = tails.get(contactId);
+  const after = before ?? Promise.resolve();
   let done!: () => void;
   const mine = new Promise<void>((resolve) => (done = resolve));
   tails.set(contactId, mine);
   return {
     after,
+    waited: before !== undefined,
     done: () => {
       done();
       if (tails.get(contactId) === mine) tails.delete(contactId);
