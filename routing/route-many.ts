@@ -19,6 +19,11 @@ import { temporalHealth } from './temporal-health';
 
 /** Contacts routed at once by default: enough to hide Temporal's and Postgres's latency. */
 export const DEFAULT_ROUTING_CONCURRENCY = 32;
+/**
+ * Contacts routed at once in one process, whatever the passes under way (many batches routed
+ * in the background, the router loop): more would only queue for the pool's connections.
+ */
+export const PROCESS_ROUTING_SLOTS = 32;
 
 export type RouteManyOptions = RouteOptions & { concurrency?: number };
 
@@ -26,6 +31,25 @@ const DEFERRED: RoutingOutcome = { routing: 'deferred' };
 
 /** Per database, per contact: when the passes under way in this process are done with the contact. */
 const contactTails = new WeakMap<object, Map<string, Promise<void>>>();
+
+/** Per database: the process's routing slots. */
+const slotsOf = new WeakMap<object, Slots>();
+
+class Slots {
+  private free = PROCESS_ROUTING_SLOTS;
+  private readonly waiting: (() => void)[] = [];
+
+  async take(): Promise<void> {
+    if (this.free > 0) return void (this.free -= 1);
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  give(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free += 1;
+  }
+}
 
 /** Routes `events`; the outcomes are in the order of `events`. Never throws for one event's failure. */
 export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], opts: RouteManyOptions = {}): Promise<RoutingOutcome[]> {
@@ -87,9 +111,16 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
     }
   };
 
+  let slots = slotsOf.get(deps.db);
+  if (!slots) slotsOf.set(deps.db, (slots = new Slots()));
   const routeContact = async (chain: (typeof chains)[number]) => {
+    let slot = false;
     try {
+      // The slot only once the passes before are done with the contact: a pass waiting on
+      // another must not hold what that one needs.
       await chain.after;
+      await slots.take();
+      slot = true;
       let state = states.get(chain.contactId);
       if (state?.earlierUnrouted !== undefined || chain.waited) {
         // The pass ahead of this one in this process may have routed (or started journeys) meanwhile.
@@ -101,6 +132,7 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
     } catch (err) {
       deps.log.warn({ err: (err as Error).message, contactId: chain.contactId }, 'routing failed; the contact\'s events are left to the router loop');
     } finally {
+      if (slot) slots.give();
       chain.done();
     }
   };
