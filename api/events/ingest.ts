@@ -9,7 +9,7 @@ import type { RoutingResult } from '../../routing/route-event';
 import { routeStoredMany } from '../../routing/route-many';
 import { INLINE_ROUTING_DEADLINE_MS, routeStored, type RouterDeps } from '../../routing/router';
 import { HttpError } from '../errors';
-import { contactIdOf, prepareCall, type CallEnvelope, type PreparedCall } from './prepare';
+import { prepareCall, type CallEnvelope, type PreparedCall } from './prepare';
 import type { CallType } from './paths';
 import type { IdentifyPayload, TrackPayload } from './schemas';
 import { storeCalls } from './store';
@@ -28,8 +28,6 @@ export interface IngestResult {
 
 /** The router loop leaves a request's event alone this long: the request routes it itself. */
 const INLINE_ROUTING_LEASE_MS = INLINE_ROUTING_DEADLINE_MS + 9_000;
-
-export { contactIdOf };
 
 /** A call at /v1/<type> (or its short path): a bad one is a 400 naming the field. */
 export async function ingestCall(deps: IngestDeps, body: unknown, type: CallType, envelope: CallEnvelope): Promise<IngestResult> {
