@@ -236,6 +236,10 @@ describe('when a dependency is down', () => {
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBe('5');
     expect(res.body.error.code).toBe('unavailable');
+    // A batch is one transaction: nothing of it was accepted, the client retries it whole.
+    const batch = await supertest(app).post('/v1/batch').set('Authorization', `Bearer ${API_KEY}`).send({ batch: [{ type: 'track', userId: 'u', event: 'X' }] });
+    expect(batch.status).toBe(503);
+    expect(batch.body).toMatchObject({ code: 'unavailable', error: { code: 'unavailable' } });
     await deadDb.end();
   });
 });
