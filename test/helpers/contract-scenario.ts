@@ -4,7 +4,7 @@
  * way a shop would notice it: each call stored once on the right contact, the anonymous
  * visitor merged into the known one, and the flows it triggers started and left.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FlowInput } from '../../flows/schema';
 import type { journeyWorkflow } from '../../workflows/journey';
@@ -16,9 +16,15 @@ import { API_KEY, type Harness } from './harness';
  */
 export const INGESTION_KEY = API_KEY;
 
-/** Parcours listening on 127.0.0.1 (a random port) the way `npm start` serves it. */
-export async function listen(h: Harness): Promise<{ url: string; close: () => Promise<void> }> {
-  const server: Server = createServer(h.app);
+/**
+ * Parcours listening on 127.0.0.1 (a random port) the way `npm start` serves it; `seen` gets
+ * every request's method, path and headers (what the client library really sent).
+ */
+export async function listen(h: Harness, seen: (req: IncomingMessage) => void = () => undefined): Promise<{ url: string; close: () => Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    seen(req);
+    h.app(req, res);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -65,14 +71,16 @@ export async function putContractFlows(h: Harness): Promise<void> {
 
 /** Who a call is about: a userId, an anonymousId or both (as the libraries type it). */
 type Identity = { userId: string; anonymousId?: string } | { userId?: string; anonymousId: string };
+/** Flat properties and traits: what every library's types take. */
+type Fields = Record<string, string | number | boolean>;
 
 /** One Segment call as a library's caller writes it (camelCase, as analytics-node takes it). */
 export type ContractCall =
-  | ({ type: 'page'; messageId: string; name: string; properties: Record<string, unknown> } & Identity)
-  | ({ type: 'screen'; messageId: string; name: string; properties: Record<string, unknown> } & Identity)
-  | ({ type: 'track'; messageId: string; event: string; properties: Record<string, unknown> } & Identity)
-  | ({ type: 'identify'; messageId: string; traits: Record<string, unknown> } & Identity)
-  | ({ type: 'group'; messageId: string; groupId: string; traits: Record<string, unknown> } & Identity)
+  | ({ type: 'page'; messageId: string; name: string; properties: Fields } & Identity)
+  | ({ type: 'screen'; messageId: string; name: string; properties: Fields } & Identity)
+  | ({ type: 'track'; messageId: string; event: string; properties: Fields } & Identity)
+  | ({ type: 'identify'; messageId: string; traits: Fields } & Identity)
+  | ({ type: 'group'; messageId: string; groupId: string; traits: Fields } & Identity)
   | { type: 'alias'; messageId: string; userId: string; previousId: string };
 
 export interface Scenario {
@@ -131,8 +139,7 @@ const timelineCalls = (s: Scenario) => s.calls.filter((c) => c.type !== 'alias')
  * Waits until every event call is stored and the router has routed it (batches route in the
  * background); past the deadline, fails naming the calls missing and those not routed.
  */
-export async function waitUntilRouted(h: Harness, s: Scenario, timeoutMs = 20_000): Promise<Map<string, StoredEvent>> {
-  const ids = timelineCalls(s).map((c) => c.messageId);
+export async function waitUntilRouted(h: Harness, ids: string[], timeoutMs = 20_000): Promise<Map<string, StoredEvent>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const events = await storedEvents(h, ids);
@@ -155,7 +162,7 @@ export async function journeyStartedBy(h: Harness, flowId: string, eventId: numb
  * missing, call by call.
  */
 export async function expectStoredAndRouted(h: Harness, s: Scenario): Promise<void> {
-  const events = await waitUntilRouted(h, s);
+  const events = await waitUntilRouted(h, timelineCalls(s).map((c) => c.messageId));
   const byId = (id: string) => {
     const event = events.get(id);
     if (!event) throw new Error(`call ${id} was not stored`);

@@ -1,0 +1,61 @@
+/**
+ * RudderStack's Node SDK (`@rudderstack/rudder-sdk-node`) with its defaults, only the data
+ * plane URL pointed at Parcours: it gzips every batch and its HTTP client labels the body
+ * `application/x-www-form-urlencoded`. Every call type stored and routed.
+ */
+import Analytics from '@rudderstack/rudder-sdk-node';
+import { Harness } from './helpers/harness';
+import { expectStoredAndRouted, INGESTION_KEY, listen, putContractFlows, scenario, type ContractCall } from './helpers/contract-scenario';
+
+let h: Harness;
+let parcours: Awaited<ReturnType<typeof listen>>;
+/** The headers of each request the SDK made, to be sure the defaults under test were used. */
+const sent: { method?: string; path?: string; encoding?: string; type?: string }[] = [];
+
+beforeAll(async () => {
+  h = await Harness.start();
+  parcours = await listen(h, (req) => sent.push({ method: req.method, path: req.url, encoding: req.headers['content-encoding'], type: req.headers['content-type'] }));
+  await putContractFlows(h);
+});
+afterAll(async () => {
+  await parcours?.close();
+  await h?.stop();
+});
+
+/** Sends one call; resolves with the error the SDK reports for it (undefined: delivered). */
+function send(rudder: Analytics, call: ContractCall): Promise<unknown> {
+  return new Promise((resolve) => {
+    const done = (err?: unknown) => resolve(err);
+    // Each call goes in as the caller writes it; the SDK sets `type` itself.
+    switch (call.type) {
+      case 'page':
+        return rudder.page(call, done);
+      case 'screen':
+        return rudder.screen(call, done);
+      case 'track':
+        return rudder.track(call, done);
+      case 'identify':
+        return rudder.identify(call, done);
+      case 'group':
+        return rudder.group(call, done);
+      case 'alias':
+        return rudder.alias(call, done);
+    }
+  });
+}
+
+test('every call type with the SDK defaults (gzip, form content type): each stored once and routed, the visitor merged', async () => {
+  const s = scenario('rudderstack');
+  const failures: unknown[] = [];
+  // errorHandler only collects what the SDK would otherwise throw from its own flushes.
+  const rudder = new Analytics(INGESTION_KEY, { dataPlaneUrl: parcours.url, logLevel: 'error', errorHandler: (err) => failures.push(err) });
+
+  const delivered = Promise.all(s.calls.map((call) => send(rudder, call)));
+  await rudder.flush();
+  expect(await delivered).toEqual(s.calls.map(() => undefined));
+  expect(failures).toEqual([]);
+  expect(sent.length).toBeGreaterThan(0);
+  expect(sent).toEqual(sent.map(() => ({ method: 'POST', path: '/v1/batch', encoding: 'gzip', type: expect.any(String) })));
+
+  await expectStoredAndRouted(h, s);
+});

@@ -1,0 +1,63 @@
+/**
+ * Segment's Python library (`segment-analytics-python`, installed into .tools/python by
+ * `npm run tools:install`) run as a child process with its defaults, host pointed at
+ * Parcours: every call type stored and routed, `"anonymousId": null` beside a userId
+ * accepted, and a numeric userId above 2^53 kept exactly.
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { segmentPython } from '../scripts/python-tools';
+import { Harness } from './helpers/harness';
+import { expectStoredAndRouted, INGESTION_KEY, listen, putContractFlows, scenario, waitUntilRouted, type ContractCall } from './helpers/contract-scenario';
+
+let h: Harness;
+let parcours: Awaited<ReturnType<typeof listen>>;
+/** Each batch body the library posted. */
+const bodies: string[] = [];
+
+beforeAll(async () => {
+  h = await Harness.start();
+  parcours = await listen(h, (req) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => bodies.push(Buffer.concat(chunks).toString('utf8')));
+  });
+  await putContractFlows(h);
+});
+afterAll(async () => {
+  await parcours?.close();
+  await h?.stop();
+});
+
+type PythonCall = ContractCall & { userIdAsNumber?: boolean };
+
+/** Runs the library over the calls; resolves with what its on_error reported. */
+function sendWithPython(calls: PythonCall[]): Promise<{ errors: unknown[] }> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      'python3',
+      [path.join(__dirname, 'helpers', 'segment-python-client.py')],
+      { env: { ...process.env, PYTHONPATH: segmentPython() }, timeout: 30_000 },
+      (err, stdout, stderr) => (err ? reject(new Error(`python client: ${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as { errors: unknown[] })),
+    );
+    child.stdin!.end(JSON.stringify({ host: parcours.url, writeKey: INGESTION_KEY, calls }));
+  });
+}
+
+test('every call type through analytics.flush(): each stored once and routed, the visitor merged; anonymousId null accepted', async () => {
+  const s = scenario('segment-python');
+  expect(await sendWithPython(s.calls)).toEqual({ errors: [] });
+  // What makes this library different: a null anonymousId beside each userId.
+  expect(bodies.join('\n')).toContain('"anonymousId": null');
+
+  await expectStoredAndRouted(h, s);
+});
+
+test('a numeric userId above 2^53 is stored exactly as sent', async () => {
+  const call: PythonCall = { type: 'track', messageId: 'segment-python-big-id', userId: '12345678901234567890', userIdAsNumber: true, event: 'Signed Up', properties: { plan: 'free' } };
+  expect(await sendWithPython([call])).toEqual({ errors: [] });
+
+  const stored = await waitUntilRouted(h, [call.messageId]);
+  expect(stored.get(call.messageId)).toMatchObject({ contact_id: '12345678901234567890', name: 'Signed Up' });
+  expect((await h.http('get', '/v1/contacts/12345678901234567890')).status).toBe(200);
+});
