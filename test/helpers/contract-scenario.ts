@@ -6,7 +6,6 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { listContactGroups } from '../../db/groups';
 import type { FlowInput } from '../../flows/schema';
 import type { journeyWorkflow } from '../../workflows/journey';
 import { Harness, WRITE_KEY } from './harness';
@@ -207,7 +206,8 @@ export async function expectStoredAndRouted(h: Harness, s: Scenario): Promise<vo
   expect(onTimeline.get(identify.messageId)).toMatchObject({ type: 'identify' });
   expect(onTimeline.get(alias.messageId)).toMatchObject({ type: 'alias' });
   // The group call keeps the contact's group with its traits.
-  expect(await listContactGroups(h.db, s.userId)).toEqual([expect.objectContaining({ groupId: s.groupId, traits: { name: 'Acme Inc', plan: 'enterprise' } })]);
+  const groups = await h.http('get', `/v1/contacts/${encodeURIComponent(s.userId)}/groups`);
+  expect(groups.body.groups).toEqual([expect.objectContaining({ groupId: s.groupId, traits: { name: 'Acme Inc', plan: 'enterprise' } })]);
 
   // The known contact carries the identify's traits.
   const contact = await h.http('get', `/v1/contacts/${encodeURIComponent(s.userId)}`);
