@@ -7,7 +7,7 @@ import { Router, type RequestHandler } from 'express';
 import { errorBody, HttpError } from '../errors';
 import { parseOr400 } from '../validate';
 import { ingestBatch, ingestCall, type IngestDeps, type ItemOutcome } from './ingest';
-import { CALL_TYPES, SHORT_PATHS, type CallType } from './paths';
+import { BATCH_PATHS, CALL_TYPES, SHORT_PATHS, type CallType } from './paths';
 import { batchEnvelope } from './schemas';
 
 const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
@@ -25,7 +25,7 @@ export function eventsRouter(deps: IngestDeps): Router {
   // Items are validated one by one (a bad item is reported with its index, the others are
   // stored), then stored together in one transaction and answered once durable: 202 with each
   // item's outcome. Only a batch of which nothing is valid is a 400.
-  router.post('/batch', async (req, res) => {
+  router.post([...BATCH_PATHS], async (req, res) => {
     const receivedAt = Date.now();
     const body: unknown = req.body;
     const envelopeFields = isObject(body) ? Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null)) : body;
