@@ -161,6 +161,17 @@ describe('bodies as real clients send them', () => {
     expect(JSON.stringify(stored)).not.toContain(WRITE_KEY);
   });
 
+  test("analytics.js's batching strategy: a text/plain batch with the write key posted to /v1/b", async () => {
+    const res = await supertest(h.app).post('/v1/b').set('content-type', 'text/plain')
+      .send(JSON.stringify({ writeKey: WRITE_KEY, sentAt: new Date().toISOString(), batch: [
+        { type: 'page', anonymousId: 'batching-1', messageId: 'batching-m1', properties: { url: 'https://shop.test/' } },
+        { type: 'track', anonymousId: 'batching-1', messageId: 'batching-m2', event: 'Product Viewed' },
+      ] }));
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ stored: 2, rejected: 0 });
+    expect((await eventsOf('anonymous:batching-1')).map((e) => e.name)).toEqual(['Page Viewed', 'Product Viewed']);
+  });
+
   test('no content type at all', async () => {
     const res = await supertest(h.app).post('/v1/track').set('authorization', `Bearer ${API_KEY}`).unset('content-type')
       .send(Buffer.from(JSON.stringify({ userId: 'no-type', event: 'Untyped' })));
