@@ -110,7 +110,14 @@ async function main(): Promise<void> {
     // worker in this process on 2 cores would compete with both load generators for CPU and
     // spill its backlog from the API run into the bare run. Both sides measure the same thing.
     failures = await throughput(stack, events, concurrency);
-    await actionsPerJourney(stack, workflowBundle);
+    try {
+      await actionsPerJourney(stack, workflowBundle);
+    } catch (err) {
+      // On a loaded machine the worker may not drain the starts above in time: the figures
+      // after this part do not depend on it.
+      failures += 1;
+      print(`\nTemporal actions per abandoned-cart journey: FAILED (${(err as Error).message})`);
+    }
     failures += await faultSection(stack, faults, { print, progress });
     failures += await batchSection(stack, batches, { print, progress });
   } finally {
