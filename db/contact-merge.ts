@@ -1,7 +1,7 @@
 /**
  * Anonymous → known: merging one contact into another (Segment `alias`, or an `identify`
  * carrying both `anonymousId` and `userId`). Everything of the merged contact moves to the
- * one it is merged into (events, traits, push subscriptions, messages, journeys), and its id
+ * one it is merged into (events, traits, groups, push subscriptions, messages, journeys), and its id
  * becomes an alias: `contact_aliases` maps it to the contact it now is, so journeys started
  * under the old id (their workflow input keeps it) act on the known contact.
  */
@@ -82,16 +82,26 @@ export async function lockContact(tx: Queryable, id: string): Promise<{ contactI
 
 /** Both rows are locked; `from` is not merged yet. */
 async function moveContact(tx: Queryable, from: string, into: string): Promise<void> {
+  const { rows } = await tx.query<{ id: string; traits: Record<string, unknown> }>('SELECT id, traits FROM contacts WHERE id = ANY($1)', [[from, into]]);
+  const traitsOf = (id: string) => rows.find((r) => r.id === id)?.traits ?? {};
   // The known contact's traits win; addresses it lacks are filled from the anonymous one.
   await tx.query(
-    `UPDATE contacts AS c SET traits = f.traits || c.traits, email = COALESCE(c.email, f.email), phone = COALESCE(c.phone, f.phone),
+    `UPDATE contacts AS c SET traits = $3, email = COALESCE(c.email, f.email), phone = COALESCE(c.phone, f.phone),
        created_at = LEAST(c.created_at, f.created_at), updated_at = now()
      FROM contacts AS f WHERE c.id = $2 AND f.id = $1`,
-    [from, into],
+    [from, into, mergeTraits(traitsOf(from), traitsOf(into))],
   );
   for (const table of ['events', 'push_subscriptions', 'messages', 'journeys', 'journey_entries']) {
     await tx.query(`UPDATE ${table} SET contact_id = $2 WHERE contact_id = $1`, [from, into]);
   }
+  // Groups the known contact is in already keep their traits over the anonymous side's.
+  await tx.query(
+    `INSERT INTO contact_groups (contact_id, group_id, traits, created_at, updated_at)
+     SELECT $2, group_id, traits, created_at, updated_at FROM contact_groups WHERE contact_id = $1
+     ON CONFLICT (contact_id, group_id) DO UPDATE SET traits = EXCLUDED.traits || contact_groups.traits, created_at = LEAST(contact_groups.created_at, EXCLUDED.created_at)`,
+    [from, into],
+  );
+  await tx.query('DELETE FROM contact_groups WHERE contact_id = $1', [from]);
   // Earlier aliases of `from` point at the final contact directly (chains stay one hop).
   await tx.query('UPDATE contact_aliases SET contact_id = $2 WHERE contact_id = $1', [from, into]);
   await tx.query(
@@ -100,4 +110,30 @@ async function moveContact(tx: Queryable, from: string, into: string): Promise<v
     [from, into],
   );
   await tx.query(`UPDATE contacts SET traits = '{}', email = NULL, phone = NULL, merged_into = $2, updated_at = now() WHERE id = $1`, [from, into]);
+}
+
+/**
+ * The known contact's traits win, except that a withdrawn consent (`…consent…: "unsubscribed"`,
+ * as Shopify's `email_marketing_consent`) on the anonymous side is never overwritten by a grant:
+ * which of the two is newer is unknown, and sending to someone who said no is the worse error.
+ */
+export function mergeTraits(from: Record<string, unknown>, into: Record<string, unknown>): Record<string, unknown> {
+  const merged = { ...from, ...into };
+  for (const [key, value] of Object.entries(from)) if (/consent/i.test(key) && value === 'unsubscribed') merged[key] = value;
+  return merged;
+}
+
+/**
+ * A live journey of this flow (and journey key) for the contact under another workflow id than
+ * `workflowId`: one started under an id since merged into this contact. The contact is in the
+ * flow already, as if that journey had been started under its own id.
+ */
+export async function liveJourneyOfMergedId(q: Queryable, flowId: string, contactId: string, workflowId: string, journeyKey?: string): Promise<string | undefined> {
+  const { rows } = await q.query<{ workflow_id: string }>(
+    `SELECT workflow_id FROM journeys
+      WHERE contact_id = $1 AND flow_id = $2 AND status IN ('starting', 'running') AND workflow_id <> $3 AND journey_key IS NOT DISTINCT FROM $4
+      LIMIT 1`,
+    [contactId, flowId, workflowId, journeyKey ?? null],
+  );
+  return rows[0]?.workflow_id;
 }

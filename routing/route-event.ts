@@ -7,6 +7,7 @@
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowClient } from '@temporalio/client';
 import { loadFacts, profileOf } from '../activities/facts';
+import { canonicalContactId, liveJourneyOfMergedId } from '../db/contact-merge';
 import type { Contact } from '../db/contacts';
 import type { StoredEvent } from '../db/events';
 import { getFlowVersion } from '../db/flows';
@@ -59,9 +60,12 @@ export function toJourneyEvent(event: StoredEvent): JourneyEvent {
   return { id: event.id, messageId: event.messageId, name: event.name ?? 'Profile Updated', properties: event.properties, timestamp: event.occurredAt };
 }
 
-export async function routeEvent(deps: RoutingDeps, event: StoredEvent): Promise<RoutingResult> {
+export async function routeEvent(deps: RoutingDeps, stored: StoredEvent): Promise<RoutingResult> {
   const result = emptyRouting();
-  if (event.type !== 'track' || !event.name) return result;
+  if (stored.type !== 'track' || !stored.name) return result;
+  // Stored before its contact was merged into another (anonymous → known): routed as the
+  // merged contact's, to its journeys (those started anonymously included).
+  const event = { ...stored, name: stored.name, contactId: await canonicalContactId(deps.db, stored.contactId) };
   const journeyEvent = toJourneyEvent(event);
 
   // Signal first, so a journey started below never receives its own trigger.
@@ -103,8 +107,9 @@ async function signalJourneys(deps: RoutingDeps, journeys: JourneyRecord[], even
  * Profile-change triggers: a flow is entered when its condition goes from not true (before)
  * to true (after), so a lead score reaching 50 enters once per crossing.
  */
-export async function routeProfileChange(deps: RoutingDeps, before: Contact | undefined, after: Contact, event: StoredEvent): Promise<RoutingResult> {
+export async function routeProfileChange(deps: RoutingDeps, before: Contact | undefined, after: Contact, stored: StoredEvent): Promise<RoutingResult> {
   const result = emptyRouting();
+  const event = { ...stored, contactId: await canonicalContactId(deps.db, stored.contactId) };
   const now = Date.parse(event.occurredAt);
   for (const flow of await (deps.flows ?? liveFlowsNow(deps.db)).profileTriggered()) {
     if (!('profileChange' in flow.trigger)) continue;
@@ -142,6 +147,12 @@ async function enter(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent
     if (!(await takeOverEntry(deps.db, flow.id, event.id, ENTRY_CLAIM_LEASE_MS))) throw new RoutingDeferred(`entry into ${flow.id} is being decided by another router`);
   }
 
+  // One journey per flow and contact also across a merge: the one started anonymously counts.
+  const mergedJourney = await liveJourneyOfMergedId(deps.db, flow.id, event.contactId, workflowId, journeyKey);
+  if (mergedJourney) {
+    await decideEntry(deps.db, flow.id, event.id, 'already_in_flow');
+    return void result.alreadyInFlow.push({ flowId: flow.id, workflowId: mergedJourney });
+  }
   const refusal = await entryRefusal(deps.db, flow, event, trigger);
   if (refusal) {
     await decideEntry(deps.db, flow.id, event.id, 'refused', { reason: refusal });

@@ -12,3 +12,6 @@ CREATE INDEX contact_aliases_contact ON contact_aliases (contact_id);
 -- deleted: a transaction that waited on its lock (a concurrent ingestion) then finds the mark
 -- and follows it, instead of re-creating a stray contact under the old id.
 ALTER TABLE contacts ADD COLUMN merged_into text;
+
+-- A merge moves the merged contact's entries: found by contact, not by scanning every entry.
+CREATE INDEX journey_entries_contact ON journey_entries (contact_id);
