@@ -15,6 +15,7 @@ import { markRoutingFailed, type StoredEvent } from '../db/events';
 import { resolveContactIds } from '../db/contact-merge';
 import { contactRoutingState } from '../db/routing-state';
 import { flowsOfPass } from './flows-of-pass';
+import type { RoutingResult } from './route-event';
 import { routeStored, type RouteOptions, type RouterDeps, type RoutingOutcome } from './router';
 import { temporalHealth } from './temporal-health';
 
@@ -114,14 +115,20 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
       await slots.take();
       slot = true;
       // Read right before the contact's events are routed (after the passes ahead of this one).
-      const state = await contactRoutingState(deps.db, chain.contactId, events[chain.indexes[0]].id);
+      const state = await contactRoutingState(deps.db, chain.contactId, chain.indexes.map((i) => events[i].id));
       if (state.earlierUnrouted !== undefined) return await leave(chain.indexes, `waits for event ${state.earlierUnrouted} of this contact to be routed first`);
+      // Routed meanwhile by the pass that had them before (a lease ran out): not again, which
+      // would only signal the journeys a second time.
+      for (const index of chain.indexes) {
+        if (state.routed.has(events[index].id)) outcomes[index] = { routing: 'done', journeys: state.routed.get(events[index].id) as RoutingResult };
+      }
+      const toRoute = chain.indexes.filter((index) => !state.routed.has(events[index].id));
       if (state.merged) canonicalIds.set(chain.contactId, (await resolveContactIds(deps.db, [chain.contactId])).get(chain.contactId) ?? chain.contactId);
       else {
         canonicalIds.set(chain.contactId, chain.contactId);
         if (!state.liveJourneys) withoutJourneys.add(chain.contactId);
       }
-      await routeChain(chain.indexes);
+      await routeChain(toRoute);
     } catch (err) {
       deps.log.warn({ err: (err as Error).message, contactId: chain.contactId }, 'routing failed; the contact\'s events are left to the router loop');
     } finally {
