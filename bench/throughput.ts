@@ -13,7 +13,6 @@ import { outboxProvider } from '../activities/providers/outbox';
 import { installTemporalLogging } from '../runtime/logger';
 import { abandonedCart } from '../test/fixtures/flows';
 import { createJourneyWorker } from '../worker/create-worker';
-import type { FlowDefinition } from '../flows/schema';
 import { countActions, formatActionTable } from './actions';
 import { batchSection, batchSettingsFromEnv } from './batch';
 import { describeOutcome, journeyWithOrder, journeyWithoutOrder, SHORT_FLOW_ID, shortAbandonedCart, withDeadline } from './journeys';
@@ -39,7 +38,7 @@ function printMeasurement(m: Measurement, unit: string): void {
 }
 
 /** Parts 1-3: starts through the API, then from a bare client, and their ratio. */
-async function throughput(stack: Stack, events: number, concurrency: number): Promise<{ failures: number; flow: FlowDefinition }> {
+async function throughput(stack: Stack, events: number, concurrency: number): Promise<number> {
   const stored = (await stack.api.expect([200, 201], 'PUT', `/v1/flows/${FLOW_ID}`, abandonedCart)) as StoredFlow;
   const flow = flowDefinition(stored);
   const workflows = stack.env.client.workflow;
@@ -57,7 +56,7 @@ async function throughput(stack: Stack, events: number, concurrency: number): Pr
   printMeasurement(api, 'events');
   printMeasurement(bare, 'starts');
   print(`ratio api/bare: ${(perSecond(api) / perSecond(bare)).toFixed(2)}`);
-  return { failures: [...warm, api, bare].reduce((n, m) => n + m.failures.length, 0), flow };
+  return [...warm, api, bare].reduce((n, m) => n + m.failures.length, 0);
 }
 
 /** Part 4: actions per journey, with and without the purchase exit. */
@@ -110,11 +109,17 @@ async function main(): Promise<void> {
     // No worker while starts are timed: a start only needs the server to accept it, and a
     // worker in this process on 2 cores would compete with both load generators for CPU and
     // spill its backlog from the API run into the bare run. Both sides measure the same thing.
-    const starts = await throughput(stack, events, concurrency);
-    failures = starts.failures;
-    failures += await batchSection(stack, starts.flow, batches, { print, progress });
-    await actionsPerJourney(stack, workflowBundle);
+    failures = await throughput(stack, events, concurrency);
+    try {
+      await actionsPerJourney(stack, workflowBundle);
+    } catch (err) {
+      // On a loaded machine the worker may not drain the starts above in time: the figures
+      // after this part do not depend on it.
+      failures += 1;
+      print(`\nTemporal actions per abandoned-cart journey: FAILED (${(err as Error).message})`);
+    }
     failures += await faultSection(stack, faults, { print, progress });
+    failures += await batchSection(stack, batches, { print, progress });
   } finally {
     progress('cleaning up: API, dev server, database');
     process.off('SIGINT', interrupted);

@@ -34,7 +34,9 @@ export interface RoutingDeps {
    * Contacts a pass found without a live journey (and started none for since): their events
    * have no journey to signal, so none is looked up (see routeStoredMany).
    */
-  contactsWithoutJourneys?: ReadonlySet<string>;
+  contactsWithoutJourneys?: Set<string>;
+  /** Canonical contact ids a pass already resolved (see db/contact-merge.ts). */
+  canonicalIds?: ReadonlyMap<string, string>;
 }
 
 export interface RoutingResult {
@@ -60,12 +62,22 @@ export function toJourneyEvent(event: StoredEvent): JourneyEvent {
   return { id: event.id, messageId: event.messageId, name: event.name ?? 'Profile Updated', properties: event.properties, timestamp: event.occurredAt };
 }
 
+/** The contact an event is routed as: the one its contact was merged into, if it was. */
+async function canonicalIdOf(deps: RoutingDeps, contactId: string): Promise<string> {
+  return deps.canonicalIds?.get(contactId) ?? canonicalContactId(deps.db, contactId);
+}
+
+/** A journey was started or found for the contact: a pass must look its journeys up from now on. */
+function noteJourneys(deps: RoutingDeps, contactId: string, result: RoutingResult): void {
+  if (result.started.length + result.alreadyInFlow.length > 0) deps.contactsWithoutJourneys?.delete(contactId);
+}
+
 export async function routeEvent(deps: RoutingDeps, stored: StoredEvent): Promise<RoutingResult> {
   const result = emptyRouting();
   if (stored.type !== 'track' || !stored.name) return result;
   // Stored before its contact was merged into another (anonymous → known): routed as the
   // merged contact's, to its journeys (those started anonymously included).
-  const event = { ...stored, name: stored.name, contactId: await canonicalContactId(deps.db, stored.contactId) };
+  const event = { ...stored, name: stored.name, contactId: await canonicalIdOf(deps, stored.contactId) };
   const journeyEvent = toJourneyEvent(event);
 
   // Signal first, so a journey started below never receives its own trigger.
@@ -78,6 +90,7 @@ export async function routeEvent(deps: RoutingDeps, stored: StoredEvent): Promis
     if (matchesAllProperties(event.properties, flow.trigger.where, { now, trigger: journeyEvent }) !== true) continue;
     await enter(deps, flow, event, journeyEvent, result);
   }
+  noteJourneys(deps, event.contactId, result);
   return result;
 }
 
@@ -109,7 +122,7 @@ async function signalJourneys(deps: RoutingDeps, journeys: JourneyRecord[], even
  */
 export async function routeProfileChange(deps: RoutingDeps, before: Contact | undefined, after: Contact, stored: StoredEvent): Promise<RoutingResult> {
   const result = emptyRouting();
-  const event = { ...stored, contactId: await canonicalContactId(deps.db, stored.contactId) };
+  const event = { ...stored, contactId: await canonicalIdOf(deps, stored.contactId) };
   const now = Date.parse(event.occurredAt);
   for (const flow of await (deps.flows ?? liveFlowsNow(deps.db)).profileTriggered()) {
     if (!('profileChange' in flow.trigger)) continue;
@@ -118,6 +131,7 @@ export async function routeProfileChange(deps: RoutingDeps, before: Contact | un
     const is = evaluate(condition, { now, profile: profileOf(after), events: [] });
     if (was !== true && is === true) await enter(deps, flow, event, toJourneyEvent(event), result);
   }
+  noteJourneys(deps, event.contactId, result);
   return result;
 }
 
@@ -131,8 +145,10 @@ async function enter(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent
   const workflowId = journeyWorkflowId(flow.id, event.contactId, journeyKey);
   // Most flows' entry rules need nothing from the database: then the claim and the journey's
   // `starting` row are one round trip (a start is what a busy router does most).
+  // A contact a pass found without live journeys has none under a merged id either.
   const refusedWithoutDb = flow.journeyKey !== undefined && journeyKey === undefined;
-  if (!refusedWithoutDb && !entryRulesReadDb(flow) && (await claimEntryWithStartingRow(deps.db, startingRow(flow, event, trigger, journeyKey)))) {
+  const fastPath = !refusedWithoutDb && !entryRulesReadDb(flow) && (deps.contactsWithoutJourneys?.has(event.contactId) || !(await liveJourneyOfMergedId(deps.db, flow.id, event.contactId, workflowId, journeyKey)));
+  if (fastPath && (await claimEntryWithStartingRow(deps.db, startingRow(flow, event, trigger, journeyKey)))) {
     return void (await pushStart(deps, flow, event, trigger, journeyKey, result, { rowWritten: true }));
   }
   const claim = await claimEntry(deps.db, { flowId: flow.id, triggerEventId: event.id, contactId: event.contactId, workflowId });

@@ -12,8 +12,10 @@
  * Temporal goes down mid-way, the events not tried yet are left to the loop as well.
  */
 import { markRoutingFailed, type StoredEvent } from '../db/events';
-import { contactsRoutingState, type ContactRoutingState } from '../db/routing-state';
+import { resolveContactIds } from '../db/contact-merge';
+import { contactRoutingState } from '../db/routing-state';
 import { flowsOfPass } from './flows-of-pass';
+import type { RoutingResult } from './route-event';
 import { routeStored, type RouteOptions, type RouterDeps, type RoutingOutcome } from './router';
 import { temporalHealth } from './temporal-health';
 
@@ -57,10 +59,11 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
   const outcomes = new Array<RoutingOutcome>(events.length).fill(DEFERRED);
   if (events.length === 0) return outcomes;
   const health = temporalHealth(deps.workflows);
-  // Flows are looked up once per pass and name, not once per event; contacts without a
-  // journey are not asked for journeys to signal until the pass starts one for them.
+  // Flows are looked up once per pass and name, not once per event; each contact's state once
+  // per pass: its canonical id, and whether it has journeys to look up at all.
   const withoutJourneys = new Set<string>();
-  const passDeps: RouterDeps = { ...deps, flows: flowsOfPass(deps.db), contactsWithoutJourneys: withoutJourneys };
+  const canonicalIds = new Map<string, string>();
+  const passDeps: RouterDeps = { ...deps, flows: flowsOfPass(deps.db), contactsWithoutJourneys: withoutJourneys, canonicalIds };
 
   const byContact = new Map<string, number[]>();
   for (const [index, event] of events.entries()) {
@@ -80,16 +83,6 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
       );
     }
   };
-
-  let states: Map<string, ContactRoutingState>;
-  try {
-    states = await contactsRoutingState(deps.db, new Map(chains.map((c) => [c.contactId, events[c.indexes[0]].id])));
-  } catch (err) {
-    for (const chain of chains) chain.done();
-    // Postgres failed: the events keep their lease and the loop takes them in order.
-    deps.log.warn({ err: (err as Error).message }, 'routing pass failed; its events are left to the router loop');
-    return outcomes;
-  }
 
   const routeChain = async (indexes: number[]) => {
     for (const [position, index] of indexes.entries()) {
@@ -121,14 +114,21 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
       await chain.after;
       await slots.take();
       slot = true;
-      let state = states.get(chain.contactId);
-      if (state?.earlierUnrouted !== undefined || chain.waited) {
-        // The pass ahead of this one in this process may have routed (or started journeys) meanwhile.
-        state = (await contactsRoutingState(deps.db, new Map([[chain.contactId, events[chain.indexes[0]].id]]))).get(chain.contactId);
-        if (state?.earlierUnrouted !== undefined) return await leave(chain.indexes, `waits for event ${state.earlierUnrouted} of this contact to be routed first`);
+      // Read right before the contact's events are routed (after the passes ahead of this one).
+      const state = await contactRoutingState(deps.db, chain.contactId, chain.indexes.map((i) => events[i].id));
+      if (state.earlierUnrouted !== undefined) return await leave(chain.indexes, `waits for event ${state.earlierUnrouted} of this contact to be routed first`);
+      // Routed meanwhile by the pass that had them before (a lease ran out): not again, which
+      // would only signal the journeys a second time.
+      for (const index of chain.indexes) {
+        if (state.routed.has(events[index].id)) outcomes[index] = { routing: 'done', journeys: state.routed.get(events[index].id) as RoutingResult };
       }
-      if (state && !state.liveJourneys) withoutJourneys.add(chain.contactId);
-      await routeChain(chain.indexes);
+      const toRoute = chain.indexes.filter((index) => !state.routed.has(events[index].id));
+      if (state.merged) canonicalIds.set(chain.contactId, (await resolveContactIds(deps.db, [chain.contactId])).get(chain.contactId) ?? chain.contactId);
+      else {
+        canonicalIds.set(chain.contactId, chain.contactId);
+        if (!state.liveJourneys) withoutJourneys.add(chain.contactId);
+      }
+      await routeChain(toRoute);
     } catch (err) {
       deps.log.warn({ err: (err as Error).message, contactId: chain.contactId }, 'routing failed; the contact\'s events are left to the router loop');
     } finally {
@@ -146,17 +146,15 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
 }
 
 /** Takes the contact's place in this process's queue: `after` resolves when the passes before are done with it. */
-function queueBehind(db: object, contactId: string): { after: Promise<void>; waited: boolean; done: () => void } {
+function queueBehind(db: object, contactId: string): { after: Promise<void>; done: () => void } {
   let tails = contactTails.get(db);
   if (!tails) contactTails.set(db, (tails = new Map()));
-  const before = tails.get(contactId);
-  const after = before ?? Promise.resolve();
+  const after = tails.get(contactId) ?? Promise.resolve();
   let done!: () => void;
   const mine = new Promise<void>((resolve) => (done = resolve));
   tails.set(contactId, mine);
   return {
     after,
-    waited: before !== undefined,
     done: () => {
       done();
       if (tails.get(contactId) === mine) tails.delete(contactId);

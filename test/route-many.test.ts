@@ -210,3 +210,17 @@ test('a contact whose earlier event waits for a retry elsewhere: its later event
   expect((await routing(order.id)).result?.signalled).toEqual([expect.objectContaining({ flowId: 'cart' })]);
   await expectExitedOnOrder('waits-elsewhere');
 });
+
+test('events another pass routed meanwhile (its lease ran out) are not routed again: their journey is not signalled twice', async () => {
+  const checkout = await store('lease-ran-out', 'Checkout Started', 'lease-ran-out-checkout');
+  const order = await store('lease-ran-out', 'Order Completed', 'lease-ran-out-order');
+  const first = await routeStoredMany(deps(), [checkout, order]);
+  expect(first[1].journeys?.signalled).toHaveLength(1);
+  await expectExitedOnOrder('lease-ran-out');
+
+  // The same events, as a pass that claimed them before the first one finished holds them.
+  expect(await routeStoredMany(deps(), [checkout, order])).toEqual(first);
+  expect((await routing(order.id)).result).toMatchObject({ signalled: [expect.objectContaining({ flowId: 'cart' })], failed: [] });
+  const history = await h.journey('cart', 'lease-ran-out').fetchHistory();
+  expect(history.events?.filter((e) => e.workflowExecutionSignaledEventAttributes).length).toBe(1);
+});
