@@ -4,6 +4,7 @@ import type { WorkflowClient } from '@temporalio/client';
 import type { Db } from '../db/pool';
 import type { Logger } from '../runtime/logger';
 import { contactsRouter } from './contacts/router';
+import { listsRouter } from './lists/router';
 import { errorHandler, notFound } from './errors';
 import { eventsRouter } from './events/router';
 import { flowsRouter } from './flows/router';
@@ -52,6 +53,7 @@ export function createApp(deps: AppDeps): express.Express {
   v1.use(eventsRouter(deps));
   v1.use('/flows', flowsRouter(deps), flowStatsRouter(deps));
   v1.use('/contacts', contactsRouter(deps));
+  v1.use('/lists', listsRouter(deps));
   v1.use('/outbox', outboxRouter(deps));
   v1.use('/sources', sourcesRouter(deps));
   app.use('/v1', v1);
