@@ -121,6 +121,16 @@ describe('members', () => {
     expect((await api('get', '/v1/lists/bulk')).body.memberCount).toBe(3);
   });
 
+  test('two bulk adds of the same contacts at once: each contact joins once, with one event', async () => {
+    await createList('racing');
+    const contacts = Array.from({ length: 50 }, (_, i) => ({ contactId: `race-${i}` }));
+    const answers = await Promise.all([add('racing', contacts), add('racing', [...contacts].reverse()), add('racing', contacts)]);
+    expect(answers.reduce((n, a) => n + a.joined, 0)).toBe(50);
+    const events = await h.db.query("SELECT count(*)::int AS n FROM events WHERE name = 'List Joined' AND properties->>'list_id' = 'racing'");
+    expect(events.rows[0].n).toBe(50);
+    expect((await api('get', '/v1/lists/racing')).body.memberCount).toBe(50);
+  });
+
   test('bad members are a 400 naming the item and field', async () => {
     await createList('strict');
     const cases: [unknown, (string | number)[]][] = [
@@ -143,22 +153,23 @@ describe('members', () => {
     await createList('history');
     await add('history', [{ contactId: 'hist' }]);
 
-    const left = await api('delete', '/v1/lists/history/members/hist');
+    const left = await api('delete', '/v1/lists/history/members/hist?source=preference_page');
     expect(left.body).toEqual({ listId: 'history', contactId: 'hist', left: true });
     // Leaving twice: nothing happens, and it says so.
     expect((await api('delete', '/v1/lists/history/members/hist')).body.left).toBe(false);
     expect(await listIdsOf(h.db, 'hist')).toEqual([]);
 
+    expect((await api('delete', '/v1/lists/history/members/hist?source=Bad%20One')).status).toBe(400);
     await add('history', [{ contactId: 'hist' }], 'shopify');
     const history = await api('get', '/v1/lists/history/members/hist');
     expect(history.body.member).toBe(true);
     expect(history.body.periods).toHaveLength(2);
-    expect(history.body.periods[0]).toMatchObject({ source: 'api', leftSource: 'api' });
+    expect(history.body.periods[0]).toMatchObject({ source: 'api', leftSource: 'preference_page' });
     expect(history.body.periods[0].leftAt).not.toBeNull();
     expect(history.body.periods[1]).toMatchObject({ source: 'shopify', leftAt: null, leftSource: null });
     expect(Date.parse(history.body.periods[1].joinedAt)).toBeGreaterThanOrEqual(Date.parse(history.body.periods[0].leftAt));
 
-    expect((await listEvents('hist')).map((e) => `${e.name}/${e.properties.source}`)).toEqual(['List Joined/api', 'List Left/api', 'List Joined/shopify']);
+    expect((await listEvents('hist')).map((e) => `${e.name}/${e.properties.source}`)).toEqual(['List Joined/api', 'List Left/preference_page', 'List Joined/shopify']);
     expect(await listIdsOf(h.db, 'hist')).toEqual(['history']);
   });
 

@@ -42,6 +42,8 @@ const memberPage = z.strictObject({
   limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(100),
 });
 
+const leaveQuery = z.strictObject({ source: membershipSource.default('api') });
+
 export function listsRouter(deps: { db: Db }): Router {
   const router = Router();
   router.param('id', storableParam('id'));
@@ -126,12 +128,13 @@ export function listsRouter(deps: { db: Db }): Router {
     res.json({ listId: req.params.id, contactId: req.params.contactId, member: periods.some((p) => p.leftAt === null), periods });
   });
 
-  /** Idempotent: a contact that is not a member answers `left: false`. */
+  /** Idempotent: a contact that is not a member answers `left: false`. `?source=` says how (default api). */
   router.delete('/:id/members/:contactId', async (req, res) => {
+    const { source } = parseOr400(leaveQuery, req.query);
     const left = await inTransaction(deps.db, async (tx) => {
       const list = await getList(tx, req.params.id, { lock: 'share' });
       if (!list) throw notFound(`list "${req.params.id}"`);
-      return leaveList(tx, list, [req.params.contactId], 'api');
+      return leaveList(tx, list, [req.params.contactId], source);
     });
     res.json({ listId: req.params.id, contactId: req.params.contactId, left: left.length > 0 });
   });
