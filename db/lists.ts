@@ -91,7 +91,10 @@ export async function deleteList(tx: Queryable, id: string): Promise<{ membersLe
 }
 
 // The event row of a membership change, built in SQL from the changed periods (`changed`):
-// one statement changes memberships and stores their events, so neither exists without the other.
+// one statement changes memberships and stores their events, so neither exists without the
+// other, and a whole list's members leave in one statement. The row is the one insertEvent
+// writes with `routeWithinMs: 0` (due for the router loop at once); with issue 8's set-based
+// `insertEvents` merged, this can become RETURNING + insertEvents in the same transaction.
 const storeEvents = (direction: 'joined' | 'left', at: 'joined_at' | 'left_at') => `
   stored AS (
     INSERT INTO events (message_id, type, contact_id, name, properties, context, occurred_at, next_route_at)
