@@ -13,6 +13,9 @@ export interface ListEventProperties {
   source: string;
 }
 
+/** What a membership source looks like: api, import, identify, shopify, a form's name… */
+export const MEMBERSHIP_SOURCE = /^[a-z][a-z0-9_]{0,63}$/;
+
 /** The source of the leaves a list's deletion causes. */
 export const LIST_DELETED_SOURCE = 'list_deleted';
 

@@ -9,6 +9,8 @@
  * `list_memberships`, where API changes keep it current, so the store leaves it out of the
  * profile (`withoutListTraits`).
  */
+import { MEMBERSHIP_SOURCE } from './list-events';
+
 export const LISTS_TRAIT = 'lists';
 
 export interface ListChanges {
@@ -36,4 +38,14 @@ export function withoutListTraits(traits: Record<string, unknown>): Record<strin
   if (!(LISTS_TRAIT in traits)) return traits;
   const { [LISTS_TRAIT]: _lists, ...rest } = traits;
   return rest;
+}
+
+/**
+ * The membership source of a call's list changes: the connector that sent it (its
+ * `context.source.name`, e.g. shopify), else `identify`.
+ */
+export function listSourceOf(context: Record<string, unknown> | undefined): string {
+  const source = context?.source;
+  const name = isRecord(source) ? source.name : undefined;
+  return typeof name === 'string' && MEMBERSHIP_SOURCE.test(name) ? name : 'identify';
 }

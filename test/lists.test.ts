@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import supertest from 'supertest';
 import { LIST_EVENTS } from '../audiences/list-events';
-import { listChangesFromTraits, withoutListTraits } from '../audiences/list-traits';
+import { listChangesFromTraits, listSourceOf, withoutListTraits } from '../audiences/list-traits';
 import { applyListChanges, listIdsOf, moveListMemberships, membershipHistory } from '../db/lists';
 import { inTransaction } from '../db/pool';
 import { waitFor } from './helpers/fake-http';
@@ -260,6 +260,7 @@ describe('identify traits and contact merge', () => {
     expect(listChangesFromTraits({ lists: ['a'] })).toEqual({ join: [], leave: [] });
     expect(listChangesFromTraits({ email: 'x@example.com' })).toEqual({ join: [], leave: [] });
     expect(withoutListTraits({ email: 'x', lists: { a: true } })).toEqual({ email: 'x' });
+    expect([listSourceOf({ source: { name: 'shopify', topic: 'customers/update' } }), listSourceOf({}), listSourceOf({ source: 'Odd Name' })]).toEqual(['shopify', 'identify', 'identify']);
 
     await createList('traits-a');
     await createList('traits-b');

@@ -6,6 +6,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { createList, deleteList, getList, getListWithCount, joinList, leaveList, listLists, listMembers, membershipHistory, updateList, contactsByEmail, ensureContacts } from '../../db/lists';
+import { MEMBERSHIP_SOURCE } from '../../audiences/list-events';
 import { inTransaction, type Db } from '../../db/pool';
 import { slug } from '../../flows/schema';
 import { HttpError, notFound } from '../errors';
@@ -25,7 +26,7 @@ const listChange = z
   .refine((c) => c.name !== undefined || c.description !== undefined, { message: 'give name or description to change' });
 
 /** How a membership started: api (default), import, identify, shopify, a form's name… */
-export const membershipSource = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'use 1-64 lowercase letters, digits or "_", starting with a letter');
+export const membershipSource = z.string().regex(MEMBERSHIP_SOURCE, 'use 1-64 lowercase letters, digits or "_", starting with a letter');
 
 const member = z
   .strictObject({ contactId: z.string().min(1).max(MAX_ID_LENGTH).optional(), email: z.email().max(320).optional() })
