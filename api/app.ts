@@ -4,6 +4,7 @@ import type { WorkflowClient } from '@temporalio/client';
 import type { Db } from '../db/pool';
 import type { Logger } from '../runtime/logger';
 import { contactsRouter } from './contacts/router';
+import { listsRouter } from './lists/router';
 import { errorHandler, notFound } from './errors';
 import { eventsRouter } from './events/router';
 import { flowsRouter } from './flows/router';
@@ -77,6 +78,7 @@ export function createApp(deps: AppDeps): express.Express {
   admin.use(jsonBody());
   admin.use('/flows', flowsRouter(deps), flowStatsRouter(deps));
   admin.use('/contacts', contactsRouter(deps));
+  admin.use('/lists', listsRouter(deps));
   admin.use('/outbox', outboxRouter(deps));
   admin.use('/sources', sourcesRouter(deps));
   app.use('/v1', admin);

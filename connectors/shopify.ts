@@ -261,6 +261,20 @@ function contactTraits(c: ShopifyCustomer | null | undefined, email: string | nu
   return compact({ email: c?.email ?? email, phone: c?.phone ?? phone, firstName: c?.first_name, lastName: c?.last_name });
 }
 
+/** The list Shopify's email marketing consent keeps in step, when it exists in Parcours. */
+export const SHOPIFY_NEWSLETTER_LIST = 'newsletter';
+
+/**
+ * Email marketing consent as membership of the newsletter list (identify traits `lists`):
+ * subscribed joins, unsubscribed leaves; other states (not_subscribed, pending…) change nothing,
+ * so a signup through another form is not undone by a customer who never answered in Shopify.
+ */
+function newsletterOf(state: string | null | undefined): Record<string, boolean> | undefined {
+  if (state === 'subscribed') return { [SHOPIFY_NEWSLETTER_LIST]: true };
+  if (state === 'unsubscribed') return { [SHOPIFY_NEWSLETTER_LIST]: false };
+  return undefined;
+}
+
 function customerTraits(c: ShopifyCustomer): Record<string, unknown> {
   const a = c.default_address;
   return compact({
@@ -276,6 +290,7 @@ function customerTraits(c: ShopifyCustomer): Record<string, unknown> {
     email_marketing_consent: c.email_marketing_consent?.state,
     email_marketing_opt_in_level: c.email_marketing_consent?.opt_in_level,
     sms_marketing_consent: c.sms_marketing_consent?.state,
+    lists: newsletterOf(c.email_marketing_consent?.state),
     address: a ? compact({ street: a.address1, city: a.city, state: a.province, postalCode: a.zip, country: a.country_code ?? a.country }) : undefined,
   });
 }

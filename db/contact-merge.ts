@@ -6,6 +6,7 @@
  * under the old id (their workflow input keeps it) act on the known contact.
  */
 import { getContact, type Contact } from './contacts';
+import { moveListMemberships } from './lists';
 import type { Queryable } from './pool';
 
 /** Longest alias chain followed; chains are flattened on every merge, so this is a safety net. */
@@ -94,6 +95,8 @@ async function moveContact(tx: Queryable, from: string, into: string): Promise<v
   for (const table of ['events', 'push_subscriptions', 'messages', 'journeys', 'journey_entries']) {
     await tx.query(`UPDATE ${table} SET contact_id = $2 WHERE contact_id = $1`, [from, into]);
   }
+  // List memberships: where both are on a list, the earliest join remains.
+  await moveListMemberships(tx, from, into);
   // Groups the known contact is in already keep their traits over the anonymous side's.
   await tx.query(
     `INSERT INTO contact_groups (contact_id, group_id, traits, created_at, updated_at)

@@ -10,6 +10,7 @@ import type { Express } from 'express';
 import { parse, stringify } from 'lossless-json';
 import supertest from 'supertest';
 import { createApp } from '../api/app';
+import { listIdsOf } from '../db/lists';
 import type { FlowInput } from '../flows/schema';
 import { journeyWorkflowId } from '../workflows/journey-identity';
 import { waitFor } from './helpers/fake-http';
@@ -241,6 +242,27 @@ test('customers/create identifies and tracks Signed Up; customers/update carries
   expect(updated.body.stored).toEqual([expect.objectContaining({ type: 'identify', contactId: '706405506930370084' })]);
   expect((await contact('706405506930370084')).traits).toMatchObject({ email_marketing_consent: 'unsubscribed', email_marketing_opt_in_level: 'single_opt_in' });
   expect((await eventsOf('706405506930370084')).map((e) => e.name ?? e.type)).toEqual(['identify', 'Signed Up', 'identify']);
+});
+
+test('Shopify email marketing consent keeps the newsletter list in step: subscribed joins, unsubscribed leaves (source shopify)', async () => {
+  await h.db.query("INSERT INTO lists (id, name) VALUES ('newsletter', 'Newsletter') ON CONFLICT DO NOTHING");
+  const subscribed = edit(fixture('customers-create.json'), (c) => {
+    c.id = 7064055069303700;
+    c.email = 'news@example.com';
+    c.email_marketing_consent = { state: 'subscribed', opt_in_level: 'single_opt_in', consent_updated_at: '2022-01-01T10:00:00-05:00' };
+  });
+  expect((await deliver('customers/create', subscribed)).status).toBe(200);
+  expect(await listIdsOf(h.db, '7064055069303700')).toEqual(['newsletter']);
+  const unsubscribed = edit(subscribed, (c) => {
+    c.email_marketing_consent = { state: 'unsubscribed', opt_in_level: 'single_opt_in', consent_updated_at: '2022-01-02T10:00:00-05:00' };
+  });
+  expect((await deliver('customers/update', unsubscribed)).status).toBe(200);
+  expect(await listIdsOf(h.db, '7064055069303700')).toEqual([]);
+  expect((await eventsOf('7064055069303700')).filter((e) => e.name?.startsWith('List ')).map((e) => [e.name, e.properties.source])).toEqual([
+    ['List Joined', 'shopify'],
+    ['List Left', 'shopify'],
+  ]);
+  expect((await contact('7064055069303700')).traits.lists).toBeUndefined();
 });
 
 test('topics we do not map are acknowledged with 200 and store nothing; a payload missing what its topic needs is a 400', async () => {

@@ -15,6 +15,8 @@ import { createAndLockContacts, readContacts, writeProfiles, type LockedContact 
 import { mergeContacts, resolveContactIds } from '../../db/contact-merge';
 import { eventsByMessageIds, insertEvents, type NewEvent, type StoredEvent } from '../../db/events';
 import { upsertContactGroups } from '../../db/groups';
+import { applyListChanges } from '../../db/lists';
+import { hasListChanges, listChangesFromTraits, listSourceOf, withoutListTraits, type ListChanges } from '../../audiences/list-traits';
 import { inTransaction, isDatabaseUnavailable, type Db, type Queryable } from '../../db/pool';
 import type { Logger } from '../../runtime/logger';
 import { isRefusedData, toHttpError } from '../errors';
@@ -102,12 +104,17 @@ async function storeInTransaction(tx: Queryable, calls: PreparedCall[], opts: St
   }
   const rows: NewEvent[] = [];
   const groups = new Map<string, { contactId: string; groupId: string; traits: Record<string, unknown> }>();
+  // `lists` traits change memberships (stored List Joined / List Left events), not the profile.
+  const listChanges: { contactId: string; changes: ListChanges; source: string }[] = [];
   for (const call of freshCalls) {
     const contactId = contactOf(call.contactId);
     const state = states.get(contactId)!;
     const before = state.existed ? state.profile : null;
-    if (Object.keys(call.traits).length > 0) {
-      state.profile = withTraits(state.profile, call.traits);
+    const changes = call.callType === 'identify' ? listChangesFromTraits(call.traits) : undefined;
+    if (changes && hasListChanges(changes)) listChanges.push({ contactId, changes, source: listSourceOf(call.context) });
+    const traits = withoutListTraits(call.traits);
+    if (Object.keys(traits).length > 0) {
+      state.profile = withTraits(state.profile, traits);
       state.changed = true;
     }
     state.existed = true;
@@ -126,6 +133,7 @@ async function storeInTransaction(tx: Queryable, calls: PreparedCall[], opts: St
   await upsertContactGroups(tx, [...groups.values()]);
 
   const inserted = new Map((await insertEvents(tx, rows, { routeWithinMs: opts.routeWithinMs })).map((e) => [e.messageId, e]));
+  for (const { contactId, changes, source } of listChanges) await applyListChanges(tx, contactId, changes, source);
   // Stored by a concurrent request between our lookup and our insert: duplicates too.
   const raced = rows.filter((r) => !inserted.has(r.messageId)).map((r) => r.messageId);
   for (const [messageId, event] of await eventsByMessageIds(tx, raced)) stored.set(messageId, event);
