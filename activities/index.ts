@@ -2,6 +2,7 @@
  * Activities: all I/O of a journey. Built from their dependencies so the worker, tests and
  * benchmarks wire real providers, fakes' URLs or the outbox without touching the workflow.
  */
+import type { ConsentEmailPolicy } from '../audiences/consent-policy';
 import { getContact } from '../db/contacts';
 import { recordJourneyEnd as writeJourneyEnd } from '../db/journeys';
 import { deletePushSubscriptions, pushSubscriptionsOf } from '../db/push-subscriptions';
@@ -34,6 +35,8 @@ export interface ActivityDeps {
   links: LinkSettings;
   /** How long an attempt's claim on a message lasts unrenewed (default 30 s; tests shorten it). */
   sendLeaseMs?: number;
+  /** CONSENT_EMAIL (audiences/consent-policy.ts `emailPolicyFrom`); default opt_out. */
+  consentEmail?: ConsentEmailPolicy;
 }
 
 export interface JourneyEnd {
@@ -45,7 +48,7 @@ export interface JourneyEnd {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const policy: SendPolicy = { frequencyCapPerDay: deps.frequencyCapPerDay ?? 0, leaseMs: deps.sendLeaseMs };
+  const policy: SendPolicy = { frequencyCapPerDay: deps.frequencyCapPerDay ?? 0, leaseMs: deps.sendLeaseMs, consentEmail: deps.consentEmail };
   const emailSender: ChannelSender<StepOf<'email'>, OutgoingEmail> = {
     channel: 'email',
     provider: deps.email,

@@ -4,6 +4,9 @@ import type { WorkflowClient } from '@temporalio/client';
 import type { Db } from '../db/pool';
 import type { Logger } from '../runtime/logger';
 import { contactsRouter } from './contacts/router';
+import { contactConsentRouter } from './contacts/consent-router';
+import type { ConfirmationSender } from '../audiences/double-opt-in';
+import type { ConsentEmailPolicy } from '../audiences/consent-policy';
 import { errorHandler, notFound } from './errors';
 import { eventsRouter } from './events/router';
 import { flowsRouter } from './flows/router';
@@ -30,6 +33,10 @@ export interface AppDeps {
   links: LinkSettings;
   /** Provider webhook verification; a provider without its key answers 404. */
   webhooks: { sendgridPublicKey?: string; twilioAuthToken?: string; publicUrl: string; shopifySecret?: string; woocommerceSecret?: string };
+  /** Double opt-in confirmation emails (the activities' email provider); without it `pending` on email is a 503. */
+  confirmations?: ConfirmationSender;
+  /** CONSENT_EMAIL, for the preference page and GET /v1/contacts/:id/consent. */
+  consentEmail?: ConsentEmailPolicy;
 }
 
 export function createApp(deps: AppDeps): express.Express {
@@ -51,7 +58,7 @@ export function createApp(deps: AppDeps): express.Express {
   v1.use(jsonBody());
   v1.use(eventsRouter(deps));
   v1.use('/flows', flowsRouter(deps), flowStatsRouter(deps));
-  v1.use('/contacts', contactsRouter(deps));
+  v1.use('/contacts', contactConsentRouter(deps), contactsRouter(deps));
   v1.use('/outbox', outboxRouter(deps));
   v1.use('/sources', sourcesRouter(deps));
   app.use('/v1', v1);
