@@ -43,7 +43,8 @@ export function receivesMarketing(channel: ConsentChannel, c: ChannelConsent, em
 /**
  * One checkbox per channel the contact can be reached on, with the state it showed (a hidden
  * field): saving applies only what the person changed. `extra` is where other sections (lists)
- * go. The one-click form below keeps the RFC 8058 POST to /u/:token working from the page too.
+ * go. The one-click form below (no action: it posts to the page's own URL, /u/:token) keeps
+ * the RFC 8058 POST working from the page too.
  */
 export function preferencePage(token: string, channels: PreferenceChannel[], emailPolicy: ConsentEmailPolicy, extra: string): string {
   const t = escapeHtml(token);
@@ -59,7 +60,7 @@ export function preferencePage(token: string, channels: PreferenceChannel[], ema
   return page(
     'Your preferences',
     `<h1>Your preferences</h1><form method="post" action="${t}/preferences">${rows}${extra}<button type="submit">Save my preferences</button></form>` +
-      `<hr><form method="post" action="${t}"><p>Or stop every marketing email to this address:</p><button type="submit" name="List-Unsubscribe" value="One-Click">Unsubscribe</button></form>`,
+      `<hr><form method="post"><p>Or stop every marketing email to this address:</p><button type="submit" name="List-Unsubscribe" value="One-Click">Unsubscribe</button></form>`,
   );
 }
 
