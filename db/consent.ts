@@ -117,10 +117,10 @@ export async function setConsent(tx: Queryable, change: ConsentChange): Promise<
   return { changed: true, status: change.status, previous: current.status, event };
 }
 
-/** The stored `Consent Changed` events of a contact, oldest first: the proof of each change. */
+/** The stored `Consent Changed` events of a contact in the order they were applied (a provider may report an older time late): the proof of each change. */
 export async function consentHistory(q: Queryable, contactId: string, limit = 500): Promise<{ eventId: number; occurredAt: string; properties: Record<string, unknown> }[]> {
   const { rows } = await q.query<{ id: number; occurred_at: Date; properties: Record<string, unknown> }>(
-    'SELECT id, occurred_at, properties FROM events WHERE contact_id = $1 AND name = $2 ORDER BY occurred_at, id LIMIT $3',
+    'SELECT id, occurred_at, properties FROM events WHERE contact_id = $1 AND name = $2 ORDER BY id LIMIT $3',
     [contactId, CONSENT_CHANGED_EVENT, limit],
   );
   return rows.map((r) => ({ eventId: r.id, occurredAt: r.occurred_at.toISOString(), properties: r.properties }));
