@@ -150,3 +150,20 @@ export async function lastConsentEventId(q: Queryable, contactId: string, channe
   );
   return rows[0]?.id;
 }
+
+/**
+ * A change that arrives by address rather than by contact (an SMS keyword: STOP, START): applied
+ * to every contact with that address, each with its own event. Returns the events to route.
+ */
+export async function setConsentByAddress(tx: Queryable, change: Omit<ConsentChange, 'contactId'> & { address: string }): Promise<StoredEvent[]> {
+  const column = change.channel === 'email' ? 'email' : change.channel === 'sms' ? 'phone' : undefined;
+  if (!column) return [];
+  const value = change.channel === 'email' ? change.address.toLowerCase() : change.address;
+  const { rows } = await tx.query<{ id: string }>(`SELECT id FROM contacts WHERE ${column} = $1 ORDER BY id`, [value]);
+  const events: StoredEvent[] = [];
+  for (const { id } of rows) {
+    const result = await setConsent(tx, { ...change, contactId: id });
+    if (result.changed) events.push(result.event);
+  }
+  return events;
+}
