@@ -3,7 +3,7 @@
  * stored `Consent Changed` event, written in the same transaction, so the history is provable
  * and flows trigger on it like on any other event (the router loop routes it).
  */
-import { CONSENT_CHANGED_EVENT, type ConsentChannel, type ConsentStatus } from '../audiences/consent-policy';
+import { CONSENT_CHANGED_EVENT, consentFromTraits, type ConsentChannel, type ConsentStatus } from '../audiences/consent-policy';
 import { upsertContact } from './contacts';
 import { insertEvent, type StoredEvent } from './events';
 import { suppress } from './messages';
@@ -163,6 +163,21 @@ export async function setConsentByAddress(tx: Queryable, change: Omit<ConsentCha
   const events: StoredEvent[] = [];
   for (const { id } of rows) {
     const result = await setConsent(tx, { ...change, contactId: id });
+    if (result.changed) events.push(result.event);
+  }
+  return events;
+}
+
+/**
+ * Consent carried by identify traits (`consent: { email: "subscribed", sms: false }`), applied in
+ * the identify's transaction. For api/events/ingest.ts: call it only for an identify that was not
+ * a duplicate, so a retried request cannot undo a decision taken since. `pending` from traits is
+ * recorded as is (an outside double opt-in); only the consent API sends our confirmation email.
+ */
+export async function applyTraitConsent(tx: Queryable, contactId: string, traits: Record<string, unknown>, occurredAt: string): Promise<StoredEvent[]> {
+  const events: StoredEvent[] = [];
+  for (const [channel, status] of Object.entries(consentFromTraits(traits)) as [ConsentChannel, ConsentStatus][]) {
+    const result = await setConsent(tx, { contactId, channel, status, source: 'identify', occurredAt });
     if (result.changed) events.push(result.event);
   }
   return events;

@@ -4,6 +4,8 @@
  * subscribed contacts, transactional messages ignore consent; and the admin consent API.
  */
 import { consentFromTraits, emailPolicyFrom, marketingRefusal } from '../audiences/consent-policy';
+import { applyTraitConsent, moveConsent, setConsent } from '../db/consent';
+import { inTransaction } from '../db/pool';
 import type { FlowInput } from '../flows/schema';
 import { Harness } from './helpers/harness';
 
@@ -136,6 +138,39 @@ describe('the consent API', () => {
     const res = await putConsent('phoneonly', 'email', { status: 'pending', source: 'signup_form' });
     expect(res.status).toBe(400);
     expect(res.body.error.issues[0].path).toEqual(['status']);
+  });
+});
+
+describe('consent from identify traits and contact merge (the functions ingestion and merge call)', () => {
+  test('traits set consent per channel, stored as Consent Changed events with source identify', async () => {
+    await h.identify('traity', { email: 'traity@example.com', phone: '+33655500000' });
+    const stored = await inTransaction(h.db, (tx) => applyTraitConsent(tx, 'traity', { consent: { sms: true, email: 'unsubscribed' } }, new Date().toISOString()));
+    expect(stored.map((e) => e.properties)).toEqual([
+      { channel: 'email', status: 'unsubscribed', previous: 'never_asked', source: 'identify' },
+      { channel: 'sms', status: 'subscribed', previous: 'never_asked', source: 'identify' },
+    ]);
+    // The same traits again (a profile re-sent): nothing new.
+    expect(await inTransaction(h.db, (tx) => applyTraitConsent(tx, 'traity', { consent: { sms: true } }, new Date().toISOString()))).toEqual([]);
+    await run('sms-promo', 'Flash Sale', 'traity');
+    expect(smsTo('+33655500000')).toEqual(['Flash sale: -20% today']);
+  });
+
+  test('an anonymous contact merged into a known one: the more recent decision per channel wins', async () => {
+    const at = (iso: string) => iso;
+    await inTransaction(h.db, async (tx) => {
+      await setConsent(tx, { contactId: 'known-1', channel: 'email', status: 'subscribed', source: 'signup_form', occurredAt: at('2026-01-01T00:00:00Z') });
+      await setConsent(tx, { contactId: 'known-1', channel: 'sms', status: 'subscribed', source: 'checkout', occurredAt: at('2026-03-01T00:00:00Z') });
+      await setConsent(tx, { contactId: 'anonymous:a1', channel: 'email', status: 'unsubscribed', source: 'preference_page', occurredAt: at('2026-02-01T00:00:00Z') });
+      await setConsent(tx, { contactId: 'anonymous:a1', channel: 'sms', status: 'unsubscribed', source: 'support', occurredAt: at('2026-02-01T00:00:00Z') });
+      await moveConsent(tx, 'anonymous:a1', 'known-1');
+    });
+    const consent = (await h.http('get', '/v1/contacts/known-1/consent')).body.channels;
+    expect(consent.email).toMatchObject({ status: 'unsubscribed', source: 'preference_page' });
+    expect(consent.sms).toMatchObject({ status: 'subscribed', source: 'checkout' });
+    expect((await h.db.query("SELECT 1 FROM contact_consent WHERE contact_id = 'anonymous:a1'")).rowCount).toBe(0);
+    // The next change after the merge still stores its event (its messageId does not collide).
+    const next = await inTransaction(h.db, (tx) => setConsent(tx, { contactId: 'known-1', channel: 'email', status: 'subscribed', source: 'support' }));
+    expect(next.changed).toBe(true);
   });
 });
 

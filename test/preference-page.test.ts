@@ -2,9 +2,10 @@
  * The preference page behind every marketing email's unsubscribe link: per-channel choices
  * (only what the person changed is applied), with RFC 8058 one-click unsubscribe kept working.
  */
+import { sign } from 'node:crypto';
 import supertest from 'supertest';
 import type { FlowInput } from '../flows/schema';
-import { Harness, TEST_LINKS } from './helpers/harness';
+import { Harness, SENDGRID_WEBHOOK_KEYS, TEST_LINKS } from './helpers/harness';
 
 let h: Harness;
 const base = { status: 'live' as const, smartSending: { enabled: false }, quietHours: { email: null, sms: null, push: null } };
@@ -98,4 +99,19 @@ test('resubscribing on the page lifts the unsubscribe, and a later unsubscribe c
 test('a forged preferences link is a 400 page', async () => {
   const res = await supertest(h.app).post('/u/eyJwIjoidW5zdWJzY3JpYmUiLCJtIjoieCJ9.forged/preferences').type('form').send('shown_sms=1');
   expect(res.status).toBe(400);
+});
+
+test('a spam report from SendGrid also withdraws the email consent', async () => {
+  await reader('spammy', '+33688888888');
+  const messageId = (await h.db.query("SELECT id FROM messages WHERE contact_id = 'spammy' AND step_id = 'news'")).rows[0].id as string;
+  const body = JSON.stringify([{ email: 'spammy@example.com', timestamp: Math.floor(Date.now() / 1000), event: 'spamreport', sg_event_id: `spam-${messageId}`, parcours_message_id: messageId }]);
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const res = await supertest(h.app)
+    .post('/v1/webhooks/sendgrid')
+    .set('content-type', 'application/json')
+    .set('X-Twilio-Email-Event-Webhook-Signature', sign('sha256', Buffer.from(timestamp + body), SENDGRID_WEBHOOK_KEYS.privateKey).toString('base64'))
+    .set('X-Twilio-Email-Event-Webhook-Timestamp', timestamp)
+    .send(body);
+  expect(res.status).toBe(200);
+  expect((await consentOf('spammy')).channels.email).toMatchObject({ status: 'unsubscribed', source: 'spam_report' });
 });
