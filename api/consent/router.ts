@@ -115,17 +115,16 @@ export function consentRouter(deps: ConsentRouterDeps): Router {
 
   // Double opt-in. GET only shows the button (scanners prefetch); POST confirms.
   router.get('/c/:token', (req, res) => {
-    const refused = refusedConfirmLink(deps.links.secret, req.params.token);
-    if (refused) return void res.status(400).type('html').send(refused);
+    const link = confirmLink(deps.links.secret, req.params.token);
+    if ('refused' in link) return void res.status(400).type('html').send(link.refused);
     res.type('html').send(confirmPage(req.params.token));
   });
 
   router.post('/c/:token', async (req, res) => {
-    const refused = refusedConfirmLink(deps.links.secret, req.params.token);
-    if (refused) return void res.status(400).type('html').send(refused);
-    const claims = verifyLink(deps.links.secret, req.params.token, 'confirm')!;
-    const contactId = claims.c!;
-    const [message, contact] = await Promise.all([getMessage(deps.db, claims.m), getContact(deps.db, contactId)]);
+    const link = confirmLink(deps.links.secret, req.params.token);
+    if ('refused' in link) return void res.status(400).type('html').send(link.refused);
+    const { contactId, messageId } = link;
+    const [message, contact] = await Promise.all([getMessage(deps.db, messageId), getContact(deps.db, contactId)]);
     // The link confirms the address it was sent to: not another one the contact has since.
     if (!message || !contact?.email || message.contactId !== contactId || message.recipient !== contact.email) {
       return void res.status(400).type('html').send(page('Link no longer valid', '<p>This confirmation link is no longer valid.</p>'));
@@ -148,12 +147,12 @@ export function consentRouter(deps: ConsentRouterDeps): Router {
   return router;
 }
 
-/** The 400 page for a confirm link that is forged, for another purpose, or expired; undefined when valid. */
-function refusedConfirmLink(secret: string, token: string): string | undefined {
+/** What a confirm link stands for, or the 400 page when it is forged, for another purpose, or expired. */
+function confirmLink(secret: string, token: string): { contactId: string; messageId: string } | { refused: string } {
   const claims = verifyLink(secret, token, 'confirm');
-  if (!claims || typeof claims.c !== 'string') return invalidLinkPage('This confirmation link');
-  if (linkExpired(claims)) return page('Link expired', '<p>This confirmation link has expired. Sign up again to get a new one.</p>');
-  return undefined;
+  if (!claims || typeof claims.c !== 'string') return { refused: invalidLinkPage('This confirmation link') };
+  if (linkExpired(claims)) return { refused: page('Link expired', '<p>This confirmation link has expired. Sign up again to get a new one.</p>') };
+  return { contactId: claims.c, messageId: claims.m };
 }
 
 /**
