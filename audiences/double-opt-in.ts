@@ -7,7 +7,7 @@
  * email provider the activities use (SendGrid, or the outbox), as a transactional message: it
  * shows in `GET /v1/contacts/:id/messages` and the outbox like any other.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { EmailProvider } from '../activities/providers/types';
 import { ProviderError } from '../activities/providers/types';
 import { DEFAULT_LEASE_MS, underClaim } from '../activities/send-claim';
@@ -28,17 +28,24 @@ export interface ConfirmationSender {
 
 export type ConfirmationOutcome = { messageId: string; status: 'sent' | 'skipped' | 'failed' | 'retrying'; reason?: string };
 
-/** Stands for the link in the stored content until the message id (which the link signs) exists. */
-const LINK_PLACEHOLDER = 'https://confirm.parcours.invalid/';
-
 const SUBJECT = 'Please confirm your subscription';
-const HTML =
+const html = (link: string) =>
   '<p>Please confirm that you want to receive our emails at this address.</p>' +
-  `<p><a href="${LINK_PLACEHOLDER}">Confirm my subscription</a></p>` +
+  `<p><a href="${link}">Confirm my subscription</a></p>` +
   '<p style="font-size:12px;color:#888">If you did not ask for this, ignore this email: nothing will be sent to you.</p>';
 
-export function confirmUrl(links: LinkSettings, messageId: string, contactId: string, nowMs = Date.now()): string {
-  const token = signLink(links.secret, { p: 'confirm', m: messageId, c: contactId, x: Math.floor((nowMs + CONFIRM_LINK_TTL_MS) / 1000) });
+/** What a confirm link carries of the address: the link confirms that address only. */
+export function addressHash(address: string): string {
+  return createHash('sha256').update(address.trim().toLowerCase()).digest('base64url').slice(0, 22);
+}
+
+/**
+ * The link of one pending request: it names the request (its event), the contact and the
+ * address, so it is known before the message row exists and the stored content (the outbox in
+ * development) holds the real link.
+ */
+export function confirmUrl(links: LinkSettings, req: { consentEventId: number; contactId: string; to: string }, nowMs = Date.now()): string {
+  const token = signLink(links.secret, { p: 'confirm', m: String(req.consentEventId), c: req.contactId, a: addressHash(req.to), x: Math.floor((nowMs + CONFIRM_LINK_TTL_MS) / 1000) });
   return `${links.publicUrl}/c/${token}`;
 }
 
@@ -66,12 +73,12 @@ export async function sendConfirmation(db: Queryable, sender: ConfirmationSender
   }
 
   const owner = randomUUID();
-  const message = await claimMessage(db, key, { recipient: req.to, provider: sender.email.name, content: { subject: SUBJECT, html: HTML }, owner, leaseMs: DEFAULT_LEASE_MS, takeOver: false });
+  const content = { subject: SUBJECT, html: html(confirmUrl(sender.links, req)) };
+  const message = await claimMessage(db, key, { recipient: req.to, provider: sender.email.name, content, owner, leaseMs: DEFAULT_LEASE_MS, takeOver: false });
   if (!message) return { messageId: previous?.id ?? '', status: 'skipped', reason: 'being sent by another request' };
-  const html = HTML.split(LINK_PLACEHOLDER).join(confirmUrl(sender.links, message.id, req.contactId));
   try {
     const result = await underClaim(db, message, owner, DEFAULT_LEASE_MS, () =>
-      sender.email.send({ to: req.to, from: sender.from, subject: SUBJECT, html, customArgs: { parcours_message_id: message.id, parcours_flow_id: key.flowId, parcours_step_id: key.stepId } }),
+      sender.email.send({ to: req.to, from: sender.from, ...content, customArgs: { parcours_message_id: message.id, parcours_flow_id: key.flowId, parcours_step_id: key.stepId } }),
     );
     await finishAttempt(db, message.id, { status: 'sent', providerMessageId: result.providerMessageId, sentAt: new Date() });
     return { messageId: message.id, status: 'sent' };

@@ -11,12 +11,14 @@ export type LinkPurpose = 'unsubscribe' | 'open' | 'click' | 'confirm';
 export interface LinkClaims {
   /** What the link is for: a token for one purpose is refused for another. */
   p: LinkPurpose;
-  /** Our message id (messages.id). */
+  /** Our message id (messages.id); confirm links: the id of the pending Consent Changed event. */
   m: string;
   /** Click links: the target URL, fixed when the message was sent. */
   u?: string;
   /** Confirm links: the contact whose consent the link confirms. */
   c?: string;
+  /** Confirm links: a hash of the address the link was sent to (not the address: URLs end up in logs). */
+  a?: string;
   /** Expiry, Unix seconds (confirm links); past it the link is refused as expired. */
   x?: number;
 }

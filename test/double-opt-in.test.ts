@@ -5,6 +5,7 @@
  * the stored Consent Changed event starts a flow triggered on it.
  */
 import supertest from 'supertest';
+import { addressHash } from '../audiences/double-opt-in';
 import { signLink } from '../engagement/tokens';
 import type { FlowInput } from '../flows/schema';
 import { Harness, TEST_LINKS } from './helpers/harness';
@@ -56,6 +57,10 @@ test('pending sends a confirmation; clicking it subscribes the contact, is store
   expect(confirmation.headers).toEqual({}); // transactional: no List-Unsubscribe
   const link = /href="(https:\/\/parcours\.test\/c\/[\w.-]+)"/.exec(confirmation.html)![1];
   expect(confirmation.customArgs.parcours_message_id).toBe(res.body.confirmation.messageId);
+  // The stored content holds the real link (the outbox in development shows it).
+  const stored = (await h.http('get', '/v1/contacts/ada/messages')).body.messages.find((m: { stepId: string }) => m.stepId === 'confirm-email');
+  expect(stored).toMatchObject({ status: 'sent', transactional: true, recipient: 'ada@example.com' });
+  expect(stored.content.html).toContain(link);
 
   // A link scanner's GET changes nothing.
   const page = await supertest(h.app).get(pathOf(link));
@@ -91,16 +96,20 @@ test('pending sends a confirmation; clicking it subscribes the contact, is store
 test('a forged, expired or other-purpose link is a 400 page and changes nothing', async () => {
   await h.identify('bob', { email: 'bob@example.com' });
   const res = await h.http('put', '/v1/contacts/bob/consent/email').send({ status: 'pending', source: 'signup_form' });
-  const messageId = res.body.confirmation.messageId as string;
-  const expired = signLink(TEST_LINKS.secret, { p: 'confirm', m: messageId, c: 'bob', x: Math.floor(Date.now() / 1000) - 60 });
-  const unsubscribe = signLink(TEST_LINKS.secret, { p: 'unsubscribe', m: messageId });
-  const forged = signLink('not-the-secret', { p: 'confirm', m: messageId, c: 'bob', x: Math.floor(Date.now() / 1000) + 3600 });
+  const event = String(res.body.eventId);
+  const claims = { m: event, c: 'bob', a: addressHash('bob@example.com') };
+  const expired = signLink(TEST_LINKS.secret, { p: 'confirm', ...claims, x: Math.floor(Date.now() / 1000) - 60 });
+  const unsubscribe = signLink(TEST_LINKS.secret, { p: 'unsubscribe', ...claims });
+  const forged = signLink('not-the-secret', { p: 'confirm', ...claims, x: Math.floor(Date.now() / 1000) + 3600 });
+  const otherAddress = signLink(TEST_LINKS.secret, { p: 'confirm', ...claims, a: addressHash('someone-else@example.com'), x: Math.floor(Date.now() / 1000) + 3600 });
   for (const token of [expired, unsubscribe, forged, 'garbage']) {
     for (const method of ['get', 'post'] as const) {
       const r = await supertest(h.app)[method](`/c/${token}`);
       expect(r.status).toBe(400);
     }
   }
+  // Signed for another address: the page shows, the confirmation is refused.
+  expect((await supertest(h.app).post(`/c/${otherAddress}`)).status).toBe(400);
   expect((await supertest(h.app).get(`/c/${expired}`)).text).toContain('expired');
   expect((await consentOf('bob')).channels.email.status).toBe('pending');
 });

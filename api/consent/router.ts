@@ -15,6 +15,7 @@ import { linkExpired, verifyLink } from '../../engagement/tokens';
 import { recordEngagement } from '../../engagement/record';
 import type { LinkSettings } from '../../engagement/links';
 import { routeStored } from '../../routing/router';
+import { addressHash } from '../../audiences/double-opt-in';
 import type { IngestDeps } from '../events/ingest';
 import { confirmPage, escapeHtml, invalidLinkPage, maskEmail, maskPhone, page, preferencePage, type PreferenceChannel } from './pages';
 
@@ -123,10 +124,10 @@ export function consentRouter(deps: ConsentRouterDeps): Router {
   router.post('/c/:token', async (req, res) => {
     const link = confirmLink(deps.links.secret, req.params.token);
     if ('refused' in link) return void res.status(400).type('html').send(link.refused);
-    const { contactId, messageId } = link;
-    const [message, contact] = await Promise.all([getMessage(deps.db, messageId), getContact(deps.db, contactId)]);
+    const { contactId } = link;
+    const contact = await getContact(deps.db, contactId);
     // The link confirms the address it was sent to: not another one the contact has since.
-    if (!message || !contact?.email || message.contactId !== contactId || message.recipient !== contact.email) {
+    if (!contact?.email || addressHash(contact.email) !== link.addressHash) {
       return void res.status(400).type('html').send(page('Link no longer valid', '<p>This confirmation link is no longer valid.</p>'));
     }
     const proof = proofOf(req);
@@ -148,11 +149,11 @@ export function consentRouter(deps: ConsentRouterDeps): Router {
 }
 
 /** What a confirm link stands for, or the 400 page when it is forged, for another purpose, or expired. */
-function confirmLink(secret: string, token: string): { contactId: string; messageId: string } | { refused: string } {
+function confirmLink(secret: string, token: string): { contactId: string; addressHash: string } | { refused: string } {
   const claims = verifyLink(secret, token, 'confirm');
-  if (!claims || typeof claims.c !== 'string') return { refused: invalidLinkPage('This confirmation link') };
+  if (!claims || typeof claims.c !== 'string' || typeof claims.a !== 'string') return { refused: invalidLinkPage('This confirmation link') };
   if (linkExpired(claims)) return { refused: page('Link expired', '<p>This confirmation link has expired. Sign up again to get a new one.</p>') };
-  return { contactId: claims.c, messageId: claims.m };
+  return { contactId: claims.c, addressHash: claims.a };
 }
 
 /**
