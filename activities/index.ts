@@ -3,6 +3,7 @@
  * benchmarks wire real providers, fakes' URLs or the outbox without touching the workflow.
  */
 import { canonicalContactId } from '../db/contact-merge';
+import type { ConsentEmailPolicy } from '../audiences/consent-policy';
 import { getContact } from '../db/contacts';
 import { recordJourneyEnd as writeJourneyEnd } from '../db/journeys';
 import { deletePushSubscriptions, pushSubscriptionsOf } from '../db/push-subscriptions';
@@ -35,6 +36,8 @@ export interface ActivityDeps {
   links: LinkSettings;
   /** How long an attempt's claim on a message lasts unrenewed (default 30 s; tests shorten it). */
   sendLeaseMs?: number;
+  /** CONSENT_EMAIL (audiences/consent-policy.ts `emailPolicyFrom`); default opt_out. */
+  consentEmail?: ConsentEmailPolicy;
 }
 
 export interface JourneyEnd {
@@ -46,7 +49,7 @@ export interface JourneyEnd {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const policy: SendPolicy = { frequencyCapPerDay: deps.frequencyCapPerDay ?? 0, leaseMs: deps.sendLeaseMs };
+  const policy: SendPolicy = { frequencyCapPerDay: deps.frequencyCapPerDay ?? 0, leaseMs: deps.sendLeaseMs, consentEmail: deps.consentEmail };
   const emailSender: ChannelSender<StepOf<'email'>, OutgoingEmail> = {
     channel: 'email',
     provider: deps.email,

@@ -6,7 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
+import { marketingRefusal, type ConsentEmailPolicy } from '../audiences/consent-policy';
+import { consentStatusOf } from '../db/consent';
 import { getContact, type Contact } from '../db/contacts';
+import { getFlowVersion } from '../db/flows';
 import {
   claimMessage,
   countMarketingSentSince,
@@ -74,6 +77,20 @@ export interface SendPolicy {
   frequencyCapPerDay: number;
   /** How long a claim on a message lasts unrenewed (default DEFAULT_LEASE_MS). */
   leaseMs?: number;
+  /** CONSENT_EMAIL: who may get marketing email (default opt_out: anyone not unsubscribed). */
+  consentEmail?: ConsentEmailPolicy;
+}
+
+/**
+ * Consent for a marketing message (audiences/consent-policy.ts): the contact's status on the
+ * channel, the email policy, and the `requireSubscribed` of the flow version the journey runs
+ * (read from the stored version, not the workflow's input, so no workflow change was needed).
+ */
+async function consentRefusal(db: Queryable, journey: JourneyRef, channel: SendStep['type'], policy: SendPolicy): Promise<string | undefined> {
+  const status = await consentStatusOf(db, journey.contactId, channel);
+  if (status === 'subscribed') return undefined;
+  const flow = await getFlowVersion(db, journey.flowId, journey.flowVersion);
+  return marketingRefusal(channel, status, { emailPolicy: policy.consentEmail ?? 'opt_out', requireSubscribed: flow?.requireSubscribed === true });
 }
 
 export async function sendMessage<S extends SendStep, M>(
@@ -98,6 +115,10 @@ export async function sendMessage<S extends SendStep, M>(
   const to = contact ? await sender.recipient(db, contact) : null;
   if (!contact || !to) return skipped(await recordSkipped(db, key, null, `contact has no ${ADDRESS[sender.channel]}`));
   if (await isSuppressed(db, sender.channel, to, step.transactional)) return skipped(await recordSkipped(db, key, to, 'address is suppressed'));
+  if (!step.transactional) {
+    const refusal = await consentRefusal(db, journey, sender.channel, policy);
+    if (refusal) return skipped(await recordSkipped(db, key, to, refusal));
+  }
 
   const now = Math.max(req.now, Date.now());
   if (!step.transactional) {

@@ -5,6 +5,9 @@ import type { Db } from '../db/pool';
 import type { Logger } from '../runtime/logger';
 import { contactsRouter } from './contacts/router';
 import { listsRouter } from './lists/router';
+import { contactConsentRouter } from './contacts/consent-router';
+import type { ConfirmationSender } from '../audiences/double-opt-in';
+import type { ConsentEmailPolicy } from '../audiences/consent-policy';
 import { errorHandler, notFound } from './errors';
 import { eventsRouter } from './events/router';
 import { flowsRouter } from './flows/router';
@@ -19,6 +22,7 @@ import { rateLimit, type RateLimits } from './middleware/rate-limit';
 import { noteErrorCode, requestLog } from './middleware/request-log';
 import { outboxRouter } from './outbox/router';
 import { consentRouter } from './consent/router';
+import { listPreferences } from './consent/list-preferences';
 import { sendgridWebhookRouter } from './webhooks/sendgrid';
 import { twilioWebhookRouter } from './webhooks/twilio';
 import { shopifyWebhookRouter } from './webhooks/shopify';
@@ -41,6 +45,10 @@ export interface AppDeps {
   links: LinkSettings;
   /** Provider webhook verification; a provider without its key answers 404. */
   webhooks: { sendgridPublicKey?: string; twilioAuthToken?: string; publicUrl: string; shopifySecret?: string; woocommerceSecret?: string };
+  /** Double opt-in confirmation emails (the activities' email provider); without it `pending` on email is a 503. */
+  confirmations?: ConfirmationSender;
+  /** CONSENT_EMAIL, for the preference page and GET /v1/contacts/:id/consent. */
+  consentEmail?: ConsentEmailPolicy;
 }
 
 export function createApp(deps: AppDeps): express.Express {
@@ -66,7 +74,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/v1', ingestion);
 
   // Public: links in messages, and provider webhooks (each verifies its own signature).
-  app.use(consentRouter(deps));
+  app.use(consentRouter({ ...deps, lists: listPreferences(deps.db) }));
   app.use('/v1/webhooks', sendgridWebhookRouter(deps), twilioWebhookRouter(deps));
   app.use('/v1/webhooks', shopifyWebhookRouter(deps), woocommerceWebhookRouter(deps));
   // Generic sources deliver to /v1/sources/:id/events, authenticated by the source's own secret.
@@ -77,7 +85,7 @@ export function createApp(deps: AppDeps): express.Express {
   admin.use(authenticate(keys, 'admin'), ...limit);
   admin.use(jsonBody());
   admin.use('/flows', flowsRouter(deps), flowStatsRouter(deps));
-  admin.use('/contacts', contactsRouter(deps));
+  admin.use('/contacts', contactConsentRouter(deps), contactsRouter(deps));
   admin.use('/lists', listsRouter(deps));
   admin.use('/outbox', outboxRouter(deps));
   admin.use('/sources', sourcesRouter(deps));

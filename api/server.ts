@@ -4,6 +4,7 @@ import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { apiKeys, poolSettings, publicUrl, rateLimits, readEnv, requiredLinkSecret, webhookSettings, writeKeys } from '../runtime/env';
 import { createLogger } from '../runtime/logger';
+import { providersFromEnv } from '../runtime/providers';
 import { resolveDatabase } from '../runtime/postgres';
 import { exitOnStartupFailure } from '../runtime/startup';
 import { connectClient, describeTemporal, registerSearchAttributes, temporalSettings } from '../runtime/temporal';
@@ -29,7 +30,11 @@ async function main(): Promise<void> {
   const connection = await connectClient(temporal);
   log.info({ temporal: describeTemporal(temporal) }, 'connected to Temporal');
   const workflows = new Client({ connection, namespace: temporal.namespace }).workflow;
-  const deps = { db, workflows, log, apiKeys: keys, writeKeys: writeKeys(env), rateLimits: rateLimits(env), links: { publicUrl: publicUrl(env), secret: requiredLinkSecret(env) }, webhooks: webhookSettings(env) };
+  const links = { publicUrl: publicUrl(env), secret: requiredLinkSecret(env) };
+  const providers = providersFromEnv(env, links.secret);
+  const deps = { db, workflows, log, apiKeys: keys, writeKeys: writeKeys(env), rateLimits: rateLimits(env), links, webhooks: webhookSettings(env),
+    // Double opt-in confirmations go through the same email provider as journeys (SendGrid or the outbox).
+    confirmations: { email: providers.email, from: providers.emailFrom, links }, consentEmail: env.CONSENT_EMAIL };
   // Status changes a crashed or failed pass left unfinished reach their journeys from here.
   const stopNotifier = startFlowStatusNotifier(deps);
   // Routes what requests did not, and profile changes made by steps (also run by workers).

@@ -7,6 +7,7 @@
  */
 import { getContact, type Contact } from './contacts';
 import { moveListMemberships } from './lists';
+import { moveConsent } from './consent';
 import type { Queryable } from './pool';
 
 /** Longest alias chain followed; chains are flattened on every merge, so this is a safety net. */
@@ -97,6 +98,8 @@ async function moveContact(tx: Queryable, from: string, into: string): Promise<v
   }
   // List memberships: where both are on a list, the earliest join remains.
   await moveListMemberships(tx, from, into);
+  // Consent per channel: the more recent decision wins.
+  await moveConsent(tx, from, into);
   // Groups the known contact is in already keep their traits over the anonymous side's.
   await tx.query(
     `INSERT INTO contact_groups (contact_id, group_id, traits, created_at, updated_at)

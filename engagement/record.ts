@@ -8,6 +8,7 @@
  * suppression and the contact event, or not at all, so a webhook retried after a failure half
  * way is applied in full instead of being dropped as a duplicate.
  */
+import { setConsent } from '../db/consent';
 import { upsertContact } from '../db/contacts';
 import { insertEvent, type StoredEvent } from '../db/events';
 import { applyToMessage, insertMessageEvent, type MessageEventInput } from '../db/message-events';
@@ -77,10 +78,23 @@ async function storeContactEvent(tx: Queryable, message: MessageRecord, fact: Om
   return duplicate && event.routedAt ? undefined : event;
 }
 
-async function applyConsent(tx: Queryable, message: MessageRecord, input: Pick<MessageEventInput, 'type' | 'data' | 'source'>): Promise<void> {
+async function applyConsent(tx: Queryable, message: MessageRecord, input: Pick<MessageEventInput, 'type' | 'data' | 'source' | 'occurredAt'>): Promise<void> {
   if (!message.recipient) return;
-  if (input.type === 'unsubscribe' || input.type === 'group_unsubscribe') await suppress(tx, 'email', message.recipient, `unsubscribed (${input.source})`, 'marketing');
+  const unsubscribe = input.type === 'unsubscribe' || input.type === 'group_unsubscribe';
+  if (unsubscribe) await suppress(tx, 'email', message.recipient, `unsubscribed (${input.source})`, 'marketing');
   if (input.type === 'spamreport') await suppress(tx, 'email', message.recipient, 'spam report', 'marketing');
+  // Withdrawn consent is also the contact's consent state (and a stored Consent Changed event).
+  if ((unsubscribe || input.type === 'spamreport') && message.channel === 'email') {
+    await setConsent(tx, {
+      contactId: message.contactId,
+      channel: 'email',
+      status: 'unsubscribed',
+      source: input.type === 'spamreport' ? 'spam_report' : input.data.via === 'preference_page' ? 'preference_page' : input.source === 'unsubscribe' ? 'unsubscribe_link' : `${input.source}_unsubscribe`,
+      ip: typeof input.data.ip === 'string' ? input.data.ip : null,
+      userAgent: typeof input.data.user_agent === 'string' ? input.data.user_agent : null,
+      occurredAt: input.occurredAt,
+    });
+  }
   // A hard bounce ("bounce"), not a block ("blocked", often temporary).
   if (input.type === 'bounce' && input.data.bounce_type !== 'blocked') await suppress(tx, 'email', message.recipient, `hard bounce: ${String(input.data.reason ?? '')}`.trim(), 'all');
 }

@@ -5,15 +5,27 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-export type LinkPurpose = 'unsubscribe' | 'open' | 'click';
+/** `confirm`: the double opt-in link of a confirmation email. */
+export type LinkPurpose = 'unsubscribe' | 'open' | 'click' | 'confirm';
 
 export interface LinkClaims {
   /** What the link is for: a token for one purpose is refused for another. */
   p: LinkPurpose;
-  /** Our message id (messages.id). */
+  /** Our message id (messages.id); confirm links: the id of the pending Consent Changed event. */
   m: string;
   /** Click links: the target URL, fixed when the message was sent. */
   u?: string;
+  /** Confirm links: the contact whose consent the link confirms. */
+  c?: string;
+  /** Confirm links: a hash of the address the link was sent to (not the address: URLs end up in logs). */
+  a?: string;
+  /** Expiry, Unix seconds (confirm links); past it the link is refused as expired. */
+  x?: number;
+}
+
+/** Whether a valid token has passed its expiry (tokens without one never expire). */
+export function linkExpired(claims: LinkClaims, nowMs = Date.now()): boolean {
+  return typeof claims.x === 'number' && claims.x * 1000 < nowMs;
 }
 
 const mac = (secret: string, body: string) => createHmac('sha256', secret).update(body).digest();

@@ -281,6 +281,11 @@ export const flowInput = z.strictObject({
   tracking: z.strictObject({ opens: z.boolean().default(false), clicks: z.boolean().default(false) }).default({ opens: false, clicks: false }),
   /** When the contact unsubscribes mid-journey: skip the remaining marketing emails (default) or leave the flow. */
   onUnsubscribe: z.enum(['skip', 'exit']).default('skip'),
+  /**
+   * Marketing messages only to contacts `subscribed` on the channel, whatever CONSENT_EMAIL
+   * says. No default: flows saved before it keep their stored definition (and version) as is.
+   */
+  requireSubscribed: z.boolean().optional(),
   steps: z.array(step).min(1).max(200),
 });
 export type FlowInput = z.input<typeof flowInput>;

@@ -63,6 +63,7 @@ async function main(): Promise<void> {
       ],
     });
     await h.identify('mixed', { email: 'bad@example.com', phone: '+33600000001', firstName: 'Max' });
+    await h.http('put', '/v1/contacts/mixed/consent/sms').send({ status: 'subscribed', source: 'checkout' }); // marketing SMS need an opt-in
     h.sendgrid.enqueue({ status: 400, body: { errors: [{ message: 'invalid address' }] } });
     await h.track({ userId: 'mixed', event: 'Signed Up', messageId: 'signup-mixed' });
     await save('mixed-rejected-email-sms-exit', 'mixed', 'mixed');
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
     // An SMS held by quiet hours, then by a paused flow, then sent.
     await h.putFlow('night', { name: 'Night SMS', status: 'live', trigger: { event: 'Night Event' }, steps: [{ id: 'text', type: 'sms', body: 'Morning!' }] });
     await h.identify('owl', { phone: '+33600000002', timezone: zoneWhereLocalHourIs(await h.env.currentTimeMs(), 23) });
+    await h.http('put', '/v1/contacts/owl/consent/sms').send({ status: 'subscribed', source: 'checkout' });
     await h.track({ userId: 'owl', event: 'Night Event' });
     await h.http('post', '/v1/flows/night/pause');
     await h.env.sleep('12 hours');

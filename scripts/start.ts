@@ -72,6 +72,8 @@ async function main(): Promise<void> {
     rateLimits: rateLimits(env),
     links,
     webhooks: webhookSettings(env),
+    confirmations: { email: providers.email, from: providers.emailFrom, links },
+    consentEmail: env.CONSENT_EMAIL,
   };
   const router = startRouterLoop(deps);
   // Status changes a crashed or failed pass left unfinished reach their journeys from here.

@@ -268,6 +268,7 @@ describe('timing rules', () => {
     const zone = await zoneWhereItIs(22);
     await h.putFlow('late-sms', flow('Late Event', [{ id: 'text', type: 'sms', body: 'Good morning' }]));
     await h.identify('night-owl', { phone: '+33699999999', timezone: zone });
+    await h.http('put', '/v1/contacts/night-owl/consent/sms').send({ status: 'subscribed', source: 'test' }); // marketing SMS need an opt-in
     await h.track({ userId: 'night-owl', event: 'Late Event' });
     const result = await h.result('late-sms', 'night-owl');
 

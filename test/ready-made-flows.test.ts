@@ -169,6 +169,8 @@ describe('abandoned-cart', () => {
     const zone = zoneWhereLocalHourIs(t0 + 2 * DAY, hour);
     const firstName = contactId.slice(3, 4).toUpperCase() + contactId.slice(4);
     await h.identify(contactId, { email: emailOf(contactId), phone, firstName, timezone: zone });
+    // The SMS is marketing: it needs the contact's SMS opt-in (given at checkout, say).
+    await h.http('put', `/v1/contacts/${contactId}/consent/sms`).send({ status: 'subscribed', source: 'checkout' });
     return { t0, zone };
   }
 

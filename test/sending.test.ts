@@ -93,6 +93,7 @@ test('a contact without an email address: skipped with the reason, nothing sent'
 
 test('SMS goes through the real Twilio client, form-encoded, with account auth', async () => {
   await h.identify('texted', { phone: '+33611111111', firstName: 'Tex' });
+  await h.http('put', '/v1/contacts/texted/consent/sms').send({ status: 'subscribed', source: 'test' }); // marketing SMS need an opt-in
   await h.track({ userId: 'texted', event: 'Cart Reminder Requested', properties: { total: 42 } });
   await h.result('sms', 'texted');
 
@@ -111,6 +112,7 @@ test('SMS goes through the real Twilio client, form-encoded, with account auth',
 test('an invalid phone number (Twilio 400, error 21211) fails the step without retry', async () => {
   h.twilio.enqueue({ status: 400, body: { code: 21211, message: "The 'To' number is not a valid phone number.", status: 400 } });
   await h.identify('bad-phone', { phone: '+1000' });
+  await h.http('put', '/v1/contacts/bad-phone/consent/sms').send({ status: 'subscribed', source: 'test' });
   await h.track({ userId: 'bad-phone', event: 'Cart Reminder Requested', properties: { total: 1 } });
   const result = await h.result('sms', 'bad-phone');
 

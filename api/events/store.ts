@@ -16,6 +16,7 @@ import { mergeContacts, resolveContactIds } from '../../db/contact-merge';
 import { eventsByMessageIds, insertEvents, type NewEvent, type StoredEvent } from '../../db/events';
 import { upsertContactGroups } from '../../db/groups';
 import { applyListChanges } from '../../db/lists';
+import { applyTraitConsent } from '../../db/consent';
 import { hasListChanges, listChangesFromTraits, listSourceOf, withoutListTraits, type ListChanges } from '../../audiences/list-traits';
 import { inTransaction, isDatabaseUnavailable, type Db, type Queryable } from '../../db/pool';
 import type { Logger } from '../../runtime/logger';
@@ -134,6 +135,10 @@ async function storeInTransaction(tx: Queryable, calls: PreparedCall[], opts: St
 
   const inserted = new Map((await insertEvents(tx, rows, { routeWithinMs: opts.routeWithinMs })).map((e) => [e.messageId, e]));
   for (const { contactId, changes, source } of listChanges) await applyListChanges(tx, contactId, changes, source);
+  // Consent carried by identify traits (`consent: { email: 'subscribed' }`), for identifies stored now.
+  for (const call of freshCalls) {
+    if (call.callType === 'identify' && inserted.has(call.messageId)) await applyTraitConsent(tx, contactOf(call.contactId), call.traits, call.occurredAt);
+  }
   // Stored by a concurrent request between our lookup and our insert: duplicates too.
   const raced = rows.filter((r) => !inserted.has(r.messageId)).map((r) => r.messageId);
   for (const [messageId, event] of await eventsByMessageIds(tx, raced)) stored.set(messageId, event);

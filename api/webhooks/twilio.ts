@@ -5,7 +5,10 @@
  */
 import express, { Router, type Request } from 'express';
 import twilio from 'twilio';
+import { setConsentByAddress } from '../../db/consent';
 import { findMessageByProviderId, suppress, unsuppress } from '../../db/messages';
+import { inTransaction } from '../../db/pool';
+import { routeStored } from '../../routing/router';
 import { recordEngagement } from '../../engagement/record';
 import type { IngestDeps } from '../events/ingest';
 import { HttpError } from '../errors';
@@ -55,6 +58,12 @@ export function twilioWebhookRouter(deps: IngestDeps & { webhooks: { twilioAuthT
     const from = params.From;
     if (from && STOP.has(keyword)) await suppress(deps.db, 'sms', from, `SMS keyword ${keyword}`, 'all');
     if (from && START.has(keyword)) await unsuppress(deps.db, 'sms', from);
+    // The keyword is the person's own decision: it is also the SMS consent of every contact with that number.
+    if (from && (STOP.has(keyword) || START.has(keyword))) {
+      const status = STOP.has(keyword) ? 'unsubscribed' : 'subscribed';
+      const events = await inTransaction(deps.db, (tx) => setConsentByAddress(tx, { channel: 'sms', address: from, status, source: `sms_keyword_${keyword.toLowerCase()}` }));
+      for (const event of events) await routeStored(deps, event, { inline: true });
+    }
     res.type('text/xml').send('<?xml version="1.0" encoding="UTF-8"?><Response/>');
   });
 

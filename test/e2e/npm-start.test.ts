@@ -115,6 +115,8 @@ test('abandoned cart over HTTP: one contact gets both emails, the one who orders
 
   for (const [userId, email] of [['e2e-keeps', 'keeps@example.com'], ['e2e-buys', 'buys@example.com']]) {
     await api.post('/v1/identify').set('Authorization', `Bearer ${KEY}`).send({ userId, traits: { email, phone: '+33612345678' } }).expect(202);
+    // The SMS is marketing: it needs an opt-in.
+    await api.put(`/v1/contacts/${userId}/consent/sms`).set('Authorization', `Bearer ${KEY}`).send({ status: 'subscribed', source: 'checkout' }).expect(200);
     await api
       .post('/v1/track')
       .set('Authorization', `Bearer ${KEY}`)

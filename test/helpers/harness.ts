@@ -16,6 +16,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import https from 'node:https';
 import webpush from 'web-push';
 import type { FlowInput } from '../../flows/schema';
+import type { ConsentEmailPolicy } from '../../audiences/consent-policy';
 import { createLogger, type Logger } from '../../runtime/logger';
 import { registerSearchAttributes } from '../../runtime/temporal';
 import { temporalTestServer } from '../../runtime/temporal-binaries';
@@ -76,7 +77,7 @@ export class Harness {
    * `runWorker: false` leaves the worker stopped until `startWorker()` (a worker outage);
    * `runRouter: false` the router loop until `startRouter()` (what the API process runs).
    */
-  static async start(opts: { workflowBundle?: WorkflowBundleWithSourceMap; runWorker?: boolean; runRouter?: boolean; frequencyCapPerDay?: number } = {}): Promise<Harness> {
+  static async start(opts: { workflowBundle?: WorkflowBundleWithSourceMap; runWorker?: boolean; runRouter?: boolean; frequencyCapPerDay?: number; consentEmail?: ConsentEmailPolicy } = {}): Promise<Harness> {
     quietRuntime();
     const log = createLogger('silent');
     const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: temporalTestServer() } });
@@ -84,22 +85,35 @@ export class Harness {
     const database = await createTestDatabase();
     const sendgrid = await new FakeSendGrid().start();
     const twilio = await new FakeTwilio().start();
+    // One email client for journeys and the API's double opt-in confirmations, as in production.
+    const email = sendgridProvider({ apiKey: 'SG.test-key', baseUrl: sendgrid.url });
     const worker = await createJourneyWorker({
       connection: env.nativeConnection,
       namespace: 'default',
       workflowBundle: opts.workflowBundle ?? (await bundleJourneys()),
       activities: {
         db: database.db,
-        email: sendgridProvider({ apiKey: 'SG.test-key', baseUrl: sendgrid.url }),
+        email,
         sms: twilioProvider({ accountSid: TWILIO_SID, authToken: 'twilio-token', from: '+15550000000', baseUrl: twilio.url }),
         push: webPushProvider({ ...TEST_VAPID, agent: new https.Agent({ rejectUnauthorized: false }) }),
         emailFrom: 'shop@example.com',
         webhookSecret: WEBHOOK_SECRET,
         frequencyCapPerDay: opts.frequencyCapPerDay ?? 0,
         links: TEST_LINKS,
+        consentEmail: opts.consentEmail,
       },
     });
-    const app = createApp({ db: database.db, workflows: env.client.workflow, log, apiKeys: [API_KEY], writeKeys: [WRITE_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
+    const app = createApp({
+      db: database.db,
+      workflows: env.client.workflow,
+      log,
+      apiKeys: [API_KEY],
+      writeKeys: [WRITE_KEY],
+      links: TEST_LINKS,
+      webhooks: TEST_WEBHOOKS,
+      confirmations: { email, from: 'shop@example.com', links: TEST_LINKS },
+      consentEmail: opts.consentEmail,
+    });
     const harness = new Harness(env, database, sendgrid, twilio, worker, app, log);
     if (opts.runWorker !== false) harness.startWorker();
     if (opts.runRouter !== false) harness.startRouter();

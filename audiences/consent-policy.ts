@@ -1,0 +1,79 @@
+/**
+ * Who may get a marketing message on which channel (pure: no I/O). The rules, as the README
+ * states them:
+ * - SMS and push always need an opt-in: status `subscribed`.
+ * - Email follows CONSENT_EMAIL: `opt_out` (default) sends to anyone not unsubscribed;
+ *   `opt_in` only to subscribed contacts (EU rules for B2C marketing, e.g. the CNIL's).
+ * - A flow (or campaign) with `requireSubscribed: true` needs `subscribed` on every channel.
+ * - Transactional messages are not marketing: consent does not apply to them.
+ */
+import { z } from 'zod';
+
+export const CONSENT_CHANNELS = ['email', 'sms', 'push'] as const;
+export const consentChannel = z.enum(CONSENT_CHANNELS);
+export type ConsentChannel = z.infer<typeof consentChannel>;
+
+export const CONSENT_STATUSES = ['subscribed', 'unsubscribed', 'pending', 'never_asked'] as const;
+export const consentStatus = z.enum(CONSENT_STATUSES);
+export type ConsentStatus = z.infer<typeof consentStatus>;
+
+export const consentEmailPolicy = z.enum(['opt_out', 'opt_in']);
+export type ConsentEmailPolicy = z.infer<typeof consentEmailPolicy>;
+
+/** The stored event every consent change becomes (flows trigger on it). */
+export const CONSENT_CHANGED_EVENT = 'Consent Changed';
+
+/**
+ * CONSENT_EMAIL's value to the policy: unset or empty is the default `opt_out`; anything but
+ * the two names is an error naming the variable (the environment check stops the process with it).
+ */
+export function emailPolicyFrom(value: string | undefined): ConsentEmailPolicy {
+  const v = value?.trim().toLowerCase();
+  if (!v) return 'opt_out';
+  const parsed = consentEmailPolicy.safeParse(v);
+  if (!parsed.success) throw new Error(`CONSENT_EMAIL must be "opt_out" or "opt_in", not "${value}"`);
+  return parsed.data;
+}
+
+export interface MarketingConsentRules {
+  emailPolicy: ConsentEmailPolicy;
+  /** The flow's `requireSubscribed`. */
+  requireSubscribed: boolean;
+}
+
+const CHANNEL_NAME: Record<ConsentChannel, string> = { email: 'email', sms: 'SMS', push: 'push' };
+
+/**
+ * Undefined when a marketing message may go out; otherwise why not, in words support reads on
+ * the skipped message ("no SMS consent (never_asked)").
+ */
+export function marketingRefusal(channel: ConsentChannel, status: ConsentStatus, rules: MarketingConsentRules): string | undefined {
+  if (status === 'subscribed') return undefined;
+  const name = CHANNEL_NAME[channel];
+  if (status === 'unsubscribed') return `no ${name} consent (unsubscribed)`;
+  if (rules.requireSubscribed) return `no ${name} consent (${status}; the flow requires subscribed contacts)`;
+  if (channel === 'email' && rules.emailPolicy === 'opt_out') return undefined;
+  const why = channel === 'email' ? 'CONSENT_EMAIL=opt_in requires subscribed' : `${name} requires an opt-in`;
+  return `no ${name} consent (${status}; ${why})`;
+}
+
+/**
+ * Consent carried by identify traits (`consent: { email: 'subscribed', sms: false }`): the
+ * statuses it sets, per channel. A boolean means subscribed / unsubscribed; unknown channels
+ * and values are ignored (a trait is data, not a command that can fail the identify).
+ */
+export function consentFromTraits(traits: Record<string, unknown>): Partial<Record<ConsentChannel, ConsentStatus>> {
+  const given = traits.consent;
+  if (!given || typeof given !== 'object' || Array.isArray(given)) return {};
+  const out: Partial<Record<ConsentChannel, ConsentStatus>> = {};
+  for (const channel of CONSENT_CHANNELS) {
+    const value = (given as Record<string, unknown>)[channel];
+    if (value === true) out[channel] = 'subscribed';
+    else if (value === false) out[channel] = 'unsubscribed';
+    else {
+      const status = consentStatus.safeParse(value);
+      if (status.success) out[channel] = status.data;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,92 @@
+/**
+ * Double opt-in: the confirmation email sent when a contact's email consent becomes `pending`,
+ * with a signed, expiring link to the public confirm page (api/consent/router.ts).
+ *
+ * It goes through the pieces of the journey send path (a message row keyed once per consent
+ * change, claimed before the provider call, the provider's answer recorded on it) and the same
+ * email provider the activities use (SendGrid, or the outbox), as a transactional message: it
+ * shows in `GET /v1/contacts/:id/messages` and the outbox like any other.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { EmailProvider } from '../activities/providers/types';
+import { ProviderError } from '../activities/providers/types';
+import { DEFAULT_LEASE_MS, underClaim } from '../activities/send-claim';
+import type { LinkSettings } from '../engagement/links';
+import { signLink } from '../engagement/tokens';
+import { claimMessage, finishAttempt, findStepMessage, isSuppressed, recordSkipped, type MessageKey } from '../db/messages';
+import type { Queryable } from '../db/pool';
+
+/** How long a confirmation link works. */
+export const CONFIRM_LINK_TTL_MS = 7 * 86_400_000;
+
+/** What the API needs to send confirmations (the lead wires it from runtime/providers.ts). */
+export interface ConfirmationSender {
+  email: EmailProvider;
+  from: string;
+  links: LinkSettings;
+}
+
+export type ConfirmationOutcome = { messageId: string; status: 'sent' | 'skipped' | 'failed' | 'retrying'; reason?: string };
+
+const SUBJECT = 'Please confirm your subscription';
+const html = (link: string) =>
+  '<p>Please confirm that you want to receive our emails at this address.</p>' +
+  `<p><a href="${link}">Confirm my subscription</a></p>` +
+  '<p style="font-size:12px;color:#888">If you did not ask for this, ignore this email: nothing will be sent to you.</p>';
+
+/** What a confirm link carries of the address: the link confirms that address only. */
+export function addressHash(address: string): string {
+  return createHash('sha256').update(address.trim().toLowerCase()).digest('base64url').slice(0, 22);
+}
+
+/**
+ * The link of one pending request: it names the request (its event), the contact and the
+ * address, so it is known before the message row exists and the stored content (the outbox in
+ * development) holds the real link.
+ */
+export function confirmUrl(links: LinkSettings, req: { consentEventId: number; contactId: string; to: string }, nowMs = Date.now()): string {
+  const token = signLink(links.secret, { p: 'confirm', m: String(req.consentEventId), c: req.contactId, a: addressHash(req.to), x: Math.floor((nowMs + CONFIRM_LINK_TTL_MS) / 1000) });
+  return `${links.publicUrl}/c/${token}`;
+}
+
+/**
+ * Sends the confirmation for one `pending` change (its Consent Changed event id): the same
+ * change never sends twice, a new request (a new change) sends a new one.
+ */
+export async function sendConfirmation(db: Queryable, sender: ConfirmationSender, req: { contactId: string; to: string; consentEventId: number }): Promise<ConfirmationOutcome> {
+  const key: MessageKey = {
+    sendKey: `double-opt-in:${req.contactId}|${req.consentEventId}|confirm-email`,
+    journeyRunId: `double-opt-in:${req.consentEventId}`,
+    flowId: 'double-opt-in',
+    flowVersion: 0,
+    stepId: 'confirm-email',
+    contactId: req.contactId,
+    channel: 'email',
+    transactional: true,
+  };
+  const previous = await findStepMessage(db, key);
+  if (previous && previous.status !== 'retrying' && previous.status !== 'failed') return { messageId: previous.id, status: previous.status === 'sent' ? 'sent' : 'skipped', reason: previous.reason ?? undefined };
+  // Transactional: only suppressions of scope "all" (hard bounce) apply.
+  if (await isSuppressed(db, 'email', req.to, true)) {
+    const skipped = await recordSkipped(db, key, req.to, 'address is suppressed');
+    return { messageId: skipped.id, status: 'skipped', reason: 'address is suppressed' };
+  }
+
+  const owner = randomUUID();
+  const content = { subject: SUBJECT, html: html(confirmUrl(sender.links, req)) };
+  const message = await claimMessage(db, key, { recipient: req.to, provider: sender.email.name, content, owner, leaseMs: DEFAULT_LEASE_MS, takeOver: false });
+  if (!message) return { messageId: previous?.id ?? '', status: 'skipped', reason: 'being sent by another request' };
+  try {
+    const result = await underClaim(db, message, owner, DEFAULT_LEASE_MS, () =>
+      sender.email.send({ to: req.to, from: sender.from, ...content, customArgs: { parcours_message_id: message.id, parcours_flow_id: key.flowId, parcours_step_id: key.stepId } }),
+    );
+    await finishAttempt(db, message.id, { status: 'sent', providerMessageId: result.providerMessageId, sentAt: new Date() });
+    return { messageId: message.id, status: 'sent' };
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    // No worker retries this: the row says what happened and a new PUT of "pending" sends again.
+    const status = err instanceof ProviderError && err.retryable ? 'retrying' : 'failed';
+    await finishAttempt(db, message.id, { status, reason });
+    return { messageId: message.id, status, reason };
+  }
+}

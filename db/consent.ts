@@ -1,0 +1,184 @@
+/**
+ * Consent per contact and channel. The table holds the current state; every change is also a
+ * stored `Consent Changed` event, written in the same transaction, so the history is provable
+ * and flows trigger on it like on any other event (the router loop routes it).
+ */
+import { CONSENT_CHANGED_EVENT, consentFromTraits, type ConsentChannel, type ConsentStatus } from '../audiences/consent-policy';
+import { upsertContact } from './contacts';
+import { insertEvent, type StoredEvent } from './events';
+import { suppress } from './messages';
+import type { Queryable } from './pool';
+
+export interface ChannelConsent {
+  status: ConsentStatus;
+  /** How it was given or withdrawn: api, double_opt_in, preference_page, unsubscribe, spamreport, identify… */
+  source: string | null;
+  changedAt: string | null;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+interface ConsentRow {
+  channel: ConsentChannel;
+  status: ConsentStatus;
+  source: string;
+  ip: string | null;
+  user_agent: string | null;
+  changed_at: Date;
+  changes: number;
+}
+
+const NEVER_ASKED: ChannelConsent = { status: 'never_asked', source: null, changedAt: null, ip: null, userAgent: null };
+
+const toConsent = (r: ConsentRow): ChannelConsent => ({ status: r.status, source: r.source, changedAt: r.changed_at.toISOString(), ip: r.ip, userAgent: r.user_agent });
+
+/** Every channel's consent; a channel never recorded is `never_asked`. */
+export async function consentOf(q: Queryable, contactId: string): Promise<Record<ConsentChannel, ChannelConsent>> {
+  const { rows } = await q.query<ConsentRow>('SELECT * FROM contact_consent WHERE contact_id = $1', [contactId]);
+  const out = { email: NEVER_ASKED, sms: NEVER_ASKED, push: NEVER_ASKED };
+  for (const r of rows) out[r.channel] = toConsent(r);
+  return out;
+}
+
+export async function consentStatusOf(q: Queryable, contactId: string, channel: ConsentChannel): Promise<ConsentStatus> {
+  const { rows } = await q.query<{ status: ConsentStatus }>('SELECT status FROM contact_consent WHERE contact_id = $1 AND channel = $2', [contactId, channel]);
+  return rows[0]?.status ?? 'never_asked';
+}
+
+export interface ConsentChange {
+  contactId: string;
+  channel: ConsentChannel;
+  status: ConsentStatus;
+  source: string;
+  ip?: string | null;
+  userAgent?: string | null;
+  /** When it happened (ISO); default now. */
+  occurredAt?: string;
+}
+
+export type ConsentChangeResult =
+  | { changed: false; status: ConsentStatus }
+  | { changed: true; status: ConsentStatus; previous: ConsentStatus; event: StoredEvent };
+
+/**
+ * Applies a change inside the caller's transaction: the state row (locked, so concurrent
+ * changes apply one after the other) and its `Consent Changed` event. The same status again
+ * changes nothing and stores nothing (a retried request is harmless). The contact is created
+ * when missing, as ingest would.
+ *
+ * Suppressions follow the address: withdrawing consent also suppresses the address for
+ * marketing (it outlives the contact: erasure keeps suppressions), and an explicit opt-in lifts
+ * a marketing suppression, never one of scope "all" (hard bounce, carrier STOP).
+ */
+export async function setConsent(tx: Queryable, change: ConsentChange): Promise<ConsentChangeResult> {
+  const contact = await upsertContact(tx, change.contactId);
+  await tx.query(
+    "INSERT INTO contact_consent (contact_id, channel, status, source) VALUES ($1, $2, 'never_asked', 'default') ON CONFLICT DO NOTHING",
+    [change.contactId, change.channel],
+  );
+  const { rows } = await tx.query<ConsentRow>('SELECT * FROM contact_consent WHERE contact_id = $1 AND channel = $2 FOR UPDATE', [change.contactId, change.channel]);
+  const current = rows[0];
+  if (current.status === change.status) return { changed: false, status: current.status };
+
+  const occurredAt = change.occurredAt ?? new Date().toISOString();
+  const changes = current.changes + 1;
+  await tx.query(
+    'UPDATE contact_consent SET status = $3, source = $4, ip = $5, user_agent = $6, changed_at = $7, changes = $8 WHERE contact_id = $1 AND channel = $2',
+    [change.contactId, change.channel, change.status, change.source, change.ip ?? null, change.userAgent ?? null, occurredAt, changes],
+  );
+
+  const address = change.channel === 'email' ? contact.email : change.channel === 'sms' ? contact.phone : null;
+  if (address && change.status === 'unsubscribed') await suppress(tx, change.channel, address, `unsubscribed (${change.source})`, 'marketing');
+  if (address && change.status === 'subscribed') {
+    await tx.query("DELETE FROM suppressions WHERE channel = $1 AND address = $2 AND scope = 'marketing'", [change.channel, address.toLowerCase()]);
+  }
+
+  const { event } = await insertEvent(
+    tx,
+    {
+      type: 'track',
+      name: CONSENT_CHANGED_EVENT,
+      // Deterministic: the n-th change of this channel of this contact.
+      messageId: `consent:${change.contactId}:${change.channel}:${changes}`,
+      contactId: change.contactId,
+      occurredAt,
+      properties: {
+        channel: change.channel,
+        status: change.status,
+        previous: current.status,
+        source: change.source,
+        ...(change.ip ? { ip: change.ip } : {}),
+        ...(change.userAgent ? { user_agent: change.userAgent } : {}),
+      },
+      context: {},
+    },
+    { routeWithinMs: 0 },
+  );
+  return { changed: true, status: change.status, previous: current.status, event };
+}
+
+/** The stored `Consent Changed` events of a contact in the order they were applied (a provider may report an older time late): the proof of each change. */
+export async function consentHistory(q: Queryable, contactId: string, limit = 500): Promise<{ eventId: number; occurredAt: string; properties: Record<string, unknown> }[]> {
+  const { rows } = await q.query<{ id: number; occurred_at: Date; properties: Record<string, unknown> }>(
+    'SELECT id, occurred_at, properties FROM events WHERE contact_id = $1 AND name = $2 ORDER BY id LIMIT $3',
+    [contactId, CONSENT_CHANGED_EVENT, limit],
+  );
+  return rows.map((r) => ({ eventId: r.id, occurredAt: r.occurred_at.toISOString(), properties: r.properties }));
+}
+
+/**
+ * Contact merge (anonymous → known): for each channel the more recent decision wins, and the
+ * anonymous contact's rows go. For db/contact-merge.ts `moveContact`.
+ */
+export async function moveConsent(tx: Queryable, fromId: string, toId: string): Promise<void> {
+  await tx.query(
+    `INSERT INTO contact_consent (contact_id, channel, status, source, ip, user_agent, changed_at, changes)
+     SELECT $2, channel, status, source, ip, user_agent, changed_at, changes FROM contact_consent WHERE contact_id = $1
+     ON CONFLICT (contact_id, channel) DO UPDATE SET status = EXCLUDED.status, source = EXCLUDED.source, ip = EXCLUDED.ip,
+       user_agent = EXCLUDED.user_agent, changed_at = EXCLUDED.changed_at, changes = GREATEST(contact_consent.changes, EXCLUDED.changes) + 1
+     WHERE EXCLUDED.changed_at > contact_consent.changed_at AND EXCLUDED.status <> 'never_asked'`,
+    [fromId, toId],
+  );
+  await tx.query('DELETE FROM contact_consent WHERE contact_id = $1', [fromId]);
+}
+
+/** The id of the contact's latest `Consent Changed` event on this channel (the pending request a confirmation belongs to). */
+export async function lastConsentEventId(q: Queryable, contactId: string, channel: ConsentChannel): Promise<number | undefined> {
+  const { rows } = await q.query<{ id: number }>(
+    "SELECT id FROM events WHERE contact_id = $1 AND name = $2 AND properties->>'channel' = $3 ORDER BY id DESC LIMIT 1",
+    [contactId, CONSENT_CHANGED_EVENT, channel],
+  );
+  return rows[0]?.id;
+}
+
+/**
+ * A change that arrives by address rather than by contact (an SMS keyword: STOP, START): applied
+ * to every contact with that address, each with its own event. Returns the events to route.
+ */
+export async function setConsentByAddress(tx: Queryable, change: Omit<ConsentChange, 'contactId'> & { address: string }): Promise<StoredEvent[]> {
+  const column = change.channel === 'email' ? 'email' : change.channel === 'sms' ? 'phone' : undefined;
+  if (!column) return [];
+  const value = change.channel === 'email' ? change.address.toLowerCase() : change.address;
+  const { rows } = await tx.query<{ id: string }>(`SELECT id FROM contacts WHERE ${column} = $1 ORDER BY id`, [value]);
+  const events: StoredEvent[] = [];
+  for (const { id } of rows) {
+    const result = await setConsent(tx, { ...change, contactId: id });
+    if (result.changed) events.push(result.event);
+  }
+  return events;
+}
+
+/**
+ * Consent carried by identify traits (`consent: { email: "subscribed", sms: false }`), applied in
+ * the identify's transaction. For api/events/ingest.ts: call it only for an identify that was not
+ * a duplicate, so a retried request cannot undo a decision taken since. `pending` from traits is
+ * recorded as is (an outside double opt-in); only the consent API sends our confirmation email.
+ */
+export async function applyTraitConsent(tx: Queryable, contactId: string, traits: Record<string, unknown>, occurredAt: string): Promise<StoredEvent[]> {
+  const events: StoredEvent[] = [];
+  for (const [channel, status] of Object.entries(consentFromTraits(traits)) as [ConsentChannel, ConsentStatus][]) {
+    const result = await setConsent(tx, { contactId, channel, status, source: 'identify', occurredAt });
+    if (result.changed) events.push(result.event);
+  }
+  return events;
+}
