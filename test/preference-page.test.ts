@@ -115,3 +115,26 @@ test('a spam report from SendGrid also withdraws the email consent', async () =>
   expect(res.status).toBe(200);
   expect((await consentOf('spammy')).channels.email).toMatchObject({ status: 'unsubscribed', source: 'spam_report' });
 });
+
+test('the page lists the lists the contact is on; unticking one leaves it (List Left, source preference_page)', async () => {
+  await h.http('post', '/v1/lists').send({ id: 'weekly', name: 'Weekly picks' });
+  await h.http('post', '/v1/lists').send({ id: 'vip', name: 'VIP' });
+  await h.http('post', '/v1/lists').send({ id: 'testers', name: 'Testers' });
+  const link = await reader('lea', '+33688888888');
+  await h.http('post', '/v1/lists/weekly/members').send({ contacts: [{ contactId: 'lea' }] });
+  await h.http('post', '/v1/lists/vip/members').send({ contacts: [{ contactId: 'lea' }] });
+  const page = await supertest(h.app).get(link);
+  expect(page.text).toContain('Weekly picks');
+  expect(page.text).toContain('VIP');
+  expect(page.text).not.toContain('Testers'); // lists the person is not on are not offered
+
+  const saved = await supertest(h.app).post(`${link}/preferences`).type('form')
+    .send('email=on&shown_email=1&sms=on&shown_sms=1&list_vip=on&shown_list_vip=1&shown_list_weekly=1&shown_list_testers=1');
+  expect(saved.status).toBe(200);
+  const members = async (list: string) => ((await h.http('get', `/v1/lists/${list}/members`)).body.members as { contactId: string }[]).map((m) => m.contactId);
+  expect(await members('weekly')).not.toContain('lea');
+  expect(await members('vip')).toContain('lea');
+  const left = await h.db.query("SELECT properties FROM events WHERE contact_id = 'lea' AND name = 'List Left'");
+  expect(left.rows.map((r) => r.properties)).toEqual([{ list_id: 'weekly', list_name: 'Weekly picks', source: 'preference_page' }]);
+  expect((await consentOf('lea')).channels.sms.status).toBe('subscribed'); // channels untouched
+});
