@@ -221,7 +221,7 @@ test('the version filter keeps to one version', async () => {
 test('an unknown flow or version is a 404; a bad query is a 400', async () => {
   const unknown = await get('/v1/flows/no-such-flow/stats');
   expect(unknown.status).toBe(404);
-  expect(unknown.body).toEqual({ error: { code: 'not_found', message: 'flow "no-such-flow" not found' } });
+  expect(unknown.body).toEqual({ error: { code: 'not_found', message: 'flow "no-such-flow" not found' }, code: 'not_found', message: 'flow "no-such-flow" not found' });
   expect((await get('/v1/flows/stats-flow/stats?version=3')).status).toBe(404);
 
   for (const query of ['conversionWindowDays=0', 'conversionWindowDays=91', 'conversionWindowDays=abc', 'conversionWindowDays=2.5', 'version=0', 'version=x', 'window=7']) {
