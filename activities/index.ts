@@ -2,6 +2,7 @@
  * Activities: all I/O of a journey. Built from their dependencies so the worker, tests and
  * benchmarks wire real providers, fakes' URLs or the outbox without touching the workflow.
  */
+import { canonicalContactId } from '../db/contact-merge';
 import { getContact } from '../db/contacts';
 import { recordJourneyEnd as writeJourneyEnd } from '../db/journeys';
 import { deletePushSubscriptions, pushSubscriptionsOf } from '../db/push-subscriptions';
@@ -87,38 +88,45 @@ export function createActivities(deps: ActivityDeps) {
     afterSend: async (db, result) => deletePushSubscriptions(db, result.gone ?? []),
   };
 
+  // A journey keeps the contact id it started with (its workflow input), which may since have
+  // been merged into a known contact (anonymous → known): every activity acts on that one.
+  const merged = async <R extends { journey: JourneyRef }>(req: R): Promise<R> => {
+    const contactId = await canonicalContactId(deps.db, req.journey.contactId);
+    return contactId === req.journey.contactId ? req : { ...req, journey: { ...req.journey, contactId } };
+  };
+
   return {
     async sendEmail(req: SendRequest<StepOf<'email'>>): Promise<SendOutcome> {
-      return sendMessage(deps.db, emailSender, policy, req);
+      return sendMessage(deps.db, emailSender, policy, await merged(req));
     },
     async sendSms(req: SendRequest<StepOf<'sms'>>): Promise<SendOutcome> {
-      return sendMessage(deps.db, smsSender, policy, req);
+      return sendMessage(deps.db, smsSender, policy, await merged(req));
     },
     async sendPush(req: SendRequest<StepOf<'push'>>): Promise<SendOutcome> {
-      return sendMessage(deps.db, pushSender, policy, req);
+      return sendMessage(deps.db, pushSender, policy, await merged(req));
     },
     async callWebhook(req: GuardRequest & { step: StepOf<'webhook'> }) {
-      return callWebhook(deps.db, deps.webhookSecret, req, { leaseMs: deps.sendLeaseMs });
+      return callWebhook(deps.db, deps.webhookSecret, await merged(req), { leaseMs: deps.sendLeaseMs });
     },
     async evaluateSplit(req: Parameters<typeof evaluateSplit>[1]) {
-      return evaluateSplit(deps.db, req);
+      return evaluateSplit(deps.db, await merged(req));
     },
     async updateProfile(req: GuardRequest & { step: StepOf<'update_profile'> }) {
-      return applyProfileStep(deps.db, req);
+      return applyProfileStep(deps.db, await merged(req));
     },
     /** wait_for_event: the awaited event in the stored events, before taking the timeout branch. */
     async findStoredEvent(query: StoredEventQuery) {
-      return findStoredEvent(deps.db, query);
+      return findStoredEvent(deps.db, { ...query, contactId: await canonicalContactId(deps.db, query.contactId) });
     },
     /** When a delay_until step ends, in the contact's time zone. */
     async resolveWakeTime(req: { journey: JourneyRef; step: StepOf<'delay_until'>; trigger: GuardRequest['trigger']; now: number }): Promise<{ at: string; zone: string } | { error: string }> {
-      const profile = profileOf(await getContact(deps.db, req.journey.contactId));
+      const profile = profileOf(await getContact(deps.db, await canonicalContactId(deps.db, req.journey.contactId)));
       const zone = zoneOf(profile, req.step.timezone);
       const wake = wakeTime(req.step, req.now, zone, { contact: profile, event: { name: req.trigger.name, properties: req.trigger.properties, timestamp: req.trigger.timestamp } });
       return 'error' in wake ? wake : { at: new Date(wake.at).toISOString(), zone };
     },
     async recordJourneyEnd(end: JourneyEnd): Promise<void> {
-      const { journey } = end;
+      const { journey } = await merged(end);
       await writeJourneyEnd(deps.db, {
         ...journey,
         status: end.status,

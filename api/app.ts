@@ -9,8 +9,13 @@ import { eventsRouter } from './events/router';
 import { flowsRouter } from './flows/router';
 import { flowStatsRouter } from './flows/stats-router';
 import { healthRouter } from './health/router';
-import { requireApiKey } from './middleware/auth';
+import { isIngestionPath } from './events/paths';
+import { authenticate, keyRing } from './middleware/auth';
+import { ingestionCors } from './middleware/cors';
+import { ingestionBody } from './middleware/ingest-body';
 import { jsonBody } from './middleware/json-body';
+import { rateLimit, type RateLimits } from './middleware/rate-limit';
+import { noteErrorCode, requestLog } from './middleware/request-log';
 import { outboxRouter } from './outbox/router';
 import { consentRouter } from './consent/router';
 import { sendgridWebhookRouter } from './webhooks/sendgrid';
@@ -25,7 +30,12 @@ export interface AppDeps {
   db: Db;
   workflows: WorkflowClient;
   log: Logger;
+  /** Admin keys: every route. */
   apiKeys: string[];
+  /** Write keys: the ingestion routes only (safe to embed in a web page or an app). */
+  writeKeys?: string[];
+  /** Requests per key; without it, no limit. */
+  rateLimits?: RateLimits;
   /** Signed unsubscribe and tracking links. */
   links: LinkSettings;
   /** Provider webhook verification; a provider without its key answers 404. */
@@ -37,6 +47,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', true);
 
+  app.use(requestLog(deps.log));
   app.use(healthRouter(deps));
 
   // Public: links in messages, and provider webhooks (each verifies its own signature).
@@ -46,17 +57,31 @@ export function createApp(deps: AppDeps): express.Express {
   // Generic sources deliver to /v1/sources/:id/events, authenticated by the source's own secret.
   app.use('/v1/sources', sourceEventsRouter(deps));
 
-  const v1 = express.Router();
-  v1.use(requireApiKey(deps.apiKeys));
-  v1.use(jsonBody());
-  v1.use(eventsRouter(deps));
-  v1.use('/flows', flowsRouter(deps), flowStatsRouter(deps));
-  v1.use('/contacts', contactsRouter(deps));
-  v1.use('/outbox', outboxRouter(deps));
-  v1.use('/sources', sourcesRouter(deps));
-  app.use('/v1', v1);
+  const keys = keyRing({ admin: deps.apiKeys, write: deps.writeKeys });
+  const limit = deps.rateLimits ? [rateLimit(deps.rateLimits)] : [];
+
+  // Ingestion (INGESTION_PATHS), for write and admin keys. The body comes before the key:
+  // browsers send the key in it. Other paths leave this router at once for the admin one, so an
+  // events route missing from INGESTION_PATHS is unreachable rather than unauthenticated.
+  const ingestion = express.Router();
+  ingestion.use((req, _res, next) => next(isIngestionPath(req) ? undefined : 'router'));
+  ingestion.use(ingestionCors(), ingestionBody());
+  ingestion.use(authenticate(keys, 'ingestion'), ...limit);
+  ingestion.use(eventsRouter(deps));
+  app.use('/v1', ingestion);
+
+  // Everything else: admin keys only (a write key gets 403).
+  const admin = express.Router();
+  admin.use(authenticate(keys, 'admin'), ...limit);
+  admin.use(jsonBody());
+  admin.use('/flows', flowsRouter(deps), flowStatsRouter(deps));
+  admin.use('/contacts', contactsRouter(deps));
+  admin.use('/outbox', outboxRouter(deps));
+  admin.use('/sources', sourcesRouter(deps));
+  app.use('/v1', admin);
 
   app.use((req, _res, next) => next(notFound(`route ${req.method} ${req.path}`)));
+  app.use(noteErrorCode());
   app.use(errorHandler(deps.log));
   return app;
 }

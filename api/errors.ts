@@ -61,6 +61,14 @@ export function toHttpError(err: unknown): HttpError | undefined {
   return undefined;
 }
 
+/**
+ * `{ error: { code, message, issues } }`, and `code` and `message` again at the top level:
+ * Segment's older Python library (analytics-python) reads a top-level `code`.
+ */
+export function errorBody(e: HttpError): { code: string; message: string; error: { code: string; message: string; issues?: Issue[] } } {
+  return { code: e.code, message: e.message, error: { code: e.code, message: e.message, ...(e.issues ? { issues: e.issues } : {}) } };
+}
+
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err, req, res, next) => {
     // Too late for an error body: Express's own handler closes the connection.
@@ -71,8 +79,6 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       httpError = new HttpError(500, 'internal', 'internal error');
     }
     if (httpError.status === 503) res.set('Retry-After', '5');
-    res.status(httpError.status).json({
-      error: { code: httpError.code, message: httpError.message, ...(httpError.issues ? { issues: httpError.issues } : {}) },
-    });
+    res.status(httpError.status).json(errorBody(httpError));
   };
 }

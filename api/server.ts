@@ -2,7 +2,7 @@
 import { Client } from '@temporalio/client';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { apiKeys, poolSettings, publicUrl, readEnv, requiredLinkSecret, webhookSettings } from '../runtime/env';
+import { apiKeys, poolSettings, publicUrl, rateLimits, readEnv, requiredLinkSecret, webhookSettings, writeKeys } from '../runtime/env';
 import { createLogger } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { exitOnStartupFailure } from '../runtime/startup';
@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   const env = readEnv();
   const log = createLogger(env.LOG_LEVEL, 'parcours-api');
   const keys = apiKeys(env);
-  if (keys.length === 0) throw new Error('API_KEYS is empty: set at least one key (comma-separated)');
+  if (keys.length === 0) throw new Error('API_KEYS is empty: set at least one admin key (comma-separated)');
   const database = await resolveDatabase(env, log);
   const db = createPool(database.url, poolSettings(env, 'api'));
   await migrate(db);
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const connection = await connectClient(temporal);
   log.info({ temporal: describeTemporal(temporal) }, 'connected to Temporal');
   const workflows = new Client({ connection, namespace: temporal.namespace }).workflow;
-  const deps = { db, workflows, log, apiKeys: keys, links: { publicUrl: publicUrl(env), secret: requiredLinkSecret(env) }, webhooks: webhookSettings(env) };
+  const deps = { db, workflows, log, apiKeys: keys, writeKeys: writeKeys(env), rateLimits: rateLimits(env), links: { publicUrl: publicUrl(env), secret: requiredLinkSecret(env) }, webhooks: webhookSettings(env) };
   // Status changes a crashed or failed pass left unfinished reach their journeys from here.
   const stopNotifier = startFlowStatusNotifier(deps);
   // Routes what requests did not, and profile changes made by steps (also run by workers).

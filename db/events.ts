@@ -1,9 +1,12 @@
 import type { Queryable } from './pool';
 
+/** Page and screen calls are stored as track events; group and alias calls as themselves (never routed). */
+export type EventType = 'track' | 'identify' | 'group' | 'alias';
+
 export interface StoredEvent {
   id: number;
   messageId: string;
-  type: 'track' | 'identify';
+  type: EventType;
   contactId: string;
   name: string | null;
   properties: Record<string, unknown>;
@@ -17,7 +20,7 @@ export interface StoredEvent {
 interface EventRow {
   id: number;
   message_id: string;
-  type: 'track' | 'identify';
+  type: EventType;
   contact_id: string;
   name: string | null;
   properties: Record<string, unknown>;
@@ -44,7 +47,7 @@ const toEvent = (r: EventRow): StoredEvent => ({
 
 export interface NewEvent {
   messageId: string;
-  type: 'track' | 'identify';
+  type: EventType;
   contactId: string;
   name?: string;
   properties?: Record<string, unknown>;
@@ -67,6 +70,41 @@ export async function insertEvent(q: Queryable, e: NewEvent, opts: { routeWithin
   if (inserted.rows[0]) return { event: toEvent(inserted.rows[0]), duplicate: false };
   const existing = await q.query<EventRow>('SELECT * FROM events WHERE message_id = $1', [e.messageId]);
   return { event: toEvent(existing.rows[0]), duplicate: true };
+}
+
+/**
+ * Stores many events in one statement, in the order given (ids follow it, so routing in id
+ * order keeps each contact's order). A messageId already stored is skipped: the rows returned
+ * are the ones this call inserted.
+ */
+export async function insertEvents(q: Queryable, events: NewEvent[], opts: { routeWithinMs?: number } = {}): Promise<StoredEvent[]> {
+  if (events.length === 0) return [];
+  const rows = events.map((e, ord) => ({
+    ord,
+    message_id: e.messageId,
+    type: e.type,
+    contact_id: e.contactId,
+    name: e.name ?? null,
+    properties: e.properties ?? {},
+    context: e.context ?? {},
+    occurred_at: e.occurredAt,
+  }));
+  const { rows: inserted } = await q.query<EventRow>(
+    `INSERT INTO events (message_id, type, contact_id, name, properties, context, occurred_at, next_route_at)
+     SELECT message_id, type, contact_id, name, properties, context, occurred_at, now() + make_interval(secs => $2 / 1000.0)
+     FROM jsonb_to_recordset($1::jsonb) AS e(ord int, message_id text, type text, contact_id text, name text, properties jsonb, context jsonb, occurred_at timestamptz)
+     ORDER BY ord
+     ON CONFLICT (message_id) DO NOTHING RETURNING *`,
+    [JSON.stringify(rows), opts.routeWithinMs ?? 0],
+  );
+  return inserted.map(toEvent).sort((a, b) => a.id - b.id);
+}
+
+/** The stored events with these messageIds (duplicates of a batch, in one query). */
+export async function eventsByMessageIds(q: Queryable, messageIds: string[]): Promise<Map<string, StoredEvent>> {
+  if (messageIds.length === 0) return new Map();
+  const { rows } = await q.query<EventRow>('SELECT * FROM events WHERE message_id = ANY($1)', [messageIds]);
+  return new Map(rows.map((r) => [r.message_id, toEvent(r)]));
 }
 
 export async function eventExists(q: Queryable, messageId: string): Promise<boolean> {
@@ -109,14 +147,23 @@ export async function releaseBackedOff(q: Queryable): Promise<number> {
  * Claims events whose routing is due (never tried, an inline attempt's lease ran out, a retry's
  * backoff passed), oldest first. A claim holds the event for `leaseMs`; SKIP LOCKED and the
  * lease keep two routers (API and worker processes) from routing one event at once.
+ *
+ * A contact's events are routed in order: an event is claimed only with every earlier unrouted
+ * event of its contact in the same claim. One whose earlier event waits for a retry, is being
+ * routed (leased by a request or another router) or is locked by a concurrent claim stays.
  */
 export async function claimUnrouted(q: Queryable, leaseMs: number, limit: number): Promise<StoredEvent[]> {
   const { rows } = await q.query<EventRow>(
-    `UPDATE events SET routing_claimed_at = now(), next_route_at = now() + make_interval(secs => $1 / 1000.0)
-     WHERE id IN (
-       SELECT id FROM events
+    `WITH candidates AS (
+       SELECT id, contact_id FROM events e
        WHERE routed_at IS NULL AND (next_route_at IS NULL OR next_route_at <= now())
-       ORDER BY next_route_at NULLS FIRST, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+         AND NOT EXISTS (SELECT 1 FROM events p WHERE p.contact_id = e.contact_id AND p.id < e.id AND p.routed_at IS NULL AND p.next_route_at > now())
+       ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED),
+     in_order AS (
+       SELECT c.id FROM candidates c
+       WHERE NOT EXISTS (SELECT 1 FROM events p WHERE p.contact_id = c.contact_id AND p.id < c.id AND p.routed_at IS NULL AND p.id NOT IN (SELECT id FROM candidates)))
+     UPDATE events SET routing_claimed_at = now(), next_route_at = now() + make_interval(secs => $1 / 1000.0)
+     WHERE id IN (SELECT id FROM in_order)
      RETURNING *`,
     [leaseMs, limit],
   );

@@ -7,9 +7,10 @@
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowClient } from '@temporalio/client';
 import { loadFacts, profileOf } from '../activities/facts';
+import { canonicalContactId, liveJourneyOfMergedId } from '../db/contact-merge';
 import type { Contact } from '../db/contacts';
 import type { StoredEvent } from '../db/events';
-import { getFlowVersion, liveFlowsTriggeredBy, liveProfileTriggeredFlows } from '../db/flows';
+import { getFlowVersion } from '../db/flows';
 import { claimEntry, decideEntry, takeOverEntry } from '../db/journey-entries';
 import { dropStartingJourney, hasRunningJourney, lastJourneyStart, markJourneyStarted, recordJourneyStart, recordJourneyStarting, runningJourneysListeningTo, type JourneyRecord } from '../db/journeys';
 import type { Queryable } from '../db/pool';
@@ -21,11 +22,14 @@ import type { FlowDefinition } from '../flows/schema';
 import { ContactIdAttribute, FlowIdAttribute, JOURNEY_TASK_QUEUE, journeyWorkflowId } from '../workflows/journey-identity';
 import type { journeyWorkflow } from '../workflows/journey';
 import { contactEventSignal, type JourneyEvent, type JourneyInput } from '../workflows/messages';
+import { liveFlowsNow, type LiveFlows } from './flows-of-pass';
 import { isPermanentTemporalError, RoutingDeferred } from './temporal-errors';
 
 export interface RoutingDeps {
   db: Queryable;
   workflows: WorkflowClient;
+  /** Where live flows are read (a pass over many events reads them once); Postgres by default. */
+  flows?: LiveFlows;
 }
 
 export interface RoutingResult {
@@ -51,16 +55,19 @@ export function toJourneyEvent(event: StoredEvent): JourneyEvent {
   return { id: event.id, messageId: event.messageId, name: event.name ?? 'Profile Updated', properties: event.properties, timestamp: event.occurredAt };
 }
 
-export async function routeEvent(deps: RoutingDeps, event: StoredEvent): Promise<RoutingResult> {
+export async function routeEvent(deps: RoutingDeps, stored: StoredEvent): Promise<RoutingResult> {
   const result = emptyRouting();
-  if (event.type !== 'track' || !event.name) return result;
+  if (stored.type !== 'track' || !stored.name) return result;
+  // Stored before its contact was merged into another (anonymous → known): routed as the
+  // merged contact's, to its journeys (those started anonymously included).
+  const event = { ...stored, name: stored.name, contactId: await canonicalContactId(deps.db, stored.contactId) };
   const journeyEvent = toJourneyEvent(event);
 
   // Signal first, so a journey started below never receives its own trigger.
   await signalJourneys(deps, await runningJourneysListeningTo(deps.db, event.contactId, event.name), journeyEvent, result);
 
   const now = Date.parse(event.occurredAt);
-  for (const flow of await liveFlowsTriggeredBy(deps.db, event.name)) {
+  for (const flow of await (deps.flows ?? liveFlowsNow(deps.db)).triggeredBy(event.name)) {
     if (!('event' in flow.trigger)) continue;
     if (matchesAllProperties(event.properties, flow.trigger.where, { now, trigger: journeyEvent }) !== true) continue;
     await enter(deps, flow, event, journeyEvent, result);
@@ -94,10 +101,11 @@ async function signalJourneys(deps: RoutingDeps, journeys: JourneyRecord[], even
  * Profile-change triggers: a flow is entered when its condition goes from not true (before)
  * to true (after), so a lead score reaching 50 enters once per crossing.
  */
-export async function routeProfileChange(deps: RoutingDeps, before: Contact | undefined, after: Contact, event: StoredEvent): Promise<RoutingResult> {
+export async function routeProfileChange(deps: RoutingDeps, before: Contact | undefined, after: Contact, stored: StoredEvent): Promise<RoutingResult> {
   const result = emptyRouting();
+  const event = { ...stored, contactId: await canonicalContactId(deps.db, stored.contactId) };
   const now = Date.parse(event.occurredAt);
-  for (const flow of await liveProfileTriggeredFlows(deps.db)) {
+  for (const flow of await (deps.flows ?? liveFlowsNow(deps.db)).profileTriggered()) {
     if (!('profileChange' in flow.trigger)) continue;
     const condition = flow.trigger.profileChange;
     const was = evaluate(condition, { now, profile: profileOf(before), events: [] });
@@ -127,6 +135,12 @@ async function enter(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent
     if (!(await takeOverEntry(deps.db, flow.id, event.id, ENTRY_CLAIM_LEASE_MS))) throw new RoutingDeferred(`entry into ${flow.id} is being decided by another router`);
   }
 
+  // One journey per flow and contact also across a merge: the one started anonymously counts.
+  const mergedJourney = await liveJourneyOfMergedId(deps.db, flow.id, event.contactId, workflowId, journeyKey);
+  if (mergedJourney) {
+    await decideEntry(deps.db, flow.id, event.id, 'already_in_flow');
+    return void result.alreadyInFlow.push({ flowId: flow.id, workflowId: mergedJourney });
+  }
   const refusal = await entryRefusal(deps.db, flow, event, trigger);
   if (refusal) {
     await decideEntry(deps.db, flow.id, event.id, 'refused', { reason: refusal });

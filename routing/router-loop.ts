@@ -8,7 +8,8 @@
  */
 import { claimUnrouted, releaseBackedOff } from '../db/events';
 import { DEFAULT_RECONCILE, reconcileJourneys, type ReconcileOptions } from './reconcile';
-import { routeStored, type RouterDeps } from './router';
+import { DEFAULT_ROUTING_CONCURRENCY, routeStoredMany } from './route-many';
+import type { RouterDeps } from './router';
 import { temporalHealth } from './temporal-health';
 
 export interface RouterLoopOptions {
@@ -18,15 +19,20 @@ export interface RouterLoopOptions {
   leaseMs: number;
   /** Events claimed per pass. */
   batch: number;
+  /** Contacts routed at once within a pass (each contact's events one after the other). */
+  concurrency: number;
   /** Journey reconciliation: how often, and its options (false: not in this process). */
   reconcileEveryMs: number | false;
   reconcile: ReconcileOptions;
 }
 
-export const DEFAULT_ROUTER_LOOP: RouterLoopOptions = { intervalMs: 500, leaseMs: 30_000, batch: 50, reconcileEveryMs: 30_000, reconcile: DEFAULT_RECONCILE };
+export const DEFAULT_ROUTER_LOOP: RouterLoopOptions = { intervalMs: 500, leaseMs: 30_000, batch: 200, concurrency: DEFAULT_ROUTING_CONCURRENCY, reconcileEveryMs: 30_000, reconcile: DEFAULT_RECONCILE };
 
-/** One pass: claims due events and routes them in order; returns how many were routed. */
-export async function routePending(deps: RouterDeps, opts: Pick<RouterLoopOptions, 'leaseMs' | 'batch'> = DEFAULT_ROUTER_LOOP): Promise<number> {
+/**
+ * One pass: claims due events (a contact's only in order, see claimUnrouted) and routes them,
+ * contacts concurrently, each contact's events in order; returns how many were routed.
+ */
+export async function routePending(deps: RouterDeps, opts: Pick<RouterLoopOptions, 'leaseMs' | 'batch'> & Partial<Pick<RouterLoopOptions, 'concurrency'>> = DEFAULT_ROUTER_LOOP): Promise<number> {
   const health = temporalHealth(deps.workflows);
   if (health.isDown() || health.wasDown) {
     if (!(await health.probe())) return 0;
@@ -34,13 +40,9 @@ export async function routePending(deps: RouterDeps, opts: Pick<RouterLoopOption
     if (released) deps.log.info({ released }, 'Temporal answers again: routing the deferred events');
   }
   const events = await claimUnrouted(deps.db, opts.leaseMs, opts.batch);
-  let routed = 0;
-  for (const event of events) {
-    if ((await routeStored(deps, event)).routing === 'done') routed += 1;
-    // Temporal went down during this batch: the rest would only wait out their deadlines.
-    else if (health.isDown()) break;
-  }
-  return routed;
+  // Temporal going down during the pass leaves the rest due for the next pass (after a probe).
+  const outcomes = await routeStoredMany(deps, events, { concurrency: opts.concurrency ?? DEFAULT_ROUTING_CONCURRENCY });
+  return outcomes.filter((o) => o.routing === 'done').length;
 }
 
 export interface RouterLoop {

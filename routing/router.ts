@@ -84,8 +84,14 @@ async function routeAndRecord(deps: RouterDeps, event: StoredEvent, deadlineMs: 
   return { routing: 'done', journeys };
 }
 
+/**
+ * Track events (page and screen calls are stored as "Page Viewed" / "Screen Viewed" track
+ * events, so they trigger and are filtered like any event) and identifies (profile changes)
+ * route; group and alias calls are kept for the timeline and route nowhere.
+ */
 function route(deps: RouterDeps, event: StoredEvent): Promise<RoutingResult> {
   if (event.type === 'track') return routeEvent(deps, event);
+  if (event.type !== 'identify') return Promise.resolve(emptyRouting());
   const change = event.context.profileChange as { before: Contact | null; after: Contact } | undefined;
   return change ? routeProfileChange(deps, change.before ?? undefined, change.after, event) : Promise.resolve(emptyRouting());
 }

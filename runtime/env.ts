@@ -16,7 +16,16 @@ const schema = z
     TEMPORAL_NAMESPACE: z.string().default('default'),
     TEMPORAL_PORT: z.coerce.number().int().default(7233),
     TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
+    /** Admin keys, comma-separated: every route. */
     API_KEYS: optional,
+    /** Write keys, comma-separated: the ingestion routes only (safe in a web page or an app). */
+    WRITE_KEYS: optional,
+    /** Requests per second per write key (token bucket; 0: no limit), and the burst it allows. */
+    RATE_LIMIT_WRITE_PER_SECOND: z.coerce.number().min(0).default(200),
+    RATE_LIMIT_WRITE_BURST: z.coerce.number().int().min(1).default(1000),
+    /** Requests per second per admin key (0: no limit), and the burst it allows. */
+    RATE_LIMIT_ADMIN_PER_SECOND: z.coerce.number().min(0).default(500),
+    RATE_LIMIT_ADMIN_BURST: z.coerce.number().int().min(1).default(1000),
     SENDGRID_API_KEY: optional,
     SENDGRID_BASE_URL: z.url().optional(),
     EMAIL_FROM: z.email().optional(),
@@ -149,6 +158,22 @@ export function poolSettings(env: Env, role: 'api' | 'worker'): { max: number; c
   };
 }
 
+const keyList = (value: string | undefined) => (value ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+
+/** Admin keys. */
 export function apiKeys(env: Env): string[] {
-  return (env.API_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+  return keyList(env.API_KEYS);
+}
+
+/** Write keys (ingestion only). */
+export function writeKeys(env: Env): string[] {
+  return keyList(env.WRITE_KEYS);
+}
+
+/** Per-key rate limits (shaped as api/middleware/rate-limit's RateLimits). */
+export function rateLimits(env: Env): { write: { perSecond: number; burst: number }; admin: { perSecond: number; burst: number } } {
+  return {
+    write: { perSecond: env.RATE_LIMIT_WRITE_PER_SECOND, burst: env.RATE_LIMIT_WRITE_BURST },
+    admin: { perSecond: env.RATE_LIMIT_ADMIN_PER_SECOND, burst: env.RATE_LIMIT_ADMIN_BURST },
+  };
 }

@@ -12,7 +12,7 @@ import { startFlowStatusNotifier } from '../routing/flow-status';
 import { startRouterLoop } from '../routing/router-loop';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { apiKeys, poolSettings, publicUrl, readEnv, webhookSettings } from '../runtime/env';
+import { apiKeys, poolSettings, publicUrl, rateLimits, readEnv, webhookSettings, writeKeys } from '../runtime/env';
 import { createLogger, installTemporalLogging } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { providersFromEnv } from '../runtime/providers';
@@ -58,9 +58,21 @@ async function main(): Promise<void> {
   });
   const workerDone = worker.run();
 
+  // Without configured keys, a development pair: an admin key and a write key (for a web page).
   const keys = apiKeys(env);
   const generatedKey = keys.length === 0 ? developmentSecret(env.PARCOURS_DATA_DIR, 'dev-api-key', 'dev_') : undefined;
-  const deps = { db, workflows, log, apiKeys: generatedKey ? [generatedKey] : keys, links, webhooks: webhookSettings(env) };
+  const configuredWriteKeys = writeKeys(env);
+  const generatedWriteKey = configuredWriteKeys.length === 0 ? developmentSecret(env.PARCOURS_DATA_DIR, 'dev-write-key', 'dev_write_') : undefined;
+  const deps = {
+    db,
+    workflows,
+    log,
+    apiKeys: generatedKey ? [generatedKey] : keys,
+    writeKeys: generatedWriteKey ? [generatedWriteKey] : configuredWriteKeys,
+    rateLimits: rateLimits(env),
+    links,
+    webhooks: webhookSettings(env),
+  };
   const router = startRouterLoop(deps);
   // Status changes a crashed or failed pass left unfinished reach their journeys from here.
   const stopNotifier = startFlowStatusNotifier(deps);
@@ -77,7 +89,8 @@ async function main(): Promise<void> {
     `  API          http://127.0.0.1:${env.PORT}   (health: /health)`,
     `  Temporal UI  ${temporal.uiUrl ?? `(external server ${temporal.settings.address})`}`,
     `  Postgres     ${database.source}`,
-    generatedKey ? `  API key      ${generatedKey}   (development key, saved in ${path.join(env.PARCOURS_DATA_DIR, 'dev-api-key')})` : '  API keys     from API_KEYS',
+    generatedKey ? `  API key      ${generatedKey}   (development admin key, saved in ${path.join(env.PARCOURS_DATA_DIR, 'dev-api-key')})` : '  API keys     from API_KEYS',
+    generatedWriteKey ? `  Write key    ${generatedWriteKey}   (development write key: events only, saved in ${path.join(env.PARCOURS_DATA_DIR, 'dev-write-key')})` : '  Write keys   from WRITE_KEYS',
     `  Email        ${providers.email.name}${providers.email.name === 'outbox' ? ' (GET /v1/outbox lists what would have been sent)' : ''}`,
     `  SMS          ${providers.sms.name}`,
   ];

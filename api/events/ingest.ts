@@ -1,16 +1,18 @@
 /**
- * Accepting events: store first (contact and event in one transaction), then route through
- * the one router. A stored event is never lost: when routing does not finish within the
- * request's short deadline (Temporal unreachable) the answer still says accepted, with routing
- * "deferred", and the router loop routes it later.
+ * Accepting Segment calls: store first (contacts, merges and events in one transaction), then
+ * route through the one router. A single call routes its own event inline, with a short
+ * deadline, and its answer shows the journeys; a batch is answered once it is durable and its
+ * events are routed in the background (concurrently across contacts, in order per contact).
+ * A stored event is never lost: what routing does not finish, the router loop routes later.
  */
-import { randomUUID } from 'node:crypto';
-import { getContact, upsertContact } from '../../db/contacts';
-import { insertEvent, type NewEvent } from '../../db/events';
-import { inTransaction } from '../../db/pool';
 import type { RoutingResult } from '../../routing/route-event';
+import { routeStoredMany } from '../../routing/route-many';
 import { INLINE_ROUTING_DEADLINE_MS, routeStored, type RouterDeps } from '../../routing/router';
+import { HttpError } from '../errors';
+import { contactIdOf, prepareCall, type CallEnvelope, type PreparedCall } from './prepare';
+import type { CallType } from './paths';
 import type { IdentifyPayload, TrackPayload } from './schemas';
+import { storeCalls } from './store';
 
 export type IngestDeps = RouterDeps;
 
@@ -27,50 +29,80 @@ export interface IngestResult {
 /** The router loop leaves a request's event alone this long: the request routes it itself. */
 const INLINE_ROUTING_LEASE_MS = INLINE_ROUTING_DEADLINE_MS + 9_000;
 
-export const contactIdOf = (p: { userId?: string; anonymousId?: string }): string => p.userId ?? `anonymous:${p.anonymousId}`;
+export { contactIdOf };
 
+/** A call at /v1/<type> (or its short path): a bad one is a 400 naming the field. */
+export async function ingestCall(deps: IngestDeps, body: unknown, type: CallType, envelope: CallEnvelope): Promise<IngestResult> {
+  const prepared = prepareCall(body, envelope, type);
+  if ('rejected' in prepared) throw new HttpError(400, prepared.rejected.code, prepared.rejected.message, prepared.rejected.issues);
+  return ingestPrepared(deps, prepared.call);
+}
+
+/** Calls our own connectors (shops, sources) build: already validated, and free to carry a large raw payload. */
 export async function ingestTrack(deps: IngestDeps, payload: TrackPayload): Promise<IngestResult> {
-  const { event, properties, context, ...rest } = payload;
-  return ingest(deps, payload, context?.traits ?? {}, {
-    type: 'track',
-    name: event,
-    properties,
-    context: { ...context, ...without(rest, ['userId', 'anonymousId', 'messageId', 'timestamp', 'type']) },
-  });
+  return ingestBuilt(deps, payload, 'track');
 }
 
 export async function ingestIdentify(deps: IngestDeps, payload: IdentifyPayload): Promise<IngestResult> {
-  const { traits, context, ...rest } = payload;
-  return ingest(deps, payload, { ...context?.traits, ...traits }, {
-    type: 'identify',
-    properties: traits,
-    context: { ...context, ...without(rest, ['userId', 'anonymousId', 'messageId', 'timestamp', 'type']) },
-  });
+  return ingestBuilt(deps, payload, 'identify');
 }
 
-async function ingest(
-  deps: IngestDeps,
-  payload: { userId?: string; anonymousId?: string; messageId?: string; timestamp?: string },
-  traits: Record<string, unknown>,
-  fields: Pick<NewEvent, 'type' | 'name' | 'properties' | 'context'>,
-): Promise<IngestResult> {
-  const contactId = contactIdOf(payload);
-  // Segment's libraries always send a messageId; without one a retry cannot be recognised.
-  const messageId = payload.messageId ?? `parcours-${randomUUID()}`;
-  const occurredAt = new Date(payload.timestamp ?? Date.now()).toISOString();
-  const { event, duplicate } = await inTransaction(deps.db, async (tx) => {
-    const before = await getContact(tx, contactId, { forUpdate: true });
-    const after = await upsertContact(tx, contactId, traits);
-    // An identify keeps the profile before and after it, so profile-change triggers can be
-    // routed (or routed again after an outage) against exactly this change.
-    const context = fields.type === 'identify' ? { ...fields.context, profileChange: { before: before ?? null, after } } : fields.context;
-    return insertEvent(tx, { ...fields, context, messageId, contactId, occurredAt }, { routeWithinMs: INLINE_ROUTING_LEASE_MS });
-  });
-  const base = { messageId, eventId: event.id, contactId, duplicate };
-  if (duplicate && event.routedAt) return { ...base, routing: 'done', journeys: event.routingResult as RoutingResult };
+async function ingestBuilt(deps: IngestDeps, payload: TrackPayload | IdentifyPayload, type: CallType): Promise<IngestResult> {
+  const prepared = prepareCall(payload, { receivedAt: Date.now() }, type, { checkSize: false });
+  if ('rejected' in prepared) throw new Error(`a connector built an invalid ${type}: ${JSON.stringify(prepared.rejected.issues)}`);
+  return ingestPrepared(deps, prepared.call);
+}
+
+async function ingestPrepared(deps: IngestDeps, call: PreparedCall): Promise<IngestResult> {
+  const [outcome] = await storeCalls(deps.db, [call], { routeWithinMs: INLINE_ROUTING_LEASE_MS });
+  if (outcome.status === 'refused') throw new HttpError(400, outcome.code, outcome.message);
+  const { event } = outcome;
+  const base = { messageId: event.messageId, eventId: event.id, contactId: event.contactId, duplicate: outcome.status === 'duplicate' };
+  if (base.duplicate && event.routedAt) return { ...base, routing: 'done', journeys: event.routingResult as RoutingResult };
   return { ...base, ...(await routeStored(deps, event, { inline: true })) };
 }
 
-function without(source: Record<string, unknown>, keys: string[]): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(source).filter(([k]) => !keys.includes(k)));
+/**
+ * A batch's events are routed after the answer; the router loop leaves them alone this long
+ * (routing a batch that starts hundreds of journeys takes seconds), and takes over after it
+ * if this process died meanwhile.
+ */
+export const BATCH_ROUTING_LEASE_MS = 30_000;
+
+export type ItemOutcome =
+  | { index: number; messageId: string; outcome: 'stored' | 'duplicate'; eventId: number; contactId: string }
+  | { index: number; messageId?: string; outcome: 'rejected'; code: string; message: string; issues: { path: (string | number)[]; message: string }[] };
+
+/**
+ * Every item prepared, the valid ones stored in one transaction, the answer listing each
+ * item's outcome in order; then the stored events are routed in the background.
+ */
+export async function ingestBatch(deps: IngestDeps, items: unknown[], envelope: CallEnvelope): Promise<ItemOutcome[]> {
+  const outcomes: ItemOutcome[] = new Array(items.length);
+  const valid: { index: number; call: PreparedCall }[] = [];
+  for (const [index, raw] of items.entries()) {
+    const prepared = prepareCall(raw, envelope);
+    if ('call' in prepared) valid.push({ index, call: prepared.call });
+    else outcomes[index] = { index, ...messageIdOf(raw), outcome: 'rejected', ...prepared.rejected };
+  }
+  const stored = await storeCalls(deps.db, valid.map((v) => v.call), { routeWithinMs: BATCH_ROUTING_LEASE_MS });
+  const toRoute = [];
+  for (const [i, { index, call }] of valid.entries()) {
+    const outcome = stored[i];
+    if (outcome.status === 'refused') {
+      outcomes[index] = { index, messageId: call.messageId, outcome: 'rejected', code: outcome.code, message: outcome.message, issues: [] };
+      continue;
+    }
+    outcomes[index] = { index, messageId: call.messageId, outcome: outcome.status, eventId: outcome.event.id, contactId: outcome.event.contactId };
+    if (outcome.status === 'stored') toRoute.push(outcome.event);
+  }
+  if (toRoute.length > 0) {
+    routeStoredMany(deps, toRoute).catch((err: unknown) => deps.log.warn({ err: (err as Error).message }, 'batch routing stopped; the router loop routes the rest'));
+  }
+  return outcomes;
+}
+
+function messageIdOf(raw: unknown): { messageId?: string } {
+  const id = raw !== null && typeof raw === 'object' ? (raw as { messageId?: unknown }).messageId : undefined;
+  return typeof id === 'string' || typeof id === 'number' ? { messageId: String(id).slice(0, 255) } : {};
 }

@@ -29,6 +29,8 @@ import { FakeSendGrid } from './fake-sendgrid';
 import { FakeTwilio } from './fake-twilio';
 
 export const API_KEY = 'test-key';
+/** A write key: ingestion routes only, as a web page or Segment's libraries would hold it. */
+export const WRITE_KEY = 'test-write-key';
 export const WEBHOOK_SECRET = 'whsec_test';
 /** Links in emails point here; tests take the path and call the app. */
 export const TEST_LINKS = { publicUrl: 'https://parcours.test', secret: 'test-link-secret-0123456789' };
@@ -97,7 +99,7 @@ export class Harness {
         links: TEST_LINKS,
       },
     });
-    const app = createApp({ db: database.db, workflows: env.client.workflow, log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
+    const app = createApp({ db: database.db, workflows: env.client.workflow, log, apiKeys: [API_KEY], writeKeys: [WRITE_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
     const harness = new Harness(env, database, sendgrid, twilio, worker, app, log);
     if (opts.runWorker !== false) harness.startWorker();
     if (opts.runRouter !== false) harness.startRouter();

@@ -1,0 +1,182 @@
+/**
+ * Storing prepared calls, one or a whole batch, in ONE transaction with set-based SQL:
+ * duplicates found in one query, contacts created and locked in one statement each, every
+ * contact's traits merged in JavaScript in call order and written in one statement, the events
+ * inserted in one statement (a messageId already stored is skipped). Merges (alias, identify
+ * with both ids) run in call order inside the same transaction, and every call lands on the
+ * contact its ids resolve to after them.
+ *
+ * A batch the database refuses because of one call's data (SQLSTATE class 22 or 54) is stored
+ * again call by call under savepoints, so that call alone is refused.
+ */
+import type { Contact } from '../../db/contacts';
+import { createAndLockContacts, readContacts, writeProfiles, type LockedContact } from '../../db/contact-batch';
+import { mergeContacts, resolveContactIds } from '../../db/contact-merge';
+import { eventsByMessageIds, insertEvents, type NewEvent, type StoredEvent } from '../../db/events';
+import { upsertContactGroups } from '../../db/groups';
+import { inTransaction, type Db, type Queryable } from '../../db/pool';
+import { isRefusedData, toHttpError } from '../errors';
+import type { PreparedCall } from './prepare';
+
+export type StoreOutcome =
+  | { status: 'stored' | 'duplicate'; event: StoredEvent }
+  /** The database refused this call's data (only when storing call by call). */
+  | { status: 'refused'; code: string; message: string };
+
+export interface StoreOptions {
+  /** The caller routes the events itself: the router loop leaves them alone this long. */
+  routeWithinMs: number;
+}
+
+/** Concurrent merges can move a contact between our lookup and our lock: look again, this many times. */
+const MAX_LOCK_ATTEMPTS = 8;
+
+/** Stores the calls; the outcomes are in the order of `calls`. */
+export async function storeCalls(db: Db, calls: PreparedCall[], opts: StoreOptions): Promise<StoreOutcome[]> {
+  try {
+    return await inTransaction(db, (tx) => storeInTransaction(tx, calls, opts));
+  } catch (err) {
+    if (calls.length === 1 || !isRefusedData(err)) throw err;
+    return storeOneByOne(db, calls, opts);
+  }
+}
+
+async function storeOneByOne(db: Db, calls: PreparedCall[], opts: StoreOptions): Promise<StoreOutcome[]> {
+  return inTransaction(db, async (tx) => {
+    const outcomes: StoreOutcome[] = [];
+    for (const call of calls) {
+      await tx.query('SAVEPOINT call');
+      try {
+        outcomes.push(...(await storeInTransaction(tx, [call], opts)));
+        await tx.query('RELEASE SAVEPOINT call');
+      } catch (err) {
+        if (!isRefusedData(err)) throw err;
+        await tx.query('ROLLBACK TO SAVEPOINT call');
+        const http = toHttpError(err)!;
+        outcomes.push({ status: 'refused', code: http.code, message: http.message });
+      }
+    }
+    return outcomes;
+  });
+}
+
+interface ContactState {
+  profile: Contact;
+  /** False until the contact existed before this call (a new contact's first identify has no "before"). */
+  existed: boolean;
+  changed: boolean;
+}
+
+async function storeInTransaction(tx: Queryable, calls: PreparedCall[], opts: StoreOptions): Promise<StoreOutcome[]> {
+  // A messageId stored before, or seen earlier in this batch, is a duplicate: it changes nothing.
+  const stored = await eventsByMessageIds(tx, [...new Set(calls.map((c) => c.messageId))]);
+  const firstOf = new Map<string, number>();
+  const fresh = calls.map((call, index) => {
+    if (stored.has(call.messageId) || firstOf.has(call.messageId)) return false;
+    firstOf.set(call.messageId, index);
+    return true;
+  });
+  const freshCalls = calls.filter((_, i) => fresh[i]);
+
+  const { contactOf, merges, states } = await lockContacts(tx, freshCalls);
+  for (const { from, into } of merges) await mergeContacts(tx, from, into);
+
+  // Profiles as they are after the merges, then each call's traits on top, in call order.
+  const merged = await readContacts(tx, [...states.keys()]);
+  for (const [id, state] of states) state.profile = profileOf(merged.get(id) ?? state.profile);
+  const rows: NewEvent[] = [];
+  const groups = new Map<string, { contactId: string; groupId: string; traits: Record<string, unknown> }>();
+  for (const call of freshCalls) {
+    const contactId = contactOf(call.contactId);
+    const state = states.get(contactId)!;
+    const before = state.existed ? state.profile : null;
+    if (Object.keys(call.traits).length > 0) {
+      state.profile = withTraits(state.profile, call.traits);
+      state.changed = true;
+    }
+    state.existed = true;
+    if (call.group) {
+      const key = JSON.stringify([contactId, call.group.groupId]);
+      const group = groups.get(key) ?? { contactId, groupId: call.group.groupId, traits: {} };
+      groups.set(key, { ...group, traits: { ...group.traits, ...call.group.traits } });
+    }
+    // An identify keeps the profile before and after it, so profile-change triggers are routed
+    // (or routed again after an outage) against exactly this change, also for several
+    // identifies of one contact in one batch.
+    const context = call.type === 'identify' ? { ...call.context, profileChange: { before, after: state.profile } } : call.context;
+    rows.push({ messageId: call.messageId, type: call.type, contactId, name: call.name, properties: call.properties, context, occurredAt: call.occurredAt });
+  }
+  await writeProfiles(tx, [...states.values()].filter((s) => s.changed).map((s) => s.profile));
+  await upsertContactGroups(tx, [...groups.values()]);
+
+  const inserted = new Map((await insertEvents(tx, rows, { routeWithinMs: opts.routeWithinMs })).map((e) => [e.messageId, e]));
+  // Stored by a concurrent request between our lookup and our insert: duplicates too.
+  const raced = rows.filter((r) => !inserted.has(r.messageId)).map((r) => r.messageId);
+  for (const [messageId, event] of await eventsByMessageIds(tx, raced)) stored.set(messageId, event);
+  return calls.map((call, index) => {
+    const mine = fresh[index] ? inserted.get(call.messageId) : undefined;
+    if (mine) return { status: 'stored', event: mine };
+    const earlier = stored.get(call.messageId) ?? inserted.get(call.messageId);
+    return { status: 'duplicate', event: earlier! };
+  });
+}
+
+/**
+ * Resolves every call's contact through earlier merges and the merges of this batch (in call
+ * order), creates the contacts that do not exist and locks them all. A merge that committed
+ * meanwhile shows as a locked row marked merged: resolve again.
+ */
+async function lockContacts(tx: Queryable, calls: PreparedCall[]) {
+  for (let attempt = 0; attempt < MAX_LOCK_ATTEMPTS; attempt++) {
+    const ids = [...new Set(calls.flatMap((c) => [c.contactId, ...c.mergeFrom, ...(c.mergeFromIfExists ? [c.mergeFromIfExists] : [])]))];
+    const resolved = await resolveContactIds(tx, ids);
+    const candidates = calls.flatMap((c) => (c.mergeFromIfExists && resolved.get(c.mergeFromIfExists) === c.mergeFromIfExists ? [c.mergeFromIfExists] : []));
+    const existing = candidates.length ? await readContacts(tx, candidates) : new Map<string, LockedContact>();
+
+    // Merges of this batch, in call order: an id merged here resolves to its new contact for
+    // every call of the batch (a visitor's browsing before login lands on the known contact).
+    const local = new Map<string, string>();
+    const canonical = (id: string): string => {
+      let current = resolved.get(id) ?? id;
+      for (let hop = 0; hop < calls.length && local.has(current); hop++) current = local.get(current)!;
+      return current;
+    };
+    const merges: { from: string; into: string }[] = [];
+    for (const call of calls) {
+      const sources = [...call.mergeFrom, ...(call.mergeFromIfExists && existing.get(call.mergeFromIfExists)?.mergedInto === null ? [call.mergeFromIfExists] : [])];
+      for (const from of sources) {
+        const into = canonical(call.contactId);
+        // Only an id not merged before: an anonymous id merged into another known contact
+        // stays there (mergeContacts never moves a known contact because of it).
+        if (canonical(from) !== from || from === into) continue;
+        merges.push({ from, into });
+        local.set(from, into);
+      }
+    }
+    const finals = [...new Set(calls.map((c) => canonical(c.contactId)))].sort();
+    const sources = merges.map((m) => m.from);
+    const { created, locked } = await createAndLockContacts(tx, finals, [...new Set([...finals, ...sources])].sort());
+    if ([...locked.values()].some((c) => c.mergedInto !== null)) continue;
+    const mergedInto = new Set(merges.map((m) => m.into));
+    const states = new Map<string, ContactState>(
+      finals.map((id) => [id, { profile: profileOf(locked.get(id)!), existed: !created.has(id) || mergedInto.has(id), changed: false }]),
+    );
+    return { contactOf: canonical, merges, states };
+  }
+  throw new Error('contacts of this batch kept being merged concurrently');
+}
+
+const profileOf = (c: LockedContact | Contact): Contact => ({ id: c.id, email: c.email, phone: c.phone, traits: c.traits, createdAt: c.createdAt, updatedAt: c.updatedAt });
+
+const text = (value: unknown): string | null => (typeof value === 'string' && value.trim() !== '' ? value.trim() : null);
+
+/** What upsertContact does in SQL, here in memory: traits merged over, email and phone kept unless given. */
+function withTraits(profile: Contact, traits: Record<string, unknown>): Contact {
+  return {
+    ...profile,
+    traits: { ...profile.traits, ...traits },
+    email: text(traits.email)?.toLowerCase() ?? profile.email,
+    phone: text(traits.phone) ?? profile.phone,
+    updatedAt: new Date().toISOString(),
+  };
+}

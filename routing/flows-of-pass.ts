@@ -1,0 +1,37 @@
+/**
+ * The live flows a routing pass looks at. Routing one event reads them from Postgres; a pass
+ * over many events (a batch, a pass of the router loop) reads each list once: a flow edited
+ * during a pass of a second or so is seen by the next pass, as it would be by a request that
+ * raced the edit.
+ */
+import { liveFlowsTriggeredBy, liveProfileTriggeredFlows } from '../db/flows';
+import type { Queryable } from '../db/pool';
+import type { FlowDefinition } from '../flows/schema';
+
+export interface LiveFlows {
+  triggeredBy(eventName: string): Promise<FlowDefinition[]>;
+  profileTriggered(): Promise<FlowDefinition[]>;
+}
+
+export function liveFlowsNow(db: Queryable): LiveFlows {
+  return { triggeredBy: (name) => liveFlowsTriggeredBy(db, name), profileTriggered: () => liveProfileTriggeredFlows(db) };
+}
+
+export function flowsOfPass(db: Queryable): LiveFlows {
+  const now = liveFlowsNow(db);
+  const cache = new Map<string, Promise<FlowDefinition[]>>();
+  const once = (key: string, load: () => Promise<FlowDefinition[]>) => {
+    let flows = cache.get(key);
+    if (!flows) {
+      flows = load();
+      cache.set(key, flows);
+      // A failed read is not kept: the next event of the pass reads again.
+      flows.catch(() => cache.delete(key));
+    }
+    return flows;
+  };
+  return {
+    triggeredBy: (name) => once(`event:${name}`, () => now.triggeredBy(name)),
+    profileTriggered: () => once('profile', () => now.profileTriggered()),
+  };
+}

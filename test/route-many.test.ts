@@ -1,0 +1,178 @@
+/**
+ * Routing many stored events at once, against the real servers: contacts concurrently, each
+ * contact's events in order (a checkout starts its journey before the order that ends it is
+ * signalled, never the reverse); Temporal going down mid-way leaves the rest to the router
+ * loop, which finishes them; the loop claims a contact's events only in order.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { upsertContact } from '../db/contacts';
+import { getEvent, insertEvent, type StoredEvent } from '../db/events';
+import type { FlowInput } from '../flows/schema';
+import type { RoutingResult } from '../routing/route-event';
+import { routeStoredMany } from '../routing/route-many';
+import { routePending, startRouterLoop, type RouterLoop } from '../routing/router-loop';
+import { CLIENT_CHANNEL_ARGS } from '../runtime/temporal-channel';
+import { waitFor } from './helpers/fake-http';
+import { Harness } from './helpers/harness';
+import { TemporalProxy } from './helpers/temporal-proxy';
+
+let h: Harness;
+
+beforeAll(async () => {
+  // Routing here is what the tests do, not a background loop.
+  h = await Harness.start({ runRouter: false });
+  await h.putFlow('cart', abandonedCart('Checkout Started'));
+  await h.putFlow('trial', abandonedCart('Trial Started'));
+});
+afterAll(() => h?.stop());
+
+function abandonedCart(trigger: string): FlowInput {
+  return {
+    name: trigger,
+    status: 'live',
+    trigger: { event: trigger },
+    exitWhen: [{ event: 'Order Completed' }],
+    smartSending: { enabled: false },
+    steps: [{ id: 'wait', type: 'delay', duration: '1 day' }, { id: 'reminder', type: 'email', subject: 'Your cart', html: '<p>Your cart</p>' }],
+  };
+}
+
+const deps = (workflows = h.env.client.workflow) => ({ db: h.db, workflows, log: h.log });
+
+/** Stored as a request stores it: the router loop leaves it alone (the request's lease). */
+async function store(contactId: string, name: string, messageId: string): Promise<StoredEvent> {
+  await upsertContact(h.db, contactId, { email: `${contactId}@example.com` });
+  const occurredAt = new Date(await h.env.currentTimeMs()).toISOString();
+  return (await insertEvent(h.db, { messageId, type: 'track', contactId, name, occurredAt }, { routeWithinMs: 600_000 })).event;
+}
+
+async function routing(id: number): Promise<{ routedAt: string | null; routingError: string | null; result: RoutingResult | undefined }> {
+  const event = await getEvent(h.db, id);
+  if (!event) throw new Error(`no event ${id}`);
+  return { routedAt: event.routedAt, routingError: event.routingError, result: event.routingResult as RoutingResult | undefined };
+}
+
+async function slowClient(proxy: TemporalProxy) {
+  const connection = await Connection.connect({ address: await proxy.start(h.env.address), channelArgs: CLIENT_CHANNEL_ARGS });
+  const workflows = new Client({ connection }).workflow;
+  // The channel is open before anything is timed.
+  await workflows.workflowService.getSystemInfo({});
+  return { connection, workflows };
+}
+
+/** The journey heard the order: it exited on the signal (not completed, not caught at a send). */
+async function expectExitedOnOrder(contactId: string): Promise<void> {
+  expect((await h.result('cart', contactId)).exit).toMatchObject({ reason: 'flow_filter', detectedBy: 'signal' });
+}
+
+test('a checkout and an order per contact: contacts routed at once, each journey started before its order is signalled', async () => {
+  const contacts = Array.from({ length: 16 }, (_, i) => `pair-${i}`);
+  const checkouts: StoredEvent[] = [];
+  const orders: StoredEvent[] = [];
+  for (const c of contacts) checkouts.push(await store(c, 'Checkout Started', `${c}-checkout`));
+  for (const c of contacts) orders.push(await store(c, 'Order Completed', `${c}-order`));
+
+  // Every call to Temporal takes at least 2 x 100 ms: one event after the other, the 32 would
+  // take over 6 s.
+  const proxy = new TemporalProxy(100);
+  const { connection, workflows } = await slowClient(proxy);
+  try {
+    // Handed over orders first: the order within a contact comes from the stored ids.
+    const events = [...orders].reverse().concat(checkouts);
+    const started = Date.now();
+    const outcomes = await routeStoredMany(deps(workflows), events, { concurrency: 16 });
+    const elapsed = Date.now() - started;
+
+    expect(outcomes.map((o) => o.routing)).toEqual(events.map(() => 'done'));
+    for (const [i, event] of events.entries()) {
+      if (event.name === 'Checkout Started') expect(outcomes[i].journeys?.started).toEqual([expect.objectContaining({ flowId: 'cart' })]);
+      else expect(outcomes[i].journeys?.signalled).toEqual([expect.objectContaining({ flowId: 'cart' })]);
+    }
+    expect(elapsed).toBeLessThan(3_200);
+  } finally {
+    await connection.close();
+    await proxy.stop();
+  }
+  for (const c of contacts) await expectExitedOnOrder(c);
+  for (const order of orders) expect((await routing(order.id)).result?.signalled).toHaveLength(1);
+});
+
+test('Temporal down mid-way: the events not tried are left for the router loop, which routes them once it is back (one journey each)', async () => {
+  const contacts = Array.from({ length: 12 }, (_, i) => `outage-${i}`);
+  const events: StoredEvent[] = [];
+  for (const c of contacts) events.push(await store(c, 'Trial Started', `${c}-trial`));
+  const proxy = new TemporalProxy(50);
+  const { connection, workflows } = await slowClient(proxy);
+  let loop: RouterLoop | undefined;
+  try {
+    const pass = routeStoredMany(deps(workflows), events, { concurrency: 2, deadlineMs: 1_500 });
+    await waitFor(async () => (await h.db.query("SELECT 1 FROM events WHERE contact_id LIKE 'outage-%' AND routed_at IS NOT NULL")).rows.length > 0, 'the first event routed');
+    proxy.down();
+    const down = Date.now();
+    const outcomes = await pass;
+    // The rest were not each given their deadline.
+    expect(Date.now() - down).toBeLessThan(4_000);
+
+    const done = outcomes.filter((o) => o.routing === 'done').length;
+    expect(done).toBeGreaterThanOrEqual(1);
+    expect(done).toBeLessThan(events.length);
+    const states = await Promise.all(events.map((e) => routing(e.id)));
+    expect(states.filter((s) => s.routedAt !== null)).toHaveLength(done);
+    expect(states.filter((s) => s.routingError === 'Temporal unavailable (not tried)').length).toBeGreaterThanOrEqual(1);
+
+    proxy.up = true;
+    loop = startRouterLoop(deps(workflows), { intervalMs: 100, reconcileEveryMs: false });
+    await waitFor(async () => (await h.db.query("SELECT 1 FROM events WHERE contact_id LIKE 'outage-%' AND routed_at IS NULL")).rows.length === 0, 'every event routed by the loop', 30_000);
+  } finally {
+    await loop?.stop();
+    await connection.close();
+    await proxy.stop();
+  }
+  const journeys = await h.db.query<{ contact_id: string; n: number }>("SELECT contact_id, count(*)::int AS n FROM journeys WHERE flow_id = 'trial' AND status = 'running' GROUP BY contact_id");
+  expect(journeys.rows.map((r) => [r.contact_id, r.n]).sort()).toEqual(contacts.map((c) => [c, 1]).sort());
+  const entries = await h.db.query<{ n: number }>("SELECT count(*)::int AS n FROM journey_entries WHERE flow_id = 'trial' AND outcome = 'started'");
+  expect(entries.rows[0].n).toBe(contacts.length);
+  for (const c of contacts) await h.env.client.workflow.getHandle(`journey:trial:${c}`).terminate('test done');
+});
+
+test('the router loop leaves an order alone while the checkout before it waits for a retry, then routes both in order', async () => {
+  const checkout = await store('late-checkout', 'Checkout Started', 'late-checkout-1');
+  const order = await store('late-checkout', 'Order Completed', 'late-order-1');
+  // The checkout was deferred (its retry is later); the order is due now.
+  await h.db.query("UPDATE events SET next_route_at = now() + interval '1 hour', routing_attempts = 1 WHERE id = $1", [checkout.id]);
+  await h.db.query('UPDATE events SET next_route_at = now() WHERE id = $1', [order.id]);
+
+  expect(await routePending(deps(), { leaseMs: 30_000, batch: 50 })).toBe(0);
+  expect((await routing(order.id)).routedAt).toBeNull();
+
+  await h.db.query('UPDATE events SET next_route_at = now() WHERE id = $1', [checkout.id]);
+  expect(await routePending(deps(), { leaseMs: 30_000, batch: 50 })).toBe(2);
+  expect((await routing(checkout.id)).result?.started).toHaveLength(1);
+  expect((await routing(order.id)).result?.signalled).toEqual([expect.objectContaining({ flowId: 'cart' })]);
+  await expectExitedOnOrder('late-checkout');
+});
+
+test('three routers side by side with small claims: every contact\'s checkout is routed before its order', async () => {
+  const contacts = Array.from({ length: 12 }, (_, i) => `crowd-${i}`);
+  const ids: number[] = [];
+  for (const c of contacts) {
+    ids.push((await store(c, 'Checkout Started', `${c}-checkout`)).id);
+    ids.push((await store(c, 'Order Completed', `${c}-order`)).id);
+  }
+  await h.db.query('UPDATE events SET next_route_at = now() WHERE id = ANY($1)', [ids]);
+  const other = new Client({ connection: await Connection.connect({ address: h.env.address }) }).workflow;
+  try {
+    // Claims of 5 split contacts between routers (a checkout in one claim, its order in the next).
+    const router = async (workflows: typeof other) => {
+      while ((await h.db.query('SELECT 1 FROM events WHERE id = ANY($1) AND routed_at IS NULL', [ids])).rowCount) {
+        if ((await routePending(deps(workflows), { leaseMs: 30_000, batch: 5, concurrency: 4 })) === 0) await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await Promise.all([router(h.env.client.workflow), router(other), router(h.env.client.workflow)]);
+  } finally {
+    await other.connection.close();
+  }
+  for (const c of contacts) await expectExitedOnOrder(c);
+  const orders = await h.db.query<{ routing_result: RoutingResult }>("SELECT routing_result FROM events WHERE id = ANY($1) AND name = 'Order Completed'", [ids]);
+  expect(orders.rows.map((r) => r.routing_result.signalled.length)).toEqual(contacts.map(() => 1));
+});
