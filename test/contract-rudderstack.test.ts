@@ -22,10 +22,16 @@ afterAll(async () => {
   await h?.stop();
 });
 
+/** What a failed request answered (the SDK's errors are axios errors), readable in a failure. */
+const answerOf = (err: unknown) => {
+  const response = (err as { response?: { status: number; data: unknown } } | undefined)?.response;
+  return response ? { status: response.status, body: response.data } : String(err);
+};
+
 /** Sends one call; resolves with the error the SDK reports for it (undefined: delivered). */
 function send(rudder: Analytics, call: ContractCall): Promise<unknown> {
   return new Promise((resolve) => {
-    const done = (err?: unknown) => resolve(err);
+    const done = (err?: unknown) => resolve(err === undefined ? undefined : answerOf(err));
     // Each call goes in as the caller writes it; the SDK sets `type` itself.
     switch (call.type) {
       case 'page':
@@ -48,7 +54,7 @@ test('every call type with the SDK defaults (gzip, form content type): each stor
   const s = scenario('rudderstack');
   const failures: unknown[] = [];
   // errorHandler only collects what the SDK would otherwise throw from its own flushes.
-  const rudder = new Analytics(INGESTION_KEY, { dataPlaneUrl: parcours.url, logLevel: 'error', errorHandler: (err) => failures.push(err) });
+  const rudder = new Analytics(INGESTION_KEY, { dataPlaneUrl: parcours.url, logLevel: 'error', errorHandler: (err) => failures.push(answerOf(err)) });
 
   const delivered = Promise.all(s.calls.map((call) => send(rudder, call)));
   await rudder.flush();

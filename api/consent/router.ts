@@ -18,7 +18,7 @@ const page = (title: string, body: string) =>
 
 export function consentRouter(deps: IngestDeps & { links: LinkSettings }): Router {
   const router = Router();
-  router.use(express.urlencoded({ extended: false, limit: '4kb' }));
+  router.use('/u', express.urlencoded({ extended: false, limit: '4kb' }));
 
   router.get('/u/:token', (req, res) => {
     if (!verifyLink(deps.links.secret, req.params.token, 'unsubscribe')) return void res.status(400).type('html').send(page('Invalid link', '<p>This unsubscribe link is not valid.</p>'));

@@ -6,15 +6,13 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listContactGroups } from '../../db/groups';
 import type { FlowInput } from '../../flows/schema';
 import type { journeyWorkflow } from '../../workflows/journey';
-import { API_KEY, type Harness } from './harness';
+import { WRITE_KEY, type Harness } from './harness';
 
-/**
- * The key the libraries are configured with. Ingestion only needs a write key (the public
- * kind a web page embeds); until createApp takes write keys this is the admin key.
- */
-export const INGESTION_KEY = API_KEY;
+/** The libraries are configured with a write key: ingestion only, the kind a web page embeds. */
+export const INGESTION_KEY = WRITE_KEY;
 
 /**
  * Parcours listening on 127.0.0.1 (a random port) the way `npm start` serves it; `seen` gets
@@ -89,6 +87,7 @@ export interface Scenario {
   /** A second anonymous visitor (another device) tied to the user by `alias`. */
   otherAnonymousId: string;
   email: string;
+  groupId: string;
   calls: ContractCall[];
 }
 
@@ -98,18 +97,20 @@ export function scenario(library: string): Scenario {
   const anonymousId = `${library}-anon-1`;
   const otherAnonymousId = `${library}-anon-2`;
   const email = `${library}-user@example.com`;
+  const groupId = `${library}-acme`;
   const m = (name: string) => `${library}-${name}`;
   return {
     userId,
     anonymousId,
     otherAnonymousId,
     email,
+    groupId,
     calls: [
       { type: 'page', messageId: m('page'), anonymousId, name: 'Pricing', properties: { url: 'https://shop.example/pricing?plan=pro', path: '/pricing', title: 'Pricing' } },
       { type: 'track', messageId: m('track'), anonymousId, event: 'Product Viewed', properties: { product_id: 'p1', name: 'Linen shirt', price: 59.5 } },
       { type: 'identify', messageId: m('identify'), userId, anonymousId, traits: { email, firstName: 'Ada' } },
       { type: 'screen', messageId: m('screen'), userId, name: 'Home', properties: { build: '4.2' } },
-      { type: 'group', messageId: m('group'), userId, groupId: `${library}-acme`, traits: { name: 'Acme Inc', plan: 'enterprise' } },
+      { type: 'group', messageId: m('group'), userId, groupId, traits: { name: 'Acme Inc', plan: 'enterprise' } },
       { type: 'track', messageId: m('other-device'), anonymousId: otherAnonymousId, event: 'Article Read', properties: { slug: 'linen-care' } },
       { type: 'alias', messageId: m('alias'), userId, previousId: otherAnonymousId },
       { type: 'track', messageId: m('order'), userId, event: 'Order Completed', properties: { order_id: `${library}-o1`, total: 59.5, currency: 'EUR' } },
@@ -132,8 +133,6 @@ export async function storedEvents(h: Harness, messageIds: string[]): Promise<Ma
   return new Map(rows.rows.map((r) => [r.message_id, r]));
 }
 
-/** The calls that are stored as events on the contact's timeline (alias only ties two ids). */
-const timelineCalls = (s: Scenario) => s.calls.filter((c) => c.type !== 'alias');
 
 /**
  * Waits until every event call is stored and the router has routed it (batches route in the
@@ -162,19 +161,19 @@ export async function journeyStartedBy(h: Harness, flowId: string, eventId: numb
  * missing, call by call.
  */
 export async function expectStoredAndRouted(h: Harness, s: Scenario): Promise<void> {
-  const events = await waitUntilRouted(h, timelineCalls(s).map((c) => c.messageId));
+  const events = await waitUntilRouted(h, s.calls.map((c) => c.messageId));
   const byId = (id: string) => {
     const event = events.get(id);
     if (!event) throw new Error(`call ${id} was not stored`);
     return event;
   };
-  const [page, track, identify, screen, group, otherDevice, , order] = s.calls;
+  const [page, track, identify, screen, , otherDevice, alias, order] = s.calls;
 
   // Stored once each, every one now on the known contact: the browsing before sign-in (identify
   // with both ids) and on the other device (alias) was merged into it.
-  const stored = await h.db.query<{ message_id: string; n: number }>('SELECT message_id, count(*)::int AS n FROM events WHERE message_id = ANY($1) GROUP BY message_id', [timelineCalls(s).map((c) => c.messageId)]);
-  expect(Object.fromEntries(stored.rows.map((r) => [r.message_id, r.n]))).toEqual(Object.fromEntries(timelineCalls(s).map((c) => [c.messageId, 1])));
-  expect(Object.fromEntries([...events.values()].map((e) => [e.message_id, e.contact_id]))).toEqual(Object.fromEntries(timelineCalls(s).map((c) => [c.messageId, s.userId])));
+  const stored = await h.db.query<{ message_id: string; n: number }>('SELECT message_id, count(*)::int AS n FROM events WHERE message_id = ANY($1) GROUP BY message_id', [s.calls.map((c) => c.messageId)]);
+  expect(Object.fromEntries(stored.rows.map((r) => [r.message_id, r.n]))).toEqual(Object.fromEntries(s.calls.map((c) => [c.messageId, 1])));
+  expect(Object.fromEntries([...events.values()].map((e) => [e.message_id, e.contact_id]))).toEqual(Object.fromEntries(s.calls.map((c) => [c.messageId, s.userId])));
 
   // Page and screen calls are events flows can trigger on and filter by.
   expect(byId(page.messageId)).toMatchObject({ name: 'Page Viewed', properties: expect.objectContaining({ url: 'https://shop.example/pricing?plan=pro', name: 'Pricing' }) });
@@ -183,7 +182,9 @@ export async function expectStoredAndRouted(h: Harness, s: Scenario): Promise<vo
   expect(byId(order.messageId)).toMatchObject({ name: 'Order Completed' });
   expect(byId(otherDevice.messageId)).toMatchObject({ name: 'Article Read' });
   expect(byId(identify.messageId).contact_id).toBe(s.userId);
-  expect(byId(group.messageId).contact_id).toBe(s.userId);
+  expect(byId(alias.messageId).type).toBe('alias');
+  // The group call keeps the contact's group with its traits.
+  expect(await listContactGroups(h.db, s.userId)).toEqual([expect.objectContaining({ groupId: s.groupId, traits: { name: 'Acme Inc', plan: 'enterprise' } })]);
 
   // The known contact carries the identify's traits.
   const contact = await h.http('get', `/v1/contacts/${encodeURIComponent(s.userId)}`);
