@@ -2,16 +2,33 @@
 
 Input (JSON): {"host", "writeKey", "calls": [{"type", "messageId", "userId"?, ...}]}; a call
 with "userIdAsNumber" sends its userId as a Python int, as an app with numeric ids does.
-Output (JSON on stdout): {"errors": [...]} as the library's on_error reported them.
-Everything else stays at the library's defaults.
+Output (JSON on stdout): {"errors": [...]} as the library's on_error reported them, and
+{"sent": [...]}, each request body as the library logged it. Everything else stays at the
+library's defaults.
 """
 import json
+import logging
 import sys
 
 from segment import analytics
 
 request = json.load(sys.stdin)
 errors = []
+sent = []
+
+
+class RequestBodies(logging.Handler):
+    """Keeps the body of each request, from the library's own debug line before it posts."""
+
+    def emit(self, record):
+        if record.msg == "making request: %s":
+            sent.append(json.loads(record.args[0]))
+
+
+segment_log = logging.getLogger("segment")
+segment_log.setLevel(logging.DEBUG)
+segment_log.addHandler(RequestBodies())
+segment_log.propagate = False
 analytics.write_key = request["writeKey"]
 analytics.host = request["host"]
 analytics.on_error = lambda error, batch: errors.append({"error": repr(error), "batch": [m.get("messageId") for m in batch]})
@@ -41,4 +58,4 @@ for call in request["calls"]:
 
 analytics.flush()
 analytics.shutdown()
-json.dump({"errors": errors}, sys.stdout)
+json.dump({"errors": errors, "sent": sent}, sys.stdout)
