@@ -11,18 +11,16 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { Harness } from './helpers/harness';
-import { expectStoredAndRouted, INGESTION_KEY, listen, putContractFlows, scenario, waitUntilRouted } from './helpers/contract-scenario';
+import { expectStoredAndRouted, INGESTION_KEY, parcoursForContracts, scenario, waitUntilRouted } from './helpers/contract-scenario';
 
 /** Where Debian's package puts it (.ci/run installs it when missing). */
 const CHROMIUM = '/usr/bin/chromium';
 
-let h: Harness;
-let parcours: Awaited<ReturnType<typeof listen>>;
 let shop: { url: string; server: Server };
 let browser: Browser;
-/** Every request Parcours received: method and path. */
+/** Every request Parcours received: method, path and the page's origin. */
 const received: { method?: string; path?: string; origin?: string }[] = [];
+const parcours = parcoursForContracts((req) => received.push({ method: req.method, path: req.url, origin: req.headers.origin }));
 
 /** Segment's analytics.js as a shop's page loads it, built from the npm package. */
 async function analyticsJsBundle(): Promise<string> {
@@ -65,17 +63,12 @@ async function openShop(): Promise<Page> {
 }
 
 beforeAll(async () => {
-  h = await Harness.start();
-  parcours = await listen(h, (req) => received.push({ method: req.method, path: req.url, origin: req.headers.origin }));
-  await putContractFlows(h);
   shop = await startShop(parcours.url);
   browser = await chromium.launch({ executablePath: CHROMIUM });
 });
 afterAll(async () => {
   await browser?.close();
   await new Promise((resolve) => shop?.server.close(resolve));
-  await parcours?.close();
-  await h?.stop();
 });
 
 test('analytics.js on a page of another origin: every call type with a write key, each stored once and routed, the visitor merged', async () => {
@@ -86,7 +79,7 @@ test('analytics.js on a page of another origin: every call type with a write key
   // Cross-origin, at the short paths analytics.js uses.
   expect(new Set(received.filter((r) => r.method === 'POST' && r.origin === shop.url).map((r) => r.path))).toEqual(new Set(['/v1/p', '/v1/t', '/v1/i', '/v1/s', '/v1/g', '/v1/a']));
 
-  await expectStoredAndRouted(h, s);
+  await expectStoredAndRouted(parcours.h, s);
   await page.close();
 });
 
@@ -96,7 +89,7 @@ test('by hand: text/plain with the write key in the body, sendBeacon, and JSON w
   const sent = await page.evaluate(() => (globalThis as unknown as ShopPage).sendByHand());
   expect(sent).toMatchObject({ plain: { status: 202 }, beacon: true, preflighted: { status: 202 } });
 
-  const stored = await waitUntilRouted(h, ['browser-text-plain', 'browser-beacon', 'browser-preflighted']);
+  const stored = await waitUntilRouted(parcours.h, ['browser-text-plain', 'browser-beacon', 'browser-preflighted']);
   expect(stored.get('browser-text-plain')).toMatchObject({ contact_id: 'anonymous:browser-visitor', name: 'Newsletter Signup Viewed' });
   expect(stored.get('browser-beacon')).toMatchObject({ contact_id: 'anonymous:browser-visitor', name: 'Page Viewed', properties: expect.objectContaining({ url: `${shop.url}/pricing` }) });
   // The JSON number past 2^53 is the contact's id to the last digit.

@@ -4,23 +4,11 @@
  * `application/x-www-form-urlencoded`. Every call type stored and routed.
  */
 import Analytics from '@rudderstack/rudder-sdk-node';
-import { Harness } from './helpers/harness';
-import { expectStoredAndRouted, INGESTION_KEY, listen, putContractFlows, scenario, type ContractCall } from './helpers/contract-scenario';
+import { expectStoredAndRouted, INGESTION_KEY, parcoursForContracts, scenario, type ContractCall } from './helpers/contract-scenario';
 
-let h: Harness;
-let parcours: Awaited<ReturnType<typeof listen>>;
 /** The headers of each request the SDK made, to be sure the defaults under test were used. */
 const sent: { method?: string; path?: string; encoding?: string; type?: string }[] = [];
-
-beforeAll(async () => {
-  h = await Harness.start();
-  parcours = await listen(h, (req) => sent.push({ method: req.method, path: req.url, encoding: req.headers['content-encoding'], type: req.headers['content-type'] }));
-  await putContractFlows(h);
-});
-afterAll(async () => {
-  await parcours?.close();
-  await h?.stop();
-});
+const parcours = parcoursForContracts((req) => sent.push({ method: req.method, path: req.url, encoding: req.headers['content-encoding'], type: req.headers['content-type'] }));
 
 /** What a failed request answered (the SDK's errors are axios errors), readable in a failure. */
 const answerOf = (err: unknown) => {
@@ -63,5 +51,5 @@ test('every call type with the SDK defaults (gzip, form content type): each stor
   expect(sent.length).toBeGreaterThan(0);
   expect(sent).toEqual(sent.map(() => ({ method: 'POST', path: '/v1/batch', encoding: 'gzip', type: 'application/x-www-form-urlencoded' })));
 
-  await expectStoredAndRouted(h, s);
+  await expectStoredAndRouted(parcours.h, s);
 });

@@ -3,21 +3,9 @@
  * `host` pointed at Parcours: every call type, sent in one batch, stored and routed.
  */
 import { Analytics } from '@segment/analytics-node';
-import { Harness } from './helpers/harness';
-import { expectStoredAndRouted, INGESTION_KEY, listen, putContractFlows, scenario, type ContractCall } from './helpers/contract-scenario';
+import { expectStoredAndRouted, INGESTION_KEY, parcoursForContracts, scenario, type ContractCall } from './helpers/contract-scenario';
 
-let h: Harness;
-let parcours: Awaited<ReturnType<typeof listen>>;
-
-beforeAll(async () => {
-  h = await Harness.start();
-  parcours = await listen(h);
-  await putContractFlows(h);
-});
-afterAll(async () => {
-  await parcours?.close();
-  await h?.stop();
-});
+const parcours = parcoursForContracts();
 
 /** Sends one call; resolves with the error the library reports for it (undefined: delivered). */
 function send(analytics: Analytics, call: ContractCall): Promise<unknown> {
@@ -53,5 +41,5 @@ test('track, identify, page, screen, group and alias in one batch: each stored o
   expect(await delivered).toEqual(s.calls.map(() => undefined));
   expect(failures).toEqual([]);
 
-  await expectStoredAndRouted(h, s);
+  await expectStoredAndRouted(parcours.h, s);
 });

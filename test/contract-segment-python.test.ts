@@ -7,21 +7,9 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { segmentPython } from '../scripts/python-tools';
-import { Harness } from './helpers/harness';
-import { expectStoredAndRouted, INGESTION_KEY, listen, putContractFlows, scenario, waitUntilRouted, type ContractCall } from './helpers/contract-scenario';
+import { expectStoredAndRouted, INGESTION_KEY, parcoursForContracts, scenario, waitUntilRouted, type ContractCall } from './helpers/contract-scenario';
 
-let h: Harness;
-let parcours: Awaited<ReturnType<typeof listen>>;
-
-beforeAll(async () => {
-  h = await Harness.start();
-  parcours = await listen(h);
-  await putContractFlows(h);
-});
-afterAll(async () => {
-  await parcours?.close();
-  await h?.stop();
-});
+const parcours = parcoursForContracts();
 
 type PythonCall = ContractCall & { userIdAsNumber?: boolean };
 
@@ -32,6 +20,7 @@ interface PythonRun {
   sent: { batch: Record<string, unknown>[] }[];
 }
 
+/** Runs the library over the calls, as a child process. */
 function sendWithPython(calls: PythonCall[]): Promise<PythonRun> {
   return new Promise((resolve, reject) => {
     const child = execFile(
@@ -52,7 +41,7 @@ test('every call type through analytics.flush(): each stored once and routed, th
   const screen = run.sent.flatMap((body) => body.batch).find((m) => m.type === 'screen');
   expect(screen).toMatchObject({ userId: s.userId, anonymousId: null });
 
-  await expectStoredAndRouted(h, s);
+  await expectStoredAndRouted(parcours.h, s);
 });
 
 test('a numeric userId above 2^53 is stored exactly as sent', async () => {
@@ -62,7 +51,7 @@ test('a numeric userId above 2^53 is stored exactly as sent', async () => {
   // The library turns the int into its decimal text; a rounding parser would still lose it.
   expect(run.sent[0].batch[0].userId).toBe('12345678901234567890');
 
-  const stored = await waitUntilRouted(h, [call.messageId]);
+  const stored = await waitUntilRouted(parcours.h, [call.messageId]);
   expect(stored.get(call.messageId)).toMatchObject({ contact_id: '12345678901234567890', name: 'Signed Up' });
-  expect((await h.http('get', '/v1/contacts/12345678901234567890')).status).toBe(200);
+  expect((await parcours.h.http('get', '/v1/contacts/12345678901234567890')).status).toBe(200);
 });

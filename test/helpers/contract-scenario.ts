@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { listContactGroups } from '../../db/groups';
 import type { FlowInput } from '../../flows/schema';
 import type { journeyWorkflow } from '../../workflows/journey';
-import { WRITE_KEY, type Harness } from './harness';
+import { Harness, WRITE_KEY } from './harness';
 
 /** The libraries are configured with a write key: ingestion only, the kind a web page embeds. */
 export const INGESTION_KEY = WRITE_KEY;
@@ -18,7 +18,7 @@ export const INGESTION_KEY = WRITE_KEY;
  * Parcours listening on 127.0.0.1 (a random port) the way `npm start` serves it; `seen` gets
  * every request's method, path and headers (what the client library really sent).
  */
-export async function listen(h: Harness, seen: (req: IncomingMessage) => void = () => undefined): Promise<{ url: string; close: () => Promise<void> }> {
+async function listen(h: Harness, seen: (req: IncomingMessage) => void = () => undefined): Promise<{ url: string; close: () => Promise<void> }> {
   const server: Server = createServer((req, res) => {
     seen(req);
     h.app(req, res);
@@ -33,6 +33,27 @@ export async function listen(h: Harness, seen: (req: IncomingMessage) => void = 
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * For a test file: the harness (real Temporal and Postgres) and Parcours on a port, with the
+ * contract's flows, started before its tests and stopped after them. The fields are set once
+ * the file's beforeAll has run.
+ */
+export function parcoursForContracts(seen?: (req: IncomingMessage) => void): { h: Harness; url: string } {
+  const running = {} as { h: Harness; url: string; close?: () => Promise<void> };
+  beforeAll(async () => {
+    running.h = await Harness.start();
+    const server = await listen(running.h, seen);
+    running.url = server.url;
+    running.close = server.close;
+    await putContractFlows(running.h);
+  });
+  afterAll(async () => {
+    await running.close?.();
+    await running.h?.stop();
+  });
+  return running;
 }
 
 const email = (id: string, subject: string) => ({ id, type: 'email' as const, subject, html: `<p>${subject}</p>` });
@@ -63,7 +84,7 @@ export const contractFlows: Record<string, FlowInput> = {
   },
 };
 
-export async function putContractFlows(h: Harness): Promise<void> {
+async function putContractFlows(h: Harness): Promise<void> {
   for (const [id, flow] of Object.entries(contractFlows)) await h.putFlow(id, flow);
 }
 
