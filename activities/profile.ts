@@ -6,6 +6,7 @@
  * that event like any other (profile-change triggers), so a routing failure is retried by the
  * router, never lost with the activity's retry.
  */
+import { lockContact } from '../db/contact-merge';
 import { getContact, updateProfile } from '../db/contacts';
 import { eventExists, insertEvent } from '../db/events';
 import { inTransaction, type Db } from '../db/pool';
@@ -32,14 +33,15 @@ export async function applyProfileStep(db: Db, req: GuardRequest & { step: StepO
   const json = JSON.parse(JSON.stringify(changes)) as Record<string, unknown>;
   const applied = await inTransaction(db, async (tx) => {
     // The contact's lock orders two attempts of this step: the second sees the first's event.
-    await getContact(tx, journey.contactId, { forUpdate: true });
+    // It also orders the step with a merge of the contact (followed if one committed meanwhile).
+    const { contactId } = await lockContact(tx, journey.contactId);
     const messageId = `profile-update:${journey.runId}:${step.id}`;
     if (await eventExists(tx, messageId)) return false;
-    const { before, after } = await updateProfile(tx, journey.contactId, changes);
+    const { before, after } = await updateProfile(tx, contactId, changes);
     await insertEvent(tx, {
       messageId,
       type: 'identify',
-      contactId: journey.contactId,
+      contactId,
       name: 'Profile Updated',
       properties: json,
       context: { source: 'journey', flowId: journey.flowId, stepId: step.id, profileChange: { before, after } },

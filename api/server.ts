@@ -8,6 +8,7 @@ import { resolveDatabase } from '../runtime/postgres';
 import { exitOnStartupFailure } from '../runtime/startup';
 import { connectClient, describeTemporal, registerSearchAttributes, temporalSettings } from '../runtime/temporal';
 import { createApp } from './app';
+import { keyId } from './middleware/auth';
 import { startFlowStatusNotifier } from '../routing/flow-status';
 import { startRouterLoop } from '../routing/router-loop';
 
@@ -16,6 +17,8 @@ async function main(): Promise<void> {
   const log = createLogger(env.LOG_LEVEL, 'parcours-api');
   const keys = apiKeys(env);
   if (keys.length === 0) throw new Error('API_KEYS is empty: set at least one admin key (comma-separated)');
+  // The ids request log lines carry, so an operator can tell which configured key made a request.
+  log.info({ adminKeyIds: keys.map(keyId), writeKeyIds: writeKeys(env).map(keyId) }, 'API keys');
   const database = await resolveDatabase(env, log);
   const db = createPool(database.url, poolSettings(env, 'api'));
   await migrate(db);

@@ -3,7 +3,8 @@
  * client, how many Temporal (Cloud) actions one abandoned-cart journey costs, and how journeys
  * fare under faults (faults.ts: worker kills during sends, exits with many journeys waiting).
  * One run, one set of servers: see stack.ts. BENCH_EVENTS (default 300) starts per side,
- * BENCH_CONCURRENCY (default 16) requests in flight; the fault section's settings in faults.ts.
+ * BENCH_CONCURRENCY (default 16) requests in flight; the batch section's settings in batch.ts,
+ * the fault section's in faults.ts.
  */
 import os from 'node:os';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
@@ -12,7 +13,9 @@ import { outboxProvider } from '../activities/providers/outbox';
 import { installTemporalLogging } from '../runtime/logger';
 import { abandonedCart } from '../test/fixtures/flows';
 import { createJourneyWorker } from '../worker/create-worker';
+import type { FlowDefinition } from '../flows/schema';
 import { countActions, formatActionTable } from './actions';
+import { batchSection, batchSettingsFromEnv } from './batch';
 import { describeOutcome, journeyWithOrder, journeyWithoutOrder, SHORT_FLOW_ID, shortAbandonedCart, withDeadline } from './journeys';
 import { percentile } from './load';
 import { faultSection, faultSettingsFromEnv } from './faults';
@@ -36,7 +39,7 @@ function printMeasurement(m: Measurement, unit: string): void {
 }
 
 /** Parts 1-3: starts through the API, then from a bare client, and their ratio. */
-async function throughput(stack: Stack, events: number, concurrency: number): Promise<number> {
+async function throughput(stack: Stack, events: number, concurrency: number): Promise<{ failures: number; flow: FlowDefinition }> {
   const stored = (await stack.api.expect([200, 201], 'PUT', `/v1/flows/${FLOW_ID}`, abandonedCart)) as StoredFlow;
   const flow = flowDefinition(stored);
   const workflows = stack.env.client.workflow;
@@ -54,7 +57,7 @@ async function throughput(stack: Stack, events: number, concurrency: number): Pr
   printMeasurement(api, 'events');
   printMeasurement(bare, 'starts');
   print(`ratio api/bare: ${(perSecond(api) / perSecond(bare)).toFixed(2)}`);
-  return [...warm, api, bare].reduce((n, m) => n + m.failures.length, 0);
+  return { failures: [...warm, api, bare].reduce((n, m) => n + m.failures.length, 0), flow };
 }
 
 /** Part 4: actions per journey, with and without the purchase exit. */
@@ -88,6 +91,8 @@ async function main(): Promise<void> {
   print('Parcours benchmark');
   print(`  node ${process.version}, ${os.cpus().length} CPUs; Temporal dev server (in-memory SQLite), Postgres, API on 127.0.0.1, all on this machine`);
   print(`  ${events} starts per side, ${concurrency} in flight`);
+  const batches = batchSettingsFromEnv();
+  print(`  batches: ${batches.events} non-triggering and ${batches.starts} journey-starting events, ${batches.batchSize} per batch, ${batches.clients} clients`);
   const faults = faultSettingsFromEnv(concurrency);
   print(`  faults: ${faults.journeys} journeys, ${faults.kills} worker kills, provider ${faults.providerDelayMs} ms; ${faults.waiting} journeys waiting, ${faults.exits} exits per path`);
 
@@ -105,7 +110,9 @@ async function main(): Promise<void> {
     // No worker while starts are timed: a start only needs the server to accept it, and a
     // worker in this process on 2 cores would compete with both load generators for CPU and
     // spill its backlog from the API run into the bare run. Both sides measure the same thing.
-    failures = await throughput(stack, events, concurrency);
+    const starts = await throughput(stack, events, concurrency);
+    failures = starts.failures;
+    failures += await batchSection(stack, starts.flow, batches, { print, progress });
     await actionsPerJourney(stack, workflowBundle);
     failures += await faultSection(stack, faults, { print, progress });
   } finally {

@@ -1,7 +1,7 @@
 /**
  * Anonymous → known: merging one contact into another (Segment `alias`, or an `identify`
  * carrying both `anonymousId` and `userId`). Everything of the merged contact moves to the
- * one it is merged into (events, traits, push subscriptions, messages, journeys), and its id
+ * one it is merged into (events, traits, groups, push subscriptions, messages, journeys), and its id
  * becomes an alias: `contact_aliases` maps it to the contact it now is, so journeys started
  * under the old id (their workflow input keeps it) act on the known contact.
  */
@@ -94,6 +94,14 @@ async function moveContact(tx: Queryable, from: string, into: string): Promise<v
   for (const table of ['events', 'push_subscriptions', 'messages', 'journeys', 'journey_entries']) {
     await tx.query(`UPDATE ${table} SET contact_id = $2 WHERE contact_id = $1`, [from, into]);
   }
+  // Groups the known contact is in already keep their traits over the anonymous side's.
+  await tx.query(
+    `INSERT INTO contact_groups (contact_id, group_id, traits, created_at, updated_at)
+     SELECT $2, group_id, traits, created_at, updated_at FROM contact_groups WHERE contact_id = $1
+     ON CONFLICT (contact_id, group_id) DO UPDATE SET traits = EXCLUDED.traits || contact_groups.traits, created_at = LEAST(contact_groups.created_at, EXCLUDED.created_at)`,
+    [from, into],
+  );
+  await tx.query('DELETE FROM contact_groups WHERE contact_id = $1', [from]);
   // Earlier aliases of `from` point at the final contact directly (chains stay one hop).
   await tx.query('UPDATE contact_aliases SET contact_id = $2 WHERE contact_id = $1', [from, into]);
   await tx.query(

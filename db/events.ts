@@ -170,6 +170,22 @@ export async function claimUnrouted(q: Queryable, leaseMs: number, limit: number
   return rows.map(toEvent).sort((a, b) => a.id - b.id);
 }
 
+/**
+ * For each contact, its earliest unrouted event before the given one (the contact's first in a
+ * pass): a pass must not route a contact's events while an earlier one waits elsewhere.
+ */
+export async function earlierUnrouted(q: Queryable, firstIdByContact: Map<string, number>): Promise<Map<string, number>> {
+  if (firstIdByContact.size === 0) return new Map();
+  const { rows } = await q.query<{ contact_id: string; id: number }>(
+    `SELECT e.contact_id, min(e.id) AS id
+     FROM unnest($1::text[], $2::bigint[]) AS f(contact_id, first_id)
+     JOIN events e ON e.contact_id = f.contact_id AND e.routed_at IS NULL AND e.id < f.first_id
+     GROUP BY e.contact_id`,
+    [[...firstIdByContact.keys()], [...firstIdByContact.values()]],
+  );
+  return new Map(rows.map((r) => [r.contact_id, Number(r.id)]));
+}
+
 /** Routing state of one event (tests and support). */
 export async function getEvent(q: Queryable, id: number): Promise<(StoredEvent & { routingError: string | null; routingAttempts: number }) | undefined> {
   const { rows } = await q.query<EventRow & { routing_error: string | null; routing_attempts: number }>('SELECT * FROM events WHERE id = $1', [id]);

@@ -2,6 +2,7 @@
  * Entry decisions, one per (flow, trigger event): claimed before the workflow start and
  * completed after it, so routing one stored event twice never starts two journeys for it.
  */
+import type { JourneyStart } from './journeys';
 import type { Queryable } from './pool';
 
 export type EntryOutcome = 'started' | 'already_in_flow' | 'refused';
@@ -51,6 +52,26 @@ export async function claimEntry(q: Queryable, e: { flowId: string; triggerEvent
   return { fresh: false, entry: toEntry(rows[0]) };
 }
 
+/**
+ * `claimEntry` and, when the claim is fresh, the journey's `starting` row, in one round trip:
+ * for an entry whose rules need nothing from the database (nothing can refuse it any more).
+ * When the entry was claimed before, nothing is written: the caller goes the long way.
+ */
+export async function claimEntryWithStartingRow(q: Queryable, j: Omit<JourneyStart, 'runId'>): Promise<boolean> {
+  const { rows } = await q.query<{ fresh: boolean }>(
+    `WITH claim AS (
+       INSERT INTO journey_entries (flow_id, trigger_event_id, contact_id, workflow_id) VALUES ($2, $5, $4, $1)
+       ON CONFLICT (flow_id, trigger_event_id) DO NOTHING RETURNING 1),
+     starting AS (
+       INSERT INTO journeys (run_id, workflow_id, flow_id, flow_version, contact_id, trigger_event_id, listens_to, listens, started_at, journey_key, status)
+       SELECT NULL, $1, $2, $3, $4, $5, $6, $7, $8, $9, 'starting' FROM claim
+       WHERE NOT EXISTS (SELECT 1 FROM journeys WHERE flow_id = $2 AND trigger_event_id = $5))
+     SELECT EXISTS (SELECT 1 FROM claim) AS fresh`,
+    [j.workflowId, j.flowId, j.flowVersion, j.contactId, j.triggerEventId, j.listensTo, JSON.stringify(j.listens), j.startedAt, j.journeyKey],
+  );
+  return rows[0].fresh;
+}
+
 /** Takes over an undecided claim whose router is presumed dead (only if nobody did meanwhile). */
 export async function takeOverEntry(q: Queryable, flowId: string, triggerEventId: number, olderThanMs: number): Promise<boolean> {
   const { rowCount } = await q.query(
@@ -66,6 +87,22 @@ export async function decideEntry(q: Queryable, flowId: string, triggerEventId: 
     `UPDATE journey_entries SET outcome = $3, run_id = $4, reason = $5, decided_at = now()
      WHERE flow_id = $1 AND trigger_event_id = $2 AND outcome IS NULL`,
     [flowId, triggerEventId, outcome, detail.runId ?? null, detail.reason ?? null],
+  );
+}
+
+/**
+ * The start went through, in one round trip: the `starting` row gets its run id (unless the
+ * journey already ended and recorded itself under it) and the entry is decided as started.
+ */
+export async function recordEntryStarted(q: Queryable, flowId: string, triggerEventId: number, runId: string): Promise<void> {
+  await q.query(
+    `WITH started AS (
+       UPDATE journeys SET run_id = $3, status = 'running'
+       WHERE flow_id = $1 AND trigger_event_id = $2 AND status = 'starting'
+         AND NOT EXISTS (SELECT 1 FROM journeys WHERE run_id = $3))
+     UPDATE journey_entries SET outcome = 'started', run_id = $3, reason = NULL, decided_at = now()
+     WHERE flow_id = $1 AND trigger_event_id = $2 AND outcome IS NULL`,
+    [flowId, triggerEventId, runId],
   );
 }
 

@@ -100,16 +100,6 @@ export async function recordJourneyStarting(q: Queryable, j: Omit<JourneyStart, 
   );
 }
 
-/** The start went through: the row gets its run id (unless the journey already ended and said so). */
-export async function markJourneyStarted(q: Queryable, flowId: string, triggerEventId: number, runId: string): Promise<void> {
-  await q.query(
-    `UPDATE journeys SET run_id = $3, status = 'running'
-     WHERE flow_id = $1 AND trigger_event_id = $2 AND status = 'starting'
-       AND NOT EXISTS (SELECT 1 FROM journeys WHERE run_id = $3)`,
-    [flowId, triggerEventId, runId],
-  );
-}
-
 /** The start did not happen (already in flow, refused): the `starting` row goes. */
 export async function dropStartingJourney(q: Queryable, flowId: string, triggerEventId: number): Promise<void> {
   await q.query("DELETE FROM journeys WHERE flow_id = $1 AND trigger_event_id = $2 AND status = 'starting'", [flowId, triggerEventId]);

@@ -11,8 +11,8 @@ import { canonicalContactId, liveJourneyOfMergedId } from '../db/contact-merge';
 import type { Contact } from '../db/contacts';
 import type { StoredEvent } from '../db/events';
 import { getFlowVersion } from '../db/flows';
-import { claimEntry, decideEntry, takeOverEntry } from '../db/journey-entries';
-import { dropStartingJourney, hasRunningJourney, lastJourneyStart, markJourneyStarted, recordJourneyStart, recordJourneyStarting, runningJourneysListeningTo, type JourneyRecord } from '../db/journeys';
+import { claimEntry, claimEntryWithStartingRow, decideEntry, recordEntryStarted, takeOverEntry } from '../db/journey-entries';
+import { dropStartingJourney, hasRunningJourney, lastJourneyStart, recordJourneyStart, recordJourneyStarting, runningJourneysListeningTo, type JourneyRecord } from '../db/journeys';
 import type { Queryable } from '../db/pool';
 import { evaluate, matchesAllProperties, readPath } from '../flows/conditions';
 import { parseDuration } from '../flows/duration';
@@ -123,6 +123,12 @@ async function enter(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent
   const key = flow.journeyKey ? readPath(trigger.properties, flow.journeyKey) : undefined;
   const journeyKey = key === undefined ? undefined : String(key);
   const workflowId = journeyWorkflowId(flow.id, event.contactId, journeyKey);
+  // Most flows' entry rules need nothing from the database: then the claim and the journey's
+  // `starting` row are one round trip (a start is what a busy router does most).
+  const refusedWithoutDb = flow.journeyKey !== undefined && journeyKey === undefined;
+  if (!refusedWithoutDb && !entryRulesReadDb(flow) && (await claimEntryWithStartingRow(deps.db, startingRow(flow, event, trigger, journeyKey)))) {
+    return void (await pushStart(deps, flow, event, trigger, journeyKey, result, { rowWritten: true }));
+  }
   const claim = await claimEntry(deps.db, { flowId: flow.id, triggerEventId: event.id, contactId: event.contactId, workflowId });
   if (!claim.fresh) {
     const { entry } = claim;
@@ -146,9 +152,19 @@ async function enter(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent
     await decideEntry(deps.db, flow.id, event.id, 'refused', { reason: refusal });
     return void result.notEntered.push({ flowId: flow.id, reason: refusal });
   }
-  const started = await startJourney(deps, flow, event, trigger, journeyKey);
+  await pushStart(deps, flow, event, trigger, journeyKey, result, { rowWritten: false });
+}
+
+async function pushStart(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey: string | undefined, result: RoutingResult, opts: { rowWritten: boolean }): Promise<void> {
+  const started = await startJourney(deps, flow, event, trigger, journeyKey, opts);
   if (started) result.started.push(started);
-  else result.alreadyInFlow.push({ flowId: flow.id, workflowId });
+  else result.alreadyInFlow.push({ flowId: flow.id, workflowId: journeyWorkflowId(flow.id, event.contactId, journeyKey) });
+}
+
+/** Whether deciding entry reads the database (see entryRefusal): trigger conditions on the contact, re-entry rules. */
+function entryRulesReadDb(flow: FlowDefinition): boolean {
+  if ('event' in flow.trigger && flow.trigger.contact) return true;
+  return (flow.reentry?.mode ?? 'when_not_in_flow') !== 'when_not_in_flow';
 }
 
 /** The run this trigger event started under this workflow id, if Temporal has one (memo). */
@@ -211,8 +227,7 @@ export function journeyStartOptions(flow: FlowDefinition, contactId: string, tri
 /** The start of this entry went through in an earlier attempt: the row and the decision follow. */
 async function adoptStarted(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey: string | undefined, runId: string) {
   await recordJourneyStarting(deps.db, startingRow(flow, event, trigger, journeyKey));
-  await markJourneyStarted(deps.db, flow.id, event.id, runId);
-  await decideEntry(deps.db, flow.id, event.id, 'started', { runId });
+  await recordEntryStarted(deps.db, flow.id, event.id, runId);
   return { flowId: flow.id, flowVersion: flow.version, workflowId: journeyWorkflowId(flow.id, event.contactId, journeyKey), runId };
 }
 
@@ -230,16 +245,15 @@ function startingRow(flow: FlowDefinition, event: StoredEvent, trigger: JourneyE
   };
 }
 
-async function startJourney(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey?: string) {
+async function startJourney(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey: string | undefined, opts: { rowWritten: boolean }) {
   const options = journeyStartOptions(flow, event.contactId, trigger, journeyKey);
   const { workflowId } = options;
   // The row first, so an event routed while the start is under way finds the journey.
-  await recordJourneyStarting(deps.db, startingRow(flow, event, trigger, journeyKey));
+  if (!opts.rowWritten) await recordJourneyStarting(deps.db, startingRow(flow, event, trigger, journeyKey));
   try {
     const handle = await deps.workflows.start<typeof journeyWorkflow>('journeyWorkflow', options);
     const runId = handle.firstExecutionRunId;
-    await markJourneyStarted(deps.db, flow.id, event.id, runId);
-    await decideEntry(deps.db, flow.id, event.id, 'started', { runId });
+    await recordEntryStarted(deps.db, flow.id, event.id, runId);
     return { flowId: flow.id, flowVersion: flow.version, workflowId, runId };
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;

@@ -38,12 +38,10 @@ const eventsOf = (contactId: string) => count('SELECT count(*)::int AS n FROM ev
 const storeEvent = (contactId: string, messageId: string, name = 'Product Viewed') =>
   insertEvent(h.db, { messageId, type: 'track', contactId, name, properties: {}, occurredAt: new Date().toISOString() });
 
-/** An identify carrying both ids, as analytics.js sends it at login; then the merge it implies. */
+/** An identify carrying both ids, as analytics.js sends it at login: the ingestion merges them. */
 async function login(anonymousId: string, userId: string, traits: Record<string, unknown>): Promise<void> {
   const res = await h.http('post', '/v1/identify').send({ userId, anonymousId, traits });
   expect(res.status).toBe(202);
-  // Idempotent: a no-op once the ingestion merges on such identify calls by itself.
-  await merge(`anonymous:${anonymousId}`, userId);
 }
 
 test('browse abandonment started anonymously emails the address given at login, and an order by userId exits it', async () => {
@@ -51,6 +49,7 @@ test('browse abandonment started anonymously emails the address given at login, 
   expect(viewed.journeys.started).toMatchObject([{ workflowId: 'journey:browse-abandonment:anonymous:visitor-1' }]);
 
   await login('visitor-1', 'ann', { email: 'ann@example.com', firstName: 'Ann' });
+  expect(await resolveContactIds(h.db, ['anonymous:visitor-1'])).toEqual(new Map([['anonymous:visitor-1', 'ann']]));
   // Ann is in the flow already, through the journey she started anonymously: no second one.
   const again = await h.track({ userId: 'ann', event: 'Product Viewed', properties: { name: 'Canvas tote' } });
   expect(again.journeys).toMatchObject({ started: [], alreadyInFlow: [{ flowId: 'browse-abandonment', workflowId: 'journey:browse-abandonment:anonymous:visitor-1' }] });
@@ -83,6 +82,46 @@ test('an order stored for the known contact but never signalled still stops the 
 
   expect(result.exit).toMatchObject({ reason: 'flow_filter', detectedBy: 'send_guard' });
   expect(h.sendgrid.emails).toEqual([]);
+});
+
+test('a profile step of a journey started anonymously updates the known contact', async () => {
+  await h.putFlow('trial-tagging', {
+    name: 'Trial tagging',
+    status: 'live',
+    trigger: { event: 'Trial Started' },
+    steps: [
+      { id: 'wait', type: 'delay', duration: '1 hour' },
+      { id: 'tag', type: 'update_profile', addTags: ['trial'], score: 5 },
+    ],
+  });
+  await h.track({ anonymousId: 'visitor-8', event: 'Trial Started' });
+  await login('visitor-8', 'hal', { email: 'hal@example.com' });
+
+  expect(await h.result('trial-tagging', 'anonymous:visitor-8')).toMatchObject({ status: 'completed' });
+
+  expect((await getContact(h.db, 'hal'))?.traits).toMatchObject({ tags: ['trial'], lead_score: 5 });
+  const change = await h.db.query("SELECT contact_id FROM events WHERE name = 'Profile Updated' AND context->>'flowId' = 'trial-tagging'");
+  expect(change.rows).toEqual([{ contact_id: 'hal' }]);
+  const anonymous = await h.db.query("SELECT traits FROM contacts WHERE id = 'anonymous:visitor-8'");
+  expect(anonymous.rows).toEqual([{ traits: {} }]);
+});
+
+test('alias: the visitor’s events and groups become the known contact’s, and later anonymous calls land on it', async () => {
+  await h.track({ anonymousId: 'visitor-7', event: 'Page Viewed', properties: { url: 'https://shop.example/pricing' } });
+  expect((await h.http('post', '/v1/group').send({ anonymousId: 'visitor-7', groupId: 'acme', traits: { plan: 'free', size: 10 } })).status).toBe(202);
+  expect((await h.http('post', '/v1/group').send({ userId: 'gus', groupId: 'acme', traits: { plan: 'pro' } })).status).toBe(202);
+
+  expect((await h.http('post', '/v1/alias').send({ previousId: 'visitor-7', userId: 'gus' })).status).toBe(202);
+
+  expect(await eventsOf('anonymous:visitor-7')).toBe(0);
+  const groups = await h.db.query('SELECT contact_id, traits FROM contact_groups WHERE group_id = $1', ['acme']);
+  expect(groups.rows).toEqual([{ contact_id: 'gus', traits: { plan: 'pro', size: 10 } }]);
+  // A call still carrying only the anonymous id (another tab) is the known contact's.
+  const later = await h.track({ anonymousId: 'visitor-7', event: 'Product Viewed', properties: { name: 'Wool scarf' } });
+  expect(later.journeys.started).toMatchObject([{ workflowId: 'journey:browse-abandonment:gus' }]);
+  expect(await eventsOf('anonymous:visitor-7')).toBe(0);
+  const stored = await h.db.query<{ name: string }>("SELECT COALESCE(name, type) AS name FROM events WHERE contact_id = 'gus' ORDER BY id");
+  expect(stored.rows.map((r) => r.name)).toEqual(['Page Viewed', 'group', 'group', 'alias', 'Product Viewed']);
 });
 
 test('a merge moves events, traits (the known contact’s win; missing addresses filled) and push subscriptions', async () => {

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readEnv } from '../runtime/env';
+import { apiKeys, rateLimits, readEnv, writeKeys } from '../runtime/env';
 import { describeTemporal, temporalSettings } from '../runtime/temporal';
 
 test('defaults need nothing set', () => {
@@ -23,6 +23,22 @@ test('partial Twilio settings are refused', () => {
 
 test('a Twilio SID that is not an account SID is refused', () => {
   expect(() => readEnv({ TWILIO_ACCOUNT_SID: 'SK123', TWILIO_AUTH_TOKEN: 't', TWILIO_FROM: '+1' })).toThrow(/starts with "AC"/);
+});
+
+test('admin keys and write keys are comma-separated lists, blanks dropped', () => {
+  const env = readEnv({ API_KEYS: ' admin-1 , admin-2,', WRITE_KEYS: 'write-1,, write-2 ' });
+  expect([apiKeys(env), writeKeys(env)]).toEqual([['admin-1', 'admin-2'], ['write-1', 'write-2']]);
+  expect(writeKeys(readEnv({}))).toEqual([]);
+});
+
+test('rate limits per key kind: defaults, overrides, 0 for no limit; a burst below 1 is refused', () => {
+  expect(rateLimits(readEnv({}))).toEqual({ write: { perSecond: 200, burst: 1000 }, admin: { perSecond: 500, burst: 1000 } });
+  expect(rateLimits(readEnv({ RATE_LIMIT_WRITE_PER_SECOND: '0.5', RATE_LIMIT_WRITE_BURST: '3', RATE_LIMIT_ADMIN_PER_SECOND: '0' }))).toEqual({
+    write: { perSecond: 0.5, burst: 3 },
+    admin: { perSecond: 0, burst: 1000 },
+  });
+  expect(() => readEnv({ RATE_LIMIT_WRITE_BURST: '0' })).toThrow(/RATE_LIMIT_WRITE_BURST/);
+  expect(() => readEnv({ RATE_LIMIT_ADMIN_PER_SECOND: '-1' })).toThrow(/RATE_LIMIT_ADMIN_PER_SECOND/);
 });
 
 test('a bad port is refused', () => {

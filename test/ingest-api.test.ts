@@ -131,23 +131,27 @@ describe('identify', () => {
 });
 
 describe('batch', () => {
-  test('valid items are processed in order and bad ones reported by index', async () => {
+  test('valid items are stored in order, bad ones reported by index, each outcome in the answer; journeys start after', async () => {
     const res = await h.http('post', '/v1/batch').send({
       batch: [
         { type: 'identify', userId: 'batch-1', traits: { email: 'batch@example.com' }, messageId: 'b-1' },
         { type: 'track', userId: 'batch-1', event: 'Checkout Started', properties: cartProperties, messageId: 'b-2' },
         { type: 'track', userId: 'batch-1', messageId: 'b-3' },
-        { type: 'alias', userId: 'batch-1', previousId: 'x' },
+        { type: 'alias', userId: 'batch-1', previousId: 'x', messageId: 'b-4' },
+        { type: 'fax', userId: 'batch-1', messageId: 'b-5' },
       ],
     });
     expect(res.status).toBe(202);
-    expect(res.body).toMatchObject({ accepted: 2, rejected: 2 });
-    expect(res.body.results.map((r: { index: number }) => r.index)).toEqual([0, 1]);
-    expect(res.body.errors).toEqual([
-      { index: 2, code: 'invalid_request', issues: [expect.objectContaining({ path: ['event'] })] },
-      { index: 3, code: 'unsupported_type', issues: [expect.objectContaining({ path: ['type'] })] },
+    expect(res.body).toMatchObject({ accepted: 3, stored: 3, duplicates: 0, rejected: 2 });
+    expect(res.body.results.map((r: { index: number; outcome: string }) => [r.index, r.outcome])).toEqual([
+      [0, 'stored'], [1, 'stored'], [2, 'rejected'], [3, 'stored'], [4, 'rejected'],
     ]);
-    expect(await journeysOf('batch-1')).toHaveLength(1);
+    expect(res.body.errors).toEqual([
+      expect.objectContaining({ index: 2, messageId: 'b-3', outcome: 'rejected', code: 'invalid_request', issues: [expect.objectContaining({ path: ['event'] })] }),
+      expect.objectContaining({ index: 4, messageId: 'b-5', outcome: 'rejected', code: 'unsupported_type', issues: [expect.objectContaining({ path: ['type'] })] }),
+    ]);
+    // Answered once stored; routed right after, in the background.
+    await waitFor(async () => (await journeysOf('batch-1')).length === 1, 'the batch-1 journey');
   });
 
   test('a malformed envelope is a 400', async () => {
@@ -172,7 +176,7 @@ test("Segment's own analytics-node library, pointed at Parcours, works unmodifie
     server.close();
   }
   expect((await h.http('get', '/v1/contacts/segment-1')).body.email).toBe('segment@example.com');
-  expect(await journeysOf('segment-1')).toMatchObject([{ status: 'running' }]);
+  await waitFor(async () => (await journeysOf('segment-1'))[0]?.status === 'running', 'the segment-1 journey');
 });
 
 describe('when a dependency is down', () => {

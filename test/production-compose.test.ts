@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { ENV_VARIABLES } from '../runtime/env';
+import { ENV_VARIABLES, readEnv } from '../runtime/env';
 import { PRODUCTION_ENTRY_POINTS } from '../scripts/build';
 
 const root = path.resolve(__dirname, '..');
@@ -40,6 +40,13 @@ test('every variable of runtime/env.ts reaches the API, the worker and the migra
 test('PUBLIC_URL, API_KEYS and LINK_SECRET are required: compose refuses to start without them', () => {
   for (const name of ['PUBLIC_URL', 'API_KEYS', 'LINK_SECRET']) {
     expect(compose['x-parcours-env'][name]).toMatch(new RegExp(`^\\$\\{${name}:\\?.+\\}$`));
+  }
+});
+
+test("compose's rate limits default to those of runtime/env.ts", () => {
+  const defaults = readEnv({});
+  for (const name of ['RATE_LIMIT_WRITE_PER_SECOND', 'RATE_LIMIT_WRITE_BURST', 'RATE_LIMIT_ADMIN_PER_SECOND', 'RATE_LIMIT_ADMIN_BURST'] as const) {
+    expect([name, compose['x-parcours-env'][name]]).toEqual([name, `\${${name}:-${defaults[name]}}`]);
   }
 });
 

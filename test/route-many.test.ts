@@ -176,3 +176,37 @@ test('three routers side by side with small claims: every contact\'s checkout is
   const orders = await h.db.query<{ routing_result: RoutingResult }>("SELECT routing_result FROM events WHERE id = ANY($1) AND name = 'Order Completed'", [ids]);
   expect(orders.rows.map((r) => r.routing_result.signalled.length)).toEqual(contacts.map(() => 1));
 });
+
+test('two batches routed at once in one process: the second batch\'s orders wait for the first batch\'s checkouts', async () => {
+  const contacts = Array.from({ length: 8 }, (_, i) => `two-batches-${i}`);
+  const checkouts: StoredEvent[] = [];
+  const orders: StoredEvent[] = [];
+  for (const c of contacts) checkouts.push(await store(c, 'Checkout Started', `${c}-checkout`));
+  for (const c of contacts) orders.push(await store(c, 'Order Completed', `${c}-order`));
+  const proxy = new TemporalProxy(50);
+  const { connection, workflows } = await slowClient(proxy);
+  try {
+    // As two /v1/batch requests answered one after the other route theirs in the background.
+    const [first, second] = await Promise.all([routeStoredMany(deps(workflows), checkouts), routeStoredMany(deps(workflows), orders)]);
+    expect([...first, ...second].map((o) => o.routing)).toEqual([...checkouts, ...orders].map(() => 'done'));
+    expect(second.map((o) => o.journeys?.signalled.length)).toEqual(orders.map(() => 1));
+  } finally {
+    await connection.close();
+    await proxy.stop();
+  }
+  for (const c of contacts) await expectExitedOnOrder(c);
+});
+
+test('a contact whose earlier event waits for a retry elsewhere: its later events are left to the loop, which routes them in order', async () => {
+  const checkout = await store('waits-elsewhere', 'Checkout Started', 'waits-elsewhere-checkout');
+  const order = await store('waits-elsewhere', 'Order Completed', 'waits-elsewhere-order');
+  await h.db.query("UPDATE events SET next_route_at = now() + interval '1 hour', routing_attempts = 1 WHERE id = $1", [checkout.id]);
+
+  expect(await routeStoredMany(deps(), [order])).toEqual([{ routing: 'deferred' }]);
+  expect(await routing(order.id)).toMatchObject({ routedAt: null, routingError: `waits for event ${checkout.id} of this contact to be routed first` });
+
+  await h.db.query('UPDATE events SET next_route_at = now() WHERE id = $1', [checkout.id]);
+  expect(await routePending(deps(), { leaseMs: 30_000, batch: 50 })).toBe(2);
+  expect((await routing(order.id)).result?.signalled).toEqual([expect.objectContaining({ flowId: 'cart' })]);
+  await expectExitedOnOrder('waits-elsewhere');
+});

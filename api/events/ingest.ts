@@ -54,7 +54,7 @@ async function ingestBuilt(deps: IngestDeps, payload: TrackPayload | IdentifyPay
 }
 
 async function ingestPrepared(deps: IngestDeps, call: PreparedCall): Promise<IngestResult> {
-  const [outcome] = await storeCalls(deps.db, [call], { routeWithinMs: INLINE_ROUTING_LEASE_MS });
+  const [outcome] = await storeCalls(deps.db, [call], { routeWithinMs: INLINE_ROUTING_LEASE_MS, log: deps.log });
   if (outcome.status === 'refused') throw new HttpError(400, outcome.code, outcome.message);
   const { event } = outcome;
   const base = { messageId: event.messageId, eventId: event.id, contactId: event.contactId, duplicate: outcome.status === 'duplicate' };
@@ -85,7 +85,7 @@ export async function ingestBatch(deps: IngestDeps, items: unknown[], envelope: 
     if ('call' in prepared) valid.push({ index, call: prepared.call });
     else outcomes[index] = { index, ...messageIdOf(raw), outcome: 'rejected', ...prepared.rejected };
   }
-  const stored = await storeCalls(deps.db, valid.map((v) => v.call), { routeWithinMs: BATCH_ROUTING_LEASE_MS });
+  const stored = await storeCalls(deps.db, valid.map((v) => v.call), { routeWithinMs: BATCH_ROUTING_LEASE_MS, log: deps.log });
   const toRoute = [];
   for (const [i, { index, call }] of valid.entries()) {
     const outcome = stored[i];

@@ -6,15 +6,17 @@
  * with both ids) run in call order inside the same transaction, and every call lands on the
  * contact its ids resolve to after them.
  *
- * A batch the database refuses because of one call's data (SQLSTATE class 22 or 54) is stored
- * again call by call under savepoints, so that call alone is refused.
+ * A batch the database refuses because of one call (its data, SQLSTATE class 22 or 54; a
+ * constraint, class 23; anything but the database being unreachable) is stored again call by
+ * call under savepoints, so that call alone is refused and the others are kept.
  */
 import type { Contact } from '../../db/contacts';
 import { createAndLockContacts, readContacts, writeProfiles, type LockedContact } from '../../db/contact-batch';
 import { mergeContacts, resolveContactIds } from '../../db/contact-merge';
 import { eventsByMessageIds, insertEvents, type NewEvent, type StoredEvent } from '../../db/events';
 import { upsertContactGroups } from '../../db/groups';
-import { inTransaction, type Db, type Queryable } from '../../db/pool';
+import { inTransaction, isDatabaseUnavailable, type Db, type Queryable } from '../../db/pool';
+import type { Logger } from '../../runtime/logger';
 import { isRefusedData, toHttpError } from '../errors';
 import type { PreparedCall } from './prepare';
 
@@ -26,6 +28,7 @@ export type StoreOutcome =
 export interface StoreOptions {
   /** The caller routes the events itself: the router loop leaves them alone this long. */
   routeWithinMs: number;
+  log: Logger;
 }
 
 /** Concurrent merges can move a contact between our lookup and our lock: look again, this many times. */
@@ -36,10 +39,14 @@ export async function storeCalls(db: Db, calls: PreparedCall[], opts: StoreOptio
   try {
     return await inTransaction(db, (tx) => storeInTransaction(tx, calls, opts));
   } catch (err) {
-    if (calls.length === 1 || !isRefusedData(err)) throw err;
+    if (calls.length === 1 || isDatabaseUnavailable(err)) throw err;
+    opts.log.warn({ err: (err as Error).message, calls: calls.length }, 'batch refused as a whole; storing it call by call');
     return storeOneByOne(db, calls, opts);
   }
 }
+
+/** A constraint the row breaks (SQLSTATE class 23): the call's fault, like refused data. */
+const isConstraintViolation = (err: unknown) => /^23[0-9A-Z]{3}$/.test(String((err as { code?: unknown }).code));
 
 async function storeOneByOne(db: Db, calls: PreparedCall[], opts: StoreOptions): Promise<StoreOutcome[]> {
   return inTransaction(db, async (tx) => {
@@ -50,10 +57,16 @@ async function storeOneByOne(db: Db, calls: PreparedCall[], opts: StoreOptions):
         outcomes.push(...(await storeInTransaction(tx, [call], opts)));
         await tx.query('RELEASE SAVEPOINT call');
       } catch (err) {
-        if (!isRefusedData(err)) throw err;
+        if (isDatabaseUnavailable(err)) throw err;
         await tx.query('ROLLBACK TO SAVEPOINT call');
-        const http = toHttpError(err)!;
-        outcomes.push({ status: 'refused', code: http.code, message: http.message });
+        const refused = isRefusedData(err) || isConstraintViolation(err);
+        if (!refused) opts.log.error({ err, messageId: call.messageId }, 'storing a call failed');
+        const http = isRefusedData(err) ? toHttpError(err) : undefined;
+        outcomes.push({
+          status: 'refused',
+          code: refused ? 'invalid_data' : 'internal',
+          message: http?.message ?? (refused ? `the data cannot be stored: ${(err as Error).message}` : 'internal error'),
+        });
       }
     }
     return outcomes;

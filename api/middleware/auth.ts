@@ -87,17 +87,21 @@ export function authenticate(ring: KeyRing, scope: 'ingestion' | 'admin'): Reque
     // Already identified on the way (an ingestion path whose method only the admin routes have).
     let identity = res.locals.apiKey;
     let candidate: string | undefined;
+    const header = req.get('authorization');
     if (!identity) {
       const bodyKey: unknown = scope === 'ingestion' ? res.locals.bodyWriteKey : undefined;
-      candidate = headerKey(req.get('authorization')) ?? (typeof bodyKey === 'string' && bodyKey !== '' ? bodyKey : undefined);
+      candidate = headerKey(header) ?? (typeof bodyKey === 'string' && bodyKey !== '' ? bodyKey : undefined);
       identity = candidate === undefined ? undefined : ring.identify(candidate);
     }
     if (!identity) {
       res.set('WWW-Authenticate', 'Bearer, Basic realm="parcours"');
-      const missing = scope === 'ingestion'
-        ? 'missing API key: send "Authorization: Bearer <key>" (or Basic with the key as user name, or "writeKey" in the body)'
-        : 'missing API key: send "Authorization: Bearer <key>"';
-      return next(new HttpError(401, 'unauthorized', candidate === undefined ? missing : 'API key is not valid'));
+      const howTo = scope === 'ingestion'
+        ? 'send "Authorization: Bearer <key>" (or Basic with the key as user name, or "writeKey" in the body)'
+        : 'send "Authorization: Bearer <key>"';
+      const message = candidate !== undefined ? 'API key is not valid'
+        : header ? `the Authorization header holds no key: ${howTo}`
+        : `missing API key: ${howTo}`;
+      return next(new HttpError(401, 'unauthorized', message));
     }
     res.locals.apiKey = identity;
     if (scope === 'admin' && identity.kind !== 'admin') {

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import type { Logger } from '../../runtime/logger';
 import { toHttpError } from '../errors';
+import { isIngestionPath } from '../events/paths';
 
 declare global {
   namespace Express {
@@ -38,7 +39,16 @@ function watchRoute(req: Request): () => string | null {
       pattern = `${req.baseUrl}${typeof path === 'string' ? path : String(path)}`;
     },
   });
-  return () => pattern;
+  return () => pattern ?? fixedIngestionPath(req.originalUrl);
+}
+
+/**
+ * Requests refused before their route matched (401, 429) still name an ingestion path: those
+ * are fixed paths without ids, safe to log.
+ */
+function fixedIngestionPath(url: string): string | null {
+  const path = url.split('?')[0] ?? '';
+  return isIngestionPath({ baseUrl: '', path }) ? path.toLowerCase().replace(/\/+$/, '') : null;
 }
 
 export function requestLog(log: Logger): RequestHandler {
@@ -52,7 +62,7 @@ export function requestLog(log: Logger): RequestHandler {
       const status = res.statusCode;
       const line = {
         method: req.method,
-        // null: answered before any route matched (a 401 or 429 from the middleware, a 404).
+        // null: answered before any route matched (a 401, 403 or 429 on an admin path, a 404).
         route: route(),
         status,
         durationMs: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10,
