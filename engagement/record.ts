@@ -9,6 +9,7 @@
  * way is applied in full instead of being dropped as a duplicate.
  */
 import { upsertContact } from '../db/contacts';
+import { applyStats } from '../db/contact-stats';
 import { insertEvent, type StoredEvent } from '../db/events';
 import { applyToMessage, insertMessageEvent, type MessageEventInput } from '../db/message-events';
 import { getMessage, suppress, type MessageRecord } from '../db/messages';
@@ -74,6 +75,8 @@ async function storeContactEvent(tx: Queryable, message: MessageRecord, fact: Om
     },
     context: {},
   });
+  // Last open and last click are computed attributes, counted with the event that says so.
+  if (!duplicate) await applyStats(tx, [event]);
   return duplicate && event.routedAt ? undefined : event;
 }
 

@@ -15,6 +15,7 @@ import { createAndLockContacts, readContacts, writeProfiles, type LockedContact 
 import { mergeContacts, resolveContactIds } from '../../db/contact-merge';
 import { eventsByMessageIds, insertEvents, type NewEvent, type StoredEvent } from '../../db/events';
 import { upsertContactGroups } from '../../db/groups';
+import { applyStats } from '../../db/contact-stats';
 import { inTransaction, isDatabaseUnavailable, type Db, type Queryable } from '../../db/pool';
 import type { Logger } from '../../runtime/logger';
 import { isRefusedData, toHttpError } from '../errors';
@@ -122,7 +123,10 @@ async function storeInTransaction(tx: Queryable, calls: PreparedCall[], opts: St
   await writeProfiles(tx, [...states.values()].filter((s) => s.changed).map((s) => s.profile));
   await upsertContactGroups(tx, [...groups.values()]);
 
-  const inserted = new Map((await insertEvents(tx, rows, { routeWithinMs: opts.routeWithinMs })).map((e) => [e.messageId, e]));
+  const insertedEvents = await insertEvents(tx, rows, { routeWithinMs: opts.routeWithinMs });
+  // Computed attributes (order count, total spent…) count each stored event once, with it.
+  await applyStats(tx, insertedEvents);
+  const inserted = new Map(insertedEvents.map((e) => [e.messageId, e]));
   // Stored by a concurrent request between our lookup and our insert: duplicates too.
   const raced = rows.filter((r) => !inserted.has(r.messageId)).map((r) => r.messageId);
   for (const [messageId, event] of await eventsByMessageIds(tx, raced)) stored.set(messageId, event);
