@@ -34,7 +34,7 @@ const searchQuery = z.strictObject({
   cursor: cursor.optional(),
 });
 
-const TRAIT = /^traits?\.(.+)$/;
+const TRAIT = /^traits?\.(.*)$/;
 const MAX_TRAIT_FILTERS = 10;
 
 /** A query value as the trait values it may mean: the text, and the number/boolean it spells. */
