@@ -105,6 +105,16 @@ async function* jsonLines(input: Readable): AsyncGenerator<Parsed> {
   }
 }
 
+/** A body that cannot be read (gzip that is not, a request cut off) is the client's: 400, with what came before stored. */
+async function* readErrorsAre400(records: AsyncGenerator<Parsed>): AsyncGenerator<Parsed> {
+  try {
+    yield* records;
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw new FileError(`the body cannot be read: ${(err as Error).message}`);
+  }
+}
+
 export interface ImportDeps {
   db: Db;
   log: Logger;
@@ -120,7 +130,7 @@ export async function runImport(deps: ImportDeps, body: Readable, opts: { format
   let chunk: ImportRow[] = [];
   let pending: ImportProgressDraft = emptyDraft();
   try {
-    for await (const parsed of opts.format === 'csv' ? csvRecords(input) : jsonLines(input)) {
+    for await (const parsed of readErrorsAre400(opts.format === 'csv' ? csvRecords(input) : jsonLines(input))) {
       pending.read++;
       const result = 'record' in parsed ? parseImportRow(parsed.record, parsed.row) : parsed;
       if ('errors' in result) fail(pending, result.errors);
