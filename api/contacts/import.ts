@@ -129,6 +129,7 @@ export async function runImport(deps: ImportDeps, body: Readable, opts: { format
   const consentKept = await tableExists(deps.db, 'contact_consent');
   let chunk: ImportRow[] = [];
   let pending: ImportProgressDraft = emptyDraft();
+  let storing: Promise<void> = Promise.resolve();
   try {
     for await (const parsed of readErrorsAre400(opts.format === 'csv' ? csvRecords(input) : jsonLines(input))) {
       pending.read++;
@@ -138,14 +139,19 @@ export async function runImport(deps: ImportDeps, body: Readable, opts: { format
         fail(pending, Object.keys(result.row.consent).map((channel) => ({ row: parsed.row, field: `${channel}_consent`, message: 'consent cannot be recorded: this server has no consent module yet' })));
       } else chunk.push(result.row);
       if (chunk.length >= IMPORT_CHUNK || pending.read >= IMPORT_CHUNK * 2) {
-        await storeChunk(deps, id, chunk, pending);
+        // Postgres stores one chunk while the next is read and parsed: two chunks in memory at most, stored in file order.
+        await storing;
+        storing = storeChunk(deps, id, chunk, pending);
+        storing.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
         chunk = [];
         pending = emptyDraft();
       }
     }
+    await storing;
     await storeChunk(deps, id, chunk, pending);
     await finishImport(deps.db, id);
   } catch (err) {
+    await storing.catch(() => undefined);
     const message = err instanceof HttpError ? err.message : 'the import stopped: storage failed';
     await finishImport(deps.db, id, message).catch(() => undefined);
     if (err instanceof HttpError) throw Object.assign(err, { importId: id });
