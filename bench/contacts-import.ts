@@ -8,11 +8,11 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
 import { Client, Connection } from '@temporalio/client';
 import { createApp } from '../api/app';
 import { createLogger } from '../runtime/logger';
 import { createTestDatabase } from '../test/helpers/database';
+import { postStreamed } from '../test/helpers/stream-upload';
 
 const ROWS = Number(process.env.BENCH_IMPORT_ROWS ?? 1_000_000);
 const KEY = 'bench-key';
@@ -42,15 +42,7 @@ async function main(): Promise<void> {
   }, 5_000);
   const started = Date.now();
   try {
-    const answer = await new Promise<string>((resolve, reject) => {
-      const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/v1/contacts/import', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'text/csv' } }, (res) => {
-        let text = '';
-        res.on('data', (c) => (text += c));
-        res.on('end', () => resolve(text));
-      });
-      req.on('error', reject);
-      Readable.from(csv()).pipe(req);
-    });
+    const answer = await postStreamed(port, '/v1/contacts/import', { Authorization: `Bearer ${KEY}`, 'Content-Type': 'text/csv' }, csv());
     const seconds = (Date.now() - started) / 1000;
     const result = JSON.parse(answer) as { rowsStored?: number; rowsFailed?: number };
     console.log(`contacts import: ${ROWS.toLocaleString('en')} rows in ${seconds.toFixed(1)} s = ${Math.round(ROWS / seconds).toLocaleString('en')} rows/s (stored ${result.rowsStored}, failed ${result.rowsFailed})`);

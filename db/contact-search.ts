@@ -7,6 +7,7 @@
  * query time (`membershipTable`), so a search on them answers "not available" instead of
  * failing while those modules are not installed.
  */
+import { readContacts } from './contact-batch';
 import type { Contact } from './contacts';
 import type { Queryable } from './pool';
 
@@ -88,21 +89,14 @@ export async function searchContacts(
     where.push(`EXISTS (SELECT 1 FROM ${t.table} m WHERE m.contact_id = c.id AND m.${t.key} = ${param(id)} AND m.${t.end} IS NULL)`);
   }
   if (page.after !== undefined) where.push(`c.id > ${param(page.after)}`);
-  const { rows } = await q.query<{ id: string; email: string | null; phone: string | null; traits: Record<string, unknown>; created_at: Date; updated_at: Date }>(
-    `SELECT c.id, c.email, c.phone, c.traits, c.created_at, c.updated_at FROM contacts c
-      WHERE ${where.join(' AND ')} ORDER BY c.id LIMIT ${param(page.limit + 1)}`,
-    params,
-  );
+  const { rows } = await q.query<{ id: string }>(`SELECT c.id FROM contacts c WHERE ${where.join(' AND ')} ORDER BY c.id LIMIT ${param(page.limit + 1)}`, params);
   const more = rows.length > page.limit;
-  const contacts = rows.slice(0, page.limit).map((r) => ({
-    id: r.id,
-    email: r.email,
-    phone: r.phone,
-    traits: r.traits,
-    createdAt: r.created_at.toISOString(),
-    updatedAt: r.updated_at.toISOString(),
-  }));
-  return { contacts, nextAfter: more ? contacts[contacts.length - 1].id : null };
+  const found = await readContacts(q, rows.slice(0, page.limit).map((r) => r.id));
+  const contacts = rows.slice(0, page.limit).flatMap((r) => {
+    const c = found.get(r.id);
+    return c ? [{ id: c.id, email: c.email, phone: c.phone, traits: c.traits, createdAt: c.createdAt, updatedAt: c.updatedAt }] : [];
+  });
+  return { contacts, nextAfter: more ? rows[page.limit - 1].id : null };
 }
 
 export interface Membership {

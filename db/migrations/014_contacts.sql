@@ -12,6 +12,28 @@ CREATE TABLE contact_stats (
   updated_at      timestamptz NOT NULL DEFAULT now()
 );
 
+-- Existing databases start with their stats computed from the events already stored (the same
+-- rule as db/contact-stats.ts: an order is worth its `total`, else its `revenue`).
+SET LOCAL statement_timeout = 0;
+INSERT INTO contact_stats (contact_id, order_count, total_spent, first_order_at, last_order_at, last_open_at, last_click_at)
+SELECT contact_id,
+  count(*) FILTER (WHERE name = 'Order Completed')::int,
+  COALESCE(sum(amount) FILTER (WHERE name = 'Order Completed'), 0),
+  min(occurred_at) FILTER (WHERE name = 'Order Completed'),
+  max(occurred_at) FILTER (WHERE name = 'Order Completed'),
+  max(occurred_at) FILTER (WHERE name = 'Email Opened'),
+  max(occurred_at) FILTER (WHERE name = 'Email Clicked')
+FROM (
+  SELECT contact_id, name, occurred_at, COALESCE(
+    CASE WHEN jsonb_typeof(properties->'total') = 'number' AND abs((properties->>'total')::numeric) < 1e15 THEN (properties->>'total')::numeric
+         WHEN btrim(properties->>'total') ~ '^-?\d{1,15}(\.\d{1,6})?$' THEN btrim(properties->>'total')::numeric END,
+    CASE WHEN jsonb_typeof(properties->'revenue') = 'number' AND abs((properties->>'revenue')::numeric) < 1e15 THEN (properties->>'revenue')::numeric
+         WHEN btrim(properties->>'revenue') ~ '^-?\d{1,15}(\.\d{1,6})?$' THEN btrim(properties->>'revenue')::numeric END,
+    0) AS amount
+  FROM events WHERE type = 'track' AND name IN ('Order Completed', 'Email Opened', 'Email Clicked')
+) AS e
+GROUP BY contact_id;
+
 -- Finding contacts: by address, by trait (jsonb containment), a page after another by id.
 CREATE INDEX contacts_email ON contacts (email) WHERE email IS NOT NULL;
 CREATE INDEX contacts_phone ON contacts (phone) WHERE phone IS NOT NULL;
