@@ -63,14 +63,25 @@ export async function finishImport(q: Queryable, id: string, error?: string): Pr
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+interface ImportRow {
+  id: string; format: ImportFormat; status: ImportRecord['status']; rows_read: number; rows_stored: number; rows_unchanged: number; rows_failed: number;
+  error: string | null; started_at: Date; updated_at: Date; finished_at: Date | null;
+}
+
 export async function getImport(q: Queryable, id: string): Promise<ImportRecord | undefined> {
   if (!UUID.test(id)) return undefined;
-  const { rows } = await q.query<{
-    id: string; format: ImportFormat; status: ImportRecord['status']; rows_read: number; rows_stored: number; rows_unchanged: number; rows_failed: number;
-    error: string | null; started_at: Date; updated_at: Date; finished_at: Date | null;
-  }>('SELECT * FROM contact_imports WHERE id = $1', [id]);
-  const r = rows[0];
-  return r && {
+  const { rows } = await q.query<ImportRow>('SELECT * FROM contact_imports WHERE id = $1', [id]);
+  return rows[0] && toImport(rows[0]);
+}
+
+/** The latest imports, newest first: a running one shows its progress before its request has answered. */
+export async function listImports(q: Queryable, limit: number): Promise<ImportRecord[]> {
+  const { rows } = await q.query<ImportRow>('SELECT * FROM contact_imports ORDER BY started_at DESC, id LIMIT $1', [limit]);
+  return rows.map(toImport);
+}
+
+function toImport(r: ImportRow): ImportRecord {
+  return {
     id: r.id,
     format: r.format,
     status: r.status,

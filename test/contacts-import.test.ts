@@ -85,6 +85,7 @@ describe('CSV import', () => {
     expect(progress.body).toMatchObject({ id: importId, status: 'done', rowsRead: 6, rowsFailed: 3 });
     expect(progress.body.errors.map((e: { row: number }) => e.row)).toEqual([2, 4]);
     expect((await h.http('get', `/v1/contacts/imports/${importId}?after_row=4`)).body.errors.map((e: { row: number }) => e.row)).toEqual([5]);
+    expect((await h.http('get', '/v1/contacts/imports')).body.imports).toEqual(expect.arrayContaining([expect.objectContaining({ id: importId, rowsStored: 3 })]));
   });
 
   test('the same file again changes nothing', async () => {

@@ -188,6 +188,7 @@ const path = fc.tuple(param, param).chain(([a, b]) =>
     `/v1/contacts?trait.${b}=${a}&${a}=${b}`,
     '/v1/contacts/import',
     `/v1/contacts/imports/${a}?limit=${b}&after_row=${b}`,
+    `/v1/contacts/imports?limit=${b}`,
     `/v1/contacts/${a}/export`,
     `/v1/outbox?limit=${b}`,
     '/v1/webhooks/sendgrid',

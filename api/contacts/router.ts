@@ -12,7 +12,7 @@ import { HttpError, notFound } from '../errors';
 import { canonicalContactId } from '../../db/contact-merge';
 import { contactTimeline, type TimelinePosition } from '../../db/timeline';
 import { PAGE_VIEWED, SCREEN_VIEWED } from '../events/prepare';
-import { getImport, importErrors } from '../../db/imports';
+import { getImport, importErrors, listImports } from '../../db/imports';
 import type { Logger } from '../../runtime/logger';
 import { eraseContact, streamExport } from './gdpr';
 import { importFormat, runImport } from './import';
@@ -84,6 +84,12 @@ export function contactsRouter(deps: ContactsDeps): Router {
   router.get('/', async (req, res) => {
     const page = await findContacts(deps.db, req.query);
     res.json({ contacts: page.contacts, next_cursor: page.nextAfter === null ? null : encodeContactCursor(page.nextAfter) });
+  });
+
+  /** The latest imports with their progress (a running import is listed while its upload goes on). */
+  router.get('/imports', async (req, res) => {
+    const { limit } = parseOr400(z.object({ limit: z.coerce.number().int().min(1).max(200).default(20) }), req.query);
+    res.json({ imports: await listImports(deps.db, limit) });
   });
 
   /** An import's progress, and its bad rows (row, field, message) a page at a time. */
