@@ -31,7 +31,7 @@ function writer(res: Response) {
     });
 }
 
-/** Undefined when there is no such contact. Once the answer starts, a failure can only cut it short. */
+/** False when there is no such contact. Once the answer has started, a failure can only cut it short. */
 export async function streamExport(deps: GdprDeps, id: string, res: Response): Promise<boolean> {
   const profile = await contactProfile(deps.db, id);
   if (!profile) return false;

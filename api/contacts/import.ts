@@ -154,7 +154,6 @@ export async function runImport(deps: ImportDeps, body: Readable, opts: { format
     await storing.catch(() => undefined);
     const message = err instanceof HttpError ? err.message : 'the import stopped: storage failed';
     await finishImport(deps.db, id, message).catch(() => undefined);
-    if (err instanceof HttpError) throw Object.assign(err, { importId: id });
     throw err;
   }
   return (await getImport(deps.db, id))!;
