@@ -3,7 +3,7 @@ import express from 'express';
 import type { WorkflowClient } from '@temporalio/client';
 import type { Db } from '../db/pool';
 import type { Logger } from '../runtime/logger';
-import { contactsRouter } from './contacts/router';
+import { contactImportRouter, contactsRouter } from './contacts/router';
 import { listsRouter } from './lists/router';
 import { contactConsentRouter } from './contacts/consent-router';
 import type { ConfirmationSender } from '../audiences/double-opt-in';
@@ -83,6 +83,8 @@ export function createApp(deps: AppDeps): express.Express {
   // Everything else: admin keys only (a write key gets 403).
   const admin = express.Router();
   admin.use(authenticate(keys, 'admin'), ...limit);
+  // Imports stream their body (CSV, JSON lines): before the JSON parser.
+  admin.use('/contacts', contactImportRouter(deps));
   admin.use(jsonBody());
   admin.use('/flows', flowsRouter(deps), flowStatsRouter(deps));
   admin.use('/contacts', contactConsentRouter(deps), contactsRouter(deps));

@@ -5,6 +5,7 @@
  * becomes an alias: `contact_aliases` maps it to the contact it now is, so journeys started
  * under the old id (their workflow input keeps it) act on the known contact.
  */
+import { recomputeStats } from './contact-stats';
 import { getContact, type Contact } from './contacts';
 import { moveListMemberships } from './lists';
 import { moveConsent } from './consent';
@@ -100,6 +101,8 @@ async function moveContact(tx: Queryable, from: string, into: string): Promise<v
   await moveListMemberships(tx, from, into);
   // Consent per channel: the more recent decision wins.
   await moveConsent(tx, from, into);
+  // The merged contact's orders and engagement now count for the known one.
+  await recomputeStats(tx, [from, into]);
   // Groups the known contact is in already keep their traits over the anonymous side's.
   await tx.query(
     `INSERT INTO contact_groups (contact_id, group_id, traits, created_at, updated_at)

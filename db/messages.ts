@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Queryable } from './pool';
 
 export type Channel = 'email' | 'sms' | 'push' | 'webhook';
@@ -254,10 +255,19 @@ export async function countMarketingSentSince(q: Queryable, contactId: string, f
  */
 export async function isSuppressed(q: Queryable, channel: Channel, address: string, transactional = false): Promise<boolean> {
   const { rows } = await q.query(
-    `SELECT 1 FROM suppressions WHERE channel = $1 AND address = $2${transactional ? " AND scope = 'all'" : ''}`,
-    [channel, address.toLowerCase()],
+    `SELECT 1 FROM suppressions WHERE channel = $1 AND address = ANY($2)${transactional ? " AND scope = 'all'" : ''}`,
+    [channel, [address.toLowerCase(), suppressionHash(address)]],
   );
   return rows.length > 0;
+}
+
+/**
+ * How an erased person's address is kept in the suppressions: a hash, never the address, so
+ * a later message to it is still refused (GDPR erasure, db/contact-erase.ts). The prefix
+ * keeps it apart from any real address.
+ */
+export function suppressionHash(address: string): string {
+  return `sha256:${createHash('sha256').update(address.trim().toLowerCase()).digest('hex')}`;
 }
 
 export async function suppress(q: Queryable, channel: Channel, address: string, reason: string, scope: 'marketing' | 'all' = 'all'): Promise<void> {
@@ -270,7 +280,8 @@ export async function suppress(q: Queryable, channel: Channel, address: string, 
 }
 
 export async function unsuppress(q: Queryable, channel: Channel, address: string): Promise<void> {
-  await q.query('DELETE FROM suppressions WHERE channel = $1 AND address = $2', [channel, address.toLowerCase()]);
+  // The person opted in again (SMS START): the hash an erasure left goes too.
+  await q.query('DELETE FROM suppressions WHERE channel = $1 AND address = ANY($2)', [channel, [address.toLowerCase(), suppressionHash(address)]]);
 }
 
 export async function getMessage(q: Queryable, id: string): Promise<MessageRecord | undefined> {

@@ -10,6 +10,7 @@
  */
 import { setConsent } from '../db/consent';
 import { upsertContact } from '../db/contacts';
+import { applyStats } from '../db/contact-stats';
 import { insertEvent, type StoredEvent } from '../db/events';
 import { applyToMessage, insertMessageEvent, type MessageEventInput } from '../db/message-events';
 import { getMessage, suppress, type MessageRecord } from '../db/messages';
@@ -75,6 +76,8 @@ async function storeContactEvent(tx: Queryable, message: MessageRecord, fact: Om
     },
     context: {},
   });
+  // Last open and last click are computed attributes, counted with the event that says so.
+  if (!duplicate) await applyStats(tx, [event]);
   return duplicate && event.routedAt ? undefined : event;
 }
 

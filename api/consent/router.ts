@@ -43,7 +43,7 @@ const proofOf = (req: Request) => ({ ip: req.ip ?? null, userAgent: req.get('use
 
 export function consentRouter(deps: ConsentRouterDeps): Router {
   const router = Router();
-  router.use(express.urlencoded({ extended: false, limit: '4kb' }));
+  router.use('/u', express.urlencoded({ extended: false, limit: '4kb' }));
 
   router.get('/u/:token', async (req, res) => {
     const claims = verifyLink(deps.links.secret, req.params.token, 'unsubscribe');

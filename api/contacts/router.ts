@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import type { WorkflowClient } from '@temporalio/client';
 import { getContact, upsertContact } from '../../db/contacts';
 import { savePushSubscription } from '../../db/push-subscriptions';
 import { listMessageEvents } from '../../db/message-events';
@@ -7,11 +8,17 @@ import { parseOr400, storableParam } from '../validate';
 import { listContactJourneys } from '../../db/journeys';
 import { listContactMessages } from '../../db/messages';
 import type { Db } from '../../db/pool';
-import { notFound } from '../errors';
+import { HttpError, notFound } from '../errors';
 import { canonicalContactId } from '../../db/contact-merge';
 import { listContactGroups } from '../../db/groups';
 import { contactTimeline, type TimelinePosition } from '../../db/timeline';
 import { PAGE_VIEWED, SCREEN_VIEWED } from '../events/prepare';
+import { getImport, importErrors, listImports } from '../../db/imports';
+import type { Logger } from '../../runtime/logger';
+import { eraseContact, streamExport } from './gdpr';
+import { importFormat, runImport } from './import';
+import { contactProfile } from './profile';
+import { encodeContactCursor, findContacts } from './search';
 
 const pushSubscription = z.looseObject({
   endpoint: z.url({ protocol: /^https?$/ }),
@@ -43,14 +50,74 @@ const timelineQuery = z.object({
   name: z.string().min(1).max(200).optional(),
 });
 
-export function contactsRouter(deps: { db: Db }): Router {
+const importErrorsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  after_row: z.coerce.number().int().min(0).optional(),
+});
+
+interface ContactsDeps {
+  db: Db;
+  workflows: WorkflowClient;
+  log: Logger;
+}
+
+/**
+ * `POST /v1/contacts/import` reads its body as a stream (CSV or JSON lines, possibly gzipped):
+ * mount it before the JSON body parser, which would refuse it.
+ */
+export function contactImportRouter(deps: ContactsDeps): Router {
+  const router = Router();
+  router.post('/import', async (req, res) => {
+    const format = importFormat(req.get('content-type'));
+    const encoding = (req.get('content-encoding') ?? 'identity').toLowerCase();
+    if (encoding !== 'identity' && encoding !== 'gzip') throw new HttpError(415, 'unsupported_encoding', `content encoding "${encoding}" is not supported (gzip or none)`);
+    const record = await runImport(deps, req, { format, gzip: encoding === 'gzip' });
+    res.status(200).json({ importId: record.id, ...record, errors: await importErrors(deps.db, record.id, { limit: 100 }) });
+  });
+  return router;
+}
+
+export function contactsRouter(deps: ContactsDeps): Router {
   const router = Router();
   router.param('id', storableParam('id'));
 
+  /** Contacts by email, phone, trait.<name>, list or segment, a page at a time. */
+  router.get('/', async (req, res) => {
+    const page = await findContacts(deps.db, req.query);
+    res.json({ contacts: page.contacts, next_cursor: page.nextAfter === null ? null : encodeContactCursor(page.nextAfter) });
+  });
+
+  /** The latest imports with their progress (a running import is listed while its upload goes on). */
+  router.get('/imports', async (req, res) => {
+    const { limit } = parseOr400(z.object({ limit: z.coerce.number().int().min(1).max(200).default(20) }), req.query);
+    res.json({ imports: await listImports(deps.db, limit) });
+  });
+
+  /** An import's progress, and its bad rows (row, field, message) a page at a time. */
+  router.get('/imports/:importId', async (req, res) => {
+    const record = await getImport(deps.db, req.params.importId);
+    if (!record) throw notFound(`import "${req.params.importId}"`);
+    const query = parseOr400(importErrorsQuery, req.query);
+    res.json({ ...record, errors: await importErrors(deps.db, record.id, { limit: query.limit, afterRow: query.after_row }) });
+  });
+
+  /** The profile, consent per channel, lists, segments and computed attributes. */
   router.get('/:id', async (req, res) => {
-    const contact = await getContact(deps.db, req.params.id);
-    if (!contact) throw notFound(`contact "${req.params.id}"`);
-    res.json(contact);
+    const profile = await contactProfile(deps.db, req.params.id);
+    if (!profile) throw notFound(`contact "${req.params.id}"`);
+    res.json(profile);
+  });
+
+  /** GDPR access: everything held about the person, as one JSON document. */
+  router.get('/:id/export', async (req, res) => {
+    if (!(await streamExport(deps, req.params.id, res))) throw notFound(`contact "${req.params.id}"`);
+  });
+
+  /** GDPR erasure: the person's data gone, their journeys ended, their addresses still suppressed (as hashes). */
+  router.delete('/:id', async (req, res) => {
+    const outcome = await eraseContact(deps, req.params.id);
+    if (!outcome) throw notFound(`contact "${req.params.id}"`);
+    res.json({ erased: true, erasureId: outcome.erasureId, ids: outcome.ids, journeysEnded: outcome.journeysEnded, rows: outcome.counts });
   });
 
   /** The contact's events, newest first; `next_cursor` fetches the next page. */

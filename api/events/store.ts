@@ -18,6 +18,7 @@ import { upsertContactGroups } from '../../db/groups';
 import { applyListChanges } from '../../db/lists';
 import { applyTraitConsent } from '../../db/consent';
 import { hasListChanges, listChangesFromTraits, listSourceOf, withoutListTraits, type ListChanges } from '../../audiences/list-traits';
+import { applyStats } from '../../db/contact-stats';
 import { inTransaction, isDatabaseUnavailable, type Db, type Queryable } from '../../db/pool';
 import type { Logger } from '../../runtime/logger';
 import { isRefusedData, toHttpError } from '../errors';
@@ -133,7 +134,10 @@ async function storeInTransaction(tx: Queryable, calls: PreparedCall[], opts: St
   await writeProfiles(tx, [...states.values()].filter((s) => s.changed).map((s) => s.profile));
   await upsertContactGroups(tx, [...groups.values()]);
 
-  const inserted = new Map((await insertEvents(tx, rows, { routeWithinMs: opts.routeWithinMs })).map((e) => [e.messageId, e]));
+  const insertedEvents = await insertEvents(tx, rows, { routeWithinMs: opts.routeWithinMs });
+  // Computed attributes (order count, total spent…) count each stored event once, with it.
+  await applyStats(tx, insertedEvents);
+  const inserted = new Map(insertedEvents.map((e) => [e.messageId, e]));
   for (const { contactId, changes, source } of listChanges) await applyListChanges(tx, contactId, changes, source);
   // Consent carried by identify traits (`consent: { email: 'subscribed' }`), for identifies stored now.
   for (const call of freshCalls) {
