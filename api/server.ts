@@ -9,6 +9,7 @@ import { resolveDatabase } from '../runtime/postgres';
 import { exitOnStartupFailure } from '../runtime/startup';
 import { connectClient, describeTemporal, registerSearchAttributes, temporalSettings } from '../runtime/temporal';
 import { createApp } from './app';
+import { IMPORT_REQUEST_TIMEOUT_MS } from './contacts/import';
 import { keyId } from './middleware/auth';
 import { startFlowStatusNotifier } from '../routing/flow-status';
 import { startRouterLoop } from '../routing/router-loop';
@@ -40,6 +41,8 @@ async function main(): Promise<void> {
   // Routes what requests did not, and profile changes made by steps (also run by workers).
   const router = startRouterLoop(deps);
   const server = createApp(deps).listen(env.PORT, () => log.info({ port: env.PORT }, 'API listening'));
+  // A contact import's upload is one request: a million rows take minutes, past Node's 5-minute default.
+  server.requestTimeout = IMPORT_REQUEST_TIMEOUT_MS;
 
   const shutdown = () => {
     log.info('shutting down');

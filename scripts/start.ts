@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from '@temporalio/client';
+import { IMPORT_REQUEST_TIMEOUT_MS } from '../api/contacts/import';
 import { createApp } from '../api/app';
 import { startFlowStatusNotifier } from '../routing/flow-status';
 import { startRouterLoop } from '../routing/router-loop';
@@ -79,6 +80,8 @@ async function main(): Promise<void> {
   // Status changes a crashed or failed pass left unfinished reach their journeys from here.
   const stopNotifier = startFlowStatusNotifier(deps);
   const server = createApp(deps).listen(env.PORT, '0.0.0.0');
+  // A contact import's upload is one request: a million rows take minutes, past Node's 5-minute default.
+  server.requestTimeout = IMPORT_REQUEST_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', (err: NodeJS.ErrnoException) =>
