@@ -23,10 +23,10 @@ import { storeCalls } from '../events/store';
 import type { PreparedCall } from '../events/prepare';
 import { ID_COLUMNS, parseImportRow, type ConsentChannel, type ConsentStatus, type ImportRow } from './import-rows';
 
-/** Rows stored per transaction: large enough for set-based statements to pay, small enough to hold little. */
-
 /** How long the API lets one request last: a streamed import of a million rows takes about ten minutes. */
 export const IMPORT_REQUEST_TIMEOUT_MS = 60 * 60_000;
+
+/** Rows stored per transaction: large enough for set-based statements to pay, small enough to hold little. */
 
 export const IMPORT_CHUNK = 1_000;
 /** A CSV record or JSON line longer than this is refused (it would have to be held whole). */
