@@ -27,7 +27,6 @@ import { ID_COLUMNS, parseImportRow, type ConsentChannel, type ConsentStatus, ty
 export const IMPORT_REQUEST_TIMEOUT_MS = 60 * 60_000;
 
 /** Rows stored per transaction: large enough for set-based statements to pay, small enough to hold little. */
-
 export const IMPORT_CHUNK = 1_000;
 /** A CSV record or JSON line longer than this is refused (it would have to be held whole). */
 const MAX_RECORD_BYTES = 64 * 1024;
