@@ -12,6 +12,7 @@ import { healthRouter } from './health/router';
 import { requireApiKey } from './middleware/auth';
 import { jsonBody } from './middleware/json-body';
 import { outboxRouter } from './outbox/router';
+import { segmentsRouter } from './segments/router';
 import { consentRouter } from './consent/router';
 import { sendgridWebhookRouter } from './webhooks/sendgrid';
 import { twilioWebhookRouter } from './webhooks/twilio';
@@ -53,6 +54,7 @@ export function createApp(deps: AppDeps): express.Express {
   v1.use('/flows', flowsRouter(deps), flowStatsRouter(deps));
   v1.use('/contacts', contactsRouter(deps));
   v1.use('/outbox', outboxRouter(deps));
+  v1.use('/segments', segmentsRouter(deps));
   v1.use('/sources', sourcesRouter(deps));
   app.use('/v1', v1);
 
