@@ -198,7 +198,8 @@ export function compileSegment(condition: Condition, p: SqlParams, scope: Scope,
   return { ctes: compiler.ctes, joins: compiler.joins.join(' '), member, nextFlip };
 }
 
-const withClause = (ctes: string[]) => (ctes.length ? `WITH ${ctes.join(', ')} ` : '');
+// $1 (now) typed even when no part of the condition reads the time (Postgres must know every parameter's type).
+const withClause = (ctes: string[]) => `WITH at_time AS (SELECT ${NOW} AS now)${ctes.map((c) => `, ${c}`).join('')} `;
 
 /** Members among contacts in (lo, hi], inserted as the build's memberships (no event: see db/segments.ts). */
 export function buildChunkSql(condition: Condition, segmentId: string, now: Date, lo: string, hi: string): { text: string; values: unknown[] } {

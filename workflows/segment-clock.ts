@@ -41,7 +41,10 @@ export async function segmentClockWorkflow(input: SegmentClockInput): Promise<vo
     // Workflow time: deterministic, and what the time-skipping test server moves.
     if (wait > 0 && (await condition(() => due !== target, wait))) continue;
     due = undefined;
-    const { nextDueAt } = await evaluateSegmentClock({ segmentId: input.segmentId, contactId: input.contactId, now: Date.now() });
+    // Evaluated at the due moment itself, not at when the task ran: the entry is stamped at the
+    // instant the membership flipped, and a clock that fires late (a worker outage) catches up
+    // flip by flip (the next moment is then already due).
+    const { nextDueAt } = await evaluateSegmentClock({ segmentId: input.segmentId, contactId: input.contactId, now: target });
     if (nextDueAt !== null) due = due === undefined ? nextDueAt : Math.min(due, nextDueAt);
     if (due === undefined) return;
     if (wakes + 1 >= WAKES_PER_RUN || workflowInfo().continueAsNewSuggested) {
