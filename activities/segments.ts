@@ -1,4 +1,5 @@
 /** The segment clock's activity: evaluate one contact for one segment at workflow time. */
+import { needsClock, timeDirection } from '../audiences/segment-deps';
 import { evaluateContact, getSegment, recordClockNext } from '../db/segments';
 import type { Db } from '../db/pool';
 
@@ -24,8 +25,9 @@ export function createSegmentActivities(db: Db) {
       if (!segment || segment.status === 'failed') return { member: null, change: null, nextDueAt: null };
       const [result] = await evaluateContact(db, [segment], req.contactId, new Date(req.now), 'clock');
       if (!result) return { member: null, change: null, nextDueAt: null }; // the contact is gone
-      await recordClockNext(db, segment.id, req.contactId, result.nextFlip);
-      return { member: result.member, change: result.change, nextDueAt: result.nextFlip?.getTime() ?? null };
+      const next = result.nextFlip && needsClock(timeDirection(segment.condition), result.member) ? result.nextFlip : null;
+      await recordClockNext(db, segment.id, req.contactId, next);
+      return { member: result.member, change: result.change, nextDueAt: next?.getTime() ?? null };
     },
   };
 }

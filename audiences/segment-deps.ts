@@ -67,3 +67,59 @@ export function segmentConditionIssues(condition: Condition, existingSegments: R
   visit(condition, ['condition']);
   return issues;
 }
+
+/** How a condition's truth can move with time alone (no new fact): false→true, true→false. */
+export interface TimeDirection {
+  canRise: boolean;
+  canFall: boolean;
+}
+
+const NONE: TimeDirection = { canRise: false, canFall: false };
+const BOTH: TimeDirection = { canRise: true, canFall: true };
+const union = (a: TimeDirection, b: TimeDirection): TimeDirection => ({ canRise: a.canRise || b.canRise, canFall: a.canFall || b.canFall });
+/** A quantity that only grows (true when "above": rises) or only shrinks with time. */
+const growing = (op: string): TimeDirection => (op === 'gt' || op === 'gte' ? { canRise: true, canFall: false } : op === 'lt' || op === 'lte' ? { canRise: false, canFall: true } : BOTH);
+const shrinking = (op: string): TimeDirection => (op === 'gt' || op === 'gte' ? { canRise: false, canFall: true } : op === 'lt' || op === 'lte' ? { canRise: true, canFall: false } : BOTH);
+
+/**
+ * Time alone only makes events leave windows and dates age. A clock is armed for a contact
+ * only when that can change its membership: a member of "spent 500 in 365 days" can fall out
+ * as orders age, a non-member cannot get in, so only members get a clock. Sums assume amounts
+ * are not negative (refunds are their own events), so a windowed sum only shrinks.
+ */
+export function timeDirection(condition: Condition): TimeDirection {
+  if ('all' in condition) return condition.all.map(timeDirection).reduce(union, NONE);
+  if ('any' in condition) return condition.any.map(timeDirection).reduce(union, NONE);
+  if ('not' in condition) {
+    const inner = timeDirection(condition.not);
+    return { canRise: inner.canFall, canFall: inner.canRise };
+  }
+  if ('profile' in condition) {
+    if (condition.profile.op === 'within_last') return BOTH; // a future date enters, then ages out
+    return condition.profile.op === 'more_than_ago' ? { canRise: true, canFall: false } : NONE;
+  }
+  if (!('event' in condition)) return NONE;
+  const c = condition;
+  let d = NONE;
+  if ((c.where ?? []).some(ageing)) d = BOTH;
+  if (c.within) {
+    const count = c.count ?? (c.sum || c.min || c.max || c.first || c.last ? undefined : { op: 'gte' as const, value: 1 });
+    // The matching set only shrinks: counts and sums shrink, a min can only grow, a max shrink.
+    if (count) d = union(d, count.op === 'eq' ? BOTH : shrinking(count.op));
+    if (c.sum) d = union(d, shrinking(c.sum.op));
+    if (c.min) d = union(d, growing(c.min.op));
+    if (c.max) d = union(d, shrinking(c.max.op));
+    // An empty window also makes first/last conditions false.
+    if (c.first || c.last) d = union(d, { canRise: false, canFall: true });
+  }
+  for (const occurrence of [c.first, c.last]) {
+    if (!occurrence) continue;
+    d = union(d, occurrence.op === 'within_last' ? { canRise: false, canFall: true } : { canRise: true, canFall: false });
+    // A window dropping the first event makes `first` newer again.
+    if (c.within && occurrence === c.first) d = BOTH;
+  }
+  return d;
+}
+
+/** Whether a contact with this membership needs a clock at all. */
+export const needsClock = (direction: TimeDirection, member: boolean) => (member ? direction.canFall : direction.canRise);

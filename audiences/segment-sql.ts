@@ -214,12 +214,16 @@ export function buildChunkSql(condition: Condition, segmentId: string, now: Date
   };
 }
 
-/** Contacts in (lo, hi] whose membership can flip with time, with that moment (clocks to arm after a build). */
-export function flipsInRangeSql(condition: Condition, now: Date, lo: string, hi: string): { text: string; values: unknown[] } {
+/**
+ * Contacts in (lo, hi] whose membership can flip with time, with that moment (clocks to arm
+ * after a build); `members`: only members (true), only non-members (false), or both.
+ */
+export function flipsInRangeSql(condition: Condition, now: Date, lo: string, hi: string, members?: boolean): { text: string; values: unknown[] } {
   const p = new SqlParams(now, 'range', [lo, hi]);
   const s = compileSegment(condition, p, 'range');
+  const which = members === undefined ? '' : ` AND ${members ? '' : 'NOT '}${s.member}`;
   return {
-    text: `${withClause(s.ctes)}SELECT id, due FROM (SELECT c.id, ${s.nextFlip} AS due FROM contacts c ${s.joins} WHERE c.id > $2 AND c.id <= $3) x WHERE due IS NOT NULL`,
+    text: `${withClause(s.ctes)}SELECT id, due FROM (SELECT c.id, ${s.nextFlip} AS due FROM contacts c ${s.joins} WHERE c.id > $2 AND c.id <= $3${which}) x WHERE due IS NOT NULL`,
     values: p.values,
   };
 }

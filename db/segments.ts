@@ -91,8 +91,14 @@ export async function segmentsUsing(q: Queryable, id: string): Promise<string[]>
   return rows.map((r) => r.id);
 }
 
-export async function deleteSegment(q: Queryable, id: string): Promise<boolean> {
-  return ((await q.query('DELETE FROM segments WHERE id = $1', [id])).rowCount ?? 0) > 0;
+/** The segment, its memberships and clock rows, in one transaction (no foreign keys: see 013_segments.sql). */
+export async function deleteSegment(db: Db, id: string): Promise<boolean> {
+  return inTransaction(db, async (tx) => {
+    const deleted = ((await tx.query('DELETE FROM segments WHERE id = $1', [id])).rowCount ?? 0) > 0;
+    await tx.query('DELETE FROM segment_members WHERE segment_id = $1', [id]);
+    await tx.query('DELETE FROM segment_clocks WHERE segment_id = $1', [id]);
+    return deleted;
+  });
 }
 
 export async function countMembers(q: Queryable, id: string): Promise<number> {
@@ -184,41 +190,36 @@ export async function evaluateContact(db: Db, segments: readonly Segment[], cont
 }
 
 async function applyChange(db: Db, segment: Segment, contactId: string, change: 'entered' | 'exited', now: Date, source: ChangeSource, causeEventId?: number): Promise<'entered' | 'exited' | null> {
-  try {
-    return await inTransaction(db, async (tx) => {
-      const { rows } =
-        change === 'entered'
-          ? await tx.query<{ seq: number }>(
-              `INSERT INTO segment_members (segment_id, contact_id, seq, entered_at, source)
-               SELECT $1, $2, COALESCE(max(seq), 0) + 1, $3, $4 FROM segment_members WHERE segment_id = $1 AND contact_id = $2
-               ON CONFLICT DO NOTHING RETURNING seq`,
-              [segment.id, contactId, now, source],
-            )
-          : await tx.query<{ seq: number }>(
-              'UPDATE segment_members SET exited_at = $3 WHERE segment_id = $1 AND contact_id = $2 AND exited_at IS NULL RETURNING seq',
-              [segment.id, contactId, now],
-            );
-      // Someone else applied it first (another router, the clock): nothing to tell twice.
-      if (!rows[0]) return null;
-      await insertEvent(
-        tx,
-        {
-          messageId: messageIdOf(segment, contactId, rows[0].seq, change),
-          type: 'track',
-          contactId,
-          name: change === 'entered' ? SEGMENT_ENTERED : SEGMENT_EXITED,
-          properties: { segment_id: segment.id, segment_name: segment.name, source, ...(causeEventId === undefined ? {} : { cause_event_id: causeEventId }) },
-          occurredAt: now.toISOString(),
-        },
-        { routeWithinMs: 0 },
-      );
-      return change;
-    });
-  } catch (err) {
-    // The segment was deleted meanwhile (foreign key): there is nothing left to keep.
-    if ((err as { code?: string }).code === '23503') return null;
-    throw err;
-  }
+  return inTransaction(db, async (tx) => {
+    const { rows } =
+      change === 'entered'
+        ? await tx.query<{ seq: number }>(
+            `INSERT INTO segment_members (segment_id, contact_id, seq, entered_at, source)
+             SELECT $1, $2, COALESCE(max(seq), 0) + 1, $3, $4 FROM segment_members WHERE segment_id = $1 AND contact_id = $2
+             HAVING EXISTS (SELECT 1 FROM segments WHERE id = $1 FOR KEY SHARE)
+             ON CONFLICT DO NOTHING RETURNING seq`,
+            [segment.id, contactId, now, source],
+          )
+        : await tx.query<{ seq: number }>(
+            'UPDATE segment_members SET exited_at = $3 WHERE segment_id = $1 AND contact_id = $2 AND exited_at IS NULL RETURNING seq',
+            [segment.id, contactId, now],
+          );
+    // Someone else applied it first (another router, the clock): nothing to tell twice.
+    if (!rows[0]) return null;
+    await insertEvent(
+      tx,
+      {
+        messageId: messageIdOf(segment, contactId, rows[0].seq, change),
+        type: 'track',
+        contactId,
+        name: change === 'entered' ? SEGMENT_ENTERED : SEGMENT_EXITED,
+        properties: { segment_id: segment.id, segment_name: segment.name, source, ...(causeEventId === undefined ? {} : { cause_event_id: causeEventId }) },
+        occurredAt: now.toISOString(),
+      },
+      { routeWithinMs: 0 },
+    );
+    return change;
+  });
 }
 
 /** The router armed (or re-armed earlier) this contact's clock. */

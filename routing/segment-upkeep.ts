@@ -7,6 +7,7 @@
  * is safe (the stored membership decides; message ids are deterministic).
  */
 import type { WorkflowClient } from '@temporalio/client';
+import { needsClock, timeDirection } from '../audiences/segment-deps';
 import type { StoredEvent } from '../db/events';
 import type { Db } from '../db/pool';
 import { evaluateContact, recordClockArmed, SEGMENT_ENTERED, SEGMENT_EXITED, segmentsDependingOn, type FactChange } from '../db/segments';
@@ -44,8 +45,10 @@ export async function keepSegmentsLive(deps: SegmentUpkeepDeps, event: StoredEve
   // skipped clock) is not counted as in the future.
   const now = new Date(Math.max(Date.now(), Date.parse(event.occurredAt)));
   const results = await evaluateContact(deps.db, segments, event.contactId, now, 'event', event.id);
+  const byId = new Map(segments.map((s) => [s.id, s]));
   for (const r of results) {
-    if (!r.nextFlip) continue;
+    // Only when time alone can change this membership (a non-member of "spent 500 this year" never gets in by waiting).
+    if (!r.nextFlip || !needsClock(timeDirection(byId.get(r.segmentId)!.condition), r.member)) continue;
     const armed = r.armedAt && r.armedAt.getTime() > now.getTime() && r.armedAt.getTime() <= r.nextFlip.getTime();
     if (armed) continue;
     await armClock(deps, r.segmentId, event.contactId, r.nextFlip);

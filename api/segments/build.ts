@@ -8,6 +8,7 @@
  * does not start a flow for everyone already in it; changes after that are entries and exits.
  */
 import type { WorkflowClient } from '@temporalio/client';
+import { timeDirection } from '../../audiences/segment-deps';
 import { buildChunkSql, flipsInRangeSql } from '../../audiences/segment-sql';
 import type { Db } from '../../db/pool';
 import { buildCursor, claimBuild, finishBuild, recordBuildProgress, recordClockArmed, type Segment } from '../../db/segments';
@@ -60,7 +61,10 @@ export async function runBuild(deps: BuildDeps, segment: Segment, options: Parti
 }
 
 async function armChunkClocks(deps: BuildDeps, segment: Segment, now: Date, lo: string, hi: string): Promise<void> {
-  const sql = flipsInRangeSql(segment.condition, now, lo, hi);
+  const direction = timeDirection(segment.condition);
+  if (!direction.canRise && !direction.canFall) return;
+  // Only the side time can move: members of a segment that can only lose them, and so on.
+  const sql = flipsInRangeSql(segment.condition, now, lo, hi, direction.canRise && direction.canFall ? undefined : direction.canFall);
   const { rows } = await deps.db.query<{ id: string; due: Date }>(sql.text, sql.values);
   for (let i = 0; i < rows.length; i += ARM_CONCURRENCY) {
     await Promise.all(

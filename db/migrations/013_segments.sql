@@ -25,23 +25,26 @@ CREATE TABLE segments (
 CREATE INDEX segments_by_event ON segments USING gin (depends_events);
 
 -- Every membership with its history: a row per stay (seq counts the stays of a contact).
+-- Few indexes and no foreign key on purpose: a build inserts a row per member of the base
+-- (deleting a segment deletes its rows in the same transaction, db/segments.ts).
 CREATE TABLE segment_members (
-  segment_id  text NOT NULL REFERENCES segments (id) ON DELETE CASCADE,
+  segment_id  text NOT NULL,
   contact_id  text NOT NULL,
   seq         integer NOT NULL,
   entered_at  timestamptz NOT NULL,
   exited_at   timestamptz,
   -- 'build' (the initial computation, no event), 'event' (incremental), 'clock' (time alone).
-  source      text NOT NULL,
-  PRIMARY KEY (segment_id, contact_id, seq)
+  source      text NOT NULL
 );
+-- At most one current stay per contact, in member order for pages.
 CREATE UNIQUE INDEX segment_members_current ON segment_members (segment_id, contact_id) WHERE exited_at IS NULL;
-CREATE INDEX segment_members_contact ON segment_members (contact_id) WHERE exited_at IS NULL;
+-- A contact's stays (its segments, the next seq).
+CREATE INDEX segment_members_contact ON segment_members (contact_id, segment_id, seq);
 
 -- The clock armed per (segment, contact): the router signals the clock workflow only when the
 -- next flip comes earlier than what is armed, not on every event.
 CREATE TABLE segment_clocks (
-  segment_id  text NOT NULL REFERENCES segments (id) ON DELETE CASCADE,
+  segment_id  text NOT NULL,
   contact_id  text NOT NULL,
   due_at      timestamptz NOT NULL,
   PRIMARY KEY (segment_id, contact_id)
