@@ -34,7 +34,7 @@ async function seed(stack: Stack, contacts: number, events: number): Promise<voi
   progress(`seeding ${contacts} contacts and ${events} events`);
   await db.query(`INSERT INTO contacts (id, email, traits) SELECT 'c' || lpad(i::text, 7, '0'), 'c' || i || '@example.com', jsonb_build_object('plan', CASE WHEN i % 3 = 0 THEN 'pro' ELSE 'free' END, 'signed_up', (now() - make_interval(days => i % 700))::text) FROM generate_series(1, $1) i`, [contacts]);
   // Orders spread over two years, totals 5-300; a tenth of the events are email opens.
-  const batch = 200_000;
+  const batch = 50_000;
   for (let from = 1; from <= events; from += batch) {
     await db.query(
       `INSERT INTO events (message_id, type, contact_id, name, properties, occurred_at, routed_at)

@@ -145,6 +145,8 @@ export interface FactChange {
   traits?: boolean;
   lists?: boolean;
   consent?: boolean;
+  /** Every live segment (a contact whose facts changed at once). */
+  every?: boolean;
 }
 
 /** Live segments (building or ready) an arriving fact can change. */
@@ -152,8 +154,8 @@ export async function segmentsDependingOn(q: Queryable, change: FactChange): Pro
   const { rows } = await q.query<SegmentRow>(
     `SELECT * FROM segments WHERE status <> 'failed' AND (
        $1::text = ANY(depends_events) OR $2::text = ANY(depends_segments)
-       OR ($3 AND depends_traits) OR ($4 AND depends_lists) OR ($5 AND depends_consent))`,
-    [change.eventName ?? null, change.segmentId ?? null, change.traits ?? false, change.lists ?? false, change.consent ?? false],
+       OR ($3 AND depends_traits) OR ($4 AND depends_lists) OR ($5 AND depends_consent) OR $6)`,
+    [change.eventName ?? null, change.segmentId ?? null, change.traits ?? false, change.lists ?? false, change.consent ?? false, change.every ?? false],
   );
   return rows.map(toSegment);
 }

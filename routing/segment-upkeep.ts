@@ -39,20 +39,23 @@ export function factChangeOf(event: StoredEvent): FactChange {
 }
 
 export async function keepSegmentsLive(deps: SegmentUpkeepDeps, event: StoredEvent): Promise<void> {
-  const segments = await segmentsDependingOn(deps.db, factChangeOf(event));
-  if (segments.length === 0) return;
   // The later of the clock and the event's time: an event stamped ahead (or a test server's
   // skipped clock) is not counted as in the future.
-  const now = new Date(Math.max(Date.now(), Date.parse(event.occurredAt)));
-  const results = await evaluateContact(deps.db, segments, event.contactId, now, 'event', event.id);
+  await upkeep(deps, factChangeOf(event), event.contactId, new Date(Math.max(Date.now(), Date.parse(event.occurredAt))), event.id);
+}
+
+async function upkeep(deps: SegmentUpkeepDeps, change: FactChange, contactId: string, now: Date, causeEventId?: number): Promise<void> {
+  const segments = await segmentsDependingOn(deps.db, change);
+  if (segments.length === 0) return;
+  const results = await evaluateContact(deps.db, segments, contactId, now, 'event', causeEventId);
   const byId = new Map(segments.map((s) => [s.id, s]));
   for (const r of results) {
     // Only when time alone can change this membership (a non-member of "spent 500 this year" never gets in by waiting).
     if (!r.nextFlip || !needsClock(timeDirection(byId.get(r.segmentId)!.condition), r.member)) continue;
     const armed = r.armedAt && r.armedAt.getTime() > now.getTime() && r.armedAt.getTime() <= r.nextFlip.getTime();
     if (armed) continue;
-    await armClock(deps, r.segmentId, event.contactId, r.nextFlip);
-    await recordClockArmed(deps.db, r.segmentId, event.contactId, r.nextFlip);
+    await armClock(deps, r.segmentId, contactId, r.nextFlip);
+    await recordClockArmed(deps.db, r.segmentId, contactId, r.nextFlip);
   }
 }
 
@@ -70,4 +73,12 @@ export async function armClock(deps: Pick<SegmentUpkeepDeps, 'workflows'>, segme
     staticSummary: `Segment "${segmentId}" clock for contact ${contactId}`,
     staticDetails: `Re-evaluates contact ${contactId} for segment \`${segmentId}\` when its membership can change with time alone (first due ${dueAt.toISOString()}).`,
   });
+}
+
+/**
+ * Every live segment for one contact: after facts moved onto it at once (an anonymous contact
+ * merged into a known one, an import). Same rules as the per-event upkeep.
+ */
+export async function reevaluateContact(deps: SegmentUpkeepDeps, contactId: string): Promise<void> {
+  await upkeep(deps, { every: true }, contactId, new Date());
 }
