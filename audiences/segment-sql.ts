@@ -13,6 +13,7 @@
  * answer can change with time alone (an event leaving a window, "last order 90 days ago"
  * being reached, a date trait ageing). The clock workflow wakes then and evaluates again.
  */
+import { asNumber } from '../flows/conditions';
 import { parseDuration } from '../flows/duration';
 import type { AggregateCondition, Condition, EventCondition, PropertyCondition } from '../flows/schema';
 
@@ -49,12 +50,6 @@ const NOW = '$1::timestamptz';
 const ms = (text: string) => parseDuration(text) ?? 0;
 const ago = (span: number) => `(${NOW} - interval '${span} milliseconds')`;
 const plus = (at: string, span: number) => `(${at} + interval '${span} milliseconds')`;
-
-function asNumber(value: unknown): number | undefined {
-  if (typeof value === 'number' && Number.isFinite(value)) return value;
-  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
-  return undefined;
-}
 
 /** The JSON at a dotted path of a jsonb expression (`a.b.0` reads arrays by index, like readPath). */
 const at = (json: string, path: string[], p: SqlParams) => (path.length === 0 ? json : `(${json} #> ${p.add(path)}::text[])`);

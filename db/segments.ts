@@ -3,6 +3,7 @@
  * the same transaction as its `Segment Entered` / `Segment Exited` event, so flows hear every
  * change exactly once; the router loop routes the event.
  */
+import { createHash } from 'node:crypto';
 import { contactEvaluationSql, type ContactEvaluation } from '../audiences/segment-sql';
 import type { SegmentDependencies } from '../audiences/segment-deps';
 import type { Condition } from '../flows/schema';
@@ -178,7 +179,10 @@ const messageIdOf = (segment: Segment, contactId: string, seq: number, change: '
 export async function evaluateContact(db: Db, segments: readonly Segment[], contactId: string, now: Date, source: ChangeSource, causeEventId?: number): Promise<AppliedEvaluation[]> {
   if (segments.length === 0) return [];
   const sql = contactEvaluationSql(segments, contactId, now);
-  const { rows } = await db.query<{ segment_id: string; member: boolean; next_flip: Date | null; was: boolean; armed_at: Date | null }>(sql.text, sql.values);
+  // A named (prepared) statement: its text depends only on the segments, and planning twenty
+  // compiled conditions costs more than running them. Each connection prepares it once.
+  const name = `segment-eval-${createHash('sha1').update(sql.text).digest('hex').slice(0, 20)}`;
+  const { rows } = await db.query<{ segment_id: string; member: boolean; next_flip: Date | null; was: boolean; armed_at: Date | null }>({ name, text: sql.text, values: sql.values });
   const byId = new Map(segments.map((s) => [s.id, s]));
   const applied: AppliedEvaluation[] = [];
   for (const r of rows) {

@@ -56,7 +56,8 @@ export function readPath(source: unknown, dotted: string): unknown {
   return current;
 }
 
-function asNumber(value: unknown): number | undefined {
+/** JavaScript's Number() for numbers and numeric strings (audiences/segment-sql.ts follows it in SQL). */
+export function asNumber(value: unknown): number | undefined {
   if (typeof value === 'number' && Number.isFinite(value)) return value;
   if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
   return undefined;
