@@ -109,15 +109,62 @@ function propertyFlips(json: string, cond: PropertyCondition): string[] {
   return cond.op === 'within_last' ? [time, end] : [end];
 }
 
-class Compiler {
-  readonly ctes: string[] = [];
-  readonly joins: string[] = [];
-  readonly flips: string[] = [];
+/**
+ * The event aggregates a statement needs, one per distinct (event, window, where): twenty
+ * segments on "Order Completed" read the contact's orders a handful of times, not twenty.
+ */
+export class EventAggregates {
+  private readonly byKey = new Map<string, { name: string; from: string; columns: Map<string, { name: string; sql: string }> }>();
 
   constructor(
     private readonly p: SqlParams,
     private readonly scope: Scope,
-    private readonly prefix: string,
+  ) {}
+
+  /** The CTE name for these matching events; `aggregate` adds a column (sum/min/max of a property) and returns it. */
+  source(c: EventCondition): { name: string; aggregate: (kind: 'sum' | 'min' | 'max', property: string) => string } {
+    const key = JSON.stringify([c.event, c.within ?? null, c.where ?? []]);
+    let entry = this.byKey.get(key);
+    if (!entry) {
+      const window = c.within ? ` AND e.occurred_at >= ${ago(ms(c.within))}` : '';
+      const where = (c.where ?? []).map((w) => ` AND ${propertySql(at('e.properties', w.property.split('.'), this.p), w, this.p)}`).join('');
+      const filter = this.scope === 'contact' ? ' AND e.contact_id = $2' : this.scope === 'range' ? ' AND e.contact_id > $2 AND e.contact_id <= $3' : '';
+      entry = { name: `ev${this.byKey.size}`, from: `FROM events e WHERE e.type = 'track' AND e.name = ${this.p.add(c.event)}${window}${where}${filter}`, columns: new Map() };
+      this.byKey.set(key, entry);
+    }
+    const found = entry;
+    return {
+      name: found.name,
+      aggregate: (kind, property) => {
+        const columnKey = `${kind}:${property}`;
+        let column = found.columns.get(columnKey);
+        if (!column) {
+          column = { name: `${kind}_${found.columns.size}`, sql: `${kind}(parcours_num(${at('e.properties', property.split('.'), this.p)}))` };
+          found.columns.set(columnKey, column);
+        }
+        return `${found.name}.${column.name}`;
+      },
+    };
+  }
+
+  ctes(): string[] {
+    return [...this.byKey.values()].map((e) => {
+      const columns = [...e.columns.values()].map((c) => `${c.sql} AS ${c.name}`);
+      return `${e.name} AS (SELECT e.contact_id, count(*) AS n, min(e.occurred_at) AS first_at, max(e.occurred_at) AS last_at${columns.map((x) => `, ${x}`).join('')} ${e.from} GROUP BY e.contact_id)`;
+    });
+  }
+
+  joins(): string {
+    return [...this.byKey.values()].map((e) => `LEFT JOIN ${e.name} ON ${e.name}.contact_id = c.id`).join(' ');
+  }
+}
+
+class Compiler {
+  readonly flips: string[] = [];
+
+  constructor(
+    private readonly p: SqlParams,
+    private readonly events: EventAggregates,
   ) {}
 
   condition(c: Condition): string {
@@ -139,39 +186,18 @@ class Compiler {
     return this.event(c);
   }
 
-  private contactFilter(column: string): string {
-    if (this.scope === 'contact') return ` AND ${column} = $2`;
-    if (this.scope === 'range') return ` AND ${column} > $2 AND ${column} <= $3`;
-    return '';
-  }
-
   private event(c: EventCondition): string {
-    const name = `${this.prefix}e${this.ctes.length}`;
-    const window = c.within ? ` AND e.occurred_at >= ${ago(ms(c.within))}` : '';
-    const where = (c.where ?? []).map((w) => ` AND ${propertySql(at('e.properties', w.property.split('.'), this.p), w, this.p)}`).join('');
-    const num = (agg: AggregateCondition) => `parcours_num(${at('e.properties', agg.property.split('.'), this.p)})`;
-    const columns = [
-      'count(*) AS n',
-      'min(e.occurred_at) AS first_at',
-      'max(e.occurred_at) AS last_at',
-      ...(c.sum ? [`sum(${num(c.sum)}) AS sum_v`] : []),
-      ...(c.min ? [`min(${num(c.min)}) AS min_v`] : []),
-      ...(c.max ? [`max(${num(c.max)}) AS max_v`] : []),
-    ];
-    this.ctes.push(
-      `${name} AS (SELECT e.contact_id, ${columns.join(', ')} FROM events e WHERE e.type = 'track' AND e.name = ${this.p.add(c.event)}${window}${where}${this.contactFilter('e.contact_id')} GROUP BY e.contact_id)`,
-    );
-    this.joins.push(`LEFT JOIN ${name} ON ${name}.contact_id = c.id`);
-
+    const source = this.events.source(c);
+    const name = source.name;
     const n = `COALESCE(${name}.n, 0)`;
     const parts: string[] = [];
     const aggregates = c.sum || c.min || c.max || c.first || c.last;
     const count = c.count ?? (aggregates ? undefined : { op: 'gte' as const, value: 1 });
     if (count) parts.push(`${n} ${count.op === 'eq' ? '=' : SQL_OP[count.op]} ${count.value}`);
     // A sum over no value is 0; a min or max over none does not hold (flows/conditions.ts).
-    if (c.sum) parts.push(`COALESCE(${name}.sum_v, 0) ${SQL_OP[c.sum.op]} ${this.p.add(c.sum.value)}::numeric`);
-    if (c.min) parts.push(`COALESCE(${name}.min_v ${SQL_OP[c.min.op]} ${this.p.add(c.min.value)}::numeric, false)`);
-    if (c.max) parts.push(`COALESCE(${name}.max_v ${SQL_OP[c.max.op]} ${this.p.add(c.max.value)}::numeric, false)`);
+    if (c.sum) parts.push(`COALESCE(${source.aggregate('sum', c.sum.property)}, 0) ${SQL_OP[c.sum.op]} ${this.p.add(c.sum.value)}::numeric`);
+    if (c.min) parts.push(`COALESCE(${source.aggregate('min', c.min.property)} ${SQL_OP[c.min.op]} ${this.p.add(c.min.value)}::numeric, false)`);
+    if (c.max) parts.push(`COALESCE(${source.aggregate('max', c.max.property)} ${SQL_OP[c.max.op]} ${this.p.add(c.max.value)}::numeric, false)`);
     for (const [occ, column] of [[c.first, 'first_at'], [c.last, 'last_at']] as const) {
       if (!occ) continue;
       const span = ms(occ.value);
@@ -185,15 +211,21 @@ class Compiler {
   }
 }
 
-/** Compiles one segment's condition; `prefix` keeps CTE names apart when several share a statement. */
-export function compileSegment(condition: Condition, p: SqlParams, scope: Scope, prefix = 's'): CompiledSegment {
-  const compiler = new Compiler(p, scope, prefix);
+/** Membership and next-flip expressions of one condition; its event aggregates go to `events` (shared across segments). */
+export function compileCondition(condition: Condition, p: SqlParams, events: EventAggregates): { member: string; nextFlip: string } {
+  const compiler = new Compiler(p, events);
   const member = compiler.condition(condition);
   const nextFlip = compiler.flips.length === 0 ? 'NULL::timestamptz' : `(SELECT min(f) FROM (VALUES ${compiler.flips.map((f) => `(${f})`).join(', ')}) AS flips(f) WHERE f > ${NOW})`;
-  return { ctes: compiler.ctes, joins: compiler.joins.join(' '), member, nextFlip };
+  return { member, nextFlip };
 }
 
-// $1 (now) typed even when no part of the condition reads the time (Postgres must know every parameter's type).
+/** Compiles one segment's condition with its own event aggregates. */
+export function compileSegment(condition: Condition, p: SqlParams, scope: Scope): CompiledSegment {
+  const events = new EventAggregates(p, scope);
+  const compiled = compileCondition(condition, p, events);
+  return { ctes: events.ctes(), joins: events.joins(), ...compiled };
+}
+
 const withClause = (ctes: string[]) => `WITH at_time AS (SELECT ${NOW} AS now)${ctes.map((c) => `, ${c}`).join('')} `;
 
 /** Members among contacts in (lo, hi], inserted as the build's memberships (no event: see db/segments.ts). */
@@ -245,18 +277,22 @@ export interface ContactEvaluation {
 
 /**
  * One statement evaluating one contact for several segments at once (the router's hook pays
- * one round trip per event however many segments depend on it), with the stored membership
- * and armed clock of each.
+ * one round trip per event however many segments depend on it), sharing the event aggregates,
+ * with the stored membership and armed clock of each: a row per segment.
  */
 export function contactEvaluationSql(segments: readonly { id: string; condition: Condition }[], contactId: string, now: Date): { text: string; values: unknown[] } {
   const p = new SqlParams(now, 'contact', [contactId]);
-  const parts = segments.map((segment, i) => {
-    const s = compileSegment(segment.condition, p, 'contact', `s${i}_`);
-    const id = p.add(segment.id);
-    return `(${withClause(s.ctes)}SELECT ${id}::text AS segment_id, ${s.member} AS member, ${s.nextFlip} AS next_flip,
-        EXISTS (SELECT 1 FROM segment_members m WHERE m.segment_id = ${id} AND m.contact_id = c.id AND m.exited_at IS NULL) AS was,
-        (SELECT k.due_at FROM segment_clocks k WHERE k.segment_id = ${id} AND k.contact_id = c.id) AS armed_at
-      FROM contacts c ${s.joins} WHERE c.id = $2)`;
+  const events = new EventAggregates(p, 'contact');
+  const rows = segments.map((segment) => {
+    const compiled = compileCondition(segment.condition, p, events);
+    return `(${p.add(segment.id)}::text, ${compiled.member}, ${compiled.nextFlip})`;
   });
-  return { text: parts.join(' UNION ALL '), values: p.values };
+  return {
+    text: `${withClause(events.ctes())}SELECT v.segment_id, v.member, v.next_flip,
+        EXISTS (SELECT 1 FROM segment_members m WHERE m.segment_id = v.segment_id AND m.contact_id = c.id AND m.exited_at IS NULL) AS was,
+        (SELECT k.due_at FROM segment_clocks k WHERE k.segment_id = v.segment_id AND k.contact_id = c.id) AS armed_at
+      FROM contacts c ${events.joins()} CROSS JOIN LATERAL (VALUES ${rows.join(', ')}) AS v(segment_id, member, next_flip)
+      WHERE c.id = $2`,
+    values: p.values,
+  };
 }
