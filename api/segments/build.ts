@@ -10,7 +10,7 @@
 import type { WorkflowClient } from '@temporalio/client';
 import { timeDirection } from '../../audiences/segment-deps';
 import { buildChunkSql, flipsInRangeSql } from '../../audiences/segment-sql';
-import type { Db } from '../../db/pool';
+import { inTransaction, type Db } from '../../db/pool';
 import { buildCursor, claimBuild, finishBuild, recordBuildProgress, recordClockArmed, type Segment } from '../../db/segments';
 import type { Logger } from '../../runtime/logger';
 import { armClock } from '../../routing/segment-upkeep';
@@ -47,10 +47,18 @@ export async function runBuild(deps: BuildDeps, segment: Segment, options: Parti
       if (!hi || n === 0) break;
       const now = new Date();
       const insert = buildChunkSql(segment.condition, segment.id, now, cursor, hi);
-      await deps.db.query(insert.text, insert.values);
-      if (segment.dependencies.timeBased && opts.armClocks && deps.workflows) await armChunkClocks(deps, segment, now, cursor, hi);
+      const lo = cursor;
+      // The chunk's members and the cursor past them commit together, so a resumed build
+      // neither skips nor repeats a chunk; without waiting for the WAL flush (a crash loses
+      // at most the last chunks, which the resumed build computes again).
+      const going = await inTransaction(deps.db, async (tx) => {
+        await tx.query('SET LOCAL synchronous_commit = off');
+        await tx.query(insert.text, insert.values);
+        return recordBuildProgress(tx, segment.id, hi, n);
+      });
       // Deleted meanwhile: stop.
-      if (!(await recordBuildProgress(deps.db, segment.id, hi, n))) return;
+      if (!going) return;
+      if (segment.dependencies.timeBased && opts.armClocks && deps.workflows) await armChunkClocks(deps, segment, now, lo, hi);
       cursor = hi;
     }
     await finishBuild(deps.db, segment.id);
