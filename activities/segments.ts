@@ -1,33 +1,30 @@
-/** The segment clock's activity: evaluate one contact for one segment at workflow time. */
-import { needsClock, timeDirection } from '../audiences/segment-deps';
-import { evaluateContact, getSegment, recordClockNext } from '../db/segments';
+/** The segment clock's activity: evaluate one contact's time-based segments at the clock's moment. */
+import { clockDue, evaluateContact, recordClockNext, timeBasedSegments } from '../db/segments';
 import type { Db } from '../db/pool';
 
 export interface ClockRequest {
-  segmentId: string;
   contactId: string;
-  /** Workflow time, ms: the moment the flip was computed for. */
+  /** The moment the clock was due (workflow time), ms: what the contact is evaluated at. */
   now: number;
 }
 
 export interface ClockOutcome {
-  member: boolean | null;
-  change: 'entered' | 'exited' | null;
-  /** The next moment membership can flip with time alone; null: the clock can stop. */
+  changes: { segmentId: string; change: 'entered' | 'exited' }[];
+  /** The next moment a membership can flip with time alone; null: the clock can stop. */
   nextDueAt: number | null;
 }
 
 export function createSegmentActivities(db: Db) {
   return {
     async evaluateSegmentClock(req: ClockRequest): Promise<ClockOutcome> {
-      const segment = await getSegment(db, req.segmentId);
-      // Deleted, or its build failed: nothing to keep.
-      if (!segment || segment.status === 'failed') return { member: null, change: null, nextDueAt: null };
-      const [result] = await evaluateContact(db, [segment], req.contactId, new Date(req.now), 'clock');
-      if (!result) return { member: null, change: null, nextDueAt: null }; // the contact is gone
-      const next = result.nextFlip && needsClock(timeDirection(segment.condition), result.member) ? result.nextFlip : null;
-      await recordClockNext(db, segment.id, req.contactId, next);
-      return { member: result.member, change: result.change, nextDueAt: next?.getTime() ?? null };
+      const segments = await timeBasedSegments(db);
+      const results = await evaluateContact(db, segments, req.contactId, new Date(req.now), 'clock');
+      const next = clockDue(segments, results);
+      await recordClockNext(db, req.contactId, next);
+      return {
+        changes: results.flatMap((r) => (r.change ? [{ segmentId: r.segmentId, change: r.change }] : [])),
+        nextDueAt: next?.getTime() ?? null,
+      };
     },
   };
 }

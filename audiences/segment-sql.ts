@@ -250,7 +250,9 @@ export function flipsInRangeSql(condition: Condition, now: Date, lo: string, hi:
   const s = compileSegment(condition, p, 'range');
   const which = members === undefined ? '' : ` AND ${members ? '' : 'NOT '}${s.member}`;
   return {
-    text: `${withClause(s.ctes)}SELECT id, due FROM (SELECT c.id, ${s.nextFlip} AS due FROM contacts c ${s.joins} WHERE c.id > $2 AND c.id <= $3${which}) x WHERE due IS NOT NULL`,
+    // Contacts whose clock is armed for that moment or earlier already need no signal.
+    text: `${withClause(s.ctes)}SELECT id, due FROM (SELECT c.id, ${s.nextFlip} AS due FROM contacts c ${s.joins} WHERE c.id > $2 AND c.id <= $3${which}) x
+      WHERE due IS NOT NULL AND NOT EXISTS (SELECT 1 FROM segment_clocks k WHERE k.contact_id = x.id AND k.due_at > ${NOW} AND k.due_at <= x.due)`,
     values: p.values,
   };
 }
@@ -271,14 +273,12 @@ export interface ContactEvaluation {
   nextFlip: Date | null;
   /** Currently a member (before this evaluation). */
   was: boolean;
-  /** The clock armed for this contact, if any. */
-  armedAt: Date | null;
 }
 
 /**
  * One statement evaluating one contact for several segments at once (the router's hook pays
  * one round trip per event however many segments depend on it), sharing the event aggregates,
- * with the stored membership and armed clock of each: a row per segment.
+ * with the stored membership of each: a row per segment.
  */
 export function contactEvaluationSql(segments: readonly { id: string; condition: Condition }[], contactId: string, now: Date): { text: string; values: unknown[] } {
   const p = new SqlParams(now, 'contact', [contactId]);
@@ -289,8 +289,7 @@ export function contactEvaluationSql(segments: readonly { id: string; condition:
   });
   return {
     text: `${withClause(events.ctes())}SELECT v.segment_id, v.member, v.next_flip,
-        EXISTS (SELECT 1 FROM segment_members m WHERE m.segment_id = v.segment_id AND m.contact_id = c.id AND m.exited_at IS NULL) AS was,
-        (SELECT k.due_at FROM segment_clocks k WHERE k.segment_id = v.segment_id AND k.contact_id = c.id) AS armed_at
+        EXISTS (SELECT 1 FROM segment_members m WHERE m.segment_id = v.segment_id AND m.contact_id = c.id AND m.exited_at IS NULL) AS was
       FROM contacts c ${events.joins()} CROSS JOIN LATERAL (VALUES ${rows.join(', ')}) AS v(segment_id, member, next_flip)
       WHERE c.id = $2`,
     values: p.values,

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { contactEvaluationSql, type ContactEvaluation } from '../audiences/segment-sql';
-import type { SegmentDependencies } from '../audiences/segment-deps';
+import { needsClock, timeDirection, type SegmentDependencies } from '../audiences/segment-deps';
 import type { Condition } from '../flows/schema';
 import { insertEvent } from './events';
 import { inTransaction, type Db, type Queryable } from './pool';
@@ -97,7 +97,6 @@ export async function deleteSegment(db: Db, id: string): Promise<boolean> {
   return inTransaction(db, async (tx) => {
     const deleted = ((await tx.query('DELETE FROM segments WHERE id = $1', [id])).rowCount ?? 0) > 0;
     await tx.query('DELETE FROM segment_members WHERE segment_id = $1', [id]);
-    await tx.query('DELETE FROM segment_clocks WHERE segment_id = $1', [id]);
     return deleted;
   });
 }
@@ -182,12 +181,12 @@ export async function evaluateContact(db: Db, segments: readonly Segment[], cont
   // A named (prepared) statement: its text depends only on the segments, and planning twenty
   // compiled conditions costs more than running them. Each connection prepares it once.
   const name = `segment-eval-${createHash('sha1').update(sql.text).digest('hex').slice(0, 20)}`;
-  const { rows } = await db.query<{ segment_id: string; member: boolean; next_flip: Date | null; was: boolean; armed_at: Date | null }>({ name, text: sql.text, values: sql.values });
+  const { rows } = await db.query<{ segment_id: string; member: boolean; next_flip: Date | null; was: boolean }>({ name, text: sql.text, values: sql.values });
   const byId = new Map(segments.map((s) => [s.id, s]));
   const applied: AppliedEvaluation[] = [];
   for (const r of rows) {
     const segment = byId.get(r.segment_id)!;
-    const evaluation: ContactEvaluation = { segmentId: r.segment_id, member: r.member, nextFlip: r.next_flip, was: r.was, armedAt: r.armed_at };
+    const evaluation: ContactEvaluation = { segmentId: r.segment_id, member: r.member, nextFlip: r.next_flip, was: r.was };
     let change: AppliedEvaluation['change'] = null;
     if (r.member !== r.was) change = await applyChange(db, segment, contactId, r.member ? 'entered' : 'exited', now, source, causeEventId);
     applied.push({ ...evaluation, change });
@@ -228,25 +227,45 @@ async function applyChange(db: Db, segment: Segment, contactId: string, change: 
   });
 }
 
-/** The router armed (or re-armed earlier) this contact's clock. */
-export async function recordClockArmed(q: Queryable, segmentId: string, contactId: string, dueAt: Date): Promise<void> {
+/** The router armed (or brought earlier) this contact's clock. */
+export async function recordClockArmed(q: Queryable, contactId: string, dueAt: Date): Promise<void> {
   await q.query(
-    `INSERT INTO segment_clocks (segment_id, contact_id, due_at) SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM segments WHERE id = $1)
-     ON CONFLICT (segment_id, contact_id) DO UPDATE SET due_at = CASE WHEN segment_clocks.due_at <= now() THEN EXCLUDED.due_at ELSE least(segment_clocks.due_at, EXCLUDED.due_at) END`,
-    [segmentId, contactId, dueAt],
+    `INSERT INTO segment_clocks (contact_id, due_at) VALUES ($1, $2)
+     ON CONFLICT (contact_id) DO UPDATE SET due_at = CASE WHEN segment_clocks.due_at <= now() THEN EXCLUDED.due_at ELSE least(segment_clocks.due_at, EXCLUDED.due_at) END`,
+    [contactId, dueAt],
   );
 }
 
 /** The clock woke and knows its next moment (or has none: the row goes). */
-export async function recordClockNext(q: Queryable, segmentId: string, contactId: string, dueAt: Date | null): Promise<void> {
-  if (dueAt === null) await q.query('DELETE FROM segment_clocks WHERE segment_id = $1 AND contact_id = $2', [segmentId, contactId]);
-  else {
-    await q.query(
-      `INSERT INTO segment_clocks (segment_id, contact_id, due_at) SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM segments WHERE id = $1)
-       ON CONFLICT (segment_id, contact_id) DO UPDATE SET due_at = EXCLUDED.due_at`,
-      [segmentId, contactId, dueAt],
-    );
+export async function recordClockNext(q: Queryable, contactId: string, dueAt: Date | null): Promise<void> {
+  if (dueAt === null) await q.query('DELETE FROM segment_clocks WHERE contact_id = $1', [contactId]);
+  else await q.query('INSERT INTO segment_clocks (contact_id, due_at) VALUES ($1, $2) ON CONFLICT (contact_id) DO UPDATE SET due_at = EXCLUDED.due_at', [contactId, dueAt]);
+}
+
+export async function armedClock(q: Queryable, contactId: string): Promise<Date | null> {
+  const { rows } = await q.query<{ due_at: Date }>('SELECT due_at FROM segment_clocks WHERE contact_id = $1', [contactId]);
+  return rows[0]?.due_at ?? null;
+}
+
+/** Live segments whose memberships can change with time alone (what a clock evaluates). */
+export async function timeBasedSegments(q: Queryable): Promise<Segment[]> {
+  const { rows } = await q.query<SegmentRow>("SELECT * FROM segments WHERE time_based AND status <> 'failed'");
+  return rows.map(toSegment);
+}
+
+/**
+ * The earliest moment among these evaluations at which waiting can change a membership (a
+ * non-member of "spent 500 in 365 days" never gets in by waiting: no clock for it).
+ */
+export function clockDue(segments: readonly Segment[], results: readonly ContactEvaluation[]): Date | null {
+  const byId = new Map(segments.map((s) => [s.id, s]));
+  let due: Date | null = null;
+  for (const r of results) {
+    const segment = byId.get(r.segmentId);
+    if (!segment || !r.nextFlip || !needsClock(timeDirection(segment.condition), r.member)) continue;
+    if (!due || r.nextFlip < due) due = r.nextFlip;
   }
+  return due;
 }
 
 // --- the build ------------------------------------------------------------------------------

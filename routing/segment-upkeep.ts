@@ -7,10 +7,9 @@
  * is safe (the stored membership decides; message ids are deterministic).
  */
 import type { WorkflowClient } from '@temporalio/client';
-import { needsClock, timeDirection } from '../audiences/segment-deps';
 import type { StoredEvent } from '../db/events';
 import type { Db } from '../db/pool';
-import { evaluateContact, recordClockArmed, SEGMENT_ENTERED, SEGMENT_EXITED, segmentsDependingOn, type FactChange } from '../db/segments';
+import { armedClock, clockDue, evaluateContact, recordClockArmed, SEGMENT_ENTERED, SEGMENT_EXITED, segmentsDependingOn, type FactChange } from '../db/segments';
 import { ContactIdAttribute, JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
 import { segmentClockDueSignal, segmentClockWorkflowId, type segmentClockWorkflow, type SegmentClockInput } from '../workflows/segment-clock';
 
@@ -48,30 +47,28 @@ async function upkeep(deps: SegmentUpkeepDeps, change: FactChange, contactId: st
   const segments = await segmentsDependingOn(deps.db, change);
   if (segments.length === 0) return;
   const results = await evaluateContact(deps.db, segments, contactId, now, 'event', causeEventId);
-  const byId = new Map(segments.map((s) => [s.id, s]));
-  for (const r of results) {
-    // Only when time alone can change this membership (a non-member of "spent 500 this year" never gets in by waiting).
-    if (!r.nextFlip || !needsClock(timeDirection(byId.get(r.segmentId)!.condition), r.member)) continue;
-    const armed = r.armedAt && r.armedAt.getTime() > now.getTime() && r.armedAt.getTime() <= r.nextFlip.getTime();
-    if (armed) continue;
-    await armClock(deps, r.segmentId, contactId, r.nextFlip);
-    await recordClockArmed(deps.db, r.segmentId, contactId, r.nextFlip);
-  }
+  // Only when waiting can change a membership, and only when that comes earlier than the
+  // contact's armed clock (which answers for all its time-based segments when it wakes).
+  const due = clockDue(segments, results);
+  if (!due) return;
+  const armed = await armedClock(deps.db, contactId);
+  if (armed && armed.getTime() > now.getTime() && armed.getTime() <= due.getTime()) return;
+  await armClock(deps, contactId, due);
+  await recordClockArmed(deps.db, contactId, due);
 }
 
 /** Starts the clock or brings its moment earlier (signalWithStart: "already running" is no error). */
-export async function armClock(deps: Pick<SegmentUpkeepDeps, 'workflows'>, segmentId: string, contactId: string, dueAt: Date): Promise<void> {
-  const input: SegmentClockInput = { segmentId, contactId, dueAt: dueAt.getTime() };
+export async function armClock(deps: Pick<SegmentUpkeepDeps, 'workflows'>, contactId: string, dueAt: Date): Promise<void> {
+  const input: SegmentClockInput = { contactId, dueAt: dueAt.getTime() };
   await deps.workflows.signalWithStart<typeof segmentClockWorkflow, [{ dueAt: number }]>('segmentClockWorkflow', {
     taskQueue: JOURNEY_TASK_QUEUE,
-    workflowId: segmentClockWorkflowId(segmentId, contactId),
+    workflowId: segmentClockWorkflowId(contactId),
     args: [input],
     signal: segmentClockDueSignal,
     signalArgs: [{ dueAt: input.dueAt }],
     typedSearchAttributes: [{ key: ContactIdAttribute, value: contactId }],
-    memo: { segmentId },
-    staticSummary: `Segment "${segmentId}" clock for contact ${contactId}`,
-    staticDetails: `Re-evaluates contact ${contactId} for segment \`${segmentId}\` when its membership can change with time alone (first due ${dueAt.toISOString()}).`,
+    staticSummary: `Segment clock for contact ${contactId}`,
+    staticDetails: `Re-evaluates contact ${contactId} for its time-based segments when a membership can change with time alone (first due ${dueAt.toISOString()}).`,
   });
 }
 

@@ -84,9 +84,9 @@ test('no order for 90 days: entered exactly 90 days after the last order (segmen
   const orderedAt = (await h.db.query<{ occurred_at: Date }>('SELECT occurred_at FROM events WHERE id = $1', [first.eventId])).rows[0].occurred_at.getTime();
 
   // The clock is armed for that moment, visible in Temporal by its id.
-  const clock = h.env.client.workflow.getHandle(segmentClockWorkflowId('lapsed', 'lapsing'));
+  const clock = h.env.client.workflow.getHandle(segmentClockWorkflowId('lapsing'));
   await waitFor(async () => (await clock.describe().catch(() => undefined))?.status.name === 'RUNNING', 'the segment clock');
-  const armed = await h.db.query<{ due_at: Date }>("SELECT due_at FROM segment_clocks WHERE segment_id = 'lapsed' AND contact_id = 'lapsing'");
+  const armed = await h.db.query<{ due_at: Date }>("SELECT due_at FROM segment_clocks WHERE contact_id = 'lapsing'");
   expect(armed.rows[0].due_at.getTime()).toBe(orderedAt + 90 * DAY);
 
   await h.env.sleep(89 * DAY);
@@ -118,7 +118,7 @@ test('no order for 90 days: entered exactly 90 days after the last order (segmen
   expect((await segmentEvents('lapsing')).map((e) => e.name)).toEqual(['Segment Entered', 'Segment Exited']);
   // Re-armed for 90 days after the new order.
   await waitFor(async () => {
-    const row = await h.db.query<{ due_at: Date }>("SELECT due_at FROM segment_clocks WHERE segment_id = 'lapsed' AND contact_id = 'lapsing'");
+    const row = await h.db.query<{ due_at: Date }>("SELECT due_at FROM segment_clocks WHERE contact_id = 'lapsing'");
     return row.rows[0]?.due_at.getTime() === nextAt.getTime() + 90 * DAY;
   }, 'the clock re-armed');
 });
@@ -242,4 +242,22 @@ test('a flow split on segment membership is decided from stored memberships', as
     'split-free@example.com For everyone',
     'split-pro@example.com For pros',
   ]);
+});
+
+test('a build a crashed process left behind resumes from its cursor when the segment is read', async () => {
+  await h.db.query(`INSERT INTO contacts (id, traits) SELECT 'crash-' || i, '{"tier":"gold"}' FROM generate_series(1, 5) i`);
+  // As a process that died after its first chunk leaves it: building, cursor set, claim long stale.
+  await h.db.query(
+    `INSERT INTO segments (id, name, condition, depends_traits, status, total, processed, build_cursor, build_claimed_at)
+     VALUES ('gold', 'Gold', '{"profile":{"property":"tier","op":"equals","value":"gold"}}', true, 'building', 5, 2, 'crash-2', now() - interval '10 minutes')`,
+  );
+  await h.db.query(`INSERT INTO segment_members (segment_id, contact_id, seq, entered_at, source) VALUES ('gold', 'crash-1', 1, now(), 'build'), ('gold', 'crash-2', 1, now(), 'build')`);
+  const first = await h.http('get', '/v1/segments/gold');
+  expect(first.body.status).toBe('building');
+  const done = await waitFor(async () => {
+    const got = await h.http('get', '/v1/segments/gold');
+    return got.body.status === 'ready' && got.body;
+  }, 'the resumed build');
+  expect(done.members.map((m: { contactId: string }) => m.contactId)).toEqual(['crash-1', 'crash-2', 'crash-3', 'crash-4', 'crash-5']);
+  expect(done.progress).toEqual({ processed: 5, total: 5 });
 });

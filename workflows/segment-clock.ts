@@ -1,16 +1,16 @@
 /**
- * A segment clock: one small workflow per (segment, contact) whose membership can flip with
- * time alone ("no order for 90 days"). It sleeps on a durable timer until the flip moment,
- * then an activity evaluates the contact at workflow time and stores the entry or exit; the
- * activity answers the next moment, if any. The router re-arms it (signalWithStart) when an
- * event brings the moment earlier. Support finds it in the Temporal UI by its id
- * `segment-clock:<segment>:<contact>` or by `ContactId`.
+ * A segment clock: one small workflow per contact with a segment membership that can flip
+ * with time alone ("no order for 90 days"). It sleeps on a durable timer until the earliest
+ * such moment, then an activity evaluates the contact's time-based segments at that moment and
+ * stores the entries and exits; the activity answers the next moment, if any. The router
+ * re-arms it (signalWithStart) when an event brings the moment earlier. One clock per contact,
+ * not per segment and contact: twenty time-based segments cost one timer. Support finds it in
+ * the Temporal UI by its id `segment-clock:<contact>` or by `ContactId`.
  */
 import { allHandlersFinished, condition, continueAsNew, defineSignal, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { SegmentActivities } from '../activities/segments';
 
 export interface SegmentClockInput {
-  segmentId: string;
   contactId: string;
   /** When to evaluate, ms since epoch. */
   dueAt: number;
@@ -19,7 +19,7 @@ export interface SegmentClockInput {
 /** An earlier moment to evaluate at (the later of two is never needed: the clock re-arms itself). */
 export const segmentClockDueSignal = defineSignal<[{ dueAt: number }]>('segmentClockDue');
 
-export const segmentClockWorkflowId = (segmentId: string, contactId: string) => `segment-clock:${segmentId}:${contactId}`;
+export const segmentClockWorkflowId = (contactId: string) => `segment-clock:${contactId}`;
 
 const { evaluateSegmentClock } = proxyActivities<SegmentActivities>({
   startToCloseTimeout: '30 seconds',
@@ -44,7 +44,7 @@ export async function segmentClockWorkflow(input: SegmentClockInput): Promise<vo
     // Evaluated at the due moment itself, not at when the task ran: the entry is stamped at the
     // instant the membership flipped, and a clock that fires late (a worker outage) catches up
     // flip by flip (the next moment is then already due).
-    const { nextDueAt } = await evaluateSegmentClock({ segmentId: input.segmentId, contactId: input.contactId, now: target });
+    const { nextDueAt } = await evaluateSegmentClock({ contactId: input.contactId, now: target });
     if (nextDueAt !== null) due = due === undefined ? nextDueAt : Math.min(due, nextDueAt);
     if (due === undefined) return;
     if (wakes + 1 >= WAKES_PER_RUN || workflowInfo().continueAsNewSuggested) {

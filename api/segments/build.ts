@@ -77,8 +77,8 @@ async function armChunkClocks(deps: BuildDeps, segment: Segment, now: Date, lo: 
   for (let i = 0; i < rows.length; i += ARM_CONCURRENCY) {
     await Promise.all(
       rows.slice(i, i + ARM_CONCURRENCY).map(async (r) => {
-        await armClock({ workflows: deps.workflows! }, segment.id, r.id, r.due);
-        await recordClockArmed(deps.db, segment.id, r.id, r.due);
+        await armClock({ workflows: deps.workflows! }, r.id, r.due);
+        await recordClockArmed(deps.db, r.id, r.due);
       }),
     );
   }

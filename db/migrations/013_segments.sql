@@ -41,13 +41,11 @@ CREATE UNIQUE INDEX segment_members_current ON segment_members (segment_id, cont
 -- A contact's stays (its segments, the next seq).
 CREATE INDEX segment_members_contact ON segment_members (contact_id, segment_id, seq);
 
--- The clock armed per (segment, contact): the router signals the clock workflow only when the
--- next flip comes earlier than what is armed, not on every event.
+-- The clock armed per contact (the earliest moment any of its memberships can flip with time
+-- alone): the router signals the clock workflow only when an event brings that moment earlier.
 CREATE TABLE segment_clocks (
-  segment_id  text NOT NULL,
-  contact_id  text NOT NULL,
-  due_at      timestamptz NOT NULL,
-  PRIMARY KEY (segment_id, contact_id)
+  contact_id  text PRIMARY KEY,
+  due_at      timestamptz NOT NULL
 );
 
 -- JavaScript's Number(value) for a JSON value (numbers and numeric strings), else NULL: the
