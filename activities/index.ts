@@ -17,6 +17,7 @@ import { applyProfileStep } from './profile';
 import type { EmailProvider, OutgoingEmail, OutgoingPush, OutgoingSms, PushProvider, SmsProvider } from './providers/types';
 import { sendMessage, UNSUBSCRIBE_PLACEHOLDER, type ChannelSender, type SendOutcome, type SendPolicy, type SendRequest } from './send-message';
 import { appendToHtml, listUnsubscribeHeaders, openPixel, trackClicks, unsubscribeUrl, type LinkSettings } from '../engagement/links';
+import { createSegmentActivities } from './segments';
 import { evaluateSplit } from './split';
 import { callWebhook } from './webhook';
 import { findStoredEvent, type StoredEventQuery } from './wait';
@@ -99,6 +100,7 @@ export function createActivities(deps: ActivityDeps) {
   };
 
   return {
+    ...createSegmentActivities(deps.db),
     async sendEmail(req: SendRequest<StepOf<'email'>>): Promise<SendOutcome> {
       return sendMessage(deps.db, emailSender, policy, await merged(req));
     },

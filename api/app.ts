@@ -21,6 +21,7 @@ import { jsonBody } from './middleware/json-body';
 import { rateLimit, type RateLimits } from './middleware/rate-limit';
 import { noteErrorCode, requestLog } from './middleware/request-log';
 import { outboxRouter } from './outbox/router';
+import { segmentsRouter } from './segments/router';
 import { consentRouter } from './consent/router';
 import { listPreferences } from './consent/list-preferences';
 import { sendgridWebhookRouter } from './webhooks/sendgrid';
@@ -90,6 +91,7 @@ export function createApp(deps: AppDeps): express.Express {
   admin.use('/contacts', contactConsentRouter(deps), contactsRouter(deps));
   admin.use('/lists', listsRouter(deps));
   admin.use('/outbox', outboxRouter(deps));
+  admin.use('/segments', segmentsRouter(deps));
   admin.use('/sources', sourcesRouter(deps));
   app.use('/v1', admin);
 

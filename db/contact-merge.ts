@@ -101,6 +101,10 @@ async function moveContact(tx: Queryable, from: string, into: string): Promise<v
   await moveListMemberships(tx, from, into);
   // Consent per channel: the more recent decision wins.
   await moveConsent(tx, from, into);
+  // Segment memberships are not moved but recomputed: the merging call's router pass re-evaluates
+  // every live segment for the known contact (`mergedFrom`); the anonymous side's clock finds nothing.
+  await tx.query('DELETE FROM segment_members WHERE contact_id = $1', [from]);
+  await tx.query('DELETE FROM segment_clocks WHERE contact_id = $1', [from]);
   // The merged contact's orders and engagement now count for the known one.
   await recomputeStats(tx, [from, into]);
   // Groups the known contact is in already keep their traits over the anonymous side's.

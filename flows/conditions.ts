@@ -7,7 +7,7 @@
  * answer open, an activity evaluates again with the contact's profile and stored events.
  */
 import { parseDuration } from './duration';
-import type { Condition, EventCondition, PropertyCondition } from './schema';
+import type { AggregateCondition, Condition, EventCondition, OccurrenceCondition, PropertyCondition } from './schema';
 
 export type Truth = boolean | undefined;
 
@@ -32,7 +32,16 @@ export interface Facts {
   journeyEvents?: EventFacts[];
   /** Message ids this journey sent, by step id. */
   sentMessages?: Record<string, string>;
+  /** Segments the contact is a member of; undefined when not loaded. */
+  segments?: string[];
+  /** Lists the contact is a member of; undefined when not loaded. */
+  lists?: string[];
+  /** Consent status per channel (a channel missing: never asked); undefined when not loaded. */
+  consent?: Record<string, string>;
 }
+
+/** A contact's consent on a channel it was never asked about. */
+export const NEVER_ASKED = 'never_asked';
 
 /** The event names that stand for engagement with a message we sent. */
 export const ENGAGEMENT_EVENTS = { delivered: 'Email Delivered', opened: 'Email Opened', clicked: 'Email Clicked' } as const;
@@ -47,7 +56,8 @@ export function readPath(source: unknown, dotted: string): unknown {
   return current;
 }
 
-function asNumber(value: unknown): number | undefined {
+/** JavaScript's Number() for numbers and numeric strings (audiences/segment-sql.ts follows it in SQL). */
+export function asNumber(value: unknown): number | undefined {
   if (typeof value === 'number' && Number.isFinite(value)) return value;
   if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
   return undefined;
@@ -132,19 +142,59 @@ export function windowStart(condition: EventCondition, facts: Pick<Facts, 'now' 
   return facts.trigger ? Date.parse(facts.trigger.timestamp) : Number.NEGATIVE_INFINITY;
 }
 
-function countMatching(events: readonly EventFacts[], condition: EventCondition, facts: Facts): { count: number; unknown: boolean } {
+function matchingEvents(events: readonly EventFacts[], condition: EventCondition, facts: Facts): { matched: EventFacts[]; unknown: boolean } {
   const from = windowStart(condition, facts);
-  let count = 0;
+  const matched: EventFacts[] = [];
   let unknown = false;
   for (const e of events) {
     const at = Date.parse(e.timestamp);
     // No upper bound: an event stamped a little ahead (client clock) still happened.
     if (e.name !== condition.event || at < from) continue;
     const match = matchesAllProperties(e.properties, condition.where, facts);
-    if (match === true) count += 1;
+    if (match === true) matched.push(e);
     if (match === undefined) unknown = true;
   }
-  return { count, unknown };
+  return { matched, unknown };
+}
+
+function countMatching(events: readonly EventFacts[], condition: EventCondition, facts: Facts): { count: number; unknown: boolean } {
+  const { matched, unknown } = matchingEvents(events, condition, facts);
+  return { count: matched.length, unknown };
+}
+
+/** An event condition that aggregates (sum/min/max, first/last) needs every matching event. */
+export function hasAggregate(condition: EventCondition): boolean {
+  return condition.sum !== undefined || condition.min !== undefined || condition.max !== undefined || condition.first !== undefined || condition.last !== undefined;
+}
+
+function compareNumber(left: number, op: AggregateCondition['op'], right: number): boolean {
+  return op === 'gt' ? left > right : op === 'gte' ? left >= right : op === 'lt' ? left < right : op === 'lte' ? left <= right : left === right;
+}
+
+/**
+ * The same rules the SQL compiler (audiences/segment-sql.ts) follows: a sum over no value is
+ * 0; a min or max, first or last over no event does not hold; non-numeric values are skipped.
+ * `more_than_ago` includes its boundary, so "90 days after the last order" is that instant.
+ */
+function aggregatesHold(matched: readonly EventFacts[], condition: EventCondition, now: number): boolean {
+  const values = (property: string) => matched.map((e) => asNumber(readPath(e.properties, property))).filter((v): v is number => v !== undefined);
+  if (condition.sum && !compareNumber(values(condition.sum.property).reduce((a, b) => a + b, 0), condition.sum.op, condition.sum.value)) return false;
+  for (const [agg, pick] of [[condition.min, Math.min], [condition.max, Math.max]] as const) {
+    if (!agg) continue;
+    const found = values(agg.property);
+    if (found.length === 0 || !compareNumber(pick(...found), agg.op, agg.value)) return false;
+  }
+  const times = matched.map((e) => Date.parse(e.timestamp));
+  for (const [occ, pick] of [[condition.first, Math.min], [condition.last, Math.max]] as const) {
+    if (!occ) continue;
+    if (times.length === 0 || !occurrenceHolds(pick(...times), occ, now)) return false;
+  }
+  return true;
+}
+
+export function occurrenceHolds(at: number, occurrence: OccurrenceCondition, now: number): boolean {
+  const span = parseDuration(occurrence.value) ?? 0;
+  return occurrence.op === 'within_last' ? at > now - span : at <= now - span;
 }
 
 function compareCount(count: number, condition: EventCondition): boolean {
@@ -153,6 +203,13 @@ function compareCount(count: number, condition: EventCondition): boolean {
 }
 
 function evaluateEvent(condition: EventCondition, facts: Facts): Truth {
+  if (hasAggregate(condition)) {
+    // Aggregates need every matching event: only stored events can tell.
+    if (!facts.events) return undefined;
+    const { matched, unknown } = matchingEvents(facts.events, condition, facts);
+    if (unknown) return undefined;
+    return (condition.count === undefined || compareCount(matched.length, condition)) && aggregatesHold(matched, condition, facts.now);
+  }
   if (facts.events) {
     const { count, unknown } = countMatching(facts.events, condition, facts);
     return unknown ? undefined : compareCount(count, condition);
@@ -187,7 +244,26 @@ export function evaluate(condition: Condition, facts: Facts): Truth {
   if ('profile' in condition) return facts.profile ? matchesProperty(facts.profile, condition.profile, facts) : undefined;
   if ('trigger' in condition) return facts.trigger ? matchesProperty(facts.trigger.properties, condition.trigger, facts) : undefined;
   if ('message' in condition) return evaluateEngagement(condition.message, condition.engaged, facts);
+  // Audiences are stored facts: a journey cannot tell, the activities load them.
+  if ('segment' in condition) return facts.segments ? facts.segments.includes(condition.segment) : undefined;
+  if ('list' in condition) return facts.lists ? facts.lists.includes(condition.list) : undefined;
+  if ('consent' in condition) return facts.consent ? (facts.consent[condition.consent.channel] ?? NEVER_ASKED) === condition.consent.status : undefined;
   return evaluateEvent(condition, facts);
+}
+
+/** The audience facts a condition needs loaded (segments, lists, consent). */
+export function audiencesIn(condition: Condition): { segments: boolean; lists: boolean; consent: boolean } {
+  const found = { segments: false, lists: false, consent: false };
+  const visit = (c: Condition): void => {
+    if ('all' in c) c.all.forEach(visit);
+    else if ('any' in c) c.any.forEach(visit);
+    else if ('not' in c) visit(c.not);
+    else if ('segment' in c) found.segments = true;
+    else if ('list' in c) found.lists = true;
+    else if ('consent' in c) found.consent = true;
+  };
+  visit(condition);
+  return found;
 }
 
 /** Every event name a condition mentions (to load them, or to listen for them). */

@@ -49,13 +49,37 @@ const count = z.strictObject({ op: z.enum(['gte', 'lte', 'eq']), value: z.number
  * `within` in that trailing window instead ("5 orders in the last 365 days"), with `count`
  * as many times.
  */
+/** A sum, min or max of a numeric property over the matching events, compared with a number. */
+const aggregate = z.strictObject({ property, op: z.enum(['gt', 'gte', 'lt', 'lte', 'eq']), value: z.number() });
+/** When the first / last matching event happened: "last order more than 90 days ago". */
+const occurrence = z.strictObject({ op: z.enum(['within_last', 'more_than_ago']), value: duration });
+
+/**
+ * The contact did this event: at least once since the journey started by default; with
+ * `within` in that trailing window instead ("5 orders in the last 365 days"), with `count`
+ * as many times. Aggregates over the matching events in the window: `sum`/`min`/`max` of a
+ * property, and when the `first`/`last` one happened; every one given must hold (with any of
+ * them, `count` defaults to no constraint instead of "at least once").
+ */
 export const eventCondition = z.strictObject({
   event: eventName,
   where: z.array(propertyCondition).optional(),
   count: count.optional(),
   within: duration.optional(),
+  sum: aggregate.optional(),
+  min: aggregate.optional(),
+  max: aggregate.optional(),
+  first: occurrence.optional(),
+  last: occurrence.optional(),
 });
 export type EventCondition = z.infer<typeof eventCondition>;
+export type AggregateCondition = z.infer<typeof aggregate>;
+export type OccurrenceCondition = z.infer<typeof occurrence>;
+
+export const consentChannel = z.enum(['email', 'sms', 'push']);
+export const consentStatus = z.enum(['subscribed', 'unsubscribed', 'pending', 'never_asked']);
+/** Audience ids (segments, lists) are slugs like flow ids. */
+export const audienceId = slug;
 
 export const engagement = z.enum(['delivered', 'opened', 'clicked']);
 
@@ -66,7 +90,10 @@ export type Condition =
   | { profile: PropertyCondition }
   | { trigger: PropertyCondition }
   | EventCondition
-  | { message: string; engaged: z.infer<typeof engagement> };
+  | { message: string; engaged: z.infer<typeof engagement> }
+  | { segment: string }
+  | { list: string }
+  | { consent: { channel: z.infer<typeof consentChannel>; status: z.infer<typeof consentStatus> } };
 
 /** Splits, flow filters and entry filters all use these conditions. */
 export const condition: z.ZodType<Condition> = z.lazy(() =>
@@ -79,6 +106,10 @@ export const condition: z.ZodType<Condition> = z.lazy(() =>
     eventCondition,
     /** A message this journey sent (its step id) was delivered / opened / clicked. */
     z.strictObject({ message: slug, engaged: engagement }),
+    /** Audiences: a member of this segment / list; this consent status on a channel. */
+    z.strictObject({ segment: audienceId }),
+    z.strictObject({ list: audienceId }),
+    z.strictObject({ consent: z.strictObject({ channel: consentChannel, status: consentStatus }) }),
   ]),
 );
 

@@ -32,7 +32,13 @@ export type ValidFlowInput = z.output<typeof flowInput>;
 export function validateFlow(input: unknown): ValidationResult<ValidFlowInput> {
   const parsed = parseWith(flowInput, input);
   if (!parsed.success) return parsed;
-  const issues = [...checkStepGraph(parsed.data.steps), ...templateIssues(parsed.data), ...conditionIssues(parsed.data), ...timeZoneIssues(parsed.data)];
+  const issues = [
+    ...checkStepGraph(parsed.data.steps),
+    ...templateIssues(parsed.data),
+    ...conditionIssues(parsed.data),
+    ...profileTriggerIssues(parsed.data),
+    ...timeZoneIssues(parsed.data),
+  ];
   return issues.length > 0 ? { success: false, issues } : parsed;
 }
 
@@ -82,6 +88,33 @@ function conditionIssues(flow: ValidFlowInput): Issue[] {
   };
   for (const root of conditionRoots(flow)) walk(root.condition, root.path, 1);
   if (count > MAX_CONDITIONS_PER_FLOW) issues.push({ path: [], message: `the flow has ${count} conditions; at most ${MAX_CONDITIONS_PER_FLOW} are allowed` });
+  return issues;
+}
+
+/**
+ * A profile-change trigger is decided on the profile before and after an identify: an event,
+ * a segment, a list or consent would never be seen there, and the flow would never start.
+ * Refused with the way that works: a segment, and a trigger on its Segment Entered event.
+ */
+function profileTriggerIssues(flow: ValidFlowInput): Issue[] {
+  if (!('profileChange' in flow.trigger)) return [];
+  const issues: Issue[] = [];
+  const walk = (condition: Condition, path: Issue['path']): void => {
+    if ('all' in condition) condition.all.forEach((c, i) => walk(c, [...path, 'all', i]));
+    else if ('any' in condition) condition.any.forEach((c, i) => walk(c, [...path, 'any', i]));
+    else if ('not' in condition) walk(condition.not, [...path, 'not']);
+    else if (!('profile' in condition)) {
+      const kind = 'event' in condition ? `event "${condition.event}"` : Object.keys(condition)[0];
+      issues.push({
+        path,
+        message:
+          `a profileChange trigger only sees the profile, never ${kind}: the flow would never start. ` +
+          'Use a segment with this condition (POST /v1/segments) and trigger on its entry: ' +
+          '{ "event": "Segment Entered", "where": [{ "property": "segment_id", "op": "equals", "value": "<segment id>" }] }',
+      });
+    }
+  };
+  walk(flow.trigger.profileChange, ['trigger', 'profileChange']);
   return issues;
 }
 

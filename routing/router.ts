@@ -9,6 +9,7 @@ import { markRouted, markRoutingFailed, type StoredEvent } from '../db/events';
 import { releaseEntries } from '../db/journey-entries';
 import type { Db } from '../db/pool';
 import type { Logger } from '../runtime/logger';
+import { keepSegmentsLive } from './segment-upkeep';
 import { emptyRouting, routeEvent, routeProfileChange, type RoutingDeps, type RoutingResult } from './route-event';
 import { isTemporalUnavailable } from './temporal-errors';
 import { temporalHealth } from './temporal-health';
@@ -64,7 +65,12 @@ async function routeAndRecord(deps: RouterDeps, event: StoredEvent, deadlineMs: 
   const health = temporalHealth(deps.workflows);
   let journeys: RoutingResult;
   try {
-    journeys = await deps.workflows.withDeadline(Date.now() + deadlineMs, () => route(deps, event));
+    journeys = await deps.workflows.withDeadline(Date.now() + deadlineMs, async () => {
+      const routed = await route(deps, event);
+      // Segments depending on this fact, for this contact; a failure defers the event like routing.
+      await keepSegmentsLive(deps, event);
+      return routed;
+    });
   } catch (err) {
     const message = (err as Error).message;
     if (isTemporalUnavailable(err)) health.markDown();

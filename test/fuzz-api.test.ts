@@ -134,7 +134,20 @@ const flowBody = fc.record(
   { requiredKeys: [] },
 );
 
+// Segment bodies: near-valid conditions of every kind, with poison in the values and paths.
+const segmentCondition = fc.oneof(
+  fc.record({ event: text, within: fc.oneof(fc.constantFrom('365 days', '0 s', '9999 weeks'), text), sum: fc.record({ property: text, op: fc.oneof(fc.constantFrom('gte', 'eq'), text), value: scalar }) }, { requiredKeys: ['event'] }),
+  fc.record({ event: text, last: fc.record({ op: fc.oneof(fc.constantFrom('more_than_ago', 'within_last'), text), value: text }) }),
+  fc.record({ profile: fc.record({ property: text, op: fc.constantFrom('equals', 'contains', 'gt', 'before', 'within_last', 'exists'), value: scalar }, { requiredKeys: ['property', 'op'] }) }),
+  fc.record({ segment: text }),
+  fc.record({ consent: fc.record({ channel: fc.oneof(fc.constantFrom('email', 'sms'), text), status: text }) }),
+  fc.record({ not: fc.record({ event: text }) }),
+  anyValue,
+);
+const segmentBody = fc.record({ id: fc.oneof(fc.constantFrom('seg-a', 'seg-b'), text), name: text, condition: segmentCondition, sample: scalar }, { requiredKeys: [] });
+
 const body: fc.Arbitrary<Buffer | undefined> = fc.oneof(
+  { weight: 2, arbitrary: segmentBody.map((b) => Buffer.from(JSON.stringify(b))) },
   { weight: 4, arbitrary: event.map((e) => Buffer.from(JSON.stringify(e))) },
   { weight: 2, arbitrary: fc.array(event, { maxLength: 6 }).map((batch) => Buffer.from(JSON.stringify({ batch, context: { ip: '1.2.3.4' } }))) },
   { weight: 2, arbitrary: flowBody.map((f) => Buffer.from(JSON.stringify(f))) },
@@ -201,6 +214,10 @@ const path = fc.tuple(param, param).chain(([a, b]) =>
     `/v1/contacts/imports?limit=${b}`,
     `/v1/contacts/${a}/export`,
     `/v1/outbox?limit=${b}`,
+    '/v1/segments',
+    '/v1/segments/preview',
+    `/v1/segments/${a}`,
+    `/v1/segments/${a}?limit=${b}&cursor=${b}`,
     '/v1/webhooks/sendgrid',
     '/v1/webhooks/twilio/status',
     '/v1/webhooks/twilio/inbound',

@@ -1,2 +1,3 @@
 // The worker's workflowsPath: every workflow type Parcours registers.
 export { journeyWorkflow } from './journey';
+export { segmentClockWorkflow } from './segment-clock';

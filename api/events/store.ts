@@ -97,7 +97,10 @@ async function storeInTransaction(tx: Queryable, calls: PreparedCall[], opts: St
   const freshCalls = calls.filter((_, i) => fresh[i]);
 
   const { contactOf, merges, states } = await lockContacts(tx, freshCalls);
-  for (const { from, into } of merges) await mergeContacts(tx, from, into);
+  // Contacts that took another's facts in this batch: their stored call says so (`mergedFrom`),
+  // so the router re-evaluates every live segment for them, not only those the call feeds.
+  const mergedInto = new Set<string>();
+  for (const { from, into } of merges) if ((await mergeContacts(tx, from, into)).merged) mergedInto.add(into);
 
   // Profiles as they are after the merges, then each call's traits on top, in call order.
   if (merges.length > 0) {
@@ -128,7 +131,8 @@ async function storeInTransaction(tx: Queryable, calls: PreparedCall[], opts: St
     // An identify keeps the profile before and after it, so profile-change triggers are routed
     // (or routed again after an outage) against exactly this change, also for several
     // identifies of one contact in one batch.
-    const context = call.type === 'identify' ? { ...call.context, profileChange: { before, after: state.profile } } : call.context;
+    const shaped = call.type === 'identify' ? { ...call.context, profileChange: { before, after: state.profile } } : call.context;
+    const context = call.mergeFrom.length > 0 && mergedInto.has(contactId) ? { ...shaped, mergedFrom: call.mergeFrom } : shaped;
     rows.push({ messageId: call.messageId, type: call.type, contactId, name: call.name, properties: call.properties, context, occurredAt: call.occurredAt });
   }
   await writeProfiles(tx, [...states.values()].filter((s) => s.changed).map((s) => s.profile));

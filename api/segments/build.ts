@@ -1,0 +1,92 @@
+/**
+ * Building a new segment over the existing base, in the background: contacts in id order,
+ * a chunk at a time, each chunk ONE set-based statement over contacts and events
+ * (audiences/segment-sql.ts) that inserts the chunk's members. Progress (processed / total)
+ * and the cursor are saved after every chunk, so a build a crashed process left resumes where
+ * it stopped. Members found by the build are members from the start: they are recorded
+ * (source "build") without a Segment Entered event, so creating a segment over a large base
+ * does not start a flow for everyone already in it; changes after that are entries and exits.
+ */
+import type { WorkflowClient } from '@temporalio/client';
+import { timeDirection } from '../../audiences/segment-deps';
+import { buildChunkSql, flipsInRangeSql } from '../../audiences/segment-sql';
+import { inTransaction, type Db } from '../../db/pool';
+import { buildCursor, claimBuild, finishBuild, recordBuildProgress, recordClockArmed, type Segment } from '../../db/segments';
+import type { Logger } from '../../runtime/logger';
+import { armClock } from '../../routing/segment-upkeep';
+
+export interface BuildDeps {
+  db: Db;
+  workflows?: WorkflowClient;
+  log: Logger;
+}
+
+export interface BuildOptions {
+  /** Contacts per statement. */
+  chunk: number;
+  /** Arm the clocks of time-based memberships (false: the bench measures the build alone). */
+  armClocks: boolean;
+}
+
+export const DEFAULT_BUILD: BuildOptions = { chunk: 10_000, armClocks: true };
+/** A build whose builder has not saved progress for this long is presumed dead and may be resumed. */
+export const BUILD_STALE_MS = 60_000;
+/** Clocks armed at once after a chunk. */
+const ARM_CONCURRENCY = 16;
+
+export async function runBuild(deps: BuildDeps, segment: Segment, options: Partial<BuildOptions> = {}): Promise<void> {
+  const opts = { ...DEFAULT_BUILD, ...options };
+  try {
+    let cursor = (await buildCursor(deps.db, segment.id)) ?? '';
+    for (;;) {
+      const { rows } = await deps.db.query<{ hi: string | null; n: number }>(
+        'SELECT max(id) AS hi, count(*)::int AS n FROM (SELECT id FROM contacts WHERE id > $1 ORDER BY id LIMIT $2) chunk',
+        [cursor, opts.chunk],
+      );
+      const { hi, n } = rows[0];
+      if (!hi || n === 0) break;
+      const now = new Date();
+      const insert = buildChunkSql(segment.condition, segment.id, now, cursor, hi);
+      const lo = cursor;
+      // The chunk's members and the cursor past them commit together, so a resumed build
+      // neither skips nor repeats a chunk; without waiting for the WAL flush (a crash loses
+      // at most the last chunks, which the resumed build computes again).
+      const going = await inTransaction(deps.db, async (tx) => {
+        await tx.query('SET LOCAL synchronous_commit = off');
+        await tx.query(insert.text, insert.values);
+        return recordBuildProgress(tx, segment.id, hi, n);
+      });
+      // Deleted meanwhile: stop.
+      if (!going) return;
+      if (segment.dependencies.timeBased && opts.armClocks && deps.workflows) await armChunkClocks(deps, segment, now, lo, hi);
+      cursor = hi;
+    }
+    await finishBuild(deps.db, segment.id);
+  } catch (err) {
+    deps.log.error({ err: (err as Error).message, segmentId: segment.id }, 'segment build failed');
+    await finishBuild(deps.db, segment.id, (err as Error).message).catch(() => undefined);
+  }
+}
+
+async function armChunkClocks(deps: BuildDeps, segment: Segment, now: Date, lo: string, hi: string): Promise<void> {
+  const direction = timeDirection(segment.condition);
+  if (!direction.canRise && !direction.canFall) return;
+  // Only the side time can move: members of a segment that can only lose them, and so on.
+  const sql = flipsInRangeSql(segment.condition, now, lo, hi, direction.canRise && direction.canFall ? undefined : direction.canFall);
+  const { rows } = await deps.db.query<{ id: string; due: Date }>(sql.text, sql.values);
+  for (let i = 0; i < rows.length; i += ARM_CONCURRENCY) {
+    await Promise.all(
+      rows.slice(i, i + ARM_CONCURRENCY).map(async (r) => {
+        await armClock({ workflows: deps.workflows! }, r.id, r.due);
+        await recordClockArmed(deps.db, r.id, r.due);
+      }),
+    );
+  }
+}
+
+/** Resumes the build of this segment if its builder is gone (called when the segment is read). */
+export async function resumeIfStale(deps: BuildDeps, segment: Segment): Promise<void> {
+  if (segment.status !== 'building') return;
+  const claimed = await claimBuild(deps.db, segment.id, BUILD_STALE_MS);
+  if (claimed) void runBuild(deps, claimed);
+}
