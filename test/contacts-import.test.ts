@@ -22,11 +22,6 @@ let h: Harness;
 
 beforeAll(async () => {
   h = await Harness.start({ runRouter: false });
-  // The consent module is built beside this one; until it is merged its table is created
-  // here with its columns (a no-op once it exists).
-  await h.db.query(`CREATE TABLE IF NOT EXISTS contact_consent (contact_id text NOT NULL REFERENCES contacts (id) ON DELETE CASCADE, channel text NOT NULL,
-    status text NOT NULL, source text NOT NULL, ip text, user_agent text, changed_at timestamptz NOT NULL DEFAULT now(), changes integer NOT NULL DEFAULT 0,
-    PRIMARY KEY (contact_id, channel))`);
 });
 afterAll(() => h?.stop());
 

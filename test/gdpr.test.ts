@@ -15,14 +15,6 @@ let h: Harness;
 
 beforeAll(async () => {
   h = await Harness.start();
-  // Tables of the consent and lists modules, built beside this one (no-ops once merged).
-  await h.db.query(`
-    CREATE TABLE IF NOT EXISTS contact_consent (contact_id text NOT NULL REFERENCES contacts (id) ON DELETE CASCADE, channel text NOT NULL, status text NOT NULL,
-      source text NOT NULL, ip text, user_agent text, changed_at timestamptz NOT NULL DEFAULT now(), changes integer NOT NULL DEFAULT 0, PRIMARY KEY (contact_id, channel));
-    CREATE TABLE IF NOT EXISTS lists (id text PRIMARY KEY, name text NOT NULL);
-    CREATE TABLE IF NOT EXISTS list_memberships (id bigserial PRIMARY KEY, list_id text NOT NULL, contact_id text NOT NULL, source text NOT NULL,
-      joined_at timestamptz NOT NULL DEFAULT now(), left_at timestamptz);
-  `);
 });
 afterAll(() => h?.stop());
 
@@ -54,9 +46,9 @@ describe('a person with history', () => {
     expect((await h.http('post', '/v1/identify').send({ userId: ID, anonymousId: 'gdpr-visitor', traits: { email: EMAIL, phone: PHONE, first_name: 'Ada' } })).status).toBe(202);
     await h.http('post', '/v1/group').send({ userId: ID, groupId: 'acme', traits: { name: 'Acme' } });
     await h.http('put', `/v1/contacts/${ID}/push-subscriptions`).send({ endpoint: 'https://push.example.com/gdpr-ada', keys: { p256dh: 'k', auth: 'a' } });
-    await h.db.query("INSERT INTO contact_consent (contact_id, channel, status, source) VALUES ($1, 'email', 'subscribed', 'signup form')", [ID]);
-    await h.db.query("INSERT INTO lists (id, name) VALUES ('news', 'Newsletter') ON CONFLICT DO NOTHING");
-    await h.db.query("INSERT INTO list_memberships (list_id, contact_id, source) VALUES ('news', $1, 'api')", [ID]);
+    expect((await h.http('put', `/v1/contacts/${ID}/consent/email`).send({ status: 'subscribed', source: 'signup form' })).status).toBe(200);
+    expect((await h.http('post', '/v1/lists').send({ id: 'news', name: 'Newsletter' })).status).toBe(201);
+    expect((await h.http('post', '/v1/lists/news/members').send({ contacts: [{ contactId: ID }] })).status).toBe(200);
     await h.track({ userId: ID, event: 'Order Completed', properties: { order_id: 'A-100', total: 42 } });
     expect((await h.result('gdpr-receipt', ID)).steps[0].outcome).toMatch(/sent/);
     await h.track({ userId: ID, event: 'Signed Up' });

@@ -3,7 +3,7 @@
  * whose event was stored but never routed (routing deferred, a Temporal outage) still takes
  * its event branch.
  */
-import { insertEvent } from '../db/events';
+import { insertEvent, markRouted } from '../db/events';
 import type { FlowInput } from '../flows/schema';
 import { contactEventSignal, type JourneyEvent } from '../workflows/messages';
 import { waitFor } from './helpers/fake-http';
@@ -83,7 +83,10 @@ describe('wait_for_event checks the stored events before timing out', () => {
 
   /** An event accepted and stored whose routing has not happened (Temporal was unreachable). */
   async function storeWithoutRouting(contactId: string, messageId: string, properties: Record<string, unknown>) {
-    await insertEvent(h.db, { messageId, type: 'track', contactId, name: 'Quiz Finished', properties, occurredAt: await now() });
+    const { event } = await insertEvent(h.db, { messageId, type: 'track', contactId, name: 'Quiz Finished', properties, occurredAt: await now() });
+    // Marked routed, as if its signal had been lost: only the wait's stored check can find it
+    // (left unrouted, the router loop would signal it, late, to whatever journey runs then).
+    await markRouted(h.db, event.id, { started: [], alreadyInFlow: [], notEntered: [], signalled: [], failed: [] });
   }
 
   test('an event stored during the wait but never signalled takes the event branch', async () => {
