@@ -123,3 +123,42 @@ export const batchEnvelope = z.looseObject({
   context: record.optional(),
   sentAt: timestamp.optional(),
 });
+
+const isPlainRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/** `id` for what passes it unchanged or as a number: undefined (absent), the id, or false (let zod judge). */
+function plainId(value: unknown): string | undefined | false {
+  if (value === undefined) return undefined;
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : false;
+  return typeof value === 'string' && value.length >= 1 && value.length <= 255 && value.trim() === value ? value : false;
+}
+
+function plainTimestamp(value: unknown): string | undefined | false {
+  if (value === undefined) return undefined;
+  return typeof value === 'string' ? (fastIsoUtc(value) ?? false) : false;
+}
+
+/**
+ * A track call as well-behaved clients send it, checked without zod (a batch item's
+ * validation was most of its cost): the same output as `trackPayload`, or undefined for
+ * anything this does not vouch for (then zod parses it, and names what is wrong).
+ */
+export function plainTrack(item: Record<string, unknown>): TrackPayload | undefined {
+  if (item.type !== undefined && item.type !== 'track') return undefined;
+  if (typeof item.event !== 'string' || item.event.length < 1 || item.event.length > 200) return undefined;
+  const properties = item.properties === undefined ? {} : item.properties;
+  if (!isPlainRecord(properties)) return undefined;
+  const context = item.context;
+  if (context !== undefined && (!isPlainRecord(context) || (context.traits !== undefined && !isPlainRecord(context.traits)))) return undefined;
+  const userId = plainId(item.userId);
+  const anonymousId = plainId(item.anonymousId);
+  const messageId = plainId(item.messageId);
+  const timestamp = plainTimestamp(item.timestamp);
+  const originalTimestamp = plainTimestamp(item.originalTimestamp);
+  const sentAt = plainTimestamp(item.sentAt);
+  if (userId === false || anonymousId === false || messageId === false || timestamp === false || originalTimestamp === false || sentAt === false) return undefined;
+  if (userId === undefined && anonymousId === undefined) return undefined;
+  const parsed: Record<string, unknown> = { ...item, event: item.event, properties };
+  for (const [key, value] of Object.entries({ userId, anonymousId, messageId, timestamp, originalTimestamp, sentAt })) if (value !== undefined) parsed[key] = value;
+  return parsed as TrackPayload;
+}
