@@ -2,10 +2,13 @@
  * The shortcuts batch ingestion takes for speed give exactly what the general path gives.
  * Timestamps: the plain ISO forms are read without luxon; every one read must be the text
  * luxon gives, and everything else must be left to luxon. Track calls: checked without zod;
- * every one vouched for must be one zod accepts, with the same output.
+ * every one vouched for must be one zod accepts, with the same output. JSON bodies: parsed
+ * with JSON.parse when that is exact, with the same value (or error) as lossless-json.
  */
 import { DateTime } from 'luxon';
+import { isSafeNumber, parse } from 'lossless-json';
 import { fastIsoUtc, plainTrack, trackPayload } from '../api/events/schemas';
+import { parseExactJson } from '../connectors/exact-json';
 
 /** What the schema did before the shortcut (and still does for what it leaves). */
 function luxonIsoUtc(text: string): string | undefined {
@@ -123,3 +126,46 @@ function sorted(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
   return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sorted((value as Record<string, unknown>)[k])]));
 }
+
+describe('JSON bodies parsed with JSON.parse when that is exact', () => {
+  const lossless = (text: string) => parse(text, null, (digits: string) => (isSafeNumber(digits) ? Number(digits) : digits));
+  const outcome = (read: (text: string) => unknown, text: string) => {
+    try {
+      return { value: read(text) };
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  };
+
+  test.each([
+    ['plain', '{"userId":"u1","properties":{"price":59.5,"qty":3,"tags":["a","b"],"ok":true,"none":null}}'],
+    ['an id past 2^53', '{"userId":603851970716743426,"n":1}'],
+    ['an id of 16 digits that fits', '{"userId":1234567890123456}'],
+    ['a float with more digits than a double keeps', '{"price":0.10000000000000000555}'],
+    ['an exponent past a double', '{"big":1e400,"small":1e-400,"fine":2.5E3}'],
+    ['a key repeated with another value', '{"a":1,"b":{"c":1,"c":2}}'],
+    ['a key repeated with the same value', '{"a":1,"a":1}'],
+    ['a colon and quotes inside strings', '{"url":"https://x.example/a:b","q":"say \\"hi\\": ok"}'],
+    ['a __proto__ key', '{"__proto__":{"polluted":true},"x":1}'],
+    ['invalid JSON', '{"a":1,}'],
+    ['a lone value', '42'],
+    ['nested arrays of objects', '[{"a":[{"b":1},{"b":2}]},{"c":{"d":{"e":[1,2,3]}}}]'],
+  ])('%s: the same value or error as lossless-json', (_, text) => {
+    expect(outcome(parseExactJson, text)).toEqual(outcome(lossless, text));
+  });
+
+  test('a plain body is read by JSON.parse (the shortcut is taken)', () => {
+    const spy = jest.spyOn(JSON, 'parse');
+    try {
+      expect(parseExactJson('{"batch":[{"userId":"u1","properties":{"price":59.5}}]}')).toEqual({ batch: [{ userId: 'u1', properties: { price: 59.5 } }] });
+      expect(spy).toHaveBeenCalledTimes(1);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  test('large ids stay exact strings; a repeated key with another value is refused as before', () => {
+    expect(parseExactJson('{"userId":603851970716743426}')).toEqual({ userId: '603851970716743426' });
+    expect(() => parseExactJson('{"a":1,"a":2}')).toThrow(/Duplicate key/);
+  });
+});
