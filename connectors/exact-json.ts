@@ -22,7 +22,7 @@ export function parseExactJson(text: string): unknown {
     } catch {
       value = undefined; // lossless-json below reports the error, in its own words as before
     }
-    if (value !== undefined && keysOf(value) === colonsOutsideStrings(text)) return value;
+    if (value !== undefined && keysOf(value) === jsonStructure(text).colons) return value;
   }
   return parse(text, null, (digits: string) => (isSafeNumber(digits) ? Number(digits) : digits));
 }
@@ -39,9 +39,13 @@ function keysOf(value: unknown): number {
   return count;
 }
 
-/** In valid JSON, every colon outside a string separates a key from its value. */
-function colonsOutsideStrings(text: string): number {
-  let count = 0;
+/**
+ * One pass over a JSON text, strings skipped: whether arrays and objects nest deeper than
+ * `depthLimit` (it stops there), and how many colons it holds (in valid JSON, one per key).
+ */
+export function jsonStructure(text: string, depthLimit = Number.POSITIVE_INFINITY): { tooDeep: boolean; colons: number } {
+  let depth = 0;
+  let colons = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -49,7 +53,10 @@ function colonsOutsideStrings(text: string): number {
       if (c === 0x5c) i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
-    else if (c === 0x3a) count++;
+    else if (c === 0x3a) colons++;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > depthLimit) return { tooDeep: true, colons };
+    } else if (c === 0x7d || c === 0x5d) depth--;
   }
-  return count;
+  return { tooDeep: false, colons };
 }

@@ -72,6 +72,21 @@ export async function insertEvent(q: Queryable, e: NewEvent, opts: { routeWithin
   return { event: toEvent(existing.rows[0]), duplicate: true };
 }
 
+/** Events as the rows of `jsonb_to_recordset`, numbered in the order given. */
+const recordset = (events: NewEvent[]) =>
+  JSON.stringify(
+    events.map((e, ord) => ({
+      ord,
+      message_id: e.messageId,
+      type: e.type,
+      contact_id: e.contactId,
+      name: e.name ?? null,
+      properties: e.properties ?? {},
+      context: e.context ?? {},
+      occurred_at: e.occurredAt,
+    })),
+  );
+
 /**
  * Stores many events in one statement, in the order given (ids follow it, so routing in id
  * order keeps each contact's order). A messageId already stored is skipped: the rows returned
@@ -79,23 +94,14 @@ export async function insertEvent(q: Queryable, e: NewEvent, opts: { routeWithin
  */
 export async function insertEvents(q: Queryable, events: NewEvent[], opts: { routeWithinMs?: number } = {}): Promise<StoredEvent[]> {
   if (events.length === 0) return [];
-  const rows = events.map((e, ord) => ({
-    ord,
-    message_id: e.messageId,
-    type: e.type,
-    contact_id: e.contactId,
-    name: e.name ?? null,
-    properties: e.properties ?? {},
-    context: e.context ?? {},
-    occurred_at: e.occurredAt,
-  }));
+  const rows = recordset(events);
   const { rows: inserted } = await q.query<EventRow>(
     `INSERT INTO events (message_id, type, contact_id, name, properties, context, occurred_at, next_route_at)
      SELECT message_id, type, contact_id, name, properties, context, occurred_at, now() + make_interval(secs => $2 / 1000.0)
      FROM jsonb_to_recordset($1::jsonb) AS e(ord int, message_id text, type text, contact_id text, name text, properties jsonb, context jsonb, occurred_at timestamptz)
      ORDER BY ord
      ON CONFLICT (message_id) DO NOTHING RETURNING *`,
-    [JSON.stringify(rows), opts.routeWithinMs ?? 0],
+    [rows, opts.routeWithinMs ?? 0],
   );
   return inserted.map(toEvent).sort((a, b) => a.id - b.id);
 }
@@ -119,16 +125,7 @@ export async function insertNewEvents(
   opts: { routeWithinMs?: number } = {},
 ): Promise<{ inserted: StoredEvent[]; existing: Map<string, StoredEvent> } | undefined> {
   if (events.length === 0) return { inserted: [], existing: new Map() };
-  const rows = events.map((e, ord) => ({
-    ord,
-    message_id: e.messageId,
-    type: e.type,
-    contact_id: e.contactId,
-    name: e.name ?? null,
-    properties: e.properties ?? {},
-    context: e.context ?? {},
-    occurred_at: e.occurredAt,
-  }));
+  const rows = recordset(events);
   const { rows: result } = await q.query<{ ok: boolean; source: 'inserted' | 'existing' | null } & EventRow>(
     `WITH input AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS e(ord int, message_id text, type text, contact_id text, name text, properties jsonb, context jsonb, occurred_at timestamptz)),
@@ -154,7 +151,7 @@ export async function insertNewEvents(
        ON CONFLICT (message_id) DO NOTHING RETURNING *)
      SELECT s.ok, r.* FROM safe s LEFT JOIN (
        SELECT 'inserted' AS source, i.* FROM inserted i UNION ALL SELECT 'existing', x.* FROM existing x) r ON true`,
-    [JSON.stringify(rows), opts.routeWithinMs ?? 0],
+    [rows, opts.routeWithinMs ?? 0],
   );
   if (!result[0]?.ok) return undefined;
   const inserted: StoredEvent[] = [];
