@@ -48,6 +48,9 @@ const AGGREGATES = `
   max(occurred_at) FILTER (WHERE name = '${EMAIL_CLICKED}')`;
 const COLUMNS = 'contact_id, order_count, total_spent, first_order_at, last_order_at, last_open_at, last_click_at';
 
+/** Whether storing this event changes the computed attributes (the store's one-statement path leaves those to the transaction). */
+export const countsInStats = (event: { type: string; name?: string | null }): boolean => event.type === 'track' && !!event.name && COUNTED.includes(event.name);
+
 /**
  * Adds freshly stored events to their contacts' stats, in one statement. Call it in the
  * transaction that stored them, with only the events it stored (not the duplicates).

@@ -6,6 +6,9 @@
  * with both ids) run in call order inside the same transaction, and every call lands on the
  * contact its ids resolve to after them.
  *
+ * Calls that only add events (track, page, screen without traits: most of what shops send)
+ * skip all of that: one statement, no transaction around it (storeEventsOnly).
+ *
  * A batch the database refuses because of one call (its data, SQLSTATE class 22 or 54; a
  * constraint, class 23; anything but the database being unreachable) is stored again call by
  * call under savepoints, so that call alone is refused and the others are kept.
@@ -13,12 +16,12 @@
 import type { Contact } from '../../db/contacts';
 import { createAndLockContacts, readContacts, writeProfiles, type LockedContact } from '../../db/contact-batch';
 import { mergeContacts, resolveContactIds } from '../../db/contact-merge';
-import { eventsByMessageIds, insertEvents, type NewEvent, type StoredEvent } from '../../db/events';
+import { eventsByMessageIds, insertEvents, insertNewEvents, type NewEvent, type StoredEvent } from '../../db/events';
 import { upsertContactGroups } from '../../db/groups';
 import { applyListChanges } from '../../db/lists';
 import { applyTraitConsent } from '../../db/consent';
 import { hasListChanges, listChangesFromTraits, listSourceOf, withoutListTraits, type ListChanges } from '../../audiences/list-traits';
-import { applyStats } from '../../db/contact-stats';
+import { applyStats, countsInStats } from '../../db/contact-stats';
 import { inTransaction, isDatabaseUnavailable, type Db, type Queryable } from '../../db/pool';
 import type { Logger } from '../../runtime/logger';
 import { isRefusedData, toHttpError } from '../errors';
@@ -42,7 +45,8 @@ const MAX_LOCK_ATTEMPTS = 8;
 export async function storeCalls(db: Db, calls: PreparedCall[], opts: StoreOptions): Promise<StoreOutcome[]> {
   if (calls.length === 0) return [];
   try {
-    return await inTransaction(db, (tx) => storeInTransaction(tx, calls, opts));
+    const quick = calls.every(onlyAddsAnEvent) ? await storeEventsOnly(db, calls, opts) : undefined;
+    return quick ?? (await inTransaction(db, (tx) => storeInTransaction(tx, calls, opts)));
   } catch (err) {
     if (calls.length === 1 || isDatabaseUnavailable(err)) throw err;
     opts.log.warn({ err: (err as Error).message, calls: calls.length }, 'batch refused as a whole; storing it call by call');
@@ -141,21 +145,64 @@ async function storeInTransaction(tx: Queryable, calls: PreparedCall[], opts: St
   const insertedEvents = await insertEvents(tx, rows, { routeWithinMs: opts.routeWithinMs });
   // Computed attributes (order count, total spent…) count each stored event once, with it.
   await applyStats(tx, insertedEvents);
-  const inserted = new Map(insertedEvents.map((e) => [e.messageId, e]));
+  const inserted = new Set(insertedEvents.map((e) => e.messageId));
   for (const { contactId, changes, source } of listChanges) await applyListChanges(tx, contactId, changes, source);
   // Consent carried by identify traits (`consent: { email: 'subscribed' }`), for identifies stored now.
   for (const call of freshCalls) {
     if (call.callType === 'identify' && inserted.has(call.messageId)) await applyTraitConsent(tx, contactOf(call.contactId), call.traits, call.occurredAt);
   }
-  // Stored by a concurrent request between our lookup and our insert: duplicates too.
+  return outcomesOf(tx, calls, fresh, rows, insertedEvents, stored);
+}
+
+/**
+ * Each call's outcome, in call order: stored by us, or a duplicate of the event stored before
+ * (also by a concurrent request between our lookup and our insert) or earlier in this batch.
+ */
+async function outcomesOf(q: Queryable, calls: PreparedCall[], fresh: boolean[], rows: NewEvent[], insertedEvents: StoredEvent[], stored: Map<string, StoredEvent>): Promise<StoreOutcome[]> {
+  const inserted = new Map(insertedEvents.map((e) => [e.messageId, e]));
   const raced = rows.filter((r) => !inserted.has(r.messageId)).map((r) => r.messageId);
-  for (const [messageId, event] of await eventsByMessageIds(tx, raced)) stored.set(messageId, event);
+  for (const [messageId, event] of await eventsByMessageIds(q, raced)) stored.set(messageId, event);
   return calls.map((call, index) => {
     const mine = fresh[index] ? inserted.get(call.messageId) : undefined;
     if (mine) return { status: 'stored', event: mine };
     const earlier = stored.get(call.messageId) ?? inserted.get(call.messageId);
     return { status: 'duplicate', event: earlier! };
   });
+}
+
+/**
+ * Calls that only add an event (track, page, screen without traits, not an order, open or click): nothing of the contact
+ * changes, so there is no profile to read and write, and they can be stored in one statement.
+ */
+const onlyAddsAnEvent = (call: PreparedCall): boolean =>
+  call.type === 'track' && call.mergeFrom.length === 0 && call.mergeFromIfExists === undefined && call.group === undefined && Object.keys(call.traits).length === 0 &&
+  // An order, open or click also updates the contact's computed attributes, in the same transaction.
+  !countsInStats(call);
+
+/**
+ * What storeInTransaction does for such calls, in one statement (insertNewEvents): the
+ * messageIds already stored and those repeated in the batch are duplicates. Undefined when a
+ * contact was being merged meanwhile: the general path then looks again.
+ */
+async function storeEventsOnly(db: Db, calls: PreparedCall[], opts: StoreOptions): Promise<StoreOutcome[] | undefined> {
+  const firstOf = new Set<string>();
+  const rows: NewEvent[] = [];
+  for (const call of calls) {
+    if (firstOf.has(call.messageId)) continue;
+    firstOf.add(call.messageId);
+    rows.push({ messageId: call.messageId, type: call.type, contactId: call.contactId, name: call.name, properties: call.properties, context: call.context, occurredAt: call.occurredAt });
+  }
+  const result = await insertNewEvents(db, rows, { routeWithinMs: opts.routeWithinMs });
+  if (!result) return undefined;
+  const { existing, inserted } = result;
+  const seen = new Set<string>();
+  const fresh = calls.map((call) => {
+    if (existing.has(call.messageId) || seen.has(call.messageId)) return false;
+    seen.add(call.messageId);
+    return true;
+  });
+  const newRows = rows.filter((r) => !existing.has(r.messageId));
+  return outcomesOf(db, calls, fresh, newRows, inserted, existing);
 }
 
 /**

@@ -14,7 +14,7 @@
  * Other routes pass through untouched (they keep the strict JSON parser, json-body.ts).
  */
 import express, { type RequestHandler } from 'express';
-import { parseExactJson } from '../../connectors/exact-json';
+import { jsonStructure, parseExactJson } from '../../connectors/exact-json';
 import { isIngestionPath } from '../events/paths';
 import { HttpError, invalid } from '../errors';
 import { MAX_JSON_DEPTH } from '../storable-json';
@@ -32,19 +32,7 @@ const readText = express.text({ type: () => true, limit: MAX_BODY, defaultCharse
 
 /** The deepest nesting of arrays and objects in a JSON text (strings skipped), stopping past `limit`. */
 export function jsonDepthExceeds(text: string, limit: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) {
-      if (++depth > limit) return true;
-    } else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  return false;
+  return jsonStructure(text, limit).tooDeep;
 }
 
 const parseJson: RequestHandler = (req, res, next) => {
