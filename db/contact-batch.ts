@@ -3,30 +3,14 @@
  * one statement each, their new profiles written in one. The caller merges each contact's
  * traits in JavaScript, in call order, between the lock and the write.
  */
-import type { Contact } from './contacts';
+import { toContact, type Contact, type ContactRow } from './contacts';
 import type { Queryable } from './pool';
 
-interface ContactRow {
-  id: string;
-  email: string | null;
-  phone: string | null;
-  traits: Record<string, unknown>;
-  created_at: Date;
-  updated_at: Date;
-  merged_into: string | null;
-}
+type LockedRow = ContactRow & { merged_into: string | null };
 
 export type LockedContact = Contact & { mergedInto: string | null };
 
-const toLocked = (r: ContactRow): LockedContact => ({
-  id: r.id,
-  email: r.email,
-  phone: r.phone,
-  traits: r.traits,
-  createdAt: r.created_at.toISOString(),
-  updatedAt: r.updated_at.toISOString(),
-  mergedInto: r.merged_into,
-});
+const toLocked = (r: LockedRow): LockedContact => ({ ...toContact(r), mergedInto: r.merged_into });
 
 /**
  * Creates the contacts that do not exist (returns their ids), then locks `lockIds` (existing
@@ -43,7 +27,7 @@ export async function createAndLockContacts(q: Queryable, createIds: string[], l
 }
 
 export async function readContacts(q: Queryable, ids: string[], opts: { forUpdate?: boolean } = {}): Promise<Map<string, LockedContact>> {
-  const { rows } = await q.query<ContactRow>(`SELECT * FROM contacts WHERE id = ANY($1) ORDER BY id${opts.forUpdate ? ' FOR UPDATE' : ''}`, [ids]);
+  const { rows } = await q.query<LockedRow>(`SELECT * FROM contacts WHERE id = ANY($1) ORDER BY id${opts.forUpdate ? ' FOR UPDATE' : ''}`, [ids]);
   return new Map(rows.map((r) => [r.id, toLocked(r)]));
 }
 

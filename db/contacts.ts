@@ -9,7 +9,7 @@ export interface Contact {
   updatedAt: string;
 }
 
-interface ContactRow {
+export interface ContactRow {
   id: string;
   email: string | null;
   phone: string | null;
@@ -18,7 +18,7 @@ interface ContactRow {
   updated_at: Date;
 }
 
-const toContact = (r: ContactRow): Contact => ({
+export const toContact = (r: ContactRow): Contact => ({
   id: r.id,
   email: r.email,
   phone: r.phone,
