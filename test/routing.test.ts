@@ -5,7 +5,6 @@
  * died mid-start is recovered from Temporal; journeys that ended behind our back are reconciled;
  * signals carry only what the journey reads.
  */
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import supertest from 'supertest';
 import { createApp } from '../api/app';
@@ -20,6 +19,7 @@ import { routePending, startRouterLoop } from '../routing/router-loop';
 import { getFlowVersion } from '../db/flows';
 import { waitFor } from './helpers/fake-http';
 import { API_KEY, Harness, TEST_LINKS, TEST_WEBHOOKS } from './helpers/harness';
+import { TemporalProxy } from './helpers/temporal-proxy';
 
 let h: Harness;
 
@@ -221,44 +221,12 @@ test('a pass of the router loop routes due events in order and leaves routed one
   }
 });
 
-/** A TCP proxy in front of the Temporal server that can be switched off (connections refused and cut) and on. */
-class SwitchableProxy {
-  private server?: Server;
-  private readonly sockets = new Set<Socket>();
-  up = false;
-
-  async start(target: string): Promise<string> {
-    const [host, port] = target.split(':');
-    this.server = createServer((client) => {
-      if (!this.up) return void client.destroy();
-      const upstream = connect(Number(port), host);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => undefined);
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  down(): void {
-    this.up = false;
-    for (const s of this.sockets) s.destroy();
-  }
-
-  async stop(): Promise<void> {
-    this.down();
-    await new Promise((resolve) => this.server?.close(resolve));
-  }
-}
-
 test('Temporal down then back: requests answer "deferred" at once, and routing resumes within seconds of the server returning', async () => {
   await h.putFlow('comeback', flow('Outage Checkout', [{ id: 'wait', type: 'delay', duration: '1 day' }, email('comeback-mail', 'Your cart')]));
   await h.identify('patient-2', {});
   await h.stopRouter();
-  const proxy = new SwitchableProxy();
+  const proxy = new TemporalProxy();
+  proxy.up = false;
   const connection = Connection.lazy({ address: await proxy.start(h.env.address), channelArgs: CLIENT_CHANNEL_ARGS });
   const workflows = new Client({ connection }).workflow;
   const app = createApp({ db: h.db, workflows, log: h.log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
