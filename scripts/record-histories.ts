@@ -20,8 +20,11 @@ const OUT = path.join(__dirname, '..', 'test', 'histories');
 
 async function main(): Promise<void> {
   const h = await Harness.start();
+  // RECORD_ONLY=name[,name]: write only these (a new scenario beside the recordings kept as they are).
+  const only = process.env.RECORD_ONLY?.split(',').filter(Boolean);
   const save = async (name: string, flowId: string, contactId: string, runId?: string) => {
     await h.result(flowId, contactId);
+    if (only && !only.includes(name)) return;
     const handle = runId ? h.env.client.workflow.getHandle(h.journey(flowId, contactId).workflowId, runId) : h.journey(flowId, contactId);
     const history = await handle.fetchHistory();
     writeFileSync(path.join(OUT, `${name}.json`), `${historyToJSON(history)}\n`);
@@ -185,6 +188,33 @@ async function main(): Promise<void> {
     await h.track({ userId: 'promo', event: 'Promo Seen' });
     await h.http('post', '/v1/flows/archived/archive');
     await save('archived-exit', 'archived', 'promo');
+
+    // Audience conditions, which the workflow cannot decide and leaves to its activities: a
+    // split on a segment, and a flow filter on a sum ("ordered 100 or more in 30 days") that
+    // two orders cross together during the delay.
+    await h.http('post', '/v1/segments').send({ id: 'vip', name: 'VIP', condition: { profile: { property: 'vip', op: 'equals', value: true } } });
+    await waitFor(async () => (await h.http('get', '/v1/segments/vip')).body.status === 'ready', 'the segment to be built');
+    await h.putFlow('audience', {
+      name: 'Audience conditions',
+      status: 'live',
+      trigger: { event: 'Audience Day' },
+      smartSending: { enabled: false },
+      exitWhen: [{ event: 'Order Completed', within: '30 days', sum: { property: 'total', op: 'gte', value: 100 } }],
+      steps: [
+        { id: 'is-vip', type: 'split', condition: { segment: 'vip' }, then: 'vip-mail', else: 'mail' },
+        { id: 'vip-mail', type: 'email', subject: 'For our VIPs', html: '<p>Hi</p>', next: 'wait' },
+        { id: 'mail', type: 'email', subject: 'For you', html: '<p>Hi</p>' },
+        { id: 'wait', type: 'delay', duration: '2 days' },
+        { id: 'last', type: 'email', subject: 'Last call', html: '<p>Bye</p>' },
+      ],
+    });
+    await h.identify('vera', { email: 'vera@example.com', vip: true });
+    await waitFor(async () => ((await h.http('get', '/v1/contacts/vera')).body.segments ?? []).length > 0, 'vera in the segment');
+    await h.track({ userId: 'vera', event: 'Audience Day' });
+    await waitFor(async () => (await h.state('audience', 'vera')).currentStep === 'wait', 'the delay');
+    await h.track({ userId: 'vera', event: 'Order Completed', properties: { total: 60 } });
+    await h.track({ userId: 'vera', event: 'Order Completed', properties: { total: 45 } });
+    await save('audience-conditions', 'audience', 'vera');
 
     // Enough signals to continue as new; then the order ends the journey in the new run.
     await h.putFlow('busy', {
