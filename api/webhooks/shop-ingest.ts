@@ -3,9 +3,11 @@
  * validation and ingestion as /v1/track and /v1/identify (store, then route), and finding
  * the contact of an order that a later webhook (a refund) names only by its id.
  */
-import type { z } from 'zod';
+import { ZodError, type z } from 'zod';
+import { parseExactJson } from '../../connectors/exact-json';
 import { SHOP_EVENTS, type ConnectorOutcome, type SegmentCall } from '../../connectors/segment';
 import type { Queryable } from '../../db/pool';
+import { zodIssues } from '../../flows/validate';
 import { HttpError } from '../errors';
 import { ingestIdentify, ingestTrack, type IngestDeps, type IngestResult } from '../events/ingest';
 import { identifyPayload, trackPayload } from '../events/schemas';
@@ -62,4 +64,28 @@ export async function findOrderContact(db: Queryable, source: 'shopify' | 'wooco
 export function requiredHeader(value: string | undefined, name: string): string {
   if (!value?.trim()) throw new HttpError(400, 'invalid_request', `the ${name} header is required`, [{ path: [name], message: 'required' }]);
   return value.trim();
+}
+
+/** A verified delivery's body as JSON, ids kept exact; not JSON is the sender's 400. */
+export function parseWebhookJson(body: Buffer): unknown {
+  try {
+    return parseExactJson(body.toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'invalid_json', 'body is not valid JSON');
+  }
+}
+
+/**
+ * Maps a delivery and stores its calls; a payload the connector's schema refuses is a 400
+ * naming the paths (the platform changed its format, or someone else posts here).
+ */
+export async function ingestDelivery(deps: IngestDeps, platform: string, topic: string, map: () => ConnectorOutcome | Promise<ConnectorOutcome>): Promise<WebhookAnswer> {
+  let outcome: ConnectorOutcome;
+  try {
+    outcome = await map();
+  } catch (err) {
+    if (err instanceof ZodError) throw new HttpError(400, 'invalid_request', `the ${topic} payload is not what ${platform} documents`, zodIssues(err));
+    throw err;
+  }
+  return ingestCalls(deps, topic, outcome);
 }

@@ -6,14 +6,11 @@
  * subscription.
  */
 import express, { Router } from 'express';
-import { ZodError } from 'zod';
-import { parseExactJson } from '../../connectors/exact-json';
 import { verifyBase64HmacSha256 } from '../../connectors/signature';
 import { isShopifyTopic, mapShopifyWebhook, refundOrderId } from '../../connectors/shopify';
-import { zodIssues } from '../../flows/validate';
 import { HttpError } from '../errors';
 import type { IngestDeps } from '../events/ingest';
-import { findOrderContact, ingestCalls, requiredHeader } from './shop-ingest';
+import { findOrderContact, ingestDelivery, parseWebhookJson, requiredHeader } from './shop-ingest';
 
 export const SHOPIFY_HMAC_HEADER = 'x-shopify-hmac-sha256';
 
@@ -34,7 +31,7 @@ export function shopifyWebhookRouter(deps: IngestDeps & { webhooks: { shopifySec
       res.json({ topic, ignored: 'topic not mapped' });
       return;
     }
-    const payload = parseJson(body);
+    const payload = parseWebhookJson(body);
     const triggeredAt = req.get('x-shopify-triggered-at');
     const delivery = {
       topic,
@@ -43,24 +40,14 @@ export function shopifyWebhookRouter(deps: IngestDeps & { webhooks: { shopifySec
       // A retry carries the same time, and the event keeps when it happened, not when it arrived.
       triggeredAt: triggeredAt && !Number.isNaN(Date.parse(triggeredAt)) ? new Date(triggeredAt).toISOString() : undefined,
     };
-    try {
+    const answer = await ingestDelivery(deps, 'Shopify', topic, async () => {
+      // A refund names only its order: its contact is the one whose order that was.
       const orderId = topic === 'refunds/create' ? refundOrderId(payload) : undefined;
-      const orderContact = orderId ? await findOrderContact(deps.db, 'shopify', orderId) : undefined;
-      const answer = await ingestCalls(deps, topic, mapShopifyWebhook(delivery, payload, orderContact));
-      if ('ignored' in answer) deps.log.info({ topic, webhookId, reason: answer.ignored }, 'shopify webhook ignored');
-      res.json(answer);
-    } catch (err) {
-      if (err instanceof ZodError) throw new HttpError(400, 'invalid_request', `the ${topic} payload is not what Shopify documents`, zodIssues(err));
-      throw err;
-    }
+      return mapShopifyWebhook(delivery, payload, orderId ? await findOrderContact(deps.db, 'shopify', orderId) : undefined);
+    });
+    if ('ignored' in answer) deps.log.info({ topic, webhookId, reason: answer.ignored }, 'shopify webhook ignored');
+    res.json(answer);
   });
   return router;
 }
 
-function parseJson(body: Buffer): unknown {
-  try {
-    return parseExactJson(body.toString('utf8'));
-  } catch {
-    throw new HttpError(400, 'invalid_json', 'body is not valid JSON');
-  }
-}

@@ -7,14 +7,11 @@
  * 200 and stores nothing.
  */
 import express, { Router } from 'express';
-import { ZodError } from 'zod';
-import { parseExactJson } from '../../connectors/exact-json';
 import { verifyBase64HmacSha256 } from '../../connectors/signature';
 import { isWooCommerceTopic, mapWooCommerceWebhook } from '../../connectors/woocommerce';
-import { zodIssues } from '../../flows/validate';
 import { HttpError } from '../errors';
 import type { IngestDeps } from '../events/ingest';
-import { ingestCalls, requiredHeader } from './shop-ingest';
+import { ingestDelivery, parseWebhookJson, requiredHeader } from './shop-ingest';
 
 export const WOOCOMMERCE_SIGNATURE_HEADER = 'x-wc-webhook-signature';
 const PING = /^webhook_id=\d+$/;
@@ -39,20 +36,10 @@ export function woocommerceWebhookRouter(deps: IngestDeps & { webhooks: { woocom
       res.json({ topic, ignored: 'topic not mapped' });
       return;
     }
-    let payload: unknown;
-    try {
-      payload = parseExactJson(body.toString('utf8'));
-    } catch {
-      throw new HttpError(400, 'invalid_json', 'body is not valid JSON');
-    }
-    try {
-      const answer = await ingestCalls(deps, topic, mapWooCommerceWebhook({ topic, deliveryId, source: req.get('x-wc-webhook-source') }, payload));
-      if ('ignored' in answer) deps.log.info({ topic, deliveryId, reason: answer.ignored }, 'woocommerce webhook ignored');
-      res.json(answer);
-    } catch (err) {
-      if (err instanceof ZodError) throw new HttpError(400, 'invalid_request', `the ${topic} payload is not what WooCommerce documents`, zodIssues(err));
-      throw err;
-    }
+    const payload = parseWebhookJson(body);
+    const answer = await ingestDelivery(deps, 'WooCommerce', topic, () => mapWooCommerceWebhook({ topic, deliveryId, source: req.get('x-wc-webhook-source') }, payload));
+    if ('ignored' in answer) deps.log.info({ topic, deliveryId, reason: answer.ignored }, 'woocommerce webhook ignored');
+    res.json(answer);
   });
   return router;
 }
