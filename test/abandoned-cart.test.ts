@@ -110,7 +110,9 @@ test('an order that was stored but never signalled (routing lost) still stops th
   const { eventId } = await checkout('dee');
   expect(eventId).toBeGreaterThan(0);
   // As if the API died right after storing the order: no signal reaches the journey.
-  await insertEvent(h.db, { messageId: 'dee-order', type: 'track', contactId: 'dee', name: 'Order Completed', properties: {}, occurredAt: new Date(await h.env.currentTimeMs()).toISOString() });
+  // Not due for an hour, then marked routed: the router loop running beside the test cannot repair the loss.
+  const { event } = await insertEvent(h.db, { messageId: 'dee-order', type: 'track', contactId: 'dee', name: 'Order Completed', properties: {}, occurredAt: new Date(await h.env.currentTimeMs()).toISOString() }, { routeWithinMs: 3_600_000 });
+  await h.db.query('UPDATE events SET routed_at = now() WHERE id = $1', [event.id]);
 
   const result = await h.result('abandoned-cart', 'dee');
 
