@@ -4,6 +4,7 @@
  */
 import { canonicalContactId } from '../db/contact-merge';
 import type { ConsentEmailPolicy } from '../audiences/consent-policy';
+import type { FrequencyCaps } from '../audiences/frequency-cap';
 import { getContact } from '../db/contacts';
 import { recordJourneyEnd as writeJourneyEnd } from '../db/journeys';
 import { deletePushSubscriptions, pushSubscriptionsOf } from '../db/push-subscriptions';
@@ -33,6 +34,8 @@ export interface ActivityDeps {
   webhookSecret?: string;
   /** Marketing messages per contact per 24 h, all channels (0: no cap). */
   frequencyCapPerDay?: number;
+  /** Per channel caps besides it (FREQUENCY_CAP_EMAIL_PER_DAY…; 0 or absent: none). */
+  frequencyCapPerChannel?: FrequencyCaps['perChannel'];
   /** Public base URL and secret of unsubscribe and tracking links. */
   links: LinkSettings;
   /** How long an attempt's claim on a message lasts unrenewed (default 30 s; tests shorten it). */
@@ -50,7 +53,7 @@ export interface JourneyEnd {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const policy: SendPolicy = { frequencyCapPerDay: deps.frequencyCapPerDay ?? 0, leaseMs: deps.sendLeaseMs, consentEmail: deps.consentEmail };
+  const policy: SendPolicy = { frequencyCapPerDay: deps.frequencyCapPerDay ?? 0, frequencyCapPerChannel: deps.frequencyCapPerChannel, leaseMs: deps.sendLeaseMs, consentEmail: deps.consentEmail };
   const emailSender: ChannelSender<StepOf<'email'>, OutgoingEmail> = {
     channel: 'email',
     provider: deps.email,

@@ -7,12 +7,13 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { marketingRefusal, type ConsentEmailPolicy } from '../audiences/consent-policy';
+import { capRefusal, flowCapSettings, type FrequencyCaps } from '../audiences/frequency-cap';
+import { flowHoldoutKey, isHeldOut } from '../audiences/holdout';
 import { consentStatusOf } from '../db/consent';
 import { getContact, type Contact } from '../db/contacts';
 import { getFlowVersion } from '../db/flows';
 import {
   claimMessage,
-  countMarketingSentSince,
   findStepMessage,
   finishAttempt,
   isSuppressed,
@@ -22,7 +23,7 @@ import {
   type MessageRecord,
 } from '../db/messages';
 import type { Queryable } from '../db/pool';
-import type { QuietWindow, StepOf } from '../flows/schema';
+import type { FlowDefinition, QuietWindow, StepOf } from '../flows/schema';
 import { renderFields } from '../flows/templates';
 import { quietUntil, zoneOf } from './clock';
 import { profileOf } from './facts';
@@ -57,7 +58,7 @@ export type SendOutcome =
    * running); the message row says "unknown".
    */
   | { status: 'skipped'; messageId: string; reason: string; unknown: true }
-  /** Quiet hours: try again at `until` (ISO). */
+  /** Quiet hours, or the frequency cap of a flow with `whenCapped: "wait"`: try again at `until` (ISO). */
   | { status: 'deferred'; until: string; reason: string }
   | GuardStop;
 
@@ -75,6 +76,8 @@ export interface ChannelSender<S extends SendStep, M> {
 export interface SendPolicy {
   /** Marketing messages per contact per rolling 24 hours, all channels; 0: no cap. */
   frequencyCapPerDay: number;
+  /** Per channel caps (audiences/frequency-cap.ts); each applies besides frequencyCapPerDay. */
+  frequencyCapPerChannel?: FrequencyCaps['perChannel'];
   /** How long a claim on a message lasts unrenewed (default DEFAULT_LEASE_MS). */
   leaseMs?: number;
   /** CONSENT_EMAIL: who may get marketing email (default opt_out: anyone not unsubscribed). */
@@ -83,13 +86,11 @@ export interface SendPolicy {
 
 /**
  * Consent for a marketing message (audiences/consent-policy.ts): the contact's status on the
- * channel, the email policy, and the `requireSubscribed` of the flow version the journey runs
- * (read from the stored version, not the workflow's input, so no workflow change was needed).
+ * channel, the email policy, and the `requireSubscribed` of the flow version the journey runs.
  */
-async function consentRefusal(db: Queryable, journey: JourneyRef, channel: SendStep['type'], policy: SendPolicy): Promise<string | undefined> {
+async function consentRefusal(db: Queryable, journey: JourneyRef, channel: SendStep['type'], policy: SendPolicy, flow: FlowDefinition | undefined): Promise<string | undefined> {
   const status = await consentStatusOf(db, journey.contactId, channel);
   if (status === 'subscribed') return undefined;
-  const flow = await getFlowVersion(db, journey.flowId, journey.flowVersion);
   return marketingRefusal(channel, status, { emailPolicy: policy.consentEmail ?? 'opt_out', requireSubscribed: flow?.requireSubscribed === true });
 }
 
@@ -112,17 +113,25 @@ export async function sendMessage<S extends SendStep, M>(
   const stop = await checkGuard(db, req, { holdWhenPaused: true, contact: contact ?? null });
   if (stop) return stop;
 
+  // The flow version the journey runs, as stored (consent, holdout, priority): read here rather
+  // than carried in the workflow's input, so the journey workflow did not change for them.
+  const flow = step.transactional ? undefined : await getFlowVersion(db, journey.flowId, journey.flowVersion);
+  // A control contact enters and is measured like the others but gets no marketing message.
+  if (flow?.holdout && isHeldOut(flowHoldoutKey(journey.flowId), journey.contactId, flow.holdout.share)) {
+    return skipped(await recordSkipped(db, key, null, `holdout: control group (${Math.round(flow.holdout.share * 100)} % of the flow's contacts)`));
+  }
+
   const to = contact ? await sender.recipient(db, contact) : null;
   if (!contact || !to) return skipped(await recordSkipped(db, key, null, `contact has no ${ADDRESS[sender.channel]}`));
   if (await isSuppressed(db, sender.channel, to, step.transactional)) return skipped(await recordSkipped(db, key, to, 'address is suppressed'));
   if (!step.transactional) {
-    const refusal = await consentRefusal(db, journey, sender.channel, policy);
+    const refusal = await consentRefusal(db, journey, sender.channel, policy, flow);
     if (refusal) return skipped(await recordSkipped(db, key, to, refusal));
   }
 
   const now = Math.max(req.now, Date.now());
   if (!step.transactional) {
-    const held = await marketingRules(db, { ...req, now }, sender.channel, contact, policy);
+    const held = await marketingRules(db, { ...req, now }, sender.channel, contact, policy, flow);
     if (held?.status === 'deferred') return held;
     if (held) return skipped(await recordSkipped(db, key, to, held.reason));
   }
@@ -196,13 +205,17 @@ export function journeyData(journey: JourneyRef): Record<string, unknown> {
   return { flowId: journey.flowId, flowVersion: journey.flowVersion, runId: journey.runId, workflowId: journey.workflowId, startedAt: journey.startedAt };
 }
 
-/** Quiet hours defer; smart sending and the frequency cap skip. Transactional messages never get here. */
+/**
+ * Quiet hours defer; smart sending skips; the frequency cap skips, or defers when the flow says
+ * `whenCapped: "wait"`. Transactional messages never get here.
+ */
 async function marketingRules(
   db: Queryable,
   req: SendRequest<SendStep> & { now: number },
   channel: SendStep['type'],
   contact: Contact,
   policy: SendPolicy,
+  flow: FlowDefinition | undefined,
 ): Promise<{ status: 'deferred'; until: string; reason: string } | { status: 'skip'; reason: string } | undefined> {
   if (req.rules.quietHours) {
     const zone = zoneOf(contact.traits);
@@ -218,10 +231,11 @@ async function marketingRules(
       return { status: 'skip', reason: `smart sending: a marketing ${channel} went out ${hoursAgo} h ago (window ${req.rules.smartSendingHours} h)` };
     }
   }
-  if (policy.frequencyCapPerDay > 0) {
-    const sent = await countMarketingSentSince(db, contact.id, new Date(req.now - 86_400_000), new Date(req.now));
-    if (sent >= policy.frequencyCapPerDay) return { status: 'skip', reason: `frequency cap: ${sent} marketing messages in the last 24 h (cap ${policy.frequencyCapPerDay})` };
-  }
+  const { priority, whenCapped } = flowCapSettings(flow);
+  const caps: FrequencyCaps = { allChannels: policy.frequencyCapPerDay, perChannel: policy.frequencyCapPerChannel ?? {} };
+  const capped = await capRefusal(db, contact.id, channel, priority, req.now, caps);
+  if (capped && whenCapped === 'wait') return { status: 'deferred', until: new Date(capped.until).toISOString(), reason: capped.reason };
+  if (capped) return { status: 'skip', reason: capped.reason };
   return undefined;
 }
 

@@ -11,7 +11,14 @@
  * Revenue is `properties.revenue`, else `properties.total`, else 0.
  *
  * Goal `where` conditions are not applied here: a goal event is recognised by its name.
+ *
+ * Holdout (flows with `holdout`, audiences/holdout.ts): conversions are NOT last-touch there,
+ * since the control group gets no message to credit. Each contact who entered a version with a
+ * holdout counts once, in the group its hash puts it in (with the share of its first entry in
+ * scope); its conversions are the goal events (of the version it entered) within
+ * `conversionWindowDays` after any of its entries, each event once; revenue as above.
  */
+import { flowHoldoutKey, holdoutFractionSql, holdoutLift, type GroupTotals, type HoldoutLift } from '../audiences/holdout';
 import { withDefaults } from '../flows/defaults';
 import type { FlowDefinition } from '../flows/schema';
 import type { Queryable } from './pool';
@@ -72,11 +79,18 @@ export interface VersionStats {
   steps: StepStats[];
 }
 
+/** Treated against control, from entry (see the header); null when no version in scope has a holdout. */
+export interface HoldoutStats extends HoldoutLift {
+  /** The versions in scope that kept a holdout, and their control shares. */
+  versions: { version: number; share: number }[];
+}
+
 export interface FlowStats {
   flowId: string;
   conversionWindowDays: number;
   totals: MessageCounts & { entered: number; exited: ExitCounts };
   versions: VersionStats[];
+  holdout: HoldoutStats | null;
 }
 
 export interface FlowStatsOptions {
@@ -92,6 +106,13 @@ const COUNT_KEYS = Object.keys(emptyCounts()) as (keyof MessageCounts)[];
 
 /** Sums of money: numeric in SQL, rounded to cents here so float noise never shows. */
 const money = (value: string | number | null | undefined) => Math.round(Number(value ?? 0) * 100) / 100;
+
+/** An event's revenue in SQL: `properties.revenue`, else `properties.total`, else 0. */
+const revenueOf = (properties: string) => `CASE
+                WHEN jsonb_typeof(${properties} -> 'revenue') = 'number' THEN (${properties} ->> 'revenue')::numeric
+                WHEN jsonb_typeof(${properties} -> 'total') = 'number' THEN (${properties} ->> 'total')::numeric
+                ELSE 0
+              END`;
 
 export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOptions = {}): Promise<FlowStats> {
   const windowDays = opts.conversionWindowDays ?? DEFAULT_CONVERSION_WINDOW_DAYS;
@@ -205,12 +226,7 @@ export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOpt
      )
      SELECT cr.flow_version, cr.step_id,
             count(*)::int AS converted,
-            COALESCE(sum(
-              CASE
-                WHEN jsonb_typeof(cr.properties -> 'revenue') = 'number' THEN (cr.properties ->> 'revenue')::numeric
-                WHEN jsonb_typeof(cr.properties -> 'total') = 'number' THEN (cr.properties ->> 'total')::numeric
-                ELSE 0
-              END), 0)::text AS revenue
+            COALESCE(sum(${revenueOf('cr.properties')}), 0)::text AS revenue
        FROM credited cr
        -- Credited to another flow's message (or to a version whose goal is another event):
        -- not ours.
@@ -285,5 +301,55 @@ export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOpt
   }
   totals.revenue = money(totals.revenue);
 
-  return { flowId, conversionWindowDays: windowDays, totals, versions: ordered };
+  const holdoutVersions = definitions.rows
+    .map((r) => ({ version: r.version, share: r.definition.holdout?.share }))
+    .filter((v): v is { version: number; share: number } => v.share !== undefined);
+  const holdout = holdoutVersions.length > 0 ? { ...(await holdoutGroups(q, flowId, version, windowDays)), versions: holdoutVersions } : null;
+
+  return { flowId, conversionWindowDays: windowDays, totals, versions: ordered, holdout };
+}
+
+/** Treated and control totals over the contacts who entered a version with a holdout. */
+async function holdoutGroups(q: Queryable, flowId: string, version: number | null, windowDays: number): Promise<HoldoutLift> {
+  const { rows } = await q.query<{ control: boolean; contacts: number; converters: number; conversions: number; revenue: string; revenue_squares: string }>(
+    `WITH entries AS (
+       SELECT j.contact_id, j.started_at,
+              (fv.definition -> 'holdout' ->> 'share')::float8 AS share,
+              COALESCE(fv.definition -> 'goal' ->> 'event', 'Order Completed') AS goal
+         FROM journeys j
+         JOIN flow_versions fv ON fv.flow_id = j.flow_id AND fv.version = j.flow_version
+        WHERE j.flow_id = $1 AND ($2::int IS NULL OR j.flow_version = $2) AND j.status <> 'starting'
+          AND jsonb_typeof(fv.definition -> 'holdout' -> 'share') = 'number'
+     ),
+     contacts AS (
+       SELECT DISTINCT ON (contact_id) contact_id, ${holdoutFractionSql('$3::text', 'contact_id')} < share AS control
+         FROM entries
+        ORDER BY contact_id, started_at
+     ),
+     conversions AS (
+       -- DISTINCT: an event within the windows of two entries of the contact counts once.
+       SELECT DISTINCT e.contact_id, ev.id, ${revenueOf('ev.properties')} AS revenue
+         FROM entries e
+         JOIN events ev ON ev.contact_id = e.contact_id AND ev.type = 'track' AND ev.name = e.goal
+                       AND ev.occurred_at >= e.started_at
+                       AND ev.occurred_at <= e.started_at + $4::double precision * interval '24 hours'
+     ),
+     per_contact AS (
+       SELECT c.contact_id, c.control, count(v.id)::int AS conversions, COALESCE(sum(v.revenue), 0) AS revenue
+         FROM contacts c
+         LEFT JOIN conversions v ON v.contact_id = c.contact_id
+        GROUP BY c.contact_id, c.control
+     )
+     SELECT control, count(*)::int AS contacts, count(*) FILTER (WHERE conversions > 0)::int AS converters,
+            COALESCE(sum(conversions), 0)::int AS conversions, COALESCE(sum(revenue), 0)::text AS revenue,
+            COALESCE(sum(revenue * revenue), 0)::text AS revenue_squares
+       FROM per_contact
+      GROUP BY control`,
+    [flowId, version, flowHoldoutKey(flowId), windowDays],
+  );
+  const group = (control: boolean): GroupTotals => {
+    const r = rows.find((row) => row.control === control);
+    return { contacts: r?.contacts ?? 0, converters: r?.converters ?? 0, conversions: r?.conversions ?? 0, revenue: Number(r?.revenue ?? 0), revenueSquares: Number(r?.revenue_squares ?? 0) };
+  };
+  return holdoutLift(group(false), group(true));
 }

@@ -286,6 +286,13 @@ export const goal = z.strictObject({
 
 const DEFAULT_QUIET = { from: '21:00', to: '09:00' };
 
+export const flowPriority = z.number().int().min(1).max(100);
+export const whenCapped = z.enum(['skip', 'wait']);
+export type WhenCapped = z.infer<typeof whenCapped>;
+/** The control share, above 0 and below 1 (0.1: one contact in ten, chosen by a hash, receives nothing). */
+export const holdout = z.strictObject({ share: z.number().gt(0).lt(1) });
+export type Holdout = z.infer<typeof holdout>;
+
 /** What a client sends to create or replace a flow (`PUT /v1/flows/:id`). */
 export const flowInput = z.strictObject({
   /** Optional in the body; when given it must match the URL. */
@@ -318,6 +325,15 @@ export const flowInput = z.strictObject({
    */
   requireSubscribed: z.boolean().optional(),
   steps: z.array(step).min(1).max(200),
+  // Pressure and proof (audiences/frequency-cap.ts, audiences/holdout.ts). No defaults here, as
+  // for requireSubscribed: flows saved before these fields keep their stored definition and version;
+  // the defaults (priority 50, whenCapped "skip", no holdout) are applied where they are read.
+  /** 1-100: under the frequency cap a message counts only messages of its own priority or higher (default 50; campaigns are 0). */
+  priority: flowPriority.optional(),
+  /** A marketing message over the frequency cap: `skip` it (default) or `wait` until the cap allows it. */
+  whenCapped: whenCapped.optional(),
+  /** A sticky control group that enters but receives no marketing message: `{ share: 0.1 }`. */
+  holdout: holdout.optional(),
 });
 export type FlowInput = z.input<typeof flowInput>;
 type ParsedFlow = z.output<typeof flowInput>;

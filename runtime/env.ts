@@ -41,6 +41,10 @@ const schema = z
     WEBHOOK_SECRET: optional,
     /** Marketing messages per contact per rolling 24 hours, all flows and channels; 0: no cap. */
     FREQUENCY_CAP_PER_DAY: z.coerce.number().int().min(0).default(0),
+    /** Marketing messages per contact per rolling 24 hours on one channel (besides the all-channel cap); 0: no cap. */
+    FREQUENCY_CAP_EMAIL_PER_DAY: z.coerce.number().int().min(0).default(0),
+    FREQUENCY_CAP_SMS_PER_DAY: z.coerce.number().int().min(0).default(0),
+    FREQUENCY_CAP_PUSH_PER_DAY: z.coerce.number().int().min(0).default(0),
     /** Marketing email without an explicit opt-in: `opt_out` (anyone not unsubscribed) or `opt_in` (subscribed only). */
     CONSENT_EMAIL: z.enum(['opt_out', 'opt_in']).default('opt_out'),
     /** Time zone for contacts without a `timezone` trait (quiet hours, delay_until). */

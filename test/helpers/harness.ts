@@ -17,6 +17,7 @@ import https from 'node:https';
 import webpush from 'web-push';
 import type { FlowInput } from '../../flows/schema';
 import type { ConsentEmailPolicy } from '../../audiences/consent-policy';
+import type { ActivityDeps } from '../../activities';
 import { createLogger, type Logger } from '../../runtime/logger';
 import { registerSearchAttributes } from '../../runtime/temporal';
 import { temporalTestServer } from '../../runtime/temporal-binaries';
@@ -80,7 +81,7 @@ export class Harness {
    * `runWorker: false` leaves the worker stopped until `startWorker()` (a worker outage);
    * `runRouter: false` the router loop until `startRouter()` (what the API process runs).
    */
-  static async start(opts: { workflowBundle?: WorkflowBundleWithSourceMap; runWorker?: boolean; runRouter?: boolean; frequencyCapPerDay?: number; consentEmail?: ConsentEmailPolicy } = {}): Promise<Harness> {
+  static async start(opts: { workflowBundle?: WorkflowBundleWithSourceMap; runWorker?: boolean; runRouter?: boolean; frequencyCapPerDay?: number; consentEmail?: ConsentEmailPolicy; frequencyCapPerChannel?: ActivityDeps['frequencyCapPerChannel'] } = {}): Promise<Harness> {
     quietRuntime();
     const log = createLogger('silent');
     const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: temporalTestServer() } });
@@ -102,6 +103,7 @@ export class Harness {
         emailFrom: 'shop@example.com',
         webhookSecret: WEBHOOK_SECRET,
         frequencyCapPerDay: opts.frequencyCapPerDay ?? 0,
+        frequencyCapPerChannel: opts.frequencyCapPerChannel,
         links: TEST_LINKS,
         consentEmail: opts.consentEmail,
       },
