@@ -319,7 +319,7 @@ async function holdoutGroups(q: Queryable, flowId: string, version: number | nul
          FROM journeys j
          JOIN flow_versions fv ON fv.flow_id = j.flow_id AND fv.version = j.flow_version
         WHERE j.flow_id = $1 AND ($2::int IS NULL OR j.flow_version = $2) AND j.status <> 'starting'
-          AND jsonb_typeof(fv.definition -> 'holdout' -> 'share') = 'number'
+          AND json_typeof(fv.definition -> 'holdout' -> 'share') = 'number'
      ),
      contacts AS (
        SELECT DISTINCT ON (contact_id) contact_id, ${holdoutFractionSql('$3::text', 'contact_id')} < share AS control
