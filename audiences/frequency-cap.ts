@@ -34,9 +34,12 @@ export const DEFAULT_FLOW_PRIORITY = 50;
 export const CAMPAIGN_PRIORITY = 0;
 export const CAP_WINDOW_MS = 86_400_000;
 
-/** A flow's settings under the cap, with their defaults (flows stored before them have none). */
+/**
+ * A flow's settings under the cap, with their defaults (flows stored before them have none).
+ * A send of no known flow version is ranked as the cap ranks such message rows: as a campaign.
+ */
 export function flowCapSettings(flow: Pick<FlowDefinition, 'priority' | 'whenCapped'> | undefined): { priority: number; whenCapped: WhenCapped } {
-  return { priority: flow?.priority ?? DEFAULT_FLOW_PRIORITY, whenCapped: flow?.whenCapped ?? 'skip' };
+  return { priority: flow ? (flow.priority ?? DEFAULT_FLOW_PRIORITY) : CAMPAIGN_PRIORITY, whenCapped: flow?.whenCapped ?? 'skip' };
 }
 
 export interface CapRefusal {

@@ -4,6 +4,7 @@
  * reminder arriving in both orders, a promotion that waits for the cap instead of being
  * dropped, and transactional mail that the cap never touches.
  */
+import { CAMPAIGN_PRIORITY, capRefusal, DEFAULT_FLOW_PRIORITY } from '../audiences/frequency-cap';
 import type { FlowInput } from '../flows/schema';
 import { waitFor } from './helpers/fake-http';
 import { Harness } from './helpers/harness';
@@ -144,4 +145,31 @@ test('a flow saved without the new fields keeps its stored definition (defaults 
   expect(bad.status).toBe(400);
   const paths = (bad.body.error.issues as { path: (string | number)[] }[]).map((i) => i.path.join('.'));
   expect(paths).toEqual(expect.arrayContaining(['priority', 'whenCapped', 'holdout.share']));
+});
+
+test('campaign sends rank lowest: counted by campaigns, never by flows; both caps reached, the later moment wins', async () => {
+  await h.identify('newsreader', { email: 'newsreader@example.com' });
+  const now = await h.env.currentTimeMs();
+  // What a campaign's send leaves: a sent marketing email of no flow version.
+  const campaignSend = (id: string, at: number) =>
+    h.db.query(
+      `INSERT INTO messages (send_key, journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, status, sent_at)
+       VALUES ($1, $1, 'campaign:newsletter', 1, 'message', 'newsreader', 'email', false, 'sent', $2)`,
+      [id, new Date(at)],
+    );
+  await campaignSend('campaign-1', now - 3 * HOUR);
+  const caps = { allChannels: 2, perChannel: { email: 1 } };
+  expect(await capRefusal(h.db, 'newsreader', 'email', DEFAULT_FLOW_PRIORITY, now, caps)).toBeUndefined();
+  expect(await capRefusal(h.db, 'newsreader', 'sms', CAMPAIGN_PRIORITY, now, caps)).toBeUndefined();
+  expect(await capRefusal(h.db, 'newsreader', 'email', CAMPAIGN_PRIORITY, now, caps)).toEqual({
+    reason: 'frequency cap: 1 marketing email message in the last 24 h (email cap 1)',
+    until: now - 3 * HOUR + DAY,
+  });
+  await campaignSend('campaign-2', now - 5 * HOUR);
+  // All channels: 2 of 2, the older must leave the window (in 19 h); email alone: 21 h. The later wins.
+  expect(await capRefusal(h.db, 'newsreader', 'email', CAMPAIGN_PRIORITY, now, caps)).toMatchObject({ until: now - 3 * HOUR + DAY });
+  expect(await capRefusal(h.db, 'newsreader', 'sms', CAMPAIGN_PRIORITY, now, caps)).toEqual({
+    reason: 'frequency cap: 2 marketing messages in the last 24 h (cap 2)',
+    until: now - 5 * HOUR + DAY,
+  });
 });
