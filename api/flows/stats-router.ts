@@ -1,6 +1,7 @@
 /**
  * `GET /:id/stats` (mounted under /v1/flows): a flow's numbers, per version and per step:
- * entries, exits by reason, sends, unique engagement and last-touch conversions with revenue.
+ * entries, exits by reason, sends, unique engagement and last-touch conversions with revenue;
+ * for flows with a holdout, treated against control from entry with the lift and its 95 % CI.
  */
 import { Router } from 'express';
 import { z } from 'zod';
