@@ -60,27 +60,44 @@ export async function capRefusal(
   now: number,
   caps: FrequencyCaps,
 ): Promise<CapRefusal | undefined> {
+  return (await capRefusals(db, [contactId], channel, priority, now, caps)).get(contactId);
+}
+
+/** capRefusal for a page of recipients in one query (campaigns): the refused ones, by contact id. */
+export async function capRefusals(
+  db: Queryable,
+  contactIds: string[],
+  channel: CappedChannel,
+  priority: number,
+  now: number,
+  caps: FrequencyCaps,
+): Promise<Map<string, CapRefusal>> {
+  const refused = new Map<string, CapRefusal>();
   const channelCap = caps.perChannel[channel] ?? 0;
-  if (caps.allChannels <= 0 && channelCap <= 0) return undefined;
-  const { rows } = await db.query<{ channel: string; sent_at: Date }>(
-    `SELECT m.channel, m.sent_at
+  if ((caps.allChannels <= 0 && channelCap <= 0) || contactIds.length === 0) return refused;
+  const { rows } = await db.query<{ contact_id: string; channel: string; sent_at: Date }>(
+    `SELECT m.contact_id, m.channel, m.sent_at
        FROM messages m
        LEFT JOIN flow_versions fv ON fv.flow_id = m.flow_id AND fv.version = m.flow_version
-      WHERE m.contact_id = $1 AND m.status = 'sent' AND NOT m.transactional AND m.channel <> 'webhook'
+      WHERE m.contact_id = ANY($1::text[]) AND m.status = 'sent' AND NOT m.transactional AND m.channel <> 'webhook'
         AND m.sent_at > $2 AND m.sent_at <= $3
         AND ($5::text IS NULL OR m.channel = $5)
         AND CASE WHEN fv.flow_id IS NULL THEN $6::int ELSE COALESCE((fv.definition ->> 'priority')::int, $7::int) END >= $4
-      ORDER BY m.sent_at DESC`,
-    [contactId, new Date(now - CAP_WINDOW_MS), new Date(now), priority, caps.allChannels > 0 ? null : channel, CAMPAIGN_PRIORITY, DEFAULT_FLOW_PRIORITY],
+      ORDER BY m.contact_id, m.sent_at DESC`,
+    [contactIds, new Date(now - CAP_WINDOW_MS), new Date(now), priority, caps.allChannels > 0 ? null : channel, CAMPAIGN_PRIORITY, DEFAULT_FLOW_PRIORITY],
   );
-  const all = rows.map((r) => r.sent_at.getTime());
-  const onChannel = rows.filter((r) => r.channel === channel).map((r) => r.sent_at.getTime());
-  const refusals = [
-    overCap(all, caps.allChannels, (n) => `frequency cap: ${n} marketing messages in the last 24 h (cap ${caps.allChannels})`),
-    overCap(onChannel, channelCap, (n) => `frequency cap: ${n} marketing ${channel} message${n === 1 ? '' : 's'} in the last 24 h (${channel} cap ${channelCap})`),
-  ].filter((r): r is CapRefusal => r !== undefined);
-  // Both caps reached: the message waits for the later of the two.
-  return refusals.sort((a, b) => b.until - a.until)[0];
+  const byContact = new Map<string, { channel: string; at: number }[]>();
+  for (const r of rows) byContact.set(r.contact_id, [...(byContact.get(r.contact_id) ?? []), { channel: r.channel, at: r.sent_at.getTime() }]);
+  for (const [contactId, sent] of byContact) {
+    const refusals = [
+      overCap(sent.map((m) => m.at), caps.allChannels, (n) => `frequency cap: ${n} marketing messages in the last 24 h (cap ${caps.allChannels})`),
+      overCap(sent.filter((m) => m.channel === channel).map((m) => m.at), channelCap, (n) => `frequency cap: ${n} marketing ${channel} message${n === 1 ? '' : 's'} in the last 24 h (${channel} cap ${channelCap})`),
+    ].filter((r): r is CapRefusal => r !== undefined);
+    // Both caps reached: the message waits for the later of the two.
+    const latest = refusals.sort((a, b) => b.until - a.until)[0];
+    if (latest) refused.set(contactId, latest);
+  }
+  return refused;
 }
 
 /** `sentAt` newest first: the cap-th newest must leave the window before one more may go. */

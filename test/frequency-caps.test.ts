@@ -4,7 +4,7 @@
  * reminder arriving in both orders, a promotion that waits for the cap instead of being
  * dropped, and transactional mail that the cap never touches.
  */
-import { CAMPAIGN_PRIORITY, capRefusal, DEFAULT_FLOW_PRIORITY } from '../audiences/frequency-cap';
+import { CAMPAIGN_PRIORITY, capRefusal, capRefusals, DEFAULT_FLOW_PRIORITY } from '../audiences/frequency-cap';
 import type { FlowInput } from '../flows/schema';
 import { waitFor } from './helpers/fake-http';
 import { Harness } from './helpers/harness';
@@ -172,4 +172,7 @@ test('campaign sends rank lowest: counted by campaigns, never by flows; both cap
     reason: 'frequency cap: 2 marketing messages in the last 24 h (cap 2)',
     until: now - 5 * HOUR + DAY,
   });
+  // A campaign page asks for all its recipients at once: only the capped ones come back.
+  const page = await capRefusals(h.db, ['newsreader', 'nobody'], 'email', CAMPAIGN_PRIORITY, now, caps);
+  expect([...page.keys()]).toEqual(['newsreader']);
 });
