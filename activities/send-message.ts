@@ -1,8 +1,8 @@
 /**
  * The send pipeline shared by email, SMS and push steps: idempotency, the journey guard
- * (flow filters, goal, paused flow), address and suppression, quiet hours, smart sending and
- * the frequency cap, template rendering, one provider call, and a message row that tells
- * support what happened.
+ * (flow filters, goal, paused flow), the holdout group, address and suppression, consent, quiet
+ * hours, smart sending and the frequency cap (with priorities), template rendering, one provider
+ * call, and a message row that tells support what happened.
  */
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
