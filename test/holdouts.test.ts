@@ -136,3 +136,20 @@ test('the lift statistics: difference of proportions (Wald) and of means (Welch)
   const thin = holdoutLift({ contacts: 1, converters: 1, conversions: 1, revenue: 10, revenueSquares: 100 }, { contacts: 5, converters: 0, conversions: 0, revenue: 0, revenueSquares: 0 });
   expect(thin.lift.conversionRate).toEqual({ absolute: 1, relative: null, ci95: null });
 });
+
+test('a control contact still gets transactional messages (receipts are not the treatment)', async () => {
+  await h.putFlow('order-holdout', {
+    ...browseFlow,
+    trigger: { event: 'Order Placed' },
+    holdout: { share: 0.9 },
+    steps: [
+      { id: 'receipt', type: 'email', subject: 'Your receipt', html: '<p>Thanks</p>', transactional: true },
+      { id: 'upsell', type: 'email', subject: 'You may also like', html: '<p>More</p>' },
+    ],
+  });
+  const id = ids.find((c) => isHeldOut(flowHoldoutKey('order-holdout'), c, 0.9))!;
+  await h.track({ userId: id, event: 'Order Placed', messageId: `placed-${id}` });
+  const result = await h.result('order-holdout', id);
+  expect(h.sendgrid.emails.filter((e) => e.to === `${id}@example.com` && e.subject !== 'Picked for you').map((e) => e.subject)).toEqual(['Your receipt']);
+  expect(result.steps.map((s) => s.outcome)).toEqual(['sent via sendgrid', "skipped (holdout: control group (90 % of the flow's contacts))"]);
+});
