@@ -38,6 +38,7 @@ export function validateFlow(input: unknown): ValidationResult<ValidFlowInput> {
     ...conditionIssues(parsed.data),
     ...profileTriggerIssues(parsed.data),
     ...timeZoneIssues(parsed.data),
+    ...selfExitIssues(parsed.data),
   ];
   return issues.length > 0 ? { success: false, issues } : parsed;
 }
@@ -125,6 +126,31 @@ function timeZoneIssues(flow: ValidFlowInput): Issue[] {
     if (step.type === 'delay_until' && step.timezone !== undefined && !IANAZone.isValidZone(step.timezone)) {
       issues.push({ path: ['steps', index, 'timezone'], message: `"${step.timezone}" is not an IANA time zone (e.g. "Europe/Paris", "America/New_York", "UTC")` });
     }
+  });
+  return issues;
+}
+
+/**
+ * A flow filter its own trigger satisfies: "trigger Order Completed, exit on Order Completed".
+ * The send guard counts stored events from the trigger's timestamp, the trigger included, so
+ * such a journey exits at its first message and never sends: the "no order for 90 days" flow
+ * users write first. Refused, pointing to what works (the inactivity trigger, or a filter on
+ * another event than the trigger: `order_id` not equal to the trigger's).
+ */
+function selfExitIssues(flow: ValidFlowInput): Issue[] {
+  if (!('event' in flow.trigger)) return [];
+  const name = flow.trigger.event;
+  const issues: Issue[] = [];
+  flow.exitWhen.forEach((c, i) => {
+    if (!('event' in c) || c.event !== name || c.where?.length || c.count || c.sum || c.min || c.max || c.first || c.last) return;
+    issues.push({
+      path: ['exitWhen', i],
+      message:
+        `this flow filter holds on the trigger itself ("${name}"): the journey would exit at its first message. ` +
+        `For "no ${name} for 90 days" use { "trigger": { "inactivity": { "event": "${name}", "for": "90 days" } } } ` +
+        '(entered 90 days after each contact\'s last one, re-armed by every new one); to leave on a later one, ' +
+        'filter it apart from the trigger, e.g. "where": [{ "property": "order_id", "op": "not_equals", "value": { "fromTrigger": "order_id" } }]',
+    });
   });
   return issues;
 }
