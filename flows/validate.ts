@@ -4,7 +4,9 @@
  */
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
+import { segmentConditionIssues } from '../audiences/segment-deps';
 import { checkStepGraph, type GraphIssue } from './graph';
+import { inactivityOf } from './inactivity';
 import { flowInput, type Condition } from './schema';
 import { liquid, templateFields } from './templates';
 
@@ -39,6 +41,7 @@ export function validateFlow(input: unknown): ValidationResult<ValidFlowInput> {
     ...profileTriggerIssues(parsed.data),
     ...timeZoneIssues(parsed.data),
     ...selfExitIssues(parsed.data),
+    ...inactivityIssues(parsed.data),
   ];
   return issues.length > 0 ? { success: false, issues } : parsed;
 }
@@ -62,7 +65,7 @@ function templateIssues(flow: ValidFlowInput): Issue[] {
 function conditionRoots(flow: ValidFlowInput): { path: Issue['path']; condition: Condition }[] {
   const roots: { path: Issue['path']; condition: Condition }[] = [];
   if ('profileChange' in flow.trigger) roots.push({ path: ['trigger', 'profileChange'], condition: flow.trigger.profileChange });
-  else if (flow.trigger.contact) roots.push({ path: ['trigger', 'contact'], condition: flow.trigger.contact });
+  else if ('event' in flow.trigger && flow.trigger.contact) roots.push({ path: ['trigger', 'contact'], condition: flow.trigger.contact });
   flow.exitWhen.forEach((condition, i) => roots.push({ path: ['exitWhen', i], condition }));
   flow.steps.forEach((step, i) => {
     if (step.type === 'split') roots.push({ path: ['steps', i, 'condition'], condition: step.condition });
@@ -72,7 +75,7 @@ function conditionRoots(flow: ValidFlowInput): { path: Issue['path']; condition:
 
 function conditionIssues(flow: ValidFlowInput): Issue[] {
   const issues: Issue[] = [];
-  let count = ('where' in flow.trigger ? (flow.trigger.where?.length ?? 0) : 0) + (flow.goal.where?.length ?? 0);
+  let count = ('where' in flow.trigger ? (flow.trigger.where?.length ?? 0) : 0) + (inactivityOf(flow)?.where?.length ?? 0) + (flow.goal.where?.length ?? 0);
   flow.steps.forEach((step) => {
     if (step.type === 'wait_for_event') count += 1 + (step.where?.length ?? 0);
   });
@@ -153,4 +156,14 @@ function selfExitIssues(flow: ValidFlowInput): Issue[] {
     });
   });
   return issues;
+}
+
+/**
+ * The inactivity trigger's event filter becomes a segment's condition: it has no trigger event
+ * to compare with (`fromTrigger`). Reported at the trigger's `where`.
+ */
+function inactivityIssues(flow: ValidFlowInput): Issue[] {
+  const t = inactivityOf(flow);
+  if (!t?.where) return [];
+  return segmentConditionIssues({ event: t.event, where: t.where }, new Set()).map((issue) => ({ ...issue, path: ['trigger', 'inactivity', ...issue.path.slice(1)] }));
 }

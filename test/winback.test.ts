@@ -4,6 +4,7 @@
  * wait 90 days, exit on a later order), then the inactivity trigger built on the segments'
  * time-based entries.
  */
+import { waitFor } from './helpers/fake-http';
 import { Harness } from './helpers/harness';
 
 let h: Harness;
@@ -61,4 +62,98 @@ test('a flow triggered by an order that exits on another order: the second order
   expect(emailsTo('twice@example.com').map((e) => e.subject)).toEqual(['We miss you']);
   const journeys = await journeysOf('twice');
   expect(journeys.map((j) => [j.status, j.exitReason]).sort()).toEqual([['completed', null], ['exited', 'flow_filter']]);
+});
+
+const membership = async (segmentId: string, contactId: string) =>
+  (await h.db.query<{ seq: number; entered_at: Date; exited_at: Date | null; source: string }>('SELECT seq, entered_at, exited_at, source FROM segment_members WHERE segment_id = $1 AND contact_id = $2 ORDER BY seq', [segmentId, contactId])).rows;
+const occurredAt = async (eventId: number) => (await h.db.query<{ occurred_at: Date }>('SELECT occurred_at FROM events WHERE id = $1', [eventId])).rows[0].occurred_at.getTime();
+const order = (userId: string, messageId: string, extra: Record<string, unknown> = {}) =>
+  h.track({ userId, event: 'Order Completed', properties: { order_id: messageId, total: 40 }, messageId, ...extra });
+const winbackJourneys = async (contactId: string) => (await journeysOf(contactId)).filter((j) => j.flowId === 'win-back').sort((a, b) => a.triggerEventId - b.triggerEventId);
+
+test('inactivity trigger: entered exactly 90 days after the SECOND order, re-armed by a third; never for a contact who never ordered; each message once', async () => {
+  await h.http('post', '/v1/flows/order-then-wait/archive');
+  h.sendgrid.reset();
+  // Already lapsed before the flow exists: the documented rule says not entered (built as a member).
+  await h.identify('old', { email: 'old@example.com' });
+  await order('old', 'old-o1', { timestamp: new Date((await h.env.currentTimeMs()) - 200 * DAY).toISOString() });
+
+  const put = await h.http('put', '/v1/flows/win-back').send({
+    name: 'Win-back',
+    status: 'live',
+    trigger: { inactivity: { event: 'Order Completed', for: '90 days' } },
+    smartSending: { enabled: false },
+    steps: [
+      { id: 'miss-you', type: 'email', subject: 'We miss you, {{ contact.firstName }}', html: '<p>10% off with COMEBACK</p>' },
+      { id: 'wait-14', type: 'delay', duration: '14 days' },
+      { id: 'last-chance', type: 'email', subject: 'Last chance', html: '<p>COMEBACK ends tonight</p>' },
+    ],
+  });
+  expect(put.status).toBe(201);
+  const segmentId: string = put.body.inactivitySegment;
+  expect(segmentId).toMatch(/^inactive-[0-9a-f]{16}$/);
+  const segment = await waitFor(async () => {
+    const got = await h.http('get', `/v1/segments/${segmentId}`);
+    return got.body.status === 'ready' && got.body;
+  }, 'the system segment built');
+  expect(segment).toMatchObject({ name: 'No Order Completed for 90 days', condition: { event: 'Order Completed', last: { op: 'more_than_ago', value: '90 days' } }, timeBased: true });
+  expect(await membership(segmentId, 'old')).toEqual([expect.objectContaining({ source: 'build', exited_at: null })]);
+
+  await h.identify('wb', { email: 'wb@example.com', firstName: 'Wanda' });
+  await h.identify('never', { email: 'never@example.com' });
+  const o1 = await order('wb', 'wb-o1');
+  const t0 = await occurredAt(o1.eventId);
+  await h.env.sleep(30 * DAY);
+  const o2 = await order('wb', 'wb-o2');
+  const t1 = await occurredAt(o2.eventId);
+
+  // 90 days after the FIRST order (and a day more): nothing.
+  await h.env.sleep(t0 + 91 * DAY - (await h.env.currentTimeMs()));
+  expect(await membership(segmentId, 'wb')).toEqual([]);
+  expect(await winbackJourneys('wb')).toEqual([]);
+
+  // 90 days after the SECOND order: entered, at that instant, by the segment clock.
+  await h.env.sleep(t1 + 90 * DAY - (await h.env.currentTimeMs()) + 1000);
+  const [stay] = await waitFor(async () => (await membership(segmentId, 'wb')).length > 0 && membership(segmentId, 'wb'), 'the lapse');
+  expect(stay.entered_at.getTime()).toBe(t1 + 90 * DAY);
+  await waitFor(async () => emailsTo('wb@example.com').length === 1, 'the win-back email');
+  expect(emailsTo('wb@example.com').map((e) => e.subject)).toEqual(['We miss you, Wanda']);
+  const [first] = await waitFor(async () => (await winbackJourneys('wb')).length === 1 && winbackJourneys('wb'), 'the journey');
+  const trigger = (await h.db.query<{ name: string; occurred_at: Date; properties: Record<string, unknown> }>('SELECT name, occurred_at, properties FROM events WHERE id = $1', [first.triggerEventId])).rows[0];
+  expect(trigger).toMatchObject({ name: 'Segment Entered', occurred_at: new Date(t1 + 90 * DAY), properties: { segment_id: segmentId, source: 'clock' } });
+
+  // Readable in the Temporal UI: who, which flow, what started it, what ends it.
+  const description = await h.journey('win-back', 'wb').describe();
+  expect(await description.staticSummary()).toBe('Win-back (v1) for contact wb');
+  expect(await description.staticDetails()).toContain('Triggered by **Segment Entered**');
+  expect(await description.staticDetails()).toContain('"event":"Order Completed"');
+
+  // A third order during the journey: it leaves at once (no last chance), and the segment too.
+  await h.env.sleep(5 * DAY);
+  const o3 = await order('wb', 'wb-o3');
+  const t2 = await occurredAt(o3.eventId);
+  expect(o3.journeys.signalled).toEqual([{ flowId: 'win-back', workflowId: 'journey:win-back:wb' }]);
+  const exited = await h.result('win-back', 'wb');
+  expect(exited.status).toBe('exited');
+  await waitFor(async () => (await membership(segmentId, 'wb'))[0]?.exited_at?.getTime() === t2, 'left the segment at the order');
+
+  // Re-armed by it: entered again exactly 90 days after the third order; this time the journey runs to its end.
+  await h.env.sleep(t2 + 90 * DAY - (await h.env.currentTimeMs()) + 1000);
+  const stays = await waitFor(async () => {
+    const rows = await membership(segmentId, 'wb');
+    return rows.length === 2 && rows;
+  }, 'the second lapse');
+  expect(stays[1].entered_at.getTime()).toBe(t2 + 90 * DAY);
+  await waitFor(async () => (await winbackJourneys('wb')).length === 2, 'the second journey');
+  const done = await h.result('win-back', 'wb');
+  expect(done.status).toBe('completed');
+  expect(emailsTo('wb@example.com').map((e) => e.subject)).toEqual(['We miss you, Wanda', 'We miss you, Wanda', 'Last chance']);
+  expect((await winbackJourneys('wb')).map((j) => [j.status, j.exitReason])).toEqual([['exited', 'flow_filter'], ['completed', null]]);
+
+  // Never ordered: never in the segment, never entered. Already lapsed at activation: not entered.
+  for (const who of ['never', 'old']) {
+    expect(await winbackJourneys(who)).toEqual([]);
+    expect(emailsTo(`${who}@example.com`)).toEqual([]);
+  }
+  expect(await membership(segmentId, 'never')).toEqual([]);
 });
