@@ -4,6 +4,8 @@
  * wait 90 days, exit on a later order), then the inactivity trigger built on the segments'
  * time-based entries.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { waitFor } from './helpers/fake-http';
 import { Harness } from './helpers/harness';
 
@@ -69,7 +71,7 @@ const membership = async (segmentId: string, contactId: string) =>
 const occurredAt = async (eventId: number) => (await h.db.query<{ occurred_at: Date }>('SELECT occurred_at FROM events WHERE id = $1', [eventId])).rows[0].occurred_at.getTime();
 const order = (userId: string, messageId: string, extra: Record<string, unknown> = {}) =>
   h.track({ userId, event: 'Order Completed', properties: { order_id: messageId, total: 40 }, messageId, ...extra });
-const winbackJourneys = async (contactId: string) => (await journeysOf(contactId)).filter((j) => j.flowId === 'win-back').sort((a, b) => a.triggerEventId - b.triggerEventId);
+const winbackJourneys = async (contactId: string, flowId = 'lapsed-90') => (await journeysOf(contactId)).filter((j) => j.flowId === flowId).sort((a, b) => a.triggerEventId - b.triggerEventId);
 
 test('inactivity trigger: entered exactly 90 days after the SECOND order, re-armed by a third; never for a contact who never ordered; each message once', async () => {
   await h.http('post', '/v1/flows/order-then-wait/archive');
@@ -79,7 +81,7 @@ test('inactivity trigger: entered exactly 90 days after the SECOND order, re-arm
   // (The build reads the wall clock; the test server's runs ahead of it once time is skipped.)
   await order('old', 'old-o1', { timestamp: new Date(Math.min(Date.now(), await h.env.currentTimeMs()) - 200 * DAY).toISOString() });
 
-  const put = await h.http('put', '/v1/flows/win-back').send({
+  const put = await h.http('put', '/v1/flows/lapsed-90').send({
     name: 'Win-back',
     status: 'live',
     trigger: { inactivity: { event: 'Order Completed', for: '90 days' } },
@@ -124,7 +126,7 @@ test('inactivity trigger: entered exactly 90 days after the SECOND order, re-arm
   expect(trigger).toMatchObject({ name: 'Segment Entered', occurred_at: new Date(t1 + 90 * DAY), properties: { segment_id: segmentId, source: 'clock' } });
 
   // Readable in the Temporal UI: who, which flow, what started it, what ends it.
-  const description = await h.journey('win-back', 'wb').describe();
+  const description = await h.journey('lapsed-90', 'wb').describe();
   expect(await description.staticSummary()).toBe('Win-back (v1) for contact wb');
   expect(await description.staticDetails()).toContain('Triggered by **Segment Entered**');
   expect(await description.staticDetails()).toContain('"event":"Order Completed"');
@@ -133,8 +135,8 @@ test('inactivity trigger: entered exactly 90 days after the SECOND order, re-arm
   await h.env.sleep(5 * DAY);
   const o3 = await order('wb', 'wb-o3');
   const t2 = await occurredAt(o3.eventId);
-  expect(o3.journeys.signalled).toEqual([{ flowId: 'win-back', workflowId: 'journey:win-back:wb' }]);
-  const exited = await h.result('win-back', 'wb');
+  expect(o3.journeys.signalled).toEqual([{ flowId: 'lapsed-90', workflowId: 'journey:lapsed-90:wb' }]);
+  const exited = await h.result('lapsed-90', 'wb');
   expect(exited.status).toBe('exited');
   await waitFor(async () => (await membership(segmentId, 'wb'))[0]?.exited_at?.getTime() === t2, 'left the segment at the order');
 
@@ -146,7 +148,7 @@ test('inactivity trigger: entered exactly 90 days after the SECOND order, re-arm
   }, 'the second lapse');
   expect(stays[1].entered_at.getTime()).toBe(t2 + 90 * DAY);
   await waitFor(async () => (await winbackJourneys('wb')).length === 2, 'the second journey');
-  const done = await h.result('win-back', 'wb');
+  const done = await h.result('lapsed-90', 'wb');
   expect(done.status).toBe('completed');
   expect(emailsTo('wb@example.com').map((e) => e.subject)).toEqual(['We miss you, Wanda', 'We miss you, Wanda', 'Last chance']);
   expect((await winbackJourneys('wb')).map((j) => [j.status, j.exitReason])).toEqual([['exited', 'flow_filter'], ['completed', null]]);
@@ -157,4 +159,25 @@ test('inactivity trigger: entered exactly 90 days after the SECOND order, re-arm
     expect(emailsTo(`${who}@example.com`)).toEqual([]);
   }
   expect(await membership(segmentId, 'never')).toEqual([]);
+  await h.http('post', '/v1/flows/lapsed-90/archive');
+});
+
+test('the ready-made win-back (flows/library/win-back.json) installs as-is and shares the system segment', async () => {
+  const file = readFileSync(path.join(__dirname, '..', 'flows', 'library', 'win-back.json'), 'utf8');
+  const put = await h.http('put', '/v1/flows/win-back').set('Content-Type', 'application/json').send(file);
+  expect(put.status).toBe(201);
+  expect(put.body).toMatchObject({ id: 'win-back', status: 'draft', trigger: { inactivity: { event: 'Order Completed', for: '90 days', exitOnReturn: true } } });
+  const activated = await h.http('post', '/v1/flows/win-back/activate');
+  expect(activated.body).toMatchObject({ status: 'live', inactivitySegment: put.body.inactivitySegment });
+  // The same condition as the flow above: one segment, one clock per contact.
+  expect((await h.http('get', '/v1/segments')).body.segments.filter((s: { id: string }) => s.id.startsWith('inactive-'))).toHaveLength(1);
+
+  await h.identify('lib', { email: 'lib@example.com', firstName: 'Lea' });
+  const o = await order('lib', 'lib-o1');
+  const t = await occurredAt(o.eventId);
+  await h.env.sleep(t + 90 * DAY - (await h.env.currentTimeMs()) + 1000);
+  await h.journeyStarted('win-back', 'lib', 30_000);
+  const result = await h.result('win-back', 'lib');
+  expect(result.status).toBe('completed');
+  expect(emailsTo('lib@example.com').map((e) => e.subject)).toEqual(['Lea, we miss you: 15% off your next order', 'Your COMEBACK15 code expires soon']);
 });
