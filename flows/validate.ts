@@ -143,18 +143,17 @@ function timeZoneIssues(flow: ValidFlowInput): Issue[] {
 function selfExitIssues(flow: ValidFlowInput): Issue[] {
   if (!('event' in flow.trigger)) return [];
   const name = flow.trigger.event;
+  const message =
+    `this holds on the trigger itself ("${name}"): the journey would exit at its first message. ` +
+    `For "no ${name} for 90 days" use { "trigger": { "inactivity": { "event": "${name}", "for": "90 days" } } } ` +
+    "(entered 90 days after each contact's last one, re-armed by every new one); to leave on a later one, " +
+    'filter it apart from the trigger, e.g. "where": [{ "property": "order_id", "op": "not_equals", "value": { "fromTrigger": "order_id" } }]';
   const issues: Issue[] = [];
   flow.exitWhen.forEach((c, i) => {
     if (!('event' in c) || c.event !== name || c.where?.length || c.count || c.sum || c.min || c.max || c.first || c.last) return;
-    issues.push({
-      path: ['exitWhen', i],
-      message:
-        `this flow filter holds on the trigger itself ("${name}"): the journey would exit at its first message. ` +
-        `For "no ${name} for 90 days" use { "trigger": { "inactivity": { "event": "${name}", "for": "90 days" } } } ` +
-        '(entered 90 days after each contact\'s last one, re-armed by every new one); to leave on a later one, ' +
-        'filter it apart from the trigger, e.g. "where": [{ "property": "order_id", "op": "not_equals", "value": { "fromTrigger": "order_id" } }]',
-    });
+    issues.push({ path: ['exitWhen', i], message: `flow filter: ${message}` });
   });
+  if (flow.goal.exitOnGoal && flow.goal.event === name && !flow.goal.where?.length) issues.push({ path: ['goal'], message: `goal with exitOnGoal: ${message}` });
   return issues;
 }
 

@@ -36,6 +36,22 @@ test('the obvious flow: exiting on its own trigger is refused at save, pointing 
   expect(res.body.error.issues).toEqual([{ path: ['exitWhen', 0], message: expect.stringContaining('"inactivity": { "event": "Order Completed", "for": "90 days" }') }]);
 });
 
+test('inactivity triggers are checked at save: a span out of range, an unknown field, a fromTrigger in its where; a self-ending goal is refused too', async () => {
+  const base = { name: 'x', steps: [{ id: 'hi', type: 'email', subject: 'Hi', html: '<p>Hi</p>' }] };
+  const put = (body: object) => h.http('put', '/v1/flows/inactivity-checks').send({ ...base, ...body });
+  const tooLong = await put({ trigger: { inactivity: { event: 'Order Completed', for: '400 days' } } });
+  expect(tooLong.status).toBe(400);
+  expect(tooLong.body.error.issues).toContainEqual({ path: ['trigger', 'inactivity', 'for'], message: expect.stringContaining('out of range') });
+  const unknown = await put({ trigger: { inactivity: { event: 'Order Completed', for: '90 days', since: 'signup' } } });
+  expect(unknown.status).toBe(400);
+  const fromTrigger = await put({ trigger: { inactivity: { event: 'Order Completed', for: '90 days', where: [{ property: 'shop', op: 'equals', value: { fromTrigger: 'shop' } }] } } });
+  expect(fromTrigger.status).toBe(400);
+  expect(fromTrigger.body.error.issues).toEqual([{ path: ['trigger', 'inactivity', 'where', 0, 'value'], message: expect.stringContaining('fromTrigger') }]);
+  const goal = await put({ trigger: { event: 'Order Completed' }, goal: { event: 'Order Completed', exitOnGoal: true } });
+  expect(goal.status).toBe(400);
+  expect(goal.body.error.issues).toEqual([{ path: ['goal'], message: expect.stringContaining('"inactivity"') }]);
+});
+
 test('a flow triggered by an order that exits on another order: the second order ends the first journey and starts the next one', async () => {
   await h.putFlow('order-then-wait', {
     name: 'Order, then wait',
