@@ -124,7 +124,24 @@ export const eventTrigger = z.strictObject({
 /** Enters the contact when its profile starts to satisfy the condition (once per crossing). */
 export const profileTrigger = z.strictObject({ profileChange: condition });
 
-export const trigger = z.union([eventTrigger, profileTrigger]);
+/**
+ * Enters the contact `for` after its last `event` (with `where`), re-armed by every new one:
+ * "no Order Completed for 90 days". Kept by a system segment of the contacts whose last such
+ * event is more than `for` ago, and started by its Segment Entered (flows/inactivity.ts).
+ * Contacts who never did the event are never entered.
+ */
+export const inactivityTrigger = z.strictObject({
+  inactivity: z.strictObject({
+    event: eventName,
+    for: duration,
+    where: z.array(propertyCondition).optional(),
+    /** Leave the journey as soon as the contact does the event again (default). */
+    exitOnReturn: z.boolean().default(true),
+  }),
+});
+export type InactivityTrigger = z.infer<typeof inactivityTrigger>;
+
+export const trigger = z.union([eventTrigger, profileTrigger, inactivityTrigger]);
 export type Trigger = z.infer<typeof trigger>;
 export type EventTrigger = z.infer<typeof eventTrigger>;
 

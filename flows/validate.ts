@@ -4,7 +4,9 @@
  */
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
+import { segmentConditionIssues } from '../audiences/segment-deps';
 import { checkStepGraph, type GraphIssue } from './graph';
+import { inactivityOf } from './inactivity';
 import { flowInput, type Condition } from './schema';
 import { liquid, templateFields } from './templates';
 
@@ -38,6 +40,8 @@ export function validateFlow(input: unknown): ValidationResult<ValidFlowInput> {
     ...conditionIssues(parsed.data),
     ...profileTriggerIssues(parsed.data),
     ...timeZoneIssues(parsed.data),
+    ...selfExitIssues(parsed.data),
+    ...inactivityIssues(parsed.data),
   ];
   return issues.length > 0 ? { success: false, issues } : parsed;
 }
@@ -61,7 +65,7 @@ function templateIssues(flow: ValidFlowInput): Issue[] {
 function conditionRoots(flow: ValidFlowInput): { path: Issue['path']; condition: Condition }[] {
   const roots: { path: Issue['path']; condition: Condition }[] = [];
   if ('profileChange' in flow.trigger) roots.push({ path: ['trigger', 'profileChange'], condition: flow.trigger.profileChange });
-  else if (flow.trigger.contact) roots.push({ path: ['trigger', 'contact'], condition: flow.trigger.contact });
+  else if ('event' in flow.trigger && flow.trigger.contact) roots.push({ path: ['trigger', 'contact'], condition: flow.trigger.contact });
   flow.exitWhen.forEach((condition, i) => roots.push({ path: ['exitWhen', i], condition }));
   flow.steps.forEach((step, i) => {
     if (step.type === 'split') roots.push({ path: ['steps', i, 'condition'], condition: step.condition });
@@ -71,7 +75,7 @@ function conditionRoots(flow: ValidFlowInput): { path: Issue['path']; condition:
 
 function conditionIssues(flow: ValidFlowInput): Issue[] {
   const issues: Issue[] = [];
-  let count = ('where' in flow.trigger ? (flow.trigger.where?.length ?? 0) : 0) + (flow.goal.where?.length ?? 0);
+  let count = ('where' in flow.trigger ? (flow.trigger.where?.length ?? 0) : 0) + (inactivityOf(flow)?.where?.length ?? 0) + (flow.goal.where?.length ?? 0);
   flow.steps.forEach((step) => {
     if (step.type === 'wait_for_event') count += 1 + (step.where?.length ?? 0);
   });
@@ -127,4 +131,38 @@ function timeZoneIssues(flow: ValidFlowInput): Issue[] {
     }
   });
   return issues;
+}
+
+/**
+ * A flow filter its own trigger satisfies: "trigger Order Completed, exit on Order Completed".
+ * The send guard counts stored events from the trigger's timestamp, the trigger included, so
+ * such a journey exits at its first message and never sends: the "no order for 90 days" flow
+ * users write first. Refused, pointing to what works (the inactivity trigger, or a filter on
+ * another event than the trigger: `order_id` not equal to the trigger's).
+ */
+function selfExitIssues(flow: ValidFlowInput): Issue[] {
+  if (!('event' in flow.trigger)) return [];
+  const name = flow.trigger.event;
+  const message =
+    `this holds on the trigger itself ("${name}"): the journey would exit at its first message. ` +
+    `For "no ${name} for 90 days" use { "trigger": { "inactivity": { "event": "${name}", "for": "90 days" } } } ` +
+    "(entered 90 days after each contact's last one, re-armed by every new one); to leave on a later one, " +
+    'filter it apart from the trigger, e.g. "where": [{ "property": "order_id", "op": "not_equals", "value": { "fromTrigger": "order_id" } }]';
+  const issues: Issue[] = [];
+  flow.exitWhen.forEach((c, i) => {
+    if (!('event' in c) || c.event !== name || c.where?.length || c.count || c.sum || c.min || c.max || c.first || c.last) return;
+    issues.push({ path: ['exitWhen', i], message: `flow filter: ${message}` });
+  });
+  if (flow.goal.exitOnGoal && flow.goal.event === name && !flow.goal.where?.length) issues.push({ path: ['goal'], message: `goal with exitOnGoal: ${message}` });
+  return issues;
+}
+
+/**
+ * The inactivity trigger's event filter becomes a segment's condition: it has no trigger event
+ * to compare with (`fromTrigger`). Reported at the trigger's `where`.
+ */
+function inactivityIssues(flow: ValidFlowInput): Issue[] {
+  const t = inactivityOf(flow);
+  if (!t?.where) return [];
+  return segmentConditionIssues({ event: t.event, where: t.where }, new Set()).map((issue) => ({ ...issue, path: ['trigger', 'inactivity', ...issue.path.slice(1)] }));
 }

@@ -5,7 +5,10 @@
  * raced the edit.
  */
 import { liveFlowsTriggeredBy, liveProfileTriggeredFlows } from '../db/flows';
+import { liveInactivityFlows } from '../db/inactivity-flows';
 import type { Queryable } from '../db/pool';
+import { SEGMENT_ENTERED } from '../db/segments';
+import { effectiveFlow } from '../flows/inactivity';
 import type { FlowDefinition } from '../flows/schema';
 
 export interface LiveFlows {
@@ -14,7 +17,14 @@ export interface LiveFlows {
 }
 
 export function liveFlowsNow(db: Queryable): LiveFlows {
-  return { triggeredBy: (name) => liveFlowsTriggeredBy(db, name), profileTriggered: () => liveProfileTriggeredFlows(db) };
+  return { triggeredBy: (name) => triggeredBy(db, name), profileTriggered: () => liveProfileTriggeredFlows(db) };
+}
+
+/** Inactivity flows start on their system segment's Segment Entered, in their effective form. */
+async function triggeredBy(db: Queryable, name: string): Promise<FlowDefinition[]> {
+  const flows = await liveFlowsTriggeredBy(db, name);
+  if (name !== SEGMENT_ENTERED) return flows;
+  return [...flows, ...(await liveInactivityFlows(db)).map(effectiveFlow)];
 }
 
 export function flowsOfPass(db: Queryable): LiveFlows {

@@ -22,6 +22,7 @@ import type { FlowDefinition } from '../flows/schema';
 import { ContactIdAttribute, FlowIdAttribute, JOURNEY_TASK_QUEUE, journeyWorkflowId } from '../workflows/journey-identity';
 import type { journeyWorkflow } from '../workflows/journey';
 import { contactEventSignal, type JourneyEvent, type JourneyInput } from '../workflows/messages';
+import { awaitEndingJourney } from './exit-then-enter';
 import { liveFlowsNow, type LiveFlows } from './flows-of-pass';
 import { isPermanentTemporalError, RoutingDeferred } from './temporal-errors';
 
@@ -178,7 +179,10 @@ async function enter(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent
 }
 
 async function pushStart(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey: string | undefined, result: RoutingResult, opts: { rowWritten: boolean }): Promise<void> {
-  const started = await startJourney(deps, flow, event, trigger, journeyKey, opts);
+  const workflowId = journeyWorkflowId(flow.id, event.contactId, journeyKey);
+  // Signalled just before: the journey may be ending on this very event (see exit-then-enter.ts).
+  const endingNow = result.signalled.some((s) => s.workflowId === workflowId);
+  const started = await startJourney(deps, flow, event, trigger, journeyKey, { ...opts, endingNow });
   if (started) result.started.push(started);
   else result.alreadyInFlow.push({ flowId: flow.id, workflowId: journeyWorkflowId(flow.id, event.contactId, journeyKey) });
 }
@@ -267,7 +271,7 @@ function startingRow(flow: FlowDefinition, event: StoredEvent, trigger: JourneyE
   };
 }
 
-async function startJourney(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey: string | undefined, opts: { rowWritten: boolean }) {
+async function startJourney(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey: string | undefined, opts: { rowWritten: boolean; endingNow?: boolean }): Promise<RoutingResult['started'][number] | undefined> {
   const options = journeyStartOptions(flow, event.contactId, trigger, journeyKey);
   const { workflowId } = options;
   // The row first, so an event routed while the start is under way finds the journey.
@@ -283,6 +287,7 @@ async function startJourney(deps: RoutingDeps, flow: FlowDefinition, event: Stor
     // start went through after its deadline): then it was started, not refused.
     const runId = await startedFor(deps, workflowId, event.id);
     if (runId) return adoptStarted(deps, flow, event, trigger, journeyKey, runId);
+    if (opts.endingNow && (await awaitEndingJourney(deps, flow, workflowId, trigger))) return startJourney(deps, flow, event, trigger, journeyKey, { rowWritten: true });
     await dropStartingJourney(deps.db, flow.id, event.id);
     await decideEntry(deps.db, flow.id, event.id, 'already_in_flow');
     await recordJourneyIfMissing(deps, flow.id, workflowId, event.contactId);

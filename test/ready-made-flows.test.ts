@@ -20,7 +20,7 @@ import { waitFor, zoneWhereLocalHourIs } from './helpers/fake-http';
 import { Harness } from './helpers/harness';
 
 const LIBRARY = join(__dirname, '..', 'flows', 'library');
-const FLOW_IDS = ['welcome-series', 'abandoned-cart', 'browse-abandonment', 'abandoned-search', 'post-purchase', 'vip-reward', 'lead-scoring-prospect'];
+const FLOW_IDS = ['welcome-series', 'abandoned-cart', 'browse-abandonment', 'abandoned-search', 'post-purchase', 'vip-reward', 'lead-scoring-prospect', 'win-back'];
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;

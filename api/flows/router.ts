@@ -10,6 +10,7 @@ import { renderFields, templateFields } from '../../flows/templates';
 import { validateFlow } from '../../flows/validate';
 import { notifyInBackground, type FlowStatusDeps } from '../../routing/flow-status';
 import { HttpError, invalid, notFound } from '../errors';
+import { ensureInactivitySegment } from './inactivity-segment';
 import { unstorableJson } from '../storable-json';
 import { parseOr400, storableParam } from '../validate';
 
@@ -70,7 +71,8 @@ export function flowsRouter(deps: FlowStatusDeps & { db: Db }): Router {
       return saved;
     }).catch(flowConflict);
     if (previousStatus !== undefined) notifyInBackground(deps, id);
-    res.status(changed && flow.version === 1 ? 201 : 200).json(flow);
+    const inactivitySegment = await ensureInactivitySegment(deps, flow);
+    res.status(changed && flow.version === 1 ? 201 : 200).json(inactivitySegment ? { ...flow, inactivitySegment } : flow);
   });
 
   // Status changes are not edits: no new version. They take the flow's row lock, and the
@@ -84,7 +86,9 @@ export function flowsRouter(deps: FlowStatusDeps & { db: Db }): Router {
       }).catch(flowConflict);
       if (!changed) throw notFound(`flow "${req.params.id}"`);
       if (changed.notice) notifyInBackground(deps, req.params.id);
-      res.json({ ...changed.flow, journeysNotice: changed.notice ? noticeView(changed.notice) : null });
+      // Its system segment may have been deleted meanwhile: activating makes it again.
+      const inactivitySegment = status === 'live' ? await ensureInactivitySegment(deps, changed.flow) : undefined;
+      res.json({ ...changed.flow, ...(inactivitySegment ? { inactivitySegment } : {}), journeysNotice: changed.notice ? noticeView(changed.notice) : null });
     });
   statusRoute('activate', 'live');
   statusRoute('pause', 'paused');
@@ -117,7 +121,7 @@ export function flowsRouter(deps: FlowStatusDeps & { db: Db }): Router {
     const stored = body.contactId ? await getContact(deps.db, body.contactId) : undefined;
     if (body.contactId && !stored) throw notFound(`contact "${body.contactId}"`);
     const contact = { ...profileOf(stored), ...body.contact };
-    const event = { name: body.event?.name ?? ('event' in flow.trigger ? flow.trigger.event : 'Profile Updated'), properties: body.event?.properties ?? {}, timestamp: body.event?.timestamp ?? new Date().toISOString() };
+    const event = { name: body.event?.name ?? ('event' in flow.trigger ? flow.trigger.event : 'inactivity' in flow.trigger ? 'Segment Entered' : 'Profile Updated'), properties: body.event?.properties ?? {}, timestamp: body.event?.timestamp ?? new Date().toISOString() };
     const journey = { flowId: flow.id, flowVersion: flow.version, runId: 'preview', workflowId: 'preview', startedAt: event.timestamp };
     const messages = [];
     for (const step of flow.steps) {

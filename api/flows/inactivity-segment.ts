@@ -1,0 +1,29 @@
+/**
+ * Saving or activating a flow with an inactivity trigger keeps its system segment
+ * (flows/inactivity.ts) through the ordinary segment functions: created and built over the
+ * existing base in the background if it does not exist. Contacts the build finds already lapsed
+ * are members from the start without a Segment Entered event (api/segments/build.ts), so they
+ * are not entered: a contact enters at a lapse that happens while the flow is live.
+ */
+import { segmentDependencies } from '../../audiences/segment-deps';
+import { inTransaction } from '../../db/pool';
+import { getSegment, insertSegment } from '../../db/segments';
+import { inactivityOf, inactivitySegmentCondition, inactivitySegmentId, inactivitySegmentName } from '../../flows/inactivity';
+import type { FlowDefinition } from '../../flows/schema';
+import { runBuild, type BuildDeps } from '../segments/build';
+
+/** The system segment's id when the flow has an inactivity trigger (created if missing). */
+export async function ensureInactivitySegment(deps: BuildDeps, flow: Pick<FlowDefinition, 'trigger'>): Promise<string | undefined> {
+  const t = inactivityOf(flow);
+  if (!t) return undefined;
+  const id = inactivitySegmentId(t);
+  if (await getSegment(deps.db, id)) return id;
+  const condition = inactivitySegmentCondition(t);
+  const segment = await inTransaction(deps.db, async (tx) => {
+    const { rows } = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM contacts');
+    return insertSegment(tx, { id, name: inactivitySegmentName(t), condition, dependencies: segmentDependencies(condition), total: rows[0].n });
+  });
+  // Undefined: another request created it a moment ago, and builds it.
+  if (segment) void runBuild(deps, segment);
+  return id;
+}
