@@ -161,10 +161,16 @@ export const delayUntilStep = z
     offset: z.string().regex(/^[+-]?\s*\d/, 'e.g. "-3 days" or "2 hours"').optional(),
     /** IANA zone; default: the contact's `timezone` trait, else the server default. */
     timezone: z.string().optional(),
+    /**
+     * Wait for the next anniversary of `date` (a birthday in 1990: this year's, or next year's
+     * once past), per calendar/anniversary.ts. Year-less dates ("12-25") are always yearly.
+     */
+    yearly: z.boolean().optional(),
   })
   .refine((s) => s.at !== undefined || s.date !== undefined, { message: 'give `at` (a time of day) or `date` (a date property)' })
   .refine((s) => !(s.weekday && s.days !== undefined), { message: '`weekday` and `days` cannot be combined' })
   .refine((s) => s.offset === undefined || s.date !== undefined, { message: '`offset` needs `date`', path: ['offset'] })
+  .refine((s) => !s.yearly || s.date !== undefined, { message: '`yearly` needs `date`', path: ['yearly'] })
   .refine((s) => s.offset === undefined || parseDuration(s.offset.replace(/^[+-]\s*/, '')) !== undefined, { message: 'offset is not a duration', path: ['offset'] });
 
 const sending = {
