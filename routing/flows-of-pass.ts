@@ -4,7 +4,8 @@
  * during a pass of a second or so is seen by the next pass, as it would be by a request that
  * raced the edit.
  */
-import { liveFlowsTriggeredBy, liveProfileTriggeredFlows } from '../db/flows';
+import { asEntryFlow, CALENDAR_DATE_REACHED, isCalendarTriggered } from '../calendar/date-triggers';
+import { listFlows, liveFlowsTriggeredBy, liveProfileTriggeredFlows } from '../db/flows';
 import type { Queryable } from '../db/pool';
 import type { FlowDefinition } from '../flows/schema';
 
@@ -14,7 +15,15 @@ export interface LiveFlows {
 }
 
 export function liveFlowsNow(db: Queryable): LiveFlows {
-  return { triggeredBy: (name) => liveFlowsTriggeredBy(db, name), profileTriggered: () => liveProfileTriggeredFlows(db) };
+  return {
+    triggeredBy: (name) => (name === CALENDAR_DATE_REACHED ? liveCalendarFlows(db) : liveFlowsTriggeredBy(db, name)),
+    profileTriggered: () => liveProfileTriggeredFlows(db),
+  };
+}
+
+/** Date-triggered flows, as flows triggered by their own `Calendar Date Reached` events (calendar/date-triggers.ts). */
+async function liveCalendarFlows(db: Queryable): Promise<FlowDefinition[]> {
+  return (await listFlows(db)).filter((f) => f.status === 'live' && isCalendarTriggered(f)).map(({ createdAt: _c, updatedAt: _u, ...flow }) => asEntryFlow(flow as Parameters<typeof asEntryFlow>[0]));
 }
 
 export function flowsOfPass(db: Queryable): LiveFlows {
