@@ -133,8 +133,14 @@ function config(): MomentConfig {
   if (configured) return configured;
   // Workflows have no `process`; they see the built-in moments unless configured explicitly.
   const text = typeof process === 'undefined' ? undefined : process.env.CALENDAR_MOMENTS;
-  const parsed = text ? momentConfig.safeParse(JSON.parse(text)) : undefined;
-  configured = parsed?.success ? parsed.data : {};
+  configured = {};
+  // runtime/env.ts refuses a bad value at start; here a bad one only means the built-in moments.
+  try {
+    const parsed = text?.trim() ? momentConfig.safeParse(JSON.parse(text)) : undefined;
+    if (parsed?.success) configured = parsed.data;
+  } catch {
+    /* not JSON: the built-in moments */
+  }
   return configured;
 }
 

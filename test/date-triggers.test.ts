@@ -8,11 +8,18 @@
  * 2027 (3 days before Black Friday: Black Friday 2026, 27 November, was three days before the
  * server's start, so its occurrence three days before is past and the next one is 2027's),
  * then 5 December 2027 (every year again, once).
+ *
+ * `RECORD_HISTORIES=1 npx jest test/date-triggers.test.ts` records the clock's history to
+ * test/histories/calendar-clock/ (replayed by test/calendar-replay.test.ts).
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DateTime } from 'luxon';
 import { CALENDAR_DATE_REACHED } from '../calendar/date-triggers';
 import { momentDate } from '../calendar/moments';
 import { ensureCalendarClock } from '../worker/calendar-clock';
+import { CALENDAR_CLOCK_WORKFLOW_ID } from '../workflows/calendar-clock';
 import { Harness } from './helpers/harness';
 import { waitFor } from './helpers/fake-http';
 
@@ -58,6 +65,23 @@ const utc = (local: string, zone: string) => DateTime.fromISO(local, { zone }).t
 
 test('the server starts before the first birthday of the tests', async () => {
   expect(new Date(await h.env.currentTimeMs()).toISOString() < '2026-12-05').toBe(true);
+});
+
+test('delay_until yearly waits for this year\'s birthday, not the 1990 date (which fired at once)', async () => {
+  await h.putFlow('birthday-wait', {
+    name: 'Birthday wait',
+    status: 'live',
+    smartSending: { enabled: false },
+    trigger: { event: 'Signed Up' },
+    steps: [
+      { id: 'until-birthday', type: 'delay_until', date: 'contact.birthday', yearly: true, at: '10:00' },
+      { id: 'wish', type: 'email', subject: 'Birthday wait over', html: '<p>hi</p>' },
+    ],
+  });
+  await h.track({ userId: 'paris', event: 'Signed Up', messageId: 'signup-paris' });
+  const state = await waitFor(async () => (await h.state('birthday-wait', 'paris')).waitingUntil, 'the wait');
+  expect(state).toBe(utc('2026-12-05T10:00', PARIS));
+  expect(mails('paris@example.com', /Birthday wait/)).toHaveLength(0);
 });
 
 test('a birthday flow fires at 09:00 local on the day, in Paris and in New York', async () => {
@@ -121,4 +145,12 @@ test('every year again: the 2027 birthday enters once more, once', async () => {
   await new Promise((r) => setTimeout(r, 2_000));
   expect(mails('paris@example.com', /anniversaire/)).toHaveLength(2);
   expect((await entries('birthday', 'paris')).map((e) => e.date)).toEqual(['2026-12-05', '2027-12-05']);
+  expect(mails('paris@example.com', /Birthday wait/)).toHaveLength(1);
+
+  if (process.env.RECORD_HISTORIES === '1') {
+    const dir = path.join(__dirname, 'histories', 'calendar-clock');
+    mkdirSync(dir, { recursive: true });
+    const clock = h.env.client.workflow.getHandle(CALENDAR_CLOCK_WORKFLOW_ID);
+    writeFileSync(path.join(dir, 'a-year-of-dates.json'), `${historyToJSON(await clock.fetchHistory())}\n`);
+  }
 }, 120_000);
