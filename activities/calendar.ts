@@ -61,8 +61,17 @@ export function createCalendarActivities(db: Db) {
       let nextAt: number | null = null;
       for (const flow of flows) {
         if ('date' in flow.trigger) await registerCalendarProperty(db, flow.trigger.date.property);
-        const entries = await dueEntries(db, flow, from, tick.to, { zones, validZones });
-        for (let i = 0; i < entries.length; i += PAGE) entered += (await insertEvents(db, entries.slice(i, i + PAGE))).length;
+        // Stored a page at a time: a moment enters the whole base, which never sits in memory.
+        const pending: NewEvent[] = [];
+        const flush = async () => {
+          if (pending.length) entered += (await insertEvents(db, pending.splice(0))).length;
+        };
+        const store = async (event: NewEvent) => {
+          pending.push(event);
+          if (pending.length >= PAGE) await flush();
+        };
+        await dueEntries(db, flow, from, tick.to, { zones, validZones }, store);
+        await flush();
         const next = await nextFor(db, flow, zones, tick.to);
         if (next !== undefined && (nextAt === null || next < nextAt)) nextAt = next;
       }
@@ -85,12 +94,11 @@ function entry(flow: CalendarFlow, kind: CalendarKind, contactId: string, fireDa
   };
 }
 
-async function dueEntries(db: Db, flow: CalendarFlow, from: number, to: number, z: { zones: string[]; validZones: string[] }): Promise<NewEvent[]> {
+async function dueEntries(db: Db, flow: CalendarFlow, from: number, to: number, z: { zones: string[]; validZones: string[] }, store: (event: NewEvent) => Promise<void>): Promise<void> {
   const { offsetDays, at } = timingOf(flow.trigger);
   const days = candidateDays(from, to);
   const instant = (fireDay: string, zone: string | null) => localInstant(fireDay, at, validZone(zone));
   const inWindow = (ms: number) => ms > from && ms <= to;
-  const out: NewEvent[] = [];
   const trigger = flow.trigger;
   if ('date' in trigger) {
     const property = trigger.date.property;
@@ -99,7 +107,7 @@ async function dueEntries(db: Db, flow: CalendarFlow, from: number, to: number, 
       for (const fireDay of days) {
         if (!isAnniversaryOn(c, dayOfFiring(fireDay, offsetDays))) continue;
         const ms = instant(fireDay, c.zone);
-        if (inWindow(ms)) out.push(entry(flow, 'date', c.contactId, fireDay, ms, { property }));
+        if (inWindow(ms)) await store(entry(flow, 'date', c.contactId, fireDay, ms, { property }));
       }
     }
   } else if ('nameDay' in trigger) {
@@ -108,7 +116,7 @@ async function dueEntries(db: Db, flow: CalendarFlow, from: number, to: number, 
       for (const c of await contactsNamed(db, namesOn(day.slice(5)))) {
         if (!isNameDayOn(c.firstName, day)) continue;
         const ms = instant(fireDay, c.zone);
-        if (inWindow(ms)) out.push(entry(flow, 'name_day', c.contactId, fireDay, ms, { name: c.firstName }));
+        if (inWindow(ms)) await store(entry(flow, 'name_day', c.contactId, fireDay, ms, { name: c.firstName }));
       }
     }
   } else {
@@ -121,14 +129,13 @@ async function dueEntries(db: Db, flow: CalendarFlow, from: number, to: number, 
         // Everyone in this zone (the default zone takes those without a valid one), a page at a time.
         for (let afterId = ''; ; ) {
           const page = await contactsInZones(db, [zone], { orUnzoned: zone === DEFAULT_TIMEZONE, validZones: z.validZones, afterId, limit: PAGE });
-          for (const c of page) out.push(entry(flow, 'moment', c.contactId, fireDay, ms, { moment }));
+          for (const c of page) await store(entry(flow, 'moment', c.contactId, fireDay, ms, { moment }));
           if (page.length < PAGE) break;
           afterId = page[page.length - 1].contactId;
         }
       }
     }
   }
-  return out;
 }
 
 async function nextFor(db: Db, flow: CalendarFlow, zones: string[], after: number): Promise<number | undefined> {
