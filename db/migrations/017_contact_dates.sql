@@ -77,6 +77,9 @@ CREATE FUNCTION calendar_name_key(t text) RETURNS text LANGUAGE sql IMMUTABLE PA
 $$;
 
 CREATE FUNCTION calendar_keep_contact() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  zone text := NULLIF(btrim(NEW.traits ->> 'timezone'), '');
+  name text := calendar_name_key(COALESCE(NEW.traits ->> 'firstName', NEW.traits ->> 'first_name'));
 BEGIN
   IF NEW.merged_into IS NOT NULL THEN
     -- A merged-away id is no one's: the contact it went into carries the dates.
@@ -84,16 +87,26 @@ BEGIN
     DELETE FROM contact_calendar WHERE contact_id = NEW.id;
     RETURN NEW;
   END IF;
-  IF TG_OP = 'UPDATE' AND NEW.traits IS NOT DISTINCT FROM OLD.traits AND OLD.merged_into IS NULL THEN RETURN NEW; END IF;
-  INSERT INTO contact_calendar (contact_id, zone, first_name)
-    VALUES (NEW.id, NULLIF(btrim(NEW.traits ->> 'timezone'), ''), calendar_name_key(COALESCE(NEW.traits ->> 'firstName', NEW.traits ->> 'first_name')))
+  IF TG_OP = 'UPDATE' AND OLD.merged_into IS NULL THEN
+    -- Most identifies change nothing the calendar reads: no write at all then.
+    IF NEW.traits IS NOT DISTINCT FROM OLD.traits THEN RETURN NEW; END IF;
+    IF zone IS NOT DISTINCT FROM NULLIF(btrim(OLD.traits ->> 'timezone'), '')
+       AND (NEW.traits -> 'firstName', NEW.traits -> 'first_name') IS NOT DISTINCT FROM (OLD.traits -> 'firstName', OLD.traits -> 'first_name')
+       AND NOT EXISTS (SELECT 1 FROM calendar_properties p
+                       WHERE NEW.traits #> string_to_array(p.property, '.') IS DISTINCT FROM OLD.traits #> string_to_array(p.property, '.')) THEN
+      RETURN NEW;
+    END IF;
+  END IF;
+  INSERT INTO contact_calendar (contact_id, zone, first_name) VALUES (NEW.id, zone, name)
     ON CONFLICT (contact_id) DO UPDATE SET zone = EXCLUDED.zone, first_name = EXCLUDED.first_name
     WHERE (contact_calendar.zone, contact_calendar.first_name) IS DISTINCT FROM (EXCLUDED.zone, EXCLUDED.first_name);
-  IF NEW.traits ->> 'timezone' IS NOT NULL THEN
-    INSERT INTO calendar_zones (zone) VALUES (btrim(NEW.traits ->> 'timezone')) ON CONFLICT DO NOTHING;
+  IF zone IS NOT NULL THEN
+    INSERT INTO calendar_zones (zone) VALUES (zone) ON CONFLICT DO NOTHING;
   END IF;
-  DELETE FROM contact_dates d WHERE d.contact_id = NEW.id
-    AND calendar_month_day(NEW.traits #> string_to_array(d.property, '.')) IS DISTINCT FROM ARRAY[d.month, d.day];
+  IF TG_OP = 'UPDATE' THEN
+    DELETE FROM contact_dates d WHERE d.contact_id = NEW.id
+      AND calendar_month_day(NEW.traits #> string_to_array(d.property, '.')) IS DISTINCT FROM ARRAY[d.month, d.day];
+  END IF;
   INSERT INTO contact_dates (contact_id, property, month, day)
     SELECT NEW.id, p.property, x.md[1], x.md[2]
     FROM calendar_properties p CROSS JOIN LATERAL (SELECT calendar_month_day(NEW.traits #> string_to_array(p.property, '.')) AS md) x
