@@ -5,6 +5,7 @@
 import { DateTime } from 'luxon';
 import { wakeTime } from '../activities/clock';
 import { anniversaryIn, monthDayOf, nextAnniversary } from '../calendar/anniversary';
+import { candidateDays, nextFiring } from '../calendar/date-triggers';
 import { configureMoments, listMoments, momentConfig, momentDate, nextMomentDate } from '../calendar/moments';
 import { listedNames, nameDay, nameKey } from '../calendar/name-days';
 import type { StepOf } from '../flows/schema';
@@ -148,5 +149,24 @@ describe('delay_until yearly: the next anniversary, never at once', () => {
   test('a year-less date is yearly; 29 February waits for 28 February 2027', () => {
     expect(wake(step(), '--12-05', 'America/New_York')).toBe('2026-12-05T09:00:00.000-05:00');
     expect(wake(step({ yearly: true }), '2000-02-29')).toBe('2027-02-28T09:00:00.000+01:00');
+  });
+});
+
+describe('date triggers: when the next entry fires', () => {
+  const timing = { offsetDays: -3, at: '09:00' };
+  test('the earliest zone first: 09:00 in Paris comes before 09:00 in New York', () => {
+    const after = Date.parse('2026-11-30T12:00:00Z');
+    expect(new Date(nextFiring({ moment: 'fete-des-meres' }, timing, ['America/New_York', 'Europe/Paris'], after)!).toISOString()).toBe('2027-05-27T07:00:00.000Z');
+    expect(new Date(nextFiring({ moment: 'fete-des-meres' }, timing, ['America/New_York', 'Europe/Paris'], Date.parse('2027-05-27T07:00:00Z'))!).toISOString()).toBe('2027-05-27T13:00:00.000Z');
+  });
+
+  test('contact dates: the next anniversary day any contact has, 29 February on 28 February', () => {
+    const after = Date.parse('2026-11-30T12:00:00Z');
+    expect(new Date(nextFiring({ monthDays: [{ month: 2, day: 29 }, { month: 6, day: 1 }] }, { offsetDays: 0, at: '09:00' }, ['UTC'], after)!).toISOString()).toBe('2027-02-28T09:00:00.000Z');
+    expect(nextFiring({ monthDays: [] }, timing, ['UTC'], after)).toBeUndefined();
+  });
+
+  test('the window of days to look at covers every zone', () => {
+    expect(candidateDays(Date.parse('2026-12-05T07:00:00Z'), Date.parse('2026-12-05T08:00:00Z'))).toEqual(['2026-12-04', '2026-12-05', '2026-12-06']);
   });
 });
