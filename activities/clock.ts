@@ -1,5 +1,6 @@
 /** Wall-clock rules in the contact's time zone: quiet hours and "delay until" moments (luxon). */
 import { DateTime } from 'luxon';
+import { anniversaryIn, epochMillisOf, monthDayOf } from '../calendar/anniversary';
 import { durationParts } from '../flows/duration';
 import type { QuietWindow, StepOf } from '../flows/schema';
 
@@ -27,16 +28,15 @@ export function quietUntil(now: number, window: QuietWindow, zone: string): numb
 }
 
 /**
- * Numbers in date traits and properties: below 1e11 they are Unix seconds, from 1e11 on Unix
- * milliseconds. (1e11 seconds is the year 5138; 1e11 milliseconds is March 1973: no real date
- * in either unit falls on the wrong side.) Strings of digits follow the same rule; other
- * strings are ISO-8601 dates, read in the contact's zone when they carry none.
+ * Numbers in date traits and properties follow calendar/anniversary.ts (below 1e11 Unix
+ * seconds, else milliseconds; strings of digits too); other strings are ISO-8601 dates, read
+ * in the contact's zone when they carry none.
  */
-export const SECONDS_BELOW = 1e11;
+export { SECONDS_BELOW } from '../calendar/anniversary';
 
 export function dateOf(value: string | number, zone: string): DateTime {
-  const numeric = typeof value === 'number' ? value : /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : undefined;
-  if (numeric !== undefined) return DateTime.fromMillis(Math.abs(numeric) < SECONDS_BELOW ? numeric * 1000 : numeric, { zone });
+  const millis = epochMillisOf(value);
+  if (millis !== undefined) return DateTime.fromMillis(millis, { zone });
   return DateTime.fromISO(String(value).trim(), { zone });
 }
 
@@ -70,6 +70,7 @@ export function wakeTime(
     let value: unknown = sources[root as 'contact' | 'event'];
     for (const key of rest) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
     if (typeof value !== 'string' && typeof value !== 'number') return { error: `${step.date} is not set` };
+    if (step.yearly || isYearless(value)) return nextYearly(step, value, now, zone);
     const parsed = dateOf(value, zone);
     if (!parsed.isValid) return { error: `${step.date} is not a date: ${String(value)}` };
     base = step.offset ? shiftBy(parsed, step.offset) : parsed;
@@ -85,4 +86,26 @@ export function wakeTime(
     target = target.plus({ days: 1 }); // the next such time of day
   }
   return { at: target.toMillis() };
+}
+
+const isYearless = (value: string | number) => typeof value === 'string' && /^(--)?\d{2}-\d{2}$/.test(value.trim());
+
+/**
+ * `yearly` (and any year-less date): the next anniversary of the date's day, shifted by the
+ * offset, at `at` (else midnight) in the contact's zone, that is still ahead. A birth date in
+ * 1990 waits for this year's birthday (or next year's), never fires at once; 29 February is
+ * 28 February outside leap years (calendar/anniversary.ts).
+ */
+function nextYearly(step: StepOf<'delay_until'>, value: string | number, now: number, zone: string): { at: number } | { error: string } {
+  const md = monthDayOf(value);
+  if (!md) return { error: `${step.date} is not a date: ${String(value)}` };
+  const year = DateTime.fromMillis(now, { zone }).year;
+  // An offset of up to a year either way can move last or next year's anniversary into the window.
+  for (let y = year - 1; y <= year + 2; y += 1) {
+    let target: DateTime = DateTime.fromISO(anniversaryIn(md, y), { zone });
+    if (step.offset) target = shiftBy(target, step.offset);
+    if (step.at) target = target.set({ hour: Number(step.at.slice(0, 2)), minute: Number(step.at.slice(3, 5)), second: 0, millisecond: 0 });
+    if (target.toMillis() > now) return { at: target.toMillis() };
+  }
+  return { error: `${step.date}: no anniversary ahead` };
 }

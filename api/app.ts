@@ -21,6 +21,7 @@ import { jsonBody } from './middleware/json-body';
 import { rateLimit, type RateLimits } from './middleware/rate-limit';
 import { noteErrorCode, requestLog } from './middleware/request-log';
 import { outboxRouter } from './outbox/router';
+import { calendarRouter } from './calendar/router';
 import { segmentsRouter } from './segments/router';
 import { consentRouter } from './consent/router';
 import { listPreferences } from './consent/list-preferences';
@@ -93,6 +94,7 @@ export function createApp(deps: AppDeps): express.Express {
   admin.use('/outbox', outboxRouter(deps));
   admin.use('/segments', segmentsRouter(deps));
   admin.use('/sources', sourcesRouter(deps));
+  admin.use('/calendar', calendarRouter());
   app.use('/v1', admin);
 
   app.use((req, _res, next) => next(notFound(`route ${req.method} ${req.path}`)));

@@ -7,6 +7,7 @@
  * `branches[].next`); each defaults to the step's own next.
  */
 import { z } from 'zod';
+import { isKnownMoment, momentId } from '../calendar/moments';
 import { MAX_DELAY_MS, MIN_DELAY_MS, parseDuration } from './duration';
 
 export const slug = z
@@ -141,12 +142,42 @@ export const inactivityTrigger = z.strictObject({
 });
 export type InactivityTrigger = z.infer<typeof inactivityTrigger>;
 
-export const trigger = z.union([eventTrigger, profileTrigger, inactivityTrigger]);
-export type Trigger = z.infer<typeof trigger>;
-export type EventTrigger = z.infer<typeof eventTrigger>;
-
 /** A daily window in the contact's time zone, "21:00" to "09:00" (may span midnight). */
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'use 24-hour "HH:MM"');
+
+/**
+ * Date triggers (calendar/date-triggers.ts): the flow is entered every year, at `at` in the
+ * contact's time zone, `offsetDays` before (negative) or after the day.
+ */
+const offsetDays = z.number().int().min(-366).max(366);
+/** On the anniversary of a contact date trait (birthday, signed_up_at, first_order_at, renewal_date…). */
+export const dateTrigger = z.strictObject({
+  date: z.strictObject({
+    property: z.string().regex(/^[\w-]+(\.[\w-]+)*$/, 'a trait name, e.g. "birthday" (nested: "dates.birthday")').max(200),
+    offsetDays: offsetDays.default(0),
+    at: clock.default('09:00'),
+  }),
+  contact: condition.optional(),
+});
+/** On the contact's name day (first name, French calendar: calendar/name-days.ts). */
+export const nameDayTrigger = z.strictObject({
+  nameDay: z.strictObject({ offsetDays: offsetDays.default(0), at: clock.default('09:00') }),
+  contact: condition.optional(),
+});
+/** Relative to a calendar moment (calendar/moments.ts): every contact, or those `contact` holds for. */
+export const momentTrigger = z.strictObject({
+  moment: z.strictObject({
+    id: momentId.refine(isKnownMoment, 'not a calendar moment (GET /v1/calendar/moments lists them)'),
+    offsetDays: offsetDays.default(0),
+    at: clock.default('09:00'),
+  }),
+  contact: condition.optional(),
+});
+
+export const trigger = z.union([eventTrigger, profileTrigger, inactivityTrigger, dateTrigger, nameDayTrigger, momentTrigger]);
+export type Trigger = z.infer<typeof trigger>;
+export type EventTrigger = z.infer<typeof eventTrigger>;
+export type CalendarTrigger = z.infer<typeof dateTrigger> | z.infer<typeof nameDayTrigger> | z.infer<typeof momentTrigger>;
 export const quietWindow = z.strictObject({ from: clock, to: clock });
 export type QuietWindow = z.infer<typeof quietWindow>;
 
@@ -178,10 +209,16 @@ export const delayUntilStep = z
     offset: z.string().regex(/^[+-]?\s*\d/, 'e.g. "-3 days" or "2 hours"').optional(),
     /** IANA zone; default: the contact's `timezone` trait, else the server default. */
     timezone: z.string().optional(),
+    /**
+     * Wait for the next anniversary of `date` (a birthday in 1990: this year's, or next year's
+     * once past), per calendar/anniversary.ts. Year-less dates ("12-25") are always yearly.
+     */
+    yearly: z.boolean().optional(),
   })
   .refine((s) => s.at !== undefined || s.date !== undefined, { message: 'give `at` (a time of day) or `date` (a date property)' })
   .refine((s) => !(s.weekday && s.days !== undefined), { message: '`weekday` and `days` cannot be combined' })
   .refine((s) => s.offset === undefined || s.date !== undefined, { message: '`offset` needs `date`', path: ['offset'] })
+  .refine((s) => !s.yearly || s.date !== undefined, { message: '`yearly` needs `date`', path: ['yearly'] })
   .refine((s) => s.offset === undefined || parseDuration(s.offset.replace(/^[+-]\s*/, '')) !== undefined, { message: 'offset is not a duration', path: ['offset'] });
 
 const sending = {

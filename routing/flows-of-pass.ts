@@ -4,7 +4,8 @@
  * during a pass of a second or so is seen by the next pass, as it would be by a request that
  * raced the edit.
  */
-import { liveFlowsTriggeredBy, liveProfileTriggeredFlows } from '../db/flows';
+import { asEntryFlow, CALENDAR_DATE_REACHED, isCalendarTriggered } from '../calendar/date-triggers';
+import { listFlows, liveFlowsTriggeredBy, liveProfileTriggeredFlows } from '../db/flows';
 import { liveInactivityFlows } from '../db/inactivity-flows';
 import type { Queryable } from '../db/pool';
 import { SEGMENT_ENTERED } from '../db/segments';
@@ -17,7 +18,10 @@ export interface LiveFlows {
 }
 
 export function liveFlowsNow(db: Queryable): LiveFlows {
-  return { triggeredBy: (name) => triggeredBy(db, name), profileTriggered: () => liveProfileTriggeredFlows(db) };
+  return {
+    triggeredBy: (name) => (name === CALENDAR_DATE_REACHED ? liveCalendarFlows(db) : triggeredBy(db, name)),
+    profileTriggered: () => liveProfileTriggeredFlows(db),
+  };
 }
 
 /** Inactivity flows start on their system segment's Segment Entered, in their effective form. */
@@ -25,6 +29,11 @@ async function triggeredBy(db: Queryable, name: string): Promise<FlowDefinition[
   const flows = await liveFlowsTriggeredBy(db, name);
   if (name !== SEGMENT_ENTERED) return flows;
   return [...flows, ...(await liveInactivityFlows(db)).map(effectiveFlow)];
+}
+
+/** Date-triggered flows, as flows triggered by their own `Calendar Date Reached` events (calendar/date-triggers.ts). */
+async function liveCalendarFlows(db: Queryable): Promise<FlowDefinition[]> {
+  return (await listFlows(db)).filter((f) => f.status === 'live' && isCalendarTriggered(f)).map(({ createdAt: _c, updatedAt: _u, ...flow }) => asEntryFlow(flow as Parameters<typeof asEntryFlow>[0]));
 }
 
 export function flowsOfPass(db: Queryable): LiveFlows {

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
+import { momentConfig } from '../calendar/moments';
 import { projectRoot } from './temporal-binaries';
 
 const optional = z.string().trim().min(1).optional();
@@ -49,6 +50,11 @@ const schema = z
     CONSENT_EMAIL: z.enum(['opt_out', 'opt_in']).default('opt_out'),
     /** Time zone for contacts without a `timezone` trait (quiet hours, delay_until). */
     DEFAULT_TIMEZONE: z.string().refine((zone) => IANAZone.isValidZone(zone), 'not an IANA time zone (e.g. "Europe/Paris")').default('UTC'),
+    /** Calendar moments to add or override (calendar/moments.ts), JSON: {"rentree":"09-02","soldes-ete":{"2027":"2027-06-23"}}. */
+    CALENDAR_MOMENTS: z
+      .string()
+      .optional()
+      .refine((text) => !text?.trim() || momentConfig.safeParse(parseJson(text)).success, 'a JSON object of moment id to "MM-DD" or { "YYYY": "YYYY-MM-DD" }'),
     /** Where recipients' clients reach our /u (unsubscribe) and /t (tracking) routes and provider webhooks. */
     PUBLIC_URL: z.url().optional(),
     /** Signs unsubscribe and tracking links; the API and the worker must share it. */
@@ -182,4 +188,12 @@ export function rateLimits(env: Env): { write: { perSecond: number; burst: numbe
     write: { perSecond: env.RATE_LIMIT_WRITE_PER_SECOND, burst: env.RATE_LIMIT_WRITE_BURST },
     admin: { perSecond: env.RATE_LIMIT_ADMIN_PER_SECOND, burst: env.RATE_LIMIT_ADMIN_BURST },
   };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

@@ -82,6 +82,8 @@ export async function buildRuntime(outDir: string): Promise<void> {
     logLevel: 'error',
   });
   cpSync(path.join(root, 'db', 'migrations'), path.join(outDir, 'db', 'migrations'), { recursive: true });
+  // Data files the modules require by name (calendar/data/fetes-fr.json): esbuild turns them into .js.
+  for (const source of sources.filter((s) => s.endsWith('.json'))) cpSync(path.join(root, source), path.join(outDir, source));
 
   const bundle = await bundleWorkflowCode({ workflowsPath: path.join(root, 'workflows', 'index.ts') });
   writeFileSync(path.join(outDir, 'workflow-bundle.js'), bundle.code);

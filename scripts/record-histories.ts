@@ -32,6 +32,21 @@ async function main(): Promise<void> {
   };
   const now = async () => new Date(await h.env.currentTimeMs()).toISOString();
   try {
+    // delay_until yearly: a birth date in 1990 waits for the next birthday at 09:00 local.
+    await h.putFlow('birthday-wait', {
+      name: 'Birthday wait',
+      status: 'live',
+      trigger: { event: 'Birthday Opt In' },
+      smartSending: { enabled: false },
+      steps: [
+        { id: 'until-birthday', type: 'delay_until', date: 'contact.birthday', yearly: true, at: '09:00' },
+        { id: 'wish', type: 'email', subject: 'Happy birthday', html: '<p>Hi</p>' },
+      ],
+    });
+    await h.identify('birthday', { email: 'birthday@example.com', birthday: '1990-12-05', timezone: 'Europe/Paris' });
+    await h.track({ userId: 'birthday', event: 'Birthday Opt In', messageId: 'optin-birthday' });
+    await save('delay-until-yearly', 'birthday-wait', 'birthday');
+
     await h.putFlow('abandoned-cart', abandonedCart);
     const checkout = (userId: string) => h.track({ userId, event: 'Checkout Started', properties: cartProperties, messageId: `checkout-${userId}` });
     const order = (userId: string) => h.track({ userId, event: 'Order Completed', properties: { order_id: `o-${userId}` } });

@@ -227,6 +227,10 @@ const path = fc.tuple(param, param).chain(([a, b]) =>
     `/t/o/${a}`,
     `/t/c/${a}?u=${b}`,
     `/v1/${a}`,
+    `/v1/calendar/moments?year=${b}`,
+    `/v1/calendar/moments/${a}/next?after=${b}`,
+    `/v1/calendar/name-days?name=${a}`,
+    `/v1/calendar/name-days?day=${b}&${a}=${b}`,
   ),
 );
 

@@ -9,6 +9,7 @@ import { providersFromEnv } from '../runtime/providers';
 import { startRouterLoop } from '../routing/router-loop';
 import { assertPortFree, exitOnStartupFailure } from '../runtime/startup';
 import { connectClient, connectWorker, describeTemporal, temporalSettings } from '../runtime/temporal';
+import { ensureCalendarClock } from './calendar-clock';
 import { createJourneyWorker, prebuiltWorkflowBundle } from './create-worker';
 import { startWorkerHealthServer } from './health';
 
@@ -45,6 +46,8 @@ async function main(): Promise<void> {
     'worker running',
   );
   const router = startRouterLoop({ db, workflows, log });
+  // Date triggers: one clock for the whole deployment; starting it again only wakes it.
+  await ensureCalendarClock(workflows).catch((err: Error) => log.warn({ err: err.message }, 'calendar clock not started; date triggers wait for the next worker start'));
   await worker.run(); // returns after SIGINT/SIGTERM, which the SDK handles
   await router.stop();
   health?.server.close();
