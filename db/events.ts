@@ -1,3 +1,4 @@
+import { groupCallsPer } from './group-commit';
 import type { Queryable } from './pool';
 
 /** Page and screen calls are stored as track events; group and alias calls as themselves (never routed). */
@@ -174,12 +175,35 @@ export async function eventExists(q: Queryable, messageId: string): Promise<bool
   return ((await q.query('SELECT 1 FROM events WHERE message_id = $1', [messageId])).rowCount ?? 0) > 0;
 }
 
-/** Routing finished; `error` keeps what failed for good (a journey gone or full) for support. */
-export async function markRouted(q: Queryable, id: number, result: unknown, error: string | null = null): Promise<void> {
+export interface RoutedMark {
+  id: number;
+  result: unknown;
+  error: string | null;
+}
+
+/** Many events routed, in one statement. */
+export async function markRoutedMany(q: Queryable, marks: RoutedMark[]): Promise<void> {
+  if (marks.length === 0) return;
   await q.query(
-    'UPDATE events SET routed_at = now(), routing_result = $2, routing_error = $3, next_route_at = NULL WHERE id = $1',
-    [id, JSON.stringify(result), error],
+    `UPDATE events e SET routed_at = now(), routing_result = m.result, routing_error = m.error, next_route_at = NULL
+     FROM jsonb_to_recordset($1::jsonb) AS m(id bigint, result jsonb, error text) WHERE e.id = m.id`,
+    [JSON.stringify(marks.map((m) => ({ id: m.id, result: m.result ?? null, error: m.error })))],
   );
+}
+
+// Marks made while one is being written go together in the next statement (db/group-commit.ts).
+const markGrouped = groupCallsPer(async (q: Queryable, marks: RoutedMark[]) => {
+  await markRoutedMany(q, marks);
+  return marks.map(() => undefined);
+});
+
+/**
+ * Routing finished; `error` keeps what failed for good (a journey gone or full) for support.
+ * Written with the marks of the other events being routed at the same moment, in one
+ * statement; resolved once this one is written.
+ */
+export function markRouted(q: Queryable, id: number, result: unknown, error: string | null = null): Promise<void> {
+  return markGrouped(q, { id, result, error });
 }
 
 /**

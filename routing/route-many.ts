@@ -15,6 +15,7 @@ import { markRoutingFailed, type StoredEvent } from '../db/events';
 import { resolveContactIds } from '../db/contact-merge';
 import { contactRoutingState } from '../db/routing-state';
 import { flowsOfPass } from './flows-of-pass';
+import { segmentsOfPass } from './segments-of-pass';
 import type { RoutingResult } from './route-event';
 import { routeStored, type RouteOptions, type RouterDeps, type RoutingOutcome } from './router';
 import { temporalHealth } from './temporal-health';
@@ -59,11 +60,12 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
   const outcomes = new Array<RoutingOutcome>(events.length).fill(DEFERRED);
   if (events.length === 0) return outcomes;
   const health = temporalHealth(deps.workflows);
-  // Flows are looked up once per pass and name, not once per event; each contact's state once
-  // per pass: its canonical id, and whether it has journeys to look up at all.
+  // Flows are looked up once per pass and name, not once per event, and so are the segments
+  // depending on each kind of fact; each contact's state once per pass: its canonical id, and
+  // whether it has journeys to look up at all.
   const withoutJourneys = new Set<string>();
   const canonicalIds = new Map<string, string>();
-  const passDeps: RouterDeps = { ...deps, flows: flowsOfPass(deps.db), contactsWithoutJourneys: withoutJourneys, canonicalIds };
+  const passDeps: RouterDeps = { ...deps, flows: flowsOfPass(deps.db), segmentsOfPass: segmentsOfPass(deps.db), contactsWithoutJourneys: withoutJourneys, canonicalIds };
 
   const byContact = new Map<string, number[]>();
   for (const [index, event] of events.entries()) {
