@@ -183,12 +183,19 @@ export interface RoutedMark {
   error: string | null;
 }
 
-/** Many events routed, in one statement. */
+/**
+ * Many events routed, in one statement. Committed without waiting for the WAL flush (the
+ * setting holds for this statement's transaction only): a mark a Postgres crash loses leaves
+ * the event unrouted, and the router loop routes it again, which changes nothing (entries are
+ * decided once, journeys ignore an event id they have seen). A flush per mark would make the
+ * requests storing events wait behind it.
+ */
 export async function markRoutedMany(q: Queryable, marks: RoutedMark[]): Promise<void> {
   if (marks.length === 0) return;
   await q.query(
-    `UPDATE events e SET routed_at = now(), routing_result = m.result, routing_error = m.error, next_route_at = NULL
-     FROM jsonb_to_recordset($1::jsonb) AS m(id bigint, result jsonb, error text) WHERE e.id = m.id`,
+    `WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true))
+     UPDATE events e SET routed_at = now(), routing_result = m.result, routing_error = m.error, next_route_at = NULL
+     FROM jsonb_to_recordset($1::jsonb) AS m(id bigint, result jsonb, error text), unflushed WHERE e.id = m.id`,
     [JSON.stringify(marks.map((m) => ({ id: m.id, result: m.result ?? null, error: m.error })))],
   );
 }

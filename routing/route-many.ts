@@ -86,12 +86,12 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
     }
   };
 
-  const routeChain = async (indexes: number[]) => {
+  const routeChain = async (indexes: number[], marks: Promise<void>[]) => {
     for (const [position, index] of indexes.entries()) {
       if (halted) return leave(indexes.slice(position), 'Temporal unavailable (not tried)');
       let outcome: RoutingOutcome;
       try {
-        outcome = await routeStored(passDeps, events[index], routeOptions);
+        outcome = await routeStored(passDeps, events[index], { ...routeOptions, marks });
       } catch (err) {
         // Postgres failed under the router: the event keeps its lease and the loop takes it.
         deps.log.warn({ err: (err as Error).message, eventId: events[index].id }, 'routing failed; the event is left to the router loop');
@@ -110,6 +110,8 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
   if (!slots) slotsOf.set(deps.db, (slots = new Slots()));
   const routeContact = async (chain: (typeof chains)[number]) => {
     let slot = false;
+    // The routed marks of the contact's events, written before the contact is released.
+    const marks: Promise<void>[] = [];
     try {
       // The slot only once the passes before are done with the contact: a pass waiting on
       // another must not hold what that one needs.
@@ -130,10 +132,11 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
         canonicalIds.set(chain.contactId, chain.contactId);
         if (!state.liveJourneys) withoutJourneys.add(chain.contactId);
       }
-      await routeChain(toRoute);
+      await routeChain(toRoute, marks);
     } catch (err) {
       deps.log.warn({ err: (err as Error).message, contactId: chain.contactId }, 'routing failed; the contact\'s events are left to the router loop');
     } finally {
+      await Promise.all(marks);
       if (slot) slots.give();
       chain.done();
     }
