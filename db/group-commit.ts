@@ -1,11 +1,12 @@
 /**
- * Group commit for small statements many routers make at once: calls made while a statement is
- * under way (or in the same turn of the event loop) are answered by the next statement,
- * together. Routing a batch marks hundreds of events routed and reads the state of tens of
- * contacts; one round trip and one commit (one WAL flush) for each would queue the requests
- * storing the next batches behind them in the pool.
+ * Group commit for small statements many routers make at once: calls made in the same turn of
+ * the event loop (a pass's lanes start together; a contact's events nothing listens to are
+ * routed without I/O, so their marks come together) are answered by one statement. Routing a
+ * batch marks hundreds of events routed and reads the state of tens of contacts; one round trip
+ * and one commit for each would queue the requests storing the next batches behind them in the
+ * pool. A call never waits for another statement to finish: groups run side by side.
  *
- * Each caller still waits for its own answer: a caller's write is durable when its promise
+ * Each caller still waits for its own answer: a caller's write is done when its promise
  * resolves, and a failed statement fails every call it carried (each decides what to do, as
  * with a statement of its own).
  */
@@ -22,27 +23,24 @@ interface Call<I, O> {
 /** `run` answers the inputs in their order. */
 export function groupCalls<I, O>(run: (inputs: I[]) => Promise<O[]>): (input: I) => Promise<O> {
   let queue: Call<I, O>[] = [];
-  let running = false;
-  const drain = async () => {
-    while (queue.length > 0) {
-      const group = queue.slice(0, MAX_GROUP);
-      queue = queue.slice(group.length);
-      try {
-        const outputs = await run(group.map((c) => c.input));
-        group.forEach((c, i) => c.resolve(outputs[i]));
-      } catch (err) {
-        for (const c of group) c.reject(err);
-      }
+  const runGroup = async (group: Call<I, O>[]) => {
+    try {
+      const outputs = await run(group.map((c) => c.input));
+      group.forEach((c, i) => c.resolve(outputs[i]));
+    } catch (err) {
+      for (const c of group) c.reject(err);
     }
-    running = false;
+  };
+  const flush = () => {
+    const calls = queue;
+    queue = [];
+    for (let i = 0; i < calls.length; i += MAX_GROUP) void runGroup(calls.slice(i, i + MAX_GROUP));
   };
   return (input) =>
     new Promise<O>((resolve, reject) => {
       queue.push({ input, resolve, reject });
-      if (running) return;
-      running = true;
-      // After the calls this turn makes (concurrent lanes start together), not at once.
-      setImmediate(() => void drain());
+      // After the calls the rest of this turn makes, not at once.
+      if (queue.length === 1) setImmediate(flush);
     });
 }
 
