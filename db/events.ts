@@ -1,3 +1,4 @@
+import { groupCallsPer } from './group-commit';
 import type { Queryable } from './pool';
 
 /** Page and screen calls are stored as track events; group and alias calls as themselves (never routed). */
@@ -126,10 +127,12 @@ export async function insertNewEvents(
 ): Promise<{ inserted: StoredEvent[]; existing: Map<string, StoredEvent> } | undefined> {
   if (events.length === 0) return { inserted: [], existing: new Map() };
   const rows = recordset(events);
-  const { rows: result } = await q.query<{ ok: boolean; source: 'inserted' | 'existing' | null } & EventRow>(
-    `WITH input AS (
+  const { rows: result } = await q.query<{ ok: boolean; source: 'inserted' | 'existing' | null } & EventRow>({
+    // Prepared once per connection: planning this statement cost about as much as running it.
+    name: 'insert-new-events',
+    text: `WITH input AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS e(ord int, message_id text, type text, contact_id text, name text, properties jsonb, context jsonb, occurred_at timestamptz)),
-     existing AS MATERIALIZED (SELECT * FROM events WHERE message_id IN (SELECT message_id FROM input)),
+     existing AS MATERIALIZED (SELECT * FROM events WHERE message_id = ANY (ARRAY(SELECT message_id FROM input))),
      fresh AS MATERIALIZED (
        SELECT i.*, COALESCE(a.contact_id, i.contact_id) AS final_id
        FROM input i LEFT JOIN contact_aliases a ON a.alias_id = i.contact_id
@@ -138,7 +141,7 @@ export async function insertNewEvents(
        INSERT INTO contacts (id) SELECT DISTINCT final_id FROM fresh ORDER BY 1 ON CONFLICT (id) DO NOTHING RETURNING id),
      locked AS MATERIALIZED (
        SELECT id, merged_into FROM contacts
-       WHERE id IN (SELECT final_id FROM fresh) AND (SELECT count(*) FROM created) >= 0
+       WHERE id = ANY (ARRAY(SELECT final_id FROM fresh)) AND (SELECT count(*) FROM created) >= 0
        ORDER BY id FOR UPDATE),
      safe AS MATERIALIZED (
        SELECT NOT EXISTS (SELECT 1 FROM locked WHERE merged_into IS NOT NULL)
@@ -151,8 +154,8 @@ export async function insertNewEvents(
        ON CONFLICT (message_id) DO NOTHING RETURNING *)
      SELECT s.ok, r.* FROM safe s LEFT JOIN (
        SELECT 'inserted' AS source, i.* FROM inserted i UNION ALL SELECT 'existing', x.* FROM existing x) r ON true`,
-    [rows, opts.routeWithinMs ?? 0],
-  );
+    values: [rows, opts.routeWithinMs ?? 0],
+  });
   if (!result[0]?.ok) return undefined;
   const inserted: StoredEvent[] = [];
   const existing = new Map<string, StoredEvent>();
@@ -174,12 +177,42 @@ export async function eventExists(q: Queryable, messageId: string): Promise<bool
   return ((await q.query('SELECT 1 FROM events WHERE message_id = $1', [messageId])).rowCount ?? 0) > 0;
 }
 
-/** Routing finished; `error` keeps what failed for good (a journey gone or full) for support. */
-export async function markRouted(q: Queryable, id: number, result: unknown, error: string | null = null): Promise<void> {
+export interface RoutedMark {
+  id: number;
+  result: unknown;
+  error: string | null;
+}
+
+/**
+ * Many events routed, in one statement. Committed without waiting for the WAL flush (the
+ * setting holds for this statement's transaction only): a mark a Postgres crash loses leaves
+ * the event unrouted, and the router loop routes it again, which changes nothing (entries are
+ * decided once, journeys ignore an event id they have seen). A flush per mark would make the
+ * requests storing events wait behind it.
+ */
+export async function markRoutedMany(q: Queryable, marks: RoutedMark[]): Promise<void> {
+  if (marks.length === 0) return;
   await q.query(
-    'UPDATE events SET routed_at = now(), routing_result = $2, routing_error = $3, next_route_at = NULL WHERE id = $1',
-    [id, JSON.stringify(result), error],
+    `WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true))
+     UPDATE events e SET routed_at = now(), routing_result = m.result, routing_error = m.error, next_route_at = NULL
+     FROM jsonb_to_recordset($1::jsonb) AS m(id bigint, result jsonb, error text), unflushed WHERE e.id = m.id`,
+    [JSON.stringify(marks.map((m) => ({ id: m.id, result: m.result ?? null, error: m.error })))],
   );
+}
+
+// Marks made while one is being written go together in the next statement (db/group-commit.ts).
+const markGrouped = groupCallsPer(async (q: Queryable, marks: RoutedMark[]) => {
+  await markRoutedMany(q, marks);
+  return marks.map(() => undefined);
+});
+
+/**
+ * Routing finished; `error` keeps what failed for good (a journey gone or full) for support.
+ * Written with the marks of the other events being routed at the same moment, in one
+ * statement; resolved once this one is written.
+ */
+export function markRouted(q: Queryable, id: number, result: unknown, error: string | null = null): Promise<void> {
+  return markGrouped(q, { id, result, error });
 }
 
 /**

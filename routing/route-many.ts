@@ -15,6 +15,7 @@ import { markRoutingFailed, type StoredEvent } from '../db/events';
 import { resolveContactIds } from '../db/contact-merge';
 import { contactRoutingState } from '../db/routing-state';
 import { flowsOfPass } from './flows-of-pass';
+import { segmentsOfPass } from './segments-of-pass';
 import type { RoutingResult } from './route-event';
 import { routeStored, type RouteOptions, type RouterDeps, type RoutingOutcome } from './router';
 import { temporalHealth } from './temporal-health';
@@ -59,11 +60,12 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
   const outcomes = new Array<RoutingOutcome>(events.length).fill(DEFERRED);
   if (events.length === 0) return outcomes;
   const health = temporalHealth(deps.workflows);
-  // Flows are looked up once per pass and name, not once per event; each contact's state once
-  // per pass: its canonical id, and whether it has journeys to look up at all.
+  // Flows are looked up once per pass and name, not once per event, and so are the segments
+  // depending on each kind of fact; each contact's state once per pass: its canonical id, and
+  // whether it has journeys to look up at all.
   const withoutJourneys = new Set<string>();
   const canonicalIds = new Map<string, string>();
-  const passDeps: RouterDeps = { ...deps, flows: flowsOfPass(deps.db), contactsWithoutJourneys: withoutJourneys, canonicalIds };
+  const passDeps: RouterDeps = { ...deps, flows: flowsOfPass(deps.db), segmentsOfPass: segmentsOfPass(deps.db), contactsWithoutJourneys: withoutJourneys, canonicalIds };
 
   const byContact = new Map<string, number[]>();
   for (const [index, event] of events.entries()) {
@@ -84,12 +86,12 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
     }
   };
 
-  const routeChain = async (indexes: number[]) => {
+  const routeChain = async (indexes: number[], marks: Promise<void>[]) => {
     for (const [position, index] of indexes.entries()) {
       if (halted) return leave(indexes.slice(position), 'Temporal unavailable (not tried)');
       let outcome: RoutingOutcome;
       try {
-        outcome = await routeStored(passDeps, events[index], routeOptions);
+        outcome = await routeStored(passDeps, events[index], { ...routeOptions, marks });
       } catch (err) {
         // Postgres failed under the router: the event keeps its lease and the loop takes it.
         deps.log.warn({ err: (err as Error).message, eventId: events[index].id }, 'routing failed; the event is left to the router loop');
@@ -108,6 +110,8 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
   if (!slots) slotsOf.set(deps.db, (slots = new Slots()));
   const routeContact = async (chain: (typeof chains)[number]) => {
     let slot = false;
+    // The routed marks of the contact's events, written before the contact is released.
+    const marks: Promise<void>[] = [];
     try {
       // The slot only once the passes before are done with the contact: a pass waiting on
       // another must not hold what that one needs.
@@ -128,10 +132,11 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
         canonicalIds.set(chain.contactId, chain.contactId);
         if (!state.liveJourneys) withoutJourneys.add(chain.contactId);
       }
-      await routeChain(toRoute);
+      await routeChain(toRoute, marks);
     } catch (err) {
       deps.log.warn({ err: (err as Error).message, contactId: chain.contactId }, 'routing failed; the contact\'s events are left to the router loop');
     } finally {
+      await Promise.all(marks);
       if (slot) slots.give();
       chain.done();
     }

@@ -11,12 +11,15 @@ import type { Db } from '../db/pool';
 import type { Logger } from '../runtime/logger';
 import { keepSegmentsLive } from './segment-upkeep';
 import { emptyRouting, routeEvent, routeProfileChange, type RoutingDeps, type RoutingResult } from './route-event';
+import type { SegmentDependents } from './segments-of-pass';
 import { isTemporalUnavailable } from './temporal-errors';
 import { temporalHealth } from './temporal-health';
 
 export interface RouterDeps extends RoutingDeps {
   db: Db;
   log: Logger;
+  /** Whether segments depend on an event, read once per pass (routing one event asks keepSegmentsLive). */
+  segmentsOfPass?: SegmentDependents;
 }
 
 /**
@@ -36,6 +39,13 @@ export interface RouteOptions {
   deadlineMs?: number;
   /** A request routing its own event: skip Temporal while it is known to be down. */
   inline?: boolean;
+  /**
+   * A pass routing a contact's events one after the other: the routed mark is not waited for
+   * but added here, so the marks of the contact's events (and of the other contacts routed at
+   * that moment) are written in one statement. The pass waits for them before it is done with
+   * the contact; nothing reads a mark before that (the events are leased to the pass meanwhile).
+   */
+  marks?: Promise<void>[];
 }
 
 /** Routes a stored event and records the outcome on it; used on ingest and by the router loop. */
@@ -47,7 +57,7 @@ export async function routeStored(deps: RouterDeps, event: StoredEvent, opts: Ro
     return { routing: 'deferred' };
   }
   const deadlineMs = opts.deadlineMs ?? (opts.inline ? INLINE_ROUTING_DEADLINE_MS : LOOP_ROUTING_DEADLINE_MS);
-  const attempt = routeAndRecord(deps, event, deadlineMs);
+  const attempt = routeAndRecord(deps, event, deadlineMs, opts.marks);
   if (!opts.inline) return attempt;
   // The client's gRPC retries may sleep past the deadline before giving up: a request does not
   // wait for that. The attempt goes on in the background and records its own outcome.
@@ -61,14 +71,14 @@ export async function routeStored(deps: RouterDeps, event: StoredEvent, opts: Ro
 }
 
 /** One routing pass under a gRPC deadline; never throws (a failure is recorded for a retry). */
-async function routeAndRecord(deps: RouterDeps, event: StoredEvent, deadlineMs: number): Promise<RoutingOutcome> {
+async function routeAndRecord(deps: RouterDeps, event: StoredEvent, deadlineMs: number, marks?: Promise<void>[]): Promise<RoutingOutcome> {
   const health = temporalHealth(deps.workflows);
   let journeys: RoutingResult;
   try {
     journeys = await deps.workflows.withDeadline(Date.now() + deadlineMs, async () => {
       const routed = await route(deps, event);
       // Segments depending on this fact, for this contact; a failure defers the event like routing.
-      await keepSegmentsLive(deps, event);
+      if (await (deps.segmentsOfPass?.dependOn(event) ?? true)) await keepSegmentsLive(deps, event);
       return routed;
     });
   } catch (err) {
@@ -81,12 +91,12 @@ async function routeAndRecord(deps: RouterDeps, event: StoredEvent, deadlineMs: 
   }
   const error = journeys.failed.length ? journeys.failed.map((f) => `${f.workflowId}: ${f.error}`).join('; ') : null;
   if (error) deps.log.warn({ eventId: event.id, failed: journeys.failed }, 'event routed, but some journeys could not take it');
-  try {
-    await markRouted(deps.db, event.id, journeys, error);
-  } catch (err) {
+  const marked = markRouted(deps.db, event.id, journeys, error).catch((err: Error) => {
     // Routed but not marked: the loop routes it again, which changes nothing (entries, seen ids).
-    deps.log.warn({ err: (err as Error).message, eventId: event.id }, 'event routed, but its routed mark was not written');
-  }
+    deps.log.warn({ err: err.message, eventId: event.id }, 'event routed, but its routed mark was not written');
+  });
+  if (marks) marks.push(marked);
+  else await marked;
   return { routing: 'done', journeys };
 }
 

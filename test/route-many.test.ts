@@ -224,3 +224,34 @@ test('events another pass routed meanwhile (its lease ran out) are not routed ag
   const history = await h.journey('cart', 'lease-ran-out').fetchHistory();
   expect(history.events?.filter((e) => e.workflowExecutionSignaledEventAttributes).length).toBe(1);
 });
+
+test('two batches of events routed at once, most of them heard by nothing: each event marked routed with its own outcome, a segment reading one name kept live', async () => {
+  const created = await h.http('post', '/v1/segments').send({ id: 'wishers', name: 'Wishers', condition: { event: 'Wishlist Added' } });
+  expect(created.status).toBe(202);
+  await waitFor(async () => (await h.http('get', '/v1/segments/wishers')).body.status === 'ready', 'segment wishers built');
+
+  const batches: StoredEvent[][] = [[], []];
+  for (let c = 0; c < 8; c++) {
+    const contactId = `quiet-${c}`;
+    const batch = batches[c % 2];
+    for (let v = 0; v < 3; v++) batch.push(await store(contactId, 'Product Viewed', `${contactId}-view-${v}`));
+    if (c % 4 === 0) batch.push(await store(contactId, 'Wishlist Added', `${contactId}-wish`));
+    if (c === 1) batch.push(await store(contactId, 'Checkout Started', `${contactId}-checkout`));
+  }
+  const outcomes = await Promise.all(batches.map((batch) => routeStoredMany(deps(), batch)));
+
+  for (const [b, batch] of batches.entries()) {
+    for (const [i, event] of batch.entries()) {
+      expect(outcomes[b][i].routing).toBe('done');
+      const recorded = await routing(event.id);
+      expect(recorded.routedAt).not.toBeNull();
+      expect(recorded.result).toEqual(outcomes[b][i].journeys);
+      expect(recorded.result?.started).toEqual(event.name === 'Checkout Started' ? [expect.objectContaining({ flowId: 'cart' })] : []);
+    }
+  }
+  const members = await h.db.query<{ contact_id: string; source: string }>("SELECT contact_id, source FROM segment_members WHERE segment_id = 'wishers' AND exited_at IS NULL ORDER BY contact_id");
+  expect(members.rows).toEqual([
+    { contact_id: 'quiet-0', source: 'event' },
+    { contact_id: 'quiet-4', source: 'event' },
+  ]);
+});
