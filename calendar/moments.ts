@@ -9,6 +9,7 @@
  * rule). A built-in id is overridden (the rentrée of your region, a soldes date changed by
  * decree), any other id adds a moment ("shop-anniversary": "03-15").
  */
+import Holidays from 'date-holidays';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
 import { isoDay } from './anniversary';
@@ -38,22 +39,25 @@ function lastWeekday(year: number, month: number, weekday: number): DateTime {
   return last.minus({ days: (last.weekday - weekday + 7) % 7 });
 }
 
-/** Easter Sunday (Gregorian computus, the anonymous algorithm of Meeus/Jones/Butcher). */
+/** Metropolitan France's public holidays, from date-holidays (rules by law, kept up to date there). */
+const france = new Holidays('FR');
+const holidaysByYear = new Map<number, Map<string, string>>();
+
+/** The date of a date-holidays FR rule ("05-01", "easter 1") in a year: "YYYY-MM-DD". */
+function holidayByRule(year: number, rule: string): DateTime {
+  let rules = holidaysByYear.get(year);
+  if (!rules) {
+    rules = new Map(france.getHolidays(year, 'fr').map((h) => [h.rule, h.date.slice(0, 10)]));
+    holidaysByYear.set(year, rules);
+  }
+  const date = rules.get(rule);
+  if (!date) throw new Error(`date-holidays has no FR rule "${rule}" in ${year}`);
+  return DateTime.fromISO(date, { zone: 'utc' });
+}
+
+/** Easter Sunday: the day before date-holidays' Lundi de Pâques. */
 export function easter(year: number): DateTime {
-  const a = year % 19;
-  const b = Math.floor(year / 100);
-  const c = year % 100;
-  const d = Math.floor(b / 4);
-  const e = b % 4;
-  const f = Math.floor((b + 8) / 25);
-  const g = Math.floor((b - f + 1) / 3);
-  const h = (19 * a + b - d - g + 15) % 30;
-  const i = Math.floor(c / 4);
-  const k = c % 4;
-  const l = (32 + 2 * e + 2 * i - h - k) % 7;
-  const m = Math.floor((a + 11 * h + 22 * l) / 451);
-  const month = Math.floor((h + l - 7 * m + 114) / 31);
-  return day(year, month, ((h + l - 7 * m + 114) % 31) + 1);
+  return holidayByRule(year, 'easter 1').minus({ days: 1 });
 }
 
 /**
@@ -95,31 +99,32 @@ interface BuiltIn {
 
 const fixed = (month: number, d: number) => (year: number) => day(year, month, d);
 const fromEaster = (days: number) => (year: number) => easter(year).plus({ days });
+const publicHoliday = (rule: string) => (year: number) => holidayByRule(year, rule);
 
-/** Public holidays: the ids and names date-holidays uses for FR, metropolitan France. */
+/** Public holidays come from date-holidays (FR, metropolitan France) by their rule; the commercial moments are ours. */
 const BUILT_IN: Record<string, BuiltIn> = {
-  'nouvel-an': { name: 'Nouvel An', kind: 'holiday', date: fixed(1, 1) },
+  'nouvel-an': { name: 'Nouvel An', kind: 'holiday', date: publicHoliday('01-01') },
   'soldes-hiver': { name: "Soldes d'hiver", kind: 'commercial', date: soldesHiver },
   'saint-valentin': { name: 'Saint-Valentin', kind: 'commercial', date: fixed(2, 14) },
   paques: { name: 'Pâques', kind: 'commercial', date: fromEaster(0) },
-  'lundi-de-paques': { name: 'Lundi de Pâques', kind: 'holiday', date: fromEaster(1) },
-  'fete-du-travail': { name: 'Fête du travail', kind: 'holiday', date: fixed(5, 1) },
-  'victoire-1945': { name: 'Victoire 1945', kind: 'holiday', date: fixed(5, 8) },
-  ascension: { name: 'Ascension', kind: 'holiday', date: fromEaster(39) },
+  'lundi-de-paques': { name: 'Lundi de Pâques', kind: 'holiday', date: publicHoliday('easter 1') },
+  'fete-du-travail': { name: 'Fête du travail', kind: 'holiday', date: publicHoliday('05-01') },
+  'victoire-1945': { name: 'Victoire 1945', kind: 'holiday', date: publicHoliday('05-08') },
+  ascension: { name: 'Ascension', kind: 'holiday', date: publicHoliday('easter 39') },
   pentecote: { name: 'Pentecôte', kind: 'commercial', date: fromEaster(49) },
-  'lundi-de-pentecote': { name: 'Lundi de Pentecôte', kind: 'holiday', date: fromEaster(50) },
+  'lundi-de-pentecote': { name: 'Lundi de Pentecôte', kind: 'holiday', date: publicHoliday('easter 50') },
   'fete-des-meres': { name: 'Fête des mères', kind: 'commercial', date: feteDesMeres },
   'fete-des-peres': { name: 'Fête des pères', kind: 'commercial', date: (year) => nthWeekday(year, 6, SUNDAY, 3) },
   'soldes-ete': { name: "Soldes d'été", kind: 'commercial', date: soldesEte },
-  'fete-nationale': { name: 'Fête nationale', kind: 'holiday', date: fixed(7, 14) },
-  assomption: { name: 'Assomption', kind: 'holiday', date: fixed(8, 15) },
+  'fete-nationale': { name: 'Fête nationale', kind: 'holiday', date: publicHoliday('07-14') },
+  assomption: { name: 'Assomption', kind: 'holiday', date: publicHoliday('08-15') },
   rentree: { name: 'Rentrée', kind: 'commercial', date: fixed(9, 1) },
   halloween: { name: 'Halloween', kind: 'commercial', date: fixed(10, 31) },
-  toussaint: { name: 'Toussaint', kind: 'holiday', date: fixed(11, 1) },
-  armistice: { name: 'Armistice 1918', kind: 'holiday', date: fixed(11, 11) },
+  toussaint: { name: 'Toussaint', kind: 'holiday', date: publicHoliday('11-01') },
+  armistice: { name: 'Armistice 1918', kind: 'holiday', date: publicHoliday('11-11') },
   'black-friday': { name: 'Black Friday', kind: 'commercial', date: blackFriday },
   'cyber-monday': { name: 'Cyber Monday', kind: 'commercial', date: (year) => blackFriday(year).plus({ days: 3 }) },
-  noel: { name: 'Noël', kind: 'holiday', date: fixed(12, 25) },
+  noel: { name: 'Noël', kind: 'holiday', date: publicHoliday('12-25') },
 };
 
 let configured: MomentConfig | undefined;
