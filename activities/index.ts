@@ -18,6 +18,7 @@ import type { EmailProvider, OutgoingEmail, OutgoingPush, OutgoingSms, PushProvi
 import { sendMessage, UNSUBSCRIBE_PLACEHOLDER, type ChannelSender, type SendOutcome, type SendPolicy, type SendRequest } from './send-message';
 import { appendToHtml, listUnsubscribeHeaders, openPixel, trackClicks, unsubscribeUrl, type LinkSettings } from '../engagement/links';
 import { createSegmentActivities } from './segments';
+import { createCampaignActivities } from './campaign';
 import { evaluateSplit } from './split';
 import { callWebhook } from './webhook';
 import { findStoredEvent, type StoredEventQuery } from './wait';
@@ -101,6 +102,7 @@ export function createActivities(deps: ActivityDeps) {
 
   return {
     ...createSegmentActivities(deps.db),
+    ...createCampaignActivities(deps),
     async sendEmail(req: SendRequest<StepOf<'email'>>): Promise<SendOutcome> {
       return sendMessage(deps.db, emailSender, policy, await merged(req));
     },

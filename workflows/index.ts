@@ -1,3 +1,4 @@
 // The worker's workflowsPath: every workflow type Parcours registers.
 export { journeyWorkflow } from './journey';
 export { segmentClockWorkflow } from './segment-clock';
+export { campaignRunWorkflow, campaignScheduleWorkflow } from './campaign';
