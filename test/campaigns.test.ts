@@ -6,6 +6,7 @@
  * after the provider took it never sends twice; local-time and recurring schedules.
  */
 import { sign } from 'node:crypto';
+import { DateTime } from 'luxon';
 import supertest from 'supertest';
 import type { CampaignInput } from '../campaigns/schema';
 import type { Condition } from '../flows/schema';
@@ -145,3 +146,138 @@ test('a bad campaign is a 400 naming the field; unknown audiences are named', as
   expect((await h.http('post', '/v1/campaigns/nothing/send')).status).toBe(404);
   expect((await h.http('post', '/v1/campaigns/summer/pause')).body.error.code).toBe('not_running');
 });
+
+async function contactsOnList(list: string, prefix: string, n: number, traits: (i: number) => Record<string, unknown> = () => ({})) {
+  const ids = Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
+  for (const [i, id] of ids.entries()) await h.identify(id, { email: `${id}@example.com`, ...traits(i) });
+  await createList(list, ids);
+  return ids;
+}
+
+const progressOf = (runId: string) => run(runId).query(campaignProgressQuery);
+
+test('pause, resume and cancel a throttled campaign; pages are paced by the throttle (durable timers)', async () => {
+  await contactsOnList('pr-list', 'pr', 20);
+  // 12 a minute: pages of one, one every 5 seconds.
+  await putCampaign('paced', { name: 'Paced', message: { type: 'email', subject: 'Paced', html: '<p>hi</p>' }, audience: { lists: ['pr-list'] }, throttlePerMinute: 12 });
+  expect((await h.http('post', '/v1/campaigns/paced/send')).status).toBe(202);
+  await waitFor(async () => deliveries('paced').length >= 1 && true, 'the first page');
+  await h.env.sleep('10 seconds');
+  await waitFor(async () => deliveries('paced').length >= 3 && true, 'two more pages after 10 seconds');
+
+  expect((await h.http('post', '/v1/campaigns/paced/pause')).status).toBe(202);
+  await waitFor(async () => (await progressOf('paced')).status === 'paused' && true, 'paused');
+  const atPause = deliveries('paced').length;
+  await h.env.sleep('10 minutes');
+  expect(deliveries('paced').length).toBe(atPause);
+  expect((await h.http('get', '/v1/campaigns/paced')).body.status).toBe('paused');
+
+  expect((await h.http('post', '/v1/campaigns/paced/resume')).status).toBe(202);
+  await waitFor(async () => deliveries('paced').length > atPause && true, 'sending again after resume');
+  await h.env.sleep('10 seconds');
+  await waitFor(async () => deliveries('paced').length >= atPause + 3 && true, 'paced again');
+
+  expect((await h.http('post', '/v1/campaigns/paced/cancel')).status).toBe(202);
+  const result = (await run('paced').result()) as CampaignProgress;
+  expect(result.status).toBe('cancelled');
+  const atCancel = deliveries('paced').length;
+  expect(atCancel).toBeLessThan(20);
+  expect(result.sent).toBe(atCancel);
+  await h.env.sleep('10 minutes');
+  expect(deliveries('paced').length).toBe(atCancel);
+  expect((await h.http('get', '/v1/campaigns/paced')).body).toMatchObject({ status: 'cancelled', runs: [{ status: 'cancelled', recipients: 20, settled: atCancel }] });
+
+  // Pacing: consecutive sends 5 s apart (the throttle, within 5 %), each recipient once.
+  const times = (await messagesOf('paced')).filter((m) => m.status === 'sent').map((m) => m.sent_at!.getTime()).sort((a, b) => a - b);
+  for (let i = 1; i < times.length; i += 1) expect(times[i] - times[i - 1]).toBeGreaterThanOrEqual(4_750);
+  expect(new Set(deliveries('paced').map((d) => d.to)).size).toBe(atCancel);
+});
+
+test('a page the provider took but whose answer was lost is never sent again; a page refused with 503 is retried and sent once', async () => {
+  await contactsOnList('lost-list', 'lost', 3);
+  await contactsOnList('retry-list', 'retry', 3);
+  // The fake takes the request, then answers after the client's 15 s timeout: outcome unknown.
+  h.sendgrid.enqueue({ status: 202, delayMs: 20_000 });
+  await putCampaign('lost', { name: 'Lost answer', message: { type: 'email', subject: 'Lost', html: '<p>x</p>' }, audience: { lists: ['lost-list'] } });
+  await h.http('post', '/v1/campaigns/lost/send');
+  const lost = (await run('lost').result()) as CampaignProgress;
+  expect(lost).toMatchObject({ status: 'completed', sent: 0, unknown: 3 });
+  const lostRequests = h.sendgrid.requests.filter((r) => r.body.includes('"parcours_campaign_id":"lost"'));
+  expect(lostRequests).toHaveLength(1);
+  expect((await messagesOf('lost')).map((m) => m.status)).toEqual(['unknown', 'unknown', 'unknown']);
+
+  // 503: SendGrid did not take it; the activity is retried and the page goes out once.
+  h.sendgrid.enqueue({ status: 503, body: { errors: [{ message: 'try later' }] } });
+  await putCampaign('retried', { name: 'Retried', message: { type: 'email', subject: 'Retried', html: '<p>x</p>' }, audience: { lists: ['retry-list'] } });
+  await h.http('post', '/v1/campaigns/retried/send');
+  const retried = (await run('retried').result()) as CampaignProgress;
+  expect(retried).toMatchObject({ status: 'completed', sent: 3 });
+  expect(h.sendgrid.requests.filter((r) => r.body.includes('"parcours_campaign_id":"retried"')).map((r) => r.status)).toEqual([503, 202]);
+  expect(deliveries('retried').map((d) => d.to).sort()).toEqual(['retry-000@example.com', 'retry-001@example.com', 'retry-002@example.com']);
+}, 60_000);
+
+test('a local-time send: 10:00 in each contact\'s zone, one timer and one request per zone', async () => {
+  const zones = ['Asia/Tokyo', 'Europe/Paris', 'America/New_York'];
+  await contactsOnList('tz-list', 'tz', 6, (i) => ({ timezone: zones[i % 3] }));
+  const day = new Date((await h.env.currentTimeMs()) + 3 * 86_400_000).toISOString().slice(0, 10);
+  await putCampaign('local', {
+    name: 'Local ten',
+    message: { type: 'email', subject: 'Bonjour', html: '<p>x</p>' },
+    audience: { lists: ['tz-list'] },
+    schedule: { type: 'at', at: `${day}T00:00:00Z`, localTime: '10:00' },
+  });
+  expect((await h.http('post', '/v1/campaigns/local/schedule')).body).toEqual({ id: 'local', status: 'scheduled' });
+  expect((await h.http('get', '/v1/campaigns/local')).body.status).toBe('scheduled');
+  const result = (await run('local').result()) as CampaignProgress;
+  expect(result).toMatchObject({ status: 'completed', recipients: 6, sent: 6 });
+  const sent = await messagesOf('local');
+  for (const m of sent) {
+    const zone = zones[Number(m.contact_id.slice(3)) % 3];
+    expect(DateTime.fromJSDate(m.sent_at!, { zone }).toFormat('yyyy-MM-dd HH:mm')).toBe(`${day} 10:00`);
+  }
+  // Tokyo first, then Paris, then New York: three requests of two.
+  const order = deliveries('local').map((d) => [d.request, d.to.slice(0, 6)]);
+  expect(new Set(order.map(([r]) => r)).size).toBe(3);
+  expect(order.map(([, to]) => to)).toEqual(['tz-000', 'tz-003', 'tz-001', 'tz-004', 'tz-002', 'tz-005']);
+}, 60_000);
+
+test('a recurring daily campaign: one run per day at 10:00, each with the audience of that day', async () => {
+  await contactsOnList('daily-list', 'daily', 2);
+  await putCampaign('daily', {
+    name: 'Searched yesterday',
+    message: { type: 'email', subject: 'Still thinking about it?', html: '<p>x</p>' },
+    audience: { lists: ['daily-list'] },
+    schedule: { type: 'recurring', every: 'day', at: '10:00', timezone: 'Europe/Paris' },
+  });
+  expect((await h.http('post', '/v1/campaigns/daily/schedule')).body).toEqual({ id: 'daily', status: 'scheduled' });
+  let next = DateTime.fromMillis(await h.env.currentTimeMs(), { zone: 'Europe/Paris' }).set({ hour: 10, minute: 0, second: 0, millisecond: 0 });
+  if (next.toMillis() <= (await h.env.currentTimeMs())) next = next.plus({ days: 1 });
+  const schedule = h.env.client.workflow.getHandle('campaign-schedule:daily');
+  // Skip time only once the scheduler's timer exists (skipping first would move the timer too).
+  const armedFor = (at: typeof next) => waitFor(async () => (await schedule.query(campaignProgressQuery).catch(() => undefined))?.nextAt === at.toUTC().toISO(), `the timer for ${at.toISO()}`);
+  // Each occurrence is a run of its own (campaign_runs), sent by the scheduler workflow.
+  const occurrence = (runId: string) =>
+    waitFor(async () => {
+      const runs = (await h.http('get', '/v1/campaigns/daily')).body.runs as { runId: string; status: string }[];
+      return runs.find((r) => r.runId === runId && r.status === 'completed');
+    }, `occurrence ${runId}`);
+  const runIdOf = (at: typeof next) => `daily@${at.toUTC().toISO({ suppressMilliseconds: false })}`;
+
+  await armedFor(next);
+  await h.env.sleep(next.toMillis() - (await h.env.currentTimeMs()) + 1_000);
+  expect(await occurrence(runIdOf(next))).toMatchObject({ recipients: 2, settled: 2 });
+
+  // A new member joins: the next day's run freezes its own audience.
+  await h.identify('daily-new', { email: 'daily-new@example.com' });
+  expect((await h.http('post', '/v1/lists/daily-list/members').send({ contacts: [{ contactId: 'daily-new' }] })).status).toBeLessThan(300);
+  const second = next.plus({ days: 1 });
+  await armedFor(second);
+  await h.env.sleep(second.toMillis() - (await h.env.currentTimeMs()) + 1_000);
+  expect(await occurrence(runIdOf(second))).toMatchObject({ recipients: 3, settled: 3 });
+  expect(deliveries('daily').map((d) => d.to).sort()).toEqual(['daily-000@example.com', 'daily-000@example.com', 'daily-001@example.com', 'daily-001@example.com', 'daily-new@example.com']);
+  const sentAt = (await messagesOf('daily')).map((m) => DateTime.fromJSDate(m.sent_at!, { zone: 'Europe/Paris' }).toFormat('HH:mm'));
+  expect(sentAt).toEqual(['10:00', '10:00', '10:00', '10:00', '10:00']);
+
+  expect((await h.http('post', '/v1/campaigns/daily/cancel')).status).toBe(202);
+  await waitFor(async () => (await h.http('get', '/v1/campaigns/daily')).body.status === 'cancelled' && true, 'schedule cancelled');
+}, 60_000);

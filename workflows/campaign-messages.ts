@@ -21,6 +21,8 @@ export interface CampaignProgress {
   /** Deferrals by quiet hours (a recipient deferred twice counts twice). */
   deferred: number;
   pages: number;
+  /** While waiting for a start, an occurrence or due recipients: until when (ISO). */
+  nextAt?: string;
 }
 
 export interface CampaignRunInput {
@@ -42,6 +44,8 @@ export interface CampaignScheduleInput {
   /** Occurrences started so far (all runs of the scheduler). */
   occurrences: number;
   paused?: boolean;
+  /** An occurrence being sent when the scheduler continued as new. */
+  current?: CampaignRunInput;
 }
 
 export const pauseCampaignSignal = defineSignal('pauseCampaign');

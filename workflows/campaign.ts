@@ -3,23 +3,21 @@
  * audience, then sends page after page through activities, pacing pages to the throttle with
  * durable timers, sleeping until the next recipients are due (local-time sends: one timer per
  * zone's moment; quiet hours: the end of the window), and obeying pause, resume and cancel.
- * Recurring campaigns: a scheduler workflow starts one run per occurrence.
+ * Recurring campaigns: a scheduler workflow runs one occurrence after the other, each freezing
+ * its own audience (in the same workflow: no child workflows to follow).
  */
 import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  ParentClosePolicy,
   proxyActivities,
   setHandler,
-  startChild,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { CampaignActivities } from '../activities/campaign';
 import { pageSize } from '../campaigns/pages';
 import {
   campaignProgressQuery,
-  campaignWorkflowId,
   cancelCampaignSignal,
   pauseCampaignSignal,
   resumeCampaignSignal,
@@ -43,15 +41,29 @@ const PAGES_PER_RUN = 500;
 /** Nothing due yet although recipients remain (a page raced another attempt): look again after this. */
 const IDLE_MS = 1_000;
 
-export async function campaignRunWorkflow(input: CampaignRunInput): Promise<CampaignProgress> {
+/** What the signal handlers change and the query reads, shared by a run and the scheduler. */
+interface Control {
+  paused: boolean;
+  cancelled: boolean;
+  progress: CampaignProgress;
+}
+
+function listen(control: Control, query: () => CampaignProgress = () => ({ ...control.progress })): void {
+  setHandler(pauseCampaignSignal, () => void (control.paused = true));
+  setHandler(resumeCampaignSignal, () => void (control.paused = false));
+  setHandler(cancelCampaignSignal, () => void (control.cancelled = true));
+  setHandler(campaignProgressQuery, query);
+}
+
+const newProgress = (runId: string): CampaignProgress => ({ status: 'scheduled', runId, recipients: 0, sent: 0, skipped: 0, unknown: 0, failed: 0, deferred: 0, pages: 0 });
+
+/**
+ * Sends one run to the end (or its cancellation). Returns the input to continue as new with
+ * when the history has grown long enough; the caller continues as new with it.
+ */
+async function sendRun(input: CampaignRunInput, control: Control): Promise<{ continueWith: CampaignRunInput } | { done: CampaignProgress }> {
   const { campaign, runId } = input;
-  const progress: CampaignProgress = input.carried?.progress ?? { status: 'scheduled', runId, recipients: 0, sent: 0, skipped: 0, unknown: 0, failed: 0, deferred: 0, pages: 0 };
-  let paused = input.carried?.paused ?? false;
-  let cancelled = false;
-  setHandler(pauseCampaignSignal, () => void (paused = true));
-  setHandler(resumeCampaignSignal, () => void (paused = false));
-  setHandler(cancelCampaignSignal, () => void (cancelled = true));
-  setHandler(campaignProgressQuery, () => ({ ...progress }));
+  const { progress } = control;
   const record = async (status: Exclude<CampaignProgress['status'], 'draft'>) => {
     progress.status = status;
     await bookkeeping.recordCampaignStatus({ campaignId: campaign.id, runId, status });
@@ -59,14 +71,16 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
 
   if (!input.carried) {
     const wait = (input.startAt ?? 0) - Date.now();
-    if (wait > 0) await condition(() => cancelled, wait, { summary: `campaign ${campaign.id}: scheduled` });
-    if (cancelled) {
+    if (wait > 0) progress.nextAt = new Date(input.startAt!).toISOString();
+    if (wait > 0) await condition(() => control.cancelled, wait, { summary: `campaign ${campaign.id}: scheduled` });
+    if (control.cancelled) {
       await record('cancelled');
-      return progress;
+      return { done: progress };
     }
+    progress.nextAt = undefined;
     const frozen = await bookkeeping.freezeCampaignAudience({ runId, campaign, now: Date.now(), local: input.local });
     progress.recipients = frozen.recipients;
-    progress.status = paused ? 'paused' : 'sending';
+    progress.status = control.paused ? 'paused' : 'sending';
   }
 
   // Throttle: the pace is counted from when sending (re)started: page k waits until
@@ -74,11 +88,11 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
   const throttle = input.carried?.throttle ?? { since: Date.now(), sent: 0 };
   const limit = pageSize(campaign.throttlePerMinute);
   for (let pagesThisRun = 0; ; ) {
-    if (cancelled) break;
-    if (paused) {
+    if (control.cancelled) break;
+    if (control.paused) {
       await record('paused');
-      await condition(() => !paused || cancelled);
-      if (cancelled) break;
+      await condition(() => !control.paused || control.cancelled);
+      if (control.cancelled) break;
       await record('sending');
       throttle.since = Date.now();
       throttle.sent = 0;
@@ -86,7 +100,7 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
     }
     if (campaign.throttlePerMinute !== null) {
       const earliest = throttle.since + (throttle.sent / campaign.throttlePerMinute) * 60_000;
-      if (earliest > Date.now() && (await condition(() => paused || cancelled, Math.ceil(earliest - Date.now())))) continue;
+      if (earliest > Date.now() && (await condition(() => control.paused || control.cancelled, Math.ceil(earliest - Date.now())))) continue;
     }
     const out = await pages.sendCampaignPage({ runId, campaign, now: Date.now(), limit });
     pagesThisRun += 1;
@@ -102,50 +116,64 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
       if (left.pending === 0) break;
       // Nothing due now: sleep until the next recipients are (a zone's local hour, a quiet window's end).
       const wait = left.nextDueAt === null ? IDLE_MS : Math.max(IDLE_MS, left.nextDueAt - Date.now());
-      await condition(() => paused || cancelled, wait);
+      await condition(() => control.paused || control.cancelled, wait);
       // A long wait is not a throttle debt.
       throttle.since = Date.now();
       throttle.sent = 0;
     }
     if (pagesThisRun >= PAGES_PER_RUN || workflowInfo().continueAsNewSuggested) {
-      await condition(allHandlersFinished);
-      await continueAsNew<typeof campaignRunWorkflow>({ ...input, carried: { progress, paused, throttle } });
+      return { continueWith: { ...input, carried: { progress, paused: control.paused, throttle } } };
     }
   }
-  await record(cancelled ? 'cancelled' : 'completed');
-  return progress;
+  await record(control.cancelled ? 'cancelled' : 'completed');
+  return { done: progress };
+}
+
+export async function campaignRunWorkflow(input: CampaignRunInput): Promise<CampaignProgress> {
+  const control: Control = { paused: input.carried?.paused ?? false, cancelled: false, progress: input.carried?.progress ?? newProgress(input.runId) };
+  listen(control);
+  const outcome = await sendRun(input, control);
+  if ('done' in outcome) return outcome.done;
+  await condition(allHandlersFinished);
+  return continueAsNew<typeof campaignRunWorkflow>(outcome.continueWith);
 }
 
 /**
- * A recurring campaign: sleeps until the next occurrence (durable timer), starts that
+ * A recurring campaign: sleeps until the next occurrence (durable timer), sends that
  * occurrence's run (which freezes its own audience), and continues as new. Pause skips
- * occurrences until resumed; cancel ends the schedule (a run already started goes on).
+ * occurrences until resumed (and pauses a run in progress); cancel ends the schedule and the run.
  */
 export async function campaignScheduleWorkflow(input: CampaignScheduleInput): Promise<void> {
   const { campaign } = input;
   if (campaign.schedule.type !== 'recurring') throw new Error(`campaign ${campaign.id} is not recurring`);
-  let paused = input.paused ?? false;
-  let cancelled = false;
-  setHandler(pauseCampaignSignal, () => void (paused = true));
-  setHandler(resumeCampaignSignal, () => void (paused = false));
-  setHandler(cancelCampaignSignal, () => void (cancelled = true));
-  setHandler(campaignProgressQuery, () => ({ status: cancelled ? 'cancelled' : paused ? 'paused' : 'scheduled', runId: '', recipients: 0, sent: 0, skipped: 0, unknown: 0, failed: 0, deferred: 0, pages: input.occurrences }));
+  const control: Control = { paused: input.paused ?? false, cancelled: false, progress: input.current?.carried?.progress ?? newProgress('') };
+  let nextAt: string | undefined;
+  listen(control, () => ({ ...control.progress, ...(nextAt ? { status: control.cancelled ? 'cancelled' : control.paused ? 'paused' : 'scheduled', nextAt } : {}) }));
 
-  const next = await bookkeeping.nextCampaignOccurrence({ schedule: campaign.schedule, after: Date.now() });
-  await condition(() => cancelled, Math.max(1, next - Date.now()));
-  if (cancelled) {
-    await bookkeeping.recordCampaignStatus({ campaignId: campaign.id, status: 'cancelled' });
-    return;
-  }
-  if (!paused) {
+  let current = input.current;
+  if (!current) {
+    const next = await bookkeeping.nextCampaignOccurrence({ schedule: campaign.schedule, after: Date.now() });
+    nextAt = new Date(next).toISOString();
+    await condition(() => control.cancelled, Math.max(1, next - Date.now()), { summary: `campaign ${campaign.id}: next occurrence` });
+    if (control.cancelled) {
+      await bookkeeping.recordCampaignStatus({ campaignId: campaign.id, status: 'cancelled' });
+      return;
+    }
+    nextAt = undefined;
     const runId = `${campaign.id}@${new Date(next).toISOString()}`;
-    await startChild(campaignRunWorkflow, {
-      workflowId: campaignWorkflowId(runId),
-      args: [{ v: 1, campaign, runId }],
-      // The run outlives this scheduler run (which continues as new at once).
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-    });
+    control.progress = newProgress(runId);
+    if (!control.paused) current = { v: 1, campaign, runId };
+  }
+  let occurrences = input.occurrences;
+  if (current) {
+    const outcome = await sendRun(current, control);
+    await condition(allHandlersFinished);
+    if ('continueWith' in outcome) return continueAsNew<typeof campaignScheduleWorkflow>({ ...input, paused: control.paused, current: outcome.continueWith });
+    occurrences += 1;
+    if (control.cancelled) return;
+    // The run recorded "completed": the campaign itself is waiting for its next occurrence.
+    await bookkeeping.recordCampaignStatus({ campaignId: campaign.id, status: 'scheduled' });
   }
   await condition(allHandlersFinished);
-  await continueAsNew<typeof campaignScheduleWorkflow>({ ...input, occurrences: input.occurrences + (paused ? 0 : 1), paused });
+  await continueAsNew<typeof campaignScheduleWorkflow>({ v: 1, campaign, occurrences, paused: control.paused });
 }
