@@ -6,6 +6,9 @@
  * after the provider took it never sends twice; local-time and recurring schedules.
  */
 import { sign } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DateTime } from 'luxon';
 import supertest from 'supertest';
 import type { CampaignInput } from '../campaigns/schema';
@@ -37,6 +40,14 @@ async function putCampaign(id: string, campaign: CampaignInput) {
   const res = await h.http('put', `/v1/campaigns/${id}`).send(campaign);
   if (res.status >= 300) throw new Error(`PUT campaign ${id}: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body;
+}
+
+/** `RECORD_HISTORIES=1 npx jest test/campaigns.test.ts` re-records the histories test/campaigns-replay.test.ts replays. */
+async function recordHistory(name: string, workflowId: string) {
+  if (process.env.RECORD_HISTORIES !== '1') return;
+  const dir = path.join(__dirname, 'histories', 'campaign');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, `${name}.json`), `${historyToJSON(await h.env.client.workflow.getHandle(workflowId).fetchHistory())}\n`);
 }
 
 const run = (runId: string) => h.env.client.workflow.getHandle(campaignWorkflowId(runId));
@@ -79,6 +90,7 @@ test('a newsletter to a segment and a list, minus exclusions: one request, each 
   expect((await h.http('post', '/v1/campaigns/summer/send')).status).toBe(202);
   const result = (await run('summer').result()) as CampaignProgress;
   expect(result).toMatchObject({ status: 'completed', recipients: 5, sent: 3, skipped: 2 });
+  await recordHistory('newsletter', campaignWorkflowId('summer'));
 
   // Ann, Bob, Eve, once each, in ONE SendGrid request; Fay excluded; Cat unsubscribed; Dan has no email.
   const sent = deliveries('summer');
@@ -180,6 +192,7 @@ test('pause, resume and cancel a throttled campaign; pages are paced by the thro
   expect((await h.http('post', '/v1/campaigns/paced/cancel')).status).toBe(202);
   const result = (await run('paced').result()) as CampaignProgress;
   expect(result.status).toBe('cancelled');
+  await recordHistory('paused-resumed-cancelled', campaignWorkflowId('paced'));
   const atCancel = deliveries('paced').length;
   expect(atCancel).toBeLessThan(20);
   expect(result.sent).toBe(atCancel);
@@ -230,6 +243,7 @@ test('a local-time send: 10:00 in each contact\'s zone, one timer and one reques
   expect((await h.http('get', '/v1/campaigns/local')).body.status).toBe('scheduled');
   const result = (await run('local').result()) as CampaignProgress;
   expect(result).toMatchObject({ status: 'completed', recipients: 6, sent: 6 });
+  await recordHistory('local-time', campaignWorkflowId('local'));
   const sent = await messagesOf('local');
   for (const m of sent) {
     const zone = zones[Number(m.contact_id.slice(3)) % 3];
@@ -280,4 +294,5 @@ test('a recurring daily campaign: one run per day at 10:00, each with the audien
 
   expect((await h.http('post', '/v1/campaigns/daily/cancel')).status).toBe(202);
   await waitFor(async () => (await h.http('get', '/v1/campaigns/daily')).body.status === 'cancelled' && true, 'schedule cancelled');
+  await recordHistory('recurring-cancelled', 'campaign-schedule:daily');
 }, 60_000);
