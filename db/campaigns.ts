@@ -119,8 +119,11 @@ export interface PageRecipient {
   sentLastDay: number;
 }
 
-/** Up to `limit` recipients due at `now` and not settled, in order. */
-export async function duePage(q: Queryable, runId: string, channel: string, now: number, limit: number): Promise<PageRecipient[]> {
+/**
+ * The recipients due at `now` and not settled among those with `ord` in the window (pages run
+ * side by side on disjoint windows), in order.
+ */
+export async function duePage(q: Queryable, runId: string, channel: string, now: number, window: { afterOrd: number; limit: number }): Promise<PageRecipient[]> {
   const { rows } = await q.query<{
     contact_id: string;
     zone: string;
@@ -138,11 +141,11 @@ export async function duePage(q: Queryable, runId: string, channel: string, now:
             (SELECT max(m.sent_at) FROM messages m WHERE m.contact_id = r.contact_id AND m.channel = $2 AND m.status = 'sent' AND NOT m.transactional AND m.sent_at <= $3) AS last_sent_at,
             (SELECT count(*)::int FROM messages m WHERE m.contact_id = r.contact_id AND m.status = 'sent' AND NOT m.transactional AND m.channel <> 'webhook'
                 AND m.sent_at > $3::timestamptz - interval '24 hours' AND m.sent_at <= $3) AS sent_last_day
-       FROM (SELECT * FROM campaign_recipients WHERE run_id = $1 AND NOT done AND due_at <= $3 ORDER BY ord LIMIT $4) r
+       FROM (SELECT * FROM campaign_recipients WHERE run_id = $1 AND NOT done AND due_at <= $3 AND ord > $4 AND ord <= $4 + $5 ORDER BY ord) r
        JOIN contacts c ON c.id = r.contact_id
        LEFT JOIN contact_consent cc ON cc.contact_id = r.contact_id AND cc.channel = $2
       ORDER BY r.ord`,
-    [runId, channel, new Date(now), limit],
+    [runId, channel, new Date(now), window.afterOrd, window.limit],
   );
   return rows.map((r) => ({
     contactId: r.contact_id,

@@ -155,6 +155,9 @@ test('a bad campaign is a 400 naming the field; unknown audiences are named', as
   const unknown = await h.http('put', '/v1/campaigns/bad').send({ name: 'x', message: { type: 'sms', body: 'hi' }, audience: { segments: ['nope'] } });
   expect(unknown.status).toBe(400);
   expect(unknown.body.error.issues).toEqual([{ path: ['audience', 'segments', 0], message: 'no segment "nope"' }]);
+  const template = await h.http('put', '/v1/campaigns/bad').send({ name: 'x', message: { type: 'email', subject: 'Hi {{ contact.name', html: 'x' }, audience: { lists: ['nl-subscribers'] } });
+  expect(template.status).toBe(400);
+  expect(template.body.error.issues[0].path).toEqual(['message', 'subject']);
   expect((await h.http('post', '/v1/campaigns/nothing/send')).status).toBe(404);
   expect((await h.http('post', '/v1/campaigns/summer/pause')).body.error.code).toBe('not_running');
 });

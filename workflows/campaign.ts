@@ -38,8 +38,10 @@ const bookkeeping = proxyActivities<Omit<CampaignActivities, 'sendCampaignPage'>
 
 /** Pages per workflow run before continuing as new (the history stays small on huge or slow campaigns). */
 const PAGES_PER_RUN = 500;
-/** Nothing due yet although recipients remain (a page raced another attempt): look again after this. */
+/** Recipients remain but none is due (a page raced another attempt): look again after this. */
 const IDLE_MS = 1_000;
+/** Unthrottled: pages sent at once (each a SendGrid request of up to 1,000). */
+const PAGES_IN_FLIGHT = 3;
 
 /** What the signal handlers change and the query reads, shared by a run and the scheduler. */
 interface Control {
@@ -83,10 +85,14 @@ async function sendRun(input: CampaignRunInput, control: Control): Promise<{ con
     progress.status = control.paused ? 'paused' : 'sending';
   }
 
-  // Throttle: the pace is counted from when sending (re)started: page k waits until
-  // since + sent / rate, so the run keeps the rate over its whole length.
+  // The frozen audience is swept in windows of `ord`: pages side by side when unthrottled (the
+  // provider and Postgres work in parallel), one at a time when throttled. After a sweep, what
+  // is left is not due yet (local hours, quiet hours): sleep until it is, then sweep again.
+  // Throttle: page k waits until since + sent / rate, so the run keeps the rate over its length.
   const throttle = input.carried?.throttle ?? { since: Date.now(), sent: 0 };
   const limit = pageSize(campaign.throttlePerMinute);
+  const inFlight = campaign.throttlePerMinute === null ? PAGES_IN_FLIGHT : 1;
+  let afterOrd = input.carried?.afterOrd ?? 0;
   for (let pagesThisRun = 0; ; ) {
     if (control.cancelled) break;
     if (control.paused) {
@@ -102,27 +108,34 @@ async function sendRun(input: CampaignRunInput, control: Control): Promise<{ con
       const earliest = throttle.since + (throttle.sent / campaign.throttlePerMinute) * 60_000;
       if (earliest > Date.now() && (await condition(() => control.paused || control.cancelled, Math.ceil(earliest - Date.now())))) continue;
     }
-    const out = await pages.sendCampaignPage({ runId, campaign, now: Date.now(), limit });
-    pagesThisRun += 1;
-    progress.pages += 1;
-    progress.sent += out.sent;
-    progress.skipped += out.skipped;
-    progress.unknown += out.unknown;
-    progress.failed += out.failed;
-    progress.deferred += out.deferred;
-    throttle.sent += out.sent;
-    if (out.settled === 0 && out.deferred === 0) {
+    if (afterOrd >= progress.recipients) {
       const left = await bookkeeping.campaignRemaining({ runId });
       if (left.pending === 0) break;
       // Nothing due now: sleep until the next recipients are (a zone's local hour, a quiet window's end).
       const wait = left.nextDueAt === null ? IDLE_MS : Math.max(IDLE_MS, left.nextDueAt - Date.now());
       await condition(() => control.paused || control.cancelled, wait);
+      afterOrd = 0;
       // A long wait is not a throttle debt.
       throttle.since = Date.now();
       throttle.sent = 0;
+      continue;
+    }
+    const now = Date.now();
+    const windows = Array.from({ length: inFlight }, (_, i) => afterOrd + i * limit).filter((start) => start < progress.recipients);
+    const outs = await Promise.all(windows.map((start) => pages.sendCampaignPage({ runId, campaign, now, afterOrd: start, limit })));
+    afterOrd += windows.length * limit;
+    for (const out of outs) {
+      pagesThisRun += 1;
+      progress.pages += 1;
+      progress.sent += out.sent;
+      progress.skipped += out.skipped;
+      progress.unknown += out.unknown;
+      progress.failed += out.failed;
+      progress.deferred += out.deferred;
+      throttle.sent += out.sent;
     }
     if (pagesThisRun >= PAGES_PER_RUN || workflowInfo().continueAsNewSuggested) {
-      return { continueWith: { ...input, carried: { progress, paused: control.paused, throttle } } };
+      return { continueWith: { ...input, carried: { progress, paused: control.paused, throttle, afterOrd } } };
     }
   }
   await record(control.cancelled ? 'cancelled' : 'completed');

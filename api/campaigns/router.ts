@@ -12,6 +12,7 @@ import { campaignProgress, getCampaign, listCampaigns, saveCampaign, setCampaign
 import type { Db } from '../../db/pool';
 import { DEFAULT_CONVERSION_WINDOW_DAYS, flowStats } from '../../db/stats';
 import { slug } from '../../flows/schema';
+import { engineFor, templateFields } from '../../flows/templates';
 import type { Issue } from '../../flows/validate';
 import { JOURNEY_TASK_QUEUE } from '../../workflows/journey-identity';
 import {
@@ -51,6 +52,18 @@ async function audienceIssues(db: Db, c: CampaignDefinition): Promise<Issue[]> {
   return issues;
 }
 
+/** Liquid syntax of the message's fields, checked at save as flows are. */
+function templateIssues(c: CampaignDefinition): Issue[] {
+  return Object.entries(templateFields(c.message)).flatMap(([field, source]) => {
+    try {
+      engineFor(c.message, field).parse(source);
+      return [];
+    } catch (err) {
+      return [{ path: ['message', ...field.split('.')], message: `template error: ${(err as Error).message}` }];
+    }
+  });
+}
+
 /** A one-off run's input from the schedule: when it starts, and the local hour if any. */
 export function runInputOf(campaign: CampaignDefinition, sendNow: boolean): CampaignRunInput {
   const base: CampaignRunInput = { v: 1, campaign, runId: campaign.id };
@@ -87,7 +100,7 @@ export function campaignsRouter(deps: { db: Db; workflows: WorkflowClient }): Ro
     const parsed = parseOr400(campaignInput, req.body);
     if (parsed.id !== undefined && parsed.id !== id) throw invalid([{ path: ['id'], message: `body id "${parsed.id}" does not match the URL ("${id}")` }]);
     const definition: CampaignDefinition = { ...parsed, id };
-    const issues = await audienceIssues(deps.db, definition);
+    const issues = [...templateIssues(definition), ...(await audienceIssues(deps.db, definition))];
     if (issues.length > 0) throw invalid(issues, 'campaign is invalid');
     const saved = await saveCampaign(deps.db, definition);
     if (!saved) throw new HttpError(409, 'campaign_sending', `campaign "${id}" is sending or paused: cancel it before changing it`);

@@ -31,8 +31,9 @@ CREATE TABLE campaign_recipients (
   done        boolean NOT NULL DEFAULT false,
   PRIMARY KEY (run_id, contact_id)
 );
--- Pages: the due, unsettled recipients in order.
-CREATE INDEX campaign_recipients_pending ON campaign_recipients (run_id, due_at, ord) WHERE NOT done;
+-- Pages: windows of `ord`; what is left and when it is due.
+CREATE UNIQUE INDEX campaign_recipients_order ON campaign_recipients (run_id, ord);
+CREATE INDEX campaign_recipients_pending ON campaign_recipients (run_id, due_at) WHERE NOT done;
 
 -- Campaign messages live with journey messages (smart sending, the cap and last-touch
 -- conversions read one table). Their send_key is "campaign:<run>|<contact>": one message per
