@@ -30,7 +30,7 @@ import {
 } from '../db/campaigns';
 import type { Db } from '../db/pool';
 import { pushSubscriptionsOf, deletePushSubscriptions } from '../db/push-subscriptions';
-import { appendToHtml, listUnsubscribeHeaders, unsubscribeUrl } from '../engagement/links';
+import { appendToHtml, unsubscribeUrl } from '../engagement/links';
 import { engineFor, MAX_RENDERED_CHARS, templateFields, type TemplateContext } from '../flows/templates';
 import type { ActivityDeps } from '.';
 import { DEFAULT_TIMEZONE, quietUntil } from './clock';
@@ -199,13 +199,16 @@ export function createCampaignActivities(deps: ActivityDeps) {
         from: message.from ?? deps.emailFrom,
         html,
         ...(rendered.text ? { text: rendered.text.split(UNSUBSCRIBE_PLACEHOLDER).join(tag) } : {}),
-        personalizations: group.map((c) => ({
-          to: c.to,
-          subject: c.rendered.subject,
-          customArgs: { parcours_message_id: c.messageId, parcours_campaign_id: campaign.id },
-          headers: listUnsubscribeHeaders(deps.links, c.messageId),
-          substitutions: { [tag]: unsubscribeUrl(deps.links, c.messageId) },
-        })),
+        personalizations: group.map((c) => {
+          const link = unsubscribeUrl(deps.links, c.messageId); // signed once: header and body
+          return {
+            to: c.to,
+            subject: c.rendered.subject,
+            customArgs: { parcours_message_id: c.messageId, parcours_campaign_id: campaign.id },
+            headers: { 'List-Unsubscribe': `<${link}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+            substitutions: { [tag]: link },
+          };
+        }),
       };
       try {
         const send = deps.email.sendBatch;
