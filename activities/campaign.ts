@@ -11,9 +11,10 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, asyncLocalStorage } from '@temporalio/activity';
 import { marketingRefusal, type ConsentStatus } from '../audiences/consent-policy';
-import type { CampaignDefinition, CampaignMessage } from '../campaigns/schema';
+import { variantMessage, type CampaignDefinition, type CampaignMessage } from '../campaigns/schema';
 import {
   campaignMessagesOf,
+  chooseWinner,
   claimCampaignMessages,
   deferRecipients,
   duePage,
@@ -51,6 +52,8 @@ export interface PageRequest {
   /** The window of the frozen audience (by `ord`): recipients after `afterOrd`, `limit` of them. */
   afterOrd: number;
   limit: number;
+  /** A/B test phase: only the test's members. */
+  testOnly?: boolean;
 }
 
 export interface PageOutcome {
@@ -180,8 +183,8 @@ export function createCampaignActivities(deps: ActivityDeps) {
   }
 
   /** Emails: one request per distinct body (subjects are per personalization), up to 1,000 recipients each. */
-  async function sendEmails(campaign: CampaignDefinition, claimed: Claimed[], owner: string, sentAt: Date, outcome: PageOutcome): Promise<void> {
-    const message = campaign.message as Extract<CampaignMessage, { type: 'email' }>;
+  async function sendEmails(campaign: CampaignDefinition, variant: CampaignMessage, claimed: Claimed[], owner: string, sentAt: Date, outcome: PageOutcome): Promise<void> {
+    const message = variant as Extract<CampaignMessage, { type: 'email' }>;
     const groups = new Map<string, Claimed[]>();
     for (const c of claimed) {
       const body = JSON.stringify([c.rendered.html, c.rendered.text ?? null]);
@@ -261,10 +264,8 @@ export function createCampaignActivities(deps: ActivityDeps) {
     const channel = campaign.message.type;
     const now = Math.max(req.now, Date.now());
     const outcome: PageOutcome = { settled: 0, sent: 0, skipped: 0, unknown: 0, failed: 0, deferred: 0 };
-    const page = await duePage(db, runId, channel, req.now, { afterOrd: req.afterOrd, limit: req.limit });
+    const page = await duePage(db, runId, channel, req.now, { afterOrd: req.afterOrd, limit: req.limit, testOnly: req.testOnly });
     if (page.length === 0) return outcome;
-    const key: CampaignMessageKey = { runId, campaignId: campaign.id, channel, variant: campaign.message.id };
-
     // What earlier attempts of this page left: settled messages are done; a live claim is another
     // attempt at work (retry later); a dead claim may have reached the provider: unknown.
     const previous = await campaignMessagesOf(db, runId, page.map((r) => r.contactId));
@@ -281,10 +282,28 @@ export function createCampaignActivities(deps: ActivityDeps) {
     await finishCampaignMessages(db, dead, { status: 'unknown', reason: 'outcome unknown (an attempt died while sending); marketing messages are not sent again' });
     outcome.unknown += dead.length;
 
+    // One group per variant (A/B tests), each with its message and its message rows' variant.
+    const settled = [...done];
+    const groups = new Map<string | null, PageRecipient[]>();
+    for (const r of open) groups.set(r.variant, [...(groups.get(r.variant) ?? []), r]);
+    for (const [variantId, recipients] of groups) {
+      const message = variantMessage(campaign, variantId);
+      settled.push(...(await sendGroup(campaign, message, recipients, { runId, now, outcome })));
+    }
+    await markDone(db, runId, settled);
+    outcome.settled = settled.length;
+    return outcome;
+  }
+
+  /** Rules, rendering, one claim and the provider calls for the page's recipients of one message; answers who is settled. */
+  async function sendGroup(campaign: CampaignDefinition, message: CampaignMessage, open: PageRecipient[], at: { runId: string; now: number; outcome: PageOutcome }): Promise<string[]> {
+    const { runId, now, outcome } = at;
+    const channel = message.type;
+    const key: CampaignMessageKey = { runId, campaignId: campaign.id, channel, variant: message.id };
     const skips: { contactId: string; recipient: string | null; reason: string }[] = [];
     const deferred: { contactId: string; until: number }[] = [];
     const toSend: { r: PageRecipient; to: string; rendered: Record<string, string> }[] = [];
-    const render = pageRenderer(campaign.message);
+    const render = pageRenderer(message);
     for (const r of open) {
       const decision = decide(r, campaign, now, deps);
       if (decision.kind === 'defer') {
@@ -316,13 +335,9 @@ export function createCampaignActivities(deps: ActivityDeps) {
     // Not claimed: another attempt got there since we looked; a later page settles them.
     const claimed: Claimed[] = toSend.filter((s) => claimedIds.has(s.r.contactId)).map((s) => ({ contactId: s.r.contactId, messageId: claimedIds.get(s.r.contactId)!, to: s.to, rendered: s.rendered }));
     const sentAt = new Date(now);
-    if (channel === 'email') await sendEmails(campaign, claimed, owner, sentAt, outcome);
+    if (channel === 'email') await sendEmails(campaign, message, claimed, owner, sentAt, outcome);
     else await sendEach(campaign, claimed, owner, sentAt, outcome);
-
-    const settled = [...done, ...skips.map((s) => s.contactId), ...claimed.map((c) => c.contactId)];
-    await markDone(db, runId, settled);
-    outcome.settled = settled.length;
-    return outcome;
+    return [...skips.map((s) => s.contactId), ...claimed.map((c) => c.contactId)];
   }
 
   return {
@@ -331,6 +346,11 @@ export function createCampaignActivities(deps: ActivityDeps) {
       const frozen = await freezeAudience(db, { ...req, defaultZone: DEFAULT_TIMEZONE });
       await setCampaignStatus(db, req.campaign.id, 'sending');
       return frozen;
+    },
+    /** A/B test: the winning variant, given to the rest of the audience. */
+    async chooseCampaignWinner(req: { runId: string; campaign: CampaignDefinition }): Promise<{ winner: string; rates: Record<string, number> }> {
+      const test = req.campaign.abTest!;
+      return chooseWinner(db, req.runId, test.variants.map((v) => v.id), test.winnerBy);
     },
     async campaignRemaining(req: { runId: string }) {
       return remaining(db, req.runId);

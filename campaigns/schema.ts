@@ -6,7 +6,7 @@
  */
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
-import { audienceId, emailStep, pushStep, quietWindow, slug, smsStep } from '../flows/schema';
+import { audienceId, duration, emailStep, pushStep, quietWindow, slug, smsStep } from '../flows/schema';
 
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'use 24-hour "HH:MM"');
 const isoDateTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date-time');
@@ -52,6 +52,30 @@ export const campaignSchedule = z.discriminatedUnion('type', [
 ]);
 export type CampaignSchedule = z.output<typeof campaignSchedule>;
 
+/** A variant replaces some of the message's fields (subject, content); the rest is the message's. */
+const variant = z.strictObject({
+  id: slug,
+  subject: z.string().min(1).max(998).optional(),
+  html: z.string().min(1).optional(),
+  text: z.string().optional(),
+  title: z.string().min(1).max(200).optional(),
+  body: z.string().min(1).max(1600).optional(),
+});
+export type CampaignVariant = z.output<typeof variant>;
+
+/**
+ * A/B test: `testPercent` of the audience, spread evenly over the variants, gets the message
+ * first; `after` that long, the variant with the best unique open (or click) rate goes to the rest.
+ */
+export const abTest = z
+  .strictObject({
+    variants: z.array(variant).min(2).max(5),
+    testPercent: z.number().int().min(2).max(50).default(20),
+    winnerBy: z.enum(['opens', 'clicks']).default('opens'),
+    after: duration,
+  })
+  .refine((t) => new Set(t.variants.map((v) => v.id)).size === t.variants.length, { message: 'variant ids must be unique', path: ['variants'] });
+
 export const campaignInput = z.strictObject({
   /** Optional in the body; when given it must match the URL. */
   id: slug.optional(),
@@ -67,9 +91,19 @@ export const campaignInput = z.strictObject({
   quietHours: quietWindow.nullable().default(null),
   /** Only contacts `subscribed` on the channel, whatever CONSENT_EMAIL says. */
   requireSubscribed: z.boolean().default(false),
+  abTest: abTest.optional(),
 });
 export type CampaignInput = z.input<typeof campaignInput>;
 export type CampaignDefinition = z.output<typeof campaignInput> & { id: string };
 
 export const campaignStatus = z.enum(['draft', 'scheduled', 'sending', 'paused', 'completed', 'cancelled']);
 export type CampaignStatus = z.infer<typeof campaignStatus>;
+
+/** The message a recipient of this variant gets (the message itself without an A/B test). */
+export function variantMessage(campaign: Pick<CampaignDefinition, 'message' | 'abTest'>, variantId: string | null): CampaignMessage {
+  const v = variantId === null ? undefined : campaign.abTest?.variants.find((x) => x.id === variantId);
+  if (!v) return campaign.message;
+  const { id, ...fields } = v;
+  const defined = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
+  return { ...campaign.message, ...defined, id } as CampaignMessage;
+}

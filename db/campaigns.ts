@@ -74,7 +74,11 @@ export async function freezeAudience(q: Queryable, req: FreezeRequest): Promise<
     req.campaign,
   ]);
   if (run.rows.length === 0) return { recipients: await countRecipients(q, req.runId) };
-  const { audience } = req.campaign;
+  const { audience, abTest } = req.campaign;
+  // A/B tests: the k-th of every 100 recipients (in id order) is in the test when
+  // floor(k * percent / 100) steps up, which spreads exactly `percent` % evenly; the test's
+  // members take the variants in turn.
+  const variants = abTest?.variants.map((v) => v.id) ?? [];
   const { rowCount } = await q.query(
     `WITH members AS (
        (SELECT contact_id FROM list_memberships WHERE list_id = ANY($2) AND left_at IS NULL
@@ -84,15 +88,33 @@ export async function freezeAudience(q: Queryable, req: FreezeRequest): Promise<
         UNION SELECT contact_id FROM segment_members WHERE segment_id = ANY($5) AND exited_at IS NULL)
      ),
      -- Read once: pg_timezone_names is a function scan, not a table.
-     zones AS MATERIALIZED (SELECT name FROM pg_timezone_names)
-     INSERT INTO campaign_recipients (run_id, contact_id, ord, zone, due_at)
-     SELECT $1, c.id, row_number() OVER (ORDER BY c.id), COALESCE(z.name, $6),
+     zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),
+     numbered AS (
+       SELECT c.id, row_number() OVER (ORDER BY c.id) AS ord, COALESCE(z.name, $6) AS zone
+         FROM members m
+         JOIN contacts c ON c.id = m.contact_id
+         LEFT JOIN zones z ON z.name = c.traits ->> 'timezone'
+     )
+     INSERT INTO campaign_recipients (run_id, contact_id, ord, zone, due_at, variant)
+     SELECT $1, n.id, n.ord, n.zone,
             CASE WHEN $7::text IS NULL THEN $8::timestamptz
-                 ELSE ($7::text || ' ' || $9::text)::timestamp AT TIME ZONE COALESCE(z.name, $6) END
-       FROM members m
-       JOIN contacts c ON c.id = m.contact_id
-       LEFT JOIN zones z ON z.name = c.traits ->> 'timezone'`,
-    [req.runId, audience.lists, audience.segments, audience.exclude.lists, audience.exclude.segments, req.defaultZone, req.local?.date ?? null, new Date(req.now), req.local?.time ?? null],
+                 ELSE ($7::text || ' ' || $9::text)::timestamp AT TIME ZONE n.zone END,
+            CASE WHEN cardinality($10::text[]) > 0 AND (n.ord * $11::int) / 100 > ((n.ord - 1) * $11::int) / 100
+                 THEN ($10::text[])[1 + ((n.ord * $11::int) / 100) % cardinality($10::text[])] END
+       FROM numbered n`,
+    [
+      req.runId,
+      audience.lists,
+      audience.segments,
+      audience.exclude.lists,
+      audience.exclude.segments,
+      req.defaultZone,
+      req.local?.date ?? null,
+      new Date(req.now),
+      req.local?.time ?? null,
+      variants,
+      abTest?.testPercent ?? 0,
+    ],
   );
   await q.query('UPDATE campaign_runs SET recipients = $2 WHERE run_id = $1', [req.runId, rowCount ?? 0]);
   return { recipients: rowCount ?? 0 };
@@ -107,6 +129,8 @@ async function countRecipients(q: Queryable, runId: string): Promise<number> {
 export interface PageRecipient {
   contactId: string;
   zone: string;
+  /** A/B tests: the variant; null without a test. */
+  variant: string | null;
   email: string | null;
   phone: string | null;
   traits: Record<string, unknown>;
@@ -123,10 +147,11 @@ export interface PageRecipient {
  * The recipients due at `now` and not settled among those with `ord` in the window (pages run
  * side by side on disjoint windows), in order.
  */
-export async function duePage(q: Queryable, runId: string, channel: string, now: number, window: { afterOrd: number; limit: number }): Promise<PageRecipient[]> {
+export async function duePage(q: Queryable, runId: string, channel: string, now: number, window: { afterOrd: number; limit: number; /** A/B test phase: only the test's members. */ testOnly?: boolean }): Promise<PageRecipient[]> {
   const { rows } = await q.query<{
     contact_id: string;
     zone: string;
+    variant: string | null;
     email: string | null;
     phone: string | null;
     traits: Record<string, unknown>;
@@ -135,21 +160,22 @@ export async function duePage(q: Queryable, runId: string, channel: string, now:
     last_sent_at: Date | null;
     sent_last_day: number;
   }>(
-    `SELECT r.contact_id, r.zone, c.email, c.phone, c.traits, cc.status AS consent,
+    `SELECT r.contact_id, r.zone, r.variant, c.email, c.phone, c.traits, cc.status AS consent,
             EXISTS (SELECT 1 FROM suppressions s WHERE s.channel = $2 AND s.address = ANY(ARRAY[lower(CASE $2 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email END),
                     'sha256:' || encode(sha256(convert_to(lower(trim(CASE $2 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email END)), 'UTF8')), 'hex')])) AS suppressed,
             (SELECT max(m.sent_at) FROM messages m WHERE m.contact_id = r.contact_id AND m.channel = $2 AND m.status = 'sent' AND NOT m.transactional AND m.sent_at <= $3) AS last_sent_at,
             (SELECT count(*)::int FROM messages m WHERE m.contact_id = r.contact_id AND m.status = 'sent' AND NOT m.transactional AND m.channel <> 'webhook'
                 AND m.sent_at > $3::timestamptz - interval '24 hours' AND m.sent_at <= $3) AS sent_last_day
-       FROM (SELECT * FROM campaign_recipients WHERE run_id = $1 AND NOT done AND due_at <= $3 AND ord > $4 AND ord <= $4 + $5 ORDER BY ord) r
+       FROM (SELECT * FROM campaign_recipients WHERE run_id = $1 AND NOT done AND due_at <= $3 AND ord > $4 AND ord <= $4 + $5 AND (NOT $6 OR variant IS NOT NULL) ORDER BY ord) r
        JOIN contacts c ON c.id = r.contact_id
        LEFT JOIN contact_consent cc ON cc.contact_id = r.contact_id AND cc.channel = $2
       ORDER BY r.ord`,
-    [runId, channel, new Date(now), window.afterOrd, window.limit],
+    [runId, channel, new Date(now), window.afterOrd, window.limit, window.testOnly ?? false],
   );
   return rows.map((r) => ({
     contactId: r.contact_id,
     zone: r.zone,
+    variant: r.variant,
     email: r.email,
     phone: r.phone,
     traits: r.traits,
@@ -304,4 +330,26 @@ export async function finishCampaignMessages(
   } else {
     await q.query('UPDATE messages SET status = $2, reason = $3, lease_until = NULL, lease_owner = NULL, updated_at = now() WHERE id = ANY($1::uuid[])', [ids, outcome.status, outcome.reason]);
   }
+}
+
+/**
+ * A/B test: the variant with the best unique open (or click) rate among those sent (ties: the
+ * first listed), written on the run, and given to the rest of the audience. Idempotent.
+ */
+export async function chooseWinner(q: Queryable, runId: string, variants: string[], by: 'opens' | 'clicks'): Promise<{ winner: string; rates: Record<string, number> }> {
+  const { rows } = await q.query<{ step_id: string; sent: number; engaged: number }>(
+    `SELECT step_id, count(*) FILTER (WHERE status = 'sent')::int AS sent,
+            count(${by === 'opens' ? 'COALESCE(opened_at, clicked_at)' : 'clicked_at'})::int AS engaged
+       FROM messages WHERE campaign_run_id = $1 GROUP BY step_id`,
+    [runId],
+  );
+  const rates = Object.fromEntries(variants.map((v) => {
+    const r = rows.find((x) => x.step_id === v);
+    return [v, r && r.sent > 0 ? r.engaged / r.sent : 0];
+  }));
+  const best = variants.reduce((a, b) => (rates[b] > rates[a] ? b : a));
+  const { rows: run } = await q.query<{ winner: string }>('UPDATE campaign_runs SET winner = COALESCE(winner, $2) WHERE run_id = $1 RETURNING winner', [runId, best]);
+  const winner = run[0]?.winner ?? best;
+  await q.query('UPDATE campaign_recipients SET variant = $2 WHERE run_id = $1 AND variant IS NULL', [runId, winner]);
+  return { winner, rates };
 }

@@ -299,3 +299,41 @@ test('a recurring daily campaign: one run per day at 10:00, each with the audien
   await waitFor(async () => (await h.http('get', '/v1/campaigns/daily')).body.status === 'cancelled' && true, 'schedule cancelled');
   await recordHistory('recurring-cancelled', 'campaign-schedule:daily');
 }, 60_000);
+
+test('an A/B test of the subject: the test share gets both variants, the better open rate goes to the rest after 4 hours', async () => {
+  const ids = await contactsOnList('ab-list', 'ab', 20);
+  await putCampaign('ab', {
+    name: 'Soldes',
+    message: { type: 'email', subject: 'Les soldes', html: '<p>Soldes</p>' },
+    audience: { lists: ['ab-list'] },
+    abTest: { variants: [{ id: 'plain', subject: 'Les soldes commencent' }, { id: 'urgent', subject: 'Dernières heures !' }], testPercent: 50, winnerBy: 'opens', after: '4 hours' },
+  });
+  expect((await h.http('post', '/v1/campaigns/ab/send')).status).toBe(202);
+  // Half the audience, spread evenly: five of each variant; the rest waits for the winner.
+  const test = await waitFor(async () => deliveries('ab').length === 10 && deliveries('ab'), 'the test share');
+  const subjects = test.map((d) => d.subject);
+  expect(subjects.filter((s) => s === 'Les soldes commencent')).toHaveLength(5);
+  expect(subjects.filter((s) => s === 'Dernières heures !')).toHaveLength(5);
+  expect((await progressOf('ab')).nextAt).toBeDefined();
+
+  // Two opens of "urgent" (one twice: unique opens count), one of "plain".
+  const rows = (await h.db.query<{ id: string; step_id: string }>("SELECT id, step_id FROM messages WHERE campaign_id = 'ab' ORDER BY contact_id")).rows;
+  const urgent = rows.filter((r) => r.step_id === 'urgent');
+  const plain = rows.filter((r) => r.step_id === 'plain');
+  const open = (id: string, n: number) => ({ email: 'x@example.com', timestamp: Math.floor(Date.now() / 1000), event: 'open', sg_event_id: `ab-open-${id}-${n}`, sg_message_id: 'sg.f', parcours_message_id: id, parcours_campaign_id: 'ab' });
+  expect((await postSendgrid([open(urgent[0].id, 1), open(urgent[0].id, 2), open(urgent[1].id, 1), open(plain[0].id, 1)])).status).toBe(200);
+
+  const result = (await run('ab').result()) as CampaignProgress;
+  expect(result).toMatchObject({ status: 'completed', recipients: 20, sent: 20, winner: 'urgent' });
+  const rest = deliveries('ab').slice(10);
+  expect(rest.map((d) => d.subject)).toEqual(Array(10).fill('Dernières heures !'));
+  expect(new Set(deliveries('ab').map((d) => d.to)).size).toBe(20);
+  expect(new Set(deliveries('ab').map((d) => d.to))).toEqual(new Set(ids.map((id) => `${id}@example.com`)));
+
+  const stats = (await h.http('get', '/v1/campaigns/ab/stats')).body;
+  expect(stats.variants.map((v: { variant: string; sent: number; opened: number }) => [v.variant, v.sent, v.opened]).sort()).toEqual([
+    ['plain', 5, 1],
+    ['urgent', 15, 2],
+  ]);
+  await recordHistory('ab-test', campaignWorkflowId('ab'));
+});

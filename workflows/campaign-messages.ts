@@ -21,6 +21,8 @@ export interface CampaignProgress {
   /** Deferrals by quiet hours (a recipient deferred twice counts twice). */
   deferred: number;
   pages: number;
+  /** A/B tests: the variant sent to the rest, once chosen. */
+  winner?: string;
   /** While waiting for a start, an occurrence or due recipients: until when (ISO). */
   nextAt?: string;
 }
@@ -35,7 +37,7 @@ export interface CampaignRunInput {
   /** Local-time sends: each recipient at `time` on `date` in their zone. */
   local?: { date: string; time: string };
   /** Set by continue-as-new: the audience is frozen, the progress so far. */
-  carried?: { progress: CampaignProgress; paused: boolean; throttle: { since: number; sent: number }; /** Where the sweep of the audience stands. */ afterOrd?: number };
+  carried?: { progress: CampaignProgress; paused: boolean; throttle: { since: number; sent: number }; /** Where the sweep of the audience stands. */ afterOrd?: number; /** A/B tests: sending to the test's members only. */ testPhase?: boolean };
 }
 
 export interface CampaignScheduleInput {

@@ -16,6 +16,7 @@ import {
 } from '@temporalio/workflow';
 import type { CampaignActivities } from '../activities/campaign';
 import { pageSize } from '../campaigns/pages';
+import { parseDuration } from '../flows/duration';
 import {
   campaignProgressQuery,
   cancelCampaignSignal,
@@ -35,6 +36,8 @@ const bookkeeping = proxyActivities<Omit<CampaignActivities, 'sendCampaignPage'>
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
+
+const msOf = (duration: string) => parseDuration(duration) ?? 0;
 
 /** Pages per workflow run before continuing as new (the history stays small on huge or slow campaigns). */
 const PAGES_PER_RUN = 500;
@@ -93,6 +96,8 @@ async function sendRun(input: CampaignRunInput, control: Control): Promise<{ con
   const limit = pageSize(campaign.throttlePerMinute);
   const inFlight = campaign.throttlePerMinute === null ? PAGES_IN_FLIGHT : 1;
   let afterOrd = input.carried?.afterOrd ?? 0;
+  // A/B test: first a sweep over the test's members only; then, after the wait, the winner for the rest.
+  let testPhase = input.carried?.testPhase ?? (campaign.abTest !== undefined && progress.winner === undefined);
   for (let pagesThisRun = 0; ; ) {
     if (control.cancelled) break;
     if (control.paused) {
@@ -108,6 +113,17 @@ async function sendRun(input: CampaignRunInput, control: Control): Promise<{ con
       const earliest = throttle.since + (throttle.sent / campaign.throttlePerMinute) * 60_000;
       if (earliest > Date.now() && (await condition(() => control.paused || control.cancelled, Math.ceil(earliest - Date.now())))) continue;
     }
+    if (afterOrd >= progress.recipients && testPhase) {
+      const test = campaign.abTest!;
+      progress.nextAt = new Date(Date.now() + msOf(test.after)).toISOString();
+      await condition(() => control.cancelled, msOf(test.after), { summary: `campaign ${campaign.id}: A/B test, winner by ${test.winnerBy} after ${test.after}` });
+      progress.nextAt = undefined;
+      if (control.cancelled) break;
+      progress.winner = (await bookkeeping.chooseCampaignWinner({ runId, campaign })).winner;
+      testPhase = false;
+      afterOrd = 0;
+      continue;
+    }
     if (afterOrd >= progress.recipients) {
       const left = await bookkeeping.campaignRemaining({ runId });
       if (left.pending === 0) break;
@@ -122,7 +138,7 @@ async function sendRun(input: CampaignRunInput, control: Control): Promise<{ con
     }
     const now = Date.now();
     const windows = Array.from({ length: inFlight }, (_, i) => afterOrd + i * limit).filter((start) => start < progress.recipients);
-    const outs = await Promise.all(windows.map((start) => pages.sendCampaignPage({ runId, campaign, now, afterOrd: start, limit })));
+    const outs = await Promise.all(windows.map((start) => pages.sendCampaignPage({ runId, campaign, now, afterOrd: start, limit, testOnly: testPhase })));
     afterOrd += windows.length * limit;
     for (const out of outs) {
       pagesThisRun += 1;
@@ -135,7 +151,7 @@ async function sendRun(input: CampaignRunInput, control: Control): Promise<{ con
       throttle.sent += out.sent;
     }
     if (pagesThisRun >= PAGES_PER_RUN || workflowInfo().continueAsNewSuggested) {
-      return { continueWith: { ...input, carried: { progress, paused: control.paused, throttle, afterOrd } } };
+      return { continueWith: { ...input, carried: { progress, paused: control.paused, throttle, afterOrd, testPhase } } };
     }
   }
   await record(control.cancelled ? 'cancelled' : 'completed');

@@ -7,7 +7,7 @@ import { Router } from 'express';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowClient } from '@temporalio/client';
 import { WorkflowIdReusePolicy, type SignalDefinition } from '@temporalio/common';
 import { DateTime } from 'luxon';
-import { campaignInput, type CampaignDefinition } from '../../campaigns/schema';
+import { campaignInput, variantMessage, type CampaignDefinition, type CampaignMessage } from '../../campaigns/schema';
 import { campaignProgress, getCampaign, listCampaigns, saveCampaign, setCampaignStatus } from '../../db/campaigns';
 import type { Db } from '../../db/pool';
 import { DEFAULT_CONVERSION_WINDOW_DAYS, flowStats } from '../../db/stats';
@@ -54,14 +54,17 @@ async function audienceIssues(db: Db, c: CampaignDefinition): Promise<Issue[]> {
 
 /** Liquid syntax of the message's fields, checked at save as flows are. */
 function templateIssues(c: CampaignDefinition): Issue[] {
-  return Object.entries(templateFields(c.message)).flatMap(([field, source]) => {
-    try {
-      engineFor(c.message, field).parse(source);
-      return [];
-    } catch (err) {
-      return [{ path: ['message', ...field.split('.')], message: `template error: ${(err as Error).message}` }];
-    }
-  });
+  const messages: [(string | number)[], CampaignMessage][] = [[['message'], c.message], ...(c.abTest?.variants ?? []).map((v, i): [(string | number)[], CampaignMessage] => [['abTest', 'variants', i], variantMessage(c, v.id)])];
+  return messages.flatMap(([path, message]) =>
+    Object.entries(templateFields(message)).flatMap(([field, source]) => {
+      try {
+        engineFor(message, field).parse(source);
+        return [];
+      } catch (err) {
+        return [{ path: [...path, ...field.split('.')], message: `template error: ${(err as Error).message}` }];
+      }
+    }),
+  );
 }
 
 /** A one-off run's input from the schedule: when it starts, and the local hour if any. */

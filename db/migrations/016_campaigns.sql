@@ -15,6 +15,8 @@ CREATE TABLE campaign_runs (
   definition   jsonb NOT NULL,
   status       text NOT NULL DEFAULT 'sending' CHECK (status IN ('sending', 'paused', 'completed', 'cancelled')),
   recipients   integer NOT NULL DEFAULT 0,
+  -- A/B tests: the variant chosen for the rest.
+  winner       text,
   frozen_at    timestamptz NOT NULL DEFAULT now(),
   finished_at  timestamptz
 );
@@ -28,6 +30,8 @@ CREATE TABLE campaign_recipients (
   ord         integer NOT NULL,
   zone        text NOT NULL,
   due_at      timestamptz NOT NULL,
+  -- A/B tests: the variant; NULL for the rest until the winner is chosen.
+  variant     text,
   done        boolean NOT NULL DEFAULT false,
   PRIMARY KEY (run_id, contact_id)
 );
