@@ -24,10 +24,13 @@ interface CampaignRow {
 
 const toCampaign = (r: CampaignRow): Campaign => ({ id: r.id, definition: r.definition, status: r.status, createdAt: r.created_at.toISOString(), updatedAt: r.updated_at.toISOString() });
 
-/** Statuses in which the definition may still change: nothing is being sent from it. */
-const EDITABLE: CampaignStatus[] = ['draft', 'scheduled', 'completed', 'cancelled'];
+/**
+ * Statuses in which the definition may change: nothing is scheduled or sent from it (a scheduled
+ * run carries the definition it was scheduled with: edit after cancelling).
+ */
+const EDITABLE: CampaignStatus[] = ['draft', 'completed', 'cancelled'];
 
-/** Creates or replaces; undefined when the campaign is sending or paused (a 409). */
+/** Creates or replaces; undefined when the campaign is scheduled, sending or paused (a 409). */
 export async function saveCampaign(q: Queryable, definition: CampaignDefinition): Promise<{ campaign: Campaign; created: boolean } | undefined> {
   const { rows } = await q.query<CampaignRow & { created: boolean }>(
     `INSERT INTO campaigns (id, definition) VALUES ($1, $2)

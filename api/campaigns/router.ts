@@ -106,7 +106,7 @@ export function campaignsRouter(deps: { db: Db; workflows: WorkflowClient }): Ro
     const issues = [...templateIssues(definition), ...(await audienceIssues(deps.db, definition))];
     if (issues.length > 0) throw invalid(issues, 'campaign is invalid');
     const saved = await saveCampaign(deps.db, definition);
-    if (!saved) throw new HttpError(409, 'campaign_sending', `campaign "${id}" is sending or paused: cancel it before changing it`);
+    if (!saved) throw new HttpError(409, 'campaign_sending', `campaign "${id}" is scheduled, sending or paused: cancel it before changing it`);
     res.status(saved.created ? 201 : 200).json(saved.campaign);
   });
 
