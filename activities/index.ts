@@ -20,6 +20,7 @@ import { sendMessage, UNSUBSCRIBE_PLACEHOLDER, type ChannelSender, type SendOutc
 import { appendToHtml, listUnsubscribeHeaders, openPixel, trackClicks, unsubscribeUrl, type LinkSettings } from '../engagement/links';
 import { createSegmentActivities } from './segments';
 import { createCalendarActivities } from './calendar';
+import { createCampaignActivities } from './campaign';
 import { evaluateSplit } from './split';
 import { callWebhook } from './webhook';
 import { findStoredEvent, type StoredEventQuery } from './wait';
@@ -106,6 +107,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createSegmentActivities(deps.db),
     ...createCalendarActivities(deps.db),
+    ...createCampaignActivities(deps),
     async sendEmail(req: SendRequest<StepOf<'email'>>): Promise<SendOutcome> {
       return sendMessage(deps.db, emailSender, policy, await merged(req));
     },

@@ -23,6 +23,7 @@ import { noteErrorCode, requestLog } from './middleware/request-log';
 import { outboxRouter } from './outbox/router';
 import { calendarRouter } from './calendar/router';
 import { segmentsRouter } from './segments/router';
+import { campaignsRouter } from './campaigns/router';
 import { consentRouter } from './consent/router';
 import { listPreferences } from './consent/list-preferences';
 import { sendgridWebhookRouter } from './webhooks/sendgrid';
@@ -95,6 +96,7 @@ export function createApp(deps: AppDeps): express.Express {
   admin.use('/segments', segmentsRouter(deps));
   admin.use('/sources', sourcesRouter(deps));
   admin.use('/calendar', calendarRouter());
+  admin.use('/campaigns', campaignsRouter(deps));
   app.use('/v1', admin);
 
   app.use((req, _res, next) => next(notFound(`route ${req.method} ${req.path}`)));

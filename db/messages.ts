@@ -36,6 +36,8 @@ export interface MessageRecord {
   clickedAt: string | null;
   bouncedAt: string | null;
   unsubscribedAt: string | null;
+  /** Campaign messages (db/campaigns.ts): the campaign; null for journey messages. */
+  campaignId?: string | null;
 }
 
 interface MessageRow {
@@ -66,6 +68,7 @@ interface MessageRow {
   clicked_at: Date | null;
   bounced_at: Date | null;
   unsubscribed_at: Date | null;
+  campaign_id?: string | null;
 }
 
 const toMessage = (r: MessageRow): MessageRecord => ({
@@ -96,6 +99,7 @@ const toMessage = (r: MessageRow): MessageRecord => ({
   clickedAt: r.clicked_at?.toISOString() ?? null,
   bouncedAt: r.bounced_at?.toISOString() ?? null,
   unsubscribedAt: r.unsubscribed_at?.toISOString() ?? null,
+  campaignId: r.campaign_id ?? null,
 });
 
 /** What identifies a journey step's message; the row's other fields describe its delivery. */

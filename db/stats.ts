@@ -98,6 +98,8 @@ export interface FlowStatsOptions {
   version?: number;
   /** How long after a message a goal event still counts as its conversion; default 5 days. */
   conversionWindowDays?: number;
+  /** The goal event when no flow version names one (campaigns: db/campaigns.ts). */
+  goalEvent?: string;
 }
 
 const emptyExits = (): ExitCounts => ({ completed: 0, flow_filter: 0, goal: 0, exit_step: 0, archived: 0, unsubscribed: 0, failed: 0, running: 0 });
@@ -126,6 +128,8 @@ export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOpt
   );
   const goalOf = new Map(definitions.rows.map((r) => [r.version, withDefaults(r.definition).goal.event]));
   const stepOrder = new Map(definitions.rows.map((r) => [r.version, (r.definition.steps ?? []).map((s) => s.id)]));
+  // Campaign messages (flow_id "campaign:<id>", version 0) have no flow version: their goal is given.
+  if (opts.goalEvent && goalOf.size === 0) goalOf.set(0, opts.goalEvent);
 
   const journeys = await q.query<{ flow_version: number; outcome: string; n: number }>(
     `SELECT flow_version,

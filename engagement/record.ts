@@ -72,6 +72,8 @@ async function storeContactEvent(tx: Queryable, message: MessageRecord, fact: Om
       step_id: message.stepId,
       journey_run_id: message.journeyRunId,
       channel: message.channel,
+      // A flow can trigger on a campaign's clicks (Email Clicked where campaign_id equals ...).
+      ...(message.campaignId ? { campaign_id: message.campaignId } : {}),
       ...fact.data,
     },
     context: {},

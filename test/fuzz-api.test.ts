@@ -146,8 +146,30 @@ const segmentCondition = fc.oneof(
 );
 const segmentBody = fc.record({ id: fc.oneof(fc.constantFrom('seg-a', 'seg-b'), text), name: text, condition: segmentCondition, sample: scalar }, { requiredKeys: [] });
 
+// Campaigns: near-valid definitions (unknown audiences, bad zones, schedules, throttles).
+const campaignBody = fc.record(
+  {
+    id: fc.oneof(fc.constantFrom('fuzz-campaign'), text),
+    name: text,
+    message: fc.oneof(
+      fc.record({ type: fc.constantFrom('email', 'sms', 'push', 'webhook', text), subject: text, html: text, body: text, title: text, transactional: scalar }, { requiredKeys: [] }),
+      scalar,
+    ),
+    audience: fc.oneof(fc.record({ lists: fc.array(fc.oneof(fc.constantFrom('seg-a', 'fuzz-list'), text), { maxLength: 3 }), segments: fc.array(fc.oneof(fc.constantFrom('seg-a'), text), { maxLength: 3 }), exclude: jsonish }, { requiredKeys: [] }), scalar),
+    schedule: fc.oneof(
+      fc.record({ type: fc.constantFrom('now', 'at', 'recurring', text), at: fc.oneof(fc.constantFrom('2027-05-30T00:00:00Z', '10:00', '25:99'), text), localTime: fc.constantFrom('10:00', '24:00'), every: fc.constantFrom('day', 'week', 'year'), weekday: fc.constantFrom('monday', 'noday'), timezone: fc.constantFrom('Europe/Paris', 'Mars/Olympus', '') }, { requiredKeys: [] }),
+      scalar,
+    ),
+    throttlePerMinute: fc.oneof(fc.integer(), fc.double(), scalar),
+    smartSending: jsonish,
+    quietHours: jsonish,
+  },
+  { requiredKeys: [] },
+);
+
 const body: fc.Arbitrary<Buffer | undefined> = fc.oneof(
   { weight: 2, arbitrary: segmentBody.map((b) => Buffer.from(JSON.stringify(b))) },
+  { weight: 2, arbitrary: campaignBody.map((b) => Buffer.from(JSON.stringify(b))) },
   { weight: 4, arbitrary: event.map((e) => Buffer.from(JSON.stringify(e))) },
   { weight: 2, arbitrary: fc.array(event, { maxLength: 6 }).map((batch) => Buffer.from(JSON.stringify({ batch, context: { ip: '1.2.3.4' } }))) },
   { weight: 2, arbitrary: flowBody.map((f) => Buffer.from(JSON.stringify(f))) },
@@ -218,6 +240,15 @@ const path = fc.tuple(param, param).chain(([a, b]) =>
     '/v1/segments/preview',
     `/v1/segments/${a}`,
     `/v1/segments/${a}?limit=${b}&cursor=${b}`,
+    '/v1/campaigns',
+    `/v1/campaigns/${a}`,
+    '/v1/campaigns/fuzz-campaign',
+    `/v1/campaigns/${a}/send`,
+    `/v1/campaigns/${a}/schedule`,
+    `/v1/campaigns/${a}/pause`,
+    `/v1/campaigns/${a}/resume`,
+    `/v1/campaigns/${a}/cancel`,
+    `/v1/campaigns/${a}/stats?conversionWindowDays=${b}&goalEvent=${b}`,
     '/v1/webhooks/sendgrid',
     '/v1/webhooks/twilio/status',
     '/v1/webhooks/twilio/inbound',

@@ -2,3 +2,4 @@
 export { journeyWorkflow } from './journey';
 export { segmentClockWorkflow } from './segment-clock';
 export { calendarClockWorkflow } from './calendar-clock';
+export { campaignRunWorkflow, campaignScheduleWorkflow } from './campaign';

@@ -2,6 +2,9 @@ import sendgridClient from '@sendgrid/client';
 import sendgridMail from '@sendgrid/mail';
 import { PROVIDER_TIMEOUT_MS, ProviderError, type EmailProvider } from './types';
 
+/** SendGrid's limit of personalizations per mail send. */
+export const SENDGRID_MAX_PERSONALIZATIONS = 1_000;
+
 // The typings declare only the packages' singletons; the classes hang off them at run time.
 // Own instances keep each provider's API key and base URL apart.
 const { Client } = sendgridClient as unknown as { Client: new () => typeof sendgridClient };
@@ -33,13 +36,40 @@ export function sendgridProvider(opts: { apiKey: string; baseUrl?: string; /** P
         const id = response.headers['x-message-id'];
         return { providerMessageId: typeof id === 'string' && id ? id : `sendgrid-${response.statusCode}` };
       } catch (err) {
-        const e = err as { code?: unknown; message: string; response?: { body?: unknown } };
-        if (e.response && typeof e.code === 'number') {
-          throw ProviderError.fromStatus('SendGrid', e.code, JSON.stringify(e.response.body ?? e.message).slice(0, 500));
-        }
-        // SendGrid has no API to list what it accepted: an ambiguous failure stays unknown.
-        throw ProviderError.fromNetwork('SendGrid', err);
+        throw sendgridError(err);
+      }
+    },
+    async sendBatch(batch) {
+      if (batch.personalizations.length > SENDGRID_MAX_PERSONALIZATIONS) throw new Error(`a SendGrid batch takes at most ${SENDGRID_MAX_PERSONALIZATIONS} personalizations`);
+      try {
+        const [response] = await mail.send({
+          from: batch.from,
+          html: batch.html,
+          ...(batch.text ? { text: batch.text } : {}),
+          // Our tags are already wrapped (substitutionTag): no wrapping by the client.
+          substitutionWrappers: ['', ''],
+          personalizations: batch.personalizations.map((p) => ({
+            to: p.to,
+            subject: p.subject,
+            customArgs: p.customArgs,
+            ...(p.headers ? { headers: p.headers } : {}),
+            ...(p.substitutions ? { substitutions: p.substitutions } : {}),
+          })),
+        });
+        const id = response.headers['x-message-id'];
+        return { providerMessageId: typeof id === 'string' && id ? id : `sendgrid-${response.statusCode}` };
+      } catch (err) {
+        throw sendgridError(err);
       }
     },
   };
+}
+
+function sendgridError(err: unknown): ProviderError {
+  const e = err as { code?: unknown; message: string; response?: { body?: unknown } };
+  if (e.response && typeof e.code === 'number') {
+    return ProviderError.fromStatus('SendGrid', e.code, JSON.stringify(e.response.body ?? e.message).slice(0, 500));
+  }
+  // SendGrid has no API to list what it accepted: an ambiguous failure stays unknown.
+  return ProviderError.fromNetwork('SendGrid', err);
 }

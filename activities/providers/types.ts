@@ -58,7 +58,31 @@ export interface Provider<M> {
 /** Default timeout of one provider HTTP call: well below the send activity's 1-minute startToCloseTimeout. */
 export const PROVIDER_TIMEOUT_MS = 15_000;
 
-export type EmailProvider = Provider<OutgoingEmail>;
+/**
+ * Many recipients of one email in one request (campaigns): the body is shared, each
+ * personalization has its own address, subject, custom args (our message id), headers and
+ * substitutions (`%%key%%` in the body: the recipient's own unsubscribe link).
+ */
+export interface OutgoingEmailBatch {
+  from: string;
+  html: string;
+  text?: string;
+  personalizations: {
+    to: string;
+    subject: string;
+    customArgs: Record<string, string>;
+    headers?: Record<string, string>;
+    substitutions?: Record<string, string>;
+  }[];
+}
+
+/** SendGrid's substitution tags in a batch body: `%%name%%`. */
+export const substitutionTag = (name: string) => `%%${name}%%`;
+
+export type EmailProvider = Provider<OutgoingEmail> & {
+  /** One request for the whole batch (SendGrid: up to 1,000 personalizations); absent: one send per recipient. */
+  sendBatch?(batch: OutgoingEmailBatch): Promise<SendResult>;
+};
 export type SmsProvider = Provider<OutgoingSms>;
 export type PushProvider = Provider<OutgoingPush>;
 

@@ -41,3 +41,42 @@ export class FakeSendGrid extends FakeHttpServer {
       });
   }
 }
+
+/** One recipient of a mail send, personalizations expanded (campaign batches carry up to 1,000). */
+export interface Delivery {
+  to: string;
+  subject: string;
+  html: string;
+  customArgs: Record<string, string>;
+  headers: Record<string, string>;
+  /** Which request (index among accepted mail sends) carried it, and when the fake saw it (wall clock). */
+  request: number;
+  at: number;
+}
+
+interface BatchBody {
+  personalizations: { to: { email: string }[]; subject?: string; custom_args?: Record<string, string>; headers?: Record<string, string>; substitutions?: Record<string, string> }[];
+  subject?: string;
+  content: { type: string; value: string }[];
+  custom_args?: Record<string, string>;
+  headers?: Record<string, string>;
+}
+
+/** Every recipient of the accepted mail sends, with substitutions applied as SendGrid would. */
+export function deliveriesOf(fake: FakeSendGrid): Delivery[] {
+  return fake.requests
+    .filter((r) => r.method === 'POST' && r.path === '/v3/mail/send' && r.status === 202)
+    .flatMap((r, request) => {
+      const body = JSON.parse(r.body) as BatchBody;
+      const html = body.content.find((c) => c.type === 'text/html')?.value ?? '';
+      return body.personalizations.map((p) => ({
+        to: p.to[0].email,
+        subject: p.subject ?? body.subject ?? '',
+        html: Object.entries(p.substitutions ?? {}).reduce((t, [k, v]) => t.split(k).join(v), html),
+        customArgs: { ...body.custom_args, ...p.custom_args },
+        headers: { ...body.headers, ...p.headers },
+        request,
+        at: r.at,
+      }));
+    });
+}

@@ -1,0 +1,368 @@
+/**
+ * Campaign activities: freeze a run's audience, send one page of it, say what is left.
+ *
+ * A page is claimed in one statement (db/campaigns.ts claimCampaignMessages) before any
+ * provider call, so each recipient gets the message at most once per run. What a dead attempt
+ * left is settled first, with the journeys' rule (activities/send-claim.ts): a message that
+ * may have reached the provider is recorded "unknown" and never sent again (campaigns are
+ * marketing). Emails go to SendGrid as one request per page (up to 1,000 personalizations,
+ * each with our message id as custom args); SMS and push go one by one, a few at a time.
+ */
+import { randomUUID } from 'node:crypto';
+import { ApplicationFailure, asyncLocalStorage } from '@temporalio/activity';
+import { marketingRefusal, type ConsentStatus } from '../audiences/consent-policy';
+import { variantMessage, type CampaignDefinition, type CampaignMessage } from '../campaigns/schema';
+import {
+  campaignMessagesOf,
+  chooseWinner,
+  claimCampaignMessages,
+  deferRecipients,
+  duePage,
+  finishCampaignMessages,
+  freezeAudience,
+  markDone,
+  recordCampaignSkips,
+  remaining,
+  renewCampaignLeases,
+  setCampaignStatus,
+  setRunStatus,
+  type CampaignMessageKey,
+  type PageRecipient,
+} from '../db/campaigns';
+import type { Db } from '../db/pool';
+import { pushSubscriptionsOf, deletePushSubscriptions } from '../db/push-subscriptions';
+import { appendToHtml, unsubscribeUrl } from '../engagement/links';
+import { engineFor, MAX_RENDERED_CHARS, templateFields, type TemplateContext } from '../flows/templates';
+import type { ActivityDeps } from '.';
+import { DEFAULT_TIMEZONE, quietUntil } from './clock';
+import { DEFAULT_LEASE_MS } from './send-claim';
+import { UNSUBSCRIBE_PLACEHOLDER } from './send-message';
+import { ProviderError, substitutionTag, type OutgoingEmailBatch, type SendResult } from './providers/types';
+import { nextOccurrence } from '../campaigns/occurrences';
+
+/** SMS and push: provider calls at once per page. */
+const PER_RECIPIENT_CONCURRENCY = 10;
+const UNSUBSCRIBE_TAG = 'parcours_unsubscribe';
+
+export interface PageRequest {
+  runId: string;
+  campaign: CampaignDefinition;
+  /** Workflow time, ms. */
+  now: number;
+  /** The window of the frozen audience (by `ord`): recipients after `afterOrd`, `limit` of them. */
+  afterOrd: number;
+  limit: number;
+  /** A/B test phase: only the test's members. */
+  testOnly?: boolean;
+}
+
+export interface PageOutcome {
+  /** Recipients settled by this page (sent, skipped, unknown, failed). */
+  settled: number;
+  sent: number;
+  skipped: number;
+  unknown: number;
+  failed: number;
+  /** Recipients in quiet hours, due again when their window ends. */
+  deferred: number;
+}
+
+type Decision = { kind: 'send'; to: string } | { kind: 'skip'; to: string | null; reason: string } | { kind: 'defer'; until: number };
+
+/**
+ * The frequency cap as one small rule (the lead swaps it for the per-channel cap with
+ * priorities; campaigns are the lowest priority). Undefined: the message may go.
+ */
+export function capRefusal(recipient: Pick<PageRecipient, 'sentLastDay'>, capPerDay: number): string | undefined {
+  if (capPerDay > 0 && recipient.sentLastDay >= capPerDay) return `frequency cap: ${recipient.sentLastDay} marketing messages in the last 24 h (cap ${capPerDay})`;
+  return undefined;
+}
+
+/** Consent, suppression, quiet hours, smart sending and the cap, from the page query's facts. */
+function decide(r: PageRecipient, campaign: CampaignDefinition, now: number, deps: Pick<ActivityDeps, 'frequencyCapPerDay' | 'consentEmail'>): Decision {
+  const channel = campaign.message.type;
+  const to = channel === 'email' ? r.email : channel === 'sms' ? r.phone : 'web push';
+  if (!to) return { kind: 'skip', to: null, reason: `contact has no ${channel === 'email' ? 'email address' : 'phone number'}` };
+  if (r.suppressed) return { kind: 'skip', to, reason: 'address is suppressed' };
+  const refusal = marketingRefusal(channel, r.consent as ConsentStatus, { emailPolicy: deps.consentEmail ?? 'opt_out', requireSubscribed: campaign.requireSubscribed });
+  if (refusal) return { kind: 'skip', to, reason: refusal };
+  if (campaign.quietHours) {
+    const until = quietUntil(now, campaign.quietHours, r.zone);
+    if (until !== undefined) return { kind: 'defer', until };
+  }
+  if (campaign.smartSending.enabled && campaign.smartSending.hours > 0 && r.lastSentAt !== null && r.lastSentAt > now - campaign.smartSending.hours * 3_600_000) {
+    const hoursAgo = ((now - r.lastSentAt) / 3_600_000).toFixed(1);
+    return { kind: 'skip', to, reason: `smart sending: a marketing ${channel} went out ${hoursAgo} h ago (window ${campaign.smartSending.hours} h)` };
+  }
+  const capped = capRefusal(r, deps.frequencyCapPerDay ?? 0);
+  if (capped) return { kind: 'skip', to, reason: capped };
+  return { kind: 'send', to };
+}
+
+function templateContext(r: PageRecipient, campaign: CampaignDefinition): TemplateContext & { campaign: Record<string, unknown> } {
+  return {
+    contact: { ...r.traits, id: r.contactId, email: r.email, phone: r.phone },
+    event: {},
+    campaign: { id: campaign.id, name: campaign.name },
+    unsubscribe_url: UNSUBSCRIBE_PLACEHOLDER,
+  };
+}
+
+/**
+ * The message's fields parsed once per page and rendered per recipient (parsing is most of the
+ * cost of a Liquid render: a page of 1,000 renders 3 times faster), with the journeys' engines
+ * and output limit (flows/templates.ts).
+ */
+function pageRenderer(message: CampaignMessage): (context: object) => Promise<Record<string, string>> {
+  const fields = Object.entries(templateFields(message)).map(([field, source]) => {
+    const engine = engineFor(message, field);
+    return { field, engine, template: engine.parse(source) };
+  });
+  return async (context) => {
+    const rendered: Record<string, string> = {};
+    for (const { field, engine, template } of fields) {
+      const output = (await engine.render(template, context)) as string;
+      if (output.length > MAX_RENDERED_CHARS) throw new Error(`rendered output is larger than ${MAX_RENDERED_CHARS} characters`);
+      rendered[field] = output;
+    }
+    return rendered;
+  };
+}
+
+/**
+ * Runs a provider call under this attempt's claims: heartbeats (a dead worker is noticed at the
+ * heartbeat timeout) and renews the leases, so a long batch is never taken for a dead one.
+ */
+async function underLease<T>(db: Db, owner: string, leaseMs: number, call: () => Promise<T>): Promise<T> {
+  const context = asyncLocalStorage.getStore();
+  const tick = setInterval(() => {
+    context?.heartbeat();
+    renewCampaignLeases(db, owner, leaseMs).catch(() => undefined);
+  }, Math.max(200, Math.min(5_000, Math.floor(leaseMs / 3))));
+  try {
+    context?.heartbeat();
+    return await call();
+  } finally {
+    clearInterval(tick);
+  }
+}
+
+/** A failed provider call for these messages, by the send rule: unknown, retried, or failed. */
+async function settleFailedCall(db: Db, ids: string[], err: unknown): Promise<'unknown' | 'failed'> {
+  if (!(err instanceof ProviderError)) throw err; // a bug: the claims expire and the retry settles them as unknown
+  if (err.ambiguous) {
+    await finishCampaignMessages(db, ids, { status: 'unknown', reason: `outcome unknown (${err.message}); marketing messages are not sent again` });
+    return 'unknown';
+  }
+  if (err.retryable) {
+    await finishCampaignMessages(db, ids, { status: 'retrying', reason: err.message });
+    throw err; // Temporal retries the page with backoff; these rows are claimed again
+  }
+  await finishCampaignMessages(db, ids, { status: 'failed', reason: err.message });
+  return 'failed';
+}
+
+async function pool<T>(items: T[], concurrency: number, each: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) await each(items[next++]);
+    }),
+  );
+}
+
+export function createCampaignActivities(deps: ActivityDeps) {
+  const db = deps.db;
+  const leaseMs = deps.sendLeaseMs ?? DEFAULT_LEASE_MS;
+
+  interface Claimed {
+    contactId: string;
+    messageId: string;
+    to: string;
+    rendered: Record<string, string>;
+  }
+
+  /** Emails: one request per distinct body (subjects are per personalization), up to 1,000 recipients each. */
+  async function sendEmails(campaign: CampaignDefinition, variant: CampaignMessage, claimed: Claimed[], owner: string, sentAt: Date, outcome: PageOutcome): Promise<void> {
+    const message = variant as Extract<CampaignMessage, { type: 'email' }>;
+    const groups = new Map<string, Claimed[]>();
+    for (const c of claimed) {
+      const body = JSON.stringify([c.rendered.html, c.rendered.text ?? null]);
+      groups.set(body, [...(groups.get(body) ?? []), c]);
+    }
+    const tag = substitutionTag(UNSUBSCRIBE_TAG);
+    for (const group of groups.values()) {
+      const ids = group.map((c) => c.messageId);
+      const { rendered } = group[0];
+      // Each recipient's own unsubscribe link goes in by substitution; a footer when the template has none.
+      const html = rendered.html.includes(UNSUBSCRIBE_PLACEHOLDER)
+        ? rendered.html.split(UNSUBSCRIBE_PLACEHOLDER).join(tag)
+        : appendToHtml(rendered.html, `<p style="font-size:12px;color:#888"><a href="${tag}">Unsubscribe</a></p>`);
+      const batch: OutgoingEmailBatch = {
+        from: message.from ?? deps.emailFrom,
+        html,
+        ...(rendered.text ? { text: rendered.text.split(UNSUBSCRIBE_PLACEHOLDER).join(tag) } : {}),
+        personalizations: group.map((c) => {
+          const link = unsubscribeUrl(deps.links, c.messageId); // signed once: header and body
+          return {
+            to: c.to,
+            subject: c.rendered.subject,
+            customArgs: { parcours_message_id: c.messageId, parcours_campaign_id: campaign.id },
+            headers: { 'List-Unsubscribe': `<${link}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+            substitutions: { [tag]: link },
+          };
+        }),
+      };
+      try {
+        const send = deps.email.sendBatch;
+        const result = send
+          ? await underLease(db, owner, leaseMs, () => send(batch))
+          : await underLease(db, owner, leaseMs, () => sendEachEmail(batch));
+        await finishCampaignMessages(db, ids, { status: 'sent', providerMessageId: result.providerMessageId, sentAt });
+        outcome.sent += ids.length;
+      } catch (err) {
+        outcome[await settleFailedCall(db, ids, err)] += ids.length;
+      }
+    }
+  }
+
+  /** A provider without batches (the outbox): one message per personalization. */
+  async function sendEachEmail(batch: OutgoingEmailBatch): Promise<SendResult> {
+    let last: SendResult = { providerMessageId: '' };
+    for (const p of batch.personalizations) {
+      const sub = (text: string) => Object.entries(p.substitutions ?? {}).reduce((t, [k, v]) => t.split(k).join(v), text);
+      last = await deps.email.send({ to: p.to, from: batch.from, subject: p.subject, html: sub(batch.html), text: batch.text && sub(batch.text), customArgs: p.customArgs, headers: p.headers });
+    }
+    return last;
+  }
+
+  /** SMS and push: one provider call per recipient, a few at a time; each settled on its own. */
+  async function sendEach(campaign: CampaignDefinition, claimed: Claimed[], owner: string, sentAt: Date, outcome: PageOutcome): Promise<void> {
+    await pool(claimed, PER_RECIPIENT_CONCURRENCY, async (c) => {
+      const customArgs = { parcours_message_id: c.messageId, parcours_campaign_id: campaign.id };
+      try {
+        let result: SendResult;
+        if (campaign.message.type === 'sms') {
+          result = await underLease(db, owner, leaseMs, () => deps.sms.send({ to: c.to, body: c.rendered.body }));
+        } else {
+          const subscriptions = await pushSubscriptionsOf(db, c.contactId);
+          const payload = JSON.stringify({ title: c.rendered.title, body: c.rendered.body, url: c.rendered.url, icon: c.rendered.icon, data: customArgs });
+          result = await underLease(db, owner, leaseMs, () => deps.push.send({ subscriptions, payload }));
+          await deletePushSubscriptions(db, result.gone ?? []);
+        }
+        await finishCampaignMessages(db, [c.messageId], { status: 'sent', providerMessageId: result.providerMessageId, sentAt });
+        outcome.sent += 1;
+      } catch (err) {
+        if (err instanceof ProviderError && err.partial) await deletePushSubscriptions(db, err.partial.gone ?? []);
+        outcome[await settleFailedCall(db, [c.messageId], err)] += 1;
+      }
+    });
+  }
+
+  async function sendCampaignPage(req: PageRequest): Promise<PageOutcome> {
+    const { campaign, runId } = req;
+    const channel = campaign.message.type;
+    const now = Math.max(req.now, Date.now());
+    const outcome: PageOutcome = { settled: 0, sent: 0, skipped: 0, unknown: 0, failed: 0, deferred: 0 };
+    const page = await duePage(db, runId, channel, req.now, { afterOrd: req.afterOrd, limit: req.limit, testOnly: req.testOnly });
+    if (page.length === 0) return outcome;
+    // What earlier attempts of this page left: settled messages are done; a live claim is another
+    // attempt at work (retry later); a dead claim may have reached the provider: unknown.
+    const previous = await campaignMessagesOf(db, runId, page.map((r) => r.contactId));
+    const done: string[] = [];
+    const dead: string[] = [];
+    const open: PageRecipient[] = [];
+    for (const r of page) {
+      const p = previous.get(r.contactId);
+      if (!p || p.status === 'retrying') open.push(r);
+      else if (p.status === 'sending' && p.live) throw ApplicationFailure.retryable(`campaign ${campaign.id}: another attempt holds the message of ${r.contactId}`, 'MessageClaimed');
+      else if (p.status === 'sending') dead.push(p.id), done.push(r.contactId);
+      else done.push(r.contactId);
+    }
+    await finishCampaignMessages(db, dead, { status: 'unknown', reason: 'outcome unknown (an attempt died while sending); marketing messages are not sent again' });
+    outcome.unknown += dead.length;
+
+    // One group per variant (A/B tests), each with its message and its message rows' variant.
+    const settled = [...done];
+    const groups = new Map<string | null, PageRecipient[]>();
+    for (const r of open) groups.set(r.variant, [...(groups.get(r.variant) ?? []), r]);
+    for (const [variantId, recipients] of groups) {
+      const message = variantMessage(campaign, variantId);
+      settled.push(...(await sendGroup(campaign, message, recipients, { runId, now, outcome })));
+    }
+    await markDone(db, runId, settled);
+    outcome.settled = settled.length;
+    return outcome;
+  }
+
+  /** Rules, rendering, one claim and the provider calls for the page's recipients of one message; answers who is settled. */
+  async function sendGroup(campaign: CampaignDefinition, message: CampaignMessage, open: PageRecipient[], at: { runId: string; now: number; outcome: PageOutcome }): Promise<string[]> {
+    const { runId, now, outcome } = at;
+    const channel = message.type;
+    const key: CampaignMessageKey = { runId, campaignId: campaign.id, channel, variant: message.id };
+    const skips: { contactId: string; recipient: string | null; reason: string }[] = [];
+    const deferred: { contactId: string; until: number }[] = [];
+    const toSend: { r: PageRecipient; to: string; rendered: Record<string, string> }[] = [];
+    const render = pageRenderer(message);
+    for (const r of open) {
+      const decision = decide(r, campaign, now, deps);
+      if (decision.kind === 'defer') {
+        deferred.push({ contactId: r.contactId, until: decision.until });
+        continue;
+      }
+      if (decision.kind === 'skip') {
+        skips.push({ contactId: r.contactId, recipient: decision.to, reason: decision.reason });
+        continue;
+      }
+      try {
+        toSend.push({ r, to: decision.to, rendered: await render(templateContext(r, campaign)) });
+      } catch (err) {
+        skips.push({ contactId: r.contactId, recipient: decision.to, reason: `template error: ${(err as Error).message}` });
+      }
+    }
+    await recordCampaignSkips(db, key, skips);
+    await deferRecipients(db, runId, deferred);
+    outcome.skipped += skips.length;
+    outcome.deferred += deferred.length;
+
+    const owner = randomUUID();
+    const claimedIds = await claimCampaignMessages(db, key, {
+      owner,
+      leaseMs,
+      provider: channel === 'email' ? deps.email.name : channel === 'sms' ? deps.sms.name : deps.push.name,
+      recipients: toSend.map((s) => ({ contactId: s.r.contactId, recipient: s.to, content: s.rendered })),
+    });
+    // Not claimed: another attempt got there since we looked; a later page settles them.
+    const claimed: Claimed[] = toSend.filter((s) => claimedIds.has(s.r.contactId)).map((s) => ({ contactId: s.r.contactId, messageId: claimedIds.get(s.r.contactId)!, to: s.to, rendered: s.rendered }));
+    const sentAt = new Date(now);
+    if (channel === 'email') await sendEmails(campaign, message, claimed, owner, sentAt, outcome);
+    else await sendEach(campaign, claimed, owner, sentAt, outcome);
+    return [...skips.map((s) => s.contactId), ...claimed.map((c) => c.contactId)];
+  }
+
+  return {
+    sendCampaignPage,
+    async freezeCampaignAudience(req: { runId: string; campaign: CampaignDefinition; now: number; local?: { date: string; time: string } }): Promise<{ recipients: number }> {
+      const frozen = await freezeAudience(db, { ...req, defaultZone: DEFAULT_TIMEZONE });
+      await setCampaignStatus(db, req.campaign.id, 'sending');
+      return frozen;
+    },
+    /** A/B test: the winning variant, given to the rest of the audience. */
+    async chooseCampaignWinner(req: { runId: string; campaign: CampaignDefinition }): Promise<{ winner: string; rates: Record<string, number> }> {
+      const test = req.campaign.abTest!;
+      return chooseWinner(db, req.runId, test.variants.map((v) => v.id), test.winnerBy);
+    },
+    async campaignRemaining(req: { runId: string }) {
+      return remaining(db, req.runId);
+    },
+    async recordCampaignStatus(req: { campaignId: string; runId?: string; status: 'scheduled' | 'sending' | 'paused' | 'completed' | 'cancelled' }): Promise<void> {
+      if (req.runId && req.status !== 'scheduled') await setRunStatus(db, req.runId, req.status);
+      await setCampaignStatus(db, req.campaignId, req.status);
+    },
+    async nextCampaignOccurrence(req: { schedule: Extract<CampaignDefinition['schedule'], { type: 'recurring' }>; after: number }): Promise<number> {
+      return nextOccurrence(req.schedule, req.after);
+    },
+  };
+}
+
+export type CampaignActivities = ReturnType<typeof createCampaignActivities>;

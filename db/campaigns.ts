@@ -1,0 +1,358 @@
+/**
+ * Campaigns, their runs, the frozen audience of each run, and the page queries the campaign
+ * activities use. A run's audience is written once, in one INSERT ... SELECT, when sending
+ * starts; pages then go through it in `ord` order among the recipients that are due.
+ */
+import type { CampaignDefinition, CampaignStatus } from '../campaigns/schema';
+import type { Queryable } from './pool';
+
+export interface Campaign {
+  id: string;
+  definition: CampaignDefinition;
+  status: CampaignStatus;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface CampaignRow {
+  id: string;
+  definition: CampaignDefinition;
+  status: CampaignStatus;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const toCampaign = (r: CampaignRow): Campaign => ({ id: r.id, definition: r.definition, status: r.status, createdAt: r.created_at.toISOString(), updatedAt: r.updated_at.toISOString() });
+
+/**
+ * Statuses in which the definition may change: nothing is scheduled or sent from it (a scheduled
+ * run carries the definition it was scheduled with: edit after cancelling).
+ */
+const EDITABLE: CampaignStatus[] = ['draft', 'completed', 'cancelled'];
+
+/** Creates or replaces; undefined when the campaign is scheduled, sending or paused (a 409). */
+export async function saveCampaign(q: Queryable, definition: CampaignDefinition): Promise<{ campaign: Campaign; created: boolean } | undefined> {
+  const { rows } = await q.query<CampaignRow & { created: boolean }>(
+    `INSERT INTO campaigns (id, definition) VALUES ($1, $2)
+     ON CONFLICT (id) DO UPDATE SET definition = EXCLUDED.definition, updated_at = now() WHERE campaigns.status = ANY($3)
+     RETURNING *, (xmax = 0) AS created`,
+    [definition.id, definition, EDITABLE],
+  );
+  return rows[0] && { campaign: toCampaign(rows[0]), created: rows[0].created };
+}
+
+export async function getCampaign(q: Queryable, id: string): Promise<Campaign | undefined> {
+  const { rows } = await q.query<CampaignRow>('SELECT * FROM campaigns WHERE id = $1', [id]);
+  return rows[0] && toCampaign(rows[0]);
+}
+
+export async function listCampaigns(q: Queryable): Promise<Campaign[]> {
+  const { rows } = await q.query<CampaignRow>('SELECT * FROM campaigns ORDER BY created_at, id LIMIT 1000');
+  return rows.map(toCampaign);
+}
+
+export async function setCampaignStatus(q: Queryable, id: string, status: CampaignStatus): Promise<void> {
+  await q.query('UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1', [id, status]);
+}
+
+export interface FreezeRequest {
+  runId: string;
+  campaign: CampaignDefinition;
+  /** When sending starts (workflow time, ms): the due time of every recipient without a local time. */
+  now: number;
+  /** Local-time sends: the date (YYYY-MM-DD) and hour at which each contact gets it in their zone. */
+  local?: { date: string; time: string };
+  defaultZone: string;
+}
+
+/**
+ * Writes the run and its audience once: lists and segments named, minus the exclusions, as they
+ * are at this moment. A retried activity finds the run and changes nothing.
+ * (Holdouts, another helper's work, filter the audience here: a sticky control share is left out.)
+ */
+export async function freezeAudience(q: Queryable, req: FreezeRequest): Promise<{ recipients: number }> {
+  const run = await q.query<{ run_id: string }>('INSERT INTO campaign_runs (run_id, campaign_id, definition) VALUES ($1, $2, $3) ON CONFLICT (run_id) DO NOTHING RETURNING run_id', [
+    req.runId,
+    req.campaign.id,
+    req.campaign,
+  ]);
+  if (run.rows.length === 0) return { recipients: await countRecipients(q, req.runId) };
+  const { audience, abTest } = req.campaign;
+  // A/B tests: the k-th of every 100 recipients (in id order) is in the test when
+  // floor(k * percent / 100) steps up, which spreads exactly `percent` % evenly; the test's
+  // members take the variants in turn.
+  const variants = abTest?.variants.map((v) => v.id) ?? [];
+  const { rowCount } = await q.query(
+    `WITH members AS (
+       (SELECT contact_id FROM list_memberships WHERE list_id = ANY($2) AND left_at IS NULL
+        UNION SELECT contact_id FROM segment_members WHERE segment_id = ANY($3) AND exited_at IS NULL)
+       EXCEPT
+       (SELECT contact_id FROM list_memberships WHERE list_id = ANY($4) AND left_at IS NULL
+        UNION SELECT contact_id FROM segment_members WHERE segment_id = ANY($5) AND exited_at IS NULL)
+     ),
+     -- Read once: pg_timezone_names is a function scan, not a table.
+     zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),
+     numbered AS (
+       SELECT c.id, row_number() OVER (ORDER BY c.id) AS ord, COALESCE(z.name, $6) AS zone
+         FROM members m
+         JOIN contacts c ON c.id = m.contact_id
+         LEFT JOIN zones z ON z.name = c.traits ->> 'timezone'
+     )
+     INSERT INTO campaign_recipients (run_id, contact_id, ord, zone, due_at, variant)
+     SELECT $1, n.id, n.ord, n.zone,
+            CASE WHEN $7::text IS NULL THEN $8::timestamptz
+                 ELSE ($7::text || ' ' || $9::text)::timestamp AT TIME ZONE n.zone END,
+            CASE WHEN cardinality($10::text[]) > 0 AND (n.ord * $11::int) / 100 > ((n.ord - 1) * $11::int) / 100
+                 THEN ($10::text[])[1 + ((n.ord * $11::int) / 100) % cardinality($10::text[])] END
+       FROM numbered n`,
+    [
+      req.runId,
+      audience.lists,
+      audience.segments,
+      audience.exclude.lists,
+      audience.exclude.segments,
+      req.defaultZone,
+      req.local?.date ?? null,
+      new Date(req.now),
+      req.local?.time ?? null,
+      variants,
+      abTest?.testPercent ?? 0,
+    ],
+  );
+  await q.query('UPDATE campaign_runs SET recipients = $2 WHERE run_id = $1', [req.runId, rowCount ?? 0]);
+  return { recipients: rowCount ?? 0 };
+}
+
+async function countRecipients(q: Queryable, runId: string): Promise<number> {
+  const { rows } = await q.query<{ n: number }>('SELECT count(*)::int AS n FROM campaign_recipients WHERE run_id = $1', [runId]);
+  return rows[0].n;
+}
+
+/** A recipient of a page with what the send rules need, read in one query. */
+export interface PageRecipient {
+  contactId: string;
+  zone: string;
+  /** A/B tests: the variant; null without a test. */
+  variant: string | null;
+  email: string | null;
+  phone: string | null;
+  traits: Record<string, unknown>;
+  consent: string;
+  /** Suppressed for marketing on the campaign's channel. */
+  suppressed: boolean;
+  /** Last marketing message on the channel (smart sending), ms. */
+  lastSentAt: number | null;
+  /** Marketing messages in the 24 h before `now` (frequency cap). */
+  sentLastDay: number;
+}
+
+/**
+ * The recipients due at `now` and not settled among those with `ord` in the window (pages run
+ * side by side on disjoint windows), in order.
+ */
+export async function duePage(q: Queryable, runId: string, channel: string, now: number, window: { afterOrd: number; limit: number; /** A/B test phase: only the test's members. */ testOnly?: boolean }): Promise<PageRecipient[]> {
+  const { rows } = await q.query<{
+    contact_id: string;
+    zone: string;
+    variant: string | null;
+    email: string | null;
+    phone: string | null;
+    traits: Record<string, unknown>;
+    consent: string | null;
+    suppressed: boolean;
+    last_sent_at: Date | null;
+    sent_last_day: number;
+  }>(
+    `SELECT r.contact_id, r.zone, r.variant, c.email, c.phone, c.traits, cc.status AS consent,
+            EXISTS (SELECT 1 FROM suppressions s WHERE s.channel = $2 AND s.address = ANY(ARRAY[lower(CASE $2 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email END),
+                    'sha256:' || encode(sha256(convert_to(lower(trim(CASE $2 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email END)), 'UTF8')), 'hex')])) AS suppressed,
+            (SELECT max(m.sent_at) FROM messages m WHERE m.contact_id = r.contact_id AND m.channel = $2 AND m.status = 'sent' AND NOT m.transactional AND m.sent_at <= $3) AS last_sent_at,
+            (SELECT count(*)::int FROM messages m WHERE m.contact_id = r.contact_id AND m.status = 'sent' AND NOT m.transactional AND m.channel <> 'webhook'
+                AND m.sent_at > $3::timestamptz - interval '24 hours' AND m.sent_at <= $3) AS sent_last_day
+       FROM (SELECT * FROM campaign_recipients WHERE run_id = $1 AND NOT done AND due_at <= $3 AND ord > $4 AND ord <= $4 + $5 AND (NOT $6 OR variant IS NOT NULL) ORDER BY ord) r
+       JOIN contacts c ON c.id = r.contact_id
+       LEFT JOIN contact_consent cc ON cc.contact_id = r.contact_id AND cc.channel = $2
+      ORDER BY r.ord`,
+    [runId, channel, new Date(now), window.afterOrd, window.limit, window.testOnly ?? false],
+  );
+  return rows.map((r) => ({
+    contactId: r.contact_id,
+    zone: r.zone,
+    variant: r.variant,
+    email: r.email,
+    phone: r.phone,
+    traits: r.traits,
+    consent: r.consent ?? 'never_asked',
+    suppressed: r.suppressed,
+    lastSentAt: r.last_sent_at?.getTime() ?? null,
+    sentLastDay: r.sent_last_day,
+  }));
+}
+
+export async function markDone(q: Queryable, runId: string, contactIds: string[]): Promise<void> {
+  if (contactIds.length === 0) return;
+  await q.query('UPDATE campaign_recipients SET done = true WHERE run_id = $1 AND contact_id = ANY($2)', [runId, contactIds]);
+}
+
+/** Quiet hours: these recipients are due again when their window ends. */
+export async function deferRecipients(q: Queryable, runId: string, deferred: { contactId: string; until: number }[]): Promise<void> {
+  if (deferred.length === 0) return;
+  await q.query(
+    `UPDATE campaign_recipients r SET due_at = d.until FROM unnest($2::text[], $3::timestamptz[]) AS d(contact_id, until)
+      WHERE r.run_id = $1 AND r.contact_id = d.contact_id`,
+    [runId, deferred.map((d) => d.contactId), deferred.map((d) => new Date(d.until))],
+  );
+}
+
+/** What is left of the run: unsettled recipients and when the earliest of them is due. */
+export async function remaining(q: Queryable, runId: string): Promise<{ pending: number; nextDueAt: number | null }> {
+  const { rows } = await q.query<{ n: number; next: Date | null }>('SELECT count(*)::int AS n, min(due_at) AS next FROM campaign_recipients WHERE run_id = $1 AND NOT done', [runId]);
+  return { pending: rows[0].n, nextDueAt: rows[0].next?.getTime() ?? null };
+}
+
+export async function setRunStatus(q: Queryable, runId: string, status: 'sending' | 'paused' | 'completed' | 'cancelled'): Promise<void> {
+  await q.query(`UPDATE campaign_runs SET status = $2, finished_at = CASE WHEN $2 IN ('completed', 'cancelled') THEN now() ELSE NULL END WHERE run_id = $1`, [runId, status]);
+}
+
+export interface RunProgress {
+  runId: string;
+  status: string;
+  frozenAt: string;
+  recipients: number;
+  settled: number;
+  pending: number;
+}
+
+export async function campaignProgress(q: Queryable, campaignId: string): Promise<RunProgress[]> {
+  const { rows } = await q.query<{ run_id: string; status: string; frozen_at: Date; recipients: number; settled: number }>(
+    `SELECT r.run_id, r.status, r.frozen_at, r.recipients,
+            (SELECT count(*)::int FROM campaign_recipients cr WHERE cr.run_id = r.run_id AND cr.done) AS settled
+       FROM campaign_runs r WHERE r.campaign_id = $1 ORDER BY r.frozen_at, r.run_id`,
+    [campaignId],
+  );
+  return rows.map((r) => ({ runId: r.run_id, status: r.status, frozenAt: r.frozen_at.toISOString(), recipients: r.recipients, settled: r.settled, pending: r.recipients - r.settled }));
+}
+
+/** A recipient's message in a run: one per run and contact, whatever retries and crashes happen. */
+export const campaignSendKey = (runId: string, contactId: string) => `campaign:${runId}|${contactId}`;
+
+export interface CampaignMessageState {
+  id: string;
+  contactId: string;
+  status: string;
+  /** While "sending": whether the attempt holding it is still within its lease. */
+  live: boolean;
+}
+
+/** What earlier attempts left for these recipients. */
+export async function campaignMessagesOf(q: Queryable, runId: string, contactIds: string[]): Promise<Map<string, CampaignMessageState>> {
+  const { rows } = await q.query<{ id: string; contact_id: string; status: string; live: boolean }>(
+    "SELECT id, contact_id, status, (status = 'sending' AND lease_until > now()) AS live FROM messages WHERE send_key = ANY($1)",
+    [contactIds.map((c) => campaignSendKey(runId, c))],
+  );
+  return new Map(rows.map((r) => [r.contact_id, { id: r.id, contactId: r.contact_id, status: r.status, live: r.live }]));
+}
+
+export interface CampaignMessageKey {
+  runId: string;
+  campaignId: string;
+  channel: string;
+  variant: string;
+}
+
+const MESSAGE_COLUMNS = 'send_key, journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, recipient, campaign_id, campaign_run_id, variant';
+// Journey columns a campaign message fills so every reader of messages works unchanged:
+// journey_run_id is "<run>|<contact>" (the old unique key is per journey run and step),
+// flow_id "campaign:<id>" (never a flow id: slugs have no colon), version 0, step = variant.
+const MESSAGE_VALUES = `'campaign:' || $1 || '|' || t.contact_id, $1 || '|' || t.contact_id, 'campaign:' || $2, 0, $4, t.contact_id, $3, false, t.recipient, $2, $1, $4`;
+
+/**
+ * Claims the page's messages in one statement, before the provider call: each row "sending"
+ * under this attempt's lease. Only new rows and rows a failed attempt certainly did not send
+ * ("retrying") are claimed; the answer lists the claimed ones (contact, message id).
+ */
+export async function claimCampaignMessages(
+  q: Queryable,
+  key: CampaignMessageKey,
+  attempt: { owner: string; leaseMs: number; provider: string; recipients: { contactId: string; recipient: string; content: Record<string, string> }[] },
+): Promise<Map<string, string>> {
+  if (attempt.recipients.length === 0) return new Map();
+  const { rows } = await q.query<{ id: string; contact_id: string }>(
+    `INSERT INTO messages (${MESSAGE_COLUMNS}, provider, content, status, attempts, lease_owner, lease_until)
+     SELECT ${MESSAGE_VALUES}, $5, t.content::jsonb, 'sending', 1, $6, now() + $7 * interval '1 millisecond'
+       FROM unnest($8::text[], $9::text[], $10::text[]) AS t(contact_id, recipient, content)
+     ON CONFLICT (send_key) DO UPDATE SET recipient = EXCLUDED.recipient, provider = EXCLUDED.provider, content = EXCLUDED.content,
+       status = 'sending', reason = NULL, attempts = messages.attempts + 1, lease_owner = EXCLUDED.lease_owner, lease_until = EXCLUDED.lease_until, updated_at = now()
+     WHERE messages.status = 'retrying'
+     RETURNING id, contact_id`,
+    [
+      key.runId,
+      key.campaignId,
+      key.channel,
+      key.variant,
+      attempt.provider,
+      attempt.owner,
+      attempt.leaseMs,
+      attempt.recipients.map((r) => r.contactId),
+      attempt.recipients.map((r) => r.recipient),
+      attempt.recipients.map((r) => JSON.stringify(r.content)),
+    ],
+  );
+  return new Map(rows.map((r) => [r.contact_id, r.id]));
+}
+
+/** Recipients the rules left out (no address, consent, smart sending, cap): one row each, saying why. */
+export async function recordCampaignSkips(q: Queryable, key: CampaignMessageKey, skips: { contactId: string; recipient: string | null; reason: string }[]): Promise<void> {
+  if (skips.length === 0) return;
+  await q.query(
+    `INSERT INTO messages (${MESSAGE_COLUMNS}, status, reason)
+     SELECT ${MESSAGE_VALUES}, 'skipped', t.reason
+       FROM unnest($5::text[], $6::text[], $7::text[]) AS t(contact_id, recipient, reason)
+     ON CONFLICT (send_key) DO UPDATE SET status = 'skipped', reason = EXCLUDED.reason, lease_until = NULL, lease_owner = NULL, updated_at = now()
+     WHERE messages.status = 'retrying'`,
+    [key.runId, key.campaignId, key.channel, key.variant, skips.map((s) => s.contactId), skips.map((s) => s.recipient), skips.map((s) => s.reason)],
+  );
+}
+
+/** Keeps this attempt's claims alive while a long provider call runs. */
+export async function renewCampaignLeases(q: Queryable, owner: string, leaseMs: number): Promise<void> {
+  await q.query("UPDATE messages SET lease_until = now() + $2 * interval '1 millisecond' WHERE lease_owner = $1 AND status = 'sending'", [owner, leaseMs]);
+}
+
+export async function finishCampaignMessages(
+  q: Queryable,
+  ids: string[],
+  outcome: { status: 'sent'; providerMessageId: string; sentAt: Date } | { status: 'unknown' | 'retrying' | 'failed'; reason: string },
+): Promise<void> {
+  if (ids.length === 0) return;
+  if (outcome.status === 'sent') {
+    await q.query(
+      "UPDATE messages SET status = 'sent', provider_message_id = $2, reason = NULL, sent_at = $3, lease_until = NULL, lease_owner = NULL, updated_at = now() WHERE id = ANY($1::uuid[])",
+      [ids, outcome.providerMessageId, outcome.sentAt],
+    );
+  } else {
+    await q.query('UPDATE messages SET status = $2, reason = $3, lease_until = NULL, lease_owner = NULL, updated_at = now() WHERE id = ANY($1::uuid[])', [ids, outcome.status, outcome.reason]);
+  }
+}
+
+/**
+ * A/B test: the variant with the best unique open (or click) rate among those sent (ties: the
+ * first listed), written on the run, and given to the rest of the audience. Idempotent.
+ */
+export async function chooseWinner(q: Queryable, runId: string, variants: string[], by: 'opens' | 'clicks'): Promise<{ winner: string; rates: Record<string, number> }> {
+  const { rows } = await q.query<{ step_id: string; sent: number; engaged: number }>(
+    `SELECT step_id, count(*) FILTER (WHERE status = 'sent')::int AS sent,
+            count(${by === 'opens' ? 'COALESCE(opened_at, clicked_at)' : 'clicked_at'})::int AS engaged
+       FROM messages WHERE campaign_run_id = $1 GROUP BY step_id`,
+    [runId],
+  );
+  const rates = Object.fromEntries(variants.map((v) => {
+    const r = rows.find((x) => x.step_id === v);
+    return [v, r && r.sent > 0 ? r.engaged / r.sent : 0];
+  }));
+  const best = variants.reduce((a, b) => (rates[b] > rates[a] ? b : a));
+  const { rows: run } = await q.query<{ winner: string }>('UPDATE campaign_runs SET winner = COALESCE(winner, $2) WHERE run_id = $1 RETURNING winner', [runId, best]);
+  const winner = run[0]?.winner ?? best;
+  await q.query('UPDATE campaign_recipients SET variant = $2 WHERE run_id = $1 AND variant IS NULL', [runId, winner]);
+  return { winner, rates };
+}

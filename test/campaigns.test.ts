@@ -1,0 +1,339 @@
+/**
+ * Campaigns against the real servers (Postgres, the time-skipping Temporal server, the worker
+ * with the real activities, the real @sendgrid/mail client at the fake SendGrid): a newsletter to
+ * a segment and a list with exclusions and consent, sent once per recipient in one request; a
+ * click in it carrying the campaign id starts a flow; pause, resume and cancel; a page retried
+ * after the provider took it never sends twice; local-time and recurring schedules.
+ */
+import { sign } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { DateTime } from 'luxon';
+import supertest from 'supertest';
+import type { CampaignInput } from '../campaigns/schema';
+import type { Condition } from '../flows/schema';
+import { campaignProgressQuery, campaignWorkflowId, type CampaignProgress } from '../workflows/campaign-messages';
+import { waitFor } from './helpers/fake-http';
+import { deliveriesOf } from './helpers/fake-sendgrid';
+import { Harness, SENDGRID_WEBHOOK_KEYS, TEST_LINKS } from './helpers/harness';
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await Harness.start({ consentEmail: 'opt_out' });
+});
+afterAll(() => h?.stop());
+
+async function createSegment(id: string, condition: Condition) {
+  const res = await h.http('post', '/v1/segments').send({ id, name: id, condition });
+  if (res.status !== 202) throw new Error(`POST segment: ${res.status} ${JSON.stringify(res.body)}`);
+  await waitFor(async () => (await h.http('get', `/v1/segments/${id}`)).body.status === 'ready', `segment ${id} built`);
+}
+
+async function createList(id: string, contactIds: string[]) {
+  expect((await h.http('post', '/v1/lists').send({ id, name: id })).status).toBe(201);
+  if (contactIds.length > 0) expect((await h.http('post', `/v1/lists/${id}/members`).send({ contacts: contactIds.map((contactId) => ({ contactId })) })).status).toBeLessThan(300);
+}
+
+async function putCampaign(id: string, campaign: CampaignInput) {
+  const res = await h.http('put', `/v1/campaigns/${id}`).send(campaign);
+  if (res.status >= 300) throw new Error(`PUT campaign ${id}: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+/** `RECORD_HISTORIES=1 npx jest test/campaigns.test.ts` re-records the histories test/campaigns-replay.test.ts replays. */
+async function recordHistory(name: string, workflowId: string) {
+  if (process.env.RECORD_HISTORIES !== '1') return;
+  const dir = path.join(__dirname, 'histories', 'campaign');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, `${name}.json`), `${historyToJSON(await h.env.client.workflow.getHandle(workflowId).fetchHistory())}\n`);
+}
+
+const run = (runId: string) => h.env.client.workflow.getHandle(campaignWorkflowId(runId));
+const deliveries = (campaignId: string) => deliveriesOf(h.sendgrid).filter((d) => d.customArgs.parcours_campaign_id === campaignId);
+const messagesOf = async (campaignId: string) =>
+  (await h.db.query<{ id: string; contact_id: string; status: string; reason: string | null; sent_at: Date | null }>('SELECT id, contact_id, status, reason, sent_at FROM messages WHERE campaign_id = $1 ORDER BY contact_id', [campaignId])).rows;
+
+function postSendgrid(events: object[]) {
+  const body = JSON.stringify(events);
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const signature = sign('sha256', Buffer.from(timestamp + body), SENDGRID_WEBHOOK_KEYS.privateKey).toString('base64');
+  return supertest(h.app)
+    .post('/v1/webhooks/sendgrid')
+    .set('content-type', 'application/json')
+    .set('X-Twilio-Email-Event-Webhook-Signature', signature)
+    .set('X-Twilio-Email-Event-Webhook-Timestamp', timestamp)
+    .send(body);
+}
+
+test('a newsletter to a segment and a list, minus exclusions: one request, each recipient once, consent and addresses respected', async () => {
+  for (const [id, traits] of [
+    ['nl-ann', { email: 'ann@example.com', plan: 'pro', first_name: 'Ann' }],
+    ['nl-bob', { email: 'bob@example.com', plan: 'pro' }],
+    ['nl-cat', { email: 'cat@example.com', plan: 'pro', consent: { email: 'unsubscribed' } }],
+    ['nl-dan', { plan: 'pro' }],
+    ['nl-eve', { email: 'eve@example.com', plan: 'free' }],
+    ['nl-fay', { email: 'fay@example.com', plan: 'pro' }],
+  ] as const) await h.identify(id, traits);
+  await createSegment('nl-pro', { profile: { property: 'plan', op: 'equals', value: 'pro' } });
+  await createList('nl-subscribers', ['nl-eve', 'nl-ann']);
+  await createList('nl-excluded', ['nl-fay']);
+
+  const saved = await putCampaign('summer', {
+    name: "C'est l'été",
+    message: { type: 'email', subject: 'Summer picks for {{ contact.first_name | default: "you" }}', html: '<p>Our summer selection</p><a href="{{ unsubscribe_url }}">unsubscribe</a>' },
+    audience: { segments: ['nl-pro'], lists: ['nl-subscribers'], exclude: { lists: ['nl-excluded'] } },
+  });
+  expect(saved).toMatchObject({ id: 'summer', status: 'draft' });
+
+  expect((await h.http('post', '/v1/campaigns/summer/send')).status).toBe(202);
+  const result = (await run('summer').result()) as CampaignProgress;
+  expect(result).toMatchObject({ status: 'completed', recipients: 5, sent: 3, skipped: 2 });
+  await recordHistory('newsletter', campaignWorkflowId('summer'));
+
+  // Ann, Bob, Eve, once each, in ONE SendGrid request; Fay excluded; Cat unsubscribed; Dan has no email.
+  const sent = deliveries('summer');
+  expect(sent.map((d) => d.to).sort()).toEqual(['ann@example.com', 'bob@example.com', 'eve@example.com']);
+  expect(new Set(sent.map((d) => d.request)).size).toBe(1);
+  expect(sent.find((d) => d.to === 'ann@example.com')!.subject).toBe('Summer picks for Ann');
+  expect(sent.find((d) => d.to === 'bob@example.com')!.subject).toBe('Summer picks for you');
+  // Each recipient's own unsubscribe link (substitution) and one-click header; custom args name our message.
+  const messages = await messagesOf('summer');
+  for (const d of sent) {
+    const row = messages.find((m) => m.id === d.customArgs.parcours_message_id)!;
+    expect(row.status).toBe('sent');
+    expect(d.html).toContain(`${TEST_LINKS.publicUrl}/u/`);
+    expect(d.headers['List-Unsubscribe']).toContain(d.html.match(/href="([^"]+\/u\/[^"]+)"/)![1]);
+  }
+  expect(new Set(sent.map((d) => d.html)).size).toBe(3);
+  expect(messages.map((m) => [m.contact_id, m.status, m.reason])).toEqual([
+    ['nl-ann', 'sent', null],
+    ['nl-bob', 'sent', null],
+    ['nl-cat', 'skipped', 'address is suppressed'],
+    ['nl-dan', 'skipped', 'contact has no email address'],
+    ['nl-eve', 'sent', null],
+  ]);
+
+  // Sent once: a second send is refused.
+  expect((await h.http('post', '/v1/campaigns/summer/send')).body.error.code).toBe('already_started');
+  const got = await h.http('get', '/v1/campaigns/summer');
+  expect(got.body).toMatchObject({ status: 'completed', runs: [{ runId: 'summer', status: 'completed', recipients: 5, settled: 5, pending: 0 }] });
+
+  // A click in the campaign (SendGrid's event webhook) is an Email Clicked carrying the campaign id:
+  // a flow triggered on it starts; an order afterwards is the campaign's conversion.
+  await h.putFlow('summer-clickers', {
+    name: 'Summer clickers',
+    status: 'live',
+    trigger: { event: 'Email Clicked', where: [{ property: 'campaign_id', op: 'equals', value: 'summer' }] },
+    smartSending: { enabled: false },
+    steps: [{ id: 'follow-up', type: 'delay', duration: '1 hour' }],
+  });
+  const annMessage = messages.find((m) => m.contact_id === 'nl-ann')!.id;
+  const click = { email: 'ann@example.com', timestamp: Math.floor(Date.now() / 1000), event: 'click', url: 'https://shop.example.com/summer', sg_event_id: 'click-ann-1', sg_message_id: 'sg-1.filter', parcours_message_id: annMessage, parcours_campaign_id: 'summer' };
+  expect((await postSendgrid([click, { ...click, event: 'open', sg_event_id: 'open-ann-1' }, { ...click, event: 'delivered', sg_event_id: 'dlv-ann-1' }])).status).toBe(200);
+  await h.journeyStarted('summer-clickers', 'nl-ann');
+  const clicked = await h.db.query<{ properties: Record<string, unknown> }>("SELECT properties FROM events WHERE contact_id = 'nl-ann' AND name = 'Email Clicked'");
+  expect(clicked.rows[0].properties).toMatchObject({ campaign_id: 'summer', message_id: annMessage });
+  // Stamped by the wall clock: the time-skipping server's clock may have jumped ahead for the flow's timer.
+  await h.track({ userId: 'nl-ann', event: 'Order Completed', properties: { total: 80 }, messageId: 'nl-ann-order', timestamp: new Date().toISOString() });
+
+  const stats = await h.http('get', '/v1/campaigns/summer/stats');
+  expect(stats.status).toBe(200);
+  expect(stats.body).toMatchObject({
+    recipients: 5,
+    totals: { sent: 3, skipped: 2, delivered: 1, opened: 1, clicked: 1, converted: 1, revenue: 80 },
+    variants: [{ variant: 'message', channel: 'email', sent: 3, skippedByReason: { 'address is suppressed': 1, 'contact has no email address': 1 } }],
+  });
+});
+
+test('a bad campaign is a 400 naming the field; unknown audiences are named', async () => {
+  const bad = await h.http('put', '/v1/campaigns/bad').send({ name: 'x', message: { type: 'email', subject: '' , html: 'x' }, audience: { lists: [] } });
+  expect(bad.status).toBe(400);
+  const paths = (bad.body.error.issues as { path: unknown[] }[]).map((i) => i.path.join('.'));
+  expect(paths).toEqual(expect.arrayContaining(['message.subject', 'audience']));
+  const unknown = await h.http('put', '/v1/campaigns/bad').send({ name: 'x', message: { type: 'sms', body: 'hi' }, audience: { segments: ['nope'] } });
+  expect(unknown.status).toBe(400);
+  expect(unknown.body.error.issues).toEqual([{ path: ['audience', 'segments', 0], message: 'no segment "nope"' }]);
+  const template = await h.http('put', '/v1/campaigns/bad').send({ name: 'x', message: { type: 'email', subject: 'Hi {{ contact.name', html: 'x' }, audience: { lists: ['nl-subscribers'] } });
+  expect(template.status).toBe(400);
+  expect(template.body.error.issues[0].path).toEqual(['message', 'subject']);
+  expect((await h.http('post', '/v1/campaigns/nothing/send')).status).toBe(404);
+  expect((await h.http('post', '/v1/campaigns/summer/pause')).body.error.code).toBe('not_running');
+});
+
+async function contactsOnList(list: string, prefix: string, n: number, traits: (i: number) => Record<string, unknown> = () => ({})) {
+  const ids = Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
+  for (const [i, id] of ids.entries()) await h.identify(id, { email: `${id}@example.com`, ...traits(i) });
+  await createList(list, ids);
+  return ids;
+}
+
+const progressOf = (runId: string) => run(runId).query(campaignProgressQuery);
+
+test('pause, resume and cancel a throttled campaign; pages are paced by the throttle (durable timers)', async () => {
+  await contactsOnList('pr-list', 'pr', 20);
+  // 12 a minute: pages of one, one every 5 seconds.
+  await putCampaign('paced', { name: 'Paced', message: { type: 'email', subject: 'Paced', html: '<p>hi</p>' }, audience: { lists: ['pr-list'] }, throttlePerMinute: 12 });
+  expect((await h.http('post', '/v1/campaigns/paced/send')).status).toBe(202);
+  await waitFor(async () => deliveries('paced').length >= 1 && true, 'the first page');
+  await h.env.sleep('10 seconds');
+  await waitFor(async () => deliveries('paced').length >= 3 && true, 'two more pages after 10 seconds');
+
+  expect((await h.http('post', '/v1/campaigns/paced/pause')).status).toBe(202);
+  await waitFor(async () => (await progressOf('paced')).status === 'paused' && true, 'paused');
+  const atPause = deliveries('paced').length;
+  await h.env.sleep('10 minutes');
+  expect(deliveries('paced').length).toBe(atPause);
+  expect((await h.http('get', '/v1/campaigns/paced')).body.status).toBe('paused');
+
+  expect((await h.http('post', '/v1/campaigns/paced/resume')).status).toBe(202);
+  await waitFor(async () => deliveries('paced').length > atPause && true, 'sending again after resume');
+  await h.env.sleep('10 seconds');
+  await waitFor(async () => deliveries('paced').length >= atPause + 3 && true, 'paced again');
+
+  expect((await h.http('post', '/v1/campaigns/paced/cancel')).status).toBe(202);
+  const result = (await run('paced').result()) as CampaignProgress;
+  expect(result.status).toBe('cancelled');
+  await recordHistory('paused-resumed-cancelled', campaignWorkflowId('paced'));
+  const atCancel = deliveries('paced').length;
+  expect(atCancel).toBeLessThan(20);
+  expect(result.sent).toBe(atCancel);
+  await h.env.sleep('10 minutes');
+  expect(deliveries('paced').length).toBe(atCancel);
+  expect((await h.http('get', '/v1/campaigns/paced')).body).toMatchObject({ status: 'cancelled', runs: [{ status: 'cancelled', recipients: 20, settled: atCancel }] });
+
+  // Pacing: consecutive sends 5 s apart (the throttle, within 5 %), each recipient once.
+  const times = (await messagesOf('paced')).filter((m) => m.status === 'sent').map((m) => m.sent_at!.getTime()).sort((a, b) => a - b);
+  for (let i = 1; i < times.length; i += 1) expect(times[i] - times[i - 1]).toBeGreaterThanOrEqual(4_750);
+  expect(new Set(deliveries('paced').map((d) => d.to)).size).toBe(atCancel);
+});
+
+test('a page the provider took but whose answer was lost is never sent again; a page refused with 503 is retried and sent once', async () => {
+  await contactsOnList('lost-list', 'lost', 3);
+  await contactsOnList('retry-list', 'retry', 3);
+  // The fake takes the request, then answers after the client's 15 s timeout: outcome unknown.
+  h.sendgrid.enqueue({ status: 202, delayMs: 20_000 });
+  await putCampaign('lost', { name: 'Lost answer', message: { type: 'email', subject: 'Lost', html: '<p>x</p>' }, audience: { lists: ['lost-list'] } });
+  await h.http('post', '/v1/campaigns/lost/send');
+  const lost = (await run('lost').result()) as CampaignProgress;
+  expect(lost).toMatchObject({ status: 'completed', sent: 0, unknown: 3 });
+  const lostRequests = h.sendgrid.requests.filter((r) => r.body.includes('"parcours_campaign_id":"lost"'));
+  expect(lostRequests).toHaveLength(1);
+  expect((await messagesOf('lost')).map((m) => m.status)).toEqual(['unknown', 'unknown', 'unknown']);
+
+  // 503: SendGrid did not take it; the activity is retried and the page goes out once.
+  h.sendgrid.enqueue({ status: 503, body: { errors: [{ message: 'try later' }] } });
+  await putCampaign('retried', { name: 'Retried', message: { type: 'email', subject: 'Retried', html: '<p>x</p>' }, audience: { lists: ['retry-list'] } });
+  await h.http('post', '/v1/campaigns/retried/send');
+  const retried = (await run('retried').result()) as CampaignProgress;
+  expect(retried).toMatchObject({ status: 'completed', sent: 3 });
+  expect(h.sendgrid.requests.filter((r) => r.body.includes('"parcours_campaign_id":"retried"')).map((r) => r.status)).toEqual([503, 202]);
+  expect(deliveries('retried').map((d) => d.to).sort()).toEqual(['retry-000@example.com', 'retry-001@example.com', 'retry-002@example.com']);
+}, 60_000);
+
+test('a local-time send: 10:00 in each contact\'s zone, one timer and one request per zone', async () => {
+  const zones = ['Asia/Tokyo', 'Europe/Paris', 'America/New_York'];
+  await contactsOnList('tz-list', 'tz', 6, (i) => ({ timezone: zones[i % 3] }));
+  const day = new Date((await h.env.currentTimeMs()) + 3 * 86_400_000).toISOString().slice(0, 10);
+  await putCampaign('local', {
+    name: 'Local ten',
+    message: { type: 'email', subject: 'Bonjour', html: '<p>x</p>' },
+    audience: { lists: ['tz-list'] },
+    schedule: { type: 'at', at: `${day}T00:00:00Z`, localTime: '10:00' },
+  });
+  expect((await h.http('post', '/v1/campaigns/local/schedule')).body).toEqual({ id: 'local', status: 'scheduled' });
+  expect((await h.http('get', '/v1/campaigns/local')).body.status).toBe('scheduled');
+  const result = (await run('local').result()) as CampaignProgress;
+  expect(result).toMatchObject({ status: 'completed', recipients: 6, sent: 6 });
+  await recordHistory('local-time', campaignWorkflowId('local'));
+  const sent = await messagesOf('local');
+  for (const m of sent) {
+    const zone = zones[Number(m.contact_id.slice(3)) % 3];
+    expect(DateTime.fromJSDate(m.sent_at!, { zone }).toFormat('yyyy-MM-dd HH:mm')).toBe(`${day} 10:00`);
+  }
+  // Tokyo first, then Paris, then New York: three requests of two.
+  const order = deliveries('local').map((d) => [d.request, d.to.slice(0, 6)]);
+  expect(new Set(order.map(([r]) => r)).size).toBe(3);
+  expect(order.map(([, to]) => to)).toEqual(['tz-000', 'tz-003', 'tz-001', 'tz-004', 'tz-002', 'tz-005']);
+}, 60_000);
+
+test('a recurring daily campaign: one run per day at 10:00, each with the audience of that day', async () => {
+  await contactsOnList('daily-list', 'daily', 2);
+  await putCampaign('daily', {
+    name: 'Searched yesterday',
+    message: { type: 'email', subject: 'Still thinking about it?', html: '<p>x</p>' },
+    audience: { lists: ['daily-list'] },
+    schedule: { type: 'recurring', every: 'day', at: '10:00', timezone: 'Europe/Paris' },
+  });
+  expect((await h.http('post', '/v1/campaigns/daily/schedule')).body).toEqual({ id: 'daily', status: 'scheduled' });
+  let next = DateTime.fromMillis(await h.env.currentTimeMs(), { zone: 'Europe/Paris' }).set({ hour: 10, minute: 0, second: 0, millisecond: 0 });
+  if (next.toMillis() <= (await h.env.currentTimeMs())) next = next.plus({ days: 1 });
+  const schedule = h.env.client.workflow.getHandle('campaign-schedule:daily');
+  // Skip time only once the scheduler's timer exists (skipping first would move the timer too).
+  const armedFor = (at: typeof next) => waitFor(async () => (await schedule.query(campaignProgressQuery).catch(() => undefined))?.nextAt === at.toUTC().toISO(), `the timer for ${at.toISO()}`);
+  // Each occurrence is a run of its own (campaign_runs), sent by the scheduler workflow.
+  const occurrence = (runId: string) =>
+    waitFor(async () => {
+      const runs = (await h.http('get', '/v1/campaigns/daily')).body.runs as { runId: string; status: string }[];
+      return runs.find((r) => r.runId === runId && r.status === 'completed');
+    }, `occurrence ${runId}`);
+  const runIdOf = (at: typeof next) => `daily@${at.toUTC().toISO({ suppressMilliseconds: false })}`;
+
+  await armedFor(next);
+  await h.env.sleep(next.toMillis() - (await h.env.currentTimeMs()) + 1_000);
+  expect(await occurrence(runIdOf(next))).toMatchObject({ recipients: 2, settled: 2 });
+
+  // A new member joins: the next day's run freezes its own audience.
+  await h.identify('daily-new', { email: 'daily-new@example.com' });
+  expect((await h.http('post', '/v1/lists/daily-list/members').send({ contacts: [{ contactId: 'daily-new' }] })).status).toBeLessThan(300);
+  const second = next.plus({ days: 1 });
+  await armedFor(second);
+  await h.env.sleep(second.toMillis() - (await h.env.currentTimeMs()) + 1_000);
+  expect(await occurrence(runIdOf(second))).toMatchObject({ recipients: 3, settled: 3 });
+  expect(deliveries('daily').map((d) => d.to).sort()).toEqual(['daily-000@example.com', 'daily-000@example.com', 'daily-001@example.com', 'daily-001@example.com', 'daily-new@example.com']);
+  const sentAt = (await messagesOf('daily')).map((m) => DateTime.fromJSDate(m.sent_at!, { zone: 'Europe/Paris' }).toFormat('HH:mm'));
+  expect(sentAt).toEqual(['10:00', '10:00', '10:00', '10:00', '10:00']);
+
+  expect((await h.http('post', '/v1/campaigns/daily/cancel')).status).toBe(202);
+  await waitFor(async () => (await h.http('get', '/v1/campaigns/daily')).body.status === 'cancelled' && true, 'schedule cancelled');
+  await recordHistory('recurring-cancelled', 'campaign-schedule:daily');
+}, 60_000);
+
+test('an A/B test of the subject: the test share gets both variants, the better open rate goes to the rest after 4 hours', async () => {
+  const ids = await contactsOnList('ab-list', 'ab', 20);
+  await putCampaign('ab', {
+    name: 'Soldes',
+    message: { type: 'email', subject: 'Les soldes', html: '<p>Soldes</p>' },
+    audience: { lists: ['ab-list'] },
+    abTest: { variants: [{ id: 'plain', subject: 'Les soldes commencent' }, { id: 'urgent', subject: 'Dernières heures !' }], testPercent: 50, winnerBy: 'opens', after: '4 hours' },
+  });
+  expect((await h.http('post', '/v1/campaigns/ab/send')).status).toBe(202);
+  // Half the audience, spread evenly: five of each variant; the rest waits for the winner.
+  const test = await waitFor(async () => deliveries('ab').length === 10 && deliveries('ab'), 'the test share');
+  const subjects = test.map((d) => d.subject);
+  expect(subjects.filter((s) => s === 'Les soldes commencent')).toHaveLength(5);
+  expect(subjects.filter((s) => s === 'Dernières heures !')).toHaveLength(5);
+  expect((await progressOf('ab')).nextAt).toBeDefined();
+
+  // Two opens of "urgent" (one twice: unique opens count), one of "plain".
+  const rows = (await h.db.query<{ id: string; step_id: string }>("SELECT id, step_id FROM messages WHERE campaign_id = 'ab' ORDER BY contact_id")).rows;
+  const urgent = rows.filter((r) => r.step_id === 'urgent');
+  const plain = rows.filter((r) => r.step_id === 'plain');
+  const open = (id: string, n: number) => ({ email: 'x@example.com', timestamp: Math.floor(Date.now() / 1000), event: 'open', sg_event_id: `ab-open-${id}-${n}`, sg_message_id: 'sg.f', parcours_message_id: id, parcours_campaign_id: 'ab' });
+  expect((await postSendgrid([open(urgent[0].id, 1), open(urgent[0].id, 2), open(urgent[1].id, 1), open(plain[0].id, 1)])).status).toBe(200);
+
+  const result = (await run('ab').result()) as CampaignProgress;
+  expect(result).toMatchObject({ status: 'completed', recipients: 20, sent: 20, winner: 'urgent' });
+  const rest = deliveries('ab').slice(10);
+  expect(rest.map((d) => d.subject)).toEqual(Array(10).fill('Dernières heures !'));
+  expect(new Set(deliveries('ab').map((d) => d.to)).size).toBe(20);
+  expect(new Set(deliveries('ab').map((d) => d.to))).toEqual(new Set(ids.map((id) => `${id}@example.com`)));
+
+  const stats = (await h.http('get', '/v1/campaigns/ab/stats')).body;
+  expect(stats.variants.map((v: { variant: string; sent: number; opened: number }) => [v.variant, v.sent, v.opened]).sort()).toEqual([
+    ['plain', 5, 1],
+    ['urgent', 15, 2],
+  ]);
+  await recordHistory('ab-test', campaignWorkflowId('ab'));
+});
