@@ -1,11 +1,12 @@
 /**
  * Campaign activities: freeze a run's audience, send one page of it, say what is left.
  *
- * A page is claimed in one statement (db/campaigns.ts claimCampaignMessages) before any
- * provider call, so each recipient gets the message at most once per run. What a dead attempt
- * left is settled first, with the journeys' rule (activities/send-claim.ts): a message that
- * may have reached the provider is recorded "unknown" and never sent again (campaigns are
- * marketing). Emails go to SendGrid as one request per page (up to 1,000 personalizations,
+ * A page is claimed in two phases, so each recipient gets the message exactly once per run
+ * across crashes: one statement claims its messages (db/campaigns.ts claimCampaignMessages), and
+ * one more marks them handed to the provider immediately before the call (handToProvider).
+ * What a dead attempt left is settled first: a claim never handed is claimed again and sent; a
+ * handed one may have reached the provider and is recorded "unknown", never sent again, with
+ * the journeys' rule (activities/send-claim.ts; campaigns are marketing). Emails go to SendGrid as one request per page (up to 1,000 personalizations,
  * each with our message id as custom args); SMS and push go one by one, a few at a time.
  */
 import { randomUUID } from 'node:crypto';
@@ -20,6 +21,7 @@ import {
   duePage,
   finishCampaignMessages,
   freezeAudience,
+  handToProvider,
   markDone,
   recordCampaignSkips,
   remaining,
@@ -191,7 +193,10 @@ export function createCampaignActivities(deps: ActivityDeps) {
       groups.set(body, [...(groups.get(body) ?? []), c]);
     }
     const tag = substitutionTag(UNSUBSCRIBE_TAG);
-    for (const group of groups.values()) {
+    for (const claimedGroup of groups.values()) {
+      const handed = await handToProvider(db, owner, claimedGroup.map((c) => c.messageId));
+      const group = claimedGroup.filter((c) => handed.has(c.messageId)); // the rest: another attempt took them over
+      if (group.length === 0) continue;
       const ids = group.map((c) => c.messageId);
       const { rendered } = group[0];
       // Each recipient's own unsubscribe link goes in by substitution; a footer when the template has none.
@@ -243,10 +248,12 @@ export function createCampaignActivities(deps: ActivityDeps) {
       try {
         let result: SendResult;
         if (campaign.message.type === 'sms') {
+          if (!(await handToProvider(db, owner, [c.messageId])).has(c.messageId)) return;
           result = await underLease(db, owner, leaseMs, () => deps.sms.send({ to: c.to, body: c.rendered.body }));
         } else {
           const subscriptions = await pushSubscriptionsOf(db, c.contactId);
           const payload = JSON.stringify({ title: c.rendered.title, body: c.rendered.body, url: c.rendered.url, icon: c.rendered.icon, data: customArgs });
+          if (!(await handToProvider(db, owner, [c.messageId])).has(c.messageId)) return;
           result = await underLease(db, owner, leaseMs, () => deps.push.send({ subscriptions, payload }));
           await deletePushSubscriptions(db, result.gone ?? []);
         }
@@ -267,14 +274,15 @@ export function createCampaignActivities(deps: ActivityDeps) {
     const page = await duePage(db, runId, channel, req.now, { afterOrd: req.afterOrd, limit: req.limit, testOnly: req.testOnly });
     if (page.length === 0) return outcome;
     // What earlier attempts of this page left: settled messages are done; a live claim is another
-    // attempt at work (retry later); a dead claim may have reached the provider: unknown.
+    // attempt at work (retry later); a dead claim never handed to the provider is sent again; a
+    // dead one that was handed may have reached the provider: unknown.
     const previous = await campaignMessagesOf(db, runId, page.map((r) => r.contactId));
     const done: string[] = [];
     const dead: string[] = [];
     const open: PageRecipient[] = [];
     for (const r of page) {
       const p = previous.get(r.contactId);
-      if (!p || p.status === 'retrying') open.push(r);
+      if (!p || p.status === 'retrying' || (p.status === 'sending' && !p.live && !p.handed)) open.push(r);
       else if (p.status === 'sending' && p.live) throw ApplicationFailure.retryable(`campaign ${campaign.id}: another attempt holds the message of ${r.contactId}`, 'MessageClaimed');
       else if (p.status === 'sending') dead.push(p.id), done.push(r.contactId);
       else done.push(r.contactId);

@@ -242,15 +242,17 @@ export interface CampaignMessageState {
   status: string;
   /** While "sending": whether the attempt holding it is still within its lease. */
   live: boolean;
+  /** While "sending": whether it was handed to the provider (a dead claim without it was never sent). */
+  handed: boolean;
 }
 
 /** What earlier attempts left for these recipients. */
 export async function campaignMessagesOf(q: Queryable, runId: string, contactIds: string[]): Promise<Map<string, CampaignMessageState>> {
-  const { rows } = await q.query<{ id: string; contact_id: string; status: string; live: boolean }>(
-    "SELECT id, contact_id, status, (status = 'sending' AND lease_until > now()) AS live FROM messages WHERE send_key = ANY($1)",
+  const { rows } = await q.query<{ id: string; contact_id: string; status: string; live: boolean; handed: boolean }>(
+    "SELECT id, contact_id, status, (status = 'sending' AND lease_until > now()) AS live, provider_called_at IS NOT NULL AS handed FROM messages WHERE send_key = ANY($1)",
     [contactIds.map((c) => campaignSendKey(runId, c))],
   );
-  return new Map(rows.map((r) => [r.contact_id, { id: r.id, contactId: r.contact_id, status: r.status, live: r.live }]));
+  return new Map(rows.map((r) => [r.contact_id, { id: r.id, contactId: r.contact_id, status: r.status, live: r.live, handed: r.handed }]));
 }
 
 export interface CampaignMessageKey {
@@ -267,9 +269,15 @@ const MESSAGE_COLUMNS = 'send_key, journey_run_id, flow_id, flow_version, step_i
 const MESSAGE_VALUES = `'campaign:' || $1 || '|' || t.contact_id, $1 || '|' || t.contact_id, 'campaign:' || $2, 0, $4, t.contact_id, $3, false, t.recipient, $2, $1, $4`;
 
 /**
+ * Rows a dead or failed attempt certainly did not send: "retrying", or a "sending" claim whose
+ * lease ran out before it was handed to the provider (migration 022). Only these are taken again.
+ */
+const RECLAIMABLE = "(messages.status = 'retrying' OR (messages.status = 'sending' AND messages.provider_called_at IS NULL AND messages.lease_until <= now()))";
+
+/**
  * Claims the page's messages in one statement, before the provider call: each row "sending"
- * under this attempt's lease. Only new rows and rows a failed attempt certainly did not send
- * ("retrying") are claimed; the answer lists the claimed ones (contact, message id).
+ * under this attempt's lease, not yet handed to the provider. Only new rows and RECLAIMABLE
+ * ones are claimed; the answer lists the claimed ones (contact, message id).
  */
 export async function claimCampaignMessages(
   q: Queryable,
@@ -282,8 +290,9 @@ export async function claimCampaignMessages(
      SELECT ${MESSAGE_VALUES}, $5, t.content::jsonb, 'sending', 1, $6, now() + $7 * interval '1 millisecond'
        FROM unnest($8::text[], $9::text[], $10::text[]) AS t(contact_id, recipient, content)
      ON CONFLICT (send_key) DO UPDATE SET recipient = EXCLUDED.recipient, provider = EXCLUDED.provider, content = EXCLUDED.content,
-       status = 'sending', reason = NULL, attempts = messages.attempts + 1, lease_owner = EXCLUDED.lease_owner, lease_until = EXCLUDED.lease_until, updated_at = now()
-     WHERE messages.status = 'retrying'
+       status = 'sending', reason = NULL, attempts = messages.attempts + 1, lease_owner = EXCLUDED.lease_owner, lease_until = EXCLUDED.lease_until,
+       provider_called_at = NULL, updated_at = now()
+     WHERE ${RECLAIMABLE}
      RETURNING id, contact_id`,
     [
       key.runId,
@@ -309,9 +318,24 @@ export async function recordCampaignSkips(q: Queryable, key: CampaignMessageKey,
      SELECT ${MESSAGE_VALUES}, 'skipped', t.reason
        FROM unnest($5::text[], $6::text[], $7::text[]) AS t(contact_id, recipient, reason)
      ON CONFLICT (send_key) DO UPDATE SET status = 'skipped', reason = EXCLUDED.reason, lease_until = NULL, lease_owner = NULL, updated_at = now()
-     WHERE messages.status = 'retrying'`,
+     WHERE ${RECLAIMABLE}`,
     [key.runId, key.campaignId, key.channel, key.variant, skips.map((s) => s.contactId), skips.map((s) => s.recipient), skips.map((s) => s.reason)],
   );
+}
+
+/**
+ * The second phase of the claim, in one statement immediately before the provider call: these
+ * messages are handed to the provider. Only rows this attempt still holds are marked (a claim
+ * another attempt took over after our lease ran out is theirs); the answer is the ids marked,
+ * the only ones the caller may send.
+ */
+export async function handToProvider(q: Queryable, owner: string, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await q.query<{ id: string }>(
+    "UPDATE messages SET provider_called_at = now() WHERE id = ANY($1::uuid[]) AND lease_owner = $2 AND status = 'sending' RETURNING id",
+    [ids, owner],
+  );
+  return new Set(rows.map((r) => r.id));
 }
 
 /** Keeps this attempt's claims alive while a long provider call runs. */

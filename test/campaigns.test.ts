@@ -12,6 +12,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DateTime } from 'luxon';
 import supertest from 'supertest';
 import type { CampaignInput } from '../campaigns/schema';
+import { claimCampaignMessages, handToProvider } from '../db/campaigns';
 import type { Condition } from '../flows/schema';
 import { campaignProgressQuery, campaignWorkflowId, type CampaignProgress } from '../workflows/campaign-messages';
 import { waitFor } from './helpers/fake-http';
@@ -337,3 +338,28 @@ test('an A/B test of the subject: the test share gets both variants, the better 
   ]);
   await recordHistory('ab-test', campaignWorkflowId('ab'));
 });
+
+test('a worker killed after claiming a page but before calling SendGrid: the retry sends it exactly once; killed after the call: unknown, never resent', async () => {
+  const [beforeCall, afterCall, fresh] = await contactsOnList('crash-list', 'crash', 3);
+  // What a killed attempt leaves, written by the activity's own two phases: both claimed under a
+  // lease that has run out, only `afterCall` marked as handed to the provider.
+  const key = { runId: 'crashed', campaignId: 'crashed', channel: 'email', variant: 'main' };
+  const claimed = await claimCampaignMessages(h.db, key, {
+    owner: 'killed-worker',
+    leaseMs: 1,
+    provider: 'sendgrid',
+    recipients: [beforeCall, afterCall].map((contactId) => ({ contactId, recipient: `${contactId}@example.com`, content: { subject: 'Crashed' } })),
+  });
+  expect((await handToProvider(h.db, 'killed-worker', [claimed.get(afterCall)!])).size).toBe(1);
+  await new Promise((resolve) => setTimeout(resolve, 10)); // the lease (1 ms) is over: the claims are dead
+
+  await putCampaign('crashed', { name: 'Crashed', message: { type: 'email', subject: 'Crashed', html: '<p>x</p>' }, audience: { lists: ['crash-list'] } });
+  await h.http('post', '/v1/campaigns/crashed/send');
+  const result = (await run('crashed').result()) as CampaignProgress;
+  expect(result).toMatchObject({ status: 'completed', sent: 2, unknown: 1 });
+  // Each recipient once: the page never handed over is sent by the retry, the handed one is not resent.
+  expect(deliveries('crashed').map((d) => d.to).sort()).toEqual([`${beforeCall}@example.com`, `${fresh}@example.com`]);
+  const rows = await messagesOf('crashed');
+  expect(Object.fromEntries(rows.map((m) => [m.contact_id, m.status]))).toEqual({ [beforeCall]: 'sent', [afterCall]: 'unknown', [fresh]: 'sent' });
+  expect(rows.find((m) => m.contact_id === afterCall)!.reason).toMatch(/outcome unknown/);
+}, 60_000);
