@@ -22,7 +22,7 @@ import {
   finishCampaignMessages,
   freezeAudience,
   handToProvider,
-  markDone,
+  settlePage,
   recordCampaignSkips,
   remaining,
   renewCampaignLeases,
@@ -113,18 +113,27 @@ function templateContext(r: PageRecipient, campaign: CampaignDefinition): Templa
 /**
  * The message's fields parsed once per page and rendered per recipient (parsing is most of the
  * cost of a Liquid render: a page of 1,000 renders 3 times faster), with the journeys' engines
- * and output limit (flows/templates.ts).
+ * and output limit (flows/templates.ts). A field without Liquid markup (often the whole body of
+ * a newsletter) is the same for everyone: rendered once per page, one string the page's
+ * recipients share.
  */
 function pageRenderer(message: CampaignMessage): (context: object) => Promise<Record<string, string>> {
   const fields = Object.entries(templateFields(message)).map(([field, source]) => {
     const engine = engineFor(message, field);
-    return { field, engine, template: engine.parse(source) };
+    return { field, engine, template: engine.parse(source), constant: !source.includes('{{') && !source.includes('{%') ? undefined : null };
   });
+  const once = new Map<string, string>();
   return async (context) => {
     const rendered: Record<string, string> = {};
-    for (const { field, engine, template } of fields) {
+    for (const { field, engine, template, constant } of fields) {
+      const known = constant === undefined ? once.get(field) : undefined;
+      if (known !== undefined) {
+        rendered[field] = known;
+        continue;
+      }
       const output = (await engine.render(template, context)) as string;
       if (output.length > MAX_RENDERED_CHARS) throw new Error(`rendered output is larger than ${MAX_RENDERED_CHARS} characters`);
+      if (constant === undefined) once.set(field, output);
       rendered[field] = output;
     }
     return rendered;
@@ -184,16 +193,22 @@ export function createCampaignActivities(deps: ActivityDeps) {
     rendered: Record<string, string>;
   }
 
+  /** The page's requests the provider accepted, recorded "sent" with the page's end (one statement). */
+  type Accepted = { ids: string[]; providerMessageId: string }[];
+
   /** Emails: one request per distinct body (subjects are per personalization), up to 1,000 recipients each. */
-  async function sendEmails(campaign: CampaignDefinition, variant: CampaignMessage, claimed: Claimed[], owner: string, sentAt: Date, outcome: PageOutcome): Promise<void> {
+  async function sendEmails(campaign: CampaignDefinition, variant: CampaignMessage, claimed: Claimed[], owner: string, accepted: Accepted, outcome: PageOutcome): Promise<void> {
     const message = variant as Extract<CampaignMessage, { type: 'email' }>;
-    const groups = new Map<string, Claimed[]>();
+    // By html, then text: a lookup of the (usually shared) string, never a copy of the body.
+    const groups = new Map<string, Map<string | undefined, Claimed[]>>();
     for (const c of claimed) {
-      const body = JSON.stringify([c.rendered.html, c.rendered.text ?? null]);
-      groups.set(body, [...(groups.get(body) ?? []), c]);
+      const byText = groups.get(c.rendered.html) ?? groups.set(c.rendered.html, new Map()).get(c.rendered.html)!;
+      const group = byText.get(c.rendered.text);
+      if (group) group.push(c);
+      else byText.set(c.rendered.text, [c]);
     }
     const tag = substitutionTag(UNSUBSCRIBE_TAG);
-    for (const claimedGroup of groups.values()) {
+    for (const claimedGroup of [...groups.values()].flatMap((byText) => [...byText.values()])) {
       const handed = await handToProvider(db, owner, claimedGroup.map((c) => c.messageId));
       const group = claimedGroup.filter((c) => handed.has(c.messageId)); // the rest: another attempt took them over
       if (group.length === 0) continue;
@@ -223,7 +238,7 @@ export function createCampaignActivities(deps: ActivityDeps) {
         const result = send
           ? await underLease(db, owner, leaseMs, () => send(batch))
           : await underLease(db, owner, leaseMs, () => sendEachEmail(batch));
-        await finishCampaignMessages(db, ids, { status: 'sent', providerMessageId: result.providerMessageId, sentAt });
+        accepted.push({ ids, providerMessageId: result.providerMessageId });
         outcome.sent += ids.length;
       } catch (err) {
         outcome[await settleFailedCall(db, ids, err)] += ids.length;
@@ -293,19 +308,31 @@ export function createCampaignActivities(deps: ActivityDeps) {
     // One group per variant (A/B tests), each with its message and its message rows' variant.
     const settled = [...done];
     const groups = new Map<string | null, PageRecipient[]>();
-    for (const r of open) groups.set(r.variant, [...(groups.get(r.variant) ?? []), r]);
-    for (const [variantId, recipients] of groups) {
-      const message = variantMessage(campaign, variantId);
-      settled.push(...(await sendGroup(campaign, message, recipients, { runId, now, outcome })));
+    for (const r of open) {
+      const group = groups.get(r.variant);
+      if (group) group.push(r);
+      else groups.set(r.variant, [r]);
     }
-    await markDone(db, runId, settled);
+    const accepted: Accepted = [];
+    const sentAt = new Date(now);
+    try {
+      for (const [variantId, recipients] of groups) {
+        const message = variantMessage(campaign, variantId);
+        settled.push(...(await sendGroup(campaign, message, recipients, { runId, now, outcome, accepted })));
+      }
+    } catch (err) {
+      // The page is retried: what the provider took is recorded now, or the retry would take it for unknown.
+      for (const a of accepted) await finishCampaignMessages(db, a.ids, { status: 'sent', providerMessageId: a.providerMessageId, sentAt });
+      throw err;
+    }
+    await settlePage(db, runId, settled, accepted, sentAt);
     outcome.settled = settled.length;
     return outcome;
   }
 
   /** Rules, rendering, one claim and the provider calls for the page's recipients of one message; answers who is settled. */
-  async function sendGroup(campaign: CampaignDefinition, message: CampaignMessage, open: PageRecipient[], at: { runId: string; now: number; outcome: PageOutcome }): Promise<string[]> {
-    const { runId, now, outcome } = at;
+  async function sendGroup(campaign: CampaignDefinition, message: CampaignMessage, open: PageRecipient[], at: { runId: string; now: number; outcome: PageOutcome; accepted: Accepted }): Promise<string[]> {
+    const { runId, now, outcome, accepted } = at;
     const channel = message.type;
     const key: CampaignMessageKey = { runId, campaignId: campaign.id, channel, variant: message.id };
     const skips: { contactId: string; recipient: string | null; reason: string }[] = [];
@@ -343,7 +370,7 @@ export function createCampaignActivities(deps: ActivityDeps) {
     // Not claimed: another attempt got there since we looked; a later page settles them.
     const claimed: Claimed[] = toSend.filter((s) => claimedIds.has(s.r.contactId)).map((s) => ({ contactId: s.r.contactId, messageId: claimedIds.get(s.r.contactId)!, to: s.to, rendered: s.rendered }));
     const sentAt = new Date(now);
-    if (channel === 'email') await sendEmails(campaign, message, claimed, owner, sentAt, outcome);
+    if (channel === 'email') await sendEmails(campaign, message, claimed, owner, accepted, outcome);
     else await sendEach(campaign, claimed, owner, sentAt, outcome);
     return [...skips.map((s) => s.contactId), ...claimed.map((c) => c.contactId)];
   }

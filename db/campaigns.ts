@@ -194,6 +194,22 @@ export async function markDone(q: Queryable, runId: string, contactIds: string[]
   await q.query('UPDATE campaign_recipients SET done = true WHERE run_id = $1 AND contact_id = ANY($2)', [runId, contactIds]);
 }
 
+/**
+ * The end of a page in one statement: the messages the provider accepted recorded "sent" (one
+ * provider message id per request) and the page's settled recipients marked done.
+ */
+export async function settlePage(q: Queryable, runId: string, settled: string[], sent: { ids: string[]; providerMessageId: string }[], sentAt: Date): Promise<void> {
+  const ids = sent.flatMap((s) => s.ids);
+  if (ids.length === 0) return markDone(q, runId, settled);
+  await q.query(
+    `WITH sent AS (
+       UPDATE messages m SET status = 'sent', provider_message_id = s.provider_message_id, reason = NULL, sent_at = $5, lease_until = NULL, lease_owner = NULL, updated_at = now()
+         FROM unnest($3::uuid[], $4::text[]) AS s(id, provider_message_id) WHERE m.id = s.id)
+     UPDATE campaign_recipients SET done = true WHERE run_id = $1 AND contact_id = ANY($2)`,
+    [runId, settled, ids, sent.flatMap((s) => s.ids.map(() => s.providerMessageId)), sentAt],
+  );
+}
+
 /** Quiet hours: these recipients are due again when their window ends. */
 export async function deferRecipients(q: Queryable, runId: string, deferred: { contactId: string; until: number }[]): Promise<void> {
   if (deferred.length === 0) return;
