@@ -3,6 +3,3 @@
 -- with no mark never reached the provider and is claimed again and sent; a marked one may have
 -- reached it and is recorded "unknown", never sent again.
 ALTER TABLE messages ADD COLUMN provider_called_at timestamptz;
--- Room on each page of messages so marking a page's messages handed (a column no index covers)
--- is a HOT update: the row changes in place, none of the table's indexes is written again.
-ALTER TABLE messages SET (fillfactor = 80);
