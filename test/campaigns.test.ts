@@ -3,7 +3,9 @@
  * with the real activities, the real @sendgrid/mail client at the fake SendGrid): a newsletter to
  * a segment and a list with exclusions and consent, sent once per recipient in one request; a
  * click in it carrying the campaign id starts a flow; pause, resume and cancel; a page retried
- * after the provider took it never sends twice; local-time and recurring schedules.
+ * after the provider took it never sends twice; local-time and recurring schedules; a worker
+ * killed after claiming a page but before the provider call (sent once by the retry) or after
+ * it (unknown, never resent), and a stalled attempt that lost its claim cannot send.
  */
 import { sign } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -363,3 +365,17 @@ test('a worker killed after claiming a page but before calling SendGrid: the ret
   expect(Object.fromEntries(rows.map((m) => [m.contact_id, m.status]))).toEqual({ [beforeCall]: 'sent', [afterCall]: 'unknown', [fresh]: 'sent' });
   expect(rows.find((m) => m.contact_id === afterCall)!.reason).toMatch(/outcome unknown/);
 }, 60_000);
+
+test('an attempt that stalled past its lease and lost its claim to the retry cannot hand that message to the provider', async () => {
+  const [contactId] = await contactsOnList('stall-list', 'stall', 1);
+  const key = { runId: 'stalled', campaignId: 'stalled', channel: 'email', variant: 'main' };
+  const attempt = (owner: string, leaseMs: number) =>
+    claimCampaignMessages(h.db, key, { owner, leaseMs, provider: 'sendgrid', recipients: [{ contactId, recipient: `${contactId}@example.com`, content: { subject: 'Stalled' } }] });
+  const id = (await attempt('stalled-attempt', 1)).get(contactId)!;
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  expect((await attempt('retry-attempt', 30_000)).get(contactId)).toBe(id); // the dead, never handed claim is taken over
+  expect(await attempt('third-attempt', 30_000)).toEqual(new Map()); // a live claim is not
+  // The stalled attempt wakes up: it may not send; the retry may, once.
+  expect(await handToProvider(h.db, 'stalled-attempt', [id])).toEqual(new Set());
+  expect(await handToProvider(h.db, 'retry-attempt', [id])).toEqual(new Set([id]));
+});
