@@ -1,21 +1,25 @@
 /**
  * Keeps live segments live as facts arrive: the router calls this for every stored event
  * after routing it. Only the segments that depend on the fact (the dependency index computed at
- * save) are re-evaluated, for the event's contact only, in one statement. A membership that
- * can now flip with time alone gets its clock (re)armed when the moment comes earlier than
- * what is armed. An error propagates: the router defers the event and routes it again, which
- * is safe (the stored membership decides; message ids are deterministic).
+ * save) are re-evaluated, for the event's contact only, and what changed is applied, all in ONE
+ * statement (db/segments.ts evaluateContact): the entries and exits with their events (routed by
+ * the router loop, in bulk) and, when waiting can flip a membership earlier than the contact's
+ * clock is set for, that moment with `arm_pending`. Temporal is not called here: the arming pass
+ * (routing/segment-clock-arming.ts) signals the clock, so the routing deadline of a request never
+ * waits on it. An error propagates: the router defers the event and routes it again, which is
+ * safe (the stored membership decides; message ids are deterministic).
  */
 import type { WorkflowClient } from '@temporalio/client';
 import type { StoredEvent } from '../db/events';
 import type { Db } from '../db/pool';
-import { armedClock, clockDue, evaluateContact, recordClockArmed, SEGMENT_ENTERED, SEGMENT_EXITED, segmentsDependingOn, type FactChange } from '../db/segments';
-import { ContactIdAttribute, JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
-import { segmentClockDueSignal, segmentClockWorkflowId, type segmentClockWorkflow, type SegmentClockInput } from '../workflows/segment-clock';
+import { evaluateContact, SEGMENT_ENTERED, SEGMENT_EXITED, segmentsDependingOn, type FactChange } from '../db/segments';
+import type { Logger } from '../runtime/logger';
+import { armPendingClocks } from './segment-clock-arming';
 
 export interface SegmentUpkeepDeps {
   db: Db;
   workflows: WorkflowClient;
+  log?: Logger;
 }
 
 /** The names the audience helpers store their changes under (audiences.md). */
@@ -49,30 +53,9 @@ export async function keepSegmentsLive(deps: SegmentUpkeepDeps, event: StoredEve
 async function upkeep(deps: SegmentUpkeepDeps, change: FactChange, contactId: string, now: Date, causeEventId?: number): Promise<void> {
   const segments = await segmentsDependingOn(deps.db, change);
   if (segments.length === 0) return;
-  const results = await evaluateContact(deps.db, segments, contactId, now, 'event', causeEventId);
-  // Only when waiting can change a membership, and only when that comes earlier than the
-  // contact's armed clock (which answers for all its time-based segments when it wakes).
-  const due = clockDue(segments, results);
-  if (!due) return;
-  const armed = await armedClock(deps.db, contactId);
-  if (armed && armed.getTime() > now.getTime() && armed.getTime() <= due.getTime()) return;
-  await armClock(deps, contactId, due);
-  await recordClockArmed(deps.db, contactId, due);
-}
-
-/** Starts the clock or brings its moment earlier (signalWithStart: "already running" is no error). */
-export async function armClock(deps: Pick<SegmentUpkeepDeps, 'workflows'>, contactId: string, dueAt: Date): Promise<void> {
-  const input: SegmentClockInput = { contactId, dueAt: dueAt.getTime() };
-  await deps.workflows.signalWithStart<typeof segmentClockWorkflow, [{ dueAt: number }]>('segmentClockWorkflow', {
-    taskQueue: JOURNEY_TASK_QUEUE,
-    workflowId: segmentClockWorkflowId(contactId),
-    args: [input],
-    signal: segmentClockDueSignal,
-    signalArgs: [{ dueAt: input.dueAt }],
-    typedSearchAttributes: [{ key: ContactIdAttribute, value: contactId }],
-    staticSummary: `Segment clock for contact ${contactId}`,
-    staticDetails: `Re-evaluates contact ${contactId} for its time-based segments when a membership can change with time alone (first due ${dueAt.toISOString()}).`,
-  });
+  const results = await evaluateContact(deps.db, segments, contactId, now, 'event', causeEventId, { storeClock: true });
+  // In the background: the clock's moment is stored, a crash before it is armed leaves it pending.
+  if (results.some((r) => r.clockStored)) void armPendingClocks(deps);
 }
 
 /**

@@ -11,9 +11,9 @@ import type { WorkflowClient } from '@temporalio/client';
 import { timeDirection } from '../../audiences/segment-deps';
 import { buildChunkSql, flipsInRangeSql } from '../../audiences/segment-sql';
 import { inTransaction, type Db } from '../../db/pool';
-import { buildCursor, claimBuild, finishBuild, recordBuildProgress, recordClockArmed, type Segment } from '../../db/segments';
+import { buildCursor, claimBuild, finishBuild, recordBuildProgress, storeClocksToArm, type Segment } from '../../db/segments';
 import type { Logger } from '../../runtime/logger';
-import { armClock } from '../../routing/segment-upkeep';
+import { armPendingClocks } from '../../routing/segment-clock-arming';
 
 export interface BuildDeps {
   db: Db;
@@ -31,8 +31,6 @@ export interface BuildOptions {
 export const DEFAULT_BUILD: BuildOptions = { chunk: 10_000, armClocks: true };
 /** A build whose builder has not saved progress for this long is presumed dead and may be resumed. */
 export const BUILD_STALE_MS = 60_000;
-/** Clocks armed at once after a chunk. */
-const ARM_CONCURRENCY = 16;
 
 export async function runBuild(deps: BuildDeps, segment: Segment, options: Partial<BuildOptions> = {}): Promise<void> {
   const opts = { ...DEFAULT_BUILD, ...options };
@@ -73,15 +71,9 @@ async function armChunkClocks(deps: BuildDeps, segment: Segment, now: Date, lo: 
   if (!direction.canRise && !direction.canFall) return;
   // Only the side time can move: members of a segment that can only lose them, and so on.
   const sql = flipsInRangeSql(segment.condition, now, lo, hi, direction.canRise && direction.canFall ? undefined : direction.canFall);
-  const { rows } = await deps.db.query<{ id: string; due: Date }>(sql.text, sql.values);
-  for (let i = 0; i < rows.length; i += ARM_CONCURRENCY) {
-    await Promise.all(
-      rows.slice(i, i + ARM_CONCURRENCY).map(async (r) => {
-        await armClock({ workflows: deps.workflows! }, r.id, r.due);
-        await recordClockArmed(deps.db, r.id, r.due);
-      }),
-    );
-  }
+  // The chunk's clock moments in one statement; the arming pass signals them (the build waits
+  // for it, so a build does not run ahead of Temporal by more than a chunk).
+  if ((await storeClocksToArm(deps.db, sql)) > 0) await armPendingClocks({ db: deps.db, workflows: deps.workflows!, log: deps.log });
 }
 
 /** Resumes the build of this segment if its builder is gone (called when the segment is read). */
