@@ -331,7 +331,9 @@ export function contactUpkeepSql(segments: readonly UpkeepSegment[], contactId: 
     : '';
   return {
     text: `${withClause(events.ctes())}, v AS MATERIALIZED (
-        SELECT v.*, EXISTS (SELECT 1 FROM segment_members m WHERE m.segment_id = v.segment_id AND m.contact_id = c.id AND m.exited_at IS NULL) AS was
+        -- A scalar subquery, not EXISTS: the planner must not turn it into a hash of every
+        -- current membership (which it does when the table's statistics predate a build).
+        SELECT v.*, COALESCE((SELECT true FROM segment_members m WHERE m.contact_id = $2 AND m.segment_id = v.segment_id AND m.exited_at IS NULL LIMIT 1), false) AS was
         FROM contacts c ${events.joins()}
         CROSS JOIN LATERAL (VALUES ${rows.join(', ')}) AS v(ord, segment_id, segment_name, message_prefix, can_rise, can_fall, member, next_flip)
         WHERE c.id = $2),
