@@ -148,12 +148,13 @@ export interface FactChange {
   every?: boolean;
 }
 
-/** Live segments (building or ready) an arriving fact can change. */
+/** Live segments (building or ready) an arriving fact can change; in id order, so the same set makes the same (prepared) statement. */
 export async function segmentsDependingOn(q: Queryable, change: FactChange): Promise<Segment[]> {
   const { rows } = await q.query<SegmentRow>(
     `SELECT * FROM segments WHERE status <> 'failed' AND (
        $1::text = ANY(depends_events) OR $2::text = ANY(depends_segments)
-       OR ($3 AND depends_traits) OR ($4 AND depends_lists) OR ($5 AND depends_consent) OR $6)`,
+       OR ($3 AND depends_traits) OR ($4 AND depends_lists) OR ($5 AND depends_consent) OR $6)
+     ORDER BY id`,
     [change.eventName ?? null, change.segmentId ?? null, change.traits ?? false, change.lists ?? false, change.consent ?? false, change.every ?? false],
   );
   return rows.map(toSegment);
