@@ -50,6 +50,10 @@ interface Drain {
 
 const drains = new WeakMap<object, Drain>();
 
+/** Clocks this process has armed (signalWithStart calls that succeeded): what the bench counts. */
+let armedInProcess = 0;
+export const clocksArmedInProcess = () => armedInProcess;
+
 /**
  * Arms every pending clock; resolves with how many were armed (never rejects: what fails stays
  * pending for the next pass). A call while a pass runs joins it (and makes it look again).
@@ -89,6 +93,7 @@ export function armPendingClocks(deps: ClockArmingDeps): Promise<number> {
         }
         await recordClocksArmed(deps.db, done);
         armed += done.length;
+        armedInProcess += done.length;
         // Stop on a failure rather than spin on it: the next router loop pass tries again.
         if (failure) {
           deps.log?.warn({ err: failure.message, pending: pending.length - done.length }, 'segment clocks not armed yet; the router loop tries again');
