@@ -18,7 +18,7 @@
  *    on a segment) and "realistic" (20 segments over orders, email engagement, product views,
  *    traits, lists and consent; most events are page and product views most segments do not
  *    depend on). Printed: the extra cost per event as a share of the ingest cost without
- *    (goal: at most 25 %). BENCH_SEGMENT_MIX=adversarial|realistic runs one.
+ *    (goal: at most 25 %). BENCH_SEGMENT_MIX=adversarial|realistic runs one, =none neither.
  * The stack is bench/stack.ts: a Temporal dev server, a fresh database, the API on 127.0.0.1.
  */
 import { segmentDependencies } from '../audiences/segment-deps';
