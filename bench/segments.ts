@@ -29,6 +29,7 @@ import type { Condition } from '../flows/schema';
 import { createLogger } from '../runtime/logger';
 import { routePending } from '../routing/router-loop';
 import { clocksArmedInProcess } from '../routing/segment-clock-arming';
+import { LIVE_SEGMENTS_CACHE_MS } from '../routing/segment-upkeep';
 import { runBounded } from './load';
 import { intFromEnv } from './settings';
 import { startStack, type Stack } from './stack';
@@ -233,7 +234,12 @@ async function upkeepMix(stack: Stack, mix: Mix, contacts: number, offsetBase: n
     await runBuild({ db, log: createLogger('silent') }, segment, { armClocks: false });
   }
   // 'failed' segments are not kept up to date: the switch between the two sides.
-  const live = (on: boolean) => db.query(`UPDATE segments SET status = $1 WHERE id = ANY($2)`, [on ? 'ready' : 'failed', ids]);
+  // Each process reads the list of live segments again after LIVE_SEGMENTS_CACHE_MS: waited out
+  // (untimed) so that each side is measured with the segments it is meant to have.
+  const live = async (on: boolean) => {
+    await db.query(`UPDATE segments SET status = $1 WHERE id = ANY($2)`, [on ? 'ready' : 'failed', ids]);
+    await new Promise((resolve) => setTimeout(resolve, 2 * LIVE_SEGMENTS_CACHE_MS));
+  };
   const per = Math.max(1, Math.floor(count / rounds));
   await live(false);
   await ingest(stack, mix, `warm-${offsetBase}`, Math.min(200, per), contacts, concurrency, offsetBase);

@@ -148,16 +148,23 @@ export interface FactChange {
   every?: boolean;
 }
 
-/** Live segments (building or ready) an arriving fact can change; in id order, so the same set makes the same (prepared) statement. */
-export async function segmentsDependingOn(q: Queryable, change: FactChange): Promise<Segment[]> {
-  const { rows } = await q.query<SegmentRow>(
-    `SELECT * FROM segments WHERE status <> 'failed' AND (
-       $1::text = ANY(depends_events) OR $2::text = ANY(depends_segments)
-       OR ($3 AND depends_traits) OR ($4 AND depends_lists) OR ($5 AND depends_consent) OR $6)
-     ORDER BY id`,
-    [change.eventName ?? null, change.segmentId ?? null, change.traits ?? false, change.lists ?? false, change.consent ?? false, change.every ?? false],
-  );
+/** Live segments (building or ready), in id order: the same set makes the same (prepared) statement. */
+export async function liveSegments(q: Queryable): Promise<Segment[]> {
+  const { rows } = await q.query<SegmentRow>("SELECT * FROM segments WHERE status <> 'failed' ORDER BY id");
   return rows.map(toSegment);
+}
+
+/** Whether an arriving fact can change this segment's memberships (the dependency index computed at save). */
+export function dependsOn(segment: Segment, change: FactChange): boolean {
+  const d = segment.dependencies;
+  return (
+    change.every === true ||
+    (change.eventName !== undefined && d.events.includes(change.eventName)) ||
+    (change.segmentId !== undefined && d.segments.includes(change.segmentId)) ||
+    (change.traits === true && d.traits) ||
+    (change.lists === true && d.lists) ||
+    (change.consent === true && d.consent)
+  );
 }
 
 export type ChangeSource = 'event' | 'clock';

@@ -1,7 +1,8 @@
 /**
  * Keeps live segments live as facts arrive: the router calls this for every stored event
  * after routing it. Only the segments that depend on the fact (the dependency index computed at
- * save) are re-evaluated, for the event's contact only, and what changed is applied, all in ONE
+ * save, kept in memory for a quarter of a second: an event no segment depends on costs no query) are
+ * re-evaluated, for the event's contact only, and what changed is applied, all in ONE
  * statement (db/segments.ts evaluateContact): the entries and exits with their events (routed by
  * the router loop, in bulk) and, when waiting can flip a membership earlier than the contact's
  * clock is set for, that moment with `arm_pending`. Temporal is not called here: the arming pass
@@ -12,7 +13,7 @@
 import type { WorkflowClient } from '@temporalio/client';
 import type { StoredEvent } from '../db/events';
 import type { Db } from '../db/pool';
-import { evaluateContact, SEGMENT_ENTERED, SEGMENT_EXITED, segmentsDependingOn, type FactChange } from '../db/segments';
+import { dependsOn, evaluateContact, liveSegments, SEGMENT_ENTERED, SEGMENT_EXITED, type FactChange, type Segment } from '../db/segments';
 import type { Logger } from '../runtime/logger';
 import { armPendingClocks } from './segment-clock-arming';
 
@@ -48,6 +49,29 @@ export async function keepSegmentsLive(deps: SegmentUpkeepDeps, event: StoredEve
   // The later of the clock and the event's time: an event stamped ahead (or a test server's
   // skipped clock) is not counted as in the future.
   await upkeep(deps, factChangeOf(event), event.contactId, new Date(Math.max(Date.now(), Date.parse(event.occurredAt))), event.id);
+}
+
+/**
+ * How long a process keeps the list of live segments (and their dependencies) before reading it
+ * again: most events concern no segment, and this spares them a query. A new segment is missed
+ * for at most this long, so a build starts its first chunk only after it (api/segments/build.ts):
+ * an event upkept with a list that lacks the segment was stored before that chunk reads the
+ * events, and the build counts it.
+ */
+export const LIVE_SEGMENTS_CACHE_MS = 250;
+
+const cached = new WeakMap<object, { at: number; segments: Promise<Segment[]> }>();
+
+/** The live segments an arriving fact can change (read at most every LIVE_SEGMENTS_CACHE_MS per process). */
+async function segmentsDependingOn(db: Db, change: FactChange): Promise<Segment[]> {
+  let entry = cached.get(db);
+  if (!entry || performance.now() - entry.at >= LIVE_SEGMENTS_CACHE_MS) {
+    // Timed from before the read: the list is never older than the cache says.
+    entry = { at: performance.now(), segments: liveSegments(db) };
+    cached.set(db, entry);
+    entry.segments.catch(() => cached.get(db) === entry && cached.delete(db));
+  }
+  return (await entry.segments).filter((s) => dependsOn(s, change));
 }
 
 async function upkeep(deps: SegmentUpkeepDeps, change: FactChange, contactId: string, now: Date, causeEventId?: number): Promise<void> {

@@ -15,6 +15,7 @@ import { inTransaction, type Db } from '../../db/pool';
 import { buildCursor, claimBuild, finishBuild, recordBuildProgress, storeClocksToArm, type Segment } from '../../db/segments';
 import type { Logger } from '../../runtime/logger';
 import { armPendingClocks } from '../../routing/segment-clock-arming';
+import { LIVE_SEGMENTS_CACHE_MS } from '../../routing/segment-upkeep';
 
 export interface BuildDeps {
   db: Db;
@@ -51,6 +52,9 @@ export const BUILD_STALE_MS = 60_000;
 export async function runBuild(deps: BuildDeps, segment: Segment, options: Partial<BuildOptions> = {}): Promise<void> {
   const opts = { ...DEFAULT_BUILD, ...options };
   try {
+    // Until every process's list of live segments has this one (routing/segment-upkeep.ts),
+    // events are upkept without it: the first chunk reads the events after that.
+    await new Promise((resolve) => setTimeout(resolve, LIVE_SEGMENTS_CACHE_MS + 50));
     let cursor = (await buildCursor(deps.db, segment.id)) ?? '';
     let chunk = opts.chunk;
     for (;;) {
