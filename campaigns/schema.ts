@@ -6,7 +6,7 @@
  */
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
-import { audienceId, duration, emailStep, pushStep, quietWindow, slug, smsStep } from '../flows/schema';
+import { audienceId, duration, emailStep, pushStep, quietWindow, slug, smsStep, whenCapped } from '../flows/schema';
 
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'use 24-hour "HH:MM"');
 const isoDateTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date-time');
@@ -91,6 +91,11 @@ export const campaignInput = z.strictObject({
   quietHours: quietWindow.nullable().default(null),
   /** Only contacts `subscribed` on the channel, whatever CONSENT_EMAIL says. */
   requireSubscribed: z.boolean().default(false),
+  /**
+   * Under the frequency cap (campaigns have the lowest priority, audiences/frequency-cap.ts):
+   * skip a capped contact, or wait until the cap allows the message (within this run).
+   */
+  whenCapped: whenCapped.default('skip'),
   abTest: abTest.optional(),
 });
 export type CampaignInput = z.input<typeof campaignInput>;

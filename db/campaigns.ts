@@ -142,8 +142,6 @@ export interface PageRecipient {
   suppressed: boolean;
   /** Last marketing message on the channel (smart sending), ms. */
   lastSentAt: number | null;
-  /** Marketing messages in the 24 h before `now` (frequency cap). */
-  sentLastDay: number;
 }
 
 /**
@@ -161,14 +159,11 @@ export async function duePage(q: Queryable, runId: string, channel: string, now:
     consent: string | null;
     suppressed: boolean;
     last_sent_at: Date | null;
-    sent_last_day: number;
   }>(
     `SELECT r.contact_id, r.zone, r.variant, c.email, c.phone, c.traits, cc.status AS consent,
             EXISTS (SELECT 1 FROM suppressions s WHERE s.channel = $2 AND s.address = ANY(ARRAY[lower(CASE $2 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email END),
                     'sha256:' || encode(sha256(convert_to(lower(trim(CASE $2 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email END)), 'UTF8')), 'hex')])) AS suppressed,
-            (SELECT max(m.sent_at) FROM messages m WHERE m.contact_id = r.contact_id AND m.channel = $2 AND m.status = 'sent' AND NOT m.transactional AND m.sent_at <= $3) AS last_sent_at,
-            (SELECT count(*)::int FROM messages m WHERE m.contact_id = r.contact_id AND m.status = 'sent' AND NOT m.transactional AND m.channel <> 'webhook'
-                AND m.sent_at > $3::timestamptz - interval '24 hours' AND m.sent_at <= $3) AS sent_last_day
+            (SELECT max(m.sent_at) FROM messages m WHERE m.contact_id = r.contact_id AND m.channel = $2 AND m.status = 'sent' AND NOT m.transactional AND m.sent_at <= $3) AS last_sent_at
        FROM (SELECT * FROM campaign_recipients WHERE run_id = $1 AND NOT done AND due_at <= $3 AND ord > $4 AND ord <= $4 + $5 AND (NOT $6 OR variant IS NOT NULL) ORDER BY ord) r
        JOIN contacts c ON c.id = r.contact_id
        LEFT JOIN contact_consent cc ON cc.contact_id = r.contact_id AND cc.channel = $2
@@ -185,7 +180,6 @@ export async function duePage(q: Queryable, runId: string, channel: string, now:
     consent: r.consent ?? 'never_asked',
     suppressed: r.suppressed,
     lastSentAt: r.last_sent_at?.getTime() ?? null,
-    sentLastDay: r.sent_last_day,
   }));
 }
 
