@@ -6,7 +6,7 @@
  */
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
-import { audienceId, duration, emailStep, pushStep, quietWindow, slug, smsStep, whenCapped } from '../flows/schema';
+import { audienceId, duration, emailStep, holdout, pushStep, quietWindow, slug, smsStep, whenCapped } from '../flows/schema';
 
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'use 24-hour "HH:MM"');
 const isoDateTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date-time');
@@ -96,10 +96,18 @@ export const campaignInput = z.strictObject({
    * skip a capped contact, or wait until the cap allows the message (within this run).
    */
   whenCapped: whenCapped.default('skip'),
+  /**
+   * A control group: this share of the audience (sticky per contact, audiences/holdout.ts, key
+   * `campaign:<id>`) is frozen with the run but receives nothing; stats give the lift.
+   */
+  holdout: holdout.optional(),
   abTest: abTest.optional(),
 });
 export type CampaignInput = z.input<typeof campaignInput>;
 export type CampaignDefinition = z.output<typeof campaignInput> & { id: string };
+
+/** The key a campaign's holdout hashes with (audiences/holdout.ts isHeldOut). */
+export const campaignHoldoutKey = (campaignId: string) => `campaign:${campaignId}`;
 
 export const campaignStatus = z.enum(['draft', 'scheduled', 'sending', 'paused', 'completed', 'cancelled']);
 export type CampaignStatus = z.infer<typeof campaignStatus>;

@@ -8,7 +8,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Workf
 import { WorkflowIdReusePolicy, type SignalDefinition } from '@temporalio/common';
 import { DateTime } from 'luxon';
 import { campaignInput, variantMessage, type CampaignDefinition, type CampaignMessage } from '../../campaigns/schema';
-import { campaignProgress, getCampaign, listCampaigns, saveCampaign, setCampaignStatus } from '../../db/campaigns';
+import { campaignHoldoutStats, campaignProgress, getCampaign, listCampaigns, saveCampaign, setCampaignStatus } from '../../db/campaigns';
 import type { Db } from '../../db/pool';
 import { DEFAULT_CONVERSION_WINDOW_DAYS, flowStats } from '../../db/stats';
 import { slug } from '../../flows/schema';
@@ -162,6 +162,7 @@ export function campaignsRouter(deps: { db: Db; workflows: WorkflowClient }): Ro
     const { pending: _pending, ...totals } = { pending: 0, ...stats.totals };
     const { entered: _entered, exited: _exited, ...messages } = totals;
     const runs = await campaignProgress(deps.db, campaign.id);
+    const holdout = await campaignHoldoutStats(deps.db, campaign.id, { goalEvent: query.goalEvent, windowDays: stats.conversionWindowDays });
     res.json({
       campaignId: campaign.id,
       goalEvent: query.goalEvent,
@@ -170,6 +171,8 @@ export function campaignsRouter(deps: { db: Db; workflows: WorkflowClient }): Ro
       totals: messages,
       variants: (stats.versions[0]?.steps ?? []).map(({ stepId, ...counts }) => ({ variant: stepId, ...counts })),
       runs,
+      /** Treated against control (holdout campaigns), per contact from the send moment; null without a holdout. */
+      holdout,
     });
   });
 
