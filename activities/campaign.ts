@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, asyncLocalStorage } from '@temporalio/activity';
 import { marketingRefusal, type ConsentStatus } from '../audiences/consent-policy';
 import { CAMPAIGN_PRIORITY, capRefusals, type CappedChannel, type CapRefusal, type FrequencyCaps } from '../audiences/frequency-cap';
-import { variantMessage, type CampaignDefinition, type CampaignMessage } from '../campaigns/schema';
+import { variantMessage, type CampaignDefinition, type CampaignMessage, type MomentSchedule } from '../campaigns/schema';
 import {
   campaignMessagesOf,
   chooseWinner,
@@ -39,7 +39,7 @@ import { DEFAULT_TIMEZONE, quietUntil } from './clock';
 import { DEFAULT_LEASE_MS } from './send-claim';
 import { UNSUBSCRIBE_PLACEHOLDER } from './send-message';
 import { ProviderError, substitutionTag, type OutgoingEmailBatch, type SendResult } from './providers/types';
-import { nextOccurrence } from '../campaigns/occurrences';
+import { momentOccurrence, nextOccurrence, type MomentOccurrence } from '../campaigns/occurrences';
 
 /** SMS and push: provider calls at once per page. */
 const PER_RECIPIENT_CONCURRENCY = 10;
@@ -372,6 +372,10 @@ export function createCampaignActivities(deps: ActivityDeps) {
     },
     async nextCampaignOccurrence(req: { schedule: Extract<CampaignDefinition['schedule'], { type: 'recurring' }>; after: number }): Promise<number> {
       return nextOccurrence(req.schedule, req.after);
+    },
+    /** A yearly moment campaign's next occurrence after `after`; null when the moment has no more dates. */
+    async nextCampaignMoment(req: { schedule: MomentSchedule; after: number }): Promise<MomentOccurrence | null> {
+      return momentOccurrence(req.schedule, req.after) ?? null;
     },
   };
 }

@@ -5,10 +5,16 @@
  * abandoned-cart reminder, skipping or waiting), a holdout's lift, and schedules relative to a
  * calendar moment.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { DateTime } from 'luxon';
 import { isHeldOut, holdoutLift, type GroupTotals } from '../audiences/holdout';
+import { momentDate } from '../calendar/moments';
+import { momentOccurrence } from '../campaigns/occurrences';
 import { campaignHoldoutKey, type CampaignInput } from '../campaigns/schema';
 import type { FlowInput } from '../flows/schema';
-import { campaignWorkflowId, type CampaignProgress } from '../workflows/campaign-messages';
+import { campaignProgressQuery, campaignWorkflowId, type CampaignProgress } from '../workflows/campaign-messages';
 import { waitFor } from './helpers/fake-http';
 import { deliveriesOf } from './helpers/fake-sendgrid';
 import { Harness } from './helpers/harness';
@@ -40,6 +46,14 @@ async function putCampaign(id: string, campaign: CampaignInput) {
   return res.body;
 }
 
+/** `RECORD_HISTORIES=1 npx jest test/campaigns-extras.test.ts` records the histories test/campaigns-replay.test.ts replays. */
+async function recordHistory(name: string, workflowId: string) {
+  if (process.env.RECORD_HISTORIES !== '1') return;
+  const dir = path.join(__dirname, 'histories', 'campaign');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, `${name}.json`), `${historyToJSON(await h.env.client.workflow.getHandle(workflowId).fetchHistory())}\n`);
+}
+
 const run = (runId: string) => h.env.client.workflow.getHandle(campaignWorkflowId(runId));
 const deliveries = (campaignId: string) => deliveriesOf(h.sendgrid).filter((d) => d.customArgs.parcours_campaign_id === campaignId);
 const messagesOf = async (campaignId: string) =>
@@ -54,6 +68,93 @@ const promotion = (list: string, extra: Partial<CampaignInput> = {}): CampaignIn
   audience: { lists: [list] },
   smartSending: { enabled: false, hours: 16 },
   ...extra,
+});
+
+// First: the one-off moment schedule is resolved by the API's clock, which is the server's only
+// until a test lets the time-skipping server run ahead.
+describe('schedules relative to a calendar moment', () => {
+  const at = (iso: string) => DateTime.fromISO(iso, { zone: 'utc' }).toMillis();
+  const localNine = (date: string, zone: string) => DateTime.fromISO(`${date}T09:00`, { zone }).toMillis();
+  const zones = ['Europe/Paris', 'America/New_York'];
+  const localSends = async (campaignId: string) =>
+    (await messagesOf(campaignId)).map((m) => [m.contact_id, m.status, DateTime.fromJSDate(m.sent_at!, { zone: zones[Number(m.contact_id.slice(-3)) % 2] }).toFormat('yyyy-MM-dd HH:mm')]);
+  async function zonedContacts(list: string, prefix: string) {
+    const ids = zones.map((_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
+    for (const [i, id] of ids.entries()) await h.identify(id, { email: `${id}@example.com`, timezone: zones[i] });
+    await createList(list, ids);
+    return ids;
+  }
+
+  test('resolution: three days before Black Friday 2026 is 24 November 2026 at 09:00 local, until that hour has begun in the earliest zone', () => {
+    const schedule = { moment: 'black-friday', offsetDays: -3, at: '09:00' };
+    expect(momentOccurrence(schedule, at('2026-11-01T00:00'))).toEqual({ moment: '2026-11-27', local: { date: '2026-11-24', time: '09:00' }, startAt: localNine('2026-11-24', 'UTC+14') });
+    // 09:00 on 24 November at UTC+14 is 19:00 UTC on the 23rd: before it, still 2026; after it, next year's.
+    expect(momentOccurrence(schedule, at('2026-11-23T18:59'))?.local.date).toBe('2026-11-24');
+    expect(momentOccurrence(schedule, at('2026-11-23T19:00'))).toEqual({ moment: '2027-11-26', local: { date: '2027-11-23', time: '09:00' }, startAt: localNine('2027-11-23', 'UTC+14') });
+    expect(momentOccurrence(schedule, at('2026-11-30T12:00'))?.local.date).toBe('2027-11-23');
+    // Fête des mères 2027 is 30 May (the last Sunday of May is not Pentecost that year).
+    expect(momentOccurrence({ moment: 'fete-des-meres', offsetDays: -3, at: '09:00' }, at('2026-11-30T12:00'))?.local).toEqual({ date: '2027-05-27', time: '09:00' });
+    // A positive offset: the day after Noël 2026.
+    expect(momentOccurrence({ moment: 'noel', offsetDays: 1, at: '10:30' }, at('2026-11-30T12:00'))?.local).toEqual({ date: '2026-12-26', time: '10:30' });
+  });
+
+  test('three days before la fête des mères 2027: 27 May 2027 at 09:00 in each contact\'s zone', async () => {
+    await zonedContacts('fdm-list', 'fdm');
+    await putCampaign('fdm', promotion('fdm-list', { schedule: { type: 'moment', moment: 'fete-des-meres', offsetDays: -3, at: '09:00' } }));
+    expect((await h.http('post', '/v1/campaigns/fdm/schedule')).body).toEqual({ id: 'fdm', status: 'scheduled' });
+    const startAt = new Date(localNine('2027-05-27', 'UTC+14')).toISOString();
+    await waitFor(async () => (await run('fdm').query(campaignProgressQuery).catch(() => undefined))?.nextAt === startAt, `the timer for ${startAt}`);
+    expect(await run('fdm').result()).toMatchObject({ status: 'completed', recipients: 2, sent: 2 });
+    await recordHistory('moment', campaignWorkflowId('fdm'));
+    expect(await localSends('fdm')).toEqual([
+      ['fdm-000', 'sent', '2027-05-27 09:00'],
+      ['fdm-001', 'sent', '2027-05-27 09:00'],
+    ]);
+  }, 60_000);
+
+  test('yearly, three days before Black Friday: the next one at 09:00 local in each zone, then the next year\'s', async () => {
+    await zonedContacts('bf-list', 'bf');
+    const schedule = { type: 'moment' as const, moment: 'black-friday', offsetDays: -3, at: '09:00', yearly: true };
+    await putCampaign('bf', promotion('bf-list', { schedule }));
+    // Awaiting the previous test's result let the time-skipping server run years ahead: the next
+    // Black Friday is the one after the server's clock (23 Nov 2027 when run on its own).
+    const now = await h.env.currentTimeMs();
+    const first = momentOccurrence(schedule, now)!;
+    const year = Number(first.moment.slice(0, 4));
+    expect(first.moment).toBe(momentDate('black-friday', year));
+    expect(DateTime.fromISO(first.local.date).toFormat('cccc MM')).toBe('Tuesday 11');
+    expect(first.startAt).toBeGreaterThan(now);
+    expect(first.startAt - now).toBeLessThan(366 * DAY);
+
+    expect((await h.http('post', '/v1/campaigns/bf/schedule')).body).toEqual({ id: 'bf', status: 'scheduled' });
+    const scheduler = h.env.client.workflow.getHandle('campaign-schedule:bf');
+    let seen: unknown;
+    const armedFor = (startAt: number) =>
+      waitFor(async () => (seen = await scheduler.query(campaignProgressQuery).catch((e: Error) => e.message)) && (seen as { nextAt?: string }).nextAt === new Date(startAt).toISOString(), `the timer for ${new Date(startAt).toISOString()}`).catch((e: Error) => {
+        throw new Error(`${e.message}; query: ${JSON.stringify(seen)}`);
+      });
+    await armedFor(first.startAt);
+    // Skip to 09:00 in New York, the later zone: both are sent.
+    await h.env.sleep(localNine(first.local.date, 'America/New_York') - (await h.env.currentTimeMs()) + 1_000);
+    const runId = `bf@${new Date(first.startAt).toISOString()}`;
+    await waitFor(async () => ((await h.http('get', '/v1/campaigns/bf')).body.runs as { runId: string; status: string }[]).find((r) => r.runId === runId && r.status === 'completed'), `occurrence ${runId}`);
+    expect(await localSends('bf')).toEqual([
+      ['bf-000', 'sent', `${first.local.date} 09:00`],
+      ['bf-001', 'sent', `${first.local.date} 09:00`],
+    ]);
+    // Then the next year's Black Friday, three days before.
+    const nextFriday = momentDate('black-friday', year + 1)!;
+    await armedFor(localNine(DateTime.fromISO(nextFriday).minus({ days: 3 }).toISODate()!, 'UTC+14'));
+    expect((await h.http('post', '/v1/campaigns/bf/cancel')).status).toBe(202);
+    await waitFor(async () => (await h.http('get', '/v1/campaigns/bf')).body.status === 'cancelled' && true, 'schedule cancelled');
+    await recordHistory('moment-yearly-cancelled', 'campaign-schedule:bf');
+  }, 60_000);
+
+  test('an unknown moment is a 400 naming the field', async () => {
+    const bad = await h.http('put', '/v1/campaigns/bad-moment').send(promotion('fdm-list', { schedule: { type: 'moment', moment: 'fete-du-slip', at: '09:00' } }));
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.issues.map((i: { path: unknown[] }) => i.path.join('.'))).toEqual(['schedule.moment']);
+  });
 });
 
 describe('frequency cap: a capped promotion giving way to an abandoned-cart reminder', () => {

@@ -174,14 +174,27 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
  */
 export async function campaignScheduleWorkflow(input: CampaignScheduleInput): Promise<void> {
   const { campaign } = input;
-  if (campaign.schedule.type !== 'recurring') throw new Error(`campaign ${campaign.id} is not recurring`);
+  const { schedule } = campaign;
+  if (schedule.type !== 'recurring' && !(schedule.type === 'moment' && schedule.yearly)) throw new Error(`campaign ${campaign.id} is not recurring`);
   const control: Control = { paused: input.paused ?? false, cancelled: false, progress: input.current?.carried?.progress ?? newProgress('') };
   let nextAt: string | undefined;
   listen(control, () => ({ ...control.progress, ...(nextAt ? { status: control.cancelled ? 'cancelled' : control.paused ? 'paused' : 'scheduled', nextAt } : {}) }));
 
   let current = input.current;
   if (!current) {
-    const next = await bookkeeping.nextCampaignOccurrence({ schedule: campaign.schedule, after: Date.now() });
+    // A yearly moment: its next date (plus the offset), at the hour local to each contact.
+    let local: CampaignRunInput['local'];
+    let next: number;
+    if (schedule.type === 'recurring') next = await bookkeeping.nextCampaignOccurrence({ schedule, after: Date.now() });
+    else {
+      const occurrence = await bookkeeping.nextCampaignMoment({ schedule, after: Date.now() });
+      if (!occurrence) {
+        await bookkeeping.recordCampaignStatus({ campaignId: campaign.id, status: 'completed' });
+        return;
+      }
+      next = occurrence.startAt;
+      local = occurrence.local;
+    }
     nextAt = new Date(next).toISOString();
     await condition(() => control.cancelled, Math.max(1, next - Date.now()), { summary: `campaign ${campaign.id}: next occurrence` });
     if (control.cancelled) {
@@ -191,7 +204,7 @@ export async function campaignScheduleWorkflow(input: CampaignScheduleInput): Pr
     nextAt = undefined;
     const runId = `${campaign.id}@${new Date(next).toISOString()}`;
     control.progress = newProgress(runId);
-    if (!control.paused) current = { v: 1, campaign, runId };
+    if (!control.paused) current = { v: 1, campaign, runId, ...(local ? { local } : {}) };
   }
   let occurrences = input.occurrences;
   if (current) {
