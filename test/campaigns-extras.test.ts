@@ -5,9 +5,6 @@
  * abandoned-cart reminder, skipping or waiting), a holdout's lift, and schedules relative to a
  * calendar moment.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DateTime } from 'luxon';
 import { isHeldOut, holdoutLift, type GroupTotals } from '../audiences/holdout';
 import { momentDate } from '../calendar/moments';
@@ -17,9 +14,11 @@ import type { FlowInput } from '../flows/schema';
 import { campaignProgressQuery, campaignWorkflowId, type CampaignProgress } from '../workflows/campaign-messages';
 import { waitFor } from './helpers/fake-http';
 import { deliveriesOf } from './helpers/fake-sendgrid';
+import { campaignHelpers } from './helpers/campaigns';
 import { Harness } from './helpers/harness';
 
 let h: Harness;
+const { createList, putCampaign, recordHistory, run, deliveries, messagesOf } = campaignHelpers(() => h);
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
@@ -28,11 +27,6 @@ beforeAll(async () => {
 });
 afterAll(() => h?.stop());
 
-async function createList(id: string, contactIds: string[]) {
-  expect((await h.http('post', '/v1/lists').send({ id, name: id })).status).toBe(201);
-  if (contactIds.length > 0) expect((await h.http('post', `/v1/lists/${id}/members`).send({ contacts: contactIds.map((contactId) => ({ contactId })) })).status).toBeLessThan(300);
-}
-
 async function contactsOnList(list: string, prefix: string, n: number) {
   const ids = Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
   for (const id of ids) await h.identify(id, { email: `${id}@example.com` });
@@ -40,24 +34,6 @@ async function contactsOnList(list: string, prefix: string, n: number) {
   return ids;
 }
 
-async function putCampaign(id: string, campaign: CampaignInput) {
-  const res = await h.http('put', `/v1/campaigns/${id}`).send(campaign);
-  if (res.status >= 300) throw new Error(`PUT campaign ${id}: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body;
-}
-
-/** `RECORD_HISTORIES=1 npx jest test/campaigns-extras.test.ts` records the histories test/campaigns-replay.test.ts replays. */
-async function recordHistory(name: string, workflowId: string) {
-  if (process.env.RECORD_HISTORIES !== '1') return;
-  const dir = path.join(__dirname, 'histories', 'campaign');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, `${name}.json`), `${historyToJSON(await h.env.client.workflow.getHandle(workflowId).fetchHistory())}\n`);
-}
-
-const run = (runId: string) => h.env.client.workflow.getHandle(campaignWorkflowId(runId));
-const deliveries = (campaignId: string) => deliveriesOf(h.sendgrid).filter((d) => d.customArgs.parcours_campaign_id === campaignId);
-const messagesOf = async (campaignId: string) =>
-  (await h.db.query<{ contact_id: string; status: string; reason: string | null; sent_at: Date | null }>('SELECT contact_id, status, reason, sent_at FROM messages WHERE campaign_id = $1 ORDER BY contact_id', [campaignId])).rows;
 const flowMessage = async (contactId: string, flowId: string) =>
   (await h.db.query<{ status: string; sent_at: Date | null }>('SELECT status, sent_at FROM messages WHERE contact_id = $1 AND flow_id = $2', [contactId, flowId])).rows[0];
 
