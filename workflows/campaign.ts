@@ -3,7 +3,7 @@
  * audience, then sends page after page through activities, pacing pages to the throttle with
  * durable timers, sleeping until the next recipients are due (local-time sends: one timer per
  * zone's moment; quiet hours: the end of the window), and obeying pause, resume and cancel.
- * Recurring campaigns: a scheduler workflow runs one occurrence after the other, each freezing
+ * Recurring and yearly moment campaigns: a scheduler workflow runs one occurrence after the other, each freezing
  * its own audience (in the same workflow: no child workflows to follow).
  */
 import {
@@ -168,7 +168,8 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
 }
 
 /**
- * A recurring campaign: sleeps until the next occurrence (durable timer), sends that
+ * A recurring campaign (or a yearly one relative to a calendar moment, each occurrence at the
+ * hour local to each contact): sleeps until the next occurrence (durable timer), sends that
  * occurrence's run (which freezes its own audience), and continues as new. Pause skips
  * occurrences until resumed (and pauses a run in progress); cancel ends the schedule and the run.
  */
