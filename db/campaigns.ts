@@ -83,7 +83,7 @@ export async function freezeAudience(q: Queryable, req: FreezeRequest): Promise<
   const { audience, abTest } = req.campaign;
   // A/B tests: the k-th of every 100 recipients (in id order) is in the test when
   // floor(k * percent / 100) steps up, which spreads exactly `percent` % evenly; the test's
-  // members take the variants in turn.
+  // members take the variants in turn. Control recipients (holdout) are in no variant.
   const variants = abTest?.variants.map((v) => v.id) ?? [];
   const { rowCount } = await q.query(
     `WITH members AS (
@@ -105,7 +105,7 @@ export async function freezeAudience(q: Queryable, req: FreezeRequest): Promise<
      SELECT $1, n.id, n.ord, n.zone,
             CASE WHEN $7::text IS NULL THEN $8::timestamptz
                  ELSE ($7::text || ' ' || $9::text)::timestamp AT TIME ZONE n.zone END,
-            CASE WHEN cardinality($10::text[]) > 0 AND (n.ord * $11::int) / 100 > ((n.ord - 1) * $11::int) / 100
+            CASE WHEN NOT h.control AND cardinality($10::text[]) > 0 AND (n.ord * $11::int) / 100 > ((n.ord - 1) * $11::int) / 100
                  THEN ($10::text[])[1 + ((n.ord * $11::int) / 100) % cardinality($10::text[])] END,
             h.control, h.control
        FROM numbered n
