@@ -12,7 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, asyncLocalStorage } from '@temporalio/activity';
 import { marketingRefusal, type ConsentStatus } from '../audiences/consent-policy';
-import { variantMessage, type CampaignDefinition, type CampaignMessage } from '../campaigns/schema';
+import { CAMPAIGN_PRIORITY, capRefusals, type CappedChannel, type CapRefusal, type FrequencyCaps } from '../audiences/frequency-cap';
+import { variantMessage, type CampaignDefinition, type CampaignMessage, type MomentSchedule } from '../campaigns/schema';
 import {
   campaignMessagesOf,
   chooseWinner,
@@ -40,7 +41,7 @@ import { DEFAULT_TIMEZONE, quietUntil } from './clock';
 import { DEFAULT_LEASE_MS } from './send-claim';
 import { UNSUBSCRIBE_PLACEHOLDER } from './send-message';
 import { ProviderError, substitutionTag, type OutgoingEmailBatch, type SendResult } from './providers/types';
-import { nextOccurrence } from '../campaigns/occurrences';
+import { momentOccurrence, nextOccurrence, type MomentOccurrence } from '../campaigns/occurrences';
 
 /** SMS and push: provider calls at once per page. */
 const PER_RECIPIENT_CONCURRENCY = 10;
@@ -71,17 +72,26 @@ export interface PageOutcome {
 
 type Decision = { kind: 'send'; to: string } | { kind: 'skip'; to: string | null; reason: string } | { kind: 'defer'; until: number };
 
-/**
- * The frequency cap as one small rule (the lead swaps it for the per-channel cap with
- * priorities; campaigns are the lowest priority). Undefined: the message may go.
- */
-export function capRefusal(recipient: Pick<PageRecipient, 'sentLastDay'>, capPerDay: number): string | undefined {
-  if (capPerDay > 0 && recipient.sentLastDay >= capPerDay) return `frequency cap: ${recipient.sentLastDay} marketing messages in the last 24 h (cap ${capPerDay})`;
-  return undefined;
+/** The caps the journeys apply (activities/index.ts), read from the same settings. */
+export function campaignCaps(deps: Pick<ActivityDeps, 'frequencyCapPerDay' | 'frequencyCapPerChannel'>): FrequencyCaps {
+  return { allChannels: deps.frequencyCapPerDay ?? 0, perChannel: deps.frequencyCapPerChannel ?? {} };
 }
 
-/** Consent, suppression, quiet hours, smart sending and the cap, from the page query's facts. */
-function decide(r: PageRecipient, campaign: CampaignDefinition, now: number, deps: Pick<ActivityDeps, 'frequencyCapPerDay' | 'consentEmail'>): Decision {
+/**
+ * The frequency cap of a page's recipients, in one query: campaigns have the lowest priority
+ * (CAMPAIGN_PRIORITY), so every marketing message of the last 24 h counts against them, while
+ * a campaign never blocks a flow's message of a higher priority. By contact id.
+ */
+export function capRefusalsOf(db: Db, recipients: Pick<PageRecipient, 'contactId'>[], channel: CappedChannel, now: number, deps: Pick<ActivityDeps, 'frequencyCapPerDay' | 'frequencyCapPerChannel'>): Promise<Map<string, CapRefusal>> {
+  return capRefusals(db, recipients.map((r) => r.contactId), channel, CAMPAIGN_PRIORITY, now, campaignCaps(deps));
+}
+
+/**
+ * Consent, suppression, quiet hours, smart sending and the cap, from the page query's facts and
+ * the page's cap refusals: a capped recipient is skipped or, with `whenCapped: "wait"`, due
+ * again when the cap allows the message.
+ */
+function decide(r: PageRecipient, campaign: CampaignDefinition, now: number, deps: Pick<ActivityDeps, 'consentEmail'>, capped: CapRefusal | undefined): Decision {
   const channel = campaign.message.type;
   const to = channel === 'email' ? r.email : channel === 'sms' ? r.phone : 'web push';
   if (!to) return { kind: 'skip', to: null, reason: `contact has no ${channel === 'email' ? 'email address' : 'phone number'}` };
@@ -96,8 +106,8 @@ function decide(r: PageRecipient, campaign: CampaignDefinition, now: number, dep
     const hoursAgo = ((now - r.lastSentAt) / 3_600_000).toFixed(1);
     return { kind: 'skip', to, reason: `smart sending: a marketing ${channel} went out ${hoursAgo} h ago (window ${campaign.smartSending.hours} h)` };
   }
-  const capped = capRefusal(r, deps.frequencyCapPerDay ?? 0);
-  if (capped) return { kind: 'skip', to, reason: capped };
+  if (capped && (campaign.whenCapped ?? 'skip') === 'wait') return { kind: 'defer', until: capped.until };
+  if (capped) return { kind: 'skip', to, reason: capped.reason };
   return { kind: 'send', to };
 }
 
@@ -339,8 +349,9 @@ export function createCampaignActivities(deps: ActivityDeps) {
     const deferred: { contactId: string; until: number }[] = [];
     const toSend: { r: PageRecipient; to: string; rendered: Record<string, string> }[] = [];
     const render = pageRenderer(message);
+    const capped = await capRefusalsOf(db, open, channel, now, deps);
     for (const r of open) {
-      const decision = decide(r, campaign, now, deps);
+      const decision = decide(r, campaign, now, deps, capped.get(r.contactId));
       if (decision.kind === 'defer') {
         deferred.push({ contactId: r.contactId, until: decision.until });
         continue;
@@ -396,6 +407,10 @@ export function createCampaignActivities(deps: ActivityDeps) {
     },
     async nextCampaignOccurrence(req: { schedule: Extract<CampaignDefinition['schedule'], { type: 'recurring' }>; after: number }): Promise<number> {
       return nextOccurrence(req.schedule, req.after);
+    },
+    /** A yearly moment campaign's next occurrence after `after`; null when the moment has no more dates. */
+    async nextCampaignMoment(req: { schedule: MomentSchedule; after: number }): Promise<MomentOccurrence | null> {
+      return momentOccurrence(req.schedule, req.after) ?? null;
     },
   };
 }

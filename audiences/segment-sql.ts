@@ -215,7 +215,10 @@ class Compiler {
 export function compileCondition(condition: Condition, p: SqlParams, events: EventAggregates): { member: string; nextFlip: string } {
   const compiler = new Compiler(p, events);
   const member = compiler.condition(condition);
-  const nextFlip = compiler.flips.length === 0 ? 'NULL::timestamptz' : `(SELECT min(f) FROM (VALUES ${compiler.flips.map((f) => `(${f})`).join(', ')}) AS flips(f) WHERE f > ${NOW})`;
+  // Rounded up to the millisecond: clocks and Temporal count in milliseconds, and a clock woken
+  // a fraction of one early would find nothing changed and the same moment again.
+  const earliest = `(SELECT min(f) AS f FROM (VALUES ${compiler.flips.map((f) => `(${f})`).join(', ')}) AS flips(f) WHERE f > ${NOW})`;
+  const nextFlip = compiler.flips.length === 0 ? 'NULL::timestamptz' : `(SELECT date_trunc('milliseconds', f) + CASE WHEN f > date_trunc('milliseconds', f) THEN interval '1 millisecond' ELSE interval '0' END FROM ${earliest} AS e)`;
   return { member, nextFlip };
 }
 
@@ -275,23 +278,86 @@ export interface ContactEvaluation {
   was: boolean;
 }
 
+/** A segment as the upkeep statement needs it. */
+export interface UpkeepSegment {
+  id: string;
+  name: string;
+  condition: Condition;
+  /** The stored events' message ids start with it (db/segments.ts: messageIdPrefix). */
+  messageIdPrefix: string;
+  /** Whether waiting can move a non-member in / a member out (audiences/segment-deps.ts timeDirection). */
+  canRise: boolean;
+  canFall: boolean;
+}
+
+export interface UpkeepOptions {
+  /** Stored on the entries and exits: 'event' (the router) or 'clock' (the segment clock). */
+  source: string;
+  causeEventId?: number;
+  /**
+   * Also store the moment the contact's clock must wake, with `arm_pending`, when it comes
+   * earlier than the one stored (the arming pass signals Temporal: routing/segment-clock-arming.ts).
+   */
+  storeClock: boolean;
+}
+
 /**
- * One statement evaluating one contact for several segments at once (the router's hook pays
- * one round trip per event however many segments depend on it), sharing the event aggregates,
- * with the stored membership of each: a row per segment.
+ * ONE statement keeping one contact's memberships of several segments (the router's hook pays
+ * one round trip per event however many segments depend on it and however many change):
+ * evaluates them at once (sharing the event aggregates), inserts the entries and closes the
+ * stays of the exits, stores a `Segment Entered` / `Segment Exited` event per change (one
+ * stored fact each, due at once for the router loop, which routes them in bulk), and, with
+ * `storeClock`, the clock's moment. Returns a row per segment, with the change applied (an
+ * entry or exit another writer applied first is not applied twice: the unique current stay and
+ * `exited_at IS NULL` decide, as they did for one change per transaction).
  */
-export function contactEvaluationSql(segments: readonly { id: string; condition: Condition }[], contactId: string, now: Date): { text: string; values: unknown[] } {
+export function contactUpkeepSql(segments: readonly UpkeepSegment[], contactId: string, now: Date, opts: UpkeepOptions): { text: string; values: unknown[] } {
   const p = new SqlParams(now, 'contact', [contactId]);
   const events = new EventAggregates(p, 'contact');
-  const rows = segments.map((segment) => {
+  const rows = segments.map((segment, ord) => {
     const compiled = compileCondition(segment.condition, p, events);
-    return `(${p.add(segment.id)}::text, ${compiled.member}, ${compiled.nextFlip})`;
+    const flags = `${segment.canRise}, ${segment.canFall}`;
+    return `(${ord}, ${p.add(segment.id)}::text, ${p.add(segment.name)}::text, ${p.add(segment.messageIdPrefix)}::text, ${flags}, ${compiled.member}, ${compiled.nextFlip})`;
   });
+  const source = p.add(opts.source);
+  const cause = p.add(opts.causeEventId ?? null);
+  const clock = opts.storeClock
+    ? `, clock AS (
+        INSERT INTO segment_clocks (contact_id, due_at, arm_pending)
+        SELECT $2, due, true FROM (SELECT min(next_flip) AS due FROM v WHERE CASE WHEN member THEN can_fall ELSE can_rise END) d WHERE due IS NOT NULL
+        ON CONFLICT (contact_id) DO UPDATE SET due_at = EXCLUDED.due_at, arm_pending = true
+          WHERE NOT (segment_clocks.due_at > ${NOW} AND segment_clocks.due_at <= EXCLUDED.due_at)
+        RETURNING contact_id)`
+    : '';
   return {
-    text: `${withClause(events.ctes())}SELECT v.segment_id, v.member, v.next_flip,
-        EXISTS (SELECT 1 FROM segment_members m WHERE m.segment_id = v.segment_id AND m.contact_id = c.id AND m.exited_at IS NULL) AS was
-      FROM contacts c ${events.joins()} CROSS JOIN LATERAL (VALUES ${rows.join(', ')}) AS v(segment_id, member, next_flip)
-      WHERE c.id = $2`,
+    text: `${withClause(events.ctes())}, v AS MATERIALIZED (
+        -- A scalar subquery, not EXISTS: the planner must not turn it into a hash of every
+        -- current membership (which it does when the table's statistics predate a build).
+        SELECT v.*, COALESCE((SELECT true FROM segment_members m WHERE m.contact_id = $2 AND m.segment_id = v.segment_id AND m.exited_at IS NULL LIMIT 1), false) AS was
+        FROM contacts c ${events.joins()}
+        CROSS JOIN LATERAL (VALUES ${rows.join(', ')}) AS v(ord, segment_id, segment_name, message_prefix, can_rise, can_fall, member, next_flip)
+        WHERE c.id = $2),
+      entered AS (
+        INSERT INTO segment_members (segment_id, contact_id, seq, entered_at, source)
+        SELECT v.segment_id, $2, COALESCE((SELECT max(m.seq) FROM segment_members m WHERE m.segment_id = v.segment_id AND m.contact_id = $2), 0) + 1, ${NOW}, ${source}::text
+        FROM v WHERE v.member AND NOT v.was AND EXISTS (SELECT 1 FROM segments s WHERE s.id = v.segment_id FOR KEY SHARE)
+        ON CONFLICT DO NOTHING RETURNING segment_id, seq),
+      exited AS (
+        UPDATE segment_members m SET exited_at = ${NOW} FROM v
+        WHERE NOT v.member AND v.was AND m.segment_id = v.segment_id AND m.contact_id = $2 AND m.exited_at IS NULL
+        RETURNING m.segment_id, m.seq),
+      changes AS (SELECT segment_id, seq, 'entered' AS change FROM entered UNION ALL SELECT segment_id, seq, 'exited' FROM exited),
+      stored AS (
+        INSERT INTO events (message_id, type, contact_id, name, properties, context, occurred_at, next_route_at)
+        SELECT v.message_prefix || ':' || $2 || ':' || ch.seq || ':' || ch.change, 'track', $2,
+          CASE ch.change WHEN 'entered' THEN 'Segment Entered' ELSE 'Segment Exited' END,
+          jsonb_build_object('segment_id', v.segment_id, 'segment_name', v.segment_name, 'source', ${source}::text)
+            || CASE WHEN ${cause}::bigint IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('cause_event_id', ${cause}::bigint) END,
+          '{}'::jsonb, ${NOW}, now()
+        FROM changes ch JOIN v ON v.segment_id = ch.segment_id ORDER BY v.ord
+        ON CONFLICT (message_id) DO NOTHING)${clock}
+      SELECT v.segment_id, v.member, v.next_flip, v.was, ch.change, ${opts.storeClock ? 'EXISTS (SELECT 1 FROM clock)' : 'false'} AS clock_stored
+      FROM v LEFT JOIN changes ch ON ch.segment_id = v.segment_id ORDER BY v.ord`,
     values: p.values,
   };
 }

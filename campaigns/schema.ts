@@ -6,7 +6,8 @@
  */
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
-import { audienceId, duration, emailStep, pushStep, quietWindow, slug, smsStep } from '../flows/schema';
+import { isKnownMoment, momentId } from '../calendar/moments';
+import { audienceId, duration, emailStep, holdout, pushStep, quietWindow, slug, smsStep, whenCapped } from '../flows/schema';
 
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'use 24-hour "HH:MM"');
 const isoDateTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date-time');
@@ -33,8 +34,9 @@ export type CampaignAudience = z.output<typeof campaignAudience>;
 
 /**
  * When it goes out. `at` + `localTime`: on the date of `at`, at that hour in each contact's zone
- * (timezone trait, else DEFAULT_TIMEZONE). Room for "relative to a calendar moment" (another
- * helper): a further member of this union.
+ * (timezone trait, else DEFAULT_TIMEZONE). `moment`: `offsetDays` from the next date of a
+ * calendar moment (calendar/moments.ts: built in or CALENDAR_MOMENTS), at `at` in each contact's
+ * zone, resolved when scheduled (campaigns/occurrences.ts); `yearly`: again at every later date.
  */
 export const campaignSchedule = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('now') }),
@@ -49,8 +51,17 @@ export const campaignSchedule = z.discriminatedUnion('type', [
     })
     .refine((s) => s.every === 'week' || s.weekday === undefined, { message: '`weekday` only with every: "week"', path: ['weekday'] })
     .refine((s) => s.every === 'day' || s.weekday !== undefined, { message: 'a weekly campaign needs `weekday`', path: ['weekday'] }),
+  z.strictObject({
+    type: z.literal('moment'),
+    moment: momentId.refine(isKnownMoment, 'not a calendar moment (GET /v1/calendar lists them; CALENDAR_MOMENTS adds some)'),
+    /** Days from the moment's date: -3 is three days before. */
+    offsetDays: z.number().int().min(-366).max(366).default(0),
+    at: clock,
+    yearly: z.boolean().default(false),
+  }),
 ]);
 export type CampaignSchedule = z.output<typeof campaignSchedule>;
+export type MomentSchedule = Extract<CampaignSchedule, { type: 'moment' }>;
 
 /** A variant replaces some of the message's fields (subject, content); the rest is the message's. */
 const variant = z.strictObject({
@@ -91,10 +102,23 @@ export const campaignInput = z.strictObject({
   quietHours: quietWindow.nullable().default(null),
   /** Only contacts `subscribed` on the channel, whatever CONSENT_EMAIL says. */
   requireSubscribed: z.boolean().default(false),
+  /**
+   * Under the frequency cap (campaigns have the lowest priority, audiences/frequency-cap.ts):
+   * skip a capped contact, or wait until the cap allows the message (within this run).
+   */
+  whenCapped: whenCapped.default('skip'),
+  /**
+   * A control group: this share of the audience (sticky per contact, audiences/holdout.ts, key
+   * `campaign:<id>`) is frozen with the run but receives nothing; stats give the lift.
+   */
+  holdout: holdout.optional(),
   abTest: abTest.optional(),
 });
 export type CampaignInput = z.input<typeof campaignInput>;
 export type CampaignDefinition = z.output<typeof campaignInput> & { id: string };
+
+/** The key a campaign's holdout hashes with (audiences/holdout.ts isHeldOut). */
+export const campaignHoldoutKey = (campaignId: string) => `campaign:${campaignId}`;
 
 export const campaignStatus = z.enum(['draft', 'scheduled', 'sending', 'paused', 'completed', 'cancelled']);
 export type CampaignStatus = z.infer<typeof campaignStatus>;

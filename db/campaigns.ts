@@ -3,8 +3,10 @@
  * activities use. A run's audience is written once, in one INSERT ... SELECT, when sending
  * starts; pages then go through it in `ord` order among the recipients that are due.
  */
-import type { CampaignDefinition, CampaignStatus } from '../campaigns/schema';
+import { holdoutFractionSql, holdoutLift, type GroupTotals, type HoldoutLift } from '../audiences/holdout';
+import { campaignHoldoutKey, type CampaignDefinition, type CampaignStatus } from '../campaigns/schema';
 import type { Queryable } from './pool';
+import { revenueOf } from './stats';
 
 export interface Campaign {
   id: string;
@@ -68,7 +70,8 @@ export interface FreezeRequest {
 /**
  * Writes the run and its audience once: lists and segments named, minus the exclusions, as they
  * are at this moment. A retried activity finds the run and changes nothing.
- * (Holdouts, another helper's work, filter the audience here: a sticky control share is left out.)
+ * Holdout: the control share (isHeldOut(campaignHoldoutKey(id), contact, share), computed here
+ * in SQL with the same hash) is frozen with `control` and settled at once: it receives nothing.
  */
 export async function freezeAudience(q: Queryable, req: FreezeRequest): Promise<{ recipients: number }> {
   const run = await q.query<{ run_id: string }>('INSERT INTO campaign_runs (run_id, campaign_id, definition) VALUES ($1, $2, $3) ON CONFLICT (run_id) DO NOTHING RETURNING run_id', [
@@ -80,7 +83,7 @@ export async function freezeAudience(q: Queryable, req: FreezeRequest): Promise<
   const { audience, abTest } = req.campaign;
   // A/B tests: the k-th of every 100 recipients (in id order) is in the test when
   // floor(k * percent / 100) steps up, which spreads exactly `percent` % evenly; the test's
-  // members take the variants in turn.
+  // members take the variants in turn. Control recipients (holdout) are in no variant.
   const variants = abTest?.variants.map((v) => v.id) ?? [];
   const { rowCount } = await q.query(
     `WITH members AS (
@@ -98,13 +101,15 @@ export async function freezeAudience(q: Queryable, req: FreezeRequest): Promise<
          JOIN contacts c ON c.id = m.contact_id
          LEFT JOIN zones z ON z.name = c.traits ->> 'timezone'
      )
-     INSERT INTO campaign_recipients (run_id, contact_id, ord, zone, due_at, variant)
+     INSERT INTO campaign_recipients (run_id, contact_id, ord, zone, due_at, variant, control, done)
      SELECT $1, n.id, n.ord, n.zone,
             CASE WHEN $7::text IS NULL THEN $8::timestamptz
                  ELSE ($7::text || ' ' || $9::text)::timestamp AT TIME ZONE n.zone END,
-            CASE WHEN cardinality($10::text[]) > 0 AND (n.ord * $11::int) / 100 > ((n.ord - 1) * $11::int) / 100
-                 THEN ($10::text[])[1 + ((n.ord * $11::int) / 100) % cardinality($10::text[])] END
-       FROM numbered n`,
+            CASE WHEN NOT h.control AND cardinality($10::text[]) > 0 AND (n.ord * $11::int) / 100 > ((n.ord - 1) * $11::int) / 100
+                 THEN ($10::text[])[1 + ((n.ord * $11::int) / 100) % cardinality($10::text[])] END,
+            h.control, h.control
+       FROM numbered n
+       CROSS JOIN LATERAL (SELECT $13::float8 > 0 AND ${holdoutFractionSql('$12::text', 'n.id')} < $13::float8 AS control) h`,
     [
       req.runId,
       audience.lists,
@@ -117,6 +122,8 @@ export async function freezeAudience(q: Queryable, req: FreezeRequest): Promise<
       req.local?.time ?? null,
       variants,
       abTest?.testPercent ?? 0,
+      campaignHoldoutKey(req.campaign.id),
+      req.campaign.holdout?.share ?? 0,
     ],
   );
   await q.query('UPDATE campaign_runs SET recipients = $2 WHERE run_id = $1', [req.runId, rowCount ?? 0]);
@@ -142,8 +149,6 @@ export interface PageRecipient {
   suppressed: boolean;
   /** Last marketing message on the channel (smart sending), ms. */
   lastSentAt: number | null;
-  /** Marketing messages in the 24 h before `now` (frequency cap). */
-  sentLastDay: number;
 }
 
 /**
@@ -161,14 +166,11 @@ export async function duePage(q: Queryable, runId: string, channel: string, now:
     consent: string | null;
     suppressed: boolean;
     last_sent_at: Date | null;
-    sent_last_day: number;
   }>(
     `SELECT r.contact_id, r.zone, r.variant, c.email, c.phone, c.traits, cc.status AS consent,
             EXISTS (SELECT 1 FROM suppressions s WHERE s.channel = $2 AND s.address = ANY(ARRAY[lower(CASE $2 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email END),
                     'sha256:' || encode(sha256(convert_to(lower(trim(CASE $2 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email END)), 'UTF8')), 'hex')])) AS suppressed,
-            (SELECT max(m.sent_at) FROM messages m WHERE m.contact_id = r.contact_id AND m.channel = $2 AND m.status = 'sent' AND NOT m.transactional AND m.sent_at <= $3) AS last_sent_at,
-            (SELECT count(*)::int FROM messages m WHERE m.contact_id = r.contact_id AND m.status = 'sent' AND NOT m.transactional AND m.channel <> 'webhook'
-                AND m.sent_at > $3::timestamptz - interval '24 hours' AND m.sent_at <= $3) AS sent_last_day
+            (SELECT max(m.sent_at) FROM messages m WHERE m.contact_id = r.contact_id AND m.channel = $2 AND m.status = 'sent' AND NOT m.transactional AND m.sent_at <= $3) AS last_sent_at
        FROM (SELECT * FROM campaign_recipients WHERE run_id = $1 AND NOT done AND due_at <= $3 AND ord > $4 AND ord <= $4 + $5 AND (NOT $6 OR variant IS NOT NULL) ORDER BY ord) r
        JOIN contacts c ON c.id = r.contact_id
        LEFT JOIN contact_consent cc ON cc.contact_id = r.contact_id AND cc.channel = $2
@@ -185,7 +187,6 @@ export async function duePage(q: Queryable, runId: string, channel: string, now:
     consent: r.consent ?? 'never_asked',
     suppressed: r.suppressed,
     lastSentAt: r.last_sent_at?.getTime() ?? null,
-    sentLastDay: r.sent_last_day,
   }));
 }
 
@@ -395,4 +396,48 @@ export async function chooseWinner(q: Queryable, runId: string, variants: string
   const winner = run[0]?.winner ?? best;
   await q.query('UPDATE campaign_recipients SET variant = $2 WHERE run_id = $1 AND variant IS NULL', [runId, winner]);
   return { winner, rates };
+}
+
+/**
+ * A campaign's holdout, treated against control, per contact: the goal event within the window
+ * after the recipient's send moment (its message's sent_at; unsent and control recipients: when
+ * they were due, the run's start or their local hour), each event once. A contact in several
+ * runs (recurring) counts once, with its first run. Null when no run kept a control group.
+ */
+export async function campaignHoldoutStats(q: Queryable, campaignId: string, opts: { goalEvent: string; windowDays: number }): Promise<HoldoutLift | null> {
+  const { rows } = await q.query<{ control: boolean; contacts: number; converters: number; conversions: number; revenue: string; revenue_squares: string }>(
+    `WITH recipients AS (
+       SELECT r.contact_id, r.control, COALESCE(m.sent_at, r.due_at) AS moment, cr.frozen_at
+         FROM campaign_runs cr
+         JOIN campaign_recipients r ON r.run_id = cr.run_id
+         LEFT JOIN messages m ON m.send_key = 'campaign:' || r.run_id || '|' || r.contact_id AND m.status = 'sent'
+        WHERE cr.campaign_id = $1 AND jsonb_typeof(cr.definition -> 'holdout' -> 'share') = 'number'
+     ),
+     contacts AS (
+       SELECT DISTINCT ON (contact_id) contact_id, control FROM recipients ORDER BY contact_id, frozen_at
+     ),
+     conversions AS (
+       -- DISTINCT: an event within the windows of two runs counts once.
+       SELECT DISTINCT r.contact_id, ev.id, ${revenueOf('ev.properties')} AS revenue
+         FROM recipients r
+         JOIN events ev ON ev.contact_id = r.contact_id AND ev.type = 'track' AND ev.name = $2
+                       AND ev.occurred_at >= r.moment AND ev.occurred_at <= r.moment + $3::double precision * interval '24 hours'
+     ),
+     per_contact AS (
+       SELECT c.contact_id, c.control, count(v.id)::int AS conversions, COALESCE(sum(v.revenue), 0) AS revenue
+         FROM contacts c LEFT JOIN conversions v ON v.contact_id = c.contact_id
+        GROUP BY c.contact_id, c.control
+     )
+     SELECT control, count(*)::int AS contacts, count(*) FILTER (WHERE conversions > 0)::int AS converters,
+            COALESCE(sum(conversions), 0)::int AS conversions, COALESCE(sum(revenue), 0)::text AS revenue,
+            COALESCE(sum(revenue * revenue), 0)::text AS revenue_squares
+       FROM per_contact GROUP BY control`,
+    [campaignId, opts.goalEvent, opts.windowDays],
+  );
+  if (rows.length === 0) return null;
+  const group = (control: boolean): GroupTotals => {
+    const r = rows.find((row) => row.control === control);
+    return { contacts: r?.contacts ?? 0, converters: r?.converters ?? 0, conversions: r?.conversions ?? 0, revenue: Number(r?.revenue ?? 0), revenueSquares: Number(r?.revenue_squares ?? 0) };
+  };
+  return holdoutLift(group(false), group(true));
 }

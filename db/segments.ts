@@ -1,13 +1,12 @@
 /**
  * Segments, their memberships (with history) and armed clocks. An entry or exit is written in
- * the same transaction as its `Segment Entered` / `Segment Exited` event, so flows hear every
- * change exactly once; the router loop routes the event.
+ * the same statement as its `Segment Entered` / `Segment Exited` event, so flows hear every
+ * change exactly once; the router loop routes the events (in bulk).
  */
 import { createHash } from 'node:crypto';
-import { contactEvaluationSql, type ContactEvaluation } from '../audiences/segment-sql';
+import { contactUpkeepSql, type ContactEvaluation } from '../audiences/segment-sql';
 import { needsClock, timeDirection, type SegmentDependencies } from '../audiences/segment-deps';
 import type { Condition } from '../flows/schema';
-import { insertEvent } from './events';
 import { inTransaction, type Db, type Queryable } from './pool';
 
 /** The reserved event names of segment changes (audiences.md). */
@@ -149,102 +148,110 @@ export interface FactChange {
   every?: boolean;
 }
 
-/** Live segments (building or ready) an arriving fact can change. */
-export async function segmentsDependingOn(q: Queryable, change: FactChange): Promise<Segment[]> {
-  const { rows } = await q.query<SegmentRow>(
-    `SELECT * FROM segments WHERE status <> 'failed' AND (
-       $1::text = ANY(depends_events) OR $2::text = ANY(depends_segments)
-       OR ($3 AND depends_traits) OR ($4 AND depends_lists) OR ($5 AND depends_consent) OR $6)`,
-    [change.eventName ?? null, change.segmentId ?? null, change.traits ?? false, change.lists ?? false, change.consent ?? false, change.every ?? false],
-  );
+/** Live segments (building or ready), in id order: the same set makes the same (prepared) statement. */
+export async function liveSegments(q: Queryable): Promise<Segment[]> {
+  const { rows } = await q.query<SegmentRow>("SELECT * FROM segments WHERE status <> 'failed' ORDER BY id");
   return rows.map(toSegment);
+}
+
+/** Whether an arriving fact can change this segment's memberships (the dependency index computed at save). */
+export function dependsOn(segment: Segment, change: FactChange): boolean {
+  const d = segment.dependencies;
+  return (
+    change.every === true ||
+    (change.eventName !== undefined && d.events.includes(change.eventName)) ||
+    (change.segmentId !== undefined && d.segments.includes(change.segmentId)) ||
+    (change.traits === true && d.traits) ||
+    (change.lists === true && d.lists) ||
+    (change.consent === true && d.consent)
+  );
 }
 
 export type ChangeSource = 'event' | 'clock';
 
 export interface AppliedEvaluation extends ContactEvaluation {
   change: 'entered' | 'exited' | null;
+  /** The contact's clock moment was stored to be armed (`storeClock`). */
+  clockStored: boolean;
 }
 
 /** Segment ids in event message ids carry the creation time: a segment deleted and made again starts over. */
-const messageIdOf = (segment: Segment, contactId: string, seq: number, change: 'entered' | 'exited') =>
-  `segment:${segment.id}.${Date.parse(segment.createdAt)}:${contactId}:${seq}:${change}`;
+const messageIdPrefix = (segment: Segment) => `segment:${segment.id}.${Date.parse(segment.createdAt)}`;
 
 /**
- * Evaluates one contact for these segments at `now` (one statement) and applies what changed:
- * each entry or exit with its event, in one transaction per change. Safe to run twice: the
- * stored membership decides, and only one writer wins an entry or an exit.
+ * Evaluates one contact for these segments at `now` and applies what changed, in ONE statement
+ * (audiences/segment-sql.ts contactUpkeepSql): each entry or exit with its event, atomically.
+ * Safe to run twice: the stored membership decides, and only one writer wins an entry or an
+ * exit. `storeClock`: also store the clock's moment for the arming pass (the router's upkeep;
+ * the clock itself knows its next moment).
  */
-export async function evaluateContact(db: Db, segments: readonly Segment[], contactId: string, now: Date, source: ChangeSource, causeEventId?: number): Promise<AppliedEvaluation[]> {
+export async function evaluateContact(
+  db: Queryable,
+  segments: readonly Segment[],
+  contactId: string,
+  now: Date,
+  source: ChangeSource,
+  causeEventId?: number,
+  opts: { storeClock?: boolean } = {},
+): Promise<AppliedEvaluation[]> {
   if (segments.length === 0) return [];
-  const sql = contactEvaluationSql(segments, contactId, now);
+  const upkeep = segments.map((s) => ({ id: s.id, name: s.name, condition: s.condition, messageIdPrefix: messageIdPrefix(s), ...timeDirection(s.condition) }));
+  const sql = contactUpkeepSql(upkeep, contactId, now, { source, causeEventId, storeClock: opts.storeClock ?? false });
   // A named (prepared) statement: its text depends only on the segments, and planning twenty
   // compiled conditions costs more than running them. Each connection prepares it once.
-  const name = `segment-eval-${createHash('sha1').update(sql.text).digest('hex').slice(0, 20)}`;
-  const { rows } = await db.query<{ segment_id: string; member: boolean; next_flip: Date | null; was: boolean }>({ name, text: sql.text, values: sql.values });
-  const byId = new Map(segments.map((s) => [s.id, s]));
-  const applied: AppliedEvaluation[] = [];
-  for (const r of rows) {
-    const segment = byId.get(r.segment_id)!;
-    const evaluation: ContactEvaluation = { segmentId: r.segment_id, member: r.member, nextFlip: r.next_flip, was: r.was };
-    let change: AppliedEvaluation['change'] = null;
-    if (r.member !== r.was) change = await applyChange(db, segment, contactId, r.member ? 'entered' : 'exited', now, source, causeEventId);
-    applied.push({ ...evaluation, change });
-  }
-  return applied;
-}
-
-async function applyChange(db: Db, segment: Segment, contactId: string, change: 'entered' | 'exited', now: Date, source: ChangeSource, causeEventId?: number): Promise<'entered' | 'exited' | null> {
-  return inTransaction(db, async (tx) => {
-    const { rows } =
-      change === 'entered'
-        ? await tx.query<{ seq: number }>(
-            `INSERT INTO segment_members (segment_id, contact_id, seq, entered_at, source)
-             SELECT $1, $2, COALESCE(max(seq), 0) + 1, $3, $4 FROM segment_members WHERE segment_id = $1 AND contact_id = $2
-             HAVING EXISTS (SELECT 1 FROM segments WHERE id = $1 FOR KEY SHARE)
-             ON CONFLICT DO NOTHING RETURNING seq`,
-            [segment.id, contactId, now, source],
-          )
-        : await tx.query<{ seq: number }>(
-            'UPDATE segment_members SET exited_at = $3 WHERE segment_id = $1 AND contact_id = $2 AND exited_at IS NULL RETURNING seq',
-            [segment.id, contactId, now],
-          );
-    // Someone else applied it first (another router, the clock): nothing to tell twice.
-    if (!rows[0]) return null;
-    await insertEvent(
-      tx,
-      {
-        messageId: messageIdOf(segment, contactId, rows[0].seq, change),
-        type: 'track',
-        contactId,
-        name: change === 'entered' ? SEGMENT_ENTERED : SEGMENT_EXITED,
-        properties: { segment_id: segment.id, segment_name: segment.name, source, ...(causeEventId === undefined ? {} : { cause_event_id: causeEventId }) },
-        occurredAt: now.toISOString(),
-      },
-      { routeWithinMs: 0 },
-    );
-    return change;
+  const name = `segment-upkeep-${createHash('sha1').update(sql.text).digest('hex').slice(0, 20)}`;
+  const { rows } = await db.query<{ segment_id: string; member: boolean; next_flip: Date | null; was: boolean; change: 'entered' | 'exited' | null; clock_stored: boolean }>({
+    name,
+    text: sql.text,
+    values: sql.values,
   });
+  return rows.map((r) => ({ segmentId: r.segment_id, member: r.member, nextFlip: r.next_flip, was: r.was, change: r.change, clockStored: r.clock_stored }));
 }
 
-/** The router armed (or brought earlier) this contact's clock. */
-export async function recordClockArmed(q: Queryable, contactId: string, dueAt: Date): Promise<void> {
+/**
+ * Clocks to arm from a build chunk (contacts and their moments), in one statement: stored with
+ * `arm_pending` where they come earlier than the moment stored; the arming pass signals them.
+ */
+export async function storeClocksToArm(q: Queryable, sql: { text: string; values: unknown[] }): Promise<number> {
+  const { rowCount } = await q.query(
+    `WITH due AS (${sql.text})
+     INSERT INTO segment_clocks (contact_id, due_at, arm_pending) SELECT id, due, true FROM due
+     ON CONFLICT (contact_id) DO UPDATE SET due_at = EXCLUDED.due_at, arm_pending = true
+       WHERE NOT (segment_clocks.due_at > $1::timestamptz AND segment_clocks.due_at <= EXCLUDED.due_at)`,
+    sql.values,
+  );
+  return rowCount ?? 0;
+}
+
+/** Clocks stored to be armed (the oldest moments first: they matter soonest). */
+export async function clocksToArm(q: Queryable, limit: number): Promise<{ contactId: string; dueAt: Date }[]> {
+  const { rows } = await q.query<{ contact_id: string; due_at: Date }>('SELECT contact_id, due_at FROM segment_clocks WHERE arm_pending ORDER BY due_at LIMIT $1', [limit]);
+  return rows.map((r) => ({ contactId: r.contact_id, dueAt: r.due_at }));
+}
+
+/** Temporal has these clocks at these moments; a moment brought earlier meanwhile stays pending. */
+export async function recordClocksArmed(q: Queryable, armed: readonly { contactId: string; dueAt: Date }[]): Promise<void> {
+  if (armed.length === 0) return;
   await q.query(
-    `INSERT INTO segment_clocks (contact_id, due_at) VALUES ($1, $2)
-     ON CONFLICT (contact_id) DO UPDATE SET due_at = CASE WHEN segment_clocks.due_at <= now() THEN EXCLUDED.due_at ELSE least(segment_clocks.due_at, EXCLUDED.due_at) END`,
-    [contactId, dueAt],
+    `UPDATE segment_clocks k SET arm_pending = false FROM unnest($1::text[], $2::timestamptz[]) AS a(contact_id, due_at)
+     WHERE k.contact_id = a.contact_id AND date_trunc('milliseconds', k.due_at) = a.due_at AND k.arm_pending`,
+    [armed.map((a) => a.contactId), armed.map((a) => a.dueAt)],
   );
 }
 
-/** The clock woke and knows its next moment (or has none: the row goes). */
+/**
+ * The clock woke and knows its next moment (or has none: the row goes). An earlier moment
+ * stored meanwhile and not armed yet stays, to be armed.
+ */
 export async function recordClockNext(q: Queryable, contactId: string, dueAt: Date | null): Promise<void> {
-  if (dueAt === null) await q.query('DELETE FROM segment_clocks WHERE contact_id = $1', [contactId]);
-  else await q.query('INSERT INTO segment_clocks (contact_id, due_at) VALUES ($1, $2) ON CONFLICT (contact_id) DO UPDATE SET due_at = EXCLUDED.due_at', [contactId, dueAt]);
-}
-
-export async function armedClock(q: Queryable, contactId: string): Promise<Date | null> {
-  const { rows } = await q.query<{ due_at: Date }>('SELECT due_at FROM segment_clocks WHERE contact_id = $1', [contactId]);
-  return rows[0]?.due_at ?? null;
+  if (dueAt === null) await q.query('DELETE FROM segment_clocks WHERE contact_id = $1 AND NOT arm_pending', [contactId]);
+  else
+    await q.query(
+      `INSERT INTO segment_clocks (contact_id, due_at) VALUES ($1, $2) ON CONFLICT (contact_id) DO UPDATE SET
+         due_at = CASE WHEN segment_clocks.arm_pending AND segment_clocks.due_at < EXCLUDED.due_at THEN segment_clocks.due_at ELSE EXCLUDED.due_at END,
+         arm_pending = segment_clocks.arm_pending AND segment_clocks.due_at < EXCLUDED.due_at`,
+      [contactId, dueAt],
+    );
 }
 
 /** Live segments whose memberships can change with time alone (what a clock evaluates). */

@@ -110,7 +110,7 @@ const COUNT_KEYS = Object.keys(emptyCounts()) as (keyof MessageCounts)[];
 const money = (value: string | number | null | undefined) => Math.round(Number(value ?? 0) * 100) / 100;
 
 /** An event's revenue in SQL: `properties.revenue`, else `properties.total`, else 0. */
-const revenueOf = (properties: string) => `CASE
+export const revenueOf = (properties: string) => `CASE
                 WHEN jsonb_typeof(${properties} -> 'revenue') = 'number' THEN (${properties} ->> 'revenue')::numeric
                 WHEN jsonb_typeof(${properties} -> 'total') = 'number' THEN (${properties} ->> 'total')::numeric
                 ELSE 0

@@ -15,7 +15,6 @@ import { markRoutingFailed, type StoredEvent } from '../db/events';
 import { resolveContactIds } from '../db/contact-merge';
 import { contactRoutingState } from '../db/routing-state';
 import { flowsOfPass } from './flows-of-pass';
-import { segmentsOfPass } from './segments-of-pass';
 import type { RoutingResult } from './route-event';
 import { routeStored, type RouteOptions, type RouterDeps, type RoutingOutcome } from './router';
 import { temporalHealth } from './temporal-health';
@@ -65,7 +64,7 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
   // whether it has journeys to look up at all.
   const withoutJourneys = new Set<string>();
   const canonicalIds = new Map<string, string>();
-  const passDeps: RouterDeps = { ...deps, flows: flowsOfPass(deps.db), segmentsOfPass: segmentsOfPass(deps.db), contactsWithoutJourneys: withoutJourneys, canonicalIds };
+  const passDeps: RouterDeps = { ...deps, flows: flowsOfPass(deps.db), contactsWithoutJourneys: withoutJourneys, canonicalIds };
 
   const byContact = new Map<string, number[]>();
   for (const [index, event] of events.entries()) {

@@ -10,6 +10,7 @@ import { claimUnrouted, releaseBackedOff } from '../db/events';
 import { DEFAULT_RECONCILE, reconcileJourneys, type ReconcileOptions } from './reconcile';
 import { DEFAULT_ROUTING_CONCURRENCY, routeStoredMany } from './route-many';
 import type { RouterDeps } from './router';
+import { armPendingClocks } from './segment-clock-arming';
 import { temporalHealth } from './temporal-health';
 
 export interface RouterLoopOptions {
@@ -42,6 +43,8 @@ export async function routePending(deps: RouterDeps, opts: Pick<RouterLoopOption
   const events = await claimUnrouted(deps.db, opts.leaseMs, opts.batch);
   // Temporal going down during the pass leaves the rest due for the next pass (after a probe).
   const outcomes = await routeStoredMany(deps, events, { concurrency: opts.concurrency ?? DEFAULT_ROUTING_CONCURRENCY });
+  // Segment clocks stored to be armed (left pending by a process that died, or Temporal down).
+  await armPendingClocks(deps);
   return outcomes.filter((o) => o.routing === 'done').length;
 }
 

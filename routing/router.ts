@@ -11,15 +11,12 @@ import type { Db } from '../db/pool';
 import type { Logger } from '../runtime/logger';
 import { keepSegmentsLive } from './segment-upkeep';
 import { emptyRouting, routeEvent, routeProfileChange, type RoutingDeps, type RoutingResult } from './route-event';
-import type { SegmentDependents } from './segments-of-pass';
 import { isTemporalUnavailable } from './temporal-errors';
 import { temporalHealth } from './temporal-health';
 
 export interface RouterDeps extends RoutingDeps {
   db: Db;
   log: Logger;
-  /** Whether segments depend on an event, read once per pass (routing one event asks keepSegmentsLive). */
-  segmentsOfPass?: SegmentDependents;
 }
 
 /**
@@ -78,7 +75,7 @@ async function routeAndRecord(deps: RouterDeps, event: StoredEvent, deadlineMs: 
     journeys = await deps.workflows.withDeadline(Date.now() + deadlineMs, async () => {
       const routed = await route(deps, event);
       // Segments depending on this fact, for this contact; a failure defers the event like routing.
-      if (await (deps.segmentsOfPass?.dependOn(event) ?? true)) await keepSegmentsLive(deps, event);
+      await keepSegmentsLive(deps, event);
       return routed;
     });
   } catch (err) {

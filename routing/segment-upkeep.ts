@@ -1,21 +1,26 @@
 /**
  * Keeps live segments live as facts arrive: the router calls this for every stored event
  * after routing it. Only the segments that depend on the fact (the dependency index computed at
- * save) are re-evaluated, for the event's contact only, in one statement. A membership that
- * can now flip with time alone gets its clock (re)armed when the moment comes earlier than
- * what is armed. An error propagates: the router defers the event and routes it again, which
- * is safe (the stored membership decides; message ids are deterministic).
+ * save, kept in memory for a quarter of a second: an event no segment depends on costs no query) are
+ * re-evaluated, for the event's contact only, and what changed is applied, all in ONE
+ * statement (db/segments.ts evaluateContact): the entries and exits with their events (routed by
+ * the router loop, in bulk) and, when waiting can flip a membership earlier than the contact's
+ * clock is set for, that moment with `arm_pending`. Temporal is not called here: the arming pass
+ * (routing/segment-clock-arming.ts) signals the clock, so the routing deadline of a request never
+ * waits on it. An error propagates: the router defers the event and routes it again, which is
+ * safe (the stored membership decides; message ids are deterministic).
  */
 import type { WorkflowClient } from '@temporalio/client';
 import type { StoredEvent } from '../db/events';
 import type { Db } from '../db/pool';
-import { armedClock, clockDue, evaluateContact, recordClockArmed, SEGMENT_ENTERED, SEGMENT_EXITED, segmentsDependingOn, type FactChange } from '../db/segments';
-import { ContactIdAttribute, JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
-import { segmentClockDueSignal, segmentClockWorkflowId, type segmentClockWorkflow, type SegmentClockInput } from '../workflows/segment-clock';
+import { dependsOn, evaluateContact, liveSegments, SEGMENT_ENTERED, SEGMENT_EXITED, type FactChange, type Segment } from '../db/segments';
+import type { Logger } from '../runtime/logger';
+import { armPendingClocks } from './segment-clock-arming';
 
 export interface SegmentUpkeepDeps {
   db: Db;
   workflows: WorkflowClient;
+  log?: Logger;
 }
 
 /** The names the audience helpers store their changes under (audiences.md). */
@@ -46,33 +51,35 @@ export async function keepSegmentsLive(deps: SegmentUpkeepDeps, event: StoredEve
   await upkeep(deps, factChangeOf(event), event.contactId, new Date(Math.max(Date.now(), Date.parse(event.occurredAt))), event.id);
 }
 
+/**
+ * How long a process keeps the list of live segments (and their dependencies) before reading it
+ * again: most events concern no segment, and this spares them a query. A new segment is missed
+ * for at most this long, so a build starts its first chunk only after it (api/segments/build.ts):
+ * an event upkept with a list that lacks the segment was stored before that chunk reads the
+ * events, and the build counts it.
+ */
+export const LIVE_SEGMENTS_CACHE_MS = 250;
+
+const cached = new WeakMap<object, { at: number; segments: Promise<Segment[]> }>();
+
+/** The live segments an arriving fact can change (read at most every LIVE_SEGMENTS_CACHE_MS per process). */
+async function segmentsDependingOn(db: Db, change: FactChange): Promise<Segment[]> {
+  let entry = cached.get(db);
+  if (!entry || performance.now() - entry.at >= LIVE_SEGMENTS_CACHE_MS) {
+    // Timed from before the read: the list is never older than the cache says.
+    entry = { at: performance.now(), segments: liveSegments(db) };
+    cached.set(db, entry);
+    entry.segments.catch(() => cached.get(db) === entry && cached.delete(db));
+  }
+  return (await entry.segments).filter((s) => dependsOn(s, change));
+}
+
 async function upkeep(deps: SegmentUpkeepDeps, change: FactChange, contactId: string, now: Date, causeEventId?: number): Promise<void> {
   const segments = await segmentsDependingOn(deps.db, change);
   if (segments.length === 0) return;
-  const results = await evaluateContact(deps.db, segments, contactId, now, 'event', causeEventId);
-  // Only when waiting can change a membership, and only when that comes earlier than the
-  // contact's armed clock (which answers for all its time-based segments when it wakes).
-  const due = clockDue(segments, results);
-  if (!due) return;
-  const armed = await armedClock(deps.db, contactId);
-  if (armed && armed.getTime() > now.getTime() && armed.getTime() <= due.getTime()) return;
-  await armClock(deps, contactId, due);
-  await recordClockArmed(deps.db, contactId, due);
-}
-
-/** Starts the clock or brings its moment earlier (signalWithStart: "already running" is no error). */
-export async function armClock(deps: Pick<SegmentUpkeepDeps, 'workflows'>, contactId: string, dueAt: Date): Promise<void> {
-  const input: SegmentClockInput = { contactId, dueAt: dueAt.getTime() };
-  await deps.workflows.signalWithStart<typeof segmentClockWorkflow, [{ dueAt: number }]>('segmentClockWorkflow', {
-    taskQueue: JOURNEY_TASK_QUEUE,
-    workflowId: segmentClockWorkflowId(contactId),
-    args: [input],
-    signal: segmentClockDueSignal,
-    signalArgs: [{ dueAt: input.dueAt }],
-    typedSearchAttributes: [{ key: ContactIdAttribute, value: contactId }],
-    staticSummary: `Segment clock for contact ${contactId}`,
-    staticDetails: `Re-evaluates contact ${contactId} for its time-based segments when a membership can change with time alone (first due ${dueAt.toISOString()}).`,
-  });
+  const results = await evaluateContact(deps.db, segments, contactId, now, 'event', causeEventId, { storeClock: true });
+  // In the background: the clock's moment is stored, a crash before it is armed leaves it pending.
+  if (results.some((r) => r.clockStored)) void armPendingClocks(deps);
 }
 
 /**

@@ -8,20 +8,17 @@
  * it (unknown, never resent), and a stalled attempt that lost its claim cannot send.
  */
 import { sign } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DateTime } from 'luxon';
 import supertest from 'supertest';
-import type { CampaignInput } from '../campaigns/schema';
 import { claimCampaignMessages, handToProvider } from '../db/campaigns';
 import type { Condition } from '../flows/schema';
 import { campaignProgressQuery, campaignWorkflowId, type CampaignProgress } from '../workflows/campaign-messages';
 import { waitFor } from './helpers/fake-http';
-import { deliveriesOf } from './helpers/fake-sendgrid';
+import { campaignHelpers } from './helpers/campaigns';
 import { Harness, SENDGRID_WEBHOOK_KEYS, TEST_LINKS } from './helpers/harness';
 
 let h: Harness;
+const { createList, putCampaign, recordHistory, run, deliveries, messagesOf } = campaignHelpers(() => h);
 
 beforeAll(async () => {
   h = await Harness.start({ consentEmail: 'opt_out' });
@@ -33,30 +30,6 @@ async function createSegment(id: string, condition: Condition) {
   if (res.status !== 202) throw new Error(`POST segment: ${res.status} ${JSON.stringify(res.body)}`);
   await waitFor(async () => (await h.http('get', `/v1/segments/${id}`)).body.status === 'ready', `segment ${id} built`);
 }
-
-async function createList(id: string, contactIds: string[]) {
-  expect((await h.http('post', '/v1/lists').send({ id, name: id })).status).toBe(201);
-  if (contactIds.length > 0) expect((await h.http('post', `/v1/lists/${id}/members`).send({ contacts: contactIds.map((contactId) => ({ contactId })) })).status).toBeLessThan(300);
-}
-
-async function putCampaign(id: string, campaign: CampaignInput) {
-  const res = await h.http('put', `/v1/campaigns/${id}`).send(campaign);
-  if (res.status >= 300) throw new Error(`PUT campaign ${id}: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body;
-}
-
-/** `RECORD_HISTORIES=1 npx jest test/campaigns.test.ts` re-records the histories test/campaigns-replay.test.ts replays. */
-async function recordHistory(name: string, workflowId: string) {
-  if (process.env.RECORD_HISTORIES !== '1') return;
-  const dir = path.join(__dirname, 'histories', 'campaign');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, `${name}.json`), `${historyToJSON(await h.env.client.workflow.getHandle(workflowId).fetchHistory())}\n`);
-}
-
-const run = (runId: string) => h.env.client.workflow.getHandle(campaignWorkflowId(runId));
-const deliveries = (campaignId: string) => deliveriesOf(h.sendgrid).filter((d) => d.customArgs.parcours_campaign_id === campaignId);
-const messagesOf = async (campaignId: string) =>
-  (await h.db.query<{ id: string; contact_id: string; status: string; reason: string | null; sent_at: Date | null }>('SELECT id, contact_id, status, reason, sent_at FROM messages WHERE campaign_id = $1 ORDER BY contact_id', [campaignId])).rows;
 
 function postSendgrid(events: object[]) {
   const body = JSON.stringify(events);

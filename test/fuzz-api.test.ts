@@ -158,11 +158,14 @@ const campaignBody = fc.record(
     audience: fc.oneof(fc.record({ lists: fc.array(fc.oneof(fc.constantFrom('seg-a', 'fuzz-list'), text), { maxLength: 3 }), segments: fc.array(fc.oneof(fc.constantFrom('seg-a'), text), { maxLength: 3 }), exclude: jsonish }, { requiredKeys: [] }), scalar),
     schedule: fc.oneof(
       fc.record({ type: fc.constantFrom('now', 'at', 'recurring', text), at: fc.oneof(fc.constantFrom('2027-05-30T00:00:00Z', '10:00', '25:99'), text), localTime: fc.constantFrom('10:00', '24:00'), every: fc.constantFrom('day', 'week', 'year'), weekday: fc.constantFrom('monday', 'noday'), timezone: fc.constantFrom('Europe/Paris', 'Mars/Olympus', '') }, { requiredKeys: [] }),
+      fc.record({ type: fc.constantFrom('moment'), moment: fc.oneof(fc.constantFrom('black-friday', 'fete-des-meres', 'nope'), text), offsetDays: fc.oneof(fc.integer(), fc.double(), scalar), at: fc.constantFrom('09:00', '25:00'), yearly: scalar }, { requiredKeys: [] }),
       scalar,
     ),
     throttlePerMinute: fc.oneof(fc.integer(), fc.double(), scalar),
     smartSending: jsonish,
     quietHours: jsonish,
+    whenCapped: fc.oneof(fc.constantFrom('skip', 'wait'), text),
+    holdout: fc.oneof(fc.record({ share: fc.oneof(fc.double(), scalar) }, { requiredKeys: [] }), scalar),
   },
   { requiredKeys: [] },
 );

@@ -123,6 +123,37 @@ test('no order for 90 days: entered exactly 90 days after the last order (segmen
   }, 'the clock re-armed');
 });
 
+test('one order that changes several segments: each entry and exit stored once with its event, in one go', async () => {
+  await createSegment('two-orders', { event: 'Order Completed', count: { op: 'gte', value: 2 } });
+  await createSegment('one-order-only', { event: 'Order Completed', count: { op: 'eq', value: 1 } });
+  await createSegment('repeat-big', { all: [{ segment: 'two-orders' }, { event: 'Order Completed', max: { property: 'total', op: 'gte', value: 100 } }] });
+  await h.identify('multi', { email: 'multi@example.com' });
+  await h.track({ userId: 'multi', event: 'Order Completed', properties: { total: 120 }, messageId: 'm1' });
+  await waitFor(async () => (await membership('one-order-only', 'multi')).length === 1, 'entry in one-order-only');
+  const second = await h.track({ userId: 'multi', event: 'Order Completed', properties: { total: 20 }, messageId: 'm2' });
+  // The second order: out of one-order-only, into two-orders, and (routed in turn) into repeat-big.
+  await waitFor(async () => (await membership('repeat-big', 'multi')).length === 1, 'entry in repeat-big');
+  expect((await membership('one-order-only', 'multi'))[0].exited_at).not.toBeNull();
+  const events = (await segmentEvents('multi')).map((e) => [e.name, e.properties.segment_id, e.properties.cause_event_id ?? null]);
+  expect(events).toEqual([
+    ['Segment Entered', 'one-order-only', expect.any(Number)],
+    // Both changes of the second order, stored together (in segment id order).
+    ['Segment Exited', 'one-order-only', second.eventId],
+    ['Segment Entered', 'two-orders', second.eventId],
+    ['Segment Entered', 'repeat-big', expect.any(Number)],
+  ]);
+});
+
+test('a clock stored but not armed (the process died before the arming pass) is armed by the router loop', async () => {
+  await createSegment('lapsed-30', { event: 'Order Completed', last: { op: 'more_than_ago', value: '30 days' } });
+  await h.db.query("INSERT INTO contacts (id) VALUES ('orphan-clock')");
+  const due = new Date((await h.env.currentTimeMs()) + 30 * DAY);
+  await h.db.query('INSERT INTO segment_clocks (contact_id, due_at, arm_pending) VALUES ($1, $2, true)', ['orphan-clock', due]);
+  const clock = h.env.client.workflow.getHandle(segmentClockWorkflowId('orphan-clock'));
+  await waitFor(async () => (await clock.describe().catch(() => undefined))?.status.name === 'RUNNING', 'the clock armed by the router loop');
+  await waitFor(async () => (await h.db.query("SELECT 1 FROM segment_clocks WHERE contact_id = 'orphan-clock' AND NOT arm_pending")).rowCount === 1, 'no longer pending');
+});
+
 test('preview: count and a sample for a condition before it is saved; a bad condition is a 400 naming the field', async () => {
   for (const [id, plan] of [['pv-a', 'pro'], ['pv-b', 'pro'], ['pv-c', 'free']]) await h.identify(id, { plan });
   const res = await h.http('post', '/v1/segments/preview').send({ condition: { profile: { property: 'plan', op: 'equals', value: 'pro' } }, sample: 1 });

@@ -3,7 +3,7 @@
  * audience, then sends page after page through activities, pacing pages to the throttle with
  * durable timers, sleeping until the next recipients are due (local-time sends: one timer per
  * zone's moment; quiet hours: the end of the window), and obeying pause, resume and cancel.
- * Recurring campaigns: a scheduler workflow runs one occurrence after the other, each freezing
+ * Recurring and yearly moment campaigns: a scheduler workflow runs one occurrence after the other, each freezing
  * its own audience (in the same workflow: no child workflows to follow).
  */
 import {
@@ -168,20 +168,34 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
 }
 
 /**
- * A recurring campaign: sleeps until the next occurrence (durable timer), sends that
+ * A recurring campaign (or a yearly one relative to a calendar moment, each occurrence at the
+ * hour local to each contact): sleeps until the next occurrence (durable timer), sends that
  * occurrence's run (which freezes its own audience), and continues as new. Pause skips
  * occurrences until resumed (and pauses a run in progress); cancel ends the schedule and the run.
  */
 export async function campaignScheduleWorkflow(input: CampaignScheduleInput): Promise<void> {
   const { campaign } = input;
-  if (campaign.schedule.type !== 'recurring') throw new Error(`campaign ${campaign.id} is not recurring`);
+  const { schedule } = campaign;
+  if (schedule.type !== 'recurring' && !(schedule.type === 'moment' && schedule.yearly)) throw new Error(`campaign ${campaign.id} is not recurring`);
   const control: Control = { paused: input.paused ?? false, cancelled: false, progress: input.current?.carried?.progress ?? newProgress('') };
   let nextAt: string | undefined;
   listen(control, () => ({ ...control.progress, ...(nextAt ? { status: control.cancelled ? 'cancelled' : control.paused ? 'paused' : 'scheduled', nextAt } : {}) }));
 
   let current = input.current;
   if (!current) {
-    const next = await bookkeeping.nextCampaignOccurrence({ schedule: campaign.schedule, after: Date.now() });
+    // A yearly moment: its next date (plus the offset), at the hour local to each contact.
+    let local: CampaignRunInput['local'];
+    let next: number;
+    if (schedule.type === 'recurring') next = await bookkeeping.nextCampaignOccurrence({ schedule, after: Date.now() });
+    else {
+      const occurrence = await bookkeeping.nextCampaignMoment({ schedule, after: Date.now() });
+      if (!occurrence) {
+        await bookkeeping.recordCampaignStatus({ campaignId: campaign.id, status: 'completed' });
+        return;
+      }
+      next = occurrence.startAt;
+      local = occurrence.local;
+    }
     nextAt = new Date(next).toISOString();
     await condition(() => control.cancelled, Math.max(1, next - Date.now()), { summary: `campaign ${campaign.id}: next occurrence` });
     if (control.cancelled) {
@@ -191,7 +205,7 @@ export async function campaignScheduleWorkflow(input: CampaignScheduleInput): Pr
     nextAt = undefined;
     const runId = `${campaign.id}@${new Date(next).toISOString()}`;
     control.progress = newProgress(runId);
-    if (!control.paused) current = { v: 1, campaign, runId };
+    if (!control.paused) current = { v: 1, campaign, runId, ...(local ? { local } : {}) };
   }
   let occurrences = input.occurrences;
   if (current) {

@@ -8,9 +8,10 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Workf
 import { WorkflowIdReusePolicy, type SignalDefinition } from '@temporalio/common';
 import { DateTime } from 'luxon';
 import { campaignInput, variantMessage, type CampaignDefinition, type CampaignMessage } from '../../campaigns/schema';
-import { campaignProgress, getCampaign, listCampaigns, saveCampaign, setCampaignStatus } from '../../db/campaigns';
+import { campaignHoldoutStats, campaignProgress, getCampaign, listCampaigns, saveCampaign, setCampaignStatus } from '../../db/campaigns';
 import type { Db } from '../../db/pool';
 import { DEFAULT_CONVERSION_WINDOW_DAYS, flowStats } from '../../db/stats';
+import { EARLIEST_ZONE, momentOccurrence } from '../../campaigns/occurrences';
 import { slug } from '../../flows/schema';
 import { engineFor, templateFields } from '../../flows/templates';
 import type { Issue } from '../../flows/validate';
@@ -28,8 +29,6 @@ import { HttpError, invalid, notFound } from '../errors';
 import { parseOr400, storableParam } from '../validate';
 import { z } from 'zod';
 
-/** The earliest zone on Earth (UTC+14): a local-time send starts there, so no zone's hour is missed. */
-const EARLIEST_ZONE = 'UTC+14';
 
 const statsQuery = z.strictObject({
   conversionWindowDays: z.coerce.number().int().min(1).max(90).default(DEFAULT_CONVERSION_WINDOW_DAYS),
@@ -67,10 +66,18 @@ function templateIssues(c: CampaignDefinition): Issue[] {
   );
 }
 
-/** A one-off run's input from the schedule: when it starts, and the local hour if any. */
-export function runInputOf(campaign: CampaignDefinition, sendNow: boolean): CampaignRunInput {
+/**
+ * A one-off run's input from the schedule: when it starts, and the local hour if any. A moment
+ * schedule is resolved now (`now`, ms) to its next occurrence; 409 when it has none.
+ */
+export function runInputOf(campaign: CampaignDefinition, sendNow: boolean, now: number = Date.now()): CampaignRunInput {
   const base: CampaignRunInput = { v: 1, campaign, runId: campaign.id };
   const { schedule } = campaign;
+  if (!sendNow && schedule.type === 'moment') {
+    const next = momentOccurrence(schedule, now);
+    if (!next) throw new HttpError(409, 'no_occurrence', `calendar moment "${schedule.moment}" has no date in the coming years`);
+    return { ...base, startAt: next.startAt, local: next.local };
+  }
   if (sendNow || schedule.type !== 'at') return base;
   if (!schedule.localTime) return { ...base, startAt: Date.parse(schedule.at) };
   const date = DateTime.fromISO(schedule.at, { setZone: true }).toISODate() ?? schedule.at.slice(0, 10);
@@ -87,7 +94,9 @@ export function campaignsRouter(deps: { db: Db; workflows: WorkflowClient }): Ro
     if (!campaign) throw notFound(`campaign "${id}"`);
     return campaign;
   };
-  const workflowIdOf = (c: CampaignDefinition) => (c.schedule.type === 'recurring' ? campaignScheduleWorkflowId(c.id) : campaignWorkflowId(c.id));
+  /** Recurring and yearly moment campaigns are sent by a scheduler workflow, one run per occurrence. */
+  const scheduled = (c: CampaignDefinition) => c.schedule.type === 'recurring' || (c.schedule.type === 'moment' && c.schedule.yearly === true);
+  const workflowIdOf = (c: CampaignDefinition) => (scheduled(c) ? campaignScheduleWorkflowId(c.id) : campaignWorkflowId(c.id));
 
   router.get('/', async (_req, res) => {
     res.json({ campaigns: await listCampaigns(deps.db) });
@@ -114,7 +123,7 @@ export function campaignsRouter(deps: { db: Db; workflows: WorkflowClient }): Ro
     const { definition } = await load(req.params.id);
     const options = { taskQueue: JOURNEY_TASK_QUEUE, workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE };
     try {
-      if (definition.schedule.type === 'recurring' && !sendNow) {
+      if (scheduled(definition) && !sendNow) {
         await deps.workflows.start<typeof campaignScheduleWorkflow>('campaignScheduleWorkflow', { ...options, workflowId: campaignScheduleWorkflowId(definition.id), args: [{ v: 1, campaign: definition, occurrences: 0 }] });
       } else {
         const input = runInputOf(definition, sendNow);
@@ -162,6 +171,7 @@ export function campaignsRouter(deps: { db: Db; workflows: WorkflowClient }): Ro
     const { pending: _pending, ...totals } = { pending: 0, ...stats.totals };
     const { entered: _entered, exited: _exited, ...messages } = totals;
     const runs = await campaignProgress(deps.db, campaign.id);
+    const holdout = await campaignHoldoutStats(deps.db, campaign.id, { goalEvent: query.goalEvent, windowDays: stats.conversionWindowDays });
     res.json({
       campaignId: campaign.id,
       goalEvent: query.goalEvent,
@@ -170,6 +180,8 @@ export function campaignsRouter(deps: { db: Db; workflows: WorkflowClient }): Ro
       totals: messages,
       variants: (stats.versions[0]?.steps ?? []).map(({ stepId, ...counts }) => ({ variant: stepId, ...counts })),
       runs,
+      /** Treated against control (holdout campaigns), per contact from the send moment; null without a holdout. */
+      holdout,
     });
   });
 
