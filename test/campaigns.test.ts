@@ -290,7 +290,8 @@ test('an A/B test of the subject: the test share gets both variants, the better 
   const subjects = test.map((d) => d.subject);
   expect(subjects.filter((s) => s === 'Les soldes commencent')).toHaveLength(5);
   expect(subjects.filter((s) => s === 'Dernières heures !')).toHaveLength(5);
-  expect((await progressOf('ab')).nextAt).toBeDefined();
+  // The page's deliveries reach the fake before its activity returns: the winner's timer is set just after.
+  await waitFor(async () => (await progressOf('ab')).nextAt !== undefined && true, 'the winner timer set');
 
   // Two opens of "urgent" (one twice: unique opens count), one of "plain".
   const rows = (await h.db.query<{ id: string; step_id: string }>("SELECT id, step_id FROM messages WHERE campaign_id = 'ab' ORDER BY contact_id")).rows;
