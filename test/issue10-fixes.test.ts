@@ -10,10 +10,12 @@ import { flowHoldoutKey, isHeldOut } from '../audiences/holdout';
 import { CALENDAR_DATE_REACHED } from '../calendar/date-triggers';
 import type { FlowInput } from '../flows/schema';
 import { ensureCalendarClock } from '../worker/calendar-clock';
+import { campaignHelpers } from './helpers/campaigns';
 import { FakeHttpServer, waitFor } from './helpers/fake-http';
 import { Harness } from './helpers/harness';
 
 let h: Harness;
+const { createList, putCampaign, run, deliveries, messagesOf: campaignMessages } = campaignHelpers(() => h);
 const receiver = new FakeHttpServer(() => ({ status: 200, body: { ok: true } }));
 const HOUR = 3_600_000;
 
@@ -87,6 +89,25 @@ test('smart sending counts only messages of the same priority or higher: a remin
   await h.track({ userId: 'shopper', event: 'Promo 2 Started' });
   expect(await settled('shopper', 'promo-2')).toMatchObject({ status: 'skipped', reason: expect.stringContaining('smart sending') });
   expect(h.sendgrid.emails.filter((e) => e.to === 'shopper@example.com').map((e) => e.subject)).toEqual(['Summer selection', 'Your cart is waiting']);
+});
+
+test('campaigns too: a promotion campaign after a reminder is skipped by smart sending; a reminder after the campaign goes', async () => {
+  await h.identify('camp-first', { email: 'camp-first@example.com' });
+  await h.identify('cart-first', { email: 'cart-first@example.com' });
+  await h.track({ userId: 'cart-first', event: 'Cart Abandoned' });
+  expect(await settled('cart-first', 'cart')).toMatchObject({ status: 'sent' });
+  await createList('promo-list', ['camp-first', 'cart-first']);
+  await putCampaign('flash-sale', { name: 'Flash sale', message: { type: 'email', subject: 'Flash sale', html: '<p>-30 %</p><a href="{{ unsubscribe_url }}">unsubscribe</a>' }, audience: { lists: ['promo-list'] } });
+  expect((await h.http('post', '/v1/campaigns/flash-sale/send')).status).toBe(202);
+  await run('flash-sale').result();
+  expect((await campaignMessages('flash-sale')).map((m) => [m.contact_id, m.status, m.reason?.startsWith('smart sending') ?? null])).toEqual([
+    ['camp-first', 'sent', null],
+    ['cart-first', 'skipped', true],
+  ]);
+  await h.track({ userId: 'camp-first', event: 'Cart Abandoned' });
+  expect(await settled('camp-first', 'cart')).toMatchObject({ status: 'sent' });
+  expect(deliveries('flash-sale').map((d) => d.to)).toEqual(['camp-first@example.com']);
+  expect(h.sendgrid.emails.filter((e) => e.to === 'camp-first@example.com' && e.subject === 'Your cart is waiting')).toHaveLength(1);
 });
 
 test('a date flow saved while the calendar clock sleeps (hourly) wakes it: it enters at its time, not at the next wake', async () => {
