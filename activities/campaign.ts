@@ -102,6 +102,7 @@ function decide(r: PageRecipient, campaign: CampaignDefinition, now: number, dep
     const until = quietUntil(now, campaign.quietHours, r.zone);
     if (until !== undefined) return { kind: 'defer', until };
   }
+  // Campaigns rank lowest (CAMPAIGN_PRIORITY): every marketing message counts, as under the cap.
   if (campaign.smartSending.enabled && campaign.smartSending.hours > 0 && r.lastSentAt !== null && r.lastSentAt > now - campaign.smartSending.hours * 3_600_000) {
     const hoursAgo = ((now - r.lastSentAt) / 3_600_000).toFixed(1);
     return { kind: 'skip', to, reason: `smart sending: a marketing ${channel} went out ${hoursAgo} h ago (window ${campaign.smartSending.hours} h)` };

@@ -224,14 +224,15 @@ async function marketingRules(
       return { status: 'deferred', until: new Date(until).toISOString(), reason: `quiet hours ${req.rules.quietHours.from}-${req.rules.quietHours.to} (${zone})` };
     }
   }
+  const { priority, whenCapped } = flowCapSettings(flow);
   if (req.rules.smartSendingHours) {
-    const last = await lastMarketingSentAt(db, contact.id, channel);
+    // Like the cap: only messages of this flow's priority or higher count.
+    const last = await lastMarketingSentAt(db, contact.id, channel, priority);
     if (last !== undefined && last > req.now - req.rules.smartSendingHours * 3_600_000 && last <= req.now) {
       const hoursAgo = ((req.now - last) / 3_600_000).toFixed(1);
       return { status: 'skip', reason: `smart sending: a marketing ${channel} went out ${hoursAgo} h ago (window ${req.rules.smartSendingHours} h)` };
     }
   }
-  const { priority, whenCapped } = flowCapSettings(flow);
   const caps: FrequencyCaps = { allChannels: policy.frequencyCapPerDay, perChannel: policy.frequencyCapPerChannel ?? {} };
   const capped = await capRefusal(db, contact.id, channel, priority, req.now, caps);
   if (capped && whenCapped === 'wait') return { status: 'deferred', until: new Date(capped.until).toISOString(), reason: capped.reason };

@@ -5,7 +5,9 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
-import { claimMessage, findStepMessage, finishAttempt } from '../db/messages';
+import { flowHoldoutKey, isHeldOut } from '../audiences/holdout';
+import { getFlowVersion } from '../db/flows';
+import { claimMessage, findStepMessage, finishAttempt, recordSkipped } from '../db/messages';
 import type { Queryable } from '../db/pool';
 import type { StepOf } from '../flows/schema';
 import { renderFields } from '../flows/templates';
@@ -16,7 +18,7 @@ import { journeyData } from './send-message';
 import { PROVIDER_TIMEOUT_MS, ProviderError } from './providers/types';
 import { DEFAULT_LEASE_MS, messageKeyOf, settleFailure, settlePrevious, underClaim } from './send-claim';
 
-export type WebhookOutcome = { status: 'sent'; messageId: string; httpStatus: number } | GuardStop;
+export type WebhookOutcome = { status: 'sent'; messageId: string; httpStatus: number } | { status: 'skipped'; messageId: string; reason: string } | GuardStop;
 
 export function signWebhook(secret: string, timestamp: number, body: string): string {
   return `t=${timestamp},v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
@@ -38,6 +40,15 @@ export async function callWebhook(
   if (settled.kind !== 'open') return { status: 'sent', messageId: settled.message.id, httpStatus: Number(settled.message.providerMessageId) || 200 };
   const stop = await checkGuard(db, req, { holdWhenPaused: true });
   if (stop) return stop;
+  // A control contact of the flow's holdout gets no marketing, and a webhook is marketing unless
+  // the step says `transactional: true` (flows/schema.ts): read as send-message.ts reads it.
+  if (!step.transactional) {
+    const flow = await getFlowVersion(db, journey.flowId, journey.flowVersion);
+    if (flow?.holdout && isHeldOut(flowHoldoutKey(journey.flowId), journey.contactId, flow.holdout.share)) {
+      const message = await recordSkipped(db, key, null, `holdout: control group (${Math.round(flow.holdout.share * 100)} % of the flow's contacts)`);
+      return { status: 'skipped', messageId: message.id, reason: message.reason ?? 'skipped' };
+    }
+  }
   if (!secret) throw ApplicationFailure.nonRetryable('WEBHOOK_SECRET is not set: webhook steps are signed with it', 'ConfigurationError');
 
   const contact = await getContact(db, journey.contactId);

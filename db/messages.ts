@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { CAMPAIGN_PRIORITY, DEFAULT_FLOW_PRIORITY } from '../audiences/frequency-cap';
 import type { Queryable } from './pool';
 
 export type Channel = 'email' | 'sms' | 'push' | 'webhook';
@@ -236,11 +237,19 @@ export async function listOutbox(q: Queryable, limit: number): Promise<MessageRe
   return rows.map(toMessage);
 }
 
-/** When the contact last got a marketing message on this channel (ms), for smart sending. */
-export async function lastMarketingSentAt(q: Queryable, contactId: string, channel: Channel): Promise<number | undefined> {
+/**
+ * When the contact last got a marketing message on this channel (ms), for smart sending. With
+ * `priority`, only messages of that priority or higher count, ranked as the frequency cap ranks
+ * them (audiences/frequency-cap.ts): a promotion never silences an abandoned-cart reminder.
+ */
+export async function lastMarketingSentAt(q: Queryable, contactId: string, channel: Channel, priority = CAMPAIGN_PRIORITY): Promise<number | undefined> {
   const { rows } = await q.query<{ at: Date | null }>(
-    "SELECT max(sent_at) AS at FROM messages WHERE contact_id = $1 AND channel = $2 AND status = 'sent' AND NOT transactional",
-    [contactId, channel],
+    `SELECT max(m.sent_at) AS at
+       FROM messages m
+       LEFT JOIN flow_versions fv ON fv.flow_id = m.flow_id AND fv.version = m.flow_version
+      WHERE m.contact_id = $1 AND m.channel = $2 AND m.status = 'sent' AND NOT m.transactional
+        AND CASE WHEN fv.flow_id IS NULL THEN $4::int ELSE COALESCE((fv.definition ->> 'priority')::int, $5::int) END >= $3`,
+    [contactId, channel, priority, CAMPAIGN_PRIORITY, DEFAULT_FLOW_PRIORITY],
   );
   return rows[0]?.at?.getTime();
 }

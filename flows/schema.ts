@@ -256,6 +256,12 @@ export const webhookStep = z.strictObject({
   /** A LiquidJS template that must render to JSON. */
   body: z.string().min(1),
   headers: z.record(z.string(), z.string()).optional(),
+  /**
+   * A webhook is marketing by default (it may tell a CRM to send a coupon): a flow's holdout
+   * (control) contacts skip it. `true`: the call is operational (an ERP, an order sync) and
+   * every contact's journey makes it.
+   */
+  transactional: z.boolean().optional(),
 });
 
 export const splitStep = z.strictObject({

@@ -5,10 +5,12 @@ import { addNotice, latestNotice } from '../../db/flow-status-notices';
 import { changeFlowStatus, FlowArchivedError, getFlow, getFlowVersion, listFlows, listFlowVersions, saveFlow, VersionConflictError } from '../../db/flows';
 import { inTransaction, type Db } from '../../db/pool';
 import { profileOf } from '../../activities/facts';
-import { flowId, type FlowStatus } from '../../flows/schema';
+import { isCalendarTriggered } from '../../calendar/date-triggers';
+import { flowId, type FlowDefinition, type FlowStatus } from '../../flows/schema';
 import { renderFields, templateFields } from '../../flows/templates';
 import { validateFlow } from '../../flows/validate';
 import { notifyInBackground, type FlowStatusDeps } from '../../routing/flow-status';
+import { wakeCalendarClock } from '../../worker/calendar-clock';
 import { HttpError, invalid, notFound } from '../errors';
 import { ensureInactivitySegment } from './inactivity-segment';
 import { unstorableJson } from '../storable-json';
@@ -41,6 +43,12 @@ export function flowsRouter(deps: FlowStatusDeps & { db: Db }): Router {
   const router = Router();
   router.param('id', storableParam('id'));
 
+  /** A live date flow: the calendar clock looks at once rather than at its next (hourly) wake. */
+  const wakeClockFor = async (flow: FlowDefinition) => {
+    if (flow.status !== 'live' || !isCalendarTriggered(flow)) return;
+    await wakeCalendarClock(deps.workflows).catch((err: Error) => deps.log.warn({ err: err.message, flowId: flow.id }, 'calendar clock not woken; it sees the flow at its next wake'));
+  };
+
   const load = async (id: string) => {
     const flow = await getFlow(deps.db, id);
     if (!flow) throw notFound(`flow "${id}"`);
@@ -72,6 +80,7 @@ export function flowsRouter(deps: FlowStatusDeps & { db: Db }): Router {
     }).catch(flowConflict);
     if (previousStatus !== undefined) notifyInBackground(deps, id);
     const inactivitySegment = await ensureInactivitySegment(deps, flow);
+    await wakeClockFor(flow);
     res.status(changed && flow.version === 1 ? 201 : 200).json(inactivitySegment ? { ...flow, inactivitySegment } : flow);
   });
 
@@ -88,6 +97,7 @@ export function flowsRouter(deps: FlowStatusDeps & { db: Db }): Router {
       if (changed.notice) notifyInBackground(deps, req.params.id);
       // Its system segment may have been deleted meanwhile: activating makes it again.
       const inactivitySegment = status === 'live' ? await ensureInactivitySegment(deps, changed.flow) : undefined;
+      await wakeClockFor(changed.flow);
       res.json({ ...changed.flow, ...(inactivitySegment ? { inactivitySegment } : {}), journeysNotice: changed.notice ? noticeView(changed.notice) : null });
     });
   statusRoute('activate', 'live');

@@ -7,6 +7,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { segmentConditionIssues, segmentDependencies } from '../../audiences/segment-deps';
 import { previewSql } from '../../audiences/segment-sql';
+import { flowsKeepingInactivitySegment } from '../../db/inactivity-flows';
 import { inTransaction } from '../../db/pool';
 import { countMembers, deleteSegment, getSegment, insertSegment, listMembers, listSegments, segmentIds, segmentsUsing, type Segment } from '../../db/segments';
 import { audienceId, condition, type Condition } from '../../flows/schema';
@@ -96,6 +97,9 @@ export function segmentsRouter(deps: BuildDeps): Router {
   router.delete('/:id', async (req, res) => {
     const users = await segmentsUsing(deps.db, req.params.id);
     if (users.length) throw new HttpError(409, 'segment_in_use', `segment "${req.params.id}" is used by ${users.map((u) => `"${u}"`).join(', ')}; delete those first`);
+    // An inactivity flow's system segment: deleting it would stop the flow without a word.
+    const flows = await flowsKeepingInactivitySegment(deps.db, req.params.id);
+    if (flows.length) throw new HttpError(409, 'segment_in_use', `segment "${req.params.id}" is the inactivity trigger of flow ${flows.map((f) => `"${f}"`).join(', ')}; archive those flows first`);
     if (!(await deleteSegment(deps.db, req.params.id))) throw notFound(`segment "${req.params.id}"`);
     // Clocks of its members wake, find it gone and stop (activities/segments.ts).
     res.json({ id: req.params.id, deleted: true });
