@@ -19,30 +19,49 @@ export function unstorableText(text: string): string | undefined {
   return undefined;
 }
 
+/** A value still to look at; its path is kept as a link to its parent, built only for a problem found. */
+interface Pending {
+  value: unknown;
+  key?: string | number;
+  parent?: Pending;
+  depth: number;
+}
+
+function pathOf(node: Pending): Issue['path'] {
+  const path: Issue['path'] = [];
+  for (let at: Pending | undefined = node; at?.parent; at = at.parent) path.push(at.key!);
+  return path.reverse();
+}
+
 /**
  * The first problem in a parsed JSON value: unstorable text in a string or a key, or nesting
- * deeper than `maxDepth`. Iterative, so a hostile depth cannot overflow the stack here.
+ * deeper than `maxDepth`. Iterative, so a hostile depth cannot overflow the stack here. Every
+ * event of every batch passes here: no path array is built unless a problem is found.
  */
 export function unstorableJson(value: unknown, opts: { maxDepth?: number; depthOnly?: boolean } = {}): Issue | undefined {
   const maxDepth = opts.maxDepth ?? MAX_JSON_DEPTH;
   const text = opts.depthOnly ? () => undefined : unstorableText;
-  const pending: { value: unknown; path: Issue['path']; depth: number }[] = [{ value, path: [], depth: 0 }];
+  const pending: Pending[] = [{ value, depth: 0 }];
   while (pending.length > 0) {
-    const { value: current, path, depth } = pending.pop()!;
+    const node = pending.pop()!;
+    const current = node.value;
     if (typeof current === 'string') {
       const problem = text(current);
-      if (problem) return { path, message: problem };
+      if (problem) return { path: pathOf(node), message: problem };
       continue;
     }
     if (current === null || typeof current !== 'object') continue;
-    if (depth >= maxDepth) return { path, message: `nested deeper than ${maxDepth} levels` };
-    const entries: [string | number, unknown][] = Array.isArray(current) ? current.map((v, i) => [i, v]) : Object.entries(current);
-    for (const [key, child] of entries) {
-      if (typeof key === 'string') {
-        const problem = text(key);
-        if (problem) return { path: [...path, key], message: `key ${problem}` };
-      }
-      pending.push({ value: child, path: [...path, key], depth: depth + 1 });
+    if (node.depth >= maxDepth) return { path: pathOf(node), message: `nested deeper than ${maxDepth} levels` };
+    const depth = node.depth + 1;
+    if (Array.isArray(current)) {
+      for (let i = 0; i < current.length; i++) pending.push({ value: current[i], key: i, parent: node, depth });
+      continue;
+    }
+    for (const key in current) {
+      if (!Object.prototype.hasOwnProperty.call(current, key)) continue;
+      const problem = text(key);
+      if (problem) return { path: [...pathOf(node), key], message: `key ${problem}` };
+      pending.push({ value: (current as Record<string, unknown>)[key], key, parent: node, depth });
     }
   }
   return undefined;
