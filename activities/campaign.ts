@@ -15,7 +15,6 @@ import { marketingRefusal, type ConsentStatus } from '../audiences/consent-polic
 import { CAMPAIGN_PRIORITY, capRefusals, type CappedChannel, type CapRefusal, type FrequencyCaps } from '../audiences/frequency-cap';
 import { variantMessage, type CampaignDefinition, type CampaignMessage, type MomentSchedule } from '../campaigns/schema';
 import {
-  campaignMessagesOf,
   chooseWinner,
   claimCampaignMessages,
   deferRecipients,
@@ -208,7 +207,7 @@ export function createCampaignActivities(deps: ActivityDeps) {
   type Accepted = { ids: string[]; providerMessageId: string }[];
 
   /** Emails: one request per distinct body (subjects are per personalization), up to 1,000 recipients each. */
-  async function sendEmails(campaign: CampaignDefinition, variant: CampaignMessage, claimed: Claimed[], owner: string, accepted: Accepted, outcome: PageOutcome): Promise<void> {
+  async function sendEmails(campaign: CampaignDefinition, variant: CampaignMessage, claimed: Claimed[], owner: string, accepted: Accepted, outcome: PageOutcome, lost: Set<string>): Promise<void> {
     const message = variant as Extract<CampaignMessage, { type: 'email' }>;
     // By html, then text: a lookup of the (usually shared) string, never a copy of the body.
     const groups = new Map<string, Map<string | undefined, Claimed[]>>();
@@ -221,7 +220,9 @@ export function createCampaignActivities(deps: ActivityDeps) {
     const tag = substitutionTag(UNSUBSCRIBE_TAG);
     for (const claimedGroup of [...groups.values()].flatMap((byText) => [...byText.values()])) {
       const handed = await handToProvider(db, owner, claimedGroup.map((c) => c.messageId));
-      const group = claimedGroup.filter((c) => handed.has(c.messageId)); // the rest: another attempt took them over
+      const group = claimedGroup.filter((c) => handed.has(c.messageId));
+      // The rest: another attempt took them over after our lease ran out; theirs to settle.
+      for (const c of claimedGroup) if (!handed.has(c.messageId)) lost.add(c.messageId);
       if (group.length === 0) continue;
       const ids = group.map((c) => c.messageId);
       const { rendered } = group[0];
@@ -268,18 +269,18 @@ export function createCampaignActivities(deps: ActivityDeps) {
   }
 
   /** SMS and push: one provider call per recipient, a few at a time; each settled on its own. */
-  async function sendEach(campaign: CampaignDefinition, claimed: Claimed[], owner: string, sentAt: Date, outcome: PageOutcome): Promise<void> {
+  async function sendEach(campaign: CampaignDefinition, claimed: Claimed[], owner: string, sentAt: Date, outcome: PageOutcome, lost: Set<string>): Promise<void> {
     await pool(claimed, PER_RECIPIENT_CONCURRENCY, async (c) => {
       const customArgs = { parcours_message_id: c.messageId, parcours_campaign_id: campaign.id };
       try {
         let result: SendResult;
         if (campaign.message.type === 'sms') {
-          if (!(await handToProvider(db, owner, [c.messageId])).has(c.messageId)) return;
+          if (!(await handToProvider(db, owner, [c.messageId])).has(c.messageId)) return void lost.add(c.messageId);
           result = await underLease(db, owner, leaseMs, () => deps.sms.send({ to: c.to, body: c.rendered.body }));
         } else {
           const subscriptions = await pushSubscriptionsOf(db, c.contactId);
           const payload = JSON.stringify({ title: c.rendered.title, body: c.rendered.body, url: c.rendered.url, icon: c.rendered.icon, data: customArgs });
-          if (!(await handToProvider(db, owner, [c.messageId])).has(c.messageId)) return;
+          if (!(await handToProvider(db, owner, [c.messageId])).has(c.messageId)) return void lost.add(c.messageId);
           result = await underLease(db, owner, leaseMs, () => deps.push.send({ subscriptions, payload }));
           await deletePushSubscriptions(db, result.gone ?? []);
         }
@@ -299,15 +300,14 @@ export function createCampaignActivities(deps: ActivityDeps) {
     const outcome: PageOutcome = { settled: 0, sent: 0, skipped: 0, unknown: 0, failed: 0, deferred: 0 };
     const page = await duePage(db, runId, channel, req.now, { afterOrd: req.afterOrd, limit: req.limit, testOnly: req.testOnly });
     if (page.length === 0) return outcome;
-    // What earlier attempts of this page left: settled messages are done; a live claim is another
-    // attempt at work (retry later); a dead claim never handed to the provider is sent again; a
-    // dead one that was handed may have reached the provider: unknown.
-    const previous = await campaignMessagesOf(db, runId, page.map((r) => r.contactId));
+    // What earlier attempts of this page left (read with the page): settled messages are done; a
+    // live claim is another attempt at work (retry later); a dead claim never handed to the
+    // provider is sent again; a dead one that was handed may have reached the provider: unknown.
     const done: string[] = [];
     const dead: string[] = [];
     const open: PageRecipient[] = [];
     for (const r of page) {
-      const p = previous.get(r.contactId);
+      const p = r.previous;
       if (!p || p.status === 'retrying' || (p.status === 'sending' && !p.live && !p.handed)) open.push(r);
       else if (p.status === 'sending' && p.live) throw ApplicationFailure.retryable(`campaign ${campaign.id}: another attempt holds the message of ${r.contactId}`, 'MessageClaimed');
       else if (p.status === 'sending') dead.push(p.id), done.push(r.contactId);
@@ -382,9 +382,12 @@ export function createCampaignActivities(deps: ActivityDeps) {
     // Not claimed: another attempt got there since we looked; a later page settles them.
     const claimed: Claimed[] = toSend.filter((s) => claimedIds.has(s.r.contactId)).map((s) => ({ contactId: s.r.contactId, messageId: claimedIds.get(s.r.contactId)!, to: s.to, rendered: s.rendered }));
     const sentAt = new Date(now);
-    if (channel === 'email') await sendEmails(campaign, message, claimed, owner, accepted, outcome);
-    else await sendEach(campaign, claimed, owner, sentAt, outcome);
-    return [...skips.map((s) => s.contactId), ...claimed.map((c) => c.contactId)];
+    // Settled here: only what this attempt still held when handing it over (a stalled attempt's
+    // recipients the retry took are the retry's: marking them done would skip them if it died too).
+    const lost = new Set<string>();
+    if (channel === 'email') await sendEmails(campaign, message, claimed, owner, accepted, outcome, lost);
+    else await sendEach(campaign, claimed, owner, sentAt, outcome, lost);
+    return [...skips.map((s) => s.contactId), ...claimed.filter((c) => !lost.has(c.messageId)).map((c) => c.contactId)];
   }
 
   return {

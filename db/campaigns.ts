@@ -149,6 +149,8 @@ export interface PageRecipient {
   suppressed: boolean;
   /** Last marketing message on the channel (smart sending), ms. */
   lastSentAt: number | null;
+  /** What earlier attempts of this run left for the recipient (read with the page: one query). */
+  previous: CampaignMessageState | null;
 }
 
 /**
@@ -166,14 +168,21 @@ export async function duePage(q: Queryable, runId: string, channel: string, now:
     consent: string | null;
     suppressed: boolean;
     last_sent_at: Date | null;
+    message_id: string | null;
+    message_status: string | null;
+    live: boolean;
+    handed: boolean;
   }>(
     `SELECT r.contact_id, r.zone, r.variant, c.email, c.phone, c.traits, cc.status AS consent,
             EXISTS (SELECT 1 FROM suppressions s WHERE s.channel = $2 AND s.address = ANY(ARRAY[lower(CASE $2 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email END),
                     'sha256:' || encode(sha256(convert_to(lower(trim(CASE $2 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email END)), 'UTF8')), 'hex')])) AS suppressed,
-            (SELECT max(m.sent_at) FROM messages m WHERE m.contact_id = r.contact_id AND m.channel = $2 AND m.status = 'sent' AND NOT m.transactional AND m.sent_at <= $3) AS last_sent_at
+            (SELECT max(m.sent_at) FROM messages m WHERE m.contact_id = r.contact_id AND m.channel = $2 AND m.status = 'sent' AND NOT m.transactional AND m.sent_at <= $3) AS last_sent_at,
+            pm.id AS message_id, pm.status AS message_status,
+            COALESCE(pm.status = 'sending' AND pm.lease_until > now(), false) AS live, pm.provider_called_at IS NOT NULL AS handed
        FROM (SELECT * FROM campaign_recipients WHERE run_id = $1 AND NOT done AND due_at <= $3 AND ord > $4 AND ord <= $4 + $5 AND (NOT $6 OR variant IS NOT NULL) ORDER BY ord) r
        JOIN contacts c ON c.id = r.contact_id
        LEFT JOIN contact_consent cc ON cc.contact_id = r.contact_id AND cc.channel = $2
+       LEFT JOIN messages pm ON pm.send_key = 'campaign:' || r.run_id || '|' || r.contact_id
       ORDER BY r.ord`,
     [runId, channel, new Date(now), window.afterOrd, window.limit, window.testOnly ?? false],
   );
@@ -187,6 +196,7 @@ export async function duePage(q: Queryable, runId: string, channel: string, now:
     consent: r.consent ?? 'never_asked',
     suppressed: r.suppressed,
     lastSentAt: r.last_sent_at?.getTime() ?? null,
+    previous: r.message_id === null ? null : { id: r.message_id, contactId: r.contact_id, status: r.message_status!, live: r.live, handed: r.handed },
   }));
 }
 
@@ -261,15 +271,6 @@ export interface CampaignMessageState {
   live: boolean;
   /** While "sending": whether it was handed to the provider (a dead claim without it was never sent). */
   handed: boolean;
-}
-
-/** What earlier attempts left for these recipients. */
-export async function campaignMessagesOf(q: Queryable, runId: string, contactIds: string[]): Promise<Map<string, CampaignMessageState>> {
-  const { rows } = await q.query<{ id: string; contact_id: string; status: string; live: boolean; handed: boolean }>(
-    "SELECT id, contact_id, status, (status = 'sending' AND lease_until > now()) AS live, provider_called_at IS NOT NULL AS handed FROM messages WHERE send_key = ANY($1)",
-    [contactIds.map((c) => campaignSendKey(runId, c))],
-  );
-  return new Map(rows.map((r) => [r.contact_id, { id: r.id, contactId: r.contact_id, status: r.status, live: r.live, handed: r.handed }]));
 }
 
 export interface CampaignMessageKey {

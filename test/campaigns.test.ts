@@ -10,7 +10,9 @@
 import { sign } from 'node:crypto';
 import { DateTime } from 'luxon';
 import supertest from 'supertest';
-import { claimCampaignMessages, handToProvider } from '../db/campaigns';
+import { createCampaignActivities } from '../activities/campaign';
+import { sendgridProvider } from '../activities/providers/sendgrid';
+import { claimCampaignMessages, getCampaign, handToProvider, remaining } from '../db/campaigns';
 import type { Condition } from '../flows/schema';
 import { campaignProgressQuery, campaignWorkflowId, type CampaignProgress } from '../workflows/campaign-messages';
 import { waitFor } from './helpers/fake-http';
@@ -352,4 +354,52 @@ test('an attempt that stalled past its lease and lost its claim to the retry can
   // The stalled attempt wakes up: it may not send; the retry may, once.
   expect(await handToProvider(h.db, 'stalled-attempt', [id])).toEqual(new Set());
   expect(await handToProvider(h.db, 'retry-attempt', [id])).toEqual(new Set([id]));
+});
+
+/** The campaign activities on their own (a page run by hand), over `db`, with the harness's SendGrid. */
+function pageActivities(db: typeof h.db, sendLeaseMs?: number) {
+  const none = { name: 'none', send: () => Promise.reject(new Error('email only')) };
+  return createCampaignActivities({ db, email: sendgridProvider({ apiKey: 'SG.test-key', baseUrl: h.sendgrid.url }), sms: none, push: none, emailFrom: 'shop@example.com', links: TEST_LINKS, sendLeaseMs });
+}
+
+test('a stalled page whose claims the retry took marks none of those recipients done: if the retry dies too, a later page still sends them', async () => {
+  const contacts = await contactsOnList('stall-page-list', 'stall-page', 2);
+  await putCampaign('stall-page', { name: 'Stall page', message: { type: 'email', subject: 'Stall', html: '<p>x</p>' }, audience: { lists: ['stall-page-list'] } });
+  const campaign = (await getCampaign(h.db, 'stall-page'))!.definition;
+  const runId = 'stall-page-run';
+  // The stalled attempt: its claims' lease (1 ms) runs out before it hands the page over, and
+  // the retry claims them in between (the real database, the retry's own claim statement).
+  const key = { runId, campaignId: 'stall-page', channel: 'email', variant: 'main' };
+  const retryClaim = () =>
+    claimCampaignMessages(h.db, key, { owner: 'retry-attempt', leaseMs: 60_000, provider: 'sendgrid', recipients: contacts.map((contactId) => ({ contactId, recipient: `${contactId}@example.com`, content: { subject: 'Stall' } })) });
+  let tookOver = 0;
+  const stalledDb = new Proxy(h.db, {
+    get(target, prop) {
+      if (prop === 'query') {
+        return async (...args: Parameters<typeof target.query>) => {
+          if (typeof args[0] === 'string' && args[0].startsWith('UPDATE messages SET provider_called_at')) {
+            await new Promise((resolve) => setTimeout(resolve, 10));
+            tookOver = (await retryClaim()).size;
+          }
+          return (target.query as (...a: unknown[]) => unknown)(...args);
+        };
+      }
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as typeof h.db;
+  const stalled = pageActivities(stalledDb, 1);
+  await stalled.freezeCampaignAudience({ runId, campaign, now: Date.now() });
+  const outcome = await stalled.sendCampaignPage({ runId, campaign, now: Date.now(), afterOrd: 0, limit: 10 });
+  expect(tookOver).toBe(2);
+  expect(outcome).toMatchObject({ settled: 0, sent: 0 });
+  expect(deliveries('stall-page')).toEqual([]);
+  // Not done: they are the retry's; had it died too, its dead claims (never handed) are sent by a later page.
+  expect(await remaining(h.db, runId)).toMatchObject({ pending: 2 });
+  await h.db.query("UPDATE messages SET lease_until = now() - interval '1 second' WHERE campaign_run_id = $1", [runId]);
+  const later = pageActivities(h.db);
+  expect(await later.sendCampaignPage({ runId, campaign, now: Date.now(), afterOrd: 0, limit: 10 })).toMatchObject({ settled: 2, sent: 2 });
+  await waitFor(async () => deliveries('stall-page').length === 2, 'both sent by the later page');
+  expect(deliveries('stall-page').map((d) => d.to).sort()).toEqual(contacts.map((c) => `${c}@example.com`));
+  expect(await remaining(h.db, runId)).toMatchObject({ pending: 0 });
 });
