@@ -343,8 +343,10 @@ export function contactUpkeepSql(segments: readonly UpkeepSegment[], contactId: 
         FROM v WHERE v.member AND NOT v.was AND EXISTS (SELECT 1 FROM segments s WHERE s.id = v.segment_id FOR KEY SHARE)
         ON CONFLICT DO NOTHING RETURNING segment_id, seq),
       exited AS (
-        UPDATE segment_members m SET exited_at = ${NOW} FROM v
-        WHERE NOT v.member AND v.was AND m.segment_id = v.segment_id AND m.contact_id = $2 AND m.exited_at IS NULL
+        -- The segment ids as an array: the current stays' index leads with the segment, and a
+        -- join the planner drives from the contact alone would read that whole index.
+        UPDATE segment_members m SET exited_at = ${NOW}
+        WHERE m.segment_id = ANY (ARRAY(SELECT v.segment_id FROM v WHERE NOT v.member AND v.was)) AND m.contact_id = $2 AND m.exited_at IS NULL
         RETURNING m.segment_id, m.seq),
       changes AS (SELECT segment_id, seq, 'entered' AS change FROM entered UNION ALL SELECT segment_id, seq, 'exited' FROM exited),
       stored AS (

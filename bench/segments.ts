@@ -20,12 +20,16 @@
  *    traits, lists and consent; most events are page and product views most segments do not
  *    depend on). Printed: the extra cost per event as a share of the ingest cost without
  *    (goal: at most 25 %). BENCH_SEGMENT_MIX=adversarial|realistic runs one, =none neither.
+ *    The clocks the builds would arm (as the API's build does) are stored as armed before the
+ *    rounds, so the measure is the steady upkeep of a running system, where a new event seldom
+ *    needs a contact's clock earlier; BENCH_SEGMENT_PREARM=0 leaves every contact without a
+ *    clock, so that the first event of each arms one (a clock workflow started per contact).
  * The stack is bench/stack.ts: a Temporal dev server, a fresh database, the API on 127.0.0.1.
  */
-import { segmentDependencies } from '../audiences/segment-deps';
+import { segmentDependencies, timeDirection } from '../audiences/segment-deps';
 import { DEFAULT_BUILD, runBuild } from '../api/segments/build';
-import { previewSql } from '../audiences/segment-sql';
-import { insertSegment, type Segment } from '../db/segments';
+import { flipsInRangeSql, previewSql } from '../audiences/segment-sql';
+import { insertSegment, storeClocksToArm, type Segment } from '../db/segments';
 import type { Condition } from '../flows/schema';
 import { createLogger } from '../runtime/logger';
 import { routePending } from '../routing/router-loop';
@@ -212,6 +216,20 @@ async function drained(stack: Stack): Promise<void> {
   }
 }
 
+/**
+ * The clock moments the API's build stores for a segment (api/segments/build.ts armChunkClocks),
+ * over the whole base in one statement. The bench then marks them armed without starting a
+ * clock workflow per contact (at full scale that alone would take many minutes): the measure is
+ * the steady upkeep, where a contact's clock exists and a new event seldom needs it earlier.
+ */
+async function storeBuildClocks(stack: Stack, condition: Condition): Promise<void> {
+  const direction = timeDirection(condition);
+  if (!direction.canRise && !direction.canFall) return;
+  const db = stack.database.db;
+  const hi = (await db.query<{ hi: string }>('SELECT max(id) AS hi FROM contacts')).rows[0].hi;
+  await storeClocksToArm(db, flipsInRangeSql(condition, new Date(), '', hi, direction.canRise && direction.canFall ? undefined : direction.canFall));
+}
+
 const countOf = async (stack: Stack, sql: string) => (await stack.database.db.query<{ n: number }>(sql)).rows[0].n;
 
 /**
@@ -225,15 +243,20 @@ async function upkeepMix(stack: Stack, mix: Mix, contacts: number, offsetBase: n
   const rounds = intFromEnv('BENCH_SEGMENT_ROUNDS', 5);
   const concurrency = intFromEnv('BENCH_CONCURRENCY', 8);
   const db = stack.database.db;
+  const prearm = intFromEnv('BENCH_SEGMENT_PREARM', 1, 0) > 0;
   const ids = mix.segments.map(([id]) => id);
   // Built over the base first, as the API does: the measure is the steady upkeep, not every
-  // contact entering its segments for the first time. (Clocks are not armed by these builds: a
-  // contact's first event in the measure arms its clock, counted below.)
+  // contact entering its segments for the first time. (The builds start no clock workflows: with
+  // BENCH_SEGMENT_PREARM, their clocks' moments are stored as armed; without, a contact's first
+  // event in the measure arms its clock, counted below.)
   progress(`${mix.name.split(':')[0]}: building ${ids.length} segments over the base`);
   for (const [id, condition] of mix.segments) {
     const segment = await newSegment(stack, id, condition, contacts);
     await runBuild({ db, log: createLogger('silent') }, segment, { armClocks: false });
+    if (prearm) await storeBuildClocks(stack, condition);
   }
+  // As if the builds had armed them: Temporal already has every clock (none is due during the bench).
+  if (prearm) await db.query('UPDATE segment_clocks SET arm_pending = false WHERE arm_pending');
   // 'failed' segments are not kept up to date: the switch between the two sides.
   // Each process reads the list of live segments again after LIVE_SEGMENTS_CACHE_MS: waited out
   // (untimed) so that each side is measured with the segments it is meant to have.
