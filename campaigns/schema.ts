@@ -7,9 +7,8 @@
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { isKnownMoment, momentId } from '../calendar/moments';
-import { audienceId, duration, emailStep, holdout, pushStep, quietWindow, slug, smsStep, whenCapped } from '../flows/schema';
+import { audienceId, clock, duration, emailStep, holdout, pushStep, quietWindow, slug, smsStep, weekday, whenCapped } from '../flows/schema';
 
-const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'use 24-hour "HH:MM"');
 const isoDateTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date-time');
 const zone = z.string().refine((s) => IANAZone.isValidZone(s), 'not an IANA time zone (e.g. "Europe/Paris")');
 
@@ -46,7 +45,7 @@ export const campaignSchedule = z.discriminatedUnion('type', [
       type: z.literal('recurring'),
       every: z.enum(['day', 'week']),
       at: clock,
-      weekday: z.enum(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday']).optional(),
+      weekday: weekday.optional(),
       timezone: zone.default('UTC'),
     })
     .refine((s) => s.every === 'week' || s.weekday === undefined, { message: '`weekday` only with every: "week"', path: ['weekday'] })

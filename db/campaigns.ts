@@ -8,6 +8,9 @@ import { campaignHoldoutKey, type CampaignDefinition, type CampaignStatus } from
 import type { Queryable } from './pool';
 import { revenueOf } from './stats';
 
+/** A recipient's message in a run (messages.send_key): one per run and contact, whatever retries and crashes happen. */
+const sendKeySql = (run: string, contact: string) => `'campaign:' || ${run} || '|' || ${contact}`;
+
 export interface Campaign {
   id: string;
   definition: CampaignDefinition;
@@ -182,7 +185,7 @@ export async function duePage(q: Queryable, runId: string, channel: string, now:
        FROM (SELECT * FROM campaign_recipients WHERE run_id = $1 AND NOT done AND due_at <= $3 AND ord > $4 AND ord <= $4 + $5 AND (NOT $6 OR variant IS NOT NULL) ORDER BY ord) r
        JOIN contacts c ON c.id = r.contact_id
        LEFT JOIN contact_consent cc ON cc.contact_id = r.contact_id AND cc.channel = $2
-       LEFT JOIN messages pm ON pm.send_key = 'campaign:' || r.run_id || '|' || r.contact_id
+       LEFT JOIN messages pm ON pm.send_key = ${sendKeySql('r.run_id', 'r.contact_id')}
       ORDER BY r.ord`,
     [runId, channel, new Date(now), window.afterOrd, window.limit, window.testOnly ?? false],
   );
@@ -260,9 +263,6 @@ export async function campaignProgress(q: Queryable, campaignId: string): Promis
   return rows.map((r) => ({ runId: r.run_id, status: r.status, frozenAt: r.frozen_at.toISOString(), recipients: r.recipients, settled: r.settled, pending: r.recipients - r.settled }));
 }
 
-/** A recipient's message in a run: one per run and contact, whatever retries and crashes happen. */
-export const campaignSendKey = (runId: string, contactId: string) => `campaign:${runId}|${contactId}`;
-
 export interface CampaignMessageState {
   id: string;
   contactId: string;
@@ -284,7 +284,7 @@ const MESSAGE_COLUMNS = 'send_key, journey_run_id, flow_id, flow_version, step_i
 // Journey columns a campaign message fills so every reader of messages works unchanged:
 // journey_run_id is "<run>|<contact>" (the old unique key is per journey run and step),
 // flow_id "campaign:<id>" (never a flow id: slugs have no colon), version 0, step = variant.
-const MESSAGE_VALUES = `'campaign:' || $1 || '|' || t.contact_id, $1 || '|' || t.contact_id, 'campaign:' || $2, 0, $4, t.contact_id, $3, false, t.recipient, $2, $1, $4`;
+const MESSAGE_VALUES = `${sendKeySql('$1', 't.contact_id')}, $1 || '|' || t.contact_id, 'campaign:' || $2, 0, $4, t.contact_id, $3, false, t.recipient, $2, $1, $4`;
 
 /**
  * Rows a dead or failed attempt certainly did not send: "retrying", or a "sending" claim whose
@@ -411,7 +411,7 @@ export async function campaignHoldoutStats(q: Queryable, campaignId: string, opt
        SELECT r.contact_id, r.control, COALESCE(m.sent_at, r.due_at) AS moment, cr.frozen_at
          FROM campaign_runs cr
          JOIN campaign_recipients r ON r.run_id = cr.run_id
-         LEFT JOIN messages m ON m.send_key = 'campaign:' || r.run_id || '|' || r.contact_id AND m.status = 'sent'
+         LEFT JOIN messages m ON m.send_key = ${sendKeySql('r.run_id', 'r.contact_id')} AND m.status = 'sent'
         WHERE cr.campaign_id = $1 AND jsonb_typeof(cr.definition -> 'holdout' -> 'share') = 'number'
      ),
      contacts AS (

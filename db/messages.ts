@@ -254,14 +254,6 @@ export async function lastMarketingSentAt(q: Queryable, contactId: string, chann
   return rows[0]?.at?.getTime();
 }
 
-export async function countMarketingSentSince(q: Queryable, contactId: string, from: Date, to: Date): Promise<number> {
-  const { rows } = await q.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM messages WHERE contact_id = $1 AND status = 'sent' AND NOT transactional AND channel <> 'webhook' AND sent_at > $2 AND sent_at <= $3",
-    [contactId, from, to],
-  );
-  return rows[0].n;
-}
-
 /**
  * Suppressed for this message? Unsubscribes and complaints withdraw marketing consent only
  * (scope "marketing"); hard bounces and carrier opt-outs stop everything (scope "all").

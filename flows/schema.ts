@@ -143,7 +143,7 @@ export const inactivityTrigger = z.strictObject({
 export type InactivityTrigger = z.infer<typeof inactivityTrigger>;
 
 /** A daily window in the contact's time zone, "21:00" to "09:00" (may span midnight). */
-const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'use 24-hour "HH:MM"');
+export const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'use 24-hour "HH:MM"');
 
 /**
  * Date triggers (calendar/date-triggers.ts): the flow is entered every year, at `at` in the
@@ -191,7 +191,7 @@ const stepBase = {
 
 export const delayStep = z.strictObject({ ...stepBase, type: z.literal('delay'), duration });
 
-const weekday = z.enum(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday']);
+export const weekday = z.enum(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday']);
 /**
  * Waits until a moment: the next `at` o'clock (optionally `days` later, or on `weekday`) in the
  * contact's time zone, or a date property of the contact or trigger shifted by `offset`.

@@ -33,7 +33,9 @@ async function triggeredBy(db: Queryable, name: string): Promise<FlowDefinition[
 
 /** Date-triggered flows, as flows triggered by their own `Calendar Date Reached` events (calendar/date-triggers.ts). */
 async function liveCalendarFlows(db: Queryable): Promise<FlowDefinition[]> {
-  return (await listFlows(db)).filter((f) => f.status === 'live' && isCalendarTriggered(f)).map(({ createdAt: _c, updatedAt: _u, ...flow }) => asEntryFlow(flow as Parameters<typeof asEntryFlow>[0]));
+  const flows: FlowDefinition[] = [];
+  for (const { createdAt: _c, updatedAt: _u, ...flow } of await listFlows(db)) if (flow.status === 'live' && isCalendarTriggered(flow)) flows.push(asEntryFlow(flow));
+  return flows;
 }
 
 export function flowsOfPass(db: Queryable): LiveFlows {

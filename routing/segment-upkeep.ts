@@ -81,11 +81,3 @@ async function upkeep(deps: SegmentUpkeepDeps, change: FactChange, contactId: st
   // In the background: the clock's moment is stored, a crash before it is armed leaves it pending.
   if (results.some((r) => r.clockStored)) void armPendingClocks(deps);
 }
-
-/**
- * Every live segment for one contact: after facts moved onto it at once (an anonymous contact
- * merged into a known one, an import). Same rules as the per-event upkeep.
- */
-export async function reevaluateContact(deps: SegmentUpkeepDeps, contactId: string): Promise<void> {
-  await upkeep(deps, { every: true }, contactId, new Date());
-}
