@@ -20,7 +20,15 @@ import {
   type CalendarKind,
 } from '../calendar/date-triggers';
 import { listedNames, nameDay, namesOn } from '../calendar/name-days';
-import { contactsInZones, contactsNamed, contactsOnDays, daysWithContacts, namesInUse, registerCalendarProperty, zonesInUse } from '../db/contact-dates';
+import {
+  contactsInZones,
+  contactsNamed,
+  contactsOnDays,
+  daysWithContacts,
+  namesInUse,
+  registerCalendarProperty,
+  zonesInUse,
+} from '../db/contact-dates';
 import { insertEvents, type NewEvent } from '../db/events';
 import { listFlows } from '../db/flows';
 import type { Db } from '../db/pool';
@@ -54,7 +62,9 @@ export function createCalendarActivities(db: Db) {
   return {
     async calendarTick(tick: CalendarTick): Promise<CalendarTickOutcome> {
       const from = Math.max(tick.from, tick.to - CALENDAR_CATCH_UP_MS);
-      const flows = (await listFlows(db)).filter((f): f is CalendarFlow & (typeof f) => f.status === 'live' && isCalendarTriggered(f));
+      const flows = (await listFlows(db)).filter(
+        (f): f is CalendarFlow & typeof f => f.status === 'live' && isCalendarTriggered(f),
+      );
       const validZones = [...new Set((await zonesInUse(db)).filter((z) => IANAZone.isValidZone(z)))];
       const zones = [...new Set([...validZones, DEFAULT_TIMEZONE])];
       let entered = 0;
@@ -82,19 +92,38 @@ export function createCalendarActivities(db: Db) {
 
 export type CalendarActivities = ReturnType<typeof createCalendarActivities>;
 
-function entry(flow: CalendarFlow, kind: CalendarKind, contactId: string, fireDay: string, at: number, extra: Record<string, unknown>): NewEvent {
+function entry(
+  flow: CalendarFlow,
+  kind: CalendarKind,
+  contactId: string,
+  fireDay: string,
+  at: number,
+  extra: Record<string, unknown>,
+): NewEvent {
   return {
     messageId: entryMessageId(flow.id, contactId, fireDay),
     type: 'track',
     contactId,
     name: CALENDAR_DATE_REACHED,
-    properties: { flow_id: flow.id, trigger: kind, date: dayOfFiring(fireDay, timingOf(flow.trigger).offsetDays), ...extra },
+    properties: {
+      flow_id: flow.id,
+      trigger: kind,
+      date: dayOfFiring(fireDay, timingOf(flow.trigger).offsetDays),
+      ...extra,
+    },
     context: {},
     occurredAt: new Date(at).toISOString(),
   };
 }
 
-async function dueEntries(db: Db, flow: CalendarFlow, from: number, to: number, z: { zones: string[]; validZones: string[] }, store: (event: NewEvent) => Promise<void>): Promise<void> {
+async function dueEntries(
+  db: Db,
+  flow: CalendarFlow,
+  from: number,
+  to: number,
+  z: { zones: string[]; validZones: string[] },
+  store: (event: NewEvent) => Promise<void>,
+): Promise<void> {
   const { offsetDays, at } = timingOf(flow.trigger);
   const days = candidateDays(from, to);
   const instant = (fireDay: string, zone: string | null) => localInstant(fireDay, at, validZone(zone));
@@ -102,7 +131,11 @@ async function dueEntries(db: Db, flow: CalendarFlow, from: number, to: number, 
   const trigger = flow.trigger;
   if ('date' in trigger) {
     const property = trigger.date.property;
-    const contacts = await contactsOnDays(db, property, days.flatMap((d) => monthDaysFor(dayOfFiring(d, offsetDays))));
+    const contacts = await contactsOnDays(
+      db,
+      property,
+      days.flatMap((d) => monthDaysFor(dayOfFiring(d, offsetDays))),
+    );
     for (const c of contacts) {
       for (const fireDay of days) {
         if (!isAnniversaryOn(c, dayOfFiring(fireDay, offsetDays))) continue;
@@ -128,7 +161,12 @@ async function dueEntries(db: Db, flow: CalendarFlow, from: number, to: number, 
         if (!inWindow(ms)) continue;
         // Everyone in this zone (the default zone takes those without a valid one), a page at a time.
         for (let afterId = ''; ; ) {
-          const page = await contactsInZones(db, [zone], { orUnzoned: zone === DEFAULT_TIMEZONE, validZones: z.validZones, afterId, limit: PAGE });
+          const page = await contactsInZones(db, [zone], {
+            orUnzoned: zone === DEFAULT_TIMEZONE,
+            validZones: z.validZones,
+            afterId,
+            limit: PAGE,
+          });
           for (const c of page) await store(entry(flow, 'moment', c.contactId, fireDay, ms, { moment }));
           if (page.length < PAGE) break;
           afterId = page[page.length - 1].contactId;
@@ -142,7 +180,8 @@ async function nextFor(db: Db, flow: CalendarFlow, zones: string[], after: numbe
   const timing = timingOf(flow.trigger);
   const trigger = flow.trigger;
   if ('moment' in trigger) return nextFiring({ moment: trigger.moment.id }, timing, zones, after);
-  if ('date' in trigger) return nextFiring({ monthDays: await daysWithContacts(db, trigger.date.property) }, timing, zones, after);
+  if ('date' in trigger)
+    return nextFiring({ monthDays: await daysWithContacts(db, trigger.date.property) }, timing, zones, after);
   const monthDays = (await namesInUse(db, listedNames())).flatMap((key) => {
     const day = nameDay(key);
     return day ? [{ month: Number(day.slice(0, 2)), day: Number(day.slice(3, 5)) }] : [];

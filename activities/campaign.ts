@@ -6,14 +6,26 @@
  * one more marks them handed to the provider immediately before the call (handToProvider).
  * What a dead attempt left is settled first: a claim never handed is claimed again and sent; a
  * handed one may have reached the provider and is recorded "unknown", never sent again, with
- * the journeys' rule (activities/send-claim.ts; campaigns are marketing). Emails go to SendGrid as one request per page (up to 1,000 personalizations,
+ * the journeys' rule (activities/send-claim.ts; campaigns are marketing). Emails go to SendGrid as one request per page
+ * (up to 1,000 personalizations,
  * each with our message id as custom args); SMS and push go one by one, a few at a time.
  */
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, asyncLocalStorage } from '@temporalio/activity';
 import { marketingRefusal, type ConsentStatus } from '../audiences/consent-policy';
-import { CAMPAIGN_PRIORITY, capRefusals, type CappedChannel, type CapRefusal, type FrequencyCaps } from '../audiences/frequency-cap';
-import { variantMessage, type CampaignDefinition, type CampaignMessage, type MomentSchedule } from '../campaigns/schema';
+import {
+  CAMPAIGN_PRIORITY,
+  capRefusals,
+  type CappedChannel,
+  type CapRefusal,
+  type FrequencyCaps,
+} from '../audiences/frequency-cap';
+import {
+  variantMessage,
+  type CampaignDefinition,
+  type CampaignMessage,
+  type MomentSchedule,
+} from '../campaigns/schema';
 import {
   chooseWinner,
   claimCampaignMessages,
@@ -69,7 +81,10 @@ export interface PageOutcome {
   deferred: number;
 }
 
-type Decision = { kind: 'send'; to: string } | { kind: 'skip'; to: string | null; reason: string } | { kind: 'defer'; until: number };
+type Decision =
+  | { kind: 'send'; to: string }
+  | { kind: 'skip'; to: string | null; reason: string }
+  | { kind: 'defer'; until: number };
 
 /** The caps the journeys apply (activities/index.ts), read from the same settings. */
 export function campaignCaps(deps: Pick<ActivityDeps, 'frequencyCapPerDay' | 'frequencyCapPerChannel'>): FrequencyCaps {
@@ -81,8 +96,21 @@ export function campaignCaps(deps: Pick<ActivityDeps, 'frequencyCapPerDay' | 'fr
  * (CAMPAIGN_PRIORITY), so every marketing message of the last 24 h counts against them, while
  * a campaign never blocks a flow's message of a higher priority. By contact id.
  */
-export function capRefusalsOf(db: Db, recipients: Pick<PageRecipient, 'contactId'>[], channel: CappedChannel, now: number, deps: Pick<ActivityDeps, 'frequencyCapPerDay' | 'frequencyCapPerChannel'>): Promise<Map<string, CapRefusal>> {
-  return capRefusals(db, recipients.map((r) => r.contactId), channel, CAMPAIGN_PRIORITY, now, campaignCaps(deps));
+export function capRefusalsOf(
+  db: Db,
+  recipients: Pick<PageRecipient, 'contactId'>[],
+  channel: CappedChannel,
+  now: number,
+  deps: Pick<ActivityDeps, 'frequencyCapPerDay' | 'frequencyCapPerChannel'>,
+): Promise<Map<string, CapRefusal>> {
+  return capRefusals(
+    db,
+    recipients.map((r) => r.contactId),
+    channel,
+    CAMPAIGN_PRIORITY,
+    now,
+    campaignCaps(deps),
+  );
 }
 
 /**
@@ -90,28 +118,54 @@ export function capRefusalsOf(db: Db, recipients: Pick<PageRecipient, 'contactId
  * the page's cap refusals: a capped recipient is skipped or, with `whenCapped: "wait"`, due
  * again when the cap allows the message.
  */
-function decide(r: PageRecipient, campaign: CampaignDefinition, now: number, deps: Pick<ActivityDeps, 'consentEmail'>, capped: CapRefusal | undefined): Decision {
+function decide(
+  r: PageRecipient,
+  campaign: CampaignDefinition,
+  now: number,
+  deps: Pick<ActivityDeps, 'consentEmail'>,
+  capped: CapRefusal | undefined,
+): Decision {
   const channel = campaign.message.type;
   const to = channel === 'email' ? r.email : channel === 'sms' ? r.phone : 'web push';
-  if (!to) return { kind: 'skip', to: null, reason: `contact has no ${channel === 'email' ? 'email address' : 'phone number'}` };
+  if (!to)
+    return {
+      kind: 'skip',
+      to: null,
+      reason: `contact has no ${channel === 'email' ? 'email address' : 'phone number'}`,
+    };
   if (r.suppressed) return { kind: 'skip', to, reason: 'address is suppressed' };
-  const refusal = marketingRefusal(channel, r.consent as ConsentStatus, { emailPolicy: deps.consentEmail ?? 'opt_out', requireSubscribed: campaign.requireSubscribed });
+  const refusal = marketingRefusal(channel, r.consent as ConsentStatus, {
+    emailPolicy: deps.consentEmail ?? 'opt_out',
+    requireSubscribed: campaign.requireSubscribed,
+  });
   if (refusal) return { kind: 'skip', to, reason: refusal };
   if (campaign.quietHours) {
     const until = quietUntil(now, campaign.quietHours, r.zone);
     if (until !== undefined) return { kind: 'defer', until };
   }
   // Campaigns rank lowest (CAMPAIGN_PRIORITY): every marketing message counts, as under the cap.
-  if (campaign.smartSending.enabled && campaign.smartSending.hours > 0 && r.lastSentAt !== null && r.lastSentAt > now - campaign.smartSending.hours * 3_600_000) {
+  if (
+    campaign.smartSending.enabled &&
+    campaign.smartSending.hours > 0 &&
+    r.lastSentAt !== null &&
+    r.lastSentAt > now - campaign.smartSending.hours * 3_600_000
+  ) {
     const hoursAgo = ((now - r.lastSentAt) / 3_600_000).toFixed(1);
-    return { kind: 'skip', to, reason: `smart sending: a marketing ${channel} went out ${hoursAgo} h ago (window ${campaign.smartSending.hours} h)` };
+    return {
+      kind: 'skip',
+      to,
+      reason: `smart sending: a marketing ${channel} went out ${hoursAgo} h ago (window ${campaign.smartSending.hours} h)`,
+    };
   }
   if (capped && (campaign.whenCapped ?? 'skip') === 'wait') return { kind: 'defer', until: capped.until };
   if (capped) return { kind: 'skip', to, reason: capped.reason };
   return { kind: 'send', to };
 }
 
-function templateContext(r: PageRecipient, campaign: CampaignDefinition): TemplateContext & { campaign: Record<string, unknown> } {
+function templateContext(
+  r: PageRecipient,
+  campaign: CampaignDefinition,
+): TemplateContext & { campaign: Record<string, unknown> } {
   return {
     contact: { ...r.traits, id: r.contactId, email: r.email, phone: r.phone },
     event: {},
@@ -130,7 +184,12 @@ function templateContext(r: PageRecipient, campaign: CampaignDefinition): Templa
 function pageRenderer(message: CampaignMessage): (context: object) => Promise<Record<string, string>> {
   const fields = Object.entries(templateFields(message)).map(([field, source]) => {
     const engine = engineFor(message, field);
-    return { field, engine, template: engine.parse(source), constant: !source.includes('{{') && !source.includes('{%') ? undefined : null };
+    return {
+      field,
+      engine,
+      template: engine.parse(source),
+      constant: !source.includes('{{') && !source.includes('{%') ? undefined : null,
+    };
   });
   const once = new Map<string, string>();
   return async (context) => {
@@ -142,7 +201,8 @@ function pageRenderer(message: CampaignMessage): (context: object) => Promise<Re
         continue;
       }
       const output = (await engine.render(template, context)) as string;
-      if (output.length > MAX_RENDERED_CHARS) throw new Error(`rendered output is larger than ${MAX_RENDERED_CHARS} characters`);
+      if (output.length > MAX_RENDERED_CHARS)
+        throw new Error(`rendered output is larger than ${MAX_RENDERED_CHARS} characters`);
       if (constant === undefined) once.set(field, output);
       rendered[field] = output;
     }
@@ -156,10 +216,13 @@ function pageRenderer(message: CampaignMessage): (context: object) => Promise<Re
  */
 async function underLease<T>(db: Db, owner: string, leaseMs: number, call: () => Promise<T>): Promise<T> {
   const context = asyncLocalStorage.getStore();
-  const tick = setInterval(() => {
-    context?.heartbeat();
-    renewCampaignLeases(db, owner, leaseMs).catch(() => undefined);
-  }, Math.max(200, Math.min(5_000, Math.floor(leaseMs / 3))));
+  const tick = setInterval(
+    () => {
+      context?.heartbeat();
+      renewCampaignLeases(db, owner, leaseMs).catch(() => undefined);
+    },
+    Math.max(200, Math.min(5_000, Math.floor(leaseMs / 3))),
+  );
   try {
     context?.heartbeat();
     return await call();
@@ -172,7 +235,10 @@ async function underLease<T>(db: Db, owner: string, leaseMs: number, call: () =>
 async function settleFailedCall(db: Db, ids: string[], err: unknown): Promise<'unknown' | 'failed'> {
   if (!(err instanceof ProviderError)) throw err; // a bug: the claims expire and the retry settles them as unknown
   if (err.ambiguous) {
-    await finishCampaignMessages(db, ids, { status: 'unknown', reason: `outcome unknown (${err.message}); marketing messages are not sent again` });
+    await finishCampaignMessages(db, ids, {
+      status: 'unknown',
+      reason: `outcome unknown (${err.message}); marketing messages are not sent again`,
+    });
     return 'unknown';
   }
   if (err.retryable) {
@@ -207,7 +273,15 @@ export function createCampaignActivities(deps: ActivityDeps) {
   type Accepted = { ids: string[]; providerMessageId: string }[];
 
   /** Emails: one request per distinct body (subjects are per personalization), up to 1,000 recipients each. */
-  async function sendEmails(campaign: CampaignDefinition, variant: CampaignMessage, claimed: Claimed[], owner: string, accepted: Accepted, outcome: PageOutcome, lost: Set<string>): Promise<void> {
+  async function sendEmails(
+    campaign: CampaignDefinition,
+    variant: CampaignMessage,
+    claimed: Claimed[],
+    owner: string,
+    accepted: Accepted,
+    outcome: PageOutcome,
+    lost: Set<string>,
+  ): Promise<void> {
     const message = variant as Extract<CampaignMessage, { type: 'email' }>;
     // By html, then text: a lookup of the (usually shared) string, never a copy of the body.
     const groups = new Map<string, Map<string | undefined, Claimed[]>>();
@@ -219,7 +293,11 @@ export function createCampaignActivities(deps: ActivityDeps) {
     }
     const tag = substitutionTag(UNSUBSCRIBE_TAG);
     for (const claimedGroup of [...groups.values()].flatMap((byText) => [...byText.values()])) {
-      const handed = await handToProvider(db, owner, claimedGroup.map((c) => c.messageId));
+      const handed = await handToProvider(
+        db,
+        owner,
+        claimedGroup.map((c) => c.messageId),
+      );
       const group = claimedGroup.filter((c) => handed.has(c.messageId));
       // The rest: another attempt took them over after our lease ran out; theirs to settle.
       for (const c of claimedGroup) if (!handed.has(c.messageId)) lost.add(c.messageId);
@@ -262,14 +340,30 @@ export function createCampaignActivities(deps: ActivityDeps) {
   async function sendEachEmail(batch: OutgoingEmailBatch): Promise<SendResult> {
     let last: SendResult = { providerMessageId: '' };
     for (const p of batch.personalizations) {
-      const sub = (text: string) => Object.entries(p.substitutions ?? {}).reduce((t, [k, v]) => t.split(k).join(v), text);
-      last = await deps.email.send({ to: p.to, from: batch.from, subject: p.subject, html: sub(batch.html), text: batch.text && sub(batch.text), customArgs: p.customArgs, headers: p.headers });
+      const sub = (text: string) =>
+        Object.entries(p.substitutions ?? {}).reduce((t, [k, v]) => t.split(k).join(v), text);
+      last = await deps.email.send({
+        to: p.to,
+        from: batch.from,
+        subject: p.subject,
+        html: sub(batch.html),
+        text: batch.text && sub(batch.text),
+        customArgs: p.customArgs,
+        headers: p.headers,
+      });
     }
     return last;
   }
 
   /** SMS and push: one provider call per recipient, a few at a time; each settled on its own. */
-  async function sendEach(campaign: CampaignDefinition, claimed: Claimed[], owner: string, sentAt: Date, outcome: PageOutcome, lost: Set<string>): Promise<void> {
+  async function sendEach(
+    campaign: CampaignDefinition,
+    claimed: Claimed[],
+    owner: string,
+    sentAt: Date,
+    outcome: PageOutcome,
+    lost: Set<string>,
+  ): Promise<void> {
     await pool(claimed, PER_RECIPIENT_CONCURRENCY, async (c) => {
       const customArgs = { parcours_message_id: c.messageId, parcours_campaign_id: campaign.id };
       try {
@@ -279,12 +373,22 @@ export function createCampaignActivities(deps: ActivityDeps) {
           result = await underLease(db, owner, leaseMs, () => deps.sms.send({ to: c.to, body: c.rendered.body }));
         } else {
           const subscriptions = await pushSubscriptionsOf(db, c.contactId);
-          const payload = JSON.stringify({ title: c.rendered.title, body: c.rendered.body, url: c.rendered.url, icon: c.rendered.icon, data: customArgs });
+          const payload = JSON.stringify({
+            title: c.rendered.title,
+            body: c.rendered.body,
+            url: c.rendered.url,
+            icon: c.rendered.icon,
+            data: customArgs,
+          });
           if (!(await handToProvider(db, owner, [c.messageId])).has(c.messageId)) return void lost.add(c.messageId);
           result = await underLease(db, owner, leaseMs, () => deps.push.send({ subscriptions, payload }));
           await deletePushSubscriptions(db, result.gone ?? []);
         }
-        await finishCampaignMessages(db, [c.messageId], { status: 'sent', providerMessageId: result.providerMessageId, sentAt });
+        await finishCampaignMessages(db, [c.messageId], {
+          status: 'sent',
+          providerMessageId: result.providerMessageId,
+          sentAt,
+        });
         outcome.sent += 1;
       } catch (err) {
         if (err instanceof ProviderError && err.partial) await deletePushSubscriptions(db, err.partial.gone ?? []);
@@ -298,7 +402,11 @@ export function createCampaignActivities(deps: ActivityDeps) {
     const channel = campaign.message.type;
     const now = Math.max(req.now, Date.now());
     const outcome: PageOutcome = { settled: 0, sent: 0, skipped: 0, unknown: 0, failed: 0, deferred: 0 };
-    const page = await duePage(db, runId, channel, req.now, { afterOrd: req.afterOrd, limit: req.limit, testOnly: req.testOnly });
+    const page = await duePage(db, runId, channel, req.now, {
+      afterOrd: req.afterOrd,
+      limit: req.limit,
+      testOnly: req.testOnly,
+    });
     if (page.length === 0) return outcome;
     // What earlier attempts of this page left (read with the page): settled messages are done; a
     // live claim is another attempt at work (retry later); a dead claim never handed to the
@@ -309,11 +417,20 @@ export function createCampaignActivities(deps: ActivityDeps) {
     for (const r of page) {
       const p = r.previous;
       if (!p || p.status === 'retrying' || (p.status === 'sending' && !p.live && !p.handed)) open.push(r);
-      else if (p.status === 'sending' && p.live) throw ApplicationFailure.retryable(`campaign ${campaign.id}: another attempt holds the message of ${r.contactId}`, 'MessageClaimed');
-      else if (p.status === 'sending') dead.push(p.id), done.push(r.contactId);
-      else done.push(r.contactId);
+      else if (p.status === 'sending' && p.live)
+        throw ApplicationFailure.retryable(
+          `campaign ${campaign.id}: another attempt holds the message of ${r.contactId}`,
+          'MessageClaimed',
+        );
+      else if (p.status === 'sending') {
+        dead.push(p.id);
+        done.push(r.contactId);
+      } else done.push(r.contactId);
     }
-    await finishCampaignMessages(db, dead, { status: 'unknown', reason: 'outcome unknown (an attempt died while sending); marketing messages are not sent again' });
+    await finishCampaignMessages(db, dead, {
+      status: 'unknown',
+      reason: 'outcome unknown (an attempt died while sending); marketing messages are not sent again',
+    });
     outcome.unknown += dead.length;
 
     // One group per variant (A/B tests), each with its message and its message rows' variant.
@@ -333,7 +450,8 @@ export function createCampaignActivities(deps: ActivityDeps) {
       }
     } catch (err) {
       // The page is retried: what the provider took is recorded now, or the retry would take it for unknown.
-      for (const a of accepted) await finishCampaignMessages(db, a.ids, { status: 'sent', providerMessageId: a.providerMessageId, sentAt });
+      for (const a of accepted)
+        await finishCampaignMessages(db, a.ids, { status: 'sent', providerMessageId: a.providerMessageId, sentAt });
       throw err;
     }
     await settlePage(db, runId, settled, accepted, sentAt);
@@ -341,8 +459,16 @@ export function createCampaignActivities(deps: ActivityDeps) {
     return outcome;
   }
 
-  /** Rules, rendering, one claim and the provider calls for the page's recipients of one message; answers who is settled. */
-  async function sendGroup(campaign: CampaignDefinition, message: CampaignMessage, open: PageRecipient[], at: { runId: string; now: number; outcome: PageOutcome; accepted: Accepted }): Promise<string[]> {
+  /**
+   * Rules, rendering, one claim and the provider calls for the page's recipients of one message; answers who is
+   * settled.
+   */
+  async function sendGroup(
+    campaign: CampaignDefinition,
+    message: CampaignMessage,
+    open: PageRecipient[],
+    at: { runId: string; now: number; outcome: PageOutcome; accepted: Accepted },
+  ): Promise<string[]> {
     const { runId, now, outcome, accepted } = at;
     const channel = message.type;
     const key: CampaignMessageKey = { runId, campaignId: campaign.id, channel, variant: message.id };
@@ -364,7 +490,11 @@ export function createCampaignActivities(deps: ActivityDeps) {
       try {
         toSend.push({ r, to: decision.to, rendered: await render(templateContext(r, campaign)) });
       } catch (err) {
-        skips.push({ contactId: r.contactId, recipient: decision.to, reason: `template error: ${(err as Error).message}` });
+        skips.push({
+          contactId: r.contactId,
+          recipient: decision.to,
+          reason: `template error: ${(err as Error).message}`,
+        });
       }
     }
     await recordCampaignSkips(db, key, skips);
@@ -380,7 +510,14 @@ export function createCampaignActivities(deps: ActivityDeps) {
       recipients: toSend.map((s) => ({ contactId: s.r.contactId, recipient: s.to, content: s.rendered })),
     });
     // Not claimed: another attempt got there since we looked; a later page settles them.
-    const claimed: Claimed[] = toSend.filter((s) => claimedIds.has(s.r.contactId)).map((s) => ({ contactId: s.r.contactId, messageId: claimedIds.get(s.r.contactId)!, to: s.to, rendered: s.rendered }));
+    const claimed: Claimed[] = toSend
+      .filter((s) => claimedIds.has(s.r.contactId))
+      .map((s) => ({
+        contactId: s.r.contactId,
+        messageId: claimedIds.get(s.r.contactId)!,
+        to: s.to,
+        rendered: s.rendered,
+      }));
     const sentAt = new Date(now);
     // Settled here: only what this attempt still held when handing it over (a stalled attempt's
     // recipients the retry took are the retry's: marking them done would skip them if it died too).
@@ -392,24 +529,44 @@ export function createCampaignActivities(deps: ActivityDeps) {
 
   return {
     sendCampaignPage,
-    async freezeCampaignAudience(req: { runId: string; campaign: CampaignDefinition; now: number; local?: { date: string; time: string } }): Promise<{ recipients: number }> {
+    async freezeCampaignAudience(req: {
+      runId: string;
+      campaign: CampaignDefinition;
+      now: number;
+      local?: { date: string; time: string };
+    }): Promise<{ recipients: number }> {
       const frozen = await freezeAudience(db, { ...req, defaultZone: DEFAULT_TIMEZONE });
       await setCampaignStatus(db, req.campaign.id, 'sending');
       return frozen;
     },
     /** A/B test: the winning variant, given to the rest of the audience. */
-    async chooseCampaignWinner(req: { runId: string; campaign: CampaignDefinition }): Promise<{ winner: string; rates: Record<string, number> }> {
+    async chooseCampaignWinner(req: {
+      runId: string;
+      campaign: CampaignDefinition;
+    }): Promise<{ winner: string; rates: Record<string, number> }> {
       const test = req.campaign.abTest!;
-      return chooseWinner(db, req.runId, test.variants.map((v) => v.id), test.winnerBy);
+      return chooseWinner(
+        db,
+        req.runId,
+        test.variants.map((v) => v.id),
+        test.winnerBy,
+      );
     },
     async campaignRemaining(req: { runId: string }) {
       return remaining(db, req.runId);
     },
-    async recordCampaignStatus(req: { campaignId: string; runId?: string; status: 'scheduled' | 'sending' | 'paused' | 'completed' | 'cancelled' }): Promise<void> {
+    async recordCampaignStatus(req: {
+      campaignId: string;
+      runId?: string;
+      status: 'scheduled' | 'sending' | 'paused' | 'completed' | 'cancelled';
+    }): Promise<void> {
       if (req.runId && req.status !== 'scheduled') await setRunStatus(db, req.runId, req.status);
       await setCampaignStatus(db, req.campaignId, req.status);
     },
-    async nextCampaignOccurrence(req: { schedule: Extract<CampaignDefinition['schedule'], { type: 'recurring' }>; after: number }): Promise<number> {
+    async nextCampaignOccurrence(req: {
+      schedule: Extract<CampaignDefinition['schedule'], { type: 'recurring' }>;
+      after: number;
+    }): Promise<number> {
       return nextOccurrence(req.schedule, req.after);
     },
     /** A yearly moment campaign's next occurrence after `after`; null when the moment has no more dates. */

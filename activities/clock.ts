@@ -50,7 +50,8 @@ export function shiftBy(base: DateTime, offset: string): DateTime {
   const parts = durationParts(offset.replace(/^\s*[+-]\s*/, ''));
   if (!parts) return base;
   const amount = sign * parts.amount;
-  if ((parts.unit === 'day' || parts.unit === 'week') && Number.isInteger(amount)) return base.plus({ [`${parts.unit}s`]: amount });
+  if ((parts.unit === 'day' || parts.unit === 'week') && Number.isInteger(amount))
+    return base.plus({ [`${parts.unit}s`]: amount });
   const ms = { second: 1_000, minute: 60_000, hour: 3_600_000, day: 86_400_000, week: 604_800_000 }[parts.unit];
   return base.plus({ milliseconds: Math.round(amount * ms) });
 }
@@ -68,7 +69,8 @@ export function wakeTime(
   if (step.date) {
     const [root, ...rest] = step.date.split('.');
     let value: unknown = sources[root as 'contact' | 'event'];
-    for (const key of rest) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+    for (const key of rest)
+      value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
     if (typeof value !== 'string' && typeof value !== 'number') return { error: `${step.date} is not set` };
     if (step.yearly || isYearless(value)) return nextYearly(step, value, now, zone);
     const parsed = dateOf(value, zone);
@@ -96,7 +98,12 @@ const isYearless = (value: string | number) => typeof value === 'string' && /^(-
  * 1990 waits for this year's birthday (or next year's), never fires at once; 29 February is
  * 28 February outside leap years (calendar/anniversary.ts).
  */
-function nextYearly(step: StepOf<'delay_until'>, value: string | number, now: number, zone: string): { at: number } | { error: string } {
+function nextYearly(
+  step: StepOf<'delay_until'>,
+  value: string | number,
+  now: number,
+  zone: string,
+): { at: number } | { error: string } {
   const md = monthDayOf(value);
   if (!md) return { error: `${step.date} is not a date: ${String(value)}` };
   const year = DateTime.fromMillis(now, { zone }).year;
@@ -104,7 +111,13 @@ function nextYearly(step: StepOf<'delay_until'>, value: string | number, now: nu
   for (let y = year - 1; y <= year + 2; y += 1) {
     let target: DateTime = DateTime.fromISO(anniversaryIn(md, y), { zone });
     if (step.offset) target = shiftBy(target, step.offset);
-    if (step.at) target = target.set({ hour: Number(step.at.slice(0, 2)), minute: Number(step.at.slice(3, 5)), second: 0, millisecond: 0 });
+    if (step.at)
+      target = target.set({
+        hour: Number(step.at.slice(0, 2)),
+        minute: Number(step.at.slice(3, 5)),
+        second: 0,
+        millisecond: 0,
+      });
     if (target.toMillis() > now) return { at: target.toMillis() };
   }
   return { error: `${step.date}: no anniversary ahead` };

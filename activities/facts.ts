@@ -9,7 +9,13 @@ import type { Condition } from '../flows/schema';
 /** What profile conditions and templates see of a contact. */
 export function profileOf(contact: Contact | undefined): Record<string, unknown> {
   if (!contact) return {};
-  return { ...contact.traits, id: contact.id, email: contact.email, phone: contact.phone, created_at: contact.createdAt };
+  return {
+    ...contact.traits,
+    id: contact.id,
+    email: contact.email,
+    phone: contact.phone,
+    created_at: contact.createdAt,
+  };
 }
 
 /**
@@ -31,8 +37,17 @@ export async function loadFacts(
   const names = [...new Set(conditions.flatMap(eventNamesIn))];
   if (names.length === 0) return { ...facts, events: [] };
   const from = Math.min(...conditions.map((c) => earliestEventTime(c, facts)));
-  const stored = await eventsSince(db, contactId, names, Number.isFinite(from) ? new Date(from).toISOString() : '-infinity');
-  const events: EventFacts[] = stored.map((e) => ({ name: e.name ?? '', properties: e.properties, timestamp: e.occurredAt }));
+  const stored = await eventsSince(
+    db,
+    contactId,
+    names,
+    Number.isFinite(from) ? new Date(from).toISOString() : '-infinity',
+  );
+  const events: EventFacts[] = stored.map((e) => ({
+    name: e.name ?? '',
+    properties: e.properties,
+    timestamp: e.occurredAt,
+  }));
   return { ...facts, events };
 }
 
@@ -40,16 +55,26 @@ export async function loadFacts(
  * Segment and list memberships and consent, loaded only when a condition asks (list_memberships
  * and contact_consent belong to the lists and consent parts of issue 9).
  */
-async function loadAudiences(db: Queryable, contactId: string, conditions: readonly Condition[]): Promise<Pick<Facts, 'segments' | 'lists' | 'consent'>> {
+async function loadAudiences(
+  db: Queryable,
+  contactId: string,
+  conditions: readonly Condition[],
+): Promise<Pick<Facts, 'segments' | 'lists' | 'consent'>> {
   const wanted = conditions.map(audiencesIn);
   const out: Pick<Facts, 'segments' | 'lists' | 'consent'> = {};
   if (wanted.some((w) => w.segments)) out.segments = await currentSegmentsOf(db, contactId);
   if (wanted.some((w) => w.lists)) {
-    const { rows } = await db.query<{ list_id: string }>('SELECT list_id FROM list_memberships WHERE contact_id = $1 AND left_at IS NULL', [contactId]);
+    const { rows } = await db.query<{ list_id: string }>(
+      'SELECT list_id FROM list_memberships WHERE contact_id = $1 AND left_at IS NULL',
+      [contactId],
+    );
     out.lists = rows.map((r) => r.list_id);
   }
   if (wanted.some((w) => w.consent)) {
-    const { rows } = await db.query<{ channel: string; status: string }>('SELECT channel, status FROM contact_consent WHERE contact_id = $1', [contactId]);
+    const { rows } = await db.query<{ channel: string; status: string }>(
+      'SELECT channel, status FROM contact_consent WHERE contact_id = $1',
+      [contactId],
+    );
     out.consent = Object.fromEntries(rows.map((r) => [r.channel, r.status]));
   }
   return out;

@@ -34,7 +34,10 @@ export interface GuardRequest {
 }
 
 export type GuardStop =
-  | { status: 'exited'; exit: { reason: ExitRule['reason']; filter: Condition; event?: { id: number; name: string; timestamp: string } } }
+  | {
+      status: 'exited';
+      exit: { reason: ExitRule['reason']; filter: Condition; event?: { id: number; name: string; timestamp: string } };
+    }
   | { status: 'exited'; exit: { reason: 'archived' } }
   | { status: 'held' };
 
@@ -42,9 +45,19 @@ export function guardFacts(req: GuardRequest): Omit<Facts, 'profile' | 'events'>
   return { now: req.now, trigger: req.trigger, sentMessages: req.sentMessages };
 }
 
-export async function checkGuard(db: Queryable, req: GuardRequest, opts: { holdWhenPaused: boolean; contact?: Contact | null }): Promise<GuardStop | undefined> {
+export async function checkGuard(
+  db: Queryable,
+  req: GuardRequest,
+  opts: { holdWhenPaused: boolean; contact?: Contact | null },
+): Promise<GuardStop | undefined> {
   if (req.exits.length > 0) {
-    const facts = await loadFacts(db, req.journey.contactId, req.exits.map((r) => r.condition), guardFacts(req), opts.contact);
+    const facts = await loadFacts(
+      db,
+      req.journey.contactId,
+      req.exits.map((r) => r.condition),
+      guardFacts(req),
+      opts.contact,
+    );
     const rule = firstExit(req.exits, facts);
     if (rule) return { status: 'exited', exit: { reason: rule.reason, filter: rule.condition } };
   }

@@ -15,9 +15,30 @@ import { wakeTime, zoneOf } from './clock';
 import { profileOf } from './facts';
 import type { GuardRequest, JourneyRef } from './guard';
 import { applyProfileStep } from './profile';
-import type { EmailProvider, OutgoingEmail, OutgoingPush, OutgoingSms, PushProvider, SmsProvider } from './providers/types';
-import { sendMessage, UNSUBSCRIBE_PLACEHOLDER, type ChannelSender, type SendOutcome, type SendPolicy, type SendRequest } from './send-message';
-import { appendToHtml, listUnsubscribeHeaders, openPixel, trackClicks, unsubscribeUrl, type LinkSettings } from '../engagement/links';
+import type {
+  EmailProvider,
+  OutgoingEmail,
+  OutgoingPush,
+  OutgoingSms,
+  PushProvider,
+  SmsProvider,
+} from './providers/types';
+import {
+  sendMessage,
+  UNSUBSCRIBE_PLACEHOLDER,
+  type ChannelSender,
+  type SendOutcome,
+  type SendPolicy,
+  type SendRequest,
+} from './send-message';
+import {
+  appendToHtml,
+  listUnsubscribeHeaders,
+  openPixel,
+  trackClicks,
+  unsubscribeUrl,
+  type LinkSettings,
+} from '../engagement/links';
 import { createSegmentActivities } from './segments';
 import { createCalendarActivities } from './calendar';
 import { createCampaignActivities } from './campaign';
@@ -55,7 +76,12 @@ export interface JourneyEnd {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const policy: SendPolicy = { frequencyCapPerDay: deps.frequencyCapPerDay ?? 0, frequencyCapPerChannel: deps.frequencyCapPerChannel, leaseMs: deps.sendLeaseMs, consentEmail: deps.consentEmail };
+  const policy: SendPolicy = {
+    frequencyCapPerDay: deps.frequencyCapPerDay ?? 0,
+    frequencyCapPerChannel: deps.frequencyCapPerChannel,
+    leaseMs: deps.sendLeaseMs,
+    consentEmail: deps.consentEmail,
+  };
   const emailSender: ChannelSender<StepOf<'email'>, OutgoingEmail> = {
     channel: 'email',
     provider: deps.email,
@@ -88,7 +114,9 @@ export function createActivities(deps: ActivityDeps) {
     provider: deps.push,
     recipient: async (db, contact) => {
       const subscriptions = await pushSubscriptionsOf(db, contact.id);
-      return subscriptions.length > 0 ? `web push (${subscriptions.length} subscription${subscriptions.length > 1 ? 's' : ''})` : null;
+      return subscriptions.length > 0
+        ? `web push (${subscriptions.length} subscription${subscriptions.length > 1 ? 's' : ''})`
+        : null;
     },
     compose: async (db, r, _to, _step, ids, contact) => ({
       subscriptions: await pushSubscriptionsOf(db, contact.id),
@@ -131,10 +159,18 @@ export function createActivities(deps: ActivityDeps) {
       return findStoredEvent(deps.db, { ...query, contactId: await canonicalContactId(deps.db, query.contactId) });
     },
     /** When a delay_until step ends, in the contact's time zone. */
-    async resolveWakeTime(req: { journey: JourneyRef; step: StepOf<'delay_until'>; trigger: GuardRequest['trigger']; now: number }): Promise<{ at: string; zone: string } | { error: string }> {
+    async resolveWakeTime(req: {
+      journey: JourneyRef;
+      step: StepOf<'delay_until'>;
+      trigger: GuardRequest['trigger'];
+      now: number;
+    }): Promise<{ at: string; zone: string } | { error: string }> {
       const profile = profileOf(await getContact(deps.db, await canonicalContactId(deps.db, req.journey.contactId)));
       const zone = zoneOf(profile, req.step.timezone);
-      const wake = wakeTime(req.step, req.now, zone, { contact: profile, event: { name: req.trigger.name, properties: req.trigger.properties, timestamp: req.trigger.timestamp } });
+      const wake = wakeTime(req.step, req.now, zone, {
+        contact: profile,
+        event: { name: req.trigger.name, properties: req.trigger.properties, timestamp: req.trigger.timestamp },
+      });
       return 'error' in wake ? wake : { at: new Date(wake.at).toISOString(), zone };
     },
     async recordJourneyEnd(end: JourneyEnd): Promise<void> {

@@ -17,17 +17,28 @@ import { checkGuard, type GuardRequest, type GuardStop } from './guard';
 import { journeyData } from './send-message';
 
 /** `entered` stays for the workflow's sake (it reads it) and is always empty now: entering is the router's job. */
-export type ProfileOutcome = { status: 'updated'; changes: Record<string, unknown>; entered: string[] } | { status: 'unchanged' } | GuardStop;
+export type ProfileOutcome =
+  | { status: 'updated'; changes: Record<string, unknown>; entered: string[] }
+  | { status: 'unchanged' }
+  | GuardStop;
 
-export async function applyProfileStep(db: Db, req: GuardRequest & { step: StepOf<'update_profile'> }): Promise<ProfileOutcome> {
+export async function applyProfileStep(
+  db: Db,
+  req: GuardRequest & { step: StepOf<'update_profile'> },
+): Promise<ProfileOutcome> {
   const { journey, step } = req;
   const stop = await checkGuard(db, req, { holdWhenPaused: false });
   if (stop) return stop;
 
   const current = await getContact(db, journey.contactId);
-  const context = { contact: profileOf(current), event: { name: req.trigger.name, properties: req.trigger.properties, timestamp: req.trigger.timestamp }, journey: journeyData(journey) };
+  const context = {
+    contact: profileOf(current),
+    event: { name: req.trigger.name, properties: req.trigger.properties, timestamp: req.trigger.timestamp },
+    journey: journeyData(journey),
+  };
   const set: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(step.set ?? {})) set[key] = typeof value === 'string' ? await liquid.parseAndRender(value, context) : value;
+  for (const [key, value] of Object.entries(step.set ?? {}))
+    set[key] = typeof value === 'string' ? await liquid.parseAndRender(value, context) : value;
   const changes = { set, unset: step.unset, addTags: step.addTags, removeTags: step.removeTags, score: step.score };
 
   const json = JSON.parse(JSON.stringify(changes)) as Record<string, unknown>;

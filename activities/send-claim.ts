@@ -10,7 +10,15 @@
  * - a transactional message (and a webhook) is sent again: at least once.
  */
 import { ApplicationFailure, asyncLocalStorage } from '@temporalio/activity';
-import { expireLease, finishAttempt, getMessage, leaseLive, renewLease, type MessageKey, type MessageRecord } from '../db/messages';
+import {
+  expireLease,
+  finishAttempt,
+  getMessage,
+  leaseLive,
+  renewLease,
+  type MessageKey,
+  type MessageRecord,
+} from '../db/messages';
 import type { Queryable } from '../db/pool';
 import type { JourneyRef } from './guard';
 import type { Provider, ProviderError } from './providers/types';
@@ -28,7 +36,13 @@ export function sendKeyOf(journey: JourneyRef, triggerId: number, stepId: string
 }
 
 /** The message row of one step of one journey entry (a reset or continue-as-new finds the same). */
-export function messageKeyOf(journey: JourneyRef, triggerId: number, stepId: string, channel: MessageKey['channel'], transactional: boolean): MessageKey {
+export function messageKeyOf(
+  journey: JourneyRef,
+  triggerId: number,
+  stepId: string,
+  channel: MessageKey['channel'],
+  transactional: boolean,
+): MessageKey {
   return {
     sendKey: sendKeyOf(journey, triggerId, stepId),
     journeyRunId: journey.runId,
@@ -61,7 +75,10 @@ export async function settlePrevious(
   if (previous.status !== 'sending') return { kind: 'open', takeOver: false };
   if (previous.leaseUntil && (await leaseLive(db, previous.id))) {
     // Retryable: Temporal tries again with backoff, by then the other attempt has recorded its outcome or died.
-    throw ApplicationFailure.retryable(`message ${previous.id} is being sent by another attempt (claimed until ${previous.leaseUntil})`, 'MessageClaimed');
+    throw ApplicationFailure.retryable(
+      `message ${previous.id} is being sent by another attempt (claimed until ${previous.leaseUntil})`,
+      'MessageClaimed',
+    );
   }
 
   const since = new Date(previous.updatedAt);
@@ -70,7 +87,11 @@ export async function settlePrevious(
     // Throws (retryable) when the provider cannot be asked now: asked again on the next attempt.
     const found = await lookup({ to: previous.recipient, content: previous.content, since });
     if (found) {
-      await finishAttempt(db, previous.id, { status: 'sent', providerMessageId: found.providerMessageId, sentAt: since });
+      await finishAttempt(db, previous.id, {
+        status: 'sent',
+        providerMessageId: found.providerMessageId,
+        sentAt: since,
+      });
       return { kind: 'sent', message: { ...previous, status: 'sent', providerMessageId: found.providerMessageId } };
     }
     return { kind: 'open', takeOver: true };
@@ -88,7 +109,13 @@ export async function settlePrevious(
  * hung worker long before startToCloseTimeout) and renews the lease, so a long call (push to many
  * subscriptions) is never taken for a dead one.
  */
-export async function underClaim<T>(db: Queryable, message: MessageRecord, owner: string, leaseMs: number, call: () => Promise<T>): Promise<T> {
+export async function underClaim<T>(
+  db: Queryable,
+  message: MessageRecord,
+  owner: string,
+  leaseMs: number,
+  call: () => Promise<T>,
+): Promise<T> {
   const context = asyncLocalStorage.getStore(); // undefined outside an activity (direct calls in tests)
   const tick = setInterval(
     () => {
@@ -128,7 +155,10 @@ export async function settleFailure(
       await finishAttempt(db, message.id, { status: 'unknown', reason, owner });
       return { ...message, status: 'unknown', reason };
     }
-    await finishAttempt(db, message.id, { status: 'retrying', reason: `outcome unknown (${err.message}); transactional: sent again` });
+    await finishAttempt(db, message.id, {
+      status: 'retrying',
+      reason: `outcome unknown (${err.message}); transactional: sent again`,
+    });
     throw err;
   }
   await finishAttempt(db, message.id, { status: err.retryable ? 'retrying' : 'failed', reason: err.message });

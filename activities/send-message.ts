@@ -68,7 +68,15 @@ export interface ChannelSender<S extends SendStep, M> {
   /** Where this contact receives this channel, or null (the step is skipped). */
   recipient(db: Queryable, contact: Contact): Promise<string | null>;
   /** The provider message from the rendered template fields. */
-  compose(db: Queryable, rendered: Record<string, string>, to: string, step: S, ids: Record<string, string>, contact: Contact, rules: SendRules): Promise<M>;
+  compose(
+    db: Queryable,
+    rendered: Record<string, string>,
+    to: string,
+    step: S,
+    ids: Record<string, string>,
+    contact: Contact,
+    rules: SendRules,
+  ): Promise<M>;
   /** Bookkeeping after an accepted send (push: forget subscriptions that are gone). */
   afterSend?(db: Queryable, result: SendResult): Promise<void>;
 }
@@ -88,10 +96,19 @@ export interface SendPolicy {
  * Consent for a marketing message (audiences/consent-policy.ts): the contact's status on the
  * channel, the email policy, and the `requireSubscribed` of the flow version the journey runs.
  */
-async function consentRefusal(db: Queryable, journey: JourneyRef, channel: SendStep['type'], policy: SendPolicy, flow: FlowDefinition | undefined): Promise<string | undefined> {
+async function consentRefusal(
+  db: Queryable,
+  journey: JourneyRef,
+  channel: SendStep['type'],
+  policy: SendPolicy,
+  flow: FlowDefinition | undefined,
+): Promise<string | undefined> {
   const status = await consentStatusOf(db, journey.contactId, channel);
   if (status === 'subscribed') return undefined;
-  return marketingRefusal(channel, status, { emailPolicy: policy.consentEmail ?? 'opt_out', requireSubscribed: flow?.requireSubscribed === true });
+  return marketingRefusal(channel, status, {
+    emailPolicy: policy.consentEmail ?? 'opt_out',
+    requireSubscribed: flow?.requireSubscribed === true,
+  });
 }
 
 export async function sendMessage<S extends SendStep, M>(
@@ -105,7 +122,10 @@ export async function sendMessage<S extends SendStep, M>(
 
   // What earlier attempts left (this run's, or a run before a reset): a message that went out,
   // or may have, is never sent again; a live claim of another attempt makes this one wait.
-  const settled = await settlePrevious(db, await findStepMessage(db, key), { transactional: step.transactional, provider: sender.provider });
+  const settled = await settlePrevious(db, await findStepMessage(db, key), {
+    transactional: step.transactional,
+    provider: sender.provider,
+  });
   if (settled.kind === 'sent') return sentOutcome(settled.message, sender.provider.name);
   if (settled.kind === 'unknown') return unknownOutcome(settled.message);
 
@@ -118,12 +138,20 @@ export async function sendMessage<S extends SendStep, M>(
   const flow = step.transactional ? undefined : await getFlowVersion(db, journey.flowId, journey.flowVersion);
   // A control contact enters and is measured like the others but gets no marketing message.
   if (flow?.holdout && isHeldOut(flowHoldoutKey(journey.flowId), journey.contactId, flow.holdout.share)) {
-    return skipped(await recordSkipped(db, key, null, `holdout: control group (${Math.round(flow.holdout.share * 100)} % of the flow's contacts)`));
+    return skipped(
+      await recordSkipped(
+        db,
+        key,
+        null,
+        `holdout: control group (${Math.round(flow.holdout.share * 100)} % of the flow's contacts)`,
+      ),
+    );
   }
 
   const to = contact ? await sender.recipient(db, contact) : null;
   if (!contact || !to) return skipped(await recordSkipped(db, key, null, `contact has no ${ADDRESS[sender.channel]}`));
-  if (await isSuppressed(db, sender.channel, to, step.transactional)) return skipped(await recordSkipped(db, key, to, 'address is suppressed'));
+  if (await isSuppressed(db, sender.channel, to, step.transactional))
+    return skipped(await recordSkipped(db, key, to, 'address is suppressed'));
   if (!step.transactional) {
     const refusal = await consentRefusal(db, journey, sender.channel, policy, flow);
     if (refusal) return skipped(await recordSkipped(db, key, to, refusal));
@@ -147,12 +175,22 @@ export async function sendMessage<S extends SendStep, M>(
     });
   } catch (err) {
     await recordSkipped(db, key, to, `template error: ${(err as Error).message}`);
-    throw ApplicationFailure.nonRetryable(`template error in step ${step.id}: ${(err as Error).message}`, 'TemplateError');
+    throw ApplicationFailure.nonRetryable(
+      `template error in step ${step.id}: ${(err as Error).message}`,
+      'TemplateError',
+    );
   }
 
   const owner = randomUUID();
   const leaseMs = policy.leaseMs ?? DEFAULT_LEASE_MS;
-  const message = await claimMessage(db, key, { recipient: to, provider: sender.provider.name, content: rendered, owner, leaseMs, takeOver: settled.takeOver }).catch(async (err: unknown) => {
+  const message = await claimMessage(db, key, {
+    recipient: to,
+    provider: sender.provider.name,
+    content: rendered,
+    owner,
+    leaseMs,
+    takeOver: settled.takeOver,
+  }).catch(async (err: unknown) => {
     // The insert may have committed with its answer lost (a Postgres blip): the provider was not
     // called, so free the claim if the database is back, or its expiry will be taken for a dead send.
     await releaseClaim(db, key.sendKey, owner).catch(() => undefined);
@@ -168,7 +206,10 @@ export async function sendMessage<S extends SendStep, M>(
     outgoing = await sender.compose(db, rendered, to, step, ids, contact, req.rules);
   } catch (err) {
     // Nothing reached the provider: free the claim for the retry.
-    await finishAttempt(db, message.id, { status: 'retrying', reason: `before sending: ${(err as Error).message}` }).catch(() => undefined);
+    await finishAttempt(db, message.id, {
+      status: 'retrying',
+      reason: `before sending: ${(err as Error).message}`,
+    }).catch(() => undefined);
     throw err;
   }
   let result: SendResult;
@@ -179,30 +220,64 @@ export async function sendMessage<S extends SendStep, M>(
     // the next attempt then treats the outcome as unknown.
     if (!(err instanceof ProviderError)) throw err;
     if (err.partial) await sender.afterSend?.(db, err.partial);
-    return unknownOutcome(await settleFailure(db, message, owner, err, { transactional: step.transactional, canLookup: Boolean(sender.provider.lookup) }));
+    return unknownOutcome(
+      await settleFailure(db, message, owner, err, {
+        transactional: step.transactional,
+        canLookup: Boolean(sender.provider.lookup),
+      }),
+    );
   }
   // From here on the provider has the message: a failure to record it (Postgres down) leaves the
   // row "sending" and the claim expires; the next attempt settles it as an unknown outcome.
-  await finishAttempt(db, message.id, { status: 'sent', providerMessageId: result.providerMessageId, sentAt: new Date(now) });
+  await finishAttempt(db, message.id, {
+    status: 'sent',
+    providerMessageId: result.providerMessageId,
+    sentAt: new Date(now),
+  });
   await sender.afterSend?.(db, result);
-  return { status: 'sent', messageId: message.id, provider: sender.provider.name, providerMessageId: result.providerMessageId };
+  return {
+    status: 'sent',
+    messageId: message.id,
+    provider: sender.provider.name,
+    providerMessageId: result.providerMessageId,
+  };
 }
 
 function sentOutcome(message: MessageRecord, fallbackProvider: string): SendOutcome {
-  return { status: 'sent', messageId: message.id, provider: message.provider ?? fallbackProvider, providerMessageId: message.providerMessageId ?? '' };
+  return {
+    status: 'sent',
+    messageId: message.id,
+    provider: message.provider ?? fallbackProvider,
+    providerMessageId: message.providerMessageId ?? '',
+  };
 }
 
 function unknownOutcome(message: MessageRecord): SendOutcome {
-  return { status: 'skipped', messageId: message.id, reason: message.reason ?? 'outcome unknown: not sent again', unknown: true };
+  return {
+    status: 'skipped',
+    messageId: message.id,
+    reason: message.reason ?? 'outcome unknown: not sent again',
+    unknown: true,
+  };
 }
 
 /** What `{{ unsubscribe_url }}` renders to until the message id (and so its link) exists. */
 export const UNSUBSCRIBE_PLACEHOLDER = 'https://unsubscribe.parcours.invalid/';
 
-const ADDRESS: Record<SendStep['type'], string> = { email: 'email address', sms: 'phone number', push: 'push subscription' };
+const ADDRESS: Record<SendStep['type'], string> = {
+  email: 'email address',
+  sms: 'phone number',
+  push: 'push subscription',
+};
 
 export function journeyData(journey: JourneyRef): Record<string, unknown> {
-  return { flowId: journey.flowId, flowVersion: journey.flowVersion, runId: journey.runId, workflowId: journey.workflowId, startedAt: journey.startedAt };
+  return {
+    flowId: journey.flowId,
+    flowVersion: journey.flowVersion,
+    runId: journey.runId,
+    workflowId: journey.workflowId,
+    startedAt: journey.startedAt,
+  };
 }
 
 /**
@@ -221,7 +296,11 @@ async function marketingRules(
     const zone = zoneOf(contact.traits);
     const until = quietUntil(req.now, req.rules.quietHours, zone);
     if (until !== undefined) {
-      return { status: 'deferred', until: new Date(until).toISOString(), reason: `quiet hours ${req.rules.quietHours.from}-${req.rules.quietHours.to} (${zone})` };
+      return {
+        status: 'deferred',
+        until: new Date(until).toISOString(),
+        reason: `quiet hours ${req.rules.quietHours.from}-${req.rules.quietHours.to} (${zone})`,
+      };
     }
   }
   const { priority, whenCapped } = flowCapSettings(flow);
@@ -230,12 +309,19 @@ async function marketingRules(
     const last = await lastMarketingSentAt(db, contact.id, channel, priority);
     if (last !== undefined && last > req.now - req.rules.smartSendingHours * 3_600_000 && last <= req.now) {
       const hoursAgo = ((req.now - last) / 3_600_000).toFixed(1);
-      return { status: 'skip', reason: `smart sending: a marketing ${channel} went out ${hoursAgo} h ago (window ${req.rules.smartSendingHours} h)` };
+      return {
+        status: 'skip',
+        reason: `smart sending: a marketing ${channel} went out ${hoursAgo} h ago (window ${req.rules.smartSendingHours} h)`,
+      };
     }
   }
-  const caps: FrequencyCaps = { allChannels: policy.frequencyCapPerDay, perChannel: policy.frequencyCapPerChannel ?? {} };
+  const caps: FrequencyCaps = {
+    allChannels: policy.frequencyCapPerDay,
+    perChannel: policy.frequencyCapPerChannel ?? {},
+  };
   const capped = await capRefusal(db, contact.id, channel, priority, req.now, caps);
-  if (capped && whenCapped === 'wait') return { status: 'deferred', until: new Date(capped.until).toISOString(), reason: capped.reason };
+  if (capped && whenCapped === 'wait')
+    return { status: 'deferred', until: new Date(capped.until).toISOString(), reason: capped.reason };
   if (capped) return { status: 'skip', reason: capped.reason };
   return undefined;
 }

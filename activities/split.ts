@@ -10,10 +10,16 @@ import { checkGuard, guardFacts, type GuardRequest, type GuardStop } from './gua
 
 export type SplitOutcome = { status: 'evaluated'; result: boolean } | GuardStop;
 
-export async function evaluateSplit(db: Queryable, req: GuardRequest & { condition: Condition; journeyEvents: EventFacts[] }): Promise<SplitOutcome> {
+export async function evaluateSplit(
+  db: Queryable,
+  req: GuardRequest & { condition: Condition; journeyEvents: EventFacts[] },
+): Promise<SplitOutcome> {
   const stop = await checkGuard(db, req, { holdWhenPaused: false });
   if (stop) return stop;
-  const facts = await loadFacts(db, req.journey.contactId, [req.condition], { ...guardFacts(req), journeyEvents: req.journeyEvents });
+  const facts = await loadFacts(db, req.journey.contactId, [req.condition], {
+    ...guardFacts(req),
+    journeyEvents: req.journeyEvents,
+  });
   // Still unknown (a trigger property the condition compares with is missing): the "no" branch.
   return { status: 'evaluated', result: evaluate(req.condition, facts) === true };
 }

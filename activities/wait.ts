@@ -21,11 +21,15 @@ export interface StoredEventQuery {
   now: number;
 }
 
-export type StoredEventAnswer = { found: true; event: { id: number; name: string; timestamp: string } } | { found: false };
+export type StoredEventAnswer =
+  | { found: true; event: { id: number; name: string; timestamp: string } }
+  | { found: false };
 
 export async function findStoredEvent(db: Queryable, q: StoredEventQuery): Promise<StoredEventAnswer> {
   const candidates = await eventsSince(db, q.contactId, [q.event], q.since);
   const facts = { now: Math.max(q.now, Date.now()), trigger: q.trigger };
   const match = candidates.find((e) => matchesAllProperties(e.properties, q.where, facts) === true);
-  return match ? { found: true, event: { id: match.id, name: q.event, timestamp: match.occurredAt } } : { found: false };
+  return match
+    ? { found: true, event: { id: match.id, name: q.event, timestamp: match.occurredAt } }
+    : { found: false };
 }

@@ -18,7 +18,10 @@ import { journeyData } from './send-message';
 import { PROVIDER_TIMEOUT_MS, ProviderError } from './providers/types';
 import { DEFAULT_LEASE_MS, messageKeyOf, settleFailure, settlePrevious, underClaim } from './send-claim';
 
-export type WebhookOutcome = { status: 'sent'; messageId: string; httpStatus: number } | { status: 'skipped'; messageId: string; reason: string } | GuardStop;
+export type WebhookOutcome =
+  | { status: 'sent'; messageId: string; httpStatus: number }
+  | { status: 'skipped'; messageId: string; reason: string }
+  | GuardStop;
 
 export function signWebhook(secret: string, timestamp: number, body: string): string {
   return `t=${timestamp},v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
@@ -37,7 +40,12 @@ export async function callWebhook(
   const { journey, step } = req;
   const key = messageKeyOf(journey, req.trigger.id, step.id, 'webhook', true);
   const settled = await settlePrevious(db, await findStepMessage(db, key), { transactional: true });
-  if (settled.kind !== 'open') return { status: 'sent', messageId: settled.message.id, httpStatus: Number(settled.message.providerMessageId) || 200 };
+  if (settled.kind !== 'open')
+    return {
+      status: 'sent',
+      messageId: settled.message.id,
+      httpStatus: Number(settled.message.providerMessageId) || 200,
+    };
   const stop = await checkGuard(db, req, { holdWhenPaused: true });
   if (stop) return stop;
   // A control contact of the flow's holdout gets no marketing, and a webhook is marketing unless
@@ -45,11 +53,20 @@ export async function callWebhook(
   if (!step.transactional) {
     const flow = await getFlowVersion(db, journey.flowId, journey.flowVersion);
     if (flow?.holdout && isHeldOut(flowHoldoutKey(journey.flowId), journey.contactId, flow.holdout.share)) {
-      const message = await recordSkipped(db, key, null, `holdout: control group (${Math.round(flow.holdout.share * 100)} % of the flow's contacts)`);
+      const message = await recordSkipped(
+        db,
+        key,
+        null,
+        `holdout: control group (${Math.round(flow.holdout.share * 100)} % of the flow's contacts)`,
+      );
       return { status: 'skipped', messageId: message.id, reason: message.reason ?? 'skipped' };
     }
   }
-  if (!secret) throw ApplicationFailure.nonRetryable('WEBHOOK_SECRET is not set: webhook steps are signed with it', 'ConfigurationError');
+  if (!secret)
+    throw ApplicationFailure.nonRetryable(
+      'WEBHOOK_SECRET is not set: webhook steps are signed with it',
+      'ConfigurationError',
+    );
 
   const contact = await getContact(db, journey.contactId);
   const { body } = await renderFields(step, {
@@ -60,38 +77,62 @@ export async function callWebhook(
   try {
     JSON.parse(body);
   } catch (err) {
-    throw ApplicationFailure.nonRetryable(`webhook body of step ${step.id} is not JSON once rendered: ${(err as Error).message}`, 'TemplateError');
+    throw ApplicationFailure.nonRetryable(
+      `webhook body of step ${step.id} is not JSON once rendered: ${(err as Error).message}`,
+      'TemplateError',
+    );
   }
   const owner = randomUUID();
   const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
-  const message = await claimMessage(db, key, { recipient: step.url, provider: 'webhook', content: { body }, owner, leaseMs, takeOver: settled.takeOver });
-  if (!message) throw ApplicationFailure.retryable(`webhook of step ${step.id} was claimed by another attempt`, 'MessageClaimed');
+  const message = await claimMessage(db, key, {
+    recipient: step.url,
+    provider: 'webhook',
+    content: { body },
+    owner,
+    leaseMs,
+    takeOver: settled.takeOver,
+  });
+  if (!message)
+    throw ApplicationFailure.retryable(`webhook of step ${step.id} was claimed by another attempt`, 'MessageClaimed');
   const timestamp = Math.floor(Date.now() / 1000);
   let response: Response;
   try {
-    response = await underClaim(db, message, owner, leaseMs, () => fetch(step.url, {
-      method: 'POST',
-      headers: {
-        ...step.headers,
-        'content-type': 'application/json',
-        'user-agent': 'Parcours-Webhook/1',
-        // The first run's id: the same on every retry and after a journey reset.
-        'x-parcours-delivery': `${message.journeyRunId}:${step.id}`,
-        'x-parcours-signature': signWebhook(secret, timestamp, body),
-      },
-      body,
-      signal: AbortSignal.timeout(opts.timeoutMs ?? Math.min(10_000, PROVIDER_TIMEOUT_MS)),
-    }));
+    response = await underClaim(db, message, owner, leaseMs, () =>
+      fetch(step.url, {
+        method: 'POST',
+        headers: {
+          ...step.headers,
+          'content-type': 'application/json',
+          'user-agent': 'Parcours-Webhook/1',
+          // The first run's id: the same on every retry and after a journey reset.
+          'x-parcours-delivery': `${message.journeyRunId}:${step.id}`,
+          'x-parcours-signature': signWebhook(secret, timestamp, body),
+        },
+        body,
+        signal: AbortSignal.timeout(opts.timeoutMs ?? Math.min(10_000, PROVIDER_TIMEOUT_MS)),
+      }),
+    );
   } catch (err) {
     // Transactional: settleFailure throws (retried, whether or not the receiver got it).
-    await settleFailure(db, message, owner, ProviderError.fromNetwork('Webhook', err), { transactional: true, canLookup: false });
+    await settleFailure(db, message, owner, ProviderError.fromNetwork('Webhook', err), {
+      transactional: true,
+      canLookup: false,
+    });
     throw err;
   }
   if (response.ok) {
-    await finishAttempt(db, message.id, { status: 'sent', providerMessageId: String(response.status), sentAt: new Date(Math.max(req.now, Date.now())) });
+    await finishAttempt(db, message.id, {
+      status: 'sent',
+      providerMessageId: String(response.status),
+      sentAt: new Date(Math.max(req.now, Date.now())),
+    });
     return { status: 'sent', messageId: message.id, httpStatus: response.status };
   }
-  const error = ProviderError.fromStatus('Webhook', response.status, (await response.text().catch(() => '')).slice(0, 300));
+  const error = ProviderError.fromStatus(
+    'Webhook',
+    response.status,
+    (await response.text().catch(() => '')).slice(0, 300),
+  );
   await settleFailure(db, message, owner, error, { transactional: true, canLookup: false });
   throw error; // (settleFailure has thrown already: retryable or ProviderRejected)
 }

@@ -47,7 +47,13 @@ export interface AppDeps {
   /** Signed unsubscribe and tracking links. */
   links: LinkSettings;
   /** Provider webhook verification; a provider without its key answers 404. */
-  webhooks: { sendgridPublicKey?: string; twilioAuthToken?: string; publicUrl: string; shopifySecret?: string; woocommerceSecret?: string };
+  webhooks: {
+    sendgridPublicKey?: string;
+    twilioAuthToken?: string;
+    publicUrl: string;
+    shopifySecret?: string;
+    woocommerceSecret?: string;
+  };
   /** Double opt-in confirmation emails (the activities' email provider); without it `pending` on email is a 503. */
   confirmations?: ConfirmationSender;
   /** CONSENT_EMAIL, for the preference page and GET /v1/contacts/:id/consent. */

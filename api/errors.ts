@@ -15,7 +15,8 @@ export class HttpError extends Error {
   }
 }
 
-export const invalid = (issues: Issue[], message = 'request is invalid') => new HttpError(400, 'invalid_request', message, issues);
+export const invalid = (issues: Issue[], message = 'request is invalid') =>
+  new HttpError(400, 'invalid_request', message, issues);
 export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} not found`);
 
 export { isDatabaseUnavailable };
@@ -47,12 +48,15 @@ export function toHttpError(err: unknown): HttpError | undefined {
   const known = e.type ? BODY_ERRORS[e.type] : undefined;
   if (known) {
     const message =
-      known.code === 'invalid_json' ? `body is not valid JSON: ${e.message}`
-      : known.code === 'payload_too_large' && e.limit ? `body is larger than ${Math.round(e.limit / 1024)} KB`
-      : (known.message ?? e.message ?? known.code);
+      known.code === 'invalid_json'
+        ? `body is not valid JSON: ${e.message}`
+        : known.code === 'payload_too_large' && e.limit
+          ? `body is larger than ${Math.round(e.limit / 1024)} KB`
+          : (known.message ?? e.message ?? known.code);
     return new HttpError(known.status, known.code, message);
   }
-  if (isDatabaseUnavailable(err)) return new HttpError(503, 'unavailable', 'storage is unavailable; nothing was accepted, retry later');
+  if (isDatabaseUnavailable(err))
+    return new HttpError(503, 'unavailable', 'storage is unavailable; nothing was accepted, retry later');
   if (isRefusedData(err)) return new HttpError(400, 'invalid_data', `the data cannot be stored: ${e.message}`);
   // Errors from Express itself and its parsers (a URL that does not decode...) that are the client's.
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose !== false) {
@@ -65,8 +69,16 @@ export function toHttpError(err: unknown): HttpError | undefined {
  * `{ error: { code, message, issues } }`, and `code` and `message` again at the top level:
  * Segment's older Python library (analytics-python) reads a top-level `code`.
  */
-export function errorBody(e: HttpError): { code: string; message: string; error: { code: string; message: string; issues?: Issue[] } } {
-  return { code: e.code, message: e.message, error: { code: e.code, message: e.message, ...(e.issues ? { issues: e.issues } : {}) } };
+export function errorBody(e: HttpError): {
+  code: string;
+  message: string;
+  error: { code: string; message: string; issues?: Issue[] };
+} {
+  return {
+    code: e.code,
+    message: e.message,
+    error: { code: e.code, message: e.message, ...(e.issues ? { issues: e.issues } : {}) },
+  };
 }
 
 export function errorHandler(log: Logger): ErrorRequestHandler {

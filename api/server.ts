@@ -2,7 +2,16 @@
 import { Client } from '@temporalio/client';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { apiKeys, poolSettings, publicUrl, rateLimits, readEnv, requiredLinkSecret, webhookSettings, writeKeys } from '../runtime/env';
+import {
+  apiKeys,
+  poolSettings,
+  publicUrl,
+  rateLimits,
+  readEnv,
+  requiredLinkSecret,
+  webhookSettings,
+  writeKeys,
+} from '../runtime/env';
 import { createLogger } from '../runtime/logger';
 import { providersFromEnv } from '../runtime/providers';
 import { resolveDatabase } from '../runtime/postgres';
@@ -33,9 +42,19 @@ async function main(): Promise<void> {
   const workflows = new Client({ connection, namespace: temporal.namespace }).workflow;
   const links = { publicUrl: publicUrl(env), secret: requiredLinkSecret(env) };
   const providers = providersFromEnv(env, links.secret);
-  const deps = { db, workflows, log, apiKeys: keys, writeKeys: writeKeys(env), rateLimits: rateLimits(env), links, webhooks: webhookSettings(env),
+  const deps = {
+    db,
+    workflows,
+    log,
+    apiKeys: keys,
+    writeKeys: writeKeys(env),
+    rateLimits: rateLimits(env),
+    links,
+    webhooks: webhookSettings(env),
     // Double opt-in confirmations go through the same email provider as journeys (SendGrid or the outbox).
-    confirmations: { email: providers.email, from: providers.emailFrom, links }, consentEmail: env.CONSENT_EMAIL };
+    confirmations: { email: providers.email, from: providers.emailFrom, links },
+    consentEmail: env.CONSENT_EMAIL,
+  };
   // Status changes a crashed or failed pass left unfinished reach their journeys from here.
   const stopNotifier = startFlowStatusNotifier(deps);
   // Routes what requests did not, and profile changes made by steps (also run by workers).

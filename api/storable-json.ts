@@ -15,7 +15,8 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 /** Why this string cannot be stored, or undefined when it can. */
 export function unstorableText(text: string): string | undefined {
   if (text.includes('\u0000')) return 'contains a NUL character (\\u0000), which cannot be stored';
-  if (LONE_SURROGATE.test(text)) return 'contains a lone UTF-16 surrogate (half a character), which is not valid Unicode';
+  if (LONE_SURROGATE.test(text))
+    return 'contains a lone UTF-16 surrogate (half a character), which is not valid Unicode';
   return undefined;
 }
 
@@ -38,7 +39,10 @@ function pathOf(node: Pending): Issue['path'] {
  * deeper than `maxDepth`. Iterative, so a hostile depth cannot overflow the stack here. Every
  * event of every batch passes here: no path array is built unless a problem is found.
  */
-export function unstorableJson(value: unknown, opts: { maxDepth?: number; depthOnly?: boolean } = {}): Issue | undefined {
+export function unstorableJson(
+  value: unknown,
+  opts: { maxDepth?: number; depthOnly?: boolean } = {},
+): Issue | undefined {
   const maxDepth = opts.maxDepth ?? MAX_JSON_DEPTH;
   const text = opts.depthOnly ? () => undefined : unstorableText;
   const pending: Pending[] = [{ value, depth: 0 }];
@@ -58,7 +62,7 @@ export function unstorableJson(value: unknown, opts: { maxDepth?: number; depthO
       continue;
     }
     for (const key in current) {
-      if (!Object.prototype.hasOwnProperty.call(current, key)) continue;
+      if (!Object.hasOwn(current, key)) continue;
       const problem = text(key);
       if (problem) return { path: [...pathOf(node), key], message: `key ${problem}` };
       pending.push({ value: (current as Record<string, unknown>)[key], key, parent: node, depth });

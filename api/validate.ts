@@ -30,7 +30,13 @@ export const MAX_ID_LENGTH = 255;
  */
 export function storableParam(name: string): RequestParamHandler {
   return (_req, _res, next, value: string) => {
-    const problem = unstorableText(value) ?? (value.length > MAX_ID_LENGTH ? `is longer than ${MAX_ID_LENGTH} characters` : undefined);
-    next(problem ? invalid([{ path: ['params', name], message: `${name} ${problem}` }], `URL parameter ${name} is invalid`) : undefined);
+    const problem =
+      unstorableText(value) ??
+      (value.length > MAX_ID_LENGTH ? `is longer than ${MAX_ID_LENGTH} characters` : undefined);
+    next(
+      problem
+        ? invalid([{ path: ['params', name], message: `${name} ${problem}` }], `URL parameter ${name} is invalid`)
+        : undefined,
+    );
   };
 }

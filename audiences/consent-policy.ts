@@ -47,7 +47,11 @@ const CHANNEL_NAME: Record<ConsentChannel, string> = { email: 'email', sms: 'SMS
  * Undefined when a marketing message may go out; otherwise why not, in words support reads on
  * the skipped message ("no SMS consent (never_asked)").
  */
-export function marketingRefusal(channel: ConsentChannel, status: ConsentStatus, rules: MarketingConsentRules): string | undefined {
+export function marketingRefusal(
+  channel: ConsentChannel,
+  status: ConsentStatus,
+  rules: MarketingConsentRules,
+): string | undefined {
   if (status === 'subscribed') return undefined;
   const name = CHANNEL_NAME[channel];
   if (status === 'unsubscribed') return `no ${name} consent (unsubscribed)`;

@@ -13,7 +13,14 @@ import { ProviderError } from '../activities/providers/types';
 import { DEFAULT_LEASE_MS, underClaim } from '../activities/send-claim';
 import type { LinkSettings } from '../engagement/links';
 import { signLink } from '../engagement/tokens';
-import { claimMessage, finishAttempt, findStepMessage, isSuppressed, recordSkipped, type MessageKey } from '../db/messages';
+import {
+  claimMessage,
+  finishAttempt,
+  findStepMessage,
+  isSuppressed,
+  recordSkipped,
+  type MessageKey,
+} from '../db/messages';
 import type { Queryable } from '../db/pool';
 
 /** How long a confirmation link works. */
@@ -26,7 +33,11 @@ export interface ConfirmationSender {
   links: LinkSettings;
 }
 
-export type ConfirmationOutcome = { messageId: string; status: 'sent' | 'skipped' | 'failed' | 'retrying'; reason?: string };
+export type ConfirmationOutcome = {
+  messageId: string;
+  status: 'sent' | 'skipped' | 'failed' | 'retrying';
+  reason?: string;
+};
 
 const SUBJECT = 'Please confirm your subscription';
 const html = (link: string) =>
@@ -44,8 +55,18 @@ export function addressHash(address: string): string {
  * address, so it is known before the message row exists and the stored content (the outbox in
  * development) holds the real link.
  */
-export function confirmUrl(links: LinkSettings, req: { consentEventId: number; contactId: string; to: string }, nowMs = Date.now()): string {
-  const token = signLink(links.secret, { p: 'confirm', m: String(req.consentEventId), c: req.contactId, a: addressHash(req.to), x: Math.floor((nowMs + CONFIRM_LINK_TTL_MS) / 1000) });
+export function confirmUrl(
+  links: LinkSettings,
+  req: { consentEventId: number; contactId: string; to: string },
+  nowMs = Date.now(),
+): string {
+  const token = signLink(links.secret, {
+    p: 'confirm',
+    m: String(req.consentEventId),
+    c: req.contactId,
+    a: addressHash(req.to),
+    x: Math.floor((nowMs + CONFIRM_LINK_TTL_MS) / 1000),
+  });
   return `${links.publicUrl}/c/${token}`;
 }
 
@@ -53,7 +74,11 @@ export function confirmUrl(links: LinkSettings, req: { consentEventId: number; c
  * Sends the confirmation for one `pending` change (its Consent Changed event id): the same
  * change never sends twice, a new request (a new change) sends a new one.
  */
-export async function sendConfirmation(db: Queryable, sender: ConfirmationSender, req: { contactId: string; to: string; consentEventId: number }): Promise<ConfirmationOutcome> {
+export async function sendConfirmation(
+  db: Queryable,
+  sender: ConfirmationSender,
+  req: { contactId: string; to: string; consentEventId: number },
+): Promise<ConfirmationOutcome> {
   const key: MessageKey = {
     sendKey: `double-opt-in:${req.contactId}|${req.consentEventId}|confirm-email`,
     journeyRunId: `double-opt-in:${req.consentEventId}`,
@@ -65,7 +90,12 @@ export async function sendConfirmation(db: Queryable, sender: ConfirmationSender
     transactional: true,
   };
   const previous = await findStepMessage(db, key);
-  if (previous && previous.status !== 'retrying' && previous.status !== 'failed') return { messageId: previous.id, status: previous.status === 'sent' ? 'sent' : 'skipped', reason: previous.reason ?? undefined };
+  if (previous && previous.status !== 'retrying' && previous.status !== 'failed')
+    return {
+      messageId: previous.id,
+      status: previous.status === 'sent' ? 'sent' : 'skipped',
+      reason: previous.reason ?? undefined,
+    };
   // Transactional: only suppressions of scope "all" (hard bounce) apply.
   if (await isSuppressed(db, 'email', req.to, true)) {
     const skipped = await recordSkipped(db, key, req.to, 'address is suppressed');
@@ -74,13 +104,29 @@ export async function sendConfirmation(db: Queryable, sender: ConfirmationSender
 
   const owner = randomUUID();
   const content = { subject: SUBJECT, html: html(confirmUrl(sender.links, req)) };
-  const message = await claimMessage(db, key, { recipient: req.to, provider: sender.email.name, content, owner, leaseMs: DEFAULT_LEASE_MS, takeOver: false });
+  const message = await claimMessage(db, key, {
+    recipient: req.to,
+    provider: sender.email.name,
+    content,
+    owner,
+    leaseMs: DEFAULT_LEASE_MS,
+    takeOver: false,
+  });
   if (!message) return { messageId: previous?.id ?? '', status: 'skipped', reason: 'being sent by another request' };
   try {
     const result = await underClaim(db, message, owner, DEFAULT_LEASE_MS, () =>
-      sender.email.send({ to: req.to, from: sender.from, ...content, customArgs: { parcours_message_id: message.id, parcours_flow_id: key.flowId, parcours_step_id: key.stepId } }),
+      sender.email.send({
+        to: req.to,
+        from: sender.from,
+        ...content,
+        customArgs: { parcours_message_id: message.id, parcours_flow_id: key.flowId, parcours_step_id: key.stepId },
+      }),
     );
-    await finishAttempt(db, message.id, { status: 'sent', providerMessageId: result.providerMessageId, sentAt: new Date() });
+    await finishAttempt(db, message.id, {
+      status: 'sent',
+      providerMessageId: result.providerMessageId,
+      sentAt: new Date(),
+    });
     return { messageId: message.id, status: 'sent' };
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);

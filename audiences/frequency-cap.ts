@@ -38,8 +38,14 @@ export const CAP_WINDOW_MS = 86_400_000;
  * A flow's settings under the cap, with their defaults (flows stored before them have none).
  * A send of no known flow version is ranked as the cap ranks such message rows: as a campaign.
  */
-export function flowCapSettings(flow: Pick<FlowDefinition, 'priority' | 'whenCapped'> | undefined): { priority: number; whenCapped: WhenCapped } {
-  return { priority: flow ? (flow.priority ?? DEFAULT_FLOW_PRIORITY) : CAMPAIGN_PRIORITY, whenCapped: flow?.whenCapped ?? 'skip' };
+export function flowCapSettings(flow: Pick<FlowDefinition, 'priority' | 'whenCapped'> | undefined): {
+  priority: number;
+  whenCapped: WhenCapped;
+} {
+  return {
+    priority: flow ? (flow.priority ?? DEFAULT_FLOW_PRIORITY) : CAMPAIGN_PRIORITY,
+    whenCapped: flow?.whenCapped ?? 'skip',
+  };
 }
 
 export interface CapRefusal {
@@ -84,14 +90,35 @@ export async function capRefusals(
         AND ($5::text IS NULL OR m.channel = $5)
         AND CASE WHEN fv.flow_id IS NULL THEN $6::int ELSE COALESCE((fv.definition ->> 'priority')::int, $7::int) END >= $4
       ORDER BY m.contact_id, m.sent_at DESC`,
-    [contactIds, new Date(now - CAP_WINDOW_MS), new Date(now), priority, caps.allChannels > 0 ? null : channel, CAMPAIGN_PRIORITY, DEFAULT_FLOW_PRIORITY],
+    [
+      contactIds,
+      new Date(now - CAP_WINDOW_MS),
+      new Date(now),
+      priority,
+      caps.allChannels > 0 ? null : channel,
+      CAMPAIGN_PRIORITY,
+      DEFAULT_FLOW_PRIORITY,
+    ],
   );
   const byContact = new Map<string, { channel: string; at: number }[]>();
-  for (const r of rows) byContact.set(r.contact_id, [...(byContact.get(r.contact_id) ?? []), { channel: r.channel, at: r.sent_at.getTime() }]);
+  for (const r of rows)
+    byContact.set(r.contact_id, [
+      ...(byContact.get(r.contact_id) ?? []),
+      { channel: r.channel, at: r.sent_at.getTime() },
+    ]);
   for (const [contactId, sent] of byContact) {
     const refusals = [
-      overCap(sent.map((m) => m.at), caps.allChannels, (n) => `frequency cap: ${n} marketing messages in the last 24 h (cap ${caps.allChannels})`),
-      overCap(sent.filter((m) => m.channel === channel).map((m) => m.at), channelCap, (n) => `frequency cap: ${n} marketing ${channel} message${n === 1 ? '' : 's'} in the last 24 h (${channel} cap ${channelCap})`),
+      overCap(
+        sent.map((m) => m.at),
+        caps.allChannels,
+        (n) => `frequency cap: ${n} marketing messages in the last 24 h (cap ${caps.allChannels})`,
+      ),
+      overCap(
+        sent.filter((m) => m.channel === channel).map((m) => m.at),
+        channelCap,
+        (n) =>
+          `frequency cap: ${n} marketing ${channel} message${n === 1 ? '' : 's'} in the last 24 h (${channel} cap ${channelCap})`,
+      ),
     ].filter((r): r is CapRefusal => r !== undefined);
     // Both caps reached: the message waits for the later of the two.
     const latest = refusals.sort((a, b) => b.until - a.until)[0];

@@ -86,7 +86,9 @@ export function holdoutLift(treated: GroupTotals, control: GroupTotals): Holdout
   const t = groupStats(treated);
   const c = groupStats(control);
   const enough = treated.contacts >= 2 && control.contacts >= 2;
-  const rateSe = Math.sqrt(proportionVariance(t.conversionRate, treated.contacts) + proportionVariance(c.conversionRate, control.contacts));
+  const rateSe = Math.sqrt(
+    proportionVariance(t.conversionRate, treated.contacts) + proportionVariance(c.conversionRate, control.contacts),
+  );
   const revenueSe = Math.sqrt(meanVariance(treated) + meanVariance(control));
   return {
     treated: t,

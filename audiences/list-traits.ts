@@ -20,7 +20,8 @@ export interface ListChanges {
 
 export const NO_LIST_CHANGES: ListChanges = { join: [], leave: [] };
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 export function listChangesFromTraits(traits: Record<string, unknown>): ListChanges {
   const lists = traits[LISTS_TRAIT];

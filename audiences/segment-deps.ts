@@ -22,7 +22,14 @@ export interface SegmentDependencies {
 const ageing = (p: PropertyCondition) => p.op === 'within_last' || p.op === 'more_than_ago';
 
 export function segmentDependencies(condition: Condition): SegmentDependencies {
-  const deps = { events: new Set<string>(), traits: false, segments: new Set<string>(), lists: false, consent: false, timeBased: false };
+  const deps = {
+    events: new Set<string>(),
+    traits: false,
+    segments: new Set<string>(),
+    lists: false,
+    consent: false,
+    timeBased: false,
+  };
   const visit = (c: Condition): void => {
     if ('all' in c) c.all.forEach(visit);
     else if ('any' in c) c.any.forEach(visit);
@@ -47,22 +54,36 @@ export function segmentDependencies(condition: Condition): SegmentDependencies {
  * no messages. Referenced segments must exist (so definitions form no cycle: a segment can only
  * name older ones, and segments are not edited in place).
  */
-export function segmentConditionIssues(condition: Condition, existingSegments: ReadonlySet<string>, selfId?: string): Issue[] {
+export function segmentConditionIssues(
+  condition: Condition,
+  existingSegments: ReadonlySet<string>,
+  selfId?: string,
+): Issue[] {
   const issues: Issue[] = [];
   const visit = (c: Condition, path: Issue['path']): void => {
     if ('all' in c) c.all.forEach((x, i) => visit(x, [...path, 'all', i]));
     else if ('any' in c) c.any.forEach((x, i) => visit(x, [...path, 'any', i]));
     else if ('not' in c) visit(c.not, [...path, 'not']);
-    else if ('trigger' in c) issues.push({ path, message: 'a segment has no trigger event: use `profile` or an event condition' });
-    else if ('message' in c) issues.push({ path, message: 'a segment sends no messages: use an event condition on "Email Opened" or "Email Clicked"' });
+    else if ('trigger' in c)
+      issues.push({ path, message: 'a segment has no trigger event: use `profile` or an event condition' });
+    else if ('message' in c)
+      issues.push({
+        path,
+        message: 'a segment sends no messages: use an event condition on "Email Opened" or "Email Clicked"',
+      });
     else if ('segment' in c) {
       if (c.segment === selfId) issues.push({ path: [...path, 'segment'], message: 'a segment cannot contain itself' });
-      else if (!existingSegments.has(c.segment)) issues.push({ path: [...path, 'segment'], message: `no segment "${c.segment}"` });
+      else if (!existingSegments.has(c.segment))
+        issues.push({ path: [...path, 'segment'], message: `no segment "${c.segment}"` });
     } else if ('profile' in c) checkValue(c.profile, [...path, 'profile']);
     else if ('event' in c) (c.where ?? []).forEach((w, i) => checkValue(w, [...path, 'where', i]));
   };
   const checkValue = (p: PropertyCondition, path: Issue['path']) => {
-    if ('value' in p && typeof p.value === 'object') issues.push({ path: [...path, 'value'], message: 'a segment has no trigger event to compare with (`fromTrigger`)' });
+    if ('value' in p && typeof p.value === 'object')
+      issues.push({
+        path: [...path, 'value'],
+        message: 'a segment has no trigger event to compare with (`fromTrigger`)',
+      });
   };
   visit(condition, ['condition']);
   return issues;
@@ -76,10 +97,23 @@ export interface TimeDirection {
 
 const NONE: TimeDirection = { canRise: false, canFall: false };
 const BOTH: TimeDirection = { canRise: true, canFall: true };
-const union = (a: TimeDirection, b: TimeDirection): TimeDirection => ({ canRise: a.canRise || b.canRise, canFall: a.canFall || b.canFall });
+const union = (a: TimeDirection, b: TimeDirection): TimeDirection => ({
+  canRise: a.canRise || b.canRise,
+  canFall: a.canFall || b.canFall,
+});
 /** A quantity that only grows (true when "above": rises) or only shrinks with time. */
-const growing = (op: string): TimeDirection => (op === 'gt' || op === 'gte' ? { canRise: true, canFall: false } : op === 'lt' || op === 'lte' ? { canRise: false, canFall: true } : BOTH);
-const shrinking = (op: string): TimeDirection => (op === 'gt' || op === 'gte' ? { canRise: false, canFall: true } : op === 'lt' || op === 'lte' ? { canRise: true, canFall: false } : BOTH);
+const growing = (op: string): TimeDirection =>
+  op === 'gt' || op === 'gte'
+    ? { canRise: true, canFall: false }
+    : op === 'lt' || op === 'lte'
+      ? { canRise: false, canFall: true }
+      : BOTH;
+const shrinking = (op: string): TimeDirection =>
+  op === 'gt' || op === 'gte'
+    ? { canRise: false, canFall: true }
+    : op === 'lt' || op === 'lte'
+      ? { canRise: true, canFall: false }
+      : BOTH;
 
 /**
  * Time alone only makes events leave windows and dates age. A clock is armed for a contact
@@ -103,7 +137,8 @@ export function timeDirection(condition: Condition): TimeDirection {
   let d = NONE;
   if ((c.where ?? []).some(ageing)) d = BOTH;
   if (c.within) {
-    const count = c.count ?? (c.sum || c.min || c.max || c.first || c.last ? undefined : { op: 'gte' as const, value: 1 });
+    const count =
+      c.count ?? (c.sum || c.min || c.max || c.first || c.last ? undefined : { op: 'gte' as const, value: 1 });
     // The matching set only shrinks: counts and sums shrink, a min can only grow, a max shrink.
     if (count) d = union(d, count.op === 'eq' ? BOTH : shrinking(count.op));
     if (c.sum) d = union(d, shrinking(c.sum.op));
@@ -114,7 +149,10 @@ export function timeDirection(condition: Condition): TimeDirection {
   }
   for (const occurrence of [c.first, c.last]) {
     if (!occurrence) continue;
-    d = union(d, occurrence.op === 'within_last' ? { canRise: false, canFall: true } : { canRise: true, canFall: false });
+    d = union(
+      d,
+      occurrence.op === 'within_last' ? { canRise: false, canFall: true } : { canRise: true, canFall: false },
+    );
     // A window dropping the first event makes `first` newer again.
     if (c.within && occurrence === c.first) d = BOTH;
   }
@@ -122,4 +160,5 @@ export function timeDirection(condition: Condition): TimeDirection {
 }
 
 /** Whether a contact with this membership needs a clock at all. */
-export const needsClock = (direction: TimeDirection, member: boolean) => (member ? direction.canFall : direction.canRise);
+export const needsClock = (direction: TimeDirection, member: boolean) =>
+  member ? direction.canFall : direction.canRise;

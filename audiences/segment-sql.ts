@@ -52,12 +52,14 @@ const ago = (span: number) => `(${NOW} - interval '${span} milliseconds')`;
 const plus = (at: string, span: number) => `(${at} + interval '${span} milliseconds')`;
 
 /** The JSON at a dotted path of a jsonb expression (`a.b.0` reads arrays by index, like readPath). */
-const at = (json: string, path: string[], p: SqlParams) => (path.length === 0 ? json : `(${json} #> ${p.add(path)}::text[])`);
+const at = (json: string, path: string[], p: SqlParams) =>
+  path.length === 0 ? json : `(${json} #> ${p.add(path)}::text[])`;
 
 /** A profile path: id, email, phone and created_at are columns, the rest traits (profileOf). */
 function profileJson(property: string, p: SqlParams): string {
   const [head, ...rest] = property.split('.');
-  if (head === 'id' || head === 'email' || head === 'phone' || head === 'created_at') return at(`to_jsonb(c.${head})`, rest, p);
+  if (head === 'id' || head === 'email' || head === 'phone' || head === 'created_at')
+    return at(`to_jsonb(c.${head})`, rest, p);
   return at('c.traits', property.split('.'), p);
 }
 
@@ -80,7 +82,10 @@ function propertySql(json: string, cond: PropertyCondition, p: SqlParams): strin
       return `(NOT ${equals()})`;
     case 'contains': {
       const inArray = `(jsonb_typeof(${json}) = 'array' AND ${json} @> jsonb_build_array(${p.add(JSON.stringify(value))}::jsonb))`;
-      const inString = typeof value === 'string' ? ` OR (jsonb_typeof(${json}) = 'string' AND strpos(${json} #>> '{}', ${p.add(value)}) > 0)` : '';
+      const inString =
+        typeof value === 'string'
+          ? ` OR (jsonb_typeof(${json}) = 'string' AND strpos(${json} #>> '{}', ${p.add(value)}) > 0)`
+          : '';
       return `COALESCE(${inArray}${inString}, false)`;
     }
     case 'gt':
@@ -98,7 +103,13 @@ function propertySql(json: string, cond: PropertyCondition, p: SqlParams): strin
   }
 }
 
-const SQL_OP: Record<AggregateCondition['op'] | 'gt' | 'gte' | 'lt' | 'lte', string> = { gt: '>', gte: '>=', lt: '<', lte: '<=', eq: '=' };
+const SQL_OP: Record<AggregateCondition['op'] | 'gt' | 'gte' | 'lt' | 'lte', string> = {
+  gt: '>',
+  gte: '>=',
+  lt: '<',
+  lte: '<=',
+  eq: '=',
+};
 
 /** When a date property ages past its window: the flip candidates of within_last / more_than_ago. */
 function propertyFlips(json: string, cond: PropertyCondition): string[] {
@@ -114,7 +125,10 @@ function propertyFlips(json: string, cond: PropertyCondition): string[] {
  * segments on "Order Completed" read the contact's orders a handful of times, not twenty.
  */
 export class EventAggregates {
-  private readonly byKey = new Map<string, { name: string; from: string; columns: Map<string, { name: string; sql: string }> }>();
+  private readonly byKey = new Map<
+    string,
+    { name: string; from: string; columns: Map<string, { name: string; sql: string }> }
+  >();
 
   constructor(
     private readonly p: SqlParams,
@@ -127,9 +141,20 @@ export class EventAggregates {
     let entry = this.byKey.get(key);
     if (!entry) {
       const window = c.within ? ` AND e.occurred_at >= ${ago(ms(c.within))}` : '';
-      const where = (c.where ?? []).map((w) => ` AND ${propertySql(at('e.properties', w.property.split('.'), this.p), w, this.p)}`).join('');
-      const filter = this.scope === 'contact' ? ' AND e.contact_id = $2' : this.scope === 'range' ? ' AND e.contact_id > $2 AND e.contact_id <= $3' : '';
-      entry = { name: `ev${this.byKey.size}`, from: `FROM events e WHERE e.type = 'track' AND e.name = ${this.p.add(c.event)}${window}${where}${filter}`, columns: new Map() };
+      const where = (c.where ?? [])
+        .map((w) => ` AND ${propertySql(at('e.properties', w.property.split('.'), this.p), w, this.p)}`)
+        .join('');
+      const filter =
+        this.scope === 'contact'
+          ? ' AND e.contact_id = $2'
+          : this.scope === 'range'
+            ? ' AND e.contact_id > $2 AND e.contact_id <= $3'
+            : '';
+      entry = {
+        name: `ev${this.byKey.size}`,
+        from: `FROM events e WHERE e.type = 'track' AND e.name = ${this.p.add(c.event)}${window}${where}${filter}`,
+        columns: new Map(),
+      };
       this.byKey.set(key, entry);
     }
     const found = entry;
@@ -139,7 +164,10 @@ export class EventAggregates {
         const columnKey = `${kind}:${property}`;
         let column = found.columns.get(columnKey);
         if (!column) {
-          column = { name: `${kind}_${found.columns.size}`, sql: `${kind}(parcours_num(${at('e.properties', property.split('.'), this.p)}))` };
+          column = {
+            name: `${kind}_${found.columns.size}`,
+            sql: `${kind}(parcours_num(${at('e.properties', property.split('.'), this.p)}))`,
+          };
           found.columns.set(columnKey, column);
         }
         return `${found.name}.${column.name}`;
@@ -176,8 +204,10 @@ class Compiler {
       this.flips.push(...propertyFlips(json, c.profile));
       return propertySql(json, c.profile, this.p);
     }
-    if ('segment' in c) return `EXISTS (SELECT 1 FROM segment_members sm WHERE sm.segment_id = ${this.p.add(c.segment)} AND sm.contact_id = c.id AND sm.exited_at IS NULL)`;
-    if ('list' in c) return `EXISTS (SELECT 1 FROM list_memberships lm WHERE lm.list_id = ${this.p.add(c.list)} AND lm.contact_id = c.id AND lm.left_at IS NULL)`;
+    if ('segment' in c)
+      return `EXISTS (SELECT 1 FROM segment_members sm WHERE sm.segment_id = ${this.p.add(c.segment)} AND sm.contact_id = c.id AND sm.exited_at IS NULL)`;
+    if ('list' in c)
+      return `EXISTS (SELECT 1 FROM list_memberships lm WHERE lm.list_id = ${this.p.add(c.list)} AND lm.contact_id = c.id AND lm.left_at IS NULL)`;
     if ('consent' in c) {
       return `(COALESCE((SELECT cc.status FROM contact_consent cc WHERE cc.contact_id = c.id AND cc.channel = ${this.p.add(c.consent.channel)}), 'never_asked') = ${this.p.add(c.consent.status)})`;
     }
@@ -195,10 +225,22 @@ class Compiler {
     const count = c.count ?? (aggregates ? undefined : { op: 'gte' as const, value: 1 });
     if (count) parts.push(`${n} ${count.op === 'eq' ? '=' : SQL_OP[count.op]} ${count.value}`);
     // A sum over no value is 0; a min or max over none does not hold (flows/conditions.ts).
-    if (c.sum) parts.push(`COALESCE(${source.aggregate('sum', c.sum.property)}, 0) ${SQL_OP[c.sum.op]} ${this.p.add(c.sum.value)}::numeric`);
-    if (c.min) parts.push(`COALESCE(${source.aggregate('min', c.min.property)} ${SQL_OP[c.min.op]} ${this.p.add(c.min.value)}::numeric, false)`);
-    if (c.max) parts.push(`COALESCE(${source.aggregate('max', c.max.property)} ${SQL_OP[c.max.op]} ${this.p.add(c.max.value)}::numeric, false)`);
-    for (const [occ, column] of [[c.first, 'first_at'], [c.last, 'last_at']] as const) {
+    if (c.sum)
+      parts.push(
+        `COALESCE(${source.aggregate('sum', c.sum.property)}, 0) ${SQL_OP[c.sum.op]} ${this.p.add(c.sum.value)}::numeric`,
+      );
+    if (c.min)
+      parts.push(
+        `COALESCE(${source.aggregate('min', c.min.property)} ${SQL_OP[c.min.op]} ${this.p.add(c.min.value)}::numeric, false)`,
+      );
+    if (c.max)
+      parts.push(
+        `COALESCE(${source.aggregate('max', c.max.property)} ${SQL_OP[c.max.op]} ${this.p.add(c.max.value)}::numeric, false)`,
+      );
+    for (const [occ, column] of [
+      [c.first, 'first_at'],
+      [c.last, 'last_at'],
+    ] as const) {
       if (!occ) continue;
       const span = ms(occ.value);
       parts.push(`COALESCE(${name}.${column} ${occ.op === 'within_last' ? '>' : '<='} ${ago(span)}, false)`);
@@ -211,14 +253,23 @@ class Compiler {
   }
 }
 
-/** Membership and next-flip expressions of one condition; its event aggregates go to `events` (shared across segments). */
-export function compileCondition(condition: Condition, p: SqlParams, events: EventAggregates): { member: string; nextFlip: string } {
+/**
+ * Membership and next-flip expressions of one condition; its event aggregates go to `events` (shared across segments).
+ */
+export function compileCondition(
+  condition: Condition,
+  p: SqlParams,
+  events: EventAggregates,
+): { member: string; nextFlip: string } {
   const compiler = new Compiler(p, events);
   const member = compiler.condition(condition);
   // Rounded up to the millisecond: clocks and Temporal count in milliseconds, and a clock woken
   // a fraction of one early would find nothing changed and the same moment again.
   const earliest = `(SELECT min(f) AS f FROM (VALUES ${compiler.flips.map((f) => `(${f})`).join(', ')}) AS flips(f) WHERE f > ${NOW})`;
-  const nextFlip = compiler.flips.length === 0 ? 'NULL::timestamptz' : `(SELECT date_trunc('milliseconds', f) + CASE WHEN f > date_trunc('milliseconds', f) THEN interval '1 millisecond' ELSE interval '0' END FROM ${earliest} AS e)`;
+  const nextFlip =
+    compiler.flips.length === 0
+      ? 'NULL::timestamptz'
+      : `(SELECT date_trunc('milliseconds', f) + CASE WHEN f > date_trunc('milliseconds', f) THEN interval '1 millisecond' ELSE interval '0' END FROM ${earliest} AS e)`;
   return { member, nextFlip };
 }
 
@@ -232,7 +283,13 @@ export function compileSegment(condition: Condition, p: SqlParams, scope: Scope)
 const withClause = (ctes: string[]) => `WITH at_time AS (SELECT ${NOW} AS now)${ctes.map((c) => `, ${c}`).join('')} `;
 
 /** Members among contacts in (lo, hi], inserted as the build's memberships (no event: see db/segments.ts). */
-export function buildChunkSql(condition: Condition, segmentId: string, now: Date, lo: string, hi: string): { text: string; values: unknown[] } {
+export function buildChunkSql(
+  condition: Condition,
+  segmentId: string,
+  now: Date,
+  lo: string,
+  hi: string,
+): { text: string; values: unknown[] } {
   const p = new SqlParams(now, 'range', [lo, hi]);
   const s = compileSegment(condition, p, 'range');
   const id = p.add(segmentId);
@@ -248,7 +305,13 @@ export function buildChunkSql(condition: Condition, segmentId: string, now: Date
  * Contacts in (lo, hi] whose membership can flip with time, with that moment (clocks to arm
  * after a build); `members`: only members (true), only non-members (false), or both.
  */
-export function flipsInRangeSql(condition: Condition, now: Date, lo: string, hi: string, members?: boolean): { text: string; values: unknown[] } {
+export function flipsInRangeSql(
+  condition: Condition,
+  now: Date,
+  lo: string,
+  hi: string,
+  members?: boolean,
+): { text: string; values: unknown[] } {
   const p = new SqlParams(now, 'range', [lo, hi]);
   const s = compileSegment(condition, p, 'range');
   const which = members === undefined ? '' : ` AND ${members ? '' : 'NOT '}${s.member}`;
@@ -261,13 +324,23 @@ export function flipsInRangeSql(condition: Condition, now: Date, lo: string, hi:
 }
 
 /** Count and a sample of the members of a condition over every contact (preview). */
-export function previewSql(condition: Condition, now: Date, sample: number): { count: { text: string; values: unknown[] }; sample: { text: string; values: unknown[] } } {
+export function previewSql(
+  condition: Condition,
+  now: Date,
+  sample: number,
+): { count: { text: string; values: unknown[] }; sample: { text: string; values: unknown[] } } {
   const build = (select: string, tail: string) => {
     const p = new SqlParams(now, 'all');
     const s = compileSegment(condition, p, 'all');
-    return { text: `${withClause(s.ctes)}SELECT ${select} FROM contacts c ${s.joins} WHERE ${s.member}${tail}`, values: p.values };
+    return {
+      text: `${withClause(s.ctes)}SELECT ${select} FROM contacts c ${s.joins} WHERE ${s.member}${tail}`,
+      values: p.values,
+    };
   };
-  return { count: build('count(*)::int AS count', ''), sample: build('c.id, c.email, c.phone, c.traits', ` ORDER BY c.id LIMIT ${Math.max(1, Math.floor(sample))}`) };
+  return {
+    count: build('count(*)::int AS count', ''),
+    sample: build('c.id, c.email, c.phone, c.traits', ` ORDER BY c.id LIMIT ${Math.max(1, Math.floor(sample))}`),
+  };
 }
 
 export interface ContactEvaluation {
@@ -311,7 +384,12 @@ export interface UpkeepOptions {
  * entry or exit another writer applied first is not applied twice: the unique current stay and
  * `exited_at IS NULL` decide, as they did for one change per transaction).
  */
-export function contactUpkeepSql(segments: readonly UpkeepSegment[], contactId: string, now: Date, opts: UpkeepOptions): { text: string; values: unknown[] } {
+export function contactUpkeepSql(
+  segments: readonly UpkeepSegment[],
+  contactId: string,
+  now: Date,
+  opts: UpkeepOptions,
+): { text: string; values: unknown[] } {
   const p = new SqlParams(now, 'contact', [contactId]);
   const events = new EventAggregates(p, 'contact');
   const rows = segments.map((segment, ord) => {

@@ -36,14 +36,23 @@ const OTHER_BILLABLE = [
 
 export function countActions(history: History): ActionCounts {
   const events = history.events ?? [];
-  const counts: ActionCounts = { starts: 0, timers: 0, activityAttempts: 0, signals: 0, searchAttributeUpserts: 0, other: {}, total: 0 };
+  const counts: ActionCounts = {
+    starts: 0,
+    timers: 0,
+    activityAttempts: 0,
+    signals: 0,
+    searchAttributeUpserts: 0,
+    other: {},
+    total: 0,
+  };
 
   // ACTIVITY_TASK_STARTED is written once, when the activity closes, with the attempt it
   // closed on: attempts = that number. A scheduled activity that never started (cancelled,
   // or still in its first try) is one attempt.
   const attemptsByScheduledId = new Map<string, number>();
   for (const event of events) {
-    if (event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) attemptsByScheduledId.set(String(event.eventId), 1);
+    if (event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+      attemptsByScheduledId.set(String(event.eventId), 1);
   }
   for (const event of events) {
     const started = event.activityTaskStartedEventAttributes;
@@ -89,11 +98,23 @@ export function formatActionTable(columns: { title: string; counts: ActionCounts
 
   const labelWidth = Math.max(...rows.map(([label]) => label.length));
   const widths = columns.map((col) => Math.max(col.title.length, 5));
-  const line = (label: string, cells: string[]) => `  ${label.padEnd(labelWidth)}  ${cells.map((cell, i) => cell.padStart(widths[i])).join('  ')}`;
-  const out = [line('', columns.map((col) => col.title)), `  ${'-'.repeat(labelWidth + widths.reduce((a, w) => a + w + 2, 0))}`];
+  const line = (label: string, cells: string[]) =>
+    `  ${label.padEnd(labelWidth)}  ${cells.map((cell, i) => cell.padStart(widths[i])).join('  ')}`;
+  const out = [
+    line(
+      '',
+      columns.map((col) => col.title),
+    ),
+    `  ${'-'.repeat(labelWidth + widths.reduce((a, w) => a + w + 2, 0))}`,
+  ];
   for (const [label, read] of rows) {
     if (label === 'total actions') out.push(`  ${'-'.repeat(labelWidth + widths.reduce((a, w) => a + w + 2, 0))}`);
-    out.push(line(label, columns.map((col) => String(read(col.counts)))));
+    out.push(
+      line(
+        label,
+        columns.map((col) => String(read(col.counts))),
+      ),
+    );
   }
   return out.join('\n');
 }

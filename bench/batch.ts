@@ -63,7 +63,12 @@ function viewItems(prefix: string, count: number, batchSize: number): Item[] {
     event: 'Product Viewed',
     messageId: `${prefix}-view-${i}`,
     timestamp: new Date().toISOString(),
-    properties: { product_id: `p${i % 50}`, name: 'Linen shirt', price: 59.5, url: `https://shop.example.com/p/${i % 50}` },
+    properties: {
+      product_id: `p${i % 50}`,
+      name: 'Linen shirt',
+      price: 59.5,
+      url: `https://shop.example.com/p/${i % 50}`,
+    },
   }));
 }
 
@@ -78,7 +83,8 @@ function checkoutItems(prefix: string, count: number): Item[] {
   }));
 }
 
-const chunks = <T>(items: T[], size: number): T[][] => Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
+const chunks = <T>(items: T[], size: number): T[][] =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
 
 /** null when the batch was taken whole, else why not. */
 async function postBatch(api: ApiClient, batch: Item[]): Promise<string | null> {
@@ -96,7 +102,13 @@ async function postBatch(api: ApiClient, batch: Item[]): Promise<string | null> 
 async function apiBatches(api: ApiClient, label: string, items: Item[], s: BatchSettings): Promise<Measurement> {
   const batches = chunks(items, s.batchSize);
   const run = await runBounded(batches.length, s.clients, (i) => postBatch(api, batches[i]));
-  return { label, count: items.length, seconds: run.seconds, latenciesMs: run.latenciesMs, failures: run.results.filter((f) => f !== null) };
+  return {
+    label,
+    count: items.length,
+    seconds: run.seconds,
+    latenciesMs: run.latenciesMs,
+    failures: run.results.filter((f) => f !== null),
+  };
 }
 
 /** The same rows as the API stores, one transaction per batch: contacts, then events. */
@@ -109,7 +121,12 @@ async function bareInsert(db: Db, items: Item[], s: BatchSettings): Promise<Meas
       await client.query('BEGIN');
       const contacts = [...new Set(batch.map((e) => e.userId))];
       await client.query(`INSERT INTO contacts (id) SELECT unnest($1::text[]) ON CONFLICT (id) DO NOTHING`, [contacts]);
-      const values = batch.map((_, j) => `($${j * 6 + 1}, 'track', $${j * 6 + 2}, $${j * 6 + 3}, $${j * 6 + 4}, $${j * 6 + 5}, $${j * 6 + 6}, now())`).join(', ');
+      const values = batch
+        .map(
+          (_, j) =>
+            `($${j * 6 + 1}, 'track', $${j * 6 + 2}, $${j * 6 + 3}, $${j * 6 + 4}, $${j * 6 + 5}, $${j * 6 + 6}, now())`,
+        )
+        .join(', ');
       // Stored as routed: the router loop must not route the baseline's rows meanwhile.
       await client.query(
         `INSERT INTO events (message_id, type, contact_id, name, properties, context, occurred_at, routed_at) VALUES ${values} ON CONFLICT (message_id) DO NOTHING`,
@@ -124,13 +141,24 @@ async function bareInsert(db: Db, items: Item[], s: BatchSettings): Promise<Meas
       client.release();
     }
   });
-  return { label: 'bare multi-row INSERT', count: items.length, seconds: run.seconds, latenciesMs: run.latenciesMs, failures: run.results.filter((f) => f !== null) };
+  return {
+    label: 'bare multi-row INSERT',
+    count: items.length,
+    seconds: run.seconds,
+    latenciesMs: run.latenciesMs,
+    failures: run.results.filter((f) => f !== null),
+  };
 }
 
-const count = async (db: Db, sql: string, params: unknown[]): Promise<number> => (await db.query<{ n: number }>(sql, params)).rows[0].n;
+const count = async (db: Db, sql: string, params: unknown[]): Promise<number> =>
+  (await db.query<{ n: number }>(sql, params)).rows[0].n;
 
 /** Polls until `done` or the deadline; returns the seconds from `since`, or undefined on timeout. */
-async function secondsUntil(since: number, done: () => Promise<boolean>, deadlineMs: number): Promise<number | undefined> {
+async function secondsUntil(
+  since: number,
+  done: () => Promise<boolean>,
+  deadlineMs: number,
+): Promise<number | undefined> {
   const deadline = Date.now() + deadlineMs;
   while (!(await done())) {
     if (Date.now() > deadline) return undefined;
@@ -156,12 +184,21 @@ interface Paired {
  * The shared machine's load drifts during a run: each side is measured in two halves, api
  * then bare then bare then api, so a slow spell falls on both. Counts and seconds are summed.
  */
-async function abba(measureApi: (half: number) => Promise<Measurement>, measureBare: (half: number) => Promise<Measurement>): Promise<Paired> {
+async function abba(
+  measureApi: (half: number) => Promise<Measurement>,
+  measureBare: (half: number) => Promise<Measurement>,
+): Promise<Paired> {
   const api1 = await measureApi(0);
   const bare1 = await measureBare(0);
   const bare2 = await measureBare(1);
   const api2 = await measureApi(1);
-  const sum = (a: Measurement, b: Measurement): Measurement => ({ ...a, count: a.count + b.count, seconds: a.seconds + b.seconds, latenciesMs: [...a.latenciesMs, ...b.latenciesMs], failures: [...a.failures, ...b.failures] });
+  const sum = (a: Measurement, b: Measurement): Measurement => ({
+    ...a,
+    count: a.count + b.count,
+    seconds: a.seconds + b.seconds,
+    latenciesMs: [...a.latenciesMs, ...b.latenciesMs],
+    failures: [...a.failures, ...b.failures],
+  });
   return { api: sum(api1, api2), bare: sum(bare1, bare2) };
 }
 
@@ -170,19 +207,29 @@ export async function batchSection(stack: Stack, s: BatchSettings, out: Output):
   const db = stack.database.db;
   let failures = 0;
   out.print();
-  out.print(`Batches through POST /v1/batch (${s.batchSize} events each, ${s.clients} clients at once; each side measured in two halves, api bare bare api)`);
+  out.print(
+    `Batches through POST /v1/batch (${s.batchSize} events each, ${s.clients} clients at once; each side measured in two halves, api bare bare api)`,
+  );
   out.print('                                                     events/s    events   seconds   ratio');
   const line = (label: string, m: Measurement, ratio?: number) =>
-    out.print(`  ${label.padEnd(50)} ${rate(m)} ${String(m.count).padStart(9)} ${m.seconds.toFixed(2).padStart(9)}${ratio === undefined ? '' : `   ${ratio.toFixed(2).padStart(5)}`}`);
+    out.print(
+      `  ${label.padEnd(50)} ${rate(m)} ${String(m.count).padStart(9)} ${m.seconds.toFixed(2).padStart(9)}${ratio === undefined ? '' : `   ${ratio.toFixed(2).padStart(5)}`}`,
+    );
   const failed = (m: Measurement) => {
     failures += m.failures.length;
     for (const f of m.failures.slice(0, 5)) out.print(`    FAILED: ${f}`);
   };
-  const half = (total: number, i: number) => (i === 0 ? Math.ceil(total / 2 / s.batchSize) * s.batchSize : total - Math.ceil(total / 2 / s.batchSize) * s.batchSize);
+  const half = (total: number, i: number) =>
+    i === 0
+      ? Math.ceil(total / 2 / s.batchSize) * s.batchSize
+      : total - Math.ceil(total / 2 / s.batchSize) * s.batchSize;
 
   if (s.events > 0) {
     // Warm-up on both paths: connections, JIT, the statements' plans.
-    const unrouted = (prefix: string) => count(db, 'SELECT count(*)::int AS n FROM events WHERE routed_at IS NULL AND message_id LIKE $1', [`${prefix}-%`]);
+    const unrouted = (prefix: string) =>
+      count(db, 'SELECT count(*)::int AS n FROM events WHERE routed_at IS NULL AND message_id LIKE $1', [
+        `${prefix}-%`,
+      ]);
     await apiBatches(stack.api, 'warm', viewItems('warm-view', Math.min(s.events, 5 * s.batchSize), s.batchSize), s);
     // The warm-up's background routing must not fall on the first measured half (or the baseline's warm-up).
     await secondsUntil(performance.now(), async () => (await unrouted('warm-view')) === 0, 120_000);
@@ -205,15 +252,25 @@ export async function batchSection(stack: Stack, s: BatchSettings, out: Output):
     line('bare multi-row INSERT of the same rows', bare);
     line('ratio api/bare (goal >= 0.5)', api, perSecond(api) / perSecond(bare));
     const routedS = routedAfter.reduce((a, b) => a + b, 0);
-    out.print(`    all routed (no journey to start or signal) ${routedS.toFixed(2)} s after their first batch was sent (${(s.events / routedS).toFixed(0)}/s)`);
+    out.print(
+      `    all routed (no journey to start or signal) ${routedS.toFixed(2)} s after their first batch was sent (${(s.events / routedS).toFixed(0)}/s)`,
+    );
     failed(api);
     failed(bare);
   }
 
   if (s.starts > 0) {
-    const stored = (await stack.api.expect([200, 201], 'PUT', `/v1/flows/${BATCH_FLOW_ID}`, { ...abandonedCart, trigger: { event: BATCH_TRIGGER } })) as StoredFlow;
+    const stored = (await stack.api.expect([200, 201], 'PUT', `/v1/flows/${BATCH_FLOW_ID}`, {
+      ...abandonedCart,
+      trigger: { event: BATCH_TRIGGER },
+    })) as StoredFlow;
     const flow = flowDefinition(stored);
-    const running = (prefix: string) => count(db, "SELECT count(*)::int AS n FROM journeys WHERE flow_id = $1 AND status = 'running' AND contact_id LIKE $2", [BATCH_FLOW_ID, `${prefix}-%`]);
+    const running = (prefix: string) =>
+      count(
+        db,
+        "SELECT count(*)::int AS n FROM journeys WHERE flow_id = $1 AND status = 'running' AND contact_id LIKE $2",
+        [BATCH_FLOW_ID, `${prefix}-%`],
+      );
     const apiStarts = async (prefix: string, n: number): Promise<Measurement & { answeredS: number }> => {
       const started = performance.now();
       const answered = await apiBatches(stack.api, 'api', checkoutItems(prefix, n), s);
@@ -224,9 +281,15 @@ export async function batchSection(stack: Stack, s: BatchSettings, out: Output):
     };
     const warm = Math.min(s.starts, 2 * s.batchSize);
     await apiStarts('warm-bstart', warm);
-    await bareStarts(stack.env.client.workflow, flow, { prefix: 'warm-bbare', count: warm, concurrency: DEFAULT_ROUTING_CONCURRENCY });
+    await bareStarts(stack.env.client.workflow, flow, {
+      prefix: 'warm-bbare',
+      count: warm,
+      concurrency: DEFAULT_ROUTING_CONCURRENCY,
+    });
 
-    out.progress(`measuring: ${s.starts} checkouts through /v1/batch until their journeys run, and ${s.starts} bare starts, ${DEFAULT_ROUTING_CONCURRENCY} in flight`);
+    out.progress(
+      `measuring: ${s.starts} checkouts through /v1/batch until their journeys run, and ${s.starts} bare starts, ${DEFAULT_ROUTING_CONCURRENCY} in flight`,
+    );
     let answeredS = 0;
     const { api, bare } = await abba(
       async (i) => {
@@ -234,12 +297,19 @@ export async function batchSection(stack: Stack, s: BatchSettings, out: Output):
         answeredS += m.answeredS;
         return m;
       },
-      (i) => bareStarts(stack.env.client.workflow, flow, { prefix: `bbare${i}`, count: half(s.starts, i), concurrency: DEFAULT_ROUTING_CONCURRENCY }),
+      (i) =>
+        bareStarts(stack.env.client.workflow, flow, {
+          prefix: `bbare${i}`,
+          count: half(s.starts, i),
+          concurrency: DEFAULT_ROUTING_CONCURRENCY,
+        }),
     );
     line('api /v1/batch, journey-starting events (running)', api);
     line(`bare client workflow.start, ${DEFAULT_ROUTING_CONCURRENCY} in flight`, bare);
     line('ratio api/bare (goal >= 0.8)', api, perSecond(api) / perSecond(bare));
-    out.print(`    the ${Math.ceil(s.starts / s.batchSize)} batches were answered (stored) in ${answeredS.toFixed(2)} s; counted until every journey was running`);
+    out.print(
+      `    the ${Math.ceil(s.starts / s.batchSize)} batches were answered (stored) in ${answeredS.toFixed(2)} s; counted until every journey was running`,
+    );
     failed(api);
     failed(bare);
   }

@@ -36,8 +36,15 @@ class LeanSendGrid {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const at = performance.now();
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { personalizations: { custom_args?: Record<string, string> }[] };
-        for (const p of body.personalizations) this.received.push({ messageId: p.custom_args?.parcours_message_id ?? '', campaignId: p.custom_args?.parcours_campaign_id ?? '', at });
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+          personalizations: { custom_args?: Record<string, string> }[];
+        };
+        for (const p of body.personalizations)
+          this.received.push({
+            messageId: p.custom_args?.parcours_message_id ?? '',
+            campaignId: p.custom_args?.parcours_campaign_id ?? '',
+            at,
+          });
         res.writeHead(202, { 'x-message-id': `lean-${this.received.length}` });
         res.end();
       });
@@ -67,7 +74,10 @@ async function seedAudience(stack: Stack, list: string, prefix: string, n: numbe
     [prefix, n],
   );
   await db.query('INSERT INTO lists (id, name) VALUES ($1, $1)', [list]);
-  await db.query("INSERT INTO list_memberships (list_id, contact_id, source) SELECT $1, id, 'bench' FROM contacts WHERE id LIKE $2 || '%'", [list, prefix]);
+  await db.query(
+    "INSERT INTO list_memberships (list_id, contact_id, source) SELECT $1, id, 'bench' FROM contacts WHERE id LIKE $2 || '%'",
+    [list, prefix],
+  );
 }
 
 const campaign = (list: string, throttlePerMinute: number | null): CampaignInput => ({
@@ -106,9 +116,11 @@ async function bareClient(fake: LeanSendGrid, n: number): Promise<number> {
   }
   const t0 = performance.now();
   let next = 0;
-  await Promise.all(Array.from({ length: BARE_CONCURRENCY }, async () => {
-    while (next < batches.length) await provider.sendBatch!(batches[next++]);
-  }));
+  await Promise.all(
+    Array.from({ length: BARE_CONCURRENCY }, async () => {
+      while (next < batches.length) await provider.sendBatch!(batches[next++]);
+    }),
+  );
   return (performance.now() - t0) / 1000;
 }
 
@@ -116,11 +128,27 @@ async function exactlyOnce(
   stack: Stack,
   fake: LeanSendGrid,
   id: string,
-): Promise<{ recipients: number; received: number; duplicates: number; unknown: number; unknownReceived: number; unknownNeverHanded: number; lost: number }> {
+): Promise<{
+  recipients: number;
+  received: number;
+  duplicates: number;
+  unknown: number;
+  unknownReceived: number;
+  unknownNeverHanded: number;
+  lost: number;
+}> {
   const received = new Map<string, number>();
   for (const r of fake.of(id)) received.set(r.messageId, (received.get(r.messageId) ?? 0) + 1);
-  const { rows } = await stack.database.db.query<{ id: string; status: string; handed: boolean }>('SELECT id, status, provider_called_at IS NOT NULL AS handed FROM messages WHERE campaign_id = $1', [id]);
-  const recipients = (await stack.database.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM campaign_recipients WHERE run_id = $1`, [id])).rows[0].n;
+  const { rows } = await stack.database.db.query<{ id: string; status: string; handed: boolean }>(
+    'SELECT id, status, provider_called_at IS NOT NULL AS handed FROM messages WHERE campaign_id = $1',
+    [id],
+  );
+  const recipients = (
+    await stack.database.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM campaign_recipients WHERE run_id = $1`,
+      [id],
+    )
+  ).rows[0].n;
   const byContact = rows.length;
   const unknownRows = rows.filter((r) => r.status === 'unknown');
   const unknown = unknownRows.length;
@@ -130,13 +158,26 @@ async function exactlyOnce(
   const unknownNeverHanded = unknownRows.filter((r) => !r.handed).length;
   // Lost: a recipient with no message row, or a row "sent" the provider never received.
   const lost = recipients - byContact + rows.filter((r) => r.status === 'sent' && !received.has(r.id)).length;
-  return { recipients, received: received.size, duplicates: [...received.values()].filter((n) => n > 1).length, unknown, unknownReceived, unknownNeverHanded, lost };
+  return {
+    recipients,
+    received: received.size,
+    duplicates: [...received.values()].filter((n) => n > 1).length,
+    unknown,
+    unknownReceived,
+    unknownNeverHanded,
+    lost,
+  };
 }
 
 async function main(): Promise<void> {
   const stack = await startStack();
   const fake = await new LeanSendGrid().start();
-  const worker = new WorkerProcess({ temporalAddress: stack.env.address, databaseUrl: stack.database.url, sendgridBaseUrl: fake.url, linkSecret: 'bench-link-secret-0000' });
+  const worker = new WorkerProcess({
+    temporalAddress: stack.env.address,
+    databaseUrl: stack.database.url,
+    sendgridBaseUrl: fake.url,
+    linkSecret: 'bench-link-secret-0000',
+  });
   let failures = 0;
   try {
     progress(`seeding ${RECIPIENTS} + ${THROTTLED} contacts`);
@@ -152,25 +193,36 @@ async function main(): Promise<void> {
     const campaignSeconds = await sendAndWait(stack, 'bench-all', campaign('bench-all', null));
     const campaignRate = fake.of('bench-all').length / campaignSeconds;
     const ratio = campaignRate / bareRate;
-    print(`| campaign (freeze + pages + record) | ${campaignRate.toFixed(0)} messages/s | bare client, ${BARE_CONCURRENCY} requests in flight | ${bareRate.toFixed(0)} messages/s | ratio ${ratio.toFixed(2)} (goal >= 0.7) |`);
+    print(
+      `| campaign (freeze + pages + record) | ${campaignRate.toFixed(0)} messages/s | bare client, ${BARE_CONCURRENCY} requests in flight | ${bareRate.toFixed(0)} messages/s | ratio ${ratio.toFixed(2)} (goal >= 0.7) |`,
+    );
     if (ratio < 0.7) failures += 1;
     const once = await exactlyOnce(stack, fake, 'bench-all');
-    print(`| every recipient once | ${once.received}/${once.recipients} received, ${once.duplicates} duplicates, ${once.lost} lost |`);
+    print(
+      `| every recipient once | ${once.received}/${once.recipients} received, ${once.duplicates} duplicates, ${once.lost} lost |`,
+    );
     if (once.duplicates > 0 || once.lost > 0) failures += 1;
 
     progress('throttled campaign');
     await sendAndWait(stack, 'bench-throttled', campaign('bench-throttled', THROTTLE_PER_MINUTE));
-    const times = fake.of('bench-throttled').map((r) => r.at).sort((a, b) => a - b);
+    const times = fake
+      .of('bench-throttled')
+      .map((r) => r.at)
+      .sort((a, b) => a - b);
     const firstPage = times.filter((t) => t === times[0]).length;
     // The first page goes at once; the rate is what followed it over the time it took.
-    const observed = ((times.length - firstPage) / ((times[times.length - 1] - times[0]) / 60_000));
+    const observed = (times.length - firstPage) / ((times[times.length - 1] - times[0]) / 60_000);
     const drift = Math.abs(observed / THROTTLE_PER_MINUTE - 1);
-    print(`| throttle | ${observed.toFixed(0)} messages/min | set | ${THROTTLE_PER_MINUTE} messages/min | off by ${(drift * 100).toFixed(1)} % (goal <= 5 %) |`);
+    print(
+      `| throttle | ${observed.toFixed(0)} messages/min | set | ${THROTTLE_PER_MINUTE} messages/min | off by ${(drift * 100).toFixed(1)} % (goal <= 5 %) |`,
+    );
     if (drift > 0.05) failures += 1;
 
     progress('kill -9 half way');
     await stack.database.db.query("INSERT INTO lists (id, name) VALUES ('bench-kill', 'kill')");
-    await stack.database.db.query("INSERT INTO list_memberships (list_id, contact_id, source) SELECT 'bench-kill', id, 'bench' FROM contacts WHERE id LIKE 'bc%'");
+    await stack.database.db.query(
+      "INSERT INTO list_memberships (list_id, contact_id, source) SELECT 'bench-kill', id, 'bench' FROM contacts WHERE id LIKE 'bc%'",
+    );
     await stack.api.expect([200, 201], 'PUT', '/v1/campaigns/bench-kill', campaign('bench-kill', null));
     const t0 = performance.now();
     await stack.api.expect(202, 'POST', '/v1/campaigns/bench-kill/send');
@@ -180,7 +232,9 @@ async function main(): Promise<void> {
     await worker.start();
     await stack.env.client.workflow.getHandle('campaign:bench-kill').result();
     const killed = await exactlyOnce(stack, fake, 'bench-kill');
-    print(`| kill -9 at ${atKill} received | ${killed.received}/${killed.recipients} received, ${killed.duplicates} duplicates, ${killed.unknown} recorded unknown (${killed.unknownReceived} of them received, ${killed.unknownNeverHanded} never handed to the provider), ${killed.lost} lost, ${((performance.now() - t0) / 1000).toFixed(1)} s |`);
+    print(
+      `| kill -9 at ${atKill} received | ${killed.received}/${killed.recipients} received, ${killed.duplicates} duplicates, ${killed.unknown} recorded unknown (${killed.unknownReceived} of them received, ${killed.unknownNeverHanded} never handed to the provider), ${killed.lost} lost, ${((performance.now() - t0) / 1000).toFixed(1)} s |`,
+    );
     if (killed.duplicates > 0 || killed.lost > 0 || killed.unknownNeverHanded > 0) failures += 1;
   } finally {
     await worker.stop().catch(() => undefined);

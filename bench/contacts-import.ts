@@ -20,7 +20,14 @@ const KEY = 'bench-key';
 async function main(): Promise<void> {
   const database = await createTestDatabase();
   const workflows = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) }).workflow;
-  const app = createApp({ db: database.db, workflows, log: createLogger('silent'), apiKeys: [KEY], links: { publicUrl: 'http://127.0.0.1', secret: 'bench-link-secret-0123456789' }, webhooks: { publicUrl: 'http://127.0.0.1' } });
+  const app = createApp({
+    db: database.db,
+    workflows,
+    log: createLogger('silent'),
+    apiKeys: [KEY],
+    links: { publicUrl: 'http://127.0.0.1', secret: 'bench-link-secret-0123456789' },
+    webhooks: { publicUrl: 'http://127.0.0.1' },
+  });
   const server = http.createServer(app);
   server.requestTimeout = 0; // the whole upload is one request
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -42,12 +49,21 @@ async function main(): Promise<void> {
   }, 5_000);
   const started = Date.now();
   try {
-    const answer = await postStreamed(port, '/v1/contacts/import', { Authorization: `Bearer ${KEY}`, 'Content-Type': 'text/csv' }, csv());
+    const answer = await postStreamed(
+      port,
+      '/v1/contacts/import',
+      { Authorization: `Bearer ${KEY}`, 'Content-Type': 'text/csv' },
+      csv(),
+    );
     const seconds = (Date.now() - started) / 1000;
     const result = JSON.parse(answer) as { rowsStored?: number; rowsFailed?: number };
-    console.log(`contacts import: ${ROWS.toLocaleString('en')} rows in ${seconds.toFixed(1)} s = ${Math.round(ROWS / seconds).toLocaleString('en')} rows/s (stored ${result.rowsStored}, failed ${result.rowsFailed})`);
+    console.log(
+      `contacts import: ${ROWS.toLocaleString('en')} rows in ${seconds.toFixed(1)} s = ${Math.round(ROWS / seconds).toLocaleString('en')} rows/s (stored ${result.rowsStored}, failed ${result.rowsFailed})`,
+    );
     const lows = samples.map(Number);
-    console.log(`  API process: lowest heap of each 5 s (MB): first ${lows[0]}, last ${lows[lows.length - 1]}, least ${Math.min(...lows)}, most ${Math.max(...lows)}; peak RSS ${Math.round(rss / 2 ** 20)} MB`);
+    console.log(
+      `  API process: lowest heap of each 5 s (MB): first ${lows[0]}, last ${lows[lows.length - 1]}, least ${Math.min(...lows)}, most ${Math.max(...lows)}; peak RSS ${Math.round(rss / 2 ** 20)} MB`,
+    );
   } finally {
     clearInterval(sampler);
     clearInterval(reporter);

@@ -19,24 +19,38 @@ export interface EnteredJourney {
 
 const trackAnswer = z.object({
   routing: z.string(),
-  journeys: z.object({ started: z.array(z.object({ flowId: z.string(), workflowId: z.string(), runId: z.string() })) }).optional(),
+  journeys: z
+    .object({ started: z.array(z.object({ flowId: z.string(), workflowId: z.string(), runId: z.string() })) })
+    .optional(),
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The contact's running journey in the flow, found by its search attributes (visibility lags a little). */
-async function findRunningJourney(workflows: WorkflowClient, flowId: string, contactId: string, timeoutMs = 15_000): Promise<EnteredJourney | undefined> {
+async function findRunningJourney(
+  workflows: WorkflowClient,
+  flowId: string,
+  contactId: string,
+  timeoutMs = 15_000,
+): Promise<EnteredJourney | undefined> {
   const deadline = Date.now() + timeoutMs;
   const query = `FlowId = ${JSON.stringify(flowId)} AND ContactId = ${JSON.stringify(contactId)} AND ExecutionStatus = "Running"`;
   while (Date.now() < deadline) {
-    for await (const info of workflows.list({ query })) return { contactId, workflowId: info.workflowId, runId: info.runId };
+    for await (const info of workflows.list({ query }))
+      return { contactId, workflowId: info.workflowId, runId: info.runId };
     await sleep(250);
   }
   return undefined;
 }
 
 /** The journey the checkout started in `flowId`, or why there is none. */
-async function checkout(api: ApiClient, workflows: WorkflowClient, flowId: string, contactId: string, email: string | undefined): Promise<EnteredJourney | string> {
+async function checkout(
+  api: ApiClient,
+  workflows: WorkflowClient,
+  flowId: string,
+  contactId: string,
+  email: string | undefined,
+): Promise<EnteredJourney | string> {
   try {
     const res = await api.request('POST', '/v1/track', {
       userId: contactId,
@@ -86,8 +100,11 @@ export const emailOf = (contactId: string): string => `${contactId}@example.com`
 
 /** Contacts (and the flows they are in) of the previous parts stay out of the way: pause every other live flow. */
 export async function pauseOtherFlows(api: ApiClient, keep: string): Promise<void> {
-  const listed = z.object({ flows: z.array(z.object({ id: z.string(), status: z.string() })) }).parse(await api.expect(200, 'GET', '/v1/flows'));
+  const listed = z
+    .object({ flows: z.array(z.object({ id: z.string(), status: z.string() })) })
+    .parse(await api.expect(200, 'GET', '/v1/flows'));
   for (const flow of listed.flows) {
-    if (flow.id !== keep && flow.status === 'live') await api.expect(200, 'POST', `/v1/flows/${encodeURIComponent(flow.id)}/pause`);
+    if (flow.id !== keep && flow.status === 'live')
+      await api.expect(200, 'POST', `/v1/flows/${encodeURIComponent(flow.id)}/pause`);
   }
 }

@@ -50,7 +50,11 @@ function checkExit(journey: EnteredJourney, result: JourneyResult): string | nul
 const EXIT_DEADLINE_MS = 120_000;
 
 async function closed(workflows: WorkflowClient, journey: EnteredJourney): Promise<JourneyResult> {
-  return withDeadline(`${journey.contactId}'s journey to close`, EXIT_DEADLINE_MS, workflows.getHandle<typeof journeyWorkflow>(journey.workflowId, journey.runId).result());
+  return withDeadline(
+    `${journey.contactId}'s journey to close`,
+    EXIT_DEADLINE_MS,
+    workflows.getHandle<typeof journeyWorkflow>(journey.workflowId, journey.runId).result(),
+  );
 }
 
 /**
@@ -87,14 +91,19 @@ async function bareExit(workflows: WorkflowClient, journey: EnteredJourney, even
  * ones entered are the last in its queue): exits are timed against journeys at rest in their
  * delay, not against a start backlog.
  */
-export async function waitUntilAtRest(workflows: WorkflowClient, journeys: EnteredJourney[], timeoutMs: number): Promise<void> {
+export async function waitUntilAtRest(
+  workflows: WorkflowClient,
+  journeys: EnteredJourney[],
+  timeoutMs: number,
+): Promise<void> {
   const sample = journeys.slice(-20);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const described = await Promise.all(sample.map((j) => workflows.getHandle(j.workflowId, j.runId).describe()));
     // Started, task scheduled, started, completed, timer started: the journey sleeps in its delay.
     if (described.every((d) => d.historyLength >= 5 && !d.raw.pendingWorkflowTask)) return;
-    if (Date.now() > deadline) throw new Error(`the waiting journeys were not all in their delay after ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw new Error(`the waiting journeys were not all in their delay after ${timeoutMs / 1000} s`);
     await sleep(500);
   }
 }
@@ -102,11 +111,21 @@ export async function waitUntilAtRest(workflows: WorkflowClient, journeys: Enter
 type Path = 'api' | 'bare';
 
 /** One block: `count` exits on one path, `concurrency` in flight. */
-async function block(api: ApiClient, workflows: WorkflowClient, path: Path, journeys: EnteredJourney[], concurrency: number, firstEventId: number, into: ExitSide): Promise<void> {
+async function block(
+  api: ApiClient,
+  workflows: WorkflowClient,
+  path: Path,
+  journeys: EnteredJourney[],
+  concurrency: number,
+  firstEventId: number,
+  into: ExitSide,
+): Promise<void> {
   const run = await runBounded(journeys.length, concurrency, async (i) => {
     const journey = journeys[i];
     try {
-      return path === 'api' ? await apiExit(api, workflows, journey) : await bareExit(workflows, journey, firstEventId + i);
+      return path === 'api'
+        ? await apiExit(api, workflows, journey)
+        : await bareExit(workflows, journey, firstEventId + i);
     } catch (err) {
       return `${journey.contactId}: ${(err as Error).message}`;
     }
@@ -126,8 +145,13 @@ export async function runExits(
   pool: EnteredJourney[],
   opts: { exits: number; concurrency: number; blockSize: number; firstEventId: number },
 ): Promise<ExitRun> {
-  if (pool.length < opts.exits * 2) throw new Error(`${opts.exits * 2} exits need as many waiting journeys, ${pool.length} left`);
-  const result: ExitRun = { concurrency: opts.concurrency, api: { latenciesMs: [], failures: [], seconds: 0 }, bare: { latenciesMs: [], failures: [], seconds: 0 } };
+  if (pool.length < opts.exits * 2)
+    throw new Error(`${opts.exits * 2} exits need as many waiting journeys, ${pool.length} left`);
+  const result: ExitRun = {
+    concurrency: opts.concurrency,
+    api: { latenciesMs: [], failures: [], seconds: 0 },
+    bare: { latenciesMs: [], failures: [], seconds: 0 },
+  };
   let eventId = opts.firstEventId;
   for (let done = 0, round = 0; done < opts.exits; round++) {
     const size = Math.min(opts.blockSize, opts.exits - done);

@@ -46,7 +46,9 @@ export function faultSettingsFromEnv(concurrency: number): FaultSettings {
   // Checked before anything runs: fault 2 comes last, after minutes of fault 1.
   const needed = (EXIT_CONCURRENCIES.length * settings.exits + WARMUP_EXITS) * 2;
   if (settings.waiting > 0 && settings.waiting < needed) {
-    throw new Error(`BENCH_WAITING=${settings.waiting} is too few for BENCH_EXITS=${settings.exits}: the exits use up ${needed} waiting journeys`);
+    throw new Error(
+      `BENCH_WAITING=${settings.waiting} is too few for BENCH_EXITS=${settings.exits}: the exits use up ${needed} waiting journeys`,
+    );
   }
   return settings;
 }
@@ -61,13 +63,22 @@ const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : 'n/a');
 
 function table(rows: string[][]): string[] {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => `  ${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('   ')}`);
+  return rows.map(
+    (r) => `  ${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('   ')}`,
+  );
 }
 
 function printKills(out: Output, s: FaultSettings, calm: KillRun, killed: KillRun): void {
   out.print();
-  out.print(`Fault 1: kill -9 of the worker ${s.kills} time${s.kills === 1 ? '' : 's'} during ${s.journeys} live abandoned-cart journeys (2 reminders each, provider answers in ${s.providerDelayMs} ms)`);
-  const row = (label: string, read: (r: KillRun) => number, withRatio = false) => [label, String(read(calm)), String(read(killed)), withRatio ? ratio(read(killed), read(calm)) : ''];
+  out.print(
+    `Fault 1: kill -9 of the worker ${s.kills} time${s.kills === 1 ? '' : 's'} during ${s.journeys} live abandoned-cart journeys (2 reminders each, provider answers in ${s.providerDelayMs} ms)`,
+  );
+  const row = (label: string, read: (r: KillRun) => number, withRatio = false) => [
+    label,
+    String(read(calm)),
+    String(read(killed)),
+    withRatio ? ratio(read(killed), read(calm)) : '',
+  ];
   const lines = table([
     ['', 'baseline (no kill)', `${s.kills} kill${s.kills === 1 ? '' : 's'}`, 'ratio'],
     row('reminders expected', (r) => r.expected),
@@ -77,11 +88,18 @@ function printKills(out: Output, s: FaultSettings, calm: KillRun, killed: KillRu
     row("admitted: recorded 'unknown'", (r) => r.admitted.filter((a) => a.status === 'unknown').length),
     row("admitted: recorded 'skipped'", (r) => r.admitted.filter((a) => a.status === 'skipped').length),
     row('journeys not completed', (r) => r.failedJourneys.length + r.entryFailures.length),
-    ['checkout -> last journey closed', `${calm.seconds.toFixed(1)} s`, `${killed.seconds.toFixed(1)} s`, ratio(killed.seconds, calm.seconds)],
+    [
+      'checkout -> last journey closed',
+      `${calm.seconds.toFixed(1)} s`,
+      `${killed.seconds.toFixed(1)} s`,
+      ratio(killed.seconds, calm.seconds),
+    ],
   ]);
   for (const line of lines) out.print(line);
   killed.kills.forEach((k, i) =>
-    out.print(`  kill ${i + 1}: at ${k.receivedBefore}/${killed.expected} reminders received, ${k.openCalls} provider call${k.openCalls === 1 ? '' : 's'} open; worker polling again ${k.restartSeconds.toFixed(1)} s later`),
+    out.print(
+      `  kill ${i + 1}: at ${k.receivedBefore}/${killed.expected} reminders received, ${k.openCalls} provider call${k.openCalls === 1 ? '' : 's'} open; worker polling again ${k.restartSeconds.toFixed(1)} s later`,
+    ),
   );
   for (const [name, run] of [
     ['baseline', calm],
@@ -99,12 +117,28 @@ function printKills(out: Output, s: FaultSettings, calm: KillRun, killed: KillRu
 
 function sideRow(concurrency: number, path: string, side: ExitSide): string[] {
   const l = side.latenciesMs;
-  return [String(concurrency), path, String(l.length), (l.length / side.seconds).toFixed(1), ms(percentile(l, 50)), ms(percentile(l, 95)), ms(percentile(l, 99)), String(side.failures.length)];
+  return [
+    String(concurrency),
+    path,
+    String(l.length),
+    (l.length / side.seconds).toFixed(1),
+    ms(percentile(l, 50)),
+    ms(percentile(l, 95)),
+    ms(percentile(l, 99)),
+    String(side.failures.length),
+  ];
 }
 
-function printExits(out: Output, s: FaultSettings, entered: { count: number; seconds: number; restSeconds: number }, runs: ExitRun[]): void {
+function printExits(
+  out: Output,
+  s: FaultSettings,
+  entered: { count: number; seconds: number; restSeconds: number },
+  runs: ExitRun[],
+): void {
   out.print();
-  out.print(`Fault 2: purchase -> journey closed with ${s.waiting} journeys waiting (exit filter Order Completed), api and bare in alternating blocks`);
+  out.print(
+    `Fault 2: purchase -> journey closed with ${s.waiting} journeys waiting (exit filter Order Completed), api and bare in alternating blocks`,
+  );
   out.print(
     `  ${entered.count} journeys entered through the API in ${entered.seconds.toFixed(1)} s (${(entered.count / entered.seconds).toFixed(0)}/s); then the worker (started afresh) had them all in their delay in ${entered.restSeconds.toFixed(1)} s`,
   );
@@ -112,7 +146,16 @@ function printExits(out: Output, s: FaultSettings, entered: { count: number; sec
   for (const run of runs) {
     rows.push(sideRow(run.concurrency, 'api', run.api), sideRow(run.concurrency, 'bare', run.bare));
     const r = (p: number) => ratio(percentile(run.api.latenciesMs, p), percentile(run.bare.latenciesMs, p));
-    rows.push([String(run.concurrency), 'api/bare', '', ratio(run.api.latenciesMs.length / run.api.seconds, run.bare.latenciesMs.length / run.bare.seconds), r(50), r(95), r(99), '']);
+    rows.push([
+      String(run.concurrency),
+      'api/bare',
+      '',
+      ratio(run.api.latenciesMs.length / run.api.seconds, run.bare.latenciesMs.length / run.bare.seconds),
+      r(50),
+      r(95),
+      r(99),
+      '',
+    ]);
   }
   for (const line of table(rows)) out.print(line);
   const verdicts = runs.map((run) => {
@@ -121,7 +164,8 @@ function printExits(out: Output, s: FaultSettings, entered: { count: number; sec
   });
   out.print(`  goal p99 api <= 1.5 x bare: ${verdicts.join(', ')}`);
   for (const run of runs) {
-    for (const failure of [...run.api.failures, ...run.bare.failures].slice(0, 5)) out.print(`  failed exit: ${failure}`);
+    for (const failure of [...run.api.failures, ...run.bare.failures].slice(0, 5))
+      out.print(`  failed exit: ${failure}`);
   }
 }
 
@@ -143,14 +187,28 @@ export async function faultSection(stack: Stack, s: FaultSettings, out: Output):
       await pauseOtherFlows(stack.api, KILL_FLOW_ID);
       out.progress('fault 1: starting the worker as its own process (tsx worker/main.ts)');
       await worker.start();
-      const ctx: KillContext = { api: stack.api, workflows, db: stack.database.db, provider, worker, concurrency: s.concurrency, deadlineMs: s.deadlineMs, progress: out.progress };
+      const ctx: KillContext = {
+        api: stack.api,
+        workflows,
+        db: stack.database.db,
+        provider,
+        worker,
+        concurrency: s.concurrency,
+        deadlineMs: s.deadlineMs,
+        progress: out.progress,
+      };
       out.progress(`fault 1: baseline, ${s.journeys} journeys without kills`);
       const calm = await runKills(ctx, { prefix: 'calm', journeys: s.journeys, kills: 0 });
-      out.progress(`fault 1: ${s.journeys} journeys, ${s.kills} kills (journeys whose send was cut wait out its 1-minute attempt timeout)`);
+      out.progress(
+        `fault 1: ${s.journeys} journeys, ${s.kills} kills (journeys whose send was cut wait out its 1-minute attempt timeout)`,
+      );
       const killed = await runKills(ctx, { prefix: 'killed', journeys: s.journeys, kills: s.kills });
       failures += calm.entryFailures.length + killed.entryFailures.length;
       printKills(out, s, calm, killed);
-      if (provider.unreadable.length > 0) out.print(`  the provider could not read ${provider.unreadable.length} requests, e.g. ${provider.unreadable[0]}`);
+      if (provider.unreadable.length > 0)
+        out.print(
+          `  the provider could not read ${provider.unreadable.length} requests, e.g. ${provider.unreadable[0]}`,
+        );
     }
     if (s.waiting > 0) {
       await stack.api.expect([200, 201], 'PUT', `/v1/flows/${WAITING_FLOW_ID}`, waitingFlow);
@@ -158,8 +216,16 @@ export async function faultSection(stack: Stack, s: FaultSettings, out: Output):
       // Entering is not what is measured: without a worker competing for the 2 cores it takes
       // a fraction of the time; the worker then takes the journeys to their delay in one go.
       await worker.stop();
-      out.progress(`fault 2: ${s.waiting} journeys enter through the API, ${s.concurrency} in flight (worker stopped meanwhile)`);
-      const entry = await enterContacts(stack.api, workflows, { flowId: WAITING_FLOW_ID, prefix: 'waiting', count: s.waiting, concurrency: s.concurrency, withEmail: false });
+      out.progress(
+        `fault 2: ${s.waiting} journeys enter through the API, ${s.concurrency} in flight (worker stopped meanwhile)`,
+      );
+      const entry = await enterContacts(stack.api, workflows, {
+        flowId: WAITING_FLOW_ID,
+        prefix: 'waiting',
+        count: s.waiting,
+        concurrency: s.concurrency,
+        withEmail: false,
+      });
       failures += entry.failures.length;
       for (const failure of entry.failures.slice(0, 5)) out.print(`  entry failed: ${failure}`);
       const restStart = Date.now();
@@ -171,12 +237,26 @@ export async function faultSection(stack: Stack, s: FaultSettings, out: Output):
       const pool: EnteredJourney[] = [...entry.journeys];
       let eventId = 2_000_000_000;
       out.progress(`fault 2: ${WARMUP_EXITS} warm-up exits per path`);
-      await runExits(stack.api, workflows, pool, { exits: WARMUP_EXITS, concurrency: 4, blockSize: WARMUP_EXITS, firstEventId: eventId });
+      await runExits(stack.api, workflows, pool, {
+        exits: WARMUP_EXITS,
+        concurrency: 4,
+        blockSize: WARMUP_EXITS,
+        firstEventId: eventId,
+      });
       eventId += WARMUP_EXITS * 2;
       const runs: ExitRun[] = [];
       for (const concurrency of EXIT_CONCURRENCIES) {
-        out.progress(`fault 2: ${s.exits} api and ${s.exits} bare exits, ${concurrency} in flight, ${pool.length} journeys waiting`);
-        runs.push(await runExits(stack.api, workflows, pool, { exits: s.exits, concurrency, blockSize: Math.max(25, concurrency * 3), firstEventId: eventId }));
+        out.progress(
+          `fault 2: ${s.exits} api and ${s.exits} bare exits, ${concurrency} in flight, ${pool.length} journeys waiting`,
+        );
+        runs.push(
+          await runExits(stack.api, workflows, pool, {
+            exits: s.exits,
+            concurrency,
+            blockSize: Math.max(25, concurrency * 3),
+            firstEventId: eventId,
+          }),
+        );
         eventId += s.exits * 2;
       }
       failures += runs.reduce((n, r) => n + r.api.failures.length + r.bare.failures.length, 0);

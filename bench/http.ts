@@ -16,7 +16,10 @@ export class ApiClient {
   async request(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<ApiResponse> {
     const res = await fetch(`${this.baseUrl}${path}`, {
       method,
-      headers: { authorization: `Bearer ${this.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${this.apiKey}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
@@ -30,7 +33,12 @@ export class ApiClient {
   }
 
   /** Like request, but anything other than `expected` is an error. */
-  async expect(expected: number | number[], method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<unknown> {
+  async expect(
+    expected: number | number[],
+    method: 'GET' | 'POST' | 'PUT',
+    path: string,
+    body?: unknown,
+  ): Promise<unknown> {
     const res = await this.request(method, path, body);
     const ok = Array.isArray(expected) ? expected.includes(res.status) : res.status === expected;
     if (!ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);

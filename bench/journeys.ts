@@ -24,7 +24,9 @@ export const shortAbandonedCart: FlowInput = {
   name: 'Abandoned cart (short delays)',
   // Seconds apart, the second reminder would fall to smart sending; with the real 24 h it would not.
   smartSending: { enabled: false },
-  steps: abandonedCart.steps.map((step) => (step.type === 'delay' ? { ...step, duration: SHORT_DELAYS[step.id] ?? step.duration } : step)),
+  steps: abandonedCart.steps.map((step) =>
+    step.type === 'delay' ? { ...step, duration: SHORT_DELAYS[step.id] ?? step.duration } : step,
+  ),
 };
 
 export interface JourneyRun {
@@ -71,11 +73,20 @@ interface TrackAnswer {
 }
 
 async function checkout(api: ApiClient, workflows: WorkflowClient, userId: string): Promise<void> {
-  await api.expect(202, 'POST', '/v1/identify', { userId, traits: { email: `${userId}@example.com`, firstName: 'Bench' } });
-  const body = (await api.expect(202, 'POST', '/v1/track', { userId, event: 'Checkout Started', properties: cartProperties })) as TrackAnswer;
+  await api.expect(202, 'POST', '/v1/identify', {
+    userId,
+    traits: { email: `${userId}@example.com`, firstName: 'Bench' },
+  });
+  const body = (await api.expect(202, 'POST', '/v1/track', {
+    userId,
+    event: 'Checkout Started',
+    properties: cartProperties,
+  })) as TrackAnswer;
   // On a loaded machine the request's short routing deadline may pass: the router loop starts it.
-  if (body.routing === 'deferred') return until(`the journey of ${userId} (routing deferred)`, 60_000, () => journeyExists(workflows, userId));
-  if (body.journeys?.started?.length !== 1) throw new Error(`checkout for ${userId} started no journey: ${JSON.stringify(body)}`);
+  if (body.routing === 'deferred')
+    return until(`the journey of ${userId} (routing deferred)`, 60_000, () => journeyExists(workflows, userId));
+  if (body.journeys?.started?.length !== 1)
+    throw new Error(`checkout for ${userId} started no journey: ${JSON.stringify(body)}`);
 }
 
 async function journeyExists(workflows: WorkflowClient, contactId: string): Promise<boolean> {
@@ -93,17 +104,30 @@ async function finish(workflows: WorkflowClient, title: string, contactId: strin
   return { title, result, history: await handle.fetchHistory() };
 }
 
-export async function journeyWithoutOrder(api: ApiClient, workflows: WorkflowClient, contactId: string): Promise<JourneyRun> {
+export async function journeyWithoutOrder(
+  api: ApiClient,
+  workflows: WorkflowClient,
+  contactId: string,
+): Promise<JourneyRun> {
   await checkout(api, workflows, contactId);
   return finish(workflows, 'no order', contactId);
 }
 
-export async function journeyWithOrder(api: ApiClient, workflows: WorkflowClient, contactId: string): Promise<JourneyRun> {
+export async function journeyWithOrder(
+  api: ApiClient,
+  workflows: WorkflowClient,
+  contactId: string,
+): Promise<JourneyRun> {
   await checkout(api, workflows, contactId);
   await until('the first reminder in the outbox', 60_000, () => reminderInOutbox(api, contactId, 'reminder-1'));
-  const body = (await api.expect(202, 'POST', '/v1/track', { userId: contactId, event: 'Order Completed', properties: { order_id: `o-${contactId}` } })) as TrackAnswer;
+  const body = (await api.expect(202, 'POST', '/v1/track', {
+    userId: contactId,
+    event: 'Order Completed',
+    properties: { order_id: `o-${contactId}` },
+  })) as TrackAnswer;
   // Deferred: the router loop signals it; the journey's outcome below says whether it heard it.
-  if (body.routing !== 'deferred' && body.journeys?.signalled?.length !== 1) throw new Error(`the order of ${contactId} signalled no journey: ${JSON.stringify(body)}`);
+  if (body.routing !== 'deferred' && body.journeys?.signalled?.length !== 1)
+    throw new Error(`the order of ${contactId} signalled no journey: ${JSON.stringify(body)}`);
   return finish(workflows, 'order after 1st email', contactId);
 }
 
@@ -112,6 +136,11 @@ export function describeOutcome(result: JourneyResult): string {
   if (!result.exit) return result.status;
   const lastStep = result.steps[result.steps.length - 1]?.stepId ?? 'start';
   const exit = result.exit;
-  const how = exit.reason === 'flow_filter' || exit.reason === 'goal' ? `${exit.reason}, detected by ${exit.detectedBy}` : exit.reason === 'exit_step' ? `exit step ${exit.stepId}` : exit.reason;
+  const how =
+    exit.reason === 'flow_filter' || exit.reason === 'goal'
+      ? `${exit.reason}, detected by ${exit.detectedBy}`
+      : exit.reason === 'exit_step'
+        ? `exit step ${exit.stepId}`
+        : exit.reason;
   return `${result.status} (${how}, at ${lastStep})`;
 }

@@ -21,7 +21,10 @@ import type { WorkerProcess } from './worker-process';
 
 export const KILL_FLOW_ID = 'bench-kills';
 
-/** Seconds-long delays, so 300 journeys send their 600 reminders within the run; smart sending off (seconds apart it would skip the second). */
+/**
+ * Seconds-long delays, so 300 journeys send their 600 reminders within the run; smart sending off (seconds apart it
+ * would skip the second).
+ */
 export const killFlow: FlowInput = {
   ...abandonedCart,
   name: 'Abandoned cart (benchmark: worker kills)',
@@ -95,7 +98,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * its share of reminders has arrived and a provider call is open (up to 2 s), so the worker dies
  * in the middle of sending, the window where a crash duplicates or loses a message.
  */
-async function killDuring(ctx: KillContext, prefix: string, expected: number, kills: number, done: () => boolean): Promise<KillNote[]> {
+async function killDuring(
+  ctx: KillContext,
+  prefix: string,
+  expected: number,
+  kills: number,
+  done: () => boolean,
+): Promise<KillNote[]> {
   const notes: KillNote[] = [];
   for (let k = 0; k < kills; k++) {
     const threshold = Math.ceil((expected * (2 * k + 1)) / (2 * kills));
@@ -111,7 +120,9 @@ async function killDuring(ctx: KillContext, prefix: string, expected: number, ki
     }
     const note = { receivedBefore: receivedKeys(ctx.provider, prefix).length, openCalls: ctx.provider.inFlight };
     await ctx.worker.kill();
-    ctx.progress(`kill -9 of the worker (${k + 1}/${kills}) at ${note.receivedBefore}/${expected} reminders, ${note.openCalls} provider calls open; restarting it`);
+    ctx.progress(
+      `kill -9 of the worker (${k + 1}/${kills}) at ${note.receivedBefore}/${expected} reminders, ${note.openCalls} provider calls open; restarting it`,
+    );
     await ctx.worker.start();
     notes.push({ ...note, restartSeconds: ctx.worker.startSeconds[ctx.worker.startSeconds.length - 1] });
   }
@@ -125,12 +136,21 @@ interface MessageRow {
   reason: string | null;
 }
 
-export async function runKills(ctx: KillContext, opts: { prefix: string; journeys: number; kills: number }): Promise<KillRun> {
+export async function runKills(
+  ctx: KillContext,
+  opts: { prefix: string; journeys: number; kills: number },
+): Promise<KillRun> {
   const expected = opts.journeys * REMINDERS.length;
   const t0 = performance.now();
   let finished = false;
   let entered: EnteredJourney[] = [];
-  const entering = enterContacts(ctx.api, ctx.workflows, { flowId: KILL_FLOW_ID, prefix: opts.prefix, count: opts.journeys, concurrency: ctx.concurrency, withEmail: true });
+  const entering = enterContacts(ctx.api, ctx.workflows, {
+    flowId: KILL_FLOW_ID,
+    prefix: opts.prefix,
+    count: opts.journeys,
+    concurrency: ctx.concurrency,
+    withEmail: true,
+  });
   const killing = killDuring(ctx, opts.prefix, expected, opts.kills, () => finished);
 
   const entry = await entering;
@@ -140,7 +160,9 @@ export async function runKills(ctx: KillContext, opts: { prefix: string; journey
   const closing = Promise.all(
     entered.map(async (journey) => {
       try {
-        const result = await ctx.workflows.getHandle<typeof journeyWorkflow>(journey.workflowId, journey.runId).result();
+        const result = await ctx.workflows
+          .getHandle<typeof journeyWorkflow>(journey.workflowId, journey.runId)
+          .result();
         if (result.status !== 'completed') failedJourneys.push(`${journey.contactId}: ${result.status}`);
       } catch (err) {
         failedJourneys.push(`${journey.contactId}: ${(err as Error).message}`);
@@ -157,10 +179,10 @@ export async function runKills(ctx: KillContext, opts: { prefix: string; journey
 
   const counts = new Map<string, number>();
   for (const key of receivedKeys(ctx.provider, opts.prefix)) counts.set(key, (counts.get(key) ?? 0) + 1);
-  const rows = await ctx.db.query<MessageRow>(`SELECT contact_id, step_id, status, reason FROM messages WHERE flow_id = $1 AND contact_id LIKE $2`, [
-    KILL_FLOW_ID,
-    `${opts.prefix}-%`,
-  ]);
+  const rows = await ctx.db.query<MessageRow>(
+    `SELECT contact_id, step_id, status, reason FROM messages WHERE flow_id = $1 AND contact_id LIKE $2`,
+    [KILL_FLOW_ID, `${opts.prefix}-%`],
+  );
   const admittedKeys = new Set<string>();
   const admitted: KillRun['admitted'] = [];
   for (const row of rows.rows) {

@@ -8,7 +8,11 @@ export interface LoadResult<T> {
   latenciesMs: number[];
 }
 
-export async function runBounded<T>(count: number, concurrency: number, task: (index: number) => Promise<T>): Promise<LoadResult<T>> {
+export async function runBounded<T>(
+  count: number,
+  concurrency: number,
+  task: (index: number) => Promise<T>,
+): Promise<LoadResult<T>> {
   const results = new Array<T>(count);
   const latenciesMs = new Array<number>(count);
   let next = 0;

@@ -4,7 +4,8 @@
  * 1. Build: a new segment ("spent at least 500 over Order Completed in the last 365 days")
  *    over BENCH_SEGMENT_CONTACTS contacts (100,000) and BENCH_SEGMENT_EVENTS events
  *    (1,000,000), as the API builds it (set-based statements each inserting a chunk's members:
- *    BENCH_SEGMENT_CHUNK contacts in the first, 50,000, then sized to about 5 s), next to one hand-written SQL statement writing the
+ * BENCH_SEGMENT_CHUNK contacts in the first, 50,000, then sized to about 5 s), next to one hand-written SQL statement
+ * writing the
  *    same membership rows on the same data (the fair baseline: both sides write the rows), and,
  *    for reference, the hand-written query only counting them and the compiled statement alone
  *    counting. Printed: seconds per 100,000 contacts and the ratios (goal: at most 2x).
@@ -42,7 +43,11 @@ import { startStack, type Stack } from './stack';
 const progress = (text: string) => process.stderr.write(`· ${text}\n`);
 const print = (text = '') => process.stdout.write(`${text}\n`);
 
-const SPEND: Condition = { event: 'Order Completed', within: '365 days', sum: { property: 'total', op: 'gte', value: 500 } };
+const SPEND: Condition = {
+  event: 'Order Completed',
+  within: '365 days',
+  sum: { property: 'total', op: 'gte', value: 500 },
+};
 const HAND_MEMBERS = `SELECT contact_id FROM events WHERE type = 'track' AND name = 'Order Completed' AND occurred_at >= now() - interval '365 days'
   GROUP BY contact_id HAVING sum((properties->>'total')::numeric) >= 500`;
 const HAND_COUNT = `SELECT count(*)::int AS n FROM (${HAND_MEMBERS}) members`;
@@ -55,7 +60,10 @@ const HAND_INSERT = (segmentId: string) => ({
 async function seed(stack: Stack, contacts: number, events: number): Promise<void> {
   const db = stack.database.db;
   progress(`seeding ${contacts} contacts and ${events} events`);
-  await db.query(`INSERT INTO contacts (id, email, traits) SELECT 'c' || lpad(i::text, 7, '0'), 'c' || i || '@example.com', jsonb_build_object('plan', CASE WHEN i % 3 = 0 THEN 'pro' ELSE 'free' END, 'signed_up', (now() - make_interval(days => i % 700))::text) FROM generate_series(1, $1) i`, [contacts]);
+  await db.query(
+    `INSERT INTO contacts (id, email, traits) SELECT 'c' || lpad(i::text, 7, '0'), 'c' || i || '@example.com', jsonb_build_object('plan', CASE WHEN i % 3 = 0 THEN 'pro' ELSE 'free' END, 'signed_up', (now() - make_interval(days => i % 700))::text) FROM generate_series(1, $1) i`,
+    [contacts],
+  );
   // Orders spread over two years, totals 5-300; a tenth of the events are email opens.
   const batch = 50_000;
   for (let from = 1; from <= events; from += batch) {
@@ -79,7 +87,13 @@ async function timed<T>(work: () => Promise<T>): Promise<{ seconds: number; valu
 }
 
 async function newSegment(stack: Stack, id: string, condition: Condition, total: number): Promise<Segment> {
-  const segment = await insertSegment(stack.database.db, { id, name: id, condition, dependencies: segmentDependencies(condition), total });
+  const segment = await insertSegment(stack.database.db, {
+    id,
+    name: id,
+    condition,
+    dependencies: segmentDependencies(condition),
+    total,
+  });
   if (!segment) throw new Error(`segment ${id} exists`);
   return segment;
 }
@@ -88,7 +102,13 @@ async function buildSection(stack: Stack, contacts: number): Promise<void> {
   const db = stack.database.db;
   const deps = { db, log: createLogger('silent') };
   const chunk = intFromEnv('BENCH_SEGMENT_CHUNK', DEFAULT_BUILD.chunk);
-  const members = async (segmentId: string) => (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM segment_members WHERE segment_id = $1 AND exited_at IS NULL', [segmentId])).rows[0].n;
+  const members = async (segmentId: string) =>
+    (
+      await db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM segment_members WHERE segment_id = $1 AND exited_at IS NULL',
+        [segmentId],
+      )
+    ).rows[0].n;
   // Warm the caches once on each side, then measure each twice and keep the better run.
   await db.query(HAND_COUNT);
   const hand: number[] = [];
@@ -104,35 +124,68 @@ async function buildSection(stack: Stack, contacts: number): Promise<void> {
     const insert = HAND_INSERT(`hand-${run}`);
     hand.push((await timed(() => db.query(insert.text, insert.values))).seconds);
     handCount = await members(`hand-${run}`);
-    await db.query("DELETE FROM segment_members WHERE segment_id = $1", [`hand-${run}`]);
+    await db.query('DELETE FROM segment_members WHERE segment_id = $1', [`hand-${run}`]);
     const segment = await newSegment(stack, `spend-${run}`, SPEND, contacts);
     built.push((await timed(() => runBuild(deps, segment, { chunk, armClocks: false }))).seconds);
     builtCount = await members(segment.id);
-    const status = (await db.query<{ status: string; build_error: string | null }>('SELECT status, build_error FROM segments WHERE id = $1', [segment.id])).rows[0];
+    const status = (
+      await db.query<{ status: string; build_error: string | null }>(
+        'SELECT status, build_error FROM segments WHERE id = $1',
+        [segment.id],
+      )
+    ).rows[0];
     if (status.status !== 'ready') throw new Error(`build failed: ${status.build_error}`);
     await db.query('DELETE FROM segment_members WHERE segment_id = $1', [segment.id]);
   }
   const per100k = (s: number) => (s * 100_000) / contacts;
   const best = (xs: number[]) => Math.min(...xs);
-  print(`segment build "sum(total) >= 500 over Order Completed, last 365 days": ${per100k(best(built)).toFixed(2)} s per 100,000 contacts (${builtCount} members written, first chunk ${chunk} contacts)`);
-  print(`hand-written SQL writing the same membership rows (one INSERT ... SELECT): ${per100k(best(hand)).toFixed(2)} s per 100,000 contacts (${handCount} members)`);
-  print(`ratio build/hand-written: ${(best(built) / best(hand)).toFixed(2)} (goal <= 2)${builtCount === handCount ? '' : '  MEMBERS DIFFER'}`);
-  print(`  for reference, counting without writing: hand-written ${per100k(best(handCounting)).toFixed(2)} s, the compiled statement ${per100k(best(compiledAlone)).toFixed(2)} s per 100,000 contacts (ratio ${(best(compiledAlone) / best(handCounting)).toFixed(2)})`);
+  print(
+    `segment build "sum(total) >= 500 over Order Completed, last 365 days": ${per100k(best(built)).toFixed(2)} s per 100,000 contacts (${builtCount} members written, first chunk ${chunk} contacts)`,
+  );
+  print(
+    `hand-written SQL writing the same membership rows (one INSERT ... SELECT): ${per100k(best(hand)).toFixed(2)} s per 100,000 contacts (${handCount} members)`,
+  );
+  print(
+    `ratio build/hand-written: ${(best(built) / best(hand)).toFixed(2)} (goal <= 2)${builtCount === handCount ? '' : '  MEMBERS DIFFER'}`,
+  );
+  print(
+    `  for reference, counting without writing: hand-written ${per100k(best(handCounting)).toFixed(2)} s, the compiled statement ${per100k(best(compiledAlone)).toFixed(2)} s per 100,000 contacts (ratio ${(best(compiledAlone) / best(handCounting)).toFixed(2)})`,
+  );
   await db.query("DELETE FROM segments WHERE id LIKE 'spend-%'");
 }
 
 /** 20 segments depending on Order Completed, of every shape the upkeep evaluates. */
 function adversarialSegments(): [string, Condition][] {
   const list: [string, Condition][] = [];
-  for (const [i, value] of [100, 250, 500, 1000, 2000].entries()) list.push([`spend-${i}`, { event: 'Order Completed', within: '365 days', sum: { property: 'total', op: 'gte', value } }]);
-  for (const [i, n] of [1, 2, 3, 5, 10].entries()) list.push([`orders-${i}`, { event: 'Order Completed', within: '90 days', count: { op: 'gte', value: n } }]);
-  for (const [i, days] of [30, 60, 90, 180].entries()) list.push([`lapsed-${i}`, { event: 'Order Completed', last: { op: 'more_than_ago', value: `${days} days` } }]);
+  for (const [i, value] of [100, 250, 500, 1000, 2000].entries())
+    list.push([
+      `spend-${i}`,
+      { event: 'Order Completed', within: '365 days', sum: { property: 'total', op: 'gte', value } },
+    ]);
+  for (const [i, n] of [1, 2, 3, 5, 10].entries())
+    list.push([`orders-${i}`, { event: 'Order Completed', within: '90 days', count: { op: 'gte', value: n } }]);
+  for (const [i, days] of [30, 60, 90, 180].entries())
+    list.push([`lapsed-${i}`, { event: 'Order Completed', last: { op: 'more_than_ago', value: `${days} days` } }]);
   list.push(['big-basket', { event: 'Order Completed', max: { property: 'total', op: 'gte', value: 250 } }]);
   list.push(['small-only', { event: 'Order Completed', max: { property: 'total', op: 'lt', value: 50 } }]);
   list.push(['new-buyer', { event: 'Order Completed', first: { op: 'within_last', value: '30 days' } }]);
-  list.push(['pro-buyer', { all: [{ profile: { property: 'plan', op: 'equals', value: 'pro' } }, { event: 'Order Completed', within: '30 days' }] }]);
-  list.push(['never-opened-buyer', { all: [{ event: 'Order Completed' }, { not: { event: 'Email Opened', within: '180 days' } }] }]);
-  list.push(['vip-pro', { all: [{ segment: 'spend-2' }, { profile: { property: 'plan', op: 'equals', value: 'pro' } }] }]);
+  list.push([
+    'pro-buyer',
+    {
+      all: [
+        { profile: { property: 'plan', op: 'equals', value: 'pro' } },
+        { event: 'Order Completed', within: '30 days' },
+      ],
+    },
+  ]);
+  list.push([
+    'never-opened-buyer',
+    { all: [{ event: 'Order Completed' }, { not: { event: 'Email Opened', within: '180 days' } }] },
+  ]);
+  list.push([
+    'vip-pro',
+    { all: [{ segment: 'spend-2' }, { profile: { property: 'plan', op: 'equals', value: 'pro' } }] },
+  ]);
   return list;
 }
 
@@ -142,7 +195,10 @@ function adversarialSegments(): [string, Condition][] {
  */
 function realisticSegments(): [string, Condition][] {
   return [
-    ['r-spend-500', { event: 'Order Completed', within: '365 days', sum: { property: 'total', op: 'gte', value: 500 } }],
+    [
+      'r-spend-500',
+      { event: 'Order Completed', within: '365 days', sum: { property: 'total', op: 'gte', value: 500 } },
+    ],
     ['r-repeat', { event: 'Order Completed', within: '90 days', count: { op: 'gte', value: 3 } }],
     ['r-lapsed', { event: 'Order Completed', last: { op: 'more_than_ago', value: '90 days' } }],
     ['r-vip-pro', { all: [{ segment: 'r-spend-500' }, { profile: { property: 'plan', op: 'equals', value: 'pro' } }] }],
@@ -193,7 +249,15 @@ const MIXES: Mix[] = [
 ];
 
 /** Calls from distinct contacts (`offset` moves on between batches), each with its history. */
-async function ingest(stack: Stack, mix: Mix, prefix: string, count: number, contacts: number, concurrency: number, offset = 0): Promise<number> {
+async function ingest(
+  stack: Stack,
+  mix: Mix,
+  prefix: string,
+  count: number,
+  contacts: number,
+  concurrency: number,
+  offset = 0,
+): Promise<number> {
   const result = await runBounded(count, concurrency, async (i) => {
     const userId = `c${String(1 + (((offset + i) * 104_723) % contacts)).padStart(7, '0')}`;
     await stack.api.expect(202, 'POST', '/v1/track', { userId, ...mix.event(offset + i), messageId: `${prefix}-${i}` });
@@ -210,7 +274,9 @@ async function drained(stack: Stack): Promise<void> {
   const deps = { db: stack.database.db, workflows: stack.env.client.workflow, log: createLogger('silent') };
   for (;;) {
     if ((await routePending(deps, { leaseMs: 30_000, batch: 200 })) > 0) continue;
-    const { rows } = await stack.database.db.query<{ n: number }>('SELECT (SELECT count(*) FROM events WHERE routed_at IS NULL) + (SELECT count(*) FROM segment_clocks WHERE arm_pending) AS n');
+    const { rows } = await stack.database.db.query<{ n: number }>(
+      'SELECT (SELECT count(*) FROM events WHERE routed_at IS NULL) + (SELECT count(*) FROM segment_clocks WHERE arm_pending) AS n',
+    );
     if (Number(rows[0].n) === 0) return;
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -227,7 +293,16 @@ async function storeBuildClocks(stack: Stack, condition: Condition): Promise<voi
   if (!direction.canRise && !direction.canFall) return;
   const db = stack.database.db;
   const hi = (await db.query<{ hi: string }>('SELECT max(id) AS hi FROM contacts')).rows[0].hi;
-  await storeClocksToArm(db, flipsInRangeSql(condition, new Date(), '', hi, direction.canRise && direction.canFall ? undefined : direction.canFall));
+  await storeClocksToArm(
+    db,
+    flipsInRangeSql(
+      condition,
+      new Date(),
+      '',
+      hi,
+      direction.canRise && direction.canFall ? undefined : direction.canFall,
+    ),
+  );
 }
 
 const countOf = async (stack: Stack, sql: string) => (await stack.database.db.query<{ n: number }>(sql)).rows[0].n;
@@ -275,7 +350,10 @@ async function upkeepMix(stack: Stack, mix: Mix, contacts: number, offsetBase: n
   await live(false);
   await ingest(stack, mix, `warm-${offsetBase}`, warm, contacts, concurrency, offsetBase);
   await drained(stack);
-  const changesBefore = await countOf(stack, "SELECT count(*)::int AS n FROM events WHERE name IN ('Segment Entered', 'Segment Exited')");
+  const changesBefore = await countOf(
+    stack,
+    "SELECT count(*)::int AS n FROM events WHERE name IN ('Segment Entered', 'Segment Exited')",
+  );
   const clocksBefore = clocksArmedInProcess();
   let without = 0;
   let withSegments = 0;
@@ -283,20 +361,40 @@ async function upkeepMix(stack: Stack, mix: Mix, contacts: number, offsetBase: n
     progress(`round ${round + 1}/${rounds}: ${per} events without, then with ${ids.length} live segments`);
     await live(false);
     const offset = offsetBase + 1_000 + round * 2 * per;
-    without += (await timed(async () => { await ingest(stack, mix, `plain-${offsetBase}-${round}`, per, contacts, concurrency, offset); await drained(stack); })).seconds;
+    without += (
+      await timed(async () => {
+        await ingest(stack, mix, `plain-${offsetBase}-${round}`, per, contacts, concurrency, offset);
+        await drained(stack);
+      })
+    ).seconds;
     await live(true);
-    withSegments += (await timed(async () => { await ingest(stack, mix, `live-${offsetBase}-${round}`, per, contacts, concurrency, offset + per); await drained(stack); })).seconds;
+    withSegments += (
+      await timed(async () => {
+        await ingest(stack, mix, `live-${offsetBase}-${round}`, per, contacts, concurrency, offset + per);
+        await drained(stack);
+      })
+    ).seconds;
   }
   await live(false);
   const total = per * rounds;
   const perEvent = (s: number) => (s * 1000) / total;
-  const changes = (await countOf(stack, "SELECT count(*)::int AS n FROM events WHERE name IN ('Segment Entered', 'Segment Exited')")) - changesBefore;
+  const changes =
+    (await countOf(
+      stack,
+      "SELECT count(*)::int AS n FROM events WHERE name IN ('Segment Entered', 'Segment Exited')",
+    )) - changesBefore;
   const clocks = clocksArmedInProcess() - clocksBefore;
   print();
   print(`upkeep, ${mix.name}`);
-  print(`  ingest without segments: ${(total / without).toFixed(0)} events/s (${perEvent(without).toFixed(2)} ms per event at ${concurrency} in flight)`);
-  print(`  ingest with ${ids.length} live segments: ${(total / withSegments).toFixed(0)} events/s (${perEvent(withSegments).toFixed(2)} ms per event; ${changes} entries/exits stored and routed, ${clocks} clocks armed)`);
-  print(`  extra cost per event: ${(((withSegments - without) / without) * 100).toFixed(1)} % of the ingest cost without segments (goal <= 25 %)`);
+  print(
+    `  ingest without segments: ${(total / without).toFixed(0)} events/s (${perEvent(without).toFixed(2)} ms per event at ${concurrency} in flight)`,
+  );
+  print(
+    `  ingest with ${ids.length} live segments: ${(total / withSegments).toFixed(0)} events/s (${perEvent(withSegments).toFixed(2)} ms per event; ${changes} entries/exits stored and routed, ${clocks} clocks armed)`,
+  );
+  print(
+    `  extra cost per event: ${(((withSegments - without) / without) * 100).toFixed(1)} % of the ingest cost without segments (goal <= 25 %)`,
+  );
 }
 
 async function upkeepSection(stack: Stack, contacts: number): Promise<void> {

@@ -54,8 +54,12 @@ export class SlowSendGrid {
       this.inFlight++;
       if (req.method === 'POST' && req.url === '/v3/mail/send') {
         const parsed = mailSendBody.safeParse(safeJson(Buffer.concat(chunks).toString('utf8')));
-        if (parsed.success) this.received.push({ to: parsed.data.personalizations[0].to[0].email, subject: parsed.data.subject, at });
-        else this.unreadable.push(`mail send body: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+        if (parsed.success)
+          this.received.push({ to: parsed.data.personalizations[0].to[0].email, subject: parsed.data.subject, at });
+        else
+          this.unreadable.push(
+            `mail send body: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+          );
       } else {
         this.unreadable.push(`${req.method} ${req.url}`);
       }

@@ -42,7 +42,8 @@ export async function startStack(): Promise<Stack> {
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
-      for (const cleanup of [...cleanups].reverse()) await cleanup().catch((err: Error) => process.stderr.write(`cleanup: ${err.message}\n`));
+      for (const cleanup of [...cleanups].reverse())
+        await cleanup().catch((err: Error) => process.stderr.write(`cleanup: ${err.message}\n`));
     })());
   try {
     // The database first, so it is dropped last: the dev server is never left running behind.

@@ -37,7 +37,12 @@ function isTrackAnswer(body: unknown): body is TrackAnswer {
 /** null when the track started exactly one journey, else why not. */
 async function trackCheckout(api: ApiClient, userId: string): Promise<string | null> {
   try {
-    const res = await api.request('POST', '/v1/track', { userId, event: 'Checkout Started', properties: cartProperties, messageId: `checkout-${userId}` });
+    const res = await api.request('POST', '/v1/track', {
+      userId,
+      event: 'Checkout Started',
+      properties: cartProperties,
+      messageId: `checkout-${userId}`,
+    });
     const started = isTrackAnswer(res.body) ? res.body.journeys?.started : undefined;
     if (res.status === 202 && started?.length === 1) return null;
     return `${userId}: HTTP ${res.status}, journeys.started ${started?.length ?? 'missing'}: ${JSON.stringify(res.body).slice(0, 300)}`;
@@ -46,9 +51,18 @@ async function trackCheckout(api: ApiClient, userId: string): Promise<string | n
   }
 }
 
-export async function apiStarts(api: ApiClient, opts: { prefix: string; count: number; concurrency: number }): Promise<Measurement> {
+export async function apiStarts(
+  api: ApiClient,
+  opts: { prefix: string; count: number; concurrency: number },
+): Promise<Measurement> {
   const run = await runBounded(opts.count, opts.concurrency, (i) => trackCheckout(api, `${opts.prefix}-${i}`));
-  return { label: 'api track->journey start', count: opts.count, seconds: run.seconds, latenciesMs: run.latenciesMs, failures: run.results.filter((f) => f !== null) };
+  return {
+    label: 'api track->journey start',
+    count: opts.count,
+    seconds: run.seconds,
+    latenciesMs: run.latenciesMs,
+    failures: run.results.filter((f) => f !== null),
+  };
 }
 
 /** The flow as a journey carries it (what liveFlowsTriggeredBy returns): the stored definition. */
@@ -58,8 +72,19 @@ export function flowDefinition(stored: StoredFlow): FlowDefinition {
 }
 
 /** The same start the API makes (journeyStartOptions), without HTTP or Postgres. */
-async function startBare(workflows: WorkflowClient, flow: FlowDefinition, contactId: string, eventId: number): Promise<string | null> {
-  const trigger = { id: eventId, messageId: `checkout-${contactId}`, name: 'Checkout Started', properties: cartProperties, timestamp: new Date().toISOString() };
+async function startBare(
+  workflows: WorkflowClient,
+  flow: FlowDefinition,
+  contactId: string,
+  eventId: number,
+): Promise<string | null> {
+  const trigger = {
+    id: eventId,
+    messageId: `checkout-${contactId}`,
+    name: 'Checkout Started',
+    properties: cartProperties,
+    timestamp: new Date().toISOString(),
+  };
   try {
     await workflows.start<typeof journeyWorkflow>('journeyWorkflow', journeyStartOptions(flow, contactId, trigger));
     return null;
@@ -73,6 +98,14 @@ export async function bareStarts(
   flow: FlowDefinition,
   opts: { prefix: string; count: number; concurrency: number },
 ): Promise<Measurement> {
-  const run = await runBounded(opts.count, opts.concurrency, (i) => startBare(workflows, flow, `${opts.prefix}-${i}`, 1_000_000 + i));
-  return { label: 'bare client journey start', count: opts.count, seconds: run.seconds, latenciesMs: run.latenciesMs, failures: run.results.filter((f) => f !== null) };
+  const run = await runBounded(opts.count, opts.concurrency, (i) =>
+    startBare(workflows, flow, `${opts.prefix}-${i}`, 1_000_000 + i),
+  );
+  return {
+    label: 'bare client journey start',
+    count: opts.count,
+    seconds: run.seconds,
+    latenciesMs: run.latenciesMs,
+    failures: run.results.filter((f) => f !== null),
+  };
 }

@@ -15,7 +15,14 @@ import { abandonedCart } from '../test/fixtures/flows';
 import { createJourneyWorker } from '../worker/create-worker';
 import { countActions, formatActionTable } from './actions';
 import { batchSection, batchSettingsFromEnv } from './batch';
-import { describeOutcome, journeyWithOrder, journeyWithoutOrder, SHORT_FLOW_ID, shortAbandonedCart, withDeadline } from './journeys';
+import {
+  describeOutcome,
+  journeyWithOrder,
+  journeyWithoutOrder,
+  SHORT_FLOW_ID,
+  shortAbandonedCart,
+  withDeadline,
+} from './journeys';
 import { percentile } from './load';
 import { faultSection, faultSettingsFromEnv } from './faults';
 import { intFromEnv } from './settings';
@@ -46,7 +53,10 @@ async function throughput(stack: Stack, events: number, concurrency: number): Pr
   // Not measured: opens the HTTP, Postgres and gRPC connections and warms the JIT on both paths.
   const warmup = Math.min(20, events);
   progress(`warm-up: ${warmup} starts per side`);
-  const warm = [await apiStarts(stack.api, { prefix: 'warm-api', count: warmup, concurrency }), await bareStarts(workflows, flow, { prefix: 'warm-bare', count: warmup, concurrency })];
+  const warm = [
+    await apiStarts(stack.api, { prefix: 'warm-api', count: warmup, concurrency }),
+    await bareStarts(workflows, flow, { prefix: 'warm-bare', count: warmup, concurrency }),
+  ];
 
   progress(`measuring: ${events} track events through the API, then ${events} bare starts, ${concurrency} in flight`);
   const api = await apiStarts(stack.api, { prefix: 'api', count: events, concurrency });
@@ -60,7 +70,10 @@ async function throughput(stack: Stack, events: number, concurrency: number): Pr
 }
 
 /** Part 4: actions per journey, with and without the purchase exit. */
-async function actionsPerJourney(stack: Stack, workflowBundle: Awaited<ReturnType<typeof bundleWorkflowCode>>): Promise<void> {
+async function actionsPerJourney(
+  stack: Stack,
+  workflowBundle: Awaited<ReturnType<typeof bundleWorkflowCode>>,
+): Promise<void> {
   // Only the short copy may start on Checkout Started from here on.
   await stack.api.expect(200, 'PUT', `/v1/flows/${FLOW_ID}`, { ...abandonedCart, status: 'paused' });
   await stack.api.expect([200, 201], 'PUT', `/v1/flows/${SHORT_FLOW_ID}`, shortAbandonedCart);
@@ -69,16 +82,32 @@ async function actionsPerJourney(stack: Stack, workflowBundle: Awaited<ReturnTyp
     connection: stack.env.nativeConnection,
     namespace: 'default',
     workflowBundle,
-    activities: { db: stack.database.db, email: outboxProvider(), sms: outboxProvider(), push: outboxProvider(), emailFrom: 'shop@example.com', links: { publicUrl: 'http://127.0.0.1', secret: 'bench-link-secret-0000' } },
+    activities: {
+      db: stack.database.db,
+      email: outboxProvider(),
+      sms: outboxProvider(),
+      push: outboxProvider(),
+      emailFrom: 'shop@example.com',
+      links: { publicUrl: 'http://127.0.0.1', secret: 'bench-link-secret-0000' },
+    },
   });
   progress('running two short abandoned-cart journeys with the worker (it first drains the journeys started above)');
   const workflows = stack.env.client.workflow;
-  const both = Promise.all([journeyWithoutOrder(stack.api, workflows, 'cart-no-order'), journeyWithOrder(stack.api, workflows, 'cart-order')]);
+  const both = Promise.all([
+    journeyWithoutOrder(stack.api, workflows, 'cart-no-order'),
+    journeyWithOrder(stack.api, workflows, 'cart-order'),
+  ]);
   const runs = await worker.runUntil(withDeadline('the two short journeys', 60_000, both));
 
   print();
-  print(`Temporal actions per abandoned-cart journey (Temporal Cloud model; delays cut to ${shortAbandonedCart.steps.filter((s) => s.type === 'delay').map((s) => s.duration).join(' and ')})`);
-  for (const run of runs) print(`  ${run.title}: ${describeOutcome(run.result)}; ${run.history.events?.length ?? 0} history events`);
+  print(
+    `Temporal actions per abandoned-cart journey (Temporal Cloud model; delays cut to ${shortAbandonedCart.steps
+      .filter((s) => s.type === 'delay')
+      .map((s) => s.duration)
+      .join(' and ')})`,
+  );
+  for (const run of runs)
+    print(`  ${run.title}: ${describeOutcome(run.result)}; ${run.history.events?.length ?? 0} history events`);
   print(formatActionTable(runs.map((run) => ({ title: run.title, counts: countActions(run.history) }))));
 }
 
@@ -88,15 +117,24 @@ async function main(): Promise<void> {
   installTemporalLogging('silent');
 
   print('Parcours benchmark');
-  print(`  node ${process.version}, ${os.cpus().length} CPUs; Temporal dev server (in-memory SQLite), Postgres, API on 127.0.0.1, all on this machine`);
+  print(
+    `  node ${process.version}, ${os.cpus().length} CPUs; Temporal dev server (in-memory SQLite), Postgres, API on 127.0.0.1, all on this machine`,
+  );
   print(`  ${events} starts per side, ${concurrency} in flight`);
   const batches = batchSettingsFromEnv();
-  print(`  batches: ${batches.events} non-triggering and ${batches.starts} journey-starting events, ${batches.batchSize} per batch, ${batches.clients} clients`);
+  print(
+    `  batches: ${batches.events} non-triggering and ${batches.starts} journey-starting events, ${batches.batchSize} per batch, ${batches.clients} clients`,
+  );
   const faults = faultSettingsFromEnv(concurrency);
-  print(`  faults: ${faults.journeys} journeys, ${faults.kills} worker kills, provider ${faults.providerDelayMs} ms; ${faults.waiting} journeys waiting, ${faults.exits} exits per path`);
+  print(
+    `  faults: ${faults.journeys} journeys, ${faults.kills} worker kills, provider ${faults.providerDelayMs} ms; ${faults.waiting} journeys waiting, ${faults.exits} exits per path`,
+  );
 
   progress('bundling the journey workflow');
-  const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: new DefaultLogger('WARN') });
+  const workflowBundle = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../workflows'),
+    logger: new DefaultLogger('WARN'),
+  });
   progress('starting a fresh Postgres database, the Temporal dev server and the API');
   const stack = await startStack();
   const interrupted = () => {

@@ -63,11 +63,16 @@ export class WorkerProcess {
       };
       child.stdout?.on('data', onLine);
       child.stderr?.on('data', onLine);
-      child.once('exit', (code, signal) => reject(new Error(`the worker exited during start (${signal ?? `code ${code}`}):\n${this.tail.join('\n')}`)));
+      child.once('exit', (code, signal) =>
+        reject(new Error(`the worker exited during start (${signal ?? `code ${code}`}):\n${this.tail.join('\n')}`)),
+      );
     });
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`the worker did not start within ${timeoutMs / 1000} s:\n${this.tail.join('\n')}`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`the worker did not start within ${timeoutMs / 1000} s:\n${this.tail.join('\n')}`)),
+        timeoutMs,
+      );
     });
     try {
       await Promise.race([ready, expired]);
@@ -121,7 +126,11 @@ export class WorkerProcess {
 
   /** Only what the worker needs: nothing from the shell (no stray Twilio or VAPID settings). */
   private environment(): NodeJS.ProcessEnv {
-    const inherited = Object.fromEntries(['PATH', 'HOME', 'TMPDIR', 'NODE_OPTIONS'].flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])));
+    const inherited = Object.fromEntries(
+      ['PATH', 'HOME', 'TMPDIR', 'NODE_OPTIONS'].flatMap((name) =>
+        process.env[name] ? [[name, process.env[name]]] : [],
+      ),
+    );
     return {
       ...inherited,
       LOG_LEVEL: 'info',

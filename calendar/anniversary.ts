@@ -47,7 +47,10 @@ export function monthDayOf(value: unknown): MonthDay | undefined {
   }
   const text = String(value).trim();
   const yearless = YEARLESS.exec(text);
-  if (yearless) return validDay(2000, Number(yearless[1]), Number(yearless[2])) ? { month: Number(yearless[1]), day: Number(yearless[2]) } : undefined;
+  if (yearless)
+    return validDay(2000, Number(yearless[1]), Number(yearless[2]))
+      ? { month: Number(yearless[1]), day: Number(yearless[2]) }
+      : undefined;
   const iso = ISO_DATE.exec(text);
   if (!iso) return undefined;
   const [year, month, day] = [Number(iso[1]), Number(iso[2]), Number(iso[3])];

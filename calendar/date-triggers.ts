@@ -21,7 +21,9 @@ export function calendarKind(trigger: Trigger): CalendarKind | undefined {
   return undefined;
 }
 
-export const isCalendarTriggered = (flow: Pick<FlowDefinition, 'trigger'>): flow is FlowDefinition & { trigger: CalendarTrigger } => calendarKind(flow.trigger) !== undefined;
+export const isCalendarTriggered = (
+  flow: Pick<FlowDefinition, 'trigger'>,
+): flow is FlowDefinition & { trigger: CalendarTrigger } => calendarKind(flow.trigger) !== undefined;
 
 /** When and on which day: the trigger's offset and local hour. */
 export function timingOf(trigger: CalendarTrigger): { offsetDays: number; at: string } {
@@ -36,11 +38,19 @@ export function timingOf(trigger: CalendarTrigger): { offsetDays: number; at: st
  */
 export function asEntryFlow(flow: FlowDefinition & { trigger: CalendarTrigger }): FlowDefinition {
   const contact = flow.trigger.contact;
-  return { ...flow, trigger: { event: CALENDAR_DATE_REACHED, where: [{ property: 'flow_id', op: 'equals', value: flow.id }], ...(contact ? { contact } : {}) } };
+  return {
+    ...flow,
+    trigger: {
+      event: CALENDAR_DATE_REACHED,
+      where: [{ property: 'flow_id', op: 'equals', value: flow.id }],
+      ...(contact ? { contact } : {}),
+    },
+  };
 }
 
 /** One entry per contact, flow and firing day: a retried tick stores nothing twice. */
-export const entryMessageId = (flowId: string, contactId: string, fireDay: string) => `calendar:${flowId}:${contactId}:${fireDay}`;
+export const entryMessageId = (flowId: string, contactId: string, fireDay: string) =>
+  `calendar:${flowId}:${contactId}:${fireDay}`;
 
 const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
@@ -59,7 +69,8 @@ export const dayOfFiring = (fireDay: string, offsetDays: number) => addDays(fire
 export const firingDayOf = (day: string, offsetDays: number) => addDays(day, offsetDays);
 
 /** Whether a contact date (month, day) has its anniversary on `day` (29 February on 28 February outside leap years). */
-export const isAnniversaryOn = (md: Pick<MonthDay, 'month' | 'day'>, day: string) => anniversaryIn(md, Number(day.slice(0, 4))) === day;
+export const isAnniversaryOn = (md: Pick<MonthDay, 'month' | 'day'>, day: string) =>
+  anniversaryIn(md, Number(day.slice(0, 4))) === day;
 
 /** Whether a first name (or its normalised key) is wished on `day`. */
 export const isNameDayOn = (firstName: string, day: string) => nameDay(firstName) === day.slice(5);
@@ -69,14 +80,21 @@ export const isMomentOn = (id: string, day: string) => momentDate(id, Number(day
 /** The (month, day) pairs whose contacts may have an anniversary on `day` (28 February brings in the 29th). */
 export function monthDaysFor(day: string): { month: number; day: number }[] {
   const md = { month: Number(day.slice(5, 7)), day: Number(day.slice(8, 10)) };
-  return md.month === 2 && md.day === 28 && isAnniversaryOn({ month: 2, day: 29 }, day) ? [md, { month: 2, day: 29 }] : [md];
+  return md.month === 2 && md.day === 28 && isAnniversaryOn({ month: 2, day: 29 }, day)
+    ? [md, { month: 2, day: 29 }]
+    : [md];
 }
 
 /**
  * The earliest firing instant after `after` for days of the trigger's date given as
  * (month, day) pairs (date and name-day triggers) or a moment, over the zones in use.
  */
-export function nextFiring(kind: { monthDays: { month: number; day: number }[] } | { moment: string }, timing: { offsetDays: number; at: string }, zones: string[], after: number): number | undefined {
+export function nextFiring(
+  kind: { monthDays: { month: number; day: number }[] } | { moment: string },
+  timing: { offsetDays: number; at: string },
+  zones: string[],
+  after: number,
+): number | undefined {
   const year = Number(utcDay(after).slice(0, 4));
   const days = new Set<string>();
   for (let y = year - 1; y <= year + 2; y += 1) {
@@ -86,7 +104,10 @@ export function nextFiring(kind: { monthDays: { month: number; day: number }[] }
     } else for (const md of kind.monthDays) days.add(anniversaryIn(md, y));
   }
   const floor = addDays(utcDay(after), -2);
-  const firingDays = [...days].map((d) => firingDayOf(d, timing.offsetDays)).filter((d) => d >= floor).sort();
+  const firingDays = [...days]
+    .map((d) => firingDayOf(d, timing.offsetDays))
+    .filter((d) => d >= floor)
+    .sort();
   let best: number | undefined;
   // Days are in order and a day's instants span at most 26 hours: the first few days decide.
   for (const d of firingDays.slice(0, 4)) {

@@ -149,7 +149,9 @@ function config(): MomentConfig {
   return configured;
 }
 
-/** The date ('YYYY-MM-DD') of a moment in a year; undefined for an unknown id (or a year the configuration leaves out). */
+/**
+ * The date ('YYYY-MM-DD') of a moment in a year; undefined for an unknown id (or a year the configuration leaves out).
+ */
 export function momentDate(id: string, year: number): string | undefined {
   if (!Number.isInteger(year) || year < 1 || year > 9999) return undefined;
   const own = config()[id];

@@ -15,7 +15,8 @@ const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'satur
 export function nextOccurrence(schedule: Extract<CampaignSchedule, { type: 'recurring' }>, after: number): number {
   const [hour, minute] = [Number(schedule.at.slice(0, 2)), Number(schedule.at.slice(3, 5))];
   let at = DateTime.fromMillis(after, { zone: schedule.timezone }).set({ hour, minute, second: 0, millisecond: 0 });
-  if (schedule.every === 'week' && schedule.weekday) at = at.plus({ days: (WEEKDAYS.indexOf(schedule.weekday) + 1 - at.weekday + 7) % 7 });
+  if (schedule.every === 'week' && schedule.weekday)
+    at = at.plus({ days: (WEEKDAYS.indexOf(schedule.weekday) + 1 - at.weekday + 7) % 7 });
   while (at.toMillis() <= after) at = at.plus(schedule.every === 'week' ? { weeks: 1 } : { days: 1 });
   return at.toMillis();
 }
@@ -34,9 +35,14 @@ export interface MomentOccurrence {
  * date is the moment's date plus `offsetDays`; undefined when the moment has no date in the
  * next years (a configured moment of past years only).
  */
-export function momentOccurrence(schedule: Pick<MomentSchedule, 'moment' | 'offsetDays' | 'at'>, after: number): MomentOccurrence | undefined {
+export function momentOccurrence(
+  schedule: Pick<MomentSchedule, 'moment' | 'offsetDays' | 'at'>,
+  after: number,
+): MomentOccurrence | undefined {
   // Moments whose send date can still be ahead: from two days before today minus the offset.
-  let from = DateTime.fromMillis(after, { zone: 'utc' }).minus({ days: schedule.offsetDays + 2 }).toISODate()!;
+  let from = DateTime.fromMillis(after, { zone: 'utc' })
+    .minus({ days: schedule.offsetDays + 2 })
+    .toISODate()!;
   for (let tries = 0; tries < 5; tries += 1) {
     const moment = nextMomentDate(schedule.moment, from);
     if (moment === undefined) return undefined;

@@ -7,7 +7,19 @@
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { isKnownMoment, momentId } from '../calendar/moments';
-import { audienceId, clock, duration, emailStep, holdout, pushStep, quietWindow, slug, smsStep, weekday, whenCapped } from '../flows/schema';
+import {
+  audienceId,
+  clock,
+  duration,
+  emailStep,
+  holdout,
+  pushStep,
+  quietWindow,
+  slug,
+  smsStep,
+  weekday,
+  whenCapped,
+} from '../flows/schema';
 
 const isoDateTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date-time');
 const zone = z.string().refine((s) => IANAZone.isValidZone(s), 'not an IANA time zone (e.g. "Europe/Paris")');
@@ -48,11 +60,20 @@ export const campaignSchedule = z.discriminatedUnion('type', [
       weekday: weekday.optional(),
       timezone: zone.default('UTC'),
     })
-    .refine((s) => s.every === 'week' || s.weekday === undefined, { message: '`weekday` only with every: "week"', path: ['weekday'] })
-    .refine((s) => s.every === 'day' || s.weekday !== undefined, { message: 'a weekly campaign needs `weekday`', path: ['weekday'] }),
+    .refine((s) => s.every === 'week' || s.weekday === undefined, {
+      message: '`weekday` only with every: "week"',
+      path: ['weekday'],
+    })
+    .refine((s) => s.every === 'day' || s.weekday !== undefined, {
+      message: 'a weekly campaign needs `weekday`',
+      path: ['weekday'],
+    }),
   z.strictObject({
     type: z.literal('moment'),
-    moment: momentId.refine(isKnownMoment, 'not a calendar moment (GET /v1/calendar lists them; CALENDAR_MOMENTS adds some)'),
+    moment: momentId.refine(
+      isKnownMoment,
+      'not a calendar moment (GET /v1/calendar lists them; CALENDAR_MOMENTS adds some)',
+    ),
     /** Days from the moment's date: -3 is three days before. */
     offsetDays: z.number().int().min(-366).max(366).default(0),
     at: clock,
@@ -84,7 +105,10 @@ export const abTest = z
     winnerBy: z.enum(['opens', 'clicks']).default('opens'),
     after: duration,
   })
-  .refine((t) => new Set(t.variants.map((v) => v.id)).size === t.variants.length, { message: 'variant ids must be unique', path: ['variants'] });
+  .refine((t) => new Set(t.variants.map((v) => v.id)).size === t.variants.length, {
+    message: 'variant ids must be unique',
+    path: ['variants'],
+  });
 
 export const campaignInput = z.strictObject({
   /** Optional in the body; when given it must match the URL. */
@@ -96,7 +120,9 @@ export const campaignInput = z.strictObject({
   /** Messages per minute on the campaign's channel; null: as fast as the provider takes them. */
   throttlePerMinute: z.number().int().min(1).max(1_000_000).nullable().default(null),
   /** Skip contacts who got a marketing message on this channel within `hours`. */
-  smartSending: z.strictObject({ enabled: z.boolean().default(true), hours: z.number().min(0).max(720).default(16) }).default({ enabled: true, hours: 16 }),
+  smartSending: z
+    .strictObject({ enabled: z.boolean().default(true), hours: z.number().min(0).max(720).default(16) })
+    .default({ enabled: true, hours: 16 }),
   /** Recipients inside the window get the message when it ends (their zone); null: none. */
   quietHours: quietWindow.nullable().default(null),
   /** Only contacts `subscribed` on the channel, whatever CONSENT_EMAIL says. */
@@ -123,7 +149,10 @@ export const campaignStatus = z.enum(['draft', 'scheduled', 'sending', 'paused',
 export type CampaignStatus = z.infer<typeof campaignStatus>;
 
 /** The message a recipient of this variant gets (the message itself without an A/B test). */
-export function variantMessage(campaign: Pick<CampaignDefinition, 'message' | 'abTest'>, variantId: string | null): CampaignMessage {
+export function variantMessage(
+  campaign: Pick<CampaignDefinition, 'message' | 'abTest'>,
+  variantId: string | null,
+): CampaignMessage {
   const v = variantId === null ? undefined : campaign.abTest?.variants.find((x) => x.id === variantId);
   if (!v) return campaign.message;
   const { id, ...fields } = v;

@@ -11,7 +11,10 @@
  */
 import { isSafeNumber, parse } from 'lossless-json';
 
-/** A run of digits (and dots) long enough to hold 16 digits, or a digit before an exponent; strings included, to be safe. */
+/**
+ * A run of digits (and dots) long enough to hold 16 digits, or a digit before an exponent; strings included, to be
+ * safe.
+ */
 const MAYBE_INEXACT = /[0-9.]{16}|[0-9][eE]/;
 
 export function parseExactJson(text: string): unknown {
@@ -43,14 +46,18 @@ function keysOf(value: unknown): number {
  * One pass over a JSON text, strings skipped: whether arrays and objects nest deeper than
  * `depthLimit` (it stops there), and how many colons it holds (in valid JSON, one per key).
  */
-export function jsonStructure(text: string, depthLimit = Number.POSITIVE_INFINITY): { tooDeep: boolean; colons: number } {
+export function jsonStructure(
+  text: string,
+  depthLimit = Number.POSITIVE_INFINITY,
+): { tooDeep: boolean; colons: number } {
   let depth = 0;
   let colons = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x3a) colons++;

@@ -34,7 +34,9 @@ export function expressionProblem(expression: string): string | undefined {
   } catch (err) {
     return `not a valid JSONata expression: ${errorMessage(err)}`;
   }
-  return containsRegex(compiled.ast()) ? 'regular expressions are not allowed in mappings (they cannot be interrupted)' : undefined;
+  return containsRegex(compiled.ast())
+    ? 'regular expressions are not allowed in mappings (they cannot be interrupted)'
+    : undefined;
 }
 
 // The AST is untyped JSON; any node (or nested array of nodes) of type "regex" is refused.
@@ -50,7 +52,12 @@ function containsRegex(node: unknown): boolean {
  * source fetches one). `$eval` is shadowed: it would parse a new expression at run time and
  * so get past the regex check; `$pad` is bounded, so one call cannot allocate gigabytes.
  */
-export async function evaluateExpression(path: (string | number)[], expression: string, input: unknown, bindings: { fetched?: unknown }): Promise<unknown> {
+export async function evaluateExpression(
+  path: (string | number)[],
+  expression: string,
+  input: unknown,
+  bindings: { fetched?: unknown },
+): Promise<unknown> {
   try {
     const compiled = jsonata(expression, { ...EVALUATION_LIMITS });
     const result: unknown = await compiled.evaluate(input, {
@@ -69,7 +76,8 @@ export async function evaluateExpression(path: (string | number)[], expression: 
 
 function boundedPad(text: unknown, width: unknown, char: unknown = ' '): string | undefined {
   if (text === undefined) return undefined;
-  if (typeof width !== 'number' || !Number.isInteger(width) || Math.abs(width) > MAX_PAD_WIDTH) throw new Error(`$pad width must be an integer of at most ${MAX_PAD_WIDTH}`);
+  if (typeof width !== 'number' || !Number.isInteger(width) || Math.abs(width) > MAX_PAD_WIDTH)
+    throw new Error(`$pad width must be an integer of at most ${MAX_PAD_WIDTH}`);
   const str = typeof text === 'string' ? text : JSON.stringify(text);
   const fill = typeof char === 'string' && char.length > 0 ? char : ' ';
   return width < 0 ? str.padStart(-width, fill) : str.padEnd(width, fill);
@@ -81,7 +89,8 @@ function plain(path: (string | number)[], value: unknown): unknown {
   if (typeof value === 'function') return undefined;
   const text = JSON.stringify(value);
   if (text === undefined) return undefined;
-  if (text.length > MAX_RESULT_CHARS) throw new MappingError(path, `gave ${text.length} characters of JSON, more than the ${MAX_RESULT_CHARS} allowed`);
+  if (text.length > MAX_RESULT_CHARS)
+    throw new MappingError(path, `gave ${text.length} characters of JSON, more than the ${MAX_RESULT_CHARS} allowed`);
   return JSON.parse(text) as unknown;
 }
 

@@ -4,7 +4,8 @@
  *
  * | topic | calls |
  * | --- | --- |
- * | checkouts/create, checkouts/update | track Checkout Started (`cart_id` = the checkout's `token`); none once `completed_at` is set |
+ * | checkouts/create, checkouts/update | track Checkout Started (`cart_id` = the checkout's `token`); none once
+ * `completed_at` is set |
  * | orders/create | track Order Completed (`cart_id` = the order's `checkout_token`) |
  * | orders/paid | track Order Paid |
  * | refunds/create | track Order Refunded, for the contact of the order (looked up by the caller) |
@@ -27,9 +28,18 @@ import {
   type SourceContext,
 } from './segment';
 
-export const SHOPIFY_TOPICS = ['checkouts/create', 'checkouts/update', 'orders/create', 'orders/paid', 'refunds/create', 'customers/create', 'customers/update'] as const;
+export const SHOPIFY_TOPICS = [
+  'checkouts/create',
+  'checkouts/update',
+  'orders/create',
+  'orders/paid',
+  'refunds/create',
+  'customers/create',
+  'customers/update',
+] as const;
 export type ShopifyTopic = (typeof SHOPIFY_TOPICS)[number];
-export const isShopifyTopic = (topic: string): topic is ShopifyTopic => (SHOPIFY_TOPICS as readonly string[]).includes(topic);
+export const isShopifyTopic = (topic: string): topic is ShopifyTopic =>
+  (SHOPIFY_TOPICS as readonly string[]).includes(topic);
 
 // Only the fields the mapping reads; everything else Shopify sends is allowed and ignored.
 const id = z.union([z.string(), z.number()]).transform(String);
@@ -37,7 +47,17 @@ const text = z.string().nullish();
 const money = z.union([z.string(), z.number()]).nullish();
 
 const consent = z.looseObject({ state: text, opt_in_level: text, consent_updated_at: text }).nullish();
-const address = z.looseObject({ address1: text, address2: text, city: text, province: text, zip: text, country: text, country_code: text }).nullish();
+const address = z
+  .looseObject({
+    address1: text,
+    address2: text,
+    city: text,
+    province: text,
+    zip: text,
+    country: text,
+    country_code: text,
+  })
+  .nullish();
 const customer = z.looseObject({
   id,
   email: text,
@@ -107,7 +127,13 @@ const refund = z.looseObject({
   order_id: id,
   note: text,
   refund_line_items: z
-    .array(z.looseObject({ quantity: z.number().nullish(), line_item: lineItem.nullish(), subtotal_set: z.looseObject({ shop_money: z.looseObject({ currency_code: text }) }).nullish() }))
+    .array(
+      z.looseObject({
+        quantity: z.number().nullish(),
+        line_item: lineItem.nullish(),
+        subtotal_set: z.looseObject({ shop_money: z.looseObject({ currency_code: text }) }).nullish(),
+      }),
+    )
     .default([]),
   transactions: z.array(z.looseObject({ kind: text, status: text, amount: money, currency: text })).default([]),
 });
@@ -130,9 +156,21 @@ export function refundOrderId(payload: unknown): string | undefined {
  * Maps one delivery. `orderContactId` is the contact of the refunded order (refunds/create only).
  * Throws a ZodError when the payload lacks what its topic needs: the caller answers 400.
  */
-export function mapShopifyWebhook(delivery: ShopifyDelivery, payload: unknown, orderContactId?: string): ConnectorOutcome {
-  const source: SourceContext = compact({ name: 'shopify' as const, topic: delivery.topic, deliveryId: delivery.webhookId, shop: delivery.shop }) as SourceContext;
-  const base = (suffix: string) => ({ messageId: `shopify:${delivery.webhookId}:${suffix}`, ...(delivery.triggeredAt ? { timestamp: delivery.triggeredAt } : {}) });
+export function mapShopifyWebhook(
+  delivery: ShopifyDelivery,
+  payload: unknown,
+  orderContactId?: string,
+): ConnectorOutcome {
+  const source: SourceContext = compact({
+    name: 'shopify' as const,
+    topic: delivery.topic,
+    deliveryId: delivery.webhookId,
+    shop: delivery.shop,
+  }) as SourceContext;
+  const base = (suffix: string) => ({
+    messageId: `shopify:${delivery.webhookId}:${suffix}`,
+    ...(delivery.triggeredAt ? { timestamp: delivery.triggeredAt } : {}),
+  });
 
   switch (delivery.topic) {
     case 'checkouts/create':
@@ -206,7 +244,8 @@ export function mapShopifyWebhook(delivery: ShopifyDelivery, payload: unknown, o
     }
     case 'refunds/create': {
       const r = refund.parse(payload);
-      if (!orderContactId) return { ignored: `refund of order ${r.order_id}, which never reached us as Order Completed` };
+      if (!orderContactId)
+        return { ignored: `refund of order ${r.order_id}, which never reached us as Order Completed` };
       const refunds = r.transactions.filter((t) => t.kind === 'refund' && t.status === 'success');
       const total = refunds.reduce((sum, t) => sum + (amount(t.amount) ?? 0), 0);
       return {
@@ -221,9 +260,13 @@ export function mapShopifyWebhook(delivery: ShopifyDelivery, payload: unknown, o
               refund_id: r.id,
               total: Math.round(total * 100) / 100,
               // Shopify's documented refund transactions carry no currency; the refunded lines do.
-              currency: refunds.find((t) => t.currency)?.currency ?? r.refund_line_items.find((i) => i.subtotal_set)?.subtotal_set?.shop_money.currency_code,
+              currency:
+                refunds.find((t) => t.currency)?.currency ??
+                r.refund_line_items.find((i) => i.subtotal_set)?.subtotal_set?.shop_money.currency_code,
               reason: r.note,
-              products: r.refund_line_items.flatMap((item) => (item.line_item ? [{ ...product(item.line_item), quantity: item.quantity ?? undefined }] : [])),
+              products: r.refund_line_items.flatMap((item) =>
+                item.line_item ? [{ ...product(item.line_item), quantity: item.quantity ?? undefined }] : [],
+              ),
             }),
             context: { traits: {}, source },
           },
@@ -234,9 +277,18 @@ export function mapShopifyWebhook(delivery: ShopifyDelivery, payload: unknown, o
     case 'customers/update': {
       const c = customer.parse(payload);
       const traits = customerTraits(c);
-      const calls: SegmentCall[] = [{ type: 'identify', userId: c.id, ...base('identify'), traits, context: { source } }];
+      const calls: SegmentCall[] = [
+        { type: 'identify', userId: c.id, ...base('identify'), traits, context: { source } },
+      ];
       if (delivery.topic === 'customers/create') {
-        calls.push({ type: 'track', userId: c.id, event: SHOP_EVENTS.signedUp, ...base('signed-up'), properties: { method: 'shopify' }, context: { traits, source } });
+        calls.push({
+          type: 'track',
+          userId: c.id,
+          event: SHOP_EVENTS.signedUp,
+          ...base('signed-up'),
+          properties: { method: 'shopify' },
+          context: { traits, source },
+        });
       }
       return { calls };
     }
@@ -257,8 +309,17 @@ function product(item: ShopifyLineItem): SegmentProduct {
 }
 
 /** Traits a checkout or an order tells about its buyer: enough to write to them. */
-function contactTraits(c: ShopifyCustomer | null | undefined, email: string | null | undefined, phone: string | null | undefined): Record<string, unknown> {
-  return compact({ email: c?.email ?? email, phone: c?.phone ?? phone, firstName: c?.first_name, lastName: c?.last_name });
+function contactTraits(
+  c: ShopifyCustomer | null | undefined,
+  email: string | null | undefined,
+  phone: string | null | undefined,
+): Record<string, unknown> {
+  return compact({
+    email: c?.email ?? email,
+    phone: c?.phone ?? phone,
+    firstName: c?.first_name,
+    lastName: c?.last_name,
+  });
 }
 
 /** The list Shopify's email marketing consent keeps in step, when it exists in Parcours. */
@@ -291,6 +352,14 @@ function customerTraits(c: ShopifyCustomer): Record<string, unknown> {
     email_marketing_opt_in_level: c.email_marketing_consent?.opt_in_level,
     sms_marketing_consent: c.sms_marketing_consent?.state,
     lists: newsletterOf(c.email_marketing_consent?.state),
-    address: a ? compact({ street: a.address1, city: a.city, state: a.province, postalCode: a.zip, country: a.country_code ?? a.country }) : undefined,
+    address: a
+      ? compact({
+          street: a.address1,
+          city: a.city,
+          state: a.province,
+          postalCode: a.zip,
+          country: a.country_code ?? a.country,
+        })
+      : undefined,
   });
 }

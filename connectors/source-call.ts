@@ -33,24 +33,33 @@ export interface SourceTrackCall {
 export async function mapDelivery(mapping: SourceMapping, delivery: SourceDelivery): Promise<SourceTrackCall> {
   const evaluate = (field: keyof SourceMapping) => {
     const expression = mapping[field];
-    return expression === undefined ? undefined : evaluateExpression(['mapping', field], expression, delivery.payload, { fetched: delivery.fetched });
+    return expression === undefined
+      ? undefined
+      : evaluateExpression(['mapping', field], expression, delivery.payload, { fetched: delivery.fetched });
   };
   const userId = single('userId', await evaluate('userId'));
   const anonymousId = single('anonymousId', await evaluate('anonymousId'));
   const email = single('email', await evaluate('email'));
   const phone = single('phone', await evaluate('phone'));
   const event = await evaluate('event');
-  if (event === undefined) throw new MappingError(['mapping', 'event'], `${mapping.event} found nothing in the payload`);
+  if (event === undefined)
+    throw new MappingError(['mapping', 'event'], `${mapping.event} found nothing in the payload`);
   const properties = object('properties', await evaluate('properties'));
   const traits = object('traits', await evaluate('traits'));
   const timestamp = dateTime(await evaluate('timestamp'));
-  const deliveryId = single('deliveryId', await evaluate('deliveryId')) ?? createHash('sha256').update(delivery.rawBody).digest('hex');
+  const deliveryId =
+    single('deliveryId', await evaluate('deliveryId')) ?? createHash('sha256').update(delivery.rawBody).digest('hex');
 
   // The shop connectors' contact rule: an id when the platform has one, else the email address.
   const contactId = userId ?? email?.toLowerCase();
   if (contactId === undefined && anonymousId === undefined) {
-    const tried = (['userId', 'email', 'anonymousId'] as const).filter((f) => mapping[f] !== undefined).map((f) => `${f} (${mapping[f]})`);
-    throw new MappingError(['mapping', mapping.userId !== undefined ? 'userId' : mapping.email !== undefined ? 'email' : 'anonymousId'], `found no contact: ${tried.join(', ')} found nothing in the payload`);
+    const tried = (['userId', 'email', 'anonymousId'] as const)
+      .filter((f) => mapping[f] !== undefined)
+      .map((f) => `${f} (${mapping[f]})`);
+    throw new MappingError(
+      ['mapping', mapping.userId !== undefined ? 'userId' : mapping.email !== undefined ? 'email' : 'anonymousId'],
+      `found no contact: ${tried.join(', ')} found nothing in the payload`,
+    );
   }
 
   return {
@@ -81,13 +90,17 @@ function single(field: keyof SourceMapping, value: unknown): string | undefined 
 function object(field: 'properties' | 'traits', value: unknown): Record<string, unknown> {
   if (value === undefined) return {};
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
-  throw new MappingError(['mapping', field], `gave ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}, expected an object`);
+  throw new MappingError(
+    ['mapping', field],
+    `gave ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}, expected an object`,
+  );
 }
 
 /** ISO-8601 text or epoch milliseconds; nothing found means "now" (when it arrived). */
 function dateTime(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   const ms = typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) : NaN;
-  if (!Number.isFinite(ms)) throw new MappingError(['mapping', 'timestamp'], `gave ${JSON.stringify(value)}, expected an ISO-8601 date-time`);
+  if (!Number.isFinite(ms))
+    throw new MappingError(['mapping', 'timestamp'], `gave ${JSON.stringify(value)}, expected an ISO-8601 date-time`);
   return new Date(ms).toISOString();
 }

@@ -16,7 +16,10 @@ export const expression = z
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 
-/** A shared secret that signs the raw body: Typeform's `Typeform-Signature: sha256=<base64>`, GitHub's `X-Hub-Signature-256: sha256=<hex>`. */
+/**
+ * A shared secret that signs the raw body: Typeform's `Typeform-Signature: sha256=<base64>`, GitHub's
+ * `X-Hub-Signature-256: sha256=<hex>`.
+ */
 const hmacAuth = z.strictObject({
   type: z.literal('hmac'),
   header: z.string().trim().min(1).max(100),
@@ -75,15 +78,20 @@ export const sourceConfig = z
     fetch: sourceFetch.optional(),
     mapping: sourceMapping,
   })
-  .refine((s) => s.mapping.userId !== undefined || s.mapping.email !== undefined || s.mapping.anonymousId !== undefined, {
-    message: 'map userId, email or anonymousId: an event needs a contact',
-    path: ['mapping', 'userId'],
-  });
+  .refine(
+    (s) => s.mapping.userId !== undefined || s.mapping.email !== undefined || s.mapping.anonymousId !== undefined,
+    {
+      message: 'map userId, email or anonymousId: an event needs a contact',
+      path: ['mapping', 'userId'],
+    },
+  );
 export type SourceConfig = z.output<typeof sourceConfig>;
 
 /** The configuration as an admin may read it back: secrets are never returned. */
 export function redacted(config: SourceConfig): Record<string, unknown> {
   const auth = config.auth.type === 'hmac' ? { ...config.auth, secret: '(set)' } : { ...config.auth, token: '(set)' };
-  const fetch = config.fetch ? { ...config.fetch, ...(config.fetch.bearerToken ? { bearerToken: '(set)' } : {}) } : undefined;
+  const fetch = config.fetch
+    ? { ...config.fetch, ...(config.fetch.bearerToken ? { bearerToken: '(set)' } : {}) }
+    : undefined;
   return { ...config, auth, ...(fetch ? { fetch } : {}) };
 }

@@ -17,14 +17,19 @@ export function isUnderPrefix(url: string, prefix: string): boolean {
     return false;
   }
   const base = new URL(prefix);
-  return target.origin === base.origin && target.pathname.startsWith(base.pathname) && !target.username && !target.password;
+  return (
+    target.origin === base.origin && target.pathname.startsWith(base.pathname) && !target.username && !target.password
+  );
 }
 
 export async function fetchLinkedDocument(url: string, config: SourceFetch): Promise<unknown> {
   let response: Response;
   try {
     response = await fetch(url, {
-      headers: { accept: 'application/json', ...(config.bearerToken ? { authorization: `Bearer ${config.bearerToken}` } : {}) },
+      headers: {
+        accept: 'application/json',
+        ...(config.bearerToken ? { authorization: `Bearer ${config.bearerToken}` } : {}),
+      },
       redirect: 'error',
       signal: AbortSignal.timeout(config.timeoutMs),
     });

@@ -4,7 +4,8 @@
  *
  * | topic | calls |
  * | --- | --- |
- * | order.created, order.updated | status processing or completed: track Order Completed, once per order; status refunded: track Order Refunded, once per order; other statuses: nothing |
+ * | order.created, order.updated | status processing or completed: track Order Completed, once per order; status
+ * refunded: track Order Refunded, once per order; other statuses: nothing |
  * | customer.created | identify, then track Signed Up |
  * | customer.updated | identify |
  *
@@ -15,11 +16,21 @@
  * 0 for guests), else the billing email.
  */
 import { z } from 'zod';
-import { amount, compact, shopContactId, SHOP_EVENTS, type ConnectorOutcome, type SegmentCall, type SegmentProduct, type SourceContext } from './segment';
+import {
+  amount,
+  compact,
+  shopContactId,
+  SHOP_EVENTS,
+  type ConnectorOutcome,
+  type SegmentCall,
+  type SegmentProduct,
+  type SourceContext,
+} from './segment';
 
 export const WOOCOMMERCE_TOPICS = ['order.created', 'order.updated', 'customer.created', 'customer.updated'] as const;
 export type WooCommerceTopic = (typeof WOOCOMMERCE_TOPICS)[number];
-export const isWooCommerceTopic = (topic: string): topic is WooCommerceTopic => (WOOCOMMERCE_TOPICS as readonly string[]).includes(topic);
+export const isWooCommerceTopic = (topic: string): topic is WooCommerceTopic =>
+  (WOOCOMMERCE_TOPICS as readonly string[]).includes(topic);
 
 /** Statuses of an order that has been paid for (processing) or shipped (completed). */
 const COMPLETED_STATUSES = new Set(['processing', 'completed']);
@@ -27,7 +38,19 @@ const COMPLETED_STATUSES = new Set(['processing', 'completed']);
 const id = z.union([z.string(), z.number()]).transform(String);
 const text = z.string().nullish();
 const money = z.union([z.string(), z.number()]).nullish();
-const address = z.looseObject({ first_name: text, last_name: text, address_1: text, city: text, state: text, postcode: text, country: text, email: text, phone: text }).nullish();
+const address = z
+  .looseObject({
+    first_name: text,
+    last_name: text,
+    address_1: text,
+    city: text,
+    state: text,
+    postcode: text,
+    country: text,
+    email: text,
+    phone: text,
+  })
+  .nullish();
 
 const order = z.looseObject({
   id,
@@ -43,7 +66,18 @@ const order = z.looseObject({
   date_modified_gmt: text,
   billing: address,
   coupon_lines: z.array(z.looseObject({ code: text })).nullish(),
-  line_items: z.array(z.looseObject({ product_id: id.nullish(), variation_id: id.nullish(), sku: text, name: text, price: money, quantity: z.number().nullish() })).default([]),
+  line_items: z
+    .array(
+      z.looseObject({
+        product_id: id.nullish(),
+        variation_id: id.nullish(),
+        sku: text,
+        name: text,
+        price: money,
+        quantity: z.number().nullish(),
+      }),
+    )
+    .default([]),
   refunds: z.array(z.looseObject({ id, total: money, reason: text })).default([]),
 });
 type WooOrder = z.infer<typeof order>;
@@ -81,20 +115,31 @@ const gmt = (value: string | null | undefined) => (value ? `${value.replace(/Z$/
 
 /** Throws a ZodError when the payload lacks what its topic needs: the caller answers 400. */
 export function mapWooCommerceWebhook(delivery: WooCommerceDelivery, payload: unknown): ConnectorOutcome {
-  const source: SourceContext = compact({ name: 'woocommerce' as const, topic: delivery.topic, deliveryId: delivery.deliveryId, shop: delivery.source }) as SourceContext;
+  const source: SourceContext = compact({
+    name: 'woocommerce' as const,
+    topic: delivery.topic,
+    deliveryId: delivery.deliveryId,
+    shop: delivery.source,
+  }) as SourceContext;
   const shop = shopHost(delivery.source);
 
   switch (delivery.topic) {
     case 'order.created':
     case 'order.updated': {
       const o = order.parse(payload);
-      const event = COMPLETED_STATUSES.has(o.status) ? SHOP_EVENTS.orderCompleted : o.status === 'refunded' ? SHOP_EVENTS.orderRefunded : undefined;
+      const event = COMPLETED_STATUSES.has(o.status)
+        ? SHOP_EVENTS.orderCompleted
+        : o.status === 'refunded'
+          ? SHOP_EVENTS.orderRefunded
+          : undefined;
       if (!event) return { ignored: `order status ${o.status}` };
       const email = o.billing?.email;
       const userId = shopContactId(o.customer_id > 0 ? String(o.customer_id) : undefined, email);
       if (!userId) return { ignored: 'order without customer or billing email' };
       const slug = event === SHOP_EVENTS.orderCompleted ? 'order-completed' : 'order-refunded';
-      const timestamp = gmt(event === SHOP_EVENTS.orderCompleted ? (o.date_paid_gmt ?? o.date_modified_gmt) : o.date_modified_gmt);
+      const timestamp = gmt(
+        event === SHOP_EVENTS.orderCompleted ? (o.date_paid_gmt ?? o.date_modified_gmt) : o.date_modified_gmt,
+      );
       return {
         calls: [
           {
@@ -105,7 +150,12 @@ export function mapWooCommerceWebhook(delivery: WooCommerceDelivery, payload: un
             ...(timestamp ? { timestamp } : {}),
             properties: event === SHOP_EVENTS.orderCompleted ? orderProperties(o) : refundProperties(o),
             context: {
-              traits: compact({ email, phone: o.billing?.phone || undefined, firstName: o.billing?.first_name || undefined, lastName: o.billing?.last_name || undefined }),
+              traits: compact({
+                email,
+                phone: o.billing?.phone || undefined,
+                firstName: o.billing?.first_name || undefined,
+                lastName: o.billing?.last_name || undefined,
+              }),
               source,
             },
           },
@@ -126,12 +176,30 @@ export function mapWooCommerceWebhook(delivery: WooCommerceDelivery, payload: un
         woocommerce_customer_id: c.id,
         woocommerce_role: c.role,
         is_paying_customer: c.is_paying_customer,
-        address: b && (b.city || b.country) ? compact({ street: b.address_1 || undefined, city: b.city || undefined, state: b.state || undefined, postalCode: b.postcode || undefined, country: b.country || undefined }) : undefined,
+        address:
+          b && (b.city || b.country)
+            ? compact({
+                street: b.address_1 || undefined,
+                city: b.city || undefined,
+                state: b.state || undefined,
+                postalCode: b.postcode || undefined,
+                country: b.country || undefined,
+              })
+            : undefined,
       });
       const messageId = (suffix: string) => `woocommerce:${delivery.deliveryId}:${suffix}`;
-      const calls: SegmentCall[] = [{ type: 'identify', userId: c.id, messageId: messageId('identify'), traits, context: { source } }];
+      const calls: SegmentCall[] = [
+        { type: 'identify', userId: c.id, messageId: messageId('identify'), traits, context: { source } },
+      ];
       if (delivery.topic === 'customer.created') {
-        calls.push({ type: 'track', userId: c.id, event: SHOP_EVENTS.signedUp, messageId: messageId('signed-up'), properties: { method: 'woocommerce' }, context: { traits, source } });
+        calls.push({
+          type: 'track',
+          userId: c.id,
+          event: SHOP_EVENTS.signedUp,
+          messageId: messageId('signed-up'),
+          properties: { method: 'woocommerce' },
+          context: { traits, source },
+        });
       }
       return { calls };
     }
@@ -172,5 +240,11 @@ function orderProperties(o: WooOrder): Record<string, unknown> {
 function refundProperties(o: WooOrder): Record<string, unknown> {
   // Refund totals are negative in WooCommerce ("-10.00"); a refunded order without refund lines was refunded in full.
   const refunded = o.refunds.reduce((sum, r) => sum + Math.abs(amount(r.total) ?? 0), 0);
-  return compact({ order_id: o.id, order_number: o.number, total: o.refunds.length ? Math.round(refunded * 100) / 100 : amount(o.total), currency: o.currency, reason: o.refunds[0]?.reason || undefined });
+  return compact({
+    order_id: o.id,
+    order_number: o.number,
+    total: o.refunds.length ? Math.round(refunded * 100) / 100 : amount(o.total),
+    currency: o.currency,
+    reason: o.refunds[0]?.reason || undefined,
+  });
 }

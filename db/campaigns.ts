@@ -27,7 +27,13 @@ interface CampaignRow {
   updated_at: Date;
 }
 
-const toCampaign = (r: CampaignRow): Campaign => ({ id: r.id, definition: r.definition, status: r.status, createdAt: r.created_at.toISOString(), updatedAt: r.updated_at.toISOString() });
+const toCampaign = (r: CampaignRow): Campaign => ({
+  id: r.id,
+  definition: r.definition,
+  status: r.status,
+  createdAt: r.created_at.toISOString(),
+  updatedAt: r.updated_at.toISOString(),
+});
 
 /**
  * Statuses in which the definition may change: nothing is scheduled or sent from it (a scheduled
@@ -36,7 +42,10 @@ const toCampaign = (r: CampaignRow): Campaign => ({ id: r.id, definition: r.defi
 const EDITABLE: CampaignStatus[] = ['draft', 'completed', 'cancelled'];
 
 /** Creates or replaces; undefined when the campaign is scheduled, sending or paused (a 409). */
-export async function saveCampaign(q: Queryable, definition: CampaignDefinition): Promise<{ campaign: Campaign; created: boolean } | undefined> {
+export async function saveCampaign(
+  q: Queryable,
+  definition: CampaignDefinition,
+): Promise<{ campaign: Campaign; created: boolean } | undefined> {
   const { rows } = await q.query<CampaignRow & { created: boolean }>(
     `INSERT INTO campaigns (id, definition) VALUES ($1, $2)
      ON CONFLICT (id) DO UPDATE SET definition = EXCLUDED.definition, updated_at = now() WHERE campaigns.status = ANY($3)
@@ -77,11 +86,10 @@ export interface FreezeRequest {
  * in SQL with the same hash) is frozen with `control` and settled at once: it receives nothing.
  */
 export async function freezeAudience(q: Queryable, req: FreezeRequest): Promise<{ recipients: number }> {
-  const run = await q.query<{ run_id: string }>('INSERT INTO campaign_runs (run_id, campaign_id, definition) VALUES ($1, $2, $3) ON CONFLICT (run_id) DO NOTHING RETURNING run_id', [
-    req.runId,
-    req.campaign.id,
-    req.campaign,
-  ]);
+  const run = await q.query<{ run_id: string }>(
+    'INSERT INTO campaign_runs (run_id, campaign_id, definition) VALUES ($1, $2, $3) ON CONFLICT (run_id) DO NOTHING RETURNING run_id',
+    [req.runId, req.campaign.id, req.campaign],
+  );
   if (run.rows.length === 0) return { recipients: await countRecipients(q, req.runId) };
   const { audience, abTest } = req.campaign;
   // A/B tests: the k-th of every 100 recipients (in id order) is in the test when
@@ -134,7 +142,10 @@ export async function freezeAudience(q: Queryable, req: FreezeRequest): Promise<
 }
 
 async function countRecipients(q: Queryable, runId: string): Promise<number> {
-  const { rows } = await q.query<{ n: number }>('SELECT count(*)::int AS n FROM campaign_recipients WHERE run_id = $1', [runId]);
+  const { rows } = await q.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM campaign_recipients WHERE run_id = $1',
+    [runId],
+  );
   return rows[0].n;
 }
 
@@ -160,7 +171,13 @@ export interface PageRecipient {
  * The recipients due at `now` and not settled among those with `ord` in the window (pages run
  * side by side on disjoint windows), in order.
  */
-export async function duePage(q: Queryable, runId: string, channel: string, now: number, window: { afterOrd: number; limit: number; /** A/B test phase: only the test's members. */ testOnly?: boolean }): Promise<PageRecipient[]> {
+export async function duePage(
+  q: Queryable,
+  runId: string,
+  channel: string,
+  now: number,
+  window: { afterOrd: number; limit: number /** A/B test phase: only the test's members. */; testOnly?: boolean },
+): Promise<PageRecipient[]> {
   const { rows } = await q.query<{
     contact_id: string;
     zone: string;
@@ -199,20 +216,32 @@ export async function duePage(q: Queryable, runId: string, channel: string, now:
     consent: r.consent ?? 'never_asked',
     suppressed: r.suppressed,
     lastSentAt: r.last_sent_at?.getTime() ?? null,
-    previous: r.message_id === null ? null : { id: r.message_id, contactId: r.contact_id, status: r.message_status!, live: r.live, handed: r.handed },
+    previous:
+      r.message_id === null
+        ? null
+        : { id: r.message_id, contactId: r.contact_id, status: r.message_status!, live: r.live, handed: r.handed },
   }));
 }
 
 export async function markDone(q: Queryable, runId: string, contactIds: string[]): Promise<void> {
   if (contactIds.length === 0) return;
-  await q.query('UPDATE campaign_recipients SET done = true WHERE run_id = $1 AND contact_id = ANY($2)', [runId, contactIds]);
+  await q.query('UPDATE campaign_recipients SET done = true WHERE run_id = $1 AND contact_id = ANY($2)', [
+    runId,
+    contactIds,
+  ]);
 }
 
 /**
  * The end of a page in one statement: the messages the provider accepted recorded "sent" (one
  * provider message id per request) and the page's settled recipients marked done.
  */
-export async function settlePage(q: Queryable, runId: string, settled: string[], sent: { ids: string[]; providerMessageId: string }[], sentAt: Date): Promise<void> {
+export async function settlePage(
+  q: Queryable,
+  runId: string,
+  settled: string[],
+  sent: { ids: string[]; providerMessageId: string }[],
+  sentAt: Date,
+): Promise<void> {
   const ids = sent.flatMap((s) => s.ids);
   if (ids.length === 0) return markDone(q, runId, settled);
   await q.query(
@@ -225,7 +254,11 @@ export async function settlePage(q: Queryable, runId: string, settled: string[],
 }
 
 /** Quiet hours: these recipients are due again when their window ends. */
-export async function deferRecipients(q: Queryable, runId: string, deferred: { contactId: string; until: number }[]): Promise<void> {
+export async function deferRecipients(
+  q: Queryable,
+  runId: string,
+  deferred: { contactId: string; until: number }[],
+): Promise<void> {
   if (deferred.length === 0) return;
   await q.query(
     `UPDATE campaign_recipients r SET due_at = d.until FROM unnest($2::text[], $3::timestamptz[]) AS d(contact_id, until)
@@ -236,12 +269,22 @@ export async function deferRecipients(q: Queryable, runId: string, deferred: { c
 
 /** What is left of the run: unsettled recipients and when the earliest of them is due. */
 export async function remaining(q: Queryable, runId: string): Promise<{ pending: number; nextDueAt: number | null }> {
-  const { rows } = await q.query<{ n: number; next: Date | null }>('SELECT count(*)::int AS n, min(due_at) AS next FROM campaign_recipients WHERE run_id = $1 AND NOT done', [runId]);
+  const { rows } = await q.query<{ n: number; next: Date | null }>(
+    'SELECT count(*)::int AS n, min(due_at) AS next FROM campaign_recipients WHERE run_id = $1 AND NOT done',
+    [runId],
+  );
   return { pending: rows[0].n, nextDueAt: rows[0].next?.getTime() ?? null };
 }
 
-export async function setRunStatus(q: Queryable, runId: string, status: 'sending' | 'paused' | 'completed' | 'cancelled'): Promise<void> {
-  await q.query(`UPDATE campaign_runs SET status = $2, finished_at = CASE WHEN $2 IN ('completed', 'cancelled') THEN now() ELSE NULL END WHERE run_id = $1`, [runId, status]);
+export async function setRunStatus(
+  q: Queryable,
+  runId: string,
+  status: 'sending' | 'paused' | 'completed' | 'cancelled',
+): Promise<void> {
+  await q.query(
+    `UPDATE campaign_runs SET status = $2, finished_at = CASE WHEN $2 IN ('completed', 'cancelled') THEN now() ELSE NULL END WHERE run_id = $1`,
+    [runId, status],
+  );
 }
 
 export interface RunProgress {
@@ -254,13 +297,26 @@ export interface RunProgress {
 }
 
 export async function campaignProgress(q: Queryable, campaignId: string): Promise<RunProgress[]> {
-  const { rows } = await q.query<{ run_id: string; status: string; frozen_at: Date; recipients: number; settled: number }>(
+  const { rows } = await q.query<{
+    run_id: string;
+    status: string;
+    frozen_at: Date;
+    recipients: number;
+    settled: number;
+  }>(
     `SELECT r.run_id, r.status, r.frozen_at, r.recipients,
             (SELECT count(*)::int FROM campaign_recipients cr WHERE cr.run_id = r.run_id AND cr.done) AS settled
        FROM campaign_runs r WHERE r.campaign_id = $1 ORDER BY r.frozen_at, r.run_id`,
     [campaignId],
   );
-  return rows.map((r) => ({ runId: r.run_id, status: r.status, frozenAt: r.frozen_at.toISOString(), recipients: r.recipients, settled: r.settled, pending: r.recipients - r.settled }));
+  return rows.map((r) => ({
+    runId: r.run_id,
+    status: r.status,
+    frozenAt: r.frozen_at.toISOString(),
+    recipients: r.recipients,
+    settled: r.settled,
+    pending: r.recipients - r.settled,
+  }));
 }
 
 export interface CampaignMessageState {
@@ -280,7 +336,8 @@ export interface CampaignMessageKey {
   variant: string;
 }
 
-const MESSAGE_COLUMNS = 'send_key, journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, recipient, campaign_id, campaign_run_id, variant';
+const MESSAGE_COLUMNS =
+  'send_key, journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, recipient, campaign_id, campaign_run_id, variant';
 // Journey columns a campaign message fills so every reader of messages works unchanged:
 // journey_run_id is "<run>|<contact>" (the old unique key is per journey run and step),
 // flow_id "campaign:<id>" (never a flow id: slugs have no colon), version 0, step = variant.
@@ -290,7 +347,8 @@ const MESSAGE_VALUES = `${sendKeySql('$1', 't.contact_id')}, $1 || '|' || t.cont
  * Rows a dead or failed attempt certainly did not send: "retrying", or a "sending" claim whose
  * lease ran out before it was handed to the provider (migration 022). Only these are taken again.
  */
-const RECLAIMABLE = "(messages.status = 'retrying' OR (messages.status = 'sending' AND messages.provider_called_at IS NULL AND messages.lease_until <= now()))";
+const RECLAIMABLE =
+  "(messages.status = 'retrying' OR (messages.status = 'sending' AND messages.provider_called_at IS NULL AND messages.lease_until <= now()))";
 
 /**
  * Claims the page's messages in one statement, before the provider call: each row "sending"
@@ -300,7 +358,12 @@ const RECLAIMABLE = "(messages.status = 'retrying' OR (messages.status = 'sendin
 export async function claimCampaignMessages(
   q: Queryable,
   key: CampaignMessageKey,
-  attempt: { owner: string; leaseMs: number; provider: string; recipients: { contactId: string; recipient: string; content: Record<string, string> }[] },
+  attempt: {
+    owner: string;
+    leaseMs: number;
+    provider: string;
+    recipients: { contactId: string; recipient: string; content: Record<string, string> }[];
+  },
 ): Promise<Map<string, string>> {
   if (attempt.recipients.length === 0) return new Map();
   const { rows } = await q.query<{ id: string; contact_id: string }>(
@@ -329,7 +392,11 @@ export async function claimCampaignMessages(
 }
 
 /** Recipients the rules left out (no address, consent, smart sending, cap): one row each, saying why. */
-export async function recordCampaignSkips(q: Queryable, key: CampaignMessageKey, skips: { contactId: string; recipient: string | null; reason: string }[]): Promise<void> {
+export async function recordCampaignSkips(
+  q: Queryable,
+  key: CampaignMessageKey,
+  skips: { contactId: string; recipient: string | null; reason: string }[],
+): Promise<void> {
   if (skips.length === 0) return;
   await q.query(
     `INSERT INTO messages (${MESSAGE_COLUMNS}, status, reason)
@@ -337,7 +404,15 @@ export async function recordCampaignSkips(q: Queryable, key: CampaignMessageKey,
        FROM unnest($5::text[], $6::text[], $7::text[]) AS t(contact_id, recipient, reason)
      ON CONFLICT (send_key) DO UPDATE SET status = 'skipped', reason = EXCLUDED.reason, lease_until = NULL, lease_owner = NULL, updated_at = now()
      WHERE ${RECLAIMABLE}`,
-    [key.runId, key.campaignId, key.channel, key.variant, skips.map((s) => s.contactId), skips.map((s) => s.recipient), skips.map((s) => s.reason)],
+    [
+      key.runId,
+      key.campaignId,
+      key.channel,
+      key.variant,
+      skips.map((s) => s.contactId),
+      skips.map((s) => s.recipient),
+      skips.map((s) => s.reason),
+    ],
   );
 }
 
@@ -358,13 +433,18 @@ export async function handToProvider(q: Queryable, owner: string, ids: string[])
 
 /** Keeps this attempt's claims alive while a long provider call runs. */
 export async function renewCampaignLeases(q: Queryable, owner: string, leaseMs: number): Promise<void> {
-  await q.query("UPDATE messages SET lease_until = now() + $2 * interval '1 millisecond' WHERE lease_owner = $1 AND status = 'sending'", [owner, leaseMs]);
+  await q.query(
+    "UPDATE messages SET lease_until = now() + $2 * interval '1 millisecond' WHERE lease_owner = $1 AND status = 'sending'",
+    [owner, leaseMs],
+  );
 }
 
 export async function finishCampaignMessages(
   q: Queryable,
   ids: string[],
-  outcome: { status: 'sent'; providerMessageId: string; sentAt: Date } | { status: 'unknown' | 'retrying' | 'failed'; reason: string },
+  outcome:
+    | { status: 'sent'; providerMessageId: string; sentAt: Date }
+    | { status: 'unknown' | 'retrying' | 'failed'; reason: string },
 ): Promise<void> {
   if (ids.length === 0) return;
   if (outcome.status === 'sent') {
@@ -373,7 +453,10 @@ export async function finishCampaignMessages(
       [ids, outcome.providerMessageId, outcome.sentAt],
     );
   } else {
-    await q.query('UPDATE messages SET status = $2, reason = $3, lease_until = NULL, lease_owner = NULL, updated_at = now() WHERE id = ANY($1::uuid[])', [ids, outcome.status, outcome.reason]);
+    await q.query(
+      'UPDATE messages SET status = $2, reason = $3, lease_until = NULL, lease_owner = NULL, updated_at = now() WHERE id = ANY($1::uuid[])',
+      [ids, outcome.status, outcome.reason],
+    );
   }
 }
 
@@ -381,19 +464,29 @@ export async function finishCampaignMessages(
  * A/B test: the variant with the best unique open (or click) rate among those sent (ties: the
  * first listed), written on the run, and given to the rest of the audience. Idempotent.
  */
-export async function chooseWinner(q: Queryable, runId: string, variants: string[], by: 'opens' | 'clicks'): Promise<{ winner: string; rates: Record<string, number> }> {
+export async function chooseWinner(
+  q: Queryable,
+  runId: string,
+  variants: string[],
+  by: 'opens' | 'clicks',
+): Promise<{ winner: string; rates: Record<string, number> }> {
   const { rows } = await q.query<{ step_id: string; sent: number; engaged: number }>(
     `SELECT step_id, count(*) FILTER (WHERE status = 'sent')::int AS sent,
             count(${by === 'opens' ? 'COALESCE(opened_at, clicked_at)' : 'clicked_at'})::int AS engaged
        FROM messages WHERE campaign_run_id = $1 GROUP BY step_id`,
     [runId],
   );
-  const rates = Object.fromEntries(variants.map((v) => {
-    const r = rows.find((x) => x.step_id === v);
-    return [v, r && r.sent > 0 ? r.engaged / r.sent : 0];
-  }));
+  const rates = Object.fromEntries(
+    variants.map((v) => {
+      const r = rows.find((x) => x.step_id === v);
+      return [v, r && r.sent > 0 ? r.engaged / r.sent : 0];
+    }),
+  );
   const best = variants.reduce((a, b) => (rates[b] > rates[a] ? b : a));
-  const { rows: run } = await q.query<{ winner: string }>('UPDATE campaign_runs SET winner = COALESCE(winner, $2) WHERE run_id = $1 RETURNING winner', [runId, best]);
+  const { rows: run } = await q.query<{ winner: string }>(
+    'UPDATE campaign_runs SET winner = COALESCE(winner, $2) WHERE run_id = $1 RETURNING winner',
+    [runId, best],
+  );
   const winner = run[0]?.winner ?? best;
   await q.query('UPDATE campaign_recipients SET variant = $2 WHERE run_id = $1 AND variant IS NULL', [runId, winner]);
   return { winner, rates };
@@ -405,8 +498,19 @@ export async function chooseWinner(q: Queryable, runId: string, variants: string
  * they were due, the run's start or their local hour), each event once. A contact in several
  * runs (recurring) counts once, with its first run. Null when no run kept a control group.
  */
-export async function campaignHoldoutStats(q: Queryable, campaignId: string, opts: { goalEvent: string; windowDays: number }): Promise<HoldoutLift | null> {
-  const { rows } = await q.query<{ control: boolean; contacts: number; converters: number; conversions: number; revenue: string; revenue_squares: string }>(
+export async function campaignHoldoutStats(
+  q: Queryable,
+  campaignId: string,
+  opts: { goalEvent: string; windowDays: number },
+): Promise<HoldoutLift | null> {
+  const { rows } = await q.query<{
+    control: boolean;
+    contacts: number;
+    converters: number;
+    conversions: number;
+    revenue: string;
+    revenue_squares: string;
+  }>(
     `WITH recipients AS (
        SELECT r.contact_id, r.control, COALESCE(m.sent_at, r.due_at) AS moment, cr.frozen_at
          FROM campaign_runs cr
@@ -438,7 +542,13 @@ export async function campaignHoldoutStats(q: Queryable, campaignId: string, opt
   if (rows.length === 0) return null;
   const group = (control: boolean): GroupTotals => {
     const r = rows.find((row) => row.control === control);
-    return { contacts: r?.contacts ?? 0, converters: r?.converters ?? 0, conversions: r?.conversions ?? 0, revenue: Number(r?.revenue ?? 0), revenueSquares: Number(r?.revenue_squares ?? 0) };
+    return {
+      contacts: r?.contacts ?? 0,
+      converters: r?.converters ?? 0,
+      conversions: r?.conversions ?? 0,
+      revenue: Number(r?.revenue ?? 0),
+      revenueSquares: Number(r?.revenue_squares ?? 0),
+    };
   };
   return holdoutLift(group(false), group(true));
 }

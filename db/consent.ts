@@ -3,7 +3,12 @@
  * stored `Consent Changed` event, written in the same transaction, so the history is provable
  * and flows trigger on it like on any other event (the router loop routes it).
  */
-import { CONSENT_CHANGED_EVENT, consentFromTraits, type ConsentChannel, type ConsentStatus } from '../audiences/consent-policy';
+import {
+  CONSENT_CHANGED_EVENT,
+  consentFromTraits,
+  type ConsentChannel,
+  type ConsentStatus,
+} from '../audiences/consent-policy';
 import { upsertContact } from './contacts';
 import { insertEvent, type StoredEvent } from './events';
 import { suppress } from './messages';
@@ -30,7 +35,13 @@ interface ConsentRow {
 
 const NEVER_ASKED: ChannelConsent = { status: 'never_asked', source: null, changedAt: null, ip: null, userAgent: null };
 
-const toConsent = (r: ConsentRow): ChannelConsent => ({ status: r.status, source: r.source, changedAt: r.changed_at.toISOString(), ip: r.ip, userAgent: r.user_agent });
+const toConsent = (r: ConsentRow): ChannelConsent => ({
+  status: r.status,
+  source: r.source,
+  changedAt: r.changed_at.toISOString(),
+  ip: r.ip,
+  userAgent: r.user_agent,
+});
 
 /** Every channel's consent; a channel never recorded is `never_asked`. */
 export async function consentOf(q: Queryable, contactId: string): Promise<Record<ConsentChannel, ChannelConsent>> {
@@ -40,8 +51,15 @@ export async function consentOf(q: Queryable, contactId: string): Promise<Record
   return out;
 }
 
-export async function consentStatusOf(q: Queryable, contactId: string, channel: ConsentChannel): Promise<ConsentStatus> {
-  const { rows } = await q.query<{ status: ConsentStatus }>('SELECT status FROM contact_consent WHERE contact_id = $1 AND channel = $2', [contactId, channel]);
+export async function consentStatusOf(
+  q: Queryable,
+  contactId: string,
+  channel: ConsentChannel,
+): Promise<ConsentStatus> {
+  const { rows } = await q.query<{ status: ConsentStatus }>(
+    'SELECT status FROM contact_consent WHERE contact_id = $1 AND channel = $2',
+    [contactId, channel],
+  );
   return rows[0]?.status ?? 'never_asked';
 }
 
@@ -76,7 +94,10 @@ export async function setConsent(tx: Queryable, change: ConsentChange): Promise<
     "INSERT INTO contact_consent (contact_id, channel, status, source) VALUES ($1, $2, 'never_asked', 'default') ON CONFLICT DO NOTHING",
     [change.contactId, change.channel],
   );
-  const { rows } = await tx.query<ConsentRow>('SELECT * FROM contact_consent WHERE contact_id = $1 AND channel = $2 FOR UPDATE', [change.contactId, change.channel]);
+  const { rows } = await tx.query<ConsentRow>(
+    'SELECT * FROM contact_consent WHERE contact_id = $1 AND channel = $2 FOR UPDATE',
+    [change.contactId, change.channel],
+  );
   const current = rows[0];
   if (current.status === change.status) return { changed: false, status: current.status };
 
@@ -84,13 +105,26 @@ export async function setConsent(tx: Queryable, change: ConsentChange): Promise<
   const changes = current.changes + 1;
   await tx.query(
     'UPDATE contact_consent SET status = $3, source = $4, ip = $5, user_agent = $6, changed_at = $7, changes = $8 WHERE contact_id = $1 AND channel = $2',
-    [change.contactId, change.channel, change.status, change.source, change.ip ?? null, change.userAgent ?? null, occurredAt, changes],
+    [
+      change.contactId,
+      change.channel,
+      change.status,
+      change.source,
+      change.ip ?? null,
+      change.userAgent ?? null,
+      occurredAt,
+      changes,
+    ],
   );
 
   const address = change.channel === 'email' ? contact.email : change.channel === 'sms' ? contact.phone : null;
-  if (address && change.status === 'unsubscribed') await suppress(tx, change.channel, address, `unsubscribed (${change.source})`, 'marketing');
+  if (address && change.status === 'unsubscribed')
+    await suppress(tx, change.channel, address, `unsubscribed (${change.source})`, 'marketing');
   if (address && change.status === 'subscribed') {
-    await tx.query("DELETE FROM suppressions WHERE channel = $1 AND address = $2 AND scope = 'marketing'", [change.channel, address.toLowerCase()]);
+    await tx.query("DELETE FROM suppressions WHERE channel = $1 AND address = $2 AND scope = 'marketing'", [
+      change.channel,
+      address.toLowerCase(),
+    ]);
   }
 
   const { event } = await insertEvent(
@@ -117,8 +151,15 @@ export async function setConsent(tx: Queryable, change: ConsentChange): Promise<
   return { changed: true, status: change.status, previous: current.status, event };
 }
 
-/** The stored `Consent Changed` events of a contact in the order they were applied (a provider may report an older time late): the proof of each change. */
-export async function consentHistory(q: Queryable, contactId: string, limit = 500): Promise<{ eventId: number; occurredAt: string; properties: Record<string, unknown> }[]> {
+/**
+ * The stored `Consent Changed` events of a contact in the order they were applied (a provider may report an older time
+ * late): the proof of each change.
+ */
+export async function consentHistory(
+  q: Queryable,
+  contactId: string,
+  limit = 500,
+): Promise<{ eventId: number; occurredAt: string; properties: Record<string, unknown> }[]> {
   const { rows } = await q.query<{ id: number; occurred_at: Date; properties: Record<string, unknown> }>(
     'SELECT id, occurred_at, properties FROM events WHERE contact_id = $1 AND name = $2 ORDER BY id LIMIT $3',
     [contactId, CONSENT_CHANGED_EVENT, limit],
@@ -142,8 +183,15 @@ export async function moveConsent(tx: Queryable, fromId: string, toId: string): 
   await tx.query('DELETE FROM contact_consent WHERE contact_id = $1', [fromId]);
 }
 
-/** The id of the contact's latest `Consent Changed` event on this channel (the pending request a confirmation belongs to). */
-export async function lastConsentEventId(q: Queryable, contactId: string, channel: ConsentChannel): Promise<number | undefined> {
+/**
+ * The id of the contact's latest `Consent Changed` event on this channel (the pending request a confirmation belongs
+ * to).
+ */
+export async function lastConsentEventId(
+  q: Queryable,
+  contactId: string,
+  channel: ConsentChannel,
+): Promise<number | undefined> {
   const { rows } = await q.query<{ id: number }>(
     "SELECT id FROM events WHERE contact_id = $1 AND name = $2 AND properties->>'channel' = $3 ORDER BY id DESC LIMIT 1",
     [contactId, CONSENT_CHANGED_EVENT, channel],
@@ -155,7 +203,10 @@ export async function lastConsentEventId(q: Queryable, contactId: string, channe
  * A change that arrives by address rather than by contact (an SMS keyword: STOP, START): applied
  * to every contact with that address, each with its own event. Returns the events to route.
  */
-export async function setConsentByAddress(tx: Queryable, change: Omit<ConsentChange, 'contactId'> & { address: string }): Promise<StoredEvent[]> {
+export async function setConsentByAddress(
+  tx: Queryable,
+  change: Omit<ConsentChange, 'contactId'> & { address: string },
+): Promise<StoredEvent[]> {
   const column = change.channel === 'email' ? 'email' : change.channel === 'sms' ? 'phone' : undefined;
   if (!column) return [];
   const value = change.channel === 'email' ? change.address.toLowerCase() : change.address;
@@ -174,7 +225,12 @@ export async function setConsentByAddress(tx: Queryable, change: Omit<ConsentCha
  * a duplicate, so a retried request cannot undo a decision taken since. `pending` from traits is
  * recorded as is (an outside double opt-in); only the consent API sends our confirmation email.
  */
-export async function applyTraitConsent(tx: Queryable, contactId: string, traits: Record<string, unknown>, occurredAt: string): Promise<StoredEvent[]> {
+export async function applyTraitConsent(
+  tx: Queryable,
+  contactId: string,
+  traits: Record<string, unknown>,
+  occurredAt: string,
+): Promise<StoredEvent[]> {
   const events: StoredEvent[] = [];
   for (const [channel, status] of Object.entries(consentFromTraits(traits)) as [ConsentChannel, ConsentStatus][]) {
     const result = await setConsent(tx, { contactId, channel, status, source: 'identify', occurredAt });

@@ -17,7 +17,11 @@ const toLocked = (r: LockedRow): LockedContact => ({ ...toContact(r), mergedInto
  * rows only), both in id order so two batches touching the same contacts never wait on each
  * other in a circle.
  */
-export async function createAndLockContacts(q: Queryable, createIds: string[], lockIds: string[]): Promise<{ created: Set<string>; locked: Map<string, LockedContact> }> {
+export async function createAndLockContacts(
+  q: Queryable,
+  createIds: string[],
+  lockIds: string[],
+): Promise<{ created: Set<string>; locked: Map<string, LockedContact> }> {
   const { rows: created } = await q.query<{ id: string }>(
     'INSERT INTO contacts (id) SELECT id FROM unnest($1::text[]) AS id ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id',
     [createIds],
@@ -26,13 +30,23 @@ export async function createAndLockContacts(q: Queryable, createIds: string[], l
   return { created: new Set(created.map((r) => r.id)), locked };
 }
 
-export async function readContacts(q: Queryable, ids: string[], opts: { forUpdate?: boolean } = {}): Promise<Map<string, LockedContact>> {
-  const { rows } = await q.query<LockedRow>(`SELECT * FROM contacts WHERE id = ANY($1) ORDER BY id${opts.forUpdate ? ' FOR UPDATE' : ''}`, [ids]);
+export async function readContacts(
+  q: Queryable,
+  ids: string[],
+  opts: { forUpdate?: boolean } = {},
+): Promise<Map<string, LockedContact>> {
+  const { rows } = await q.query<LockedRow>(
+    `SELECT * FROM contacts WHERE id = ANY($1) ORDER BY id${opts.forUpdate ? ' FOR UPDATE' : ''}`,
+    [ids],
+  );
   return new Map(rows.map((r) => [r.id, toLocked(r)]));
 }
 
 /** Writes each contact's whole new profile (already merged by the caller) in one statement. */
-export async function writeProfiles(q: Queryable, profiles: Pick<Contact, 'id' | 'email' | 'phone' | 'traits'>[]): Promise<void> {
+export async function writeProfiles(
+  q: Queryable,
+  profiles: Pick<Contact, 'id' | 'email' | 'phone' | 'traits'>[],
+): Promise<void> {
   if (profiles.length === 0) return;
   await q.query(
     `UPDATE contacts AS c SET email = p.email, phone = p.phone, traits = p.traits, updated_at = now()

@@ -10,7 +10,9 @@ import type { Queryable } from './pool';
  * contacts already there (once, when first registered: one pass when a flow starts to use it).
  */
 export async function registerCalendarProperty(q: Queryable, property: string): Promise<void> {
-  const { rowCount } = await q.query('INSERT INTO calendar_properties (property) VALUES ($1) ON CONFLICT DO NOTHING', [property]);
+  const { rowCount } = await q.query('INSERT INTO calendar_properties (property) VALUES ($1) ON CONFLICT DO NOTHING', [
+    property,
+  ]);
   if (!rowCount) return;
   await q.query(
     `INSERT INTO contact_dates (contact_id, property, month, day)
@@ -30,7 +32,11 @@ export interface DatedContact {
 }
 
 /** Contacts whose `property` falls on one of these (month, day) pairs. */
-export async function contactsOnDays(q: Queryable, property: string, days: { month: number; day: number }[]): Promise<DatedContact[]> {
+export async function contactsOnDays(
+  q: Queryable,
+  property: string,
+  days: { month: number; day: number }[],
+): Promise<DatedContact[]> {
   if (days.length === 0) return [];
   const { rows } = await q.query<{ contact_id: string; month: number; day: number; zone: string | null }>(
     `SELECT d.contact_id, d.month, d.day, c.zone
@@ -91,7 +97,11 @@ export async function zonesInUse(q: Queryable): Promise<string[]> {
  * A page of contacts in these zones (`orUnzoned`: also those whose zone is missing or not one
  * of `validZones`, who live in the default zone), after `afterId`, by id.
  */
-export async function contactsInZones(q: Queryable, zones: string[], opts: { orUnzoned: boolean; validZones: string[]; afterId: string; limit: number }): Promise<{ contactId: string }[]> {
+export async function contactsInZones(
+  q: Queryable,
+  zones: string[],
+  opts: { orUnzoned: boolean; validZones: string[]; afterId: string; limit: number },
+): Promise<{ contactId: string }[]> {
   const { rows } = await q.query<{ contact_id: string }>(
     `SELECT contact_id FROM contact_calendar
      WHERE contact_id > $1 AND (zone = ANY($2::text[]) OR ($3 AND (zone IS NULL OR NOT zone = ANY($4::text[]))))

@@ -76,7 +76,10 @@ export async function eraseContacts(tx: Queryable, ids: string[]): Promise<Erasu
   const addresses = await addressesOf(tx, ids);
 
   const pseudonym = `erased:${randomUUID()}`;
-  const deliveries = await tx.query('DELETE FROM message_events WHERE message_id IN (SELECT id FROM messages WHERE contact_id = ANY($1))', [ids]);
+  const deliveries = await tx.query(
+    'DELETE FROM message_events WHERE message_id IN (SELECT id FROM messages WHERE contact_id = ANY($1))',
+    [ids],
+  );
   count('message_events', deliveries.rowCount);
   const messages = await tx.query(
     `UPDATE messages SET contact_id = $2, recipient = NULL, content = NULL, send_key = NULL, lease_owner = NULL, updated_at = now()
@@ -107,10 +110,10 @@ export async function eraseContacts(tx: Queryable, ids: string[]): Promise<Erasu
 
   await suppressAsHashes(tx, addresses);
   count('suppressions', addresses.length);
-  const { rows } = await tx.query<{ id: string }>('INSERT INTO contact_erasures (id_hash, counts) VALUES ($1, $2) RETURNING id', [
-    createHash('sha256').update(ids[0]).digest('hex'),
-    counts,
-  ]);
+  const { rows } = await tx.query<{ id: string }>(
+    'INSERT INTO contact_erasures (id_hash, counts) VALUES ($1, $2) RETURNING id',
+    [createHash('sha256').update(ids[0]).digest('hex'), counts],
+  );
   return { erasureId: rows[0].id, ids: ids.length, counts, liveWorkflows };
 }
 

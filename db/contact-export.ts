@@ -12,7 +12,11 @@ import type { Db } from './pool';
 const PAGE = 1_000;
 
 /** How a table's rows are ordered in the export (others: as stored). */
-const ORDER: Record<string, string> = { events: 'occurred_at, id', messages: 'created_at, id', journeys: 'started_at, id' };
+const ORDER: Record<string, string> = {
+  events: 'occurred_at, id',
+  messages: 'created_at, id',
+  journeys: 'started_at, id',
+};
 
 export interface ExportSink {
   /** A new section: the table's name. */
@@ -39,7 +43,12 @@ export async function exportContactData(db: Db, ids: string[], sink: ExportSink)
     await client.query("SET LOCAL statement_timeout = '60s'");
     for (const table of await contactKeyedTables(client)) {
       await sink.section(table);
-      await drain(client, `SELECT to_jsonb(t) AS row FROM ${table} t WHERE contact_id = ANY($1) ${ORDER[table] ? `ORDER BY ${ORDER[table]}` : ''}`, [ids], sink);
+      await drain(
+        client,
+        `SELECT to_jsonb(t) AS row FROM ${table} t WHERE contact_id = ANY($1) ${ORDER[table] ? `ORDER BY ${ORDER[table]}` : ''}`,
+        [ids],
+        sink,
+      );
     }
     await sink.section('contacts');
     await drain(client, 'SELECT to_jsonb(c) AS row FROM contacts c WHERE id = ANY($1) ORDER BY id', [ids], sink);

@@ -14,12 +14,18 @@ import type { Queryable } from './pool';
 /** Longest alias chain followed; chains are flattened on every merge, so this is a safety net. */
 const MAX_CHAIN = 16;
 
-/** Canonical contact id for each id: an id merged into another maps to that one (follow chains); others map to themselves. */
+/**
+ * Canonical contact id for each id: an id merged into another maps to that one (follow chains); others map to
+ * themselves.
+ */
 export async function resolveContactIds(q: Queryable, ids: string[]): Promise<Map<string, string>> {
   const result = new Map<string, string>(ids.map((id) => [id, id]));
   let pending = [...new Set(ids)];
   for (let hop = 0; hop < MAX_CHAIN && pending.length > 0; hop++) {
-    const { rows } = await q.query<{ alias_id: string; contact_id: string }>('SELECT alias_id, contact_id FROM contact_aliases WHERE alias_id = ANY($1)', [pending]);
+    const { rows } = await q.query<{ alias_id: string; contact_id: string }>(
+      'SELECT alias_id, contact_id FROM contact_aliases WHERE alias_id = ANY($1)',
+      [pending],
+    );
     if (rows.length === 0) break;
     const next = new Map(rows.map((r) => [r.alias_id, r.contact_id]));
     for (const [id, current] of result) {
@@ -42,7 +48,10 @@ export type MergeOutcome =
    *  conflict: `fromId` was merged into another known contact before, which is never undone. */
   | { merged: false; reason: 'same' | 'conflict'; contactId?: string };
 
-/** Merges contact fromId into intoId inside the caller's transaction; idempotent; records the alias even when fromId has no row yet. */
+/**
+ * Merges contact fromId into intoId inside the caller's transaction; idempotent; records the alias even when fromId has
+ * no row yet.
+ */
 export async function mergeContacts(tx: Queryable, fromId: string, intoId: string): Promise<MergeOutcome> {
   for (let attempt = 0; attempt < MAX_CHAIN; attempt++) {
     const ids = await resolveContactIds(tx, [fromId, intoId]);
@@ -54,8 +63,13 @@ export async function mergeContacts(tx: Queryable, fromId: string, intoId: strin
     // Both rows exist and are locked in id order, so two merges (or a merge and an ingestion,
     // which locks one row) never wait on each other in a circle.
     const pair = [fromId, into].sort();
-    await tx.query('INSERT INTO contacts (id) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING', [pair]);
-    const locked = await tx.query<{ id: string; merged_into: string | null }>('SELECT id, merged_into FROM contacts WHERE id = ANY($1) ORDER BY id FOR UPDATE', [pair]);
+    await tx.query('INSERT INTO contacts (id) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING', [
+      pair,
+    ]);
+    const locked = await tx.query<{ id: string; merged_into: string | null }>(
+      'SELECT id, merged_into FROM contacts WHERE id = ANY($1) ORDER BY id FOR UPDATE',
+      [pair],
+    );
     // A concurrent merge committed while we waited for the locks: decide again on what is now true.
     if (locked.rows.some((r) => r.merged_into !== null)) continue;
 
@@ -71,12 +85,20 @@ export async function mergeContacts(tx: Queryable, fromId: string, intoId: strin
  * contact cannot commit until this transaction does, and one that committed while we waited
  * for the lock is followed, so an event is never stored under an id merged away meanwhile.
  */
-export async function lockContact(tx: Queryable, id: string): Promise<{ contactId: string; before: Contact | undefined }> {
+export async function lockContact(
+  tx: Queryable,
+  id: string,
+): Promise<{ contactId: string; before: Contact | undefined }> {
   for (let attempt = 0; attempt < MAX_CHAIN; attempt++) {
     const contactId = await canonicalContactId(tx, id);
-    const created = await tx.query('INSERT INTO contacts (id) VALUES ($1) ON CONFLICT (id) DO NOTHING RETURNING id', [contactId]);
+    const created = await tx.query('INSERT INTO contacts (id) VALUES ($1) ON CONFLICT (id) DO NOTHING RETURNING id', [
+      contactId,
+    ]);
     if (created.rowCount) return { contactId, before: undefined };
-    const { rows } = await tx.query<{ merged_into: string | null }>('SELECT merged_into FROM contacts WHERE id = $1 FOR UPDATE', [contactId]);
+    const { rows } = await tx.query<{ merged_into: string | null }>(
+      'SELECT merged_into FROM contacts WHERE id = $1 FOR UPDATE',
+      [contactId],
+    );
     if (rows[0]?.merged_into) continue;
     return { contactId, before: await getContact(tx, contactId) };
   }
@@ -85,7 +107,10 @@ export async function lockContact(tx: Queryable, id: string): Promise<{ contactI
 
 /** Both rows are locked; `from` is not merged yet. */
 async function moveContact(tx: Queryable, from: string, into: string): Promise<void> {
-  const { rows } = await tx.query<{ id: string; traits: Record<string, unknown> }>('SELECT id, traits FROM contacts WHERE id = ANY($1)', [[from, into]]);
+  const { rows } = await tx.query<{ id: string; traits: Record<string, unknown> }>(
+    'SELECT id, traits FROM contacts WHERE id = ANY($1)',
+    [[from, into]],
+  );
   const traitsOf = (id: string) => rows.find((r) => r.id === id)?.traits ?? {};
   // The known contact's traits win; addresses it lacks are filled from the anonymous one.
   await tx.query(
@@ -122,7 +147,10 @@ async function moveContact(tx: Queryable, from: string, into: string): Promise<v
      ON CONFLICT (alias_id) DO UPDATE SET contact_id = EXCLUDED.contact_id, merged_at = now()`,
     [from, into],
   );
-  await tx.query(`UPDATE contacts SET traits = '{}', email = NULL, phone = NULL, merged_into = $2, updated_at = now() WHERE id = $1`, [from, into]);
+  await tx.query(
+    `UPDATE contacts SET traits = '{}', email = NULL, phone = NULL, merged_into = $2, updated_at = now() WHERE id = $1`,
+    [from, into],
+  );
 }
 
 /**
@@ -132,7 +160,8 @@ async function moveContact(tx: Queryable, from: string, into: string): Promise<v
  */
 export function mergeTraits(from: Record<string, unknown>, into: Record<string, unknown>): Record<string, unknown> {
   const merged = { ...from, ...into };
-  for (const [key, value] of Object.entries(from)) if (/consent/i.test(key) && value === 'unsubscribed') merged[key] = value;
+  for (const [key, value] of Object.entries(from))
+    if (/consent/i.test(key) && value === 'unsubscribed') merged[key] = value;
   return merged;
 }
 
@@ -141,7 +170,13 @@ export function mergeTraits(from: Record<string, unknown>, into: Record<string, 
  * `workflowId`: one started under an id since merged into this contact. The contact is in the
  * flow already, as if that journey had been started under its own id.
  */
-export async function liveJourneyOfMergedId(q: Queryable, flowId: string, contactId: string, workflowId: string, journeyKey?: string): Promise<string | undefined> {
+export async function liveJourneyOfMergedId(
+  q: Queryable,
+  flowId: string,
+  contactId: string,
+  workflowId: string,
+  journeyKey?: string,
+): Promise<string | undefined> {
   const { rows } = await q.query<{ workflow_id: string }>(
     `SELECT workflow_id FROM journeys
       WHERE contact_id = $1 AND flow_id = $2 AND status IN ('starting', 'running') AND workflow_id <> $3 AND journey_key IS NOT DISTINCT FROM $4

@@ -42,7 +42,9 @@ export async function membershipTable(q: Queryable, kind: MembershipKind): Promi
       WHERE table_schema = current_schema() AND table_name = ANY($1) GROUP BY table_name`,
     [CANDIDATES[kind].map((c) => c.table)],
   );
-  return CANDIDATES[kind].find((c) => rows.some((r) => r.table_name === c.table && [c.key, c.end, 'contact_id'].every((col) => r.columns.includes(col))));
+  return CANDIDATES[kind].find((c) =>
+    rows.some((r) => r.table_name === c.table && [c.key, c.end, 'contact_id'].every((col) => r.columns.includes(col))),
+  );
 }
 
 export async function tableExists(q: Queryable, table: string): Promise<boolean> {
@@ -66,7 +68,8 @@ export interface ContactPage {
 }
 
 /** `{a: {b: value}}` for path [a, b]: what `traits @>` matches (and the GIN index serves). */
-const nested = (path: string[], value: unknown): unknown => path.reduceRight<unknown>((inner, key) => ({ [key]: inner }), value);
+const nested = (path: string[], value: unknown): unknown =>
+  path.reduceRight<unknown>((inner, key) => ({ [key]: inner }), value);
 
 export async function searchContacts(
   q: Queryable,
@@ -80,21 +83,33 @@ export async function searchContacts(
   if (filters.email !== undefined) where.push(`c.email = ${param(filters.email.trim().toLowerCase())}`);
   if (filters.phone !== undefined) where.push(`c.phone = ${param(filters.phone.trim())}`);
   for (const trait of filters.traits) {
-    where.push(`(${trait.values.map((v) => `c.traits @> ${param(JSON.stringify(nested(trait.path, v)))}::jsonb`).join(' OR ')})`);
+    where.push(
+      `(${trait.values.map((v) => `c.traits @> ${param(JSON.stringify(nested(trait.path, v)))}::jsonb`).join(' OR ')})`,
+    );
   }
   for (const kind of ['list', 'segment'] as const) {
     const id = filters[kind];
     const t = tables[kind];
     if (id === undefined || !t) continue;
-    where.push(`EXISTS (SELECT 1 FROM ${t.table} m WHERE m.contact_id = c.id AND m.${t.key} = ${param(id)} AND m.${t.end} IS NULL)`);
+    where.push(
+      `EXISTS (SELECT 1 FROM ${t.table} m WHERE m.contact_id = c.id AND m.${t.key} = ${param(id)} AND m.${t.end} IS NULL)`,
+    );
   }
   if (page.after !== undefined) where.push(`c.id > ${param(page.after)}`);
-  const { rows } = await q.query<{ id: string }>(`SELECT c.id FROM contacts c WHERE ${where.join(' AND ')} ORDER BY c.id LIMIT ${param(page.limit + 1)}`, params);
+  const { rows } = await q.query<{ id: string }>(
+    `SELECT c.id FROM contacts c WHERE ${where.join(' AND ')} ORDER BY c.id LIMIT ${param(page.limit + 1)}`,
+    params,
+  );
   const more = rows.length > page.limit;
-  const found = await readContacts(q, rows.slice(0, page.limit).map((r) => r.id));
+  const found = await readContacts(
+    q,
+    rows.slice(0, page.limit).map((r) => r.id),
+  );
   const contacts = rows.slice(0, page.limit).flatMap((r) => {
     const c = found.get(r.id);
-    return c ? [{ id: c.id, email: c.email, phone: c.phone, traits: c.traits, createdAt: c.createdAt, updatedAt: c.updatedAt }] : [];
+    return c
+      ? [{ id: c.id, email: c.email, phone: c.phone, traits: c.traits, createdAt: c.createdAt, updatedAt: c.updatedAt }]
+      : [];
   });
   return { contacts, nextAfter: more ? rows[page.limit - 1].id : null };
 }
@@ -107,7 +122,12 @@ export interface Membership {
 }
 
 /** The lists or segments the contact is in now (or ever, with `history`), with their names. */
-export async function contactMemberships(q: Queryable, contactId: string, kind: MembershipKind, opts: { history?: boolean } = {}): Promise<Membership[] | null> {
+export async function contactMemberships(
+  q: Queryable,
+  contactId: string,
+  kind: MembershipKind,
+  opts: { history?: boolean } = {},
+): Promise<Membership[] | null> {
   const t = await membershipTable(q, kind);
   if (!t) return null;
   const named = await tableExists(q, t.owner);

@@ -48,17 +48,29 @@ const AGGREGATES = `
   max(occurred_at) FILTER (WHERE name = '${EMAIL_CLICKED}')`;
 const COLUMNS = 'contact_id, order_count, total_spent, first_order_at, last_order_at, last_open_at, last_click_at';
 
-/** Whether storing this event changes the computed attributes (the store's one-statement path leaves those to the transaction). */
-export const countsInStats = (event: { type: string; name?: string | null }): boolean => event.type === 'track' && !!event.name && COUNTED.includes(event.name);
+/**
+ * Whether storing this event changes the computed attributes (the store's one-statement path leaves those to the
+ * transaction).
+ */
+export const countsInStats = (event: { type: string; name?: string | null }): boolean =>
+  event.type === 'track' && !!event.name && COUNTED.includes(event.name);
 
 /**
  * Adds freshly stored events to their contacts' stats, in one statement. Call it in the
  * transaction that stored them, with only the events it stored (not the duplicates).
  */
-export async function applyStats(tx: Queryable, events: Pick<StoredEvent, 'type' | 'contactId' | 'name' | 'properties' | 'occurredAt'>[]): Promise<void> {
+export async function applyStats(
+  tx: Queryable,
+  events: Pick<StoredEvent, 'type' | 'contactId' | 'name' | 'properties' | 'occurredAt'>[],
+): Promise<void> {
   const counted = events.filter((e) => e.type === 'track' && e.name !== null && COUNTED.includes(e.name));
   if (counted.length === 0) return;
-  const rows = counted.map((e) => ({ contact_id: e.contactId, name: e.name, amount: e.name === ORDER_COMPLETED ? orderAmount(e.properties) : 0, occurred_at: e.occurredAt }));
+  const rows = counted.map((e) => ({
+    contact_id: e.contactId,
+    name: e.name,
+    amount: e.name === ORDER_COMPLETED ? orderAmount(e.properties) : 0,
+    occurred_at: e.occurredAt,
+  }));
   // Rows in contact order: two transactions updating the same contacts never wait in a circle.
   await tx.query(
     `INSERT INTO contact_stats (${COLUMNS})
@@ -95,14 +107,23 @@ export async function recomputeStats(q: Queryable, contactIds: string[]): Promis
  * Rebuilds every contact's stats from the events, a page of contacts at a time (each page its
  * own short transaction): for a database that had events before this table existed.
  */
-export async function backfillStats(db: Db, opts: { pageSize?: number; onPage?: (done: number) => void } = {}): Promise<number> {
+export async function backfillStats(
+  db: Db,
+  opts: { pageSize?: number; onPage?: (done: number) => void } = {},
+): Promise<number> {
   const pageSize = opts.pageSize ?? 5_000;
   let after = '';
   let done = 0;
   for (;;) {
-    const { rows } = await db.query<{ id: string }>('SELECT id FROM contacts WHERE id > $1 ORDER BY id LIMIT $2', [after, pageSize]);
+    const { rows } = await db.query<{ id: string }>('SELECT id FROM contacts WHERE id > $1 ORDER BY id LIMIT $2', [
+      after,
+      pageSize,
+    ]);
     if (rows.length === 0) return done;
-    await recomputeStats(db, rows.map((r) => r.id));
+    await recomputeStats(
+      db,
+      rows.map((r) => r.id),
+    );
     done += rows.length;
     after = rows[rows.length - 1].id;
     opts.onPage?.(done);
@@ -110,10 +131,14 @@ export async function backfillStats(db: Db, opts: { pageSize?: number; onPage?: 
 }
 
 export async function getStats(q: Queryable, contactId: string): Promise<ContactStats> {
-  const { rows } = await q.query<{ order_count: number; total_spent: string; first_order_at: Date | null; last_order_at: Date | null; last_open_at: Date | null; last_click_at: Date | null }>(
-    'SELECT * FROM contact_stats WHERE contact_id = $1',
-    [contactId],
-  );
+  const { rows } = await q.query<{
+    order_count: number;
+    total_spent: string;
+    first_order_at: Date | null;
+    last_order_at: Date | null;
+    last_open_at: Date | null;
+    last_click_at: Date | null;
+  }>('SELECT * FROM contact_stats WHERE contact_id = $1', [contactId]);
   const r = rows[0];
   return {
     orderCount: r?.order_count ?? 0,

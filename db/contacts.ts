@@ -27,7 +27,8 @@ export const toContact = (r: ContactRow): Contact => ({
   updatedAt: r.updated_at.toISOString(),
 });
 
-const text = (value: unknown): string | null => (typeof value === 'string' && value.trim() !== '' ? value.trim() : null);
+const text = (value: unknown): string | null =>
+  typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
 
 /** Creates the contact or merges new traits into it; `email`/`phone` traits become its addresses. */
 export async function upsertContact(q: Queryable, id: string, traits: Record<string, unknown> = {}): Promise<Contact> {
@@ -44,8 +45,15 @@ export async function upsertContact(q: Queryable, id: string, traits: Record<str
   return toContact(rows[0]);
 }
 
-export async function getContact(q: Queryable, id: string, opts: { forUpdate?: boolean } = {}): Promise<Contact | undefined> {
-  const { rows } = await q.query<ContactRow>(`SELECT * FROM contacts WHERE id = $1${opts.forUpdate ? ' FOR UPDATE' : ''}`, [id]);
+export async function getContact(
+  q: Queryable,
+  id: string,
+  opts: { forUpdate?: boolean } = {},
+): Promise<Contact | undefined> {
+  const { rows } = await q.query<ContactRow>(
+    `SELECT * FROM contacts WHERE id = $1${opts.forUpdate ? ' FOR UPDATE' : ''}`,
+    [id],
+  );
   return rows[0] && toContact(rows[0]);
 }
 
@@ -59,7 +67,11 @@ export interface ProfileUpdate {
 }
 
 /** Applies an update under a row lock and returns the profile before and after. */
-export async function updateProfile(tx: Queryable, id: string, update: ProfileUpdate): Promise<{ before: Contact; after: Contact }> {
+export async function updateProfile(
+  tx: Queryable,
+  id: string,
+  update: ProfileUpdate,
+): Promise<{ before: Contact; after: Contact }> {
   await tx.query('INSERT INTO contacts (id) VALUES ($1) ON CONFLICT (id) DO NOTHING', [id]);
   const { rows } = await tx.query<ContactRow>('SELECT * FROM contacts WHERE id = $1 FOR UPDATE', [id]);
   const before = toContact(rows[0]);
@@ -71,7 +83,9 @@ export async function updateProfile(tx: Queryable, id: string, update: ProfileUp
     update.removeTags?.forEach((t) => tags.delete(t));
     traits.tags = [...tags];
   }
-  if (update.score) traits.lead_score = (typeof traits.lead_score === 'number' ? traits.lead_score : Number(traits.lead_score) || 0) + update.score;
+  if (update.score)
+    traits.lead_score =
+      (typeof traits.lead_score === 'number' ? traits.lead_score : Number(traits.lead_score) || 0) + update.score;
   const updated = await tx.query<ContactRow>(
     'UPDATE contacts SET traits = $2, email = $3, phone = $4, updated_at = now() WHERE id = $1 RETURNING *',
     [id, traits, text(traits.email)?.toLowerCase() ?? null, text(traits.phone)],

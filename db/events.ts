@@ -61,12 +61,25 @@ export interface NewEvent {
  * `routeWithinMs`: the caller routes it inline, so the router loop leaves it alone that long
  * (the inline attempt's lease); without it the loop routes it at once (step-made changes).
  */
-export async function insertEvent(q: Queryable, e: NewEvent, opts: { routeWithinMs?: number } = {}): Promise<{ event: StoredEvent; duplicate: boolean }> {
+export async function insertEvent(
+  q: Queryable,
+  e: NewEvent,
+  opts: { routeWithinMs?: number } = {},
+): Promise<{ event: StoredEvent; duplicate: boolean }> {
   const inserted = await q.query<EventRow>(
     `INSERT INTO events (message_id, type, contact_id, name, properties, context, occurred_at, next_route_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8 / 1000.0))
      ON CONFLICT (message_id) DO NOTHING RETURNING *`,
-    [e.messageId, e.type, e.contactId, e.name ?? null, e.properties ?? {}, e.context ?? {}, e.occurredAt, opts.routeWithinMs ?? 0],
+    [
+      e.messageId,
+      e.type,
+      e.contactId,
+      e.name ?? null,
+      e.properties ?? {},
+      e.context ?? {},
+      e.occurredAt,
+      opts.routeWithinMs ?? 0,
+    ],
   );
   if (inserted.rows[0]) return { event: toEvent(inserted.rows[0]), duplicate: false };
   const existing = await q.query<EventRow>('SELECT * FROM events WHERE message_id = $1', [e.messageId]);
@@ -93,7 +106,11 @@ const recordset = (events: NewEvent[]) =>
  * order keeps each contact's order). A messageId already stored is skipped: the rows returned
  * are the ones this call inserted.
  */
-export async function insertEvents(q: Queryable, events: NewEvent[], opts: { routeWithinMs?: number } = {}): Promise<StoredEvent[]> {
+export async function insertEvents(
+  q: Queryable,
+  events: NewEvent[],
+  opts: { routeWithinMs?: number } = {},
+): Promise<StoredEvent[]> {
   if (events.length === 0) return [];
   const rows = recordset(events);
   const { rows: inserted } = await q.query<EventRow>(
@@ -269,9 +286,17 @@ export async function claimUnrouted(q: Queryable, leaseMs: number, limit: number
 }
 
 /** Routing state of one event (tests and support). */
-export async function getEvent(q: Queryable, id: number): Promise<(StoredEvent & { routingError: string | null; routingAttempts: number }) | undefined> {
-  const { rows } = await q.query<EventRow & { routing_error: string | null; routing_attempts: number }>('SELECT * FROM events WHERE id = $1', [id]);
-  return rows[0] ? { ...toEvent(rows[0]), routingError: rows[0].routing_error, routingAttempts: rows[0].routing_attempts } : undefined;
+export async function getEvent(
+  q: Queryable,
+  id: number,
+): Promise<(StoredEvent & { routingError: string | null; routingAttempts: number }) | undefined> {
+  const { rows } = await q.query<EventRow & { routing_error: string | null; routing_attempts: number }>(
+    'SELECT * FROM events WHERE id = $1',
+    [id],
+  );
+  return rows[0]
+    ? { ...toEvent(rows[0]), routingError: rows[0].routing_error, routingAttempts: rows[0].routing_attempts }
+    : undefined;
 }
 
 /** How many events a contact's conditions look at, at most: the newest ones count. */
@@ -282,7 +307,12 @@ export const EVENTS_LOOKED_AT = 1000;
  * against. The newest ones, oldest first: "ordered in the last week" must see last week's
  * order even for a contact with thousands of older events.
  */
-export async function eventsSince(q: Queryable, contactId: string, names: string[], since: string): Promise<StoredEvent[]> {
+export async function eventsSince(
+  q: Queryable,
+  contactId: string,
+  names: string[],
+  since: string,
+): Promise<StoredEvent[]> {
   if (names.length === 0) return [];
   const { rows } = await q.query<EventRow>(
     `SELECT * FROM events WHERE contact_id = $1 AND type = 'track' AND name = ANY($2) AND occurred_at >= $3

@@ -39,14 +39,24 @@ const toNotice = (r: NoticeRow): FlowStatusNotice => ({
 });
 
 /** In the transaction that changes the status, so a committed change always has its notice. */
-export async function addNotice(tx: Queryable, flowId: string, status: FlowStatus): Promise<FlowStatusNotice | undefined> {
+export async function addNotice(
+  tx: Queryable,
+  flowId: string,
+  status: FlowStatus,
+): Promise<FlowStatusNotice | undefined> {
   if (status === 'draft') return undefined; // draft flows have no journeys to tell
-  const { rows } = await tx.query<NoticeRow>('INSERT INTO flow_status_notices (flow_id, status) VALUES ($1, $2) RETURNING *', [flowId, status]);
+  const { rows } = await tx.query<NoticeRow>(
+    'INSERT INTO flow_status_notices (flow_id, status) VALUES ($1, $2) RETURNING *',
+    [flowId, status],
+  );
   return toNotice(rows[0]);
 }
 
 export async function latestNotice(q: Queryable, flowId: string): Promise<FlowStatusNotice | undefined> {
-  const { rows } = await q.query<NoticeRow>('SELECT * FROM flow_status_notices WHERE flow_id = $1 ORDER BY id DESC LIMIT 1', [flowId]);
+  const { rows } = await q.query<NoticeRow>(
+    'SELECT * FROM flow_status_notices WHERE flow_id = $1 ORDER BY id DESC LIMIT 1',
+    [flowId],
+  );
   return rows[0] && toNotice(rows[0]);
 }
 
@@ -61,7 +71,10 @@ export async function flowsWithPendingNotices(q: Queryable, limit: number): Prom
 
 /** The flow's newest unfinished notice; older unfinished ones are superseded by it (only the last status counts). */
 export async function takeLatestPending(q: Queryable, flowId: string): Promise<FlowStatusNotice | undefined> {
-  const { rows } = await q.query<NoticeRow>('SELECT * FROM flow_status_notices WHERE flow_id = $1 AND finished_at IS NULL ORDER BY id DESC LIMIT 1', [flowId]);
+  const { rows } = await q.query<NoticeRow>(
+    'SELECT * FROM flow_status_notices WHERE flow_id = $1 AND finished_at IS NULL ORDER BY id DESC LIMIT 1',
+    [flowId],
+  );
   if (!rows[0]) return undefined;
   await q.query(
     "UPDATE flow_status_notices SET finished_at = now(), outcome = 'superseded' WHERE flow_id = $1 AND finished_at IS NULL AND id < $2",
@@ -71,16 +84,25 @@ export async function takeLatestPending(q: Queryable, flowId: string): Promise<F
 }
 
 export async function isSuperseded(q: Queryable, notice: FlowStatusNotice): Promise<boolean> {
-  const { rows } = await q.query('SELECT 1 FROM flow_status_notices WHERE flow_id = $1 AND id > $2 LIMIT 1', [notice.flowId, notice.id]);
+  const { rows } = await q.query('SELECT 1 FROM flow_status_notices WHERE flow_id = $1 AND id > $2 LIMIT 1', [
+    notice.flowId,
+    notice.id,
+  ]);
   return rows.length > 0;
 }
 
 export async function recordProgress(q: Queryable, id: number, afterRunId: string, signalled: number): Promise<void> {
-  await q.query('UPDATE flow_status_notices SET after_run_id = $2, signalled = signalled + $3, last_error = NULL WHERE id = $1', [id, afterRunId, signalled]);
+  await q.query(
+    'UPDATE flow_status_notices SET after_run_id = $2, signalled = signalled + $3, last_error = NULL WHERE id = $1',
+    [id, afterRunId, signalled],
+  );
 }
 
 export async function finishNotice(q: Queryable, id: number, outcome: 'done' | 'superseded'): Promise<void> {
-  await q.query('UPDATE flow_status_notices SET finished_at = now(), outcome = $2 WHERE id = $1 AND finished_at IS NULL', [id, outcome]);
+  await q.query(
+    'UPDATE flow_status_notices SET finished_at = now(), outcome = $2 WHERE id = $1 AND finished_at IS NULL',
+    [id, outcome],
+  );
 }
 
 export async function recordNoticeError(q: Queryable, id: number, error: string): Promise<void> {
@@ -88,7 +110,12 @@ export async function recordNoticeError(q: Queryable, id: number, error: string)
 }
 
 /** One page of the flow's running journeys after `afterRunId`, in run_id order (index journeys_running_by_flow_run). */
-export async function runningJourneysPage(q: Queryable, flowId: string, afterRunId: string, limit: number): Promise<{ runId: string; workflowId: string }[]> {
+export async function runningJourneysPage(
+  q: Queryable,
+  flowId: string,
+  afterRunId: string,
+  limit: number,
+): Promise<{ runId: string; workflowId: string }[]> {
   const { rows } = await q.query<{ run_id: string; workflow_id: string }>(
     "SELECT run_id, workflow_id FROM journeys WHERE flow_id = $1 AND status = 'running' AND run_id > $2 ORDER BY run_id LIMIT $3",
     [flowId, afterRunId, limit],

@@ -28,7 +28,10 @@ const toFlow = (r: FlowRow): StoredFlow => ({
 });
 
 export class VersionConflictError extends Error {
-  constructor(readonly current: number, readonly given: number) {
+  constructor(
+    readonly current: number,
+    readonly given: number,
+  ) {
     super(`flow is at version ${current}, the request was based on version ${given}`);
   }
 }
@@ -39,7 +42,8 @@ export class FlowArchivedError extends Error {
   }
 }
 
-const sameContent = (a: FlowDefinition, b: FlowDefinition) => isDeepStrictEqual({ ...a, status: null, version: null }, { ...b, status: null, version: null });
+const sameContent = (a: FlowDefinition, b: FlowDefinition) =>
+  isDeepStrictEqual({ ...a, status: null, version: null }, { ...b, status: null, version: null });
 
 /**
  * Creates or replaces a flow. A change of content makes a new version (kept whole in
@@ -74,8 +78,16 @@ export async function saveFlow(
      RETURNING *`,
     [id, candidate.version, candidate.status, trigger, trigger === null, candidate],
   );
-  await tx.query('INSERT INTO flow_versions (flow_id, version, definition) VALUES ($1, $2, $3)', [id, candidate.version, candidate]);
-  return { flow: toFlow(rows[0]), changed: true, ...(existing && existing.status !== candidate.status ? { previousStatus: existing.status } : {}) };
+  await tx.query('INSERT INTO flow_versions (flow_id, version, definition) VALUES ($1, $2, $3)', [
+    id,
+    candidate.version,
+    candidate,
+  ]);
+  return {
+    flow: toFlow(rows[0]),
+    changed: true,
+    ...(existing && existing.status !== candidate.status ? { previousStatus: existing.status } : {}),
+  };
 }
 
 /**
@@ -95,7 +107,10 @@ export async function changeFlowStatus(
 }
 
 export async function setFlowStatus(q: Queryable, id: string, status: FlowStatus): Promise<StoredFlow | undefined> {
-  const { rows } = await q.query<FlowRow>('UPDATE flows SET status = $2, updated_at = now() WHERE id = $1 RETURNING *', [id, status]);
+  const { rows } = await q.query<FlowRow>(
+    'UPDATE flows SET status = $2, updated_at = now() WHERE id = $1 RETURNING *',
+    [id, status],
+  );
   return rows[0] && toFlow(rows[0]);
 }
 
@@ -110,7 +125,10 @@ export async function listFlows(q: Queryable): Promise<StoredFlow[]> {
 }
 
 export async function liveFlowsTriggeredBy(q: Queryable, eventName: string): Promise<FlowDefinition[]> {
-  const { rows } = await q.query<FlowRow>("SELECT * FROM flows WHERE status = 'live' AND trigger_event = $1 ORDER BY id", [eventName]);
+  const { rows } = await q.query<FlowRow>(
+    "SELECT * FROM flows WHERE status = 'live' AND trigger_event = $1 ORDER BY id",
+    [eventName],
+  );
   return rows.map(definitionOf);
 }
 
@@ -120,14 +138,24 @@ export async function liveProfileTriggeredFlows(q: Queryable): Promise<FlowDefin
 }
 
 export async function getFlowVersion(q: Queryable, id: string, version: number): Promise<FlowDefinition | undefined> {
-  const { rows } = await q.query<{ definition: FlowDefinition }>('SELECT definition FROM flow_versions WHERE flow_id = $1 AND version = $2', [id, version]);
+  const { rows } = await q.query<{ definition: FlowDefinition }>(
+    'SELECT definition FROM flow_versions WHERE flow_id = $1 AND version = $2',
+    [id, version],
+  );
   return rows[0] && withDefaults(rows[0].definition);
 }
 
-export async function listFlowVersions(q: Queryable, id: string): Promise<{ version: number; createdAt: string; definition: FlowDefinition }[]> {
+export async function listFlowVersions(
+  q: Queryable,
+  id: string,
+): Promise<{ version: number; createdAt: string; definition: FlowDefinition }[]> {
   const { rows } = await q.query<{ version: number; created_at: Date; definition: FlowDefinition }>(
     'SELECT version, created_at, definition FROM flow_versions WHERE flow_id = $1 ORDER BY version',
     [id],
   );
-  return rows.map((r) => ({ version: r.version, createdAt: r.created_at.toISOString(), definition: withDefaults(r.definition) }));
+  return rows.map((r) => ({
+    version: r.version,
+    createdAt: r.created_at.toISOString(),
+    definition: withDefaults(r.definition),
+  }));
 }

@@ -45,7 +45,9 @@ export function groupCalls<I, O>(run: (inputs: I[]) => Promise<O[]>): (input: I)
 }
 
 /** One group per database pool (or client), made on first use. */
-export function groupCallsPer<K extends object, I, O>(run: (key: K, inputs: I[]) => Promise<O[]>): (key: K, input: I) => Promise<O> {
+export function groupCallsPer<K extends object, I, O>(
+  run: (key: K, inputs: I[]) => Promise<O[]>,
+): (key: K, input: I) => Promise<O> {
   const groups = new WeakMap<K, (input: I) => Promise<O>>();
   return (key, input) => {
     let call = groups.get(key);

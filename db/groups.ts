@@ -21,7 +21,10 @@ interface GroupRow {
  * Adds the contacts to the groups, merging the traits into what each group had (one
  * statement for a whole batch; the caller merges repeated pairs beforehand, in call order).
  */
-export async function upsertContactGroups(q: Queryable, rows: { contactId: string; groupId: string; traits: Record<string, unknown> }[]): Promise<void> {
+export async function upsertContactGroups(
+  q: Queryable,
+  rows: { contactId: string; groupId: string; traits: Record<string, unknown> }[],
+): Promise<void> {
   if (rows.length === 0) return;
   await q.query(
     `INSERT INTO contact_groups (contact_id, group_id, traits)
@@ -32,6 +35,14 @@ export async function upsertContactGroups(q: Queryable, rows: { contactId: strin
 }
 
 export async function listContactGroups(q: Queryable, contactId: string): Promise<ContactGroup[]> {
-  const { rows } = await q.query<GroupRow>('SELECT * FROM contact_groups WHERE contact_id = $1 ORDER BY group_id', [contactId]);
-  return rows.map((r) => ({ contactId: r.contact_id, groupId: r.group_id, traits: r.traits, createdAt: r.created_at.toISOString(), updatedAt: r.updated_at.toISOString() }));
+  const { rows } = await q.query<GroupRow>('SELECT * FROM contact_groups WHERE contact_id = $1 ORDER BY group_id', [
+    contactId,
+  ]);
+  return rows.map((r) => ({
+    contactId: r.contact_id,
+    groupId: r.group_id,
+    traits: r.traits,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+  }));
 }

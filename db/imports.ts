@@ -58,14 +58,26 @@ export async function recordProgress(q: Queryable, id: string, p: ImportProgress
 }
 
 export async function finishImport(q: Queryable, id: string, error?: string): Promise<void> {
-  await q.query("UPDATE contact_imports SET status = $2, error = $3, finished_at = now(), updated_at = now() WHERE id = $1", [id, error ? 'failed' : 'done', error ?? null]);
+  await q.query(
+    'UPDATE contact_imports SET status = $2, error = $3, finished_at = now(), updated_at = now() WHERE id = $1',
+    [id, error ? 'failed' : 'done', error ?? null],
+  );
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface ImportRow {
-  id: string; format: ImportFormat; status: ImportRecord['status']; rows_read: number; rows_stored: number; rows_unchanged: number; rows_failed: number;
-  error: string | null; started_at: Date; updated_at: Date; finished_at: Date | null;
+  id: string;
+  format: ImportFormat;
+  status: ImportRecord['status'];
+  rows_read: number;
+  rows_stored: number;
+  rows_unchanged: number;
+  rows_failed: number;
+  error: string | null;
+  started_at: Date;
+  updated_at: Date;
+  finished_at: Date | null;
 }
 
 export async function getImport(q: Queryable, id: string): Promise<ImportRecord | undefined> {
@@ -76,7 +88,9 @@ export async function getImport(q: Queryable, id: string): Promise<ImportRecord 
 
 /** The latest imports, newest first: a running one shows its progress before its request has answered. */
 export async function listImports(q: Queryable, limit: number): Promise<ImportRecord[]> {
-  const { rows } = await q.query<ImportRow>('SELECT * FROM contact_imports ORDER BY started_at DESC, id LIMIT $1', [limit]);
+  const { rows } = await q.query<ImportRow>('SELECT * FROM contact_imports ORDER BY started_at DESC, id LIMIT $1', [
+    limit,
+  ]);
   return rows.map(toImport);
 }
 
@@ -97,7 +111,11 @@ function toImport(r: ImportRow): ImportRecord {
 }
 
 /** The import's row errors in row order, a page after `afterRow`. */
-export async function importErrors(q: Queryable, id: string, page: { limit: number; afterRow?: number }): Promise<RowError[]> {
+export async function importErrors(
+  q: Queryable,
+  id: string,
+  page: { limit: number; afterRow?: number },
+): Promise<RowError[]> {
   const { rows } = await q.query<RowError>(
     'SELECT row_number AS row, field, message FROM contact_import_errors WHERE import_id = $1 AND row_number > $2 ORDER BY row_number, field LIMIT $3',
     [id, page.afterRow ?? 0, page.limit],

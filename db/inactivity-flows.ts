@@ -20,8 +20,10 @@ export async function flowsKeepingInactivitySegment(q: Queryable, segmentId: str
   const { rows } = await q.query<{ id: string; definition: FlowDefinition }>(
     "SELECT id, definition FROM flows WHERE status <> 'archived' AND definition->'trigger'->'inactivity' IS NOT NULL ORDER BY id",
   );
-  return rows.filter((r) => {
-    const t = inactivityOf(withDefaults(r.definition));
-    return t !== undefined && inactivitySegmentId(t) === segmentId;
-  }).map((r) => r.id);
+  return rows
+    .filter((r) => {
+      const t = inactivityOf(withDefaults(r.definition));
+      return t !== undefined && inactivitySegmentId(t) === segmentId;
+    })
+    .map((r) => r.id);
 }

@@ -38,17 +38,24 @@ const toEntry = (r: EntryRow): JourneyEntry => ({
   claimedAgoMs: Number(r.claimed_ago_ms),
 });
 
-const COLUMNS = 'flow_id, trigger_event_id, workflow_id, outcome, run_id, reason, (extract(epoch FROM now() - claimed_at) * 1000)::float8 AS claimed_ago_ms';
+const COLUMNS =
+  'flow_id, trigger_event_id, workflow_id, outcome, run_id, reason, (extract(epoch FROM now() - claimed_at) * 1000)::float8 AS claimed_ago_ms';
 
 /** Claims the entry; when it was claimed before, returns that claim (decided or not) instead. */
-export async function claimEntry(q: Queryable, e: { flowId: string; triggerEventId: number; contactId: string; workflowId: string }): Promise<{ fresh: true } | { fresh: false; entry: JourneyEntry }> {
+export async function claimEntry(
+  q: Queryable,
+  e: { flowId: string; triggerEventId: number; contactId: string; workflowId: string },
+): Promise<{ fresh: true } | { fresh: false; entry: JourneyEntry }> {
   const inserted = await q.query(
     `INSERT INTO journey_entries (flow_id, trigger_event_id, contact_id, workflow_id) VALUES ($1, $2, $3, $4)
      ON CONFLICT (flow_id, trigger_event_id) DO NOTHING`,
     [e.flowId, e.triggerEventId, e.contactId, e.workflowId],
   );
   if (inserted.rowCount) return { fresh: true };
-  const { rows } = await q.query<EntryRow>(`SELECT ${COLUMNS} FROM journey_entries WHERE flow_id = $1 AND trigger_event_id = $2`, [e.flowId, e.triggerEventId]);
+  const { rows } = await q.query<EntryRow>(
+    `SELECT ${COLUMNS} FROM journey_entries WHERE flow_id = $1 AND trigger_event_id = $2`,
+    [e.flowId, e.triggerEventId],
+  );
   return { fresh: false, entry: toEntry(rows[0]) };
 }
 
@@ -67,13 +74,28 @@ export async function claimEntryWithStartingRow(q: Queryable, j: Omit<JourneySta
        SELECT NULL, $1, $2, $3, $4, $5, $6, $7, $8, $9, 'starting' FROM claim
        WHERE NOT EXISTS (SELECT 1 FROM journeys WHERE flow_id = $2 AND trigger_event_id = $5))
      SELECT EXISTS (SELECT 1 FROM claim) AS fresh`,
-    [j.workflowId, j.flowId, j.flowVersion, j.contactId, j.triggerEventId, j.listensTo, JSON.stringify(j.listens), j.startedAt, j.journeyKey],
+    [
+      j.workflowId,
+      j.flowId,
+      j.flowVersion,
+      j.contactId,
+      j.triggerEventId,
+      j.listensTo,
+      JSON.stringify(j.listens),
+      j.startedAt,
+      j.journeyKey,
+    ],
   );
   return rows[0].fresh;
 }
 
 /** Takes over an undecided claim whose router is presumed dead (only if nobody did meanwhile). */
-export async function takeOverEntry(q: Queryable, flowId: string, triggerEventId: number, olderThanMs: number): Promise<boolean> {
+export async function takeOverEntry(
+  q: Queryable,
+  flowId: string,
+  triggerEventId: number,
+  olderThanMs: number,
+): Promise<boolean> {
   const { rowCount } = await q.query(
     `UPDATE journey_entries SET claimed_at = now()
      WHERE flow_id = $1 AND trigger_event_id = $2 AND outcome IS NULL AND claimed_at <= now() - make_interval(secs => $3 / 1000.0)`,
@@ -82,7 +104,13 @@ export async function takeOverEntry(q: Queryable, flowId: string, triggerEventId
   return (rowCount ?? 0) > 0;
 }
 
-export async function decideEntry(q: Queryable, flowId: string, triggerEventId: number, outcome: EntryOutcome, detail: { runId?: string; reason?: string } = {}): Promise<void> {
+export async function decideEntry(
+  q: Queryable,
+  flowId: string,
+  triggerEventId: number,
+  outcome: EntryOutcome,
+  detail: { runId?: string; reason?: string } = {},
+): Promise<void> {
   await q.query(
     `UPDATE journey_entries SET outcome = $3, run_id = $4, reason = $5, decided_at = now()
      WHERE flow_id = $1 AND trigger_event_id = $2 AND outcome IS NULL`,
@@ -94,7 +122,12 @@ export async function decideEntry(q: Queryable, flowId: string, triggerEventId: 
  * The start went through, in one round trip: the `starting` row gets its run id (unless the
  * journey already ended and recorded itself under it) and the entry is decided as started.
  */
-export async function recordEntryStarted(q: Queryable, flowId: string, triggerEventId: number, runId: string): Promise<void> {
+export async function recordEntryStarted(
+  q: Queryable,
+  flowId: string,
+  triggerEventId: number,
+  runId: string,
+): Promise<void> {
   await q.query(
     `WITH started AS (
        UPDATE journeys SET run_id = $3, status = 'running'
@@ -111,5 +144,7 @@ export async function recordEntryStarted(q: Queryable, flowId: string, triggerEv
  * pass need not wait out the lease (it asks Temporal first whether the start went through).
  */
 export async function releaseEntries(q: Queryable, triggerEventId: number): Promise<void> {
-  await q.query("UPDATE journey_entries SET claimed_at = 'epoch' WHERE trigger_event_id = $1 AND outcome IS NULL", [triggerEventId]);
+  await q.query("UPDATE journey_entries SET claimed_at = 'epoch' WHERE trigger_event_id = $1 AND outcome IS NULL", [
+    triggerEventId,
+  ]);
 }

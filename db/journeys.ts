@@ -7,7 +7,15 @@ import type { Listens } from '../flows/listens';
  * once) and becomes `running` with its run id after. `terminated`, `timed_out`, `canceled`
  * and `failed` are found by reconciliation when a workflow ended without recording it.
  */
-export type JourneyStatus = 'starting' | 'running' | 'completed' | 'exited' | 'failed' | 'terminated' | 'timed_out' | 'canceled';
+export type JourneyStatus =
+  | 'starting'
+  | 'running'
+  | 'completed'
+  | 'exited'
+  | 'failed'
+  | 'terminated'
+  | 'timed_out'
+  | 'canceled';
 
 export interface JourneyRecord {
   /** Null while `starting`. */
@@ -83,7 +91,18 @@ export async function recordJourneyStart(q: Queryable, j: JourneyStart): Promise
   await q.query(
     `INSERT INTO journeys (run_id, workflow_id, flow_id, flow_version, contact_id, trigger_event_id, listens_to, listens, started_at, journey_key)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (run_id) DO NOTHING`,
-    [j.runId, j.workflowId, j.flowId, j.flowVersion, j.contactId, j.triggerEventId, j.listensTo, JSON.stringify(j.listens), j.startedAt, j.journeyKey],
+    [
+      j.runId,
+      j.workflowId,
+      j.flowId,
+      j.flowVersion,
+      j.contactId,
+      j.triggerEventId,
+      j.listensTo,
+      JSON.stringify(j.listens),
+      j.startedAt,
+      j.journeyKey,
+    ],
   );
 }
 
@@ -96,13 +115,26 @@ export async function recordJourneyStarting(q: Queryable, j: Omit<JourneyStart, 
     `INSERT INTO journeys (run_id, workflow_id, flow_id, flow_version, contact_id, trigger_event_id, listens_to, listens, started_at, journey_key, status)
      SELECT NULL, $1, $2, $3, $4, $5, $6, $7, $8, $9, 'starting'
      WHERE NOT EXISTS (SELECT 1 FROM journeys WHERE flow_id = $2 AND trigger_event_id = $5)`,
-    [j.workflowId, j.flowId, j.flowVersion, j.contactId, j.triggerEventId, j.listensTo, JSON.stringify(j.listens), j.startedAt, j.journeyKey],
+    [
+      j.workflowId,
+      j.flowId,
+      j.flowVersion,
+      j.contactId,
+      j.triggerEventId,
+      j.listensTo,
+      JSON.stringify(j.listens),
+      j.startedAt,
+      j.journeyKey,
+    ],
   );
 }
 
 /** The start did not happen (already in flow, refused): the `starting` row goes. */
 export async function dropStartingJourney(q: Queryable, flowId: string, triggerEventId: number): Promise<void> {
-  await q.query("DELETE FROM journeys WHERE flow_id = $1 AND trigger_event_id = $2 AND status = 'starting'", [flowId, triggerEventId]);
+  await q.query("DELETE FROM journeys WHERE flow_id = $1 AND trigger_event_id = $2 AND status = 'starting'", [
+    flowId,
+    triggerEventId,
+  ]);
 }
 
 export interface JourneyEnd extends Omit<JourneyStart, 'listensTo' | 'listens' | 'triggerEventId' | 'journeyKey'> {
@@ -129,14 +161,34 @@ export async function recordJourneyEnd(q: Queryable, j: JourneyEnd): Promise<voi
      UPDATE journeys SET run_id = COALESCE(journeys.run_id, $1), status = $3, exit_reason = $4, exit_detail = $5,
        current_step = $6, steps = $7, ended_at = COALESCE(journeys.ended_at, now())
        FROM target WHERE journeys.id = target.id`,
-    [j.runId, j.workflowId, j.status, j.exitReason, JSON.stringify(j.exitDetail ?? null), j.currentStep, JSON.stringify(j.steps ?? null)],
+    [
+      j.runId,
+      j.workflowId,
+      j.status,
+      j.exitReason,
+      JSON.stringify(j.exitDetail ?? null),
+      j.currentStep,
+      JSON.stringify(j.steps ?? null),
+    ],
   );
   if (updated.rowCount) return;
   await q.query(
     `INSERT INTO journeys (run_id, workflow_id, flow_id, flow_version, contact_id, started_at, status, exit_reason, exit_detail, current_step, steps, ended_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
      ON CONFLICT (run_id) DO NOTHING`,
-    [j.runId, j.workflowId, j.flowId, j.flowVersion, j.contactId, j.startedAt, j.status, j.exitReason, JSON.stringify(j.exitDetail ?? null), j.currentStep, JSON.stringify(j.steps ?? null)],
+    [
+      j.runId,
+      j.workflowId,
+      j.flowId,
+      j.flowVersion,
+      j.contactId,
+      j.startedAt,
+      j.status,
+      j.exitReason,
+      JSON.stringify(j.exitDetail ?? null),
+      j.currentStep,
+      JSON.stringify(j.steps ?? null),
+    ],
   );
 }
 
@@ -144,7 +196,11 @@ export async function recordJourneyEnd(q: Queryable, j: JourneyEnd): Promise<voi
  * Live journeys of this contact (running, or starting: their row is written before the start)
  * that asked to hear about this event (see `listens_to`).
  */
-export async function runningJourneysListeningTo(q: Queryable, contactId: string, eventName: string): Promise<JourneyRecord[]> {
+export async function runningJourneysListeningTo(
+  q: Queryable,
+  contactId: string,
+  eventName: string,
+): Promise<JourneyRecord[]> {
   const { rows } = await q.query<JourneyRow>(
     "SELECT * FROM journeys WHERE contact_id = $1 AND status IN ('starting', 'running') AND $2 = ANY(listens_to) ORDER BY started_at",
     [contactId, eventName],
@@ -157,7 +213,10 @@ export async function runningJourneysListeningTo(q: Queryable, contactId: string
  * start may not happen), and what a journey listens to is the router's business.
  */
 export async function listContactJourneys(q: Queryable, contactId: string): Promise<Omit<JourneyRecord, 'listens'>[]> {
-  const { rows } = await q.query<JourneyRow>("SELECT * FROM journeys WHERE contact_id = $1 AND status <> 'starting' ORDER BY started_at DESC LIMIT 500", [contactId]);
+  const { rows } = await q.query<JourneyRow>(
+    "SELECT * FROM journeys WHERE contact_id = $1 AND status <> 'starting' ORDER BY started_at DESC LIMIT 500",
+    [contactId],
+  );
   return rows.map((r) => {
     const { listens: _listens, ...shown } = toJourney(r);
     return shown;
@@ -170,7 +229,12 @@ export async function hasRunningJourney(q: Queryable, workflowId: string): Promi
 }
 
 /** When the contact last entered this flow (ms), for re-entry rules; keyed flows count per key (per cart). */
-export async function lastJourneyStart(q: Queryable, flowId: string, contactId: string, journeyKey?: string): Promise<number | undefined> {
+export async function lastJourneyStart(
+  q: Queryable,
+  flowId: string,
+  contactId: string,
+  journeyKey?: string,
+): Promise<number | undefined> {
   const { rows } = await q.query<{ at: Date | null }>(
     `SELECT max(started_at) AS at FROM journeys WHERE flow_id = $1 AND contact_id = $2${journeyKey === undefined ? '' : ' AND journey_key = $3'}`,
     journeyKey === undefined ? [flowId, contactId] : [flowId, contactId, journeyKey],
@@ -182,7 +246,12 @@ export async function lastJourneyStart(q: Queryable, flowId: string, contactId: 
  * Reconciliation: claims live rows not checked against Temporal for `staleMs` (oldest check
  * first, a page at a time). `starting` rows are left to their router for `startGraceMs`.
  */
-export async function claimJourneysToCheck(q: Queryable, staleMs: number, startGraceMs: number, limit: number): Promise<(JourneyRecord & { id: number })[]> {
+export async function claimJourneysToCheck(
+  q: Queryable,
+  staleMs: number,
+  startGraceMs: number,
+  limit: number,
+): Promise<(JourneyRecord & { id: number })[]> {
   const { rows } = await q.query<JourneyRow & { id: number }>(
     `UPDATE journeys SET checked_at = now()
      WHERE id IN (
@@ -199,7 +268,13 @@ export async function claimJourneysToCheck(q: Queryable, staleMs: number, startG
 }
 
 /** What Temporal says about a live row whose workflow ended without recording it. */
-export async function recordJourneyClosed(q: Queryable, id: number, status: Exclude<JourneyStatus, 'running' | 'starting' | 'exited'>, runId: string, detail: unknown): Promise<boolean> {
+export async function recordJourneyClosed(
+  q: Queryable,
+  id: number,
+  status: Exclude<JourneyStatus, 'running' | 'starting' | 'exited'>,
+  runId: string,
+  detail: unknown,
+): Promise<boolean> {
   const { rowCount } = await q.query(
     `UPDATE journeys SET status = $2, run_id = COALESCE(run_id, $3), exit_reason = 'reconciled', exit_detail = $4, ended_at = now()
      WHERE id = $1 AND status IN ('starting', 'running')
@@ -211,7 +286,10 @@ export async function recordJourneyClosed(q: Queryable, id: number, status: Excl
 
 /** A `starting` row whose workflow does run (its router died before writing the run id). */
 export async function recordStartingRunning(q: Queryable, id: number, runId: string): Promise<void> {
-  await q.query("UPDATE journeys SET status = 'running', run_id = $2 WHERE id = $1 AND status = 'starting' AND NOT EXISTS (SELECT 1 FROM journeys WHERE run_id = $2)", [id, runId]);
+  await q.query(
+    "UPDATE journeys SET status = 'running', run_id = $2 WHERE id = $1 AND status = 'starting' AND NOT EXISTS (SELECT 1 FROM journeys WHERE run_id = $2)",
+    [id, runId],
+  );
 }
 
 /** A `starting` row whose start never happened (its router died before starting). */

@@ -37,7 +37,10 @@ const toList = (r: ListRow): List => ({
 });
 
 /** Creates the list; undefined when the id is taken. */
-export async function createList(q: Queryable, list: { id: string; name: string; description?: string }): Promise<List | undefined> {
+export async function createList(
+  q: Queryable,
+  list: { id: string; name: string; description?: string },
+): Promise<List | undefined> {
   const { rows } = await q.query<ListRow>(
     'INSERT INTO lists (id, name, description) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING RETURNING *',
     [list.id, list.name, list.description ?? null],
@@ -49,7 +52,11 @@ export async function createList(q: Queryable, list: { id: string; name: string;
  * `lock: 'share'` keeps the list from being deleted until the transaction ends (members
  * joining); `'update'` is the deletion's own lock.
  */
-export async function getList(q: Queryable, id: string, opts: { lock?: 'share' | 'update' } = {}): Promise<List | undefined> {
+export async function getList(
+  q: Queryable,
+  id: string,
+  opts: { lock?: 'share' | 'update' } = {},
+): Promise<List | undefined> {
   const lock = opts.lock === 'share' ? ' FOR SHARE' : opts.lock === 'update' ? ' FOR UPDATE' : '';
   const { rows } = await q.query<ListRow>(`SELECT * FROM lists WHERE id = $1${lock}`, [id]);
   return rows[0] && toList(rows[0]);
@@ -68,7 +75,11 @@ export async function getListWithCount(q: Queryable, id: string): Promise<ListWi
 }
 
 /** Renames or re-describes the list (`description: null` clears it); undefined when it does not exist. */
-export async function updateList(q: Queryable, id: string, change: { name?: string; description?: string | null }): Promise<List | undefined> {
+export async function updateList(
+  q: Queryable,
+  id: string,
+  change: { name?: string; description?: string | null },
+): Promise<List | undefined> {
   const { rows } = await q.query<ListRow>(
     `UPDATE lists SET name = COALESCE($2, name), description = CASE WHEN $3 THEN $4 ELSE description END, updated_at = now()
      WHERE id = $1 RETURNING *`,
@@ -110,7 +121,12 @@ const storeEvents = (direction: 'joined' | 'left', at: 'joined_at' | 'left_at') 
  * `getList(..., { lock: 'share' })`). Members already on it are left alone. Returns the
  * contacts that joined.
  */
-export async function joinList(tx: Queryable, list: Pick<List, 'id' | 'name'>, contactIds: string[], source: string): Promise<string[]> {
+export async function joinList(
+  tx: Queryable,
+  list: Pick<List, 'id' | 'name'>,
+  contactIds: string[],
+  source: string,
+): Promise<string[]> {
   if (contactIds.length === 0) return [];
   const { rows } = await tx.query<{ contact_id: string }>(
     `WITH changed AS (
@@ -126,7 +142,12 @@ export async function joinList(tx: Queryable, list: Pick<List, 'id' | 'name'>, c
 }
 
 /** The contacts (every member when undefined) leave the list; returns those that were members. */
-export async function leaveList(tx: Queryable, list: Pick<List, 'id' | 'name'>, contactIds: string[] | undefined, source: string): Promise<string[]> {
+export async function leaveList(
+  tx: Queryable,
+  list: Pick<List, 'id' | 'name'>,
+  contactIds: string[] | undefined,
+  source: string,
+): Promise<string[]> {
   if (contactIds?.length === 0) return [];
   const { rows } = await tx.query<{ contact_id: string }>(
     `WITH changed AS (
@@ -151,7 +172,12 @@ export interface ListChangeOutcome {
  * Applies the list changes an identify (or a connector) carries, inside the caller's
  * transaction, for a contact that exists. A list named both to join and to leave is left.
  */
-export async function applyListChanges(tx: Queryable, contactId: string, changes: ListChanges, source: string): Promise<ListChangeOutcome> {
+export async function applyListChanges(
+  tx: Queryable,
+  contactId: string,
+  changes: ListChanges,
+  source: string,
+): Promise<ListChangeOutcome> {
   const outcome: ListChangeOutcome = { joined: [], left: [], unknown: [] };
   if (!hasListChanges(changes)) return outcome;
   const leave = new Set(changes.leave);
@@ -183,15 +209,27 @@ export interface ListMember {
  * Current members in the order they joined. The cursor is opaque to clients (the last
  * period's id): members joining meanwhile come after it, none is skipped or repeated.
  */
-export async function listMembers(q: Queryable, listId: string, page: { after?: number; limit: number }): Promise<{ members: ListMember[]; next?: number }> {
-  const { rows } = await q.query<{ id: number; contact_id: string; email: string | null; joined_at: Date; source: string }>(
+export async function listMembers(
+  q: Queryable,
+  listId: string,
+  page: { after?: number; limit: number },
+): Promise<{ members: ListMember[]; next?: number }> {
+  const { rows } = await q.query<{
+    id: number;
+    contact_id: string;
+    email: string | null;
+    joined_at: Date;
+    source: string;
+  }>(
     `SELECT m.id, m.contact_id, c.email, m.joined_at, m.source
        FROM list_memberships m JOIN contacts c ON c.id = m.contact_id
       WHERE m.list_id = $1 AND m.left_at IS NULL AND m.id > $2
       ORDER BY m.id LIMIT $3`,
     [listId, page.after ?? 0, page.limit + 1],
   );
-  const members = rows.slice(0, page.limit).map((r) => ({ contactId: r.contact_id, email: r.email, joinedAt: r.joined_at.toISOString(), source: r.source }));
+  const members = rows
+    .slice(0, page.limit)
+    .map((r) => ({ contactId: r.contact_id, email: r.email, joinedAt: r.joined_at.toISOString(), source: r.source }));
   return { members, ...(rows.length > page.limit ? { next: rows[page.limit - 1].id } : {}) };
 }
 
@@ -208,23 +246,39 @@ export async function membershipHistory(q: Queryable, listId: string, contactId:
     'SELECT joined_at, source, left_at, left_source FROM list_memberships WHERE list_id = $1 AND contact_id = $2 ORDER BY joined_at, id',
     [listId, contactId],
   );
-  return rows.map((r) => ({ joinedAt: r.joined_at.toISOString(), source: r.source, leftAt: r.left_at?.toISOString() ?? null, leftSource: r.left_source }));
+  return rows.map((r) => ({
+    joinedAt: r.joined_at.toISOString(),
+    source: r.source,
+    leftAt: r.left_at?.toISOString() ?? null,
+    leftSource: r.left_source,
+  }));
 }
 
 /** The lists the contact is on now: what a `{ list: '<id>' }` condition asks. */
 export async function listIdsOf(q: Queryable, contactId: string): Promise<string[]> {
-  const { rows } = await q.query<{ list_id: string }>('SELECT list_id FROM list_memberships WHERE contact_id = $1 AND left_at IS NULL ORDER BY list_id', [contactId]);
+  const { rows } = await q.query<{ list_id: string }>(
+    'SELECT list_id FROM list_memberships WHERE contact_id = $1 AND left_at IS NULL ORDER BY list_id',
+    [contactId],
+  );
   return rows.map((r) => r.list_id);
 }
 
 /** The lists the contact is on now, with when and how each membership started (profiles, exports). */
-export async function listMembershipsOf(q: Queryable, contactId: string): Promise<{ listId: string; listName: string; joinedAt: string; source: string }[]> {
+export async function listMembershipsOf(
+  q: Queryable,
+  contactId: string,
+): Promise<{ listId: string; listName: string; joinedAt: string; source: string }[]> {
   const { rows } = await q.query<{ list_id: string; name: string; joined_at: Date; source: string }>(
     `SELECT m.list_id, l.name, m.joined_at, m.source FROM list_memberships m JOIN lists l ON l.id = m.list_id
       WHERE m.contact_id = $1 AND m.left_at IS NULL ORDER BY m.list_id`,
     [contactId],
   );
-  return rows.map((r) => ({ listId: r.list_id, listName: r.name, joinedAt: r.joined_at.toISOString(), source: r.source }));
+  return rows.map((r) => ({
+    listId: r.list_id,
+    listName: r.name,
+    joinedAt: r.joined_at.toISOString(),
+    source: r.source,
+  }));
 }
 
 /**
@@ -246,7 +300,10 @@ export async function moveListMemberships(tx: Queryable, from: string, into: str
 }
 
 /** Contacts by email, creating those not known: an unknown address becomes a contact whose id is the address. */
-export async function contactsByEmail(tx: Queryable, emails: string[]): Promise<{ byEmail: Map<string, string>; created: string[] }> {
+export async function contactsByEmail(
+  tx: Queryable,
+  emails: string[],
+): Promise<{ byEmail: Map<string, string>; created: string[] }> {
   const wanted = [...new Set(emails.map((e) => e.trim().toLowerCase()))];
   if (wanted.length === 0) return { byEmail: new Map(), created: [] };
   // Several contacts may share an address: the one updated last is taken.

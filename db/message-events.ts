@@ -24,7 +24,17 @@ export async function insertMessageEvent(q: Queryable, e: MessageEventInput): Pr
 }
 
 // Delivery statuses only move forward: a late "processed" never overwrites "delivered".
-const RANK: Record<string, number> = { queued: 1, processed: 1, sent: 2, deferred: 2, delivered: 3, undelivered: 4, failed: 4, dropped: 4, bounce: 4 };
+const RANK: Record<string, number> = {
+  queued: 1,
+  processed: 1,
+  sent: 2,
+  deferred: 2,
+  delivered: 3,
+  undelivered: 4,
+  failed: 4,
+  dropped: 4,
+  bounce: 4,
+};
 const FIRST_TIME_COLUMN: Record<string, string> = {
   delivered: 'delivered_at',
   open: 'opened_at',
@@ -38,13 +48,17 @@ const FIRST_TIME_COLUMN: Record<string, string> = {
 /** Keeps the message's first delivered/opened/clicked/bounced/unsubscribed times and its delivery status. */
 export async function applyToMessage(q: Queryable, messageId: string, type: string, occurredAt: string): Promise<void> {
   const column = FIRST_TIME_COLUMN[type];
-  if (column) await q.query(`UPDATE messages SET ${column} = COALESCE(${column}, $2) WHERE id = $1`, [messageId, occurredAt]);
+  if (column)
+    await q.query(`UPDATE messages SET ${column} = COALESCE(${column}, $2) WHERE id = $1`, [messageId, occurredAt]);
   // A click implies an open: Apple Mail privacy and image blocking hide many opens.
-  if (type === 'click') await q.query('UPDATE messages SET opened_at = COALESCE(opened_at, $2) WHERE id = $1', [messageId, occurredAt]);
+  if (type === 'click')
+    await q.query('UPDATE messages SET opened_at = COALESCE(opened_at, $2) WHERE id = $1', [messageId, occurredAt]);
   const rank = RANK[type];
   if (rank !== undefined) {
     await q.query(
-      `UPDATE messages SET delivery_status = $2 WHERE id = $1 AND (delivery_status IS NULL OR $3 >= CASE delivery_status ${Object.entries(RANK)
+      `UPDATE messages SET delivery_status = $2 WHERE id = $1 AND (delivery_status IS NULL OR $3 >= CASE delivery_status ${Object.entries(
+        RANK,
+      )
         .map(([status, r]) => `WHEN '${status}' THEN ${r}`)
         .join(' ')} ELSE 0 END)`,
       [messageId, type, rank],
@@ -54,9 +68,22 @@ export async function applyToMessage(q: Queryable, messageId: string, type: stri
 
 export async function listMessageEvents(q: Queryable, messageIds: string[]): Promise<MessageEventRecord[]> {
   if (messageIds.length === 0) return [];
-  const { rows } = await q.query<{ id: number; message_id: string; source: MessageEventInput['source']; source_event_id: string; type: string; occurred_at: Date; data: Record<string, unknown> }>(
-    'SELECT * FROM message_events WHERE message_id = ANY($1) ORDER BY occurred_at, id',
-    [messageIds],
-  );
-  return rows.map((r) => ({ id: r.id, messageId: r.message_id, source: r.source, sourceEventId: r.source_event_id, type: r.type, occurredAt: r.occurred_at.toISOString(), data: r.data }));
+  const { rows } = await q.query<{
+    id: number;
+    message_id: string;
+    source: MessageEventInput['source'];
+    source_event_id: string;
+    type: string;
+    occurred_at: Date;
+    data: Record<string, unknown>;
+  }>('SELECT * FROM message_events WHERE message_id = ANY($1) ORDER BY occurred_at, id', [messageIds]);
+  return rows.map((r) => ({
+    id: r.id,
+    messageId: r.message_id,
+    source: r.source,
+    sourceEventId: r.source_event_id,
+    type: r.type,
+    occurredAt: r.occurred_at.toISOString(),
+    data: r.data,
+  }));
 }

@@ -3,7 +3,9 @@ import { CAMPAIGN_PRIORITY, DEFAULT_FLOW_PRIORITY } from '../audiences/frequency
 import type { Queryable } from './pool';
 
 export type Channel = 'email' | 'sms' | 'push' | 'webhook';
-/** `unknown`: an attempt may have reached the provider but we never learned its answer (not sent again when marketing). */
+/**
+ * `unknown`: an attempt may have reached the provider but we never learned its answer (not sent again when marketing).
+ */
 export type MessageStatus = 'sending' | 'sent' | 'retrying' | 'failed' | 'skipped' | 'unknown';
 
 export interface MessageRecord {
@@ -30,7 +32,9 @@ export interface MessageRecord {
   /** While status is "sending": the attempt holding the claim, and until when. */
   leaseUntil: string | null;
   leaseOwner: string | null;
-  /** From provider events: processed, delivered, deferred, bounce, dropped (SMS: sent, delivered, undelivered, failed). */
+  /**
+   * From provider events: processed, delivered, deferred, bounce, dropped (SMS: sent, delivered, undelivered, failed).
+   */
   deliveryStatus: string | null;
   deliveredAt: string | null;
   openedAt: string | null;
@@ -104,13 +108,19 @@ const toMessage = (r: MessageRow): MessageRecord => ({
 });
 
 /** What identifies a journey step's message; the row's other fields describe its delivery. */
-export type MessageKey = Pick<MessageRecord, 'journeyRunId' | 'flowId' | 'flowVersion' | 'stepId' | 'contactId' | 'channel' | 'transactional'> & { sendKey: string };
+export type MessageKey = Pick<
+  MessageRecord,
+  'journeyRunId' | 'flowId' | 'flowVersion' | 'stepId' | 'contactId' | 'channel' | 'transactional'
+> & { sendKey: string };
 
 /**
  * A step's message, by its reset-proof key. A row written before keys existed is found by run
  * and step and given the key, so a retry of a journey that was running at upgrade still sees it.
  */
-export async function findStepMessage(q: Queryable, key: Pick<MessageKey, 'sendKey' | 'journeyRunId' | 'stepId'>): Promise<MessageRecord | undefined> {
+export async function findStepMessage(
+  q: Queryable,
+  key: Pick<MessageKey, 'sendKey' | 'journeyRunId' | 'stepId'>,
+): Promise<MessageRecord | undefined> {
   const { rows } = await q.query<MessageRow>(
     `WITH legacy AS (
        UPDATE messages SET send_key = $1 WHERE journey_run_id = $2 AND step_id = $3 AND send_key IS NULL
@@ -132,12 +142,20 @@ export async function findStepMessage(q: Queryable, key: Pick<MessageKey, 'sendK
 export async function claimMessage(
   q: Queryable,
   key: MessageKey,
-  attempt: { recipient: string; provider: string; content: Record<string, string>; owner: string; leaseMs: number; takeOver: boolean },
+  attempt: {
+    recipient: string;
+    provider: string;
+    content: Record<string, string>;
+    owner: string;
+    leaseMs: number;
+    takeOver: boolean;
+  },
 ): Promise<MessageRecord | undefined> {
   // Two first attempts racing on a fresh row: the loser may trip the older unique key
   // (journey_run_id, step_id) rather than the send_key arbiter; either way the other attempt holds it.
-  const { rows } = await q.query<MessageRow>(
-    `INSERT INTO messages (send_key, journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, recipient, provider, content,
+  const { rows } = await q
+    .query<MessageRow>(
+      `INSERT INTO messages (send_key, journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, recipient, provider, content,
                            status, attempts, lease_owner, lease_until)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'sending', 1, $12, now() + $13 * interval '1 millisecond')
      ON CONFLICT (send_key) DO UPDATE SET recipient = EXCLUDED.recipient, provider = EXCLUDED.provider, content = EXCLUDED.content,
@@ -145,11 +163,27 @@ export async function claimMessage(
      WHERE messages.status IN ('retrying', 'failed', 'skipped')
         OR (messages.status = 'sending' AND $14 AND (messages.lease_until IS NULL OR messages.lease_until <= now()))
      RETURNING *`,
-    [key.sendKey, key.journeyRunId, key.flowId, key.flowVersion, key.stepId, key.contactId, key.channel, key.transactional, attempt.recipient, attempt.provider, attempt.content, attempt.owner, attempt.leaseMs, attempt.takeOver],
-  ).catch((err: { code?: string }) => {
-    if (err.code === '23505') return { rows: [] as MessageRow[] };
-    throw err;
-  });
+      [
+        key.sendKey,
+        key.journeyRunId,
+        key.flowId,
+        key.flowVersion,
+        key.stepId,
+        key.contactId,
+        key.channel,
+        key.transactional,
+        attempt.recipient,
+        attempt.provider,
+        attempt.content,
+        attempt.owner,
+        attempt.leaseMs,
+        attempt.takeOver,
+      ],
+    )
+    .catch((err: { code?: string }) => {
+      if (err.code === '23505') return { rows: [] as MessageRow[] };
+      throw err;
+    });
   return rows[0] && toMessage(rows[0]);
 }
 
@@ -163,13 +197,19 @@ export async function releaseClaim(q: Queryable, sendKey: string, owner: string)
 
 /** Whether a claim is still live, by the database's clock (the one lease_until was set with). */
 export async function leaseLive(q: Queryable, id: string): Promise<boolean> {
-  const { rows } = await q.query<{ live: boolean }>("SELECT (status = 'sending' AND lease_until > now()) AS live FROM messages WHERE id = $1", [id]);
+  const { rows } = await q.query<{ live: boolean }>(
+    "SELECT (status = 'sending' AND lease_until > now()) AS live FROM messages WHERE id = $1",
+    [id],
+  );
   return rows[0]?.live ?? false;
 }
 
 /** Keeps a claim alive during a long provider call (push to many subscriptions). */
 export async function renewLease(q: Queryable, id: string, owner: string, leaseMs: number): Promise<void> {
-  await q.query("UPDATE messages SET lease_until = now() + $3 * interval '1 millisecond' WHERE id = $1 AND lease_owner = $2 AND status = 'sending'", [id, owner, leaseMs]);
+  await q.query(
+    "UPDATE messages SET lease_until = now() + $3 * interval '1 millisecond' WHERE id = $1 AND lease_owner = $2 AND status = 'sending'",
+    [id, owner, leaseMs],
+  );
 }
 
 /**
@@ -177,7 +217,10 @@ export async function renewLease(q: Queryable, id: string, owner: string, leaseM
  * updated_at stays the claim's time: the provider is asked about messages from then on.
  */
 export async function expireLease(q: Queryable, id: string, owner: string, reason: string): Promise<void> {
-  await q.query("UPDATE messages SET lease_until = now(), reason = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'sending'", [id, owner, reason]);
+  await q.query(
+    "UPDATE messages SET lease_until = now(), reason = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'sending'",
+    [id, owner, reason],
+  );
 }
 
 export async function finishAttempt(
@@ -205,7 +248,10 @@ export async function finishAttempt(
       [id, outcome.reason, outcome.owner ?? null],
     );
   } else {
-    await q.query('UPDATE messages SET status = $2, reason = $3, lease_until = NULL, lease_owner = NULL, updated_at = now() WHERE id = $1', [id, outcome.status, outcome.reason]);
+    await q.query(
+      'UPDATE messages SET status = $2, reason = $3, lease_until = NULL, lease_owner = NULL, updated_at = now() WHERE id = $1',
+      [id, outcome.status, outcome.reason],
+    );
   }
 }
 
@@ -213,7 +259,12 @@ export async function finishAttempt(
  * A step that sent nothing (no address, suppressed): recorded so support can see why. Never
  * over a message that went out (or may have, or is going out now): that row is returned as is.
  */
-export async function recordSkipped(q: Queryable, key: MessageKey, recipient: string | null, reason: string): Promise<MessageRecord> {
+export async function recordSkipped(
+  q: Queryable,
+  key: MessageKey,
+  recipient: string | null,
+  reason: string,
+): Promise<MessageRecord> {
   const { rows } = await q.query<MessageRow>(
     `INSERT INTO messages (send_key, journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, recipient, status, reason)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'skipped', $10)
@@ -221,19 +272,36 @@ export async function recordSkipped(q: Queryable, key: MessageKey, recipient: st
      WHERE messages.status IN ('retrying', 'failed', 'skipped')
         OR (messages.status = 'sending' AND (messages.lease_until IS NULL OR messages.lease_until <= now()))
      RETURNING *`,
-    [key.sendKey, key.journeyRunId, key.flowId, key.flowVersion, key.stepId, key.contactId, key.channel, key.transactional, recipient, reason],
+    [
+      key.sendKey,
+      key.journeyRunId,
+      key.flowId,
+      key.flowVersion,
+      key.stepId,
+      key.contactId,
+      key.channel,
+      key.transactional,
+      recipient,
+      reason,
+    ],
   );
   if (rows[0]) return toMessage(rows[0]);
   return (await findStepMessage(q, key))!;
 }
 
 export async function listContactMessages(q: Queryable, contactId: string): Promise<MessageRecord[]> {
-  const { rows } = await q.query<MessageRow>('SELECT * FROM messages WHERE contact_id = $1 ORDER BY created_at DESC LIMIT 500', [contactId]);
+  const { rows } = await q.query<MessageRow>(
+    'SELECT * FROM messages WHERE contact_id = $1 ORDER BY created_at DESC LIMIT 500',
+    [contactId],
+  );
   return rows.map(toMessage);
 }
 
 export async function listOutbox(q: Queryable, limit: number): Promise<MessageRecord[]> {
-  const { rows } = await q.query<MessageRow>("SELECT * FROM messages WHERE provider = 'outbox' ORDER BY created_at DESC LIMIT $1", [limit]);
+  const { rows } = await q.query<MessageRow>(
+    "SELECT * FROM messages WHERE provider = 'outbox' ORDER BY created_at DESC LIMIT $1",
+    [limit],
+  );
   return rows.map(toMessage);
 }
 
@@ -242,7 +310,12 @@ export async function listOutbox(q: Queryable, limit: number): Promise<MessageRe
  * `priority`, only messages of that priority or higher count, ranked as the frequency cap ranks
  * them (audiences/frequency-cap.ts): a promotion never silences an abandoned-cart reminder.
  */
-export async function lastMarketingSentAt(q: Queryable, contactId: string, channel: Channel, priority = CAMPAIGN_PRIORITY): Promise<number | undefined> {
+export async function lastMarketingSentAt(
+  q: Queryable,
+  contactId: string,
+  channel: Channel,
+  priority = CAMPAIGN_PRIORITY,
+): Promise<number | undefined> {
   const { rows } = await q.query<{ at: Date | null }>(
     `SELECT max(m.sent_at) AS at
        FROM messages m
@@ -258,7 +331,12 @@ export async function lastMarketingSentAt(q: Queryable, contactId: string, chann
  * Suppressed for this message? Unsubscribes and complaints withdraw marketing consent only
  * (scope "marketing"); hard bounces and carrier opt-outs stop everything (scope "all").
  */
-export async function isSuppressed(q: Queryable, channel: Channel, address: string, transactional = false): Promise<boolean> {
+export async function isSuppressed(
+  q: Queryable,
+  channel: Channel,
+  address: string,
+  transactional = false,
+): Promise<boolean> {
   const { rows } = await q.query(
     `SELECT 1 FROM suppressions WHERE channel = $1 AND address = ANY($2)${transactional ? " AND scope = 'all'" : ''}`,
     [channel, [address.toLowerCase(), suppressionHash(address)]],
@@ -275,7 +353,13 @@ export function suppressionHash(address: string): string {
   return `sha256:${createHash('sha256').update(address.trim().toLowerCase()).digest('hex')}`;
 }
 
-export async function suppress(q: Queryable, channel: Channel, address: string, reason: string, scope: 'marketing' | 'all' = 'all'): Promise<void> {
+export async function suppress(
+  q: Queryable,
+  channel: Channel,
+  address: string,
+  reason: string,
+  scope: 'marketing' | 'all' = 'all',
+): Promise<void> {
   // A wider scope replaces a narrower one; a narrower never weakens a wider.
   await q.query(
     `INSERT INTO suppressions (channel, address, reason, scope) VALUES ($1, $2, $3, $4)
@@ -286,7 +370,10 @@ export async function suppress(q: Queryable, channel: Channel, address: string, 
 
 export async function unsuppress(q: Queryable, channel: Channel, address: string): Promise<void> {
   // The person opted in again (SMS START): the hash an erasure left goes too.
-  await q.query('DELETE FROM suppressions WHERE channel = $1 AND address = ANY($2)', [channel, [address.toLowerCase(), suppressionHash(address)]]);
+  await q.query('DELETE FROM suppressions WHERE channel = $1 AND address = ANY($2)', [
+    channel,
+    [address.toLowerCase(), suppressionHash(address)],
+  ]);
 }
 
 export async function getMessage(q: Queryable, id: string): Promise<MessageRecord | undefined> {
@@ -295,7 +382,14 @@ export async function getMessage(q: Queryable, id: string): Promise<MessageRecor
   return rows[0] && toMessage(rows[0]);
 }
 
-export async function findMessageByProviderId(q: Queryable, provider: string, providerMessageId: string): Promise<MessageRecord | undefined> {
-  const { rows } = await q.query<MessageRow>('SELECT * FROM messages WHERE provider = $1 AND provider_message_id = $2', [provider, providerMessageId]);
+export async function findMessageByProviderId(
+  q: Queryable,
+  provider: string,
+  providerMessageId: string,
+): Promise<MessageRecord | undefined> {
+  const { rows } = await q.query<MessageRow>(
+    'SELECT * FROM messages WHERE provider = $1 AND provider_message_id = $2',
+    [provider, providerMessageId],
+  );
   return rows[0] && toMessage(rows[0]);
 }

@@ -13,9 +13,15 @@ export async function migrate(db: Db): Promise<string[]> {
   const client = await db.connect();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
-    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
-    const done = new Set((await client.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((r) => r.name));
-    const pending = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql') && !done.has(f)).sort();
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+    const done = new Set(
+      (await client.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((r) => r.name),
+    );
+    const pending = readdirSync(MIGRATIONS_DIR)
+      .filter((f) => f.endsWith('.sql') && !done.has(f))
+      .sort();
     for (const file of pending) {
       const sql = readFileSync(path.join(MIGRATIONS_DIR, file), 'utf8');
       await inTransaction(db, async (tx) => {

@@ -49,15 +49,29 @@ export function createPool(connectionString: string, settings: Partial<PoolSetti
   // An idle connection dropped by the server (restart, forced drop) must not crash the
   // process: the pool replaces it, and the next query reports a real failure if any.
   pool.on('error', (err) => {
-    if ((err as { code?: string }).code !== '57P01') process.stderr.write(`postgres: idle connection error: ${err.message}\n`);
+    if ((err as { code?: string }).code !== '57P01')
+      process.stderr.write(`postgres: idle connection error: ${err.message}\n`);
   });
   return pool;
 }
 
 // Connection-level failures of Postgres, and our own timeouts on a database that hangs: the
 // caller should retry later (the API answers 503), nothing was accepted.
-const DATABASE_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '57014', '08000', '08001', '08003', '08006']);
-const DATABASE_DOWN_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client was closed|Cannot use a pool after calling end/;
+const DATABASE_DOWN = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  '57P01',
+  '57P03',
+  '57014',
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+]);
+const DATABASE_DOWN_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client was closed|Cannot use a pool after calling end/;
 
 export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as { code?: string; message?: string };

@@ -10,7 +10,10 @@ export async function savePushSubscription(q: Queryable, contactId: string, sub:
 }
 
 export async function pushSubscriptionsOf(q: Queryable, contactId: string): Promise<PushSubscription[]> {
-  const { rows } = await q.query<PushSubscription>('SELECT endpoint, keys FROM push_subscriptions WHERE contact_id = $1 ORDER BY created_at', [contactId]);
+  const { rows } = await q.query<PushSubscription>(
+    'SELECT endpoint, keys FROM push_subscriptions WHERE contact_id = $1 ORDER BY created_at',
+    [contactId],
+  );
   return rows;
 }
 

@@ -27,7 +27,10 @@ interface StateRow {
 }
 
 /** The state of several contacts in one statement, in the order asked (a contact may be asked twice). */
-export async function contactRoutingStates(q: Queryable, asks: { contactId: string; eventIds: number[] }[]): Promise<ContactRoutingState[]> {
+export async function contactRoutingStates(
+  q: Queryable,
+  asks: { contactId: string; eventIds: number[] }[],
+): Promise<ContactRoutingState[]> {
   if (asks.length === 0) return [];
   const { rows } = await q.query<StateRow & { ord: string }>(
     `SELECT c.ord,
@@ -53,7 +56,9 @@ function toState(r: StateRow, asked: Set<number>): ContactRoutingState {
 }
 
 // Contacts asked about at the same moment (a pass's lanes start together) are read in one statement.
-const stateGrouped = groupCallsPer((q: Queryable, asks: { contactId: string; eventIds: number[] }[]) => contactRoutingStates(q, asks));
+const stateGrouped = groupCallsPer((q: Queryable, asks: { contactId: string; eventIds: number[] }[]) =>
+  contactRoutingStates(q, asks),
+);
 
 /** One contact's state, read together with the other contacts asked about at the same moment. */
 export function contactRoutingState(q: Queryable, contactId: string, eventIds: number[]): Promise<ContactRoutingState> {

@@ -50,7 +50,14 @@ const toSegment = (r: SegmentRow): Segment => ({
   id: r.id,
   name: r.name,
   condition: r.condition,
-  dependencies: { events: r.depends_events, traits: r.depends_traits, segments: r.depends_segments, lists: r.depends_lists, consent: r.depends_consent, timeBased: r.time_based },
+  dependencies: {
+    events: r.depends_events,
+    traits: r.depends_traits,
+    segments: r.depends_segments,
+    lists: r.depends_lists,
+    consent: r.depends_consent,
+    timeBased: r.time_based,
+  },
   status: r.status,
   total: r.total,
   processed: r.processed,
@@ -60,12 +67,26 @@ const toSegment = (r: SegmentRow): Segment => ({
 });
 
 /** Inserts a new segment (status building); undefined when the id is taken. */
-export async function insertSegment(q: Queryable, s: { id: string; name: string; condition: Condition; dependencies: SegmentDependencies; total: number }): Promise<Segment | undefined> {
+export async function insertSegment(
+  q: Queryable,
+  s: { id: string; name: string; condition: Condition; dependencies: SegmentDependencies; total: number },
+): Promise<Segment | undefined> {
   const d = s.dependencies;
   const { rows } = await q.query<SegmentRow>(
     `INSERT INTO segments (id, name, condition, depends_events, depends_traits, depends_segments, depends_lists, depends_consent, time_based, total, build_claimed_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now()) ON CONFLICT (id) DO NOTHING RETURNING *`,
-    [s.id, s.name, JSON.stringify(s.condition), d.events, d.traits, d.segments, d.lists, d.consent, d.timeBased, s.total],
+    [
+      s.id,
+      s.name,
+      JSON.stringify(s.condition),
+      d.events,
+      d.traits,
+      d.segments,
+      d.lists,
+      d.consent,
+      d.timeBased,
+      s.total,
+    ],
   );
   return rows[0] && toSegment(rows[0]);
 }
@@ -87,7 +108,10 @@ export async function segmentIds(q: Queryable): Promise<Set<string>> {
 
 /** Segments defined on this one (a delete would leave them meaningless). */
 export async function segmentsUsing(q: Queryable, id: string): Promise<string[]> {
-  const { rows } = await q.query<{ id: string }>('SELECT id FROM segments WHERE $1 = ANY(depends_segments) ORDER BY id', [id]);
+  const { rows } = await q.query<{ id: string }>(
+    'SELECT id FROM segments WHERE $1 = ANY(depends_segments) ORDER BY id',
+    [id],
+  );
   return rows.map((r) => r.id);
 }
 
@@ -101,7 +125,10 @@ export async function deleteSegment(db: Db, id: string): Promise<boolean> {
 }
 
 export async function countMembers(q: Queryable, id: string): Promise<number> {
-  const { rows } = await q.query<{ n: number }>('SELECT count(*)::int AS n FROM segment_members WHERE segment_id = $1 AND exited_at IS NULL', [id]);
+  const { rows } = await q.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM segment_members WHERE segment_id = $1 AND exited_at IS NULL',
+    [id],
+  );
   return rows[0].n;
 }
 
@@ -122,17 +149,27 @@ export async function listMembers(q: Queryable, id: string, limit: number, curso
 }
 
 /** A contact's stays in segments (current and past), newest first. */
-export async function membershipsOf(q: Queryable, contactId: string): Promise<{ segmentId: string; enteredAt: string; exitedAt: string | null }[]> {
+export async function membershipsOf(
+  q: Queryable,
+  contactId: string,
+): Promise<{ segmentId: string; enteredAt: string; exitedAt: string | null }[]> {
   const { rows } = await q.query<{ segment_id: string; entered_at: Date; exited_at: Date | null }>(
     'SELECT segment_id, entered_at, exited_at FROM segment_members WHERE contact_id = $1 ORDER BY entered_at DESC, segment_id',
     [contactId],
   );
-  return rows.map((r) => ({ segmentId: r.segment_id, enteredAt: r.entered_at.toISOString(), exitedAt: r.exited_at?.toISOString() ?? null }));
+  return rows.map((r) => ({
+    segmentId: r.segment_id,
+    enteredAt: r.entered_at.toISOString(),
+    exitedAt: r.exited_at?.toISOString() ?? null,
+  }));
 }
 
 /** Segment ids the contact is a member of now (conditions `{ segment }` in flows). */
 export async function currentSegmentsOf(q: Queryable, contactId: string): Promise<string[]> {
-  const { rows } = await q.query<{ segment_id: string }>('SELECT segment_id FROM segment_members WHERE contact_id = $1 AND exited_at IS NULL', [contactId]);
+  const { rows } = await q.query<{ segment_id: string }>(
+    'SELECT segment_id FROM segment_members WHERE contact_id = $1 AND exited_at IS NULL',
+    [contactId],
+  );
   return rows.map((r) => r.segment_id);
 }
 
@@ -195,17 +232,37 @@ export async function evaluateContact(
   opts: { storeClock?: boolean } = {},
 ): Promise<AppliedEvaluation[]> {
   if (segments.length === 0) return [];
-  const upkeep = segments.map((s) => ({ id: s.id, name: s.name, condition: s.condition, messageIdPrefix: messageIdPrefix(s), ...timeDirection(s.condition) }));
+  const upkeep = segments.map((s) => ({
+    id: s.id,
+    name: s.name,
+    condition: s.condition,
+    messageIdPrefix: messageIdPrefix(s),
+    ...timeDirection(s.condition),
+  }));
   const sql = contactUpkeepSql(upkeep, contactId, now, { source, causeEventId, storeClock: opts.storeClock ?? false });
   // A named (prepared) statement: its text depends only on the segments, and planning twenty
   // compiled conditions costs more than running them. Each connection prepares it once.
   const name = `segment-upkeep-${createHash('sha1').update(sql.text).digest('hex').slice(0, 20)}`;
-  const { rows } = await db.query<{ segment_id: string; member: boolean; next_flip: Date | null; was: boolean; change: 'entered' | 'exited' | null; clock_stored: boolean }>({
+  const { rows } = await db.query<{
+    segment_id: string;
+    member: boolean;
+    next_flip: Date | null;
+    was: boolean;
+    change: 'entered' | 'exited' | null;
+    clock_stored: boolean;
+  }>({
     name,
     text: sql.text,
     values: sql.values,
   });
-  return rows.map((r) => ({ segmentId: r.segment_id, member: r.member, nextFlip: r.next_flip, was: r.was, change: r.change, clockStored: r.clock_stored }));
+  return rows.map((r) => ({
+    segmentId: r.segment_id,
+    member: r.member,
+    nextFlip: r.next_flip,
+    was: r.was,
+    change: r.change,
+    clockStored: r.clock_stored,
+  }));
 }
 
 /**
@@ -225,12 +282,18 @@ export async function storeClocksToArm(q: Queryable, sql: { text: string; values
 
 /** Clocks stored to be armed (the oldest moments first: they matter soonest). */
 export async function clocksToArm(q: Queryable, limit: number): Promise<{ contactId: string; dueAt: Date }[]> {
-  const { rows } = await q.query<{ contact_id: string; due_at: Date }>('SELECT contact_id, due_at FROM segment_clocks WHERE arm_pending ORDER BY due_at LIMIT $1', [limit]);
+  const { rows } = await q.query<{ contact_id: string; due_at: Date }>(
+    'SELECT contact_id, due_at FROM segment_clocks WHERE arm_pending ORDER BY due_at LIMIT $1',
+    [limit],
+  );
   return rows.map((r) => ({ contactId: r.contact_id, dueAt: r.due_at }));
 }
 
 /** Temporal has these clocks at these moments; a moment brought earlier meanwhile stays pending. */
-export async function recordClocksArmed(q: Queryable, armed: readonly { contactId: string; dueAt: Date }[]): Promise<void> {
+export async function recordClocksArmed(
+  q: Queryable,
+  armed: readonly { contactId: string; dueAt: Date }[],
+): Promise<void> {
   if (armed.length === 0) return;
   await q.query(
     `UPDATE segment_clocks k SET arm_pending = false FROM unnest($1::text[], $2::timestamptz[]) AS a(contact_id, due_at)
@@ -244,7 +307,8 @@ export async function recordClocksArmed(q: Queryable, armed: readonly { contactI
  * stored meanwhile and not armed yet stays, to be armed.
  */
 export async function recordClockNext(q: Queryable, contactId: string, dueAt: Date | null): Promise<void> {
-  if (dueAt === null) await q.query('DELETE FROM segment_clocks WHERE contact_id = $1 AND NOT arm_pending', [contactId]);
+  if (dueAt === null)
+    await q.query('DELETE FROM segment_clocks WHERE contact_id = $1 AND NOT arm_pending', [contactId]);
   else
     await q.query(
       `INSERT INTO segment_clocks (contact_id, due_at) VALUES ($1, $2) ON CONFLICT (contact_id) DO UPDATE SET
@@ -297,12 +361,19 @@ export async function staleBuilds(q: Queryable, staleMs: number): Promise<string
 }
 
 export async function buildCursor(q: Queryable, id: string): Promise<string | null> {
-  const { rows } = await q.query<{ build_cursor: string | null }>('SELECT build_cursor FROM segments WHERE id = $1', [id]);
+  const { rows } = await q.query<{ build_cursor: string | null }>('SELECT build_cursor FROM segments WHERE id = $1', [
+    id,
+  ]);
   return rows[0]?.build_cursor ?? null;
 }
 
 /** Progress after a chunk: also renews the claim. */
-export async function recordBuildProgress(q: Queryable, id: string, cursor: string, processed: number): Promise<boolean> {
+export async function recordBuildProgress(
+  q: Queryable,
+  id: string,
+  cursor: string,
+  processed: number,
+): Promise<boolean> {
   const { rowCount } = await q.query(
     `UPDATE segments SET build_cursor = $2, processed = processed + $3, build_claimed_at = now() WHERE id = $1 AND status = 'building'`,
     [id, cursor, processed],

@@ -24,7 +24,11 @@ const toSource = (row: SourceRow): StoredSource => ({
 });
 
 /** Creates or replaces; `created` tells which, for a 201 or a 200. */
-export async function putSource(q: Queryable, id: string, config: SourceConfig): Promise<{ source: StoredSource; created: boolean }> {
+export async function putSource(
+  q: Queryable,
+  id: string,
+  config: SourceConfig,
+): Promise<{ source: StoredSource; created: boolean }> {
   const { rows } = await q.query<SourceRow & { inserted: boolean }>(
     `INSERT INTO sources (id, config) VALUES ($1, $2)
      ON CONFLICT (id) DO UPDATE SET config = EXCLUDED.config, updated_at = now()

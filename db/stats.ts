@@ -18,7 +18,13 @@
  * scope); its conversions are the goal events (of the version it entered) within
  * `conversionWindowDays` after any of its entries, each event once; revenue as above.
  */
-import { flowHoldoutKey, holdoutFractionSql, holdoutLift, type GroupTotals, type HoldoutLift } from '../audiences/holdout';
+import {
+  flowHoldoutKey,
+  holdoutFractionSql,
+  holdoutLift,
+  type GroupTotals,
+  type HoldoutLift,
+} from '../audiences/holdout';
 import { withDefaults } from '../flows/defaults';
 import type { FlowDefinition } from '../flows/schema';
 import type { Queryable } from './pool';
@@ -102,8 +108,29 @@ export interface FlowStatsOptions {
   goalEvent?: string;
 }
 
-const emptyExits = (): ExitCounts => ({ completed: 0, flow_filter: 0, goal: 0, exit_step: 0, archived: 0, unsubscribed: 0, failed: 0, running: 0 });
-const emptyCounts = (): MessageCounts => ({ sent: 0, delivered: 0, bounced: 0, opened: 0, clicked: 0, unsubscribed: 0, converted: 0, revenue: 0, skipped: 0, failed: 0, unknown: 0 });
+const emptyExits = (): ExitCounts => ({
+  completed: 0,
+  flow_filter: 0,
+  goal: 0,
+  exit_step: 0,
+  archived: 0,
+  unsubscribed: 0,
+  failed: 0,
+  running: 0,
+});
+const emptyCounts = (): MessageCounts => ({
+  sent: 0,
+  delivered: 0,
+  bounced: 0,
+  opened: 0,
+  clicked: 0,
+  unsubscribed: 0,
+  converted: 0,
+  revenue: 0,
+  skipped: 0,
+  failed: 0,
+  unknown: 0,
+});
 const COUNT_KEYS = Object.keys(emptyCounts()) as (keyof MessageCounts)[];
 
 /** Sums of money: numeric in SQL, rounded to cents here so float noise never shows. */
@@ -245,7 +272,15 @@ export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOpt
   const versionOf = (v: number): VersionStats => {
     let stats = versions.get(v);
     if (!stats) {
-      stats = { version: v, goalEvent: goalOf.get(v) ?? 'Order Completed', entered: 0, exited: emptyExits(), converted: 0, revenue: 0, steps: [] };
+      stats = {
+        version: v,
+        goalEvent: goalOf.get(v) ?? 'Order Completed',
+        entered: 0,
+        exited: emptyExits(),
+        converted: 0,
+        revenue: 0,
+        steps: [],
+      };
       versions.set(v, stats);
     }
     return stats;
@@ -308,14 +343,29 @@ export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOpt
   const holdoutVersions = definitions.rows
     .map((r) => ({ version: r.version, share: r.definition.holdout?.share }))
     .filter((v): v is { version: number; share: number } => v.share !== undefined);
-  const holdout = holdoutVersions.length > 0 ? { ...(await holdoutGroups(q, flowId, version, windowDays)), versions: holdoutVersions } : null;
+  const holdout =
+    holdoutVersions.length > 0
+      ? { ...(await holdoutGroups(q, flowId, version, windowDays)), versions: holdoutVersions }
+      : null;
 
   return { flowId, conversionWindowDays: windowDays, totals, versions: ordered, holdout };
 }
 
 /** Treated and control totals over the contacts who entered a version with a holdout. */
-async function holdoutGroups(q: Queryable, flowId: string, version: number | null, windowDays: number): Promise<HoldoutLift> {
-  const { rows } = await q.query<{ control: boolean; contacts: number; converters: number; conversions: number; revenue: string; revenue_squares: string }>(
+async function holdoutGroups(
+  q: Queryable,
+  flowId: string,
+  version: number | null,
+  windowDays: number,
+): Promise<HoldoutLift> {
+  const { rows } = await q.query<{
+    control: boolean;
+    contacts: number;
+    converters: number;
+    conversions: number;
+    revenue: string;
+    revenue_squares: string;
+  }>(
     `WITH entries AS (
        SELECT j.contact_id, j.started_at,
               (fv.definition -> 'holdout' ->> 'share')::float8 AS share,
@@ -353,7 +403,13 @@ async function holdoutGroups(q: Queryable, flowId: string, version: number | nul
   );
   const group = (control: boolean): GroupTotals => {
     const r = rows.find((row) => row.control === control);
-    return { contacts: r?.contacts ?? 0, converters: r?.converters ?? 0, conversions: r?.conversions ?? 0, revenue: Number(r?.revenue ?? 0), revenueSquares: Number(r?.revenue_squares ?? 0) };
+    return {
+      contacts: r?.contacts ?? 0,
+      converters: r?.converters ?? 0,
+      conversions: r?.conversions ?? 0,
+      revenue: Number(r?.revenue ?? 0),
+      revenueSquares: Number(r?.revenue_squares ?? 0),
+    };
   };
   return holdoutLift(group(false), group(true));
 }

@@ -6,7 +6,10 @@
 import { toEvent, type EventRow, type EventType, type StoredEvent } from './events';
 import type { Queryable } from './pool';
 
-export type TimelineEvent = Pick<StoredEvent, 'id' | 'messageId' | 'type' | 'name' | 'properties' | 'context' | 'occurredAt' | 'receivedAt'>;
+export type TimelineEvent = Pick<
+  StoredEvent,
+  'id' | 'messageId' | 'type' | 'name' | 'properties' | 'context' | 'occurredAt' | 'receivedAt'
+>;
 
 /** Where the previous page ended: the last event's time exactly as Postgres holds it (microseconds) and id. */
 export interface TimelinePosition {
@@ -21,7 +24,11 @@ export interface TimelineQuery {
   name?: string;
 }
 
-export async function contactTimeline(q: Queryable, contactId: string, query: TimelineQuery): Promise<{ events: TimelineEvent[]; next?: TimelinePosition }> {
+export async function contactTimeline(
+  q: Queryable,
+  contactId: string,
+  query: TimelineQuery,
+): Promise<{ events: TimelineEvent[]; next?: TimelinePosition }> {
   const { rows } = await q.query<EventRow & { position_at: string }>(
     `SELECT *, occurred_at::text AS position_at
      FROM events
@@ -31,7 +38,14 @@ export async function contactTimeline(q: Queryable, contactId: string, query: Ti
        AND ($4::timestamptz IS NULL OR (occurred_at, id) < ($4::timestamptz, $5::bigint))
      ORDER BY occurred_at DESC, id DESC
      LIMIT $6`,
-    [contactId, query.type ?? null, query.name ?? null, query.after?.at ?? null, query.after?.id ?? null, query.limit + 1],
+    [
+      contactId,
+      query.type ?? null,
+      query.name ?? null,
+      query.after?.at ?? null,
+      query.after?.id ?? null,
+      query.limit + 1,
+    ],
   );
   const page = rows.slice(0, query.limit);
   const last = page[page.length - 1];

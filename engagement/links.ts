@@ -16,15 +16,21 @@ export function unsubscribeUrl(settings: LinkSettings, messageId: string): strin
 }
 
 export function listUnsubscribeHeaders(settings: LinkSettings, messageId: string): Record<string, string> {
-  return { 'List-Unsubscribe': `<${unsubscribeUrl(settings, messageId)}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' };
+  return {
+    'List-Unsubscribe': `<${unsubscribeUrl(settings, messageId)}>`,
+    'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+  };
 }
 
 /** Every absolute http(s) link becomes a signed redirect to the same URL. */
 export function trackClicks(html: string, settings: LinkSettings, messageId: string): string {
-  return html.replace(/(href\s*=\s*["'])(https?:\/\/[^"']+)(["'])/gi, (_all, open: string, url: string, close: string) => {
-    const target = url.replace(/&amp;/g, '&');
-    return `${open}${settings.publicUrl}/t/c/${signLink(settings.secret, { p: 'click', m: messageId, u: target })}${close}`;
-  });
+  return html.replace(
+    /(href\s*=\s*["'])(https?:\/\/[^"']+)(["'])/gi,
+    (_all, open: string, url: string, close: string) => {
+      const target = url.replace(/&amp;/g, '&');
+      return `${open}${settings.publicUrl}/t/c/${signLink(settings.secret, { p: 'click', m: messageId, u: target })}${close}`;
+    },
+  );
 }
 
 export function openPixel(settings: LinkSettings, messageId: string): string {

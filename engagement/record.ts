@@ -28,16 +28,24 @@ const CONTACT_EVENT: Record<string, string> = {
   unsubscribe: 'Unsubscribed',
   group_unsubscribe: 'Unsubscribed',
 };
-const SMS_CONTACT_EVENT: Record<string, string> = { delivered: 'SMS Delivered', undelivered: 'SMS Undelivered', failed: 'SMS Failed' };
+const SMS_CONTACT_EVENT: Record<string, string> = {
+  delivered: 'SMS Delivered',
+  undelivered: 'SMS Undelivered',
+  failed: 'SMS Failed',
+};
 
 export type EngagementOutcome = 'recorded' | 'duplicate' | 'unknown_message';
 
-export async function recordEngagement(deps: RouterDeps, input: Omit<MessageEventInput, 'messageId'> & { message: MessageRecord | string }): Promise<EngagementOutcome> {
+export async function recordEngagement(
+  deps: RouterDeps,
+  input: Omit<MessageEventInput, 'messageId'> & { message: MessageRecord | string },
+): Promise<EngagementOutcome> {
   const message = typeof input.message === 'string' ? await getMessage(deps.db, input.message) : input.message;
   if (!message) return 'unknown_message';
   // Engagement cannot precede the send: a provider's clock running behind ours would otherwise
   // place an open before the journey that sent the message.
-  if (message.sentAt && Date.parse(input.occurredAt) < Date.parse(message.sentAt)) input = { ...input, occurredAt: message.sentAt };
+  if (message.sentAt && Date.parse(input.occurredAt) < Date.parse(message.sentAt))
+    input = { ...input, occurredAt: message.sentAt };
   const fact = input;
 
   const stored = await inTransaction(deps.db, async (tx) => {
@@ -54,7 +62,11 @@ export async function recordEngagement(deps: RouterDeps, input: Omit<MessageEven
 }
 
 /** The contact event (Email Opened…) for this fact, stored in the caller's transaction; none for facts without one. */
-async function storeContactEvent(tx: Queryable, message: MessageRecord, fact: Omit<MessageEventInput, 'messageId'>): Promise<StoredEvent | undefined> {
+async function storeContactEvent(
+  tx: Queryable,
+  message: MessageRecord,
+  fact: Omit<MessageEventInput, 'messageId'>,
+): Promise<StoredEvent | undefined> {
   const name = message.channel === 'sms' ? SMS_CONTACT_EVENT[fact.type] : CONTACT_EVENT[fact.type];
   if (!name) return undefined;
   await upsertContact(tx, message.contactId); // normally there; a deleted contact is recreated as ingest would
@@ -83,7 +95,11 @@ async function storeContactEvent(tx: Queryable, message: MessageRecord, fact: Om
   return duplicate && event.routedAt ? undefined : event;
 }
 
-async function applyConsent(tx: Queryable, message: MessageRecord, input: Pick<MessageEventInput, 'type' | 'data' | 'source' | 'occurredAt'>): Promise<void> {
+async function applyConsent(
+  tx: Queryable,
+  message: MessageRecord,
+  input: Pick<MessageEventInput, 'type' | 'data' | 'source' | 'occurredAt'>,
+): Promise<void> {
   if (!message.recipient) return;
   const unsubscribe = input.type === 'unsubscribe' || input.type === 'group_unsubscribe';
   if (unsubscribe) await suppress(tx, 'email', message.recipient, `unsubscribed (${input.source})`, 'marketing');
@@ -94,12 +110,20 @@ async function applyConsent(tx: Queryable, message: MessageRecord, input: Pick<M
       contactId: message.contactId,
       channel: 'email',
       status: 'unsubscribed',
-      source: input.type === 'spamreport' ? 'spam_report' : input.data.via === 'preference_page' ? 'preference_page' : input.source === 'unsubscribe' ? 'unsubscribe_link' : `${input.source}_unsubscribe`,
+      source:
+        input.type === 'spamreport'
+          ? 'spam_report'
+          : input.data.via === 'preference_page'
+            ? 'preference_page'
+            : input.source === 'unsubscribe'
+              ? 'unsubscribe_link'
+              : `${input.source}_unsubscribe`,
       ip: typeof input.data.ip === 'string' ? input.data.ip : null,
       userAgent: typeof input.data.user_agent === 'string' ? input.data.user_agent : null,
       occurredAt: input.occurredAt,
     });
   }
   // A hard bounce ("bounce"), not a block ("blocked", often temporary).
-  if (input.type === 'bounce' && input.data.bounce_type !== 'blocked') await suppress(tx, 'email', message.recipient, `hard bounce: ${String(input.data.reason ?? '')}`.trim(), 'all');
+  if (input.type === 'bounce' && input.data.bounce_type !== 'blocked')
+    await suppress(tx, 'email', message.recipient, `hard bounce: ${String(input.data.reason ?? '')}`.trim(), 'all');
 }

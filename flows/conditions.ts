@@ -44,7 +44,11 @@ export interface Facts {
 export const NEVER_ASKED = 'never_asked';
 
 /** The event names that stand for engagement with a message we sent. */
-export const ENGAGEMENT_EVENTS = { delivered: 'Email Delivered', opened: 'Email Opened', clicked: 'Email Clicked' } as const;
+export const ENGAGEMENT_EVENTS = {
+  delivered: 'Email Delivered',
+  opened: 'Email Opened',
+  clicked: 'Email Clicked',
+} as const;
 
 /** `a.b.c` paths into nested properties (`products.0.category` works too). */
 export function readPath(source: unknown, dotted: string): unknown {
@@ -78,7 +82,11 @@ function resolveValue(value: unknown, facts: Pick<Facts, 'trigger'>): { known: b
   return { known: true, value };
 }
 
-export function matchesProperty(properties: Record<string, unknown>, condition: PropertyCondition, facts: Pick<Facts, 'trigger' | 'now'>): Truth {
+export function matchesProperty(
+  properties: Record<string, unknown>,
+  condition: PropertyCondition,
+  facts: Pick<Facts, 'trigger' | 'now'>,
+): Truth {
   const actual = readPath(properties, condition.property);
   if (!('value' in condition)) return (actual !== undefined && actual !== null) === (condition.op === 'exists');
   const resolved = resolveValue(condition.value, facts);
@@ -99,7 +107,13 @@ export function matchesProperty(properties: Record<string, unknown>, condition: 
       const left = asNumber(actual);
       const right = asNumber(expected);
       if (left === undefined || right === undefined) return false;
-      return condition.op === 'gt' ? left > right : condition.op === 'gte' ? left >= right : condition.op === 'lt' ? left < right : left <= right;
+      return condition.op === 'gt'
+        ? left > right
+        : condition.op === 'gte'
+          ? left >= right
+          : condition.op === 'lt'
+            ? left < right
+            : left <= right;
     }
     case 'before':
     case 'after': {
@@ -132,7 +146,11 @@ function combine<T>(items: readonly T[], test: (item: T) => Truth, decisive: boo
   return result;
 }
 
-export function matchesAllProperties(properties: Record<string, unknown>, conditions: readonly PropertyCondition[] | undefined, facts: Pick<Facts, 'trigger' | 'now'>): Truth {
+export function matchesAllProperties(
+  properties: Record<string, unknown>,
+  conditions: readonly PropertyCondition[] | undefined,
+  facts: Pick<Facts, 'trigger' | 'now'>,
+): Truth {
   return combine(conditions ?? [], (condition) => matchesProperty(properties, condition, facts), false);
 }
 
@@ -142,7 +160,11 @@ export function windowStart(condition: EventCondition, facts: Pick<Facts, 'now' 
   return facts.trigger ? Date.parse(facts.trigger.timestamp) : Number.NEGATIVE_INFINITY;
 }
 
-function matchingEvents(events: readonly EventFacts[], condition: EventCondition, facts: Facts): { matched: EventFacts[]; unknown: boolean } {
+function matchingEvents(
+  events: readonly EventFacts[],
+  condition: EventCondition,
+  facts: Facts,
+): { matched: EventFacts[]; unknown: boolean } {
   const from = windowStart(condition, facts);
   const matched: EventFacts[] = [];
   let unknown = false;
@@ -157,18 +179,36 @@ function matchingEvents(events: readonly EventFacts[], condition: EventCondition
   return { matched, unknown };
 }
 
-function countMatching(events: readonly EventFacts[], condition: EventCondition, facts: Facts): { count: number; unknown: boolean } {
+function countMatching(
+  events: readonly EventFacts[],
+  condition: EventCondition,
+  facts: Facts,
+): { count: number; unknown: boolean } {
   const { matched, unknown } = matchingEvents(events, condition, facts);
   return { count: matched.length, unknown };
 }
 
 /** An event condition that aggregates (sum/min/max, first/last) needs every matching event. */
 export function hasAggregate(condition: EventCondition): boolean {
-  return condition.sum !== undefined || condition.min !== undefined || condition.max !== undefined || condition.first !== undefined || condition.last !== undefined;
+  return (
+    condition.sum !== undefined ||
+    condition.min !== undefined ||
+    condition.max !== undefined ||
+    condition.first !== undefined ||
+    condition.last !== undefined
+  );
 }
 
 function compareNumber(left: number, op: AggregateCondition['op'], right: number): boolean {
-  return op === 'gt' ? left > right : op === 'gte' ? left >= right : op === 'lt' ? left < right : op === 'lte' ? left <= right : left === right;
+  return op === 'gt'
+    ? left > right
+    : op === 'gte'
+      ? left >= right
+      : op === 'lt'
+        ? left < right
+        : op === 'lte'
+          ? left <= right
+          : left === right;
 }
 
 /**
@@ -177,15 +217,30 @@ function compareNumber(left: number, op: AggregateCondition['op'], right: number
  * `more_than_ago` includes its boundary, so "90 days after the last order" is that instant.
  */
 function aggregatesHold(matched: readonly EventFacts[], condition: EventCondition, now: number): boolean {
-  const values = (property: string) => matched.map((e) => asNumber(readPath(e.properties, property))).filter((v): v is number => v !== undefined);
-  if (condition.sum && !compareNumber(values(condition.sum.property).reduce((a, b) => a + b, 0), condition.sum.op, condition.sum.value)) return false;
-  for (const [agg, pick] of [[condition.min, Math.min], [condition.max, Math.max]] as const) {
+  const values = (property: string) =>
+    matched.map((e) => asNumber(readPath(e.properties, property))).filter((v): v is number => v !== undefined);
+  if (
+    condition.sum &&
+    !compareNumber(
+      values(condition.sum.property).reduce((a, b) => a + b, 0),
+      condition.sum.op,
+      condition.sum.value,
+    )
+  )
+    return false;
+  for (const [agg, pick] of [
+    [condition.min, Math.min],
+    [condition.max, Math.max],
+  ] as const) {
     if (!agg) continue;
     const found = values(agg.property);
     if (found.length === 0 || !compareNumber(pick(...found), agg.op, agg.value)) return false;
   }
   const times = matched.map((e) => Date.parse(e.timestamp));
-  for (const [occ, pick] of [[condition.first, Math.min], [condition.last, Math.max]] as const) {
+  for (const [occ, pick] of [
+    [condition.first, Math.min],
+    [condition.last, Math.max],
+  ] as const) {
     if (!occ) continue;
     if (times.length === 0 || !occurrenceHolds(pick(...times), occ, now)) return false;
   }
@@ -208,7 +263,10 @@ function evaluateEvent(condition: EventCondition, facts: Facts): Truth {
     if (!facts.events) return undefined;
     const { matched, unknown } = matchingEvents(facts.events, condition, facts);
     if (unknown) return undefined;
-    return (condition.count === undefined || compareCount(matched.length, condition)) && aggregatesHold(matched, condition, facts.now);
+    return (
+      (condition.count === undefined || compareCount(matched.length, condition)) &&
+      aggregatesHold(matched, condition, facts.now)
+    );
   }
   if (facts.events) {
     const { count, unknown } = countMatching(facts.events, condition, facts);
@@ -227,7 +285,12 @@ function evaluateEngagement(stepId: string, engaged: keyof typeof ENGAGEMENT_EVE
   if (facts.sentMessages && !messageId) return false; // that step sent nothing (yet)
   const name = ENGAGEMENT_EVENTS[engaged];
   // A click implies an open, an open implies delivery.
-  const names: string[] = engaged === 'delivered' ? [name, ENGAGEMENT_EVENTS.opened, ENGAGEMENT_EVENTS.clicked] : engaged === 'opened' ? [name, ENGAGEMENT_EVENTS.clicked] : [name];
+  const names: string[] =
+    engaged === 'delivered'
+      ? [name, ENGAGEMENT_EVENTS.opened, ENGAGEMENT_EVENTS.clicked]
+      : engaged === 'opened'
+        ? [name, ENGAGEMENT_EVENTS.clicked]
+        : [name];
   const seen = (events?: readonly EventFacts[]) =>
     events?.some((e) => names.includes(e.name) && (messageId === undefined || e.properties.message_id === messageId));
   if (seen(facts.journeyEvents) || seen(facts.events)) return true;
@@ -241,13 +304,18 @@ export function evaluate(condition: Condition, facts: Facts): Truth {
     const inner = evaluate(condition.not, facts);
     return inner === undefined ? undefined : !inner;
   }
-  if ('profile' in condition) return facts.profile ? matchesProperty(facts.profile, condition.profile, facts) : undefined;
-  if ('trigger' in condition) return facts.trigger ? matchesProperty(facts.trigger.properties, condition.trigger, facts) : undefined;
+  if ('profile' in condition)
+    return facts.profile ? matchesProperty(facts.profile, condition.profile, facts) : undefined;
+  if ('trigger' in condition)
+    return facts.trigger ? matchesProperty(facts.trigger.properties, condition.trigger, facts) : undefined;
   if ('message' in condition) return evaluateEngagement(condition.message, condition.engaged, facts);
   // Audiences are stored facts: a journey cannot tell, the activities load them.
   if ('segment' in condition) return facts.segments ? facts.segments.includes(condition.segment) : undefined;
   if ('list' in condition) return facts.lists ? facts.lists.includes(condition.list) : undefined;
-  if ('consent' in condition) return facts.consent ? (facts.consent[condition.consent.channel] ?? NEVER_ASKED) === condition.consent.status : undefined;
+  if ('consent' in condition)
+    return facts.consent
+      ? (facts.consent[condition.consent.channel] ?? NEVER_ASKED) === condition.consent.status
+      : undefined;
   return evaluateEvent(condition, facts);
 }
 

@@ -7,7 +7,8 @@ import type { FlowDefinition, QuietWindow } from './schema';
 const QUIET: QuietWindow = { from: '21:00', to: '09:00' };
 
 export function withDefaults(flow: FlowDefinition): FlowDefinition {
-  const partial = flow as Partial<FlowDefinition> & Pick<FlowDefinition, 'id' | 'version' | 'name' | 'trigger' | 'steps'>;
+  const partial = flow as Partial<FlowDefinition> &
+    Pick<FlowDefinition, 'id' | 'version' | 'name' | 'trigger' | 'steps'>;
   return {
     ...flow,
     status: partial.status ?? 'live',

@@ -13,9 +13,15 @@ export interface ExitRule {
   condition: Condition;
 }
 
-export function exitRules(flow: Pick<FlowDefinition, 'exitWhen' | 'goal'> & Partial<Pick<FlowDefinition, 'onUnsubscribe'>>): ExitRule[] {
+export function exitRules(
+  flow: Pick<FlowDefinition, 'exitWhen' | 'goal'> & Partial<Pick<FlowDefinition, 'onUnsubscribe'>>,
+): ExitRule[] {
   const rules: ExitRule[] = flow.exitWhen.map((condition) => ({ reason: 'flow_filter', condition }));
-  if (flow.goal?.exitOnGoal) rules.push({ reason: 'goal', condition: { event: flow.goal.event, ...(flow.goal.where ? { where: flow.goal.where } : {}) } });
+  if (flow.goal?.exitOnGoal)
+    rules.push({
+      reason: 'goal',
+      condition: { event: flow.goal.event, ...(flow.goal.where ? { where: flow.goal.where } : {}) },
+    });
   if (flow.onUnsubscribe === 'exit') rules.push({ reason: 'unsubscribed', condition: { event: UNSUBSCRIBED_EVENT } });
   return rules;
 }
@@ -32,11 +38,16 @@ export function firstExit(rules: readonly ExitRule[], facts: Facts): ExitRule | 
  * Event names a journey of this flow wants signalled: those its exits mention, those its
  * waits wait for, and engagement with its messages when a condition asks about it.
  */
-export function eventsListenedTo(flow: Pick<FlowDefinition, 'exitWhen' | 'goal' | 'steps'> & Partial<Pick<FlowDefinition, 'onUnsubscribe'>>): string[] {
+export function eventsListenedTo(
+  flow: Pick<FlowDefinition, 'exitWhen' | 'goal' | 'steps'> & Partial<Pick<FlowDefinition, 'onUnsubscribe'>>,
+): string[] {
   const names = exitRules(flow).flatMap((rule) => eventNamesIn(rule.condition));
   for (const step of flow.steps) {
     if (step.type === 'wait_for_event') names.push(step.event);
-    if (step.type === 'split' && eventNamesIn(step.condition).some((n) => (Object.values(ENGAGEMENT_EVENTS) as string[]).includes(n))) {
+    if (
+      step.type === 'split' &&
+      eventNamesIn(step.condition).some((n) => (Object.values(ENGAGEMENT_EVENTS) as string[]).includes(n))
+    ) {
       names.push(...Object.values(ENGAGEMENT_EVENTS));
     }
   }

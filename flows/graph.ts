@@ -12,15 +12,24 @@ export function nextStepId(steps: readonly Step[], index: number): string | unde
 }
 
 /** Every step a step can lead to, with the field that names it. */
-export function successors(steps: readonly Step[], index: number): { field: (string | number)[]; id: string | undefined }[] {
+export function successors(
+  steps: readonly Step[],
+  index: number,
+): { field: (string | number)[]; id: string | undefined }[] {
   const step = steps[index];
   const fallback = nextStepId(steps, index);
   const pick = (value: string | undefined) => value ?? fallback;
   switch (step.type) {
     case 'split':
-      return [{ field: ['then'], id: pick(step.then) }, { field: ['else'], id: pick(step.else) }];
+      return [
+        { field: ['then'], id: pick(step.then) },
+        { field: ['else'], id: pick(step.else) },
+      ];
     case 'wait_for_event':
-      return [{ field: ['onEvent'], id: pick(step.onEvent) }, { field: ['onTimeout'], id: pick(step.onTimeout) }];
+      return [
+        { field: ['onEvent'], id: pick(step.onEvent) },
+        { field: ['onTimeout'], id: pick(step.onTimeout) },
+      ];
     case 'random_split':
       return step.branches.map((b, i) => ({ field: ['branches', i, 'next'], id: pick(b.next) }));
     default:
@@ -46,11 +55,13 @@ export function checkStepGraph(steps: readonly Step[]): GraphIssue[] {
     if (s.type === 'split') named.push(['then', s.then], ['else', s.else]);
     if (s.type === 'wait_for_event') named.push(['onEvent', s.onEvent], ['onTimeout', s.onTimeout]);
     for (const [field, id] of named) {
-      if (id !== undefined && !indexById.has(id)) issues.push({ path: ['steps', i, field], message: `no step has id "${id}"` });
+      if (id !== undefined && !indexById.has(id))
+        issues.push({ path: ['steps', i, field], message: `no step has id "${id}"` });
     }
     if (s.type === 'random_split') {
       s.branches.forEach((b, bi) => {
-        if (b.next !== undefined && !indexById.has(b.next)) issues.push({ path: ['steps', i, 'branches', bi, 'next'], message: `no step has id "${b.next}"` });
+        if (b.next !== undefined && !indexById.has(b.next))
+          issues.push({ path: ['steps', i, 'branches', bi, 'next'], message: `no step has id "${b.next}"` });
       });
     }
   });
@@ -65,7 +76,8 @@ export function checkStepGraph(steps: readonly Step[]): GraphIssue[] {
     for (const { field, id } of successors(steps, i)) {
       if (id === undefined || loop) continue;
       const target = indexById.get(id)!;
-      if (state.get(target) === 'visiting') loop = { path: ['steps', i, ...field], message: `step "${steps[i].id}" leads back into a loop` };
+      if (state.get(target) === 'visiting')
+        loop = { path: ['steps', i, ...field], message: `step "${steps[i].id}" leads back into a loop` };
       else if (state.get(target) !== 'done') visit(target);
     }
     state.set(i, 'done');

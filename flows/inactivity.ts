@@ -36,7 +36,11 @@ export function inactivitySegmentName(t: Inactivity): string {
 
 /** Did it at least once, the last one more than `for` ago (the `last` of nothing never holds). */
 export function inactivitySegmentCondition(t: Inactivity): Condition {
-  return { event: t.event, ...(t.where?.length ? { where: t.where } : {}), last: { op: 'more_than_ago', value: t.for } };
+  return {
+    event: t.event,
+    ...(t.where?.length ? { where: t.where } : {}),
+    last: { op: 'more_than_ago', value: t.for },
+  };
 }
 
 /**
@@ -47,7 +51,10 @@ export function inactivitySegmentCondition(t: Inactivity): Condition {
 export function effectiveFlow(flow: FlowDefinition): FlowDefinition {
   const t = inactivityOf(flow);
   if (!t) return flow;
-  const trigger: EventTrigger = { event: SEGMENT_ENTERED, where: [{ property: 'segment_id', op: 'equals', value: inactivitySegmentId(t) }] };
+  const trigger: EventTrigger = {
+    event: SEGMENT_ENTERED,
+    where: [{ property: 'segment_id', op: 'equals', value: inactivitySegmentId(t) }],
+  };
   const back: Condition = { event: t.event, ...(t.where?.length ? { where: t.where } : {}) };
   return { ...flow, trigger, exitWhen: t.exitOnReturn === false ? flow.exitWhen : [...flow.exitWhen, back] };
 }

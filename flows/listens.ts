@@ -15,7 +15,8 @@ export type Listens = Record<string, string[]>;
 /** The property an engagement condition matches a message with. */
 const MESSAGE_ID_PATH = 'message_id';
 
-type ListenedFlow = Pick<FlowDefinition, 'exitWhen' | 'goal' | 'steps'> & Partial<Pick<FlowDefinition, 'onUnsubscribe'>>;
+type ListenedFlow = Pick<FlowDefinition, 'exitWhen' | 'goal' | 'steps'> &
+  Partial<Pick<FlowDefinition, 'onUnsubscribe'>>;
 
 export function propertiesListenedTo(flow: ListenedFlow): Listens {
   const paths = new Map<string, Set<string>>(eventsListenedTo(flow).map((name) => [name, new Set<string>()]));
@@ -27,7 +28,8 @@ export function propertiesListenedTo(flow: ListenedFlow): Listens {
     if ('all' in condition) condition.all.forEach(visit);
     else if ('any' in condition) condition.any.forEach(visit);
     else if ('not' in condition) visit(condition.not);
-    else if ('message' in condition) for (const name of Object.values(ENGAGEMENT_EVENTS)) paths.get(name)?.add(MESSAGE_ID_PATH);
+    else if ('message' in condition)
+      for (const name of Object.values(ENGAGEMENT_EVENTS)) paths.get(name)?.add(MESSAGE_ID_PATH);
     else if ('event' in condition) add(condition.event, condition.where);
   };
   for (const rule of exitRules(flow)) visit(rule.condition);
@@ -45,7 +47,10 @@ export function propertiesListenedTo(flow: ListenedFlow): Listens {
  * through an array keeps the element under its index as an object key, which `readPath`
  * reads the same way). `undefined` paths (rows from before slim signals) keep everything.
  */
-export function slimProperties(properties: Record<string, unknown>, paths: readonly string[] | undefined): Record<string, unknown> {
+export function slimProperties(
+  properties: Record<string, unknown>,
+  paths: readonly string[] | undefined,
+): Record<string, unknown> {
   if (paths === undefined) return properties;
   const slim: Record<string, unknown> = {};
   for (const path of paths) {
@@ -58,7 +63,9 @@ export function slimProperties(properties: Record<string, unknown>, paths: reado
     let target = slim;
     for (const key of keys.slice(0, -1)) {
       const next = target[key];
-      target = (next !== null && typeof next === 'object' && !Array.isArray(next) ? next : (target[key] = {})) as Record<string, unknown>;
+      target = (
+        next !== null && typeof next === 'object' && !Array.isArray(next) ? next : (target[key] = {})
+      ) as Record<string, unknown>;
     }
     target[keys[keys.length - 1]] = source;
   }

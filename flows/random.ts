@@ -27,7 +27,11 @@ export function bucket(flowId: string, stepId: string, contactId: string): numbe
   return (fnv1a(`${flowId}:${stepId}:${contactId}`) / 0x1_0000_0000) * 100;
 }
 
-export function pickBranch(step: StepOf<'random_split'>, flowId: string, contactId: string): StepOf<'random_split'>['branches'][number] {
+export function pickBranch(
+  step: StepOf<'random_split'>,
+  flowId: string,
+  contactId: string,
+): StepOf<'random_split'>['branches'][number] {
   const point = bucket(flowId, step.id, contactId);
   let upTo = 0;
   for (const branch of step.branches) {

@@ -12,13 +12,19 @@ import { MAX_DELAY_MS, MIN_DELAY_MS, parseDuration } from './duration';
 
 export const slug = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'use 1-64 lowercase letters, digits, "-" or "_", starting with a letter or digit');
+  .regex(
+    /^[a-z0-9][a-z0-9_-]{0,63}$/,
+    'use 1-64 lowercase letters, digits, "-" or "_", starting with a letter or digit',
+  );
 export const flowId = slug;
 
 export const duration = z.string().superRefine((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration; write e.g. "30 seconds", "1 hour", "2 days", "1 week"` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${text}" is not a duration; write e.g. "30 seconds", "1 hour", "2 days", "1 week"`,
+    });
   } else if (ms < MIN_DELAY_MS || ms > MAX_DELAY_MS) {
     ctx.addIssue({ code: 'custom', message: `"${text}" is out of range: from 1 second to 366 days` });
   }
@@ -153,7 +159,10 @@ const offsetDays = z.number().int().min(-366).max(366);
 /** On the anniversary of a contact date trait (birthday, signed_up_at, first_order_at, renewal_date…). */
 export const dateTrigger = z.strictObject({
   date: z.strictObject({
-    property: z.string().regex(/^[\w-]+(\.[\w-]+)*$/, 'a trait name, e.g. "birthday" (nested: "dates.birthday")').max(200),
+    property: z
+      .string()
+      .regex(/^[\w-]+(\.[\w-]+)*$/, 'a trait name, e.g. "birthday" (nested: "dates.birthday")')
+      .max(200),
     offsetDays: offsetDays.default(0),
     at: clock.default('09:00'),
   }),
@@ -174,10 +183,20 @@ export const momentTrigger = z.strictObject({
   contact: condition.optional(),
 });
 
-export const trigger = z.union([eventTrigger, profileTrigger, inactivityTrigger, dateTrigger, nameDayTrigger, momentTrigger]);
+export const trigger = z.union([
+  eventTrigger,
+  profileTrigger,
+  inactivityTrigger,
+  dateTrigger,
+  nameDayTrigger,
+  momentTrigger,
+]);
 export type Trigger = z.infer<typeof trigger>;
 export type EventTrigger = z.infer<typeof eventTrigger>;
-export type CalendarTrigger = z.infer<typeof dateTrigger> | z.infer<typeof nameDayTrigger> | z.infer<typeof momentTrigger>;
+export type CalendarTrigger =
+  | z.infer<typeof dateTrigger>
+  | z.infer<typeof nameDayTrigger>
+  | z.infer<typeof momentTrigger>;
 export const quietWindow = z.strictObject({ from: clock, to: clock });
 export type QuietWindow = z.infer<typeof quietWindow>;
 
@@ -204,9 +223,15 @@ export const delayUntilStep = z
     days: z.number().int().min(0).max(366).optional(),
     weekday: weekday.optional(),
     /** `contact.renewal_date` or `event.properties.delivery_date`. */
-    date: z.string().regex(/^(contact|event)\.[\w.]+$/, 'use contact.<property> or event.<path>').optional(),
+    date: z
+      .string()
+      .regex(/^(contact|event)\.[\w.]+$/, 'use contact.<property> or event.<path>')
+      .optional(),
     /** Shift from `date`, e.g. "-3 days". */
-    offset: z.string().regex(/^[+-]?\s*\d/, 'e.g. "-3 days" or "2 hours"').optional(),
+    offset: z
+      .string()
+      .regex(/^[+-]?\s*\d/, 'e.g. "-3 days" or "2 hours"')
+      .optional(),
     /** IANA zone; default: the contact's `timezone` trait, else the server default. */
     timezone: z.string().optional(),
     /**
@@ -215,11 +240,16 @@ export const delayUntilStep = z
      */
     yearly: z.boolean().optional(),
   })
-  .refine((s) => s.at !== undefined || s.date !== undefined, { message: 'give `at` (a time of day) or `date` (a date property)' })
+  .refine((s) => s.at !== undefined || s.date !== undefined, {
+    message: 'give `at` (a time of day) or `date` (a date property)',
+  })
   .refine((s) => !(s.weekday && s.days !== undefined), { message: '`weekday` and `days` cannot be combined' })
   .refine((s) => s.offset === undefined || s.date !== undefined, { message: '`offset` needs `date`', path: ['offset'] })
   .refine((s) => !s.yearly || s.date !== undefined, { message: '`yearly` needs `date`', path: ['yearly'] })
-  .refine((s) => s.offset === undefined || parseDuration(s.offset.replace(/^[+-]\s*/, '')) !== undefined, { message: 'offset is not a duration', path: ['offset'] });
+  .refine((s) => s.offset === undefined || parseDuration(s.offset.replace(/^[+-]\s*/, '')) !== undefined, {
+    message: 'offset is not a duration',
+    path: ['offset'],
+  });
 
 const sending = {
   /** Transactional messages (receipts) ignore marketing consent, smart sending and caps. */
@@ -237,7 +267,12 @@ export const emailStep = z.strictObject({
   from: z.email().optional(),
 });
 
-export const smsStep = z.strictObject({ ...stepBase, ...sending, type: z.literal('sms'), body: z.string().min(1).max(1600) });
+export const smsStep = z.strictObject({
+  ...stepBase,
+  ...sending,
+  type: z.literal('sms'),
+  body: z.string().min(1).max(1600),
+});
 
 export const pushStep = z.strictObject({
   ...stepBase,
@@ -281,7 +316,10 @@ export const randomSplitStep = z
       .min(2)
       .max(10),
   })
-  .refine((s) => Math.abs(s.branches.reduce((sum, b) => sum + b.percent, 0) - 100) < 1e-9, { message: 'branch percentages must add up to 100', path: ['branches'] });
+  .refine((s) => Math.abs(s.branches.reduce((sum, b) => sum + b.percent, 0) - 100) < 1e-9, {
+    message: 'branch percentages must add up to 100',
+    path: ['branches'],
+  });
 
 export const waitForEventStep = z.strictObject({
   ...stepBase,
@@ -305,9 +343,15 @@ export const updateProfileStep = z
     /** Lead-score points to add (negative to subtract). */
     score: z.number().int().optional(),
   })
-  .refine((s) => s.set || s.unset || s.addTags || s.removeTags || s.score !== undefined, { message: 'an update_profile step must change something' });
+  .refine((s) => s.set || s.unset || s.addTags || s.removeTags || s.score !== undefined, {
+    message: 'an update_profile step must change something',
+  });
 
-export const exitStep = z.strictObject({ ...stepBase, type: z.literal('exit'), reason: z.string().max(200).optional() });
+export const exitStep = z.strictObject({
+  ...stepBase,
+  type: z.literal('exit'),
+  reason: z.string().max(200).optional(),
+});
 
 export const step = z.discriminatedUnion('type', [
   delayStep,
@@ -371,12 +415,20 @@ export const flowInput = z.strictObject({
   journeyKey: z.string().min(1).max(200).optional(),
   /** Per channel, the daily window in which no marketing message goes out (it waits); null: none. */
   quietHours: z
-    .strictObject({ email: quietWindow.nullable().default(null), sms: quietWindow.nullable().default(DEFAULT_QUIET), push: quietWindow.nullable().default(DEFAULT_QUIET) })
+    .strictObject({
+      email: quietWindow.nullable().default(null),
+      sms: quietWindow.nullable().default(DEFAULT_QUIET),
+      push: quietWindow.nullable().default(DEFAULT_QUIET),
+    })
     .default({ email: null, sms: DEFAULT_QUIET, push: DEFAULT_QUIET }),
   /** Skip a marketing message when the contact got one on that channel within `hours`. */
-  smartSending: z.strictObject({ enabled: z.boolean().default(true), hours: z.number().min(0).max(720).default(16) }).default({ enabled: true, hours: 16 }),
+  smartSending: z
+    .strictObject({ enabled: z.boolean().default(true), hours: z.number().min(0).max(720).default(16) })
+    .default({ enabled: true, hours: 16 }),
   /** Our own open pixel and click redirects in this flow's emails (for set-ups without provider tracking). */
-  tracking: z.strictObject({ opens: z.boolean().default(false), clicks: z.boolean().default(false) }).default({ opens: false, clicks: false }),
+  tracking: z
+    .strictObject({ opens: z.boolean().default(false), clicks: z.boolean().default(false) })
+    .default({ opens: false, clicks: false }),
   /** When the contact unsubscribes mid-journey: skip the remaining marketing emails (default) or leave the flow. */
   onUnsubscribe: z.enum(['skip', 'exit']).default('skip'),
   /**
@@ -388,7 +440,10 @@ export const flowInput = z.strictObject({
   // Pressure and proof (audiences/frequency-cap.ts, audiences/holdout.ts). No defaults here, as
   // for requireSubscribed: flows saved before these fields keep their stored definition and version;
   // the defaults (priority 50, whenCapped "skip", no holdout) are applied where they are read.
-  /** 1-100: under the frequency cap a message counts only messages of its own priority or higher (default 50; campaigns are 0). */
+  /**
+   * 1-100: under the frequency cap a message counts only messages of its own priority or higher (default 50; campaigns
+   * are 0).
+   */
   priority: flowPriority.optional(),
   /** A marketing message over the frequency cap: `skip` it (default) or `wait` until the cap allows it. */
   whenCapped: whenCapped.optional(),

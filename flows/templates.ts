@@ -79,14 +79,19 @@ export function templateFields(step: Step): Record<string, string> {
     case 'webhook':
       return { body: step.body };
     case 'update_profile':
-      return Object.fromEntries(Object.entries(step.set ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string').map(([k, v]) => [`set.${k}`, v]));
+      return Object.fromEntries(
+        Object.entries(step.set ?? {})
+          .filter((e): e is [string, string] => typeof e[1] === 'string')
+          .map(([k, v]) => [`set.${k}`, v]),
+      );
     default:
       return {};
   }
 }
 
 /** The engine a field renders with: HTML-escaping for an email's `html`, plain for the rest. */
-export const engineFor = (step: Step, field: string): Liquid => (step.type === 'email' && field === 'html' ? htmlLiquid : liquid);
+export const engineFor = (step: Step, field: string): Liquid =>
+  step.type === 'email' && field === 'html' ? htmlLiquid : liquid;
 
 export interface TemplateContext {
   contact: Record<string, unknown>;
@@ -98,7 +103,8 @@ export interface TemplateContext {
 /** Renders one template within the limits above; throws when a limit is passed. */
 export async function renderTemplate(engine: Liquid, source: string, context: object): Promise<string> {
   const output = await engine.parseAndRender(source, context);
-  if (output.length > MAX_RENDERED_CHARS) throw new Error(`rendered output is larger than ${MAX_RENDERED_CHARS} characters`);
+  if (output.length > MAX_RENDERED_CHARS)
+    throw new Error(`rendered output is larger than ${MAX_RENDERED_CHARS} characters`);
   return output;
 }
 

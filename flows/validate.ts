@@ -3,7 +3,7 @@
  * reported as `{ path, message }` issues so a 400 can say exactly what is wrong and where.
  */
 import { IANAZone } from 'luxon';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { segmentConditionIssues } from '../audiences/segment-deps';
 import { checkStepGraph, type GraphIssue } from './graph';
 import { inactivityOf } from './inactivity';
@@ -21,7 +21,10 @@ export const MAX_CONDITION_DEPTH = 8;
 export const MAX_CONDITIONS_PER_FLOW = 500;
 
 export function zodIssues(error: z.ZodError): Issue[] {
-  return error.issues.map((issue) => ({ path: issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p)), message: issue.message }));
+  return error.issues.map((issue) => ({
+    path: issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p)),
+    message: issue.message,
+  }));
 }
 
 export function parseWith<S extends z.ZodType>(schema: S, input: unknown): ValidationResult<z.output<S>> {
@@ -54,7 +57,10 @@ function templateIssues(flow: ValidFlowInput): Issue[] {
         liquid.parse(source);
       } catch (err) {
         // LiquidJS messages carry "line:N, col:M"; keep them, they point into the template.
-        issues.push({ path: ['steps', index, ...field.split('.')], message: `template error in step "${step.id}": ${(err as Error).message}` });
+        issues.push({
+          path: ['steps', index, ...field.split('.')],
+          message: `template error in step "${step.id}": ${(err as Error).message}`,
+        });
       }
     }
   });
@@ -64,8 +70,10 @@ function templateIssues(flow: ValidFlowInput): Issue[] {
 /** Every condition tree of the flow with its path. */
 function conditionRoots(flow: ValidFlowInput): { path: Issue['path']; condition: Condition }[] {
   const roots: { path: Issue['path']; condition: Condition }[] = [];
-  if ('profileChange' in flow.trigger) roots.push({ path: ['trigger', 'profileChange'], condition: flow.trigger.profileChange });
-  else if ('event' in flow.trigger && flow.trigger.contact) roots.push({ path: ['trigger', 'contact'], condition: flow.trigger.contact });
+  if ('profileChange' in flow.trigger)
+    roots.push({ path: ['trigger', 'profileChange'], condition: flow.trigger.profileChange });
+  else if ('event' in flow.trigger && flow.trigger.contact)
+    roots.push({ path: ['trigger', 'contact'], condition: flow.trigger.contact });
   flow.exitWhen.forEach((condition, i) => roots.push({ path: ['exitWhen', i], condition }));
   flow.steps.forEach((step, i) => {
     if (step.type === 'split') roots.push({ path: ['steps', i, 'condition'], condition: step.condition });
@@ -75,14 +83,20 @@ function conditionRoots(flow: ValidFlowInput): { path: Issue['path']; condition:
 
 function conditionIssues(flow: ValidFlowInput): Issue[] {
   const issues: Issue[] = [];
-  let count = ('where' in flow.trigger ? (flow.trigger.where?.length ?? 0) : 0) + (inactivityOf(flow)?.where?.length ?? 0) + (flow.goal.where?.length ?? 0);
+  let count =
+    ('where' in flow.trigger ? (flow.trigger.where?.length ?? 0) : 0) +
+    (inactivityOf(flow)?.where?.length ?? 0) +
+    (flow.goal.where?.length ?? 0);
   flow.steps.forEach((step) => {
     if (step.type === 'wait_for_event') count += 1 + (step.where?.length ?? 0);
   });
   const walk = (condition: Condition, path: Issue['path'], depth: number): void => {
     count += 1;
     if (depth > MAX_CONDITION_DEPTH) {
-      issues.push({ path, message: `conditions are nested more than ${MAX_CONDITION_DEPTH} levels deep (all/any/not)` });
+      issues.push({
+        path,
+        message: `conditions are nested more than ${MAX_CONDITION_DEPTH} levels deep (all/any/not)`,
+      });
       return;
     }
     if ('all' in condition) condition.all.forEach((c, i) => walk(c, [...path, 'all', i], depth + 1));
@@ -91,7 +105,11 @@ function conditionIssues(flow: ValidFlowInput): Issue[] {
     else if ('event' in condition) count += condition.where?.length ?? 0;
   };
   for (const root of conditionRoots(flow)) walk(root.condition, root.path, 1);
-  if (count > MAX_CONDITIONS_PER_FLOW) issues.push({ path: [], message: `the flow has ${count} conditions; at most ${MAX_CONDITIONS_PER_FLOW} are allowed` });
+  if (count > MAX_CONDITIONS_PER_FLOW)
+    issues.push({
+      path: [],
+      message: `the flow has ${count} conditions; at most ${MAX_CONDITIONS_PER_FLOW} are allowed`,
+    });
   return issues;
 }
 
@@ -127,7 +145,10 @@ function timeZoneIssues(flow: ValidFlowInput): Issue[] {
   const issues: Issue[] = [];
   flow.steps.forEach((step, index) => {
     if (step.type === 'delay_until' && step.timezone !== undefined && !IANAZone.isValidZone(step.timezone)) {
-      issues.push({ path: ['steps', index, 'timezone'], message: `"${step.timezone}" is not an IANA time zone (e.g. "Europe/Paris", "America/New_York", "UTC")` });
+      issues.push({
+        path: ['steps', index, 'timezone'],
+        message: `"${step.timezone}" is not an IANA time zone (e.g. "Europe/Paris", "America/New_York", "UTC")`,
+      });
     }
   });
   return issues;
@@ -150,10 +171,22 @@ function selfExitIssues(flow: ValidFlowInput): Issue[] {
     'filter it apart from the trigger, e.g. "where": [{ "property": "order_id", "op": "not_equals", "value": { "fromTrigger": "order_id" } }]';
   const issues: Issue[] = [];
   flow.exitWhen.forEach((c, i) => {
-    if (!('event' in c) || c.event !== name || c.where?.length || c.count || c.sum || c.min || c.max || c.first || c.last) return;
+    if (
+      !('event' in c) ||
+      c.event !== name ||
+      c.where?.length ||
+      c.count ||
+      c.sum ||
+      c.min ||
+      c.max ||
+      c.first ||
+      c.last
+    )
+      return;
     issues.push({ path: ['exitWhen', i], message: `flow filter: ${message}` });
   });
-  if (flow.goal.exitOnGoal && flow.goal.event === name && !flow.goal.where?.length) issues.push({ path: ['goal'], message: `goal with exitOnGoal: ${message}` });
+  if (flow.goal.exitOnGoal && flow.goal.event === name && !flow.goal.where?.length)
+    issues.push({ path: ['goal'], message: `goal with exitOnGoal: ${message}` });
   return issues;
 }
 
@@ -164,5 +197,8 @@ function selfExitIssues(flow: ValidFlowInput): Issue[] {
 function inactivityIssues(flow: ValidFlowInput): Issue[] {
   const t = inactivityOf(flow);
   if (!t?.where) return [];
-  return segmentConditionIssues({ event: t.event, where: t.where }, new Set()).map((issue) => ({ ...issue, path: ['trigger', 'inactivity', ...issue.path.slice(1)] }));
+  return segmentConditionIssues({ event: t.event, where: t.where }, new Set()).map((issue) => ({
+    ...issue,
+    path: ['trigger', 'inactivity', ...issue.path.slice(1)],
+  }));
 }

@@ -26,7 +26,14 @@ const POLL_MS = 25;
  * `runningTrigger` ("another order than the one that started it": `fromTrigger`).
  */
 export function eventEndsJourney(flow: FlowDefinition, event: JourneyEvent, runningTrigger: EventFacts): boolean {
-  return firstExit(exitRules(flow), { now: Date.parse(event.timestamp), trigger: runningTrigger, journeyEvents: [event], events: [event] }) !== undefined;
+  return (
+    firstExit(exitRules(flow), {
+      now: Date.parse(event.timestamp),
+      trigger: runningTrigger,
+      journeyEvents: [event],
+      events: [event],
+    }) !== undefined
+  );
 }
 
 /**
@@ -34,12 +41,18 @@ export function eventEndsJourney(flow: FlowDefinition, event: JourneyEvent, runn
  * waits until its workflow is closed and answers true; false when it does not end on it.
  * Throws RoutingDeferred when it takes longer than the wait (the router loop routes it again).
  */
-export async function awaitEndingJourney(deps: { db: Queryable; workflows: WorkflowClient }, flow: FlowDefinition, workflowId: string, event: JourneyEvent, waitMs = ENDING_JOURNEY_WAIT_MS): Promise<boolean> {
+export async function awaitEndingJourney(
+  deps: { db: Queryable; workflows: WorkflowClient },
+  flow: FlowDefinition,
+  workflowId: string,
+  event: JourneyEvent,
+  waitMs = ENDING_JOURNEY_WAIT_MS,
+): Promise<boolean> {
   const handle = deps.workflows.getHandle(workflowId);
   const deadline = Date.now() + waitMs;
   let checked = false;
   for (;;) {
-    let description;
+    let description: Awaited<ReturnType<typeof handle.describe>>;
     try {
       description = await handle.describe();
     } catch (err) {
@@ -50,12 +63,23 @@ export async function awaitEndingJourney(deps: { db: Queryable; workflows: Workf
     if (!checked) {
       const memo = (await description.memo) as { flowVersion?: number; triggerEventId?: number } | undefined;
       if (memo?.flowVersion === undefined || memo.triggerEventId === undefined) return false;
-      const running = memo.flowVersion === flow.version ? flow : await getFlowVersion(deps.db, flow.id, memo.flowVersion);
+      const running =
+        memo.flowVersion === flow.version ? flow : await getFlowVersion(deps.db, flow.id, memo.flowVersion);
       const trigger = await getEvent(deps.db, memo.triggerEventId);
-      if (!running || !trigger || !eventEndsJourney(running, event, { name: trigger.name ?? '', properties: trigger.properties, timestamp: trigger.occurredAt })) return false;
+      if (
+        !running ||
+        !trigger ||
+        !eventEndsJourney(running, event, {
+          name: trigger.name ?? '',
+          properties: trigger.properties,
+          timestamp: trigger.occurredAt,
+        })
+      )
+        return false;
       checked = true;
     }
-    if (Date.now() > deadline) throw new RoutingDeferred(`journey ${workflowId} is ending on this event; the new entry waits for it`);
+    if (Date.now() > deadline)
+      throw new RoutingDeferred(`journey ${workflowId} is ending on this event; the new entry waits for it`);
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }

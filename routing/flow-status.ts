@@ -36,20 +36,35 @@ const IN_FLIGHT = 16;
 const LOCK_SPACE = 72_616_373;
 
 /** Runs the flow's pending notice (if any, and if no other process is on it). */
-export async function runFlowStatusNotices(deps: FlowStatusDeps, flowId: string): Promise<{ signalled: number } | undefined> {
+export async function runFlowStatusNotices(
+  deps: FlowStatusDeps,
+  flowId: string,
+): Promise<{ signalled: number } | undefined> {
   const lockClient = await deps.db.connect();
   let locked = false;
   try {
-    locked = (await lockClient.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [LOCK_SPACE, flowId])).rows[0].ok;
+    locked = (
+      await lockClient.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [
+        LOCK_SPACE,
+        flowId,
+      ])
+    ).rows[0].ok;
     if (!locked) return undefined; // another process is on it; a later pass finds what it leaves
     let signalled = 0;
     // A change made while one notice runs leaves a newer one: run until none is pending.
-    for (let notice = await takeLatestPending(deps.db, flowId); notice; notice = await takeLatestPending(deps.db, flowId)) {
+    for (
+      let notice = await takeLatestPending(deps.db, flowId);
+      notice;
+      notice = await takeLatestPending(deps.db, flowId)
+    ) {
       signalled += await runNotice(deps, notice);
     }
     return { signalled };
   } finally {
-    if (locked) await lockClient.query('SELECT pg_advisory_unlock($1, hashtext($2))', [LOCK_SPACE, flowId]).catch(() => undefined);
+    if (locked)
+      await lockClient
+        .query('SELECT pg_advisory_unlock($1, hashtext($2))', [LOCK_SPACE, flowId])
+        .catch(() => undefined);
     lockClient.release();
   }
 }
@@ -84,7 +99,11 @@ async function runNotice(deps: FlowStatusDeps, notice: FlowStatusNotice): Promis
       // journeys refusing (one over its signal limit) must not hold up the others: the send
       // guard reads the status from the database for them anyway.
       if (failures.length === page.length) throw failures[0];
-      if (failures.length > 0) deps.log.warn({ flowId: notice.flowId, failed: failures.length, err: failures[0].message }, 'some journeys could not be told the flow status');
+      if (failures.length > 0)
+        deps.log.warn(
+          { flowId: notice.flowId, failed: failures.length, err: failures[0].message },
+          'some journeys could not be told the flow status',
+        );
       after = page[page.length - 1].runId;
       await recordProgress(deps.db, notice.id, after, inPage);
       signalled += inPage;
@@ -102,7 +121,10 @@ async function runNotice(deps: FlowStatusDeps, notice: FlowStatusNotice): Promis
 export function notifyInBackground(deps: FlowStatusDeps, flowId: string): void {
   setImmediate(() => {
     runFlowStatusNotices(deps, flowId).catch((err: Error) =>
-      deps.log.warn({ err: err.message, flowId }, 'telling running journeys about a status change failed; it will be retried'),
+      deps.log.warn(
+        { err: err.message, flowId },
+        'telling running journeys about a status change failed; it will be retried',
+      ),
     );
   });
 }

@@ -34,7 +34,8 @@ async function triggeredBy(db: Queryable, name: string): Promise<FlowDefinition[
 /** Date-triggered flows, as flows triggered by their own `Calendar Date Reached` events (calendar/date-triggers.ts). */
 async function liveCalendarFlows(db: Queryable): Promise<FlowDefinition[]> {
   const flows: FlowDefinition[] = [];
-  for (const { createdAt: _c, updatedAt: _u, ...flow } of await listFlows(db)) if (flow.status === 'live' && isCalendarTriggered(flow)) flows.push(asEntryFlow(flow));
+  for (const { createdAt: _c, updatedAt: _u, ...flow } of await listFlows(db))
+    if (flow.status === 'live' && isCalendarTriggered(flow)) flows.push(asEntryFlow(flow));
   return flows;
 }
 

@@ -6,7 +6,14 @@
  * rows a dead router left behind: the journey runs (its memo names the trigger) or never started.
  */
 import { WorkflowNotFoundError, type WorkflowExecutionStatusName } from '@temporalio/client';
-import { claimJourneysToCheck, dropJourneyRow, recordJourneyClosed, recordStartingRunning, type JourneyRecord, type JourneyStatus } from '../db/journeys';
+import {
+  claimJourneysToCheck,
+  dropJourneyRow,
+  recordJourneyClosed,
+  recordStartingRunning,
+  type JourneyRecord,
+  type JourneyStatus,
+} from '../db/journeys';
 import type { Logger } from '../runtime/logger';
 import type { RoutingDeps } from './route-event';
 import { ENTRY_CLAIM_LEASE_MS } from './route-event';
@@ -20,7 +27,11 @@ export interface ReconcileOptions {
   limit: number;
 }
 
-export const DEFAULT_RECONCILE: ReconcileOptions = { staleMs: 2 * 60_000, startGraceMs: 4 * ENTRY_CLAIM_LEASE_MS, limit: 100 };
+export const DEFAULT_RECONCILE: ReconcileOptions = {
+  staleMs: 2 * 60_000,
+  startGraceMs: 4 * ENTRY_CLAIM_LEASE_MS,
+  limit: 100,
+};
 
 type ClosedStatus = Exclude<JourneyStatus, 'running' | 'starting' | 'exited'>;
 const CLOSED: Partial<Record<WorkflowExecutionStatusName, ClosedStatus>> = {
@@ -32,20 +43,29 @@ const CLOSED: Partial<Record<WorkflowExecutionStatusName, ClosedStatus>> = {
 };
 
 /** One pass; returns how many rows changed. */
-export async function reconcileJourneys(deps: RoutingDeps & { log: Logger }, opts: ReconcileOptions = DEFAULT_RECONCILE): Promise<number> {
+export async function reconcileJourneys(
+  deps: RoutingDeps & { log: Logger },
+  opts: ReconcileOptions = DEFAULT_RECONCILE,
+): Promise<number> {
   const rows = await claimJourneysToCheck(deps.db, opts.staleMs, opts.startGraceMs, opts.limit);
   let changed = 0;
   for (const row of rows) {
     try {
       if (await reconcileOne(deps, row)) changed += 1;
     } catch (err) {
-      deps.log.warn({ err: (err as Error).message, workflowId: row.workflowId }, 'could not reconcile journey; will try again');
+      deps.log.warn(
+        { err: (err as Error).message, workflowId: row.workflowId },
+        'could not reconcile journey; will try again',
+      );
     }
   }
   return changed;
 }
 
-async function reconcileOne(deps: RoutingDeps & { log: Logger }, row: JourneyRecord & { id: number }): Promise<boolean> {
+async function reconcileOne(
+  deps: RoutingDeps & { log: Logger },
+  row: JourneyRecord & { id: number },
+): Promise<boolean> {
   const latest = await describe(deps, row.workflowId);
   if (row.status === 'starting') {
     // The memo names the trigger event: the start went through iff it names this row's.
@@ -68,22 +88,41 @@ async function reconcileOne(deps: RoutingDeps & { log: Logger }, row: JourneyRec
   if (run.status === 'RUNNING') return false;
   if (run.status === 'CONTINUED_AS_NEW') {
     // The journey goes on under a newer run of the same workflow id, if that run is its own.
-    if (latest && latest.triggerEventId === row.triggerEventId && (latest.status === 'RUNNING' || latest.status === 'CONTINUED_AS_NEW')) return false;
-    if (latest && latest.triggerEventId === row.triggerEventId) return closed(deps, row, row.runId ?? latest.runId, latest.status);
+    if (
+      latest &&
+      latest.triggerEventId === row.triggerEventId &&
+      (latest.status === 'RUNNING' || latest.status === 'CONTINUED_AS_NEW')
+    )
+      return false;
+    if (latest && latest.triggerEventId === row.triggerEventId)
+      return closed(deps, row, row.runId ?? latest.runId, latest.status);
     return false;
   }
   return closed(deps, row, run.runId, run.status);
 }
 
-async function closed(deps: RoutingDeps & { log: Logger }, row: JourneyRecord & { id: number }, runId: string, status: WorkflowExecutionStatusName): Promise<boolean> {
+async function closed(
+  deps: RoutingDeps & { log: Logger },
+  row: JourneyRecord & { id: number },
+  runId: string,
+  status: WorkflowExecutionStatusName,
+): Promise<boolean> {
   const recorded = CLOSED[status];
   if (!recorded) return false;
   const changed = await recordJourneyClosed(deps.db, row.id, recorded, runId, { temporalStatus: status });
-  if (changed) deps.log.info({ workflowId: row.workflowId, runId, status: recorded }, 'journey ended without recording it: reconciled');
+  if (changed)
+    deps.log.info(
+      { workflowId: row.workflowId, runId, status: recorded },
+      'journey ended without recording it: reconciled',
+    );
   return changed;
 }
 
-async function describe(deps: RoutingDeps, workflowId: string, runId?: string): Promise<{ runId: string; status: WorkflowExecutionStatusName; triggerEventId?: number } | undefined> {
+async function describe(
+  deps: RoutingDeps,
+  workflowId: string,
+  runId?: string,
+): Promise<{ runId: string; status: WorkflowExecutionStatusName; triggerEventId?: number } | undefined> {
   try {
     const d = await deps.workflows.getHandle(workflowId, runId).describe();
     const memo = (await d.memo) as { triggerEventId?: number } | undefined;

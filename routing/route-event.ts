@@ -11,15 +11,34 @@ import { canonicalContactId, liveJourneyOfMergedId } from '../db/contact-merge';
 import type { Contact } from '../db/contacts';
 import type { StoredEvent } from '../db/events';
 import { getFlowVersion } from '../db/flows';
-import { claimEntry, claimEntryWithStartingRow, decideEntry, recordEntryStarted, takeOverEntry } from '../db/journey-entries';
-import { dropStartingJourney, hasRunningJourney, lastJourneyStart, recordJourneyStart, recordJourneyStarting, runningJourneysListeningTo, type JourneyRecord } from '../db/journeys';
+import {
+  claimEntry,
+  claimEntryWithStartingRow,
+  decideEntry,
+  recordEntryStarted,
+  takeOverEntry,
+} from '../db/journey-entries';
+import {
+  dropStartingJourney,
+  hasRunningJourney,
+  lastJourneyStart,
+  recordJourneyStart,
+  recordJourneyStarting,
+  runningJourneysListeningTo,
+  type JourneyRecord,
+} from '../db/journeys';
 import type { Queryable } from '../db/pool';
 import { evaluate, matchesAllProperties, readPath } from '../flows/conditions';
 import { parseDuration } from '../flows/duration';
 import { eventsListenedTo } from '../flows/exits';
 import { propertiesListenedTo, slimProperties } from '../flows/listens';
 import type { FlowDefinition } from '../flows/schema';
-import { ContactIdAttribute, FlowIdAttribute, JOURNEY_TASK_QUEUE, journeyWorkflowId } from '../workflows/journey-identity';
+import {
+  ContactIdAttribute,
+  FlowIdAttribute,
+  JOURNEY_TASK_QUEUE,
+  journeyWorkflowId,
+} from '../workflows/journey-identity';
 import type { journeyWorkflow } from '../workflows/journey';
 import { contactEventSignal, type JourneyEvent, type JourneyInput } from '../workflows/messages';
 import { awaitEndingJourney } from './exit-then-enter';
@@ -50,7 +69,13 @@ export interface RoutingResult {
   failed: { flowId: string; workflowId: string; error: string }[];
 }
 
-export const emptyRouting = (): RoutingResult => ({ started: [], alreadyInFlow: [], notEntered: [], signalled: [], failed: [] });
+export const emptyRouting = (): RoutingResult => ({
+  started: [],
+  alreadyInFlow: [],
+  notEntered: [],
+  signalled: [],
+  failed: [],
+});
 
 /**
  * How long an undecided entry claim belongs to the router that made it: past this, that
@@ -60,7 +85,13 @@ export const ENTRY_CLAIM_LEASE_MS = 15_000;
 
 /** Identify calls have no event name: journeys (and templates) see them as "Profile Updated". */
 export function toJourneyEvent(event: StoredEvent): JourneyEvent {
-  return { id: event.id, messageId: event.messageId, name: event.name ?? 'Profile Updated', properties: event.properties, timestamp: event.occurredAt };
+  return {
+    id: event.id,
+    messageId: event.messageId,
+    name: event.name ?? 'Profile Updated',
+    properties: event.properties,
+    timestamp: event.occurredAt,
+  };
 }
 
 /** The contact an event is routed as: the one its contact was merged into, if it was. */
@@ -82,7 +113,9 @@ export async function routeEvent(deps: RoutingDeps, stored: StoredEvent): Promis
   const journeyEvent = toJourneyEvent(event);
 
   // Signal first, so a journey started below never receives its own trigger.
-  const listening = deps.contactsWithoutJourneys?.has(event.contactId) ? [] : await runningJourneysListeningTo(deps.db, event.contactId, event.name);
+  const listening = deps.contactsWithoutJourneys?.has(event.contactId)
+    ? []
+    : await runningJourneysListeningTo(deps.db, event.contactId, event.name);
   await signalJourneys(deps, listening, journeyEvent, result);
 
   const now = Date.parse(event.occurredAt);
@@ -99,10 +132,16 @@ export async function routeEvent(deps: RoutingDeps, stored: StoredEvent): Promis
  * Each journey by workflow id, without run id (a journey that continued as new gets it too),
  * once per workflow id, with only the properties it reads.
  */
-async function signalJourneys(deps: RoutingDeps, journeys: JourneyRecord[], event: JourneyEvent, result: RoutingResult): Promise<void> {
+async function signalJourneys(
+  deps: RoutingDeps,
+  journeys: JourneyRecord[],
+  event: JourneyEvent,
+  result: RoutingResult,
+): Promise<void> {
   const byWorkflow = new Map<string, JourneyRecord>();
   // A running row wins over a starting one: that is the journey Temporal runs under this id.
-  for (const j of journeys) if (!byWorkflow.has(j.workflowId) || j.status === 'running') byWorkflow.set(j.workflowId, j);
+  for (const j of journeys)
+    if (!byWorkflow.has(j.workflowId) || j.status === 'running') byWorkflow.set(j.workflowId, j);
   for (const journey of byWorkflow.values()) {
     const slim = { ...event, properties: slimProperties(event.properties, journey.listens?.[event.name]) };
     try {
@@ -110,9 +149,14 @@ async function signalJourneys(deps: RoutingDeps, journeys: JourneyRecord[], even
       result.signalled.push({ flowId: journey.flowId, workflowId: journey.workflowId });
     } catch (err) {
       // A journey being started right now is not there yet: route the event again shortly.
-      if (err instanceof WorkflowNotFoundError && journey.status === 'starting') throw new RoutingDeferred(`journey ${journey.workflowId} is starting`);
+      if (err instanceof WorkflowNotFoundError && journey.status === 'starting')
+        throw new RoutingDeferred(`journey ${journey.workflowId} is starting`);
       if (!isPermanentTemporalError(err)) throw err;
-      result.failed.push({ flowId: journey.flowId, workflowId: journey.workflowId, error: err instanceof WorkflowNotFoundError ? 'the journey has ended' : (err as Error).message });
+      result.failed.push({
+        flowId: journey.flowId,
+        workflowId: journey.workflowId,
+        error: err instanceof WorkflowNotFoundError ? 'the journey has ended' : (err as Error).message,
+      });
     }
   }
 }
@@ -121,7 +165,12 @@ async function signalJourneys(deps: RoutingDeps, journeys: JourneyRecord[], even
  * Profile-change triggers: a flow is entered when its condition goes from not true (before)
  * to true (after), so a lead score reaching 50 enters once per crossing.
  */
-export async function routeProfileChange(deps: RoutingDeps, before: Contact | undefined, after: Contact, stored: StoredEvent): Promise<RoutingResult> {
+export async function routeProfileChange(
+  deps: RoutingDeps,
+  before: Contact | undefined,
+  after: Contact,
+  stored: StoredEvent,
+): Promise<RoutingResult> {
   const result = emptyRouting();
   const event = { ...stored, contactId: await canonicalIdOf(deps, stored.contactId) };
   const now = Date.parse(event.occurredAt);
@@ -140,7 +189,13 @@ export async function routeProfileChange(deps: RoutingDeps, before: Contact | un
  * Entry rules (contact conditions, re-entry, journey key), then the start, decided once per
  * (flow, trigger event): the claim is taken before the start and completed after it.
  */
-async function enter(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, result: RoutingResult): Promise<void> {
+async function enter(
+  deps: RoutingDeps,
+  flow: FlowDefinition,
+  event: StoredEvent,
+  trigger: JourneyEvent,
+  result: RoutingResult,
+): Promise<void> {
   const key = flow.journeyKey ? readPath(trigger.properties, flow.journeyKey) : undefined;
   const journeyKey = key === undefined ? undefined : String(key);
   const workflowId = journeyWorkflowId(flow.id, event.contactId, journeyKey);
@@ -148,20 +203,37 @@ async function enter(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent
   // `starting` row are one round trip (a start is what a busy router does most).
   // A contact a pass found without live journeys has none under a merged id either.
   const refusedWithoutDb = flow.journeyKey !== undefined && journeyKey === undefined;
-  const fastPath = !refusedWithoutDb && !entryRulesReadDb(flow) && (deps.contactsWithoutJourneys?.has(event.contactId) || !(await liveJourneyOfMergedId(deps.db, flow.id, event.contactId, workflowId, journeyKey)));
+  const fastPath =
+    !refusedWithoutDb &&
+    !entryRulesReadDb(flow) &&
+    (deps.contactsWithoutJourneys?.has(event.contactId) ||
+      !(await liveJourneyOfMergedId(deps.db, flow.id, event.contactId, workflowId, journeyKey)));
   if (fastPath && (await claimEntryWithStartingRow(deps.db, startingRow(flow, event, trigger, journeyKey)))) {
     return void (await pushStart(deps, flow, event, trigger, journeyKey, result, { rowWritten: true }));
   }
-  const claim = await claimEntry(deps.db, { flowId: flow.id, triggerEventId: event.id, contactId: event.contactId, workflowId });
+  const claim = await claimEntry(deps.db, {
+    flowId: flow.id,
+    triggerEventId: event.id,
+    contactId: event.contactId,
+    workflowId,
+  });
   if (!claim.fresh) {
     const { entry } = claim;
-    if (entry.outcome === 'started') return void result.started.push({ flowId: flow.id, flowVersion: flow.version, workflowId, runId: entry.runId ?? '' });
+    if (entry.outcome === 'started')
+      return void result.started.push({
+        flowId: flow.id,
+        flowVersion: flow.version,
+        workflowId,
+        runId: entry.runId ?? '',
+      });
     if (entry.outcome === 'already_in_flow') return void result.alreadyInFlow.push({ flowId: flow.id, workflowId });
-    if (entry.outcome === 'refused') return void result.notEntered.push({ flowId: flow.id, reason: entry.reason ?? 'refused' });
+    if (entry.outcome === 'refused')
+      return void result.notEntered.push({ flowId: flow.id, reason: entry.reason ?? 'refused' });
     // Undecided: a router died (or is still working) between claim and decision.
     const runId = await startedFor(deps, workflowId, event.id);
     if (runId) return void result.started.push(await adoptStarted(deps, flow, event, trigger, journeyKey, runId));
-    if (!(await takeOverEntry(deps.db, flow.id, event.id, ENTRY_CLAIM_LEASE_MS))) throw new RoutingDeferred(`entry into ${flow.id} is being decided by another router`);
+    if (!(await takeOverEntry(deps.db, flow.id, event.id, ENTRY_CLAIM_LEASE_MS)))
+      throw new RoutingDeferred(`entry into ${flow.id} is being decided by another router`);
   }
 
   // One journey per flow and contact also across a merge: the one started anonymously counts.
@@ -178,13 +250,22 @@ async function enter(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent
   await pushStart(deps, flow, event, trigger, journeyKey, result, { rowWritten: false });
 }
 
-async function pushStart(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey: string | undefined, result: RoutingResult, opts: { rowWritten: boolean }): Promise<void> {
+async function pushStart(
+  deps: RoutingDeps,
+  flow: FlowDefinition,
+  event: StoredEvent,
+  trigger: JourneyEvent,
+  journeyKey: string | undefined,
+  result: RoutingResult,
+  opts: { rowWritten: boolean },
+): Promise<void> {
   const workflowId = journeyWorkflowId(flow.id, event.contactId, journeyKey);
   // Signalled just before: the journey may be ending on this very event (see exit-then-enter.ts).
   const endingNow = result.signalled.some((s) => s.workflowId === workflowId);
   const started = await startJourney(deps, flow, event, trigger, journeyKey, { ...opts, endingNow });
   if (started) result.started.push(started);
-  else result.alreadyInFlow.push({ flowId: flow.id, workflowId: journeyWorkflowId(flow.id, event.contactId, journeyKey) });
+  else
+    result.alreadyInFlow.push({ flowId: flow.id, workflowId: journeyWorkflowId(flow.id, event.contactId, journeyKey) });
 }
 
 /** Whether deciding entry reads the database (see entryRefusal): trigger conditions on the contact, re-entry rules. */
@@ -205,7 +286,12 @@ async function startedFor(deps: RoutingDeps, workflowId: string, triggerEventId:
   }
 }
 
-async function entryRefusal(db: Queryable, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent): Promise<string | undefined> {
+async function entryRefusal(
+  db: Queryable,
+  flow: FlowDefinition,
+  event: StoredEvent,
+  trigger: JourneyEvent,
+): Promise<string | undefined> {
   if (flow.journeyKey && readPath(trigger.properties, flow.journeyKey) === undefined) {
     return `the trigger has no "${flow.journeyKey}" (the journey key)`;
   }
@@ -219,7 +305,11 @@ async function entryRefusal(db: Queryable, flow: FlowDefinition, event: StoredEv
     const key = flow.journeyKey ? String(readPath(trigger.properties, flow.journeyKey)) : undefined;
     const last = await lastJourneyStart(db, flow.id, event.contactId, key);
     if (last !== undefined && reentry.mode === 'once') return 'the contact was in this flow before (re-entry: once)';
-    if (last !== undefined && reentry.mode === 'once_per' && Date.parse(event.occurredAt) - last < (parseDuration(reentry.period) ?? 0)) {
+    if (
+      last !== undefined &&
+      reentry.mode === 'once_per' &&
+      Date.parse(event.occurredAt) - last < (parseDuration(reentry.period) ?? 0)
+    ) {
       return `the contact entered this flow less than ${reentry.period} ago`;
     }
   }
@@ -227,7 +317,12 @@ async function entryRefusal(db: Queryable, flow: FlowDefinition, event: StoredEv
 }
 
 /** Everything Temporal is told when a journey starts: id policy, search attributes, UI texts. */
-export function journeyStartOptions(flow: FlowDefinition, contactId: string, trigger: JourneyEvent, journeyKey?: string) {
+export function journeyStartOptions(
+  flow: FlowDefinition,
+  contactId: string,
+  trigger: JourneyEvent,
+  journeyKey?: string,
+) {
   const input: JourneyInput = { v: 1, flow, contactId, trigger, ...(journeyKey === undefined ? {} : { journeyKey }) };
   return {
     taskQueue: JOURNEY_TASK_QUEUE,
@@ -240,21 +335,41 @@ export function journeyStartOptions(flow: FlowDefinition, contactId: string, tri
       { key: ContactIdAttribute, value: contactId },
       { key: FlowIdAttribute, value: flow.id },
     ],
-    memo: { flowName: flow.name, flowVersion: flow.version, triggerEventId: trigger.id, triggerTimestamp: trigger.timestamp, ...(journeyKey === undefined ? {} : { journeyKey }) } satisfies JourneyMemo,
+    memo: {
+      flowName: flow.name,
+      flowVersion: flow.version,
+      triggerEventId: trigger.id,
+      triggerTimestamp: trigger.timestamp,
+      ...(journeyKey === undefined ? {} : { journeyKey }),
+    } satisfies JourneyMemo,
     staticSummary: `${flow.name} (v${flow.version}) for contact ${contactId}${journeyKey === undefined ? '' : ` [${journeyKey}]`}`,
     staticDetails: [
       `Flow **${flow.name}** \`${flow.id}\` version ${flow.version}`,
       `Triggered by **${trigger.name}** (event ${trigger.id}, messageId \`${trigger.messageId}\`) at ${trigger.timestamp}`,
-      flow.exitWhen.length ? `Exits when: ${flow.exitWhen.map((f) => JSON.stringify(f)).join('; ')}` : 'No flow filters',
+      flow.exitWhen.length
+        ? `Exits when: ${flow.exitWhen.map((f) => JSON.stringify(f)).join('; ')}`
+        : 'No flow filters',
     ].join('\n\n'),
   };
 }
 
 /** The start of this entry went through in an earlier attempt: the row and the decision follow. */
-async function adoptStarted(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey: string | undefined, runId: string) {
+async function adoptStarted(
+  deps: RoutingDeps,
+  flow: FlowDefinition,
+  event: StoredEvent,
+  trigger: JourneyEvent,
+  journeyKey: string | undefined,
+  runId: string,
+) {
   await recordJourneyStarting(deps.db, startingRow(flow, event, trigger, journeyKey));
   await recordEntryStarted(deps.db, flow.id, event.id, runId);
-  return { flowId: flow.id, flowVersion: flow.version, workflowId: journeyWorkflowId(flow.id, event.contactId, journeyKey), runId };
+  return {
+    flowId: flow.id,
+    flowVersion: flow.version,
+    workflowId: journeyWorkflowId(flow.id, event.contactId, journeyKey),
+    runId,
+  };
 }
 
 function startingRow(flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey: string | undefined) {
@@ -271,7 +386,14 @@ function startingRow(flow: FlowDefinition, event: StoredEvent, trigger: JourneyE
   };
 }
 
-async function startJourney(deps: RoutingDeps, flow: FlowDefinition, event: StoredEvent, trigger: JourneyEvent, journeyKey: string | undefined, opts: { rowWritten: boolean; endingNow?: boolean }): Promise<RoutingResult['started'][number] | undefined> {
+async function startJourney(
+  deps: RoutingDeps,
+  flow: FlowDefinition,
+  event: StoredEvent,
+  trigger: JourneyEvent,
+  journeyKey: string | undefined,
+  opts: { rowWritten: boolean; endingNow?: boolean },
+): Promise<RoutingResult['started'][number] | undefined> {
   const options = journeyStartOptions(flow, event.contactId, trigger, journeyKey);
   const { workflowId } = options;
   // The row first, so an event routed while the start is under way finds the journey.
@@ -287,7 +409,8 @@ async function startJourney(deps: RoutingDeps, flow: FlowDefinition, event: Stor
     // start went through after its deadline): then it was started, not refused.
     const runId = await startedFor(deps, workflowId, event.id);
     if (runId) return adoptStarted(deps, flow, event, trigger, journeyKey, runId);
-    if (opts.endingNow && (await awaitEndingJourney(deps, flow, workflowId, trigger))) return startJourney(deps, flow, event, trigger, journeyKey, { rowWritten: true });
+    if (opts.endingNow && (await awaitEndingJourney(deps, flow, workflowId, trigger)))
+      return startJourney(deps, flow, event, trigger, journeyKey, { rowWritten: true });
     await dropStartingJourney(deps.db, flow.id, event.id);
     await decideEntry(deps.db, flow.id, event.id, 'already_in_flow');
     await recordJourneyIfMissing(deps, flow.id, workflowId, event.contactId);
@@ -307,7 +430,12 @@ interface JourneyMemo {
  * A journey that runs without its row (the start went through but its answer was lost to a
  * deadline or a crash) would never be signalled: recover the row from Temporal.
  */
-async function recordJourneyIfMissing(deps: RoutingDeps, flowId: string, workflowId: string, contactId: string): Promise<void> {
+async function recordJourneyIfMissing(
+  deps: RoutingDeps,
+  flowId: string,
+  workflowId: string,
+  contactId: string,
+): Promise<void> {
   if (await hasRunningJourney(deps.db, workflowId)) return;
   const description = await deps.workflows.getHandle(workflowId).describe();
   if (description.status.name !== 'RUNNING') return;

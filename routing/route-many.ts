@@ -54,7 +54,11 @@ class Slots {
 }
 
 /** Routes `events`; the outcomes are in the order of `events`. Never throws for one event's failure. */
-export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], opts: RouteManyOptions = {}): Promise<RoutingOutcome[]> {
+export async function routeStoredMany(
+  deps: RouterDeps,
+  events: StoredEvent[],
+  opts: RouteManyOptions = {},
+): Promise<RoutingOutcome[]> {
   const { concurrency = DEFAULT_ROUTING_CONCURRENCY, ...routeOptions } = opts;
   const outcomes = new Array<RoutingOutcome>(events.length).fill(DEFERRED);
   if (events.length === 0) return outcomes;
@@ -64,7 +68,12 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
   // whether it has journeys to look up at all.
   const withoutJourneys = new Set<string>();
   const canonicalIds = new Map<string, string>();
-  const passDeps: RouterDeps = { ...deps, flows: flowsOfPass(deps.db), contactsWithoutJourneys: withoutJourneys, canonicalIds };
+  const passDeps: RouterDeps = {
+    ...deps,
+    flows: flowsOfPass(deps.db),
+    contactsWithoutJourneys: withoutJourneys,
+    canonicalIds,
+  };
 
   const byContact = new Map<string, number[]>();
   for (const [index, event] of events.entries()) {
@@ -73,14 +82,21 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
     else byContact.set(event.contactId, [index]);
   }
   for (const indexes of byContact.values()) indexes.sort((a, b) => events[a].id - events[b].id);
-  const chains = [...byContact].map(([contactId, indexes]) => ({ contactId, indexes, ...queueBehind(deps.db, contactId) }));
+  const chains = [...byContact].map(([contactId, indexes]) => ({
+    contactId,
+    indexes,
+    ...queueBehind(deps.db, contactId),
+  }));
 
   let halted = false;
   const leave = async (indexes: number[], reason: string) => {
     for (const index of indexes) {
       // Due at once for the loop; it still routes this contact's events only in order.
       await markRoutingFailed(deps.db, events[index].id, reason, 0).catch((err: Error) =>
-        deps.log.warn({ err: err.message, eventId: events[index].id }, 'could not leave the event to the router loop; its lease will run out'),
+        deps.log.warn(
+          { err: err.message, eventId: events[index].id },
+          'could not leave the event to the router loop; its lease will run out',
+        ),
       );
     }
   };
@@ -93,15 +109,22 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
         outcome = await routeStored(passDeps, events[index], { ...routeOptions, marks });
       } catch (err) {
         // Postgres failed under the router: the event keeps its lease and the loop takes it.
-        deps.log.warn({ err: (err as Error).message, eventId: events[index].id }, 'routing failed; the event is left to the router loop');
+        deps.log.warn(
+          { err: (err as Error).message, eventId: events[index].id },
+          'routing failed; the event is left to the router loop',
+        );
         outcome = DEFERRED;
       }
       outcomes[index] = outcome;
       const journeys = outcome.journeys;
-      if (journeys && journeys.started.length + journeys.alreadyInFlow.length > 0) withoutJourneys.delete(events[index].contactId);
+      if (journeys && journeys.started.length + journeys.alreadyInFlow.length > 0)
+        withoutJourneys.delete(events[index].contactId);
       if (outcome.routing === 'done') continue;
       if (health.isDown()) halted = true;
-      return leave(indexes.slice(position + 1), `waits for event ${events[index].id} of this contact to be routed first`);
+      return leave(
+        indexes.slice(position + 1),
+        `waits for event ${events[index].id} of this contact to be routed first`,
+      );
     }
   };
 
@@ -118,22 +141,38 @@ export async function routeStoredMany(deps: RouterDeps, events: StoredEvent[], o
       await slots.take();
       slot = true;
       // Read right before the contact's events are routed (after the passes ahead of this one).
-      const state = await contactRoutingState(deps.db, chain.contactId, chain.indexes.map((i) => events[i].id));
-      if (state.earlierUnrouted !== undefined) return await leave(chain.indexes, `waits for event ${state.earlierUnrouted} of this contact to be routed first`);
+      const state = await contactRoutingState(
+        deps.db,
+        chain.contactId,
+        chain.indexes.map((i) => events[i].id),
+      );
+      if (state.earlierUnrouted !== undefined)
+        return await leave(
+          chain.indexes,
+          `waits for event ${state.earlierUnrouted} of this contact to be routed first`,
+        );
       // Routed meanwhile by the pass that had them before (a lease ran out): not again, which
       // would only signal the journeys a second time.
       for (const index of chain.indexes) {
-        if (state.routed.has(events[index].id)) outcomes[index] = { routing: 'done', journeys: state.routed.get(events[index].id) as RoutingResult };
+        if (state.routed.has(events[index].id))
+          outcomes[index] = { routing: 'done', journeys: state.routed.get(events[index].id) as RoutingResult };
       }
       const toRoute = chain.indexes.filter((index) => !state.routed.has(events[index].id));
-      if (state.merged) canonicalIds.set(chain.contactId, (await resolveContactIds(deps.db, [chain.contactId])).get(chain.contactId) ?? chain.contactId);
+      if (state.merged)
+        canonicalIds.set(
+          chain.contactId,
+          (await resolveContactIds(deps.db, [chain.contactId])).get(chain.contactId) ?? chain.contactId,
+        );
       else {
         canonicalIds.set(chain.contactId, chain.contactId);
         if (!state.liveJourneys) withoutJourneys.add(chain.contactId);
       }
       await routeChain(toRoute, marks);
     } catch (err) {
-      deps.log.warn({ err: (err as Error).message, contactId: chain.contactId }, 'routing failed; the contact\'s events are left to the router loop');
+      deps.log.warn(
+        { err: (err as Error).message, contactId: chain.contactId },
+        "routing failed; the contact's events are left to the router loop",
+      );
     } finally {
       await Promise.all(marks);
       if (slot) slots.give();

@@ -27,13 +27,24 @@ export interface RouterLoopOptions {
   reconcile: ReconcileOptions;
 }
 
-export const DEFAULT_ROUTER_LOOP: RouterLoopOptions = { intervalMs: 500, leaseMs: 30_000, batch: 200, concurrency: DEFAULT_ROUTING_CONCURRENCY, reconcileEveryMs: 30_000, reconcile: DEFAULT_RECONCILE };
+export const DEFAULT_ROUTER_LOOP: RouterLoopOptions = {
+  intervalMs: 500,
+  leaseMs: 30_000,
+  batch: 200,
+  concurrency: DEFAULT_ROUTING_CONCURRENCY,
+  reconcileEveryMs: 30_000,
+  reconcile: DEFAULT_RECONCILE,
+};
 
 /**
  * One pass: claims due events (a contact's only in order, see claimUnrouted) and routes them,
  * contacts concurrently, each contact's events in order; returns how many were routed.
  */
-export async function routePending(deps: RouterDeps, opts: Pick<RouterLoopOptions, 'leaseMs' | 'batch'> & Partial<Pick<RouterLoopOptions, 'concurrency'>> = DEFAULT_ROUTER_LOOP): Promise<number> {
+export async function routePending(
+  deps: RouterDeps,
+  opts: Pick<RouterLoopOptions, 'leaseMs' | 'batch'> &
+    Partial<Pick<RouterLoopOptions, 'concurrency'>> = DEFAULT_ROUTER_LOOP,
+): Promise<number> {
   const health = temporalHealth(deps.workflows);
   if (health.isDown() || health.wasDown) {
     if (!(await health.probe())) return 0;
@@ -42,7 +53,9 @@ export async function routePending(deps: RouterDeps, opts: Pick<RouterLoopOption
   }
   const events = await claimUnrouted(deps.db, opts.leaseMs, opts.batch);
   // Temporal going down during the pass leaves the rest due for the next pass (after a probe).
-  const outcomes = await routeStoredMany(deps, events, { concurrency: opts.concurrency ?? DEFAULT_ROUTING_CONCURRENCY });
+  const outcomes = await routeStoredMany(deps, events, {
+    concurrency: opts.concurrency ?? DEFAULT_ROUTING_CONCURRENCY,
+  });
   // Segment clocks stored to be armed (left pending by a process that died, or Temporal down).
   await armPendingClocks(deps);
   return outcomes.filter((o) => o.routing === 'done').length;
@@ -65,7 +78,11 @@ export function startRouterLoop(deps: RouterDeps, options: Partial<RouterLoopOpt
     try {
       // A full batch routed: more may be waiting, go on at once.
       busy = (await routePending(deps, opts)) >= opts.batch;
-      if (opts.reconcileEveryMs !== false && Date.now() - lastReconcile >= opts.reconcileEveryMs && !temporalHealth(deps.workflows).isDown()) {
+      if (
+        opts.reconcileEveryMs !== false &&
+        Date.now() - lastReconcile >= opts.reconcileEveryMs &&
+        !temporalHealth(deps.workflows).isDown()
+      ) {
         lastReconcile = Date.now();
         await reconcileJourneys(deps, opts.reconcile);
       }

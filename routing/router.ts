@@ -46,7 +46,11 @@ export interface RouteOptions {
 }
 
 /** Routes a stored event and records the outcome on it; used on ingest and by the router loop. */
-export async function routeStored(deps: RouterDeps, event: StoredEvent, opts: RouteOptions = {}): Promise<RoutingOutcome> {
+export async function routeStored(
+  deps: RouterDeps,
+  event: StoredEvent,
+  opts: RouteOptions = {},
+): Promise<RoutingOutcome> {
   const health = temporalHealth(deps.workflows);
   if (opts.inline && health.isDown()) {
     // Answer at once; the loop routes the event as soon as Temporal answers again.
@@ -68,7 +72,12 @@ export async function routeStored(deps: RouterDeps, event: StoredEvent, opts: Ro
 }
 
 /** One routing pass under a gRPC deadline; never throws (a failure is recorded for a retry). */
-async function routeAndRecord(deps: RouterDeps, event: StoredEvent, deadlineMs: number, marks?: Promise<void>[]): Promise<RoutingOutcome> {
+async function routeAndRecord(
+  deps: RouterDeps,
+  event: StoredEvent,
+  deadlineMs: number,
+  marks?: Promise<void>[],
+): Promise<RoutingOutcome> {
   const health = temporalHealth(deps.workflows);
   let journeys: RoutingResult;
   try {
@@ -81,13 +90,17 @@ async function routeAndRecord(deps: RouterDeps, event: StoredEvent, deadlineMs: 
   } catch (err) {
     const message = (err as Error).message;
     if (isTemporalUnavailable(err)) health.markDown();
-    deps.log.warn({ err: message, eventId: event.id }, 'routing deferred: the event is stored and will be routed again');
+    deps.log.warn(
+      { err: message, eventId: event.id },
+      'routing deferred: the event is stored and will be routed again',
+    );
     await releaseEntries(deps.db, event.id).catch(() => undefined);
     await markRoutingFailed(deps.db, event.id, message).catch(() => undefined);
     return { routing: 'deferred' };
   }
   const error = journeys.failed.length ? journeys.failed.map((f) => `${f.workflowId}: ${f.error}`).join('; ') : null;
-  if (error) deps.log.warn({ eventId: event.id, failed: journeys.failed }, 'event routed, but some journeys could not take it');
+  if (error)
+    deps.log.warn({ eventId: event.id, failed: journeys.failed }, 'event routed, but some journeys could not take it');
   const marked = markRouted(deps.db, event.id, journeys, error).catch((err: Error) => {
     // Routed but not marked: the loop routes it again, which changes nothing (entries, seen ids).
     deps.log.warn({ err: err.message, eventId: event.id }, 'event routed, but its routed mark was not written');
@@ -106,5 +119,7 @@ function route(deps: RouterDeps, event: StoredEvent): Promise<RoutingResult> {
   if (event.type === 'track') return routeEvent(deps, event);
   if (event.type !== 'identify') return Promise.resolve(emptyRouting());
   const change = event.context.profileChange as { before: Contact | null; after: Contact } | undefined;
-  return change ? routeProfileChange(deps, change.before ?? undefined, change.after, event) : Promise.resolve(emptyRouting());
+  return change
+    ? routeProfileChange(deps, change.before ?? undefined, change.after, event)
+    : Promise.resolve(emptyRouting());
 }

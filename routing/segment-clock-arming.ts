@@ -14,7 +14,12 @@ import { clocksToArm, recordClocksArmed } from '../db/segments';
 import type { Db } from '../db/pool';
 import type { Logger } from '../runtime/logger';
 import { ContactIdAttribute, JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
-import { segmentClockDueSignal, segmentClockWorkflowId, type segmentClockWorkflow, type SegmentClockInput } from '../workflows/segment-clock';
+import {
+  segmentClockDueSignal,
+  segmentClockWorkflowId,
+  type segmentClockWorkflow,
+  type SegmentClockInput,
+} from '../workflows/segment-clock';
 import { temporalHealth } from './temporal-health';
 
 export interface ClockArmingDeps {
@@ -28,7 +33,11 @@ const ARM_BATCH = 200;
 const ARM_CONCURRENCY = 16;
 
 /** Starts the clock or brings its moment earlier (signalWithStart: "already running" is no error). */
-export async function armClock(deps: Pick<ClockArmingDeps, 'workflows'>, contactId: string, dueAt: Date): Promise<void> {
+export async function armClock(
+  deps: Pick<ClockArmingDeps, 'workflows'>,
+  contactId: string,
+  dueAt: Date,
+): Promise<void> {
   const input: SegmentClockInput = { contactId, dueAt: dueAt.getTime() };
   await deps.workflows.signalWithStart<typeof segmentClockWorkflow, [{ dueAt: number }]>('segmentClockWorkflow', {
     taskQueue: JOURNEY_TASK_QUEUE,
@@ -96,7 +105,10 @@ export function armPendingClocks(deps: ClockArmingDeps): Promise<number> {
         armedInProcess += done.length;
         // Stop on a failure rather than spin on it: the next router loop pass tries again.
         if (failure) {
-          deps.log?.warn({ err: failure.message, pending: pending.length - done.length }, 'segment clocks not armed yet; the router loop tries again');
+          deps.log?.warn(
+            { err: failure.message, pending: pending.length - done.length },
+            'segment clocks not armed yet; the router loop tries again',
+          );
           return armed;
         }
       }

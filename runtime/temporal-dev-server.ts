@@ -54,14 +54,22 @@ export async function resolveTemporal(env: Env, log: Logger): Promise<TemporalHa
   if (executable.type === 'cached-download') return startWithSdkDownload(env, settings, uiUrl, log);
 
   const args = [
-    'server', 'start-dev',
-    '--ip', '127.0.0.1',
-    '--port', String(env.TEMPORAL_PORT),
-    '--ui-port', String(env.TEMPORAL_UI_PORT),
-    '--db-filename', path.join(env.PARCOURS_DATA_DIR, 'temporal.sqlite'),
-    '--namespace', env.TEMPORAL_NAMESPACE,
-    '--log-format', 'pretty',
-    '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(env.TEMPORAL_PORT),
+    '--ui-port',
+    String(env.TEMPORAL_UI_PORT),
+    '--db-filename',
+    path.join(env.PARCOURS_DATA_DIR, 'temporal.sqlite'),
+    '--namespace',
+    env.TEMPORAL_NAMESPACE,
+    '--log-format',
+    'pretty',
+    '--log-level',
+    'warn',
     ...JOURNEY_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
   ];
   const child = spawn(executable.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -79,9 +87,14 @@ export async function resolveTemporal(env: Env, log: Logger): Promise<TemporalHa
   const exited = new Promise<DevServerExit>((resolve) => {
     child.once('exit', (code, signal) => {
       const lastLine = tail.trim().split('\n').filter(Boolean).pop() ?? '';
-      resolve({ message: `the Temporal dev server (${executable.path}) exited (${signal ?? `code ${code}`})${lastLine ? `: ${lastLine.slice(0, 300)}` : ''}`, signal });
+      resolve({
+        message: `the Temporal dev server (${executable.path}) exited (${signal ?? `code ${code}`})${lastLine ? `: ${lastLine.slice(0, 300)}` : ''}`,
+        signal,
+      });
     });
-    child.once('error', (err) => resolve({ message: `the Temporal dev server (${executable.path}) could not run: ${err.message}`, signal: null }));
+    child.once('error', (err) =>
+      resolve({ message: `the Temporal dev server (${executable.path}) could not run: ${err.message}`, signal: null }),
+    );
   });
   const stop = async () => {
     if (stopping) return;
@@ -109,7 +122,9 @@ export async function resolveTemporal(env: Env, log: Logger): Promise<TemporalHa
     } catch (err) {
       if (Date.now() > deadline) {
         await stop();
-        throw new StartupError(`the Temporal dev server did not answer on ${settings.address} within ${READY_WITHIN_MS / 1000} s: ${(err as Error).message}`);
+        throw new StartupError(
+          `the Temporal dev server did not answer on ${settings.address} within ${READY_WITHIN_MS / 1000} s: ${(err as Error).message}`,
+        );
       }
       await Promise.race([new Promise((resolve) => setTimeout(resolve, 250)), gone]);
     }
@@ -122,7 +137,12 @@ export async function resolveTemporal(env: Env, log: Logger): Promise<TemporalHa
  * Last resort on machines with internet and no binary: the SDK downloads and runs the CLI. Its
  * child is not ours to watch, so `exited` never settles here (a warning says so).
  */
-async function startWithSdkDownload(env: Env, settings: TemporalSettings, uiUrl: string, log: Logger): Promise<TemporalHandle> {
+async function startWithSdkDownload(
+  env: Env,
+  settings: TemporalSettings,
+  uiUrl: string,
+  log: Logger,
+): Promise<TemporalHandle> {
   log.warn('no temporal binary found: the Temporal SDK downloads the dev server; npm start cannot notice if it dies');
   // A development dependency: only `npm start` from a full install reaches this line.
   const { TestWorkflowEnvironment } = await import('@temporalio/testing');

@@ -61,7 +61,9 @@ export function temporalSettings(env: TemporalEnv): TemporalSettings {
     loaded = loadClientConnectConfig({ overrideEnvVars: vars, disableFile: !fromFile });
   } catch (err) {
     // A certificate file or config file that cannot be read: name what was being read.
-    throw new StartupError(`Temporal connection settings (TEMPORAL_TLS_*, TEMPORAL_CONFIG_FILE): ${(err as Error).message}`);
+    throw new StartupError(
+      `Temporal connection settings (TEMPORAL_TLS_*, TEMPORAL_CONFIG_FILE): ${(err as Error).message}`,
+    );
   }
   const { connectionOptions, namespace } = loaded;
   return {
@@ -69,13 +71,21 @@ export function temporalSettings(env: TemporalEnv): TemporalSettings {
     namespace: namespace ?? env.TEMPORAL_NAMESPACE,
     ...(connectionOptions.tls !== undefined ? { tls: connectionOptions.tls } : {}),
     ...(connectionOptions.apiKey ? { apiKey: connectionOptions.apiKey } : {}),
-    ...(connectionOptions.metadata && Object.keys(connectionOptions.metadata).length ? { metadata: connectionOptions.metadata } : {}),
+    ...(connectionOptions.metadata && Object.keys(connectionOptions.metadata).length
+      ? { metadata: connectionOptions.metadata }
+      : {}),
   };
 }
 
 /** For logs: where and how, never the key. */
 export function describeTemporal(settings: TemporalSettings): string {
-  const security = settings.apiKey ? 'TLS + API key' : settings.tls ? (typeof settings.tls === 'object' && settings.tls.clientCertPair ? 'mTLS' : 'TLS') : 'plaintext';
+  const security = settings.apiKey
+    ? 'TLS + API key'
+    : settings.tls
+      ? typeof settings.tls === 'object' && settings.tls.clientCertPair
+        ? 'mTLS'
+        : 'TLS'
+      : 'plaintext';
   return `${settings.address} (namespace ${settings.namespace}, ${security})`;
 }
 
@@ -115,7 +125,10 @@ export async function registerSearchAttributes(settings: TemporalSettings, log: 
   } catch (err) {
     const code = (err as { code?: number }).code;
     if (code !== 6 /* ALREADY_EXISTS */) {
-      log.warn({ err: (err as Error).message }, 'could not register search attributes ContactId/FlowId; register them on the server');
+      log.warn(
+        { err: (err as Error).message },
+        'could not register search attributes ContactId/FlowId; register them on the server',
+      );
     }
   } finally {
     await connection.close();

@@ -19,7 +19,12 @@ import { z } from 'zod';
 const root = path.resolve(__dirname, '..');
 
 /** What a deployment starts (`node dist/<entry>.js`). */
-export const PRODUCTION_ENTRY_POINTS = ['api/server.ts', 'worker/main.ts', 'db/migrate-cli.ts', 'scripts/health-probe.ts'];
+export const PRODUCTION_ENTRY_POINTS = [
+  'api/server.ts',
+  'worker/main.ts',
+  'db/migrate-cli.ts',
+  'scripts/health-probe.ts',
+];
 
 const packageJson = z.object({ dependencies: z.record(z.string(), z.string()) });
 
@@ -53,7 +58,8 @@ async function importGraph(): Promise<{ sources: string[]; packages: Set<string>
       // esbuild lists an import it dropped as unused (a value import used only as a type) as external, unresolved.
       if (imported.path.startsWith('.') || path.isAbsolute(imported.path)) continue;
       const name = imported.path.replace(/^node:/, '');
-      if (!builtinModules.includes(name) && !builtinModules.includes(name.split('/')[0]!)) packages.add(packageName(imported.path));
+      if (!builtinModules.includes(name) && !builtinModules.includes(name.split('/')[0]!))
+        packages.add(packageName(imported.path));
     }
   }
   return { sources, packages };
@@ -64,7 +70,9 @@ export async function buildRuntime(outDir: string): Promise<void> {
   const { dependencies } = packageJson.parse(JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')));
   const missing = [...packages].filter((name) => !(name in dependencies));
   if (missing.length) {
-    throw new Error(`production code imports ${missing.join(', ')}, which ${missing.length === 1 ? 'is not a dependency' : 'are not dependencies'} in package.json ("npm ci --omit=dev" would leave ${missing.length === 1 ? 'it' : 'them'} out)`);
+    throw new Error(
+      `production code imports ${missing.join(', ')}, which ${missing.length === 1 ? 'is not a dependency' : 'are not dependencies'} in package.json ("npm ci --omit=dev" would leave ${missing.length === 1 ? 'it' : 'them'} out)`,
+    );
   }
 
   rmSync(outDir, { recursive: true, force: true });
@@ -83,11 +91,14 @@ export async function buildRuntime(outDir: string): Promise<void> {
   });
   cpSync(path.join(root, 'db', 'migrations'), path.join(outDir, 'db', 'migrations'), { recursive: true });
   // Data files the modules require by name (calendar/data/fetes-fr.json): esbuild turns them into .js.
-  for (const source of sources.filter((s) => s.endsWith('.json'))) cpSync(path.join(root, source), path.join(outDir, source));
+  for (const source of sources.filter((s) => s.endsWith('.json')))
+    cpSync(path.join(root, source), path.join(outDir, source));
 
   const bundle = await bundleWorkflowCode({ workflowsPath: path.join(root, 'workflows', 'index.ts') });
   writeFileSync(path.join(outDir, 'workflow-bundle.js'), bundle.code);
-  process.stdout.write(`built ${sources.length} modules, the migrations and the workflow bundle into ${path.relative(process.cwd(), outDir) || '.'}\n`);
+  process.stdout.write(
+    `built ${sources.length} modules, the migrations and the workflow bundle into ${path.relative(process.cwd(), outDir) || '.'}\n`,
+  );
 }
 
 function outDirFromArgs(argv: string[]): string {

@@ -3,11 +3,16 @@
  * 200 within 4 s. For container healthchecks: the slim Node image has no curl or wget.
  */
 const target = process.argv[2];
-const port = target === 'api' ? (process.env.PORT ?? '3000') : target === 'worker' ? process.env.WORKER_HEALTH_PORT : undefined;
+const port =
+  target === 'api' ? (process.env.PORT ?? '3000') : target === 'worker' ? process.env.WORKER_HEALTH_PORT : undefined;
 
 async function probe(): Promise<number> {
   if (!port) {
-    process.stderr.write(target === 'worker' ? 'WORKER_HEALTH_PORT is not set: the worker serves no /health\n' : 'usage: health-probe api|worker\n');
+    process.stderr.write(
+      target === 'worker'
+        ? 'WORKER_HEALTH_PORT is not set: the worker serves no /health\n'
+        : 'usage: health-probe api|worker\n',
+    );
     return 2;
   }
   try {

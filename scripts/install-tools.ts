@@ -5,7 +5,12 @@
 import { temporalCli, temporalTestServer } from '../runtime/temporal-binaries';
 import { SEGMENT_PYTHON_NAME, SEGMENT_PYTHON_VERSION, segmentPython } from './python-tools';
 
-for (const [name, exe] of [['temporal CLI', temporalCli()], ['time-skipping test server', temporalTestServer()]] as const) {
-  process.stdout.write(`${name}: ${exe.type === 'existing-path' ? exe.path : 'not installed; the Temporal SDK will download it'}\n`);
+for (const [name, exe] of [
+  ['temporal CLI', temporalCli()],
+  ['time-skipping test server', temporalTestServer()],
+] as const) {
+  process.stdout.write(
+    `${name}: ${exe.type === 'existing-path' ? exe.path : 'not installed; the Temporal SDK will download it'}\n`,
+  );
 }
 process.stdout.write(`${SEGMENT_PYTHON_NAME} ${SEGMENT_PYTHON_VERSION}: ${segmentPython()}\n`);

@@ -15,7 +15,10 @@ const toolsDir = path.join(projectRoot, '.tools');
 /** Goes on PYTHONPATH: `from segment import analytics` then finds the pinned library. */
 export const segmentPythonDir = path.join(toolsDir, 'python');
 // pip writes this folder last; its presence means the pinned version is installed whole.
-const installedMarker = path.join(segmentPythonDir, `${SEGMENT_PYTHON_NAME.replace(/-/g, '_')}-${SEGMENT_PYTHON_VERSION}.dist-info`);
+const installedMarker = path.join(
+  segmentPythonDir,
+  `${SEGMENT_PYTHON_NAME.replace(/-/g, '_')}-${SEGMENT_PYTHON_VERSION}.dist-info`,
+);
 
 /** The PYTHONPATH folder holding the pinned library, installing it when missing; throws why not. */
 export function segmentPython(): string {
@@ -28,14 +31,26 @@ export function segmentPython(): string {
   try {
     execFileSync(
       'python3',
-      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-warn-script-location', '--target', staging, `${SEGMENT_PYTHON_NAME}==${SEGMENT_PYTHON_VERSION}`],
+      [
+        '-m',
+        'pip',
+        'install',
+        '--quiet',
+        '--disable-pip-version-check',
+        '--no-warn-script-location',
+        '--target',
+        staging,
+        `${SEGMENT_PYTHON_NAME}==${SEGMENT_PYTHON_VERSION}`,
+      ],
       { stdio: 'inherit' },
     );
     rmSync(segmentPythonDir, { recursive: true, force: true });
     renameSync(staging, segmentPythonDir);
   } catch (err) {
     rmSync(staging, { recursive: true, force: true });
-    throw new Error(`could not install ${SEGMENT_PYTHON_NAME}==${SEGMENT_PYTHON_VERSION} from PyPI into ${segmentPythonDir}: ${(err as Error).message}`);
+    throw new Error(
+      `could not install ${SEGMENT_PYTHON_NAME}==${SEGMENT_PYTHON_VERSION} from PyPI into ${segmentPythonDir}: ${(err as Error).message}`,
+    );
   }
   return segmentPythonDir;
 }

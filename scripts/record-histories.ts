@@ -25,7 +25,9 @@ async function main(): Promise<void> {
   const save = async (name: string, flowId: string, contactId: string, runId?: string) => {
     await h.result(flowId, contactId);
     if (only && !only.includes(name)) return;
-    const handle = runId ? h.env.client.workflow.getHandle(h.journey(flowId, contactId).workflowId, runId) : h.journey(flowId, contactId);
+    const handle = runId
+      ? h.env.client.workflow.getHandle(h.journey(flowId, contactId).workflowId, runId)
+      : h.journey(flowId, contactId);
     const history = await handle.fetchHistory();
     writeFileSync(path.join(OUT, `${name}.json`), `${historyToJSON(history)}\n`);
     process.stdout.write(`recorded ${name} (${history.events?.length} events)\n`);
@@ -48,8 +50,10 @@ async function main(): Promise<void> {
     await save('delay-until-yearly', 'birthday-wait', 'birthday');
 
     await h.putFlow('abandoned-cart', abandonedCart);
-    const checkout = (userId: string) => h.track({ userId, event: 'Checkout Started', properties: cartProperties, messageId: `checkout-${userId}` });
-    const order = (userId: string) => h.track({ userId, event: 'Order Completed', properties: { order_id: `o-${userId}` } });
+    const checkout = (userId: string) =>
+      h.track({ userId, event: 'Checkout Started', properties: cartProperties, messageId: `checkout-${userId}` });
+    const order = (userId: string) =>
+      h.track({ userId, event: 'Order Completed', properties: { order_id: `o-${userId}` } });
 
     await h.identify('no-order', { email: 'no-order@example.com', firstName: 'Nora' });
     await checkout('no-order');
@@ -91,11 +95,25 @@ async function main(): Promise<void> {
       name: 'Flow language tour',
       status: 'live',
       trigger: { event: 'Tour Started' },
-      exitWhen: [{ event: 'Order Completed', where: [{ property: 'cart_id', op: 'equals', value: { fromTrigger: 'cart_id' } }] }],
+      exitWhen: [
+        { event: 'Order Completed', where: [{ property: 'cart_id', op: 'equals', value: { fromTrigger: 'cart_id' } }] },
+      ],
       smartSending: { enabled: false },
       steps: [
-        { id: 'plan', type: 'split', condition: { profile: { property: 'plan', op: 'equals', value: 'pro' } }, else: 'ab' },
-        { id: 'ab', type: 'random_split', branches: [{ name: 'a', percent: 50 }, { name: 'b', percent: 50 }] },
+        {
+          id: 'plan',
+          type: 'split',
+          condition: { profile: { property: 'plan', op: 'equals', value: 'pro' } },
+          else: 'ab',
+        },
+        {
+          id: 'ab',
+          type: 'random_split',
+          branches: [
+            { name: 'a', percent: 50 },
+            { name: 'b', percent: 50 },
+          ],
+        },
         { id: 'hello', type: 'email', subject: 'Hello', html: '<p>Hi</p>' },
         { id: 'wait-open', type: 'wait_for_event', event: 'Email Opened', timeout: '2 days', onTimeout: 'mark' },
         { id: 'big-cart', type: 'split', condition: { trigger: { property: 'total', op: 'gt', value: 100 } } },
@@ -110,7 +128,12 @@ async function main(): Promise<void> {
     await save('flow-language-tour', 'tour', 'tourist');
 
     // An SMS held by quiet hours, then by a paused flow, then sent.
-    await h.putFlow('night', { name: 'Night SMS', status: 'live', trigger: { event: 'Night Event' }, steps: [{ id: 'text', type: 'sms', body: 'Morning!' }] });
+    await h.putFlow('night', {
+      name: 'Night SMS',
+      status: 'live',
+      trigger: { event: 'Night Event' },
+      steps: [{ id: 'text', type: 'sms', body: 'Morning!' }],
+    });
     await h.identify('owl', { phone: '+33600000002', timezone: zoneWhereLocalHourIs(await h.env.currentTimeMs(), 23) });
     await h.http('put', '/v1/contacts/owl/consent/sms').send({ status: 'subscribed', source: 'checkout' });
     await h.track({ userId: 'owl', event: 'Night Event' });
@@ -130,7 +153,10 @@ async function main(): Promise<void> {
       exitWhen: [
         {
           event: 'Order Completed',
-          where: [{ property: 'cart_id', op: 'equals', value: { fromTrigger: 'cart_id' } }, { property: 'total', op: 'gte', value: 50 }],
+          where: [
+            { property: 'cart_id', op: 'equals', value: { fromTrigger: 'cart_id' } },
+            { property: 'total', op: 'gte', value: 50 },
+          ],
           count: { op: 'gte', value: 2 },
           within: '7 days',
         },
@@ -138,7 +164,13 @@ async function main(): Promise<void> {
       steps: [
         { id: 'hello', type: 'email', subject: 'Your cart', html: '<p>Hi</p>' },
         { id: 'wait-open', type: 'wait_for_event', event: 'Email Opened', timeout: '1 day', onTimeout: 'last' },
-        { id: 'opened', type: 'split', condition: { message: 'hello', engaged: 'opened' }, then: 'vip-wait', else: 'last' },
+        {
+          id: 'opened',
+          type: 'split',
+          condition: { message: 'hello', engaged: 'opened' },
+          then: 'vip-wait',
+          else: 'last',
+        },
         { id: 'vip-wait', type: 'delay', duration: '3 days' },
         { id: 'last', type: 'email', subject: 'Last call', html: '<p>Bye</p>' },
       ],
@@ -146,15 +178,37 @@ async function main(): Promise<void> {
     await h.identify('shopper', { email: 'shopper@example.com' });
     await h.track({ userId: 'shopper', event: 'Cart Created', properties: { cart_id: 'c1', total: 80 } });
     await waitFor(() => h.sendgrid.emails.some((e) => e.to === 'shopper@example.com'), 'the first email');
-    const sent = await waitFor(async () => (await h.state('conditions', 'shopper')).steps.find((s) => s.messageId)?.messageId, 'the message id');
+    const sent = await waitFor(
+      async () => (await h.state('conditions', 'shopper')).steps.find((s) => s.messageId)?.messageId,
+      'the message id',
+    );
     await h.track({ userId: 'shopper', event: 'Email Opened', properties: { message_id: sent } });
-    await waitFor(async () => (await h.state('conditions', 'shopper')).currentStep === 'vip-wait', 'the engaged branch');
+    await waitFor(
+      async () => (await h.state('conditions', 'shopper')).currentStep === 'vip-wait',
+      'the engaged branch',
+    );
     await h.track({ userId: 'shopper', event: 'Order Completed', properties: { cart_id: 'other', total: 90 } });
-    const first = await h.track({ userId: 'shopper', event: 'Order Completed', messageId: 'shopper-order-1', properties: { cart_id: 'c1', total: 80 } });
-    const again: JourneyEvent = { id: first.eventId, messageId: 'shopper-order-1', name: 'Order Completed', properties: { cart_id: 'c1', total: 80 }, timestamp: await now() };
+    const first = await h.track({
+      userId: 'shopper',
+      event: 'Order Completed',
+      messageId: 'shopper-order-1',
+      properties: { cart_id: 'c1', total: 80 },
+    });
+    const again: JourneyEvent = {
+      id: first.eventId,
+      messageId: 'shopper-order-1',
+      name: 'Order Completed',
+      properties: { cart_id: 'c1', total: 80 },
+      timestamp: await now(),
+    };
     await h.journey('conditions', 'shopper').signal(contactEventSignal, again);
     await h.env.sleep('1 hour');
-    await h.track({ userId: 'shopper', event: 'Order Completed', messageId: 'shopper-order-2', properties: { cart_id: 'c1', total: 60 } });
+    await h.track({
+      userId: 'shopper',
+      event: 'Order Completed',
+      messageId: 'shopper-order-2',
+      properties: { cart_id: 'c1', total: 60 },
+    });
     await save('conditions-tour', 'conditions', 'shopper');
 
     // The goal ends the journey (exitOnGoal).
@@ -207,8 +261,13 @@ async function main(): Promise<void> {
     // Audience conditions, which the workflow cannot decide and leaves to its activities: a
     // split on a segment, and a flow filter on a sum ("ordered 100 or more in 30 days") that
     // two orders cross together during the delay.
-    await h.http('post', '/v1/segments').send({ id: 'vip', name: 'VIP', condition: { profile: { property: 'vip', op: 'equals', value: true } } });
-    await waitFor(async () => (await h.http('get', '/v1/segments/vip')).body.status === 'ready', 'the segment to be built');
+    await h
+      .http('post', '/v1/segments')
+      .send({ id: 'vip', name: 'VIP', condition: { profile: { property: 'vip', op: 'equals', value: true } } });
+    await waitFor(
+      async () => (await h.http('get', '/v1/segments/vip')).body.status === 'ready',
+      'the segment to be built',
+    );
     await h.putFlow('audience', {
       name: 'Audience conditions',
       status: 'live',
@@ -224,7 +283,10 @@ async function main(): Promise<void> {
       ],
     });
     await h.identify('vera', { email: 'vera@example.com', vip: true });
-    await waitFor(async () => ((await h.http('get', '/v1/contacts/vera')).body.segments ?? []).length > 0, 'vera in the segment');
+    await waitFor(
+      async () => ((await h.http('get', '/v1/contacts/vera')).body.segments ?? []).length > 0,
+      'vera in the segment',
+    );
     await h.track({ userId: 'vera', event: 'Audience Day' });
     await waitFor(async () => (await h.state('audience', 'vera')).currentStep === 'wait', 'the delay');
     await h.track({ userId: 'vera', event: 'Order Completed', properties: { total: 60 } });
@@ -251,14 +313,26 @@ async function main(): Promise<void> {
     // only continue as new when no signal is pending.
     for (let i = 0; (await busy.describe()).runId === firstRunId; i += 1) {
       if (i > ROTATE_AFTER_HISTORY_EVENTS * 4) throw new Error('the journey never continued as new');
-      await busy.signal(contactEventSignal, { id: 9_000_000 + i, messageId: `busy-view-${i}`, name: 'Product Viewed', properties: {}, timestamp: new Date(base + i).toISOString() });
+      await busy.signal(contactEventSignal, {
+        id: 9_000_000 + i,
+        messageId: `busy-view-${i}`,
+        name: 'Product Viewed',
+        properties: {},
+        timestamp: new Date(base + i).toISOString(),
+      });
       if (i % 25 === 24) await new Promise((r) => setTimeout(r, 300));
       // On the time-skipping server the handover showed up only after a query reached the run.
       if (i % 100 === 99) await h.state('busy', 'busy');
     }
     const busyOrder = await h.track({ userId: 'busy', event: 'Order Completed', messageId: 'busy-order' });
     // Routing signals the run it recorded; the current run gets it straight (a redelivery counts once).
-    await busy.signal(contactEventSignal, { id: busyOrder.eventId, messageId: 'busy-order', name: 'Order Completed', properties: {}, timestamp: await now() });
+    await busy.signal(contactEventSignal, {
+      id: busyOrder.eventId,
+      messageId: 'busy-order',
+      name: 'Order Completed',
+      properties: {},
+      timestamp: await now(),
+    });
     await save('continue-as-new-first-run', 'busy', 'busy', firstRunId);
     await save('continue-as-new-last-run', 'busy', 'busy');
   } finally {

@@ -49,7 +49,10 @@ async function main(): Promise<void> {
   const connection = await connectClient(temporal.settings);
   const workflows = new Client({ connection, namespace: temporal.settings.namespace }).workflow;
   const workerConnection = await connectWorker(temporal.settings);
-  const links = { publicUrl: publicUrl(env), secret: env.LINK_SECRET ?? developmentSecret(env.PARCOURS_DATA_DIR, 'link-secret', 'dev_links_') };
+  const links = {
+    publicUrl: publicUrl(env),
+    secret: env.LINK_SECRET ?? developmentSecret(env.PARCOURS_DATA_DIR, 'link-secret', 'dev_links_'),
+  };
   const providers = providersFromEnv(env, links.secret);
   const worker = await createJourneyWorker({
     connection: workerConnection,
@@ -63,7 +66,10 @@ async function main(): Promise<void> {
   const keys = apiKeys(env);
   const generatedKey = keys.length === 0 ? developmentSecret(env.PARCOURS_DATA_DIR, 'dev-api-key', 'dev_') : undefined;
   const configuredWriteKeys = writeKeys(env);
-  const generatedWriteKey = configuredWriteKeys.length === 0 ? developmentSecret(env.PARCOURS_DATA_DIR, 'dev-write-key', 'dev_write_') : undefined;
+  const generatedWriteKey =
+    configuredWriteKeys.length === 0
+      ? developmentSecret(env.PARCOURS_DATA_DIR, 'dev-write-key', 'dev_write_')
+      : undefined;
   const deps = {
     db,
     workflows,
@@ -85,7 +91,13 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? new StartupError(`PORT=${env.PORT}: port ${env.PORT} is already in use; stop what runs there or set PORT to a free port`) : err),
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new StartupError(
+              `PORT=${env.PORT}: port ${env.PORT} is already in use; stop what runs there or set PORT to a free port`,
+            )
+          : err,
+      ),
     );
   });
 
@@ -94,8 +106,12 @@ async function main(): Promise<void> {
     `  API          http://127.0.0.1:${env.PORT}   (health: /health)`,
     `  Temporal UI  ${temporal.uiUrl ?? `(external server ${temporal.settings.address})`}`,
     `  Postgres     ${database.source}`,
-    generatedKey ? `  API key      ${generatedKey}   (development admin key, saved in ${path.join(env.PARCOURS_DATA_DIR, 'dev-api-key')})` : '  API keys     from API_KEYS',
-    generatedWriteKey ? `  Write key    ${generatedWriteKey}   (development write key: events only, saved in ${path.join(env.PARCOURS_DATA_DIR, 'dev-write-key')})` : '  Write keys   from WRITE_KEYS',
+    generatedKey
+      ? `  API key      ${generatedKey}   (development admin key, saved in ${path.join(env.PARCOURS_DATA_DIR, 'dev-api-key')})`
+      : '  API keys     from API_KEYS',
+    generatedWriteKey
+      ? `  Write key    ${generatedWriteKey}   (development write key: events only, saved in ${path.join(env.PARCOURS_DATA_DIR, 'dev-write-key')})`
+      : '  Write keys   from WRITE_KEYS',
     `  Email        ${providers.email.name}${providers.email.name === 'outbox' ? ' (GET /v1/outbox lists what would have been sent)' : ''}`,
     `  SMS          ${providers.sms.name}`,
   ];

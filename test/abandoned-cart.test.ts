@@ -20,7 +20,12 @@ beforeEach(() => h.sendgrid.reset());
 const checkout = (userId: string, extra: Record<string, unknown> = {}) =>
   h.track({ userId, event: 'Checkout Started', properties: cartProperties, messageId: `checkout-${userId}`, ...extra });
 const order = (userId: string, extra: Record<string, unknown> = {}) =>
-  h.track({ userId, event: 'Order Completed', properties: { order_id: `o-${userId}`, cart_id: 'cart-1', total: 84.5 }, ...extra });
+  h.track({
+    userId,
+    event: 'Order Completed',
+    properties: { order_id: `o-${userId}`, cart_id: 'cart-1', total: 84.5 },
+    ...extra,
+  });
 const emailsTo = (email: string) => h.sendgrid.emails.filter((e) => e.to === email);
 
 test('without an order both reminders arrive, in order, 1 hour and 25 hours after checkout, with the cart rendered', async () => {
@@ -34,7 +39,9 @@ test('without an order both reminders arrive, in order, 1 hour and 25 hours afte
   const emails = emailsTo('ada@example.com');
   expect(emails.map((e) => e.subject)).toEqual(['Ada, you left 2 items in your cart', 'Your cart is about to expire']);
   // The rendered template, then the unsubscribe footer every marketing email carries.
-  expect(emails[0].html).toMatch(/^<ul><li>Linen shirt x1: 59\.5 EUR<\/li><li>Canvas tote x1: 25 EUR<\/li><\/ul><p [^>]*><a href="https:\/\/parcours\.test\/u\/[\w.-]+">Unsubscribe<\/a><\/p>$/);
+  expect(emails[0].html).toMatch(
+    /^<ul><li>Linen shirt x1: 59\.5 EUR<\/li><li>Canvas tote x1: 25 EUR<\/li><\/ul><p [^>]*><a href="https:\/\/parcours\.test\/u\/[\w.-]+">Unsubscribe<\/a><\/p>$/,
+  );
   expect(emails[1].html).toMatch(/^<p>Total: 84\.5 EUR<\/p><p /);
   expect(emails[0].from).toBe('shop@example.com');
   expect(emails[0].authorization).toBe('Bearer SG.test-key');
@@ -48,12 +55,19 @@ test('without an order both reminders arrive, in order, 1 hour and 25 hours afte
   expect(at('reminder-2') - start).toBeGreaterThanOrEqual(25 * HOUR);
 
   const messages = await h.http('get', '/v1/contacts/ada/messages');
-  expect(messages.body.messages.map((m: { stepId: string; status: string; providerMessageId: string }) => [m.stepId, m.status])).toEqual([
+  expect(
+    messages.body.messages.map((m: { stepId: string; status: string; providerMessageId: string }) => [
+      m.stepId,
+      m.status,
+    ]),
+  ).toEqual([
     ['reminder-2', 'sent'],
     ['reminder-1', 'sent'],
   ]);
   const journeys = await h.http('get', '/v1/contacts/ada/journeys');
-  expect(journeys.body.journeys).toMatchObject([{ flowId: 'abandoned-cart', flowVersion: 1, status: 'completed', workflowId: 'journey:abandoned-cart:ada' }]);
+  expect(journeys.body.journeys).toMatchObject([
+    { flowId: 'abandoned-cart', flowVersion: 1, status: 'completed', workflowId: 'journey:abandoned-cart:ada' },
+  ]);
 });
 
 test('an order after the first reminder: the second is never sent and the journey exits on the flow filter', async () => {
@@ -68,10 +82,19 @@ test('an order after the first reminder: the second is never sent and the journe
   const result = await h.result('abandoned-cart', 'bob');
 
   expect(result.status).toBe('exited');
-  expect(result.exit).toMatchObject({ reason: 'flow_filter', filter: { event: 'Order Completed' }, event: { name: 'Order Completed' }, detectedBy: 'signal' });
+  expect(result.exit).toMatchObject({
+    reason: 'flow_filter',
+    filter: { event: 'Order Completed' },
+    event: { name: 'Order Completed' },
+    detectedBy: 'signal',
+  });
   expect(emailsTo('bob@example.com').map((e) => e.subject)).toEqual(['Hi, you left 2 items in your cart']);
   const journeys = await h.http('get', '/v1/contacts/bob/journeys');
-  expect(journeys.body.journeys[0]).toMatchObject({ status: 'exited', exitReason: 'flow_filter', currentStep: 'wait-24h' });
+  expect(journeys.body.journeys[0]).toMatchObject({
+    status: 'exited',
+    exitReason: 'flow_filter',
+    currentStep: 'wait-24h',
+  });
 });
 
 test('an order within the first hour: no email at all', async () => {
@@ -111,7 +134,18 @@ test('an order that was stored but never signalled (routing lost) still stops th
   expect(eventId).toBeGreaterThan(0);
   // As if the API died right after storing the order: no signal reaches the journey.
   // Not due for an hour, then marked routed: the router loop running beside the test cannot repair the loss.
-  const { event } = await insertEvent(h.db, { messageId: 'dee-order', type: 'track', contactId: 'dee', name: 'Order Completed', properties: {}, occurredAt: new Date(await h.env.currentTimeMs()).toISOString() }, { routeWithinMs: 3_600_000 });
+  const { event } = await insertEvent(
+    h.db,
+    {
+      messageId: 'dee-order',
+      type: 'track',
+      contactId: 'dee',
+      name: 'Order Completed',
+      properties: {},
+      occurredAt: new Date(await h.env.currentTimeMs()).toISOString(),
+    },
+    { routeWithinMs: 3_600_000 },
+  );
   await h.db.query('UPDATE events SET routed_at = now() WHERE id = $1', [event.id]);
 
   const result = await h.result('abandoned-cart', 'dee');

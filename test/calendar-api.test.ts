@@ -26,20 +26,38 @@ test('GET /v1/calendar/moments?year=2027 lists the year by date', async () => {
 });
 
 test('the next date of a moment; an unknown moment is a 404', async () => {
-  expect((await h.http('get', '/v1/calendar/moments/black-friday/next?after=2026-11-30')).body).toEqual({ id: 'black-friday', after: '2026-11-30', date: '2027-11-26' });
+  expect((await h.http('get', '/v1/calendar/moments/black-friday/next?after=2026-11-30')).body).toEqual({
+    id: 'black-friday',
+    after: '2026-11-30',
+    date: '2027-11-26',
+  });
   expect((await h.http('get', '/v1/calendar/moments/nowhere/next')).status).toBe(404);
   expect((await h.http('get', '/v1/calendar/moments/noel/next?after=30-11-2026')).status).toBe(400);
 });
 
 test('name days: by name (accents and case do not matter) and by day', async () => {
-  expect((await h.http('get', '/v1/calendar/name-days?name=STEPHANE')).body).toEqual({ name: 'STEPHANE', key: 'stephane', day: '12-26' });
-  expect((await h.http('get', '/v1/calendar/name-days?name=Jean-Pierre')).body).toEqual({ name: 'Jean-Pierre', key: 'jean', day: '06-24' });
-  expect((await h.http('get', '/v1/calendar/name-days?day=12-26')).body.names).toEqual(expect.arrayContaining(['etienne', 'stephane', 'stephanie']));
+  expect((await h.http('get', '/v1/calendar/name-days?name=STEPHANE')).body).toEqual({
+    name: 'STEPHANE',
+    key: 'stephane',
+    day: '12-26',
+  });
+  expect((await h.http('get', '/v1/calendar/name-days?name=Jean-Pierre')).body).toEqual({
+    name: 'Jean-Pierre',
+    key: 'jean',
+    day: '06-24',
+  });
+  expect((await h.http('get', '/v1/calendar/name-days?day=12-26')).body.names).toEqual(
+    expect.arrayContaining(['etienne', 'stephane', 'stephanie']),
+  );
   expect((await h.http('get', '/v1/calendar/name-days?day=13-01')).status).toBe(400);
 });
 
 test('date triggers are validated when the flow is saved', async () => {
-  const flow = (trigger: unknown) => ({ name: 'x', trigger, steps: [{ id: 'e', type: 'email', subject: 's', html: 'h' }] });
+  const flow = (trigger: unknown) => ({
+    name: 'x',
+    trigger,
+    steps: [{ id: 'e', type: 'email', subject: 's', html: 'h' }],
+  });
   const put = (trigger: unknown) => h.http('put', '/v1/flows/dated').send(flow(trigger));
   expect((await put({ date: { property: 'birthday', offsetDays: -3, at: '09:00' } })).status).toBe(201);
   expect((await put({ nameDay: {} })).status).toBe(200);

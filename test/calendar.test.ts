@@ -60,12 +60,21 @@ describe('moments', () => {
   });
 
   test('configuration: the rentrée, a soldes year, a moment of the shop', () => {
-    const config = momentConfig.parse({ rentree: '09-02', 'soldes-ete': { '2027': '2027-06-30' }, 'shop-anniversary': '03-15' });
+    const config = momentConfig.parse({
+      rentree: '09-02',
+      'soldes-ete': { '2027': '2027-06-30' },
+      'shop-anniversary': '03-15',
+    });
     configureMoments(config);
     expect(momentDate('rentree', 2027)).toBe('2027-09-02');
     expect(momentDate('soldes-ete', 2027)).toBe('2027-06-30');
     expect(momentDate('soldes-ete', 2026)).toBe('2026-06-24');
-    expect(listMoments(2027).find((m) => m.id === 'shop-anniversary')).toEqual({ id: 'shop-anniversary', name: 'shop-anniversary', kind: 'custom', date: '2027-03-15' });
+    expect(listMoments(2027).find((m) => m.id === 'shop-anniversary')).toEqual({
+      id: 'shop-anniversary',
+      name: 'shop-anniversary',
+      kind: 'custom',
+      date: '2027-03-15',
+    });
     expect(momentConfig.safeParse({ rentree: '2027-09-02' }).success).toBe(false);
   });
 
@@ -78,7 +87,8 @@ describe('moments', () => {
 
 describe('name days', () => {
   test('Stéphane = stephane = STEPHANE: 26 December, with its variants', () => {
-    for (const name of ['Stéphane', 'stephane', 'STEPHANE', ' Stéphane ', 'Stéphanie', 'Étienne', 'Stephan']) expect(nameDay(name)).toBe('12-26');
+    for (const name of ['Stéphane', 'stephane', 'STEPHANE', ' Stéphane ', 'Stéphanie', 'Étienne', 'Stephan'])
+      expect(nameDay(name)).toBe('12-26');
   });
 
   test('compound names: the whole compound when listed, else the first part', () => {
@@ -126,7 +136,8 @@ describe('the anniversary rule', () => {
 });
 
 describe('delay_until yearly: the next anniversary, never at once', () => {
-  const step = (extra: Partial<StepOf<'delay_until'>> = {}) => ({ id: 'birthday', type: 'delay_until', date: 'contact.birthday', at: '09:00', ...extra }) as StepOf<'delay_until'>;
+  const step = (extra: Partial<StepOf<'delay_until'>> = {}) =>
+    ({ id: 'birthday', type: 'delay_until', date: 'contact.birthday', at: '09:00', ...extra }) as StepOf<'delay_until'>;
   const now = Date.parse('2026-11-23T10:00:00Z');
   const wake = (s: StepOf<'delay_until'>, birthday: unknown, zone = 'Europe/Paris') => {
     const result = wakeTime(s, now, zone, { contact: { birthday }, event: {} });
@@ -137,7 +148,9 @@ describe('delay_until yearly: the next anniversary, never at once', () => {
   test('a December birthday in 1990 waits for 5 December 09:00 (the bug: it fired on 23 November)', () => {
     expect(wake(step({ yearly: true }), '1990-12-05')).toBe('2026-12-05T09:00:00.000+01:00');
     // Without `yearly` the date is the date itself, long past: that is what fired at once.
-    expect(wakeTime(step(), now, 'Europe/Paris', { contact: { birthday: '1990-12-05' }, event: {} })).toEqual({ at: Date.parse('1990-12-05T08:00:00Z') });
+    expect(wakeTime(step(), now, 'Europe/Paris', { contact: { birthday: '1990-12-05' }, event: {} })).toEqual({
+      at: Date.parse('1990-12-05T08:00:00Z'),
+    });
   });
 
   test('a birthday already past this year waits for next year; an offset applies', () => {
@@ -156,17 +169,48 @@ describe('date triggers: when the next entry fires', () => {
   const timing = { offsetDays: -3, at: '09:00' };
   test('the earliest zone first: 09:00 in Paris comes before 09:00 in New York', () => {
     const after = Date.parse('2026-11-30T12:00:00Z');
-    expect(new Date(nextFiring({ moment: 'fete-des-meres' }, timing, ['America/New_York', 'Europe/Paris'], after)!).toISOString()).toBe('2027-05-27T07:00:00.000Z');
-    expect(new Date(nextFiring({ moment: 'fete-des-meres' }, timing, ['America/New_York', 'Europe/Paris'], Date.parse('2027-05-27T07:00:00Z'))!).toISOString()).toBe('2027-05-27T13:00:00.000Z');
+    expect(
+      new Date(
+        nextFiring({ moment: 'fete-des-meres' }, timing, ['America/New_York', 'Europe/Paris'], after)!,
+      ).toISOString(),
+    ).toBe('2027-05-27T07:00:00.000Z');
+    expect(
+      new Date(
+        nextFiring(
+          { moment: 'fete-des-meres' },
+          timing,
+          ['America/New_York', 'Europe/Paris'],
+          Date.parse('2027-05-27T07:00:00Z'),
+        )!,
+      ).toISOString(),
+    ).toBe('2027-05-27T13:00:00.000Z');
   });
 
   test('contact dates: the next anniversary day any contact has, 29 February on 28 February', () => {
     const after = Date.parse('2026-11-30T12:00:00Z');
-    expect(new Date(nextFiring({ monthDays: [{ month: 2, day: 29 }, { month: 6, day: 1 }] }, { offsetDays: 0, at: '09:00' }, ['UTC'], after)!).toISOString()).toBe('2027-02-28T09:00:00.000Z');
+    expect(
+      new Date(
+        nextFiring(
+          {
+            monthDays: [
+              { month: 2, day: 29 },
+              { month: 6, day: 1 },
+            ],
+          },
+          { offsetDays: 0, at: '09:00' },
+          ['UTC'],
+          after,
+        )!,
+      ).toISOString(),
+    ).toBe('2027-02-28T09:00:00.000Z');
     expect(nextFiring({ monthDays: [] }, timing, ['UTC'], after)).toBeUndefined();
   });
 
   test('the window of days to look at covers every zone', () => {
-    expect(candidateDays(Date.parse('2026-12-05T07:00:00Z'), Date.parse('2026-12-05T08:00:00Z'))).toEqual(['2026-12-04', '2026-12-05', '2026-12-06']);
+    expect(candidateDays(Date.parse('2026-12-05T07:00:00Z'), Date.parse('2026-12-05T08:00:00Z'))).toEqual([
+      '2026-12-04',
+      '2026-12-05',
+      '2026-12-06',
+    ]);
   });
 });

@@ -35,7 +35,12 @@ async function contactsOnList(list: string, prefix: string, n: number) {
 }
 
 const flowMessage = async (contactId: string, flowId: string) =>
-  (await h.db.query<{ status: string; sent_at: Date | null }>('SELECT status, sent_at FROM messages WHERE contact_id = $1 AND flow_id = $2', [contactId, flowId])).rows[0];
+  (
+    await h.db.query<{ status: string; sent_at: Date | null }>(
+      'SELECT status, sent_at FROM messages WHERE contact_id = $1 AND flow_id = $2',
+      [contactId, flowId],
+    )
+  ).rows[0];
 
 // Smart sending (one marketing email per 16 h, any priority) would hide what the cap does: off.
 const promotion = (list: string, extra: Partial<CampaignInput> = {}): CampaignInput => ({
@@ -53,7 +58,11 @@ describe('schedules relative to a calendar moment', () => {
   const localNine = (date: string, zone: string) => DateTime.fromISO(`${date}T09:00`, { zone }).toMillis();
   const zones = ['Europe/Paris', 'America/New_York'];
   const localSends = async (campaignId: string) =>
-    (await messagesOf(campaignId)).map((m) => [m.contact_id, m.status, DateTime.fromJSDate(m.sent_at!, { zone: zones[Number(m.contact_id.slice(-3)) % 2] }).toFormat('yyyy-MM-dd HH:mm')]);
+    (await messagesOf(campaignId)).map((m) => [
+      m.contact_id,
+      m.status,
+      DateTime.fromJSDate(m.sent_at!, { zone: zones[Number(m.contact_id.slice(-3)) % 2] }).toFormat('yyyy-MM-dd HH:mm'),
+    ]);
   async function zonedContacts(list: string, prefix: string) {
     const ids = zones.map((_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
     for (const [i, id] of ids.entries()) await h.identify(id, { email: `${id}@example.com`, timezone: zones[i] });
@@ -63,23 +72,47 @@ describe('schedules relative to a calendar moment', () => {
 
   test('resolution: three days before Black Friday 2026 is 24 November 2026 at 09:00 local, until that hour has begun in the earliest zone', () => {
     const schedule = { moment: 'black-friday', offsetDays: -3, at: '09:00' };
-    expect(momentOccurrence(schedule, at('2026-11-01T00:00'))).toEqual({ moment: '2026-11-27', local: { date: '2026-11-24', time: '09:00' }, startAt: localNine('2026-11-24', 'UTC+14') });
+    expect(momentOccurrence(schedule, at('2026-11-01T00:00'))).toEqual({
+      moment: '2026-11-27',
+      local: { date: '2026-11-24', time: '09:00' },
+      startAt: localNine('2026-11-24', 'UTC+14'),
+    });
     // 09:00 on 24 November at UTC+14 is 19:00 UTC on the 23rd: before it, still 2026; after it, next year's.
     expect(momentOccurrence(schedule, at('2026-11-23T18:59'))?.local.date).toBe('2026-11-24');
-    expect(momentOccurrence(schedule, at('2026-11-23T19:00'))).toEqual({ moment: '2027-11-26', local: { date: '2027-11-23', time: '09:00' }, startAt: localNine('2027-11-23', 'UTC+14') });
+    expect(momentOccurrence(schedule, at('2026-11-23T19:00'))).toEqual({
+      moment: '2027-11-26',
+      local: { date: '2027-11-23', time: '09:00' },
+      startAt: localNine('2027-11-23', 'UTC+14'),
+    });
     expect(momentOccurrence(schedule, at('2026-11-30T12:00'))?.local.date).toBe('2027-11-23');
     // Fête des mères 2027 is 30 May (the last Sunday of May is not Pentecost that year).
-    expect(momentOccurrence({ moment: 'fete-des-meres', offsetDays: -3, at: '09:00' }, at('2026-11-30T12:00'))?.local).toEqual({ date: '2027-05-27', time: '09:00' });
+    expect(
+      momentOccurrence({ moment: 'fete-des-meres', offsetDays: -3, at: '09:00' }, at('2026-11-30T12:00'))?.local,
+    ).toEqual({ date: '2027-05-27', time: '09:00' });
     // A positive offset: the day after Noël 2026.
-    expect(momentOccurrence({ moment: 'noel', offsetDays: 1, at: '10:30' }, at('2026-11-30T12:00'))?.local).toEqual({ date: '2026-12-26', time: '10:30' });
+    expect(momentOccurrence({ moment: 'noel', offsetDays: 1, at: '10:30' }, at('2026-11-30T12:00'))?.local).toEqual({
+      date: '2026-12-26',
+      time: '10:30',
+    });
   });
 
-  test('three days before la fête des mères 2027: 27 May 2027 at 09:00 in each contact\'s zone', async () => {
+  test("three days before la fête des mères 2027: 27 May 2027 at 09:00 in each contact's zone", async () => {
     await zonedContacts('fdm-list', 'fdm');
-    await putCampaign('fdm', promotion('fdm-list', { schedule: { type: 'moment', moment: 'fete-des-meres', offsetDays: -3, at: '09:00' } }));
+    await putCampaign(
+      'fdm',
+      promotion('fdm-list', { schedule: { type: 'moment', moment: 'fete-des-meres', offsetDays: -3, at: '09:00' } }),
+    );
     expect((await h.http('post', '/v1/campaigns/fdm/schedule')).body).toEqual({ id: 'fdm', status: 'scheduled' });
     const startAt = new Date(localNine('2027-05-27', 'UTC+14')).toISOString();
-    await waitFor(async () => (await run('fdm').query(campaignProgressQuery).catch(() => undefined))?.nextAt === startAt, `the timer for ${startAt}`);
+    await waitFor(
+      async () =>
+        (
+          await run('fdm')
+            .query(campaignProgressQuery)
+            .catch(() => undefined)
+        )?.nextAt === startAt,
+      `the timer for ${startAt}`,
+    );
     expect(await run('fdm').result()).toMatchObject({ status: 'completed', recipients: 2, sent: 2 });
     await recordHistory('moment', campaignWorkflowId('fdm'));
     expect(await localSends('fdm')).toEqual([
@@ -88,7 +121,7 @@ describe('schedules relative to a calendar moment', () => {
     ]);
   }, 60_000);
 
-  test('yearly, three days before Black Friday: the next one at 09:00 local in each zone, then the next year\'s', async () => {
+  test("yearly, three days before Black Friday: the next one at 09:00 local in each zone, then the next year's", async () => {
     await zonedContacts('bf-list', 'bf');
     const schedule = { type: 'moment' as const, moment: 'black-friday', offsetDays: -3, at: '09:00', yearly: true };
     await putCampaign('bf', promotion('bf-list', { schedule }));
@@ -106,14 +139,25 @@ describe('schedules relative to a calendar moment', () => {
     const scheduler = h.env.client.workflow.getHandle('campaign-schedule:bf');
     let seen: unknown;
     const armedFor = (startAt: number) =>
-      waitFor(async () => (seen = await scheduler.query(campaignProgressQuery).catch((e: Error) => e.message)) && (seen as { nextAt?: string }).nextAt === new Date(startAt).toISOString(), `the timer for ${new Date(startAt).toISOString()}`).catch((e: Error) => {
+      waitFor(
+        async () =>
+          (seen = await scheduler.query(campaignProgressQuery).catch((e: Error) => e.message)) &&
+          (seen as { nextAt?: string }).nextAt === new Date(startAt).toISOString(),
+        `the timer for ${new Date(startAt).toISOString()}`,
+      ).catch((e: Error) => {
         throw new Error(`${e.message}; query: ${JSON.stringify(seen)}`);
       });
     await armedFor(first.startAt);
     // Skip to 09:00 in New York, the later zone: both are sent.
     await h.env.sleep(localNine(first.local.date, 'America/New_York') - (await h.env.currentTimeMs()) + 1_000);
     const runId = `bf@${new Date(first.startAt).toISOString()}`;
-    await waitFor(async () => ((await h.http('get', '/v1/campaigns/bf')).body.runs as { runId: string; status: string }[]).find((r) => r.runId === runId && r.status === 'completed'), `occurrence ${runId}`);
+    await waitFor(
+      async () =>
+        ((await h.http('get', '/v1/campaigns/bf')).body.runs as { runId: string; status: string }[]).find(
+          (r) => r.runId === runId && r.status === 'completed',
+        ),
+      `occurrence ${runId}`,
+    );
     expect(await localSends('bf')).toEqual([
       ['bf-000', 'sent', `${first.local.date} 09:00`],
       ['bf-001', 'sent', `${first.local.date} 09:00`],
@@ -122,12 +166,17 @@ describe('schedules relative to a calendar moment', () => {
     const nextFriday = momentDate('black-friday', year + 1)!;
     await armedFor(localNine(DateTime.fromISO(nextFriday).minus({ days: 3 }).toISODate()!, 'UTC+14'));
     expect((await h.http('post', '/v1/campaigns/bf/cancel')).status).toBe(202);
-    await waitFor(async () => (await h.http('get', '/v1/campaigns/bf')).body.status === 'cancelled' && true, 'schedule cancelled');
+    await waitFor(
+      async () => (await h.http('get', '/v1/campaigns/bf')).body.status === 'cancelled' && true,
+      'schedule cancelled',
+    );
     await recordHistory('moment-yearly-cancelled', 'campaign-schedule:bf');
   }, 60_000);
 
   test('an unknown moment is a 400 naming the field', async () => {
-    const bad = await h.http('put', '/v1/campaigns/bad-moment').send(promotion('fdm-list', { schedule: { type: 'moment', moment: 'fete-du-slip', at: '09:00' } }));
+    const bad = await h
+      .http('put', '/v1/campaigns/bad-moment')
+      .send(promotion('fdm-list', { schedule: { type: 'moment', moment: 'fete-du-slip', at: '09:00' } }));
     expect(bad.status).toBe(400);
     expect(bad.body.error.issues.map((i: { path: unknown[] }) => i.path.join('.'))).toEqual(['schedule.moment']);
   });
@@ -154,7 +203,11 @@ describe('frequency cap: a capped promotion giving way to an abandoned-cart remi
   const cartReminder = async (contactId: string) => {
     await h.track({ userId: contactId, event: 'Checkout Started' });
     await h.env.sleep(HOUR);
-    return waitFor(async () => ((await flowMessage(contactId, 'cart'))?.status === 'sent' ? flowMessage(contactId, 'cart') : undefined), `the reminder to ${contactId}`);
+    return waitFor(
+      async () =>
+        (await flowMessage(contactId, 'cart'))?.status === 'sent' ? flowMessage(contactId, 'cart') : undefined,
+      `the reminder to ${contactId}`,
+    );
   };
 
   test('skip: the promotion skips the contact who got the reminder and sends to the others; the reminder still goes after the promotion', async () => {
@@ -164,7 +217,11 @@ describe('frequency cap: a capped promotion giving way to an abandoned-cart remi
     await putCampaign('cap-promo', promotion('cap-list'));
     expect((await h.http('post', '/v1/campaigns/cap-promo/send')).status).toBe(202);
     expect(await run('cap-promo').result()).toMatchObject({ status: 'completed', recipients: 3, sent: 2, skipped: 1 });
-    expect(deliveries('cap-promo').map((d) => d.to).sort()).toEqual([`${other}@example.com`, `${later}@example.com`]);
+    expect(
+      deliveries('cap-promo')
+        .map((d) => d.to)
+        .sort(),
+    ).toEqual([`${other}@example.com`, `${later}@example.com`]);
     expect((await messagesOf('cap-promo')).find((m) => m.contact_id === reminded)).toMatchObject({
       status: 'skipped',
       reason: 'frequency cap: 1 marketing email message in the last 24 h (email cap 1)',
@@ -172,7 +229,11 @@ describe('frequency cap: a capped promotion giving way to an abandoned-cart remi
 
     // The promotion went first to `later`: the reminder (priority 80) is not blocked by it.
     await cartReminder(later);
-    expect(deliveriesOf(h.sendgrid).filter((d) => d.to === `${later}@example.com`).map((d) => d.subject)).toEqual(['Summer selection', 'Your cart is waiting']);
+    expect(
+      deliveriesOf(h.sendgrid)
+        .filter((d) => d.to === `${later}@example.com`)
+        .map((d) => d.subject),
+    ).toEqual(['Summer selection', 'Your cart is waiting']);
   }, 60_000);
 
   test('wait: the capped contact gets the promotion when the reminder leaves the 24-hour window; the others at once', async () => {
@@ -208,16 +269,31 @@ test("a holdout's lift: the control share receives nothing; stats compare conver
 
   await putCampaign('ho-promo', promotion('ho-list', { holdout: { share } }));
   expect((await h.http('post', '/v1/campaigns/ho-promo/send')).status).toBe(202);
-  expect(await run('ho-promo').result()).toMatchObject({ status: 'completed', recipients: 40, sent: treated.length, skipped: 0 });
+  expect(await run('ho-promo').result()).toMatchObject({
+    status: 'completed',
+    recipients: 40,
+    sent: treated.length,
+    skipped: 0,
+  });
   // Control recipients got nothing, not even a skipped message row.
-  expect(deliveries('ho-promo').map((d) => d.to).sort()).toEqual(treated.map((id) => `${id}@example.com`));
+  expect(
+    deliveries('ho-promo')
+      .map((d) => d.to)
+      .sort(),
+  ).toEqual(treated.map((id) => `${id}@example.com`));
   expect((await messagesOf('ho-promo')).map((m) => m.contact_id)).toEqual(treated);
 
   // Scripted behaviour: half the treated contacts order (60 each, one of them twice), a quarter
   // of the control contacts (40 each). An order before the send or after the window never counts.
   const sentAt = Math.max(...(await messagesOf('ho-promo')).map((m) => m.sent_at!.getTime()));
   const order = (contactId: string, total: number, at: number, n: number) =>
-    h.track({ userId: contactId, event: 'Order Completed', properties: { total }, messageId: `ho-order-${contactId}-${n}`, timestamp: new Date(at).toISOString() });
+    h.track({
+      userId: contactId,
+      event: 'Order Completed',
+      properties: { total },
+      messageId: `ho-order-${contactId}-${n}`,
+      timestamp: new Date(at).toISOString(),
+    });
   const totals = (group: string[], buyers: string[], each: number, extra: string | undefined): GroupTotals => {
     const revenue = (id: string) => (buyers.includes(id) ? each * (id === extra ? 2 : 1) : 0);
     return {
@@ -238,9 +314,16 @@ test("a holdout's lift: the control share receives nothing; stats compare conver
 
   const stats = await h.http('get', '/v1/campaigns/ho-promo/stats');
   expect(stats.status).toBe(200);
-  const expected = holdoutLift(totals(treated, treatedBuyers, 60, treatedBuyers[0]), totals(control, controlBuyers, 40, undefined));
+  const expected = holdoutLift(
+    totals(treated, treatedBuyers, 60, treatedBuyers[0]),
+    totals(control, controlBuyers, 40, undefined),
+  );
   expect(stats.body.holdout).toEqual(expected);
-  expect(stats.body.holdout.treated).toMatchObject({ contacts: treated.length, converters: treatedBuyers.length, conversions: treatedBuyers.length + 1 });
+  expect(stats.body.holdout.treated).toMatchObject({
+    contacts: treated.length,
+    converters: treatedBuyers.length,
+    conversions: treatedBuyers.length + 1,
+  });
   expect(stats.body.holdout.control).toMatchObject({ contacts: control.length, converters: controlBuyers.length });
   expect(stats.body.holdout.lift.conversionRate.absolute).toBeGreaterThan(0);
   expect(stats.body.holdout.lift.revenuePerContact.ci95).toHaveLength(2);

@@ -10,12 +10,26 @@ import { Worker } from '@temporalio/worker';
 import { bundleJourneys } from './helpers/harness';
 
 const dir = path.join(__dirname, 'histories', 'campaign');
-const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 
 test('every recorded campaign history replays against the current code', async () => {
-  expect(files).toEqual(expect.arrayContaining(['newsletter.json', 'paused-resumed-cancelled.json', 'local-time.json', 'recurring-cancelled.json', 'ab-test.json']));
-  const histories = files.map((file) => ({ workflowId: file.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(readFileSync(path.join(dir, file), 'utf8'))) }));
+  expect(files).toEqual(
+    expect.arrayContaining([
+      'newsletter.json',
+      'paused-resumed-cancelled.json',
+      'local-time.json',
+      'recurring-cancelled.json',
+      'ab-test.json',
+    ]),
+  );
+  const histories = files.map((file) => ({
+    workflowId: file.replace(/\.json$/, ''),
+    history: historyFromJSON(JSON.parse(readFileSync(path.join(dir, file), 'utf8'))),
+  }));
   const outcomes: [string, string | undefined][] = [];
-  for await (const result of Worker.runReplayHistories({ workflowBundle: await bundleJourneys() }, histories)) outcomes.push([result.workflowId, result.error?.message]);
+  for await (const result of Worker.runReplayHistories({ workflowBundle: await bundleJourneys() }, histories))
+    outcomes.push([result.workflowId, result.error?.message]);
   expect(outcomes).toEqual(files.map((f) => [f.replace(/\.json$/, ''), undefined]));
 });

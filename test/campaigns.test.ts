@@ -53,14 +53,19 @@ test('a newsletter to a segment and a list, minus exclusions: one request, each 
     ['nl-dan', { plan: 'pro' }],
     ['nl-eve', { email: 'eve@example.com', plan: 'free' }],
     ['nl-fay', { email: 'fay@example.com', plan: 'pro' }],
-  ] as const) await h.identify(id, traits);
+  ] as const)
+    await h.identify(id, traits);
   await createSegment('nl-pro', { profile: { property: 'plan', op: 'equals', value: 'pro' } });
   await createList('nl-subscribers', ['nl-eve', 'nl-ann']);
   await createList('nl-excluded', ['nl-fay']);
 
   const saved = await putCampaign('summer', {
     name: "C'est l'été",
-    message: { type: 'email', subject: 'Summer picks for {{ contact.first_name | default: "you" }}', html: '<p>Our summer selection</p><a href="{{ unsubscribe_url }}">unsubscribe</a>' },
+    message: {
+      type: 'email',
+      subject: 'Summer picks for {{ contact.first_name | default: "you" }}',
+      html: '<p>Our summer selection</p><a href="{{ unsubscribe_url }}">unsubscribe</a>',
+    },
     audience: { segments: ['nl-pro'], lists: ['nl-subscribers'], exclude: { lists: ['nl-excluded'] } },
   });
   expect(saved).toMatchObject({ id: 'summer', status: 'draft' });
@@ -96,7 +101,10 @@ test('a newsletter to a segment and a list, minus exclusions: one request, each 
   // Sent once: a second send is refused.
   expect((await h.http('post', '/v1/campaigns/summer/send')).body.error.code).toBe('already_started');
   const got = await h.http('get', '/v1/campaigns/summer');
-  expect(got.body).toMatchObject({ status: 'completed', runs: [{ runId: 'summer', status: 'completed', recipients: 5, settled: 5, pending: 0 }] });
+  expect(got.body).toMatchObject({
+    status: 'completed',
+    runs: [{ runId: 'summer', status: 'completed', recipients: 5, settled: 5, pending: 0 }],
+  });
 
   // A click in the campaign (SendGrid's event webhook) is an Email Clicked carrying the campaign id:
   // a flow triggered on it starts; an order afterwards is the campaign's conversion.
@@ -108,39 +116,84 @@ test('a newsletter to a segment and a list, minus exclusions: one request, each 
     steps: [{ id: 'follow-up', type: 'delay', duration: '1 hour' }],
   });
   const annMessage = messages.find((m) => m.contact_id === 'nl-ann')!.id;
-  const click = { email: 'ann@example.com', timestamp: Math.floor(Date.now() / 1000), event: 'click', url: 'https://shop.example.com/summer', sg_event_id: 'click-ann-1', sg_message_id: 'sg-1.filter', parcours_message_id: annMessage, parcours_campaign_id: 'summer' };
-  expect((await postSendgrid([click, { ...click, event: 'open', sg_event_id: 'open-ann-1' }, { ...click, event: 'delivered', sg_event_id: 'dlv-ann-1' }])).status).toBe(200);
+  const click = {
+    email: 'ann@example.com',
+    timestamp: Math.floor(Date.now() / 1000),
+    event: 'click',
+    url: 'https://shop.example.com/summer',
+    sg_event_id: 'click-ann-1',
+    sg_message_id: 'sg-1.filter',
+    parcours_message_id: annMessage,
+    parcours_campaign_id: 'summer',
+  };
+  expect(
+    (
+      await postSendgrid([
+        click,
+        { ...click, event: 'open', sg_event_id: 'open-ann-1' },
+        { ...click, event: 'delivered', sg_event_id: 'dlv-ann-1' },
+      ])
+    ).status,
+  ).toBe(200);
   await h.journeyStarted('summer-clickers', 'nl-ann');
-  const clicked = await h.db.query<{ properties: Record<string, unknown> }>("SELECT properties FROM events WHERE contact_id = 'nl-ann' AND name = 'Email Clicked'");
+  const clicked = await h.db.query<{ properties: Record<string, unknown> }>(
+    "SELECT properties FROM events WHERE contact_id = 'nl-ann' AND name = 'Email Clicked'",
+  );
   expect(clicked.rows[0].properties).toMatchObject({ campaign_id: 'summer', message_id: annMessage });
   // Stamped by the wall clock: the time-skipping server's clock may have jumped ahead for the flow's timer.
-  await h.track({ userId: 'nl-ann', event: 'Order Completed', properties: { total: 80 }, messageId: 'nl-ann-order', timestamp: new Date().toISOString() });
+  await h.track({
+    userId: 'nl-ann',
+    event: 'Order Completed',
+    properties: { total: 80 },
+    messageId: 'nl-ann-order',
+    timestamp: new Date().toISOString(),
+  });
 
   const stats = await h.http('get', '/v1/campaigns/summer/stats');
   expect(stats.status).toBe(200);
   expect(stats.body).toMatchObject({
     recipients: 5,
     totals: { sent: 3, skipped: 2, delivered: 1, opened: 1, clicked: 1, converted: 1, revenue: 80 },
-    variants: [{ variant: 'message', channel: 'email', sent: 3, skippedByReason: { 'address is suppressed': 1, 'contact has no email address': 1 } }],
+    variants: [
+      {
+        variant: 'message',
+        channel: 'email',
+        sent: 3,
+        skippedByReason: { 'address is suppressed': 1, 'contact has no email address': 1 },
+      },
+    ],
   });
 });
 
 test('a bad campaign is a 400 naming the field; unknown audiences are named', async () => {
-  const bad = await h.http('put', '/v1/campaigns/bad').send({ name: 'x', message: { type: 'email', subject: '' , html: 'x' }, audience: { lists: [] } });
+  const bad = await h
+    .http('put', '/v1/campaigns/bad')
+    .send({ name: 'x', message: { type: 'email', subject: '', html: 'x' }, audience: { lists: [] } });
   expect(bad.status).toBe(400);
   const paths = (bad.body.error.issues as { path: unknown[] }[]).map((i) => i.path.join('.'));
   expect(paths).toEqual(expect.arrayContaining(['message.subject', 'audience']));
-  const unknown = await h.http('put', '/v1/campaigns/bad').send({ name: 'x', message: { type: 'sms', body: 'hi' }, audience: { segments: ['nope'] } });
+  const unknown = await h
+    .http('put', '/v1/campaigns/bad')
+    .send({ name: 'x', message: { type: 'sms', body: 'hi' }, audience: { segments: ['nope'] } });
   expect(unknown.status).toBe(400);
   expect(unknown.body.error.issues).toEqual([{ path: ['audience', 'segments', 0], message: 'no segment "nope"' }]);
-  const template = await h.http('put', '/v1/campaigns/bad').send({ name: 'x', message: { type: 'email', subject: 'Hi {{ contact.name', html: 'x' }, audience: { lists: ['nl-subscribers'] } });
+  const template = await h.http('put', '/v1/campaigns/bad').send({
+    name: 'x',
+    message: { type: 'email', subject: 'Hi {{ contact.name', html: 'x' },
+    audience: { lists: ['nl-subscribers'] },
+  });
   expect(template.status).toBe(400);
   expect(template.body.error.issues[0].path).toEqual(['message', 'subject']);
   expect((await h.http('post', '/v1/campaigns/nothing/send')).status).toBe(404);
   expect((await h.http('post', '/v1/campaigns/summer/pause')).body.error.code).toBe('not_running');
 });
 
-async function contactsOnList(list: string, prefix: string, n: number, traits: (i: number) => Record<string, unknown> = () => ({})) {
+async function contactsOnList(
+  list: string,
+  prefix: string,
+  n: number,
+  traits: (i: number) => Record<string, unknown> = () => ({}),
+) {
   const ids = Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
   for (const [i, id] of ids.entries()) await h.identify(id, { email: `${id}@example.com`, ...traits(i) });
   await createList(list, ids);
@@ -152,7 +205,12 @@ const progressOf = (runId: string) => run(runId).query(campaignProgressQuery);
 test('pause, resume and cancel a throttled campaign; pages are paced by the throttle (durable timers)', async () => {
   await contactsOnList('pr-list', 'pr', 20);
   // 12 a minute: pages of one, one every 5 seconds.
-  await putCampaign('paced', { name: 'Paced', message: { type: 'email', subject: 'Paced', html: '<p>hi</p>' }, audience: { lists: ['pr-list'] }, throttlePerMinute: 12 });
+  await putCampaign('paced', {
+    name: 'Paced',
+    message: { type: 'email', subject: 'Paced', html: '<p>hi</p>' },
+    audience: { lists: ['pr-list'] },
+    throttlePerMinute: 12,
+  });
   expect((await h.http('post', '/v1/campaigns/paced/send')).status).toBe(202);
   await waitFor(async () => deliveries('paced').length >= 1 && true, 'the first page');
   await h.env.sleep('10 seconds');
@@ -179,10 +237,16 @@ test('pause, resume and cancel a throttled campaign; pages are paced by the thro
   expect(result.sent).toBe(atCancel);
   await h.env.sleep('10 minutes');
   expect(deliveries('paced').length).toBe(atCancel);
-  expect((await h.http('get', '/v1/campaigns/paced')).body).toMatchObject({ status: 'cancelled', runs: [{ status: 'cancelled', recipients: 20, settled: atCancel }] });
+  expect((await h.http('get', '/v1/campaigns/paced')).body).toMatchObject({
+    status: 'cancelled',
+    runs: [{ status: 'cancelled', recipients: 20, settled: atCancel }],
+  });
 
   // Pacing: consecutive sends 5 s apart (the throttle, within 5 %), each recipient once.
-  const times = (await messagesOf('paced')).filter((m) => m.status === 'sent').map((m) => m.sent_at!.getTime()).sort((a, b) => a - b);
+  const times = (await messagesOf('paced'))
+    .filter((m) => m.status === 'sent')
+    .map((m) => m.sent_at!.getTime())
+    .sort((a, b) => a - b);
   for (let i = 1; i < times.length; i += 1) expect(times[i] - times[i - 1]).toBeGreaterThanOrEqual(4_750);
   expect(new Set(deliveries('paced').map((d) => d.to)).size).toBe(atCancel);
 });
@@ -192,7 +256,11 @@ test('a page the provider took but whose answer was lost is never sent again; a 
   await contactsOnList('retry-list', 'retry', 3);
   // The fake takes the request, then answers after the client's 15 s timeout: outcome unknown.
   h.sendgrid.enqueue({ status: 202, delayMs: 20_000 });
-  await putCampaign('lost', { name: 'Lost answer', message: { type: 'email', subject: 'Lost', html: '<p>x</p>' }, audience: { lists: ['lost-list'] } });
+  await putCampaign('lost', {
+    name: 'Lost answer',
+    message: { type: 'email', subject: 'Lost', html: '<p>x</p>' },
+    audience: { lists: ['lost-list'] },
+  });
   await h.http('post', '/v1/campaigns/lost/send');
   const lost = (await run('lost').result()) as CampaignProgress;
   expect(lost).toMatchObject({ status: 'completed', sent: 0, unknown: 3 });
@@ -202,15 +270,25 @@ test('a page the provider took but whose answer was lost is never sent again; a 
 
   // 503: SendGrid did not take it; the activity is retried and the page goes out once.
   h.sendgrid.enqueue({ status: 503, body: { errors: [{ message: 'try later' }] } });
-  await putCampaign('retried', { name: 'Retried', message: { type: 'email', subject: 'Retried', html: '<p>x</p>' }, audience: { lists: ['retry-list'] } });
+  await putCampaign('retried', {
+    name: 'Retried',
+    message: { type: 'email', subject: 'Retried', html: '<p>x</p>' },
+    audience: { lists: ['retry-list'] },
+  });
   await h.http('post', '/v1/campaigns/retried/send');
   const retried = (await run('retried').result()) as CampaignProgress;
   expect(retried).toMatchObject({ status: 'completed', sent: 3 });
-  expect(h.sendgrid.requests.filter((r) => r.body.includes('"parcours_campaign_id":"retried"')).map((r) => r.status)).toEqual([503, 202]);
-  expect(deliveries('retried').map((d) => d.to).sort()).toEqual(['retry-000@example.com', 'retry-001@example.com', 'retry-002@example.com']);
+  expect(
+    h.sendgrid.requests.filter((r) => r.body.includes('"parcours_campaign_id":"retried"')).map((r) => r.status),
+  ).toEqual([503, 202]);
+  expect(
+    deliveries('retried')
+      .map((d) => d.to)
+      .sort(),
+  ).toEqual(['retry-000@example.com', 'retry-001@example.com', 'retry-002@example.com']);
 }, 60_000);
 
-test('a local-time send: 10:00 in each contact\'s zone, one timer and one request per zone', async () => {
+test("a local-time send: 10:00 in each contact's zone, one timer and one request per zone", async () => {
   const zones = ['Asia/Tokyo', 'Europe/Paris', 'America/New_York'];
   await contactsOnList('tz-list', 'tz', 6, (i) => ({ timezone: zones[i % 3] }));
   const day = new Date((await h.env.currentTimeMs()) + 3 * 86_400_000).toISOString().slice(0, 10);
@@ -245,11 +323,20 @@ test('a recurring daily campaign: one run per day at 10:00, each with the audien
     schedule: { type: 'recurring', every: 'day', at: '10:00', timezone: 'Europe/Paris' },
   });
   expect((await h.http('post', '/v1/campaigns/daily/schedule')).body).toEqual({ id: 'daily', status: 'scheduled' });
-  let next = DateTime.fromMillis(await h.env.currentTimeMs(), { zone: 'Europe/Paris' }).set({ hour: 10, minute: 0, second: 0, millisecond: 0 });
+  let next = DateTime.fromMillis(await h.env.currentTimeMs(), { zone: 'Europe/Paris' }).set({
+    hour: 10,
+    minute: 0,
+    second: 0,
+    millisecond: 0,
+  });
   if (next.toMillis() <= (await h.env.currentTimeMs())) next = next.plus({ days: 1 });
   const schedule = h.env.client.workflow.getHandle('campaign-schedule:daily');
   // Skip time only once the scheduler's timer exists (skipping first would move the timer too).
-  const armedFor = (at: typeof next) => waitFor(async () => (await schedule.query(campaignProgressQuery).catch(() => undefined))?.nextAt === at.toUTC().toISO(), `the timer for ${at.toISO()}`);
+  const armedFor = (at: typeof next) =>
+    waitFor(
+      async () => (await schedule.query(campaignProgressQuery).catch(() => undefined))?.nextAt === at.toUTC().toISO(),
+      `the timer for ${at.toISO()}`,
+    );
   // Each occurrence is a run of its own (campaign_runs), sent by the scheduler workflow.
   const occurrence = (runId: string) =>
     waitFor(async () => {
@@ -264,17 +351,34 @@ test('a recurring daily campaign: one run per day at 10:00, each with the audien
 
   // A new member joins: the next day's run freezes its own audience.
   await h.identify('daily-new', { email: 'daily-new@example.com' });
-  expect((await h.http('post', '/v1/lists/daily-list/members').send({ contacts: [{ contactId: 'daily-new' }] })).status).toBeLessThan(300);
+  expect(
+    (await h.http('post', '/v1/lists/daily-list/members').send({ contacts: [{ contactId: 'daily-new' }] })).status,
+  ).toBeLessThan(300);
   const second = next.plus({ days: 1 });
   await armedFor(second);
   await h.env.sleep(second.toMillis() - (await h.env.currentTimeMs()) + 1_000);
   expect(await occurrence(runIdOf(second))).toMatchObject({ recipients: 3, settled: 3 });
-  expect(deliveries('daily').map((d) => d.to).sort()).toEqual(['daily-000@example.com', 'daily-000@example.com', 'daily-001@example.com', 'daily-001@example.com', 'daily-new@example.com']);
-  const sentAt = (await messagesOf('daily')).map((m) => DateTime.fromJSDate(m.sent_at!, { zone: 'Europe/Paris' }).toFormat('HH:mm'));
+  expect(
+    deliveries('daily')
+      .map((d) => d.to)
+      .sort(),
+  ).toEqual([
+    'daily-000@example.com',
+    'daily-000@example.com',
+    'daily-001@example.com',
+    'daily-001@example.com',
+    'daily-new@example.com',
+  ]);
+  const sentAt = (await messagesOf('daily')).map((m) =>
+    DateTime.fromJSDate(m.sent_at!, { zone: 'Europe/Paris' }).toFormat('HH:mm'),
+  );
   expect(sentAt).toEqual(['10:00', '10:00', '10:00', '10:00', '10:00']);
 
   expect((await h.http('post', '/v1/campaigns/daily/cancel')).status).toBe(202);
-  await waitFor(async () => (await h.http('get', '/v1/campaigns/daily')).body.status === 'cancelled' && true, 'schedule cancelled');
+  await waitFor(
+    async () => (await h.http('get', '/v1/campaigns/daily')).body.status === 'cancelled' && true,
+    'schedule cancelled',
+  );
   await recordHistory('recurring-cancelled', 'campaign-schedule:daily');
 }, 60_000);
 
@@ -284,7 +388,15 @@ test('an A/B test of the subject: the test share gets both variants, the better 
     name: 'Soldes',
     message: { type: 'email', subject: 'Les soldes', html: '<p>Soldes</p>' },
     audience: { lists: ['ab-list'] },
-    abTest: { variants: [{ id: 'plain', subject: 'Les soldes commencent' }, { id: 'urgent', subject: 'Dernières heures !' }], testPercent: 50, winnerBy: 'opens', after: '4 hours' },
+    abTest: {
+      variants: [
+        { id: 'plain', subject: 'Les soldes commencent' },
+        { id: 'urgent', subject: 'Dernières heures !' },
+      ],
+      testPercent: 50,
+      winnerBy: 'opens',
+      after: '4 hours',
+    },
   });
   expect((await h.http('post', '/v1/campaigns/ab/send')).status).toBe(202);
   // Half the audience, spread evenly: five of each variant; the rest waits for the winner.
@@ -296,11 +408,26 @@ test('an A/B test of the subject: the test share gets both variants, the better 
   await waitFor(async () => (await progressOf('ab')).nextAt !== undefined && true, 'the winner timer set');
 
   // Two opens of "urgent" (one twice: unique opens count), one of "plain".
-  const rows = (await h.db.query<{ id: string; step_id: string }>("SELECT id, step_id FROM messages WHERE campaign_id = 'ab' ORDER BY contact_id")).rows;
+  const rows = (
+    await h.db.query<{ id: string; step_id: string }>(
+      "SELECT id, step_id FROM messages WHERE campaign_id = 'ab' ORDER BY contact_id",
+    )
+  ).rows;
   const urgent = rows.filter((r) => r.step_id === 'urgent');
   const plain = rows.filter((r) => r.step_id === 'plain');
-  const open = (id: string, n: number) => ({ email: 'x@example.com', timestamp: Math.floor(Date.now() / 1000), event: 'open', sg_event_id: `ab-open-${id}-${n}`, sg_message_id: 'sg.f', parcours_message_id: id, parcours_campaign_id: 'ab' });
-  expect((await postSendgrid([open(urgent[0].id, 1), open(urgent[0].id, 2), open(urgent[1].id, 1), open(plain[0].id, 1)])).status).toBe(200);
+  const open = (id: string, n: number) => ({
+    email: 'x@example.com',
+    timestamp: Math.floor(Date.now() / 1000),
+    event: 'open',
+    sg_event_id: `ab-open-${id}-${n}`,
+    sg_message_id: 'sg.f',
+    parcours_message_id: id,
+    parcours_campaign_id: 'ab',
+  });
+  expect(
+    (await postSendgrid([open(urgent[0].id, 1), open(urgent[0].id, 2), open(urgent[1].id, 1), open(plain[0].id, 1)]))
+      .status,
+  ).toBe(200);
 
   const result = (await run('ab').result()) as CampaignProgress;
   expect(result).toMatchObject({ status: 'completed', recipients: 20, sent: 20, winner: 'urgent' });
@@ -310,7 +437,9 @@ test('an A/B test of the subject: the test share gets both variants, the better 
   expect(new Set(deliveries('ab').map((d) => d.to))).toEqual(new Set(ids.map((id) => `${id}@example.com`)));
 
   const stats = (await h.http('get', '/v1/campaigns/ab/stats')).body;
-  expect(stats.variants.map((v: { variant: string; sent: number; opened: number }) => [v.variant, v.sent, v.opened]).sort()).toEqual([
+  expect(
+    stats.variants.map((v: { variant: string; sent: number; opened: number }) => [v.variant, v.sent, v.opened]).sort(),
+  ).toEqual([
     ['plain', 5, 1],
     ['urgent', 15, 2],
   ]);
@@ -326,19 +455,35 @@ test('a worker killed after claiming a page but before calling SendGrid: the ret
     owner: 'killed-worker',
     leaseMs: 1,
     provider: 'sendgrid',
-    recipients: [beforeCall, afterCall].map((contactId) => ({ contactId, recipient: `${contactId}@example.com`, content: { subject: 'Crashed' } })),
+    recipients: [beforeCall, afterCall].map((contactId) => ({
+      contactId,
+      recipient: `${contactId}@example.com`,
+      content: { subject: 'Crashed' },
+    })),
   });
   expect((await handToProvider(h.db, 'killed-worker', [claimed.get(afterCall)!])).size).toBe(1);
   await new Promise((resolve) => setTimeout(resolve, 10)); // the lease (1 ms) is over: the claims are dead
 
-  await putCampaign('crashed', { name: 'Crashed', message: { type: 'email', subject: 'Crashed', html: '<p>x</p>' }, audience: { lists: ['crash-list'] } });
+  await putCampaign('crashed', {
+    name: 'Crashed',
+    message: { type: 'email', subject: 'Crashed', html: '<p>x</p>' },
+    audience: { lists: ['crash-list'] },
+  });
   await h.http('post', '/v1/campaigns/crashed/send');
   const result = (await run('crashed').result()) as CampaignProgress;
   expect(result).toMatchObject({ status: 'completed', sent: 2, unknown: 1 });
   // Each recipient once: the page never handed over is sent by the retry, the handed one is not resent.
-  expect(deliveries('crashed').map((d) => d.to).sort()).toEqual([`${beforeCall}@example.com`, `${fresh}@example.com`]);
+  expect(
+    deliveries('crashed')
+      .map((d) => d.to)
+      .sort(),
+  ).toEqual([`${beforeCall}@example.com`, `${fresh}@example.com`]);
   const rows = await messagesOf('crashed');
-  expect(Object.fromEntries(rows.map((m) => [m.contact_id, m.status]))).toEqual({ [beforeCall]: 'sent', [afterCall]: 'unknown', [fresh]: 'sent' });
+  expect(Object.fromEntries(rows.map((m) => [m.contact_id, m.status]))).toEqual({
+    [beforeCall]: 'sent',
+    [afterCall]: 'unknown',
+    [fresh]: 'sent',
+  });
   expect(rows.find((m) => m.contact_id === afterCall)!.reason).toMatch(/outcome unknown/);
 }, 60_000);
 
@@ -346,7 +491,12 @@ test('an attempt that stalled past its lease and lost its claim to the retry can
   const [contactId] = await contactsOnList('stall-list', 'stall', 1);
   const key = { runId: 'stalled', campaignId: 'stalled', channel: 'email', variant: 'main' };
   const attempt = (owner: string, leaseMs: number) =>
-    claimCampaignMessages(h.db, key, { owner, leaseMs, provider: 'sendgrid', recipients: [{ contactId, recipient: `${contactId}@example.com`, content: { subject: 'Stalled' } }] });
+    claimCampaignMessages(h.db, key, {
+      owner,
+      leaseMs,
+      provider: 'sendgrid',
+      recipients: [{ contactId, recipient: `${contactId}@example.com`, content: { subject: 'Stalled' } }],
+    });
   const id = (await attempt('stalled-attempt', 1)).get(contactId)!;
   await new Promise((resolve) => setTimeout(resolve, 10));
   expect((await attempt('retry-attempt', 30_000)).get(contactId)).toBe(id); // the dead, never handed claim is taken over
@@ -359,19 +509,40 @@ test('an attempt that stalled past its lease and lost its claim to the retry can
 /** The campaign activities on their own (a page run by hand), over `db`, with the harness's SendGrid. */
 function pageActivities(db: typeof h.db, sendLeaseMs?: number) {
   const none = { name: 'none', send: () => Promise.reject(new Error('email only')) };
-  return createCampaignActivities({ db, email: sendgridProvider({ apiKey: 'SG.test-key', baseUrl: h.sendgrid.url }), sms: none, push: none, emailFrom: 'shop@example.com', links: TEST_LINKS, sendLeaseMs });
+  return createCampaignActivities({
+    db,
+    email: sendgridProvider({ apiKey: 'SG.test-key', baseUrl: h.sendgrid.url }),
+    sms: none,
+    push: none,
+    emailFrom: 'shop@example.com',
+    links: TEST_LINKS,
+    sendLeaseMs,
+  });
 }
 
 test('a stalled page whose claims the retry took marks none of those recipients done: if the retry dies too, a later page still sends them', async () => {
   const contacts = await contactsOnList('stall-page-list', 'stall-page', 2);
-  await putCampaign('stall-page', { name: 'Stall page', message: { type: 'email', subject: 'Stall', html: '<p>x</p>' }, audience: { lists: ['stall-page-list'] } });
+  await putCampaign('stall-page', {
+    name: 'Stall page',
+    message: { type: 'email', subject: 'Stall', html: '<p>x</p>' },
+    audience: { lists: ['stall-page-list'] },
+  });
   const campaign = (await getCampaign(h.db, 'stall-page'))!.definition;
   const runId = 'stall-page-run';
   // The stalled attempt: its claims' lease (1 ms) runs out before it hands the page over, and
   // the retry claims them in between (the real database, the retry's own claim statement).
   const key = { runId, campaignId: 'stall-page', channel: 'email', variant: 'main' };
   const retryClaim = () =>
-    claimCampaignMessages(h.db, key, { owner: 'retry-attempt', leaseMs: 60_000, provider: 'sendgrid', recipients: contacts.map((contactId) => ({ contactId, recipient: `${contactId}@example.com`, content: { subject: 'Stall' } })) });
+    claimCampaignMessages(h.db, key, {
+      owner: 'retry-attempt',
+      leaseMs: 60_000,
+      provider: 'sendgrid',
+      recipients: contacts.map((contactId) => ({
+        contactId,
+        recipient: `${contactId}@example.com`,
+        content: { subject: 'Stall' },
+      })),
+    });
   let tookOver = 0;
   const stalledDb = new Proxy(h.db, {
     get(target, prop) {
@@ -398,8 +569,15 @@ test('a stalled page whose claims the retry took marks none of those recipients 
   expect(await remaining(h.db, runId)).toMatchObject({ pending: 2 });
   await h.db.query("UPDATE messages SET lease_until = now() - interval '1 second' WHERE campaign_run_id = $1", [runId]);
   const later = pageActivities(h.db);
-  expect(await later.sendCampaignPage({ runId, campaign, now: Date.now(), afterOrd: 0, limit: 10 })).toMatchObject({ settled: 2, sent: 2 });
+  expect(await later.sendCampaignPage({ runId, campaign, now: Date.now(), afterOrd: 0, limit: 10 })).toMatchObject({
+    settled: 2,
+    sent: 2,
+  });
   await waitFor(async () => deliveries('stall-page').length === 2, 'both sent by the later page');
-  expect(deliveries('stall-page').map((d) => d.to).sort()).toEqual(contacts.map((c) => `${c}@example.com`));
+  expect(
+    deliveries('stall-page')
+      .map((d) => d.to)
+      .sort(),
+  ).toEqual(contacts.map((c) => `${c}@example.com`));
   expect(await remaining(h.db, runId)).toMatchObject({ pending: 0 });
 });

@@ -27,10 +27,13 @@ const flow = (trigger: string, steps: FlowInput['steps'], extra: Partial<FlowInp
 });
 type MessageView = { stepId: string; status: string; reason: string | null };
 const messageOf = async (contactId: string, stepId: string) =>
-  ((await h.http('get', `/v1/contacts/${contactId}/messages`)).body.messages as MessageView[]).find((m) => m.stepId === stepId)!;
+  ((await h.http('get', `/v1/contacts/${contactId}/messages`)).body.messages as MessageView[]).find(
+    (m) => m.stepId === stepId,
+  )!;
 const smsTo = (phone: string) => h.twilio.messages.filter((m) => m.to === phone).map((m) => m.body);
 const emailsTo = (to: string) => h.sendgrid.emails.filter((e) => e.to === to).map((e) => e.subject);
-const putConsent = (contactId: string, channel: string, body: Record<string, unknown>) => h.http('put', `/v1/contacts/${contactId}/consent/${channel}`).send(body);
+const putConsent = (contactId: string, channel: string, body: Record<string, unknown>) =>
+  h.http('put', `/v1/contacts/${contactId}/consent/${channel}`).send(body);
 let runs = 0;
 /** Enters the flow (a new trigger event each time) and waits for the journey to end. */
 async function run(flowId: string, event: string, userId: string) {
@@ -40,26 +43,54 @@ async function run(flowId: string, event: string, userId: string) {
 }
 
 describe('SMS needs an opt-in', () => {
-  beforeAll(() => h.putFlow('sms-promo', flow('Flash Sale', [{ id: 'promo', type: 'sms', body: 'Flash sale: -20% today' }])));
+  beforeAll(() =>
+    h.putFlow('sms-promo', flow('Flash Sale', [{ id: 'promo', type: 'sms', body: 'Flash sale: -20% today' }])),
+  );
 
   test('a promotional SMS is not sent to a contact never asked; after the opt-in it is', async () => {
     await h.identify('nosms', { phone: '+33611111111', email: 'nosms@example.com' });
     await run('sms-promo', 'Flash Sale', 'nosms');
     expect(smsTo('+33611111111')).toEqual([]);
-    expect(await messageOf('nosms', 'promo')).toMatchObject({ status: 'skipped', reason: 'no SMS consent (never_asked; SMS requires an opt-in)' });
+    expect(await messageOf('nosms', 'promo')).toMatchObject({
+      status: 'skipped',
+      reason: 'no SMS consent (never_asked; SMS requires an opt-in)',
+    });
 
-    const res = await putConsent('nosms', 'sms', { status: 'subscribed', source: 'checkout', ip: '203.0.113.9', userAgent: 'Shop/1.0' });
+    const res = await putConsent('nosms', 'sms', {
+      status: 'subscribed',
+      source: 'checkout',
+      ip: '203.0.113.9',
+      userAgent: 'Shop/1.0',
+    });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ contactId: 'nosms', channel: 'sms', status: 'subscribed', changed: true, previous: 'never_asked' });
+    expect(res.body).toMatchObject({
+      contactId: 'nosms',
+      channel: 'sms',
+      status: 'subscribed',
+      changed: true,
+      previous: 'never_asked',
+    });
 
     await run('sms-promo', 'Flash Sale', 'nosms');
     expect(smsTo('+33611111111')).toEqual(['Flash sale: -20% today']);
 
     const consent = (await h.http('get', '/v1/contacts/nosms/consent')).body;
-    expect(consent.channels.sms).toMatchObject({ status: 'subscribed', source: 'checkout', ip: '203.0.113.9', userAgent: 'Shop/1.0' });
+    expect(consent.channels.sms).toMatchObject({
+      status: 'subscribed',
+      source: 'checkout',
+      ip: '203.0.113.9',
+      userAgent: 'Shop/1.0',
+    });
     expect(consent.channels.email).toMatchObject({ status: 'never_asked' });
     expect(consent.history.map((e: { properties: unknown }) => e.properties)).toEqual([
-      { channel: 'sms', status: 'subscribed', previous: 'never_asked', source: 'checkout', ip: '203.0.113.9', user_agent: 'Shop/1.0' },
+      {
+        channel: 'sms',
+        status: 'subscribed',
+        previous: 'never_asked',
+        source: 'checkout',
+        ip: '203.0.113.9',
+        user_agent: 'Shop/1.0',
+      },
     ]);
   });
 
@@ -68,15 +99,22 @@ describe('SMS needs an opt-in', () => {
     expect((await putConsent('flipper', 'sms', { status: 'subscribed', source: 'checkout' })).body.changed).toBe(true);
     expect((await putConsent('flipper', 'sms', { status: 'subscribed', source: 'checkout' })).body.changed).toBe(false);
     await run('sms-promo', 'Flash Sale', 'flipper');
-    expect(await putConsent('flipper', 'sms', { status: 'unsubscribed', source: 'support' })).toMatchObject({ status: 200 });
+    expect(await putConsent('flipper', 'sms', { status: 'unsubscribed', source: 'support' })).toMatchObject({
+      status: 200,
+    });
     await run('sms-promo', 'Flash Sale', 'flipper');
     expect(smsTo('+33622222222')).toHaveLength(1);
-    const stored = await h.db.query("SELECT properties->>'status' AS status FROM events WHERE contact_id = 'flipper' AND name = 'Consent Changed' ORDER BY id");
+    const stored = await h.db.query(
+      "SELECT properties->>'status' AS status FROM events WHERE contact_id = 'flipper' AND name = 'Consent Changed' ORDER BY id",
+    );
     expect(stored.rows.map((r) => r.status)).toEqual(['subscribed', 'unsubscribed']);
   });
 
   test('a transactional SMS ignores consent', async () => {
-    await h.putFlow('sms-receipt', flow('Order Shipped', [{ id: 'shipped', type: 'sms', body: 'Your order is on its way', transactional: true }]));
+    await h.putFlow(
+      'sms-receipt',
+      flow('Order Shipped', [{ id: 'shipped', type: 'sms', body: 'Your order is on its way', transactional: true }]),
+    );
     await h.identify('optedout', { phone: '+33633333333' });
     await putConsent('optedout', 'sms', { status: 'unsubscribed', source: 'support' });
     await run('sms-receipt', 'Order Shipped', 'optedout');
@@ -85,7 +123,9 @@ describe('SMS needs an opt-in', () => {
 });
 
 describe('email under CONSENT_EMAIL=opt_out (the default)', () => {
-  beforeAll(() => h.putFlow('news', flow('News Day', [{ id: 'news', type: 'email', subject: 'Our news', html: '<p>News</p>' }])));
+  beforeAll(() =>
+    h.putFlow('news', flow('News Day', [{ id: 'news', type: 'email', subject: 'Our news', html: '<p>News</p>' }])),
+  );
 
   test('a contact never asked gets marketing email; one who unsubscribed does not', async () => {
     await h.identify('never', { email: 'never@example.com' });
@@ -99,19 +139,34 @@ describe('email under CONSENT_EMAIL=opt_out (the default)', () => {
   });
 
   test('a flow with requireSubscribed sends only to subscribed contacts', async () => {
-    await h.putFlow('vip', flow('Vip Day', [{ id: 'vip', type: 'email', subject: 'VIP offer', html: '<p>VIP</p>' }], { requireSubscribed: true }));
+    await h.putFlow(
+      'vip',
+      flow('Vip Day', [{ id: 'vip', type: 'email', subject: 'VIP offer', html: '<p>VIP</p>' }], {
+        requireSubscribed: true,
+      }),
+    );
     await h.identify('casual', { email: 'casual@example.com' });
     await h.identify('fan', { email: 'fan@example.com' });
     await putConsent('fan', 'email', { status: 'subscribed', source: 'signup_form' });
     await run('vip', 'Vip Day', 'casual');
     await run('vip', 'Vip Day', 'fan');
     expect(emailsTo('casual@example.com')).toEqual([]);
-    expect(await messageOf('casual', 'vip')).toMatchObject({ status: 'skipped', reason: 'no email consent (never_asked; the flow requires subscribed contacts)' });
+    expect(await messageOf('casual', 'vip')).toMatchObject({
+      status: 'skipped',
+      reason: 'no email consent (never_asked; the flow requires subscribed contacts)',
+    });
     expect(emailsTo('fan@example.com')).toEqual(['VIP offer']);
   });
 
   test('a transactional email goes to a contact who unsubscribed', async () => {
-    await h.putFlow('receipt', flow('Paid', [{ id: 'receipt', type: 'email', subject: 'Your receipt', html: '<p>Thanks</p>', transactional: true }], { requireSubscribed: true }));
+    await h.putFlow(
+      'receipt',
+      flow(
+        'Paid',
+        [{ id: 'receipt', type: 'email', subject: 'Your receipt', html: '<p>Thanks</p>', transactional: true }],
+        { requireSubscribed: true },
+      ),
+    );
     await h.identify('buyer', { email: 'buyer@example.com' });
     await putConsent('buyer', 'email', { status: 'unsubscribed', source: 'support' });
     await run('receipt', 'Paid', 'buyer');
@@ -144,13 +199,19 @@ describe('the consent API', () => {
 describe('consent from identify traits and contact merge (the functions ingestion and merge call)', () => {
   test('traits set consent per channel, stored as Consent Changed events with source identify', async () => {
     await h.identify('traity', { email: 'traity@example.com', phone: '+33655500000' });
-    const stored = await inTransaction(h.db, (tx) => applyTraitConsent(tx, 'traity', { consent: { sms: true, email: 'unsubscribed' } }, new Date().toISOString()));
+    const stored = await inTransaction(h.db, (tx) =>
+      applyTraitConsent(tx, 'traity', { consent: { sms: true, email: 'unsubscribed' } }, new Date().toISOString()),
+    );
     expect(stored.map((e) => e.properties)).toEqual([
       { channel: 'email', status: 'unsubscribed', previous: 'never_asked', source: 'identify' },
       { channel: 'sms', status: 'subscribed', previous: 'never_asked', source: 'identify' },
     ]);
     // The same traits again (a profile re-sent): nothing new.
-    expect(await inTransaction(h.db, (tx) => applyTraitConsent(tx, 'traity', { consent: { sms: true } }, new Date().toISOString()))).toEqual([]);
+    expect(
+      await inTransaction(h.db, (tx) =>
+        applyTraitConsent(tx, 'traity', { consent: { sms: true } }, new Date().toISOString()),
+      ),
+    ).toEqual([]);
     await run('sms-promo', 'Flash Sale', 'traity');
     expect(smsTo('+33655500000')).toEqual(['Flash sale: -20% today']);
   });
@@ -158,10 +219,34 @@ describe('consent from identify traits and contact merge (the functions ingestio
   test('an anonymous contact merged into a known one: the more recent decision per channel wins', async () => {
     const at = (iso: string) => iso;
     await inTransaction(h.db, async (tx) => {
-      await setConsent(tx, { contactId: 'known-1', channel: 'email', status: 'subscribed', source: 'signup_form', occurredAt: at('2026-01-01T00:00:00Z') });
-      await setConsent(tx, { contactId: 'known-1', channel: 'sms', status: 'subscribed', source: 'checkout', occurredAt: at('2026-03-01T00:00:00Z') });
-      await setConsent(tx, { contactId: 'anonymous:a1', channel: 'email', status: 'unsubscribed', source: 'preference_page', occurredAt: at('2026-02-01T00:00:00Z') });
-      await setConsent(tx, { contactId: 'anonymous:a1', channel: 'sms', status: 'unsubscribed', source: 'support', occurredAt: at('2026-02-01T00:00:00Z') });
+      await setConsent(tx, {
+        contactId: 'known-1',
+        channel: 'email',
+        status: 'subscribed',
+        source: 'signup_form',
+        occurredAt: at('2026-01-01T00:00:00Z'),
+      });
+      await setConsent(tx, {
+        contactId: 'known-1',
+        channel: 'sms',
+        status: 'subscribed',
+        source: 'checkout',
+        occurredAt: at('2026-03-01T00:00:00Z'),
+      });
+      await setConsent(tx, {
+        contactId: 'anonymous:a1',
+        channel: 'email',
+        status: 'unsubscribed',
+        source: 'preference_page',
+        occurredAt: at('2026-02-01T00:00:00Z'),
+      });
+      await setConsent(tx, {
+        contactId: 'anonymous:a1',
+        channel: 'sms',
+        status: 'unsubscribed',
+        source: 'support',
+        occurredAt: at('2026-02-01T00:00:00Z'),
+      });
       await moveConsent(tx, 'anonymous:a1', 'known-1');
     });
     const consent = (await h.http('get', '/v1/contacts/known-1/consent')).body.channels;
@@ -169,7 +254,9 @@ describe('consent from identify traits and contact merge (the functions ingestio
     expect(consent.sms).toMatchObject({ status: 'subscribed', source: 'checkout' });
     expect((await h.db.query("SELECT 1 FROM contact_consent WHERE contact_id = 'anonymous:a1'")).rowCount).toBe(0);
     // The next change after the merge still stores its event (its messageId does not collide).
-    const next = await inTransaction(h.db, (tx) => setConsent(tx, { contactId: 'known-1', channel: 'email', status: 'subscribed', source: 'support' }));
+    const next = await inTransaction(h.db, (tx) =>
+      setConsent(tx, { contactId: 'known-1', channel: 'email', status: 'subscribed', source: 'support' }),
+    );
     expect(next.changed).toBe(true);
   });
 });
@@ -182,13 +269,18 @@ describe('policy (pure)', () => {
   });
 
   test('push needs subscribed; pending email passes under opt_out only', () => {
-    expect(marketingRefusal('push', 'never_asked', { emailPolicy: 'opt_out', requireSubscribed: false })).toMatch(/no push consent/);
+    expect(marketingRefusal('push', 'never_asked', { emailPolicy: 'opt_out', requireSubscribed: false })).toMatch(
+      /no push consent/,
+    );
     expect(marketingRefusal('email', 'pending', { emailPolicy: 'opt_out', requireSubscribed: false })).toBeUndefined();
     expect(marketingRefusal('email', 'pending', { emailPolicy: 'opt_in', requireSubscribed: false })).toMatch(/opt_in/);
   });
 
   test('identify traits carry consent per channel', () => {
-    expect(consentFromTraits({ consent: { email: 'subscribed', sms: false, push: 'whatever', fax: true } })).toEqual({ email: 'subscribed', sms: 'unsubscribed' });
+    expect(consentFromTraits({ consent: { email: 'subscribed', sms: false, push: 'whatever', fax: true } })).toEqual({
+      email: 'subscribed',
+      sms: 'unsubscribed',
+    });
     expect(consentFromTraits({ consent: 'yes' })).toEqual({});
   });
 });

@@ -23,9 +23,19 @@ beforeAll(async () => {
     exitWhen: [{ event: 'Order Completed' }],
     steps: [
       { id: 'wait-1h', type: 'delay', duration: '1 hour' },
-      { id: 'nudge-1', type: 'email', subject: '{{ contact.firstName | default: "Hi" }}, still thinking about the {{ event.properties.name }}?', html: '<p>{{ event.properties.name }}</p>' },
+      {
+        id: 'nudge-1',
+        type: 'email',
+        subject: '{{ contact.firstName | default: "Hi" }}, still thinking about the {{ event.properties.name }}?',
+        html: '<p>{{ event.properties.name }}</p>',
+      },
       { id: 'wait-1d', type: 'delay', duration: '1 day' },
-      { id: 'nudge-2', type: 'email', subject: 'The {{ event.properties.name }} is almost gone', html: '<p>Last one</p>' },
+      {
+        id: 'nudge-2',
+        type: 'email',
+        subject: 'The {{ event.properties.name }} is almost gone',
+        html: '<p>Last one</p>',
+      },
     ],
   });
 });
@@ -34,9 +44,17 @@ beforeEach(() => h.sendgrid.reset());
 
 const merge = (from: string, into: string) => inTransaction(h.db, (tx) => mergeContacts(tx, from, into));
 const count = async (sql: string, params: unknown[]) => (await h.db.query<{ n: number }>(sql, params)).rows[0].n;
-const eventsOf = (contactId: string) => count('SELECT count(*)::int AS n FROM events WHERE contact_id = $1', [contactId]);
+const eventsOf = (contactId: string) =>
+  count('SELECT count(*)::int AS n FROM events WHERE contact_id = $1', [contactId]);
 const storeEvent = (contactId: string, messageId: string, name = 'Product Viewed') =>
-  insertEvent(h.db, { messageId, type: 'track', contactId, name, properties: {}, occurredAt: new Date().toISOString() });
+  insertEvent(h.db, {
+    messageId,
+    type: 'track',
+    contactId,
+    name,
+    properties: {},
+    occurredAt: new Date().toISOString(),
+  });
 
 /** An identify carrying both ids, as analytics.js sends it at login: the ingestion merges them. */
 async function login(anonymousId: string, userId: string, traits: Record<string, unknown>): Promise<void> {
@@ -45,28 +63,45 @@ async function login(anonymousId: string, userId: string, traits: Record<string,
 }
 
 test('browse abandonment started anonymously emails the address given at login, and an order by userId exits it', async () => {
-  const viewed = await h.track({ anonymousId: 'visitor-1', event: 'Product Viewed', properties: { name: 'Linen shirt' }, messageId: 'view-1' });
+  const viewed = await h.track({
+    anonymousId: 'visitor-1',
+    event: 'Product Viewed',
+    properties: { name: 'Linen shirt' },
+    messageId: 'view-1',
+  });
   expect(viewed.journeys.started).toMatchObject([{ workflowId: 'journey:browse-abandonment:anonymous:visitor-1' }]);
 
   await login('visitor-1', 'ann', { email: 'ann@example.com', firstName: 'Ann' });
   expect(await resolveContactIds(h.db, ['anonymous:visitor-1'])).toEqual(new Map([['anonymous:visitor-1', 'ann']]));
   // Ann is in the flow already, through the journey she started anonymously: no second one.
   const again = await h.track({ userId: 'ann', event: 'Product Viewed', properties: { name: 'Canvas tote' } });
-  expect(again.journeys).toMatchObject({ started: [], alreadyInFlow: [{ flowId: 'browse-abandonment', workflowId: 'journey:browse-abandonment:anonymous:visitor-1' }] });
+  expect(again.journeys).toMatchObject({
+    started: [],
+    alreadyInFlow: [{ flowId: 'browse-abandonment', workflowId: 'journey:browse-abandonment:anonymous:visitor-1' }],
+  });
   await h.env.sleep('2 hours');
   await waitFor(() => h.sendgrid.emails.length === 1, 'the first nudge');
-  expect(h.sendgrid.emails.map((e) => [e.to, e.subject])).toEqual([['ann@example.com', 'Ann, still thinking about the Linen shirt?']]);
+  expect(h.sendgrid.emails.map((e) => [e.to, e.subject])).toEqual([
+    ['ann@example.com', 'Ann, still thinking about the Linen shirt?'],
+  ]);
 
   // The order carries the userId only: it reaches the journey the anonymous visitor started.
   const ordered = await h.track({ userId: 'ann', event: 'Order Completed', properties: { total: 59.5 } });
-  expect(ordered.journeys.signalled).toEqual([{ flowId: 'browse-abandonment', workflowId: 'journey:browse-abandonment:anonymous:visitor-1' }]);
+  expect(ordered.journeys.signalled).toEqual([
+    { flowId: 'browse-abandonment', workflowId: 'journey:browse-abandonment:anonymous:visitor-1' },
+  ]);
   const result = await h.result('browse-abandonment', 'anonymous:visitor-1');
-  expect(result).toMatchObject({ status: 'exited', exit: { reason: 'flow_filter', filter: { event: 'Order Completed' } } });
+  expect(result).toMatchObject({
+    status: 'exited',
+    exit: { reason: 'flow_filter', filter: { event: 'Order Completed' } },
+  });
   expect(h.sendgrid.emails).toHaveLength(1);
 
   // The known contact's history shows the journey and its message.
   const journeys = await h.http('get', '/v1/contacts/ann/journeys');
-  expect(journeys.body.journeys).toMatchObject([{ flowId: 'browse-abandonment', status: 'exited', workflowId: 'journey:browse-abandonment:anonymous:visitor-1' }]);
+  expect(journeys.body.journeys).toMatchObject([
+    { flowId: 'browse-abandonment', status: 'exited', workflowId: 'journey:browse-abandonment:anonymous:visitor-1' },
+  ]);
   const messages = await h.http('get', '/v1/contacts/ann/messages');
   expect(messages.body.messages).toMatchObject([{ stepId: 'nudge-1', status: 'sent', recipient: 'ann@example.com' }]);
 });
@@ -76,7 +111,11 @@ test('an order stored for the known contact but never signalled still stops the 
   await login('visitor-2', 'ben', { email: 'ben@example.com' });
   // As if the API died right after storing the order: no signal, only the stored event.
   const occurredAt = new Date(await h.env.currentTimeMs()).toISOString();
-  await insertEvent(h.db, { messageId: 'ben-order', type: 'track', contactId: 'ben', name: 'Order Completed', properties: {}, occurredAt }, { routeWithinMs: 3_600_000 });
+  await insertEvent(
+    h.db,
+    { messageId: 'ben-order', type: 'track', contactId: 'ben', name: 'Order Completed', properties: {}, occurredAt },
+    { routeWithinMs: 3_600_000 },
+  );
 
   const result = await h.result('browse-abandonment', 'anonymous:visitor-2');
 
@@ -100,16 +139,30 @@ test('a profile step of a journey started anonymously updates the known contact'
   expect(await h.result('trial-tagging', 'anonymous:visitor-8')).toMatchObject({ status: 'completed' });
 
   expect((await getContact(h.db, 'hal'))?.traits).toMatchObject({ tags: ['trial'], lead_score: 5 });
-  const change = await h.db.query("SELECT contact_id FROM events WHERE name = 'Profile Updated' AND context->>'flowId' = 'trial-tagging'");
+  const change = await h.db.query(
+    "SELECT contact_id FROM events WHERE name = 'Profile Updated' AND context->>'flowId' = 'trial-tagging'",
+  );
   expect(change.rows).toEqual([{ contact_id: 'hal' }]);
   const anonymous = await h.db.query("SELECT traits FROM contacts WHERE id = 'anonymous:visitor-8'");
   expect(anonymous.rows).toEqual([{ traits: {} }]);
 });
 
 test('alias: the visitor’s events and groups become the known contact’s, and later anonymous calls land on it', async () => {
-  await h.track({ anonymousId: 'visitor-7', event: 'Page Viewed', properties: { url: 'https://shop.example/pricing' } });
-  expect((await h.http('post', '/v1/group').send({ anonymousId: 'visitor-7', groupId: 'acme', traits: { plan: 'free', size: 10 } })).status).toBe(202);
-  expect((await h.http('post', '/v1/group').send({ userId: 'gus', groupId: 'acme', traits: { plan: 'pro' } })).status).toBe(202);
+  await h.track({
+    anonymousId: 'visitor-7',
+    event: 'Page Viewed',
+    properties: { url: 'https://shop.example/pricing' },
+  });
+  expect(
+    (
+      await h
+        .http('post', '/v1/group')
+        .send({ anonymousId: 'visitor-7', groupId: 'acme', traits: { plan: 'free', size: 10 } })
+    ).status,
+  ).toBe(202);
+  expect(
+    (await h.http('post', '/v1/group').send({ userId: 'gus', groupId: 'acme', traits: { plan: 'pro' } })).status,
+  ).toBe(202);
 
   expect((await h.http('post', '/v1/alias').send({ previousId: 'visitor-7', userId: 'gus' })).status).toBe(202);
 
@@ -117,34 +170,66 @@ test('alias: the visitor’s events and groups become the known contact’s, and
   const groups = await h.db.query('SELECT contact_id, traits FROM contact_groups WHERE group_id = $1', ['acme']);
   expect(groups.rows).toEqual([{ contact_id: 'gus', traits: { plan: 'pro', size: 10 } }]);
   // A call still carrying only the anonymous id (another tab) is the known contact's.
-  const later = await h.track({ anonymousId: 'visitor-7', event: 'Product Viewed', properties: { name: 'Wool scarf' } });
+  const later = await h.track({
+    anonymousId: 'visitor-7',
+    event: 'Product Viewed',
+    properties: { name: 'Wool scarf' },
+  });
   expect(later.journeys.started).toMatchObject([{ workflowId: 'journey:browse-abandonment:gus' }]);
   expect(await eventsOf('anonymous:visitor-7')).toBe(0);
-  const stored = await h.db.query<{ name: string }>("SELECT COALESCE(name, type) AS name FROM events WHERE contact_id = 'gus' ORDER BY id");
+  const stored = await h.db.query<{ name: string }>(
+    "SELECT COALESCE(name, type) AS name FROM events WHERE contact_id = 'gus' ORDER BY id",
+  );
   expect(stored.rows.map((r) => r.name)).toEqual(['Page Viewed', 'group', 'group', 'alias', 'Product Viewed']);
 });
 
 test('a merge moves events, traits (the known contact’s win; missing addresses filled) and push subscriptions', async () => {
-  await upsertContact(h.db, 'anonymous:v3', { firstName: 'Visitor', city: 'Lyon', email: 'old@example.com', phone: '+33600000000', email_marketing_consent: 'unsubscribed' });
-  await upsertContact(h.db, 'cleo', { firstName: 'Cleo', email: 'cleo@example.com', email_marketing_consent: 'subscribed', sms_marketing_consent: 'subscribed' });
+  await upsertContact(h.db, 'anonymous:v3', {
+    firstName: 'Visitor',
+    city: 'Lyon',
+    email: 'old@example.com',
+    phone: '+33600000000',
+    email_marketing_consent: 'unsubscribed',
+  });
+  await upsertContact(h.db, 'cleo', {
+    firstName: 'Cleo',
+    email: 'cleo@example.com',
+    email_marketing_consent: 'subscribed',
+    sms_marketing_consent: 'subscribed',
+  });
   await storeEvent('anonymous:v3', 'v3-a');
   await storeEvent('anonymous:v3', 'v3-b');
   await storeEvent('cleo', 'cleo-a');
-  await savePushSubscription(h.db, 'anonymous:v3', { endpoint: 'https://push.example/v3', keys: { p256dh: 'k', auth: 'a' } });
+  await savePushSubscription(h.db, 'anonymous:v3', {
+    endpoint: 'https://push.example/v3',
+    keys: { p256dh: 'k', auth: 'a' },
+  });
 
   expect(await merge('anonymous:v3', 'cleo')).toEqual({ merged: true });
 
   const cleo = await getContact(h.db, 'cleo');
-  expect(cleo).toMatchObject({ email: 'cleo@example.com', phone: '+33600000000', traits: { firstName: 'Cleo', city: 'Lyon', email: 'cleo@example.com', sms_marketing_consent: 'subscribed' } });
+  expect(cleo).toMatchObject({
+    email: 'cleo@example.com',
+    phone: '+33600000000',
+    traits: { firstName: 'Cleo', city: 'Lyon', email: 'cleo@example.com', sms_marketing_consent: 'subscribed' },
+  });
   // A withdrawn consent is never overwritten by a merge.
   expect(cleo?.traits.email_marketing_consent).toBe('unsubscribed');
   expect(await eventsOf('cleo')).toBe(3);
   expect(await eventsOf('anonymous:v3')).toBe(0);
   expect(await count('SELECT count(*)::int AS n FROM push_subscriptions WHERE contact_id = $1', ['cleo'])).toBe(1);
   // The merged-away row stays, empty and marked, so nothing is ever sent to it.
-  const gone = await h.db.query('SELECT email, phone, traits, merged_into FROM contacts WHERE id = $1', ['anonymous:v3']);
+  const gone = await h.db.query('SELECT email, phone, traits, merged_into FROM contacts WHERE id = $1', [
+    'anonymous:v3',
+  ]);
   expect(gone.rows).toEqual([{ email: null, phone: null, traits: {}, merged_into: 'cleo' }]);
-  expect(await resolveContactIds(h.db, ['anonymous:v3', 'cleo', 'nobody'])).toEqual(new Map([['anonymous:v3', 'cleo'], ['cleo', 'cleo'], ['nobody', 'nobody']]));
+  expect(await resolveContactIds(h.db, ['anonymous:v3', 'cleo', 'nobody'])).toEqual(
+    new Map([
+      ['anonymous:v3', 'cleo'],
+      ['cleo', 'cleo'],
+      ['nobody', 'nobody'],
+    ]),
+  );
 
   // A repeat (the next identify with both ids) changes nothing.
   expect(await merge('anonymous:v3', 'cleo')).toEqual({ merged: false, reason: 'same' });
@@ -167,7 +252,12 @@ test('chains resolve to the final contact, a merge into a merged contact goes to
 
   expect(await merge('chain-a', 'chain-b')).toEqual({ merged: true });
   expect(await merge('chain-b', 'chain-c')).toEqual({ merged: true });
-  expect(await resolveContactIds(h.db, ['chain-a', 'chain-b'])).toEqual(new Map([['chain-a', 'chain-c'], ['chain-b', 'chain-c']]));
+  expect(await resolveContactIds(h.db, ['chain-a', 'chain-b'])).toEqual(
+    new Map([
+      ['chain-a', 'chain-c'],
+      ['chain-b', 'chain-c'],
+    ]),
+  );
   expect(await eventsOf('chain-c')).toBe(1);
 
   // Into chain-a, which is chain-c now.
@@ -183,8 +273,16 @@ test('chains resolve to the final contact, a merge into a merged contact goes to
 });
 
 test('resolveContactIds follows chains stored hop by hop', async () => {
-  await h.db.query("INSERT INTO contact_aliases (alias_id, contact_id) VALUES ('hop-1', 'hop-2'), ('hop-2', 'hop-3'), ('hop-3', 'hop-4')");
-  expect(await resolveContactIds(h.db, ['hop-1', 'hop-2', 'hop-4'])).toEqual(new Map([['hop-1', 'hop-4'], ['hop-2', 'hop-4'], ['hop-4', 'hop-4']]));
+  await h.db.query(
+    "INSERT INTO contact_aliases (alias_id, contact_id) VALUES ('hop-1', 'hop-2'), ('hop-2', 'hop-3'), ('hop-3', 'hop-4')",
+  );
+  expect(await resolveContactIds(h.db, ['hop-1', 'hop-2', 'hop-4'])).toEqual(
+    new Map([
+      ['hop-1', 'hop-4'],
+      ['hop-2', 'hop-4'],
+      ['hop-4', 'hop-4'],
+    ]),
+  );
 });
 
 test('concurrent merges of the same pair (and the reverse pair) neither deadlock nor move anything twice', async () => {
@@ -218,7 +316,13 @@ test('ingestion locking the contact orders itself with a concurrent merge: its e
     const { contactId } = await lockContact(tx, 'anonymous:v5');
     locked();
     await held;
-    await insertEvent(tx, { messageId: 'v5-view', type: 'track', contactId, name: 'Product Viewed', occurredAt: new Date().toISOString() });
+    await insertEvent(tx, {
+      messageId: 'v5-view',
+      type: 'track',
+      contactId,
+      name: 'Product Viewed',
+      occurredAt: new Date().toISOString(),
+    });
     return contactId;
   });
   await isLocked;
@@ -237,7 +341,13 @@ test('ingestion locking the contact orders itself with a concurrent merge: its e
     await mergeContacts(mergeTx, 'anonymous:v6', 'fay');
     const waiting = inTransaction(h.db, async (tx) => {
       const { contactId } = await lockContact(tx, 'anonymous:v6');
-      await insertEvent(tx, { messageId: 'v6-view', type: 'track', contactId, name: 'Product Viewed', occurredAt: new Date().toISOString() });
+      await insertEvent(tx, {
+        messageId: 'v6-view',
+        type: 'track',
+        contactId,
+        name: 'Product Viewed',
+        occurredAt: new Date().toISOString(),
+      });
       return contactId;
     });
     await new Promise((r) => setTimeout(r, 200));

@@ -24,16 +24,32 @@ const ids = async (query: string) => (await search(query)).contacts.map((c) => c
 
 describe('search', () => {
   beforeAll(async () => {
-    await h.identify('s-ada', { email: 'Ada@Example.com', phone: '+33611111111', city: 'Lyon', age: 36, plan: { tier: 'gold' } });
+    await h.identify('s-ada', {
+      email: 'Ada@Example.com',
+      phone: '+33611111111',
+      city: 'Lyon',
+      age: 36,
+      plan: { tier: 'gold' },
+    });
     await h.identify('s-bob', { email: 'bob@example.com', city: 'Paris', age: 41 });
     await h.identify('s-cyd', { email: 'cyd@example.com', city: 'Lyon', plan: { tier: 'free' } });
     expect((await h.http('post', '/v1/lists').send({ id: 'vip', name: 'VIP' })).status).toBe(201);
     await h.http('post', '/v1/lists/vip/members').send({ contacts: [{ contactId: 's-ada' }, { contactId: 's-bob' }] });
     await h.http('delete', '/v1/lists/vip/members/s-bob');
     // In Lyon without an age: s-cyd only. Built for the existing base in the background.
-    const condition = { all: [{ profile: { property: 'city', op: 'equals', value: 'Lyon' } }, { profile: { property: 'age', op: 'not_exists' } }] };
-    expect((await h.http('post', '/v1/segments').send({ id: 'big-spenders', name: 'Lyon, age unknown', condition })).status).toBe(202);
-    await waitFor(async () => (await h.http('get', '/v1/segments/big-spenders')).body.status === 'ready', 'the segment to be built');
+    const condition = {
+      all: [
+        { profile: { property: 'city', op: 'equals', value: 'Lyon' } },
+        { profile: { property: 'age', op: 'not_exists' } },
+      ],
+    };
+    expect(
+      (await h.http('post', '/v1/segments').send({ id: 'big-spenders', name: 'Lyon, age unknown', condition })).status,
+    ).toBe(202);
+    await waitFor(
+      async () => (await h.http('get', '/v1/segments/big-spenders')).body.status === 'ready',
+      'the segment to be built',
+    );
   });
 
   test('by email (any case), phone, trait (text, number, nested; several values), list and segment', async () => {
@@ -56,7 +72,9 @@ describe('search', () => {
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const page: Awaited<ReturnType<typeof search>> = await search(`trait.batch=paged&limit=10${cursor ? `&cursor=${cursor}` : ''}`);
+      const page: Awaited<ReturnType<typeof search>> = await search(
+        `trait.batch=paged&limit=10${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       expect(page.contacts.length).toBeLessThanOrEqual(10);
       seen.push(...page.contacts.map((c) => c.id));
       cursor = page.next_cursor;
@@ -90,9 +108,21 @@ describe('profile', () => {
     const at = (day: number) => new Date(Date.UTC(2026, 0, day)).toISOString();
     await h.track({ userId: 'p-eve', event: 'Order Completed', properties: { total: 40.5 }, timestamp: at(1) });
     await h.track({ userId: 'p-eve', event: 'Order Completed', properties: { revenue: '59.5' }, timestamp: at(3) });
-    await h.track({ userId: 'p-eve', event: 'Order Completed', properties: { total: 10 }, timestamp: at(2), messageId: 'order-3' });
+    await h.track({
+      userId: 'p-eve',
+      event: 'Order Completed',
+      properties: { total: 10 },
+      timestamp: at(2),
+      messageId: 'order-3',
+    });
     // A retried event is stored once and counted once.
-    await h.track({ userId: 'p-eve', event: 'Order Completed', properties: { total: 10 }, timestamp: at(2), messageId: 'order-3' });
+    await h.track({
+      userId: 'p-eve',
+      event: 'Order Completed',
+      properties: { total: 10 },
+      timestamp: at(2),
+      messageId: 'order-3',
+    });
     await h.http('post', '/v1/batch').send({
       batch: [
         { type: 'track', userId: 'p-eve', event: 'Email Opened', timestamp: at(4) },
@@ -105,22 +135,45 @@ describe('profile', () => {
     expect(res.body).toMatchObject({
       id: 'p-eve',
       email: 'eve@example.com',
-      consent: { email: { status: 'never_asked' }, sms: { status: 'subscribed', source: 'checkout form' }, push: { status: 'never_asked' } },
+      consent: {
+        email: { status: 'never_asked' },
+        sms: { status: 'subscribed', source: 'checkout form' },
+        push: { status: 'never_asked' },
+      },
       lists: [{ id: 'vip', name: 'VIP' }],
       segments: [],
-      computed: { orderCount: 3, totalSpent: 110, firstOrderAt: at(1), lastOrderAt: at(3), lastOpenAt: at(6), lastClickAt: at(5) },
+      computed: {
+        orderCount: 3,
+        totalSpent: 110,
+        firstOrderAt: at(1),
+        lastOrderAt: at(3),
+        lastOpenAt: at(6),
+        lastClickAt: at(5),
+      },
     });
 
     // The backfill rebuilds the same figures from the stored events.
     await h.db.query('DELETE FROM contact_stats');
     expect(await backfillStats(h.db, { pageSize: 7 })).toBeGreaterThan(5);
-    expect((await h.http('get', '/v1/contacts/p-eve')).body.computed).toMatchObject({ orderCount: 3, totalSpent: 110, lastOpenAt: at(6) });
+    expect((await h.http('get', '/v1/contacts/p-eve')).body.computed).toMatchObject({
+      orderCount: 3,
+      totalSpent: 110,
+      lastOpenAt: at(6),
+    });
   });
 
   test("a visitor's orders count for the known contact once merged; the anonymous id shows the known contact", async () => {
-    await h.http('post', '/v1/track').send({ anonymousId: 'visitor-9', event: 'Order Completed', properties: { total: 25 } });
+    await h
+      .http('post', '/v1/track')
+      .send({ anonymousId: 'visitor-9', event: 'Order Completed', properties: { total: 25 } });
     await h.track({ userId: 'p-fay', event: 'Order Completed', properties: { total: 5 } });
-    expect((await h.http('post', '/v1/identify').send({ userId: 'p-fay', anonymousId: 'visitor-9', traits: { email: 'fay@example.com' } })).status).toBe(202);
+    expect(
+      (
+        await h
+          .http('post', '/v1/identify')
+          .send({ userId: 'p-fay', anonymousId: 'visitor-9', traits: { email: 'fay@example.com' } })
+      ).status,
+    ).toBe(202);
     const res = await h.http('get', '/v1/contacts/anonymous:visitor-9');
     expect(res.body).toMatchObject({ id: 'p-fay', computed: { orderCount: 2, totalSpent: 30 } });
   });

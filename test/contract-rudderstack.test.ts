@@ -4,11 +4,24 @@
  * `application/x-www-form-urlencoded`. Every call type stored and routed.
  */
 import Analytics from '@rudderstack/rudder-sdk-node';
-import { expectStoredAndRouted, INGESTION_KEY, parcoursForContracts, scenario, type ContractCall } from './helpers/contract-scenario';
+import {
+  expectStoredAndRouted,
+  INGESTION_KEY,
+  parcoursForContracts,
+  scenario,
+  type ContractCall,
+} from './helpers/contract-scenario';
 
 /** The headers of each request the SDK made, to be sure the defaults under test were used. */
 const sent: { method?: string; path?: string; encoding?: string; type?: string }[] = [];
-const parcours = parcoursForContracts((req) => sent.push({ method: req.method, path: req.url, encoding: req.headers['content-encoding'], type: req.headers['content-type'] }));
+const parcours = parcoursForContracts((req) =>
+  sent.push({
+    method: req.method,
+    path: req.url,
+    encoding: req.headers['content-encoding'],
+    type: req.headers['content-type'],
+  }),
+);
 
 /** What a failed request answered (the SDK's errors are axios errors), readable in a failure. */
 const answerOf = (err: unknown) => {
@@ -42,14 +55,25 @@ test('every call type with the SDK defaults (gzip, form content type): each stor
   const s = scenario('rudderstack');
   const failures: unknown[] = [];
   // errorHandler only collects what the SDK would otherwise throw from its own flushes.
-  const rudder = new Analytics(INGESTION_KEY, { dataPlaneUrl: parcours.url, logLevel: 'error', errorHandler: (err) => failures.push(answerOf(err)) });
+  const rudder = new Analytics(INGESTION_KEY, {
+    dataPlaneUrl: parcours.url,
+    logLevel: 'error',
+    errorHandler: (err) => failures.push(answerOf(err)),
+  });
 
   const delivered = Promise.all(s.calls.map((call) => send(rudder, call)));
   await rudder.flush();
   expect(await delivered).toEqual(s.calls.map(() => undefined));
   expect(failures).toEqual([]);
   expect(sent.length).toBeGreaterThan(0);
-  expect(sent).toEqual(sent.map(() => ({ method: 'POST', path: '/v1/batch', encoding: 'gzip', type: 'application/x-www-form-urlencoded' })));
+  expect(sent).toEqual(
+    sent.map(() => ({
+      method: 'POST',
+      path: '/v1/batch',
+      encoding: 'gzip',
+      type: 'application/x-www-form-urlencoded',
+    })),
+  );
 
   await expectStoredAndRouted(parcours.h, s);
 });

@@ -3,7 +3,13 @@
  * `host` pointed at Parcours: every call type, sent in one batch, stored and routed.
  */
 import { Analytics } from '@segment/analytics-node';
-import { expectStoredAndRouted, INGESTION_KEY, parcoursForContracts, scenario, type ContractCall } from './helpers/contract-scenario';
+import {
+  expectStoredAndRouted,
+  INGESTION_KEY,
+  parcoursForContracts,
+  scenario,
+  type ContractCall,
+} from './helpers/contract-scenario';
 
 const parcours = parcoursForContracts();
 

@@ -7,7 +7,14 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { segmentPython } from '../scripts/python-tools';
-import { expectStoredAndRouted, INGESTION_KEY, parcoursForContracts, scenario, waitUntilRouted, type ContractCall } from './helpers/contract-scenario';
+import {
+  expectStoredAndRouted,
+  INGESTION_KEY,
+  parcoursForContracts,
+  scenario,
+  waitUntilRouted,
+  type ContractCall,
+} from './helpers/contract-scenario';
 
 const parcours = parcoursForContracts();
 
@@ -27,7 +34,8 @@ function sendWithPython(calls: PythonCall[]): Promise<PythonRun> {
       'python3',
       [path.join(__dirname, 'helpers', 'segment-python-client.py')],
       { env: { ...process.env, PYTHONPATH: segmentPython() }, timeout: 30_000 },
-      (err, stdout, stderr) => (err ? reject(new Error(`python client: ${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as PythonRun)),
+      (err, stdout, stderr) =>
+        err ? reject(new Error(`python client: ${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as PythonRun),
     );
     child.stdin!.end(JSON.stringify({ host: parcours.url, writeKey: INGESTION_KEY, calls }));
   });
@@ -45,7 +53,14 @@ test('every call type through analytics.flush(): each stored once and routed, th
 });
 
 test('a numeric userId above 2^53 is stored exactly as sent', async () => {
-  const call: PythonCall = { type: 'track', messageId: 'segment-python-big-id', userId: '12345678901234567890', userIdAsNumber: true, event: 'Signed Up', properties: { plan: 'free' } };
+  const call: PythonCall = {
+    type: 'track',
+    messageId: 'segment-python-big-id',
+    userId: '12345678901234567890',
+    userIdAsNumber: true,
+    event: 'Signed Up',
+    properties: { plan: 'free' },
+  };
   const run = await sendWithPython([call]);
   expect(run.errors).toEqual([]);
   // The library turns the int into its decimal text; a rounding parser would still lose it.

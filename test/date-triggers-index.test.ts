@@ -6,7 +6,14 @@
 import fc from 'fast-check';
 import { monthDayOf } from '../calendar/anniversary';
 import { nameKey } from '../calendar/name-days';
-import { contactsNamed, contactsOnDays, daysWithContacts, namesInUse, registerCalendarProperty, zonesInUse } from '../db/contact-dates';
+import {
+  contactsNamed,
+  contactsOnDays,
+  daysWithContacts,
+  namesInUse,
+  registerCalendarProperty,
+  zonesInUse,
+} from '../db/contact-dates';
 import { upsertContact } from '../db/contacts';
 import { createTestDatabase, type TestDatabase } from './helpers/database';
 
@@ -17,7 +24,12 @@ beforeAll(async () => {
 afterAll(() => t?.drop());
 
 const datesOf = async (contactId: string) =>
-  (await t.db.query<{ property: string; month: number; day: number }>('SELECT property, month, day FROM contact_dates WHERE contact_id = $1 ORDER BY property', [contactId])).rows;
+  (
+    await t.db.query<{ property: string; month: number; day: number }>(
+      'SELECT property, month, day FROM contact_dates WHERE contact_id = $1 ORDER BY property',
+      [contactId],
+    )
+  ).rows;
 
 test('identify keeps the index: set, moved, unchanged, removed; a property registered later is filled for everyone', async () => {
   await upsertContact(t.db, 'early', { renewal_date: '2027-03-01T10:00:00Z' });
@@ -37,7 +49,12 @@ test('identify keeps the index: set, moved, unchanged, removed; a property regis
   await registerCalendarProperty(t.db, 'renewal_date');
   expect(await datesOf('early')).toEqual([{ property: 'renewal_date', month: 3, day: 1 }]);
   expect(await daysWithContacts(t.db, 'renewal_date')).toEqual([{ month: 3, day: 1 }]);
-  expect(await contactsOnDays(t.db, 'renewal_date', [{ month: 3, day: 1 }, { month: 12, day: 5 }])).toEqual([{ contactId: 'early', month: 3, day: 1, zone: null }]);
+  expect(
+    await contactsOnDays(t.db, 'renewal_date', [
+      { month: 3, day: 1 },
+      { month: 12, day: 5 },
+    ]),
+  ).toEqual([{ contactId: 'early', month: 3, day: 1, zone: null }]);
 });
 
 test('first names and zones: accents and case removed; a merged-away id leaves the index', async () => {
@@ -51,21 +68,34 @@ test('first names and zones: accents and case removed; a merged-away id leaves t
   expect(await zonesInUse(t.db)).toEqual(['America/New_York', 'Europe/Paris']);
   await upsertContact(t.db, 'merged', { firstName: 'Stéphane', birthday: '2000-02-29' });
   await t.db.query("UPDATE contacts SET merged_into = 'stef' WHERE id = 'merged'");
-  expect(await contactsNamed(t.db, ['stephane'])).toEqual([{ contactId: 'stef', firstName: 'stephane', zone: 'America/New_York' }]);
+  expect(await contactsNamed(t.db, ['stephane'])).toEqual([
+    { contactId: 'stef', firstName: 'stephane', zone: 'America/New_York' },
+  ]);
   expect(await datesOf('merged')).toEqual([]);
 });
 
 test('SQL and TypeScript read the same day from any value, and the same name key', async () => {
   const value = fc.oneof(
-    fc.date({ min: new Date('1900-01-01'), max: new Date('2100-12-31'), noInvalidDate: true }).map((d) => d.toISOString()),
-    fc.date({ min: new Date('1900-01-01'), max: new Date('2100-12-31'), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10)),
-    fc.date({ min: new Date('1971-01-01'), max: new Date('2100-12-31'), noInvalidDate: true }).map((d) => Math.floor(d.getTime() / 1000)),
+    fc
+      .date({ min: new Date('1900-01-01'), max: new Date('2100-12-31'), noInvalidDate: true })
+      .map((d) => d.toISOString()),
+    fc
+      .date({ min: new Date('1900-01-01'), max: new Date('2100-12-31'), noInvalidDate: true })
+      .map((d) => d.toISOString().slice(0, 10)),
+    fc
+      .date({ min: new Date('1971-01-01'), max: new Date('2100-12-31'), noInvalidDate: true })
+      .map((d) => Math.floor(d.getTime() / 1000)),
     fc.date({ min: new Date('1974-01-01'), max: new Date('2100-12-31'), noInvalidDate: true }).map((d) => d.getTime()),
-    fc.tuple(fc.integer({ min: 0, max: 13 }), fc.integer({ min: 0, max: 32 }), fc.boolean()).map(([m, d, dashes]) => `${dashes ? '--' : ''}${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`),
+    fc
+      .tuple(fc.integer({ min: 0, max: 13 }), fc.integer({ min: 0, max: 32 }), fc.boolean())
+      .map(([m, d, dashes]) => `${dashes ? '--' : ''}${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`),
     fc.string({ maxLength: 12 }),
   );
   const values = fc.sample(value, { numRuns: 400, seed: 17 });
-  const { rows } = await t.db.query<{ md: number[] | null }>('SELECT calendar_month_day(v) AS md FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(v, n) ORDER BY n', [JSON.stringify(values)]);
+  const { rows } = await t.db.query<{ md: number[] | null }>(
+    'SELECT calendar_month_day(v) AS md FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(v, n) ORDER BY n',
+    [JSON.stringify(values)],
+  );
   const sql = rows.map((r) => r.md ?? null);
   const ts = values.map((v) => {
     const md = monthDayOf(v);
@@ -73,7 +103,23 @@ test('SQL and TypeScript read the same day from any value, and the same name key
   });
   expect(sql).toEqual(ts);
 
-  const names = ['Stéphane', 'ÉLODIE', 'Zoé', 'jean  pierre', 'Anaïs', 'Gaëlle', 'François', 'Noël', 'Hélène-Marie', 'Ñico'];
-  const keys = (await t.db.query<{ k: string }>('SELECT calendar_name_key(n) AS k FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i) ORDER BY i', [names])).rows.map((r) => r.k);
+  const names = [
+    'Stéphane',
+    'ÉLODIE',
+    'Zoé',
+    'jean  pierre',
+    'Anaïs',
+    'Gaëlle',
+    'François',
+    'Noël',
+    'Hélène-Marie',
+    'Ñico',
+  ];
+  const keys = (
+    await t.db.query<{ k: string }>(
+      'SELECT calendar_name_key(n) AS k FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i) ORDER BY i',
+      [names],
+    )
+  ).rows.map((r) => r.k);
   expect(keys).toEqual(names.map(nameKey));
 });

@@ -29,20 +29,58 @@ const NEW_YORK = 'America/New_York';
 
 beforeAll(async () => {
   h = await Harness.start();
-  const email = (id: string, subject: string) => [{ id, type: 'email' as const, subject, html: '<p>{{ contact.firstName }}</p>' }];
+  const email = (id: string, subject: string) => [
+    { id, type: 'email' as const, subject, html: '<p>{{ contact.firstName }}</p>' },
+  ];
   const common = { status: 'live' as const, smartSending: { enabled: false } };
-  await h.putFlow('birthday', { ...common, name: 'Birthday', trigger: { date: { property: 'birthday', at: '09:00' } }, steps: email('wish', 'Joyeux anniversaire {{ contact.firstName }}') });
-  await h.putFlow('name-day', { ...common, name: 'Name day', trigger: { nameDay: { at: '09:00' } }, steps: email('wish', 'Bonne fête {{ contact.firstName }}') });
+  await h.putFlow('birthday', {
+    ...common,
+    name: 'Birthday',
+    trigger: { date: { property: 'birthday', at: '09:00' } },
+    steps: email('wish', 'Joyeux anniversaire {{ contact.firstName }}'),
+  });
+  await h.putFlow('name-day', {
+    ...common,
+    name: 'Name day',
+    trigger: { nameDay: { at: '09:00' } },
+    steps: email('wish', 'Bonne fête {{ contact.firstName }}'),
+  });
   await h.putFlow('meres', {
     ...common,
     name: 'Fête des mères',
-    trigger: { moment: { id: 'fete-des-meres', offsetDays: -3, at: '09:00' }, contact: { profile: { property: 'country', op: 'equals', value: 'FR' } } },
+    trigger: {
+      moment: { id: 'fete-des-meres', offsetDays: -3, at: '09:00' },
+      contact: { profile: { property: 'country', op: 'equals', value: 'FR' } },
+    },
     steps: email('promo', 'Fête des mères: {{ event.properties.date }}'),
   });
-  await h.putFlow('black-friday', { ...common, name: 'Black Friday', trigger: { moment: { id: 'black-friday', offsetDays: -3, at: '09:00' } }, steps: email('teaser', 'Black Friday {{ event.properties.date }}') });
-  await h.identify('paris', { email: 'paris@example.com', firstName: 'Stéphane', birthday: '1990-12-05', timezone: PARIS, country: 'FR' });
-  await h.identify('ny', { email: 'ny@example.com', firstName: 'Jean-Pierre', birthday: Date.parse('1985-12-05T00:00:00Z') / 1000, timezone: NEW_YORK, country: 'US' });
-  await h.identify('leap', { email: 'leap@example.com', firstName: 'Zoé', birthday: '2000-02-29', timezone: PARIS, country: 'FR' });
+  await h.putFlow('black-friday', {
+    ...common,
+    name: 'Black Friday',
+    trigger: { moment: { id: 'black-friday', offsetDays: -3, at: '09:00' } },
+    steps: email('teaser', 'Black Friday {{ event.properties.date }}'),
+  });
+  await h.identify('paris', {
+    email: 'paris@example.com',
+    firstName: 'Stéphane',
+    birthday: '1990-12-05',
+    timezone: PARIS,
+    country: 'FR',
+  });
+  await h.identify('ny', {
+    email: 'ny@example.com',
+    firstName: 'Jean-Pierre',
+    birthday: Date.parse('1985-12-05T00:00:00Z') / 1000,
+    timezone: NEW_YORK,
+    country: 'US',
+  });
+  await h.identify('leap', {
+    email: 'leap@example.com',
+    firstName: 'Zoé',
+    birthday: '2000-02-29',
+    timezone: PARIS,
+    country: 'FR',
+  });
   // A maximum sleep longer than the tests' jumps: the clock wakes only at entries' instants.
   await ensureCalendarClock(h.env.client.workflow, { maxSleepMs: 400 * 86_400_000 });
 }, 120_000);
@@ -67,7 +105,7 @@ test('the server starts before the first birthday of the tests', async () => {
   expect(new Date(await h.env.currentTimeMs()).toISOString() < '2026-12-05').toBe(true);
 });
 
-test('delay_until yearly waits for this year\'s birthday, not the 1990 date (which fired at once)', async () => {
+test("delay_until yearly waits for this year's birthday, not the 1990 date (which fired at once)", async () => {
   await h.putFlow('birthday-wait', {
     name: 'Birthday wait',
     status: 'live',
@@ -88,7 +126,11 @@ test('a birthday flow fires at 09:00 local on the day, in Paris and in New York'
   await sleepUntil(utc('2026-12-05T08:58', PARIS)!);
   expect(mails('paris@example.com', /anniversaire/)).toHaveLength(0);
   await sleepUntil(utc('2026-12-05T09:01', PARIS)!);
-  const [wish] = await waitFor(() => mails('paris@example.com', /anniversaire/).length > 0 && mails('paris@example.com', /anniversaire/), 'the Paris birthday email', 30_000);
+  const [wish] = await waitFor(
+    () => mails('paris@example.com', /anniversaire/).length > 0 && mails('paris@example.com', /anniversaire/),
+    'the Paris birthday email',
+    30_000,
+  );
   expect(wish.subject).toBe('Joyeux anniversaire Stéphane');
   expect(await entries('birthday', 'paris')).toEqual([{ at: utc('2026-12-05T09:00', PARIS), date: '2026-12-05' }]);
   // 09:00 in New York is six hours later: nothing yet for the birthday given in Unix seconds.
@@ -119,12 +161,26 @@ test('3 days before la fête des mères 2027 (30 May) at 09:00 local, for the co
   await sleepUntil(utc('2027-05-27T08:58', PARIS)!);
   expect(mails('paris@example.com', /Fête des mères/)).toHaveLength(0);
   await sleepUntil(utc('2027-05-27T09:01', NEW_YORK)!);
-  await waitFor(() => mails('paris@example.com', /Fête des mères/).length === 1 && mails('leap@example.com', /Fête des mères/).length === 1, 'the fête des mères emails', 30_000);
+  await waitFor(
+    () =>
+      mails('paris@example.com', /Fête des mères/).length === 1 &&
+      mails('leap@example.com', /Fête des mères/).length === 1,
+    'the fête des mères emails',
+    30_000,
+  );
   expect(mails('paris@example.com', /Fête des mères/)[0].subject).toBe('Fête des mères: 2027-05-30');
   expect(await entries('meres', 'paris')).toEqual([{ at: utc('2027-05-27T09:00', PARIS), date: '2027-05-30' }]);
   // New York's contact was offered the entry at 09:00 there, and the condition (country FR) kept it out.
   expect(await entries('meres', 'ny')).toEqual([{ at: utc('2027-05-27T09:00', NEW_YORK), date: '2027-05-30' }]);
-  await waitFor(async () => (await h.db.query("SELECT 1 FROM journey_entries WHERE flow_id = 'meres' AND contact_id = 'ny' AND outcome = 'refused'")).rowCount === 1, 'the refused entry');
+  await waitFor(
+    async () =>
+      (
+        await h.db.query(
+          "SELECT 1 FROM journey_entries WHERE flow_id = 'meres' AND contact_id = 'ny' AND outcome = 'refused'",
+        )
+      ).rowCount === 1,
+    'the refused entry',
+  );
   expect(mails('ny@example.com', /Fête des mères/)).toHaveLength(0);
 }, 120_000);
 
@@ -132,7 +188,11 @@ test('3 days before Black Friday: 2026 was past at the start, so 23 November 202
   expect(momentDate('black-friday', 2026)).toBe('2026-11-27');
   expect(await entries('black-friday', 'paris')).toEqual([]);
   await sleepUntil(utc('2027-11-23T09:01', NEW_YORK)!);
-  await waitFor(() => ['paris', 'ny', 'leap'].every((c) => mails(`${c}@example.com`, /Black Friday/).length === 1), 'the Black Friday emails', 30_000);
+  await waitFor(
+    () => ['paris', 'ny', 'leap'].every((c) => mails(`${c}@example.com`, /Black Friday/).length === 1),
+    'the Black Friday emails',
+    30_000,
+  );
   expect(await entries('black-friday', 'paris')).toEqual([{ at: utc('2027-11-23T09:00', PARIS), date: '2027-11-26' }]);
   expect(await entries('black-friday', 'ny')).toEqual([{ at: utc('2027-11-23T09:00', NEW_YORK), date: '2027-11-26' }]);
 }, 120_000);

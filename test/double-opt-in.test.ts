@@ -27,7 +27,12 @@ beforeAll(async () => {
     },
     steps: [{ id: 'welcome', type: 'email', subject: 'Welcome aboard', html: '<p>Welcome</p>' }],
   } satisfies FlowInput);
-  await h.putFlow('promo', { ...base, name: 'Promo', trigger: { event: 'Promo Day' }, steps: [{ id: 'promo', type: 'email', subject: 'Promo', html: '<p>-20%</p>' }] } satisfies FlowInput);
+  await h.putFlow('promo', {
+    ...base,
+    name: 'Promo',
+    trigger: { event: 'Promo Day' },
+    steps: [{ id: 'promo', type: 'email', subject: 'Promo', html: '<p>-20%</p>' }],
+  } satisfies FlowInput);
 });
 afterAll(() => h?.stop());
 
@@ -45,12 +50,24 @@ test('pending sends a confirmation; clicking it subscribes the contact, is store
   await h.identify('ada', { email: 'ada@example.com' });
   await promo('ada');
   expect(emailsTo('ada@example.com')).toEqual([]);
-  const skipped = (await h.http('get', '/v1/contacts/ada/messages')).body.messages.find((m: { stepId: string }) => m.stepId === 'promo');
-  expect(skipped).toMatchObject({ status: 'skipped', reason: 'no email consent (never_asked; CONSENT_EMAIL=opt_in requires subscribed)' });
+  const skipped = (await h.http('get', '/v1/contacts/ada/messages')).body.messages.find(
+    (m: { stepId: string }) => m.stepId === 'promo',
+  );
+  expect(skipped).toMatchObject({
+    status: 'skipped',
+    reason: 'no email consent (never_asked; CONSENT_EMAIL=opt_in requires subscribed)',
+  });
 
-  const res = await h.http('put', '/v1/contacts/ada/consent/email').send({ status: 'pending', source: 'signup_form', ip: '198.51.100.7' });
+  const res = await h
+    .http('put', '/v1/contacts/ada/consent/email')
+    .send({ status: 'pending', source: 'signup_form', ip: '198.51.100.7' });
   expect(res.status).toBe(200);
-  expect(res.body).toMatchObject({ status: 'pending', changed: true, previous: 'never_asked', confirmation: { status: 'sent' } });
+  expect(res.body).toMatchObject({
+    status: 'pending',
+    changed: true,
+    previous: 'never_asked',
+    confirmation: { status: 'sent' },
+  });
 
   const [confirmation] = emailsTo('ada@example.com');
   expect(confirmation.subject).toBe('Please confirm your subscription');
@@ -58,7 +75,9 @@ test('pending sends a confirmation; clicking it subscribes the contact, is store
   const link = /href="(https:\/\/parcours\.test\/c\/[\w.-]+)"/.exec(confirmation.html)![1];
   expect(confirmation.customArgs.parcours_message_id).toBe(res.body.confirmation.messageId);
   // The stored content holds the real link (the outbox in development shows it).
-  const stored = (await h.http('get', '/v1/contacts/ada/messages')).body.messages.find((m: { stepId: string }) => m.stepId === 'confirm-email');
+  const stored = (await h.http('get', '/v1/contacts/ada/messages')).body.messages.find(
+    (m: { stepId: string }) => m.stepId === 'confirm-email',
+  );
   expect(stored).toMatchObject({ status: 'sent', transactional: true, recipient: 'ada@example.com' });
   expect(stored.content.html).toContain(link);
 
@@ -68,14 +87,28 @@ test('pending sends a confirmation; clicking it subscribes the contact, is store
   expect(page.text).toContain('Confirm my subscription');
   expect((await consentOf('ada')).channels.email.status).toBe('pending');
 
-  const confirmed = await supertest(h.app).post(pathOf(link)).set('User-Agent', 'Mozilla/5.0 (test)').type('form').send('');
+  const confirmed = await supertest(h.app)
+    .post(pathOf(link))
+    .set('User-Agent', 'Mozilla/5.0 (test)')
+    .type('form')
+    .send('');
   expect(confirmed.status).toBe(200);
   expect(confirmed.text).toContain('confirmed');
 
   const consent = await consentOf('ada');
-  expect(consent.channels.email).toMatchObject({ status: 'subscribed', source: 'double_opt_in', userAgent: 'Mozilla/5.0 (test)' });
+  expect(consent.channels.email).toMatchObject({
+    status: 'subscribed',
+    source: 'double_opt_in',
+    userAgent: 'Mozilla/5.0 (test)',
+  });
   expect(consent.channels.email.ip).toBeTruthy();
-  expect(consent.history.map((e: { properties: Record<string, unknown> }) => [e.properties.status, e.properties.previous, e.properties.source])).toEqual([
+  expect(
+    consent.history.map((e: { properties: Record<string, unknown> }) => [
+      e.properties.status,
+      e.properties.previous,
+      e.properties.source,
+    ]),
+  ).toEqual([
     ['pending', 'never_asked', 'signup_form'],
     ['subscribed', 'pending', 'double_opt_in'],
   ]);
@@ -84,7 +117,11 @@ test('pending sends a confirmation; clicking it subscribes the contact, is store
   await h.journeyStarted('welcome-confirmed', 'ada');
   expect(await h.result('welcome-confirmed', 'ada')).toMatchObject({ status: 'completed' });
   await promo('ada');
-  expect(emailsTo('ada@example.com').map((e) => e.subject)).toEqual(['Please confirm your subscription', 'Welcome aboard', 'Promo']);
+  expect(emailsTo('ada@example.com').map((e) => e.subject)).toEqual([
+    'Please confirm your subscription',
+    'Welcome aboard',
+    'Promo',
+  ]);
 
   // Clicking again: already confirmed, nothing stored twice.
   const again = await supertest(h.app).post(pathOf(link)).type('form').send('');
@@ -101,7 +138,12 @@ test('a forged, expired or other-purpose link is a 400 page and changes nothing'
   const expired = signLink(TEST_LINKS.secret, { p: 'confirm', ...claims, x: Math.floor(Date.now() / 1000) - 60 });
   const unsubscribe = signLink(TEST_LINKS.secret, { p: 'unsubscribe', ...claims });
   const forged = signLink('not-the-secret', { p: 'confirm', ...claims, x: Math.floor(Date.now() / 1000) + 3600 });
-  const otherAddress = signLink(TEST_LINKS.secret, { p: 'confirm', ...claims, a: addressHash('someone-else@example.com'), x: Math.floor(Date.now() / 1000) + 3600 });
+  const otherAddress = signLink(TEST_LINKS.secret, {
+    p: 'confirm',
+    ...claims,
+    a: addressHash('someone-else@example.com'),
+    x: Math.floor(Date.now() / 1000) + 3600,
+  });
   for (const token of [expired, unsubscribe, forged, 'garbage']) {
     for (const method of ['get', 'post'] as const) {
       const r = await supertest(h.app)[method](`/c/${token}`);
@@ -117,7 +159,9 @@ test('a forged, expired or other-purpose link is a 400 page and changes nothing'
 test('a repeated pending does not send a second confirmation', async () => {
   await h.identify('cy', { email: 'cy@example.com' });
   await h.http('put', '/v1/contacts/cy/consent/email').send({ status: 'pending', source: 'signup_form' });
-  const second = await h.http('put', '/v1/contacts/cy/consent/email').send({ status: 'pending', source: 'signup_form' });
+  const second = await h
+    .http('put', '/v1/contacts/cy/consent/email')
+    .send({ status: 'pending', source: 'signup_form' });
   expect(second.body).toMatchObject({ changed: false, confirmation: { status: 'sent' } });
   expect(emailsTo('cy@example.com')).toHaveLength(1);
 });

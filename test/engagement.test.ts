@@ -15,19 +15,49 @@ beforeAll(async () => {
 });
 afterAll(() => h?.stop());
 
-const email = (id: string, subject: string, extra: Record<string, unknown> = {}) => ({ id, type: 'email' as const, subject, html: `<p>${subject}</p>`, ...extra });
-const flow = (trigger: string, steps: FlowInput['steps'], extra: Partial<FlowInput> = {}): FlowInput => ({ name: trigger, status: 'live', trigger: { event: trigger }, smartSending: { enabled: false }, steps, ...extra });
+const email = (id: string, subject: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  type: 'email' as const,
+  subject,
+  html: `<p>${subject}</p>`,
+  ...extra,
+});
+const flow = (trigger: string, steps: FlowInput['steps'], extra: Partial<FlowInput> = {}): FlowInput => ({
+  name: trigger,
+  status: 'live',
+  trigger: { event: trigger },
+  smartSending: { enabled: false },
+  steps,
+  ...extra,
+});
 const subjectsTo = (to: string) => h.sendgrid.emails.filter((e) => e.to === to).map((e) => e.subject);
-type MessageView = { id: string; stepId: string; status: string; reason: string | null; deliveryStatus: string | null; openedAt: string | null; events: { source: string; type: string }[] };
-const messagesOf = async (contactId: string) => (await h.http('get', `/v1/contacts/${contactId}/messages`)).body.messages as MessageView[];
-const messageOf = async (contactId: string, stepId: string) => (await messagesOf(contactId)).find((m) => m.stepId === stepId)!;
+type MessageView = {
+  id: string;
+  stepId: string;
+  status: string;
+  reason: string | null;
+  deliveryStatus: string | null;
+  openedAt: string | null;
+  events: { source: string; type: string }[];
+};
+const messagesOf = async (contactId: string) =>
+  (await h.http('get', `/v1/contacts/${contactId}/messages`)).body.messages as MessageView[];
+const messageOf = async (contactId: string, stepId: string) =>
+  (await messagesOf(contactId)).find((m) => m.stepId === stepId)!;
 const pathOf = (url: string) => url.replace(TEST_LINKS.publicUrl, '');
 
 /** Posts events to the SendGrid webhook, signed as SendGrid signs them (ECDSA P-256 over timestamp + raw body). */
-function postSendgrid(events: object[], opts: { timestamp?: number; tamper?: (body: string) => string; key?: typeof SENDGRID_WEBHOOK_KEYS.privateKey } = {}) {
+function postSendgrid(
+  events: object[],
+  opts: { timestamp?: number; tamper?: (body: string) => string; key?: typeof SENDGRID_WEBHOOK_KEYS.privateKey } = {},
+) {
   const body = JSON.stringify(events);
   const timestamp = String(opts.timestamp ?? Math.floor(Date.now() / 1000));
-  const signature = sign('sha256', Buffer.from(timestamp + body), opts.key ?? SENDGRID_WEBHOOK_KEYS.privateKey).toString('base64');
+  const signature = sign(
+    'sha256',
+    Buffer.from(timestamp + body),
+    opts.key ?? SENDGRID_WEBHOOK_KEYS.privateKey,
+  ).toString('base64');
   return supertest(h.app)
     .post('/v1/webhooks/sendgrid')
     .set('content-type', 'application/json')
@@ -61,7 +91,12 @@ describe('SendGrid Event Webhook', () => {
 
   test('signed events are recorded on the message as its delivery history, once each', async () => {
     const delivered = sgEvent(messageId, 'delivered', { response: '250 OK' });
-    const res = await postSendgrid([sgEvent(messageId, 'processed'), delivered, sgEvent(messageId, 'open', { sg_machine_open: false }), sgEvent(messageId, 'click', { url: 'https://shop.example.com/p/1' })]);
+    const res = await postSendgrid([
+      sgEvent(messageId, 'processed'),
+      delivered,
+      sgEvent(messageId, 'open', { sg_machine_open: false }),
+      sgEvent(messageId, 'click', { url: 'https://shop.example.com/p/1' }),
+    ]);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ received: 4, recorded: 4, duplicate: 0 });
 
@@ -71,7 +106,9 @@ describe('SendGrid Event Webhook', () => {
     const message = await messageOf('webhooked', 'mail');
     expect(message).toMatchObject({ deliveryStatus: 'delivered', openedAt: expect.any(String) });
     expect(message.events.map((e) => e.type)).toEqual(['processed', 'delivered', 'open', 'click']);
-    const events = await h.db.query("SELECT name, properties->>'message_id' AS m FROM events WHERE contact_id = 'webhooked' AND name LIKE 'Email %' ORDER BY id");
+    const events = await h.db.query(
+      "SELECT name, properties->>'message_id' AS m FROM events WHERE contact_id = 'webhooked' AND name LIKE 'Email %' ORDER BY id",
+    );
     expect(events.rows).toEqual([
       { name: 'Email Delivered', m: messageId },
       { name: 'Email Opened', m: messageId },
@@ -82,8 +119,16 @@ describe('SendGrid Event Webhook', () => {
   test('forged, tampered, unsigned and stale requests are refused', async () => {
     const forger = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
     expect((await postSendgrid([sgEvent(messageId, 'open')], { key: forger })).status).toBe(401);
-    expect((await postSendgrid([sgEvent(messageId, 'open')], { tamper: (b) => b.replace('open', 'click') })).status).toBe(401);
-    expect((await supertest(h.app).post('/v1/webhooks/sendgrid').send([sgEvent(messageId, 'open')])).status).toBe(401);
+    expect(
+      (await postSendgrid([sgEvent(messageId, 'open')], { tamper: (b) => b.replace('open', 'click') })).status,
+    ).toBe(401);
+    expect(
+      (
+        await supertest(h.app)
+          .post('/v1/webhooks/sendgrid')
+          .send([sgEvent(messageId, 'open')])
+      ).status,
+    ).toBe(401);
     const stale = await postSendgrid([sgEvent(messageId, 'open')], { timestamp: Math.floor(Date.now() / 1000) - 600 });
     expect(stale.status).toBe(401);
     expect(stale.body.error.code).toBe('stale_request');
@@ -96,7 +141,14 @@ describe('SendGrid Event Webhook', () => {
   });
 
   test('a hard bounce stops every email to the address, transactional included; a spam report stops marketing', async () => {
-    await h.putFlow('bouncy', flow('Bounce Me', [email('first', 'First'), { id: 'wait', type: 'delay', duration: '1 day' }, email('receipt', 'Receipt', { transactional: true })]));
+    await h.putFlow(
+      'bouncy',
+      flow('Bounce Me', [
+        email('first', 'First'),
+        { id: 'wait', type: 'delay', duration: '1 day' },
+        email('receipt', 'Receipt', { transactional: true }),
+      ]),
+    );
     await h.identify('bouncer', { email: 'bouncer@example.com' });
     await h.track({ userId: 'bouncer', event: 'Bounce Me' });
     await h.env.sleep('1 hour');
@@ -115,7 +167,9 @@ describe('SendGrid Event Webhook', () => {
     await postSendgrid([sgEvent((await messageOf('complainer', 'first')).id, 'spamreport')]);
     await h.result('bouncy', 'complainer');
     expect(subjectsTo('complainer@example.com')).toEqual(['First', 'Receipt']);
-    const complaint = await h.db.query("SELECT scope, reason FROM suppressions WHERE address = 'complainer@example.com'");
+    const complaint = await h.db.query(
+      "SELECT scope, reason FROM suppressions WHERE address = 'complainer@example.com'",
+    );
     expect(complaint.rows).toEqual([{ scope: 'marketing', reason: 'spam report' }]);
   });
 });
@@ -150,13 +204,28 @@ describe('opens and clicks steer journeys', () => {
   });
 
   test('"wait for Email Clicked" ends as soon as our tracked link is clicked; the redirect goes only where the email pointed', async () => {
-    await h.putFlow('tracked', flow('Offer Sent', [
-      email('offer', 'Offer', { html: '<p><a href="https://shop.example.com/offer?a=1&amp;b=2">See the offer</a></p>' }),
-      { id: 'wait-click', type: 'wait_for_event', event: 'Email Clicked', timeout: '3 days', onTimeout: 'reminder' },
-      email('clicked', 'Glad you liked it', { transactional: true }),
-      { id: 'end', type: 'exit' },
-      email('reminder', 'Offer ends soon'),
-    ], { tracking: { opens: true, clicks: true } }));
+    await h.putFlow(
+      'tracked',
+      flow(
+        'Offer Sent',
+        [
+          email('offer', 'Offer', {
+            html: '<p><a href="https://shop.example.com/offer?a=1&amp;b=2">See the offer</a></p>',
+          }),
+          {
+            id: 'wait-click',
+            type: 'wait_for_event',
+            event: 'Email Clicked',
+            timeout: '3 days',
+            onTimeout: 'reminder',
+          },
+          email('clicked', 'Glad you liked it', { transactional: true }),
+          { id: 'end', type: 'exit' },
+          email('reminder', 'Offer ends soon'),
+        ],
+        { tracking: { opens: true, clicks: true } },
+      ),
+    );
     await h.identify('clicker', { email: 'clicker@example.com' });
     await h.track({ userId: 'clicker', event: 'Offer Sent' });
     await h.env.sleep('1 hour');
@@ -186,7 +255,10 @@ describe('opens and clicks steer journeys', () => {
 
 describe('unsubscribe', () => {
   test('every marketing email carries RFC 8058 one-click headers and a footer link; transactional mail does not', async () => {
-    await h.putFlow('headers', flow('Headers Check', [email('promo', 'Promo'), email('receipt', 'Receipt', { transactional: true })]));
+    await h.putFlow(
+      'headers',
+      flow('Headers Check', [email('promo', 'Promo'), email('receipt', 'Receipt', { transactional: true })]),
+    );
     await h.identify('headed', { email: 'headed@example.com' });
     await h.track({ userId: 'headed', event: 'Headers Check' });
     await h.result('headers', 'headed');
@@ -199,7 +271,15 @@ describe('unsubscribe', () => {
   });
 
   test('a one-click unsubscribe between two steps: the second marketing email is not sent, the receipt is', async () => {
-    await h.putFlow('two-step', flow('Two Step', [email('step-1', 'One'), { id: 'wait', type: 'delay', duration: '1 day' }, email('step-2', 'Two'), email('receipt', 'Receipt', { transactional: true })]));
+    await h.putFlow(
+      'two-step',
+      flow('Two Step', [
+        email('step-1', 'One'),
+        { id: 'wait', type: 'delay', duration: '1 day' },
+        email('step-2', 'Two'),
+        email('receipt', 'Receipt', { transactional: true }),
+      ]),
+    );
     await h.identify('leaver', { email: 'leaver@example.com' });
     await h.track({ userId: 'leaver', event: 'Two Step' });
     await h.env.sleep('1 hour');
@@ -225,11 +305,20 @@ describe('unsubscribe', () => {
   });
 
   test('a flow that says so ends the journey on unsubscribe (reason "unsubscribed")', async () => {
-    await h.putFlow('exit-on-unsub', flow('Exit Unsub', [email('hello', 'Hello'), { id: 'wait', type: 'delay', duration: '3 days' }, email('later', 'Later')], { onUnsubscribe: 'exit' }));
+    await h.putFlow(
+      'exit-on-unsub',
+      flow(
+        'Exit Unsub',
+        [email('hello', 'Hello'), { id: 'wait', type: 'delay', duration: '3 days' }, email('later', 'Later')],
+        { onUnsubscribe: 'exit' },
+      ),
+    );
     await h.identify('quitter', { email: 'quitter@example.com' });
     await h.track({ userId: 'quitter', event: 'Exit Unsub' });
     await h.env.sleep('1 hour');
-    const link = pathOf(h.sendgrid.emails.find((e) => e.to === 'quitter@example.com')!.headers['List-Unsubscribe'].slice(1, -1));
+    const link = pathOf(
+      h.sendgrid.emails.find((e) => e.to === 'quitter@example.com')!.headers['List-Unsubscribe'].slice(1, -1),
+    );
     await supertest(h.app).post(link).type('form').send('List-Unsubscribe=One-Click');
     const result = await h.result('exit-on-unsub', 'quitter');
     expect(result.exit).toMatchObject({ reason: 'unsubscribed', detectedBy: 'signal' });
@@ -253,11 +342,20 @@ describe('unsubscribe', () => {
   }
 
   test('an unsubscribe that failed half way is applied in full when the person clicks again: the next marketing email is not sent', async () => {
-    await h.putFlow('half-way', flow('Half Way', [email('first', 'First'), { id: 'wait', type: 'delay', duration: '1 day' }, email('second', 'Second')]));
+    await h.putFlow(
+      'half-way',
+      flow('Half Way', [
+        email('first', 'First'),
+        { id: 'wait', type: 'delay', duration: '1 day' },
+        email('second', 'Second'),
+      ]),
+    );
     await h.identify('halfway', { email: 'halfway@example.com' });
     await h.track({ userId: 'halfway', event: 'Half Way' });
     await h.env.sleep('1 hour');
-    const link = pathOf(h.sendgrid.emails.find((e) => e.to === 'halfway@example.com')!.headers['List-Unsubscribe'].slice(1, -1));
+    const link = pathOf(
+      h.sendgrid.emails.find((e) => e.to === 'halfway@example.com')!.headers['List-Unsubscribe'].slice(1, -1),
+    );
     // After the dedupe row (message_events) and before the suppression.
     await failOnce('fail_suppression', 'suppressions', "NEW.address = 'halfway@example.com'");
 
@@ -269,8 +367,13 @@ describe('unsubscribe', () => {
 
     expect(subjectsTo('halfway@example.com')).toEqual(['First']);
     expect(await messageOf('halfway', 'second')).toMatchObject({ status: 'skipped', reason: 'address is suppressed' });
-    expect((await h.db.query("SELECT scope FROM suppressions WHERE address = 'halfway@example.com'")).rows).toEqual([{ scope: 'marketing' }]);
-    expect((await h.db.query("SELECT count(*)::int AS n FROM events WHERE contact_id = 'halfway' AND name = 'Unsubscribed'")).rows).toEqual([{ n: 1 }]);
+    expect((await h.db.query("SELECT scope FROM suppressions WHERE address = 'halfway@example.com'")).rows).toEqual([
+      { scope: 'marketing' },
+    ]);
+    expect(
+      (await h.db.query("SELECT count(*)::int AS n FROM events WHERE contact_id = 'halfway' AND name = 'Unsubscribed'"))
+        .rows,
+    ).toEqual([{ n: 1 }]);
   });
 
   test('a SendGrid bounce whose processing failed at the last write is applied in full when SendGrid retries it', async () => {
@@ -287,13 +390,28 @@ describe('unsubscribe', () => {
     const retry = await postSendgrid([bounce]);
     expect(retry.body).toMatchObject({ recorded: 1, duplicate: 0 });
 
-    expect((await h.db.query("SELECT scope FROM suppressions WHERE address = 'bouncy@example.com'")).rows).toEqual([{ scope: 'all' }]);
-    expect(await messageOf('bouncy', 'mail')).toMatchObject({ deliveryStatus: 'bounce', events: [{ source: 'sendgrid', type: 'bounce' }] });
-    expect((await h.db.query("SELECT count(*)::int AS n FROM events WHERE contact_id = 'bouncy' AND name = 'Email Bounced'")).rows).toEqual([{ n: 1 }]);
+    expect((await h.db.query("SELECT scope FROM suppressions WHERE address = 'bouncy@example.com'")).rows).toEqual([
+      { scope: 'all' },
+    ]);
+    expect(await messageOf('bouncy', 'mail')).toMatchObject({
+      deliveryStatus: 'bounce',
+      events: [{ source: 'sendgrid', type: 'bounce' }],
+    });
+    expect(
+      (await h.db.query("SELECT count(*)::int AS n FROM events WHERE contact_id = 'bouncy' AND name = 'Email Bounced'"))
+        .rows,
+    ).toEqual([{ n: 1 }]);
   });
 
   test('a forged unsubscribe token is refused', async () => {
-    expect((await supertest(h.app).post('/u/eyJwIjoidW5zdWJzY3JpYmUiLCJtIjoieCJ9.forged').type('form').send('List-Unsubscribe=One-Click')).status).toBe(400);
+    expect(
+      (
+        await supertest(h.app)
+          .post('/u/eyJwIjoidW5zdWJzY3JpYmUiLCJtIjoieCJ9.forged')
+          .type('form')
+          .send('List-Unsubscribe=One-Click')
+      ).status,
+    ).toBe(400);
   });
 });
 
@@ -302,7 +420,10 @@ describe('Twilio callbacks', () => {
     supertest(h.app)
       .post(path)
       .type('form')
-      .set('X-Twilio-Signature', twilio.getExpectedTwilioSignature('twilio-token', `${TEST_LINKS.publicUrl}${path}`, params))
+      .set(
+        'X-Twilio-Signature',
+        twilio.getExpectedTwilioSignature('twilio-token', `${TEST_LINKS.publicUrl}${path}`, params),
+      )
       .send(new URLSearchParams(params).toString());
 
   test('status callbacks move the SMS forward (never back); forged ones are refused', async () => {
@@ -310,23 +431,40 @@ describe('Twilio callbacks', () => {
     await h.identify('texted', { phone: '+33612121212' });
     await h.track({ userId: 'texted', event: 'Text Me' });
     await h.result('texting', 'texted');
-    const sid = (await h.db.query("SELECT provider_message_id FROM messages WHERE contact_id = 'texted'")).rows[0].provider_message_id as string;
+    const sid = (await h.db.query("SELECT provider_message_id FROM messages WHERE contact_id = 'texted'")).rows[0]
+      .provider_message_id as string;
 
     for (const status of ['sent', 'delivered', 'sent']) {
-      const res = await signed('/v1/webhooks/twilio/status', { MessageSid: sid, MessageStatus: status, To: '+33612121212', From: '+15550000000' });
+      const res = await signed('/v1/webhooks/twilio/status', {
+        MessageSid: sid,
+        MessageStatus: status,
+        To: '+33612121212',
+        From: '+15550000000',
+      });
       expect(res.status).toBe(200);
     }
     expect(await messageOf('texted', 'text')).toMatchObject({ deliveryStatus: 'delivered' });
 
-    const forged = await supertest(h.app).post('/v1/webhooks/twilio/status').type('form').set('X-Twilio-Signature', 'bm9wZQ==').send(`MessageSid=${sid}&MessageStatus=failed`);
+    const forged = await supertest(h.app)
+      .post('/v1/webhooks/twilio/status')
+      .type('form')
+      .set('X-Twilio-Signature', 'bm9wZQ==')
+      .send(`MessageSid=${sid}&MessageStatus=failed`);
     expect(forged.status).toBe(403);
     expect(await messageOf('texted', 'text')).toMatchObject({ deliveryStatus: 'delivered' });
   });
 
   test('STOP opts the number out of every SMS; START opts it back in', async () => {
-    await h.putFlow('sms-promo', flow('SMS Promo', [{ id: 'promo', type: 'sms', body: 'Sale!' }], { quietHours: { sms: null } }));
+    await h.putFlow(
+      'sms-promo',
+      flow('SMS Promo', [{ id: 'promo', type: 'sms', body: 'Sale!' }], { quietHours: { sms: null } }),
+    );
     await h.identify('stopper', { phone: '+33634343434' });
-    const stop = await signed('/v1/webhooks/twilio/inbound', { From: '+33634343434', To: '+15550000000', Body: ' stop ' });
+    const stop = await signed('/v1/webhooks/twilio/inbound', {
+      From: '+33634343434',
+      To: '+15550000000',
+      Body: ' stop ',
+    });
     expect(stop.status).toBe(200);
     expect(stop.text).toContain('<Response/>');
 

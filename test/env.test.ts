@@ -18,22 +18,36 @@ test('SendGrid without a sender address is refused', () => {
 });
 
 test('partial Twilio settings are refused', () => {
-  expect(() => readEnv({ TWILIO_ACCOUNT_SID: `AC${'0'.repeat(32)}` })).toThrow(/TWILIO_AUTH_TOKEN and TWILIO_FROM together/);
+  expect(() => readEnv({ TWILIO_ACCOUNT_SID: `AC${'0'.repeat(32)}` })).toThrow(
+    /TWILIO_AUTH_TOKEN and TWILIO_FROM together/,
+  );
 });
 
 test('a Twilio SID that is not an account SID is refused', () => {
-  expect(() => readEnv({ TWILIO_ACCOUNT_SID: 'SK123', TWILIO_AUTH_TOKEN: 't', TWILIO_FROM: '+1' })).toThrow(/starts with "AC"/);
+  expect(() => readEnv({ TWILIO_ACCOUNT_SID: 'SK123', TWILIO_AUTH_TOKEN: 't', TWILIO_FROM: '+1' })).toThrow(
+    /starts with "AC"/,
+  );
 });
 
 test('admin keys and write keys are comma-separated lists, blanks dropped', () => {
   const env = readEnv({ API_KEYS: ' admin-1 , admin-2,', WRITE_KEYS: 'write-1,, write-2 ' });
-  expect([apiKeys(env), writeKeys(env)]).toEqual([['admin-1', 'admin-2'], ['write-1', 'write-2']]);
+  expect([apiKeys(env), writeKeys(env)]).toEqual([
+    ['admin-1', 'admin-2'],
+    ['write-1', 'write-2'],
+  ]);
   expect(writeKeys(readEnv({}))).toEqual([]);
 });
 
 test('rate limits per key kind: defaults, overrides, 0 for no limit; a burst below 1 is refused', () => {
-  expect(rateLimits(readEnv({}))).toEqual({ write: { perSecond: 200, burst: 1000 }, admin: { perSecond: 500, burst: 1000 } });
-  expect(rateLimits(readEnv({ RATE_LIMIT_WRITE_PER_SECOND: '0.5', RATE_LIMIT_WRITE_BURST: '3', RATE_LIMIT_ADMIN_PER_SECOND: '0' }))).toEqual({
+  expect(rateLimits(readEnv({}))).toEqual({
+    write: { perSecond: 200, burst: 1000 },
+    admin: { perSecond: 500, burst: 1000 },
+  });
+  expect(
+    rateLimits(
+      readEnv({ RATE_LIMIT_WRITE_PER_SECOND: '0.5', RATE_LIMIT_WRITE_BURST: '3', RATE_LIMIT_ADMIN_PER_SECOND: '0' }),
+    ),
+  ).toEqual({
     write: { perSecond: 0.5, burst: 3 },
     admin: { perSecond: 0, burst: 1000 },
   });
@@ -51,8 +65,19 @@ describe('Temporal connection settings (Temporal Cloud, mTLS and API-key cluster
   });
 
   test('an API key turns TLS on and is sent as the key (Temporal Cloud)', () => {
-    const settings = temporalSettings(readEnv({ TEMPORAL_ADDRESS: 'eu-west-1.aws.api.temporal.io:7233', TEMPORAL_NAMESPACE: 'shop.a1b2c', TEMPORAL_API_KEY: 'tk_123' }));
-    expect(settings).toEqual({ address: 'eu-west-1.aws.api.temporal.io:7233', namespace: 'shop.a1b2c', apiKey: 'tk_123', tls: true });
+    const settings = temporalSettings(
+      readEnv({
+        TEMPORAL_ADDRESS: 'eu-west-1.aws.api.temporal.io:7233',
+        TEMPORAL_NAMESPACE: 'shop.a1b2c',
+        TEMPORAL_API_KEY: 'tk_123',
+      }),
+    );
+    expect(settings).toEqual({
+      address: 'eu-west-1.aws.api.temporal.io:7233',
+      namespace: 'shop.a1b2c',
+      apiKey: 'tk_123',
+      tls: true,
+    });
     expect(describeTemporal(settings)).toBe('eu-west-1.aws.api.temporal.io:7233 (namespace shop.a1b2c, TLS + API key)');
   });
 
@@ -66,7 +91,11 @@ describe('Temporal connection settings (Temporal Cloud, mTLS and API-key cluster
         TEMPORAL_TLS_SERVER_NAME: 'temporal.example.com',
       }),
     );
-    const tls = settings.tls as { serverNameOverride?: string; serverRootCACertificate?: Uint8Array; clientCertPair?: { crt: Uint8Array; key: Uint8Array } };
+    const tls = settings.tls as {
+      serverNameOverride?: string;
+      serverRootCACertificate?: Uint8Array;
+      clientCertPair?: { crt: Uint8Array; key: Uint8Array };
+    };
     const text = (bytes?: Uint8Array) => (bytes ? Buffer.from(bytes).toString() : undefined);
     expect({
       serverName: tls.serverNameOverride,
@@ -78,15 +107,21 @@ describe('Temporal connection settings (Temporal Cloud, mTLS and API-key cluster
   });
 
   test('TEMPORAL_TLS=true alone: TLS with the system CAs', () => {
-    expect(temporalSettings(readEnv({ TEMPORAL_ADDRESS: 'temporal.example.com:7233', TEMPORAL_TLS: 'true' })).tls).toMatchObject({ clientCertPair: undefined });
+    expect(
+      temporalSettings(readEnv({ TEMPORAL_ADDRESS: 'temporal.example.com:7233', TEMPORAL_TLS: 'true' })).tls,
+    ).toMatchObject({ clientCertPair: undefined });
   });
 
   test('a client certificate without its key is refused, naming the missing variable', () => {
-    expect(() => readEnv({ TEMPORAL_TLS_CLIENT_CERT_PATH: '/certs/client.pem' })).toThrow(/TEMPORAL_TLS_CLIENT_KEY_PATH: a client certificate needs its key/);
+    expect(() => readEnv({ TEMPORAL_TLS_CLIENT_CERT_PATH: '/certs/client.pem' })).toThrow(
+      /TEMPORAL_TLS_CLIENT_KEY_PATH: a client certificate needs its key/,
+    );
   });
 
   test('a certificate given both as a path and as PEM text is refused', () => {
-    expect(() => readEnv({ TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/certs/ca.pem', TEMPORAL_TLS_SERVER_CA_CERT_DATA: 'CA PEM' })).toThrow(
+    expect(() =>
+      readEnv({ TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/certs/ca.pem', TEMPORAL_TLS_SERVER_CA_CERT_DATA: 'CA PEM' }),
+    ).toThrow(
       /TEMPORAL_TLS_SERVER_CA_CERT_DATA: set TEMPORAL_TLS_SERVER_CA_CERT_PATH or TEMPORAL_TLS_SERVER_CA_CERT_DATA, not both/,
     );
   });
@@ -95,17 +130,30 @@ describe('Temporal connection settings (Temporal Cloud, mTLS and API-key cluster
     const dir = mkdtempSync(path.join(os.tmpdir(), 'parcours-envconfig-'));
     try {
       const file = path.join(dir, 'temporal.toml');
-      writeFileSync(file, '[profile.default]\naddress = "from-file:7233"\napi_key = "tk_file"\n\n[profile.prod]\naddress = "prod:7233"\n');
-      expect(temporalSettings(readEnv({ TEMPORAL_CONFIG_FILE: file }))).toMatchObject({ address: 'from-file:7233', apiKey: 'tk_file', tls: true });
-      expect(temporalSettings(readEnv({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'prod' })).address).toBe('prod:7233');
-      expect(temporalSettings(readEnv({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_ADDRESS: 'env:7233' })).address).toBe('env:7233');
+      writeFileSync(
+        file,
+        '[profile.default]\naddress = "from-file:7233"\napi_key = "tk_file"\n\n[profile.prod]\naddress = "prod:7233"\n',
+      );
+      expect(temporalSettings(readEnv({ TEMPORAL_CONFIG_FILE: file }))).toMatchObject({
+        address: 'from-file:7233',
+        apiKey: 'tk_file',
+        tls: true,
+      });
+      expect(temporalSettings(readEnv({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'prod' })).address).toBe(
+        'prod:7233',
+      );
+      expect(temporalSettings(readEnv({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_ADDRESS: 'env:7233' })).address).toBe(
+        'env:7233',
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   test('a certificate file that does not exist fails at start, naming the file', () => {
-    expect(() => temporalSettings(readEnv({ TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/nonexistent/ca.pem' }))).toThrow(/\/nonexistent\/ca\.pem/);
+    expect(() => temporalSettings(readEnv({ TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/nonexistent/ca.pem' }))).toThrow(
+      /\/nonexistent\/ca\.pem/,
+    );
   });
 });
 

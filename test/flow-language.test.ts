@@ -42,10 +42,19 @@ describe('property conditions', () => {
 });
 
 test('a flow filter matches only its event, at or after the journey start, with its property conditions', () => {
-  const rules = exitRules({ exitWhen: [{ event: 'Order Completed', where: [{ property: 'cart_id', op: 'equals', value: { fromTrigger: 'cart_id' } }] }], goal: { event: 'Order Completed', exitOnGoal: false } });
+  const rules = exitRules({
+    exitWhen: [
+      { event: 'Order Completed', where: [{ property: 'cart_id', op: 'equals', value: { fromTrigger: 'cart_id' } }] },
+    ],
+    goal: { event: 'Order Completed', exitOnGoal: false },
+  });
   const start = '2026-01-01T10:00:00.000Z';
   const trigger = { name: 'Checkout Started', properties: { cart_id: 'c1' }, timestamp: start };
-  const seen = (timestamp: string, cart: string) => ({ now: Date.parse('2026-01-03T00:00:00Z'), trigger, journeyEvents: [{ name: 'Order Completed', properties: { cart_id: cart }, timestamp }] });
+  const seen = (timestamp: string, cart: string) => ({
+    now: Date.parse('2026-01-03T00:00:00Z'),
+    trigger,
+    journeyEvents: [{ name: 'Order Completed', properties: { cart_id: cart }, timestamp }],
+  });
   expect(firstExit(rules, seen('2026-01-01T10:00:00.000Z', 'c1'))).toBe(rules[0]);
   expect(firstExit(rules, seen('2026-01-01T09:59:59.999Z', 'c1'))).toBeUndefined();
   expect(firstExit(rules, seen('2026-01-02T00:00:00.000Z', 'c2'))).toBeUndefined();
@@ -53,7 +62,12 @@ test('a flow filter matches only its event, at or after the journey start, with 
 
 describe('conditions', () => {
   const now = Date.parse('2026-06-01T12:00:00Z');
-  const orders = (n: number, daysAgo = 10) => Array.from({ length: n }, () => ({ name: 'Order Completed', properties: {}, timestamp: new Date(now - daysAgo * 86_400_000).toISOString() }));
+  const orders = (n: number, daysAgo = 10) =>
+    Array.from({ length: n }, () => ({
+      name: 'Order Completed',
+      properties: {},
+      timestamp: new Date(now - daysAgo * 86_400_000).toISOString(),
+    }));
   const fiveOrders = { event: 'Order Completed', count: { op: 'gte' as const, value: 5 }, within: '365 days' };
 
   test('"5 orders in the last 365 days" counts stored events in the window', () => {
@@ -70,24 +84,68 @@ describe('conditions', () => {
 
   test('profile conditions, dates and combinations', () => {
     const profile = { plan: 'pro', signed_up: '2026-05-20T00:00:00Z', tags: ['vip'] };
-    expect(evaluate({ all: [{ profile: { property: 'plan', op: 'equals', value: 'pro' } }, { profile: { property: 'signed_up', op: 'within_last', value: '30 days' } }] }, { now, profile })).toBe(true);
-    expect(evaluate({ profile: { property: 'signed_up', op: 'more_than_ago', value: '30 days' } }, { now, profile })).toBe(false);
-    expect(evaluate({ any: [{ profile: { property: 'tags', op: 'contains', value: 'gold' } }, { not: { profile: { property: 'plan', op: 'equals', value: 'free' } } }] }, { now, profile })).toBe(true);
+    expect(
+      evaluate(
+        {
+          all: [
+            { profile: { property: 'plan', op: 'equals', value: 'pro' } },
+            { profile: { property: 'signed_up', op: 'within_last', value: '30 days' } },
+          ],
+        },
+        { now, profile },
+      ),
+    ).toBe(true);
+    expect(
+      evaluate({ profile: { property: 'signed_up', op: 'more_than_ago', value: '30 days' } }, { now, profile }),
+    ).toBe(false);
+    expect(
+      evaluate(
+        {
+          any: [
+            { profile: { property: 'tags', op: 'contains', value: 'gold' } },
+            { not: { profile: { property: 'plan', op: 'equals', value: 'free' } } },
+          ],
+        },
+        { now, profile },
+      ),
+    ).toBe(true);
     expect(evaluate({ profile: { property: 'plan', op: 'exists' } }, { now })).toBeUndefined();
   });
 
   test('engagement with a message this journey sent', () => {
     const opened = { name: 'Email Opened', properties: { message_id: 'm1' }, timestamp: new Date(now).toISOString() };
     const clicked = { name: 'Email Clicked', properties: { message_id: 'm1' }, timestamp: new Date(now).toISOString() };
-    expect(evaluate({ message: 'mail-1', engaged: 'opened' }, { now, sentMessages: { 'mail-1': 'm1' }, journeyEvents: [opened] })).toBe(true);
-    expect(evaluate({ message: 'mail-1', engaged: 'opened' }, { now, sentMessages: { 'mail-1': 'm1' }, journeyEvents: [clicked] })).toBe(true);
-    expect(evaluate({ message: 'mail-1', engaged: 'clicked' }, { now, sentMessages: { 'mail-1': 'm1' }, journeyEvents: [opened], events: [opened] })).toBe(false);
-    expect(evaluate({ message: 'mail-1', engaged: 'opened' }, { now, sentMessages: {}, journeyEvents: [opened] })).toBe(false);
+    expect(
+      evaluate(
+        { message: 'mail-1', engaged: 'opened' },
+        { now, sentMessages: { 'mail-1': 'm1' }, journeyEvents: [opened] },
+      ),
+    ).toBe(true);
+    expect(
+      evaluate(
+        { message: 'mail-1', engaged: 'opened' },
+        { now, sentMessages: { 'mail-1': 'm1' }, journeyEvents: [clicked] },
+      ),
+    ).toBe(true);
+    expect(
+      evaluate(
+        { message: 'mail-1', engaged: 'clicked' },
+        { now, sentMessages: { 'mail-1': 'm1' }, journeyEvents: [opened], events: [opened] },
+      ),
+    ).toBe(false);
+    expect(evaluate({ message: 'mail-1', engaged: 'opened' }, { now, sentMessages: {}, journeyEvents: [opened] })).toBe(
+      false,
+    );
   });
 });
 
 describe('step graph', () => {
-  const delay = (id: string, next?: string): Step => ({ id, type: 'delay', duration: '1 hour', ...(next ? { next } : {}) });
+  const delay = (id: string, next?: string): Step => ({
+    id,
+    type: 'delay',
+    duration: '1 hour',
+    ...(next ? { next } : {}),
+  });
   const exit = (id: string): Step => ({ id, type: 'exit' });
 
   test('steps run in list order unless `next` says otherwise; exit ends the journey', () => {
@@ -100,6 +158,8 @@ describe('step graph', () => {
   });
 
   test('a loop is reported on the step that closes it', () => {
-    expect(checkStepGraph([delay('a'), delay('b', 'a')])).toEqual([{ path: ['steps', 1, 'next'], message: 'step "b" leads back into a loop' }]);
+    expect(checkStepGraph([delay('a'), delay('b', 'a')])).toEqual([
+      { path: ['steps', 1, 'next'], message: 'step "b" leads back into a loop' },
+    ]);
   });
 });

@@ -23,7 +23,13 @@ const statsFlow = (followupSubject: string): FlowInput => ({
   onUnsubscribe: 'exit',
   smartSending: { enabled: false, hours: 16 },
   steps: [
-    { id: 'check', type: 'split', condition: { trigger: { property: 'quick', op: 'equals', value: true } }, then: 'bye', else: 'welcome' },
+    {
+      id: 'check',
+      type: 'split',
+      condition: { trigger: { property: 'quick', op: 'equals', value: true } },
+      then: 'bye',
+      else: 'welcome',
+    },
     { id: 'bye', type: 'exit', reason: 'quick exit' },
     { id: 'welcome', type: 'email', subject: 'Welcome', html: '<p>Welcome</p>' },
     { id: 'wait', type: 'delay', duration: '1 day' },
@@ -53,16 +59,28 @@ const message = async (contactId: string, stepId: string, flowId = 'stats-flow')
   if (!found) throw new Error(`no ${flowId}/${stepId} message for ${contactId}`);
   return found;
 };
-const sentAt = async (contactId: string, stepId: string, flowId?: string) => Date.parse((await message(contactId, stepId, flowId)).sentAt!);
+const sentAt = async (contactId: string, stepId: string, flowId?: string) =>
+  Date.parse((await message(contactId, stepId, flowId)).sentAt!);
 const serverNow = async () => new Date(await h.env.currentTimeMs()).toISOString();
 
 let eventSeq = 0;
-const engage = async (contactId: string, stepId: string, ...types: ('delivered' | 'open' | 'click' | 'bounce' | 'unsubscribe')[]) => {
+const engage = async (
+  contactId: string,
+  stepId: string,
+  ...types: ('delivered' | 'open' | 'click' | 'bounce' | 'unsubscribe')[]
+) => {
   const { id } = await message(contactId, stepId);
   for (const type of types) {
     const outcome = await recordEngagement(
       { db: h.db, workflows: h.env.client.workflow, log: h.log },
-      { message: id, source: 'sendgrid', sourceEventId: `sg-${(eventSeq += 1)}`, type, occurredAt: await serverNow(), data: {} },
+      {
+        message: id,
+        source: 'sendgrid',
+        sourceEventId: `sg-${(eventSeq += 1)}`,
+        type,
+        occurredAt: await serverNow(),
+        data: {},
+      },
     );
     expect(outcome).toBe('recorded');
   }
@@ -93,7 +111,12 @@ beforeAll(async () => {
   await h.putFlow('other-flow', otherFlow);
 
   // Version 1: eleven contacts enter. c05 has no email address; c10 leaves at once by the exit step.
-  for (const c of V1) await start(c, c === 'c05' ? { firstName: 'No mail' } : { email: `${c}@example.com` }, c === 'c10' ? { quick: true } : {});
+  for (const c of V1)
+    await start(
+      c,
+      c === 'c05' ? { firstName: 'No mail' } : { email: `${c}@example.com` },
+      c === 'c10' ? { quick: true } : {},
+    );
   await waitFor(() => settledWelcomes(10), 'the ten welcome emails (one skipped)');
 
   // While the journeys wait out their day: engagement with the welcome email, and three ways out.
@@ -137,12 +160,23 @@ beforeAll(async () => {
 afterAll(() => h?.stop());
 
 const get = (path: string) => h.http('get', path);
-const stepOf = (version: { steps: { stepId: string }[] }, stepId: string) => version.steps.find((s) => s.stepId === stepId);
+const stepOf = (version: { steps: { stepId: string }[] }, stepId: string) =>
+  version.steps.find((s) => s.stepId === stepId);
 
 test('the scripted journeys ended as planned', () => {
   expect(exits).toEqual({
-    c01: 'completed', c02: 'goal', c03: 'flow_filter', c04: 'unsubscribed', c05: 'completed', c06: 'completed',
-    c07: 'completed', c08: 'completed', c09: 'completed', c10: 'exit_step', c11: 'completed', c12: 'completed',
+    c01: 'completed',
+    c02: 'goal',
+    c03: 'flow_filter',
+    c04: 'unsubscribed',
+    c05: 'completed',
+    c06: 'completed',
+    c07: 'completed',
+    c08: 'completed',
+    c09: 'completed',
+    c10: 'exit_step',
+    c11: 'completed',
+    c12: 'completed',
   });
 });
 
@@ -156,20 +190,51 @@ test('entries, exits by reason, sends and unique engagement per version and step
   expect(res.body.versions.map((v: { version: number }) => v.version)).toEqual([1, 2]);
 
   expect(v1.entered).toBe(11);
-  expect(v1.exited).toEqual({ completed: 7, goal: 1, flow_filter: 1, unsubscribed: 1, exit_step: 1, archived: 0, failed: 0, running: 0 });
+  expect(v1.exited).toEqual({
+    completed: 7,
+    goal: 1,
+    flow_filter: 1,
+    unsubscribed: 1,
+    exit_step: 1,
+    archived: 0,
+    failed: 0,
+    running: 0,
+  });
   // Only steps that produced messages, in the flow's order.
   expect(v1.steps.map((s: { stepId: string }) => s.stepId)).toEqual(['welcome', 'followup']);
   expect(stepOf(v1, 'welcome')).toEqual({
-    stepId: 'welcome', channel: 'email',
-    sent: 9, skipped: 1, skippedByReason: { 'contact has no email address': 1 }, failed: 0, unknown: 0, pending: 0,
-    delivered: 5, bounced: 1, opened: 3, clicked: 2, unsubscribed: 1,
-    converted: 2, revenue: 40,
+    stepId: 'welcome',
+    channel: 'email',
+    sent: 9,
+    skipped: 1,
+    skippedByReason: { 'contact has no email address': 1 },
+    failed: 0,
+    unknown: 0,
+    pending: 0,
+    delivered: 5,
+    bounced: 1,
+    opened: 3,
+    clicked: 2,
+    unsubscribed: 1,
+    converted: 2,
+    revenue: 40,
   });
   expect(stepOf(v1, 'followup')).toEqual({
-    stepId: 'followup', channel: 'email',
-    sent: 5, skipped: 2, skippedByReason: { 'contact has no email address': 1, 'address is suppressed': 1 }, failed: 0, unknown: 0, pending: 0,
-    delivered: 2, bounced: 0, opened: 1, clicked: 0, unsubscribed: 0,
-    converted: 3, revenue: 125,
+    stepId: 'followup',
+    channel: 'email',
+    sent: 5,
+    skipped: 2,
+    skippedByReason: { 'contact has no email address': 1, 'address is suppressed': 1 },
+    failed: 0,
+    unknown: 0,
+    pending: 0,
+    delivered: 2,
+    bounced: 0,
+    opened: 1,
+    clicked: 0,
+    unsubscribed: 0,
+    converted: 3,
+    revenue: 125,
   });
   expect(v1).toMatchObject({ goalEvent: 'Order Completed', converted: 5, revenue: 165 });
 
@@ -180,10 +245,27 @@ test('entries, exits by reason, sends and unique engagement per version and step
 
   expect(res.body.totals).toEqual({
     entered: 13,
-    exited: { completed: 8, goal: 1, flow_filter: 1, unsubscribed: 1, exit_step: 1, archived: 0, failed: 0, running: 1 },
-    sent: 17, skipped: 3, failed: 0, unknown: 0,
-    delivered: 7, bounced: 1, opened: 4, clicked: 2, unsubscribed: 1,
-    converted: 6, revenue: 195,
+    exited: {
+      completed: 8,
+      goal: 1,
+      flow_filter: 1,
+      unsubscribed: 1,
+      exit_step: 1,
+      archived: 0,
+      failed: 0,
+      running: 1,
+    },
+    sent: 17,
+    skipped: 3,
+    failed: 0,
+    unknown: 0,
+    delivered: 7,
+    bounced: 1,
+    opened: 4,
+    clicked: 2,
+    unsubscribed: 1,
+    converted: 6,
+    revenue: 195,
   });
 });
 
@@ -191,7 +273,9 @@ test('conversions go to the last message within the window: one per order, never
   // c01's order is 1 day after followup and 2 after welcome: followup only. c07's is 6 days
   // after its followup: out of the 5-day window. c11's first order precedes every message.
   const five = (await get('/v1/flows/stats-flow/stats?version=1')).body.versions[0];
-  expect(five.steps.map((s: { stepId: string; converted: number; revenue: number }) => [s.stepId, s.converted, s.revenue])).toEqual([
+  expect(
+    five.steps.map((s: { stepId: string; converted: number; revenue: number }) => [s.stepId, s.converted, s.revenue]),
+  ).toEqual([
     ['welcome', 2, 40],
     ['followup', 3, 125],
   ]);
@@ -204,7 +288,9 @@ test('conversions go to the last message within the window: one per order, never
 
   // c08's order followed other-flow's email: that flow has it, this one does not.
   const other = await get('/v1/flows/other-flow/stats');
-  expect(other.body.versions[0].steps).toEqual([expect.objectContaining({ stepId: 'other-mail', sent: 1, converted: 1, revenue: 55 })]);
+  expect(other.body.versions[0].steps).toEqual([
+    expect.objectContaining({ stepId: 'other-mail', sent: 1, converted: 1, revenue: 55 }),
+  ]);
   expect(other.body.totals).toMatchObject({ entered: 1, sent: 1, converted: 1, revenue: 55 });
 });
 
@@ -215,16 +301,34 @@ test('the version filter keeps to one version', async () => {
 
   const v2 = await get('/v1/flows/stats-flow/stats?version=2');
   expect(v2.body.versions.map((v: { version: number }) => v.version)).toEqual([2]);
-  expect(v2.body.totals).toMatchObject({ entered: 2, sent: 3, converted: 1, revenue: 30, exited: expect.objectContaining({ completed: 1, running: 1 }) });
+  expect(v2.body.totals).toMatchObject({
+    entered: 2,
+    sent: 3,
+    converted: 1,
+    revenue: 30,
+    exited: expect.objectContaining({ completed: 1, running: 1 }),
+  });
 });
 
 test('an unknown flow or version is a 404; a bad query is a 400', async () => {
   const unknown = await get('/v1/flows/no-such-flow/stats');
   expect(unknown.status).toBe(404);
-  expect(unknown.body).toEqual({ error: { code: 'not_found', message: 'flow "no-such-flow" not found' }, code: 'not_found', message: 'flow "no-such-flow" not found' });
+  expect(unknown.body).toEqual({
+    error: { code: 'not_found', message: 'flow "no-such-flow" not found' },
+    code: 'not_found',
+    message: 'flow "no-such-flow" not found',
+  });
   expect((await get('/v1/flows/stats-flow/stats?version=3')).status).toBe(404);
 
-  for (const query of ['conversionWindowDays=0', 'conversionWindowDays=91', 'conversionWindowDays=abc', 'conversionWindowDays=2.5', 'version=0', 'version=x', 'window=7']) {
+  for (const query of [
+    'conversionWindowDays=0',
+    'conversionWindowDays=91',
+    'conversionWindowDays=abc',
+    'conversionWindowDays=2.5',
+    'version=0',
+    'version=x',
+    'window=7',
+  ]) {
     const res = await get(`/v1/flows/stats-flow/stats?${query}`);
     expect([query, res.status, res.body.error?.code]).toEqual([query, 400, 'invalid_request']);
   }

@@ -27,23 +27,49 @@ afterAll(async () => {
   await pushService.stop();
 });
 
-const email = (id: string, subject: string, extra: Record<string, unknown> = {}) => ({ id, type: 'email' as const, subject, html: `<p>${subject}</p>`, ...extra });
-const flow = (trigger: string, steps: FlowInput['steps'], extra: Partial<FlowInput> = {}): FlowInput => ({ name: trigger, status: 'live', trigger: { event: trigger }, steps, ...extra });
+const email = (id: string, subject: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  type: 'email' as const,
+  subject,
+  html: `<p>${subject}</p>`,
+  ...extra,
+});
+const flow = (trigger: string, steps: FlowInput['steps'], extra: Partial<FlowInput> = {}): FlowInput => ({
+  name: trigger,
+  status: 'live',
+  trigger: { event: trigger },
+  steps,
+  ...extra,
+});
 const subjectsTo = (to: string) => h.sendgrid.emails.filter((e) => e.to === to).map((e) => e.subject);
 const messagesOf = async (contactId: string) =>
-  (await h.http('get', `/v1/contacts/${contactId}/messages`)).body.messages as { id: string; stepId: string; status: string; reason: string | null; sentAt: string | null }[];
+  (await h.http('get', `/v1/contacts/${contactId}/messages`)).body.messages as {
+    id: string;
+    stepId: string;
+    status: string;
+    reason: string | null;
+    sentAt: string | null;
+  }[];
 
 /** A zone in which the test server's clock reads `hour` o'clock now. */
 const zoneWhereItIs = async (hour: number) => zoneWhereLocalHourIs(await h.env.currentTimeMs(), hour);
 
 describe('splits', () => {
   test('on the profile: pro customers get one email, the others another', async () => {
-    await h.putFlow('plan-split', flow('Plan Check', [
-      { id: 'by-plan', type: 'split', condition: { profile: { property: 'plan', op: 'equals', value: 'pro' } }, else: 'free-mail' },
-      email('pro-mail', 'For pros'),
-      { id: 'done', type: 'exit' },
-      email('free-mail', 'Upgrade?'),
-    ]));
+    await h.putFlow(
+      'plan-split',
+      flow('Plan Check', [
+        {
+          id: 'by-plan',
+          type: 'split',
+          condition: { profile: { property: 'plan', op: 'equals', value: 'pro' } },
+          else: 'free-mail',
+        },
+        email('pro-mail', 'For pros'),
+        { id: 'done', type: 'exit' },
+        email('free-mail', 'Upgrade?'),
+      ]),
+    );
     await h.identify('pro-1', { email: 'pro-1@example.com', plan: 'pro' });
     await h.identify('free-1', { email: 'free-1@example.com', plan: 'free' });
     await h.track({ userId: 'pro-1', event: 'Plan Check' });
@@ -56,15 +82,27 @@ describe('splits', () => {
   });
 
   test('on what the contact did: 5 orders in the last 365 days', async () => {
-    await h.putFlow('loyal-split', flow('Loyalty Check', [
-      { id: 'orders', type: 'split', condition: { event: 'Order Completed', count: { op: 'gte', value: 5 }, within: '365 days' }, else: 'regular' },
-      email('loyal', 'Thanks for 5 orders'),
-      { id: 'end', type: 'exit' },
-      email('regular', 'Hello'),
-    ]));
-    for (const [user, orders] of [['five', 5], ['four', 4]] as const) {
+    await h.putFlow(
+      'loyal-split',
+      flow('Loyalty Check', [
+        {
+          id: 'orders',
+          type: 'split',
+          condition: { event: 'Order Completed', count: { op: 'gte', value: 5 }, within: '365 days' },
+          else: 'regular',
+        },
+        email('loyal', 'Thanks for 5 orders'),
+        { id: 'end', type: 'exit' },
+        email('regular', 'Hello'),
+      ]),
+    );
+    for (const [user, orders] of [
+      ['five', 5],
+      ['four', 4],
+    ] as const) {
       await h.identify(user, { email: `${user}@example.com` });
-      for (let i = 0; i < orders; i += 1) await h.track({ userId: user, event: 'Order Completed', properties: { order_id: `${user}-${i}` } });
+      for (let i = 0; i < orders; i += 1)
+        await h.track({ userId: user, event: 'Order Completed', properties: { order_id: `${user}-${i}` } });
       await h.track({ userId: user, event: 'Loyalty Check' });
       await h.result('loyal-split', user);
     }
@@ -73,12 +111,20 @@ describe('splits', () => {
   });
 
   test("on the trigger's properties: carts over 100 take the premium branch", async () => {
-    await h.putFlow('cart-value', flow('Cart Valued', [
-      { id: 'value', type: 'split', condition: { trigger: { property: 'total', op: 'gt', value: 100 } }, else: 'small' },
-      email('big', 'Free shipping on your big cart'),
-      { id: 'end', type: 'exit' },
-      email('small', 'Add a little more'),
-    ]));
+    await h.putFlow(
+      'cart-value',
+      flow('Cart Valued', [
+        {
+          id: 'value',
+          type: 'split',
+          condition: { trigger: { property: 'total', op: 'gt', value: 100 } },
+          else: 'small',
+        },
+        email('big', 'Free shipping on your big cart'),
+        { id: 'end', type: 'exit' },
+        email('small', 'Add a little more'),
+      ]),
+    );
     await h.identify('big-cart', { email: 'big-cart@example.com' });
     await h.identify('small-cart', { email: 'small-cart@example.com' });
     await h.track({ userId: 'big-cart', event: 'Cart Valued', properties: { total: 240 } });
@@ -92,12 +138,22 @@ describe('splits', () => {
   });
 
   test('random split: both branches are used, a contact always lands in the same one, and the branch is recorded', async () => {
-    await h.putFlow('ab-test', flow('AB Entered', [
-      { id: 'ab', type: 'random_split', branches: [{ name: 'a', percent: 50 }, { name: 'b', percent: 50, next: 'variant-b' }] },
-      email('variant-a', 'Variant A', { transactional: true }),
-      { id: 'end', type: 'exit' },
-      email('variant-b', 'Variant B', { transactional: true }),
-    ]));
+    await h.putFlow(
+      'ab-test',
+      flow('AB Entered', [
+        {
+          id: 'ab',
+          type: 'random_split',
+          branches: [
+            { name: 'a', percent: 50 },
+            { name: 'b', percent: 50, next: 'variant-b' },
+          ],
+        },
+        email('variant-a', 'Variant A', { transactional: true }),
+        { id: 'end', type: 'exit' },
+        email('variant-b', 'Variant B', { transactional: true }),
+      ]),
+    );
     const branchOf: Record<string, string> = {};
     for (let i = 0; i < 16; i += 1) {
       const user = `ab-${i}`;
@@ -106,7 +162,8 @@ describe('splits', () => {
       branchOf[user] = (await h.result('ab-test', user)).steps[0].branch!;
     }
     expect(new Set(Object.values(branchOf))).toEqual(new Set(['a', 'b']));
-    for (const [user, branch] of Object.entries(branchOf)) expect(subjectsTo(`${user}@example.com`)).toEqual([branch === 'a' ? 'Variant A' : 'Variant B']);
+    for (const [user, branch] of Object.entries(branchOf))
+      expect(subjectsTo(`${user}@example.com`)).toEqual([branch === 'a' ? 'Variant A' : 'Variant B']);
 
     await h.track({ userId: 'ab-0', event: 'AB Entered' });
     expect((await h.result('ab-test', 'ab-0')).steps[0].branch).toBe(branchOf['ab-0']);
@@ -117,7 +174,14 @@ describe('splits', () => {
 
 describe('wait for an event', () => {
   const waitFlow = flow('Trial Started', [
-    { id: 'wait-activation', type: 'wait_for_event', event: 'Feature Used', where: [{ property: 'feature', op: 'equals', value: 'export' }], timeout: '2 days', onTimeout: 'nudge' },
+    {
+      id: 'wait-activation',
+      type: 'wait_for_event',
+      event: 'Feature Used',
+      where: [{ property: 'feature', op: 'equals', value: 'export' }],
+      timeout: '2 days',
+      onTimeout: 'nudge',
+    },
     email('congrats', 'Nice export!'),
     { id: 'end', type: 'exit' },
     email('nudge', 'Try exporting'),
@@ -148,9 +212,26 @@ describe('wait for an event', () => {
 
 describe('profile updates', () => {
   test('set, unset, tags and lead-score points; a score crossing 50 enters the profile-triggered flow once', async () => {
-    await h.putFlow('pants-interest', flow('Product Viewed', [
-      { id: 'mark', type: 'update_profile', set: { last_category: '{{ event.properties.category }}' }, unset: ['stale'], addTags: ['interested-pants'], score: 30 },
-    ], { trigger: { event: 'Product Viewed', where: [{ property: 'category', op: 'equals', value: 'pants' }] }, reentry: { mode: 'when_not_in_flow' } }));
+    await h.putFlow(
+      'pants-interest',
+      flow(
+        'Product Viewed',
+        [
+          {
+            id: 'mark',
+            type: 'update_profile',
+            set: { last_category: '{{ event.properties.category }}' },
+            unset: ['stale'],
+            addTags: ['interested-pants'],
+            score: 30,
+          },
+        ],
+        {
+          trigger: { event: 'Product Viewed', where: [{ property: 'category', op: 'equals', value: 'pants' }] },
+          reentry: { mode: 'when_not_in_flow' },
+        },
+      ),
+    );
     await h.putFlow('sales-ready', {
       name: 'Sales ready',
       status: 'live',
@@ -190,9 +271,18 @@ describe('profile updates', () => {
 
 test('webhook: the rendered JSON arrives signed, with a delivery id, and is retried on 5xx', async () => {
   webhookReceiver.enqueue({ status: 503 });
-  await h.putFlow('crm-sync', flow('Lead Captured', [
-    { id: 'to-crm', type: 'webhook', url: `${webhookReceiver.url}/hooks/crm`, body: '{"email": "{{ contact.email }}", "source": "{{ event.properties.source }}"}', headers: { 'x-tenant': 'shop-1' } },
-  ]));
+  await h.putFlow(
+    'crm-sync',
+    flow('Lead Captured', [
+      {
+        id: 'to-crm',
+        type: 'webhook',
+        url: `${webhookReceiver.url}/hooks/crm`,
+        body: '{"email": "{{ contact.email }}", "source": "{{ event.properties.source }}"}',
+        headers: { 'x-tenant': 'shop-1' },
+      },
+    ]),
+  );
   await h.identify('hooked', { email: 'hooked@example.com' });
   await h.track({ userId: 'hooked', event: 'Lead Captured', properties: { source: 'popup' } });
   const result = await h.result('crm-sync', 'hooked');
@@ -211,9 +301,23 @@ test('web push: every subscription gets the notification (VAPID-signed, encrypte
   const subscription = (path: string) => {
     const ecdh = createECDH('prime256v1');
     ecdh.generateKeys();
-    return { endpoint: `${pushService.url}${path}`, keys: { p256dh: ecdh.getPublicKey().toString('base64url'), auth: randomBytes(16).toString('base64url') } };
+    return {
+      endpoint: `${pushService.url}${path}`,
+      keys: { p256dh: ecdh.getPublicKey().toString('base64url'), auth: randomBytes(16).toString('base64url') },
+    };
   };
-  await h.putFlow('push-flow', flow('Price Dropped', [{ id: 'notify', type: 'push', title: 'Price drop', body: '{{ event.properties.name }} is now {{ event.properties.price }} EUR', transactional: true }]));
+  await h.putFlow(
+    'push-flow',
+    flow('Price Dropped', [
+      {
+        id: 'notify',
+        type: 'push',
+        title: 'Price drop',
+        body: '{{ event.properties.name }} is now {{ event.properties.price }} EUR',
+        transactional: true,
+      },
+    ]),
+  );
   await h.identify('pushed', { email: 'pushed@example.com' });
   for (const path of ['/push/phone', '/push/laptop']) {
     expect((await h.http('put', '/v1/contacts/pushed/push-subscriptions').send(subscription(path))).status).toBe(201);
@@ -232,27 +336,57 @@ test('web push: every subscription gets the notification (VAPID-signed, encrypte
 });
 
 describe('timing rules', () => {
-  test('delay until the next day at 10:00 in the contact\'s time zone', async () => {
+  test("delay until the next day at 10:00 in the contact's time zone", async () => {
     const zone = await zoneWhereItIs(15);
-    await h.putFlow('next-morning', flow('Search Done', [{ id: 'morning', type: 'delay_until', days: 1, at: '10:00' }, email('results', 'Your search', { transactional: true })]));
+    await h.putFlow(
+      'next-morning',
+      flow('Search Done', [
+        { id: 'morning', type: 'delay_until', days: 1, at: '10:00' },
+        email('results', 'Your search', { transactional: true }),
+      ]),
+    );
     await h.identify('morning', { email: 'morning@example.com', timezone: zone });
     await h.track({ userId: 'morning', event: 'Search Done' });
     const result = await h.result('next-morning', 'morning');
 
     const woke = new Date(result.steps[1].at);
-    const local = new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hour12: false }).format(woke);
+    const local = new Intl.DateTimeFormat('en-GB', {
+      timeZone: zone,
+      hour: '2-digit',
+      minute: '2-digit',
+      hour12: false,
+    }).format(woke);
     expect(local).toBe('10:00');
     expect(result.steps[0].outcome).toMatch(/^woke at /);
     expect(woke.getTime() - Date.parse(result.steps[0].at)).toBeLessThan(HOUR); // recorded when it woke
   });
 
   test('delay until next Monday 09:00, and until 3 days before a date on the contact', async () => {
-    await h.putFlow('monday', flow('Weekend Browse', [{ id: 'monday', type: 'delay_until', weekday: 'monday', at: '09:00', timezone: 'Europe/Paris' }, email('digest', 'Your Monday picks', { transactional: true })]));
-    await h.putFlow('renewal', flow('Subscribed', [{ id: 'before-renewal', type: 'delay_until', date: 'contact.renewal_date', offset: '-3 days' }, email('renew', 'Renewing soon', { transactional: true })]));
+    await h.putFlow(
+      'monday',
+      flow('Weekend Browse', [
+        { id: 'monday', type: 'delay_until', weekday: 'monday', at: '09:00', timezone: 'Europe/Paris' },
+        email('digest', 'Your Monday picks', { transactional: true }),
+      ]),
+    );
+    await h.putFlow(
+      'renewal',
+      flow('Subscribed', [
+        { id: 'before-renewal', type: 'delay_until', date: 'contact.renewal_date', offset: '-3 days' },
+        email('renew', 'Renewing soon', { transactional: true }),
+      ]),
+    );
     await h.identify('weekly-reader', { email: 'weekly-reader@example.com' });
     await h.track({ userId: 'weekly-reader', event: 'Weekend Browse' });
     const monday = await h.result('monday', 'weekly-reader');
-    const paris = (at: string) => new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', weekday: 'long', hour: '2-digit', minute: '2-digit', hour12: false }).format(new Date(at));
+    const paris = (at: string) =>
+      new Intl.DateTimeFormat('en-GB', {
+        timeZone: 'Europe/Paris',
+        weekday: 'long',
+        hour: '2-digit',
+        minute: '2-digit',
+        hour12: false,
+      }).format(new Date(at));
     expect(paris(monday.steps[1].at)).toBe('Monday 09:00');
     expect(Date.parse(monday.steps[1].at) - (await h.env.currentTimeMs())).toBeLessThanOrEqual(0);
 
@@ -274,34 +408,60 @@ describe('timing rules', () => {
 
     expect(h.twilio.messages.filter((m) => m.to === '+33699999999').map((m) => m.body)).toEqual(['Good morning']);
     const sentAt = new Date((await messagesOf('night-owl'))[0].sentAt!);
-    const local = new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hour12: false }).format(sentAt);
+    const local = new Intl.DateTimeFormat('en-GB', {
+      timeZone: zone,
+      hour: '2-digit',
+      minute: '2-digit',
+      hour12: false,
+    }).format(sentAt);
     expect(local).toBe('09:00');
     expect(result.steps[0].outcome).toBe('sent via twilio');
   });
 
   test('smart sending skips a marketing email within 16 h of the last one; transactional mail goes anyway', async () => {
-    await h.putFlow('promos', flow('Promo Season', [
-      email('p1', 'First promo'),
-      { id: 'wait-2h', type: 'delay', duration: '2 hours' },
-      email('p2', 'Second promo'),
-      email('receipt', 'Your receipt', { transactional: true }),
-      { id: 'wait-20h', type: 'delay', duration: '20 hours' },
-      email('p3', 'Third promo'),
-    ]));
+    await h.putFlow(
+      'promos',
+      flow('Promo Season', [
+        email('p1', 'First promo'),
+        { id: 'wait-2h', type: 'delay', duration: '2 hours' },
+        email('p2', 'Second promo'),
+        email('receipt', 'Your receipt', { transactional: true }),
+        { id: 'wait-20h', type: 'delay', duration: '20 hours' },
+        email('p3', 'Third promo'),
+      ]),
+    );
     await h.identify('busy', { email: 'busy@example.com' });
     await h.track({ userId: 'busy', event: 'Promo Season' });
     await h.result('promos', 'busy');
 
     expect(subjectsTo('busy@example.com')).toEqual(['First promo', 'Your receipt', 'Third promo']);
-    expect((await messagesOf('busy')).find((m) => m.stepId === 'p2')).toMatchObject({ status: 'skipped', reason: expect.stringMatching(/^smart sending: a marketing email went out 2\.0 h ago/) });
+    expect((await messagesOf('busy')).find((m) => m.stepId === 'p2')).toMatchObject({
+      status: 'skipped',
+      reason: expect.stringMatching(/^smart sending: a marketing email went out 2\.0 h ago/),
+    });
   });
 
   test('the global frequency cap skips marketing messages past N per contact per day', async () => {
-    const capped = createActivities({ db: h.db, email: outboxProvider<OutgoingEmail>(), sms: outboxProvider<OutgoingSms>(), push: outboxProvider<OutgoingPush>(), emailFrom: 'shop@example.com', frequencyCapPerDay: 2, links: TEST_LINKS });
+    const capped = createActivities({
+      db: h.db,
+      email: outboxProvider<OutgoingEmail>(),
+      sms: outboxProvider<OutgoingSms>(),
+      push: outboxProvider<OutgoingPush>(),
+      emailFrom: 'shop@example.com',
+      frequencyCapPerDay: 2,
+      links: TEST_LINKS,
+    });
     await h.identify('capped', { email: 'capped@example.com' });
     const send = (runId: string) =>
       capped.sendEmail({
-        journey: { runId, workflowId: runId, flowId: 'f', flowVersion: 1, contactId: 'capped', startedAt: new Date().toISOString() },
+        journey: {
+          runId,
+          workflowId: runId,
+          flowId: 'f',
+          flowVersion: 1,
+          contactId: 'capped',
+          startedAt: new Date().toISOString(),
+        },
         step: { id: 'mail', type: 'email', subject: 'Promo', html: '<p>x</p>', transactional: false },
         trigger: { id: 1, messageId: 'x', name: 'X', properties: {}, timestamp: new Date().toISOString() },
         exits: [],
@@ -311,13 +471,21 @@ describe('timing rules', () => {
       });
     expect((await send('cap-1')).status).toBe('sent');
     expect((await send('cap-2')).status).toBe('sent');
-    expect(await send('cap-3')).toMatchObject({ status: 'skipped', reason: 'frequency cap: 2 marketing messages in the last 24 h (cap 2)' });
+    expect(await send('cap-3')).toMatchObject({
+      status: 'skipped',
+      reason: 'frequency cap: 2 marketing messages in the last 24 h (cap 2)',
+    });
   });
 });
 
 describe('entry and exit rules', () => {
   test('conversion goal: with exitOnGoal the journey ends with reason "goal"', async () => {
-    await h.putFlow('goal-flow', flow('Quote Requested', [{ id: 'wait', type: 'delay', duration: '1 day' }, email('follow', 'Following up')], { goal: { event: 'Order Completed', exitOnGoal: true } }));
+    await h.putFlow(
+      'goal-flow',
+      flow('Quote Requested', [{ id: 'wait', type: 'delay', duration: '1 day' }, email('follow', 'Following up')], {
+        goal: { event: 'Order Completed', exitOnGoal: true },
+      }),
+    );
     await h.identify('converts', { email: 'converts@example.com' });
     await h.track({ userId: 'converts', event: 'Quote Requested' });
     await h.track({ userId: 'converts', event: 'Order Completed', properties: { revenue: 120 } });
@@ -327,48 +495,79 @@ describe('entry and exit rules', () => {
   });
 
   test('a profile condition as flow filter stops the next send (checked at every step)', async () => {
-    await h.putFlow('nurture', flow('Nurture Me', [{ id: 'wait', type: 'delay', duration: '1 day' }, email('nurture-1', 'Nurture')], { exitWhen: [{ profile: { property: 'tags', op: 'contains', value: 'customer' } }] }));
+    await h.putFlow(
+      'nurture',
+      flow('Nurture Me', [{ id: 'wait', type: 'delay', duration: '1 day' }, email('nurture-1', 'Nurture')], {
+        exitWhen: [{ profile: { property: 'tags', op: 'contains', value: 'customer' } }],
+      }),
+    );
     await h.identify('nurtured', { email: 'nurtured@example.com' });
     await h.track({ userId: 'nurtured', event: 'Nurture Me' });
     await h.identify('nurtured', { tags: ['customer'] });
     const result = await h.result('nurture', 'nurtured');
-    expect(result.exit).toMatchObject({ reason: 'flow_filter', detectedBy: 'send_guard', filter: { profile: { property: 'tags' } } });
+    expect(result.exit).toMatchObject({
+      reason: 'flow_filter',
+      detectedBy: 'send_guard',
+      filter: { profile: { property: 'tags' } },
+    });
     expect(subjectsTo('nurtured@example.com')).toEqual([]);
   });
 
   test('trigger contact conditions: only contacts who never ordered enter', async () => {
-    await h.putFlow('first-order-nudge', { ...flow('Cart Viewed', [email('nudge', 'Your first order?', { transactional: true })]), trigger: { event: 'Cart Viewed', contact: { event: 'Order Completed', count: { op: 'eq', value: 0 } } } });
+    await h.putFlow('first-order-nudge', {
+      ...flow('Cart Viewed', [email('nudge', 'Your first order?', { transactional: true })]),
+      trigger: { event: 'Cart Viewed', contact: { event: 'Order Completed', count: { op: 'eq', value: 0 } } },
+    });
     await h.track({ userId: 'old-buyer', event: 'Order Completed' });
     const refused = await h.track({ userId: 'old-buyer', event: 'Cart Viewed' });
     expect(refused.journeys.started).toEqual([]);
-    expect(refused.journeys).toMatchObject({ notEntered: [{ flowId: 'first-order-nudge', reason: 'the contact does not meet the trigger conditions' }] });
+    expect(refused.journeys).toMatchObject({
+      notEntered: [{ flowId: 'first-order-nudge', reason: 'the contact does not meet the trigger conditions' }],
+    });
     expect((await h.track({ userId: 'newcomer', event: 'Cart Viewed' })).journeys.started).toHaveLength(1);
   });
 
   test('re-entry: "once" never lets the contact in again; "once_per" after the period only', async () => {
-    await h.putFlow('once-only', flow('Once Event', [email('once', 'Only once', { transactional: true })], { reentry: { mode: 'once' } }));
-    await h.putFlow('weekly', flow('Weekly Event', [email('weekly', 'Weekly', { transactional: true })], { reentry: { mode: 'once_per', period: '7 days' } }));
+    await h.putFlow(
+      'once-only',
+      flow('Once Event', [email('once', 'Only once', { transactional: true })], { reentry: { mode: 'once' } }),
+    );
+    await h.putFlow(
+      'weekly',
+      flow('Weekly Event', [email('weekly', 'Weekly', { transactional: true })], {
+        reentry: { mode: 'once_per', period: '7 days' },
+      }),
+    );
     await h.identify('repeat', { email: 'repeat@example.com' });
     const t0 = Date.now();
     const at = (days: number) => new Date(t0 + days * 86_400_000).toISOString();
     await h.track({ userId: 'repeat', event: 'Once Event', timestamp: at(0) });
     await h.result('once-only', 'repeat');
-    expect((await h.track({ userId: 'repeat', event: 'Once Event', timestamp: at(30) })).journeys.notEntered[0]).toMatchObject({ reason: expect.stringMatching(/once/) });
+    expect(
+      (await h.track({ userId: 'repeat', event: 'Once Event', timestamp: at(30) })).journeys.notEntered[0],
+    ).toMatchObject({ reason: expect.stringMatching(/once/) });
 
     await h.track({ userId: 'repeat', event: 'Weekly Event', timestamp: at(0) });
     await h.result('weekly', 'repeat');
     expect((await h.track({ userId: 'repeat', event: 'Weekly Event', timestamp: at(3) })).journeys.started).toEqual([]);
-    expect((await h.track({ userId: 'repeat', event: 'Weekly Event', timestamp: at(8) })).journeys.started).toHaveLength(1);
+    expect(
+      (await h.track({ userId: 'repeat', event: 'Weekly Event', timestamp: at(8) })).journeys.started,
+    ).toHaveLength(1);
     await h.result('weekly', 'repeat');
     expect(subjectsTo('repeat@example.com')).toEqual(['Only once', 'Weekly', 'Weekly']);
   });
 
-  test('keyed journeys: one per cart, and the order of one cart ends only that cart\'s journey', async () => {
+  test("keyed journeys: one per cart, and the order of one cart ends only that cart's journey", async () => {
     await h.putFlow('cart-keyed', {
-      ...flow('Checkout Begun', [{ id: 'wait', type: 'delay', duration: '1 hour' }, email('remind', 'Cart {{ event.properties.cart_id }} is waiting')]),
+      ...flow('Checkout Begun', [
+        { id: 'wait', type: 'delay', duration: '1 hour' },
+        email('remind', 'Cart {{ event.properties.cart_id }} is waiting'),
+      ]),
       journeyKey: 'cart_id',
       smartSending: { enabled: false },
-      exitWhen: [{ event: 'Order Completed', where: [{ property: 'cart_id', op: 'equals', value: { fromTrigger: 'cart_id' } }] }],
+      exitWhen: [
+        { event: 'Order Completed', where: [{ property: 'cart_id', op: 'equals', value: { fromTrigger: 'cart_id' } }] },
+      ],
     });
     await h.identify('two-carts', { email: 'two-carts@example.com' });
     await h.track({ userId: 'two-carts', event: 'Checkout Begun', properties: { cart_id: 'c1' } });
@@ -391,7 +590,13 @@ describe('flow lifecycle', () => {
     }, `the status of ${flowId} told to its journeys`);
 
   test('pausing holds running journeys before their next send; activating again releases them; new entries wait for live', async () => {
-    await h.putFlow('seasonal', flow('Season Opened', [{ id: 'wait', type: 'delay', duration: '1 hour' }, email('season', 'The season is open', { transactional: true })]));
+    await h.putFlow(
+      'seasonal',
+      flow('Season Opened', [
+        { id: 'wait', type: 'delay', duration: '1 hour' },
+        email('season', 'The season is open', { transactional: true }),
+      ]),
+    );
     await h.identify('seasoned', { email: 'seasoned@example.com' });
     await h.track({ userId: 'seasoned', event: 'Season Opened' });
     const paused = await h.http('post', '/v1/flows/seasonal/pause');
@@ -414,10 +619,19 @@ describe('flow lifecycle', () => {
   });
 
   test('archiving ends running journeys with reason "archived"', async () => {
-    await h.putFlow('retired', flow('Retired Event', [{ id: 'wait', type: 'delay', duration: '2 days' }, email('never', 'Never sent', { transactional: true })]));
+    await h.putFlow(
+      'retired',
+      flow('Retired Event', [
+        { id: 'wait', type: 'delay', duration: '2 days' },
+        email('never', 'Never sent', { transactional: true }),
+      ]),
+    );
     await h.identify('retiree', { email: 'retiree@example.com' });
     await h.track({ userId: 'retiree', event: 'Retired Event' });
-    expect((await h.http('post', '/v1/flows/retired/archive')).body).toMatchObject({ status: 'archived', journeysNotice: { status: 'archived' } });
+    expect((await h.http('post', '/v1/flows/retired/archive')).body).toMatchObject({
+      status: 'archived',
+      journeysNotice: { status: 'archived' },
+    });
     expect(await noticeDone('retired')).toMatchObject({ status: 'archived', journeysSignalled: 1 });
     const result = await h.result('retired', 'retiree');
     expect(result.exit).toEqual({ reason: 'archived' });
@@ -436,12 +650,19 @@ describe('flow lifecycle', () => {
 });
 
 test('preview renders every message for a contact and an event, without sending', async () => {
-  await h.putFlow('previewed', flow('Preview Me', [
-    email('hello', 'Hi {{ contact.firstName }}', { html: '<p>{{ event.properties.products | size }} items, {{ journey.flowId }}</p>' }),
-    { id: 'text', type: 'sms', body: 'Cart: {{ event.properties.products[0].name }}' },
-  ]));
+  await h.putFlow(
+    'previewed',
+    flow('Preview Me', [
+      email('hello', 'Hi {{ contact.firstName }}', {
+        html: '<p>{{ event.properties.products | size }} items, {{ journey.flowId }}</p>',
+      }),
+      { id: 'text', type: 'sms', body: 'Cart: {{ event.properties.products[0].name }}' },
+    ]),
+  );
   await h.identify('previewer', { firstName: 'Pia' });
-  const res = await h.http('post', '/v1/flows/previewed/preview').send({ contactId: 'previewer', event: { properties: { products: [{ name: 'Hat' }, { name: 'Scarf' }] } } });
+  const res = await h
+    .http('post', '/v1/flows/previewed/preview')
+    .send({ contactId: 'previewer', event: { properties: { products: [{ name: 'Hat' }, { name: 'Scarf' }] } } });
 
   expect(res.status).toBe(200);
   expect(res.body.messages).toEqual([

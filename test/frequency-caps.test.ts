@@ -20,7 +20,13 @@ afterAll(async () => {
   await h?.stop();
 });
 
-const email = (id: string, subject: string, extra: Record<string, unknown> = {}) => ({ id, type: 'email' as const, subject, html: `<p>${subject}</p>`, ...extra });
+const email = (id: string, subject: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  type: 'email' as const,
+  subject,
+  html: `<p>${subject}</p>`,
+  ...extra,
+});
 // Smart sending (one marketing email per 16 h, any priority) would hide what the cap does: off.
 const flow = (trigger: string, steps: FlowInput['steps'], extra: Partial<FlowInput> = {}): FlowInput => ({
   name: trigger,
@@ -33,13 +39,21 @@ const flow = (trigger: string, steps: FlowInput['steps'], extra: Partial<FlowInp
 });
 const subjectsTo = (to: string) => h.sendgrid.emails.filter((e) => e.to === to).map((e) => e.subject);
 const messagesOf = async (contactId: string) =>
-  (await h.http('get', `/v1/contacts/${contactId}/messages`)).body.messages as { flowId: string; stepId: string; status: string; reason: string | null; sentAt: string | null }[];
-const messageOf = async (contactId: string, flowId: string) => (await messagesOf(contactId)).find((m) => m.flowId === flowId);
+  (await h.http('get', `/v1/contacts/${contactId}/messages`)).body.messages as {
+    flowId: string;
+    stepId: string;
+    status: string;
+    reason: string | null;
+    sentAt: string | null;
+  }[];
+const messageOf = async (contactId: string, flowId: string) =>
+  (await messagesOf(contactId)).find((m) => m.flowId === flowId);
 /**
  * The first journey's message, without awaiting its result: once a journey ends, awaiting a
  * result lets the time-skipping server jump far ahead (years), past any 24-hour cap.
  */
-const sent = (contactId: string, flowId: string) => waitFor(async () => (await messageOf(contactId, flowId))?.status === 'sent', `${flowId} to send to ${contactId}`);
+const sent = (contactId: string, flowId: string) =>
+  waitFor(async () => (await messageOf(contactId, flowId))?.status === 'sent', `${flowId} to send to ${contactId}`);
 /** The abandoned-cart reminder, an hour after checkout. */
 const cartReminder = async (contactId: string) => {
   await h.track({ userId: contactId, event: 'Checkout Started' });
@@ -50,8 +64,18 @@ const cartReminder = async (contactId: string) => {
 beforeAll(async () => {
   // A promotion (low priority) and the abandoned-cart reminder (high priority, an hour after checkout).
   await h.putFlow('promo', flow('Promo Started', [email('promo-mail', 'Summer selection')], { priority: 10 }));
-  await h.putFlow('promo-wait', flow('Promo Wait Started', [email('promo-mail', 'Summer selection, later')], { priority: 10, whenCapped: 'wait' }));
-  await h.putFlow('cart', flow('Checkout Started', [{ id: 'wait-1h', type: 'delay', duration: '1 hour' }, email('reminder', 'Your cart is waiting')], { priority: 80 }));
+  await h.putFlow(
+    'promo-wait',
+    flow('Promo Wait Started', [email('promo-mail', 'Summer selection, later')], { priority: 10, whenCapped: 'wait' }),
+  );
+  await h.putFlow(
+    'cart',
+    flow(
+      'Checkout Started',
+      [{ id: 'wait-1h', type: 'delay', duration: '1 hour' }, email('reminder', 'Your cart is waiting')],
+      { priority: 80 },
+    ),
+  );
 });
 
 describe('priorities: a capped promotion gives way to the abandoned-cart reminder', () => {
@@ -62,8 +86,13 @@ describe('priorities: a capped promotion gives way to the abandoned-cart reminde
     const promo = await h.result('promo', 'cart-first');
 
     expect(subjectsTo('cart-first@example.com')).toEqual(['Your cart is waiting']);
-    expect(promo.steps[0].outcome).toBe('skipped (frequency cap: 1 marketing email message in the last 24 h (email cap 1))');
-    expect(await messageOf('cart-first', 'promo')).toMatchObject({ status: 'skipped', reason: 'frequency cap: 1 marketing email message in the last 24 h (email cap 1)' });
+    expect(promo.steps[0].outcome).toBe(
+      'skipped (frequency cap: 1 marketing email message in the last 24 h (email cap 1))',
+    );
+    expect(await messageOf('cart-first', 'promo')).toMatchObject({
+      status: 'skipped',
+      reason: 'frequency cap: 1 marketing email message in the last 24 h (email cap 1)',
+    });
   });
 
   test('promotion first: the reminder still goes (a lower priority never blocks a higher one)', async () => {
@@ -94,7 +123,10 @@ test('whenCapped "wait": the capped promotion goes out when the cap allows it, 2
   const reminderAt = Date.parse((await messageOf('patient', 'cart'))!.sentAt!);
 
   await h.track({ userId: 'patient', event: 'Promo Wait Started' });
-  const waiting = await waitFor(async () => (await h.state('promo-wait', 'patient')).waitingUntil, 'the promotion to wait for the cap');
+  const waiting = await waitFor(
+    async () => (await h.state('promo-wait', 'patient')).waitingUntil,
+    'the promotion to wait for the cap',
+  );
   expect(Date.parse(waiting)).toBe(reminderAt + DAY);
   expect(subjectsTo('patient@example.com')).toEqual(['Your cart is waiting']);
 
@@ -112,7 +144,14 @@ test('whenCapped "wait": the capped promotion goes out when the cap allows it, 2
 });
 
 test('per channel: email capped, SMS still sent', async () => {
-  await h.putFlow('multi', flow('Multi Started', [email('mail-1', 'First news'), email('mail-2', 'Second news'), { id: 'text', type: 'sms', body: 'News by SMS' }]));
+  await h.putFlow(
+    'multi',
+    flow('Multi Started', [
+      email('mail-1', 'First news'),
+      email('mail-2', 'Second news'),
+      { id: 'text', type: 'sms', body: 'News by SMS' },
+    ]),
+  );
   await h.identify('both', { email: 'both@example.com', phone: '+33611111111' });
   await h.http('put', '/v1/contacts/both/consent/sms').send({ status: 'subscribed', source: 'test' }); // marketing SMS need an opt-in
   await h.track({ userId: 'both', event: 'Multi Started' });
@@ -120,16 +159,23 @@ test('per channel: email capped, SMS still sent', async () => {
 
   expect(subjectsTo('both@example.com')).toEqual(['First news']);
   expect(h.twilio.messages.filter((m) => m.to === '+33611111111').map((m) => m.body)).toEqual(['News by SMS']);
-  expect(result.steps.map((s) => s.outcome)).toEqual(['sent via sendgrid', 'skipped (frequency cap: 1 marketing email message in the last 24 h (email cap 1))', 'sent via twilio']);
+  expect(result.steps.map((s) => s.outcome)).toEqual([
+    'sent via sendgrid',
+    'skipped (frequency cap: 1 marketing email message in the last 24 h (email cap 1))',
+    'sent via twilio',
+  ]);
 });
 
 test('transactional messages are never capped and never counted', async () => {
-  await h.putFlow('order-mails', flow('Order Placed', [
-    email('receipt', 'Your receipt', { transactional: true }),
-    email('upsell', 'You may also like'),
-    email('shipping', 'Your parcel is on its way', { transactional: true }),
-    email('upsell-2', 'One more idea'),
-  ]));
+  await h.putFlow(
+    'order-mails',
+    flow('Order Placed', [
+      email('receipt', 'Your receipt', { transactional: true }),
+      email('upsell', 'You may also like'),
+      email('shipping', 'Your parcel is on its way', { transactional: true }),
+      email('upsell-2', 'One more idea'),
+    ]),
+  );
   await h.identify('buyer', { email: 'buyer@example.com' });
   await h.track({ userId: 'buyer', event: 'Order Placed' });
   await h.result('order-mails', 'buyer');
@@ -141,7 +187,9 @@ test('a flow saved without the new fields keeps its stored definition (defaults 
   const res = await h.http('get', '/v1/flows/multi');
   expect(res.body.priority).toBeUndefined();
   expect(res.body.whenCapped).toBeUndefined();
-  const bad = await h.http('put', '/v1/flows/bad-priority').send({ ...flow('X', [email('m', 'M')]), priority: 0, whenCapped: 'later', holdout: { share: 1 } });
+  const bad = await h
+    .http('put', '/v1/flows/bad-priority')
+    .send({ ...flow('X', [email('m', 'M')]), priority: 0, whenCapped: 'later', holdout: { share: 1 } });
   expect(bad.status).toBe(400);
   const paths = (bad.body.error.issues as { path: (string | number)[] }[]).map((i) => i.path.join('.'));
   expect(paths).toEqual(expect.arrayContaining(['priority', 'whenCapped', 'holdout.share']));
@@ -167,7 +215,9 @@ test('campaign sends rank lowest: counted by campaigns, never by flows; both cap
   });
   await campaignSend('campaign-2', now - 5 * HOUR);
   // All channels: 2 of 2, the older must leave the window (in 19 h); email alone: 21 h. The later wins.
-  expect(await capRefusal(h.db, 'newsreader', 'email', CAMPAIGN_PRIORITY, now, caps)).toMatchObject({ until: now - 3 * HOUR + DAY });
+  expect(await capRefusal(h.db, 'newsreader', 'email', CAMPAIGN_PRIORITY, now, caps)).toMatchObject({
+    until: now - 3 * HOUR + DAY,
+  });
   expect(await capRefusal(h.db, 'newsreader', 'sms', CAMPAIGN_PRIORITY, now, caps)).toEqual({
     reason: 'frequency cap: 2 marketing messages in the last 24 h (cap 2)',
     until: now - 5 * HOUR + DAY,

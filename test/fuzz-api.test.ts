@@ -56,12 +56,17 @@ interface RawRequest {
 function send(req: RawRequest): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const headers = { ...req.headers, ...(req.body ? { 'content-length': String(req.body.length) } : {}) };
-    const r = http.request({ host: '127.0.0.1', port, method: req.method, path: req.path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8').slice(0, 300) }));
-      res.on('error', reject);
-    });
+    const r = http.request(
+      { host: '127.0.0.1', port, method: req.method, path: req.path, headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8').slice(0, 300) }),
+        );
+        res.on('error', reject);
+      },
+    );
     r.on('error', reject);
     r.end(req.body);
   });
@@ -69,14 +74,49 @@ function send(req: RawRequest): Promise<{ status: number; body: string }> {
 
 // --- generators -----------------------------------------------------------------------------
 
-const poison = fc.constantFrom('\u0000', 'a\u0000b', '\uD800', 'x\uDBFF', '\uDC00y', '😀'.slice(0, 1), '', ' ', 'x'.repeat(300), '%00', '../../package.json', "{% include 'package.json' %}", '{{ contact.firstName | raw }}');
+const poison = fc.constantFrom(
+  '\u0000',
+  'a\u0000b',
+  '\uD800',
+  'x\uDBFF',
+  '\uDC00y',
+  '😀'.slice(0, 1),
+  '',
+  ' ',
+  'x'.repeat(300),
+  '%00',
+  '../../package.json',
+  "{% include 'package.json' %}",
+  '{{ contact.firstName | raw }}',
+);
 const text = fc.oneof(fc.string({ maxLength: 20 }), fc.string({ unit: 'binary', maxLength: 20 }), poison);
-const scalar = fc.oneof(text, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant(1e308), fc.constant(-0));
+const scalar = fc.oneof(
+  text,
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.constant(1e308),
+  fc.constant(-0),
+);
 const jsonish: fc.Arbitrary<unknown> = fc.jsonValue({ maxDepth: 4 });
-const anyValue = fc.oneof(scalar, jsonish, fc.dictionary(text, scalar, { maxKeys: 4 }), fc.array(scalar, { maxLength: 4 }));
+const anyValue = fc.oneof(
+  scalar,
+  jsonish,
+  fc.dictionary(text, scalar, { maxKeys: 4 }),
+  fc.array(scalar, { maxLength: 4 }),
+);
 const timestamp = fc.oneof(
   fc.date({ noInvalidDate: false }).map((d) => (Number.isNaN(d.getTime()) ? 'Invalid Date' : d.toISOString())),
-  fc.constantFrom('+010000-01-01T00:00:00Z', '0000-01-01T00:00:00Z', '-000001-01-01T00:00:00Z', '2026-02-30T00:00:00Z', '2026-W05-3', 'yesterday', '1700000000'),
+  fc.constantFrom(
+    '+010000-01-01T00:00:00Z',
+    '0000-01-01T00:00:00Z',
+    '-000001-01-01T00:00:00Z',
+    '2026-02-30T00:00:00Z',
+    '2026-W05-3',
+    'yesterday',
+    '1700000000',
+  ),
   fc.integer(),
 );
 
@@ -89,7 +129,10 @@ const event = fc.record(
     messageId: text,
     timestamp,
     properties: fc.oneof(fc.dictionary(text, anyValue, { maxKeys: 5 }), anyValue),
-    traits: fc.oneof(fc.dictionary(fc.oneof(text, fc.constantFrom('email', 'phone', 'timezone')), anyValue, { maxKeys: 5 }), anyValue),
+    traits: fc.oneof(
+      fc.dictionary(fc.oneof(text, fc.constantFrom('email', 'phone', 'timezone')), anyValue, { maxKeys: 5 }),
+      anyValue,
+    ),
     context: fc.oneof(fc.record({ traits: anyValue, page: anyValue }, { requiredKeys: [] }), anyValue),
     sentAt: fc.oneof(timestamp, fc.constant(null)),
     groupId: fc.oneof(text, fc.integer(), fc.constant(null)),
@@ -100,9 +143,15 @@ const event = fc.record(
   { requiredKeys: [] },
 );
 
-const deepJson = fc.integer({ min: 20, max: 20_000 }).chain((n) =>
-  fc.constantFrom(`${'['.repeat(n)}${']'.repeat(n)}`, `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`, `{"userId":"d","event":"X","properties":${'{"a":'.repeat(n)}1${'}'.repeat(n)}}`),
-);
+const deepJson = fc
+  .integer({ min: 20, max: 20_000 })
+  .chain((n) =>
+    fc.constantFrom(
+      `${'['.repeat(n)}${']'.repeat(n)}`,
+      `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`,
+      `{"userId":"d","event":"X","properties":${'{"a":'.repeat(n)}1${'}'.repeat(n)}}`,
+    ),
+  );
 
 const flowBody = fc.record(
   {
@@ -121,7 +170,14 @@ const flowBody = fc.record(
           offset: text,
           timezone: fc.oneof(fc.constantFrom('Europe/Paris', 'Mars/Base', '+05:00', ''), text),
           subject: text,
-          html: fc.oneof(text, fc.constantFrom('{% for i in (1..100000) %}{% for j in (1..100000) %}{% endfor %}{% endfor %}', "{% render 'package.json' %}", '{{ x | nope }}')),
+          html: fc.oneof(
+            text,
+            fc.constantFrom(
+              '{% for i in (1..100000) %}{% for j in (1..100000) %}{% endfor %}{% endfor %}',
+              "{% render 'package.json' %}",
+              '{{ x | nope }}',
+            ),
+          ),
           body: text,
           condition: anyValue,
           next: text,
@@ -136,15 +192,37 @@ const flowBody = fc.record(
 
 // Segment bodies: near-valid conditions of every kind, with poison in the values and paths.
 const segmentCondition = fc.oneof(
-  fc.record({ event: text, within: fc.oneof(fc.constantFrom('365 days', '0 s', '9999 weeks'), text), sum: fc.record({ property: text, op: fc.oneof(fc.constantFrom('gte', 'eq'), text), value: scalar }) }, { requiredKeys: ['event'] }),
-  fc.record({ event: text, last: fc.record({ op: fc.oneof(fc.constantFrom('more_than_ago', 'within_last'), text), value: text }) }),
-  fc.record({ profile: fc.record({ property: text, op: fc.constantFrom('equals', 'contains', 'gt', 'before', 'within_last', 'exists'), value: scalar }, { requiredKeys: ['property', 'op'] }) }),
+  fc.record(
+    {
+      event: text,
+      within: fc.oneof(fc.constantFrom('365 days', '0 s', '9999 weeks'), text),
+      sum: fc.record({ property: text, op: fc.oneof(fc.constantFrom('gte', 'eq'), text), value: scalar }),
+    },
+    { requiredKeys: ['event'] },
+  ),
+  fc.record({
+    event: text,
+    last: fc.record({ op: fc.oneof(fc.constantFrom('more_than_ago', 'within_last'), text), value: text }),
+  }),
+  fc.record({
+    profile: fc.record(
+      {
+        property: text,
+        op: fc.constantFrom('equals', 'contains', 'gt', 'before', 'within_last', 'exists'),
+        value: scalar,
+      },
+      { requiredKeys: ['property', 'op'] },
+    ),
+  }),
   fc.record({ segment: text }),
   fc.record({ consent: fc.record({ channel: fc.oneof(fc.constantFrom('email', 'sms'), text), status: text }) }),
   fc.record({ not: fc.record({ event: text }) }),
   anyValue,
 );
-const segmentBody = fc.record({ id: fc.oneof(fc.constantFrom('seg-a', 'seg-b'), text), name: text, condition: segmentCondition, sample: scalar }, { requiredKeys: [] });
+const segmentBody = fc.record(
+  { id: fc.oneof(fc.constantFrom('seg-a', 'seg-b'), text), name: text, condition: segmentCondition, sample: scalar },
+  { requiredKeys: [] },
+);
 
 // Campaigns: near-valid definitions (unknown audiences, bad zones, schedules, throttles).
 const campaignBody = fc.record(
@@ -152,13 +230,52 @@ const campaignBody = fc.record(
     id: fc.oneof(fc.constantFrom('fuzz-campaign'), text),
     name: text,
     message: fc.oneof(
-      fc.record({ type: fc.constantFrom('email', 'sms', 'push', 'webhook', text), subject: text, html: text, body: text, title: text, transactional: scalar }, { requiredKeys: [] }),
+      fc.record(
+        {
+          type: fc.constantFrom('email', 'sms', 'push', 'webhook', text),
+          subject: text,
+          html: text,
+          body: text,
+          title: text,
+          transactional: scalar,
+        },
+        { requiredKeys: [] },
+      ),
       scalar,
     ),
-    audience: fc.oneof(fc.record({ lists: fc.array(fc.oneof(fc.constantFrom('seg-a', 'fuzz-list'), text), { maxLength: 3 }), segments: fc.array(fc.oneof(fc.constantFrom('seg-a'), text), { maxLength: 3 }), exclude: jsonish }, { requiredKeys: [] }), scalar),
+    audience: fc.oneof(
+      fc.record(
+        {
+          lists: fc.array(fc.oneof(fc.constantFrom('seg-a', 'fuzz-list'), text), { maxLength: 3 }),
+          segments: fc.array(fc.oneof(fc.constantFrom('seg-a'), text), { maxLength: 3 }),
+          exclude: jsonish,
+        },
+        { requiredKeys: [] },
+      ),
+      scalar,
+    ),
     schedule: fc.oneof(
-      fc.record({ type: fc.constantFrom('now', 'at', 'recurring', text), at: fc.oneof(fc.constantFrom('2027-05-30T00:00:00Z', '10:00', '25:99'), text), localTime: fc.constantFrom('10:00', '24:00'), every: fc.constantFrom('day', 'week', 'year'), weekday: fc.constantFrom('monday', 'noday'), timezone: fc.constantFrom('Europe/Paris', 'Mars/Olympus', '') }, { requiredKeys: [] }),
-      fc.record({ type: fc.constantFrom('moment'), moment: fc.oneof(fc.constantFrom('black-friday', 'fete-des-meres', 'nope'), text), offsetDays: fc.oneof(fc.integer(), fc.double(), scalar), at: fc.constantFrom('09:00', '25:00'), yearly: scalar }, { requiredKeys: [] }),
+      fc.record(
+        {
+          type: fc.constantFrom('now', 'at', 'recurring', text),
+          at: fc.oneof(fc.constantFrom('2027-05-30T00:00:00Z', '10:00', '25:99'), text),
+          localTime: fc.constantFrom('10:00', '24:00'),
+          every: fc.constantFrom('day', 'week', 'year'),
+          weekday: fc.constantFrom('monday', 'noday'),
+          timezone: fc.constantFrom('Europe/Paris', 'Mars/Olympus', ''),
+        },
+        { requiredKeys: [] },
+      ),
+      fc.record(
+        {
+          type: fc.constantFrom('moment'),
+          moment: fc.oneof(fc.constantFrom('black-friday', 'fete-des-meres', 'nope'), text),
+          offsetDays: fc.oneof(fc.integer(), fc.double(), scalar),
+          at: fc.constantFrom('09:00', '25:00'),
+          yearly: scalar,
+        },
+        { requiredKeys: [] },
+      ),
       scalar,
     ),
     throttlePerMinute: fc.oneof(fc.integer(), fc.double(), scalar),
@@ -174,7 +291,12 @@ const body: fc.Arbitrary<Buffer | undefined> = fc.oneof(
   { weight: 2, arbitrary: segmentBody.map((b) => Buffer.from(JSON.stringify(b))) },
   { weight: 2, arbitrary: campaignBody.map((b) => Buffer.from(JSON.stringify(b))) },
   { weight: 4, arbitrary: event.map((e) => Buffer.from(JSON.stringify(e))) },
-  { weight: 2, arbitrary: fc.array(event, { maxLength: 6 }).map((batch) => Buffer.from(JSON.stringify({ batch, context: { ip: '1.2.3.4' } }))) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .array(event, { maxLength: 6 })
+      .map((batch) => Buffer.from(JSON.stringify({ batch, context: { ip: '1.2.3.4' } }))),
+  },
   { weight: 2, arbitrary: flowBody.map((f) => Buffer.from(JSON.stringify(f))) },
   { weight: 1, arbitrary: jsonish.map((v) => Buffer.from(JSON.stringify(v) ?? 'null')) },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)) },
@@ -185,88 +307,102 @@ const body: fc.Arbitrary<Buffer | undefined> = fc.oneof(
 
 // Route params as arbitrary bytes, percent-encoded (what a client can put in a URL).
 const param = fc.oneof(
-  fc.constantFrom('fuzz-flow', 'ada', 'x', '%00', '%ED%A0%80', '%E0%A4%A', '%', '..%2F..%2Fpackage.json', '99999999999999999999'),
-  fc.uint8Array({ minLength: 1, maxLength: 12 }).map((bytes) => [...bytes].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')),
+  fc.constantFrom(
+    'fuzz-flow',
+    'ada',
+    'x',
+    '%00',
+    '%ED%A0%80',
+    '%E0%A4%A',
+    '%',
+    '..%2F..%2Fpackage.json',
+    '99999999999999999999',
+  ),
+  fc
+    .uint8Array({ minLength: 1, maxLength: 12 })
+    .map((bytes) => [...bytes].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')),
   fc.stringMatching(/^[a-z0-9_-]{1,70}$/),
 );
 
-const path = fc.tuple(param, param).chain(([a, b]) =>
-  fc.constantFrom(
-    '/health',
-    '/v1/track',
-    '/v1/identify',
-    '/v1/batch',
-    '/v1/page',
-    '/v1/screen',
-    '/v1/group',
-    '/v1/alias',
-    '/v1/t',
-    '/v1/i',
-    '/v1/p',
-    '/v1/s',
-    '/v1/g',
-    '/v1/a',
-    '/v1/flows',
-    `/v1/flows/${a}`,
-    `/v1/flows/${a}/activate`,
-    `/v1/flows/${a}/pause`,
-    `/v1/flows/${a}/archive`,
-    `/v1/flows/${a}/versions`,
-    `/v1/flows/${a}/versions/${b}`,
-    `/v1/flows/${a}/preview`,
-    `/v1/flows/${a}/stats?version=${b}&conversionWindowDays=${b}`,
-    `/v1/flows/${a}/status-notice`,
-    `/v1/contacts/${a}`,
-    `/v1/contacts/${a}/journeys`,
-    `/v1/contacts/${a}/messages`,
-    `/v1/contacts/${a}/events`,
-    `/v1/contacts/${a}/groups`,
-    `/v1/contacts/${a}/events?limit=${b}&cursor=${b}&type=${b}&name=${b}`,
-    `/v1/contacts/${a}/push-subscriptions`,
-    `/v1/contacts/${a}/consent`,
-    `/v1/contacts/${a}/consent/${b}`,
-    `/v1/contacts/${a}/consent/email`,
-    `/v1/contacts/${a}/consent/sms`,
-    '/v1/b',
-    '/v1/lists',
-    `/v1/lists/${a}`,
-    `/v1/lists/${a}/members?cursor=${b}&limit=${b}`,
-    `/v1/lists/${a}/members/${b}`,
-    `/v1/contacts?email=${a}&phone=${b}&trait.${a}=${b}&list=${b}&segment=${a}&limit=${b}&cursor=${b}`,
-    `/v1/contacts?trait.${b}=${a}&${a}=${b}`,
-    '/v1/contacts/import',
-    `/v1/contacts/imports/${a}?limit=${b}&after_row=${b}`,
-    `/v1/contacts/imports?limit=${b}`,
-    `/v1/contacts/${a}/export`,
-    `/v1/outbox?limit=${b}`,
-    '/v1/segments',
-    '/v1/segments/preview',
-    `/v1/segments/${a}`,
-    `/v1/segments/${a}?limit=${b}&cursor=${b}`,
-    '/v1/campaigns',
-    `/v1/campaigns/${a}`,
-    '/v1/campaigns/fuzz-campaign',
-    `/v1/campaigns/${a}/send`,
-    `/v1/campaigns/${a}/schedule`,
-    `/v1/campaigns/${a}/pause`,
-    `/v1/campaigns/${a}/resume`,
-    `/v1/campaigns/${a}/cancel`,
-    `/v1/campaigns/${a}/stats?conversionWindowDays=${b}&goalEvent=${b}`,
-    '/v1/webhooks/sendgrid',
-    '/v1/webhooks/twilio/status',
-    '/v1/webhooks/twilio/inbound',
-    `/u/${a}`,
-    `/u/${a}/preferences`,
-    `/c/${a}`,
-    `/t/o/${a}`,
-    `/t/c/${a}?u=${b}`,
-    `/v1/${a}`,
-    `/v1/calendar/moments?year=${b}`,
-    `/v1/calendar/moments/${a}/next?after=${b}`,
-    `/v1/calendar/name-days?name=${a}`,
-    `/v1/calendar/name-days?day=${b}&${a}=${b}`,
-  ),
-);
+const path = fc
+  .tuple(param, param)
+  .chain(([a, b]) =>
+    fc.constantFrom(
+      '/health',
+      '/v1/track',
+      '/v1/identify',
+      '/v1/batch',
+      '/v1/page',
+      '/v1/screen',
+      '/v1/group',
+      '/v1/alias',
+      '/v1/t',
+      '/v1/i',
+      '/v1/p',
+      '/v1/s',
+      '/v1/g',
+      '/v1/a',
+      '/v1/flows',
+      `/v1/flows/${a}`,
+      `/v1/flows/${a}/activate`,
+      `/v1/flows/${a}/pause`,
+      `/v1/flows/${a}/archive`,
+      `/v1/flows/${a}/versions`,
+      `/v1/flows/${a}/versions/${b}`,
+      `/v1/flows/${a}/preview`,
+      `/v1/flows/${a}/stats?version=${b}&conversionWindowDays=${b}`,
+      `/v1/flows/${a}/status-notice`,
+      `/v1/contacts/${a}`,
+      `/v1/contacts/${a}/journeys`,
+      `/v1/contacts/${a}/messages`,
+      `/v1/contacts/${a}/events`,
+      `/v1/contacts/${a}/groups`,
+      `/v1/contacts/${a}/events?limit=${b}&cursor=${b}&type=${b}&name=${b}`,
+      `/v1/contacts/${a}/push-subscriptions`,
+      `/v1/contacts/${a}/consent`,
+      `/v1/contacts/${a}/consent/${b}`,
+      `/v1/contacts/${a}/consent/email`,
+      `/v1/contacts/${a}/consent/sms`,
+      '/v1/b',
+      '/v1/lists',
+      `/v1/lists/${a}`,
+      `/v1/lists/${a}/members?cursor=${b}&limit=${b}`,
+      `/v1/lists/${a}/members/${b}`,
+      `/v1/contacts?email=${a}&phone=${b}&trait.${a}=${b}&list=${b}&segment=${a}&limit=${b}&cursor=${b}`,
+      `/v1/contacts?trait.${b}=${a}&${a}=${b}`,
+      '/v1/contacts/import',
+      `/v1/contacts/imports/${a}?limit=${b}&after_row=${b}`,
+      `/v1/contacts/imports?limit=${b}`,
+      `/v1/contacts/${a}/export`,
+      `/v1/outbox?limit=${b}`,
+      '/v1/segments',
+      '/v1/segments/preview',
+      `/v1/segments/${a}`,
+      `/v1/segments/${a}?limit=${b}&cursor=${b}`,
+      '/v1/campaigns',
+      `/v1/campaigns/${a}`,
+      '/v1/campaigns/fuzz-campaign',
+      `/v1/campaigns/${a}/send`,
+      `/v1/campaigns/${a}/schedule`,
+      `/v1/campaigns/${a}/pause`,
+      `/v1/campaigns/${a}/resume`,
+      `/v1/campaigns/${a}/cancel`,
+      `/v1/campaigns/${a}/stats?conversionWindowDays=${b}&goalEvent=${b}`,
+      '/v1/webhooks/sendgrid',
+      '/v1/webhooks/twilio/status',
+      '/v1/webhooks/twilio/inbound',
+      `/u/${a}`,
+      `/u/${a}/preferences`,
+      `/c/${a}`,
+      `/t/o/${a}`,
+      `/t/c/${a}?u=${b}`,
+      `/v1/${a}`,
+      `/v1/calendar/moments?year=${b}`,
+      `/v1/calendar/moments/${a}/next?after=${b}`,
+      `/v1/calendar/name-days?name=${a}`,
+      `/v1/calendar/name-days?day=${b}&${a}=${b}`,
+    ),
+  );
 
 const headerText = fc.stringMatching(/^[\x20-\x7e]{0,40}$/);
 const contentType = fc.oneof(
@@ -295,10 +431,16 @@ const request: fc.Arbitrary<RawRequest> = fc
     path,
     body,
     contentType: fc.option(contentType, { nil: undefined, freq: 5 }),
-    encoding: fc.option(fc.oneof(fc.constantFrom('gzip', 'gzip', 'deflate', 'br', 'identity', 'zstd'), headerText), { nil: undefined, freq: 3 }),
+    encoding: fc.option(fc.oneof(fc.constantFrom('gzip', 'gzip', 'deflate', 'br', 'identity', 'zstd'), headerText), {
+      nil: undefined,
+      freq: 3,
+    }),
     auth: fc.oneof(
       { weight: 8, arbitrary: fc.constant(`Bearer ${API_KEY}`) },
-      { weight: 1, arbitrary: fc.constantFrom('', 'Bearer', 'Basic !!!', `Basic ${Buffer.from(`${API_KEY}:`).toString('base64')}`) },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom('', 'Bearer', 'Basic !!!', `Basic ${Buffer.from(`${API_KEY}:`).toString('base64')}`),
+      },
       { weight: 1, arbitrary: headerText },
     ),
   })
@@ -328,13 +470,29 @@ test(`${RUNS} malformed requests to every route: no 5xx, the server stays up, th
       const res = await send(req);
       sent += 1;
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-      if (res.status >= 500 || res.status === 0) failures.push({ request: { ...req, body: req.body?.subarray(0, 200) }, ...res });
+      if (res.status >= 500 || res.status === 0)
+        failures.push({ request: { ...req, body: req.body?.subarray(0, 200) }, ...res });
     }),
-    { numRuns: RUNS, seed: SEED, interruptAfterTimeLimit: TIME_LIMIT_MS, markInterruptAsFailure: false, endOnFailure: true },
+    {
+      numRuns: RUNS,
+      seed: SEED,
+      interruptAfterTimeLimit: TIME_LIMIT_MS,
+      markInterruptAsFailure: false,
+      endOnFailure: true,
+    },
   );
 
   // Every failure is listed with its request, to reproduce it.
-  expect(failures.map((f) => ({ method: f.request.method, path: f.request.path, headers: f.request.headers, body: f.request.body?.toString('utf8'), status: f.status, answer: f.body }))).toEqual([]);
+  expect(
+    failures.map((f) => ({
+      method: f.request.method,
+      path: f.request.path,
+      headers: f.request.headers,
+      body: f.request.body?.toString('utf8'),
+      status: f.status,
+      answer: f.body,
+    })),
+  ).toEqual([]);
   expect(sent).toBeGreaterThanOrEqual(Math.min(RUNS, 1_000));
   // The fuzzer reached the handlers, not only the error paths.
   const accepted = [...statuses].filter(([s]) => s >= 200 && s < 300).reduce((n, [, c]) => n + c, 0);

@@ -18,17 +18,27 @@ beforeAll(async () => {
 });
 afterAll(() => h?.stop());
 
-const flow = (trigger: string, steps: FlowInput['steps']): FlowInput => ({ name: trigger, status: 'live', trigger: { event: trigger }, smartSending: { enabled: false }, steps });
+const flow = (trigger: string, steps: FlowInput['steps']): FlowInput => ({
+  name: trigger,
+  status: 'live',
+  trigger: { event: trigger },
+  smartSending: { enabled: false },
+  steps,
+});
 const ID = 'gdpr-ada';
 const EMAIL = 'gdpr.ada@example.com';
 const PHONE = '+33699887766';
 const VISITOR = 'anonymous:gdpr-visitor';
 
 async function tablesWithText(text: string): Promise<string[]> {
-  const { rows } = await h.db.query<{ table_name: string }>("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'");
+  const { rows } = await h.db.query<{ table_name: string }>(
+    "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+  );
   const found: string[] = [];
   for (const { table_name } of rows) {
-    const hit = await h.db.query(`SELECT 1 FROM "${table_name}" t WHERE t::text ILIKE '%' || $1 || '%' LIMIT 1`, [text]);
+    const hit = await h.db.query(`SELECT 1 FROM "${table_name}" t WHERE t::text ILIKE '%' || $1 || '%' LIMIT 1`, [
+      text,
+    ]);
     if (hit.rowCount) found.push(table_name);
   }
   return found;
@@ -36,17 +46,47 @@ async function tablesWithText(text: string): Promise<string[]> {
 
 describe('a person with history', () => {
   beforeAll(async () => {
-    await h.putFlow('gdpr-receipt', flow('Order Completed', [{ id: 'thanks', type: 'email', subject: 'Thanks {{ contact.first_name }}', html: '<p>Order {{ event.properties.order_id }}</p>' }]));
-    await h.putFlow('gdpr-nurture', flow('Signed Up', [
-      { id: 'wait', type: 'delay', duration: '30 days' },
-      { id: 'hello', type: 'email', subject: 'Still there?', html: '<p>hi</p>' },
-    ]));
+    await h.putFlow(
+      'gdpr-receipt',
+      flow('Order Completed', [
+        {
+          id: 'thanks',
+          type: 'email',
+          subject: 'Thanks {{ contact.first_name }}',
+          html: '<p>Order {{ event.properties.order_id }}</p>',
+        },
+      ]),
+    );
+    await h.putFlow(
+      'gdpr-nurture',
+      flow('Signed Up', [
+        { id: 'wait', type: 'delay', duration: '30 days' },
+        { id: 'hello', type: 'email', subject: 'Still there?', html: '<p>hi</p>' },
+      ]),
+    );
     // Browsing as a visitor, then logging in: the visitor's events become the person's.
-    expect((await h.http('post', '/v1/track').send({ anonymousId: 'gdpr-visitor', event: 'Product Viewed', properties: { sku: 'SKU-1' } })).status).toBe(202);
-    expect((await h.http('post', '/v1/identify').send({ userId: ID, anonymousId: 'gdpr-visitor', traits: { email: EMAIL, phone: PHONE, first_name: 'Ada' } })).status).toBe(202);
+    expect(
+      (
+        await h
+          .http('post', '/v1/track')
+          .send({ anonymousId: 'gdpr-visitor', event: 'Product Viewed', properties: { sku: 'SKU-1' } })
+      ).status,
+    ).toBe(202);
+    expect(
+      (
+        await h
+          .http('post', '/v1/identify')
+          .send({ userId: ID, anonymousId: 'gdpr-visitor', traits: { email: EMAIL, phone: PHONE, first_name: 'Ada' } })
+      ).status,
+    ).toBe(202);
     await h.http('post', '/v1/group').send({ userId: ID, groupId: 'acme', traits: { name: 'Acme' } });
-    await h.http('put', `/v1/contacts/${ID}/push-subscriptions`).send({ endpoint: 'https://push.example.com/gdpr-ada', keys: { p256dh: 'k', auth: 'a' } });
-    expect((await h.http('put', `/v1/contacts/${ID}/consent/email`).send({ status: 'subscribed', source: 'signup form' })).status).toBe(200);
+    await h
+      .http('put', `/v1/contacts/${ID}/push-subscriptions`)
+      .send({ endpoint: 'https://push.example.com/gdpr-ada', keys: { p256dh: 'k', auth: 'a' } });
+    expect(
+      (await h.http('put', `/v1/contacts/${ID}/consent/email`).send({ status: 'subscribed', source: 'signup form' }))
+        .status,
+    ).toBe(200);
     expect((await h.http('post', '/v1/lists').send({ id: 'news', name: 'Newsletter' })).status).toBe(201);
     expect((await h.http('post', '/v1/lists/news/members').send({ contacts: [{ contactId: ID }] })).status).toBe(200);
     await h.track({ userId: ID, event: 'Order Completed', properties: { order_id: 'A-100', total: 42 } });
@@ -55,20 +95,35 @@ describe('a person with history', () => {
     await h.journeyStarted('gdpr-nurture', ID);
   });
 
-  test('the export holds everything: profile, consent, lists, every id\'s events, messages with their content, journeys', async () => {
+  test("the export holds everything: profile, consent, lists, every id's events, messages with their content, journeys", async () => {
     const res = await h.http('get', `/v1/contacts/${VISITOR}/export`);
     expect(res.status).toBe(200);
     const doc = JSON.parse(res.text);
     expect(doc.contactId).toBe(ID);
     expect(doc.ids.sort()).toEqual([VISITOR, ID].sort());
-    expect(doc.profile).toMatchObject({ email: EMAIL, phone: PHONE, consent: { email: { status: 'subscribed' } }, lists: [{ id: 'news' }], computed: { orderCount: 1, totalSpent: 42 } });
+    expect(doc.profile).toMatchObject({
+      email: EMAIL,
+      phone: PHONE,
+      consent: { email: { status: 'subscribed' } },
+      lists: [{ id: 'news' }],
+      computed: { orderCount: 1, totalSpent: 42 },
+    });
     const names = doc.data.events.map((e: { name: string | null; type: string }) => e.name ?? e.type);
     expect(names).toEqual(expect.arrayContaining(['Product Viewed', 'identify', 'Order Completed', 'Signed Up']));
-    expect(doc.data.messages).toEqual([expect.objectContaining({ recipient: EMAIL, content: expect.objectContaining({ subject: 'Thanks Ada' }) })]);
-    expect(doc.data.journeys.map((j: { flow_id: string }) => j.flow_id).sort()).toEqual(['gdpr-nurture', 'gdpr-receipt']);
-    expect(doc.data.contact_consent).toEqual([expect.objectContaining({ channel: 'email', status: 'subscribed', source: 'signup form' })]);
+    expect(doc.data.messages).toEqual([
+      expect.objectContaining({ recipient: EMAIL, content: expect.objectContaining({ subject: 'Thanks Ada' }) }),
+    ]);
+    expect(doc.data.journeys.map((j: { flow_id: string }) => j.flow_id).sort()).toEqual([
+      'gdpr-nurture',
+      'gdpr-receipt',
+    ]);
+    expect(doc.data.contact_consent).toEqual([
+      expect.objectContaining({ channel: 'email', status: 'subscribed', source: 'signup form' }),
+    ]);
     expect(doc.data.list_memberships).toEqual([expect.objectContaining({ list_id: 'news' })]);
-    expect(doc.data.push_subscriptions).toEqual([expect.objectContaining({ endpoint: 'https://push.example.com/gdpr-ada' })]);
+    expect(doc.data.push_subscriptions).toEqual([
+      expect.objectContaining({ endpoint: 'https://push.example.com/gdpr-ada' }),
+    ]);
     expect(doc.data.contact_groups).toEqual([expect.objectContaining({ group_id: 'acme' })]);
     expect(doc.data.contacts.map((c: { id: string }) => c.id).sort()).toEqual([VISITOR, ID].sort());
   });
@@ -86,18 +141,36 @@ describe('a person with history', () => {
     const { rows: keyed } = await h.db.query<{ table_name: string; column_name: string }>(
       "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() AND column_name LIKE '%contact%'",
     );
-    expect(keyed.map((k) => k.table_name)).toEqual(expect.arrayContaining(['events', 'messages', 'journeys', 'push_subscriptions', 'contact_consent', 'list_memberships', 'contact_aliases', 'contact_stats']));
+    expect(keyed.map((k) => k.table_name)).toEqual(
+      expect.arrayContaining([
+        'events',
+        'messages',
+        'journeys',
+        'push_subscriptions',
+        'contact_consent',
+        'list_memberships',
+        'contact_aliases',
+        'contact_stats',
+      ]),
+    );
     for (const { table_name, column_name } of keyed) {
-      const left = await h.db.query(`SELECT 1 FROM "${table_name}" WHERE "${column_name}"::text = ANY($1)`, [[ID, VISITOR]]);
+      const left = await h.db.query(`SELECT 1 FROM "${table_name}" WHERE "${column_name}"::text = ANY($1)`, [
+        [ID, VISITOR],
+      ]);
       expect({ table_name, column_name, rows: left.rowCount }).toEqual({ table_name, column_name, rows: 0 });
     }
     // And no table holds their id, address, phone or rendered content anywhere in its rows.
-    for (const text of [ID, EMAIL, PHONE, 'gdpr-visitor', 'Thanks Ada', 'SKU-1']) expect({ text, tables: await tablesWithText(text) }).toEqual({ text, tables: [] });
+    for (const text of [ID, EMAIL, PHONE, 'gdpr-visitor', 'Thanks Ada', 'SKU-1'])
+      expect({ text, tables: await tablesWithText(text) }).toEqual({ text, tables: [] });
 
     // The journey was ended in Temporal with the reason, and its row (kept for the flow's statistics) says so.
-    const description = await nurture.describe().catch((err: unknown) => (err instanceof WorkflowNotFoundError ? undefined : Promise.reject(err)));
+    const description = await nurture
+      .describe()
+      .catch((err: unknown) => (err instanceof WorkflowNotFoundError ? undefined : Promise.reject(err)));
     if (description) expect(description.status.name).toBe('TERMINATED');
-    const rows = await h.db.query<{ status: string; exit_reason: string }>("SELECT status, exit_reason FROM journeys WHERE flow_id = 'gdpr-nurture'");
+    const rows = await h.db.query<{ status: string; exit_reason: string }>(
+      "SELECT status, exit_reason FROM journeys WHERE flow_id = 'gdpr-nurture'",
+    );
     expect(rows.rows).toEqual([{ status: 'terminated', exit_reason: 'erased' }]);
     expect((await h.db.query("SELECT 1 FROM messages WHERE flow_id = 'gdpr-receipt'")).rowCount).toBe(1);
 
@@ -106,13 +179,17 @@ describe('a person with history', () => {
     await h.identify('gdpr-new', { email: EMAIL.toUpperCase() });
     await h.track({ userId: 'gdpr-new', event: 'Order Completed', properties: { order_id: 'B-1' } });
     await h.result('gdpr-receipt', 'gdpr-new');
-    const again = await h.db.query<{ status: string; reason: string }>("SELECT status, reason FROM messages WHERE contact_id = 'gdpr-new'");
+    const again = await h.db.query<{ status: string; reason: string }>(
+      "SELECT status, reason FROM messages WHERE contact_id = 'gdpr-new'",
+    );
     expect(again.rows).toEqual([{ status: 'skipped', reason: 'address is suppressed' }]);
     expect(h.sendgrid.emails.filter((e) => e.to === EMAIL)).toHaveLength(1);
   });
 
   test('erasing an unknown contact is a 404', async () => {
-    expect((await supertest(h.app).delete('/v1/contacts/nobody-at-all').set('Authorization', `Bearer ${API_KEY}`)).status).toBe(404);
+    expect(
+      (await supertest(h.app).delete('/v1/contacts/nobody-at-all').set('Authorization', `Bearer ${API_KEY}`)).status,
+    ).toBe(404);
     expect((await h.http('get', '/v1/contacts/nobody-at-all/export')).status).toBe(404);
   });
 });

@@ -61,10 +61,16 @@ test('holdout: control enters but receives nothing; stats show both groups, the 
     const res = await h.track({ userId: id, event: 'Browse Started', messageId: `browse-${id}` });
     expect(res.journeys.started).toHaveLength(1);
   });
-  await waitFor(async () => {
-    const { rows } = await h.db.query<{ n: number }>("SELECT count(*)::int AS n FROM journeys WHERE flow_id = 'browse' AND status = 'completed'");
-    return rows[0].n === CONTACTS;
-  }, 'every journey to complete', 120_000);
+  await waitFor(
+    async () => {
+      const { rows } = await h.db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM journeys WHERE flow_id = 'browse' AND status = 'completed'",
+      );
+      return rows[0].n === CONTACTS;
+    },
+    'every journey to complete',
+    120_000,
+  );
 
   const control = ids.filter(inControl);
   const treated = ids.filter((id) => !inControl(id));
@@ -78,25 +84,43 @@ test('holdout: control enters but receives nothing; stats show both groups, the 
   expect(control.filter((id) => emailed.has(`${id}@example.com`))).toEqual([]);
   expect(treated.filter((id) => !emailed.has(`${id}@example.com`))).toEqual([]);
   expect(h.sendgrid.emails).toHaveLength(treated.length);
-  const { rows: skips } = await h.db.query<{ reason: string }>("SELECT reason FROM messages WHERE flow_id = 'browse' AND status = 'skipped'");
+  const { rows: skips } = await h.db.query<{ reason: string }>(
+    "SELECT reason FROM messages WHERE flow_id = 'browse' AND status = 'skipped'",
+  );
   expect(skips).toHaveLength(control.length);
-  expect(skips.every((s) => s.reason === 'holdout: control group (50 % of the flow\'s contacts)')).toBe(true);
+  expect(skips.every((s) => s.reason === "holdout: control group (50 % of the flow's contacts)")).toBe(true);
 
   // Orders within the attribution window (5 days from entry), drawn per group.
   const random = seeded(20261130);
   const converters = new Set(ids.filter((id) => random() < (inControl(id) ? RATE.control : RATE.treated)));
-  await inBatches([...converters], 20, (id) => h.track({ userId: id, event: 'Order Completed', properties: { total: ORDER_TOTAL }, messageId: `order-${id}` }));
+  await inBatches([...converters], 20, (id) =>
+    h.track({ userId: id, event: 'Order Completed', properties: { total: ORDER_TOTAL }, messageId: `order-${id}` }),
+  );
   // A week later, more orders: outside the window, they count for nobody.
   await h.env.sleep(7 * DAY);
-  await inBatches(ids.filter((_, i) => i % 10 === 0), 20, (id) => h.track({ userId: id, event: 'Order Completed', properties: { total: 500 }, messageId: `late-${id}` }));
+  await inBatches(
+    ids.filter((_, i) => i % 10 === 0),
+    20,
+    (id) => h.track({ userId: id, event: 'Order Completed', properties: { total: 500 }, messageId: `late-${id}` }),
+  );
 
   const res = await h.http('get', '/v1/flows/browse/stats');
   expect(res.status).toBe(200);
   const { holdout } = res.body;
   const convertedIn = (group: string[]) => group.filter((id) => converters.has(id)).length;
   expect(holdout.versions).toEqual([{ version: 1, share: SHARE }]);
-  expect(holdout.treated).toMatchObject({ contacts: treated.length, converters: convertedIn(treated), conversions: convertedIn(treated), revenue: convertedIn(treated) * ORDER_TOTAL });
-  expect(holdout.control).toMatchObject({ contacts: control.length, converters: convertedIn(control), conversions: convertedIn(control), revenue: convertedIn(control) * ORDER_TOTAL });
+  expect(holdout.treated).toMatchObject({
+    contacts: treated.length,
+    converters: convertedIn(treated),
+    conversions: convertedIn(treated),
+    revenue: convertedIn(treated) * ORDER_TOTAL,
+  });
+  expect(holdout.control).toMatchObject({
+    contacts: control.length,
+    converters: convertedIn(control),
+    conversions: convertedIn(control),
+    revenue: convertedIn(control) * ORDER_TOTAL,
+  });
   expect(holdout.treated.conversionRate).toBeCloseTo(convertedIn(treated) / treated.length, 6);
   expect(holdout.control.revenuePerContact).toBeCloseTo((convertedIn(control) * ORDER_TOTAL) / control.length, 6);
   expect(res.body.versions[0].steps[0].skippedByReason).toEqual({ holdout: control.length });
@@ -133,7 +157,10 @@ test('the lift statistics: difference of proportions (Wald) and of means (Welch)
   expect(lift.lift.revenuePerContact.absolute).toBeCloseTo(12, 6);
   expect(lift.lift.revenuePerContact.ci95![0]).toBeCloseTo(12 - 1.959964 * se, 4);
   // Too few contacts for an interval; no control conversions, no relative lift.
-  const thin = holdoutLift({ contacts: 1, converters: 1, conversions: 1, revenue: 10, revenueSquares: 100 }, { contacts: 5, converters: 0, conversions: 0, revenue: 0, revenueSquares: 0 });
+  const thin = holdoutLift(
+    { contacts: 1, converters: 1, conversions: 1, revenue: 10, revenueSquares: 100 },
+    { contacts: 5, converters: 0, conversions: 0, revenue: 0, revenueSquares: 0 },
+  );
   expect(thin.lift.conversionRate).toEqual({ absolute: 1, relative: null, ci95: null });
 });
 
@@ -150,6 +177,13 @@ test('a control contact still gets transactional messages (receipts are not the 
   const id = ids.find((c) => isHeldOut(flowHoldoutKey('order-holdout'), c, 0.9))!;
   await h.track({ userId: id, event: 'Order Placed', messageId: `placed-${id}` });
   const result = await h.result('order-holdout', id);
-  expect(h.sendgrid.emails.filter((e) => e.to === `${id}@example.com` && e.subject !== 'Picked for you').map((e) => e.subject)).toEqual(['Your receipt']);
-  expect(result.steps.map((s) => s.outcome)).toEqual(['sent via sendgrid', "skipped (holdout: control group (90 % of the flow's contacts))"]);
+  expect(
+    h.sendgrid.emails
+      .filter((e) => e.to === `${id}@example.com` && e.subject !== 'Picked for you')
+      .map((e) => e.subject),
+  ).toEqual(['Your receipt']);
+  expect(result.steps.map((s) => s.outcome)).toEqual([
+    'sent via sendgrid',
+    "skipped (holdout: control group (90 % of the flow's contacts))",
+  ]);
 });

@@ -18,7 +18,8 @@ beforeAll(async () => {
 });
 afterAll(() => h?.stop());
 
-const journeysOf = async (contactId: string) => (await h.http('get', `/v1/contacts/${contactId}/journeys`)).body.journeys as { status: string }[];
+const journeysOf = async (contactId: string) =>
+  (await h.http('get', `/v1/contacts/${contactId}/journeys`)).body.journeys as { status: string }[];
 
 describe('idempotency', () => {
   test('a retried track with the same messageId is stored once and starts one journey', async () => {
@@ -36,10 +37,17 @@ describe('idempotency', () => {
 
   test('a second Checkout Started while the journey runs does not start another', async () => {
     await h.track({ userId: 'retry-2', event: 'Checkout Started', messageId: 'a', properties: cartProperties });
-    const again = await h.track({ userId: 'retry-2', event: 'Checkout Started', messageId: 'b', properties: cartProperties });
+    const again = await h.track({
+      userId: 'retry-2',
+      event: 'Checkout Started',
+      messageId: 'b',
+      properties: cartProperties,
+    });
 
     expect(again.journeys.started).toEqual([]);
-    expect(again.journeys.alreadyInFlow).toEqual([{ flowId: 'abandoned-cart', workflowId: 'journey:abandoned-cart:retry-2' }]);
+    expect(again.journeys.alreadyInFlow).toEqual([
+      { flowId: 'abandoned-cart', workflowId: 'journey:abandoned-cart:retry-2' },
+    ]);
     expect(await journeysOf('retry-2')).toHaveLength(1);
   });
 });
@@ -48,13 +56,23 @@ test('a running journey whose row was lost (start answered too late) is recovere
   await h.track({ userId: 'lost-row', event: 'Checkout Started', messageId: 'lost-1', properties: cartProperties });
   await h.db.query("DELETE FROM journeys WHERE contact_id = 'lost-row'");
 
-  const again = await h.track({ userId: 'lost-row', event: 'Checkout Started', messageId: 'lost-2', properties: cartProperties });
+  const again = await h.track({
+    userId: 'lost-row',
+    event: 'Checkout Started',
+    messageId: 'lost-2',
+    properties: cartProperties,
+  });
   expect(again.journeys.alreadyInFlow).toHaveLength(1);
   expect(await journeysOf('lost-row')).toMatchObject([{ status: 'running', flowVersion: 1 }]);
 
   const order = await h.track({ userId: 'lost-row', event: 'Order Completed' });
-  expect(order.journeys.signalled).toEqual([{ flowId: 'abandoned-cart', workflowId: 'journey:abandoned-cart:lost-row' }]);
-  expect((await h.result('abandoned-cart', 'lost-row')).exit).toMatchObject({ reason: 'flow_filter', detectedBy: 'signal' });
+  expect(order.journeys.signalled).toEqual([
+    { flowId: 'abandoned-cart', workflowId: 'journey:abandoned-cart:lost-row' },
+  ]);
+  expect((await h.result('abandoned-cart', 'lost-row')).exit).toMatchObject({
+    reason: 'flow_filter',
+    detectedBy: 'signal',
+  });
 });
 
 describe('bad requests get a 400 with the path and the reason', () => {
@@ -68,7 +86,9 @@ describe('bad requests get a 400 with the path and the reason', () => {
     const res = await h.http('post', '/v1/track').send(body);
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('invalid_request');
-    expect(res.body.error.issues).toEqual(expect.arrayContaining([expect.objectContaining({ path, message: expect.any(String) })]));
+    expect(res.body.error.issues).toEqual(
+      expect.arrayContaining([expect.objectContaining({ path, message: expect.any(String) })]),
+    );
   });
 
   test('invalid JSON', async () => {
@@ -78,7 +98,9 @@ describe('bad requests get a 400 with the path and the reason', () => {
   });
 
   test('an event over 32 KB', async () => {
-    const res = await h.http('post', '/v1/track').send({ userId: 'u', event: 'Big', properties: { blob: 'x'.repeat(33 * 1024) } });
+    const res = await h
+      .http('post', '/v1/track')
+      .send({ userId: 'u', event: 'Big', properties: { blob: 'x'.repeat(33 * 1024) } });
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('event_too_large');
   });
@@ -103,7 +125,10 @@ describe('authentication', () => {
   });
 
   test('a wrong key: 401', async () => {
-    const res = await supertest(h.app).post('/v1/track').set('Authorization', 'Bearer nope').send({ userId: 'u', event: 'X' });
+    const res = await supertest(h.app)
+      .post('/v1/track')
+      .set('Authorization', 'Bearer nope')
+      .send({ userId: 'u', event: 'X' });
     expect(res.status).toBe(401);
   });
 
@@ -121,11 +146,20 @@ describe('identify', () => {
     await h.identify('ident-1', { email: 'Ident@Example.com', plan: 'free' });
     await h.identify('ident-1', { phone: '+33600000000', plan: 'pro' });
     const res = await h.http('get', '/v1/contacts/ident-1');
-    expect(res.body).toMatchObject({ id: 'ident-1', email: 'ident@example.com', phone: '+33600000000', traits: { plan: 'pro', email: 'Ident@Example.com' } });
+    expect(res.body).toMatchObject({
+      id: 'ident-1',
+      email: 'ident@example.com',
+      phone: '+33600000000',
+      traits: { plan: 'pro', email: 'Ident@Example.com' },
+    });
   });
 
   test('track with context.traits fills the profile too', async () => {
-    await h.track({ userId: 'ctx-1', event: 'Product Viewed', context: { traits: { email: 'ctx@example.com' }, ip: '1.2.3.4' } });
+    await h.track({
+      userId: 'ctx-1',
+      event: 'Product Viewed',
+      context: { traits: { email: 'ctx@example.com' }, ip: '1.2.3.4' },
+    });
     expect((await h.http('get', '/v1/contacts/ctx-1')).body.email).toBe('ctx@example.com');
   });
 });
@@ -144,11 +178,27 @@ describe('batch', () => {
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ accepted: 3, stored: 3, duplicates: 0, rejected: 2 });
     expect(res.body.results.map((r: { index: number; outcome: string }) => [r.index, r.outcome])).toEqual([
-      [0, 'stored'], [1, 'stored'], [2, 'rejected'], [3, 'stored'], [4, 'rejected'],
+      [0, 'stored'],
+      [1, 'stored'],
+      [2, 'rejected'],
+      [3, 'stored'],
+      [4, 'rejected'],
     ]);
     expect(res.body.errors).toEqual([
-      expect.objectContaining({ index: 2, messageId: 'b-3', outcome: 'rejected', code: 'invalid_request', issues: [expect.objectContaining({ path: ['event'] })] }),
-      expect.objectContaining({ index: 4, messageId: 'b-5', outcome: 'rejected', code: 'unsupported_type', issues: [expect.objectContaining({ path: ['type'] })] }),
+      expect.objectContaining({
+        index: 2,
+        messageId: 'b-3',
+        outcome: 'rejected',
+        code: 'invalid_request',
+        issues: [expect.objectContaining({ path: ['event'] })],
+      }),
+      expect.objectContaining({
+        index: 4,
+        messageId: 'b-5',
+        outcome: 'rejected',
+        code: 'unsupported_type',
+        issues: [expect.objectContaining({ path: ['type'] })],
+      }),
     ]);
     // Answered once stored; routed right after, in the background.
     await waitFor(async () => (await journeysOf('batch-1')).length === 1, 'the batch-1 journey');
@@ -165,7 +215,12 @@ test("Segment's own analytics-node library, pointed at Parcours, works unmodifie
   const server = h.app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   try {
-    const analytics = new Analytics({ writeKey: API_KEY, host: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, flushAt: 2, maxRetries: 0 });
+    const analytics = new Analytics({
+      writeKey: API_KEY,
+      host: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      flushAt: 2,
+      maxRetries: 0,
+    });
     const errors: unknown[] = [];
     analytics.on('error', (err) => errors.push(err));
     analytics.identify({ userId: 'segment-1', traits: { email: 'segment@example.com' } });
@@ -183,9 +238,18 @@ describe('when a dependency is down', () => {
   test('Temporal unreachable: the event is stored, answered 202 "deferred" at once, and routed by the router loop', async () => {
     await h.stopRouter();
     const lazy = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 300 });
-    const app = createApp({ db: h.db, workflows: new Client({ connection: lazy }).workflow, log: h.log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
+    const app = createApp({
+      db: h.db,
+      workflows: new Client({ connection: lazy }).workflow,
+      log: h.log,
+      apiKeys: [API_KEY],
+      links: TEST_LINKS,
+      webhooks: TEST_WEBHOOKS,
+    });
 
-    const res = await supertest(app).post('/v1/track').set('Authorization', `Bearer ${API_KEY}`)
+    const res = await supertest(app)
+      .post('/v1/track')
+      .set('Authorization', `Bearer ${API_KEY}`)
       .send({ userId: 'outage-1', event: 'Checkout Started', properties: cartProperties, messageId: 'outage-evt' });
 
     expect(res.status).toBe(202);
@@ -193,7 +257,10 @@ describe('when a dependency is down', () => {
     expect(await journeysOf('outage-1')).toEqual([]);
 
     // One router pass once the retry's backoff (half a second) has passed.
-    await waitFor(async () => (await routePending({ db: h.db, workflows: h.env.client.workflow, log: h.log })) >= 1, 'a router pass that routes the event');
+    await waitFor(
+      async () => (await routePending({ db: h.db, workflows: h.env.client.workflow, log: h.log })) >= 1,
+      'a router pass that routes the event',
+    );
     await waitFor(async () => (await journeysOf('outage-1')).length === 1, 'the journey started by the router');
     await lazy.close();
     h.startRouter();
@@ -204,11 +271,23 @@ describe('when a dependency is down', () => {
     const sockets: Socket[] = [];
     const blackhole = createServer((socket) => void sockets.push(socket));
     await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
-    const lazy = Connection.lazy({ address: `127.0.0.1:${(blackhole.address() as AddressInfo).port}`, connectTimeout: 60_000 });
-    const app = createApp({ db: h.db, workflows: new Client({ connection: lazy }).workflow, log: h.log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
+    const lazy = Connection.lazy({
+      address: `127.0.0.1:${(blackhole.address() as AddressInfo).port}`,
+      connectTimeout: 60_000,
+    });
+    const app = createApp({
+      db: h.db,
+      workflows: new Client({ connection: lazy }).workflow,
+      log: h.log,
+      apiKeys: [API_KEY],
+      links: TEST_LINKS,
+      webhooks: TEST_WEBHOOKS,
+    });
     const timed = async (messageId: string) => {
       const started = Date.now();
-      const res = await supertest(app).post('/v1/track').set('Authorization', `Bearer ${API_KEY}`)
+      const res = await supertest(app)
+        .post('/v1/track')
+        .set('Authorization', `Bearer ${API_KEY}`)
         .send({ userId: 'hanging-1', event: 'Checkout Started', properties: cartProperties, messageId });
       return { res, ms: Date.now() - started };
     };
@@ -231,13 +310,26 @@ describe('when a dependency is down', () => {
 
   test('Postgres unreachable: 503 with Retry-After, nothing accepted', async () => {
     const deadDb = createPool('postgres://postgres@127.0.0.1:1/none');
-    const app = createApp({ db: deadDb, workflows: h.env.client.workflow, log: h.log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
-    const res = await supertest(app).post('/v1/track').set('Authorization', `Bearer ${API_KEY}`).send({ userId: 'u', event: 'X' });
+    const app = createApp({
+      db: deadDb,
+      workflows: h.env.client.workflow,
+      log: h.log,
+      apiKeys: [API_KEY],
+      links: TEST_LINKS,
+      webhooks: TEST_WEBHOOKS,
+    });
+    const res = await supertest(app)
+      .post('/v1/track')
+      .set('Authorization', `Bearer ${API_KEY}`)
+      .send({ userId: 'u', event: 'X' });
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBe('5');
     expect(res.body.error.code).toBe('unavailable');
     // A batch is one transaction: nothing of it was accepted, the client retries it whole.
-    const batch = await supertest(app).post('/v1/batch').set('Authorization', `Bearer ${API_KEY}`).send({ batch: [{ type: 'track', userId: 'u', event: 'X' }] });
+    const batch = await supertest(app)
+      .post('/v1/batch')
+      .set('Authorization', `Bearer ${API_KEY}`)
+      .send({ batch: [{ type: 'track', userId: 'u', event: 'X' }] });
     expect(batch.status).toBe(503);
     expect(batch.body).toMatchObject({ code: 'unavailable', error: { code: 'unavailable' } });
     await deadDb.end();

@@ -12,7 +12,9 @@ import { parseExactJson } from '../connectors/exact-json';
 
 /** What the schema did before the shortcut (and still does for what it leaves). */
 function luxonIsoUtc(text: string): string | undefined {
-  const parsed = [DateTime.fromISO(text, { zone: 'utc' }), DateTime.fromSQL(text, { zone: 'utc' })].find((d) => d.isValid)?.toUTC();
+  const parsed = [DateTime.fromISO(text, { zone: 'utc' }), DateTime.fromSQL(text, { zone: 'utc' })]
+    .find((d) => d.isValid)
+    ?.toUTC();
   return parsed && parsed.year >= 1 && parsed.year <= 9999 ? parsed.toISO()! : undefined;
 }
 
@@ -27,7 +29,12 @@ function* candidates(count: number): Generator<string> {
   for (let i = 0; i < count; i++) {
     const year = [next(0, 9999), next(1990, 2030), 9999, 1000, 999, 2024][next(0, 5)];
     const fraction = ['', `.${pad(next(0, 9), 1)}`, `.${pad(next(0, 99), 2)}`, `.${pad(next(0, 999), 3)}`][next(0, 3)];
-    const zone = ['', 'Z', `+${pad(next(0, 24), 2)}:${pad(next(0, 60), 2)}`, `-${pad(next(0, 14), 2)}:${pad(next(0, 59), 2)}`][next(0, 3)];
+    const zone = [
+      '',
+      'Z',
+      `+${pad(next(0, 24), 2)}:${pad(next(0, 60), 2)}`,
+      `-${pad(next(0, 14), 2)}:${pad(next(0, 59), 2)}`,
+    ][next(0, 3)];
     yield `${pad(year, 4)}-${pad(next(0, 13), 2)}-${pad(next(0, 32), 2)}T${pad(next(0, 24), 2)}:${pad(next(0, 60), 2)}:${pad(next(0, 60), 2)}${fraction}${zone}`;
   }
 }
@@ -58,10 +65,15 @@ describe('timestamps read without luxon', () => {
     expect(luxonIsoUtc(text)).toBe(iso);
   });
 
-  test.each(['2025-02-29T00:00:00Z', '2026-03-01 10:00:00', '2026-03-01T24:00:00Z', '0999-01-01T00:00:00Z', '9999-12-31T23:00:00-02:00', '2026-03-01T10:00:00.123456Z', '2026-W09-1'])(
-    '%s is left to luxon',
-    (text) => expect(fastIsoUtc(text)).toBeUndefined(),
-  );
+  test.each([
+    '2025-02-29T00:00:00Z',
+    '2026-03-01 10:00:00',
+    '2026-03-01T24:00:00Z',
+    '0999-01-01T00:00:00Z',
+    '9999-12-31T23:00:00-02:00',
+    '2026-03-01T10:00:00.123456Z',
+    '2026-W09-1',
+  ])('%s is left to luxon', (text) => expect(fastIsoUtc(text)).toBeUndefined());
 });
 
 /**
@@ -75,13 +87,22 @@ function* trackItems(count: number): Generator<Record<string, unknown>> {
     return options[Math.floor(seed / 65536) % options.length];
   };
   const absent = undefined;
-  const ids = { valid: [absent, 'u-1', 'x'.repeat(255), 42, 1.5, -0], invalid: [' padded ', '', 'x'.repeat(256), true, {}, ['a']] };
-  const times = { valid: [absent, '2026-03-01T10:00:00Z', '2026-03-01T10:00:00.5+02:00', '2026-03-01 10:00:00'], invalid: ['yesterday', '2025-02-29T00:00:00Z', 12, '10000-01-01T00:00:00Z'] };
+  const ids = {
+    valid: [absent, 'u-1', 'x'.repeat(255), 42, 1.5, -0],
+    invalid: [' padded ', '', 'x'.repeat(256), true, {}, ['a']],
+  };
+  const times = {
+    valid: [absent, '2026-03-01T10:00:00Z', '2026-03-01T10:00:00.5+02:00', '2026-03-01 10:00:00'],
+    invalid: ['yesterday', '2025-02-29T00:00:00Z', 12, '10000-01-01T00:00:00Z'],
+  };
   const fields: Record<string, { valid: unknown[]; invalid: unknown[] }> = {
     type: { valid: [absent, 'track'], invalid: ['identify', 5] },
     event: { valid: ['Product Viewed', 'e'.repeat(200)], invalid: [absent, '', 'e'.repeat(201), 7] },
     properties: { valid: [absent, {}, { price: 59.5, nested: { a: [1] } }], invalid: [[], 'text', 3] },
-    context: { valid: [absent, {}, { library: { name: 'x' } }, { traits: { email: 'a@b.c' } }], invalid: [{ traits: [] }, { traits: 'x' }, [], 'ctx'] },
+    context: {
+      valid: [absent, {}, { library: { name: 'x' } }, { traits: { email: 'a@b.c' } }],
+      invalid: [{ traits: [] }, { traits: 'x' }, [], 'ctx'],
+    },
     userId: ids,
     anonymousId: ids,
     messageId: ids,
@@ -113,7 +134,8 @@ describe('track calls checked without zod', () => {
       if (zod.success) valid += 1;
       if (fast === undefined) continue;
       vouched += 1;
-      if (!zod.success || JSON.stringify(sorted(fast)) !== JSON.stringify(sorted(zod.data))) differing.push(`${JSON.stringify(item)}: ${JSON.stringify(fast)} vs ${JSON.stringify(zod)}`);
+      if (!zod.success || JSON.stringify(sorted(fast)) !== JSON.stringify(sorted(zod.data)))
+        differing.push(`${JSON.stringify(item)}: ${JSON.stringify(fast)} vs ${JSON.stringify(zod)}`);
     }
     expect(differing.slice(0, 3)).toEqual([]);
     expect(vouched).toBeGreaterThan(valid / 4);
@@ -124,11 +146,16 @@ describe('track calls checked without zod', () => {
 function sorted(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sorted);
   if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sorted((value as Record<string, unknown>)[k])]));
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map((k) => [k, sorted((value as Record<string, unknown>)[k])]),
+  );
 }
 
 describe('JSON bodies parsed with JSON.parse when that is exact', () => {
-  const lossless = (text: string) => parse(text, null, (digits: string) => (isSafeNumber(digits) ? Number(digits) : digits));
+  const lossless = (text: string) =>
+    parse(text, null, (digits: string) => (isSafeNumber(digits) ? Number(digits) : digits));
   const outcome = (read: (text: string) => unknown, text: string) => {
     try {
       return { value: read(text) };
@@ -157,7 +184,9 @@ describe('JSON bodies parsed with JSON.parse when that is exact', () => {
   test('a plain body is read by JSON.parse (the shortcut is taken)', () => {
     const spy = jest.spyOn(JSON, 'parse');
     try {
-      expect(parseExactJson('{"batch":[{"userId":"u1","properties":{"price":59.5}}]}')).toEqual({ batch: [{ userId: 'u1', properties: { price: 59.5 } }] });
+      expect(parseExactJson('{"batch":[{"userId":"u1","properties":{"price":59.5}}]}')).toEqual({
+        batch: [{ userId: 'u1', properties: { price: 59.5 } }],
+      });
       expect(spy).toHaveBeenCalledTimes(1);
     } finally {
       spy.mockRestore();

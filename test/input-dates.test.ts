@@ -10,7 +10,13 @@ import { Harness } from './helpers/harness';
 import { waitFor } from './helpers/fake-http';
 
 const renewal = (extra: Partial<StepOf<'delay_until'>> = {}): StepOf<'delay_until'> =>
-  ({ id: 'before-renewal', type: 'delay_until', date: 'contact.renewal_date', offset: '-3 days', ...extra }) as StepOf<'delay_until'>;
+  ({
+    id: 'before-renewal',
+    type: 'delay_until',
+    date: 'contact.renewal_date',
+    offset: '-3 days',
+    ...extra,
+  }) as StepOf<'delay_until'>;
 const zone = 'America/New_York';
 const at = (ms: number) => DateTime.fromMillis(ms, { zone }).toISO();
 const wake = (step: StepOf<'delay_until'>, renewalDate: unknown, now = Date.parse('2026-01-01T00:00:00Z')) => {
@@ -70,7 +76,13 @@ describe('in a flow', () => {
       smartSending: { enabled: false },
       quietHours: { email: null, sms: null, push: null },
       steps: [
-        { id: 'before-renewal', type: 'delay_until', date: 'contact.renewal_date', offset: '-3 days', ...(timezone ? { timezone } : {}) },
+        {
+          id: 'before-renewal',
+          type: 'delay_until',
+          date: 'contact.renewal_date',
+          offset: '-3 days',
+          ...(timezone ? { timezone } : {}),
+        },
         { id: 'reminder', type: 'email', subject: 'Your plan renews in 3 days', html: '<p>See you</p>' },
       ],
     }) as FlowInput;
@@ -78,14 +90,21 @@ describe('in a flow', () => {
   test('an unknown time zone name is a 400 naming the step when the flow is saved', async () => {
     const res = await h.http('put', '/v1/flows/renewal-bad-zone').send(flow('Mars/Olympus_Mons'));
     expect(res.status).toBe(400);
-    expect(res.body.error.issues).toEqual([{ path: ['steps', 0, 'timezone'], message: expect.stringMatching(/"Mars\/Olympus_Mons" is not an IANA time zone/) }]);
+    expect(res.body.error.issues).toEqual([
+      {
+        path: ['steps', 0, 'timezone'],
+        message: expect.stringMatching(/"Mars\/Olympus_Mons" is not an IANA time zone/),
+      },
+    ]);
   });
 
   test('a renewal date in Unix seconds waits until 3 calendar days before it in the contact zone', async () => {
     await h.putFlow('renewal', flow(zone));
     const now = await h.env.currentTimeMs();
     // Ten days ahead, at 10:00 in New York, as Unix seconds (what many billing systems store).
-    const renewsAt = DateTime.fromMillis(now, { zone }).plus({ days: 10 }).set({ hour: 10, minute: 0, second: 0, millisecond: 0 });
+    const renewsAt = DateTime.fromMillis(now, { zone })
+      .plus({ days: 10 })
+      .set({ hour: 10, minute: 0, second: 0, millisecond: 0 });
     await h.identify('renewer', { email: 'renewer@example.com', renewal_date: Math.floor(renewsAt.toSeconds()) });
     await h.track({ userId: 'renewer', event: 'Plan Renewed' });
     const state = await waitFor(async () => {
@@ -95,6 +114,8 @@ describe('in a flow', () => {
     expect(DateTime.fromISO(state.waitingUntil!, { zone }).toISO()).toBe(renewsAt.minus({ days: 3 }).toISO());
     expect(h.sendgrid.emails.filter((e) => e.to === 'renewer@example.com')).toEqual([]);
     await h.result('renewal', 'renewer');
-    expect(h.sendgrid.emails.filter((e) => e.to === 'renewer@example.com').map((e) => e.subject)).toEqual(['Your plan renews in 3 days']);
+    expect(h.sendgrid.emails.filter((e) => e.to === 'renewer@example.com').map((e) => e.subject)).toEqual([
+      'Your plan renews in 3 days',
+    ]);
   });
 });

@@ -19,18 +19,35 @@ afterAll(() => h?.stop());
 
 const track = (body: unknown) => h.http('post', '/v1/track').send(body as object);
 const storedEvents = async (contactId: string) =>
-  (await h.db.query<{ name: string }>('SELECT name FROM events WHERE contact_id = $1 ORDER BY id', [contactId])).rows.map((r) => r.name);
+  (
+    await h.db.query<{ name: string }>('SELECT name FROM events WHERE contact_id = $1 ORDER BY id', [contactId])
+  ).rows.map((r) => r.name);
 
 const LONE_HIGH = '\uD83D'; // the first half of 😀, as "😀".slice(0, 1) leaves it
 const deep = (levels: number): Record<string, unknown> => (levels === 0 ? { leaf: 1 } : { a: deep(levels - 1) });
 
 describe('text Postgres cannot store is a 400 naming the path', () => {
   test.each([
-    ['a NUL byte in a property value', { userId: 'nul-1', event: 'X', properties: { note: 'a\u0000b' } }, ['properties', 'note'], /NUL/],
-    ['a NUL byte in a property key', { userId: 'nul-2', event: 'X', properties: { 'k\u0000': 1 } }, ['properties', 'k\u0000'], /NUL/],
+    [
+      'a NUL byte in a property value',
+      { userId: 'nul-1', event: 'X', properties: { note: 'a\u0000b' } },
+      ['properties', 'note'],
+      /NUL/,
+    ],
+    [
+      'a NUL byte in a property key',
+      { userId: 'nul-2', event: 'X', properties: { 'k\u0000': 1 } },
+      ['properties', 'k\u0000'],
+      /NUL/,
+    ],
     ['a lone surrogate in the userId', { userId: `ada${LONE_HIGH}`, event: 'X' }, ['userId'], /surrogate/],
     ['a lone surrogate in the event name', { userId: 'sur-2', event: `Cart ${LONE_HIGH}` }, ['event'], /surrogate/],
-    ['a lone low surrogate deep in an array', { userId: 'sur-3', event: 'X', properties: { products: [{ name: 'ok' }, { name: '\uDE00x' }] } }, ['properties', 'products', 1, 'name'], /surrogate/],
+    [
+      'a lone low surrogate deep in an array',
+      { userId: 'sur-3', event: 'X', properties: { products: [{ name: 'ok' }, { name: '\uDE00x' }] } },
+      ['properties', 'products', 1, 'name'],
+      /surrogate/,
+    ],
   ])('%s', async (_name, body, path, message) => {
     const res = await track(body);
     expect(res.status).toBe(400);
@@ -40,7 +57,10 @@ describe('text Postgres cannot store is a 400 naming the path', () => {
   test('a whole emoji (a surrogate pair) is stored as it is', async () => {
     const res = await track({ userId: 'emoji', event: 'X', properties: { note: 'ok 😀' } });
     expect(res.status).toBe(202);
-    const { rows } = await h.db.query<{ properties: { note: string } }>('SELECT properties FROM events WHERE contact_id = $1', ['emoji']);
+    const { rows } = await h.db.query<{ properties: { note: string } }>(
+      'SELECT properties FROM events WHERE contact_id = $1',
+      ['emoji'],
+    );
     expect(rows[0].properties.note).toBe('ok 😀');
   });
 
@@ -62,13 +82,22 @@ describe('timestamps', () => {
   ])('%s: 400 naming timestamp', async (_name, timestamp, message) => {
     const res = await track({ userId: 'ts', event: 'X', timestamp });
     expect(res.status).toBe(400);
-    expect(res.body.error.issues).toEqual([expect.objectContaining({ path: ['timestamp'], message: expect.stringMatching(message) })]);
+    expect(res.body.error.issues).toEqual([
+      expect.objectContaining({ path: ['timestamp'], message: expect.stringMatching(message) }),
+    ]);
   });
 
   test('the first and the last representable years are accepted and stored as given', async () => {
-    expect((await track({ userId: 'ts-ok', event: 'First', timestamp: '0001-01-01T00:00:00Z', messageId: 'ts-first' })).status).toBe(202);
-    expect((await track({ userId: 'ts-ok', event: 'Last', timestamp: '9999-12-31T23:59:59Z', messageId: 'ts-last' })).status).toBe(202);
-    const { rows } = await h.db.query<{ year: number }>("SELECT extract(year FROM occurred_at AT TIME ZONE 'UTC')::int AS year FROM events WHERE contact_id = 'ts-ok' ORDER BY id");
+    expect(
+      (await track({ userId: 'ts-ok', event: 'First', timestamp: '0001-01-01T00:00:00Z', messageId: 'ts-first' }))
+        .status,
+    ).toBe(202);
+    expect(
+      (await track({ userId: 'ts-ok', event: 'Last', timestamp: '9999-12-31T23:59:59Z', messageId: 'ts-last' })).status,
+    ).toBe(202);
+    const { rows } = await h.db.query<{ year: number }>(
+      "SELECT extract(year FROM occurred_at AT TIME ZONE 'UTC')::int AS year FROM events WHERE contact_id = 'ts-ok' ORDER BY id",
+    );
     expect(rows.map((r) => r.year)).toEqual([1, 9999]);
   });
 });
@@ -79,7 +108,11 @@ describe('content types and charsets', () => {
     return contentType === undefined ? req.send(Buffer.from(body)) : req.set('Content-Type', contentType).send(body);
   };
   const body = JSON.stringify({ userId: 'ct', event: 'X' });
-  const flow = JSON.stringify({ name: 'CT', trigger: { event: 'X' }, steps: [{ id: 'w', type: 'delay', duration: '1 hour' }] });
+  const flow = JSON.stringify({
+    name: 'CT',
+    trigger: { event: 'X' },
+    steps: [{ id: 'w', type: 'delay', duration: '1 hour' }],
+  });
 
   test.each([
     ['no content type', undefined, 'unsupported_media_type', /missing content type/],
@@ -95,12 +128,17 @@ describe('content types and charsets', () => {
 
   // Ingestion takes JSON whatever the label, as Segment's API does (RudderStack labels its
   // JSON as a form, sendBeacon sends text/plain, some clients send no type).
-  test.each([['application/json'], ['application/json; charset=utf-8'], ['text/plain'], ['application/vnd.segment+json'], ['application/xml'], ['application/json; charset=latin1'], [undefined]])(
-    'ingestion, %s: accepted',
-    async (contentType) => {
-      expect((await raw('/v1/track', 'post', contentType, body)).status).toBe(202);
-    },
-  );
+  test.each([
+    ['application/json'],
+    ['application/json; charset=utf-8'],
+    ['text/plain'],
+    ['application/vnd.segment+json'],
+    ['application/xml'],
+    ['application/json; charset=latin1'],
+    [undefined],
+  ])('ingestion, %s: accepted', async (contentType) => {
+    expect((await raw('/v1/track', 'post', contentType, body)).status).toBe(202);
+  });
 
   test('ingestion, application/x-www-form-urlencoded: accepted', async () => {
     expect((await raw('/v1/track', 'post', 'application/x-www-form-urlencoded', body)).status).toBe(202);
@@ -123,7 +161,11 @@ describe('nesting', () => {
 
   test('a body 100,000 levels deep is a 400, and the server goes on', async () => {
     const text = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
-    const res = await supertest(h.app).post('/v1/track').set('Authorization', `Bearer ${API_KEY}`).set('Content-Type', 'application/json').send(text);
+    const res = await supertest(h.app)
+      .post('/v1/track')
+      .set('Authorization', `Bearer ${API_KEY}`)
+      .set('Content-Type', 'application/json')
+      .send(text);
     expect(res.status).toBe(400);
     expect(res.body.error.message).toMatch(/nested too deeply/);
     expect((await track({ userId: 'after-deep', event: 'X' })).status).toBe(202);
@@ -131,7 +173,13 @@ describe('nesting', () => {
 });
 
 describe('URL parameters', () => {
-  test.each([['/v1/contacts/a%00b'], ['/v1/contacts/%ED%A0%80'], ['/v1/flows/%00'], ['/v1/flows/%00/stats'], ['/v1/contacts/%E0%A4%A']])('%s is a 400', async (path) => {
+  test.each([
+    ['/v1/contacts/a%00b'],
+    ['/v1/contacts/%ED%A0%80'],
+    ['/v1/flows/%00'],
+    ['/v1/flows/%00/stats'],
+    ['/v1/contacts/%E0%A4%A'],
+  ])('%s is a 400', async (path) => {
     const res = await h.http('get', path);
     expect(res.status).toBe(400);
     expect(res.body.error.code).toMatch(/invalid_request|bad_request/);
@@ -222,10 +270,20 @@ describe('health and a database that hangs', () => {
     await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
     const port = (hung.address() as net.AddressInfo).port;
     const db = createPool(`postgres://postgres@127.0.0.1:${port}/parcours`, { connectionTimeoutMs: 1_000 });
-    const app = createApp({ db, workflows: h.env.client.workflow, log: h.log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
+    const app = createApp({
+      db,
+      workflows: h.env.client.workflow,
+      log: h.log,
+      apiKeys: [API_KEY],
+      links: TEST_LINKS,
+      webhooks: TEST_WEBHOOKS,
+    });
     try {
       let started = Date.now();
-      const res = await supertest(app).post('/v1/track').set('Authorization', `Bearer ${API_KEY}`).send({ userId: 'u', event: 'X' });
+      const res = await supertest(app)
+        .post('/v1/track')
+        .set('Authorization', `Bearer ${API_KEY}`)
+        .send({ userId: 'u', event: 'X' });
       expect(res.status).toBe(503);
       expect(res.headers['retry-after']).toBe('5');
       expect(Date.now() - started).toBeLessThan(4_000);
@@ -262,10 +320,24 @@ describe('health and a database that hangs', () => {
     const viaProxy = new URL(h.database.url);
     viaProxy.hostname = '127.0.0.1';
     viaProxy.port = String((proxy.address() as net.AddressInfo).port);
-    const db = createPool(viaProxy.toString(), { connectionTimeoutMs: 1_000, statementTimeoutMs: 1_000, queryTimeoutMs: 1_500 });
-    const app = createApp({ db, workflows: h.env.client.workflow, log: h.log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
+    const db = createPool(viaProxy.toString(), {
+      connectionTimeoutMs: 1_000,
+      statementTimeoutMs: 1_000,
+      queryTimeoutMs: 1_500,
+    });
+    const app = createApp({
+      db,
+      workflows: h.env.client.workflow,
+      log: h.log,
+      apiKeys: [API_KEY],
+      links: TEST_LINKS,
+      webhooks: TEST_WEBHOOKS,
+    });
     const trackVia = (messageId: string) =>
-      supertest(app).post('/v1/track').set('Authorization', `Bearer ${API_KEY}`).send({ userId: 'frozen', event: 'X', messageId });
+      supertest(app)
+        .post('/v1/track')
+        .set('Authorization', `Bearer ${API_KEY}`)
+        .send({ userId: 'frozen', event: 'X', messageId });
     try {
       expect((await trackVia('fz-1')).status).toBe(202); // connections are open and pooled
       frozen = true;

@@ -14,7 +14,10 @@ test("the worker's pool fits its activity concurrency; the API's is 10; DATABASE
 });
 
 test('Postgres timeouts come from the environment; the client-side bound is above the server-side one', () => {
-  const settings = poolSettings(readEnv({ DATABASE_CONNECT_TIMEOUT_MS: '1500', DATABASE_STATEMENT_TIMEOUT_MS: '10000' }), 'api');
+  const settings = poolSettings(
+    readEnv({ DATABASE_CONNECT_TIMEOUT_MS: '1500', DATABASE_STATEMENT_TIMEOUT_MS: '10000' }),
+    'api',
+  );
   expect(settings).toEqual({ max: 10, connectionTimeoutMs: 1_500, statementTimeoutMs: 10_000, queryTimeoutMs: 12_000 });
   expect(() => readEnv({ DATABASE_CONNECT_TIMEOUT_MS: 'soon' })).toThrow(/DATABASE_CONNECT_TIMEOUT_MS/);
 });

@@ -37,12 +37,20 @@ describe('an archived flow stays archived', () => {
   test('a PUT with status live (or no status) is a 409 that says why; the flow stays archived', async () => {
     await h.putFlow('retired', flow('Retired'));
     expect((await h.http('post', '/v1/flows/retired/archive')).status).toBe(200);
-    for (const body of [flow('Retired'), { ...flow('Retired'), status: 'paused' }, { ...flow('Retired'), status: undefined }]) {
+    for (const body of [
+      flow('Retired'),
+      { ...flow('Retired'), status: 'paused' },
+      { ...flow('Retired'), status: undefined },
+    ]) {
       const res = await put('retired', body);
       expect(res.status).toBe(409);
-      expect(res.body.error).toMatchObject({ code: 'archived', message: expect.stringMatching(/archived.*copy it under a new id/) });
+      expect(res.body.error).toMatchObject({
+        code: 'archived',
+        message: expect.stringMatching(/archived.*copy it under a new id/),
+      });
     }
-    for (const action of ['activate', 'pause']) expect((await h.http('post', `/v1/flows/retired/${action}`)).status).toBe(409);
+    for (const action of ['activate', 'pause'])
+      expect((await h.http('post', `/v1/flows/retired/${action}`)).status).toBe(409);
     expect(await statusOf('retired')).toBe('archived');
     // No journey starts for it.
     expect((await h.track({ userId: 'late', event: 'Retired' })).journeys.started).toEqual([]);
@@ -52,12 +60,13 @@ describe('an archived flow stays archived', () => {
     for (let round = 0; round < 8; round += 1) {
       const id = `race-${round}`;
       await h.putFlow(id, { ...flow('Race'), status: 'paused' });
-      const actions = round % 2 === 0 ? ['archive', 'activate', 'pause', 'activate'] : ['activate', 'pause', 'archive', 'activate'];
+      const actions =
+        round % 2 === 0 ? ['archive', 'activate', 'pause', 'activate'] : ['activate', 'pause', 'archive', 'activate'];
       const answers = await Promise.all(actions.map((a) => h.http('post', `/v1/flows/${id}/${a}`)));
       expect(answers.every((r) => r.status === 200 || r.status === 409)).toBe(true);
       expect(await statusOf(id)).toBe('archived');
       // Every answer after the archive one refused; none reported the flow live after it.
-      const archivedAnswer = answers.findIndex((r, i) => actions[i] === 'archive');
+      const archivedAnswer = answers.findIndex((_r, i) => actions[i] === 'archive');
       expect(answers[archivedAnswer].body.status).toBe('archived');
     }
   });
@@ -72,7 +81,10 @@ describe('running journeys are told about status changes in the background', () 
     }
     const res = await h.http('post', '/v1/flows/bg/archive');
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ status: 'archived', journeysNotice: { status: 'archived', state: 'pending', journeysSignalled: 0 } });
+    expect(res.body).toMatchObject({
+      status: 'archived',
+      journeysNotice: { status: 'archived', state: 'pending', journeysSignalled: 0 },
+    });
     const done = await waitFor(async () => {
       const n = await noticeOf('bg');
       return n?.state === 'done' && n;
@@ -94,11 +106,18 @@ describe('running journeys are told about status changes in the background', () 
     await h.db.query("UPDATE flows SET status = 'paused' WHERE id = 'crashy'");
     const older = await addNotice(h.db, 'crashy', 'live');
     const latest = await addNotice(h.db, 'crashy', 'paused');
-    await h.db.query('UPDATE flow_status_notices SET after_run_id = $2, signalled = 1 WHERE id = $1', [latest!.id, rows[0].run_id]);
+    await h.db.query('UPDATE flow_status_notices SET after_run_id = $2, signalled = 1 WHERE id = $1', [
+      latest!.id,
+      rows[0].run_id,
+    ]);
 
     await resumeFlowStatusNotices({ db: h.db, workflows: h.env.client.workflow, log: h.log });
 
-    const notices = (await h.db.query<{ id: number; outcome: string; signalled: number }>("SELECT id, outcome, signalled FROM flow_status_notices WHERE flow_id = 'crashy' ORDER BY id")).rows;
+    const notices = (
+      await h.db.query<{ id: number; outcome: string; signalled: number }>(
+        "SELECT id, outcome, signalled FROM flow_status_notices WHERE flow_id = 'crashy' ORDER BY id",
+      )
+    ).rows;
     expect(notices).toEqual([
       { id: older!.id, outcome: 'superseded', signalled: 0 },
       { id: latest!.id, outcome: 'done', signalled: 3 },
@@ -111,18 +130,24 @@ describe('running journeys are told about status changes in the background', () 
 });
 
 describe('conditions and text a flow cannot hold', () => {
-  const nested = (levels: number): Record<string, unknown> => (levels === 0 ? { event: 'Order Completed' } : { not: nested(levels - 1) });
+  const nested = (levels: number): Record<string, unknown> =>
+    levels === 0 ? { event: 'Order Completed' } : { not: nested(levels - 1) };
 
   test(`conditions nested deeper than ${MAX_CONDITION_DEPTH} levels: 400 naming where`, async () => {
     const res = await put('deep-cond', flow('Deep', { exitWhen: [nested(12) as never] }));
     expect(res.status).toBe(400);
     expect(res.body.error.issues).toEqual([
-      { path: ['exitWhen', 0, ...Array(MAX_CONDITION_DEPTH).fill('not')], message: expect.stringMatching(/nested more than 8 levels/) },
+      {
+        path: ['exitWhen', 0, ...Array(MAX_CONDITION_DEPTH).fill('not')],
+        message: expect.stringMatching(/nested more than 8 levels/),
+      },
     ]);
   });
 
   test(`${MAX_CONDITION_DEPTH} levels are fine`, async () => {
-    expect((await put('ok-cond', flow('Ok', { exitWhen: [nested(MAX_CONDITION_DEPTH - 1) as never] }))).status).toBe(201);
+    expect((await put('ok-cond', flow('Ok', { exitWhen: [nested(MAX_CONDITION_DEPTH - 1) as never] }))).status).toBe(
+      201,
+    );
   });
 
   test('a flow with thousands of conditions: 400', async () => {

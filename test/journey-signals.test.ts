@@ -37,10 +37,21 @@ describe('a redelivered event counts once', () => {
   test('one order signalled twice does not fire "count >= 2": the email goes out', async () => {
     await h.identify('once', { email: 'once@example.com' });
     await h.track({ userId: 'once', event: 'Loyalty Started' });
-    const order = await h.track({ userId: 'once', event: 'Order Completed', messageId: 'order-once-1', properties: { total: 10 } });
+    const order = await h.track({
+      userId: 'once',
+      event: 'Order Completed',
+      messageId: 'order-once-1',
+      properties: { total: 10 },
+    });
     expect(order.journeys.signalled).toHaveLength(1);
     // Routing retried after losing its "routed" mark: the same stored event is signalled again.
-    const again: JourneyEvent = { id: order.eventId, messageId: 'order-once-1', name: 'Order Completed', properties: { total: 10 }, timestamp: await now() };
+    const again: JourneyEvent = {
+      id: order.eventId,
+      messageId: 'order-once-1',
+      name: 'Order Completed',
+      properties: { total: 10 },
+      timestamp: await now(),
+    };
     await h.journey('second-order', 'once').signal(contactEventSignal, again);
     await h.journey('second-order', 'once').signal(contactEventSignal, again);
 
@@ -72,7 +83,14 @@ describe('wait_for_event checks the stored events before timing out', () => {
     trigger: { event: 'Quiz Started' },
     smartSending: { enabled: false },
     steps: [
-      { id: 'wait-finish', type: 'wait_for_event', event: 'Quiz Finished', where: [{ property: 'score', op: 'gte', value: 5 }], timeout: '1 day', onTimeout: 'reminder' },
+      {
+        id: 'wait-finish',
+        type: 'wait_for_event',
+        event: 'Quiz Finished',
+        where: [{ property: 'score', op: 'gte', value: 5 }],
+        timeout: '1 day',
+        onTimeout: 'reminder',
+      },
       { id: 'thanks', type: 'email', subject: 'Well done', html: '<p>Thanks</p>' },
       { id: 'done', type: 'exit' },
       { id: 'reminder', type: 'email', subject: 'Finish your quiz', html: '<p>Come back</p>' },
@@ -83,7 +101,14 @@ describe('wait_for_event checks the stored events before timing out', () => {
 
   /** An event accepted and stored whose routing has not happened (Temporal was unreachable). */
   async function storeWithoutRouting(contactId: string, messageId: string, properties: Record<string, unknown>) {
-    const { event } = await insertEvent(h.db, { messageId, type: 'track', contactId, name: 'Quiz Finished', properties, occurredAt: await now() });
+    const { event } = await insertEvent(h.db, {
+      messageId,
+      type: 'track',
+      contactId,
+      name: 'Quiz Finished',
+      properties,
+      occurredAt: await now(),
+    });
     // Marked routed, as if its signal had been lost: only the wait's stored check can find it
     // (left unrouted, the router loop would signal it, late, to whatever journey runs then).
     await markRouted(h.db, event.id, { started: [], alreadyInFlow: [], notEntered: [], signalled: [], failed: [] });
@@ -97,7 +122,10 @@ describe('wait_for_event checks the stored events before timing out', () => {
 
     const result = await h.result('quiz', 'late');
     expect(subjectsTo('late@example.com')).toEqual(['Well done']);
-    expect(result.steps[0]).toMatchObject({ stepId: 'wait-finish', outcome: expect.stringContaining('found in stored events') });
+    expect(result.steps[0]).toMatchObject({
+      stepId: 'wait-finish',
+      outcome: expect.stringContaining('found in stored events'),
+    });
   });
 
   test('a stored event that does not match `where` still times out', async () => {

@@ -15,17 +15,26 @@ beforeAll(async () => {
 afterAll(() => h?.stop());
 
 const storedCount = async (messageId: string) =>
-  (await h.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE message_id = $1', [messageId])).rows[0]!.n;
+  (await h.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE message_id = $1', [messageId])).rows[0]!
+    .n;
 const basic = (key: string) => `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
 
 describe('a write key', () => {
   test('sends events: track as Bearer, identify as the Basic user name (Segment), a batch', async () => {
     const app = supertest(h.app);
-    const track = await app.post('/v1/track').set('Authorization', `Bearer ${WRITE_KEY}`).send({ userId: 'wk-1', event: 'Viewed', messageId: 'wk-track' });
+    const track = await app
+      .post('/v1/track')
+      .set('Authorization', `Bearer ${WRITE_KEY}`)
+      .send({ userId: 'wk-1', event: 'Viewed', messageId: 'wk-track' });
     expect(track.status).toBe(202);
-    const identify = await app.post('/v1/identify').set('Authorization', basic(WRITE_KEY)).send({ userId: 'wk-1', traits: { email: 'wk-1@example.com' } });
+    const identify = await app
+      .post('/v1/identify')
+      .set('Authorization', basic(WRITE_KEY))
+      .send({ userId: 'wk-1', traits: { email: 'wk-1@example.com' } });
     expect(identify.status).toBe(202);
-    const batch = await app.post('/v1/batch').set('Authorization', basic(WRITE_KEY))
+    const batch = await app
+      .post('/v1/batch')
+      .set('Authorization', basic(WRITE_KEY))
       .send({ batch: [{ type: 'track', userId: 'wk-1', event: 'Clicked', messageId: 'wk-batch' }] });
     expect(batch.status).toBe(202);
     expect([await storedCount('wk-track'), await storedCount('wk-batch')]).toEqual([1, 1]);
@@ -34,14 +43,21 @@ describe('a write key', () => {
   test('gets 403 on the admin routes, with a message saying an admin key is needed, and changes nothing', async () => {
     const list = await supertest(h.app).get('/v1/flows').set('Authorization', `Bearer ${WRITE_KEY}`);
     expect(list.status).toBe(403);
-    expect(list.body.error).toMatchObject({ code: 'forbidden', message: expect.stringMatching(/write key.*admin key \(API_KEYS\)/) });
+    expect(list.body.error).toMatchObject({
+      code: 'forbidden',
+      message: expect.stringMatching(/write key.*admin key \(API_KEYS\)/),
+    });
 
-    const put = await supertest(h.app).put('/v1/flows/from-a-browser').set('Authorization', basic(WRITE_KEY))
+    const put = await supertest(h.app)
+      .put('/v1/flows/from-a-browser')
+      .set('Authorization', basic(WRITE_KEY))
       .send({ name: 'x', status: 'live', trigger: { event: 'X' }, steps: [] });
     expect(put.status).toBe(403);
     expect((await h.http('get', '/v1/flows/from-a-browser')).status).toBe(404);
 
-    expect((await supertest(h.app).get('/v1/contacts/wk-1').set('Authorization', `Bearer ${WRITE_KEY}`)).status).toBe(403);
+    expect((await supertest(h.app).get('/v1/contacts/wk-1').set('Authorization', `Bearer ${WRITE_KEY}`)).status).toBe(
+      403,
+    );
     // An ingestion path with a method only admin routes could have: still not past the admin check.
     expect((await supertest(h.app).get('/v1/track').set('Authorization', `Bearer ${WRITE_KEY}`)).status).toBe(403);
   });
@@ -52,20 +68,37 @@ describe('a write key', () => {
     expect(track.status).toBe(202);
     expect(await storedCount('wk-body-1')).toBe(1);
     // The admin routes never read a key from the body, even an admin one.
-    const flows = await supertest(h.app).put('/v1/flows/body-key').send({ writeKey: API_KEY, name: 'x', status: 'draft', trigger: { event: 'X' }, steps: [] });
+    const flows = await supertest(h.app)
+      .put('/v1/flows/body-key')
+      .send({ writeKey: API_KEY, name: 'x', status: 'draft', trigger: { event: 'X' }, steps: [] });
     expect(flows.status).toBe(401);
   });
 });
 
 test('an admin key works on ingestion and admin routes alike', async () => {
   expect((await h.http('post', '/v1/track').send({ userId: 'ak-1', event: 'Viewed' })).status).toBe(202);
-  expect((await supertest(h.app).post('/v1/identify').set('Authorization', basic(API_KEY)).send({ userId: 'ak-1', traits: {} })).status).toBe(202);
+  expect(
+    (
+      await supertest(h.app)
+        .post('/v1/identify')
+        .set('Authorization', basic(API_KEY))
+        .send({ userId: 'ak-1', traits: {} })
+    ).status,
+  ).toBe(202);
   expect((await h.http('get', '/v1/flows')).status).toBe(200);
   expect((await h.http('get', '/v1/contacts/ak-1')).status).toBe(200);
 });
 
 test('a key listed both as admin and as write key stays an admin key', async () => {
-  const app = createApp({ db: h.db, workflows: h.env.client.workflow, log: h.log, apiKeys: ['both'], writeKeys: ['both', 'only-write'], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
+  const app = createApp({
+    db: h.db,
+    workflows: h.env.client.workflow,
+    log: h.log,
+    apiKeys: ['both'],
+    writeKeys: ['both', 'only-write'],
+    links: TEST_LINKS,
+    webhooks: TEST_WEBHOOKS,
+  });
   expect((await supertest(app).get('/v1/flows').set('Authorization', 'Bearer both')).status).toBe(200);
   expect((await supertest(app).get('/v1/flows').set('Authorization', 'Bearer only-write')).status).toBe(403);
 });
@@ -100,7 +133,9 @@ describe('no valid key: 401, nothing stored', () => {
   });
 
   test('a wrong writeKey in the body', async () => {
-    const res = await supertest(h.app).post('/v1/track').set('Content-Type', 'text/plain')
+    const res = await supertest(h.app)
+      .post('/v1/track')
+      .set('Content-Type', 'text/plain')
       .send(JSON.stringify({ writeKey: 'not-a-key', userId: 'nokey', event: 'Viewed', messageId: 'nokey-body' }));
     expect(res.status).toBe(401);
     expect(res.body.error).toMatchObject({ code: 'unauthorized', message: 'API key is not valid' });
@@ -123,7 +158,9 @@ test('a write key reaches every ingestion path (never 401 or 403 there)', async 
 });
 
 test('every route of the events router is an ingestion path (else a write key could not reach it)', () => {
-  const paths = eventsRouter({ db: h.db, workflows: h.env.client.workflow, log: h.log }).stack.flatMap((layer) => (layer.route ? [layer.route.path].flat() : []));
+  const paths = eventsRouter({ db: h.db, workflows: h.env.client.workflow, log: h.log }).stack.flatMap((layer) =>
+    layer.route ? [layer.route.path].flat() : [],
+  );
   expect(paths.length).toBeGreaterThan(0);
   expect(paths.filter((path) => !INGESTION_PATHS.includes(`/v1${path}`))).toEqual([]);
 });
@@ -140,7 +177,11 @@ describe('key comparison', () => {
         ring.identify(candidate);
         expect([candidate.length, compare.mock.calls.length]).toEqual([candidate.length, 3]);
         // Always two digests of the same length: nothing depends on the key's length.
-        expect(compare.mock.calls.map(([a, b]) => [a.byteLength, b.byteLength])).toEqual([[32, 32], [32, 32], [32, 32]]);
+        expect(compare.mock.calls.map(([a, b]) => [a.byteLength, b.byteLength])).toEqual([
+          [32, 32],
+          [32, 32],
+          [32, 32],
+        ]);
       }
     } finally {
       compare.mockRestore();

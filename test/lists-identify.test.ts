@@ -11,7 +11,10 @@ afterAll(() => h?.stop());
 
 test('an identify with lists traits joins and leaves; the profile does not keep them; a Shopify customer joins with source shopify', async () => {
   for (const id of ['newsletter', 'vip']) {
-    expect((await supertest(h.app).post('/v1/lists').set('Authorization', `Bearer ${API_KEY}`).send({ id, name: id })).status).toBe(201);
+    expect(
+      (await supertest(h.app).post('/v1/lists').set('Authorization', `Bearer ${API_KEY}`).send({ id, name: id }))
+        .status,
+    ).toBe(201);
   }
   await h.identify('trait-user', { email: 'tu@example.com', lists: { newsletter: true, vip: true } });
   expect(await listIdsOf(h.db, 'trait-user')).toEqual(['newsletter', 'vip']);
@@ -32,11 +35,22 @@ test('an identify with lists traits joins and leaves; the profile does not keep 
 test('an anonymous visitor who subscribed, then logs in: the known contact is on the list, joined when the visitor did', async () => {
   const http = (m: 'post' | 'get', p: string) => supertest(h.app)[m](p).set('Authorization', `Bearer ${API_KEY}`);
   expect((await http('post', '/v1/lists').send({ id: 'promo', name: 'Promo' })).status).toBe(201);
-  expect((await http('post', '/v1/lists/newsletter/members').send({ contacts: [{ contactId: 'anonymous:visitor-1' }] })).status).toBe(200);
-  expect((await http('post', '/v1/lists/promo/members').send({ contacts: [{ contactId: 'anonymous:visitor-1' }] })).status).toBe(200);
-  expect((await http('post', '/v1/lists/newsletter/members').send({ contacts: [{ contactId: 'logged-in' }] })).status).toBe(200);
+  expect(
+    (await http('post', '/v1/lists/newsletter/members').send({ contacts: [{ contactId: 'anonymous:visitor-1' }] }))
+      .status,
+  ).toBe(200);
+  expect(
+    (await http('post', '/v1/lists/promo/members').send({ contacts: [{ contactId: 'anonymous:visitor-1' }] })).status,
+  ).toBe(200);
+  expect(
+    (await http('post', '/v1/lists/newsletter/members').send({ contacts: [{ contactId: 'logged-in' }] })).status,
+  ).toBe(200);
   const before = (await http('get', '/v1/lists/newsletter/members/anonymous:visitor-1')).body.periods[0];
-  const res = await http('post', '/v1/identify').send({ userId: 'logged-in', anonymousId: 'visitor-1', traits: { email: 'li@example.com' } });
+  const res = await http('post', '/v1/identify').send({
+    userId: 'logged-in',
+    anonymousId: 'visitor-1',
+    traits: { email: 'li@example.com' },
+  });
   expect(res.status).toBe(202);
   expect(await listIdsOf(h.db, 'logged-in')).toEqual(['newsletter', 'promo']);
   expect(await listIdsOf(h.db, 'anonymous:visitor-1')).toEqual([]);
@@ -45,8 +59,11 @@ test('an anonymous visitor who subscribed, then logs in: the known contact is on
 });
 
 test('adding or removing a merged-away id acts on the contact it became', async () => {
-  const http = (m: 'post' | 'get' | 'delete', p: string) => supertest(h.app)[m](p).set('Authorization', `Bearer ${API_KEY}`);
-  expect((await http('post', '/v1/identify').send({ userId: 'became', anonymousId: 'was', traits: {} })).status).toBe(202);
+  const http = (m: 'post' | 'get' | 'delete', p: string) =>
+    supertest(h.app)[m](p).set('Authorization', `Bearer ${API_KEY}`);
+  expect((await http('post', '/v1/identify').send({ userId: 'became', anonymousId: 'was', traits: {} })).status).toBe(
+    202,
+  );
   const added = await http('post', '/v1/lists/promo/members').send({ contacts: [{ contactId: 'anonymous:was' }] });
   expect(added.body.members).toEqual([{ index: 0, contactId: 'became', status: 'joined' }]);
   expect(await listIdsOf(h.db, 'became')).toEqual(['promo']);

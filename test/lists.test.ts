@@ -20,7 +20,8 @@ beforeAll(async () => {
 });
 afterAll(() => h?.stop());
 
-const api = (method: 'get' | 'post' | 'patch' | 'delete', path: string) => supertest(h.app)[method](path).set('Authorization', `Bearer ${API_KEY}`);
+const api = (method: 'get' | 'post' | 'patch' | 'delete', path: string) =>
+  supertest(h.app)[method](path).set('Authorization', `Bearer ${API_KEY}`);
 
 async function createList(id: string, name = id) {
   const res = await api('post', '/v1/lists').send({ id, name });
@@ -30,7 +31,12 @@ async function createList(id: string, name = id) {
 async function add(listId: string, contacts: ({ contactId: string } | { email: string })[], source?: string) {
   const res = await api('post', `/v1/lists/${listId}/members`).send({ contacts, ...(source ? { source } : {}) });
   expect(res.status).toBe(200);
-  return res.body as { joined: number; alreadyMembers: number; contactsCreated: number; members: { index: number; contactId: string; status: string }[] };
+  return res.body as {
+    joined: number;
+    alreadyMembers: number;
+    contactsCreated: number;
+    members: { index: number; contactId: string; status: string }[];
+  };
 }
 
 const listEvents = async (contactId: string) =>
@@ -88,7 +94,11 @@ describe('lists CRUD', () => {
       ['delete', '/v1/lists/nope/members/someone'],
     ] as const) {
       const res = await api(method, path);
-      expect({ path, status: res.status, code: res.body.error?.code }).toEqual({ path, status: 404, code: 'not_found' });
+      expect({ path, status: res.status, code: res.body.error?.code }).toEqual({
+        path,
+        status: 404,
+        code: 'not_found',
+      });
     }
     expect((await api('patch', '/v1/lists/nope').send({ name: 'x' })).status).toBe(404);
     expect((await api('post', '/v1/lists/nope/members').send({ contacts: [{ contactId: 'a' }] })).status).toBe(404);
@@ -100,7 +110,16 @@ describe('members', () => {
     await createList('bulk');
     await h.identify('known-by-email', { email: 'Known@Example.com' });
 
-    const first = await add('bulk', [{ contactId: 'bulk-1' }, { email: 'known@example.com' }, { email: 'new.person@example.com' }, { contactId: 'bulk-1' }], 'import');
+    const first = await add(
+      'bulk',
+      [
+        { contactId: 'bulk-1' },
+        { email: 'known@example.com' },
+        { email: 'new.person@example.com' },
+        { contactId: 'bulk-1' },
+      ],
+      'import',
+    );
     expect(first).toMatchObject({ joined: 3, alreadyMembers: 1, contactsCreated: 2 });
     expect(first.members).toEqual([
       { index: 0, contactId: 'bulk-1', status: 'joined' },
@@ -112,11 +131,17 @@ describe('members', () => {
     const created = await api('get', `/v1/contacts/${encodeURIComponent('new.person@example.com')}`);
     expect(created.body.email).toBe('new.person@example.com');
 
-    const repeat = await add('bulk', [{ contactId: 'bulk-1' }, { email: 'KNOWN@example.com' }, { email: 'new.person@example.com' }]);
+    const repeat = await add('bulk', [
+      { contactId: 'bulk-1' },
+      { email: 'KNOWN@example.com' },
+      { email: 'new.person@example.com' },
+    ]);
     expect(repeat).toMatchObject({ joined: 0, alreadyMembers: 3, contactsCreated: 0 });
 
     for (const id of ['bulk-1', 'known-by-email', 'new.person@example.com']) {
-      expect(await listEvents(id)).toEqual([{ name: 'List Joined', properties: { list_id: 'bulk', list_name: 'bulk', source: 'import' } }]);
+      expect(await listEvents(id)).toEqual([
+        { name: 'List Joined', properties: { list_id: 'bulk', list_name: 'bulk', source: 'import' } },
+      ]);
     }
     expect((await api('get', '/v1/lists/bulk')).body.memberCount).toBe(3);
   });
@@ -124,9 +149,15 @@ describe('members', () => {
   test('two bulk adds of the same contacts at once: each contact joins once, with one event', async () => {
     await createList('racing');
     const contacts = Array.from({ length: 50 }, (_, i) => ({ contactId: `race-${i}` }));
-    const answers = await Promise.all([add('racing', contacts), add('racing', [...contacts].reverse()), add('racing', contacts)]);
+    const answers = await Promise.all([
+      add('racing', contacts),
+      add('racing', [...contacts].reverse()),
+      add('racing', contacts),
+    ]);
     expect(answers.reduce((n, a) => n + a.joined, 0)).toBe(50);
-    const events = await h.db.query("SELECT count(*)::int AS n FROM events WHERE name = 'List Joined' AND properties->>'list_id' = 'racing'");
+    const events = await h.db.query(
+      "SELECT count(*)::int AS n FROM events WHERE name = 'List Joined' AND properties->>'list_id' = 'racing'",
+    );
     expect(events.rows[0].n).toBe(50);
     expect((await api('get', '/v1/lists/racing')).body.memberCount).toBe(50);
   });
@@ -144,7 +175,10 @@ describe('members', () => {
     ];
     for (const [body, path] of cases) {
       const res = await api('post', '/v1/lists/strict/members').send(body as object);
-      expect({ status: res.status, paths: res.body.error.issues.map((i: { path: unknown[] }) => i.path) }).toEqual({ status: 400, paths: [path] });
+      expect({ status: res.status, paths: res.body.error.issues.map((i: { path: unknown[] }) => i.path) }).toEqual({
+        status: 400,
+        paths: [path],
+      });
     }
     expect((await api('get', '/v1/lists/strict')).body.memberCount).toBe(0);
   });
@@ -167,17 +201,29 @@ describe('members', () => {
     expect(history.body.periods[0]).toMatchObject({ source: 'api', leftSource: 'preference_page' });
     expect(history.body.periods[0].leftAt).not.toBeNull();
     expect(history.body.periods[1]).toMatchObject({ source: 'shopify', leftAt: null, leftSource: null });
-    expect(Date.parse(history.body.periods[1].joinedAt)).toBeGreaterThanOrEqual(Date.parse(history.body.periods[0].leftAt));
+    expect(Date.parse(history.body.periods[1].joinedAt)).toBeGreaterThanOrEqual(
+      Date.parse(history.body.periods[0].leftAt),
+    );
 
-    expect((await listEvents('hist')).map((e) => `${e.name}/${e.properties.source}`)).toEqual(['List Joined/api', 'List Left/preference_page', 'List Joined/shopify']);
+    expect((await listEvents('hist')).map((e) => `${e.name}/${e.properties.source}`)).toEqual([
+      'List Joined/api',
+      'List Left/preference_page',
+      'List Joined/shopify',
+    ]);
     expect(await listIdsOf(h.db, 'hist')).toEqual(['history']);
   });
 
   test('members are paged with a cursor: every member once, in the order they joined', async () => {
     await createList('paged');
     const ids = Array.from({ length: 25 }, (_, i) => `paged-${String(i).padStart(2, '0')}`);
-    await add('paged', ids.slice(0, 10).map((contactId) => ({ contactId })));
-    await add('paged', ids.slice(10).map((contactId) => ({ contactId })));
+    await add(
+      'paged',
+      ids.slice(0, 10).map((contactId) => ({ contactId })),
+    );
+    await add(
+      'paged',
+      ids.slice(10).map((contactId) => ({ contactId })),
+    );
     await api('delete', '/v1/lists/paged/members/paged-03');
 
     const seen: string[] = [];
@@ -193,7 +239,15 @@ describe('members', () => {
     expect(pages).toBe(3);
     expect(seen).toEqual(ids.filter((id) => id !== 'paged-03'));
 
-    for (const query of ['limit=0', 'limit=1001', 'limit=x', 'cursor=abc', 'cursor=-1', 'cursor=1&cursor=2', 'other=1']) {
+    for (const query of [
+      'limit=0',
+      'limit=1001',
+      'limit=x',
+      'cursor=abc',
+      'cursor=-1',
+      'cursor=1&cursor=2',
+      'other=1',
+    ]) {
       const res = await api('get', `/v1/lists/paged/members?${query}`);
       expect({ query, status: res.status }).toEqual({ query, status: 400 });
       expect(res.body.error.issues.length).toBeGreaterThan(0);
@@ -210,7 +264,9 @@ describe('flows', () => {
       status: 'live',
       trigger: { event: LIST_EVENTS.joined, where: [{ property: 'list_id', op: 'equals', value: 'newsletter' }] },
       smartSending: { enabled: false },
-      steps: [{ id: 'welcome', type: 'email', subject: 'Welcome to {{ event.properties.list_name }}', html: '<p>Hello</p>' }],
+      steps: [
+        { id: 'welcome', type: 'email', subject: 'Welcome to {{ event.properties.list_name }}', html: '<p>Hello</p>' },
+      ],
     });
     await h.identify('reader', { email: 'reader@example.com' });
 
@@ -220,10 +276,16 @@ describe('flows', () => {
     expect((await h.result('welcome', 'reader')).status).toBe('completed');
     // Joined again (already a member) and joined by traits too: no second event, no second journey.
     await add('newsletter', [{ contactId: 'reader' }, { email: 'reader@example.com' }]);
-    await inTransaction(h.db, (tx) => applyListChanges(tx, 'reader', listChangesFromTraits({ lists: { newsletter: true } }), 'identify'));
+    await inTransaction(h.db, (tx) =>
+      applyListChanges(tx, 'reader', listChangesFromTraits({ lists: { newsletter: true } }), 'identify'),
+    );
 
     // The router loop has routed everything stored so far.
-    await waitFor(async () => (await h.db.query("SELECT 1 FROM events WHERE contact_id = 'reader' AND routed_at IS NULL")).rowCount === 0, 'events routed');
+    await waitFor(
+      async () =>
+        (await h.db.query("SELECT 1 FROM events WHERE contact_id = 'reader' AND routed_at IS NULL")).rowCount === 0,
+      'events routed',
+    );
     const welcomes = h.sendgrid.emails.filter((e) => e.to === 'reader@example.com');
     expect(welcomes.map((e) => e.subject)).toEqual(['Welcome to Newsletter']);
     const journeys = await h.db.query("SELECT 1 FROM journeys WHERE contact_id = 'reader' AND flow_id = 'welcome'");
@@ -256,26 +318,36 @@ describe('flows', () => {
 
 describe('identify traits and contact merge', () => {
   test('traits { lists: { id: true | false } } join and leave; unknown lists and other values are ignored', async () => {
-    expect(listChangesFromTraits({ lists: { a: true, b: false, c: 'yes', d: null } })).toEqual({ join: ['a'], leave: ['b'] });
+    expect(listChangesFromTraits({ lists: { a: true, b: false, c: 'yes', d: null } })).toEqual({
+      join: ['a'],
+      leave: ['b'],
+    });
     expect(listChangesFromTraits({ lists: ['a'] })).toEqual({ join: [], leave: [] });
     expect(listChangesFromTraits({ email: 'x@example.com' })).toEqual({ join: [], leave: [] });
     expect(withoutListTraits({ email: 'x', lists: { a: true } })).toEqual({ email: 'x' });
-    expect([listSourceOf({ source: { name: 'shopify', topic: 'customers/update' } }), listSourceOf({}), listSourceOf({ source: 'Odd Name' })]).toEqual(['shopify', 'identify', 'identify']);
+    expect([
+      listSourceOf({ source: { name: 'shopify', topic: 'customers/update' } }),
+      listSourceOf({}),
+      listSourceOf({ source: 'Odd Name' }),
+    ]).toEqual(['shopify', 'identify', 'identify']);
 
     await createList('traits-a');
     await createList('traits-b');
     await h.identify('by-traits', { email: 'traits@example.com' });
     await add('traits-b', [{ contactId: 'by-traits' }]);
     const outcome = await inTransaction(h.db, (tx) =>
-      applyListChanges(tx, 'by-traits', listChangesFromTraits({ lists: { 'traits-a': true, 'traits-b': false, 'no-such-list': true } }), 'identify'),
+      applyListChanges(
+        tx,
+        'by-traits',
+        listChangesFromTraits({ lists: { 'traits-a': true, 'traits-b': false, 'no-such-list': true } }),
+        'identify',
+      ),
     );
     expect(outcome).toEqual({ joined: ['traits-a'], left: ['traits-b'], unknown: ['no-such-list'] });
     expect(await listIdsOf(h.db, 'by-traits')).toEqual(['traits-a']);
-    expect((await listEvents('by-traits')).map((e) => `${e.name}:${e.properties.list_id}:${e.properties.source}`)).toEqual([
-      'List Joined:traits-b:api',
-      'List Joined:traits-a:identify',
-      'List Left:traits-b:identify',
-    ]);
+    expect(
+      (await listEvents('by-traits')).map((e) => `${e.name}:${e.properties.list_id}:${e.properties.source}`),
+    ).toEqual(['List Joined:traits-b:api', 'List Joined:traits-a:identify', 'List Left:traits-b:identify']);
   });
 
   test('a merge moves memberships; a list both were on keeps the earliest join', async () => {
@@ -298,27 +370,54 @@ describe('identify traits and contact merge', () => {
 
 test('malformed requests to the list routes: never a 5xx', async () => {
   await createList('fuzzed');
-  const text = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('\u0000', 'a\u0000b', '\uD800', '', ' ', 'x'.repeat(300), 'fuzzed'));
-  const value: fc.Arbitrary<unknown> = fc.oneof(text, fc.integer(), fc.constant(null), fc.boolean(), fc.jsonValue({ maxDepth: 3 }));
-  const member = fc.record({ contactId: value, email: fc.oneof(value, fc.constantFrom('a@example.com', 'A@EXAMPLE.COM ', 'a\u0000@example.com')) }, { requiredKeys: [] });
+  const text = fc.oneof(
+    fc.string({ maxLength: 12 }),
+    fc.constantFrom('\u0000', 'a\u0000b', '\uD800', '', ' ', 'x'.repeat(300), 'fuzzed'),
+  );
+  const value: fc.Arbitrary<unknown> = fc.oneof(
+    text,
+    fc.integer(),
+    fc.constant(null),
+    fc.boolean(),
+    fc.jsonValue({ maxDepth: 3 }),
+  );
+  const member = fc.record(
+    {
+      contactId: value,
+      email: fc.oneof(value, fc.constantFrom('a@example.com', 'A@EXAMPLE.COM ', 'a\u0000@example.com')),
+    },
+    { requiredKeys: [] },
+  );
   const body = fc.oneof(
     fc.record({ id: value, name: value, description: value }, { requiredKeys: [] }),
     fc.record({ contacts: fc.oneof(fc.array(member, { maxLength: 4 }), value), source: value }, { requiredKeys: [] }),
     value,
   );
-  const param = fc.oneof(fc.constantFrom('fuzzed', '%00', '%ED%A0%80', '%', 'x'.repeat(300)), fc.stringMatching(/^[a-z0-9_-]{1,10}$/));
+  const param = fc.oneof(
+    fc.constantFrom('fuzzed', '%00', '%ED%A0%80', '%', 'x'.repeat(300)),
+    fc.stringMatching(/^[a-z0-9_-]{1,10}$/),
+  );
   const request = fc.record({
     method: fc.constantFrom('get', 'post', 'patch', 'delete') as fc.Arbitrary<'get' | 'post' | 'patch' | 'delete'>,
     path: fc
       .tuple(param, param, param)
-      .chain(([a, b, c]) => fc.constantFrom('/v1/lists', `/v1/lists/${a}`, `/v1/lists/${a}/members?cursor=${c}&limit=${b}`, `/v1/lists/${a}/members/${b}`)),
+      .chain(([a, b, c]) =>
+        fc.constantFrom(
+          '/v1/lists',
+          `/v1/lists/${a}`,
+          `/v1/lists/${a}/members?cursor=${c}&limit=${b}`,
+          `/v1/lists/${a}/members/${b}`,
+        ),
+      ),
     body,
   });
   const failures: unknown[] = [];
   const statuses = new Map<number, number>();
   await fc.assert(
     fc.asyncProperty(request, async ({ method, path, body: b }) => {
-      const res = await api(method, path).set('Content-Type', 'application/json').send(JSON.stringify(b) ?? 'null');
+      const res = await api(method, path)
+        .set('Content-Type', 'application/json')
+        .send(JSON.stringify(b) ?? 'null');
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
       if (res.status >= 500) failures.push({ method, path, body: b, status: res.status, answer: res.body });
     }),

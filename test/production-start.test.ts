@@ -126,7 +126,9 @@ test('a DATABASE_URL nobody answers on is one line naming DATABASE_URL, with the
   expect(await run.exit).toBe(1);
   const lines = parcoursLines(run.stderr());
   expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^parcours: DATABASE_URL: cannot connect to postgres:\/\/parcours:\*\*\*@127\.0\.0\.1:1\/parcours: /);
+  expect(lines[0]).toMatch(
+    /^parcours: DATABASE_URL: cannot connect to postgres:\/\/parcours:\*\*\*@127\.0\.0\.1:1\/parcours: /,
+  );
   expect(run.output()).not.toContain('secret-pw');
 });
 
@@ -134,7 +136,11 @@ test('the database DATABASE_URL names is created when missing; when the dev serv
   const name = `parcours_start_${randomBytes(4).toString('hex')}`;
   const temporalPort = await freePort();
   const apiPort = await freePort();
-  const run = await npmStart({ DATABASE_URL: `${serverUrl()}/${name}`, TEMPORAL_PORT: String(temporalPort), PORT: String(apiPort) });
+  const run = await npmStart({
+    DATABASE_URL: `${serverUrl()}/${name}`,
+    TEMPORAL_PORT: String(temporalPort),
+    PORT: String(apiPort),
+  });
   const admin = new pg.Client({ connectionString: `${serverUrl()}/postgres` });
   await admin.connect();
   try {
@@ -143,17 +149,24 @@ test('the database DATABASE_URL names is created when missing; when the dev serv
     expect((await fetch(`http://127.0.0.1:${apiPort}/health`)).status).toBe(200);
 
     // The dev server is the child listening on TEMPORAL_PORT; kill it as a crash would.
-    const pids = execFileSync('pgrep', ['-f', `start-dev --ip 127.0.0.1 --port ${temporalPort} `], { encoding: 'utf8' }).trim().split('\n').map(Number);
+    const pids = execFileSync('pgrep', ['-f', `start-dev --ip 127.0.0.1 --port ${temporalPort} `], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map(Number);
     expect(pids).toHaveLength(1);
     process.kill(pids[0]!, 'SIGKILL');
 
-    expect(await Promise.race([run.exit, new Promise((resolve) => setTimeout(() => resolve('still running'), 30_000))])).toBe(1);
+    expect(
+      await Promise.race([run.exit, new Promise((resolve) => setTimeout(() => resolve('still running'), 30_000))]),
+    ).toBe(1);
     const lines = parcoursLines(run.stderr());
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^parcours: the Temporal dev server \(.+\) exited \(SIGKILL\).*; stopping$/);
     await waitFor(() => !groupAlive(run.child.pid!), 'every process of the stack to exit', 30_000);
     await new Promise<void>((resolve, reject) => {
-      const probe = createServer().once('error', reject).listen(apiPort, '127.0.0.1', () => probe.close(() => resolve()));
+      const probe = createServer()
+        .once('error', reject)
+        .listen(apiPort, '127.0.0.1', () => probe.close(() => resolve()));
     });
   } finally {
     await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);

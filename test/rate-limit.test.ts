@@ -15,13 +15,26 @@ beforeAll(async () => {
 afterAll(() => h?.stop());
 
 const appWith = (rateLimits: RateLimits) =>
-  createApp({ db: h.db, workflows: h.env.client.workflow, log: h.log, apiKeys: [API_KEY], writeKeys: [WRITE_KEY], rateLimits, links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
+  createApp({
+    db: h.db,
+    workflows: h.env.client.workflow,
+    log: h.log,
+    apiKeys: [API_KEY],
+    writeKeys: [WRITE_KEY],
+    rateLimits,
+    links: TEST_LINKS,
+    webhooks: TEST_WEBHOOKS,
+  });
 
 const track = (app: ReturnType<typeof createApp>, key: string, messageId: string) =>
-  supertest(app).post('/v1/track').set('Authorization', `Bearer ${key}`).send({ userId: 'limited', event: 'Viewed', messageId });
+  supertest(app)
+    .post('/v1/track')
+    .set('Authorization', `Bearer ${key}`)
+    .send({ userId: 'limited', event: 'Viewed', messageId });
 
 const storedCount = async (messageIds: string[]) =>
-  (await h.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE message_id = ANY($1)', [messageIds])).rows[0]!.n;
+  (await h.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE message_id = ANY($1)', [messageIds]))
+    .rows[0]!.n;
 
 test('past the burst: 429 rate_limited with Retry-After in whole seconds, nothing stored; other keys unaffected', async () => {
   const app = appWith({ write: { perSecond: 0.2, burst: 2 }, admin: { perSecond: 100, burst: 100 } });
@@ -62,15 +75,33 @@ test('the bucket refills at the configured rate, Retry-After never below 1 s', (
   const answer = () => {
     const headers: Record<string, string> = {};
     let outcome: unknown = 'passed';
-    const res = { locals: { apiKey: { kind: 'write' as const, id: 'k' } }, set: (name: string, value: string) => void (headers[name] = value) };
-    limiter({} as never, res as never, (err?: unknown) => void (outcome = err === undefined ? 'passed' : (err as { status: number }).status));
+    const res = {
+      locals: { apiKey: { kind: 'write' as const, id: 'k' } },
+      set: (name: string, value: string) => void (headers[name] = value),
+    };
+    limiter(
+      {} as never,
+      res as never,
+      (err?: unknown) => void (outcome = err === undefined ? 'passed' : (err as { status: number }).status),
+    );
     return [outcome, headers['Retry-After']];
   };
-  expect([answer(), answer(), answer()]).toEqual([['passed', undefined], ['passed', undefined], [429, '1']]);
+  expect([answer(), answer(), answer()]).toEqual([
+    ['passed', undefined],
+    ['passed', undefined],
+    [429, '1'],
+  ]);
   now += 250; // one token back at 4 per second
-  expect([answer(), answer()]).toEqual([['passed', undefined], [429, '1']]);
+  expect([answer(), answer()]).toEqual([
+    ['passed', undefined],
+    [429, '1'],
+  ]);
   now += 10_000; // never more than the burst
-  expect([answer(), answer(), answer()]).toEqual([['passed', undefined], ['passed', undefined], [429, '1']]);
+  expect([answer(), answer(), answer()]).toEqual([
+    ['passed', undefined],
+    ['passed', undefined],
+    [429, '1'],
+  ]);
 });
 
 test("Segment's analytics-node, over the limit: it backs off on 429 and every event is stored exactly once", async () => {
@@ -79,7 +110,12 @@ test("Segment's analytics-node, over the limit: it backs off on 429 and every ev
   await new Promise((resolve) => server.once('listening', resolve));
   try {
     // flushAt 1: each call is its own request, all at once.
-    const analytics = new Analytics({ writeKey: WRITE_KEY, host: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, flushAt: 1, maxRetries: 3 });
+    const analytics = new Analytics({
+      writeKey: WRITE_KEY,
+      host: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      flushAt: 1,
+      maxRetries: 3,
+    });
     const statuses: number[] = [];
     const errors: unknown[] = [];
     analytics.on('http_response', (response) => statuses.push(response.status));
@@ -92,7 +128,9 @@ test("Segment's analytics-node, over the limit: it backs off on 429 and every ev
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
     expect(statuses.filter((s) => s === 200 || s === 202)).toHaveLength(8);
     const stored = await h.db.query<{ message_id: string; n: number }>(
-      'SELECT message_id, count(*)::int AS n FROM events WHERE message_id = ANY($1) GROUP BY message_id ORDER BY message_id', [messageIds]);
+      'SELECT message_id, count(*)::int AS n FROM events WHERE message_id = ANY($1) GROUP BY message_id ORDER BY message_id',
+      [messageIds],
+    );
     expect(stored.rows).toEqual([...messageIds].sort().map((message_id) => ({ message_id, n: 1 })));
   } finally {
     server.closeAllConnections();

@@ -16,11 +16,16 @@ import { bundleJourneys } from './helpers/harness';
 const dir = path.join(__dirname, 'histories');
 const files = [
   ...readdirSync(dir).filter((f) => f.endsWith('.json')),
-  ...readdirSync(path.join(dir, 'archive')).filter((f) => f.endsWith('.json')).map((f) => `archive/${f}`),
+  ...readdirSync(path.join(dir, 'archive'))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => `archive/${f}`),
 ].sort();
 
 function histories(only: readonly string[] = files) {
-  return only.map((file) => ({ workflowId: file.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(readFileSync(path.join(dir, file), 'utf8'))) }));
+  return only.map((file) => ({
+    workflowId: file.replace(/\.json$/, ''),
+    history: historyFromJSON(JSON.parse(readFileSync(path.join(dir, file), 'utf8'))),
+  }));
 }
 
 async function replayAll(workflowBundle: WorkflowBundleWithSourceMap, only?: readonly string[]) {
@@ -53,7 +58,9 @@ test('there are recorded histories to replay', () => {
 
 test('every recorded history replays against the current journey workflow', async () => {
   const outcomes = await replayAll(await bundleJourneys());
-  expect(outcomes.map((o) => [o.workflowId, o.error?.message])).toEqual(files.map((f) => [f.replace(/\.json$/, ''), undefined]));
+  expect(outcomes.map((o) => [o.workflowId, o.error?.message])).toEqual(
+    files.map((f) => [f.replace(/\.json$/, ''), undefined]),
+  );
 });
 
 test('a non-deterministic change to the workflow fails the replay', async () => {
@@ -78,17 +85,30 @@ test('a change in shared condition code fails the replay of the journeys it deci
       ...config,
       plugins: [
         ...(config.plugins ?? []),
-        new NormalModuleReplacementPlugin(/conditions$/, (resource: { request: string; context: string; contextInfo?: { issuer?: string } }) => {
-          // Every import of flows/conditions, except the drifted copy's own import of it.
-          if (path.resolve(resource.context, resource.request) === real && resource.contextInfo?.issuer !== drifted) resource.request = drifted;
-        }),
+        new NormalModuleReplacementPlugin(
+          /conditions$/,
+          (resource: { request: string; context: string; contextInfo?: { issuer?: string } }) => {
+            // Every import of flows/conditions, except the drifted copy's own import of it.
+            if (path.resolve(resource.context, resource.request) === real && resource.contextInfo?.issuer !== drifted)
+              resource.request = drifted;
+          },
+        ),
       ],
     }),
   });
-  const decidedByConditions = ['conditions-tour.json', 'abandoned-cart-order-after-first-email.json', 'continue-as-new-last-run.json'];
+  const decidedByConditions = [
+    'conditions-tour.json',
+    'abandoned-cart-order-after-first-email.json',
+    'continue-as-new-last-run.json',
+  ];
   const outcomes = await replayAll(workflowBundle, decidedByConditions);
-  expect(outcomes.map((o) => [o.workflowId, o.error?.name])).toEqual(decidedByConditions.map((f) => [f.replace(/\.json$/, ''), 'DeterminismViolationError']));
+  expect(outcomes.map((o) => [o.workflowId, o.error?.name])).toEqual(
+    decidedByConditions.map((f) => [f.replace(/\.json$/, ''), 'DeterminismViolationError']),
+  );
   // Journeys no condition decided still replay: the drift is caught where it matters, not by accident.
-  const undecided = await replayAll(workflowBundle, ['mixed-rejected-email-sms-exit.json', 'abandoned-cart-no-order.json']);
+  const undecided = await replayAll(workflowBundle, [
+    'mixed-rejected-email-sms-exit.json',
+    'abandoned-cart-no-order.json',
+  ]);
   expect(undecided.map((o) => o.error?.name)).toEqual([undefined, undefined]);
 });

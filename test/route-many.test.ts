@@ -33,7 +33,10 @@ function abandonedCart(trigger: string): FlowInput {
     trigger: { event: trigger },
     exitWhen: [{ event: 'Order Completed' }],
     smartSending: { enabled: false },
-    steps: [{ id: 'wait', type: 'delay', duration: '1 day' }, { id: 'reminder', type: 'email', subject: 'Your cart', html: '<p>Your cart</p>' }],
+    steps: [
+      { id: 'wait', type: 'delay', duration: '1 day' },
+      { id: 'reminder', type: 'email', subject: 'Your cart', html: '<p>Your cart</p>' },
+    ],
   };
 }
 
@@ -43,17 +46,28 @@ const deps = (workflows = h.env.client.workflow) => ({ db: h.db, workflows, log:
 async function store(contactId: string, name: string, messageId: string): Promise<StoredEvent> {
   await upsertContact(h.db, contactId, { email: `${contactId}@example.com` });
   const occurredAt = new Date(await h.env.currentTimeMs()).toISOString();
-  return (await insertEvent(h.db, { messageId, type: 'track', contactId, name, occurredAt }, { routeWithinMs: 600_000 })).event;
+  return (
+    await insertEvent(h.db, { messageId, type: 'track', contactId, name, occurredAt }, { routeWithinMs: 600_000 })
+  ).event;
 }
 
-async function routing(id: number): Promise<{ routedAt: string | null; routingError: string | null; result: RoutingResult | undefined }> {
+async function routing(
+  id: number,
+): Promise<{ routedAt: string | null; routingError: string | null; result: RoutingResult | undefined }> {
   const event = await getEvent(h.db, id);
   if (!event) throw new Error(`no event ${id}`);
-  return { routedAt: event.routedAt, routingError: event.routingError, result: event.routingResult as RoutingResult | undefined };
+  return {
+    routedAt: event.routedAt,
+    routingError: event.routingError,
+    result: event.routingResult as RoutingResult | undefined,
+  };
 }
 
 async function slowClient(proxy: TemporalProxy) {
-  const connection = await Connection.connect({ address: await proxy.start(h.env.address), channelArgs: CLIENT_CHANNEL_ARGS });
+  const connection = await Connection.connect({
+    address: await proxy.start(h.env.address),
+    channelArgs: CLIENT_CHANNEL_ARGS,
+  });
   const workflows = new Client({ connection }).workflow;
   // The channel is open before anything is timed.
   await workflows.workflowService.getSystemInfo({});
@@ -85,7 +99,8 @@ test('a checkout and an order per contact: contacts routed at once, each journey
 
     expect(outcomes.map((o) => o.routing)).toEqual(events.map(() => 'done'));
     for (const [i, event] of events.entries()) {
-      if (event.name === 'Checkout Started') expect(outcomes[i].journeys?.started).toEqual([expect.objectContaining({ flowId: 'cart' })]);
+      if (event.name === 'Checkout Started')
+        expect(outcomes[i].journeys?.started).toEqual([expect.objectContaining({ flowId: 'cart' })]);
       else expect(outcomes[i].journeys?.signalled).toEqual([expect.objectContaining({ flowId: 'cart' })]);
     }
     expect(elapsed).toBeLessThan(3_200);
@@ -106,7 +121,12 @@ test('Temporal down mid-way: the events not tried are left for the router loop, 
   let loop: RouterLoop | undefined;
   try {
     const pass = routeStoredMany(deps(workflows), events, { concurrency: 2, deadlineMs: 1_500 });
-    await waitFor(async () => (await h.db.query("SELECT 1 FROM events WHERE contact_id LIKE 'outage-%' AND routed_at IS NOT NULL")).rows.length > 0, 'the first event routed');
+    await waitFor(
+      async () =>
+        (await h.db.query("SELECT 1 FROM events WHERE contact_id LIKE 'outage-%' AND routed_at IS NOT NULL")).rows
+          .length > 0,
+      'the first event routed',
+    );
     proxy.down();
     const down = Date.now();
     const outcomes = await pass;
@@ -118,19 +138,31 @@ test('Temporal down mid-way: the events not tried are left for the router loop, 
     expect(done).toBeLessThan(events.length);
     const states = await Promise.all(events.map((e) => routing(e.id)));
     expect(states.filter((s) => s.routedAt !== null)).toHaveLength(done);
-    expect(states.filter((s) => s.routingError === 'Temporal unavailable (not tried)').length).toBeGreaterThanOrEqual(1);
+    expect(states.filter((s) => s.routingError === 'Temporal unavailable (not tried)').length).toBeGreaterThanOrEqual(
+      1,
+    );
 
     proxy.up = true;
     loop = startRouterLoop(deps(workflows), { intervalMs: 100, reconcileEveryMs: false });
-    await waitFor(async () => (await h.db.query("SELECT 1 FROM events WHERE contact_id LIKE 'outage-%' AND routed_at IS NULL")).rows.length === 0, 'every event routed by the loop', 30_000);
+    await waitFor(
+      async () =>
+        (await h.db.query("SELECT 1 FROM events WHERE contact_id LIKE 'outage-%' AND routed_at IS NULL")).rows
+          .length === 0,
+      'every event routed by the loop',
+      30_000,
+    );
   } finally {
     await loop?.stop();
     await connection.close();
     await proxy.stop();
   }
-  const journeys = await h.db.query<{ contact_id: string; n: number }>("SELECT contact_id, count(*)::int AS n FROM journeys WHERE flow_id = 'trial' AND status = 'running' GROUP BY contact_id");
+  const journeys = await h.db.query<{ contact_id: string; n: number }>(
+    "SELECT contact_id, count(*)::int AS n FROM journeys WHERE flow_id = 'trial' AND status = 'running' GROUP BY contact_id",
+  );
   expect(journeys.rows.map((r) => [r.contact_id, r.n]).sort()).toEqual(contacts.map((c) => [c, 1]).sort());
-  const entries = await h.db.query<{ n: number }>("SELECT count(*)::int AS n FROM journey_entries WHERE flow_id = 'trial' AND outcome = 'started'");
+  const entries = await h.db.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM journey_entries WHERE flow_id = 'trial' AND outcome = 'started'",
+  );
   expect(entries.rows[0].n).toBe(contacts.length);
   for (const c of contacts) await h.env.client.workflow.getHandle(`journey:trial:${c}`).terminate('test done');
 });
@@ -139,7 +171,9 @@ test('the router loop leaves an order alone while the checkout before it waits f
   const checkout = await store('late-checkout', 'Checkout Started', 'late-checkout-1');
   const order = await store('late-checkout', 'Order Completed', 'late-order-1');
   // The checkout was deferred (its retry is later); the order is due now.
-  await h.db.query("UPDATE events SET next_route_at = now() + interval '1 hour', routing_attempts = 1 WHERE id = $1", [checkout.id]);
+  await h.db.query("UPDATE events SET next_route_at = now() + interval '1 hour', routing_attempts = 1 WHERE id = $1", [
+    checkout.id,
+  ]);
   await h.db.query('UPDATE events SET next_route_at = now() WHERE id = $1', [order.id]);
 
   expect(await routePending(deps(), { leaseMs: 30_000, batch: 50 })).toBe(0);
@@ -152,7 +186,7 @@ test('the router loop leaves an order alone while the checkout before it waits f
   await expectExitedOnOrder('late-checkout');
 });
 
-test('three routers side by side with small claims: every contact\'s checkout is routed before its order', async () => {
+test("three routers side by side with small claims: every contact's checkout is routed before its order", async () => {
   const contacts = Array.from({ length: 12 }, (_, i) => `crowd-${i}`);
   const ids: number[] = [];
   for (const c of contacts) {
@@ -165,7 +199,8 @@ test('three routers side by side with small claims: every contact\'s checkout is
     // Claims of 5 split contacts between routers (a checkout in one claim, its order in the next).
     const router = async (workflows: typeof other) => {
       while ((await h.db.query('SELECT 1 FROM events WHERE id = ANY($1) AND routed_at IS NULL', [ids])).rowCount) {
-        if ((await routePending(deps(workflows), { leaseMs: 30_000, batch: 5, concurrency: 4 })) === 0) await new Promise((r) => setTimeout(r, 20));
+        if ((await routePending(deps(workflows), { leaseMs: 30_000, batch: 5, concurrency: 4 })) === 0)
+          await new Promise((r) => setTimeout(r, 20));
       }
     };
     await Promise.all([router(h.env.client.workflow), router(other), router(h.env.client.workflow)]);
@@ -173,11 +208,14 @@ test('three routers side by side with small claims: every contact\'s checkout is
     await other.connection.close();
   }
   for (const c of contacts) await expectExitedOnOrder(c);
-  const orders = await h.db.query<{ routing_result: RoutingResult }>("SELECT routing_result FROM events WHERE id = ANY($1) AND name = 'Order Completed'", [ids]);
+  const orders = await h.db.query<{ routing_result: RoutingResult }>(
+    "SELECT routing_result FROM events WHERE id = ANY($1) AND name = 'Order Completed'",
+    [ids],
+  );
   expect(orders.rows.map((r) => r.routing_result.signalled.length)).toEqual(contacts.map(() => 1));
 });
 
-test('two batches routed at once in one process: the second batch\'s orders wait for the first batch\'s checkouts', async () => {
+test("two batches routed at once in one process: the second batch's orders wait for the first batch's checkouts", async () => {
   const contacts = Array.from({ length: 8 }, (_, i) => `two-batches-${i}`);
   const checkouts: StoredEvent[] = [];
   const orders: StoredEvent[] = [];
@@ -187,7 +225,10 @@ test('two batches routed at once in one process: the second batch\'s orders wait
   const { connection, workflows } = await slowClient(proxy);
   try {
     // As two /v1/batch requests answered one after the other route theirs in the background.
-    const [first, second] = await Promise.all([routeStoredMany(deps(workflows), checkouts), routeStoredMany(deps(workflows), orders)]);
+    const [first, second] = await Promise.all([
+      routeStoredMany(deps(workflows), checkouts),
+      routeStoredMany(deps(workflows), orders),
+    ]);
     expect([...first, ...second].map((o) => o.routing)).toEqual([...checkouts, ...orders].map(() => 'done'));
     expect(second.map((o) => o.journeys?.signalled.length)).toEqual(orders.map(() => 1));
   } finally {
@@ -200,10 +241,15 @@ test('two batches routed at once in one process: the second batch\'s orders wait
 test('a contact whose earlier event waits for a retry elsewhere: its later events are left to the loop, which routes them in order', async () => {
   const checkout = await store('waits-elsewhere', 'Checkout Started', 'waits-elsewhere-checkout');
   const order = await store('waits-elsewhere', 'Order Completed', 'waits-elsewhere-order');
-  await h.db.query("UPDATE events SET next_route_at = now() + interval '1 hour', routing_attempts = 1 WHERE id = $1", [checkout.id]);
+  await h.db.query("UPDATE events SET next_route_at = now() + interval '1 hour', routing_attempts = 1 WHERE id = $1", [
+    checkout.id,
+  ]);
 
   expect(await routeStoredMany(deps(), [order])).toEqual([{ routing: 'deferred' }]);
-  expect(await routing(order.id)).toMatchObject({ routedAt: null, routingError: `waits for event ${checkout.id} of this contact to be routed first` });
+  expect(await routing(order.id)).toMatchObject({
+    routedAt: null,
+    routingError: `waits for event ${checkout.id} of this contact to be routed first`,
+  });
 
   await h.db.query('UPDATE events SET next_route_at = now() WHERE id = $1', [checkout.id]);
   expect(await routePending(deps(), { leaseMs: 30_000, batch: 50 })).toBe(2);
@@ -220,15 +266,23 @@ test('events another pass routed meanwhile (its lease ran out) are not routed ag
 
   // The same events, as a pass that claimed them before the first one finished holds them.
   expect(await routeStoredMany(deps(), [checkout, order])).toEqual(first);
-  expect((await routing(order.id)).result).toMatchObject({ signalled: [expect.objectContaining({ flowId: 'cart' })], failed: [] });
+  expect((await routing(order.id)).result).toMatchObject({
+    signalled: [expect.objectContaining({ flowId: 'cart' })],
+    failed: [],
+  });
   const history = await h.journey('cart', 'lease-ran-out').fetchHistory();
   expect(history.events?.filter((e) => e.workflowExecutionSignaledEventAttributes).length).toBe(1);
 });
 
 test('two batches of events routed at once, most of them heard by nothing: each event marked routed with its own outcome, a segment reading one name kept live', async () => {
-  const created = await h.http('post', '/v1/segments').send({ id: 'wishers', name: 'Wishers', condition: { event: 'Wishlist Added' } });
+  const created = await h
+    .http('post', '/v1/segments')
+    .send({ id: 'wishers', name: 'Wishers', condition: { event: 'Wishlist Added' } });
   expect(created.status).toBe(202);
-  await waitFor(async () => (await h.http('get', '/v1/segments/wishers')).body.status === 'ready', 'segment wishers built');
+  await waitFor(
+    async () => (await h.http('get', '/v1/segments/wishers')).body.status === 'ready',
+    'segment wishers built',
+  );
 
   const batches: StoredEvent[][] = [[], []];
   for (let c = 0; c < 8; c++) {
@@ -246,10 +300,14 @@ test('two batches of events routed at once, most of them heard by nothing: each 
       const recorded = await routing(event.id);
       expect(recorded.routedAt).not.toBeNull();
       expect(recorded.result).toEqual(outcomes[b][i].journeys);
-      expect(recorded.result?.started).toEqual(event.name === 'Checkout Started' ? [expect.objectContaining({ flowId: 'cart' })] : []);
+      expect(recorded.result?.started).toEqual(
+        event.name === 'Checkout Started' ? [expect.objectContaining({ flowId: 'cart' })] : [],
+      );
     }
   }
-  const members = await h.db.query<{ contact_id: string; source: string }>("SELECT contact_id, source FROM segment_members WHERE segment_id = 'wishers' AND exited_at IS NULL ORDER BY contact_id");
+  const members = await h.db.query<{ contact_id: string; source: string }>(
+    "SELECT contact_id, source FROM segment_members WHERE segment_id = 'wishers' AND exited_at IS NULL ORDER BY contact_id",
+  );
   expect(members.rows).toEqual([
     { contact_id: 'quiet-0', source: 'event' },
     { contact_id: 'quiet-4', source: 'event' },

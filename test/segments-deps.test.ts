@@ -5,12 +5,26 @@
 import { needsClock, segmentDependencies, timeDirection } from '../audiences/segment-deps';
 import type { Condition } from '../flows/schema';
 
-const spend: Condition = { event: 'Order Completed', within: '365 days', sum: { property: 'total', op: 'gte', value: 500 } };
+const spend: Condition = {
+  event: 'Order Completed',
+  within: '365 days',
+  sum: { property: 'total', op: 'gte', value: 500 },
+};
 const lapsed: Condition = { event: 'Order Completed', last: { op: 'more_than_ago', value: '90 days' } };
 const noRecentOrder: Condition = { not: { event: 'Order Completed', within: '90 days' } };
 
 test('dependencies: event names, traits, segments, lists, consent, time', () => {
-  expect(segmentDependencies({ all: [spend, { profile: { property: 'plan', op: 'equals', value: 'pro' } }, { segment: 'vip' }, { list: 'news' }, { consent: { channel: 'sms', status: 'subscribed' } }] })).toEqual({
+  expect(
+    segmentDependencies({
+      all: [
+        spend,
+        { profile: { property: 'plan', op: 'equals', value: 'pro' } },
+        { segment: 'vip' },
+        { list: 'news' },
+        { consent: { channel: 'sms', status: 'subscribed' } },
+      ],
+    }),
+  ).toEqual({
     events: ['Order Completed'],
     traits: true,
     segments: ['vip'],
@@ -18,8 +32,14 @@ test('dependencies: event names, traits, segments, lists, consent, time', () => 
     consent: true,
     timeBased: true,
   });
-  expect(segmentDependencies({ event: 'Order Completed', count: { op: 'gte', value: 3 } })).toMatchObject({ events: ['Order Completed'], traits: false, timeBased: false });
-  expect(segmentDependencies({ profile: { property: 'signed_up', op: 'within_last', value: '30 days' } })).toMatchObject({ traits: true, timeBased: true });
+  expect(segmentDependencies({ event: 'Order Completed', count: { op: 'gte', value: 3 } })).toMatchObject({
+    events: ['Order Completed'],
+    traits: false,
+    timeBased: false,
+  });
+  expect(
+    segmentDependencies({ profile: { property: 'signed_up', op: 'within_last', value: '30 days' } }),
+  ).toMatchObject({ traits: true, timeBased: true });
 });
 
 test('a clock only where waiting can change membership', () => {
@@ -32,7 +52,15 @@ test('a clock only where waiting can change membership', () => {
   expect(timeDirection(noRecentOrder)).toEqual({ canRise: true, canFall: false });
   // Combinations keep both directions; facts without time have none.
   expect(timeDirection({ any: [spend, lapsed] })).toEqual({ canRise: true, canFall: true });
-  expect(timeDirection({ all: [{ segment: 'vip' }, { event: 'Order Completed' }] })).toEqual({ canRise: false, canFall: false });
-  expect(timeDirection({ event: 'Order Completed', within: '30 days', count: { op: 'eq', value: 2 } })).toEqual({ canRise: true, canFall: true });
-  expect(timeDirection({ event: 'Order Completed', within: '30 days', min: { property: 'total', op: 'gte', value: 50 } })).toEqual({ canRise: true, canFall: false });
+  expect(timeDirection({ all: [{ segment: 'vip' }, { event: 'Order Completed' }] })).toEqual({
+    canRise: false,
+    canFall: false,
+  });
+  expect(timeDirection({ event: 'Order Completed', within: '30 days', count: { op: 'eq', value: 2 } })).toEqual({
+    canRise: true,
+    canFall: true,
+  });
+  expect(
+    timeDirection({ event: 'Order Completed', within: '30 days', min: { property: 'total', op: 'gte', value: 50 } }),
+  ).toEqual({ canRise: true, canFall: false });
 });

@@ -35,10 +35,20 @@ async function createSegment(id: string, condition: Condition, name = id) {
 }
 
 const membership = async (segmentId: string, contactId: string) =>
-  (await h.db.query<{ seq: number; entered_at: Date; exited_at: Date | null; source: string }>('SELECT seq, entered_at, exited_at, source FROM segment_members WHERE segment_id = $1 AND contact_id = $2 ORDER BY seq', [segmentId, contactId])).rows;
+  (
+    await h.db.query<{ seq: number; entered_at: Date; exited_at: Date | null; source: string }>(
+      'SELECT seq, entered_at, exited_at, source FROM segment_members WHERE segment_id = $1 AND contact_id = $2 ORDER BY seq',
+      [segmentId, contactId],
+    )
+  ).rows;
 
 const segmentEvents = async (contactId: string) =>
-  (await h.db.query<{ name: string; occurred_at: Date; properties: Record<string, unknown> }>("SELECT name, occurred_at, properties FROM events WHERE contact_id = $1 AND name LIKE 'Segment %' ORDER BY id", [contactId])).rows;
+  (
+    await h.db.query<{ name: string; occurred_at: Date; properties: Record<string, unknown> }>(
+      "SELECT name, occurred_at, properties FROM events WHERE contact_id = $1 AND name LIKE 'Segment %' ORDER BY id",
+      [contactId],
+    )
+  ).rows;
 
 test('spend over 12 months: entered at the order that crosses 500, once, and a flow on Segment Entered starts', async () => {
   await h.putFlow('vip-welcome', {
@@ -48,20 +58,32 @@ test('spend over 12 months: entered at the order that crosses 500, once, and a f
     smartSending: { enabled: false },
     steps: [{ id: 'hello', type: 'email', subject: 'Welcome to VIP', html: '<p>Thanks</p>' }],
   });
-  await createSegment('big-spenders', { event: 'Order Completed', within: '365 days', sum: { property: 'total', op: 'gte', value: 500 } }, 'Big spenders');
+  await createSegment(
+    'big-spenders',
+    { event: 'Order Completed', within: '365 days', sum: { property: 'total', op: 'gte', value: 500 } },
+    'Big spenders',
+  );
   await h.identify('spender', { email: 'spender@example.com' });
 
   await h.track({ userId: 'spender', event: 'Order Completed', properties: { total: 200 }, messageId: 'o1' });
   await h.track({ userId: 'spender', event: 'Order Completed', properties: { total: '200' }, messageId: 'o2' });
   expect(await membership('big-spenders', 'spender')).toEqual([]);
-  const crossing = await h.track({ userId: 'spender', event: 'Order Completed', properties: { total: 150 }, messageId: 'o3' });
+  const crossing = await h.track({
+    userId: 'spender',
+    event: 'Order Completed',
+    properties: { total: 150 },
+    messageId: 'o3',
+  });
 
-  const [entered] = await waitFor(async () => (await membership('big-spenders', 'spender')).length > 0 && membership('big-spenders', 'spender'), 'entry');
+  const [entered] = await waitFor(
+    async () => (await membership('big-spenders', 'spender')).length > 0 && membership('big-spenders', 'spender'),
+    'entry',
+  );
   expect(entered).toMatchObject({ seq: 1, exited_at: null, source: 'event' });
   const events = await segmentEvents('spender');
-  expect(events.map((e) => [e.name, e.properties.segment_id, e.properties.segment_name, e.properties.cause_event_id])).toEqual([
-    ['Segment Entered', 'big-spenders', 'Big spenders', crossing.eventId],
-  ]);
+  expect(
+    events.map((e) => [e.name, e.properties.segment_id, e.properties.segment_name, e.properties.cause_event_id]),
+  ).toEqual([['Segment Entered', 'big-spenders', 'Big spenders', crossing.eventId]]);
 
   // More orders and the same order again: still one stay, one event.
   await h.track({ userId: 'spender', event: 'Order Completed', properties: { total: 10 }, messageId: 'o4' });
@@ -71,34 +93,64 @@ test('spend over 12 months: entered at the order that crosses 500, once, and a f
 
   const journey = await h.journeyStarted('vip-welcome', 'spender');
   await journey.result();
-  expect(h.sendgrid.emails.filter((e) => e.to === 'spender@example.com').map((e) => e.subject)).toEqual(['Welcome to VIP']);
+  expect(h.sendgrid.emails.filter((e) => e.to === 'spender@example.com').map((e) => e.subject)).toEqual([
+    'Welcome to VIP',
+  ]);
 
   const got = await h.http('get', '/v1/segments/big-spenders');
   expect(got.body).toMatchObject({ count: 1, members: [{ contactId: 'spender', source: 'event' }], nextCursor: null });
 });
 
 test('no order for 90 days: entered exactly 90 days after the last order (segment clock), left at the next order', async () => {
-  await createSegment('lapsed', { event: 'Order Completed', last: { op: 'more_than_ago', value: '90 days' } }, 'Lapsed customers');
+  await createSegment(
+    'lapsed',
+    { event: 'Order Completed', last: { op: 'more_than_ago', value: '90 days' } },
+    'Lapsed customers',
+  );
   await h.identify('lapsing', { email: 'lapsing@example.com' });
-  const first = await h.track({ userId: 'lapsing', event: 'Order Completed', properties: { total: 30 }, messageId: 'l1' });
-  const orderedAt = (await h.db.query<{ occurred_at: Date }>('SELECT occurred_at FROM events WHERE id = $1', [first.eventId])).rows[0].occurred_at.getTime();
+  const first = await h.track({
+    userId: 'lapsing',
+    event: 'Order Completed',
+    properties: { total: 30 },
+    messageId: 'l1',
+  });
+  const orderedAt = (
+    await h.db.query<{ occurred_at: Date }>('SELECT occurred_at FROM events WHERE id = $1', [first.eventId])
+  ).rows[0].occurred_at.getTime();
 
   // The clock is armed for that moment, visible in Temporal by its id.
   const clock = h.env.client.workflow.getHandle(segmentClockWorkflowId('lapsing'));
-  await waitFor(async () => (await clock.describe().catch(() => undefined))?.status.name === 'RUNNING', 'the segment clock');
+  await waitFor(
+    async () => (await clock.describe().catch(() => undefined))?.status.name === 'RUNNING',
+    'the segment clock',
+  );
   const armed = await h.db.query<{ due_at: Date }>("SELECT due_at FROM segment_clocks WHERE contact_id = 'lapsing'");
   expect(armed.rows[0].due_at.getTime()).toBe(orderedAt + 90 * DAY);
 
   await h.env.sleep(89 * DAY);
   expect(await membership('lapsed', 'lapsing')).toEqual([]);
   await h.env.sleep(1 * DAY);
-  const [stay] = await waitFor(async () => (await membership('lapsed', 'lapsing')).length > 0 && membership('lapsed', 'lapsing'), 'entry by the clock');
+  const [stay] = await waitFor(
+    async () => (await membership('lapsed', 'lapsing')).length > 0 && membership('lapsed', 'lapsing'),
+    'entry by the clock',
+  );
   expect(stay.entered_at.getTime()).toBe(orderedAt + 90 * DAY);
   expect(stay.source).toBe('clock');
   await waitFor(async () => (await segmentEvents('lapsing')).length === 1, 'the Segment Entered event');
-  expect((await segmentEvents('lapsing'))[0]).toMatchObject({ name: 'Segment Entered', occurred_at: new Date(orderedAt + 90 * DAY) });
+  expect((await segmentEvents('lapsing'))[0]).toMatchObject({
+    name: 'Segment Entered',
+    occurred_at: new Date(orderedAt + 90 * DAY),
+  });
   // Routed like any event, by the router loop.
-  await waitFor(async () => (await h.db.query("SELECT 1 FROM events WHERE contact_id = 'lapsing' AND name = 'Segment Entered' AND routed_at IS NOT NULL")).rowCount === 1, 'routed');
+  await waitFor(
+    async () =>
+      (
+        await h.db.query(
+          "SELECT 1 FROM events WHERE contact_id = 'lapsing' AND name = 'Segment Entered' AND routed_at IS NOT NULL",
+        )
+      ).rowCount === 1,
+    'routed',
+  );
 
   if (process.env.RECORD_HISTORIES === '1') {
     const dir = path.join(__dirname, 'histories', 'segment-clock');
@@ -107,8 +159,15 @@ test('no order for 90 days: entered exactly 90 days after the last order (segmen
   }
 
   await h.env.sleep(5 * DAY);
-  const next = await h.track({ userId: 'lapsing', event: 'Order Completed', properties: { total: 40 }, messageId: 'l2' });
-  const nextAt = (await h.db.query<{ occurred_at: Date }>('SELECT occurred_at FROM events WHERE id = $1', [next.eventId])).rows[0].occurred_at;
+  const next = await h.track({
+    userId: 'lapsing',
+    event: 'Order Completed',
+    properties: { total: 40 },
+    messageId: 'l2',
+  });
+  const nextAt = (
+    await h.db.query<{ occurred_at: Date }>('SELECT occurred_at FROM events WHERE id = $1', [next.eventId])
+  ).rows[0].occurred_at;
   const stays = await waitFor(async () => {
     const rows = await membership('lapsed', 'lapsing');
     return rows[0]?.exited_at ? rows : undefined;
@@ -126,15 +185,26 @@ test('no order for 90 days: entered exactly 90 days after the last order (segmen
 test('one order that changes several segments: each entry and exit stored once with its event, in one go', async () => {
   await createSegment('two-orders', { event: 'Order Completed', count: { op: 'gte', value: 2 } });
   await createSegment('one-order-only', { event: 'Order Completed', count: { op: 'eq', value: 1 } });
-  await createSegment('repeat-big', { all: [{ segment: 'two-orders' }, { event: 'Order Completed', max: { property: 'total', op: 'gte', value: 100 } }] });
+  await createSegment('repeat-big', {
+    all: [{ segment: 'two-orders' }, { event: 'Order Completed', max: { property: 'total', op: 'gte', value: 100 } }],
+  });
   await h.identify('multi', { email: 'multi@example.com' });
   await h.track({ userId: 'multi', event: 'Order Completed', properties: { total: 120 }, messageId: 'm1' });
   await waitFor(async () => (await membership('one-order-only', 'multi')).length === 1, 'entry in one-order-only');
-  const second = await h.track({ userId: 'multi', event: 'Order Completed', properties: { total: 20 }, messageId: 'm2' });
+  const second = await h.track({
+    userId: 'multi',
+    event: 'Order Completed',
+    properties: { total: 20 },
+    messageId: 'm2',
+  });
   // The second order: out of one-order-only, into two-orders, and (routed in turn) into repeat-big.
   await waitFor(async () => (await membership('repeat-big', 'multi')).length === 1, 'entry in repeat-big');
   expect((await membership('one-order-only', 'multi'))[0].exited_at).not.toBeNull();
-  const events = (await segmentEvents('multi')).map((e) => [e.name, e.properties.segment_id, e.properties.cause_event_id ?? null]);
+  const events = (await segmentEvents('multi')).map((e) => [
+    e.name,
+    e.properties.segment_id,
+    e.properties.cause_event_id ?? null,
+  ]);
   expect(events).toEqual([
     ['Segment Entered', 'one-order-only', expect.any(Number)],
     // Both changes of the second order, stored together (in segment id order).
@@ -148,20 +218,40 @@ test('a clock stored but not armed (the process died before the arming pass) is 
   await createSegment('lapsed-30', { event: 'Order Completed', last: { op: 'more_than_ago', value: '30 days' } });
   await h.db.query("INSERT INTO contacts (id) VALUES ('orphan-clock')");
   const due = new Date((await h.env.currentTimeMs()) + 30 * DAY);
-  await h.db.query('INSERT INTO segment_clocks (contact_id, due_at, arm_pending) VALUES ($1, $2, true)', ['orphan-clock', due]);
+  await h.db.query('INSERT INTO segment_clocks (contact_id, due_at, arm_pending) VALUES ($1, $2, true)', [
+    'orphan-clock',
+    due,
+  ]);
   const clock = h.env.client.workflow.getHandle(segmentClockWorkflowId('orphan-clock'));
-  await waitFor(async () => (await clock.describe().catch(() => undefined))?.status.name === 'RUNNING', 'the clock armed by the router loop');
-  await waitFor(async () => (await h.db.query("SELECT 1 FROM segment_clocks WHERE contact_id = 'orphan-clock' AND NOT arm_pending")).rowCount === 1, 'no longer pending');
+  await waitFor(
+    async () => (await clock.describe().catch(() => undefined))?.status.name === 'RUNNING',
+    'the clock armed by the router loop',
+  );
+  await waitFor(
+    async () =>
+      (await h.db.query("SELECT 1 FROM segment_clocks WHERE contact_id = 'orphan-clock' AND NOT arm_pending"))
+        .rowCount === 1,
+    'no longer pending',
+  );
 });
 
 test('preview: count and a sample for a condition before it is saved; a bad condition is a 400 naming the field', async () => {
-  for (const [id, plan] of [['pv-a', 'pro'], ['pv-b', 'pro'], ['pv-c', 'free']]) await h.identify(id, { plan });
-  const res = await h.http('post', '/v1/segments/preview').send({ condition: { profile: { property: 'plan', op: 'equals', value: 'pro' } }, sample: 1 });
+  for (const [id, plan] of [
+    ['pv-a', 'pro'],
+    ['pv-b', 'pro'],
+    ['pv-c', 'free'],
+  ])
+    await h.identify(id, { plan });
+  const res = await h
+    .http('post', '/v1/segments/preview')
+    .send({ condition: { profile: { property: 'plan', op: 'equals', value: 'pro' } }, sample: 1 });
   expect(res.status).toBe(200);
   expect(res.body.count).toBe(2);
   expect(res.body.sample).toEqual([expect.objectContaining({ contactId: 'pv-a', traits: { plan: 'pro' } })]);
 
-  const bad = await h.http('post', '/v1/segments/preview').send({ condition: { event: 'Order Completed', sum: { property: 'total', op: 'gte' } } });
+  const bad = await h
+    .http('post', '/v1/segments/preview')
+    .send({ condition: { event: 'Order Completed', sum: { property: 'total', op: 'gte' } } });
   expect(bad.status).toBe(400);
   expect(bad.body.error.issues.some((i: { path: unknown[] }) => i.path.includes('condition'))).toBe(true);
   const unknown = await h.http('post', '/v1/segments/preview').send({ condition: { segment: 'nope' } });
@@ -171,7 +261,9 @@ test('preview: count and a sample for a condition before it is saved; a bad cond
 
 test('building over the existing base: progress, count, members page by page', async () => {
   // 30 contacts with history stored directly (already routed), 12 of them with two orders.
-  await h.db.query(`INSERT INTO contacts (id, traits) SELECT 'base-' || lpad(i::text, 3, '0'), '{}' FROM generate_series(1, 30) i`);
+  await h.db.query(
+    `INSERT INTO contacts (id, traits) SELECT 'base-' || lpad(i::text, 3, '0'), '{}' FROM generate_series(1, 30) i`,
+  );
   await h.db.query(
     `INSERT INTO events (message_id, type, contact_id, name, properties, occurred_at, routed_at)
      SELECT 'base-order-' || i || '-' || k, 'track', 'base-' || lpad(i::text, 3, '0'), 'Order Completed', jsonb_build_object('total', 10 * k), now() - make_interval(days => k), now()
@@ -183,42 +275,95 @@ test('building over the existing base: progress, count, members page by page', a
   const everyone = await h.http('get', '/v1/segments/repeat-buyers?limit=1000');
   expect(everyone.body.members.filter((m: { contactId: string }) => m.contactId.startsWith('base-'))).toHaveLength(12);
   const page1 = await h.http('get', '/v1/segments/repeat-buyers?limit=5&cursor=base');
-  expect(page1.body.members.map((m: { contactId: string }) => m.contactId)).toEqual(['base-001', 'base-002', 'base-003', 'base-004', 'base-005']);
+  expect(page1.body.members.map((m: { contactId: string }) => m.contactId)).toEqual([
+    'base-001',
+    'base-002',
+    'base-003',
+    'base-004',
+    'base-005',
+  ]);
   expect(page1.body.nextCursor).toBe('base-005');
   const page3 = await h.http('get', `/v1/segments/repeat-buyers?limit=3&cursor=base-009`);
-  expect(page3.body.members.map((m: { contactId: string }) => m.contactId)).toEqual(['base-010', 'base-011', 'base-012']);
+  expect(page3.body.members.map((m: { contactId: string }) => m.contactId)).toEqual([
+    'base-010',
+    'base-011',
+    'base-012',
+  ]);
   // Members from the build are members from the start: no Segment Entered for them.
-  expect((await h.db.query("SELECT 1 FROM events WHERE name = 'Segment Entered' AND properties->>'segment_id' = 'repeat-buyers'")).rowCount).toBe(0);
+  expect(
+    (
+      await h.db.query(
+        "SELECT 1 FROM events WHERE name = 'Segment Entered' AND properties->>'segment_id' = 'repeat-buyers'",
+      )
+    ).rowCount,
+  ).toBe(0);
 
   // A segment on a segment, and deletes refused while it is used.
-  await createSegment('repeat-pro', { all: [{ segment: 'repeat-buyers' }, { profile: { property: 'plan', op: 'equals', value: 'pro' } }] });
+  await createSegment('repeat-pro', {
+    all: [{ segment: 'repeat-buyers' }, { profile: { property: 'plan', op: 'equals', value: 'pro' } }],
+  });
   const refused = await supertest(h.app).delete('/v1/segments/repeat-buyers').set('Authorization', `Bearer ${API_KEY}`);
   expect(refused.status).toBe(409);
   await h.identify('base-003', { plan: 'pro' });
-  await waitFor(async () => (await membership('repeat-pro', 'base-003')).length === 1, 'entry into the segment on a segment');
-  expect((await supertest(h.app).delete('/v1/segments/repeat-pro').set('Authorization', `Bearer ${API_KEY}`)).status).toBe(200);
+  await waitFor(
+    async () => (await membership('repeat-pro', 'base-003')).length === 1,
+    'entry into the segment on a segment',
+  );
+  expect(
+    (await supertest(h.app).delete('/v1/segments/repeat-pro').set('Authorization', `Bearer ${API_KEY}`)).status,
+  ).toBe(200);
   expect((await h.http('get', '/v1/segments/repeat-pro')).status).toBe(404);
 });
 
 test('the compiled SQL and the flow evaluator agree on the same contacts', async () => {
   await h.identify('agree-1', { plan: 'pro', signed_up: new Date(Date.now() - 10 * DAY).toISOString() });
   await h.identify('agree-2', { plan: 'free', signed_up: new Date(Date.now() - 100 * DAY).toISOString() });
-  for (const [user, total, daysAgo] of [['agree-1', 120, 3], ['agree-1', 80, 200], ['agree-2', 700, 20], ['agree-2', 5, 1]] as const) {
-    await h.track({ userId: user, event: 'Order Completed', properties: { total, tags: ['x'] }, timestamp: new Date(Date.now() - daysAgo * DAY).toISOString() });
+  for (const [user, total, daysAgo] of [
+    ['agree-1', 120, 3],
+    ['agree-1', 80, 200],
+    ['agree-2', 700, 20],
+    ['agree-2', 5, 1],
+  ] as const) {
+    await h.track({
+      userId: user,
+      event: 'Order Completed',
+      properties: { total, tags: ['x'] },
+      timestamp: new Date(Date.now() - daysAgo * DAY).toISOString(),
+    });
   }
-  await h.track({ userId: 'agree-2', event: 'Email Opened', timestamp: new Date(Date.now() - 120 * DAY).toISOString() });
+  await h.track({
+    userId: 'agree-2',
+    event: 'Email Opened',
+    timestamp: new Date(Date.now() - 120 * DAY).toISOString(),
+  });
   const conditions: Condition[] = [
     { event: 'Order Completed', within: '30 days', max: { property: 'total', op: 'gte', value: 500 } },
     { event: 'Order Completed', min: { property: 'total', op: 'lt', value: 10 } },
     { event: 'Order Completed', first: { op: 'more_than_ago', value: '100 days' } },
     { event: 'Email Opened', last: { op: 'more_than_ago', value: '90 days' } },
     { not: { event: 'Order Completed', within: '2 days' } },
-    { all: [{ profile: { property: 'signed_up', op: 'within_last', value: '30 days' } }, { event: 'Order Completed', where: [{ property: 'tags', op: 'contains', value: 'x' }], count: { op: 'eq', value: 2 } }] },
-    { any: [{ profile: { property: 'plan', op: 'not_equals', value: 'pro' } }, { event: 'Order Completed', sum: { property: 'total', op: 'gt', value: 1000 } }] },
+    {
+      all: [
+        { profile: { property: 'signed_up', op: 'within_last', value: '30 days' } },
+        {
+          event: 'Order Completed',
+          where: [{ property: 'tags', op: 'contains', value: 'x' }],
+          count: { op: 'eq', value: 2 },
+        },
+      ],
+    },
+    {
+      any: [
+        { profile: { property: 'plan', op: 'not_equals', value: 'pro' } },
+        { event: 'Order Completed', sum: { property: 'total', op: 'gt', value: 1000 } },
+      ],
+    },
   ];
   for (const condition of conditions) {
     const preview = await h.http('post', '/v1/segments/preview').send({ condition, sample: 100 });
-    const inSql = preview.body.sample.map((s: { contactId: string }) => s.contactId).filter((id: string) => id.startsWith('agree-'));
+    const inSql = preview.body.sample
+      .map((s: { contactId: string }) => s.contactId)
+      .filter((id: string) => id.startsWith('agree-'));
     const inTs: string[] = [];
     for (const id of ['agree-1', 'agree-2']) {
       if (evaluate(condition, await loadFacts(h.db, id, [condition], { now: Date.now() })) === true) inTs.push(id);
@@ -231,7 +376,9 @@ test('a profileChange trigger on an event condition is refused at save, pointing
   const res = await h.http('put', '/v1/flows/ordered-once').send({
     name: 'Ordered once',
     status: 'live',
-    trigger: { profileChange: { all: [{ profile: { property: 'email', op: 'exists' } }, { event: 'Order Completed' }] } },
+    trigger: {
+      profileChange: { all: [{ profile: { property: 'email', op: 'exists' } }, { event: 'Order Completed' }] },
+    },
     steps: [{ id: 'hi', type: 'email', subject: 'Hi', html: '<p>Hi</p>' }],
   });
   expect(res.status).toBe(400);
@@ -269,26 +416,38 @@ test('a flow split on segment membership is decided from stored memberships', as
     await h.track({ userId: user, event: 'Visited' });
     await (await h.journeyStarted('segment-split', user)).result();
   }
-  expect(h.sendgrid.emails.filter((e) => e.to.startsWith('split-')).map((e) => `${e.to} ${e.subject}`).sort()).toEqual([
-    'split-free@example.com For everyone',
-    'split-pro@example.com For pros',
-  ]);
+  expect(
+    h.sendgrid.emails
+      .filter((e) => e.to.startsWith('split-'))
+      .map((e) => `${e.to} ${e.subject}`)
+      .sort(),
+  ).toEqual(['split-free@example.com For everyone', 'split-pro@example.com For pros']);
 });
 
 test('a build a crashed process left behind resumes from its cursor when the segment is read', async () => {
-  await h.db.query(`INSERT INTO contacts (id, traits) SELECT 'crash-' || i, '{"tier":"gold"}' FROM generate_series(1, 5) i`);
+  await h.db.query(
+    `INSERT INTO contacts (id, traits) SELECT 'crash-' || i, '{"tier":"gold"}' FROM generate_series(1, 5) i`,
+  );
   // As a process that died after its first chunk leaves it: building, cursor set, claim long stale.
   await h.db.query(
     `INSERT INTO segments (id, name, condition, depends_traits, status, total, processed, build_cursor, build_claimed_at)
      VALUES ('gold', 'Gold', '{"profile":{"property":"tier","op":"equals","value":"gold"}}', true, 'building', 5, 2, 'crash-2', now() - interval '10 minutes')`,
   );
-  await h.db.query(`INSERT INTO segment_members (segment_id, contact_id, seq, entered_at, source) VALUES ('gold', 'crash-1', 1, now(), 'build'), ('gold', 'crash-2', 1, now(), 'build')`);
+  await h.db.query(
+    `INSERT INTO segment_members (segment_id, contact_id, seq, entered_at, source) VALUES ('gold', 'crash-1', 1, now(), 'build'), ('gold', 'crash-2', 1, now(), 'build')`,
+  );
   const first = await h.http('get', '/v1/segments/gold');
   expect(first.body.status).toBe('building');
   const done = await waitFor(async () => {
     const got = await h.http('get', '/v1/segments/gold');
     return got.body.status === 'ready' && got.body;
   }, 'the resumed build');
-  expect(done.members.map((m: { contactId: string }) => m.contactId)).toEqual(['crash-1', 'crash-2', 'crash-3', 'crash-4', 'crash-5']);
+  expect(done.members.map((m: { contactId: string }) => m.contactId)).toEqual([
+    'crash-1',
+    'crash-2',
+    'crash-3',
+    'crash-4',
+    'crash-5',
+  ]);
   expect(done.progress).toEqual({ processed: 5, total: 5 });
 });

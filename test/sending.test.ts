@@ -25,7 +25,13 @@ const smsFlow: FlowInput = {
   name: 'SMS',
   status: 'live',
   trigger: { event: 'Cart Reminder Requested' },
-  steps: [{ id: 'text', type: 'sms', body: 'Hi {{ contact.firstName }}, your cart ({{ event.properties.total }} EUR) is waiting' }],
+  steps: [
+    {
+      id: 'text',
+      type: 'sms',
+      body: 'Hi {{ contact.firstName }}, your cart ({{ event.properties.total }} EUR) is waiting',
+    },
+  ],
 };
 
 beforeAll(async () => {
@@ -45,10 +51,20 @@ const signUp = async (userId: string, traits: Record<string, unknown>) => {
   return h.result('two-emails', userId);
 };
 const messageRows = async (contactId: string) =>
-  (await h.http('get', `/v1/contacts/${contactId}/messages`)).body.messages as { stepId: string; status: string; reason: string | null; attempts: number; provider: string; providerMessageId: string }[];
+  (await h.http('get', `/v1/contacts/${contactId}/messages`)).body.messages as {
+    stepId: string;
+    status: string;
+    reason: string | null;
+    attempts: number;
+    provider: string;
+    providerMessageId: string;
+  }[];
 
 test('SendGrid throttling (429) and outages (5xx) are retried with backoff; the email is sent once', async () => {
-  h.sendgrid.enqueue({ status: 429, body: { errors: [{ message: 'too many requests' }] } }, { status: 503, body: { errors: [{ message: 'unavailable' }] } });
+  h.sendgrid.enqueue(
+    { status: 429, body: { errors: [{ message: 'too many requests' }] } },
+    { status: 503, body: { errors: [{ message: 'unavailable' }] } },
+  );
 
   const result = await signUp('retry', { email: 'retry@example.com', firstName: 'Rita' });
 
@@ -61,7 +77,10 @@ test('SendGrid throttling (429) and outages (5xx) are retried with backoff; the 
 });
 
 test('a permanent rejection (400) fails that step without retry, is recorded, and the journey goes on', async () => {
-  h.sendgrid.enqueue({ status: 400, body: { errors: [{ message: 'Does not contain a valid address.', field: 'personalizations.0.to' }] } });
+  h.sendgrid.enqueue({
+    status: 400,
+    body: { errors: [{ message: 'Does not contain a valid address.', field: 'personalizations.0.to' }] },
+  });
 
   const result = await signUp('rejected', { email: 'rejected@example.com' });
 
@@ -88,7 +107,10 @@ test('no email goes to a suppressed address; the step is recorded as skipped', a
 test('a contact without an email address: skipped with the reason, nothing sent', async () => {
   await signUp('no-address', { firstName: 'Nobody' });
   expect(h.sendgrid.requests).toEqual([]);
-  expect((await messageRows('no-address'))[0]).toMatchObject({ status: 'skipped', reason: 'contact has no email address' });
+  expect((await messageRows('no-address'))[0]).toMatchObject({
+    status: 'skipped',
+    reason: 'contact has no email address',
+  });
 });
 
 test('SMS goes through the real Twilio client, form-encoded, with account auth', async () => {
@@ -106,11 +128,18 @@ test('SMS goes through the real Twilio client, form-encoded, with account auth',
       authorization: `Basic ${Buffer.from(`${TWILIO_SID}:twilio-token`).toString('base64')}`,
     },
   ]);
-  expect((await messageRows('texted'))[0]).toMatchObject({ provider: 'twilio', status: 'sent', providerMessageId: expect.stringMatching(/^SM/) });
+  expect((await messageRows('texted'))[0]).toMatchObject({
+    provider: 'twilio',
+    status: 'sent',
+    providerMessageId: expect.stringMatching(/^SM/),
+  });
 });
 
 test('an invalid phone number (Twilio 400, error 21211) fails the step without retry', async () => {
-  h.twilio.enqueue({ status: 400, body: { code: 21211, message: "The 'To' number is not a valid phone number.", status: 400 } });
+  h.twilio.enqueue({
+    status: 400,
+    body: { code: 21211, message: "The 'To' number is not a valid phone number.", status: 400 },
+  });
   await h.identify('bad-phone', { phone: '+1000' });
   await h.http('put', '/v1/contacts/bad-phone/consent/sms').send({ status: 'subscribed', source: 'test' });
   await h.track({ userId: 'bad-phone', event: 'Cart Reminder Requested', properties: { total: 1 } });
@@ -118,12 +147,22 @@ test('an invalid phone number (Twilio 400, error 21211) fails the step without r
 
   expect(h.twilio.requests).toHaveLength(1);
   expect(result.steps[0].outcome).toMatch(/21211/);
-  expect((await messageRows('bad-phone'))[0]).toMatchObject({ status: 'failed', reason: expect.stringContaining('21211') });
+  expect((await messageRows('bad-phone'))[0]).toMatchObject({
+    status: 'failed',
+    reason: expect.stringContaining('21211'),
+  });
 });
 
 describe('activities called directly (as Temporal retries them)', () => {
   const request = (runId: string) => ({
-    journey: { runId, workflowId: `journey:direct:${runId}`, flowId: 'direct', flowVersion: 1, contactId: 'direct', startedAt: new Date().toISOString() },
+    journey: {
+      runId,
+      workflowId: `journey:direct:${runId}`,
+      flowId: 'direct',
+      flowVersion: 1,
+      contactId: 'direct',
+      startedAt: new Date().toISOString(),
+    },
     step: { id: 'mail', type: 'email' as const, subject: 'Once', html: '<p>once</p>', transactional: false },
     trigger: { id: 1, messageId: 'm', name: 'X', properties: {}, timestamp: new Date().toISOString() },
     exits: [],
@@ -151,11 +190,23 @@ describe('activities called directly (as Temporal retries them)', () => {
   });
 
   test('without credentials messages land in the outbox, listed by the API with their content', async () => {
-    const activities = createActivities({ db: h.db, email: outboxProvider<OutgoingEmail>(), sms: outboxProvider<OutgoingSms>(), push: outboxProvider<OutgoingPush>(), emailFrom: 'shop@example.com', links: TEST_LINKS });
+    const activities = createActivities({
+      db: h.db,
+      email: outboxProvider<OutgoingEmail>(),
+      sms: outboxProvider<OutgoingSms>(),
+      push: outboxProvider<OutgoingPush>(),
+      emailFrom: 'shop@example.com',
+      links: TEST_LINKS,
+    });
     await activities.sendEmail(request('run-outbox'));
 
     expect(h.sendgrid.requests).toEqual([]);
     const outbox = (await h.http('get', '/v1/outbox')).body.messages;
-    expect(outbox[0]).toMatchObject({ provider: 'outbox', status: 'sent', recipient: 'direct@example.com', content: { subject: 'Once', html: '<p>once</p>' } });
+    expect(outbox[0]).toMatchObject({
+      provider: 'outbox',
+      status: 'sent',
+      recipient: 'direct@example.com',
+      content: { subject: 'Once', html: '<p>once</p>' },
+    });
   });
 });

@@ -50,7 +50,13 @@ const activities = () =>
   createActivities({
     db: database.db,
     email: sendgridProvider({ apiKey: 'SG.k', baseUrl: sendgrid.url, timeoutMs: PROVIDER_TIMEOUT_MS }),
-    sms: twilioProvider({ accountSid: TWILIO_SID, authToken: 't', from: '+15550000000', baseUrl: twilio.url, timeoutMs: PROVIDER_TIMEOUT_MS }),
+    sms: twilioProvider({
+      accountSid: TWILIO_SID,
+      authToken: 't',
+      from: '+15550000000',
+      baseUrl: twilio.url,
+      timeoutMs: PROVIDER_TIMEOUT_MS,
+    }),
     push: outboxProvider<OutgoingPush>(),
     emailFrom: 'shop@example.com',
     links: TEST_LINKS,
@@ -65,8 +71,21 @@ function journey(opts: { transactional?: boolean } = {}) {
   const n = journeys;
   const base = (runId: string, triggerId = 100 + n) => ({
     // Run ids are unique in Temporal: a reset or a new entry makes a new one.
-    journey: { runId: `${runId}-${n}`, workflowId, flowId: `claims-${journeys}`, flowVersion: 1, contactId: 'ada', startedAt: new Date().toISOString() },
-    trigger: { id: triggerId, messageId: `trigger-${triggerId}`, name: 'Checkout Started', properties: {}, timestamp: new Date().toISOString() },
+    journey: {
+      runId: `${runId}-${n}`,
+      workflowId,
+      flowId: `claims-${journeys}`,
+      flowVersion: 1,
+      contactId: 'ada',
+      startedAt: new Date().toISOString(),
+    },
+    trigger: {
+      id: triggerId,
+      messageId: `trigger-${triggerId}`,
+      name: 'Checkout Started',
+      properties: {},
+      timestamp: new Date().toISOString(),
+    },
     exits: [],
     sentMessages: {},
     now: Date.now(),
@@ -76,7 +95,13 @@ function journey(opts: { transactional?: boolean } = {}) {
     flowId: `claims-${journeys}`,
     email: (runId = 'run-1', triggerId?: number): SendRequest<StepOf<'email'>> => ({
       ...base(runId, triggerId),
-      step: { id: 'reminder', type: 'email', subject: 'Your cart', html: '<p>Still there?</p>', transactional: opts.transactional ?? false },
+      step: {
+        id: 'reminder',
+        type: 'email',
+        subject: 'Your cart',
+        html: '<p>Still there?</p>',
+        transactional: opts.transactional ?? false,
+      },
     }),
     sms: (runId = 'run-1'): SendRequest<StepOf<'sms'>> => ({
       ...base(runId),
@@ -85,7 +110,8 @@ function journey(opts: { transactional?: boolean } = {}) {
   };
 }
 
-const messagesOf = async (flowId: string): Promise<MessageRecord[]> => (await listContactMessages(database.db, 'ada')).filter((m) => m.flowId === flowId);
+const messagesOf = async (flowId: string): Promise<MessageRecord[]> =>
+  (await listContactMessages(database.db, 'ada')).filter((m) => m.flowId === flowId);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Fails the next `times` updates that record a message as sent: the provider took it, our record did not commit. */
@@ -135,11 +161,19 @@ describe('an attempt dies between the provider accepting and our record (Postgre
 
     await sleep(LEASE_MS + 100);
     const settled = await a.sendEmail(j.email());
-    expect(settled).toMatchObject({ status: 'skipped', unknown: true, reason: expect.stringMatching(/^outcome unknown/) });
+    expect(settled).toMatchObject({
+      status: 'skipped',
+      unknown: true,
+      reason: expect.stringMatching(/^outcome unknown/),
+    });
     expect(await a.sendEmail(j.email())).toEqual(settled);
     expect(sendgrid.emails).toHaveLength(1);
     const [message] = await messagesOf(j.flowId);
-    expect(message).toMatchObject({ status: 'unknown', attempts: 1, reason: expect.stringMatching(/marketing messages are not sent again/) });
+    expect(message).toMatchObject({
+      status: 'unknown',
+      attempts: 1,
+      reason: expect.stringMatching(/marketing messages are not sent again/),
+    });
   });
 
   test('transactional: sent again once the claim expires (at least once)', async () => {
@@ -169,8 +203,14 @@ describe('an attempt dies between the provider accepting and our record (Postgre
 
     expect(twilio.messages).toHaveLength(1);
     expect(twilio.lookups.map((q) => [q.get('To'), q.get('From')])).toEqual([['+33611111111', '+15550000000']]);
-    expect(settled).toMatchObject({ status: 'sent', provider: 'twilio', providerMessageId: 'SM00000000000000000000000000000001' });
-    expect(await messagesOf(j.flowId)).toMatchObject([{ status: 'sent', providerMessageId: 'SM00000000000000000000000000000001' }]);
+    expect(settled).toMatchObject({
+      status: 'sent',
+      provider: 'twilio',
+      providerMessageId: 'SM00000000000000000000000000000001',
+    });
+    expect(await messagesOf(j.flowId)).toMatchObject([
+      { status: 'sent', providerMessageId: 'SM00000000000000000000000000000001' },
+    ]);
   });
 });
 
@@ -185,7 +225,9 @@ describe('a provider slower than our timeout (the answer is lost)', () => {
     expect(await a.sendEmail(j.email())).toMatchObject({ status: 'skipped', unknown: true });
 
     expect(sendgrid.emails).toHaveLength(1);
-    expect(await messagesOf(j.flowId)).toMatchObject([{ status: 'unknown', reason: expect.stringMatching(/timeout/i) }]);
+    expect(await messagesOf(j.flowId)).toMatchObject([
+      { status: 'unknown', reason: expect.stringMatching(/timeout/i) },
+    ]);
   });
 
   test('transactional email: sent again on the retry', async () => {
@@ -193,8 +235,14 @@ describe('a provider slower than our timeout (the answer is lost)', () => {
     const a = activities();
     sendgrid.enqueue({ status: 202, delayMs: 2_000 });
 
-    await expect(a.sendEmail(j.email())).rejects.toMatchObject({ name: 'ProviderError', retryable: true, ambiguous: true });
-    expect(await messagesOf(j.flowId)).toMatchObject([{ status: 'retrying', reason: expect.stringMatching(/outcome unknown.*sent again/) }]);
+    await expect(a.sendEmail(j.email())).rejects.toMatchObject({
+      name: 'ProviderError',
+      retryable: true,
+      ambiguous: true,
+    });
+    expect(await messagesOf(j.flowId)).toMatchObject([
+      { status: 'retrying', reason: expect.stringMatching(/outcome unknown.*sent again/) },
+    ]);
     expect(await a.sendEmail(j.email())).toMatchObject({ status: 'sent' });
     expect(sendgrid.emails).toHaveLength(2);
   });
@@ -281,10 +329,16 @@ test('a webhook whose receiver answers too late is delivered again (at least onc
     receiver.enqueue({ status: 200, delayMs: 2_000 });
     const j = journey();
     const { rules: _rules, step: _step, ...guard } = j.email();
-    const req = { ...guard, step: { id: 'notify', type: 'webhook' as const, url: `${receiver.url}/hook`, body: '{"order":1}', headers: {} } };
+    const req = {
+      ...guard,
+      step: { id: 'notify', type: 'webhook' as const, url: `${receiver.url}/hook`, body: '{"order":1}', headers: {} },
+    };
     const opts = { timeoutMs: PROVIDER_TIMEOUT_MS, leaseMs: LEASE_MS };
 
-    await expect(callWebhook(database.db, 'secret', req, opts)).rejects.toMatchObject({ retryable: true, ambiguous: true });
+    await expect(callWebhook(database.db, 'secret', req, opts)).rejects.toMatchObject({
+      retryable: true,
+      ambiguous: true,
+    });
     expect(await callWebhook(database.db, 'secret', req, opts)).toMatchObject({ status: 'sent', httpStatus: 200 });
     expect(await callWebhook(database.db, 'secret', req, opts)).toMatchObject({ status: 'sent' });
 

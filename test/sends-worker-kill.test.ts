@@ -35,12 +35,25 @@ beforeAll(async () => {
   const bundle = await bundleJourneys();
   database = await createTestDatabase();
   env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: temporalCli(), ip: '127.0.0.1', ui: false, searchAttributes: JOURNEY_SEARCH_ATTRIBUTES, log: { format: 'pretty', level: 'error' } },
+    server: {
+      executable: temporalCli(),
+      ip: '127.0.0.1',
+      ui: false,
+      searchAttributes: JOURNEY_SEARCH_ATTRIBUTES,
+      log: { format: 'pretty', level: 'error' },
+    },
   });
   sendgrid = await new FakeSendGrid().start();
   bundleDir = mkdtempSync(path.join(os.tmpdir(), 'parcours-bundle-'));
   writeFileSync(path.join(bundleDir, 'bundle.json'), JSON.stringify(bundle));
-  app = createApp({ db: database.db, workflows: env.client.workflow, log: createLogger('silent'), apiKeys: [API_KEY], links: TEST_LINKS, webhooks: TEST_WEBHOOKS });
+  app = createApp({
+    db: database.db,
+    workflows: env.client.workflow,
+    log: createLogger('silent'),
+    apiKeys: [API_KEY],
+    links: TEST_LINKS,
+    webhooks: TEST_WEBHOOKS,
+  });
 });
 afterAll(async () => {
   for (const worker of workers) worker.kill('SIGKILL');
@@ -52,19 +65,23 @@ afterAll(async () => {
 
 /** Starts the worker process; resolves once it polls. */
 async function startWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'helpers', 'send-worker-process.ts')], {
-    cwd: path.join(__dirname, '..'),
-    env: {
-      ...process.env,
-      DATABASE_URL: database.url,
-      TEMPORAL_ADDRESS: env.address,
-      SENDGRID_URL: sendgrid.url,
-      WORKFLOW_BUNDLE_PATH: path.join(bundleDir, 'bundle.json'),
-      SEND_LEASE_MS: '2000',
-      SENDGRID_TIMEOUT_MS: '1500',
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(__dirname, 'helpers', 'send-worker-process.ts')],
+    {
+      cwd: path.join(__dirname, '..'),
+      env: {
+        ...process.env,
+        DATABASE_URL: database.url,
+        TEMPORAL_ADDRESS: env.address,
+        SENDGRID_URL: sendgrid.url,
+        WORKFLOW_BUNDLE_PATH: path.join(bundleDir, 'bundle.json'),
+        SEND_LEASE_MS: '2000',
+        SENDGRID_TIMEOUT_MS: '1500',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   workers.add(child);
   child.on('exit', () => workers.delete(child));
   let output = '';
@@ -88,14 +105,16 @@ async function kill(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-const api = (method: 'get' | 'post' | 'put', url: string) => supertest(app)[method](url).set('Authorization', `Bearer ${API_KEY}`);
+const api = (method: 'get' | 'post' | 'put', url: string) =>
+  supertest(app)[method](url).set('Authorization', `Bearer ${API_KEY}`);
 async function putFlow(id: string, flow: FlowInput) {
   const res = await api('put', `/v1/flows/${id}`).send(flow);
   if (res.status >= 300) throw new Error(`PUT flow ${id}: ${res.status} ${JSON.stringify(res.body)}`);
 }
 async function track(userId: string, event: string) {
   const res = await api('post', '/v1/track').send({ userId, event, messageId: randomUUID() });
-  if (res.status !== 202 || res.body.routing !== 'done') throw new Error(`track: ${res.status} ${JSON.stringify(res.body)}`);
+  if (res.status !== 202 || res.body.routing !== 'done')
+    throw new Error(`track: ${res.status} ${JSON.stringify(res.body)}`);
 }
 const oneEmail = (trigger: string, subject: string, transactional: boolean): FlowInput => ({
   name: subject,
@@ -104,13 +123,20 @@ const oneEmail = (trigger: string, subject: string, transactional: boolean): Flo
   smartSending: { enabled: false },
   steps: [{ id: 'mail', type: 'email', subject, html: `<p>${subject}</p>`, transactional }],
 });
-const subjects = (to: string) => sendgrid.emails.filter((e) => e.to === to).map((e) => e.subject).sort();
-const journeyResult = (flowId: string, contactId: string) => env.client.workflow.getHandle(journeyWorkflowId(flowId, contactId)).result();
+const subjects = (to: string) =>
+  sendgrid.emails
+    .filter((e) => e.to === to)
+    .map((e) => e.subject)
+    .sort();
+const journeyResult = (flowId: string, contactId: string) =>
+  env.client.workflow.getHandle(journeyWorkflowId(flowId, contactId)).result();
 
 test('the worker killed while SendGrid holds two emails: the marketing one is never sent again and shows "unknown"; the transactional one is sent again', async () => {
   await putFlow('promo', oneEmail('Promo Wanted', 'Promo', false));
   await putFlow('receipt', oneEmail('Receipt Wanted', 'Receipt', true));
-  await api('post', '/v1/identify').send({ userId: 'kim', traits: { email: 'kim@example.com' } }).expect(202);
+  await api('post', '/v1/identify')
+    .send({ userId: 'kim', traits: { email: 'kim@example.com' } })
+    .expect(202);
   // SendGrid takes both messages, and its answers never come back before the kill.
   sendgrid.enqueue({ status: 202, delayMs: 600_000 }, { status: 202, delayMs: 600_000 });
 
@@ -127,8 +153,17 @@ test('the worker killed while SendGrid holds two emails: the marketing one is ne
   expect(subjects('kim@example.com')).toEqual(['Promo', 'Receipt', 'Receipt']);
   expect(promo.steps).toMatchObject([{ stepId: 'mail', outcome: expect.stringMatching(/^skipped \(outcome unknown/) }]);
   expect(receipt.steps).toMatchObject([{ stepId: 'mail', outcome: 'sent via sendgrid' }]);
-  const messages = (await api('get', '/v1/contacts/kim/messages')).body.messages as { flowId: string; status: string; reason: string | null; attempts: number }[];
-  expect(messages.find((m) => m.flowId === 'promo')).toMatchObject({ status: 'unknown', attempts: 1, reason: expect.stringMatching(/marketing messages are not sent again/) });
+  const messages = (await api('get', '/v1/contacts/kim/messages')).body.messages as {
+    flowId: string;
+    status: string;
+    reason: string | null;
+    attempts: number;
+  }[];
+  expect(messages.find((m) => m.flowId === 'promo')).toMatchObject({
+    status: 'unknown',
+    attempts: 1,
+    reason: expect.stringMatching(/marketing messages are not sent again/),
+  });
   expect(messages.find((m) => m.flowId === 'receipt')).toMatchObject({ status: 'sent', attempts: 2 });
   const stats = (await api('get', '/v1/flows/promo/stats')).body;
   expect(stats.totals).toMatchObject({ sent: 0, unknown: 1 });
@@ -137,7 +172,9 @@ test('the worker killed while SendGrid holds two emails: the marketing one is ne
 test('a journey reset from the Temporal UI (a new run from its first workflow task) does not send the email again', async () => {
   if (workers.size === 0) await startWorker();
   await putFlow('welcome', oneEmail('Joined', 'Welcome', false));
-  await api('post', '/v1/identify').send({ userId: 'lou', traits: { email: 'lou@example.com' } }).expect(202);
+  await api('post', '/v1/identify')
+    .send({ userId: 'lou', traits: { email: 'lou@example.com' } })
+    .expect(202);
   await track('lou', 'Joined');
   const handle = env.client.workflow.getHandle(journeyWorkflowId('welcome', 'lou'));
   await handle.result();
@@ -163,21 +200,34 @@ test('a journey reset from the Temporal UI (a new run from its first workflow ta
 test('SendGrid slower than our timeout: the journey goes on, one email, recorded "unknown"', async () => {
   if (workers.size === 0) await startWorker();
   await putFlow('slow', oneEmail('Slow Wanted', 'Slow', false));
-  await api('post', '/v1/identify').send({ userId: 'sal', traits: { email: 'sal@example.com' } }).expect(202);
+  await api('post', '/v1/identify')
+    .send({ userId: 'sal', traits: { email: 'sal@example.com' } })
+    .expect(202);
   sendgrid.enqueue({ status: 202, delayMs: 5_000 });
 
   await track('sal', 'Slow Wanted');
   const result = await journeyResult('slow', 'sal');
 
-  expect(result.steps).toMatchObject([{ stepId: 'mail', outcome: expect.stringMatching(/^skipped \(outcome unknown \(SendGrid network error \(outcome unknown\): timeout/) }]);
+  expect(result.steps).toMatchObject([
+    {
+      stepId: 'mail',
+      outcome: expect.stringMatching(
+        /^skipped \(outcome unknown \(SendGrid network error \(outcome unknown\): timeout/,
+      ),
+    },
+  ]);
   expect(subjects('sal@example.com')).toEqual(['Slow']);
-  expect((await api('get', '/v1/contacts/sal/messages')).body.messages).toMatchObject([{ status: 'unknown', attempts: 1 }]);
+  expect((await api('get', '/v1/contacts/sal/messages')).body.messages).toMatchObject([
+    { status: 'unknown', attempts: 1 },
+  ]);
 });
 
 test('Postgres fails to record a sent email: Temporal retries the activity, the email is not sent again', async () => {
   if (workers.size === 0) await startWorker();
   await putFlow('blip', oneEmail('Blip Wanted', 'Blip', false));
-  await api('post', '/v1/identify').send({ userId: 'bea', traits: { email: 'bea@example.com' } }).expect(202);
+  await api('post', '/v1/identify')
+    .send({ userId: 'bea', traits: { email: 'bea@example.com' } })
+    .expect(202);
   // The provider has accepted; the update that records it fails once (what a Postgres restart does).
   await database.db.query(`
     CREATE SEQUENCE blip_seq;
@@ -192,6 +242,10 @@ test('Postgres fails to record a sent email: Temporal retries the activity, the 
   const result = await journeyResult('blip', 'bea');
 
   expect(subjects('bea@example.com')).toEqual(['Blip']);
-  expect(result.steps).toMatchObject([{ stepId: 'mail', outcome: expect.stringMatching(/^skipped \(outcome unknown/) }]);
-  expect((await api('get', '/v1/contacts/bea/messages')).body.messages).toMatchObject([{ status: 'unknown', attempts: 1 }]);
+  expect(result.steps).toMatchObject([
+    { stepId: 'mail', outcome: expect.stringMatching(/^skipped \(outcome unknown/) },
+  ]);
+  expect((await api('get', '/v1/contacts/bea/messages')).body.messages).toMatchObject([
+    { status: 'unknown', attempts: 1 },
+  ]);
 });

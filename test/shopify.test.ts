@@ -45,7 +45,14 @@ let webhookSeq = 0;
 
 beforeAll(async () => {
   h = await Harness.start();
-  app = createApp({ db: h.db, workflows: h.env.client.workflow, log: h.log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: { ...TEST_WEBHOOKS, shopifySecret: SECRET } });
+  app = createApp({
+    db: h.db,
+    workflows: h.env.client.workflow,
+    log: h.log,
+    apiKeys: [API_KEY],
+    links: TEST_LINKS,
+    webhooks: { ...TEST_WEBHOOKS, shopifySecret: SECRET },
+  });
 });
 afterAll(() => h?.stop());
 beforeEach(() => h.sendgrid.reset());
@@ -58,7 +65,11 @@ interface Delivery {
 
 /** Posts like Shopify: the body as bytes, its HMAC, the topic, a delivery id and when it was triggered. */
 async function deliver(topic: string, body: string, opts: Delivery = {}) {
-  const signature = opts.signature ?? createHmac('sha256', opts.secret ?? SECRET).update(Buffer.from(body)).digest('base64');
+  const signature =
+    opts.signature ??
+    createHmac('sha256', opts.secret ?? SECRET)
+      .update(Buffer.from(body))
+      .digest('base64');
   return supertest(app)
     .post('/v1/webhooks/shopify')
     .set('Content-Type', 'application/json')
@@ -66,22 +77,33 @@ async function deliver(topic: string, body: string, opts: Delivery = {}) {
     .set('X-Shopify-Hmac-Sha256', signature)
     .set('X-Shopify-Shop-Domain', 'snowdevil.myshopify.com')
     .set('X-Shopify-API-Version', '2026-07')
-    .set('X-Shopify-Webhook-Id', opts.webhookId ?? `b54557e4-8a5f-4f7d-b0bc-d043${String(++webhookSeq).padStart(8, '0')}`)
+    .set(
+      'X-Shopify-Webhook-Id',
+      opts.webhookId ?? `b54557e4-8a5f-4f7d-b0bc-d043${String(++webhookSeq).padStart(8, '0')}`,
+    )
     .set('X-Shopify-Triggered-At', new Date(await h.env.currentTimeMs()).toISOString())
     .send(body);
 }
 
 const countEvents = async () => Number((await h.db.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows[0].n);
 const eventsOf = async (contactId: string) =>
-  (await h.db.query<{ name: string | null; type: string; message_id: string; properties: Json; context: Json }>('SELECT name, type, message_id, properties, context FROM events WHERE contact_id = $1 ORDER BY id', [contactId])).rows;
-const contact = async (id: string) => (await h.db.query<{ traits: Json; email: string | null }>('SELECT * FROM contacts WHERE id = $1', [id])).rows[0];
+  (
+    await h.db.query<{ name: string | null; type: string; message_id: string; properties: Json; context: Json }>(
+      'SELECT name, type, message_id, properties, context FROM events WHERE contact_id = $1 ORDER BY id',
+      [contactId],
+    )
+  ).rows;
+const contact = async (id: string) =>
+  (await h.db.query<{ traits: Json; email: string | null }>('SELECT * FROM contacts WHERE id = $1', [id])).rows[0];
 
 const abandonedCheckout: FlowInput = {
   name: 'Shopify abandoned checkout',
   status: 'live',
   trigger: { event: 'Checkout Started' },
   journeyKey: 'cart_id',
-  exitWhen: [{ event: 'Order Completed', where: [{ property: 'cart_id', op: 'equals', value: { fromTrigger: 'cart_id' } }] }],
+  exitWhen: [
+    { event: 'Order Completed', where: [{ property: 'cart_id', op: 'equals', value: { fromTrigger: 'cart_id' } }] },
+  ],
   smartSending: { enabled: false },
   steps: [
     { id: 'wait-1h', type: 'delay', duration: '1 hour' },
@@ -92,7 +114,12 @@ const abandonedCheckout: FlowInput = {
       html: '<p>{% for p in event.properties.products %}{{ p.name }} {{ p.price }};{% endfor %}</p><a href="{{ event.properties.abandoned_checkout_url }}">Back to your checkout</a>',
     },
     { id: 'wait-24h', type: 'delay', duration: '24 hours' },
-    { id: 'reminder-2', type: 'email', subject: 'Last call', html: '<p>{{ event.properties.total }} {{ event.properties.currency }}</p>' },
+    {
+      id: 'reminder-2',
+      type: 'email',
+      subject: 'Last call',
+      html: '<p>{{ event.properties.total }} {{ event.properties.currency }}</p>',
+    },
   ],
 };
 
@@ -101,7 +128,10 @@ test('a checkouts/create enters the cart-keyed flow, and the orders/create of th
 
   const started = await deliver('checkouts/create', CHECKOUT);
   expect(started.status).toBe(200);
-  expect(started.body).toMatchObject({ topic: 'checkouts/create', stored: [{ event: 'Checkout Started', contactId: CHECKOUT_CUSTOMER, duplicate: false, routing: 'done' }] });
+  expect(started.body).toMatchObject({
+    topic: 'checkouts/create',
+    stored: [{ event: 'Checkout Started', contactId: CHECKOUT_CUSTOMER, duplicate: false, routing: 'done' }],
+  });
   const [checkoutEvent] = await eventsOf(CHECKOUT_CUSTOMER);
   expect(checkoutEvent.properties).toMatchObject({
     cart_id: CHECKOUT_TOKEN,
@@ -109,26 +139,45 @@ test('a checkouts/create enters the cart-keyed flow, and the orders/create of th
     currency: 'USD',
     abandoned_checkout_url: 'https://checkout.local/548380009/checkouts/123123123/recover?key=example-secret-token',
     products: [
-      { product_id: '632910392', variant_id: '808950810', sku: 'IPOD2008PINK', name: 'IPod Nano - 8GB', brand: 'Apple', variant: 'Pink', price: 199, quantity: 1 },
+      {
+        product_id: '632910392',
+        variant_id: '808950810',
+        sku: 'IPOD2008PINK',
+        name: 'IPod Nano - 8GB',
+        brand: 'Apple',
+        variant: 'Pink',
+        price: 199,
+        quantity: 1,
+      },
       { product_id: '632910392', name: 'IPod Nano - 8GB', price: 199, quantity: 1 },
     ],
   });
   // The checkout's customer becomes a contact we can write to.
-  expect(await contact(CHECKOUT_CUSTOMER)).toMatchObject({ email: 'john@example.com', traits: { firstName: 'John', lastName: 'Smith' } });
+  expect(await contact(CHECKOUT_CUSTOMER)).toMatchObject({
+    email: 'john@example.com',
+    traits: { firstName: 'John', lastName: 'Smith' },
+  });
 
   const journey = h.env.client.workflow.getHandle(journeyWorkflowId('shopify-cart', CHECKOUT_CUSTOMER, CHECKOUT_TOKEN));
   await h.env.sleep('2 hours');
   await waitFor(() => h.sendgrid.emails.length === 1, 'the first reminder');
   const [first] = h.sendgrid.emails;
   expect(first).toMatchObject({ to: 'john@example.com', subject: 'John, you left 2 items' });
-  expect(first.html).toContain('href="https://checkout.local/548380009/checkouts/123123123/recover?key=example-secret-token"');
+  expect(first.html).toContain(
+    'href="https://checkout.local/548380009/checkouts/123123123/recover?key=example-secret-token"',
+  );
 
   const ordered = await deliver('orders/create', ORDER_OF_CHECKOUT);
   expect(ordered.status).toBe(200);
-  expect(ordered.body).toMatchObject({ stored: [{ event: 'Order Completed', contactId: CHECKOUT_CUSTOMER, duplicate: false }] });
+  expect(ordered.body).toMatchObject({
+    stored: [{ event: 'Order Completed', contactId: CHECKOUT_CUSTOMER, duplicate: false }],
+  });
   const result = await journey.result();
 
-  expect(result).toMatchObject({ status: 'exited', exit: { reason: 'flow_filter', event: { name: 'Order Completed' } } });
+  expect(result).toMatchObject({
+    status: 'exited',
+    exit: { reason: 'flow_filter', event: { name: 'Order Completed' } },
+  });
   expect(h.sendgrid.emails.map((e) => e.subject)).toEqual(['John, you left 2 items']);
   const order = (await eventsOf(CHECKOUT_CUSTOMER)).find((e) => e.name === 'Order Completed');
   expect(order?.properties).toMatchObject({
@@ -141,7 +190,13 @@ test('a checkouts/create enters the cart-keyed flow, and the orders/create of th
     discount: 20,
     currency: 'USD',
   });
-  expect((order?.properties.products as Json[]).map((p) => p.name)).toEqual(['Aviator sunglasses', 'Lens Protection Plan (2 Year)', 'Premium Leather Case', 'Mid-century lounger', 'Coffee table']);
+  expect((order!.properties.products as Json[]).map((p) => p.name)).toEqual([
+    'Aviator sunglasses',
+    'Lens Protection Plan (2 Year)',
+    'Premium Leather Case',
+    'Mid-century lounger',
+    'Coffee table',
+  ]);
   await h.http('post', '/v1/flows/shopify-cart/archive');
 });
 
@@ -150,9 +205,15 @@ test('a signature made with another secret gets 401 and stores nothing; so does 
   const forged = await deliver('orders/create', ORDER_OF_CHECKOUT, { secret: 'not-the-secret' });
   expect(forged.status).toBe(401);
   expect(forged.body.error).toMatchObject({ code: 'invalid_signature' });
-  const tampered = await deliver('orders/create', ORDER_OF_CHECKOUT.replace('404.95', '0.01'), { signature: createHmac('sha256', SECRET).update(ORDER_OF_CHECKOUT).digest('base64') });
+  const tampered = await deliver('orders/create', ORDER_OF_CHECKOUT.replace('404.95', '0.01'), {
+    signature: createHmac('sha256', SECRET).update(ORDER_OF_CHECKOUT).digest('base64'),
+  });
   expect(tampered.status).toBe(401);
-  const unsigned = await supertest(app).post('/v1/webhooks/shopify').set('Content-Type', 'application/json').set('X-Shopify-Topic', 'orders/create').send(ORDER_OF_CHECKOUT);
+  const unsigned = await supertest(app)
+    .post('/v1/webhooks/shopify')
+    .set('Content-Type', 'application/json')
+    .set('X-Shopify-Topic', 'orders/create')
+    .send(ORDER_OF_CHECKOUT);
   expect(unsigned.status).toBe(401);
   expect(await countEvents()).toBe(before);
 });
@@ -169,7 +230,9 @@ test('the same webhook id delivered twice (a Shopify retry) is stored once', asy
 
   expect(first.body.stored).toEqual([expect.objectContaining({ duplicate: false })]);
   expect(retry.status).toBe(200);
-  expect(retry.body.stored).toEqual([expect.objectContaining({ duplicate: true, eventId: first.body.stored[0].eventId })]);
+  expect(retry.body.stored).toEqual([
+    expect.objectContaining({ duplicate: true, eventId: first.body.stored[0].eventId }),
+  ]);
   expect(await countEvents()).toBe(before);
   const orders = (await eventsOf(CHECKOUT_CUSTOMER)).filter((e) => e.properties.order_id === '920982911946154508');
   expect(orders).toHaveLength(1);
@@ -185,7 +248,10 @@ test('a checkouts/update with completed_at is not a new Checkout Started; one wi
   expect(ignored.body).toEqual({ topic: 'checkouts/update', ignored: expect.stringContaining('completed') });
   expect((await eventsOf(CHECKOUT_CUSTOMER)).filter((e) => e.properties.cart_id === 'completed-checkout')).toEqual([]);
 
-  const updated = await deliver('checkouts/update', edit(CHECKOUT, (c) => (c.token = 'updated-checkout')));
+  const updated = await deliver(
+    'checkouts/update',
+    edit(CHECKOUT, (c) => (c.token = 'updated-checkout')),
+  );
   expect(updated.body.stored).toEqual([expect.objectContaining({ event: 'Checkout Started' })]);
 });
 
@@ -207,7 +273,10 @@ test('a guest checkout (no customer) is keyed by its email, and its order meets 
 
   expect(started.body.stored[0].contactId).toBe('guest.buyer@example.com');
   expect(ordered.body.stored[0].contactId).toBe('guest.buyer@example.com');
-  expect((await eventsOf('guest.buyer@example.com')).map((e) => e.name)).toEqual(['Checkout Started', 'Order Completed']);
+  expect((await eventsOf('guest.buyer@example.com')).map((e) => e.name)).toEqual([
+    'Checkout Started',
+    'Order Completed',
+  ]);
 });
 
 test('orders/paid is an event of its own, and refunds/create becomes Order Refunded for the contact of the order', async () => {
@@ -216,14 +285,25 @@ test('orders/paid is an event of its own, and refunds/create becomes Order Refun
 
   const refunded = await deliver('refunds/create', fixture('refunds-create.json'));
   expect(refunded.status).toBe(200);
-  expect(refunded.body.stored).toEqual([expect.objectContaining({ event: 'Order Refunded', contactId: CHECKOUT_CUSTOMER })]);
+  expect(refunded.body.stored).toEqual([
+    expect.objectContaining({ event: 'Order Refunded', contactId: CHECKOUT_CUSTOMER }),
+  ]);
   const refund = (await eventsOf(CHECKOUT_CUSTOMER)).find((e) => e.name === 'Order Refunded');
-  expect(refund?.properties).toMatchObject({ order_id: '820982911946154508', refund_id: '890088186047892319', total: 85, currency: 'USD', reason: 'Things were damaged' });
+  expect(refund?.properties).toMatchObject({
+    order_id: '820982911946154508',
+    refund_id: '890088186047892319',
+    total: 85,
+    currency: 'USD',
+    reason: 'Things were damaged',
+  });
   expect(refund?.properties.products).toHaveLength(5);
 
   // A refund of an order that never reached us names nobody: acknowledged, not stored.
   const before = await countEvents();
-  const unknown = await deliver('refunds/create', edit(fixture('refunds-create.json'), (r) => (r.order_id = parse('111111111111111111'))));
+  const unknown = await deliver(
+    'refunds/create',
+    edit(fixture('refunds-create.json'), (r) => (r.order_id = parse('111111111111111111'))),
+  );
   expect(unknown.status).toBe(200);
   expect(unknown.body.ignored).toMatch(/111111111111111111/);
   expect(await countEvents()).toBe(before);
@@ -232,16 +312,31 @@ test('orders/paid is an event of its own, and refunds/create becomes Order Refun
 test('customers/create identifies and tracks Signed Up; customers/update carries the email marketing consent', async () => {
   const created = await deliver('customers/create', fixture('customers-create.json'));
   expect(created.status).toBe(200);
-  expect(created.body.stored.map((s: { type: string; event?: string }) => s.event ?? s.type)).toEqual(['identify', 'Signed Up']);
+  expect(created.body.stored.map((s: { type: string; event?: string }) => s.event ?? s.type)).toEqual([
+    'identify',
+    'Signed Up',
+  ]);
   expect(await contact('706405506930370084')).toMatchObject({
     email: 'bob@biller.com',
-    traits: { firstName: 'Bob', lastName: 'Biller', shopify_customer_id: '706405506930370084', address: { city: 'Ottawa', country: 'CA', postalCode: 'K2P 2L8' } },
+    traits: {
+      firstName: 'Bob',
+      lastName: 'Biller',
+      shopify_customer_id: '706405506930370084',
+      address: { city: 'Ottawa', country: 'CA', postalCode: 'K2P 2L8' },
+    },
   });
 
   const updated = await deliver('customers/update', fixture('customers-update.json'));
   expect(updated.body.stored).toEqual([expect.objectContaining({ type: 'identify', contactId: '706405506930370084' })]);
-  expect((await contact('706405506930370084')).traits).toMatchObject({ email_marketing_consent: 'unsubscribed', email_marketing_opt_in_level: 'single_opt_in' });
-  expect((await eventsOf('706405506930370084')).map((e) => e.name ?? e.type)).toEqual(['identify', 'Signed Up', 'identify']);
+  expect((await contact('706405506930370084')).traits).toMatchObject({
+    email_marketing_consent: 'unsubscribed',
+    email_marketing_opt_in_level: 'single_opt_in',
+  });
+  expect((await eventsOf('706405506930370084')).map((e) => e.name ?? e.type)).toEqual([
+    'identify',
+    'Signed Up',
+    'identify',
+  ]);
 });
 
 test('Shopify email marketing consent keeps the newsletter list in step: subscribed joins, unsubscribed leaves (source shopify)', async () => {
@@ -249,16 +344,28 @@ test('Shopify email marketing consent keeps the newsletter list in step: subscri
   const subscribed = edit(fixture('customers-create.json'), (c) => {
     c.id = 7064055069303700;
     c.email = 'news@example.com';
-    c.email_marketing_consent = { state: 'subscribed', opt_in_level: 'single_opt_in', consent_updated_at: '2022-01-01T10:00:00-05:00' };
+    c.email_marketing_consent = {
+      state: 'subscribed',
+      opt_in_level: 'single_opt_in',
+      consent_updated_at: '2022-01-01T10:00:00-05:00',
+    };
   });
   expect((await deliver('customers/create', subscribed)).status).toBe(200);
   expect(await listIdsOf(h.db, '7064055069303700')).toEqual(['newsletter']);
   const unsubscribed = edit(subscribed, (c) => {
-    c.email_marketing_consent = { state: 'unsubscribed', opt_in_level: 'single_opt_in', consent_updated_at: '2022-01-02T10:00:00-05:00' };
+    c.email_marketing_consent = {
+      state: 'unsubscribed',
+      opt_in_level: 'single_opt_in',
+      consent_updated_at: '2022-01-02T10:00:00-05:00',
+    };
   });
   expect((await deliver('customers/update', unsubscribed)).status).toBe(200);
   expect(await listIdsOf(h.db, '7064055069303700')).toEqual([]);
-  expect((await eventsOf('7064055069303700')).filter((e) => e.name?.startsWith('List ')).map((e) => [e.name, e.properties.source])).toEqual([
+  expect(
+    (await eventsOf('7064055069303700'))
+      .filter((e) => e.name?.startsWith('List '))
+      .map((e) => [e.name, e.properties.source]),
+  ).toEqual([
     ['List Joined', 'shopify'],
     ['List Left', 'shopify'],
   ]);

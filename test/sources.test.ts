@@ -43,7 +43,8 @@ const typeformSource = {
     userId: 'form_response.hidden.user_id',
     email: "form_response.answers[type='email'].email",
     event: "'Form Submitted'",
-    properties: "{ 'form_id': form_response.form_id, 'form_title': form_response.definition.title, 'score': form_response.calculated.score, 'favorite_city': form_response.answers[field.id='k6TP9oLGgHjl'].choice.label }",
+    properties:
+      "{ 'form_id': form_response.form_id, 'form_title': form_response.definition.title, 'score': form_response.calculated.score, 'favorite_city': form_response.answers[field.id='k6TP9oLGgHjl'].choice.label }",
     traits: "{ 'firstName': form_response.answers[field.id='JwWggjAKtOkA'].text }",
     timestamp: 'form_response.submitted_at',
     deliveryId: 'event_id',
@@ -54,11 +55,18 @@ const eventbriteSource = () => ({
   name: 'Eventbrite orders',
   auth: { type: 'token', token: EVENTBRITE_URL_TOKEN },
   ignoreWhen: "config.action != 'order.placed'",
-  fetch: { url: 'api_url', urlPrefix: `${eventbrite.url}/v3/`, bearerToken: EVENTBRITE_TOKEN, timeoutMs: 500, maxBytes: 100_000 },
+  fetch: {
+    url: 'api_url',
+    urlPrefix: `${eventbrite.url}/v3/`,
+    bearerToken: EVENTBRITE_TOKEN,
+    timeoutMs: 500,
+    maxBytes: 100_000,
+  },
   mapping: {
     email: '$fetched.email',
     event: "'Order Completed'",
-    properties: "{ 'order_id': $fetched.id, 'event_id': $fetched.event_id, 'total': $number($fetched.costs.gross.major_value), 'currency': $fetched.costs.gross.currency }",
+    properties:
+      "{ 'order_id': $fetched.id, 'event_id': $fetched.event_id, 'total': $number($fetched.costs.gross.major_value), 'currency': $fetched.costs.gross.currency }",
     traits: "{ 'firstName': $fetched.first_name, 'lastName': $fetched.last_name }",
     timestamp: '$fetched.created',
   },
@@ -66,7 +74,11 @@ const eventbriteSource = () => ({
 
 /** Posts like Typeform: the body as bytes, `Typeform-Signature: sha256=<base64 HMAC-SHA256>`. */
 function deliverTypeform(body: string, opts: { secret?: string; signature?: string; sourceId?: string } = {}) {
-  const signature = opts.signature ?? `sha256=${createHmac('sha256', opts.secret ?? TYPEFORM_SECRET).update(Buffer.from(body)).digest('base64')}`;
+  const signature =
+    opts.signature ??
+    `sha256=${createHmac('sha256', opts.secret ?? TYPEFORM_SECRET)
+      .update(Buffer.from(body))
+      .digest('base64')}`;
   return supertest(h.app)
     .post(`/v1/sources/${opts.sourceId ?? 'typeform'}/events`)
     .set('Content-Type', 'application/json')
@@ -93,22 +105,40 @@ const typeformWith = (change: (payload: Json & { form_response: Json & { answers
 
 const countEvents = async () => Number((await h.db.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows[0].n);
 const eventsOf = async (contactId: string) =>
-  (await h.db.query<{ name: string; message_id: string; occurred_at: Date; properties: Json; context: Json }>('SELECT name, message_id, occurred_at, properties, context FROM events WHERE contact_id = $1 ORDER BY id', [contactId])).rows;
-const contact = async (id: string) => (await h.db.query<{ email: string | null; traits: Json }>('SELECT email, traits FROM contacts WHERE id = $1', [id])).rows[0];
+  (
+    await h.db.query<{ name: string; message_id: string; occurred_at: Date; properties: Json; context: Json }>(
+      'SELECT name, message_id, occurred_at, properties, context FROM events WHERE contact_id = $1 ORDER BY id',
+      [contactId],
+    )
+  ).rows;
+const contact = async (id: string) =>
+  (await h.db.query<{ email: string | null; traits: Json }>('SELECT email, traits FROM contacts WHERE id = $1', [id]))
+    .rows[0];
 
 const thankRespondents: FlowInput = {
   name: 'Thank survey respondents',
   status: 'live',
   trigger: { event: 'Form Submitted' },
   smartSending: { enabled: false },
-  steps: [{ id: 'thanks', type: 'email', subject: 'Thanks {{ contact.firstName }}', html: '<p>You picked {{ event.properties.favorite_city }}.</p>' }],
+  steps: [
+    {
+      id: 'thanks',
+      type: 'email',
+      subject: 'Thanks {{ contact.firstName }}',
+      html: '<p>You picked {{ event.properties.favorite_city }}.</p>',
+    },
+  ],
 };
 
 describe('PUT /v1/sources/:id', () => {
   test('creates a source, and reads it back without its secret', async () => {
     const created = await h.http('put', '/v1/sources/typeform').send(typeformSource);
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ id: 'typeform', receiveUrl: '/v1/sources/typeform/events', auth: { type: 'hmac', header: 'Typeform-Signature', secret: '(set)' } });
+    expect(created.body).toMatchObject({
+      id: 'typeform',
+      receiveUrl: '/v1/sources/typeform/events',
+      auth: { type: 'hmac', header: 'Typeform-Signature', secret: '(set)' },
+    });
     const read = await h.http('get', '/v1/sources/typeform');
     expect(read.status).toBe(200);
     expect(JSON.stringify(read.body)).not.toContain(TYPEFORM_SECRET);
@@ -121,7 +151,9 @@ describe('PUT /v1/sources/:id', () => {
   test('a deleted source no longer receives', async () => {
     expect((await h.http('put', '/v1/sources/short-lived').send(typeformSource)).status).toBe(201);
     expect((await supertest(h.app).delete('/v1/sources/short-lived')).status).toBe(401);
-    expect((await supertest(h.app).delete('/v1/sources/short-lived').set('Authorization', `Bearer ${API_KEY}`)).status).toBe(204);
+    expect(
+      (await supertest(h.app).delete('/v1/sources/short-lived').set('Authorization', `Bearer ${API_KEY}`)).status,
+    ).toBe(204);
     expect((await deliverTypeform(TYPEFORM, { sourceId: 'short-lived' })).status).toBe(404);
   });
 
@@ -132,16 +164,48 @@ describe('PUT /v1/sources/:id', () => {
   });
 
   test.each([
-    ['an invalid expression', { ...typeformSource, mapping: { ...typeformSource.mapping, email: 'form_response.answers[type=' } }, ['mapping', 'email'], /not a valid JSONata expression/],
-    ['a regular expression', { ...typeformSource, mapping: { ...typeformSource.mapping, event: "$match(event_type, /(a+)+$/)[0].match" } }, ['mapping', 'event'], /regular expressions are not allowed/],
-    ['no event', { ...typeformSource, mapping: { userId: 'form_response.hidden.user_id' } }, ['mapping', 'event'], /.+/],
-    ['no contact', { ...typeformSource, mapping: { event: "'Form Submitted'" } }, ['mapping', 'userId'], /an event needs a contact/],
-    ['a short secret', { ...typeformSource, auth: { ...typeformSource.auth, secret: 'short' } }, ['auth', 'secret'], /at least 16/],
-    ['an unknown field', { ...typeformSource, mapping: { ...typeformSource.mapping, userid: 'x' } }, ['mapping'], /userid/],
+    [
+      'an invalid expression',
+      { ...typeformSource, mapping: { ...typeformSource.mapping, email: 'form_response.answers[type=' } },
+      ['mapping', 'email'],
+      /not a valid JSONata expression/,
+    ],
+    [
+      'a regular expression',
+      { ...typeformSource, mapping: { ...typeformSource.mapping, event: '$match(event_type, /(a+)+$/)[0].match' } },
+      ['mapping', 'event'],
+      /regular expressions are not allowed/,
+    ],
+    [
+      'no event',
+      { ...typeformSource, mapping: { userId: 'form_response.hidden.user_id' } },
+      ['mapping', 'event'],
+      /.+/,
+    ],
+    [
+      'no contact',
+      { ...typeformSource, mapping: { event: "'Form Submitted'" } },
+      ['mapping', 'userId'],
+      /an event needs a contact/,
+    ],
+    [
+      'a short secret',
+      { ...typeformSource, auth: { ...typeformSource.auth, secret: 'short' } },
+      ['auth', 'secret'],
+      /at least 16/,
+    ],
+    [
+      'an unknown field',
+      { ...typeformSource, mapping: { ...typeformSource.mapping, userid: 'x' } },
+      ['mapping'],
+      /userid/,
+    ],
   ])('refuses %s with a 400 naming the path', async (_what, body, expectedPath, message) => {
     const res = await h.http('put', '/v1/sources/bad-source').send(body);
     expect(res.status).toBe(400);
-    const issue = (res.body.error.issues as { path: unknown[]; message: string }[]).find((i) => JSON.stringify(i.path) === JSON.stringify(expectedPath));
+    const issue = (res.body.error.issues as { path: unknown[]; message: string }[]).find(
+      (i) => JSON.stringify(i.path) === JSON.stringify(expectedPath),
+    );
     expect(issue?.message).toMatch(message);
     expect((await h.db.query("SELECT 1 FROM sources WHERE id = 'bad-source'")).rowCount).toBe(0);
   });
@@ -156,7 +220,16 @@ describe('Typeform: POST /v1/sources/typeform/events', () => {
   test('a signed submission is stored with its raw payload and enters a flow that emails the respondent', async () => {
     const res = await deliverTypeform(TYPEFORM);
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ source: 'typeform', stored: { event: 'Form Submitted', contactId: 'abc123456', messageId: 'source:typeform:LtWXD3crgy', duplicate: false, routing: 'done' } });
+    expect(res.body).toMatchObject({
+      source: 'typeform',
+      stored: {
+        event: 'Form Submitted',
+        contactId: 'abc123456',
+        messageId: 'source:typeform:LtWXD3crgy',
+        duplicate: false,
+        routing: 'done',
+      },
+    });
 
     const result = await h.result('thank-respondents', 'abc123456');
     expect(result.status).toBe('completed');
@@ -165,7 +238,12 @@ describe('Typeform: POST /v1/sources/typeform/events', () => {
     expect(h.sendgrid.emails[0].html).toContain('You picked London.');
 
     const [event] = await eventsOf('abc123456');
-    expect(event.properties).toEqual({ form_id: 'lT4Z3j', form_title: 'Webhooks example', score: 9, favorite_city: 'London' });
+    expect(event.properties).toEqual({
+      form_id: 'lT4Z3j',
+      form_title: 'Webhooks example',
+      score: 9,
+      favorite_city: 'London',
+    });
     expect(event.occurred_at.toISOString()).toBe('2018-01-18T18:17:02.000Z');
     expect(event.context.raw).toEqual(JSON.parse(TYPEFORM));
     expect(event.context.source).toEqual({ name: 'source', id: 'typeform', deliveryId: 'LtWXD3crgy' });
@@ -189,7 +267,9 @@ describe('Typeform: POST /v1/sources/typeform/events', () => {
   });
 
   test('without a delivery id, a hash of the raw body recognises the retry', async () => {
-    await h.http('put', '/v1/sources/typeform-nodid').send({ ...typeformSource, mapping: { ...typeformSource.mapping, deliveryId: undefined } });
+    await h
+      .http('put', '/v1/sources/typeform-nodid')
+      .send({ ...typeformSource, mapping: { ...typeformSource.mapping, deliveryId: undefined } });
     const body = typeformWith((p) => {
       p.form_response.hidden = { user_id: 'hash-user' };
     });
@@ -203,7 +283,10 @@ describe('Typeform: POST /v1/sources/typeform/events', () => {
   test.each([
     ['a wrong secret', { secret: 'not-the-typeform-secret' }],
     ['a tampered signature', { signature: 'sha256=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=' }],
-    ['a hex digest where base64 is configured', { signature: `sha256=${createHmac('sha256', TYPEFORM_SECRET).update('x').digest('hex')}` }],
+    [
+      'a hex digest where base64 is configured',
+      { signature: `sha256=${createHmac('sha256', TYPEFORM_SECRET).update('x').digest('hex')}` },
+    ],
     ['no prefix', { signature: createHmac('sha256', TYPEFORM_SECRET).update('x').digest('base64') }],
   ])('%s gets 401 and stores nothing', async (_what, opts) => {
     const before = await countEvents();
@@ -247,23 +330,37 @@ describe('Typeform: POST /v1/sources/typeform/events', () => {
       }),
     );
     expect(res.status).toBe(400);
-    expect(res.body.error.issues).toEqual([{ path: ['mapping', 'email'], message: 'gave 2 values, expected one string' }]);
+    expect(res.body.error.issues).toEqual([
+      { path: ['mapping', 'email'], message: 'gave 2 values, expected one string' },
+    ]);
   });
 
   test('an event name the track schema refuses is a 400 naming mapping.event', async () => {
-    await h.http('put', '/v1/sources/typeform-bad-name').send({ ...typeformSource, mapping: { ...typeformSource.mapping, event: "$pad('x', 300, 'x')" } });
+    await h
+      .http('put', '/v1/sources/typeform-bad-name')
+      .send({ ...typeformSource, mapping: { ...typeformSource.mapping, event: "$pad('x', 300, 'x')" } });
     const res = await deliverTypeform(TYPEFORM, { sourceId: 'typeform-bad-name' });
     expect(res.status).toBe(400);
     expect(res.body.error.issues[0].path).toEqual(['mapping', 'event']);
   });
 
   test.each([
-    ['runs for ever', "($f := function($n) { $n > 0 ? $f($n - 1) + $f($n - 1) : 0 }; $f(40))", /Evaluation timeout/],
+    ['runs for ever', '($f := function($n) { $n > 0 ? $f($n - 1) + $f($n - 1) : 0 }; $f(40))', /Evaluation timeout/],
     ['allocates a huge string', "$pad('x', 100000000)", /\$pad width/],
-    ['builds a regular expression at run time', "$eval('$match(\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\", /(a+)+$/)')", /\$eval is not available/],
+    [
+      'builds a regular expression at run time',
+      '$eval(\'$match("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", /(a+)+$/)\')',
+      /\$eval is not available/,
+    ],
   ])('an expression that %s is stopped and answered 400 naming the field', async (_what, event, message) => {
     const id = `typeform-guard-${Math.random().toString(36).slice(2, 8)}`;
-    expect((await h.http('put', `/v1/sources/${id}`).send({ ...typeformSource, mapping: { ...typeformSource.mapping, event } })).status).toBe(201);
+    expect(
+      (
+        await h
+          .http('put', `/v1/sources/${id}`)
+          .send({ ...typeformSource, mapping: { ...typeformSource.mapping, event } })
+      ).status,
+    ).toBe(201);
     const before = await countEvents();
     const started = Date.now();
     const res = await deliverTypeform(TYPEFORM, { sourceId: id });
@@ -287,22 +384,40 @@ describe('Eventbrite: order.placed carries only api_url', () => {
   test('the order is fetched with the bearer token, mapped and stored with the webhook and the fetched order', async () => {
     const res = await deliverEventbrite('1234567890');
     expect(res.status).toBe(200);
-    expect(res.body.stored).toMatchObject({ event: 'Order Completed', contactId: 'grace@example.com', duplicate: false });
-    expect(eventbrite.requests).toEqual([expect.objectContaining({ path: '/v3/orders/1234567890/', headers: expect.objectContaining({ authorization: `Bearer ${EVENTBRITE_TOKEN}` }) })]);
+    expect(res.body.stored).toMatchObject({
+      event: 'Order Completed',
+      contactId: 'grace@example.com',
+      duplicate: false,
+    });
+    expect(eventbrite.requests).toEqual([
+      expect.objectContaining({
+        path: '/v3/orders/1234567890/',
+        headers: expect.objectContaining({ authorization: `Bearer ${EVENTBRITE_TOKEN}` }),
+      }),
+    ]);
 
     const [event] = await eventsOf('grace@example.com');
-    expect(event).toMatchObject({ name: 'Order Completed', properties: { order_id: '1234567890', event_id: '717926867587', total: 52.78, currency: 'USD' } });
+    expect(event).toMatchObject({
+      name: 'Order Completed',
+      properties: { order_id: '1234567890', event_id: '717926867587', total: 52.78, currency: 'USD' },
+    });
     expect(event.occurred_at.toISOString()).toBe('2026-11-20T15:40:10.000Z');
-    expect(event.context.raw).toMatchObject({ config: { action: 'order.placed' }, api_url: `${eventbrite.url}/v3/orders/1234567890/` });
+    expect(event.context.raw).toMatchObject({
+      config: { action: 'order.placed' },
+      api_url: `${eventbrite.url}/v3/orders/1234567890/`,
+    });
     expect(event.context.fetched).toEqual(JSON.parse(fixture('eventbrite/order.json')));
-    expect(await contact('grace@example.com')).toMatchObject({ email: 'grace@example.com', traits: { firstName: 'Grace', lastName: 'Hopper' } });
+    expect(await contact('grace@example.com')).toMatchObject({
+      email: 'grace@example.com',
+      traits: { firstName: 'Grace', lastName: 'Hopper' },
+    });
 
     const again = await deliverEventbrite('1234567890');
     expect(again.body.stored).toMatchObject({ duplicate: true });
     expect(await eventsOf('grace@example.com')).toHaveLength(1);
   });
 
-  test('a delivery that ignoreWhen matches (Eventbrite\'s test ping) is acknowledged: nothing fetched, nothing stored', async () => {
+  test("a delivery that ignoreWhen matches (Eventbrite's test ping) is acknowledged: nothing fetched, nothing stored", async () => {
     const before = await countEvents();
     const res = await deliverEventbrite('1234567890', { action: 'test' });
     expect(res.status).toBe(200);
@@ -311,7 +426,10 @@ describe('Eventbrite: order.placed carries only api_url', () => {
     expect(await countEvents()).toBe(before);
   });
 
-  test.each([['a wrong token', 'src_tok_not-the-right-one-000000'], ['no token', '']])('%s gets 401: nothing fetched, nothing stored', async (_what, token) => {
+  test.each([
+    ['a wrong token', 'src_tok_not-the-right-one-000000'],
+    ['no token', ''],
+  ])('%s gets 401: nothing fetched, nothing stored', async (_what, token) => {
     const before = await countEvents();
     const res = await deliverEventbrite('1234567890', { token });
     expect(res.status).toBe(401);

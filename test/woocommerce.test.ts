@@ -12,7 +12,8 @@ import { API_KEY, Harness, TEST_LINKS, TEST_WEBHOOKS } from './helpers/harness';
 
 const SECRET = 'wc-webhook-secret';
 type Json = Record<string, unknown>;
-const fixture = (name: string): Json => JSON.parse(readFileSync(path.join(__dirname, 'fixtures/woocommerce', name), 'utf8'));
+const fixture = (name: string): Json =>
+  JSON.parse(readFileSync(path.join(__dirname, 'fixtures/woocommerce', name), 'utf8'));
 const ORDER = fixture('order.json');
 const CUSTOMER = fixture('customer.json');
 
@@ -22,7 +23,14 @@ let deliverySeq = 0;
 
 beforeAll(async () => {
   h = await Harness.start();
-  app = createApp({ db: h.db, workflows: h.env.client.workflow, log: h.log, apiKeys: [API_KEY], links: TEST_LINKS, webhooks: { ...TEST_WEBHOOKS, woocommerceSecret: SECRET } });
+  app = createApp({
+    db: h.db,
+    workflows: h.env.client.workflow,
+    log: h.log,
+    apiKeys: [API_KEY],
+    links: TEST_LINKS,
+    webhooks: { ...TEST_WEBHOOKS, woocommerceSecret: SECRET },
+  });
 });
 afterAll(() => h?.stop());
 
@@ -40,19 +48,38 @@ function deliver(topic: string, payload: Json | string, opts: { deliveryId?: str
     .set('X-WC-Webhook-Event', event)
     .set('X-WC-Webhook-ID', '12')
     .set('X-WC-Webhook-Delivery-ID', opts.deliveryId ?? `d${++deliverySeq}`)
-    .set('X-WC-Webhook-Signature', createHmac('sha256', opts.secret ?? SECRET).update(body).digest('base64'))
+    .set(
+      'X-WC-Webhook-Signature',
+      createHmac('sha256', opts.secret ?? SECRET)
+        .update(body)
+        .digest('base64'),
+    )
     .send(body);
 }
 
 const countEvents = async () => Number((await h.db.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows[0].n);
 const eventsOf = async (contactId: string) =>
-  (await h.db.query<{ name: string | null; type: string; occurred_at: Date; properties: Json }>('SELECT name, type, occurred_at, properties FROM events WHERE contact_id = $1 ORDER BY id', [contactId])).rows;
-const contact = async (id: string) => (await h.db.query<{ email: string | null; phone: string | null; traits: Json }>('SELECT * FROM contacts WHERE id = $1', [id])).rows[0];
+  (
+    await h.db.query<{ name: string | null; type: string; occurred_at: Date; properties: Json }>(
+      'SELECT name, type, occurred_at, properties FROM events WHERE contact_id = $1 ORDER BY id',
+      [contactId],
+    )
+  ).rows;
+const contact = async (id: string) =>
+  (
+    await h.db.query<{ email: string | null; phone: string | null; traits: Json }>(
+      'SELECT * FROM contacts WHERE id = $1',
+      [id],
+    )
+  ).rows[0];
 
 test('a processing guest order becomes one Order Completed for its billing email, however many order.updated follow', async () => {
   const created = await deliver('order.created', ORDER);
   expect(created.status).toBe(200);
-  expect(created.body).toMatchObject({ topic: 'order.created', stored: [{ event: 'Order Completed', contactId: 'john.doe@example.com', duplicate: false }] });
+  expect(created.body).toMatchObject({
+    topic: 'order.created',
+    stored: [{ event: 'Order Completed', contactId: 'john.doe@example.com', duplicate: false }],
+  });
 
   const [order] = await eventsOf('john.doe@example.com');
   expect(order.name).toBe('Order Completed');
@@ -68,15 +95,29 @@ test('a processing guest order becomes one Order Completed for its billing email
     status: 'processing',
     products: [
       { product_id: '93', name: 'Woo Single #1', price: 3, quantity: 2 },
-      { product_id: '22', variant_id: '23', sku: 'Bar3', name: 'Ship Your Idea &ndash; Color: Black, Size: M Test', price: 12, quantity: 1 },
+      {
+        product_id: '22',
+        variant_id: '23',
+        sku: 'Bar3',
+        name: 'Ship Your Idea &ndash; Color: Black, Size: M Test',
+        price: 12,
+        quantity: 1,
+      },
     ],
   });
   // When it was paid (date_paid_gmt), not when the webhook arrived.
   expect(order.occurred_at.toISOString()).toBe('2017-03-22T19:28:08.000Z');
-  expect(await contact('john.doe@example.com')).toMatchObject({ email: 'john.doe@example.com', traits: { firstName: 'John', lastName: 'Doe' } });
+  expect(await contact('john.doe@example.com')).toMatchObject({
+    email: 'john.doe@example.com',
+    traits: { firstName: 'John', lastName: 'Doe' },
+  });
 
   // The shop completes the order, then edits it: the order was completed once.
-  const completed = await deliver('order.updated', { ...ORDER, status: 'completed', date_completed_gmt: '2017-03-23T10:00:00' });
+  const completed = await deliver('order.updated', {
+    ...ORDER,
+    status: 'completed',
+    date_completed_gmt: '2017-03-23T10:00:00',
+  });
   const edited = await deliver('order.updated', { ...ORDER, status: 'completed', customer_note: 'leave at the door' });
   expect(completed.body.stored).toEqual([expect.objectContaining({ duplicate: true })]);
   expect(edited.body.stored).toEqual([expect.objectContaining({ duplicate: true })]);
@@ -86,7 +127,10 @@ test('a processing guest order becomes one Order Completed for its billing email
 test('a registered customer: customer.created identifies with traits and tracks Signed Up; their order meets the same contact', async () => {
   const created = await deliver('customer.created', CUSTOMER);
   expect(created.status).toBe(200);
-  expect(created.body.stored.map((s: { type: string; event?: string }) => s.event ?? s.type)).toEqual(['identify', 'Signed Up']);
+  expect(created.body.stored.map((s: { type: string; event?: string }) => s.event ?? s.type)).toEqual([
+    'identify',
+    'Signed Up',
+  ]);
   expect(await contact('25')).toMatchObject({
     email: 'john.doe@example.com',
     traits: {
@@ -105,7 +149,12 @@ test('a registered customer: customer.created identifies with traits and tracks 
 
   const ordered = await deliver('order.created', { ...ORDER, id: 728, number: '728', customer_id: 25 });
   expect(ordered.body.stored).toEqual([expect.objectContaining({ event: 'Order Completed', contactId: '25' })]);
-  expect((await eventsOf('25')).map((e) => e.name ?? e.type)).toEqual(['identify', 'Signed Up', 'identify', 'Order Completed']);
+  expect((await eventsOf('25')).map((e) => e.name ?? e.type)).toEqual([
+    'identify',
+    'Signed Up',
+    'identify',
+    'Order Completed',
+  ]);
 });
 
 test('a pending order is acknowledged and stores nothing until it is paid; a refunded order becomes Order Refunded once', async () => {
@@ -130,10 +179,20 @@ test('a pending order is acknowledged and stores nothing until it is paid; a ref
 });
 
 test('the same delivery id twice is stored once', async () => {
-  const first = await deliver('customer.updated', { ...CUSTOMER, id: 26, email: 'ann@example.com' }, { deliveryId: 'retry-1' });
+  const first = await deliver(
+    'customer.updated',
+    { ...CUSTOMER, id: 26, email: 'ann@example.com' },
+    { deliveryId: 'retry-1' },
+  );
   const before = await countEvents();
-  const retry = await deliver('customer.updated', { ...CUSTOMER, id: 26, email: 'ann@example.com' }, { deliveryId: 'retry-1' });
-  expect(retry.body.stored).toEqual([expect.objectContaining({ duplicate: true, eventId: first.body.stored[0].eventId })]);
+  const retry = await deliver(
+    'customer.updated',
+    { ...CUSTOMER, id: 26, email: 'ann@example.com' },
+    { deliveryId: 'retry-1' },
+  );
+  expect(retry.body.stored).toEqual([
+    expect.objectContaining({ duplicate: true, eventId: first.body.stored[0].eventId }),
+  ]);
   expect(await countEvents()).toBe(before);
 });
 
@@ -154,6 +213,9 @@ test('a wrong signature gets 401 and stores nothing; the ping WooCommerce sends 
 });
 
 test('without WOOCOMMERCE_WEBHOOK_SECRET the route answers 404', async () => {
-  const res = await supertest(h.app).post('/v1/webhooks/woocommerce').set('Content-Type', 'application/json').send('{}');
+  const res = await supertest(h.app)
+    .post('/v1/webhooks/woocommerce')
+    .set('Content-Type', 'application/json')
+    .send('{}');
   expect(res.status).toBe(404);
 });

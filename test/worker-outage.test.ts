@@ -12,7 +12,12 @@ afterAll(() => h?.stop());
 
 test('events accepted while no worker runs are not lost: the journey runs once the worker is back', async () => {
   await h.identify('patient', { email: 'patient@example.com' });
-  const accepted = await h.track({ userId: 'patient', event: 'Checkout Started', properties: cartProperties, messageId: 'while-down' });
+  const accepted = await h.track({
+    userId: 'patient',
+    event: 'Checkout Started',
+    properties: cartProperties,
+    messageId: 'while-down',
+  });
   expect(accepted.routing).toBe('done');
   await new Promise((r) => setTimeout(r, 500));
   expect(h.sendgrid.requests).toEqual([]);

@@ -1,6 +1,11 @@
 /** Starting the calendar clock (workflows/calendar-clock.ts) at worker start: idempotent. */
 import { WorkflowNotFoundError, type WorkflowClient } from '@temporalio/client';
-import { CALENDAR_CLOCK_WORKFLOW_ID, calendarWakeSignal, type calendarClockWorkflow, type CalendarClockInput } from '../workflows/calendar-clock';
+import {
+  CALENDAR_CLOCK_WORKFLOW_ID,
+  calendarWakeSignal,
+  type calendarClockWorkflow,
+  type CalendarClockInput,
+} from '../workflows/calendar-clock';
 import { JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
 
 /**
@@ -15,7 +20,8 @@ export async function ensureCalendarClock(workflows: WorkflowClient, input: Cale
     signal: calendarWakeSignal,
     signalArgs: [],
     staticSummary: 'Calendar clock: birthdays, name days and calendar moments',
-    staticDetails: 'Sleeps until the next date-trigger entry (or an hour at most), stores the entries due as `Calendar Date Reached` events, which the router routes to their flows.',
+    staticDetails:
+      'Sleeps until the next date-trigger entry (or an hour at most), stores the entries due as `Calendar Date Reached` events, which the router routes to their flows.',
   });
 }
 

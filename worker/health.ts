@@ -31,7 +31,11 @@ function within<T>(ms: number, work: Promise<T>): Promise<T> {
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-const outcome = (probe: Promise<unknown>) => probe.then(() => 'ok', (err: Error) => `down: ${err.message}`);
+const outcome = (probe: Promise<unknown>) =>
+  probe.then(
+    () => 'ok',
+    (err: Error) => `down: ${err.message}`,
+  );
 
 export async function checkWorkerHealth(deps: WorkerHealthDeps): Promise<WorkerHealth> {
   const ms = deps.timeoutMs ?? 3000;
@@ -46,15 +50,27 @@ export async function checkWorkerHealth(deps: WorkerHealthDeps): Promise<WorkerH
 }
 
 /** Serves GET /health (200 healthy, 503 otherwise, JSON either way); resolves once listening. */
-export async function startWorkerHealthServer(port: number, deps: WorkerHealthDeps, host = '0.0.0.0'): Promise<{ server: Server; port: number }> {
+export async function startWorkerHealthServer(
+  port: number,
+  deps: WorkerHealthDeps,
+  host = '0.0.0.0',
+): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || req.url?.split('?')[0] !== '/health') {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'not_found', message: 'only GET /health' } }));
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: { code: 'not_found', message: 'only GET /health' } }));
       return;
     }
     checkWorkerHealth(deps).then(
-      (health) => res.writeHead(health.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(health)),
-      (err: Error) => res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'unavailable', error: err.message })),
+      (health) =>
+        res
+          .writeHead(health.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' })
+          .end(JSON.stringify(health)),
+      (err: Error) =>
+        res
+          .writeHead(503, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ status: 'unavailable', error: err.message })),
     );
   });
   await new Promise<void>((resolve, reject) => {

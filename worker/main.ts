@@ -42,12 +42,18 @@ async function main(): Promise<void> {
       ? await startWorkerHealthServer(env.WORKER_HEALTH_PORT, { workerState: () => worker.getState(), connection, db })
       : undefined;
   log.info(
-    { temporal: describeTemporal(temporal), workflows: workflowBundle ? workflowBundle.codePath : 'bundled at start', health: health ? `:${health.port}/health` : 'off' },
+    {
+      temporal: describeTemporal(temporal),
+      workflows: workflowBundle ? workflowBundle.codePath : 'bundled at start',
+      health: health ? `:${health.port}/health` : 'off',
+    },
     'worker running',
   );
   const router = startRouterLoop({ db, workflows, log });
   // Date triggers: one clock for the whole deployment; starting it again only wakes it.
-  await ensureCalendarClock(workflows).catch((err: Error) => log.warn({ err: err.message }, 'calendar clock not started; date triggers wait for the next worker start'));
+  await ensureCalendarClock(workflows).catch((err: Error) =>
+    log.warn({ err: err.message }, 'calendar clock not started; date triggers wait for the next worker start'),
+  );
   await worker.run(); // returns after SIGINT/SIGTERM, which the SDK handles
   await router.stop();
   health?.server.close();

@@ -17,14 +17,21 @@ export const sendOptions: ActivityOptions = {
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '30 minutes' },
 };
 
-export const sending = proxyActivities<Pick<JourneyActivities, 'sendEmail' | 'sendSms' | 'sendPush' | 'callWebhook'>>(sendOptions);
+export const sending =
+  proxyActivities<Pick<JourneyActivities, 'sendEmail' | 'sendSms' | 'sendPush' | 'callWebhook'>>(sendOptions);
 
 export const bookkeepingOptions: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 };
 
-export const bookkeeping = proxyActivities<Pick<JourneyActivities, 'recordJourneyEnd' | 'evaluateSplit' | 'updateProfile' | 'resolveWakeTime' | 'findStoredEvent'>>(bookkeepingOptions);
+export const bookkeeping =
+  proxyActivities<
+    Pick<
+      JourneyActivities,
+      'recordJourneyEnd' | 'evaluateSplit' | 'updateProfile' | 'resolveWakeTime' | 'findStoredEvent'
+    >
+  >(bookkeepingOptions);
 
 /** `executeWithOptions` needs the full options: these plus a summary for the Temporal UI. */
 export const withSummary = (options: ActivityOptions, summary: string): ActivityOptions => ({ ...options, summary });

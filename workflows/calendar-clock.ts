@@ -7,7 +7,15 @@
  * and contacts written meanwhile are seen; the window it covers is always contiguous, so an
  * entry is late at most that long, never lost. Continues as new every 100 wakes.
  */
-import { allHandlersFinished, condition, continueAsNew, defineSignal, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineSignal,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { CalendarActivities } from '../activities/calendar';
 
 export interface CalendarClockInput {

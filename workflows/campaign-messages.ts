@@ -37,7 +37,13 @@ export interface CampaignRunInput {
   /** Local-time sends: each recipient at `time` on `date` in their zone. */
   local?: { date: string; time: string };
   /** Set by continue-as-new: the audience is frozen, the progress so far. */
-  carried?: { progress: CampaignProgress; paused: boolean; throttle: { since: number; sent: number }; /** Where the sweep of the audience stands. */ afterOrd?: number; /** A/B tests: sending to the test's members only. */ testPhase?: boolean };
+  carried?: {
+    progress: CampaignProgress;
+    paused: boolean;
+    throttle: { since: number; sent: number } /** Where the sweep of the audience stands. */;
+    afterOrd?: number /** A/B tests: sending to the test's members only. */;
+    testPhase?: boolean;
+  };
 }
 
 export interface CampaignScheduleInput {

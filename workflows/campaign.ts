@@ -60,13 +60,26 @@ function listen(control: Control, query: () => CampaignProgress = () => ({ ...co
   setHandler(campaignProgressQuery, query);
 }
 
-const newProgress = (runId: string): CampaignProgress => ({ status: 'scheduled', runId, recipients: 0, sent: 0, skipped: 0, unknown: 0, failed: 0, deferred: 0, pages: 0 });
+const newProgress = (runId: string): CampaignProgress => ({
+  status: 'scheduled',
+  runId,
+  recipients: 0,
+  sent: 0,
+  skipped: 0,
+  unknown: 0,
+  failed: 0,
+  deferred: 0,
+  pages: 0,
+});
 
 /**
  * Sends one run to the end (or its cancellation). Returns the input to continue as new with
  * when the history has grown long enough; the caller continues as new with it.
  */
-async function sendRun(input: CampaignRunInput, control: Control): Promise<{ continueWith: CampaignRunInput } | { done: CampaignProgress }> {
+async function sendRun(
+  input: CampaignRunInput,
+  control: Control,
+): Promise<{ continueWith: CampaignRunInput } | { done: CampaignProgress }> {
   const { campaign, runId } = input;
   const { progress } = control;
   const record = async (status: Exclude<CampaignProgress['status'], 'draft'>) => {
@@ -111,12 +124,18 @@ async function sendRun(input: CampaignRunInput, control: Control): Promise<{ con
     }
     if (campaign.throttlePerMinute !== null) {
       const earliest = throttle.since + (throttle.sent / campaign.throttlePerMinute) * 60_000;
-      if (earliest > Date.now() && (await condition(() => control.paused || control.cancelled, Math.ceil(earliest - Date.now())))) continue;
+      if (
+        earliest > Date.now() &&
+        (await condition(() => control.paused || control.cancelled, Math.ceil(earliest - Date.now())))
+      )
+        continue;
     }
     if (afterOrd >= progress.recipients && testPhase) {
       const test = campaign.abTest!;
       progress.nextAt = new Date(Date.now() + msOf(test.after)).toISOString();
-      await condition(() => control.cancelled, msOf(test.after), { summary: `campaign ${campaign.id}: A/B test, winner by ${test.winnerBy} after ${test.after}` });
+      await condition(() => control.cancelled, msOf(test.after), {
+        summary: `campaign ${campaign.id}: A/B test, winner by ${test.winnerBy} after ${test.after}`,
+      });
       progress.nextAt = undefined;
       if (control.cancelled) break;
       progress.winner = (await bookkeeping.chooseCampaignWinner({ runId, campaign })).winner;
@@ -137,8 +156,14 @@ async function sendRun(input: CampaignRunInput, control: Control): Promise<{ con
       continue;
     }
     const now = Date.now();
-    const windows = Array.from({ length: inFlight }, (_, i) => afterOrd + i * limit).filter((start) => start < progress.recipients);
-    const outs = await Promise.all(windows.map((start) => pages.sendCampaignPage({ runId, campaign, now, afterOrd: start, limit, testOnly: testPhase })));
+    const windows = Array.from({ length: inFlight }, (_, i) => afterOrd + i * limit).filter(
+      (start) => start < progress.recipients,
+    );
+    const outs = await Promise.all(
+      windows.map((start) =>
+        pages.sendCampaignPage({ runId, campaign, now, afterOrd: start, limit, testOnly: testPhase }),
+      ),
+    );
     afterOrd += windows.length * limit;
     for (const out of outs) {
       pagesThisRun += 1;
@@ -151,7 +176,9 @@ async function sendRun(input: CampaignRunInput, control: Control): Promise<{ con
       throttle.sent += out.sent;
     }
     if (pagesThisRun >= PAGES_PER_RUN || workflowInfo().continueAsNewSuggested) {
-      return { continueWith: { ...input, carried: { progress, paused: control.paused, throttle, afterOrd, testPhase } } };
+      return {
+        continueWith: { ...input, carried: { progress, paused: control.paused, throttle, afterOrd, testPhase } },
+      };
     }
   }
   await record(control.cancelled ? 'cancelled' : 'completed');
@@ -159,7 +186,11 @@ async function sendRun(input: CampaignRunInput, control: Control): Promise<{ con
 }
 
 export async function campaignRunWorkflow(input: CampaignRunInput): Promise<CampaignProgress> {
-  const control: Control = { paused: input.carried?.paused ?? false, cancelled: false, progress: input.carried?.progress ?? newProgress(input.runId) };
+  const control: Control = {
+    paused: input.carried?.paused ?? false,
+    cancelled: false,
+    progress: input.carried?.progress ?? newProgress(input.runId),
+  };
   listen(control);
   const outcome = await sendRun(input, control);
   if ('done' in outcome) return outcome.done;
@@ -176,10 +207,18 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
 export async function campaignScheduleWorkflow(input: CampaignScheduleInput): Promise<void> {
   const { campaign } = input;
   const { schedule } = campaign;
-  if (schedule.type !== 'recurring' && !(schedule.type === 'moment' && schedule.yearly)) throw new Error(`campaign ${campaign.id} is not recurring`);
-  const control: Control = { paused: input.paused ?? false, cancelled: false, progress: input.current?.carried?.progress ?? newProgress('') };
+  if (schedule.type !== 'recurring' && !(schedule.type === 'moment' && schedule.yearly))
+    throw new Error(`campaign ${campaign.id} is not recurring`);
+  const control: Control = {
+    paused: input.paused ?? false,
+    cancelled: false,
+    progress: input.current?.carried?.progress ?? newProgress(''),
+  };
   let nextAt: string | undefined;
-  listen(control, () => ({ ...control.progress, ...(nextAt ? { status: control.cancelled ? 'cancelled' : control.paused ? 'paused' : 'scheduled', nextAt } : {}) }));
+  listen(control, () => ({
+    ...control.progress,
+    ...(nextAt ? { status: control.cancelled ? 'cancelled' : control.paused ? 'paused' : 'scheduled', nextAt } : {}),
+  }));
 
   let current = input.current;
   if (!current) {
@@ -197,7 +236,9 @@ export async function campaignScheduleWorkflow(input: CampaignScheduleInput): Pr
       local = occurrence.local;
     }
     nextAt = new Date(next).toISOString();
-    await condition(() => control.cancelled, Math.max(1, next - Date.now()), { summary: `campaign ${campaign.id}: next occurrence` });
+    await condition(() => control.cancelled, Math.max(1, next - Date.now()), {
+      summary: `campaign ${campaign.id}: next occurrence`,
+    });
     if (control.cancelled) {
       await bookkeeping.recordCampaignStatus({ campaignId: campaign.id, status: 'cancelled' });
       return;
@@ -211,7 +252,12 @@ export async function campaignScheduleWorkflow(input: CampaignScheduleInput): Pr
   if (current) {
     const outcome = await sendRun(current, control);
     await condition(allHandlersFinished);
-    if ('continueWith' in outcome) return continueAsNew<typeof campaignScheduleWorkflow>({ ...input, paused: control.paused, current: outcome.continueWith });
+    if ('continueWith' in outcome)
+      return continueAsNew<typeof campaignScheduleWorkflow>({
+        ...input,
+        paused: control.paused,
+        current: outcome.continueWith,
+      });
     occurrences += 1;
     if (control.cancelled) return;
     // The run recorded "completed": the campaign itself is waiting for its next occurrence.

@@ -48,7 +48,8 @@ interface Leaf {
 }
 
 const ENGAGEMENT_NAMES: readonly string[] = Object.values(ENGAGEMENT_EVENTS);
-const timeDependent = (where: readonly PropertyCondition[] | undefined) => (where ?? []).some((p) => p.op === 'within_last' || p.op === 'more_than_ago');
+const timeDependent = (where: readonly PropertyCondition[] | undefined) =>
+  (where ?? []).some((p) => p.op === 'within_last' || p.op === 'more_than_ago');
 
 /** The event conditions inside a condition, and whether it asks about engagement. */
 function leavesOf(condition: Condition, out: { events: EventCondition[]; engagement: boolean }): void {
@@ -65,7 +66,10 @@ export function conditionsEvaluatedInWorkflow(flow: FlowDefinition, exits: reado
 }
 
 /** Copies only these dotted paths (`a.b.0.c`) of the properties; readPath reads the copy alike. */
-export function projectProperties(properties: Record<string, unknown>, paths: readonly string[]): Record<string, unknown> {
+export function projectProperties(
+  properties: Record<string, unknown>,
+  paths: readonly string[],
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const dotted of paths) {
     const keys = dotted.split('.');
@@ -81,7 +85,9 @@ export function projectProperties(properties: Record<string, unknown>, paths: re
     let target = out;
     keys.slice(0, -1).forEach((key) => {
       const next = target[key];
-      target = (next !== null && typeof next === 'object' && !Array.isArray(next) ? next : (target[key] = {})) as Record<string, unknown>;
+      target = (
+        next !== null && typeof next === 'object' && !Array.isArray(next) ? next : (target[key] = {})
+      ) as Record<string, unknown>;
     });
     target[keys[keys.length - 1]] = source;
   }
@@ -109,9 +115,16 @@ export class EventMemory {
     this.engagementWanted = found.engagement;
     this.leaves = found.events.map((condition) => {
       const dependent = timeDependent(condition.where);
-      return { condition, kept: [], timeDependent: dependent, cap: dependent ? TIME_DEPENDENT_KEPT : (condition.count?.value ?? 1) + 1 };
+      return {
+        condition,
+        kept: [],
+        timeDependent: dependent,
+        cap: dependent ? TIME_DEPENDENT_KEPT : (condition.count?.value ?? 1) + 1,
+      };
     });
-    const wherePaths = [...found.events.flatMap((c) => c.where ?? []), ...waits.flatMap((w) => w.where ?? [])].map((p) => p.property);
+    const wherePaths = [...found.events.flatMap((c) => c.where ?? []), ...waits.flatMap((w) => w.where ?? [])].map(
+      (p) => p.property,
+    );
     this.paths = [...new Set([...wherePaths, ...(found.engagement ? ['message_id'] : [])])];
   }
 
@@ -127,10 +140,21 @@ export class EventMemory {
     while (this.seenIds.length > SEEN_IDS_KEPT) this.seenSet.delete(this.seenIds.shift()!);
 
     const facts = { now, trigger: this.trigger };
-    if (this.wait && !this.wait.matched && event.name === this.wait.event && matchesAllProperties(event.properties, this.wait.where, facts) === true) {
+    if (
+      this.wait &&
+      !this.wait.matched &&
+      event.name === this.wait.event &&
+      matchesAllProperties(event.properties, this.wait.where, facts) === true
+    ) {
       this.wait.matched = true;
     }
-    const slim: JourneyEvent = { id: event.id, messageId: event.messageId, name: event.name, timestamp: event.timestamp, properties: projectProperties(event.properties, this.paths) };
+    const slim: JourneyEvent = {
+      id: event.id,
+      messageId: event.messageId,
+      name: event.name,
+      timestamp: event.timestamp,
+      properties: projectProperties(event.properties, this.paths),
+    };
     for (const leaf of this.leaves) {
       if (event.name !== leaf.condition.event) continue;
       if (!leaf.timeDependent && matchesAllProperties(event.properties, leaf.condition.where, facts) !== true) continue;
@@ -187,7 +211,8 @@ export class EventMemory {
   private dropUnknownEngagement(): void {
     const sent = this.sentMessageIds();
     const unknown = [...this.engagement.entries()].filter(([, e]) => !sent.has(String(e.properties.message_id)));
-    for (const [key] of unknown.slice(0, Math.max(0, unknown.length - UNKNOWN_ENGAGEMENT_KEPT))) this.engagement.delete(key);
+    for (const [key] of unknown.slice(0, Math.max(0, unknown.length - UNKNOWN_ENGAGEMENT_KEPT)))
+      this.engagement.delete(key);
   }
 }
 

@@ -3,7 +3,15 @@
  * order; delays and waits are timers; the contact's events arrive as signals and end the
  * journey as soon as an exit holds; every side effect is an activity.
  */
-import { allHandlersFinished, condition, makeContinueAsNewFunc, patched, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  makeContinueAsNewFunc,
+  patched,
+  setCurrentDetails,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { withDefaults } from '../flows/defaults';
 import { exitRules, firstExit } from '../flows/exits';
 import { nextStepId } from '../flows/graph';
@@ -59,7 +67,14 @@ export async function journeyWorkflow(input: JourneyInput): Promise<JourneyResul
     rotate: () => false,
     ...(carried ? { resume: carried.resume } : {}),
     // The first run's id stays the journey's identity: Postgres rows and messages are keyed on it.
-    journey: { runId: carried?.firstRunId ?? info.runId, workflowId: info.workflowId, flowId: flow.id, flowVersion: flow.version, contactId, startedAt: trigger.timestamp },
+    journey: {
+      runId: carried?.firstRunId ?? info.runId,
+      workflowId: info.workflowId,
+      flowId: flow.id,
+      flowVersion: flow.version,
+      contactId,
+      startedAt: trigger.timestamp,
+    },
   };
   // Journeys recorded before these patches replay with the unbounded event list and never rotate.
   if (patched('journey-event-memory')) {
@@ -86,8 +101,19 @@ export async function journeyWorkflow(input: JourneyInput): Promise<JourneyResul
     }
     state.signals = (state.signals ?? 0) + 1;
     if (state.exit) return;
-    const rule = firstExit(ctx.exits, { now: Date.now(), trigger, journeyEvents: journeyEvents(ctx), sentMessages: sentMessages(ctx) });
-    if (rule) state.exit = { reason: rule.reason, filter: rule.condition, event: { id: event.id, name: event.name, timestamp: event.timestamp }, detectedBy: 'signal' };
+    const rule = firstExit(ctx.exits, {
+      now: Date.now(),
+      trigger,
+      journeyEvents: journeyEvents(ctx),
+      sentMessages: sentMessages(ctx),
+    });
+    if (rule)
+      state.exit = {
+        reason: rule.reason,
+        filter: rule.condition,
+        event: { id: event.id, name: event.name, timestamp: event.timestamp },
+        detectedBy: 'signal',
+      };
   });
   setHandler(flowStatusSignal, ({ status }) => {
     if (status === 'archived') state.exit ??= { reason: 'archived' };
@@ -102,7 +128,14 @@ export async function journeyWorkflow(input: JourneyInput): Promise<JourneyResul
     describe(state, step);
     const { outcome, next, messageId, branch, rotate } = await runStep(step, ctx);
     if (rotate) return handOver(ctx, rotate);
-    state.steps.push({ stepId: step.id, type: step.type, outcome, at: new Date().toISOString(), ...(messageId ? { messageId } : {}), ...(branch ? { branch } : {}) });
+    state.steps.push({
+      stepId: step.id,
+      type: step.type,
+      outcome,
+      at: new Date().toISOString(),
+      ...(messageId ? { messageId } : {}),
+      ...(branch ? { branch } : {}),
+    });
     const target: string | undefined = next === undefined ? nextStepId(flow.steps, index) : (next ?? undefined);
     index = target === undefined ? undefined : indexById.get(target);
   }
@@ -111,7 +144,13 @@ export async function journeyWorkflow(input: JourneyInput): Promise<JourneyResul
   describe(state);
   const summary = `journey ${state.status}${state.exit ? `: ${exitSummary(state.exit)}` : ''}`;
   await bookkeeping.recordJourneyEnd.executeWithOptions({ ...bookkeepingOptions, summary }, [
-    { journey: ctx.journey, status: state.status, exit: state.exit ?? null, currentStep: state.currentStep ?? null, steps: state.steps },
+    {
+      journey: ctx.journey,
+      status: state.status,
+      exit: state.exit ?? null,
+      currentStep: state.currentStep ?? null,
+      steps: state.steps,
+    },
   ]);
   return { status: state.status, exit: state.exit, steps: state.steps };
 }
@@ -138,7 +177,10 @@ async function handOver(ctx: StepContext, resume: ResumePoint): Promise<never> {
     },
   };
   // Given explicitly: not every server copies the memo and search attributes over by itself.
-  return makeContinueAsNewFunc<typeof journeyWorkflow>({ memo: info.memo, typedSearchAttributes: info.typedSearchAttributes })(next);
+  return makeContinueAsNewFunc<typeof journeyWorkflow>({
+    memo: info.memo,
+    typedSearchAttributes: info.typedSearchAttributes,
+  })(next);
 }
 
 async function runStep(step: Step, ctx: StepContext): Promise<StepResult> {
@@ -171,7 +213,8 @@ function exitSummary(exit: JourneyExit): string {
     case 'flow_filter':
     case 'goal':
     case 'unsubscribed': {
-      const what = exit.reason === 'goal' ? 'goal reached' : exit.reason === 'unsubscribed' ? 'unsubscribed' : 'flow filter';
+      const what =
+        exit.reason === 'goal' ? 'goal reached' : exit.reason === 'unsubscribed' ? 'unsubscribed' : 'flow filter';
       const how = exit.detectedBy === 'signal' ? 'signal' : 'checked before acting';
       const label = 'event' in exit.filter ? ` "${exit.filter.event}"` : '';
       return `${what}${label}${exit.event ? ` matched event ${exit.event.id}` : ''} (${how})`;
@@ -186,7 +229,8 @@ function exitSummary(exit: JourneyExit): string {
 /** Live status in the Temporal UI ("Current details"), for support reading one journey. */
 function describe(state: JourneyState, step?: Step): void {
   const lines = [`**${state.flowId}** v${state.flowVersion} for contact \`${state.contactId}\`: ${state.status}`];
-  if (step) lines.push(`Current step: \`${step.id}\` (${step.type}${step.type === 'delay' ? ` ${step.duration}` : ''})`);
+  if (step)
+    lines.push(`Current step: \`${step.id}\` (${step.type}${step.type === 'delay' ? ` ${step.duration}` : ''})`);
   if (state.exit) lines.push(`Exited: ${exitSummary(state.exit)}`);
   setCurrentDetails(lines.join('\n\n'));
 }

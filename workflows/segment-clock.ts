@@ -7,7 +7,15 @@
  * not per segment and contact: twenty time-based segments cost one timer. Support finds it in
  * the Temporal UI by its id `segment-clock:<contact>` or by `ContactId`.
  */
-import { allHandlersFinished, condition, continueAsNew, defineSignal, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineSignal,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { SegmentActivities } from '../activities/segments';
 
 export interface SegmentClockInput {

@@ -11,13 +11,20 @@ const { Client } = sendgridClient as unknown as { Client: new () => typeof sendg
 const { MailService } = sendgridMail as unknown as { MailService: new () => typeof sendgridMail };
 
 /** The real `@sendgrid/mail` client; `baseUrl` points it at another host (tests use a fake). */
-export function sendgridProvider(opts: { apiKey: string; baseUrl?: string; /** Per request (axios `timeout`); default PROVIDER_TIMEOUT_MS. */ timeoutMs?: number }): EmailProvider {
+export function sendgridProvider(opts: {
+  apiKey: string;
+  baseUrl?: string /** Per request (axios `timeout`); default PROVIDER_TIMEOUT_MS. */;
+  timeoutMs?: number;
+}): EmailProvider {
   const client = new Client();
   client.setApiKey(opts.apiKey); // resets the base URL: set it afterwards
   if (opts.baseUrl) client.setDefaultRequest('baseUrl', opts.baseUrl);
   // The client waits forever by default: a hung call would outlive the activity attempt.
   // (axios' `timeout`; the typings only list request fields.)
-  (client as unknown as { setDefaultRequest(key: string, value: unknown): void }).setDefaultRequest('timeout', opts.timeoutMs ?? PROVIDER_TIMEOUT_MS);
+  (client as unknown as { setDefaultRequest(key: string, value: unknown): void }).setDefaultRequest(
+    'timeout',
+    opts.timeoutMs ?? PROVIDER_TIMEOUT_MS,
+  );
   const mail = new MailService();
   mail.setClient(client);
   return {
@@ -40,7 +47,8 @@ export function sendgridProvider(opts: { apiKey: string; baseUrl?: string; /** P
       }
     },
     async sendBatch(batch) {
-      if (batch.personalizations.length > SENDGRID_MAX_PERSONALIZATIONS) throw new Error(`a SendGrid batch takes at most ${SENDGRID_MAX_PERSONALIZATIONS} personalizations`);
+      if (batch.personalizations.length > SENDGRID_MAX_PERSONALIZATIONS)
+        throw new Error(`a SendGrid batch takes at most ${SENDGRID_MAX_PERSONALIZATIONS} personalizations`);
       try {
         const [response] = await mail.send({
           from: batch.from,

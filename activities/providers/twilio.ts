@@ -14,7 +14,10 @@ class RedirectingRequestClient extends twilio.RequestClient {
   }
 
   override request<TData>(opts: Parameters<twilio.RequestClient['request']>[0] & { data?: TData }) {
-    return super.request({ ...opts, uri: opts.uri.replace(/^https:\/\/[a-z0-9.-]*twilio\.com/, this.baseUrl.replace(/\/$/, '')) });
+    return super.request({
+      ...opts,
+      uri: opts.uri.replace(/^https:\/\/[a-z0-9.-]*twilio\.com/, this.baseUrl.replace(/\/$/, '')),
+    });
   }
 }
 
@@ -29,13 +32,20 @@ export function twilioProvider(opts: {
   timeoutMs?: number;
 }): SmsProvider {
   const timeout = opts.timeoutMs ?? PROVIDER_TIMEOUT_MS;
-  const httpClient = opts.baseUrl ? new RedirectingRequestClient(opts.baseUrl, timeout) : new twilio.RequestClient({ timeout });
+  const httpClient = opts.baseUrl
+    ? new RedirectingRequestClient(opts.baseUrl, timeout)
+    : new twilio.RequestClient({ timeout });
   const client = twilio(opts.accountSid, opts.authToken, { httpClient });
   return {
     name: 'twilio',
     async send(sms) {
       try {
-        const message = await client.messages.create({ to: sms.to, from: opts.from, body: sms.body, ...(opts.statusCallback ? { statusCallback: opts.statusCallback } : {}) });
+        const message = await client.messages.create({
+          to: sms.to,
+          from: opts.from,
+          body: sms.body,
+          ...(opts.statusCallback ? { statusCallback: opts.statusCallback } : {}),
+        });
         return { providerMessageId: message.sid };
       } catch (err) {
         throw twilioError(err);
@@ -48,8 +58,17 @@ export function twilioProvider(opts: {
     async lookup(query) {
       try {
         // DateSent> filters by day: the margin keeps a message sent just before midnight (UTC) in.
-        const candidates = await client.messages.list({ to: query.to, from: opts.from, dateSentAfter: new Date(query.since.getTime() - 86_400_000), limit: 200 });
-        const match = candidates.find((m) => m.body === query.content.body && (m.dateCreated ?? m.dateSent ?? new Date(0)) >= new Date(query.since.getTime() - 60_000));
+        const candidates = await client.messages.list({
+          to: query.to,
+          from: opts.from,
+          dateSentAfter: new Date(query.since.getTime() - 86_400_000),
+          limit: 200,
+        });
+        const match = candidates.find(
+          (m) =>
+            m.body === query.content.body &&
+            (m.dateCreated ?? m.dateSent ?? new Date(0)) >= new Date(query.since.getTime() - 60_000),
+        );
         return match ? { providerMessageId: match.sid } : null;
       } catch (err) {
         throw twilioError(err);

@@ -116,7 +116,13 @@ export class ProviderError extends Error {
   static fromNetwork(provider: string, err: unknown): ProviderError {
     const message = err instanceof Error ? err.message : String(err);
     const sure = requestNeverSent(err);
-    return new ProviderError(`${provider} network error (${sure ? 'not sent' : 'outcome unknown'}): ${message}`, true, undefined, undefined, !sure);
+    return new ProviderError(
+      `${provider} network error (${sure ? 'not sent' : 'outcome unknown'}): ${message}`,
+      true,
+      undefined,
+      undefined,
+      !sure,
+    );
   }
 }
 
@@ -125,10 +131,26 @@ export class ProviderError extends Error {
  * (refused, no route, no DNS answer) or TLS refused it. Everything else (timeouts, resets, a socket
  * closed mid-answer) may come after the provider accepted the message.
  */
-const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_INVALID_URL', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE']);
+const NEVER_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ERR_INVALID_URL',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+]);
 
 export function requestNeverSent(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth += 1) {
+  for (
+    let e: unknown = err, depth = 0;
+    e && typeof e === 'object' && depth < 5;
+    e = (e as { cause?: unknown }).cause, depth += 1
+  ) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && NEVER_SENT.has(code)) return true;
     // AggregateError (happy eyeballs): every address refused.

@@ -8,7 +8,14 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Workf
 import { WorkflowIdReusePolicy, type SignalDefinition } from '@temporalio/common';
 import { DateTime } from 'luxon';
 import { campaignInput, variantMessage, type CampaignDefinition, type CampaignMessage } from '../../campaigns/schema';
-import { campaignHoldoutStats, campaignProgress, getCampaign, listCampaigns, saveCampaign, setCampaignStatus } from '../../db/campaigns';
+import {
+  campaignHoldoutStats,
+  campaignProgress,
+  getCampaign,
+  listCampaigns,
+  saveCampaign,
+  setCampaignStatus,
+} from '../../db/campaigns';
 import type { Db } from '../../db/pool';
 import { DEFAULT_CONVERSION_WINDOW_DAYS, flowStats } from '../../db/stats';
 import { EARLIEST_ZONE, momentOccurrence } from '../../campaigns/occurrences';
@@ -29,7 +36,6 @@ import { HttpError, invalid, notFound } from '../errors';
 import { parseOr400, storableParam } from '../validate';
 import { z } from 'zod';
 
-
 const statsQuery = z.strictObject({
   conversionWindowDays: z.coerce.number().int().min(1).max(90).default(DEFAULT_CONVERSION_WINDOW_DAYS),
   goalEvent: z.string().min(1).max(200).default('Order Completed'),
@@ -42,7 +48,11 @@ async function audienceIssues(db: Db, c: CampaignDefinition): Promise<Issue[]> {
     if (ids.length === 0) return;
     const { rows } = await db.query<{ id: string }>(`SELECT id FROM ${table} WHERE id = ANY($1)`, [ids]);
     const known = new Set(rows.map((r) => r.id));
-    ids.forEach((id, i) => known.has(id) || issues.push({ path: [...path, i], message: `no ${table === 'lists' ? 'list' : 'segment'} "${id}"` }));
+    ids.forEach(
+      (id, i) =>
+        known.has(id) ||
+        issues.push({ path: [...path, i], message: `no ${table === 'lists' ? 'list' : 'segment'} "${id}"` }),
+    );
   };
   await check('lists', c.audience.lists, ['audience', 'lists']);
   await check('segments', c.audience.segments, ['audience', 'segments']);
@@ -53,7 +63,13 @@ async function audienceIssues(db: Db, c: CampaignDefinition): Promise<Issue[]> {
 
 /** Liquid syntax of the message's fields, checked at save as flows are. */
 function templateIssues(c: CampaignDefinition): Issue[] {
-  const messages: [(string | number)[], CampaignMessage][] = [[['message'], c.message], ...(c.abTest?.variants ?? []).map((v, i): [(string | number)[], CampaignMessage] => [['abTest', 'variants', i], variantMessage(c, v.id)])];
+  const messages: [(string | number)[], CampaignMessage][] = [
+    [['message'], c.message],
+    ...(c.abTest?.variants ?? []).map((v, i): [(string | number)[], CampaignMessage] => [
+      ['abTest', 'variants', i],
+      variantMessage(c, v.id),
+    ]),
+  ];
   return messages.flatMap(([path, message]) =>
     Object.entries(templateFields(message)).flatMap(([field, source]) => {
       try {
@@ -75,7 +91,8 @@ export function runInputOf(campaign: CampaignDefinition, sendNow: boolean, now: 
   const { schedule } = campaign;
   if (!sendNow && schedule.type === 'moment') {
     const next = momentOccurrence(schedule, now);
-    if (!next) throw new HttpError(409, 'no_occurrence', `calendar moment "${schedule.moment}" has no date in the coming years`);
+    if (!next)
+      throw new HttpError(409, 'no_occurrence', `calendar moment "${schedule.moment}" has no date in the coming years`);
     return { ...base, startAt: next.startAt, local: next.local };
   }
   if (sendNow || schedule.type !== 'at') return base;
@@ -95,8 +112,10 @@ export function campaignsRouter(deps: { db: Db; workflows: WorkflowClient }): Ro
     return campaign;
   };
   /** Recurring and yearly moment campaigns are sent by a scheduler workflow, one run per occurrence. */
-  const scheduled = (c: CampaignDefinition) => c.schedule.type === 'recurring' || (c.schedule.type === 'moment' && c.schedule.yearly === true);
-  const workflowIdOf = (c: CampaignDefinition) => (scheduled(c) ? campaignScheduleWorkflowId(c.id) : campaignWorkflowId(c.id));
+  const scheduled = (c: CampaignDefinition) =>
+    c.schedule.type === 'recurring' || (c.schedule.type === 'moment' && c.schedule.yearly === true);
+  const workflowIdOf = (c: CampaignDefinition) =>
+    scheduled(c) ? campaignScheduleWorkflowId(c.id) : campaignWorkflowId(c.id);
 
   router.get('/', async (_req, res) => {
     res.json({ campaigns: await listCampaigns(deps.db) });
@@ -110,33 +129,49 @@ export function campaignsRouter(deps: { db: Db; workflows: WorkflowClient }): Ro
   router.put('/:id', async (req, res) => {
     const id = parseOr400(slug, req.params.id);
     const parsed = parseOr400(campaignInput, req.body);
-    if (parsed.id !== undefined && parsed.id !== id) throw invalid([{ path: ['id'], message: `body id "${parsed.id}" does not match the URL ("${id}")` }]);
+    if (parsed.id !== undefined && parsed.id !== id)
+      throw invalid([{ path: ['id'], message: `body id "${parsed.id}" does not match the URL ("${id}")` }]);
     const definition: CampaignDefinition = { ...parsed, id };
     const issues = [...templateIssues(definition), ...(await audienceIssues(deps.db, definition))];
     if (issues.length > 0) throw invalid(issues, 'campaign is invalid');
     const saved = await saveCampaign(deps.db, definition);
-    if (!saved) throw new HttpError(409, 'campaign_sending', `campaign "${id}" is scheduled, sending or paused: cancel it before changing it`);
+    if (!saved)
+      throw new HttpError(
+        409,
+        'campaign_sending',
+        `campaign "${id}" is scheduled, sending or paused: cancel it before changing it`,
+      );
     res.status(saved.created ? 201 : 200).json(saved.campaign);
   });
 
-  const start = (sendNow: boolean) => async (req: import('express').Request<{ id: string }>, res: import('express').Response) => {
-    const { definition } = await load(req.params.id);
-    const options = { taskQueue: JOURNEY_TASK_QUEUE, workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE };
-    try {
-      if (scheduled(definition) && !sendNow) {
-        await deps.workflows.start<typeof campaignScheduleWorkflow>('campaignScheduleWorkflow', { ...options, workflowId: campaignScheduleWorkflowId(definition.id), args: [{ v: 1, campaign: definition, occurrences: 0 }] });
-      } else {
-        const input = runInputOf(definition, sendNow);
-        await deps.workflows.start<typeof campaignRunWorkflow>('campaignRunWorkflow', { ...options, workflowId: campaignWorkflowId(input.runId), args: [input] });
+  const start =
+    (sendNow: boolean) => async (req: import('express').Request<{ id: string }>, res: import('express').Response) => {
+      const { definition } = await load(req.params.id);
+      const options = { taskQueue: JOURNEY_TASK_QUEUE, workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE };
+      try {
+        if (scheduled(definition) && !sendNow) {
+          await deps.workflows.start<typeof campaignScheduleWorkflow>('campaignScheduleWorkflow', {
+            ...options,
+            workflowId: campaignScheduleWorkflowId(definition.id),
+            args: [{ v: 1, campaign: definition, occurrences: 0 }],
+          });
+        } else {
+          const input = runInputOf(definition, sendNow);
+          await deps.workflows.start<typeof campaignRunWorkflow>('campaignRunWorkflow', {
+            ...options,
+            workflowId: campaignWorkflowId(input.runId),
+            args: [input],
+          });
+        }
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError)
+          throw new HttpError(409, 'already_started', `campaign "${definition.id}" was already sent or scheduled`);
+        throw err;
       }
-    } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) throw new HttpError(409, 'already_started', `campaign "${definition.id}" was already sent or scheduled`);
-      throw err;
-    }
-    const status = sendNow || definition.schedule.type === 'now' ? 'sending' : 'scheduled';
-    await setCampaignStatus(deps.db, definition.id, status);
-    res.status(202).json({ id: definition.id, status });
-  };
+      const status = sendNow || definition.schedule.type === 'now' ? 'sending' : 'scheduled';
+      await setCampaignStatus(deps.db, definition.id, status);
+      res.status(202).json({ id: definition.id, status });
+    };
   router.post('/:id/send', start(true));
   router.post('/:id/schedule', start(false));
 
@@ -156,7 +191,12 @@ export function campaignsRouter(deps: { db: Db; workflows: WorkflowClient }): Ro
           if (!(err instanceof WorkflowNotFoundError)) throw err;
         }
       }
-      if (!signalled) throw new HttpError(409, 'not_running', `campaign "${definition.id}" is not sending or scheduled (status ${status})`);
+      if (!signalled)
+        throw new HttpError(
+          409,
+          'not_running',
+          `campaign "${definition.id}" is not sending or scheduled (status ${status})`,
+        );
       res.status(202).json({ id: definition.id, requested: action });
     });
   signalRoute('pause', pauseCampaignSignal);
@@ -167,11 +207,17 @@ export function campaignsRouter(deps: { db: Db; workflows: WorkflowClient }): Ro
   router.get('/:id/stats', async (req, res) => {
     const query = parseOr400(statsQuery, { ...req.query });
     const campaign = await load(req.params.id);
-    const stats = await flowStats(deps.db, `campaign:${campaign.id}`, { conversionWindowDays: query.conversionWindowDays, goalEvent: query.goalEvent });
+    const stats = await flowStats(deps.db, `campaign:${campaign.id}`, {
+      conversionWindowDays: query.conversionWindowDays,
+      goalEvent: query.goalEvent,
+    });
     const { pending: _pending, ...totals } = { pending: 0, ...stats.totals };
     const { entered: _entered, exited: _exited, ...messages } = totals;
     const runs = await campaignProgress(deps.db, campaign.id);
-    const holdout = await campaignHoldoutStats(deps.db, campaign.id, { goalEvent: query.goalEvent, windowDays: stats.conversionWindowDays });
+    const holdout = await campaignHoldoutStats(deps.db, campaign.id, {
+      goalEvent: query.goalEvent,
+      windowDays: stats.conversionWindowDays,
+    });
     res.json({
       campaignId: campaign.id,
       goalEvent: query.goalEvent,

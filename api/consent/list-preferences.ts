@@ -17,15 +17,19 @@ export function listPreferences(db: Db): PreferenceListsHook {
       const lists = await listMembershipsOf(q, contactId);
       if (lists.length === 0) return '';
       const rows = lists
-        .map(({ listId, listName }) =>
-          `<p><label><input type="checkbox" name="${escapeHtml(field(listId))}" value="on" checked> ${escapeHtml(listName)}</label>` +
-          `<input type="hidden" name="shown_${escapeHtml(field(listId))}" value="1"></p>`)
+        .map(
+          ({ listId, listName }) =>
+            `<p><label><input type="checkbox" name="${escapeHtml(field(listId))}" value="on" checked> ${escapeHtml(listName)}</label>` +
+            `<input type="hidden" name="shown_${escapeHtml(field(listId))}" value="1"></p>`,
+        )
         .join('');
       return `<h2>Lists</h2>${rows}`;
     },
     async apply(_q, contactId, form) {
       // Only lists the page showed ticked and the person unticked; a forged field names no other list.
-      const shown = Object.keys(form).filter((k) => k.startsWith('shown_list_') && form[k] === '1').map((k) => k.slice('shown_list_'.length));
+      const shown = Object.keys(form)
+        .filter((k) => k.startsWith('shown_list_') && form[k] === '1')
+        .map((k) => k.slice('shown_list_'.length));
       const leave = shown.filter((listId) => form[field(listId)] !== 'on');
       if (leave.length === 0) return;
       await inTransaction(db, (tx) => applyListChanges(tx, contactId, { join: [], leave }, 'preference_page'));

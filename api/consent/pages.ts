@@ -7,7 +7,10 @@ import type { ConsentChannel, ConsentEmailPolicy } from '../../audiences/consent
 import type { ChannelConsent } from '../../db/consent';
 
 export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+  return value.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c,
+  );
 }
 
 export const page = (title: string, body: string) =>
@@ -32,10 +35,18 @@ export interface PreferenceChannel {
   consent: ChannelConsent;
 }
 
-const CHANNEL_TITLE: Record<ConsentChannel, string> = { email: 'Marketing emails', sms: 'Marketing text messages (SMS)', push: 'Push notifications' };
+const CHANNEL_TITLE: Record<ConsentChannel, string> = {
+  email: 'Marketing emails',
+  sms: 'Marketing text messages (SMS)',
+  push: 'Push notifications',
+};
 
 /** Whether the channel gets marketing now: what its checkbox shows. */
-export function receivesMarketing(channel: ConsentChannel, c: ChannelConsent, emailPolicy: ConsentEmailPolicy): boolean {
+export function receivesMarketing(
+  channel: ConsentChannel,
+  c: ChannelConsent,
+  emailPolicy: ConsentEmailPolicy,
+): boolean {
   if (c.status === 'subscribed') return true;
   return channel === 'email' && emailPolicy === 'opt_out' && c.status !== 'unsubscribed';
 }
@@ -46,7 +57,12 @@ export function receivesMarketing(channel: ConsentChannel, c: ChannelConsent, em
  * go. The one-click form below (no action: it posts to the page's own URL, /u/:token) keeps
  * the RFC 8058 POST working from the page too.
  */
-export function preferencePage(token: string, channels: PreferenceChannel[], emailPolicy: ConsentEmailPolicy, extra: string): string {
+export function preferencePage(
+  token: string,
+  channels: PreferenceChannel[],
+  emailPolicy: ConsentEmailPolicy,
+  extra: string,
+): string {
   const t = escapeHtml(token);
   const rows = channels
     .map(({ channel, label, consent }) => {
@@ -65,4 +81,7 @@ export function preferencePage(token: string, channels: PreferenceChannel[], ema
 }
 
 export const confirmPage = (token: string) =>
-  page('Confirm your subscription', `<form method="post" action="${escapeHtml(token)}"><p>Confirm that you want to receive our emails?</p><button type="submit">Confirm my subscription</button></form>`);
+  page(
+    'Confirm your subscription',
+    `<form method="post" action="${escapeHtml(token)}"><p>Confirm that you want to receive our emails?</p><button type="submit">Confirm my subscription</button></form>`,
+  );

@@ -17,7 +17,16 @@ import type { LinkSettings } from '../../engagement/links';
 import { routeStored } from '../../routing/router';
 import { addressHash } from '../../audiences/double-opt-in';
 import type { IngestDeps } from '../events/ingest';
-import { confirmPage, escapeHtml, invalidLinkPage, maskEmail, maskPhone, page, preferencePage, type PreferenceChannel } from './pages';
+import {
+  confirmPage,
+  escapeHtml,
+  invalidLinkPage,
+  maskEmail,
+  maskPhone,
+  page,
+  preferencePage,
+  type PreferenceChannel,
+} from './pages';
 
 // 1x1 transparent GIF.
 const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
@@ -29,7 +38,12 @@ const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBR
  */
 export interface PreferenceListsHook {
   section(db: Queryable, contactId: string): Promise<string>;
-  apply(db: Queryable, contactId: string, form: Record<string, unknown>, proof: { ip: string | null; userAgent: string | null }): Promise<void>;
+  apply(
+    db: Queryable,
+    contactId: string,
+    form: Record<string, unknown>,
+    proof: { ip: string | null; userAgent: string | null },
+  ): Promise<void>;
 }
 
 export interface ConsentRouterDeps extends IngestDeps {
@@ -52,10 +66,26 @@ export function consentRouter(deps: ConsentRouterDeps): Router {
     const contact = message && (await getContact(deps.db, message.contactId));
     if (!contact) {
       // The person was erased (or the message is gone): the address can still be unsubscribed.
-      return void res.type('html').send(page('Unsubscribe', `<form method="post"><p>Stop receiving marketing emails at this address?</p><button type="submit" name="List-Unsubscribe" value="One-Click">Unsubscribe</button></form>`));
+      return void res
+        .type('html')
+        .send(
+          page(
+            'Unsubscribe',
+            `<form method="post"><p>Stop receiving marketing emails at this address?</p><button type="submit" name="List-Unsubscribe" value="One-Click">Unsubscribe</button></form>`,
+          ),
+        );
     }
     const extra = deps.lists ? await deps.lists.section(deps.db, contact.id) : '';
-    res.type('html').send(preferencePage(req.params.token, await preferenceChannels(deps.db, contact.id), deps.consentEmail ?? 'opt_out', extra));
+    res
+      .type('html')
+      .send(
+        preferencePage(
+          req.params.token,
+          await preferenceChannels(deps.db, contact.id),
+          deps.consentEmail ?? 'opt_out',
+          extra,
+        ),
+      );
   });
 
   /** The preference form: only what the person changed from what the page showed is applied. */
@@ -80,13 +110,23 @@ export function consentRouter(deps: ConsentRouterDeps): Router {
     const results: ConsentChangeResult[] = await inTransaction(deps.db, async (tx) => {
       const out: ConsentChangeResult[] = [];
       for (const [channel, on] of wanted) {
-        out.push(await setConsent(tx, { contactId: message.contactId, channel, status: on ? 'subscribed' : 'unsubscribed', source: 'preference_page', ...proof }));
+        out.push(
+          await setConsent(tx, {
+            contactId: message.contactId,
+            channel,
+            status: on ? 'subscribed' : 'unsubscribed',
+            source: 'preference_page',
+            ...proof,
+          }),
+        );
       }
       return out;
     });
     for (const r of results) if (r.changed) await routeStored(deps, r.event, { inline: true });
     if (deps.lists) await deps.lists.apply(deps.db, message.contactId, form, proof);
-    const summary = (await preferenceChannels(deps.db, message.contactId)).map((c) => `<li>${c.channel}: ${escapeHtml(c.consent.status.replace('_', ' '))}</li>`).join('');
+    const summary = (await preferenceChannels(deps.db, message.contactId))
+      .map((c) => `<li>${c.channel}: ${escapeHtml(c.consent.status.replace('_', ' '))}</li>`)
+      .join('');
     res.type('html').send(page('Preferences saved', `<p>Your preferences are saved.</p><ul>${summary}</ul>`));
   });
 
@@ -96,13 +136,25 @@ export function consentRouter(deps: ConsentRouterDeps): Router {
     if (!claims) return void res.status(400).type('html').send(invalidLinkPage('This unsubscribe link'));
     const via = req.body?.['List-Unsubscribe'] === 'One-Click' ? 'one-click' : 'link';
     await unsubscribeEmail(deps, claims.m, via, proofOf(req));
-    res.type('html').send(page('Unsubscribed', '<p>You are unsubscribed: no more marketing emails will be sent to this address.</p>'));
+    res
+      .type('html')
+      .send(
+        page('Unsubscribed', '<p>You are unsubscribed: no more marketing emails will be sent to this address.</p>'),
+      );
   });
 
   // Always a 200 GIF, never cached: a bad token must not show a broken image.
   router.get('/t/o/:token', async (req, res) => {
     const claims = verifyLink(deps.links.secret, req.params.token, 'open');
-    if (claims) await recordEngagement(deps, { message: claims.m, source: 'tracking', sourceEventId: `open:${claims.m}`, type: 'open', occurredAt: new Date().toISOString(), data: {} }).catch(() => undefined);
+    if (claims)
+      await recordEngagement(deps, {
+        message: claims.m,
+        source: 'tracking',
+        sourceEventId: `open:${claims.m}`,
+        type: 'open',
+        occurredAt: new Date().toISOString(),
+        data: {},
+      }).catch(() => undefined);
     res.set('Cache-Control', 'no-store, max-age=0').type('gif').send(PIXEL);
   });
 
@@ -110,7 +162,14 @@ export function consentRouter(deps: ConsentRouterDeps): Router {
   router.get('/t/c/:token', async (req, res) => {
     const claims = verifyLink(deps.links.secret, req.params.token, 'click');
     if (!claims?.u || !/^https?:\/\//.test(claims.u)) return void res.status(400).type('html').send(invalidLinkPage());
-    await recordEngagement(deps, { message: claims.m, source: 'tracking', sourceEventId: `click:${claims.m}:${claims.u}`, type: 'click', occurredAt: new Date().toISOString(), data: { url: claims.u } }).catch(() => undefined);
+    await recordEngagement(deps, {
+      message: claims.m,
+      source: 'tracking',
+      sourceEventId: `click:${claims.m}:${claims.u}`,
+      type: 'click',
+      occurredAt: new Date().toISOString(),
+      data: { url: claims.u },
+    }).catch(() => undefined);
     res.redirect(302, claims.u);
   });
 
@@ -128,7 +187,10 @@ export function consentRouter(deps: ConsentRouterDeps): Router {
     const contact = await getContact(deps.db, contactId);
     // The link confirms the address it was sent to: not another one the contact has since.
     if (!contact?.email || addressHash(contact.email) !== link.addressHash) {
-      return void res.status(400).type('html').send(page('Link no longer valid', '<p>This confirmation link is no longer valid.</p>'));
+      return void res
+        .status(400)
+        .type('html')
+        .send(page('Link no longer valid', '<p>This confirmation link is no longer valid.</p>'));
     }
     const proof = proofOf(req);
     const result = await inTransaction(deps.db, async (tx) => {
@@ -137,8 +199,12 @@ export function consentRouter(deps: ConsentRouterDeps): Router {
       return setConsent(tx, { contactId, channel: 'email', status: 'subscribed', source: 'double_opt_in', ...proof });
     });
     if (typeof result === 'string') {
-      if (result === 'subscribed') return void res.type('html').send(page('Subscribed', '<p>Your subscription is already confirmed.</p>'));
-      return void res.status(400).type('html').send(page('Link no longer valid', '<p>This confirmation link is no longer valid.</p>'));
+      if (result === 'subscribed')
+        return void res.type('html').send(page('Subscribed', '<p>Your subscription is already confirmed.</p>'));
+      return void res
+        .status(400)
+        .type('html')
+        .send(page('Link no longer valid', '<p>This confirmation link is no longer valid.</p>'));
     }
     // A flow triggered on the change starts now rather than at the router loop's next pass.
     if (result.changed) await routeStored(deps, result.event, { inline: true });
@@ -151,8 +217,12 @@ export function consentRouter(deps: ConsentRouterDeps): Router {
 /** What a confirm link stands for, or the 400 page when it is forged, for another purpose, or expired. */
 function confirmLink(secret: string, token: string): { contactId: string; addressHash: string } | { refused: string } {
   const claims = verifyLink(secret, token, 'confirm');
-  if (!claims || typeof claims.c !== 'string' || typeof claims.a !== 'string') return { refused: invalidLinkPage('This confirmation link') };
-  if (linkExpired(claims)) return { refused: page('Link expired', '<p>This confirmation link has expired. Sign up again to get a new one.</p>') };
+  if (!claims || typeof claims.c !== 'string' || typeof claims.a !== 'string')
+    return { refused: invalidLinkPage('This confirmation link') };
+  if (linkExpired(claims))
+    return {
+      refused: page('Link expired', '<p>This confirmation link has expired. Sign up again to get a new one.</p>'),
+    };
   return { contactId: claims.c, addressHash: claims.a };
 }
 
@@ -161,12 +231,26 @@ function confirmLink(secret: string, token: string): { contactId: string; addres
  * the suppression, consent), then the consent itself: after a resubscribe the engagement is a
  * duplicate, and the person's new decision must still count.
  */
-async function unsubscribeEmail(deps: ConsentRouterDeps, messageId: string, via: string, proof: { ip: string | null; userAgent: string | null }): Promise<void> {
-  await recordEngagement(deps, { message: messageId, source: 'unsubscribe', sourceEventId: messageId, type: 'unsubscribe', occurredAt: new Date().toISOString(), data: { via, ...proofData(proof) } });
+async function unsubscribeEmail(
+  deps: ConsentRouterDeps,
+  messageId: string,
+  via: string,
+  proof: { ip: string | null; userAgent: string | null },
+): Promise<void> {
+  await recordEngagement(deps, {
+    message: messageId,
+    source: 'unsubscribe',
+    sourceEventId: messageId,
+    type: 'unsubscribe',
+    occurredAt: new Date().toISOString(),
+    data: { via, ...proofData(proof) },
+  });
   const message = await getMessage(deps.db, messageId);
-  if (!message || message.channel !== 'email') return;
+  if (message?.channel !== 'email') return;
   const source = via === 'preference_page' ? 'preference_page' : 'unsubscribe_link';
-  const result = await inTransaction(deps.db, (tx) => setConsent(tx, { contactId: message.contactId, channel: 'email', status: 'unsubscribed', source, ...proof }));
+  const result = await inTransaction(deps.db, (tx) =>
+    setConsent(tx, { contactId: message.contactId, channel: 'email', status: 'unsubscribed', source, ...proof }),
+  );
   if (result.changed) await routeStored(deps, result.event, { inline: true });
 }
 
@@ -176,10 +260,15 @@ function proofData(proof: { ip: string | null; userAgent: string | null }): Reco
 
 /** The channels the contact can be reached on (and any with a recorded decision), with their consent. */
 async function preferenceChannels(db: Queryable, contactId: string): Promise<PreferenceChannel[]> {
-  const [contact, consent, subscriptions] = await Promise.all([getContact(db, contactId), consentOf(db, contactId), pushSubscriptionsOf(db, contactId)]);
+  const [contact, consent, subscriptions] = await Promise.all([
+    getContact(db, contactId),
+    consentOf(db, contactId),
+    pushSubscriptionsOf(db, contactId),
+  ]);
   const out: PreferenceChannel[] = [];
   if (contact?.email) out.push({ channel: 'email', label: maskEmail(contact.email), consent: consent.email });
   if (contact?.phone) out.push({ channel: 'sms', label: maskPhone(contact.phone), consent: consent.sms });
-  if (subscriptions.length > 0 || consent.push.status !== 'never_asked') out.push({ channel: 'push', label: 'this device', consent: consent.push });
+  if (subscriptions.length > 0 || consent.push.status !== 'never_asked')
+    out.push({ channel: 'push', label: 'this device', consent: consent.push });
   return out;
 }

@@ -47,18 +47,40 @@ export function contactConsentRouter(deps: ContactConsentDeps): Router {
 
   router.put('/:id/consent/:channel', async (req, res) => {
     const channel = consentChannel.safeParse(req.params.channel);
-    if (!channel.success) throw invalid([{ path: ['params', 'channel'], message: 'channel must be one of email, sms, push' }], 'URL parameter channel is invalid');
+    if (!channel.success)
+      throw invalid(
+        [{ path: ['params', 'channel'], message: 'channel must be one of email, sms, push' }],
+        'URL parameter channel is invalid',
+      );
     const body = parseOr400(consentChangeBody, req.body);
     const contactId = await canonicalContactId(deps.db, req.params.id);
     const doubleOptIn = channel.data === 'email' && body.status === 'pending';
     if (doubleOptIn) {
-      if (!deps.confirmations) throw new HttpError(503, 'unavailable', 'double opt-in is not configured: no email provider to send the confirmation');
+      if (!deps.confirmations)
+        throw new HttpError(
+          503,
+          'unavailable',
+          'double opt-in is not configured: no email provider to send the confirmation',
+        );
       const contact = await getContact(deps.db, contactId);
-      if (!contact?.email) throw invalid([{ path: ['status'], message: 'double opt-in needs the contact\'s email address: identify it with an "email" trait first' }]);
+      if (!contact?.email)
+        throw invalid([
+          {
+            path: ['status'],
+            message: 'double opt-in needs the contact\'s email address: identify it with an "email" trait first',
+          },
+        ]);
     }
 
     const result = await inTransaction(deps.db, (tx) =>
-      setConsent(tx, { contactId, channel: channel.data, status: body.status, source: body.source, ip: body.ip ?? null, userAgent: body.userAgent ?? null }),
+      setConsent(tx, {
+        contactId,
+        channel: channel.data,
+        status: body.status,
+        source: body.source,
+        ip: body.ip ?? null,
+        userAgent: body.userAgent ?? null,
+      }),
     );
     let routing: RoutingOutcome | undefined;
     if (result.changed) routing = await routeStored(deps, result.event, { inline: true });
@@ -68,7 +90,12 @@ export function contactConsentRouter(deps: ContactConsentDeps): Router {
       // A repeated "pending" (no change) resends only a confirmation that did not go out.
       const eventId = result.changed ? result.event.id : await lastConsentEventId(deps.db, contactId, 'email');
       const contact = await getContact(deps.db, contactId);
-      if (eventId !== undefined && contact?.email) confirmation = await sendConfirmation(deps.db, deps.confirmations, { contactId, to: contact.email, consentEventId: eventId });
+      if (eventId !== undefined && contact?.email)
+        confirmation = await sendConfirmation(deps.db, deps.confirmations, {
+          contactId,
+          to: contact.email,
+          consentEventId: eventId,
+        });
     }
     res.json({
       contactId,

@@ -40,7 +40,9 @@ export async function streamExport(deps: GdprDeps, id: string, res: Response): P
   res.status(200).type('application/json');
   res.setHeader('Content-Disposition', `attachment; filename="contact-export.json"`);
   const write = writer(res);
-  await write(`{"exportedAt":${JSON.stringify(new Date().toISOString())},"contactId":${JSON.stringify(profile.id)},"ids":${JSON.stringify(ids)},"profile":${JSON.stringify(profile)},"data":{`);
+  await write(
+    `{"exportedAt":${JSON.stringify(new Date().toISOString())},"contactId":${JSON.stringify(profile.id)},"ids":${JSON.stringify(ids)},"profile":${JSON.stringify(profile)},"data":{`,
+  );
   let sections = 0;
   let rowsInSection = 0;
   try {
@@ -80,7 +82,10 @@ export async function eraseContact(deps: GdprDeps, id: string): Promise<ErasureO
   // Started between our look and the erasure's lock: their rows say erased already; end them too.
   const late = result.liveWorkflows.filter((w) => !plan.liveWorkflows.includes(w));
   ended += await endJourneys(deps, late).catch((err: unknown) => {
-    deps.log.error({ err, erasureId: result.erasureId, workflows: late.length }, 'erased, but journeys started meanwhile could not be ended');
+    deps.log.error(
+      { err, erasureId: result.erasureId, workflows: late.length },
+      'erased, but journeys started meanwhile could not be ended',
+    );
     return 0;
   });
   deps.log.info({ erasureId: result.erasureId, counts: result.counts, journeysEnded: ended }, 'contact erased');
@@ -96,7 +101,11 @@ async function endJourneys(deps: GdprDeps, workflowIds: string[]): Promise<numbe
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) continue; // ended already (or never started)
       deps.log.warn({ err, workflowId }, 'ending a journey of an erased contact failed');
-      throw new HttpError(503, 'unavailable', 'the journeys of this contact cannot be ended now (Temporal unreachable); nothing was erased, retry later');
+      throw new HttpError(
+        503,
+        'unavailable',
+        'the journeys of this contact cannot be ended now (Temporal unreachable); nothing was erased, retry later',
+      );
     }
   }
   return ended;

@@ -20,8 +20,18 @@ const CONSENT_COLUMN = /^(email|sms|push)_consent$/;
 
 /** Spreadsheet spellings of a consent, beside the statuses themselves. */
 const CONSENT_WORDS: Record<string, ConsentStatus> = {
-  yes: 'subscribed', true: 'subscribed', '1': 'subscribed', y: 'subscribed', opted_in: 'subscribed', 'opt-in': 'subscribed',
-  no: 'unsubscribed', false: 'unsubscribed', '0': 'unsubscribed', n: 'unsubscribed', opted_out: 'unsubscribed', 'opt-out': 'unsubscribed',
+  yes: 'subscribed',
+  true: 'subscribed',
+  '1': 'subscribed',
+  y: 'subscribed',
+  opted_in: 'subscribed',
+  'opt-in': 'subscribed',
+  no: 'unsubscribed',
+  false: 'unsubscribed',
+  '0': 'unsubscribed',
+  n: 'unsubscribed',
+  opted_out: 'unsubscribed',
+  'opt-out': 'unsubscribed',
 };
 
 export interface ImportRow {
@@ -39,7 +49,10 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
 /** Empty cells set nothing (a blank cell is not "erase this trait"). */
 const isBlank = (v: unknown) => v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
 
-export function parseImportRow(record: Record<string, unknown>, row: number): { row: ImportRow } | { errors: RowError[] } {
+export function parseImportRow(
+  record: Record<string, unknown>,
+  row: number,
+): { row: ImportRow } | { errors: RowError[] } {
   const errors: RowError[] = [];
   const fail = (field: string, message: string) => errors.push({ row, field, message });
   const unstorable = unstorableJson(record);
@@ -65,12 +78,15 @@ export function parseImportRow(record: Record<string, unknown>, row: number): { 
       else if (address !== undefined) out.email = address;
     } else if (key === 'phone') {
       const phone = text(key, value);
-      if (phone !== undefined && !PHONE.test(phone)) fail(key, 'is not a phone number (digits, optionally a leading +)');
+      if (phone !== undefined && !PHONE.test(phone))
+        fail(key, 'is not a phone number (digits, optionally a leading +)');
       else if (phone !== undefined) out.phone = phone.replace(/[ ().-]/g, '');
     } else if (CONSENT_COLUMN.test(key)) {
       const given = text(key, value)?.toLowerCase();
       if (given === undefined) continue;
-      const status = (CONSENT_STATUSES as readonly string[]).includes(given) ? (given as ConsentStatus) : CONSENT_WORDS[given];
+      const status = (CONSENT_STATUSES as readonly string[]).includes(given)
+        ? (given as ConsentStatus)
+        : CONSENT_WORDS[given];
       if (status) out.consent[CONSENT_COLUMN.exec(key)![1] as ConsentChannel] = status;
       else fail(key, `must be one of ${CONSENT_STATUSES.join(', ')} (or yes/no)`);
     } else if (key.trim() === '') {
@@ -79,7 +95,12 @@ export function parseImportRow(record: Record<string, unknown>, row: number): { 
       out.traits[key] = typeof value === 'string' ? value.trim() : value;
     }
   }
-  if (out.userId === undefined && out.email === undefined && out.phone === undefined && !errors.some((e) => ['user_id', 'userId', 'email', 'phone'].includes(e.field))) {
+  if (
+    out.userId === undefined &&
+    out.email === undefined &&
+    out.phone === undefined &&
+    !errors.some((e) => ['user_id', 'userId', 'email', 'phone'].includes(e.field))
+  ) {
     fail('user_id', 'a row needs a user_id, an email or a phone');
   }
   if (errors.length) return { errors };

@@ -14,7 +14,15 @@ import { createGunzip } from 'node:zlib';
 import { parse } from 'csv-parse';
 import { resolveContactIds } from '../../db/contact-merge';
 import { eventsByMessageIds, insertEvents, type NewEvent } from '../../db/events';
-import { createImport, finishImport, getImport, recordProgress, type ImportFormat, type ImportRecord, type RowError } from '../../db/imports';
+import {
+  createImport,
+  finishImport,
+  getImport,
+  recordProgress,
+  type ImportFormat,
+  type ImportRecord,
+  type RowError,
+} from '../../db/imports';
 import { tableExists } from '../../db/contact-search';
 import { inTransaction, type Db, type Queryable } from '../../db/pool';
 import type { Logger } from '../../runtime/logger';
@@ -45,7 +53,12 @@ const FORMATS: Record<string, ImportFormat> = {
 export function importFormat(contentType: string | undefined): ImportFormat {
   const type = contentType?.split(';')[0].trim().toLowerCase();
   const format = type ? FORMATS[type] : undefined;
-  if (!format) throw new HttpError(415, 'unsupported_media_type', `content type "${contentType ?? ''}" is not an import format; send "Content-Type: text/csv" (with a header row) or "application/x-ndjson" (JSON lines)`);
+  if (!format)
+    throw new HttpError(
+      415,
+      'unsupported_media_type',
+      `content type "${contentType ?? ''}" is not an import format; send "Content-Type: text/csv" (with a header row) or "application/x-ndjson" (JSON lines)`,
+    );
   return format;
 }
 
@@ -63,7 +76,8 @@ async function* csvRecords(input: Readable): AsyncGenerator<Parsed> {
     bom: true,
     columns: (header: string[]) => {
       const names = header.map((h) => h.trim());
-      if (!names.some((n) => ID_COLUMNS.includes(n))) throw new FileError(`the header row needs a column naming the contact: one of ${ID_COLUMNS.join(', ')}`);
+      if (!names.some((n) => ID_COLUMNS.includes(n)))
+        throw new FileError(`the header row needs a column naming the contact: one of ${ID_COLUMNS.join(', ')}`);
       const repeated = names.find((n, i) => n !== '' && names.indexOf(n) !== i);
       if (repeated) throw new FileError(`the header row names column "${repeated}" twice`);
       return names;
@@ -103,12 +117,15 @@ async function* jsonLines(input: Readable): AsyncGenerator<Parsed> {
       yield { row, errors: [{ row, field: 'row', message: `is not JSON: ${(err as Error).message}` }] };
       continue;
     }
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) yield { row, errors: [{ row, field: 'row', message: 'must be a JSON object' }] };
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      yield { row, errors: [{ row, field: 'row', message: 'must be a JSON object' }] };
     else yield { row, record: value as Record<string, unknown> };
   }
 }
 
-/** A body that cannot be read (gzip that is not, a request cut off) is the client's: 400, with what came before stored. */
+/**
+ * A body that cannot be read (gzip that is not, a request cut off) is the client's: 400, with what came before stored.
+ */
 async function* readErrorsAre400(records: AsyncGenerator<Parsed>): AsyncGenerator<Parsed> {
   try {
     yield* records;
@@ -124,7 +141,11 @@ export interface ImportDeps {
 }
 
 /** Runs the import as the body streams in; answers with its record once the body is read and stored. */
-export async function runImport(deps: ImportDeps, body: Readable, opts: { format: ImportFormat; gzip: boolean }): Promise<ImportRecord> {
+export async function runImport(
+  deps: ImportDeps,
+  body: Readable,
+  opts: { format: ImportFormat; gzip: boolean },
+): Promise<ImportRecord> {
   const id = randomUUID();
   await createImport(deps.db, id, opts.format);
   const input = opts.gzip ? body.pipe(createGunzip()) : body;
@@ -139,10 +160,18 @@ export async function runImport(deps: ImportDeps, body: Readable, opts: { format
       const result = 'record' in parsed ? parseImportRow(parsed.record, parsed.row) : parsed;
       if ('errors' in result) fail(pending, result.errors);
       else if (!consentKept && Object.keys(result.row.consent).length > 0) {
-        fail(pending, Object.keys(result.row.consent).map((channel) => ({ row: parsed.row, field: `${channel}_consent`, message: 'consent cannot be recorded: this server has no consent module yet' })));
+        fail(
+          pending,
+          Object.keys(result.row.consent).map((channel) => ({
+            row: parsed.row,
+            field: `${channel}_consent`,
+            message: 'consent cannot be recorded: this server has no consent module yet',
+          })),
+        );
       } else chunk.push(result.row);
       if (chunk.length >= IMPORT_CHUNK || pending.read >= IMPORT_CHUNK * 2) {
-        // Postgres stores one chunk while the next is read and parsed: two chunks in memory at most, stored in file order.
+        // Postgres stores one chunk while the next is read and parsed: two chunks in memory at most, stored in file
+        // order.
         await storing;
         storing = storeChunk(deps, id, chunk, pending);
         storing.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
@@ -175,8 +204,11 @@ function fail(draft: ImportProgressDraft, errors: RowError[]): void {
 
 /** Same contact, same data: same messageId, so a repeated row (or file) is a duplicate. */
 function rowMessageId(contactId: string, row: ImportRow): string {
-  const sorted = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  const digest = createHash('sha256').update(JSON.stringify([contactId, sorted(row.traits), sorted(row.consent)])).digest('hex');
+  const sorted = (o: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const digest = createHash('sha256')
+    .update(JSON.stringify([contactId, sorted(row.traits), sorted(row.consent)]))
+    .digest('hex');
   return `import:${digest.slice(0, 40)}`;
 }
 
@@ -195,11 +227,18 @@ async function contactIdsOf(q: Queryable, rows: ImportRow[]): Promise<string[]> 
   };
   const anonymous = rows.filter((r) => r.userId === undefined);
   const emails = await byAddress('email', [...new Set(anonymous.flatMap((r) => (r.email ? [r.email] : [])))]);
-  const phones = await byAddress('phone', [...new Set(anonymous.flatMap((r) => (!r.email && r.phone ? [r.phone] : [])))]);
+  const phones = await byAddress('phone', [
+    ...new Set(anonymous.flatMap((r) => (!r.email && r.phone ? [r.phone] : []))),
+  ]);
   return rows.map((r) => r.userId ?? (r.email ? (emails.get(r.email) ?? r.email) : (phones.get(r.phone!) ?? r.phone!)));
 }
 
-async function storeChunk(deps: ImportDeps, importId: string, rows: ImportRow[], draft: ImportProgressDraft): Promise<void> {
+async function storeChunk(
+  deps: ImportDeps,
+  importId: string,
+  rows: ImportRow[],
+  draft: ImportProgressDraft,
+): Promise<void> {
   let stored = 0;
   let unchanged = 0;
   if (rows.length > 0) {
@@ -216,7 +255,9 @@ async function storeChunk(deps: ImportDeps, importId: string, rows: ImportRow[],
       context: { source: { type: 'import', importId, row: row.row } },
       occurredAt: now,
     }));
-    const withConsent = calls.flatMap((call, i) => (Object.keys(rows[i].consent).length ? [{ call, consent: rows[i].consent }] : []));
+    const withConsent = calls.flatMap((call, i) =>
+      Object.keys(rows[i].consent).length ? [{ call, consent: rows[i].consent }] : [],
+    );
     if (withConsent.length) await inTransaction(deps.db, (tx) => recordConsent(tx, importId, withConsent, now));
     const outcomes = await storeCalls(deps.db, calls, { routeWithinMs: 0, log: deps.log });
     outcomes.forEach((o, i) => {
@@ -225,7 +266,14 @@ async function storeChunk(deps: ImportDeps, importId: string, rows: ImportRow[],
       else unchanged++;
     });
   }
-  if (draft.read > 0) await recordProgress(deps.db, importId, { read: draft.read, stored, unchanged, failed: draft.failed, errors: draft.errors });
+  if (draft.read > 0)
+    await recordProgress(deps.db, importId, {
+      read: draft.read,
+      stored,
+      unchanged,
+      failed: draft.failed,
+      errors: draft.errors,
+    });
 }
 
 /**
@@ -233,35 +281,63 @@ async function storeChunk(deps: ImportDeps, importId: string, rows: ImportRow[],
  * with its `Consent Changed` events, before the identify calls: a chunk that fails between the
  * two is imported again whole, and its consent is then unchanged (no second event).
  */
-async function recordConsent(tx: Queryable, importId: string, rows: { call: PreparedCall; consent: Partial<Record<ConsentChannel, ConsentStatus>> }[], at: string): Promise<void> {
-  const done = await eventsByMessageIds(tx, rows.map((r) => r.call.messageId));
+async function recordConsent(
+  tx: Queryable,
+  importId: string,
+  rows: { call: PreparedCall; consent: Partial<Record<ConsentChannel, ConsentStatus>> }[],
+  at: string,
+): Promise<void> {
+  const done = await eventsByMessageIds(
+    tx,
+    rows.map((r) => r.call.messageId),
+  );
   const fresh = rows.filter((r) => !done.has(r.call.messageId));
   if (fresh.length === 0) return;
-  const canonical = await resolveContactIds(tx, fresh.map((r) => r.call.contactId));
+  const canonical = await resolveContactIds(
+    tx,
+    fresh.map((r) => r.call.contactId),
+  );
   // The last row of a contact wins for each channel, as later rows win for traits.
-  const wanted = new Map<string, { contactId: string; channel: ConsentChannel; status: ConsentStatus; messageId: string }>();
+  const wanted = new Map<
+    string,
+    { contactId: string; channel: ConsentChannel; status: ConsentStatus; messageId: string }
+  >();
   for (const { call, consent } of fresh) {
     const contactId = canonical.get(call.contactId) ?? call.contactId;
     for (const [channel, status] of Object.entries(consent) as [ConsentChannel, ConsentStatus][]) {
-      wanted.set(`${contactId}\u0000${channel}`, { contactId, channel, status, messageId: `${call.messageId}:consent:${channel}` });
+      wanted.set(`${contactId}\u0000${channel}`, {
+        contactId,
+        channel,
+        status,
+        messageId: `${call.messageId}:consent:${channel}`,
+      });
     }
   }
   const ids = [...new Set([...wanted.values()].map((w) => w.contactId))].sort();
-  await tx.query('INSERT INTO contacts (id) SELECT id FROM unnest($1::text[]) AS id ORDER BY id ON CONFLICT (id) DO NOTHING', [ids]);
+  await tx.query(
+    'INSERT INTO contacts (id) SELECT id FROM unnest($1::text[]) AS id ORDER BY id ON CONFLICT (id) DO NOTHING',
+    [ids],
+  );
   const { rows: current } = await tx.query<{ contact_id: string; channel: string; status: string }>(
     'SELECT contact_id, channel, status FROM contact_consent WHERE contact_id = ANY($1) ORDER BY contact_id, channel FOR UPDATE',
     [ids],
   );
   const before = new Map(current.map((c) => [`${c.contact_id}\u0000${c.channel}`, c.status]));
   const source = `import:${importId}`;
-  const changes = [...wanted.entries()].filter(([key, w]) => (before.get(key) ?? 'never_asked') !== w.status || !before.has(key)).map(([key, w]) => ({ ...w, previous: before.get(key) ?? 'never_asked' }));
+  const changes = [...wanted.entries()]
+    .filter(([key, w]) => (before.get(key) ?? 'never_asked') !== w.status || !before.has(key))
+    .map(([key, w]) => ({ ...w, previous: before.get(key) ?? 'never_asked' }));
   if (changes.length === 0) return;
   await tx.query(
     `INSERT INTO contact_consent (contact_id, channel, status, source, changed_at, changes)
      SELECT contact_id, channel, status, $2, $3, 1 FROM jsonb_to_recordset($1::jsonb) AS c(contact_id text, channel text, status text) ORDER BY contact_id, channel
      ON CONFLICT (contact_id, channel) DO UPDATE SET status = EXCLUDED.status, source = EXCLUDED.source, ip = NULL, user_agent = NULL,
        changed_at = EXCLUDED.changed_at, changes = contact_consent.changes + 1`,
-    [JSON.stringify(changes.map((c) => ({ contact_id: c.contactId, channel: c.channel, status: c.status }))), source, at],
+    [
+      JSON.stringify(changes.map((c) => ({ contact_id: c.contactId, channel: c.channel, status: c.status }))),
+      source,
+      at,
+    ],
   );
   const events: NewEvent[] = changes.map((c) => ({
     messageId: c.messageId,

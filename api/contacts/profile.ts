@@ -32,7 +32,8 @@ export async function consentOf(q: Queryable, contactId: string): Promise<Contac
     "SELECT channel, to_jsonb(c) - 'contact_id' - 'channel' AS state FROM contact_consent c WHERE contact_id = $1",
     [contactId],
   );
-  const of = (channel: string): ConsentState => rows.find((r) => r.channel === channel)?.state ?? { status: 'never_asked' };
+  const of = (channel: string): ConsentState =>
+    rows.find((r) => r.channel === channel)?.state ?? { status: 'never_asked' };
   return { email: of('email'), sms: of('sms'), push: of('push') };
 }
 

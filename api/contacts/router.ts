@@ -29,16 +29,19 @@ const pushSubscription = z.looseObject({
 const encodeCursor = (p: TimelinePosition) => Buffer.from(JSON.stringify([p.at, p.id])).toString('base64url');
 // Postgres's text of a timestamptz, e.g. "2026-03-01 10:00:00.123456+00".
 const POSTGRES_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/;
-const cursor = z.string().max(200).transform((text, ctx) => {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown[];
-    if (typeof at === 'string' && POSTGRES_TIME.test(at) && Number.isSafeInteger(id)) return { at, id: id as number };
-  } catch {
-    // reported below
-  }
-  ctx.addIssue({ code: 'custom', message: 'is not a cursor this API gave (use next_cursor from the previous page)' });
-  return z.NEVER;
-});
+const cursor = z
+  .string()
+  .max(200)
+  .transform((text, ctx) => {
+    try {
+      const [at, id] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown[];
+      if (typeof at === 'string' && POSTGRES_TIME.test(at) && Number.isSafeInteger(id)) return { at, id: id as number };
+    } catch {
+      // reported below
+    }
+    ctx.addIssue({ code: 'custom', message: 'is not a cursor this API gave (use next_cursor from the previous page)' });
+    return z.NEVER;
+  });
 
 /** `type` is a stored type, or page/screen (stored as the track events Page Viewed / Screen Viewed). */
 const VIEWED: Record<string, string | undefined> = { page: PAGE_VIEWED, screen: SCREEN_VIEWED };
@@ -70,9 +73,16 @@ export function contactImportRouter(deps: ContactsDeps): Router {
   router.post('/import', async (req, res) => {
     const format = importFormat(req.get('content-type'));
     const encoding = (req.get('content-encoding') ?? 'identity').toLowerCase();
-    if (encoding !== 'identity' && encoding !== 'gzip') throw new HttpError(415, 'unsupported_encoding', `content encoding "${encoding}" is not supported (gzip or none)`);
+    if (encoding !== 'identity' && encoding !== 'gzip')
+      throw new HttpError(
+        415,
+        'unsupported_encoding',
+        `content encoding "${encoding}" is not supported (gzip or none)`,
+      );
     const record = await runImport(deps, req, { format, gzip: encoding === 'gzip' });
-    res.status(200).json({ importId: record.id, ...record, errors: await importErrors(deps.db, record.id, { limit: 100 }) });
+    res
+      .status(200)
+      .json({ importId: record.id, ...record, errors: await importErrors(deps.db, record.id, { limit: 100 }) });
   });
   return router;
 }
@@ -84,7 +94,10 @@ export function contactsRouter(deps: ContactsDeps): Router {
   /** Contacts by email, phone, trait.<name>, list or segment, a page at a time. */
   router.get('/', async (req, res) => {
     const page = await findContacts(deps.db, req.query);
-    res.json({ contacts: page.contacts, next_cursor: page.nextAfter === null ? null : encodeContactCursor(page.nextAfter) });
+    res.json({
+      contacts: page.contacts,
+      next_cursor: page.nextAfter === null ? null : encodeContactCursor(page.nextAfter),
+    });
   });
 
   /** The latest imports with their progress (a running import is listed while its upload goes on). */
@@ -98,7 +111,10 @@ export function contactsRouter(deps: ContactsDeps): Router {
     const record = await getImport(deps.db, req.params.importId);
     if (!record) throw notFound(`import "${req.params.importId}"`);
     const query = parseOr400(importErrorsQuery, req.query);
-    res.json({ ...record, errors: await importErrors(deps.db, record.id, { limit: query.limit, afterRow: query.after_row }) });
+    res.json({
+      ...record,
+      errors: await importErrors(deps.db, record.id, { limit: query.limit, afterRow: query.after_row }),
+    });
   });
 
   /** The profile, consent per channel, lists, segments and computed attributes. */
@@ -117,7 +133,13 @@ export function contactsRouter(deps: ContactsDeps): Router {
   router.delete('/:id', async (req, res) => {
     const outcome = await eraseContact(deps, req.params.id);
     if (!outcome) throw notFound(`contact "${req.params.id}"`);
-    res.json({ erased: true, erasureId: outcome.erasureId, ids: outcome.ids, journeysEnded: outcome.journeysEnded, rows: outcome.counts });
+    res.json({
+      erased: true,
+      erasureId: outcome.erasureId,
+      ids: outcome.ids,
+      journeysEnded: outcome.journeysEnded,
+      rows: outcome.counts,
+    });
   });
 
   /** The contact's events, newest first; `next_cursor` fetches the next page. */
@@ -128,8 +150,14 @@ export function contactsRouter(deps: ContactsDeps): Router {
     if (!(await getContact(deps.db, contactId))) throw notFound(`contact "${req.params.id}"`);
     const viewed = query.type ? VIEWED[query.type] : undefined;
     const type = viewed ? 'track' : (query.type as Exclude<typeof query.type, 'page' | 'screen'>);
-    if (viewed && query.name !== undefined && query.name !== viewed) return void res.json({ contactId, events: [], next_cursor: null });
-    const page = await contactTimeline(deps.db, contactId, { limit: query.limit, after: query.cursor, type, name: viewed ?? query.name });
+    if (viewed && query.name !== undefined && query.name !== viewed)
+      return void res.json({ contactId, events: [], next_cursor: null });
+    const page = await contactTimeline(deps.db, contactId, {
+      limit: query.limit,
+      after: query.cursor,
+      type,
+      name: viewed ?? query.name,
+    });
     res.json({ contactId, events: page.events, next_cursor: page.next ? encodeCursor(page.next) : null });
   });
 
@@ -137,7 +165,15 @@ export function contactsRouter(deps: ContactsDeps): Router {
   router.get('/:id/groups', async (req, res) => {
     const contactId = await canonicalContactId(deps.db, req.params.id);
     if (!(await getContact(deps.db, contactId))) throw notFound(`contact "${req.params.id}"`);
-    res.json({ contactId, groups: (await listContactGroups(deps.db, contactId)).map(({ groupId, traits, createdAt, updatedAt }) => ({ groupId, traits, createdAt, updatedAt })) });
+    res.json({
+      contactId,
+      groups: (await listContactGroups(deps.db, contactId)).map(({ groupId, traits, createdAt, updatedAt }) => ({
+        groupId,
+        traits,
+        createdAt,
+        updatedAt,
+      })),
+    });
   });
 
   router.get('/:id/journeys', async (req, res) => {
@@ -155,11 +191,16 @@ export function contactsRouter(deps: ContactsDeps): Router {
   /** Each message with its delivery history (provider and tracking events, oldest first). */
   router.get('/:id/messages', async (req, res) => {
     const messages = await listContactMessages(deps.db, req.params.id);
-    const events = await listMessageEvents(deps.db, messages.map((m) => m.id));
+    const events = await listMessageEvents(
+      deps.db,
+      messages.map((m) => m.id),
+    );
     res.json({
       messages: messages.map((m) => ({
         ...m,
-        events: events.filter((e) => e.messageId === m.id).map(({ source, type, occurredAt, data }) => ({ source, type, occurredAt, data })),
+        events: events
+          .filter((e) => e.messageId === m.id)
+          .map(({ source, type, occurredAt, data }) => ({ source, type, occurredAt, data })),
       })),
     });
   });

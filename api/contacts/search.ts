@@ -6,23 +6,37 @@
 import type { Request } from 'express';
 import { z } from 'zod';
 import type { Issue } from '../../flows/validate';
-import { membershipTable, searchContacts, type ContactFilters, type ContactPage, type MembershipKind, type MembershipTable } from '../../db/contact-search';
+import {
+  membershipTable,
+  searchContacts,
+  type ContactFilters,
+  type ContactPage,
+  type MembershipKind,
+  type MembershipTable,
+} from '../../db/contact-search';
 import type { Queryable } from '../../db/pool';
 import { invalid } from '../errors';
 import { parseOr400 } from '../validate';
 
-const one = (name: string) => z.string({ error: `${name} must be given once, as text` }).min(1, `${name} must not be empty`).max(255, `${name} is longer than 255 characters`);
+const one = (name: string) =>
+  z
+    .string({ error: `${name} must be given once, as text` })
+    .min(1, `${name} must not be empty`)
+    .max(255, `${name} is longer than 255 characters`);
 
-const cursor = z.string().max(400).transform((text, ctx) => {
-  try {
-    const [id] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown[];
-    if (typeof id === 'string') return id;
-  } catch {
-    // reported below
-  }
-  ctx.addIssue({ code: 'custom', message: 'is not a cursor this API gave (use next_cursor from the previous page)' });
-  return z.NEVER;
-});
+const cursor = z
+  .string()
+  .max(400)
+  .transform((text, ctx) => {
+    try {
+      const [id] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown[];
+      if (typeof id === 'string') return id;
+    } catch {
+      // reported below
+    }
+    ctx.addIssue({ code: 'custom', message: 'is not a cursor this API gave (use next_cursor from the previous page)' });
+    return z.NEVER;
+  });
 export const encodeContactCursor = (id: string) => Buffer.from(JSON.stringify([id])).toString('base64url');
 
 const searchQuery = z.strictObject({
@@ -57,13 +71,21 @@ export function parseSearch(query: Request['query']): { filters: ContactFilters;
     const path = trait[1].split('.');
     const texts = (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
     if (path.some((p) => p === '') || texts.length === 0 || texts.some((t) => t.length > 1000) || path.length > 8) {
-      issues.push({ path: ['query', key], message: `${key} must be trait.<name>=<value> (a value of at most 1000 characters; dots for nested traits)` });
+      issues.push({
+        path: ['query', key],
+        message: `${key} must be trait.<name>=<value> (a value of at most 1000 characters; dots for nested traits)`,
+      });
     } else traits.push({ path, values: texts.flatMap(traitValues) });
   }
-  if (traits.length > MAX_TRAIT_FILTERS) issues.push({ path: ['query'], message: `at most ${MAX_TRAIT_FILTERS} trait filters` });
+  if (traits.length > MAX_TRAIT_FILTERS)
+    issues.push({ path: ['query'], message: `at most ${MAX_TRAIT_FILTERS} trait filters` });
   if (issues.length) throw invalid(issues);
   const parsed = parseOr400(searchQuery, plain);
-  return { filters: { email: parsed.email, phone: parsed.phone, list: parsed.list, segment: parsed.segment, traits }, limit: parsed.limit, after: parsed.cursor };
+  return {
+    filters: { email: parsed.email, phone: parsed.phone, list: parsed.list, segment: parsed.segment, traits },
+    limit: parsed.limit,
+    after: parsed.cursor,
+  };
 }
 
 const MODULE: Record<MembershipKind, string> = { list: 'lists', segment: 'segments' };
@@ -74,7 +96,13 @@ export async function findContacts(q: Queryable, query: Request['query']): Promi
   for (const kind of ['list', 'segment'] as const) {
     if (filters[kind] === undefined) continue;
     const table = await membershipTable(q, kind);
-    if (!table) throw invalid([{ path: ['query', kind], message: `searching by ${kind} needs the ${MODULE[kind]} module, which this server does not have yet` }]);
+    if (!table)
+      throw invalid([
+        {
+          path: ['query', kind],
+          message: `searching by ${kind} needs the ${MODULE[kind]} module, which this server does not have yet`,
+        },
+      ]);
     tables[kind] = table;
   }
   return searchContacts(q, filters, { limit, after }, tables);

@@ -30,9 +30,15 @@ export interface IngestResult {
 const INLINE_ROUTING_LEASE_MS = INLINE_ROUTING_DEADLINE_MS + 9_000;
 
 /** A call at /v1/<type> (or its short path): a bad one is a 400 naming the field. */
-export async function ingestCall(deps: IngestDeps, body: unknown, type: CallType, envelope: CallEnvelope): Promise<IngestResult> {
+export async function ingestCall(
+  deps: IngestDeps,
+  body: unknown,
+  type: CallType,
+  envelope: CallEnvelope,
+): Promise<IngestResult> {
   const prepared = prepareCall(body, envelope, type);
-  if ('rejected' in prepared) throw new HttpError(400, prepared.rejected.code, prepared.rejected.message, prepared.rejected.issues);
+  if ('rejected' in prepared)
+    throw new HttpError(400, prepared.rejected.code, prepared.rejected.message, prepared.rejected.issues);
   return ingestPrepared(deps, prepared.call);
 }
 
@@ -45,9 +51,14 @@ export async function ingestIdentify(deps: IngestDeps, payload: IdentifyPayload)
   return ingestBuilt(deps, payload, 'identify');
 }
 
-async function ingestBuilt(deps: IngestDeps, payload: TrackPayload | IdentifyPayload, type: CallType): Promise<IngestResult> {
+async function ingestBuilt(
+  deps: IngestDeps,
+  payload: TrackPayload | IdentifyPayload,
+  type: CallType,
+): Promise<IngestResult> {
   const prepared = prepareCall(payload, { receivedAt: Date.now() }, type, { checkSize: false });
-  if ('rejected' in prepared) throw new Error(`a connector built an invalid ${type}: ${JSON.stringify(prepared.rejected.issues)}`);
+  if ('rejected' in prepared)
+    throw new Error(`a connector built an invalid ${type}: ${JSON.stringify(prepared.rejected.issues)}`);
   return ingestPrepared(deps, prepared.call);
 }
 
@@ -55,8 +66,14 @@ async function ingestPrepared(deps: IngestDeps, call: PreparedCall): Promise<Ing
   const [outcome] = await storeCalls(deps.db, [call], { routeWithinMs: INLINE_ROUTING_LEASE_MS, log: deps.log });
   if (outcome.status === 'refused') throw new HttpError(400, outcome.code, outcome.message);
   const { event } = outcome;
-  const base = { messageId: event.messageId, eventId: event.id, contactId: event.contactId, duplicate: outcome.status === 'duplicate' };
-  if (base.duplicate && event.routedAt) return { ...base, routing: 'done', journeys: event.routingResult as RoutingResult };
+  const base = {
+    messageId: event.messageId,
+    eventId: event.id,
+    contactId: event.contactId,
+    duplicate: outcome.status === 'duplicate',
+  };
+  if (base.duplicate && event.routedAt)
+    return { ...base, routing: 'done', journeys: event.routingResult as RoutingResult };
   return { ...base, ...(await routeStored(deps, event, { inline: true })) };
 }
 
@@ -69,7 +86,14 @@ export const BATCH_ROUTING_LEASE_MS = 30_000;
 
 export type ItemOutcome =
   | { index: number; messageId: string; outcome: 'stored' | 'duplicate'; eventId: number; contactId: string }
-  | { index: number; messageId?: string; outcome: 'rejected'; code: string; message: string; issues: { path: (string | number)[]; message: string }[] };
+  | {
+      index: number;
+      messageId?: string;
+      outcome: 'rejected';
+      code: string;
+      message: string;
+      issues: { path: (string | number)[]; message: string }[];
+    };
 
 /**
  * Every item prepared, the valid ones stored in one transaction, the answer listing each
@@ -83,19 +107,38 @@ export async function ingestBatch(deps: IngestDeps, items: unknown[], envelope: 
     if ('call' in prepared) valid.push({ index, call: prepared.call });
     else outcomes[index] = { index, ...messageIdOf(raw), outcome: 'rejected', ...prepared.rejected };
   }
-  const stored = await storeCalls(deps.db, valid.map((v) => v.call), { routeWithinMs: BATCH_ROUTING_LEASE_MS, log: deps.log });
+  const stored = await storeCalls(
+    deps.db,
+    valid.map((v) => v.call),
+    { routeWithinMs: BATCH_ROUTING_LEASE_MS, log: deps.log },
+  );
   const toRoute = [];
   for (const [i, { index, call }] of valid.entries()) {
     const outcome = stored[i];
     if (outcome.status === 'refused') {
-      outcomes[index] = { index, messageId: call.messageId, outcome: 'rejected', code: outcome.code, message: outcome.message, issues: [] };
+      outcomes[index] = {
+        index,
+        messageId: call.messageId,
+        outcome: 'rejected',
+        code: outcome.code,
+        message: outcome.message,
+        issues: [],
+      };
       continue;
     }
-    outcomes[index] = { index, messageId: call.messageId, outcome: outcome.status, eventId: outcome.event.id, contactId: outcome.event.contactId };
+    outcomes[index] = {
+      index,
+      messageId: call.messageId,
+      outcome: outcome.status,
+      eventId: outcome.event.id,
+      contactId: outcome.event.contactId,
+    };
     if (outcome.status === 'stored') toRoute.push(outcome.event);
   }
   if (toRoute.length > 0) {
-    routeStoredMany(deps, toRoute).catch((err: unknown) => deps.log.warn({ err: (err as Error).message }, 'batch routing stopped; the router loop routes the rest'));
+    routeStoredMany(deps, toRoute).catch((err: unknown) =>
+      deps.log.warn({ err: (err as Error).message }, 'batch routing stopped; the router loop routes the rest'),
+    );
   }
   return outcomes;
 }

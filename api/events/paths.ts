@@ -8,13 +8,23 @@
 export const CALL_TYPES = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;
 export type CallType = (typeof CALL_TYPES)[number];
 
-export const SHORT_PATHS: Record<string, CallType> = { t: 'track', i: 'identify', p: 'page', s: 'screen', g: 'group', a: 'alias' };
+export const SHORT_PATHS: Record<string, CallType> = {
+  t: 'track',
+  i: 'identify',
+  p: 'page',
+  s: 'screen',
+  g: 'group',
+  a: 'alias',
+};
 
 /** `/v1/batch`, and `/v1/b` where analytics.js's `batching` delivery strategy posts its batches. */
 export const BATCH_PATHS = ['/batch', '/b'] as const;
 
 /** Full paths (under /v1) of every ingestion route. */
-export const INGESTION_PATHS: readonly string[] = [...[...CALL_TYPES, ...Object.keys(SHORT_PATHS)].map((p) => `/${p}`), ...BATCH_PATHS].map((p) => `/v1${p}`);
+export const INGESTION_PATHS: readonly string[] = [
+  ...[...CALL_TYPES, ...Object.keys(SHORT_PATHS)].map((p) => `/${p}`),
+  ...BATCH_PATHS,
+].map((p) => `/v1${p}`);
 
 const ingestion = new Set(INGESTION_PATHS);
 

@@ -8,7 +8,17 @@ import type { Issue } from '../../flows/validate';
 import { unstorableJson } from '../storable-json';
 import { parseRequest } from '../validate';
 import { CALL_TYPES, type CallType } from './paths';
-import { callSchemas, MAX_EVENT_BYTES, plainTrack, type AliasPayload, type GroupPayload, type IdentifyPayload, type PagePayload, type ScreenPayload, type TrackPayload } from './schemas';
+import {
+  callSchemas,
+  MAX_EVENT_BYTES,
+  plainTrack,
+  type AliasPayload,
+  type GroupPayload,
+  type IdentifyPayload,
+  type PagePayload,
+  type ScreenPayload,
+  type TrackPayload,
+} from './schemas';
 
 /** Page and screen calls are stored as these track events, so flows trigger on and filter them. */
 export const PAGE_VIEWED = 'Page Viewed';
@@ -51,15 +61,33 @@ export interface CallEnvelope {
 }
 
 export const anonymousContactId = (anonymousId: string) => `anonymous:${anonymousId}`;
-export const contactIdOf = (p: { userId?: string; anonymousId?: string }): string => p.userId ?? anonymousContactId(p.anonymousId!);
+export const contactIdOf = (p: { userId?: string; anonymousId?: string }): string =>
+  p.userId ?? anonymousContactId(p.anonymousId!);
 
 /** Fields that have their own column or meaning; every other field a client sends is kept in context. */
-const OWN_FIELDS = ['type', 'userId', 'anonymousId', 'messageId', 'timestamp', 'writeKey', 'context', 'event', 'properties', 'traits', 'name', 'category', 'groupId', 'previousId'];
+const OWN_FIELDS = [
+  'type',
+  'userId',
+  'anonymousId',
+  'messageId',
+  'timestamp',
+  'writeKey',
+  'context',
+  'event',
+  'properties',
+  'traits',
+  'name',
+  'category',
+  'groupId',
+  'previousId',
+];
 
-const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
 
 /** Segment's libraries send `null` for absent optional fields (Python: `"anonymousId": null`). */
-const withoutNulls = (value: Record<string, unknown>) => Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null));
+const withoutNulls = (value: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null));
 
 /**
  * A call as the client sent it (the body of /v1/<type>, or one batch item) to what is stored,
@@ -67,8 +95,14 @@ const withoutNulls = (value: Record<string, unknown>) => Object.fromEntries(Obje
  * `checkSize: false` for calls our own connectors build (they keep a webhook's raw payload,
  * which may be larger than a client's event may be).
  */
-export function prepareCall(raw: unknown, envelope: CallEnvelope, routeType?: CallType, opts: { checkSize?: boolean } = {}): { call: PreparedCall } | { rejected: Rejection } {
-  if (!isObject(raw)) return reject('invalid_request', 'each call must be a JSON object', [{ path: [], message: 'must be an object' }]);
+export function prepareCall(
+  raw: unknown,
+  envelope: CallEnvelope,
+  routeType?: CallType,
+  opts: { checkSize?: boolean } = {},
+): { call: PreparedCall } | { rejected: Rejection } {
+  if (!isObject(raw))
+    return reject('invalid_request', 'each call must be a JSON object', [{ path: [], message: 'must be an object' }]);
   const item = withoutNulls(raw);
   if (isObject(item.context)) item.context = withoutNulls(item.context);
   if (envelope.context) item.context = { ...envelope.context, ...(isObject(item.context) ? item.context : {}) };
@@ -76,10 +110,17 @@ export function prepareCall(raw: unknown, envelope: CallEnvelope, routeType?: Ca
 
   const type = routeType ?? item.type;
   if (routeType === undefined && typeof type !== 'string') {
-    return reject('invalid_request', 'type is required', [{ path: ['type'], message: `type is required (one of ${CALL_TYPES.join(', ')})` }]);
+    return reject('invalid_request', 'type is required', [
+      { path: ['type'], message: `type is required (one of ${CALL_TYPES.join(', ')})` },
+    ]);
   }
   if (!(CALL_TYPES as readonly unknown[]).includes(type)) {
-    return reject('unsupported_type', 'this call type is not supported', [{ path: ['type'], message: `type "${String(type).slice(0, 100)}" is not supported; use one of ${CALL_TYPES.join(', ')}` }]);
+    return reject('unsupported_type', 'this call type is not supported', [
+      {
+        path: ['type'],
+        message: `type "${String(type).slice(0, 100)}" is not supported; use one of ${CALL_TYPES.join(', ')}`,
+      },
+    ]);
   }
   const callType = type as CallType;
   // Most calls are plain track calls: checked without zod (the same result), after the checks no schema can make.
@@ -87,9 +128,15 @@ export function prepareCall(raw: unknown, envelope: CallEnvelope, routeType?: Ca
   const parsed = plain ? { success: true as const, data: plain } : parseRequest(callSchemas[callType], item);
   if (!parsed.success) return reject('invalid_request', 'the call is invalid', parsed.issues);
   if (opts.checkSize !== false && Buffer.byteLength(JSON.stringify(item)) > MAX_EVENT_BYTES) {
-    return reject('event_too_large', 'an event may be at most 32 KB', [{ path: [], message: 'an event may be at most 32 KB' }]);
+    return reject('event_too_large', 'an event may be at most 32 KB', [
+      { path: [], message: 'an event may be at most 32 KB' },
+    ]);
   }
-  const occurredAt = correctedTime(parsed.data.timestamp ?? parsed.data.originalTimestamp, parsed.data.sentAt ?? envelope.sentAt, envelope.receivedAt);
+  const occurredAt = correctedTime(
+    parsed.data.timestamp ?? parsed.data.originalTimestamp,
+    parsed.data.sentAt ?? envelope.sentAt,
+    envelope.receivedAt,
+  );
   if ('issue' in occurredAt) return reject('invalid_request', 'the call is invalid', [occurredAt.issue]);
   const base = {
     callType,
@@ -106,17 +153,30 @@ export function prepareCall(raw: unknown, envelope: CallEnvelope, routeType?: Ca
 
 type Shaped = Omit<PreparedCall, 'callType' | 'messageId' | 'occurredAt' | 'mergeFrom'> & { mergeFrom?: string[] };
 
-function shape(callType: CallType, data: unknown, context: Record<string, unknown>, contextTraits: Record<string, unknown>): Shaped {
+function shape(
+  callType: CallType,
+  data: unknown,
+  context: Record<string, unknown>,
+  contextTraits: Record<string, unknown>,
+): Shaped {
   switch (callType) {
     case 'track': {
       const p = data as TrackPayload;
-      return { contactId: contactIdOf(p), traits: contextTraits, type: 'track', name: p.event, properties: p.properties, context };
+      return {
+        contactId: contactIdOf(p),
+        traits: contextTraits,
+        type: 'track',
+        name: p.event,
+        properties: p.properties,
+        context,
+      };
     }
     case 'identify': {
       const p = data as IdentifyPayload;
       const traits = { ...contextTraits, ...p.traits };
       // An identify carrying both ids says the anonymous visitor is this user.
-      const mergeFrom = p.userId !== undefined && p.anonymousId !== undefined ? [anonymousContactId(p.anonymousId)] : [];
+      const mergeFrom =
+        p.userId !== undefined && p.anonymousId !== undefined ? [anonymousContactId(p.anonymousId)] : [];
       return { contactId: contactIdOf(p), traits, mergeFrom, type: 'identify', properties: p.traits, context };
     }
     case 'page':
@@ -124,12 +184,31 @@ function shape(callType: CallType, data: unknown, context: Record<string, unknow
       const p = data as PagePayload | ScreenPayload;
       // analytics.js also puts the page's url, path, title… in context.page; properties win.
       const page = callType === 'page' && isObject(context.page) ? context.page : {};
-      const properties = { ...page, ...p.properties, ...(p.name === undefined ? {} : { name: p.name }), ...(p.category === undefined ? {} : { category: p.category }) };
-      return { contactId: contactIdOf(p), traits: contextTraits, type: 'track', name: callType === 'page' ? PAGE_VIEWED : SCREEN_VIEWED, properties, context: { ...context, call: callType } };
+      const properties = {
+        ...page,
+        ...p.properties,
+        ...(p.name === undefined ? {} : { name: p.name }),
+        ...(p.category === undefined ? {} : { category: p.category }),
+      };
+      return {
+        contactId: contactIdOf(p),
+        traits: contextTraits,
+        type: 'track',
+        name: callType === 'page' ? PAGE_VIEWED : SCREEN_VIEWED,
+        properties,
+        context: { ...context, call: callType },
+      };
     }
     case 'group': {
       const p = data as GroupPayload;
-      return { contactId: contactIdOf(p), traits: contextTraits, group: { groupId: p.groupId, traits: p.traits }, type: 'group', properties: { groupId: p.groupId, traits: p.traits }, context };
+      return {
+        contactId: contactIdOf(p),
+        traits: contextTraits,
+        group: { groupId: p.groupId, traits: p.traits },
+        type: 'group',
+        properties: { groupId: p.groupId, traits: p.traits },
+        context,
+      };
     }
     case 'alias': {
       const p = data as AliasPayload;
@@ -151,12 +230,17 @@ function shape(callType: CallType, data: unknown, context: Record<string, unknow
  * `sentAt` with it, so timestamp + (receivedAt - sentAt) is the time on our clock. A call
  * without a timestamp happened when it was received.
  */
-function correctedTime(timestamp: string | undefined, sentAt: string | undefined, receivedAt: number): { iso: string } | { issue: Issue } {
+function correctedTime(
+  timestamp: string | undefined,
+  sentAt: string | undefined,
+  receivedAt: number,
+): { iso: string } | { issue: Issue } {
   if (timestamp === undefined) return { iso: new Date(receivedAt).toISOString() };
   if (sentAt === undefined) return { iso: timestamp };
   const corrected = Date.parse(timestamp) + (receivedAt - Date.parse(sentAt));
   const year = new Date(corrected).getUTCFullYear();
-  if (!Number.isFinite(corrected) || year < 1 || year > 9999) return { issue: { path: ['sentAt'], message: 'timestamp corrected by sentAt falls outside years 1-9999' } };
+  if (!Number.isFinite(corrected) || year < 1 || year > 9999)
+    return { issue: { path: ['sentAt'], message: 'timestamp corrected by sentAt falls outside years 1-9999' } };
   return { iso: new Date(corrected).toISOString() };
 }
 

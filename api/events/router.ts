@@ -10,15 +10,18 @@ import { ingestBatch, ingestCall, type IngestDeps, type ItemOutcome } from './in
 import { BATCH_PATHS, CALL_TYPES, SHORT_PATHS, type CallType } from './paths';
 import { batchEnvelope } from './schemas';
 
-const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
 
 export function eventsRouter(deps: IngestDeps): Router {
   const router = Router();
 
-  const single = (type: CallType): RequestHandler => async (req, res) => {
-    const receivedAt = Date.now();
-    res.status(202).json(await ingestCall(deps, req.body, type, { receivedAt }));
-  };
+  const single =
+    (type: CallType): RequestHandler =>
+    async (req, res) => {
+      const receivedAt = Date.now();
+      res.status(202).json(await ingestCall(deps, req.body, type, { receivedAt }));
+    };
   for (const type of CALL_TYPES) router.post(`/${type}`, single(type));
   for (const [short, type] of Object.entries(SHORT_PATHS)) router.post(`/${short}`, single(type));
 
@@ -28,18 +31,39 @@ export function eventsRouter(deps: IngestDeps): Router {
   router.post([...BATCH_PATHS], async (req, res) => {
     const receivedAt = Date.now();
     const body: unknown = req.body;
-    const envelopeFields = isObject(body) ? Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null)) : body;
-    const items = isObject(envelopeFields) && Array.isArray(envelopeFields.batch) ? (envelopeFields.batch as unknown[]) : undefined;
+    const envelopeFields = isObject(body)
+      ? Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null))
+      : body;
+    const items =
+      isObject(envelopeFields) && Array.isArray(envelopeFields.batch) ? (envelopeFields.batch as unknown[]) : undefined;
     // The envelope is checked with each item replaced by a placeholder: one bad item cannot fail it.
-    const envelope = parseOr400(batchEnvelope, items ? { ...(envelopeFields as object), batch: items.map(() => null) } : envelopeFields);
-    const outcomes = await ingestBatch(deps, items ?? [], { context: envelope.context, sentAt: envelope.sentAt, receivedAt });
+    const envelope = parseOr400(
+      batchEnvelope,
+      items ? { ...(envelopeFields as object), batch: items.map(() => null) } : envelopeFields,
+    );
+    const outcomes = await ingestBatch(deps, items ?? [], {
+      context: envelope.context,
+      sentAt: envelope.sentAt,
+      receivedAt,
+    });
     const summary = summarize(outcomes);
-    const rejected = outcomes.filter((o): o is Extract<ItemOutcome, { outcome: 'rejected' }> => o.outcome === 'rejected');
-    for (const item of rejected) deps.log.warn({ index: item.index, messageId: item.messageId, code: item.code, issues: item.issues.slice(0, 5) }, 'batch item rejected');
+    const rejected = outcomes.filter(
+      (o): o is Extract<ItemOutcome, { outcome: 'rejected' }> => o.outcome === 'rejected',
+    );
+    for (const item of rejected)
+      deps.log.warn(
+        { index: item.index, messageId: item.messageId, code: item.code, issues: item.issues.slice(0, 5) },
+        'batch item rejected',
+      );
     deps.log.info({ ...summary, ms: Date.now() - receivedAt }, 'batch stored');
     const answer = { ...summary, results: outcomes, errors: rejected };
     if (summary.accepted > 0) return void res.status(202).json(answer);
-    const error = new HttpError(400, 'invalid_request', 'no item of the batch is valid', rejected.flatMap((r) => r.issues.map((i) => ({ ...i, path: ['batch', r.index, ...i.path] }))).slice(0, 100));
+    const error = new HttpError(
+      400,
+      'invalid_request',
+      'no item of the batch is valid',
+      rejected.flatMap((r) => r.issues.map((i) => ({ ...i, path: ['batch', r.index, ...i.path] }))).slice(0, 100),
+    );
     res.status(400).json({ ...errorBody(error), ...answer });
   });
 

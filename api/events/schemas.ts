@@ -36,7 +36,8 @@ export function fastIsoUtc(text: string): string | undefined {
   }
   const local = new Date(Date.UTC(year, month - 1, day, hour, minute, second, ms));
   // Date.UTC rolls Feb 30 over into March: such a date is not what was written.
-  if (local.getUTCFullYear() !== year || local.getUTCMonth() !== month - 1 || local.getUTCDate() !== day) return undefined;
+  if (local.getUTCFullYear() !== year || local.getUTCMonth() !== month - 1 || local.getUTCDate() !== day)
+    return undefined;
   const utc = new Date(local.getTime() - offsetMinutes * 60_000);
   const utcYear = utc.getUTCFullYear();
   return utcYear >= 1000 && utcYear <= 9999 ? utc.toISOString() : undefined;
@@ -50,7 +51,9 @@ export function fastIsoUtc(text: string): string | undefined {
 export const timestamp = z.string().transform((text, ctx) => {
   const fast = fastIsoUtc(text);
   if (fast !== undefined) return fast;
-  const parsed = [DateTime.fromISO(text, { zone: 'utc' }), DateTime.fromSQL(text, { zone: 'utc' })].find((d) => d.isValid)?.toUTC();
+  const parsed = [DateTime.fromISO(text, { zone: 'utc' }), DateTime.fromSQL(text, { zone: 'utc' })]
+    .find((d) => d.isValid)
+    ?.toUTC();
   if (!parsed) {
     ctx.addIssue({ code: 'custom', message: 'must be an ISO-8601 date-time, e.g. "2026-03-01T10:00:00Z"' });
     return z.NEVER;
@@ -74,7 +77,8 @@ const common = {
   context: z.looseObject({ traits: record.optional() }).optional(),
 };
 
-const identified = (value: { userId?: string; anonymousId?: string }) => value.userId !== undefined || value.anonymousId !== undefined;
+const identified = (value: { userId?: string; anonymousId?: string }) =>
+  value.userId !== undefined || value.anonymousId !== undefined;
 const identityIssue = { message: 'userId or anonymousId is required', path: ['userId'] };
 /** Page and screen names are free text in Segment; bounded like event names. */
 const label = z.string().max(200);
@@ -90,12 +94,24 @@ export const identifyPayload = z
 export type IdentifyPayload = z.output<typeof identifyPayload>;
 
 export const pagePayload = z
-  .looseObject({ ...common, type: z.literal('page').optional(), name: label.optional(), category: label.optional(), properties: record.default({}) })
+  .looseObject({
+    ...common,
+    type: z.literal('page').optional(),
+    name: label.optional(),
+    category: label.optional(),
+    properties: record.default({}),
+  })
   .refine(identified, identityIssue);
 export type PagePayload = z.output<typeof pagePayload>;
 
 export const screenPayload = z
-  .looseObject({ ...common, type: z.literal('screen').optional(), name: label.optional(), category: label.optional(), properties: record.default({}) })
+  .looseObject({
+    ...common,
+    type: z.literal('screen').optional(),
+    name: label.optional(),
+    category: label.optional(),
+    properties: record.default({}),
+  })
   .refine(identified, identityIssue);
 export type ScreenPayload = z.output<typeof screenPayload>;
 
@@ -105,7 +121,12 @@ export const groupPayload = z
 export type GroupPayload = z.output<typeof groupPayload>;
 
 /** `previousId` (usually the anonymous id) becomes `userId`: the two contacts are one. */
-export const aliasPayload = z.looseObject({ ...common, type: z.literal('alias').optional(), userId: id, previousId: id });
+export const aliasPayload = z.looseObject({
+  ...common,
+  type: z.literal('alias').optional(),
+  userId: id,
+  previousId: id,
+});
 export type AliasPayload = z.output<typeof aliasPayload>;
 
 export const callSchemas = {
@@ -124,13 +145,16 @@ export const batchEnvelope = z.looseObject({
   sentAt: timestamp.optional(),
 });
 
-const isPlainRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+const isPlainRecord = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
 
 /** `id` for what passes it unchanged or as a number: undefined (absent), the id, or false (let zod judge). */
 function plainId(value: unknown): string | undefined | false {
   if (value === undefined) return undefined;
   if (typeof value === 'number') return Number.isFinite(value) ? String(value) : false;
-  return typeof value === 'string' && value.length >= 1 && value.length <= 255 && value.trim() === value ? value : false;
+  return typeof value === 'string' && value.length >= 1 && value.length <= 255 && value.trim() === value
+    ? value
+    : false;
 }
 
 function plainTimestamp(value: unknown): string | undefined | false {
@@ -149,16 +173,29 @@ export function plainTrack(item: Record<string, unknown>): TrackPayload | undefi
   const properties = item.properties === undefined ? {} : item.properties;
   if (!isPlainRecord(properties)) return undefined;
   const context = item.context;
-  if (context !== undefined && (!isPlainRecord(context) || (context.traits !== undefined && !isPlainRecord(context.traits)))) return undefined;
+  if (
+    context !== undefined &&
+    (!isPlainRecord(context) || (context.traits !== undefined && !isPlainRecord(context.traits)))
+  )
+    return undefined;
   const userId = plainId(item.userId);
   const anonymousId = plainId(item.anonymousId);
   const messageId = plainId(item.messageId);
   const timestamp = plainTimestamp(item.timestamp);
   const originalTimestamp = plainTimestamp(item.originalTimestamp);
   const sentAt = plainTimestamp(item.sentAt);
-  if (userId === false || anonymousId === false || messageId === false || timestamp === false || originalTimestamp === false || sentAt === false) return undefined;
+  if (
+    userId === false ||
+    anonymousId === false ||
+    messageId === false ||
+    timestamp === false ||
+    originalTimestamp === false ||
+    sentAt === false
+  )
+    return undefined;
   if (userId === undefined && anonymousId === undefined) return undefined;
   const parsed: Record<string, unknown> = { ...item, event: item.event, properties };
-  for (const [key, value] of Object.entries({ userId, anonymousId, messageId, timestamp, originalTimestamp, sentAt })) if (value !== undefined) parsed[key] = value;
+  for (const [key, value] of Object.entries({ userId, anonymousId, messageId, timestamp, originalTimestamp, sentAt }))
+    if (value !== undefined) parsed[key] = value;
   return parsed as TrackPayload;
 }

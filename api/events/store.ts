@@ -20,7 +20,13 @@ import { eventsByMessageIds, insertEvents, insertNewEvents, type NewEvent, type 
 import { upsertContactGroups } from '../../db/groups';
 import { applyListChanges } from '../../db/lists';
 import { applyTraitConsent } from '../../db/consent';
-import { hasListChanges, listChangesFromTraits, listSourceOf, withoutListTraits, type ListChanges } from '../../audiences/list-traits';
+import {
+  hasListChanges,
+  listChangesFromTraits,
+  listSourceOf,
+  withoutListTraits,
+  type ListChanges,
+} from '../../audiences/list-traits';
 import { applyStats, countsInStats } from '../../db/contact-stats';
 import { inTransaction, isDatabaseUnavailable, type Db, type Queryable } from '../../db/pool';
 import type { Logger } from '../../runtime/logger';
@@ -49,7 +55,10 @@ export async function storeCalls(db: Db, calls: PreparedCall[], opts: StoreOptio
     return quick ?? (await inTransaction(db, (tx) => storeInTransaction(tx, calls, opts)));
   } catch (err) {
     if (calls.length === 1 || isDatabaseUnavailable(err)) throw err;
-    opts.log.warn({ err: (err as Error).message, calls: calls.length }, 'batch refused as a whole; storing it call by call');
+    opts.log.warn(
+      { err: (err as Error).message, calls: calls.length },
+      'batch refused as a whole; storing it call by call',
+    );
     return storeOneByOne(db, calls, opts);
   }
 }
@@ -74,7 +83,8 @@ async function storeOneByOne(db: Db, calls: PreparedCall[], opts: StoreOptions):
         outcomes.push({
           status: 'refused',
           code: refused ? 'invalid_data' : 'internal',
-          message: http?.message ?? (refused ? `the data cannot be stored: ${(err as Error).message}` : 'internal error'),
+          message:
+            http?.message ?? (refused ? `the data cannot be stored: ${(err as Error).message}` : 'internal error'),
         });
       }
     }
@@ -120,7 +130,8 @@ async function storeInTransaction(tx: Queryable, calls: PreparedCall[], opts: St
     const state = states.get(contactId)!;
     const before = state.existed ? state.profile : null;
     const changes = call.callType === 'identify' ? listChangesFromTraits(call.traits) : undefined;
-    if (changes && hasListChanges(changes)) listChanges.push({ contactId, changes, source: listSourceOf(call.context) });
+    if (changes && hasListChanges(changes))
+      listChanges.push({ contactId, changes, source: listSourceOf(call.context) });
     const traits = withoutListTraits(call.traits);
     if (Object.keys(traits).length > 0) {
       state.profile = withTraits(state.profile, traits);
@@ -135,11 +146,24 @@ async function storeInTransaction(tx: Queryable, calls: PreparedCall[], opts: St
     // An identify keeps the profile before and after it, so profile-change triggers are routed
     // (or routed again after an outage) against exactly this change, also for several
     // identifies of one contact in one batch.
-    const shaped = call.type === 'identify' ? { ...call.context, profileChange: { before, after: state.profile } } : call.context;
-    const context = call.mergeFrom.length > 0 && mergedInto.has(contactId) ? { ...shaped, mergedFrom: call.mergeFrom } : shaped;
-    rows.push({ messageId: call.messageId, type: call.type, contactId, name: call.name, properties: call.properties, context, occurredAt: call.occurredAt });
+    const shaped =
+      call.type === 'identify' ? { ...call.context, profileChange: { before, after: state.profile } } : call.context;
+    const context =
+      call.mergeFrom.length > 0 && mergedInto.has(contactId) ? { ...shaped, mergedFrom: call.mergeFrom } : shaped;
+    rows.push({
+      messageId: call.messageId,
+      type: call.type,
+      contactId,
+      name: call.name,
+      properties: call.properties,
+      context,
+      occurredAt: call.occurredAt,
+    });
   }
-  await writeProfiles(tx, [...states.values()].filter((s) => s.changed).map((s) => s.profile));
+  await writeProfiles(
+    tx,
+    [...states.values()].filter((s) => s.changed).map((s) => s.profile),
+  );
   await upsertContactGroups(tx, [...groups.values()]);
 
   const insertedEvents = await insertEvents(tx, rows, { routeWithinMs: opts.routeWithinMs });
@@ -149,7 +173,8 @@ async function storeInTransaction(tx: Queryable, calls: PreparedCall[], opts: St
   for (const { contactId, changes, source } of listChanges) await applyListChanges(tx, contactId, changes, source);
   // Consent carried by identify traits (`consent: { email: 'subscribed' }`), for identifies stored now.
   for (const call of freshCalls) {
-    if (call.callType === 'identify' && inserted.has(call.messageId)) await applyTraitConsent(tx, contactOf(call.contactId), call.traits, call.occurredAt);
+    if (call.callType === 'identify' && inserted.has(call.messageId))
+      await applyTraitConsent(tx, contactOf(call.contactId), call.traits, call.occurredAt);
   }
   return outcomesOf(tx, calls, fresh, rows, insertedEvents, stored);
 }
@@ -158,7 +183,14 @@ async function storeInTransaction(tx: Queryable, calls: PreparedCall[], opts: St
  * Each call's outcome, in call order: stored by us, or a duplicate of the event stored before
  * (also by a concurrent request between our lookup and our insert) or earlier in this batch.
  */
-async function outcomesOf(q: Queryable, calls: PreparedCall[], fresh: boolean[], rows: NewEvent[], insertedEvents: StoredEvent[], stored: Map<string, StoredEvent>): Promise<StoreOutcome[]> {
+async function outcomesOf(
+  q: Queryable,
+  calls: PreparedCall[],
+  fresh: boolean[],
+  rows: NewEvent[],
+  insertedEvents: StoredEvent[],
+  stored: Map<string, StoredEvent>,
+): Promise<StoreOutcome[]> {
   const inserted = new Map(insertedEvents.map((e) => [e.messageId, e]));
   const raced = rows.filter((r) => !inserted.has(r.messageId)).map((r) => r.messageId);
   for (const [messageId, event] of await eventsByMessageIds(q, raced)) stored.set(messageId, event);
@@ -171,11 +203,16 @@ async function outcomesOf(q: Queryable, calls: PreparedCall[], fresh: boolean[],
 }
 
 /**
- * Calls that only add an event (track, page, screen without traits, not an order, open or click): nothing of the contact
+ * Calls that only add an event (track, page, screen without traits, not an order, open or click): nothing of the
+ * contact
  * changes, so there is no profile to read and write, and they can be stored in one statement.
  */
 const onlyAddsAnEvent = (call: PreparedCall): boolean =>
-  call.type === 'track' && call.mergeFrom.length === 0 && call.mergeFromIfExists === undefined && call.group === undefined && Object.keys(call.traits).length === 0 &&
+  call.type === 'track' &&
+  call.mergeFrom.length === 0 &&
+  call.mergeFromIfExists === undefined &&
+  call.group === undefined &&
+  Object.keys(call.traits).length === 0 &&
   // An order, open or click also updates the contact's computed attributes, in the same transaction.
   !countsInStats(call);
 
@@ -190,7 +227,15 @@ async function storeEventsOnly(db: Db, calls: PreparedCall[], opts: StoreOptions
   for (const call of calls) {
     if (firstOf.has(call.messageId)) continue;
     firstOf.add(call.messageId);
-    rows.push({ messageId: call.messageId, type: call.type, contactId: call.contactId, name: call.name, properties: call.properties, context: call.context, occurredAt: call.occurredAt });
+    rows.push({
+      messageId: call.messageId,
+      type: call.type,
+      contactId: call.contactId,
+      name: call.name,
+      properties: call.properties,
+      context: call.context,
+      occurredAt: call.occurredAt,
+    });
   }
   const result = await insertNewEvents(db, rows, { routeWithinMs: opts.routeWithinMs });
   if (!result) return undefined;
@@ -212,9 +257,15 @@ async function storeEventsOnly(db: Db, calls: PreparedCall[], opts: StoreOptions
  */
 async function lockContacts(tx: Queryable, calls: PreparedCall[]) {
   for (let attempt = 0; attempt < MAX_LOCK_ATTEMPTS; attempt++) {
-    const ids = [...new Set(calls.flatMap((c) => [c.contactId, ...c.mergeFrom, ...(c.mergeFromIfExists ? [c.mergeFromIfExists] : [])]))];
+    const ids = [
+      ...new Set(
+        calls.flatMap((c) => [c.contactId, ...c.mergeFrom, ...(c.mergeFromIfExists ? [c.mergeFromIfExists] : [])]),
+      ),
+    ];
     const resolved = await resolveContactIds(tx, ids);
-    const candidates = calls.flatMap((c) => (c.mergeFromIfExists && resolved.get(c.mergeFromIfExists) === c.mergeFromIfExists ? [c.mergeFromIfExists] : []));
+    const candidates = calls.flatMap((c) =>
+      c.mergeFromIfExists && resolved.get(c.mergeFromIfExists) === c.mergeFromIfExists ? [c.mergeFromIfExists] : [],
+    );
     const existing = candidates.length ? await readContacts(tx, candidates) : new Map<string, LockedContact>();
 
     // Merges of this batch, in call order: an id merged here resolves to its new contact for
@@ -227,7 +278,12 @@ async function lockContacts(tx: Queryable, calls: PreparedCall[]) {
     };
     const merges: { from: string; into: string }[] = [];
     for (const call of calls) {
-      const sources = [...call.mergeFrom, ...(call.mergeFromIfExists && existing.get(call.mergeFromIfExists)?.mergedInto === null ? [call.mergeFromIfExists] : [])];
+      const sources = [
+        ...call.mergeFrom,
+        ...(call.mergeFromIfExists && existing.get(call.mergeFromIfExists)?.mergedInto === null
+          ? [call.mergeFromIfExists]
+          : []),
+      ];
       for (const from of sources) {
         const into = canonical(call.contactId);
         // Only an id not merged before: an anonymous id merged into another known contact
@@ -243,16 +299,27 @@ async function lockContacts(tx: Queryable, calls: PreparedCall[]) {
     if ([...locked.values()].some((c) => c.mergedInto !== null)) continue;
     const mergedInto = new Set(merges.map((m) => m.into));
     const states = new Map<string, ContactState>(
-      finals.map((id) => [id, { profile: profileOf(locked.get(id)!), existed: !created.has(id) || mergedInto.has(id), changed: false }]),
+      finals.map((id) => [
+        id,
+        { profile: profileOf(locked.get(id)!), existed: !created.has(id) || mergedInto.has(id), changed: false },
+      ]),
     );
     return { contactOf: canonical, merges, states };
   }
   throw new Error('contacts of this batch kept being merged concurrently');
 }
 
-const profileOf = (c: LockedContact | Contact): Contact => ({ id: c.id, email: c.email, phone: c.phone, traits: c.traits, createdAt: c.createdAt, updatedAt: c.updatedAt });
+const profileOf = (c: LockedContact | Contact): Contact => ({
+  id: c.id,
+  email: c.email,
+  phone: c.phone,
+  traits: c.traits,
+  createdAt: c.createdAt,
+  updatedAt: c.updatedAt,
+});
 
-const text = (value: unknown): string | null => (typeof value === 'string' && value.trim() !== '' ? value.trim() : null);
+const text = (value: unknown): string | null =>
+  typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
 
 /** What upsertContact does in SQL, here in memory: traits merged over, email and phone kept unless given. */
 function withTraits(profile: Contact, traits: Record<string, unknown>): Contact {

@@ -8,12 +8,20 @@
 import { segmentDependencies } from '../../audiences/segment-deps';
 import { inTransaction } from '../../db/pool';
 import { getSegment, insertSegment } from '../../db/segments';
-import { inactivityOf, inactivitySegmentCondition, inactivitySegmentId, inactivitySegmentName } from '../../flows/inactivity';
+import {
+  inactivityOf,
+  inactivitySegmentCondition,
+  inactivitySegmentId,
+  inactivitySegmentName,
+} from '../../flows/inactivity';
 import type { FlowDefinition } from '../../flows/schema';
 import { runBuild, type BuildDeps } from '../segments/build';
 
 /** The system segment's id when the flow has an inactivity trigger (created if missing). */
-export async function ensureInactivitySegment(deps: BuildDeps, flow: Pick<FlowDefinition, 'trigger'>): Promise<string | undefined> {
+export async function ensureInactivitySegment(
+  deps: BuildDeps,
+  flow: Pick<FlowDefinition, 'trigger'>,
+): Promise<string | undefined> {
   const t = inactivityOf(flow);
   if (!t) return undefined;
   const id = inactivitySegmentId(t);
@@ -21,7 +29,13 @@ export async function ensureInactivitySegment(deps: BuildDeps, flow: Pick<FlowDe
   const condition = inactivitySegmentCondition(t);
   const segment = await inTransaction(deps.db, async (tx) => {
     const { rows } = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM contacts');
-    return insertSegment(tx, { id, name: inactivitySegmentName(t), condition, dependencies: segmentDependencies(condition), total: rows[0].n });
+    return insertSegment(tx, {
+      id,
+      name: inactivitySegmentName(t),
+      condition,
+      dependencies: segmentDependencies(condition),
+      total: rows[0].n,
+    });
   });
   // Undefined: another request created it a moment ago, and builds it.
   if (segment) void runBuild(deps, segment);

@@ -2,7 +2,16 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { getContact } from '../../db/contacts';
 import { addNotice, latestNotice } from '../../db/flow-status-notices';
-import { changeFlowStatus, FlowArchivedError, getFlow, getFlowVersion, listFlows, listFlowVersions, saveFlow, VersionConflictError } from '../../db/flows';
+import {
+  changeFlowStatus,
+  FlowArchivedError,
+  getFlow,
+  getFlowVersion,
+  listFlows,
+  listFlowVersions,
+  saveFlow,
+  VersionConflictError,
+} from '../../db/flows';
 import { inTransaction, type Db } from '../../db/pool';
 import { profileOf } from '../../activities/facts';
 import { isCalendarTriggered } from '../../calendar/date-triggers';
@@ -20,10 +29,23 @@ const previewRequest = z.strictObject({
   contactId: z.string().min(1).optional(),
   /** Traits to render with, merged over the stored contact's. */
   contact: z.record(z.string(), z.unknown()).optional(),
-  event: z.strictObject({ name: z.string().optional(), properties: z.record(z.string(), z.unknown()).default({}), timestamp: z.string().optional() }).optional(),
+  event: z
+    .strictObject({
+      name: z.string().optional(),
+      properties: z.record(z.string(), z.unknown()).default({}),
+      timestamp: z.string().optional(),
+    })
+    .optional(),
 });
 
-const noticeView = (n: { id: number; status: string; signalled: number; finishedAt: string | null; outcome: string | null; lastError: string | null }) => ({
+const noticeView = (n: {
+  id: number;
+  status: string;
+  signalled: number;
+  finishedAt: string | null;
+  outcome: string | null;
+  lastError: string | null;
+}) => ({
   id: n.id,
   status: n.status,
   state: n.outcome ?? 'pending',
@@ -46,7 +68,12 @@ export function flowsRouter(deps: FlowStatusDeps & { db: Db }): Router {
   /** A live date flow: the calendar clock looks at once rather than at its next (hourly) wake. */
   const wakeClockFor = async (flow: FlowDefinition) => {
     if (flow.status !== 'live' || !isCalendarTriggered(flow)) return;
-    await wakeCalendarClock(deps.workflows).catch((err: Error) => deps.log.warn({ err: err.message, flowId: flow.id }, 'calendar clock not woken; it sees the flow at its next wake'));
+    await wakeCalendarClock(deps.workflows).catch((err: Error) =>
+      deps.log.warn(
+        { err: err.message, flowId: flow.id },
+        'calendar clock not woken; it sees the flow at its next wake',
+      ),
+    );
   };
 
   const load = async (id: string) => {
@@ -81,7 +108,9 @@ export function flowsRouter(deps: FlowStatusDeps & { db: Db }): Router {
     if (previousStatus !== undefined) notifyInBackground(deps, id);
     const inactivitySegment = await ensureInactivitySegment(deps, flow);
     await wakeClockFor(flow);
-    res.status(changed && flow.version === 1 ? 201 : 200).json(inactivitySegment ? { ...flow, inactivitySegment } : flow);
+    res
+      .status(changed && flow.version === 1 ? 201 : 200)
+      .json(inactivitySegment ? { ...flow, inactivitySegment } : flow);
   });
 
   // Status changes are not edits: no new version. They take the flow's row lock, and the
@@ -90,7 +119,8 @@ export function flowsRouter(deps: FlowStatusDeps & { db: Db }): Router {
     router.post(`/:id/${path}`, async (req, res) => {
       const changed = await inTransaction(deps.db, async (tx) => {
         const result = await changeFlowStatus(tx, req.params.id, status);
-        const notice = result && result.previousStatus !== status ? await addNotice(tx, req.params.id, status) : undefined;
+        const notice =
+          result && result.previousStatus !== status ? await addNotice(tx, req.params.id, status) : undefined;
         return result && { ...result, notice };
       }).catch(flowConflict);
       if (!changed) throw notFound(`flow "${req.params.id}"`);
@@ -98,7 +128,11 @@ export function flowsRouter(deps: FlowStatusDeps & { db: Db }): Router {
       // Its system segment may have been deleted meanwhile: activating makes it again.
       const inactivitySegment = status === 'live' ? await ensureInactivitySegment(deps, changed.flow) : undefined;
       await wakeClockFor(changed.flow);
-      res.json({ ...changed.flow, ...(inactivitySegment ? { inactivitySegment } : {}), journeysNotice: changed.notice ? noticeView(changed.notice) : null });
+      res.json({
+        ...changed.flow,
+        ...(inactivitySegment ? { inactivitySegment } : {}),
+        journeysNotice: changed.notice ? noticeView(changed.notice) : null,
+      });
     });
   statusRoute('activate', 'live');
   statusRoute('pause', 'paused');
@@ -114,11 +148,20 @@ export function flowsRouter(deps: FlowStatusDeps & { db: Db }): Router {
   router.get('/:id/versions', async (req, res) => {
     await load(req.params.id);
     const versions = await listFlowVersions(deps.db, req.params.id);
-    res.json({ versions: versions.map((v) => ({ version: v.version, createdAt: v.createdAt, name: v.definition.name })) });
+    res.json({
+      versions: versions.map((v) => ({ version: v.version, createdAt: v.createdAt, name: v.definition.name })),
+    });
   });
 
   router.get('/:id/versions/:version', async (req, res) => {
-    const version = parseOr400(z.coerce.number().int().positive().max(2 ** 31 - 1), req.params.version);
+    const version = parseOr400(
+      z.coerce
+        .number()
+        .int()
+        .positive()
+        .max(2 ** 31 - 1),
+      req.params.version,
+    );
     const definition = await getFlowVersion(deps.db, req.params.id, version);
     if (!definition) throw notFound(`version ${version} of flow "${req.params.id}"`);
     res.json(definition);
@@ -131,13 +174,33 @@ export function flowsRouter(deps: FlowStatusDeps & { db: Db }): Router {
     const stored = body.contactId ? await getContact(deps.db, body.contactId) : undefined;
     if (body.contactId && !stored) throw notFound(`contact "${body.contactId}"`);
     const contact = { ...profileOf(stored), ...body.contact };
-    const event = { name: body.event?.name ?? ('event' in flow.trigger ? flow.trigger.event : 'inactivity' in flow.trigger ? 'Segment Entered' : 'Profile Updated'), properties: body.event?.properties ?? {}, timestamp: body.event?.timestamp ?? new Date().toISOString() };
-    const journey = { flowId: flow.id, flowVersion: flow.version, runId: 'preview', workflowId: 'preview', startedAt: event.timestamp };
+    const event = {
+      name:
+        body.event?.name ??
+        ('event' in flow.trigger
+          ? flow.trigger.event
+          : 'inactivity' in flow.trigger
+            ? 'Segment Entered'
+            : 'Profile Updated'),
+      properties: body.event?.properties ?? {},
+      timestamp: body.event?.timestamp ?? new Date().toISOString(),
+    };
+    const journey = {
+      flowId: flow.id,
+      flowVersion: flow.version,
+      runId: 'preview',
+      workflowId: 'preview',
+      startedAt: event.timestamp,
+    };
     const messages = [];
     for (const step of flow.steps) {
       if (Object.keys(templateFields(step)).length === 0) continue;
       try {
-        messages.push({ stepId: step.id, type: step.type, rendered: await renderFields(step, { contact, event, journey }) });
+        messages.push({
+          stepId: step.id,
+          type: step.type,
+          rendered: await renderFields(step, { contact, event, journey }),
+        });
       } catch (err) {
         messages.push({ stepId: step.id, type: step.type, error: (err as Error).message });
       }

@@ -14,7 +14,12 @@ import { parseOr400, storableParam } from '../validate';
 // Query strings are text: coerce, then hold them to whole numbers in range. Strict, so a
 // misspelt parameter is a 400 rather than silently ignored numbers.
 const statsQuery = z.strictObject({
-  version: z.coerce.number().int().positive().max(2 ** 31 - 1).optional(),
+  version: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 31 - 1)
+    .optional(),
   conversionWindowDays: z.coerce.number().int().min(1).max(90).default(DEFAULT_CONVERSION_WINDOW_DAYS),
 });
 
@@ -29,7 +34,9 @@ export function flowStatsRouter(deps: { db: Db }): Router {
     if (query.version !== undefined && !(await getFlowVersion(deps.db, flowId, query.version))) {
       throw notFound(`version ${query.version} of flow "${flowId}"`);
     }
-    res.json(await flowStats(deps.db, flowId, { version: query.version, conversionWindowDays: query.conversionWindowDays }));
+    res.json(
+      await flowStats(deps.db, flowId, { version: query.version, conversionWindowDays: query.conversionWindowDays }),
+    );
   });
 
   return router;

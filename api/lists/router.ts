@@ -5,7 +5,20 @@
  */
 import { Router } from 'express';
 import { z } from 'zod';
-import { createList, deleteList, getList, getListWithCount, joinList, leaveList, listLists, listMembers, membershipHistory, updateList, contactsByEmail, ensureContacts } from '../../db/lists';
+import {
+  createList,
+  deleteList,
+  getList,
+  getListWithCount,
+  joinList,
+  leaveList,
+  listLists,
+  listMembers,
+  membershipHistory,
+  updateList,
+  contactsByEmail,
+  ensureContacts,
+} from '../../db/lists';
 import { MEMBERSHIP_SOURCE } from '../../audiences/list-events';
 import { canonicalContactId, resolveContactIds } from '../../db/contact-merge';
 import { inTransaction, type Db } from '../../db/pool';
@@ -24,23 +37,35 @@ const newList = z.strictObject({ id: slug, name, description: description.option
 
 const listChange = z
   .strictObject({ name: name.optional(), description: description.nullable().optional() })
-  .refine((c) => c.name !== undefined || c.description !== undefined, { message: 'give name or description to change' });
+  .refine((c) => c.name !== undefined || c.description !== undefined, {
+    message: 'give name or description to change',
+  });
 
 /** How a membership started: api (default), import, identify, shopify, a form's name… */
-export const membershipSource = z.string().regex(MEMBERSHIP_SOURCE, 'use 1-64 lowercase letters, digits or "_", starting with a letter');
+export const membershipSource = z
+  .string()
+  .regex(MEMBERSHIP_SOURCE, 'use 1-64 lowercase letters, digits or "_", starting with a letter');
 
 const member = z
   .strictObject({ contactId: z.string().min(1).max(MAX_ID_LENGTH).optional(), email: z.email().max(320).optional() })
-  .refine((m) => (m.contactId === undefined) !== (m.email === undefined), { message: 'give either contactId or email' });
+  .refine((m) => (m.contactId === undefined) !== (m.email === undefined), {
+    message: 'give either contactId or email',
+  });
 
 const newMembers = z.strictObject({
-  contacts: z.array(member).min(1, 'add at least one contact').max(MAX_MEMBERS_PER_REQUEST, `at most ${MAX_MEMBERS_PER_REQUEST} contacts per request`),
+  contacts: z
+    .array(member)
+    .min(1, 'add at least one contact')
+    .max(MAX_MEMBERS_PER_REQUEST, `at most ${MAX_MEMBERS_PER_REQUEST} contacts per request`),
   source: membershipSource.default('api'),
 });
 
 const memberPage = z.strictObject({
   /** The `nextCursor` of the previous page. */
-  cursor: z.string().regex(/^[1-9][0-9]{0,14}$/, 'use the nextCursor of the previous page').optional(),
+  cursor: z
+    .string()
+    .regex(/^[1-9][0-9]{0,14}$/, 'use the nextCursor of the previous page')
+    .optional(),
   limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(100),
 });
 
@@ -93,11 +118,16 @@ export function listsRouter(deps: { db: Db }): Router {
       const list = await getList(tx, req.params.id, { lock: 'share' });
       if (!list) throw notFound(`list "${req.params.id}"`);
       // An id merged into another contact (an anonymous visitor who logged in) is that contact.
-      const canonical = await resolveContactIds(tx, body.contacts.flatMap((c) => (c.contactId !== undefined ? [c.contactId] : [])));
+      const canonical = await resolveContactIds(
+        tx,
+        body.contacts.flatMap((c) => (c.contactId !== undefined ? [c.contactId] : [])),
+      );
       const emails = body.contacts.flatMap((c) => (c.email !== undefined ? [c.email] : []));
       const createdById = await ensureContacts(tx, [...canonical.values()]);
       const { byEmail, created: createdByEmail } = await contactsByEmail(tx, emails);
-      const contactIds = body.contacts.map((c) => (c.contactId !== undefined ? canonical.get(c.contactId)! : byEmail.get(c.email!.trim().toLowerCase())!));
+      const contactIds = body.contacts.map((c) =>
+        c.contactId !== undefined ? canonical.get(c.contactId)! : byEmail.get(c.email!.trim().toLowerCase())!,
+      );
       const joined = new Set(await joinList(tx, list, contactIds, body.source));
       return { contactIds, joined, created: createdById.length + createdByEmail.length };
     });
@@ -120,7 +150,10 @@ export function listsRouter(deps: { db: Db }): Router {
   router.get('/:id/members', async (req, res) => {
     const page = parseOr400(memberPage, req.query);
     if (!(await getList(deps.db, req.params.id))) throw notFound(`list "${req.params.id}"`);
-    const { members, next } = await listMembers(deps.db, req.params.id, { after: page.cursor ? Number(page.cursor) : undefined, limit: page.limit });
+    const { members, next } = await listMembers(deps.db, req.params.id, {
+      after: page.cursor ? Number(page.cursor) : undefined,
+      limit: page.limit,
+    });
     res.json({ members, ...(next !== undefined ? { nextCursor: String(next) } : {}) });
   });
 
@@ -128,7 +161,12 @@ export function listsRouter(deps: { db: Db }): Router {
   router.get('/:id/members/:contactId', async (req, res) => {
     if (!(await getList(deps.db, req.params.id))) throw notFound(`list "${req.params.id}"`);
     const periods = await membershipHistory(deps.db, req.params.id, req.params.contactId);
-    res.json({ listId: req.params.id, contactId: req.params.contactId, member: periods.some((p) => p.leftAt === null), periods });
+    res.json({
+      listId: req.params.id,
+      contactId: req.params.contactId,
+      member: periods.some((p) => p.leftAt === null),
+      periods,
+    });
   });
 
   /** Idempotent: a contact that is not a member answers `left: false`. `?source=` says how (default api). */

@@ -95,17 +95,27 @@ export function authenticate(ring: KeyRing, scope: 'ingestion' | 'admin'): Reque
     }
     if (!identity) {
       res.set('WWW-Authenticate', 'Bearer, Basic realm="parcours"');
-      const howTo = scope === 'ingestion'
-        ? 'send "Authorization: Bearer <key>" (or Basic with the key as user name, or "writeKey" in the body)'
-        : 'send "Authorization: Bearer <key>"';
-      const message = candidate !== undefined ? 'API key is not valid'
-        : header ? `the Authorization header holds no key: ${howTo}`
-        : `missing API key: ${howTo}`;
+      const howTo =
+        scope === 'ingestion'
+          ? 'send "Authorization: Bearer <key>" (or Basic with the key as user name, or "writeKey" in the body)'
+          : 'send "Authorization: Bearer <key>"';
+      const message =
+        candidate !== undefined
+          ? 'API key is not valid'
+          : header
+            ? `the Authorization header holds no key: ${howTo}`
+            : `missing API key: ${howTo}`;
       return next(new HttpError(401, 'unauthorized', message));
     }
     res.locals.apiKey = identity;
     if (scope === 'admin' && identity.kind !== 'admin') {
-      return next(new HttpError(403, 'forbidden', 'a write key can only send events (/v1/track, /v1/identify, /v1/batch, ...); this route needs an admin key (API_KEYS)'));
+      return next(
+        new HttpError(
+          403,
+          'forbidden',
+          'a write key can only send events (/v1/track, /v1/identify, /v1/batch, ...); this route needs an admin key (API_KEYS)',
+        ),
+      );
     }
     next();
   };

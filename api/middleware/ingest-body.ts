@@ -41,7 +41,10 @@ const parseJson: RequestHandler = (req, res, next) => {
     req.body = undefined;
     return next();
   }
-  if (jsonDepthExceeds(text, MAX_BODY_DEPTH)) return next(invalid([{ path: [], message: `nested deeper than ${MAX_BODY_DEPTH} levels` }], 'body is nested too deeply'));
+  if (jsonDepthExceeds(text, MAX_BODY_DEPTH))
+    return next(
+      invalid([{ path: [], message: `nested deeper than ${MAX_BODY_DEPTH} levels` }], 'body is nested too deeply'),
+    );
   let body: unknown;
   try {
     body = parseExactJson(text);
@@ -58,6 +61,9 @@ const parseJson: RequestHandler = (req, res, next) => {
 };
 
 export function ingestionBody(): RequestHandler[] {
-  const onIngestion = (handler: RequestHandler): RequestHandler => (req, res, next) => (isIngestionPath(req) ? handler(req, res, next) : next());
+  const onIngestion =
+    (handler: RequestHandler): RequestHandler =>
+    (req, res, next) =>
+      isIngestionPath(req) ? handler(req, res, next) : next();
   return [onIngestion(readText), onIngestion(parseJson)];
 }

@@ -16,12 +16,21 @@ const JSON_TYPES = ['application/json', 'application/*+json', 'text/plain'];
 export const MAX_BODY = '500kb';
 
 const hasBody = (headers: express.Request['headers']) =>
-  headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+  headers['transfer-encoding'] !== undefined ||
+  (headers['content-length'] !== undefined && headers['content-length'] !== '0');
 
 const requireJsonType: RequestHandler = (req, _res, next) => {
   if (!hasBody(req.headers) || req.is(JSON_TYPES)) return next();
   const given = req.get('content-type');
-  next(new HttpError(415, 'unsupported_media_type', given ? `content type "${given}" is not JSON; send "Content-Type: application/json"` : 'missing content type; send "Content-Type: application/json"'));
+  next(
+    new HttpError(
+      415,
+      'unsupported_media_type',
+      given
+        ? `content type "${given}" is not JSON; send "Content-Type: application/json"`
+        : 'missing content type; send "Content-Type: application/json"',
+    ),
+  );
 };
 
 /**
@@ -29,7 +38,8 @@ const requireJsonType: RequestHandler = (req, _res, next) => {
  * batch fails alone); this bound on the whole body protects everything before that.
  */
 const boundDepth: RequestHandler = (req, _res, next) => {
-  const issue = req.body === undefined ? undefined : unstorableJson(req.body, { maxDepth: 2 * MAX_JSON_DEPTH, depthOnly: true });
+  const issue =
+    req.body === undefined ? undefined : unstorableJson(req.body, { maxDepth: 2 * MAX_JSON_DEPTH, depthOnly: true });
   next(issue ? invalid([issue], 'body is nested too deeply') : undefined);
 };
 

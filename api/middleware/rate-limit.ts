@@ -53,6 +53,12 @@ export function rateLimit(limits: RateLimits, now: () => number = Date.now): Req
     }
     const seconds = Math.max(1, Math.ceil((1 - bucket.tokens) / perSecond));
     res.set('Retry-After', String(seconds));
-    next(new HttpError(429, 'rate_limited', `too many requests for this key (${perSecond} per second, bursts of ${burst}); retry in ${seconds} s`));
+    next(
+      new HttpError(
+        429,
+        'rate_limited',
+        `too many requests for this key (${perSecond} per second, bursts of ${burst}); retry in ${seconds} s`,
+      ),
+    );
   };
 }

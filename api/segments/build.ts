@@ -12,7 +12,14 @@ import type { WorkflowClient } from '@temporalio/client';
 import { timeDirection } from '../../audiences/segment-deps';
 import { buildChunkSql, flipsInRangeSql } from '../../audiences/segment-sql';
 import { inTransaction, type Db } from '../../db/pool';
-import { buildCursor, claimBuild, finishBuild, recordBuildProgress, storeClocksToArm, type Segment } from '../../db/segments';
+import {
+  buildCursor,
+  claimBuild,
+  finishBuild,
+  recordBuildProgress,
+  storeClocksToArm,
+  type Segment,
+} from '../../db/segments';
 import type { Logger } from '../../runtime/logger';
 import { armPendingClocks } from '../../routing/segment-clock-arming';
 import { LIVE_SEGMENTS_CACHE_MS } from '../../routing/segment-upkeep';
@@ -40,8 +47,15 @@ export interface BuildOptions {
 
 export const DEFAULT_BUILD: BuildOptions = { chunk: 50_000, statementMs: 5_000, maxChunk: 500_000, armClocks: true };
 
-/** The next chunk's size from the last one's time: towards `statementMs`, at most 8 times larger or 4 times smaller at once. */
-export function nextChunk(opts: Pick<BuildOptions, 'statementMs' | 'maxChunk'>, chunk: number, elapsedMs: number): number {
+/**
+ * The next chunk's size from the last one's time: towards `statementMs`, at most 8 times larger or 4 times smaller at
+ * once.
+ */
+export function nextChunk(
+  opts: Pick<BuildOptions, 'statementMs' | 'maxChunk'>,
+  chunk: number,
+  elapsedMs: number,
+): number {
   const scaled = Math.round((chunk * opts.statementMs) / Math.max(1, elapsedMs));
   return Math.max(1, Math.min(opts.maxChunk, chunk * 8, Math.max(Math.ceil(chunk / 4), scaled)));
 }
@@ -79,7 +93,8 @@ export async function runBuild(deps: BuildDeps, segment: Segment, options: Parti
       // Deleted meanwhile: stop.
       if (!going) return;
       chunk = nextChunk(opts, chunk, Date.now() - started);
-      if (segment.dependencies.timeBased && opts.armClocks && deps.workflows) await armChunkClocks(deps, segment, now, lo, hi);
+      if (segment.dependencies.timeBased && opts.armClocks && deps.workflows)
+        await armChunkClocks(deps, segment, now, lo, hi);
       cursor = hi;
     }
     await finishBuild(deps.db, segment.id);
@@ -93,10 +108,17 @@ async function armChunkClocks(deps: BuildDeps, segment: Segment, now: Date, lo: 
   const direction = timeDirection(segment.condition);
   if (!direction.canRise && !direction.canFall) return;
   // Only the side time can move: members of a segment that can only lose them, and so on.
-  const sql = flipsInRangeSql(segment.condition, now, lo, hi, direction.canRise && direction.canFall ? undefined : direction.canFall);
+  const sql = flipsInRangeSql(
+    segment.condition,
+    now,
+    lo,
+    hi,
+    direction.canRise && direction.canFall ? undefined : direction.canFall,
+  );
   // The chunk's clock moments in one statement; the arming pass signals them (the build waits
   // for it, so a build does not run ahead of Temporal by more than a chunk).
-  if ((await storeClocksToArm(deps.db, sql)) > 0) await armPendingClocks({ db: deps.db, workflows: deps.workflows!, log: deps.log });
+  if ((await storeClocksToArm(deps.db, sql)) > 0)
+    await armPendingClocks({ db: deps.db, workflows: deps.workflows!, log: deps.log });
 }
 
 /** Resumes the build of this segment if its builder is gone (called when the segment is read). */

@@ -43,7 +43,10 @@ export function sourceEventsRouter(deps: IngestDeps): Router {
       throw new HttpError(400, 'invalid_json', 'body is not valid JSON');
     }
     try {
-      if (config.ignoreWhen !== undefined && (await evaluateExpression(['ignoreWhen'], config.ignoreWhen, payload, {})) === true) {
+      if (
+        config.ignoreWhen !== undefined &&
+        (await evaluateExpression(['ignoreWhen'], config.ignoreWhen, payload, {})) === true
+      ) {
         // Acknowledged, so the platform neither retries it nor disables the webhook.
         deps.log.info({ source: source.id }, 'source delivery ignored: ignoreWhen matched');
         res.json({ source: source.id, ignored: `ignoreWhen matched: ${config.ignoreWhen}` });
@@ -53,16 +56,34 @@ export function sourceEventsRouter(deps: IngestDeps): Router {
       const call = await mapDelivery(config.mapping, { sourceId: source.id, rawBody, payload, fetched });
       const valid = parseWith(trackPayload, call);
       // What the track schema refuses came from a mapped field: name it as the mapping's path.
-      if (!valid.success) throw new HttpError(400, 'mapping_failed', 'the mapped event is invalid', valid.issues.map((i) => ({ path: ['mapping', ...i.path], message: i.message })));
+      if (!valid.success)
+        throw new HttpError(
+          400,
+          'mapping_failed',
+          'the mapped event is invalid',
+          valid.issues.map((i) => ({ path: ['mapping', ...i.path], message: i.message })),
+        );
       const result = await ingestTrack(deps, valid.data);
       res.json({
         source: source.id,
-        stored: { event: valid.data.event, messageId: result.messageId, eventId: result.eventId, contactId: result.contactId, duplicate: result.duplicate, routing: result.routing },
+        stored: {
+          event: valid.data.event,
+          messageId: result.messageId,
+          eventId: result.eventId,
+          contactId: result.contactId,
+          duplicate: result.duplicate,
+          routing: result.routing,
+        },
       });
     } catch (err) {
       if (err instanceof MappingError) {
-        deps.log.info({ source: source.id, path: err.path, reason: err.message }, 'source delivery refused: mapping failed');
-        throw new HttpError(400, 'mapping_failed', `${err.path.join('.')}: ${err.message}`, [{ path: err.path, message: err.message }]);
+        deps.log.info(
+          { source: source.id, path: err.path, reason: err.message },
+          'source delivery refused: mapping failed',
+        );
+        throw new HttpError(400, 'mapping_failed', `${err.path.join('.')}: ${err.message}`, [
+          { path: err.path, message: err.message },
+        ]);
       }
       if (err instanceof SourceFetchError) {
         // Nothing stored: a 502 makes the platform retry the delivery later.
@@ -77,7 +98,12 @@ export function sourceEventsRouter(deps: IngestDeps): Router {
 
 async function fetchLinked(fetch: NonNullable<SourceConfig['fetch']>, payload: unknown): Promise<unknown> {
   const url = await evaluateExpression(['fetch', 'url'], fetch.url, payload, {});
-  if (typeof url !== 'string') throw new MappingError(['fetch', 'url'], `${fetch.url} gave ${url === undefined ? 'nothing' : JSON.stringify(url)}, expected a URL`);
-  if (!isUnderPrefix(url, fetch.urlPrefix)) throw new MappingError(['fetch', 'url'], `${url} is not under the source's urlPrefix ${fetch.urlPrefix}`);
+  if (typeof url !== 'string')
+    throw new MappingError(
+      ['fetch', 'url'],
+      `${fetch.url} gave ${url === undefined ? 'nothing' : JSON.stringify(url)}, expected a URL`,
+    );
+  if (!isUnderPrefix(url, fetch.urlPrefix))
+    throw new MappingError(['fetch', 'url'], `${url} is not under the source's urlPrefix ${fetch.urlPrefix}`);
   return fetchLinkedDocument(url, fetch);
 }

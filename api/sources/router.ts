@@ -11,7 +11,13 @@ import { parseWith } from '../../flows/validate';
 import { invalid, notFound } from '../errors';
 import { parseOr400 } from '../validate';
 
-const view = (s: StoredSource) => ({ id: s.id, ...redacted(s.config), createdAt: s.createdAt, updatedAt: s.updatedAt, receiveUrl: `/v1/sources/${s.id}/events` });
+const view = (s: StoredSource) => ({
+  id: s.id,
+  ...redacted(s.config),
+  createdAt: s.createdAt,
+  updatedAt: s.updatedAt,
+  receiveUrl: `/v1/sources/${s.id}/events`,
+});
 
 export function sourcesRouter(deps: { db: Db }): Router {
   const router = Router();

@@ -22,7 +22,12 @@ const sendgridEvent = z.looseObject({
   parcours_message_id: z.string().optional(),
 });
 
-export function verifySendgridSignature(key: KeyObject, signature: string, timestamp: string, rawBody: Buffer): boolean {
+export function verifySendgridSignature(
+  key: KeyObject,
+  signature: string,
+  timestamp: string,
+  rawBody: Buffer,
+): boolean {
   try {
     return verify('sha256', Buffer.concat([Buffer.from(timestamp), rawBody]), key, Buffer.from(signature, 'base64'));
   } catch {
@@ -32,11 +37,18 @@ export function verifySendgridSignature(key: KeyObject, signature: string, times
 
 export function sendgridWebhookRouter(deps: IngestDeps & { webhooks: { sendgridPublicKey?: string } }): Router {
   const router = Router();
-  const key = deps.webhooks.sendgridPublicKey ? createPublicKey({ key: Buffer.from(deps.webhooks.sendgridPublicKey, 'base64'), format: 'der', type: 'spki' }) : undefined;
+  const key = deps.webhooks.sendgridPublicKey
+    ? createPublicKey({ key: Buffer.from(deps.webhooks.sendgridPublicKey, 'base64'), format: 'der', type: 'spki' })
+    : undefined;
 
   // The signature covers the exact bytes: parse JSON only after verifying them.
   router.post('/sendgrid', express.raw({ type: () => true, limit: '5mb' }), async (req, res) => {
-    if (!key) throw new HttpError(404, 'not_configured', 'the SendGrid webhook is not configured (SENDGRID_WEBHOOK_PUBLIC_KEY)');
+    if (!key)
+      throw new HttpError(
+        404,
+        'not_configured',
+        'the SendGrid webhook is not configured (SENDGRID_WEBHOOK_PUBLIC_KEY)',
+      );
     const signature = req.get(SIGNATURE_HEADER);
     const timestamp = req.get(TIMESTAMP_HEADER);
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
@@ -55,7 +67,12 @@ export function sendgridWebhookRouter(deps: IngestDeps & { webhooks: { sendgridP
     const parsed = z.array(sendgridEvent).safeParse(events);
     if (!parsed.success) throw new HttpError(400, 'invalid_request', 'expected a JSON array of SendGrid events');
 
-    const counts: Record<EngagementOutcome | 'not_ours', number> = { recorded: 0, duplicate: 0, unknown_message: 0, not_ours: 0 };
+    const counts: Record<EngagementOutcome | 'not_ours', number> = {
+      recorded: 0,
+      duplicate: 0,
+      unknown_message: 0,
+      not_ours: 0,
+    };
     for (const e of parsed.data) {
       if (!e.parcours_message_id) {
         counts.not_ours += 1; // sent by another system on the same SendGrid account
@@ -69,18 +86,29 @@ export function sendgridWebhookRouter(deps: IngestDeps & { webhooks: { sendgridP
         sourceEventId: sg_event_id,
         type,
         occurredAt: new Date(at * 1000).toISOString(),
-        data: pick(rest, ['url', 'reason', 'status', 'response', 'sg_machine_open', 'useragent', 'asm_group_id']) as Record<string, unknown> & { bounce_type?: unknown },
+        data: pick(rest, [
+          'url',
+          'reason',
+          'status',
+          'response',
+          'sg_machine_open',
+          'useragent',
+          'asm_group_id',
+        ]) as Record<string, unknown> & { bounce_type?: unknown },
       });
       counts[outcome] += 1;
     }
-    // 2xx even for unknown messages: SendGrid would retry them forever. A storage failure throws (5xx) and SendGrid retries.
+    // 2xx even for unknown messages: SendGrid would retry them forever. A storage failure throws (5xx) and SendGrid
+    // retries.
     res.json({ received: parsed.data.length, ...counts });
   });
   return router;
 }
 
 function pick(source: Record<string, unknown>, keys: string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = Object.fromEntries(keys.filter((k) => source[k] !== undefined).map((k) => [k, source[k]]));
+  const out: Record<string, unknown> = Object.fromEntries(
+    keys.filter((k) => source[k] !== undefined).map((k) => [k, source[k]]),
+  );
   if (source.type !== undefined) out.bounce_type = source.type;
   return out;
 }

@@ -29,7 +29,10 @@ export async function ingestCalls(deps: IngestDeps, topic: string, outcome: Conn
   if ('ignored' in outcome) return { topic, ignored: outcome.ignored };
   const stored: StoredCall[] = [];
   for (const call of outcome.calls) {
-    const result = call.type === 'track' ? await ingestTrack(deps, validCall(trackPayload, call)) : await ingestIdentify(deps, validCall(identifyPayload, call));
+    const result =
+      call.type === 'track'
+        ? await ingestTrack(deps, validCall(trackPayload, call))
+        : await ingestIdentify(deps, validCall(identifyPayload, call));
     stored.push({
       type: call.type,
       ...(call.type === 'track' ? { event: call.event } : {}),
@@ -51,7 +54,11 @@ function validCall<S extends z.ZodType>(schema: S, call: SegmentCall): z.output<
 }
 
 /** The contact whose Order Completed from this source carried this order id, if it reached us. */
-export async function findOrderContact(db: Queryable, source: 'shopify' | 'woocommerce', orderId: string): Promise<string | undefined> {
+export async function findOrderContact(
+  db: Queryable,
+  source: 'shopify' | 'woocommerce',
+  orderId: string,
+): Promise<string | undefined> {
   const { rows } = await db.query<{ contact_id: string }>(
     `SELECT contact_id FROM events
       WHERE type = 'track' AND name = $1 AND properties->>'order_id' = $2 AND context->'source'->>'name' = $3
@@ -62,7 +69,10 @@ export async function findOrderContact(db: Queryable, source: 'shopify' | 'wooco
 }
 
 export function requiredHeader(value: string | undefined, name: string): string {
-  if (!value?.trim()) throw new HttpError(400, 'invalid_request', `the ${name} header is required`, [{ path: [name], message: 'required' }]);
+  if (!value?.trim())
+    throw new HttpError(400, 'invalid_request', `the ${name} header is required`, [
+      { path: [name], message: 'required' },
+    ]);
   return value.trim();
 }
 
@@ -79,12 +89,23 @@ export function parseWebhookJson(body: Buffer): unknown {
  * Maps a delivery and stores its calls; a payload the connector's schema refuses is a 400
  * naming the paths (the platform changed its format, or someone else posts here).
  */
-export async function ingestDelivery(deps: IngestDeps, platform: string, topic: string, map: () => ConnectorOutcome | Promise<ConnectorOutcome>): Promise<WebhookAnswer> {
+export async function ingestDelivery(
+  deps: IngestDeps,
+  platform: string,
+  topic: string,
+  map: () => ConnectorOutcome | Promise<ConnectorOutcome>,
+): Promise<WebhookAnswer> {
   let outcome: ConnectorOutcome;
   try {
     outcome = await map();
   } catch (err) {
-    if (err instanceof ZodError) throw new HttpError(400, 'invalid_request', `the ${topic} payload is not what ${platform} documents`, zodIssues(err));
+    if (err instanceof ZodError)
+      throw new HttpError(
+        400,
+        'invalid_request',
+        `the ${topic} payload is not what ${platform} documents`,
+        zodIssues(err),
+      );
     throw err;
   }
   return ingestCalls(deps, topic, outcome);

@@ -19,7 +19,8 @@ export function shopifyWebhookRouter(deps: IngestDeps & { webhooks: { shopifySec
   // The signature covers the exact bytes: parse JSON only after verifying them.
   router.post('/shopify', express.raw({ type: () => true, limit: '5mb' }), async (req, res) => {
     const secret = deps.webhooks.shopifySecret;
-    if (!secret) throw new HttpError(404, 'not_configured', 'the Shopify webhook is not configured (SHOPIFY_WEBHOOK_SECRET)');
+    if (!secret)
+      throw new HttpError(404, 'not_configured', 'the Shopify webhook is not configured (SHOPIFY_WEBHOOK_SECRET)');
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     if (!verifyBase64HmacSha256(secret, body, req.get(SHOPIFY_HMAC_HEADER))) {
       throw new HttpError(401, 'invalid_signature', 'the X-Shopify-Hmac-Sha256 signature does not verify');
@@ -38,16 +39,20 @@ export function shopifyWebhookRouter(deps: IngestDeps & { webhooks: { shopifySec
       webhookId,
       shop: req.get('x-shopify-shop-domain'),
       // A retry carries the same time, and the event keeps when it happened, not when it arrived.
-      triggeredAt: triggeredAt && !Number.isNaN(Date.parse(triggeredAt)) ? new Date(triggeredAt).toISOString() : undefined,
+      triggeredAt:
+        triggeredAt && !Number.isNaN(Date.parse(triggeredAt)) ? new Date(triggeredAt).toISOString() : undefined,
     };
     const answer = await ingestDelivery(deps, 'Shopify', topic, async () => {
       // A refund names only its order: its contact is the one whose order that was.
       const orderId = topic === 'refunds/create' ? refundOrderId(payload) : undefined;
-      return mapShopifyWebhook(delivery, payload, orderId ? await findOrderContact(deps.db, 'shopify', orderId) : undefined);
+      return mapShopifyWebhook(
+        delivery,
+        payload,
+        orderId ? await findOrderContact(deps.db, 'shopify', orderId) : undefined,
+      );
     });
     if ('ignored' in answer) deps.log.info({ topic, webhookId, reason: answer.ignored }, 'shopify webhook ignored');
     res.json(answer);
   });
   return router;
 }
-

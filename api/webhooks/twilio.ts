@@ -17,13 +17,16 @@ import { HttpError } from '../errors';
 const STOP = new Set(['STOP', 'STOPALL', 'UNSUBSCRIBE', 'END', 'QUIT', 'REVOKE', 'OPTOUT', 'CANCEL']);
 const START = new Set(['START', 'UNSTOP']);
 
-export function twilioWebhookRouter(deps: IngestDeps & { webhooks: { twilioAuthToken?: string; publicUrl: string } }): Router {
+export function twilioWebhookRouter(
+  deps: IngestDeps & { webhooks: { twilioAuthToken?: string; publicUrl: string } },
+): Router {
   const router = Router();
   router.use('/twilio', express.urlencoded({ extended: false, limit: '64kb' }));
 
   const verified = (req: Request): Record<string, string> => {
     const token = deps.webhooks.twilioAuthToken;
-    if (!token) throw new HttpError(404, 'not_configured', 'the Twilio webhooks are not configured (TWILIO_AUTH_TOKEN)');
+    if (!token)
+      throw new HttpError(404, 'not_configured', 'the Twilio webhooks are not configured (TWILIO_AUTH_TOKEN)');
     const params = (req.body ?? {}) as Record<string, string>;
     // Behind a proxy the URL Twilio signed is the public one, not the one we see.
     const url = `${deps.webhooks.publicUrl}${req.originalUrl}`;
@@ -61,7 +64,14 @@ export function twilioWebhookRouter(deps: IngestDeps & { webhooks: { twilioAuthT
     // The keyword is the person's own decision: it is also the SMS consent of every contact with that number.
     if (from && (STOP.has(keyword) || START.has(keyword))) {
       const status = STOP.has(keyword) ? 'unsubscribed' : 'subscribed';
-      const events = await inTransaction(deps.db, (tx) => setConsentByAddress(tx, { channel: 'sms', address: from, status, source: `sms_keyword_${keyword.toLowerCase()}` }));
+      const events = await inTransaction(deps.db, (tx) =>
+        setConsentByAddress(tx, {
+          channel: 'sms',
+          address: from,
+          status,
+          source: `sms_keyword_${keyword.toLowerCase()}`,
+        }),
+      );
       for (const event of events) await routeStored(deps, event, { inline: true });
     }
     res.type('text/xml').send('<?xml version="1.0" encoding="UTF-8"?><Response/>');

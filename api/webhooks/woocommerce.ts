@@ -20,7 +20,12 @@ export function woocommerceWebhookRouter(deps: IngestDeps & { webhooks: { woocom
   const router = Router();
   router.post('/woocommerce', express.raw({ type: () => true, limit: '5mb' }), async (req, res) => {
     const secret = deps.webhooks.woocommerceSecret;
-    if (!secret) throw new HttpError(404, 'not_configured', 'the WooCommerce webhook is not configured (WOOCOMMERCE_WEBHOOK_SECRET)');
+    if (!secret)
+      throw new HttpError(
+        404,
+        'not_configured',
+        'the WooCommerce webhook is not configured (WOOCOMMERCE_WEBHOOK_SECRET)',
+      );
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     if (!req.get('x-wc-webhook-topic') && isPing(req.body)) {
       res.json({ ping: 'ok' });
@@ -37,8 +42,11 @@ export function woocommerceWebhookRouter(deps: IngestDeps & { webhooks: { woocom
       return;
     }
     const payload = parseWebhookJson(body);
-    const answer = await ingestDelivery(deps, 'WooCommerce', topic, () => mapWooCommerceWebhook({ topic, deliveryId, source: req.get('x-wc-webhook-source') }, payload));
-    if ('ignored' in answer) deps.log.info({ topic, deliveryId, reason: answer.ignored }, 'woocommerce webhook ignored');
+    const answer = await ingestDelivery(deps, 'WooCommerce', topic, () =>
+      mapWooCommerceWebhook({ topic, deliveryId, source: req.get('x-wc-webhook-source') }, payload),
+    );
+    if ('ignored' in answer)
+      deps.log.info({ topic, deliveryId, reason: answer.ignored }, 'woocommerce webhook ignored');
     res.json(answer);
   });
   return router;

@@ -67,7 +67,11 @@ beforeAll(async () => {
   });
   stack.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   stack.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await waitFor(() => output.includes('Parcours is running'), `npm start to be ready; output so far:\n${output}`, 120_000);
+  await waitFor(
+    () => output.includes('Parcours is running'),
+    `npm start to be ready; output so far:\n${output}`,
+    120_000,
+  );
   api = supertest(`http://127.0.0.1:${ports.api}`);
 });
 
@@ -95,40 +99,77 @@ test('the Temporal Web UI is served', async () => {
 });
 
 test('abandoned cart over HTTP: one contact gets both emails, the one who orders gets one; support finds them by search attribute', async () => {
-  const put = await api.put('/v1/flows/abandoned-cart').set('Authorization', `Bearer ${KEY}`).send({
-    name: 'Abandoned cart',
-    status: 'live',
-    trigger: { event: 'Checkout Started' },
-    exitWhen: [{ event: 'Order Completed' }],
-    // Seconds-long delays: smart sending would hold back the second email, quiet hours the SMS at night.
-    smartSending: { enabled: false },
-    quietHours: { sms: null },
-    steps: [
-      { id: 'wait-1', type: 'delay', duration: '2 seconds' },
-      { id: 'email-1', type: 'email', subject: 'Your cart: {{ event.properties.products[0].name }}', html: '<p>Come back</p>' },
-      { id: 'wait-2', type: 'delay', duration: '4 seconds' },
-      { id: 'email-2', type: 'email', subject: 'Last call', html: '<p>Last call</p>' },
-      { id: 'sms', type: 'sms', body: 'Your cart expires today' },
-    ],
-  });
+  const put = await api
+    .put('/v1/flows/abandoned-cart')
+    .set('Authorization', `Bearer ${KEY}`)
+    .send({
+      name: 'Abandoned cart',
+      status: 'live',
+      trigger: { event: 'Checkout Started' },
+      exitWhen: [{ event: 'Order Completed' }],
+      // Seconds-long delays: smart sending would hold back the second email, quiet hours the SMS at night.
+      smartSending: { enabled: false },
+      quietHours: { sms: null },
+      steps: [
+        { id: 'wait-1', type: 'delay', duration: '2 seconds' },
+        {
+          id: 'email-1',
+          type: 'email',
+          subject: 'Your cart: {{ event.properties.products[0].name }}',
+          html: '<p>Come back</p>',
+        },
+        { id: 'wait-2', type: 'delay', duration: '4 seconds' },
+        { id: 'email-2', type: 'email', subject: 'Last call', html: '<p>Last call</p>' },
+        { id: 'sms', type: 'sms', body: 'Your cart expires today' },
+      ],
+    });
   expect(put.status).toBe(201);
 
-  for (const [userId, email] of [['e2e-keeps', 'keeps@example.com'], ['e2e-buys', 'buys@example.com']]) {
-    await api.post('/v1/identify').set('Authorization', `Bearer ${KEY}`).send({ userId, traits: { email, phone: '+33612345678' } }).expect(202);
+  for (const [userId, email] of [
+    ['e2e-keeps', 'keeps@example.com'],
+    ['e2e-buys', 'buys@example.com'],
+  ]) {
+    await api
+      .post('/v1/identify')
+      .set('Authorization', `Bearer ${KEY}`)
+      .send({ userId, traits: { email, phone: '+33612345678' } })
+      .expect(202);
     // The SMS is marketing: it needs an opt-in.
-    await api.put(`/v1/contacts/${userId}/consent/sms`).set('Authorization', `Bearer ${KEY}`).send({ status: 'subscribed', source: 'checkout' }).expect(200);
+    await api
+      .put(`/v1/contacts/${userId}/consent/sms`)
+      .set('Authorization', `Bearer ${KEY}`)
+      .send({ status: 'subscribed', source: 'checkout' })
+      .expect(200);
     await api
       .post('/v1/track')
       .set('Authorization', `Bearer ${KEY}`)
-      .send({ userId, event: 'Checkout Started', messageId: `co-${userId}`, properties: { products: [{ name: 'Wool scarf' }] } })
+      .send({
+        userId,
+        event: 'Checkout Started',
+        messageId: `co-${userId}`,
+        properties: { products: [{ name: 'Wool scarf' }] },
+      })
       .expect(202);
   }
   await waitFor(() => sendgrid.emails.some((e) => e.to === 'buys@example.com'), 'the first email to the buyer', 30_000);
-  await api.post('/v1/track').set('Authorization', `Bearer ${KEY}`).send({ userId: 'e2e-buys', event: 'Order Completed' }).expect(202);
+  await api
+    .post('/v1/track')
+    .set('Authorization', `Bearer ${KEY}`)
+    .send({ userId: 'e2e-buys', event: 'Order Completed' })
+    .expect(202);
 
-  const journeyOf = async (userId: string) => (await api.get(`/v1/contacts/${userId}/journeys`).set('Authorization', `Bearer ${KEY}`)).body.journeys[0];
-  await waitFor(async () => (await journeyOf('e2e-keeps'))?.status === 'completed' && true, 'the first journey to complete', 60_000);
-  await waitFor(async () => (await journeyOf('e2e-buys'))?.status === 'exited' && true, 'the second journey to exit', 30_000);
+  const journeyOf = async (userId: string) =>
+    (await api.get(`/v1/contacts/${userId}/journeys`).set('Authorization', `Bearer ${KEY}`)).body.journeys[0];
+  await waitFor(
+    async () => (await journeyOf('e2e-keeps'))?.status === 'completed' && true,
+    'the first journey to complete',
+    60_000,
+  );
+  await waitFor(
+    async () => (await journeyOf('e2e-buys'))?.status === 'exited' && true,
+    'the second journey to exit',
+    30_000,
+  );
 
   const subjects = (to: string) => sendgrid.emails.filter((e) => e.to === to).map((e) => e.subject);
   expect(subjects('keeps@example.com')).toEqual(['Your cart: Wool scarf', 'Last call']);
@@ -139,7 +180,10 @@ test('abandoned cart over HTTP: one contact gets both emails, the one who orders
   const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
   try {
     const found = [];
-    for await (const wf of new Client({ connection }).workflow.list({ query: `ContactId = 'e2e-buys' AND FlowId = 'abandoned-cart'` })) found.push(wf.workflowId);
+    for await (const wf of new Client({ connection }).workflow.list({
+      query: `ContactId = 'e2e-buys' AND FlowId = 'abandoned-cart'`,
+    }))
+      found.push(wf.workflowId);
     expect(found).toEqual(['journey:abandoned-cart:e2e-buys']);
   } finally {
     await connection.close();
@@ -159,7 +203,9 @@ test('SIGTERM stops the whole stack: no process of it is left, the ports are fre
   await waitFor(() => !groupAlive(), 'every process of the stack to exit', 30_000);
   for (const port of [ports.api, ports.temporal]) {
     await new Promise<void>((resolve, reject) => {
-      const probe = createServer().once('error', reject).listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+      const probe = createServer()
+        .once('error', reject)
+        .listen(port, '127.0.0.1', () => probe.close(() => resolve()));
     });
   }
 });

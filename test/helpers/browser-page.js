@@ -13,7 +13,15 @@ window.sendWithAnalyticsJs = async (calls) => {
       writeKey,
       // The settings analytics.js would fetch from Segment's CDN: only the Segment.io
       // destination, with Parcours as its API host.
-      cdnSettings: { integrations: { 'Segment.io': { apiKey: writeKey, apiHost: `${new URL(api).host}/v1`, protocol: new URL(api).protocol.replace(':', '') } } },
+      cdnSettings: {
+        integrations: {
+          'Segment.io': {
+            apiKey: writeKey,
+            apiHost: `${new URL(api).host}/v1`,
+            protocol: new URL(api).protocol.replace(':', ''),
+          },
+        },
+      },
     },
     { initialPageview: false },
   );
@@ -45,11 +53,22 @@ window.sendByHand = async () => {
   const plain = await fetch(`${api}/v1/t`, {
     method: 'POST',
     headers: { 'Content-Type': 'text/plain' },
-    body: JSON.stringify({ writeKey, anonymousId: 'browser-visitor', event: 'Newsletter Signup Viewed', messageId: 'browser-text-plain' }),
+    body: JSON.stringify({
+      writeKey,
+      anonymousId: 'browser-visitor',
+      event: 'Newsletter Signup Viewed',
+      messageId: 'browser-text-plain',
+    }),
   }).then(answer);
   const beacon = navigator.sendBeacon(
     `${api}/v1/p`,
-    JSON.stringify({ writeKey, anonymousId: 'browser-visitor', name: 'Pricing', properties: { url: `${document.location.origin}/pricing` }, messageId: 'browser-beacon' }),
+    JSON.stringify({
+      writeKey,
+      anonymousId: 'browser-visitor',
+      name: 'Pricing',
+      properties: { url: `${document.location.origin}/pricing` },
+      messageId: 'browser-beacon',
+    }),
   );
   // The id is a JSON number past 2^53, written out as text: it must be stored as sent.
   const preflighted = await fetch(`${api}/v1/track`, {

@@ -17,7 +17,10 @@ export const INGESTION_KEY = WRITE_KEY;
  * Parcours listening on 127.0.0.1 (a random port) the way `npm start` serves it; `seen` gets
  * every request's method, path and headers (what the client library really sent).
  */
-async function listen(h: Harness, seen: (req: IncomingMessage) => void = () => undefined): Promise<{ url: string; close: () => Promise<void> }> {
+async function listen(
+  h: Harness,
+  seen: (req: IncomingMessage) => void = () => undefined,
+): Promise<{ url: string; close: () => Promise<void> }> {
   const server: Server = createServer((req, res) => {
     seen(req);
     h.app(req, res);
@@ -126,14 +129,38 @@ export function scenario(library: string): Scenario {
     email,
     groupId,
     calls: [
-      { type: 'page', messageId: m('page'), anonymousId, name: 'Pricing', properties: { url: 'https://shop.example/pricing?plan=pro', path: '/pricing', title: 'Pricing' } },
-      { type: 'track', messageId: m('track'), anonymousId, event: 'Product Viewed', properties: { product_id: 'p1', name: 'Linen shirt', price: 59.5 } },
+      {
+        type: 'page',
+        messageId: m('page'),
+        anonymousId,
+        name: 'Pricing',
+        properties: { url: 'https://shop.example/pricing?plan=pro', path: '/pricing', title: 'Pricing' },
+      },
+      {
+        type: 'track',
+        messageId: m('track'),
+        anonymousId,
+        event: 'Product Viewed',
+        properties: { product_id: 'p1', name: 'Linen shirt', price: 59.5 },
+      },
       { type: 'identify', messageId: m('identify'), userId, anonymousId, traits: { email, firstName: 'Ada' } },
       { type: 'screen', messageId: m('screen'), userId, name: 'Home', properties: { build: '4.2' } },
       { type: 'group', messageId: m('group'), userId, groupId, traits: { name: 'Acme Inc', plan: 'enterprise' } },
-      { type: 'track', messageId: m('other-device'), anonymousId: otherAnonymousId, event: 'Article Read', properties: { slug: 'linen-care' } },
+      {
+        type: 'track',
+        messageId: m('other-device'),
+        anonymousId: otherAnonymousId,
+        event: 'Article Read',
+        properties: { slug: 'linen-care' },
+      },
       { type: 'alias', messageId: m('alias'), userId, previousId: otherAnonymousId },
-      { type: 'track', messageId: m('order'), userId, event: 'Order Completed', properties: { order_id: `${library}-o1`, total: 59.5, currency: 'EUR' } },
+      {
+        type: 'track',
+        messageId: m('order'),
+        userId,
+        event: 'Order Completed',
+        properties: { order_id: `${library}-o1`, total: 59.5, currency: 'EUR' },
+      },
     ],
   };
 }
@@ -149,30 +176,46 @@ interface StoredEvent {
 }
 
 export async function storedEvents(h: Harness, messageIds: string[]): Promise<Map<string, StoredEvent>> {
-  const rows = await h.db.query<StoredEvent>('SELECT id, message_id, type, contact_id, name, properties, routed_at FROM events WHERE message_id = ANY($1)', [messageIds]);
+  const rows = await h.db.query<StoredEvent>(
+    'SELECT id, message_id, type, contact_id, name, properties, routed_at FROM events WHERE message_id = ANY($1)',
+    [messageIds],
+  );
   return new Map(rows.rows.map((r) => [r.message_id, r]));
 }
-
 
 /**
  * Waits until every event call is stored and the router has routed it (batches route in the
  * background); past the deadline, fails naming the calls missing and those not routed.
  */
-export async function waitUntilRouted(h: Harness, ids: string[], timeoutMs = 20_000): Promise<Map<string, StoredEvent>> {
+export async function waitUntilRouted(
+  h: Harness,
+  ids: string[],
+  timeoutMs = 20_000,
+): Promise<Map<string, StoredEvent>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const events = await storedEvents(h, ids);
     const missing = ids.filter((id) => !events.has(id));
     const unrouted = [...events.values()].filter((e) => e.routed_at === null).map((e) => e.message_id);
     if (missing.length === 0 && unrouted.length === 0) return events;
-    if (Date.now() > deadline) throw new Error(`after ${timeoutMs} ms: not stored ${JSON.stringify(missing)}, stored but not routed ${JSON.stringify(unrouted)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `after ${timeoutMs} ms: not stored ${JSON.stringify(missing)}, stored but not routed ${JSON.stringify(unrouted)}`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
 /** The journey a stored event started in a flow (whatever contact id it was started for). */
-export async function journeyStartedBy(h: Harness, flowId: string, eventId: number): Promise<{ workflow_id: string; status: string } | undefined> {
-  const rows = await h.db.query<{ workflow_id: string; status: string }>('SELECT workflow_id, status FROM journeys WHERE flow_id = $1 AND trigger_event_id = $2', [flowId, eventId]);
+export async function journeyStartedBy(
+  h: Harness,
+  flowId: string,
+  eventId: number,
+): Promise<{ workflow_id: string; status: string } | undefined> {
+  const rows = await h.db.query<{ workflow_id: string; status: string }>(
+    'SELECT workflow_id, status FROM journeys WHERE flow_id = $1 AND trigger_event_id = $2',
+    [flowId, eventId],
+  );
   return rows.rows[0];
 }
 
@@ -181,7 +224,10 @@ export async function journeyStartedBy(h: Harness, flowId: string, eventId: numb
  * missing, call by call.
  */
 export async function expectStoredAndRouted(h: Harness, s: Scenario): Promise<void> {
-  const events = await waitUntilRouted(h, s.calls.map((c) => c.messageId));
+  const events = await waitUntilRouted(
+    h,
+    s.calls.map((c) => c.messageId),
+  );
   const byId = (id: string) => {
     const event = events.get(id);
     if (!event) throw new Error(`call ${id} was not stored`);
@@ -193,34 +239,65 @@ export async function expectStoredAndRouted(h: Harness, s: Scenario): Promise<vo
   // sign-in (identify with both ids) and on the other device (alias) was merged into it.
   const timeline = await h.http('get', `/v1/contacts/${encodeURIComponent(s.userId)}/events?limit=100`);
   expect(timeline.status).toBe(200);
-  const listed = (timeline.body.events as { messageId: string; type: string; name: string | null; properties: Record<string, unknown> }[]).filter((e) => events.has(e.messageId));
+  const listed = (
+    timeline.body.events as {
+      messageId: string;
+      type: string;
+      name: string | null;
+      properties: Record<string, unknown>;
+    }[]
+  ).filter((e) => events.has(e.messageId));
   expect(listed.map((e) => e.messageId).sort()).toEqual(s.calls.map((c) => c.messageId).sort());
   const onTimeline = new Map(listed.map((e) => [e.messageId, e]));
 
   // Page and screen calls are events flows can trigger on and filter by.
-  expect(onTimeline.get(page.messageId)).toMatchObject({ name: 'Page Viewed', properties: expect.objectContaining({ url: 'https://shop.example/pricing?plan=pro', name: 'Pricing' }) });
-  expect(onTimeline.get(screen.messageId)).toMatchObject({ name: 'Screen Viewed', properties: expect.objectContaining({ name: 'Home', build: '4.2' }) });
-  expect(onTimeline.get(track.messageId)).toMatchObject({ name: 'Product Viewed', properties: expect.objectContaining({ product_id: 'p1', price: 59.5 }) });
+  expect(onTimeline.get(page.messageId)).toMatchObject({
+    name: 'Page Viewed',
+    properties: expect.objectContaining({ url: 'https://shop.example/pricing?plan=pro', name: 'Pricing' }),
+  });
+  expect(onTimeline.get(screen.messageId)).toMatchObject({
+    name: 'Screen Viewed',
+    properties: expect.objectContaining({ name: 'Home', build: '4.2' }),
+  });
+  expect(onTimeline.get(track.messageId)).toMatchObject({
+    name: 'Product Viewed',
+    properties: expect.objectContaining({ product_id: 'p1', price: 59.5 }),
+  });
   expect(onTimeline.get(order.messageId)).toMatchObject({ name: 'Order Completed' });
   expect(onTimeline.get(otherDevice.messageId)).toMatchObject({ name: 'Article Read' });
   expect(onTimeline.get(identify.messageId)).toMatchObject({ type: 'identify' });
   expect(onTimeline.get(alias.messageId)).toMatchObject({ type: 'alias' });
   // The group call keeps the contact's group with its traits.
   const groups = await h.http('get', `/v1/contacts/${encodeURIComponent(s.userId)}/groups`);
-  expect(groups.body.groups).toEqual([expect.objectContaining({ groupId: s.groupId, traits: { name: 'Acme Inc', plan: 'enterprise' } })]);
+  expect(groups.body.groups).toEqual([
+    expect.objectContaining({ groupId: s.groupId, traits: { name: 'Acme Inc', plan: 'enterprise' } }),
+  ]);
 
   // The known contact carries the identify's traits.
   const contact = await h.http('get', `/v1/contacts/${encodeURIComponent(s.userId)}`);
   expect(contact.status).toBe(200);
-  expect(contact.body).toMatchObject({ id: s.userId, email: s.email, traits: expect.objectContaining({ firstName: 'Ada' }) });
+  expect(contact.body).toMatchObject({
+    id: s.userId,
+    email: s.email,
+    traits: expect.objectContaining({ firstName: 'Ada' }),
+  });
 
   // Routed: the page and screen calls started their flows, the anonymous product view started
   // browse abandonment, and the order (sent with the userId alone) made that journey exit.
-  for (const [flowId, call] of [['pricing-visit', page], ['app-home', screen], ['browse', track]] as const) {
-    expect({ flowId, journey: await journeyStartedBy(h, flowId, byId(call.messageId).id) }).toEqual({ flowId, journey: expect.objectContaining({ workflow_id: expect.any(String) }) });
+  for (const [flowId, call] of [
+    ['pricing-visit', page],
+    ['app-home', screen],
+    ['browse', track],
+  ] as const) {
+    expect({ flowId, journey: await journeyStartedBy(h, flowId, byId(call.messageId).id) }).toEqual({
+      flowId,
+      journey: expect.objectContaining({ workflow_id: expect.any(String) }),
+    });
   }
   const browse = (await journeyStartedBy(h, 'browse', byId(track.messageId).id))!;
   const result = await h.env.client.workflow.getHandle<typeof journeyWorkflow>(browse.workflow_id).result();
   expect(result.exit).toMatchObject({ reason: 'flow_filter' });
-  expect(h.sendgrid.emails.filter((e) => e.to === s.email).map((e) => e.subject)).not.toContain('Still thinking about it?');
+  expect(h.sendgrid.emails.filter((e) => e.to === s.email).map((e) => e.subject)).not.toContain(
+    'Still thinking about it?',
+  );
 }

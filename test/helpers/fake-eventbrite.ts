@@ -19,7 +19,13 @@ export class FakeEventbrite {
       this.requests.push({ path: req.url ?? '', headers: req.headers });
       const id = /^\/v3\/orders\/([^/]+)\/$/.exec(req.url ?? '')?.[1];
       if (req.headers.authorization !== `Bearer ${EVENTBRITE_TOKEN}`) {
-        res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ status_code: 401, error: 'INVALID_AUTH', error_description: 'The OAuth token you provided was invalid.' }));
+        res.writeHead(401, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            status_code: 401,
+            error: 'INVALID_AUTH',
+            error_description: 'The OAuth token you provided was invalid.',
+          }),
+        );
         return;
       }
       if (id === 'slow') return; // holds the connection open: the source must give up by itself
@@ -33,7 +39,9 @@ export class FakeEventbrite {
       }
       const order = id ? this.orders.get(id) : undefined;
       if (!order) {
-        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ status_code: 404, error: 'NOT_FOUND' }));
+        res
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ status_code: 404, error: 'NOT_FOUND' }));
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end(order);

@@ -49,14 +49,23 @@ export class FakeHttpServer {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const recorded: RecordedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
+        const recorded: RecordedRequest = {
+          method: req.method ?? '',
+          path: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+          at: Date.now(),
+        };
         this.requests.push(recorded);
         const answer = this.queued.shift() ?? this.respond(recorded, this.requests.length);
         recorded.status = answer.status;
         const payload = answer.body === undefined ? '' : JSON.stringify(answer.body);
         const send = () => {
           if (res.destroyed) return; // the client gave up (its timeout) or died
-          res.writeHead(answer.status, { ...(payload ? { 'content-type': 'application/json' } : {}), ...answer.headers });
+          res.writeHead(answer.status, {
+            ...(payload ? { 'content-type': 'application/json' } : {}),
+            ...answer.headers,
+          });
           res.end(payload);
         };
         if (answer.delayMs) setTimeout(send, answer.delayMs).unref();
@@ -87,7 +96,11 @@ export class FakeHttpServer {
 }
 
 /** Polls until `check` returns a value (not undefined/false) or the real-time limit passes. */
-export async function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
+export async function waitFor<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -101,7 +114,25 @@ export async function waitFor<T>(check: () => T | undefined | false | Promise<T 
 export function selfSignedCertificate(): { key: string; cert: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'parcours-cert-'));
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`, '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        `${dir}/key.pem`,
+        '-out',
+        `${dir}/cert.pem`,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     return { key: readFileSync(`${dir}/key.pem`, 'utf8'), cert: readFileSync(`${dir}/cert.pem`, 'utf8') };
   } finally {
     rmSync(dir, { recursive: true, force: true });

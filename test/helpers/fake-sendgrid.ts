@@ -55,7 +55,13 @@ export interface Delivery {
 }
 
 interface BatchBody {
-  personalizations: { to: { email: string }[]; subject?: string; custom_args?: Record<string, string>; headers?: Record<string, string>; substitutions?: Record<string, string> }[];
+  personalizations: {
+    to: { email: string }[];
+    subject?: string;
+    custom_args?: Record<string, string>;
+    headers?: Record<string, string>;
+    substitutions?: Record<string, string>;
+  }[];
   subject?: string;
   content: { type: string; value: string }[];
   custom_args?: Record<string, string>;

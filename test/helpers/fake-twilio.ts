@@ -27,19 +27,30 @@ export class FakeTwilio extends FakeHttpServer {
   get messages(): SentSms[] {
     return this.accepted().map(({ r, match }) => {
       const form = new URLSearchParams(r.body);
-      return { accountSid: match[1], to: form.get('To') ?? '', from: form.get('From') ?? '', body: form.get('Body') ?? '', authorization: String(r.headers.authorization) };
+      return {
+        accountSid: match[1],
+        to: form.get('To') ?? '',
+        from: form.get('From') ?? '',
+        body: form.get('Body') ?? '',
+        authorization: String(r.headers.authorization),
+      };
     });
   }
 
   /** List requests received (Parcours asking whether a message went out). */
   get lookups(): URLSearchParams[] {
-    return this.requests.filter((r) => r.method === 'GET').map((r) => new URLSearchParams(MESSAGES_PATH.exec(r.path)?.[2] ?? ''));
+    return this.requests
+      .filter((r) => r.method === 'GET')
+      .map((r) => new URLSearchParams(MESSAGES_PATH.exec(r.path)?.[2] ?? ''));
   }
 
   private accepted() {
     return this.requests
       .map((r) => ({ r, match: MESSAGES_PATH.exec(r.path) }))
-      .filter((x): x is { r: RecordedRequest; match: RegExpExecArray } => x.r.method === 'POST' && x.match !== null && x.r.status === 201);
+      .filter(
+        (x): x is { r: RecordedRequest; match: RegExpExecArray } =>
+          x.r.method === 'POST' && x.match !== null && x.r.status === 201,
+      );
   }
 
   private list(req: RecordedRequest) {
@@ -49,9 +60,24 @@ export class FakeTwilio extends FakeHttpServer {
     const after = query.get('DateSent>');
     const messages = this.accepted()
       .map(({ r }) => ({ r, form: new URLSearchParams(r.body), n: this.requests.indexOf(r) + 1 }))
-      .filter(({ r, form }) => (!to || form.get('To') === to) && (!from || form.get('From') === from) && (!after || r.at >= Date.parse(after)))
+      .filter(
+        ({ r, form }) =>
+          (!to || form.get('To') === to) &&
+          (!from || form.get('From') === from) &&
+          (!after || r.at >= Date.parse(after)),
+      )
       .map(({ r, form, n }) => resource(sidOf(n), form, r.at));
-    return { messages, page: 0, page_size: 50, first_page_uri: req.path, next_page_uri: null, previous_page_uri: null, uri: req.path, start: 0, end: messages.length };
+    return {
+      messages,
+      page: 0,
+      page_size: 50,
+      first_page_uri: req.path,
+      next_page_uri: null,
+      previous_page_uri: null,
+      uri: req.path,
+      start: 0,
+      end: messages.length,
+    };
   }
 }
 
@@ -59,5 +85,13 @@ const sidOf = (n: number) => `SM${String(n).padStart(32, '0')}`;
 
 function resource(sid: string, form: URLSearchParams, at: number) {
   const date = new Date(at).toUTCString().replace('GMT', '+0000');
-  return { sid, status: 'queued', to: form.get('To'), from: form.get('From'), body: form.get('Body'), date_created: date, date_sent: date };
+  return {
+    sid,
+    status: 'queued',
+    to: form.get('To'),
+    from: form.get('From'),
+    body: form.get('Body'),
+    date_created: date,
+    date_sent: date,
+  };
 }

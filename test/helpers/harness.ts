@@ -3,7 +3,13 @@
  * fresh Postgres database, the journey worker with the real activities (the real SendGrid
  * and Twilio clients pointed at fakes on 127.0.0.1) and the API app driven through supertest.
  */
-import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap, type Worker } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  Runtime,
+  type WorkflowBundleWithSourceMap,
+  type Worker,
+} from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import supertest from 'supertest';
@@ -56,12 +62,24 @@ function quietRuntime(): void {
   runtimeInstalled = true;
 }
 
-export function bundleJourneys(workflowsPath = require.resolve('../../workflows')): Promise<WorkflowBundleWithSourceMap> {
+export function bundleJourneys(
+  workflowsPath = require.resolve('../../workflows'),
+): Promise<WorkflowBundleWithSourceMap> {
   quietRuntime();
   return bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
 }
 
-type TrackAnswer = { eventId: number; duplicate: boolean; routing: string; journeys: { started: unknown[]; alreadyInFlow: unknown[]; notEntered: { flowId: string; reason: string }[]; signalled: unknown[] } };
+type TrackAnswer = {
+  eventId: number;
+  duplicate: boolean;
+  routing: string;
+  journeys: {
+    started: unknown[];
+    alreadyInFlow: unknown[];
+    notEntered: { flowId: string; reason: string }[];
+    signalled: unknown[];
+  };
+};
 
 export class Harness {
   private workerRun?: Promise<void>;
@@ -81,7 +99,16 @@ export class Harness {
    * `runWorker: false` leaves the worker stopped until `startWorker()` (a worker outage);
    * `runRouter: false` the router loop until `startRouter()` (what the API process runs).
    */
-  static async start(opts: { workflowBundle?: WorkflowBundleWithSourceMap; runWorker?: boolean; runRouter?: boolean; frequencyCapPerDay?: number; consentEmail?: ConsentEmailPolicy; frequencyCapPerChannel?: ActivityDeps['frequencyCapPerChannel'] } = {}): Promise<Harness> {
+  static async start(
+    opts: {
+      workflowBundle?: WorkflowBundleWithSourceMap;
+      runWorker?: boolean;
+      runRouter?: boolean;
+      frequencyCapPerDay?: number;
+      consentEmail?: ConsentEmailPolicy;
+      frequencyCapPerChannel?: ActivityDeps['frequencyCapPerChannel'];
+    } = {},
+  ): Promise<Harness> {
     quietRuntime();
     const log = createLogger('silent');
     const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: temporalTestServer() } });
@@ -98,7 +125,12 @@ export class Harness {
       activities: {
         db: database.db,
         email,
-        sms: twilioProvider({ accountSid: TWILIO_SID, authToken: 'twilio-token', from: '+15550000000', baseUrl: twilio.url }),
+        sms: twilioProvider({
+          accountSid: TWILIO_SID,
+          authToken: 'twilio-token',
+          from: '+15550000000',
+          baseUrl: twilio.url,
+        }),
         push: webPushProvider({ ...TEST_VAPID, agent: new https.Agent({ rejectUnauthorized: false }) }),
         emailFrom: 'shop@example.com',
         webhookSecret: WEBHOOK_SECRET,
@@ -127,7 +159,10 @@ export class Harness {
 
   /** The router loop, as the API process runs it (polling faster: tests wait on it). */
   startRouter(options: Partial<RouterLoopOptions> = {}): void {
-    this.routerLoop ??= startRouterLoop({ db: this.db, workflows: this.env.client.workflow, log: this.log }, { intervalMs: 100, ...options });
+    this.routerLoop ??= startRouterLoop(
+      { db: this.db, workflows: this.env.client.workflow, log: this.log },
+      { intervalMs: 100, ...options },
+    );
   }
 
   async stopRouter(): Promise<void> {
@@ -170,10 +205,17 @@ export class Harness {
     // On a loaded machine the request's 800 ms routing deadline can pass ("deferred", as in
     // production): the router loop routes the event a moment later. Tests read that outcome.
     if (body.routing !== 'deferred' || !this.routerLoop) return body;
-    const routed = await waitFor(async () => {
-      const { rows } = await this.db.query<{ routing_result: TrackAnswer['journeys'] | null }>('SELECT routing_result FROM events WHERE id = $1 AND routed_at IS NOT NULL', [body.eventId]);
-      return rows[0]?.routing_result ?? undefined;
-    }, `event ${body.eventId} to be routed by the router loop`, 60_000);
+    const routed = await waitFor(
+      async () => {
+        const { rows } = await this.db.query<{ routing_result: TrackAnswer['journeys'] | null }>(
+          'SELECT routing_result FROM events WHERE id = $1 AND routed_at IS NOT NULL',
+          [body.eventId],
+        );
+        return rows[0]?.routing_result ?? undefined;
+      },
+      `event ${body.eventId} to be routed by the router loop`,
+      60_000,
+    );
     return { ...body, routing: 'done', journeys: routed };
   }
 
@@ -185,7 +227,11 @@ export class Harness {
    * Waits until the journey exists in Temporal: journeys the router loop starts (profile
    * changes made by steps, deferred events) appear a moment after what caused them.
    */
-  async journeyStarted(flowId: string, contactId: string, timeoutMs = 15_000): Promise<WorkflowHandle<typeof journeyWorkflow>> {
+  async journeyStarted(
+    flowId: string,
+    contactId: string,
+    timeoutMs = 15_000,
+  ): Promise<WorkflowHandle<typeof journeyWorkflow>> {
     const handle = this.journey(flowId, contactId);
     const deadline = Date.now() + timeoutMs;
     for (;;) {

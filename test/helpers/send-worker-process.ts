@@ -24,10 +24,17 @@ async function main(): Promise<void> {
     connection,
     namespace: 'default',
     // Bundled once by the test (bundling takes seconds): the restarted worker runs the same code.
-    workflowBundle: JSON.parse(readFileSync(need('WORKFLOW_BUNDLE_PATH'), 'utf8')) as { code: string; sourceMap: string },
+    workflowBundle: JSON.parse(readFileSync(need('WORKFLOW_BUNDLE_PATH'), 'utf8')) as {
+      code: string;
+      sourceMap: string;
+    },
     activities: {
       db,
-      email: sendgridProvider({ apiKey: 'SG.test-key', baseUrl: need('SENDGRID_URL'), ...(process.env.SENDGRID_TIMEOUT_MS ? { timeoutMs: Number(process.env.SENDGRID_TIMEOUT_MS) } : {}) }),
+      email: sendgridProvider({
+        apiKey: 'SG.test-key',
+        baseUrl: need('SENDGRID_URL'),
+        ...(process.env.SENDGRID_TIMEOUT_MS ? { timeoutMs: Number(process.env.SENDGRID_TIMEOUT_MS) } : {}),
+      }),
       sms: outboxProvider<OutgoingSms>(),
       push: outboxProvider<OutgoingPush>(),
       emailFrom: 'shop@example.com',

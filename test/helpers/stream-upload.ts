@@ -2,7 +2,12 @@
 import http from 'node:http';
 import { Readable } from 'node:stream';
 
-export function postStreamed(port: number, path: string, headers: Record<string, string>, lines: Iterable<string>): Promise<string> {
+export function postStreamed(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+  lines: Iterable<string>,
+): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     const req = http.request({ port, host: '127.0.0.1', method: 'POST', path, headers }, (res) => {
       let text = '';

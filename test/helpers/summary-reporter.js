@@ -7,7 +7,9 @@ class SummaryReporter {
     const skipped = results.numPendingTests + results.numTodoTests;
     // A suite that failed to run (setup error) counts as a failure even with no test failed.
     const failed = results.numFailedTests + (results.numRuntimeErrorTestSuites || 0);
-    process.stdout.write(`\n${results.numPassedTests} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
+    process.stdout.write(
+      `\n${results.numPassedTests} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`,
+    );
   }
 }
 module.exports = SummaryReporter;

@@ -10,11 +10,17 @@ import { applyStop, guardRequest, journeyEvents, sentMessages, type StepContext,
  * contact's profile and stored events.
  */
 export async function runSplit(step: StepOf<'split'>, ctx: StepContext): Promise<StepResult> {
-  let result = evaluate(step.condition, { now: Date.now(), trigger: ctx.input.trigger, journeyEvents: journeyEvents(ctx), sentMessages: sentMessages(ctx) });
+  let result = evaluate(step.condition, {
+    now: Date.now(),
+    trigger: ctx.input.trigger,
+    journeyEvents: journeyEvents(ctx),
+    sentMessages: sentMessages(ctx),
+  });
   if (result === undefined) {
-    const answer = await bookkeeping.evaluateSplit.executeWithOptions(withSummary(bookkeepingOptions, `${step.id}: evaluate split`), [
-      { ...guardRequest(ctx), condition: step.condition, journeyEvents: journeyEvents(ctx) },
-    ]);
+    const answer = await bookkeeping.evaluateSplit.executeWithOptions(
+      withSummary(bookkeepingOptions, `${step.id}: evaluate split`),
+      [{ ...guardRequest(ctx), condition: step.condition, journeyEvents: journeyEvents(ctx) }],
+    );
     if (answer.status !== 'evaluated') return { outcome: applyStop(ctx, answer), next: null };
     result = answer.result;
   }

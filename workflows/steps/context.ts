@@ -44,7 +44,13 @@ export function sentMessages(ctx: StepContext): Record<string, string> {
 
 /** The journey's view handed to guarded activities; `now` is workflow time. */
 export function guardRequest(ctx: StepContext): GuardRequest {
-  return { journey: ctx.journey, trigger: ctx.input.trigger, exits: ctx.exits, sentMessages: sentMessages(ctx), now: Date.now() };
+  return {
+    journey: ctx.journey,
+    trigger: ctx.input.trigger,
+    exits: ctx.exits,
+    sentMessages: sentMessages(ctx),
+    now: Date.now(),
+  };
 }
 
 export function journeyEvents(ctx: StepContext): EventFacts[] {
@@ -66,6 +72,15 @@ export function applyStop(ctx: StepContext, stop: GuardStop): string {
     ctx.state.exit ??= { reason: 'archived' };
     return 'not run: flow archived';
   }
-  ctx.state.exit ??= { reason: stop.exit.reason, filter: stop.exit.filter, ...(stop.exit.event ? { event: stop.exit.event } : {}), detectedBy: 'send_guard' };
-  return stop.exit.reason === 'goal' ? 'not run: goal reached' : stop.exit.reason === 'unsubscribed' ? 'not run: unsubscribed' : 'not run: flow filter matched';
+  ctx.state.exit ??= {
+    reason: stop.exit.reason,
+    filter: stop.exit.filter,
+    ...(stop.exit.event ? { event: stop.exit.event } : {}),
+    detectedBy: 'send_guard',
+  };
+  return stop.exit.reason === 'goal'
+    ? 'not run: goal reached'
+    : stop.exit.reason === 'unsubscribed'
+      ? 'not run: unsubscribed'
+      : 'not run: flow filter matched';
 }

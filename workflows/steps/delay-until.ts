@@ -15,9 +15,10 @@ export async function runDelayUntil(step: StepOf<'delay_until'>, ctx: StepContex
   if (resumed?.deadline) {
     wake = { at: resumed.deadline };
   } else {
-    const answer = await bookkeeping.resolveWakeTime.executeWithOptions(withSummary(bookkeepingOptions, `${step.id}: when to wake`), [
-      { journey: ctx.journey, step, trigger: ctx.input.trigger, now: Date.now() },
-    ]);
+    const answer = await bookkeeping.resolveWakeTime.executeWithOptions(
+      withSummary(bookkeepingOptions, `${step.id}: when to wake`),
+      [{ journey: ctx.journey, step, trigger: ctx.input.trigger, now: Date.now() }],
+    );
     if ('error' in answer) return { outcome: `skipped (${answer.error})` };
     wake = answer;
   }
@@ -25,7 +26,9 @@ export async function runDelayUntil(step: StepOf<'delay_until'>, ctx: StepContex
   if (resumed?.deadline && ms <= 0) return { outcome: `woke at ${wake.at}` };
   if (ms < 1_000) return { outcome: `no wait (${wake.at} is past)` };
   ctx.state.waitingUntil = wake.at;
-  const cut = await condition(() => exited(ctx)() || ctx.rotate(), ms, { summary: `${step.id}: wait until ${wake.at}${wake.zone ? ` (${wake.zone})` : ''}` });
+  const cut = await condition(() => exited(ctx)() || ctx.rotate(), ms, {
+    summary: `${step.id}: wait until ${wake.at}${wake.zone ? ` (${wake.zone})` : ''}`,
+  });
   if (cut && !ctx.state.exit) return { outcome: 'continued as new', rotate: { stepId: step.id, deadline: wake.at } };
   ctx.state.waitingUntil = undefined;
   return { outcome: cut ? 'interrupted by exit' : `woke at ${wake.at}` };

@@ -17,8 +17,11 @@ export async function runDelay(step: StepOf<'delay'>, ctx: StepContext): Promise
     ctx.state.waitingUntil = undefined;
     return { outcome: 'elapsed' };
   }
-  const woke = await condition(() => exited(ctx)() || ctx.rotate(), deadline - Date.now(), { summary: `${step.id}: wait ${step.duration}` });
-  if (woke && !ctx.state.exit) return { outcome: 'continued as new', rotate: { stepId: step.id, deadline: ctx.state.waitingUntil } };
+  const woke = await condition(() => exited(ctx)() || ctx.rotate(), deadline - Date.now(), {
+    summary: `${step.id}: wait ${step.duration}`,
+  });
+  if (woke && !ctx.state.exit)
+    return { outcome: 'continued as new', rotate: { stepId: step.id, deadline: ctx.state.waitingUntil } };
   ctx.state.waitingUntil = undefined;
   return { outcome: woke ? 'interrupted by exit' : 'elapsed' };
 }

@@ -35,7 +35,12 @@ export async function runSend(step: SendStep, ctx: StepContext): Promise<StepRes
       throw err;
     }
     if (isLegacyExited(result)) {
-      ctx.state.exit ??= { reason: 'flow_filter', filter: result.filter, event: result.event, detectedBy: 'send_guard' };
+      ctx.state.exit ??= {
+        reason: 'flow_filter',
+        filter: result.filter,
+        event: result.event,
+        detectedBy: 'send_guard',
+      };
       return { outcome: 'not sent: flow filter matched' };
     }
     if (result.status === 'exited') return { outcome: applyStop(ctx, result) };
@@ -43,7 +48,9 @@ export async function runSend(step: SendStep, ctx: StepContext): Promise<StepRes
       // Learned from the database: wait for the "live" signal, re-checking every 6 hours in
       // case it was missed (each re-check costs a timer and an activity).
       ctx.state.flowStatus = 'paused';
-      await condition(() => exited(ctx)() || ctx.state.flowStatus === 'live' || ctx.rotate(), '6 hours', { summary: `${step.id}: flow paused, holding` });
+      await condition(() => exited(ctx)() || ctx.state.flowStatus === 'live' || ctx.rotate(), '6 hours', {
+        summary: `${step.id}: flow paused, holding`,
+      });
       if (ctx.state.exit) return { outcome: 'not sent: journey ended while held' };
       // The next run sends this step again from the start (the message row is per journey and step).
       if (ctx.rotate()) return { outcome: 'continued as new', rotate: { stepId: step.id } };
@@ -51,14 +58,19 @@ export async function runSend(step: SendStep, ctx: StepContext): Promise<StepRes
     }
     if (result.status === 'deferred') {
       ctx.state.waitingUntil = result.until;
-      await condition(() => exited(ctx)() || ctx.rotate(), Math.max(1_000, Date.parse(result.until) - Date.now()), { summary: `${step.id}: ${result.reason}, waiting until ${result.until}` });
+      await condition(() => exited(ctx)() || ctx.rotate(), Math.max(1_000, Date.parse(result.until) - Date.now()), {
+        summary: `${step.id}: ${result.reason}, waiting until ${result.until}`,
+      });
       ctx.state.waitingUntil = undefined;
       if (ctx.state.exit) return { outcome: 'not sent: journey ended during quiet hours' };
       if (ctx.rotate()) return { outcome: 'continued as new', rotate: { stepId: step.id } };
       continue;
     }
     if (result.status === 'skipped') return { outcome: `skipped (${result.reason})`, messageId: result.messageId };
-    return { outcome: 'provider' in result ? `sent via ${result.provider}` : `delivered (HTTP ${result.httpStatus})`, messageId: result.messageId };
+    return {
+      outcome: 'provider' in result ? `sent via ${result.provider}` : `delivered (HTTP ${result.httpStatus})`,
+      messageId: result.messageId,
+    };
   }
 }
 
@@ -66,11 +78,19 @@ function isLegacyExited(result: { status: string }): result is LegacyExited {
   return result.status === 'exited' && 'filter' in result;
 }
 
-function callProvider(step: SendStep, ctx: StepContext, options: Parameters<typeof sending.sendEmail.executeWithOptions>[0]) {
+function callProvider(
+  step: SendStep,
+  ctx: StepContext,
+  options: Parameters<typeof sending.sendEmail.executeWithOptions>[0],
+) {
   const guard = guardRequest(ctx);
   if (step.type === 'webhook') return sending.callWebhook.executeWithOptions(options, [{ ...guard, step }]);
   const quietHours = ctx.flow.quietHours[step.type] ?? null;
-  const rules = { quietHours, smartSendingHours: ctx.flow.smartSending.enabled ? ctx.flow.smartSending.hours : null, tracking: ctx.flow.tracking };
+  const rules = {
+    quietHours,
+    smartSendingHours: ctx.flow.smartSending.enabled ? ctx.flow.smartSending.hours : null,
+    tracking: ctx.flow.tracking,
+  };
   const request = <S>(s: S): SendRequest<S> => ({ ...guard, step: s, rules });
   if (step.type === 'email') return sending.sendEmail.executeWithOptions(options, [request(step)]);
   if (step.type === 'sms') return sending.sendSms.executeWithOptions(options, [request(step)]);

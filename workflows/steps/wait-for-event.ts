@@ -19,10 +19,15 @@ export async function runWaitForEvent(step: StepOf<'wait_for_event'>, ctx: StepC
   ctx.state.waitingUntil = new Date(deadline).toISOString();
   const remaining = deadline - Date.now();
   if (remaining > 0) {
-    await condition(() => matched() || exited(ctx)() || ctx.rotate(), remaining, { summary: `${step.id}: wait up to ${step.timeout} for ${step.event}` });
+    await condition(() => matched() || exited(ctx)() || ctx.rotate(), remaining, {
+      summary: `${step.id}: wait up to ${step.timeout} for ${step.event}`,
+    });
   }
   if (!ctx.state.exit && !matched() && ctx.rotate() && Date.now() < deadline) {
-    return { outcome: 'continued as new', rotate: { stepId: step.id, deadline: ctx.state.waitingUntil, waitBegan: began } };
+    return {
+      outcome: 'continued as new',
+      rotate: { stepId: step.id, deadline: ctx.state.waitingUntil, waitBegan: began },
+    };
   }
   ctx.state.waitingUntil = undefined;
   const happened = matched();
@@ -30,10 +35,24 @@ export async function runWaitForEvent(step: StepOf<'wait_for_event'>, ctx: StepC
   if (ctx.state.exit) return { outcome: 'interrupted by exit', next: null };
   if (happened) return { outcome: `${step.event} happened`, next: step.onEvent };
   if (patched('wait-for-event-stored-check')) {
-    const stored = await bookkeeping.findStoredEvent.executeWithOptions(withSummary(bookkeepingOptions, `${step.id}: did ${step.event} happen?`), [
-      { contactId: ctx.input.contactId, event: step.event, where: step.where, since: began, trigger: ctx.input.trigger, now: Date.now() },
-    ]);
-    if (stored.found) return { outcome: `${step.event} happened (event ${stored.event.id}, found in stored events)`, next: step.onEvent };
+    const stored = await bookkeeping.findStoredEvent.executeWithOptions(
+      withSummary(bookkeepingOptions, `${step.id}: did ${step.event} happen?`),
+      [
+        {
+          contactId: ctx.input.contactId,
+          event: step.event,
+          where: step.where,
+          since: began,
+          trigger: ctx.input.trigger,
+          now: Date.now(),
+        },
+      ],
+    );
+    if (stored.found)
+      return {
+        outcome: `${step.event} happened (event ${stored.event.id}, found in stored events)`,
+        next: step.onEvent,
+      };
   }
   return { outcome: 'timed out', next: step.onTimeout };
 }
@@ -48,5 +67,11 @@ function watch(step: StepOf<'wait_for_event'>, ctx: StepContext, alreadyMatched:
   // Journeys started before the event memory: rescan what arrived since the wait began.
   const from = ctx.seen.length;
   return () =>
-    ctx.seen.slice(from).some((e) => e.name === step.event && matchesAllProperties(e.properties, step.where, { now: Date.now(), trigger: ctx.input.trigger }) === true);
+    ctx.seen
+      .slice(from)
+      .some(
+        (e) =>
+          e.name === step.event &&
+          matchesAllProperties(e.properties, step.where, { now: Date.now(), trigger: ctx.input.trigger }) === true,
+      );
 }
