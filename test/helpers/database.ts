@@ -43,25 +43,35 @@ async function withAdmin<T>(use: (admin: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-async function ensureTemplate(admin: pg.Client): Promise<string> {
+/** Templates of other migration sets (other branches, older runs) unused for this long are dropped. */
+const TEMPLATE_UNUSED_MS = 6 * 3600_000;
+
+/** Copies the current template into `name`, building the template first if needed; all under one lock. */
+async function copyTemplate(admin: pg.Client, name: string): Promise<void> {
   const template = templateName();
   await admin.query('SELECT pg_advisory_lock($1)', [TEMPLATE_LOCK]);
   try {
     const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [template]);
-    if (rowCount) return template;
-    // Built under another name and renamed when complete: a run killed half way leaves no half-migrated template.
-    const building = `${template}_building`;
-    await admin.query(`DROP DATABASE IF EXISTS "${building}" WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE "${building}"`);
-    await migrate(`${serverUrl()}/${building}`);
-    await admin.query(`ALTER DATABASE "${building}" RENAME TO "${template}"`);
-    // Templates of older migration sets are of no use any more.
-    const { rows } = await admin.query<{ datname: string }>(
-      "SELECT datname FROM pg_database WHERE datname LIKE 'parcours\\_tpl\\_%' AND datname <> $1",
+    if (!rowCount) {
+      // Built under another name and renamed when complete: a run killed half way leaves no half-migrated template.
+      const building = `${template}_building`;
+      await admin.query(`DROP DATABASE IF EXISTS "${building}" WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE "${building}"`);
+      await migrate(`${serverUrl()}/${building}`);
+      await admin.query(`ALTER DATABASE "${building}" RENAME TO "${template}"`);
+    }
+    await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`);
+    // When each template was last copied, so long-unused ones can go (never one in use: all of this holds the lock).
+    await admin.query(`COMMENT ON DATABASE "${template}" IS '${Date.now()}'`);
+    const { rows } = await admin.query<{ datname: string; used: string | null }>(
+      `SELECT datname, shobj_description(oid, 'pg_database') AS used FROM pg_database
+       WHERE datname LIKE 'parcours\\_tpl\\_%' AND datname <> $1`,
       [template],
     );
-    for (const old of rows) await admin.query(`DROP DATABASE IF EXISTS "${old.datname}"`).catch(() => undefined);
-    return template;
+    for (const old of rows) {
+      if (Date.now() - Number(old.used ?? 0) > TEMPLATE_UNUSED_MS)
+        await admin.query(`DROP DATABASE IF EXISTS "${old.datname}"`).catch(() => undefined);
+    }
   } finally {
     await admin.query('SELECT pg_advisory_unlock($1)', [TEMPLATE_LOCK]);
   }
@@ -69,10 +79,7 @@ async function ensureTemplate(admin: pg.Client): Promise<string> {
 
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `parcours_test_${randomBytes(5).toString('hex')}`;
-  await withAdmin(async (admin) => {
-    const template = await ensureTemplate(admin);
-    await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`);
-  });
+  await withAdmin((admin) => copyTemplate(admin, name));
   const url = `${serverUrl()}/${name}`;
   const db = createPool(url);
   return {
