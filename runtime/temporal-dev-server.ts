@@ -40,19 +40,16 @@ const READY_WITHIN_MS = 60_000;
 export const devServerPidFile = (dataDir: string) => path.join(dataDir, 'temporal-dev-server.pid');
 const databaseFile = (dataDir: string) => path.join(dataDir, 'temporal.sqlite');
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
-/** The command line of a process, or undefined when it is gone (`ps` reads it on Linux and macOS alike). */
+/**
+ * The command line of a process, or undefined when it is gone or a zombie (a killed orphan whose new
+ * parent does not reap it): /proc on Linux, `ps` elsewhere.
+ */
 function commandOf(pid: number): string | undefined {
   try {
-    return execFileSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).trim() || undefined;
+    if (process.platform === 'linux')
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() || undefined;
+    const command = execFileSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).trim();
+    return command && !command.endsWith('<defunct>') ? command : undefined;
   } catch {
     return undefined;
   }
@@ -67,14 +64,23 @@ export async function stopOrphanedDevServer(dataDir: string, log: Logger): Promi
   const file = devServerPidFile(dataDir);
   if (!existsSync(file)) return;
   const pid = Number(readFileSync(file, 'utf8').trim());
-  const command = Number.isInteger(pid) && pid > 1 ? commandOf(pid) : undefined;
-  if (command?.includes('start-dev') && command.includes(databaseFile(dataDir))) {
+  const running = () => {
+    const command = Number.isInteger(pid) && pid > 1 ? commandOf(pid) : undefined;
+    return command?.includes('start-dev') === true && command.includes(databaseFile(dataDir));
+  };
+  const exitedWithin = async (ms: number) => {
+    for (const deadline = Date.now() + ms; running() && Date.now() < deadline; )
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    return !running();
+  };
+  if (running()) {
     log.warn({ pid }, 'stopping the Temporal dev server a previous npm start left running');
     process.kill(pid, 'SIGTERM');
-    const deadline = Date.now() + 10_000;
-    while (alive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
-    while (alive(pid)) await new Promise((resolve) => setTimeout(resolve, 100));
+    if (!(await exitedWithin(10_000))) {
+      process.kill(pid, 'SIGKILL');
+      // Still there after this: the port check that follows says so.
+      await exitedWithin(5_000);
+    }
   }
   rmSync(file, { force: true });
 }

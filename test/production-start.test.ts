@@ -22,6 +22,7 @@ jest.setTimeout(180_000);
 const root = path.resolve(__dirname, '..');
 const dataDirs: string[] = [];
 const stacks: ChildProcess[] = [];
+const orphans: number[] = [];
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -87,6 +88,7 @@ afterAll(async () => {
   for (const stack of stacks) {
     if (stack.pid && groupAlive(stack.pid)) process.kill(-stack.pid, 'SIGKILL');
   }
+  for (const pid of orphans.filter(running)) process.kill(pid, 'SIGKILL');
   for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -286,21 +288,25 @@ describe('npm start never leaves its Temporal dev server behind', () => {
     try {
       const settings = await stackSettings(database.url);
       const dataDir = settings.PARCOURS_DATA_DIR!;
-      // As an npm start killed on macOS would leave it: detached, and its pid in the data folder.
-      const orphan = spawn(
-        executable.path,
-        [
-          ...['server', 'start-dev', '--ip', '127.0.0.1', '--port', settings.TEMPORAL_PORT!],
-          ...['--ui-port', settings.TEMPORAL_UI_PORT!, '--db-filename', path.join(dataDir, 'temporal.sqlite')],
-        ],
-        { detached: true, stdio: 'ignore' },
-      );
-      orphan.unref();
+      // As an npm start killed on macOS would leave it: an orphan (its parent, a shell, gone at once, so
+      // nobody here reaps it), and its pid in the data folder.
+      const args = [
+        ...['server', 'start-dev', '--ip', '127.0.0.1', '--port', settings.TEMPORAL_PORT!],
+        ...['--ui-port', settings.TEMPORAL_UI_PORT!, '--db-filename', path.join(dataDir, 'temporal.sqlite')],
+      ];
+      const orphan = {
+        pid: Number(
+          execFileSync('sh', ['-c', '"$0" "$@" >/dev/null 2>&1 </dev/null & echo $!', executable.path, ...args], {
+            encoding: 'utf8',
+          }).trim(),
+        ),
+      };
+      orphans.push(orphan.pid);
       writeFileSync(devServerPidFile(dataDir), `${orphan.pid}\n`);
       await waitFor(async () => !(await portFree(Number(settings.TEMPORAL_PORT))), 'the orphan to listen', 30_000);
 
       const next = await startedStack(settings);
-      expect(running(orphan.pid!)).toBe(false);
+      expect(running(orphan.pid)).toBe(false);
       expect(next.devServer).not.toBe(orphan.pid);
       expect(next.output()).toContain('stopping the Temporal dev server a previous npm start left running');
       process.kill(next.child.pid!, 'SIGTERM');
