@@ -194,8 +194,8 @@ export async function duePage(
     handed: boolean;
   }>(
     `SELECT r.contact_id, r.zone, r.variant, c.email, c.phone, c.traits, cc.status AS consent,
-            EXISTS (SELECT 1 FROM suppressions s WHERE s.channel = $2 AND s.address = ANY(ARRAY[lower(CASE $2 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email END),
-                    'sha256:' || encode(sha256(convert_to(lower(trim(CASE $2 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email END)), 'UTF8')), 'hex')])) AS suppressed,
+            EXISTS (SELECT 1 FROM suppressions s, LATERAL (SELECT CASE $2 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email END) AS a(address)
+                     WHERE s.channel = $2 AND s.address IN (lower(a.address), suppression_hash(a.address))) AS suppressed,
             (SELECT max(m.sent_at) FROM messages m WHERE m.contact_id = r.contact_id AND m.channel = $2 AND m.status = 'sent' AND NOT m.transactional AND m.sent_at <= $3) AS last_sent_at,
             pm.id AS message_id, pm.status AS message_status,
             COALESCE(pm.status = 'sending' AND pm.lease_until > now(), false) AS live, pm.provider_called_at IS NOT NULL AS handed
