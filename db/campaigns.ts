@@ -6,7 +6,6 @@
 import { holdoutFractionSql, holdoutLift, type GroupTotals, type HoldoutLift } from '../audiences/holdout';
 import { campaignHoldoutKey, type CampaignDefinition, type CampaignStatus } from '../campaigns/schema';
 import type { Queryable } from './pool';
-import { revenueOf } from './stats';
 
 /** A recipient's message in a run (messages.send_key): one per run and contact, whatever retries and crashes happen. */
 const sendKeySql = (run: string, contact: string) => `'campaign:' || ${run} || '|' || ${contact}`;
@@ -523,7 +522,7 @@ export async function campaignHoldoutStats(
      ),
      conversions AS (
        -- DISTINCT: an event within the windows of two runs counts once.
-       SELECT DISTINCT r.contact_id, ev.id, ${revenueOf('ev.properties')} AS revenue
+       SELECT DISTINCT r.contact_id, ev.id, order_value(ev.properties) AS revenue
          FROM recipients r
          JOIN events ev ON ev.contact_id = r.contact_id AND ev.type = 'track' AND ev.name = $2
                        AND ev.occurred_at >= r.moment AND ev.occurred_at <= r.moment + $3::double precision * interval '24 hours'
