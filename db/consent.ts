@@ -240,10 +240,12 @@ export async function applyTraitConsent(
   contactId: string,
   traits: Record<string, unknown>,
   occurredAt: string,
+  /** The connector that sent the identify (e.g. shopify), else `identify`. */
+  source = 'identify',
 ): Promise<StoredEvent[]> {
   const events: StoredEvent[] = [];
   for (const [channel, status] of Object.entries(consentFromTraits(traits)) as [ConsentChannel, ConsentStatus][]) {
-    const result = await writeConsent(tx, { contactId, channel, status, source: 'identify', occurredAt });
+    const result = await writeConsent(tx, { contactId, channel, status, source, occurredAt });
     if (result.changed) events.push(result.event);
   }
   return events;

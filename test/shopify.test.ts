@@ -370,6 +370,15 @@ test('Shopify email marketing consent keeps the newsletter list in step: subscri
     ['List Left', 'shopify'],
   ]);
   expect((await contact('7064055069303700')).traits.lists).toBeUndefined();
+  // The decision is also the contact's email consent, recorded through the one consent write: the address is
+  // suppressed for marketing, as after any other unsubscribe.
+  expect((await h.http('get', '/v1/contacts/7064055069303700/consent')).body.channels.email).toMatchObject({
+    status: 'unsubscribed',
+    source: 'shopify',
+  });
+  expect(
+    (await h.db.query("SELECT scope FROM suppressions WHERE channel = 'email' AND address = 'news@example.com'")).rows,
+  ).toEqual([{ scope: 'marketing' }]);
 });
 
 test('topics we do not map are acknowledged with 200 and store nothing; a payload missing what its topic needs is a 400', async () => {
