@@ -332,10 +332,12 @@ test('customers/create identifies and tracks Signed Up; customers/update carries
     email_marketing_consent: 'unsubscribed',
     email_marketing_opt_in_level: 'single_opt_in',
   });
+  // Shopify's unsubscribed is the contact's decision: recorded as consent, with its stored event.
   expect((await eventsOf('706405506930370084')).map((e) => e.name ?? e.type)).toEqual([
     'identify',
     'Signed Up',
     'identify',
+    'Consent Changed',
   ]);
 });
 
