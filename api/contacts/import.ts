@@ -129,8 +129,9 @@ async function* csvRecords(input: Readable): AsyncGenerator<Parsed> {
     for await (const record of parser as AsyncIterable<Record<string, unknown>>) yield { row: ++row, record };
   } catch (err) {
     if (err instanceof HttpError) throw err;
-    const e = err as { code?: string; message: string };
-    if (e.code === 'CSV_MAX_RECORD_SIZE') throw tooLongRow(row + 1);
+    const e = err as { code?: string; message: string; records?: unknown };
+    // `records`: the rows the parser has read (some may not have reached this loop yet).
+    if (e.code === 'CSV_MAX_RECORD_SIZE') throw tooLongRow((typeof e.records === 'number' ? e.records : row) + 1);
     // A malformed file (a quote never closed, a record past the size limit): what came before is stored.
     throw new FileError(`CSV cannot be read after row ${row}: ${e.message}`);
   }
@@ -257,6 +258,11 @@ export async function runImport(
     await finishImport(deps.db, id);
   } catch (err) {
     await storing.catch(() => undefined);
+    // The file is refused from a row on (too large, unreadable): the rows read before it are stored, as said.
+    if (err instanceof HttpError && err.status < 500)
+      await storeChunk(deps, id, chunk, pending).catch((storeErr: unknown) =>
+        deps.log.warn({ err: storeErr, importId: id }, 'import: rows before the refused one not stored'),
+      );
     const message = err instanceof HttpError ? err.message : 'the import stopped: storage failed';
     await finishImport(deps.db, id, message).catch(() => undefined);
     throw err;
