@@ -79,13 +79,12 @@ export function sendgridWebhookRouter(deps: IngestDeps & { webhooks: { sendgridP
       invalid: 0,
     };
     // Each event on its own: a bad one is reported with its index and path, the others are recorded.
-    const invalid: Issue[] = [];
+    const issues: Issue[] = [];
     for (const [index, item] of events.entries()) {
       const read = readEvent(item);
       if ('issues' in read) {
         counts.invalid += 1;
-        if (invalid.length < MAX_REPORTED)
-          invalid.push(...read.issues.map((i) => ({ ...i, path: [index, ...i.path] })));
+        if (issues.length < MAX_REPORTED) issues.push(...read.issues.map((i) => ({ ...i, path: [index, ...i.path] })));
         continue;
       }
       const { event: e, occurredAt } = read;
@@ -115,7 +114,7 @@ export function sendgridWebhookRouter(deps: IngestDeps & { webhooks: { sendgridP
     }
     // 2xx even for unknown messages and invalid events: SendGrid would retry them forever. A storage failure throws
     // (5xx) and SendGrid retries.
-    res.json({ received: events.length, ...counts, ...(invalid.length ? { invalid } : {}) });
+    res.json({ received: events.length, ...counts, ...(issues.length ? { issues } : {}) });
   });
   return router;
 }
