@@ -143,6 +143,25 @@ describe('Twilio status callbacks', () => {
     expect(res.body.error.issues).toEqual([expect.objectContaining({ path: [field] })]);
   });
 
+  test('an inbound SMS with a repeated Body (an array once parsed) is a 400 naming Body', async () => {
+    const inbound = '/v1/webhooks/twilio/inbound';
+    const params = { From: '+33611111111', Body: ['STOP', 'START'] };
+    const res = await supertest(h.app)
+      .post(inbound)
+      .type('form')
+      .set(
+        'X-Twilio-Signature',
+        twilio.getExpectedTwilioSignature(
+          'twilio-token',
+          `${TEST_LINKS.publicUrl}${inbound}`,
+          params as unknown as Record<string, string>,
+        ),
+      )
+      .send('From=%2B33611111111&Body=STOP&Body=START');
+    expect(res.status).toBe(400);
+    expect(res.body.error.issues).toEqual([expect.objectContaining({ path: ['Body'] })]);
+  });
+
   test('a valid callback for an unknown message is still answered', async () => {
     const res = await signed([
       ['MessageSid', 'SMunknown'],
