@@ -132,7 +132,7 @@ async function* csvRecords(input: Readable): AsyncGenerator<Parsed> {
     const e = err as { code?: string; message: string; records?: unknown };
     // `records`: the rows the parser has read (some may not have reached this loop yet).
     if (e.code === 'CSV_MAX_RECORD_SIZE') throw tooLongRow((typeof e.records === 'number' ? e.records : row) + 1);
-    // A malformed file (a quote never closed, a record past the size limit): what came before is stored.
+    // A malformed file (a quote never closed): what came before is stored.
     throw new FileError(`CSV cannot be read after row ${row}: ${e.message}`);
   }
 }
