@@ -70,3 +70,20 @@ export function unstorableJson(
   }
   return undefined;
 }
+
+// The instants JavaScript's Date, Postgres' timestamptz and the events' ISO text all hold alike.
+const FIRST_INSTANT_MS = Date.parse('0001-01-01T00:00:00.000Z');
+const LAST_INSTANT_MS = Date.parse('9999-12-31T23:59:59.999Z');
+
+/**
+ * A date-time from a connector (epoch milliseconds, or text Date can read) as UTC ISO text,
+ * or why it cannot be stored: `new Date(1e300).toISOString()` throws, and a year past 9999
+ * is refused by the events' schema. Every connector turns its dates into ISO text here.
+ */
+export function storableInstant(value: number | string): { iso: string } | { problem: string } {
+  const ms = typeof value === 'number' ? value : Date.parse(value);
+  if (!Number.isFinite(ms)) return { problem: `${JSON.stringify(value)} is not a date-time` };
+  if (ms < FIRST_INSTANT_MS || ms > LAST_INSTANT_MS)
+    return { problem: `${JSON.stringify(value)} is outside years 1-9999` };
+  return { iso: new Date(ms).toISOString() };
+}

@@ -1,6 +1,6 @@
 import type { RequestParamHandler } from 'express';
 import type { z } from 'zod';
-import { parseWith, type ValidationResult } from '../flows/validate';
+import { parseWith, type Issue, type ValidationResult } from '../flows/validate';
 import { invalid } from './errors';
 import { unstorableJson, unstorableText } from './storable-json';
 
@@ -19,6 +19,20 @@ export function parseOr400<S extends z.ZodType>(schema: S, input: unknown): z.ou
   const parsed = parseRequest(schema, input);
   if (!parsed.success) throw invalid(parsed.issues);
   return parsed.data;
+}
+
+/**
+ * A payload from outside (a webhook, a source's delivery) that is stored as it came, or that
+ * connectors map field by field: any NUL, lone surrogate or excess nesting is a 400 naming its
+ * path in the payload, before a mapping spreads it (or Postgres refuses it).
+ */
+export function storablePayloadOr400(payload: unknown, what: string, prefix: Issue['path'] = []): void {
+  const unstorable = unstorableJson(payload);
+  if (unstorable)
+    throw invalid(
+      [{ path: [...prefix, ...unstorable.path], message: unstorable.message }],
+      `the ${what} cannot be stored: ${[...prefix, ...unstorable.path].join('.') || '(body)'} ${unstorable.message}`,
+    );
 }
 
 /** Longest id (contact, flow) a URL may carry, like the ids events may carry. */

@@ -8,6 +8,7 @@
  * - Transactional messages are not marketing: consent does not apply to them.
  */
 import { z } from 'zod';
+import { EVENTS } from '../flows/event-names';
 
 export const CONSENT_CHANNELS = ['email', 'sms', 'push'] as const;
 export const consentChannel = z.enum(CONSENT_CHANNELS);
@@ -21,7 +22,7 @@ export const consentEmailPolicy = z.enum(['opt_out', 'opt_in']);
 export type ConsentEmailPolicy = z.infer<typeof consentEmailPolicy>;
 
 /** The stored event every consent change becomes (flows trigger on it). */
-export const CONSENT_CHANGED_EVENT = 'Consent Changed';
+export const CONSENT_CHANGED_EVENT = EVENTS.consentChanged;
 
 /**
  * CONSENT_EMAIL's value to the policy: unset or empty is the default `opt_out`; anything but

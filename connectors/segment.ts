@@ -4,6 +4,7 @@
  * tested on its own. The API validates them with its own track/identify schemas before
  * storing, exactly like calls that arrive at /v1/track and /v1/identify.
  */
+import { storableInstant } from '../api/storable-json';
 
 /** Segment e-commerce spec event names, named once for every connector. */
 export const SHOP_EVENTS = {
@@ -80,4 +81,21 @@ export function amount(value: string | number | null | undefined): number | unde
 /** Drops undefined and null values, so a stored event shows only what the shop sent. */
 export function compact<T extends Record<string, unknown>>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined && v !== null)) as Partial<T>;
+}
+
+/** A payload field a connector cannot map (a date past year 9999): the caller answers 400 naming it. */
+export class PayloadFieldError extends Error {
+  constructor(
+    readonly path: (string | number)[],
+    message: string,
+  ) {
+    super(`${path.join('.')} ${message}`);
+  }
+}
+
+/** A date-time field of a payload as UTC ISO text (the one rule of storable-json), else a PayloadFieldError. */
+export function payloadInstant(path: (string | number)[], text: string): string {
+  const instant = storableInstant(text);
+  if ('problem' in instant) throw new PayloadFieldError(path, instant.problem);
+  return instant.iso;
 }

@@ -4,6 +4,7 @@
  * in the context, and a messageId that a retry of the same delivery reproduces.
  */
 import { createHash } from 'node:crypto';
+import { storableInstant } from '../api/storable-json';
 import { evaluateExpression, MappingError } from './mapping';
 import type { SourceMapping } from './source-config';
 
@@ -99,8 +100,12 @@ function object(field: 'properties' | 'traits', value: unknown): Record<string, 
 /** ISO-8601 text or epoch milliseconds; nothing found means "now" (when it arrived). */
 function dateTime(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
-  const ms = typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) : NaN;
-  if (!Number.isFinite(ms))
-    throw new MappingError(['mapping', 'timestamp'], `gave ${JSON.stringify(value)}, expected an ISO-8601 date-time`);
-  return new Date(ms).toISOString();
+  const instant =
+    typeof value === 'number' || typeof value === 'string' ? storableInstant(value) : { problem: 'not a date-time' };
+  if ('problem' in instant)
+    throw new MappingError(
+      ['mapping', 'timestamp'],
+      `gave ${JSON.stringify(value)}, expected an ISO-8601 date-time between years 1 and 9999`,
+    );
+  return instant.iso;
 }

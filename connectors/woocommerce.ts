@@ -19,6 +19,7 @@ import { z } from 'zod';
 import {
   amount,
   compact,
+  payloadInstant,
   shopContactId,
   SHOP_EVENTS,
   type ConnectorOutcome,
@@ -110,8 +111,9 @@ function shopHost(url: string | undefined): string {
   }
 }
 
-/** WooCommerce writes GMT times without a zone ("2017-03-22T16:28:08"). */
-const gmt = (value: string | null | undefined) => (value ? `${value.replace(/Z$/, '')}Z` : undefined);
+/** WooCommerce writes GMT times without a zone ("2017-03-22T16:28:08"); one it cannot mean is a 400 naming it. */
+const gmt = (field: string, value: string | null | undefined) =>
+  value ? payloadInstant([field], `${value.replace(/Z$/, '')}Z`) : undefined;
 
 /** Throws a ZodError when the payload lacks what its topic needs: the caller answers 400. */
 export function mapWooCommerceWebhook(delivery: WooCommerceDelivery, payload: unknown): ConnectorOutcome {
@@ -137,9 +139,9 @@ export function mapWooCommerceWebhook(delivery: WooCommerceDelivery, payload: un
       const userId = shopContactId(o.customer_id > 0 ? String(o.customer_id) : undefined, email);
       if (!userId) return { ignored: 'order without customer or billing email' };
       const slug = event === SHOP_EVENTS.orderCompleted ? 'order-completed' : 'order-refunded';
-      const timestamp = gmt(
-        event === SHOP_EVENTS.orderCompleted ? (o.date_paid_gmt ?? o.date_modified_gmt) : o.date_modified_gmt,
-      );
+      const timestampField =
+        event === SHOP_EVENTS.orderCompleted && o.date_paid_gmt ? 'date_paid_gmt' : 'date_modified_gmt';
+      const timestamp = gmt(timestampField, o[timestampField]);
       return {
         calls: [
           {
@@ -172,7 +174,7 @@ export function mapWooCommerceWebhook(delivery: WooCommerceDelivery, payload: un
         lastName: c.last_name || undefined,
         phone: b?.phone || undefined,
         username: c.username,
-        createdAt: gmt(c.date_created_gmt),
+        createdAt: gmt('date_created_gmt', c.date_created_gmt),
         woocommerce_customer_id: c.id,
         woocommerce_role: c.role,
         is_paying_customer: c.is_paying_customer,

@@ -20,6 +20,8 @@ export const EVENTS = {
   smsDelivered: 'SMS Delivered',
   smsUndelivered: 'SMS Undelivered',
   smsFailed: 'SMS Failed',
+  /** A consent decision on a channel, whatever recorded it. */
+  consentChanged: 'Consent Changed',
   /** An unsubscribe by any path (link, provider, complaint). */
   unsubscribed: 'Unsubscribed',
   // Facts Parcours stores about a contact.

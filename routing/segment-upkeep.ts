@@ -34,7 +34,7 @@ export interface SegmentUpkeepDeps {
 
 /** The names the audience helpers store their changes under (audiences.md). */
 const LIST_EVENTS = new Set<string>([EVENTS.listJoined, EVENTS.listLeft]);
-const CONSENT_EVENTS = new Set(['Consent Changed']);
+const CONSENT_EVENTS = new Set<string>([EVENTS.consentChanged]);
 
 /** What kind of fact an event is, for the dependency index. */
 export function factChangeOf(event: StoredEvent): FactChange {

@@ -8,8 +8,7 @@
  * field, and never stop the import.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { parse } from 'csv-parse';
 import { resolveContactIds } from '../../db/contact-merge';
@@ -37,8 +36,13 @@ export const IMPORT_REQUEST_TIMEOUT_MS = 60 * 60_000;
 
 /** Rows stored per transaction: large enough for set-based statements to pay, small enough to hold little. */
 export const IMPORT_CHUNK = 1_000;
-/** A CSV record or JSON line longer than this is refused (it would have to be held whole). */
-const MAX_RECORD_BYTES = 64 * 1024;
+/** A CSV record or JSON line longer than this stops the import (it would have to be held whole). */
+export const MAX_RECORD_BYTES = 64 * 1024;
+/**
+ * Bytes one import may read, counted after decompression: a small gzip body can inflate to
+ * gigabytes. A million ordinary rows are a few hundred MB.
+ */
+export const MAX_IMPORT_BYTES = 1024 * 1024 * 1024;
 
 const FORMATS: Record<string, ImportFormat> = {
   'text/csv': 'csv',
@@ -69,6 +73,37 @@ class FileError extends HttpError {
   }
 }
 
+/** A row or a body past its limit: a 413 naming it; what came before is stored. */
+class TooLargeError extends HttpError {
+  constructor(message: string, row?: number) {
+    super(413, 'payload_too_large', message, row === undefined ? undefined : [{ path: ['row', row], message }]);
+  }
+}
+
+const tooLongRow = (row: number) =>
+  new TooLargeError(
+    `row ${row} is longer than ${MAX_RECORD_BYTES / 1024} KB; the import stopped there (the rows before it are stored)`,
+    row,
+  );
+
+/** Passes at most `max` bytes on; one more is a 413 (counted after decompression). */
+function limitBytes(max: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > max)
+        done(
+          new TooLargeError(
+            `the import is larger than ${Math.round(max / 1024 / 1024)} MB once decompressed; the import stopped ` +
+              'there (the rows before are stored): split the file',
+          ),
+        );
+      else done(null, chunk);
+    },
+  });
+}
+
 type Parsed = { row: number; record: Record<string, unknown> } | { row: number; errors: RowError[] };
 
 async function* csvRecords(input: Readable): AsyncGenerator<Parsed> {
@@ -93,23 +128,58 @@ async function* csvRecords(input: Readable): AsyncGenerator<Parsed> {
   try {
     for await (const record of parser as AsyncIterable<Record<string, unknown>>) yield { row: ++row, record };
   } catch (err) {
-    if (err instanceof FileError) throw err;
-    const e = err as { code?: string; message: string };
-    // A malformed file (a quote never closed, a record past the size limit): what came before is stored.
+    if (err instanceof HttpError) throw err;
+    const e = err as { code?: string; message: string; records?: unknown };
+    // `records`: the rows the parser has read (some may not have reached this loop yet).
+    if (e.code === 'CSV_MAX_RECORD_SIZE') throw tooLongRow((typeof e.records === 'number' ? e.records : row) + 1);
+    // A malformed file (a quote never closed): what came before is stored.
     throw new FileError(`CSV cannot be read after row ${row}: ${e.message}`);
   }
 }
 
+/**
+ * The input split at newlines, a line at a time, each at most MAX_RECORD_BYTES: a longer one
+ * stops the import before it is buffered (readline would hold a 1 GB line whole, and die).
+ * Lines are decoded whole, so a character split between two chunks stays whole.
+ */
+async function* boundedLines(input: Readable): AsyncGenerator<string> {
+  let parts: Buffer[] = [];
+  let held = 0;
+  let row = 1;
+  const line = () => {
+    const bytes = parts.length === 1 ? parts[0] : Buffer.concat(parts, held);
+    parts = [];
+    held = 0;
+    row++;
+    const text = bytes.toString('utf8');
+    return text.endsWith('\r') ? text.slice(0, -1) : text;
+  };
+  // A line ending in \r\n may hold one byte more than the limit: the \r is not part of it.
+  const tooLong = (bytes: number, last?: number) => bytes - (last === 13 ? 1 : 0) > MAX_RECORD_BYTES;
+  for await (const chunk of input as AsyncIterable<Buffer>) {
+    let start = 0;
+    for (let end = chunk.indexOf(10); ; end = chunk.indexOf(10, start)) {
+      const piece = chunk.subarray(start, end === -1 ? chunk.length : end);
+      if (held + piece.length > MAX_RECORD_BYTES + 1) throw tooLongRow(row);
+      if (piece.length > 0) {
+        parts.push(piece);
+        held += piece.length;
+      }
+      if (end === -1) break;
+      if (tooLong(held, parts.at(-1)?.at(-1))) throw tooLongRow(row);
+      yield line();
+      start = end + 1;
+    }
+  }
+  if (tooLong(held, parts.at(-1)?.at(-1))) throw tooLongRow(row);
+  if (held > 0) yield line();
+}
+
 async function* jsonLines(input: Readable): AsyncGenerator<Parsed> {
-  const lines = createInterface({ input, crlfDelay: Infinity });
   let row = 0;
-  for await (const line of lines) {
+  for await (const line of boundedLines(input)) {
     row++;
     if (line.trim() === '') continue;
-    if (line.length > MAX_RECORD_BYTES) {
-      yield { row, errors: [{ row, field: 'row', message: `is longer than ${MAX_RECORD_BYTES} characters` }] };
-      continue;
-    }
     let value: unknown;
     try {
       value = JSON.parse(line);
@@ -148,8 +218,12 @@ export async function runImport(
 ): Promise<ImportRecord> {
   const id = randomUUID();
   await createImport(deps.db, id, opts.format);
-  const input = opts.gzip ? body.pipe(createGunzip()) : body;
-  if (opts.gzip) body.on('error', (err) => input.destroy(err));
+  // Not pipeline(): it would destroy the request on an early stop, and the client would get no answer.
+  const input = limitBytes(MAX_IMPORT_BYTES);
+  const decoded = opts.gzip ? body.pipe(createGunzip()) : body;
+  body.on('error', (err) => input.destroy(err));
+  if (decoded !== body) decoded.on('error', (err) => input.destroy(err));
+  decoded.pipe(input);
   const consentKept = await tableExists(deps.db, 'contact_consent');
   let chunk: ImportRow[] = [];
   let pending: ImportProgressDraft = emptyDraft();
@@ -184,6 +258,11 @@ export async function runImport(
     await finishImport(deps.db, id);
   } catch (err) {
     await storing.catch(() => undefined);
+    // The file is refused from a row on (too large, unreadable): the rows read before it are stored, as said.
+    if (err instanceof HttpError && err.status < 500)
+      await storeChunk(deps, id, chunk, pending).catch((storeErr: unknown) =>
+        deps.log.warn({ err: storeErr, importId: id }, 'import: rows before the refused one not stored'),
+      );
     const message = err instanceof HttpError ? err.message : 'the import stopped: storage failed';
     await finishImport(deps.db, id, message).catch(() => undefined);
     throw err;
@@ -320,4 +399,27 @@ async function recordConsent(
   // In contact order, as every writer locks them: two imports at once cannot deadlock.
   const ordered = [...wanted.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, change]) => change);
   for (const change of ordered) await writeConsent(tx, change);
+}
+
+/** How long an import stopped early waits for the rest of its upload, read and thrown away. */
+const DISCARD_WAIT_MS = 10_000;
+
+/**
+ * An import stopped before the end of its body: the rest is read and dropped (never held),
+ * so the client, still sending, gets the answer rather than a connection reset. A client
+ * still sending after DISCARD_WAIT_MS gets the answer with the connection closed after it.
+ */
+export async function discardRest(req: Readable & { complete?: boolean }): Promise<void> {
+  if (req.complete || req.readableEnded || req.destroyed) return;
+  req.unpipe();
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, DISCARD_WAIT_MS);
+    function done() {
+      clearTimeout(timer);
+      req.off('end', done).off('close', done).off('error', done);
+      resolve();
+    }
+    req.on('end', done).on('close', done).on('error', done);
+    req.resume();
+  });
 }

@@ -16,7 +16,7 @@ import { PAGE_VIEWED, SCREEN_VIEWED } from '../events/prepare';
 import { getImport, importErrors, listImports } from '../../db/imports';
 import type { Logger } from '../../runtime/logger';
 import { eraseContact, streamExport } from './gdpr';
-import { importFormat, runImport } from './import';
+import { discardRest, importFormat, runImport } from './import';
 import { contactProfile } from './profile';
 import { encodeContactCursor, findContacts } from './search';
 
@@ -79,7 +79,13 @@ export function contactImportRouter(deps: ContactsDeps): Router {
         'unsupported_encoding',
         `content encoding "${encoding}" is not supported (gzip or none)`,
       );
-    const record = await runImport(deps, req, { format, gzip: encoding === 'gzip' });
+    let record: Awaited<ReturnType<typeof runImport>>;
+    try {
+      record = await runImport(deps, req, { format, gzip: encoding === 'gzip' });
+    } catch (err) {
+      await discardRest(req);
+      throw err;
+    }
     res
       .status(200)
       .json({ importId: record.id, ...record, errors: await importErrors(deps.db, record.id, { limit: 100 }) });

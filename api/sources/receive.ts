@@ -14,10 +14,10 @@ import { mapDelivery } from '../../connectors/source-call';
 import type { SourceConfig } from '../../connectors/source-config';
 import { fetchLinkedDocument, isUnderPrefix, SourceFetchError } from '../../connectors/source-fetch';
 import { getSource } from '../../db/sources';
-import { parseWith } from '../../flows/validate';
 import { HttpError, notFound } from '../errors';
 import { ingestTrack, type IngestDeps } from '../events/ingest';
 import { trackPayload } from '../events/schemas';
+import { parseRequest, storablePayloadOr400 } from '../validate';
 
 // The error handler's 413 names 500 KB for every body; form and order webhooks are a few KB.
 export const MAX_SOURCE_BODY = '500kb';
@@ -42,6 +42,8 @@ export function sourceEventsRouter(deps: IngestDeps): Router {
     } catch {
       throw new HttpError(400, 'invalid_json', 'body is not valid JSON');
     }
+    // Kept whole in context.raw: what Postgres cannot store is the sender's 400, not a 500 after mapping.
+    storablePayloadOr400(payload, 'delivery');
     try {
       if (
         config.ignoreWhen !== undefined &&
@@ -53,8 +55,9 @@ export function sourceEventsRouter(deps: IngestDeps): Router {
         return;
       }
       const fetched = config.fetch ? await fetchLinked(config.fetch, payload) : undefined;
+      if (fetched !== undefined) storablePayloadOr400(fetched, 'fetched document', ['fetched']);
       const call = await mapDelivery(config.mapping, { sourceId: source.id, rawBody, payload, fetched });
-      const valid = parseWith(trackPayload, call);
+      const valid = parseRequest(trackPayload, call);
       // What the track schema refuses came from a mapped field: name it as the mapping's path.
       if (!valid.success)
         throw new HttpError(

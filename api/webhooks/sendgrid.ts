@@ -9,18 +9,23 @@ import express, { Router } from 'express';
 import { z } from 'zod';
 import { recordEngagement, type EngagementOutcome } from '../../engagement/record';
 import type { IngestDeps } from '../events/ingest';
+import type { Issue } from '../../flows/validate';
 import { HttpError } from '../errors';
+import { storableInstant } from '../storable-json';
+import { parseRequest } from '../validate';
 
 export const SIGNATURE_HEADER = 'x-twilio-email-event-webhook-signature';
 export const TIMESTAMP_HEADER = 'x-twilio-email-event-webhook-timestamp';
 const REPLAY_WINDOW_S = 5 * 60;
 
 const sendgridEvent = z.looseObject({
-  event: z.string(),
+  event: z.string().min(1).max(100),
   timestamp: z.number(),
-  sg_event_id: z.string(),
-  parcours_message_id: z.string().optional(),
+  sg_event_id: z.string().min(1).max(255),
+  parcours_message_id: z.string().max(255).optional(),
 });
+/** Issues listed in an answer; a batch of thousands of bad events is counted, not echoed whole. */
+const MAX_REPORTED = 100;
 
 export function verifySendgridSignature(
   key: KeyObject,
@@ -64,28 +69,37 @@ export function sendgridWebhookRouter(deps: IngestDeps & { webhooks: { sendgridP
     } catch {
       throw new HttpError(400, 'invalid_json', 'body is not valid JSON');
     }
-    const parsed = z.array(sendgridEvent).safeParse(events);
-    if (!parsed.success) throw new HttpError(400, 'invalid_request', 'expected a JSON array of SendGrid events');
+    if (!Array.isArray(events)) throw new HttpError(400, 'invalid_request', 'expected a JSON array of SendGrid events');
 
-    const counts: Record<EngagementOutcome | 'not_ours', number> = {
+    const counts: Record<EngagementOutcome | 'not_ours' | 'invalid', number> = {
       recorded: 0,
       duplicate: 0,
       unknown_message: 0,
       not_ours: 0,
+      invalid: 0,
     };
-    for (const e of parsed.data) {
+    // Each event on its own: a bad one is reported with its index and path, the others are recorded.
+    const issues: Issue[] = [];
+    for (const [index, item] of events.entries()) {
+      const read = readEvent(item);
+      if ('issues' in read) {
+        counts.invalid += 1;
+        if (issues.length < MAX_REPORTED) issues.push(...read.issues.map((i) => ({ ...i, path: [index, ...i.path] })));
+        continue;
+      }
+      const { event: e, occurredAt } = read;
       if (!e.parcours_message_id) {
         counts.not_ours += 1; // sent by another system on the same SendGrid account
         continue;
       }
-      const { event, timestamp: at, sg_event_id, parcours_message_id, email: _email, ...rest } = e;
+      const { event, timestamp: _at, sg_event_id, parcours_message_id, email: _email, ...rest } = e;
       const type = event === 'bounce' && rest.type === 'blocked' ? 'bounce' : event;
       const outcome = await recordEngagement(deps, {
         message: parcours_message_id,
         source: 'sendgrid',
         sourceEventId: sg_event_id,
         type,
-        occurredAt: new Date(at * 1000).toISOString(),
+        occurredAt,
         data: pick(rest, [
           'url',
           'reason',
@@ -98,11 +112,21 @@ export function sendgridWebhookRouter(deps: IngestDeps & { webhooks: { sendgridP
       });
       counts[outcome] += 1;
     }
-    // 2xx even for unknown messages: SendGrid would retry them forever. A storage failure throws (5xx) and SendGrid
-    // retries.
-    res.json({ received: parsed.data.length, ...counts });
+    // 2xx even for unknown messages and invalid events: SendGrid would retry them forever. A storage failure throws
+    // (5xx) and SendGrid retries.
+    res.json({ received: events.length, ...counts, ...(issues.length ? { issues } : {}) });
   });
   return router;
+}
+
+/** One event of the array, with when it happened as ISO text, or what is wrong with it. */
+function readEvent(item: unknown): { event: z.output<typeof sendgridEvent>; occurredAt: string } | { issues: Issue[] } {
+  const parsed = parseRequest(sendgridEvent, item);
+  if (!parsed.success) return { issues: parsed.issues };
+  const occurred = storableInstant(parsed.data.timestamp * 1000);
+  if ('problem' in occurred)
+    return { issues: [{ path: ['timestamp'], message: 'must be Unix seconds between years 1 and 9999' }] };
+  return { event: parsed.data, occurredAt: occurred.iso };
 }
 
 function pick(source: Record<string, unknown>, keys: string[]): Record<string, unknown> {

@@ -5,10 +5,11 @@
  */
 import { ZodError, type z } from 'zod';
 import { parseExactJson } from '../../connectors/exact-json';
-import { SHOP_EVENTS, type ConnectorOutcome, type SegmentCall } from '../../connectors/segment';
+import { PayloadFieldError, SHOP_EVENTS, type ConnectorOutcome, type SegmentCall } from '../../connectors/segment';
 import type { Queryable } from '../../db/pool';
 import { zodIssues } from '../../flows/validate';
-import { HttpError } from '../errors';
+import { HttpError, invalid } from '../errors';
+import { parseRequest, storablePayloadOr400 } from '../validate';
 import { ingestIdentify, ingestTrack, type IngestDeps, type IngestResult } from '../events/ingest';
 import { identifyPayload, trackPayload } from '../events/schemas';
 
@@ -27,12 +28,17 @@ export type WebhookAnswer = { topic: string; ignored: string } | { topic: string
 /** Stores the calls in order (an identify before the event it explains); a retry finds them stored. */
 export async function ingestCalls(deps: IngestDeps, topic: string, outcome: ConnectorOutcome): Promise<WebhookAnswer> {
   if ('ignored' in outcome) return { topic, ignored: outcome.ignored };
+  // Every call is checked before the first is stored: a delivery is stored whole or not at all.
+  const valid = outcome.calls.map((call, i) =>
+    call.type === 'track'
+      ? { type: 'track' as const, payload: validCall(trackPayload, call, i) }
+      : { type: 'identify' as const, payload: validCall(identifyPayload, call, i) },
+  );
   const stored: StoredCall[] = [];
-  for (const call of outcome.calls) {
+  for (const [i, call] of outcome.calls.entries()) {
+    const checked = valid[i];
     const result =
-      call.type === 'track'
-        ? await ingestTrack(deps, validCall(trackPayload, call))
-        : await ingestIdentify(deps, validCall(identifyPayload, call));
+      checked.type === 'track' ? await ingestTrack(deps, checked.payload) : await ingestIdentify(deps, checked.payload);
     stored.push({
       type: call.type,
       ...(call.type === 'track' ? { event: call.event } : {}),
@@ -46,11 +52,19 @@ export async function ingestCalls(deps: IngestDeps, topic: string, outcome: Conn
   return { topic, stored };
 }
 
-// The connectors build these calls: one that does not validate is a connector bug (a 500), not the shop's.
-function validCall<S extends z.ZodType>(schema: S, call: SegmentCall): z.output<S> {
-  const parsed = schema.safeParse(call);
-  if (!parsed.success) throw new Error(`connector produced an invalid ${call.type}: ${parsed.error.message}`);
-  return parsed.data;
+/**
+ * The connectors build these calls from the shop's fields: one that does not validate (an id
+ * past 255 characters, a date it cannot hold) is the payload's 400 naming the call's path,
+ * never a 500 that the platform would retry for days.
+ */
+function validCall<S extends z.ZodType>(schema: S, call: SegmentCall, index: number): z.output<S> {
+  const parsed = parseRequest(schema, call);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.issues.map((i) => ({ path: ['calls', index, ...i.path], message: i.message }));
+  throw invalid(
+    issues,
+    `the payload maps to an invalid ${call.type}: ${issues[0].path.join('.')} ${issues[0].message}`,
+  );
 }
 
 /** The contact whose Order Completed from this source carried this order id, if it reached us. */
@@ -76,13 +90,19 @@ export function requiredHeader(value: string | undefined, name: string): string 
   return value.trim();
 }
 
-/** A verified delivery's body as JSON, ids kept exact; not JSON is the sender's 400. */
+/**
+ * A verified delivery's body as JSON, ids kept exact; not JSON, or text Postgres cannot store
+ * (a NUL, half a surrogate pair) in any field, is the sender's 400 naming the field.
+ */
 export function parseWebhookJson(body: Buffer): unknown {
+  let payload: unknown;
   try {
-    return parseExactJson(body.toString('utf8'));
+    payload = parseExactJson(body.toString('utf8'));
   } catch {
     throw new HttpError(400, 'invalid_json', 'body is not valid JSON');
   }
+  storablePayloadOr400(payload, 'webhook payload');
+  return payload;
 }
 
 /**
@@ -99,6 +119,11 @@ export async function ingestDelivery(
   try {
     outcome = await map();
   } catch (err) {
+    if (err instanceof PayloadFieldError)
+      throw invalid(
+        [{ path: err.path, message: err.message }],
+        `the ${topic} payload cannot be mapped: ${err.message}`,
+      );
     if (err instanceof ZodError)
       throw new HttpError(
         400,

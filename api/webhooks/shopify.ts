@@ -9,6 +9,7 @@ import express, { Router } from 'express';
 import { verifyBase64HmacSha256 } from '../../connectors/signature';
 import { isShopifyTopic, mapShopifyWebhook, refundOrderId } from '../../connectors/shopify';
 import { HttpError } from '../errors';
+import { storableInstant } from '../storable-json';
 import type { IngestDeps } from '../events/ingest';
 import { findOrderContact, ingestDelivery, parseWebhookJson, requiredHeader } from './shop-ingest';
 
@@ -33,14 +34,14 @@ export function shopifyWebhookRouter(deps: IngestDeps & { webhooks: { shopifySec
       return;
     }
     const payload = parseWebhookJson(body);
-    const triggeredAt = req.get('x-shopify-triggered-at');
+    const triggered = storableInstant(req.get('x-shopify-triggered-at') ?? '');
     const delivery = {
       topic,
       webhookId,
       shop: req.get('x-shopify-shop-domain'),
       // A retry carries the same time, and the event keeps when it happened, not when it arrived.
-      triggeredAt:
-        triggeredAt && !Number.isNaN(Date.parse(triggeredAt)) ? new Date(triggeredAt).toISOString() : undefined,
+      // A time it cannot be (missing, past year 9999) leaves the event the time it arrived.
+      triggeredAt: 'iso' in triggered ? triggered.iso : undefined,
     };
     const answer = await ingestDelivery(deps, 'Shopify', topic, async () => {
       // A refund names only its order: its contact is the one whose order that was.

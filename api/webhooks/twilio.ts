@@ -12,11 +12,25 @@ import { inTransaction } from '../../db/pool';
 import { routeStored } from '../../routing/router';
 import { recordEngagement } from '../../engagement/record';
 import type { IngestDeps } from '../events/ingest';
+import { z } from 'zod';
 import { HttpError } from '../errors';
+import { parseOr400 } from '../validate';
 
 // Twilio's opt-out and opt-in keywords; Twilio itself then blocks (or allows) the number.
 const STOP = new Set(['STOP', 'STOPALL', 'UNSUBSCRIBE', 'END', 'QUIT', 'REVOKE', 'OPTOUT', 'CANCEL']);
 const START = new Set(['START', 'UNSTOP']);
+
+/**
+ * The form fields read, each one value (a repeated field is an array in the parsed form): a
+ * form Twilio never sends is a 400 naming the field, checked after the signature.
+ */
+const field = (max: number) => z.string().max(max);
+const statusForm = z.looseObject({
+  MessageSid: field(64).min(1, 'required'),
+  MessageStatus: field(32).min(1, 'required'),
+  ErrorCode: field(16).optional(),
+});
+const inboundForm = z.looseObject({ From: field(64).optional(), Body: field(1_600).optional() });
 
 export function twilioWebhookRouter(
   deps: IngestDeps & { webhooks: { twilioAuthToken?: string; publicUrl: string } },
@@ -38,10 +52,9 @@ export function twilioWebhookRouter(
   };
 
   router.post('/twilio/status', async (req, res) => {
-    const params = verified(req);
+    const params = parseOr400(statusForm, verified(req));
     const sid = params.MessageSid;
     const status = params.MessageStatus;
-    if (!sid || !status) throw new HttpError(400, 'invalid_request', 'MessageSid and MessageStatus are required');
     const message = await findMessageByProviderId(deps.db, 'twilio', sid);
     const outcome = message
       ? await recordEngagement(deps, {
@@ -57,7 +70,7 @@ export function twilioWebhookRouter(
   });
 
   router.post('/twilio/inbound', async (req, res) => {
-    const params = verified(req);
+    const params = parseOr400(inboundForm, verified(req));
     const keyword = (params.Body ?? '').trim().toUpperCase();
     const from = params.From;
     // The keyword is the person's own decision, said to the carrier: it suppresses (or frees) the number, and it is

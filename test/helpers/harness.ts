@@ -105,6 +105,8 @@ export class Harness {
       frequencyCapPerDay?: number;
       consentEmail?: ConsentEmailPolicy;
       frequencyCapPerChannel?: ActivityDeps['frequencyCapPerChannel'];
+      /** Beside TEST_WEBHOOKS: the shop webhooks' secrets (without them, their routes answer 404). */
+      webhooks?: { shopifySecret?: string; woocommerceSecret?: string };
     } = {},
   ): Promise<Harness> {
     quietRuntime();
@@ -145,7 +147,7 @@ export class Harness {
       apiKeys: [API_KEY],
       writeKeys: [WRITE_KEY],
       links: TEST_LINKS,
-      webhooks: TEST_WEBHOOKS,
+      webhooks: { ...TEST_WEBHOOKS, ...opts.webhooks },
       confirmations: { email, from: 'shop@example.com', links: TEST_LINKS },
       consentEmail: opts.consentEmail,
     });
