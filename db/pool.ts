@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { DATABASE_HUNG, DatabaseBreaker } from './breaker';
 
 export type Db = pg.Pool;
 export type Queryable = pg.Pool | pg.PoolClient;
@@ -52,12 +53,107 @@ export function createPool(connectionString: string, settings: Partial<PoolSetti
     if ((err as { code?: string }).code !== '57P01')
       process.stderr.write(`postgres: idle connection error: ${err.message}\n`);
   });
+  guardPool(pool, new DatabaseBreaker((deadlineMs) => probe(connectionString, deadlineMs)));
   return pool;
+}
+
+const breakers = new WeakMap<Db, DatabaseBreaker>();
+
+/** The breaker of a pool made by createPool: open while its Postgres is known to be hung. */
+export function databaseBreaker(db: Db): DatabaseBreaker | undefined {
+  return breakers.get(db);
+}
+
+/** A fresh connection and `SELECT 1`, all within the deadline; the connection is closed either way. */
+async function probe(connectionString: string, deadlineMs: number): Promise<void> {
+  const client = new pg.Client({ connectionString, connectionTimeoutMillis: deadlineMs, query_timeout: deadlineMs });
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${deadlineMs} ms`)), deadlineMs);
+  });
+  try {
+    await Promise.race([client.connect().then(() => client.query('SELECT 1')), deadline]);
+  } finally {
+    clearTimeout(timer);
+    // Not awaited: a hung server never acknowledges the goodbye.
+    client.end().catch(() => undefined);
+  }
+}
+
+type Query = (...args: unknown[]) => Promise<unknown>;
+const guardedClients = new WeakSet<pg.PoolClient>();
+const isCallbackCall = (args: unknown[]) =>
+  typeof args[args.length - 1] === 'function' || typeof (args[0] as { submit?: unknown })?.submit === 'function';
+
+/**
+ * Every promise-style call through the pool goes through the breaker: `connect()`, the
+ * queries of the clients it hands out, and `query()` (rebuilt on those two, so that a query
+ * still waiting for a connection when the breaker opens is never sent later, after its caller
+ * was told 503). Callback and streaming calls (pg-pool's own internals) pass through untouched.
+ */
+function guardPool(pool: pg.Pool, breaker: DatabaseBreaker): void {
+  breakers.set(pool, breaker);
+  const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
+  const guardedConnect = (...args: unknown[]): unknown => {
+    if (args.length > 0) return connect(...args);
+    return breaker
+      .guard(
+        () => connect() as Promise<pg.PoolClient>,
+        // A connection that arrives after its caller gave up goes straight back.
+        (late) => late.then((client) => client.release(), () => undefined),
+      )
+      .then((client) => guardClient(client, breaker));
+  };
+  pool.connect = guardedConnect as typeof pool.connect;
+
+  const query = pool.query.bind(pool) as Query;
+  const guardedQuery: Query = async (...args) => {
+    if (isCallbackCall(args)) return query(...args);
+    const client = (await guardedConnect()) as pg.PoolClient;
+    let failure: unknown;
+    try {
+      return await (client.query as Query)(...args);
+    } catch (err) {
+      failure = err;
+      throw err;
+    } finally {
+      // As pg-pool does: a client whose query failed is not reused.
+      client.release(failure === undefined ? undefined : true);
+    }
+  };
+  pool.query = guardedQuery as typeof pool.query;
+
+  const end = pool.end.bind(pool);
+  pool.end = ((...args: Parameters<typeof end>) => {
+    breaker.stop();
+    return end(...args);
+  }) as typeof pool.end;
+}
+
+/** Clients with a call still stuck on them: they must not serve anyone else, so their release destroys them. */
+const stuckClients = new WeakSet<pg.PoolClient>();
+
+function guardClient(client: pg.PoolClient, breaker: DatabaseBreaker): pg.PoolClient {
+  // pg-pool gives each acquisition its own `release`.
+  const release = client.release.bind(client);
+  client.release = (err?: Error | boolean) => release(stuckClients.has(client) ? true : err);
+  if (guardedClients.has(client)) return client;
+  guardedClients.add(client);
+  const query = client.query.bind(client) as Query;
+  client.query = ((...args: unknown[]) => {
+    if (isCallbackCall(args)) return query(...args);
+    return breaker.guard(
+      () => query(...args),
+      () => stuckClients.add(client),
+    );
+  }) as typeof client.query;
+  return client;
 }
 
 // Connection-level failures of Postgres, and our own timeouts on a database that hangs: the
 // caller should retry later (the API answers 503), nothing was accepted.
 const DATABASE_DOWN = new Set([
+  DATABASE_HUNG,
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',
