@@ -100,7 +100,11 @@ function guardPool(pool: pg.Pool, breaker: DatabaseBreaker): void {
       .guard(
         () => connect() as Promise<pg.PoolClient>,
         // A connection that arrives after its caller gave up goes straight back.
-        (late) => late.then((client) => client.release(), () => undefined),
+        (late) =>
+          late.then(
+            (client) => client.release(),
+            () => undefined,
+          ),
       )
       .then((client) => guardClient(client, breaker));
   };
