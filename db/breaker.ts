@@ -132,8 +132,12 @@ export class DatabaseBreaker extends EventEmitter {
       await this.probe(PROBE_DEADLINE_MS);
       this.lastAnswerAt = Date.now();
       return true;
-    } catch {
-      return false;
+    } catch (err) {
+      // Refused with a reason (too many connections, a password) is a server that answers:
+      // requests get that answer from it, fast, rather than ours.
+      if (!isServerAnswer(err)) return false;
+      this.lastAnswerAt = Date.now();
+      return true;
     } finally {
       this.probing = false;
     }

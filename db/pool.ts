@@ -67,12 +67,17 @@ export function databaseBreaker(db: Db): DatabaseBreaker | undefined {
 /** A fresh connection and `SELECT 1`, all within the deadline; the connection is closed either way. */
 async function probe(connectionString: string, deadlineMs: number): Promise<void> {
   const client = new pg.Client({ connectionString, connectionTimeoutMillis: deadlineMs, query_timeout: deadlineMs });
+  // A socket error after connecting is also delivered to the query; without a listener it would crash the process.
+  client.on('error', () => undefined);
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${deadlineMs} ms`)), deadlineMs);
   });
+  const answer = client.connect().then(() => client.query('SELECT 1'));
+  // Past the deadline its failure has no one to tell, and must not be an unhandled rejection.
+  answer.catch(() => undefined);
   try {
-    await Promise.race([client.connect().then(() => client.query('SELECT 1')), deadline]);
+    await Promise.race([answer, deadline]);
   } finally {
     clearTimeout(timer);
     // Not awaited: a hung server never acknowledges the goodbye.
