@@ -53,7 +53,7 @@ export function createPool(connectionString: string, settings: Partial<PoolSetti
     if ((err as { code?: string }).code !== '57P01')
       process.stderr.write(`postgres: idle connection error: ${err.message}\n`);
   });
-  guardPool(pool, new DatabaseBreaker((deadlineMs) => probe(connectionString, deadlineMs)));
+  guardPool(pool, new Prober(connectionString));
   return pool;
 }
 
@@ -64,24 +64,66 @@ export function databaseBreaker(db: Db): DatabaseBreaker | undefined {
   return breakers.get(db);
 }
 
-/** A fresh connection and `SELECT 1`, all within the deadline; the connection is closed either way. */
-async function probe(connectionString: string, deadlineMs: number): Promise<void> {
-  const client = new pg.Client({ connectionString, connectionTimeoutMillis: deadlineMs, query_timeout: deadlineMs });
-  // A socket error after connecting is also delivered to the query; without a listener it would crash the process.
-  client.on('error', () => undefined);
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${deadlineMs} ms`)), deadlineMs);
-  });
-  const answer = client.connect().then(() => client.query('SELECT 1'));
-  // Past the deadline its failure has no one to tell, and must not be an unhandled rejection.
-  answer.catch(() => undefined);
-  try {
-    await Promise.race([answer, deadline]);
-  } finally {
-    clearTimeout(timer);
-    // Not awaited: a hung server never acknowledges the goodbye.
-    client.end().catch(() => undefined);
+/**
+ * `SELECT 1` within a deadline on a connection of its own, outside the pool (which may be full
+ * of stuck calls). The connection is kept between probes: a query on a live backend costs
+ * microseconds where a new connection costs a fork and an authentication, slow enough on a
+ * starved machine to look like a hang. One that failed or timed out is dropped; the next probe
+ * connects afresh, also within the deadline.
+ */
+interface ProbeConnection {
+  client: pg.Client;
+  ready: Promise<unknown>;
+  usable: boolean;
+}
+
+class Prober {
+  private kept?: ProbeConnection;
+
+  constructor(private readonly connectionString: string) {}
+
+  async check(deadlineMs: number): Promise<void> {
+    const client = this.kept ?? this.connect(deadlineMs);
+    this.kept = undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${deadlineMs} ms`)), deadlineMs);
+    });
+    const answer = client.ready.then(() => client.client.query('SELECT 1'));
+    // Past the deadline its failure has no one to tell, and must not be an unhandled rejection.
+    answer.catch(() => undefined);
+    try {
+      await Promise.race([answer, deadline]);
+      if (client.usable) this.kept = client;
+    } catch (err) {
+      // Not awaited: a hung server never acknowledges the goodbye.
+      client.client.end().catch(() => undefined);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  close(): void {
+    this.kept?.client.end().catch(() => undefined);
+    this.kept = undefined;
+  }
+
+  private connect(deadlineMs: number): ProbeConnection {
+    const client = new pg.Client({
+      connectionString: this.connectionString,
+      connectionTimeoutMillis: deadlineMs,
+      query_timeout: deadlineMs,
+    });
+    const handle: ProbeConnection = { client, ready: client.connect(), usable: true };
+    // An error or an end while kept (a server restart) must not crash the process, nor fail the next probe.
+    const unusable = () => {
+      handle.usable = false;
+      if (this.kept === handle) this.kept = undefined;
+    };
+    client.on('error', unusable);
+    client.on('end', unusable);
+    return handle;
   }
 }
 
@@ -96,8 +138,20 @@ const isCallbackCall = (args: unknown[]) =>
  * still waiting for a connection when the breaker opens is never sent later, after its caller
  * was told 503). Callback and streaming calls (pg-pool's own internals) pass through untouched.
  */
-function guardPool(pool: pg.Pool, breaker: DatabaseBreaker): void {
+function guardPool(pool: pg.Pool, prober: Prober): void {
+  const breaker = new DatabaseBreaker((deadlineMs) => prober.check(deadlineMs));
   breakers.set(pool, breaker);
+  // The pool has no logger (as its idle-connection errors above): one line each way, for operators.
+  let openedAt = 0;
+  breaker.on('open', (abandoned: number) => {
+    openedAt = Date.now();
+    process.stderr.write(
+      `postgres: not answering (a probe got no answer within 1 s): calls fail at once until it answers; ${abandoned} in flight ended\n`,
+    );
+  });
+  breaker.on('close', () =>
+    process.stderr.write(`postgres: answers again after ${((Date.now() - openedAt) / 1000).toFixed(1)} s\n`),
+  );
   const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
   const guardedConnect = (...args: unknown[]): unknown => {
     if (args.length > 0) return connect(...args);
@@ -135,6 +189,7 @@ function guardPool(pool: pg.Pool, breaker: DatabaseBreaker): void {
   const end = pool.end.bind(pool);
   pool.end = ((...args: Parameters<typeof end>) => {
     breaker.stop();
+    prober.close();
     return end(...args);
   }) as typeof pool.end;
 }
