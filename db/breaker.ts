@@ -17,8 +17,10 @@ import { EventEmitter } from 'node:events';
 export const HANG_SUSPECT_MS = 500;
 /** A fresh connection and `SELECT 1` on a live server take milliseconds; a hung one never answers. */
 export const PROBE_DEADLINE_MS = 1_000;
-/** Pause between probes while open, and at least this long between probes while closed. */
+/** Pause between probes while open: it closes within this long of Postgres answering again. */
 const PROBE_INTERVAL_MS = 250;
+/** Closed, a long query keeps the oldest call old: one probe a second is enough to tell slow from hung. */
+const SUSPECT_PROBE_GAP_MS = 1_000;
 const WATCH_EVERY_MS = 100;
 
 /** The code isDatabaseUnavailable (db/pool.ts) knows: the API answers 503 with Retry-After. */
@@ -114,7 +116,7 @@ export class DatabaseBreaker extends EventEmitter {
     const now = Date.now();
     let oldest = now;
     for (const call of this.inFlight) oldest = Math.min(oldest, call.startedAt);
-    if (now - oldest < HANG_SUSPECT_MS || this.probing || now - this.lastProbeAt < PROBE_INTERVAL_MS) return;
+    if (now - oldest < HANG_SUSPECT_MS || this.probing || now - this.lastProbeAt < SUSPECT_PROBE_GAP_MS) return;
     void this.check();
   }
 
@@ -128,19 +130,20 @@ export class DatabaseBreaker extends EventEmitter {
   private async probeOnce(): Promise<boolean> {
     this.probing = true;
     this.lastProbeAt = Date.now();
+    let answered: boolean;
     try {
       await this.probe(PROBE_DEADLINE_MS);
-      this.lastAnswerAt = Date.now();
-      return true;
+      answered = true;
     } catch (err) {
       // Refused with a reason (too many connections, a password) is a server that answers:
       // requests get that answer from it, fast, rather than ours.
-      if (!isServerAnswer(err)) return false;
-      this.lastAnswerAt = Date.now();
-      return true;
+      answered = isServerAnswer(err);
     } finally {
       this.probing = false;
     }
+    if (answered) this.lastAnswerAt = Date.now();
+    this.emit('probe', answered);
+    return answered;
   }
 
   private trip(): void {

@@ -93,15 +93,18 @@ async function sentEmail(contactId: string): Promise<string> {
 
 test('a slow query on a live Postgres is not a hang: the breaker stays closed', async () => {
   const opened = jest.fn();
-  databaseBreaker(db)?.on('open', opened);
+  const probed = jest.fn();
+  databaseBreaker(db)?.on('open', opened).on('probe', probed);
   try {
     // Long past the moment the breaker starts probing: the probe answers, so nothing opens.
     const { rows } = await db.query<{ ok: number }>('SELECT 1 AS ok FROM pg_sleep(2)');
     expect(rows).toEqual([{ ok: 1 }]);
     expect((await track('slow', 'slow-1')).status).toBe(202);
   } finally {
-    databaseBreaker(db)?.off('open', opened);
+    databaseBreaker(db)?.off('open', opened).off('probe', probed);
   }
+  // It did wonder: the query outlived the wait that starts a probe, and the probe got its answer.
+  expect(probed).toHaveBeenCalledWith(true);
   expect(opened).not.toHaveBeenCalled();
 });
 
@@ -139,6 +142,11 @@ test('a hung Postgres: 503 within a second while hung, links still answer, all b
       });
       expect(ms).toBeLessThan(1_000);
     }
+    // Still hung past a few background probes: still refused at once.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const later = await timed(() => track('ada', 'during-4'));
+    expect(later.value.status).toBe(503);
+    expect(later.ms).toBeLessThan(1_000);
     const health = await timed(() => api().get('/health'));
     expect(health.value.status).toBe(503);
     expect(health.value.body).toMatchObject({ status: 'unavailable', postgres: { ok: false } });
