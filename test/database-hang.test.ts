@@ -11,6 +11,7 @@ import supertest from 'supertest';
 import { createApp } from '../api/app';
 import { claimMessage } from '../db/messages';
 import { createPool, databaseBreaker, type Db } from '../db/pool';
+import { PendingEngagement } from '../engagement/pending';
 import { signLink } from '../engagement/tokens';
 import { startRouterLoop, type RouterLoop } from '../routing/router-loop';
 import { waitFor } from './helpers/fake-http';
@@ -193,4 +194,30 @@ test('a hung Postgres: 503 within a second while hung, links still answer, all b
     [messageId],
   );
   expect(message).toEqual([{ opened: true, clicked: true }]);
+});
+
+test('while hung, opens and clicks wait in a bounded buffer: past its size they are dropped, never the process', async () => {
+  const messageId = await sentEmail('bea');
+  const pending = new PendingEngagement({ db, workflows: h.env.client.workflow, log: h.log }, 2);
+  const urls = ['https://a.example/', 'https://b.example/', 'https://c.example/'];
+  proxy.freeze();
+  try {
+    expect((await track('bea', 'hung-1')).status).toBe(503);
+    for (const url of urls)
+      await pending.record({
+        message: messageId,
+        sourceEventId: `click:${messageId}:${url}`,
+        type: 'click',
+        occurredAt: new Date().toISOString(),
+        data: { url },
+      });
+    expect(pending.size).toBe(2);
+  } finally {
+    proxy.thaw();
+  }
+  await waitFor(() => pending.size === 0, 'the buffer to be stored');
+  const { rows } = await h.db.query<{ url: string }>(
+    `SELECT properties->>'url' AS url FROM events WHERE contact_id = 'bea' AND name = 'Email Clicked' ORDER BY id`,
+  );
+  expect(rows.map((r) => r.url)).toEqual(urls.slice(0, 2));
 });
