@@ -169,6 +169,13 @@ export class DatabaseBreaker extends EventEmitter {
 
 function isServerAnswer(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
-  // SQLSTATEs are five characters; 57014 is our own statement timeout firing, 57P0x a shutdown.
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && code !== '57014' && !code.startsWith('57P');
+  // SQLSTATEs are five characters with a digit (Node's EPIPE has none); 57014 is our own statement
+  // timeout firing, 57P0x a shutdown.
+  return (
+    typeof code === 'string' &&
+    /^[0-9A-Z]{5}$/.test(code) &&
+    /[0-9]/.test(code) &&
+    code !== '57014' &&
+    !code.startsWith('57P')
+  );
 }
