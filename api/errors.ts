@@ -1,5 +1,6 @@
 /** Errors carry an HTTP status and a stable code; one middleware turns them into JSON. */
 import type { ErrorRequestHandler } from 'express';
+import { DatabaseHungError } from '../db/breaker';
 import { isDatabaseUnavailable } from '../db/pool';
 import type { Issue } from '../flows/validate';
 import type { Logger } from '../runtime/logger';
@@ -55,6 +56,9 @@ export function toHttpError(err: unknown): HttpError | undefined {
           : (known.message ?? e.message ?? known.code);
     return new HttpError(known.status, known.code, message);
   }
+  // The breaker (db/breaker.ts) refused or cut the call: Postgres is known to be hung.
+  if (err instanceof DatabaseHungError)
+    return new HttpError(503, 'unavailable', 'the database is not answering; retry later');
   if (isDatabaseUnavailable(err))
     return new HttpError(503, 'unavailable', 'storage is unavailable; nothing was accepted, retry later');
   if (isRefusedData(err)) return new HttpError(400, 'invalid_data', `the data cannot be stored: ${e.message}`);

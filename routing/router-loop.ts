@@ -7,6 +7,7 @@
  * runs the journey reconciliation pass now and then.
  */
 import { claimUnrouted, releaseBackedOff } from '../db/events';
+import { databaseBreaker } from '../db/pool';
 import { DEFAULT_RECONCILE, reconcileJourneys, type ReconcileOptions } from './reconcile';
 import { DEFAULT_ROUTING_CONCURRENCY, routeStoredMany } from './route-many';
 import type { RouterDeps } from './router';
@@ -75,6 +76,8 @@ export function startRouterLoop(deps: RouterDeps, options: Partial<RouterLoopOpt
 
   const pass = async (): Promise<boolean> => {
     let busy = false;
+    // Postgres known to be hung: each query would fail at once; the breaker's probe says when it is back.
+    if (databaseBreaker(deps.db)?.isOpen) return busy;
     try {
       // A full batch routed: more may be waiting, go on at once.
       busy = (await routePending(deps, opts)) >= opts.batch;

@@ -13,6 +13,7 @@ import { inTransaction, type Queryable } from '../../db/pool';
 import { pushSubscriptionsOf } from '../../db/push-subscriptions';
 import { linkExpired, verifyLink } from '../../engagement/tokens';
 import { recordEngagement } from '../../engagement/record';
+import { PendingEngagement } from '../../engagement/pending';
 import type { LinkSettings } from '../../engagement/links';
 import { routeStored } from '../../routing/router';
 import { addressHash } from '../../audiences/double-opt-in';
@@ -57,6 +58,8 @@ const proofOf = (req: Request) => ({ ip: req.ip ?? null, userAgent: req.get('use
 
 export function consentRouter(deps: ConsentRouterDeps): Router {
   const router = Router();
+  // Opens and clicks while Postgres is unavailable: the pixel and the redirect answer anyway.
+  const tracking = new PendingEngagement(deps);
   router.use('/u', express.urlencoded({ extended: false, limit: '4kb' }));
 
   router.get('/u/:token', async (req, res) => {
@@ -147,14 +150,13 @@ export function consentRouter(deps: ConsentRouterDeps): Router {
   router.get('/t/o/:token', async (req, res) => {
     const claims = verifyLink(deps.links.secret, req.params.token, 'open');
     if (claims)
-      await recordEngagement(deps, {
+      await tracking.record({
         message: claims.m,
-        source: 'tracking',
         sourceEventId: `open:${claims.m}`,
         type: 'open',
         occurredAt: new Date().toISOString(),
         data: {},
-      }).catch(() => undefined);
+      });
     res.set('Cache-Control', 'no-store, max-age=0').type('gif').send(PIXEL);
   });
 
@@ -162,14 +164,13 @@ export function consentRouter(deps: ConsentRouterDeps): Router {
   router.get('/t/c/:token', async (req, res) => {
     const claims = verifyLink(deps.links.secret, req.params.token, 'click');
     if (!claims?.u || !/^https?:\/\//.test(claims.u)) return void res.status(400).type('html').send(invalidLinkPage());
-    await recordEngagement(deps, {
+    await tracking.record({
       message: claims.m,
-      source: 'tracking',
       sourceEventId: `click:${claims.m}:${claims.u}`,
       type: 'click',
       occurredAt: new Date().toISOString(),
       data: { url: claims.u },
-    }).catch(() => undefined);
+    });
     res.redirect(302, claims.u);
   });
 
