@@ -20,7 +20,7 @@ import type { ConsentEmailPolicy } from '../../audiences/consent-policy';
 import type { ActivityDeps } from '../../activities';
 import { createLogger, type Logger } from '../../runtime/logger';
 import { registerSearchAttributes } from '../../runtime/temporal';
-import { temporalTestServer } from '../../runtime/temporal-binaries';
+import { temporalCli, temporalTestServer } from '../../runtime/temporal-binaries';
 import { startRouterLoop, type RouterLoop, type RouterLoopOptions } from '../../routing/router-loop';
 import { createJourneyWorker } from '../../worker/create-worker';
 import { sharedBundlePath } from './shared-bundle';
@@ -105,11 +105,24 @@ export class Harness {
       frequencyCapPerDay?: number;
       consentEmail?: ConsentEmailPolicy;
       frequencyCapPerChannel?: ActivityDeps['frequencyCapPerChannel'];
+      /**
+       * A dev server (real limits, no time skipping) started with these extra arguments
+       * (`--dynamic-config-value limit.maxIDLength=100`) instead of the time-skipping server.
+       */
+      devServerArgs?: string[];
     } = {},
   ): Promise<Harness> {
     quietRuntime();
     const log = createLogger('silent');
-    const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: temporalTestServer() } });
+    const env = opts.devServerArgs
+      ? await TestWorkflowEnvironment.createLocal({
+          server: {
+            executable: temporalCli(),
+            extraArgs: opts.devServerArgs,
+            log: { format: 'pretty', level: 'error' },
+          },
+        })
+      : await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: temporalTestServer() } });
     await registerSearchAttributes({ address: env.address, namespace: 'default' }, log);
     const database = await createTestDatabase();
     const sendgrid = await new FakeSendGrid().start();
