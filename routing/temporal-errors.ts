@@ -51,7 +51,8 @@ export function classifyTemporalError(err: unknown): TemporalFailure {
   if (err instanceof NamespaceNotFoundError) return 'outage';
   // A server without the namespace's error details answers a plain NOT_FOUND, which the client
   // turns into WorkflowNotFoundError: still the namespace, not the journey.
-  if (err instanceof WorkflowNotFoundError) return /namespace/i.test(err.message) ? 'outage' : 'gone';
+  // ("Namespace x is not found."; a missing workflow's message names its namespace too).
+  if (err instanceof WorkflowNotFoundError) return /^namespace \S+ is not found/i.test(err.message) ? 'outage' : 'gone';
   const code = grpcCode(err);
   if (code !== undefined) {
     if (OUTAGE_CODES.has(code)) return 'outage';
