@@ -12,7 +12,7 @@ import { getMessage } from '../../db/messages';
 import { inTransaction, type Queryable } from '../../db/pool';
 import { pushSubscriptionsOf } from '../../db/push-subscriptions';
 import { linkExpired, verifyLink } from '../../engagement/tokens';
-import { recordEngagement } from '../../engagement/record';
+import { recordEngagement, recordEngagements, type EngagementInput } from '../../engagement/record';
 import type { LinkSettings } from '../../engagement/links';
 import { routeStored } from '../../routing/router';
 import { addressHash } from '../../audiences/double-opt-in';
@@ -147,7 +147,7 @@ export function consentRouter(deps: ConsentRouterDeps): Router {
   router.get('/t/o/:token', async (req, res) => {
     const claims = verifyLink(deps.links.secret, req.params.token, 'open');
     if (claims)
-      await recordEngagement(deps, {
+      await recordTracked(deps, {
         message: claims.m,
         source: 'tracking',
         sourceEventId: `open:${claims.m}`,
@@ -162,7 +162,7 @@ export function consentRouter(deps: ConsentRouterDeps): Router {
   router.get('/t/c/:token', async (req, res) => {
     const claims = verifyLink(deps.links.secret, req.params.token, 'click');
     if (!claims?.u || !/^https?:\/\//.test(claims.u)) return void res.status(400).type('html').send(invalidLinkPage());
-    await recordEngagement(deps, {
+    await recordTracked(deps, {
       message: claims.m,
       source: 'tracking',
       sourceEventId: `click:${claims.m}:${claims.u}`,
@@ -252,6 +252,11 @@ async function unsubscribeEmail(
     writeConsent(tx, { contactId: message.contactId, channel: 'email', status: 'unsubscribed', source, ...proof }),
   );
   if (result.changed) await routeStored(deps, result.event, { inline: true });
+}
+
+/** A pixel or a click: stored, then answered at once (routed in the background, whatever Temporal's state). */
+function recordTracked(deps: ConsentRouterDeps, input: EngagementInput): Promise<unknown> {
+  return recordEngagements(deps, [input], { routing: 'background' });
 }
 
 function proofData(proof: { ip: string | null; userAgent: string | null }): Record<string, string> {

@@ -7,7 +7,7 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import express, { Router } from 'express';
 import { z } from 'zod';
-import { recordEngagement, type EngagementOutcome } from '../../engagement/record';
+import { recordEngagements, type EngagementInput, type EngagementOutcome } from '../../engagement/record';
 import type { IngestDeps } from '../events/ingest';
 import { HttpError } from '../errors';
 
@@ -73,6 +73,7 @@ export function sendgridWebhookRouter(deps: IngestDeps & { webhooks: { sendgridP
       unknown_message: 0,
       not_ours: 0,
     };
+    const facts: EngagementInput[] = [];
     for (const e of parsed.data) {
       if (!e.parcours_message_id) {
         counts.not_ours += 1; // sent by another system on the same SendGrid account
@@ -80,7 +81,7 @@ export function sendgridWebhookRouter(deps: IngestDeps & { webhooks: { sendgridP
       }
       const { event, timestamp: at, sg_event_id, parcours_message_id, email: _email, ...rest } = e;
       const type = event === 'bounce' && rest.type === 'blocked' ? 'bounce' : event;
-      const outcome = await recordEngagement(deps, {
+      facts.push({
         message: parcours_message_id,
         source: 'sendgrid',
         sourceEventId: sg_event_id,
@@ -96,8 +97,9 @@ export function sendgridWebhookRouter(deps: IngestDeps & { webhooks: { sendgridP
           'asm_group_id',
         ]) as Record<string, unknown> & { bounce_type?: unknown },
       });
-      counts[outcome] += 1;
     }
+    // The whole array in one transaction, answered once stored; routed in the background.
+    for (const outcome of await recordEngagements(deps, facts, { routing: 'background' })) counts[outcome] += 1;
     // 2xx even for unknown messages: SendGrid would retry them forever. A storage failure throws (5xx) and SendGrid
     // retries.
     res.json({ received: parsed.data.length, ...counts });
