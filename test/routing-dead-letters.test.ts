@@ -7,10 +7,13 @@
  * - an event whose routing keeps failing is retried within its budget, then dead-lettered for
  *   the flow that failed only, and a retry through the API routes it once the cause is gone;
  * - an outage (unknown namespace) is never "this journey refused": the event waits, uncounted;
- * - /v1/track keeps a contact's order behind a batch still being routed.
+ * - /v1/track keeps a contact's order behind a batch still being routed;
+ * - a tracked click and SendGrid's webhook array are stored and answered while Temporal is
+ *   down, and routed once it is back.
  */
-import { randomUUID } from 'node:crypto';
-import { Client } from '@temporalio/client';
+import { randomUUID, sign } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import supertest from 'supertest';
 import { upsertContact } from '../db/contacts';
 import { getEvent, insertEvent, type StoredEvent } from '../db/events';
 import type { FlowInput } from '../flows/schema';
@@ -19,7 +22,8 @@ import { routeStoredMany } from '../routing/route-many';
 import { routeStored } from '../routing/router';
 import { journeyWorkflowId } from '../workflows/journey-identity';
 import { waitFor } from './helpers/fake-http';
-import { Harness } from './helpers/harness';
+import { Harness, SENDGRID_WEBHOOK_KEYS, TEST_LINKS } from './helpers/harness';
+import { TemporalProxy } from './helpers/temporal-proxy';
 
 const MAX_ID = 100;
 let h: Harness;
@@ -272,3 +276,105 @@ test('an order tracked right after a batched checkout still being routed ends th
     await h.stopRouter();
   }
 });
+
+test("with Temporal down, a tracked click redirects at once and SendGrid's array is stored; both are routed once it is back", async () => {
+  await h.putFlow('offer', {
+    ...remindLater('Offer Sent'),
+    tracking: { opens: true, clicks: true },
+    steps: [
+      { id: 'offer', type: 'email', subject: 'Offer', html: '<p><a href="https://shop.example.com/offer">See</a></p>' },
+      { id: 'wait-click', type: 'wait_for_event', event: 'Email Clicked', timeout: '3 days', onTimeout: 'end' },
+      { id: 'clicked', type: 'email', subject: 'Glad you liked it', html: '<p>Thanks</p>', transactional: true },
+      { id: 'end', type: 'exit' },
+    ],
+  });
+  const contact = newContact();
+  const address = `${contact}@example.com`;
+  await h.identify(contact, { email: address });
+  await track(contact, 'Offer Sent');
+  const sent = await waitFor(async () => h.sendgrid.emails.find((e) => e.to === address), 'the offer email');
+  const link = (/href="(https:\/\/parcours\.test\/t\/c\/[^"]+)"/.exec(sent.html) ?? [])[1];
+  const { rows } = await h.db.query<{ id: string }>('SELECT id FROM messages WHERE contact_id = $1', [contact]);
+  const messageId = rows[0].id;
+
+  const proxy = new TemporalProxy();
+  const connection = await Connection.connect({ address: await proxy.start(h.env.address) });
+  try {
+    proxy.down();
+    const app = h.appUsing(new Client({ connection }).workflow);
+
+    const started = Date.now();
+    const click = await supertest(app).get(link.replace(TEST_LINKS.publicUrl, ''));
+    expect(click.status).toBe(302);
+    expect(click.headers.location).toBe('https://shop.example.com/offer');
+    expect(Date.now() - started).toBeLessThan(1_000);
+
+    const body = JSON.stringify([
+      sgEvent(messageId, 'delivered'),
+      sgEvent(messageId, 'open'),
+      { ...sgEvent(messageId, 'open'), parcours_message_id: undefined },
+    ]);
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const signature = sign('sha256', Buffer.from(timestamp + body), SENDGRID_WEBHOOK_KEYS.privateKey);
+    const webhook = await supertest(app)
+      .post('/v1/webhooks/sendgrid')
+      .set('content-type', 'application/json')
+      .set('X-Twilio-Email-Event-Webhook-Signature', signature.toString('base64'))
+      .set('X-Twilio-Email-Event-Webhook-Timestamp', timestamp)
+      .send(body);
+    expect(webhook.status).toBe(200);
+    expect(webhook.body).toMatchObject({ received: 3, recorded: 2, not_ours: 1 });
+
+    // Every fact is stored, none is routed yet: Temporal is down.
+    const facts = await h.db.query<{ type: string }>(
+      'SELECT type FROM message_events WHERE message_id = $1 ORDER BY type',
+      [messageId],
+    );
+    expect(facts.rows.map((r) => r.type)).toEqual(['click', 'delivered', 'open']);
+    const clicked = await h.db.query<{ routed_at: Date | null }>(
+      "SELECT routed_at FROM events WHERE contact_id = $1 AND name = 'Email Clicked'",
+      [contact],
+    );
+    expect(clicked.rows).toEqual([{ routed_at: null }]);
+    // The background attempts through the dead proxy give up (an outage, left to the loop)
+    // before their connection is closed.
+    await waitFor(
+      async () =>
+        (
+          await h.db.query(
+            'SELECT 1 FROM events WHERE contact_id = $1 AND routed_at IS NULL AND routing_error IS NULL',
+            [contact],
+          )
+        ).rowCount === 0 || undefined,
+      'the background routing attempts to give up',
+      30_000,
+    );
+  } finally {
+    await proxy.stop();
+    await connection.close();
+  }
+
+  // Temporal is back for the router loop: the journey hears the click.
+  h.startRouter();
+  try {
+    await waitFor(
+      async () => h.sendgrid.emails.find((e) => e.to === address && e.subject === 'Glad you liked it'),
+      'the journey to hear the click',
+      60_000,
+    );
+  } finally {
+    await h.stopRouter();
+  }
+}, 120_000);
+
+/** A SendGrid event as the Event Webhook documents it, with our custom args at the top level. */
+function sgEvent(messageId: string, event: string): Record<string, unknown> {
+  return {
+    email: 'x@example.com',
+    timestamp: Math.floor(Date.now() / 1000),
+    event,
+    sg_event_id: `${event}-${randomUUID()}`,
+    sg_message_id: 'sg-msg.filter0001',
+    parcours_message_id: messageId,
+  };
+}

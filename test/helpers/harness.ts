@@ -5,10 +5,10 @@
  */
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleOption, type Worker } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { type WorkflowClient, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import supertest from 'supertest';
 import type { Express } from 'express';
-import { createApp } from '../../api/app';
+import { type AppDeps, createApp } from '../../api/app';
 import { sendgridProvider } from '../../activities/providers/sendgrid';
 import { twilioProvider } from '../../activities/providers/twilio';
 import { webPushProvider } from '../../activities/providers/webpush';
@@ -91,7 +91,13 @@ export class Harness {
     readonly worker: Worker,
     readonly app: Express,
     readonly log: Logger,
+    private readonly appDeps: AppDeps,
   ) {}
+
+  /** The same API on another Temporal client (one behind a proxy that can be switched off). */
+  appUsing(workflows: WorkflowClient): Express {
+    return createApp({ ...this.appDeps, workflows });
+  }
 
   /**
    * `runWorker: false` leaves the worker stopped until `startWorker()` (a worker outage);
@@ -151,7 +157,7 @@ export class Harness {
         consentEmail: opts.consentEmail,
       },
     });
-    const app = createApp({
+    const appDeps: AppDeps = {
       db: database.db,
       workflows: env.client.workflow,
       log,
@@ -161,8 +167,8 @@ export class Harness {
       webhooks: TEST_WEBHOOKS,
       confirmations: { email, from: 'shop@example.com', links: TEST_LINKS },
       consentEmail: opts.consentEmail,
-    });
-    const harness = new Harness(env, database, sendgrid, twilio, worker, app, log);
+    };
+    const harness = new Harness(env, database, sendgrid, twilio, worker, createApp(appDeps), log, appDeps);
     if (opts.runWorker !== false) harness.startWorker();
     if (opts.runRouter !== false) harness.startRouter();
     return harness;
