@@ -236,6 +236,19 @@ export class Harness {
     return { ...body, routing: 'done', journeys: routed };
   }
 
+  /**
+   * Waits until every stored event is routed: webhooks and tracking links answer before their
+   * events are routed (in the background), and time skipped meanwhile would outrun them.
+   */
+  async allRouted(timeoutMs = 30_000): Promise<void> {
+    await waitFor(
+      async () =>
+        (await this.db.query('SELECT 1 FROM events WHERE routed_at IS NULL LIMIT 1')).rowCount === 0 || undefined,
+      'every stored event to be routed',
+      timeoutMs,
+    );
+  }
+
   journey(flowId: string, contactId: string): WorkflowHandle<typeof journeyWorkflow> {
     return this.env.client.workflow.getHandle(journeyWorkflowId(flowId, contactId));
   }
