@@ -18,7 +18,7 @@ import type { Logger } from '../runtime/logger';
 import { letterExhausted, letterRefusals, ROUTING_FAILURE_BUDGET } from './dead-letters';
 import { keepSegmentsLive } from './segment-upkeep';
 import { emptyRouting, routeByType, UnfinishedRouting, type RoutingDeps, type RoutingResult } from './route-event';
-import { isTemporalUnavailable, RoutingDeferred } from './temporal-errors';
+import { isAccessFailure, isTemporalUnavailable, RoutingDeferred } from './temporal-errors';
 import { temporalHealth } from './temporal-health';
 
 export interface RouterDeps extends RoutingDeps {
@@ -110,7 +110,7 @@ async function routeAndRecord(
     const outage = !(err instanceof UnfinishedRouting || err instanceof RoutingDeferred) && isTemporalUnavailable(err);
     await releaseEntries(deps.db, event.id).catch(() => undefined);
     if (outage) {
-      health.markDown();
+      health.markDown(Date.now(), isAccessFailure(err) ? 'access' : 'unreachable');
       deps.log.warn(
         { err: message, eventId: event.id },
         'routing deferred: Temporal unavailable; routed once it is back',

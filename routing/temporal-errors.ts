@@ -63,6 +63,13 @@ export function classifyTemporalError(err: unknown): TemporalFailure {
   return err instanceof ServiceError ? 'outage' : 'other';
 }
 
+/** An outage of access (our key, our namespace), where Temporal itself answers. */
+export function isAccessFailure(err: unknown): boolean {
+  if (err instanceof NamespaceNotFoundError || err instanceof WorkflowNotFoundError) return true;
+  const code = grpcCode(err);
+  return code === PERMISSION_DENIED || code === UNAUTHENTICATED;
+}
+
 /** Temporal cannot be used now (down, unreachable, too slow, our credentials): worth opening the breaker for. */
 export function isTemporalUnavailable(err: unknown): boolean {
   return classifyTemporalError(err) === 'outage';
