@@ -43,7 +43,10 @@ export type EngagementOutcome = 'recorded' | 'duplicate' | 'unknown_message';
 
 export type EngagementInput = Omit<MessageEventInput, 'messageId'> & { message: MessageRecord | string };
 
-/** One fact, routed before the answer (an unsubscribe the person waits on, an SMS status). */
+/**
+ * One fact, routed before the answer (an unsubscribe the person waits on) within a request's
+ * routing deadline: while Temporal is down the answer does not wait, the router loop routes it.
+ */
 export async function recordEngagement(deps: RouterDeps, input: EngagementInput): Promise<EngagementOutcome> {
   const [outcome] = await recordEngagements(deps, [input], { routing: 'wait' });
   return outcome;
@@ -87,7 +90,7 @@ export async function recordEngagements(
   });
   // After commit: a routing failure leaves the stored event to the router loop, never undoes the facts above.
   if (opts.routing === 'background') routeInBackground(deps, events);
-  else for (const event of events) await routeStored(deps, event);
+  else for (const event of events) await routeStored(deps, event, { inline: true });
   return outcomes;
 }
 
