@@ -82,7 +82,9 @@ export async function recordEngagements(
       outcomes[index] = fresh ? 'recorded' : 'duplicate';
       if (!fresh) continue;
       await applyToMessage(tx, message.id, fact.type, fact.occurredAt);
-      await applyConsent(tx, message, fact);
+      // Its Consent Changed event first: routed before the engagement event, in id order.
+      const consent = await applyConsent(tx, message, fact);
+      if (consent) stored.push(consent);
       const event = await storeContactEvent(tx, message, fact, leaseMs);
       if (event) stored.push(event);
     }
@@ -137,13 +139,14 @@ async function applyConsent(
   tx: Queryable,
   message: MessageRecord,
   input: Pick<MessageEventInput, 'type' | 'data' | 'source' | 'occurredAt'>,
-): Promise<void> {
-  if (!message.recipient) return;
+): Promise<StoredEvent | undefined> {
+  if (!message.recipient) return undefined;
   const unsubscribe = input.type === 'unsubscribe' || input.type === 'group_unsubscribe';
   // Withdrawn consent is the contact's consent state (and a stored Consent Changed event); the address it was sent to
   // is suppressed as the consent policy says, even when it is no longer the contact's.
+  let consentEvent: StoredEvent | undefined;
   if ((unsubscribe || input.type === 'spamreport') && message.channel === 'email') {
-    await writeConsent(tx, {
+    const written = await writeConsent(tx, {
       contactId: message.contactId,
       channel: 'email',
       status: 'unsubscribed',
@@ -160,8 +163,10 @@ async function applyConsent(
       userAgent: typeof input.data.user_agent === 'string' ? input.data.user_agent : null,
       occurredAt: input.occurredAt,
     });
+    if (written.changed) consentEvent = written.event;
   }
   // A hard bounce ("bounce"), not a block ("blocked", often temporary).
   if (input.type === 'bounce' && input.data.bounce_type !== 'blocked')
     await suppress(tx, 'email', message.recipient, `hard bounce: ${String(input.data.reason ?? '')}`.trim(), 'all');
+  return consentEvent;
 }
