@@ -24,6 +24,7 @@ import { outboxRouter } from './outbox/router';
 import { calendarRouter } from './calendar/router';
 import { segmentsRouter } from './segments/router';
 import { campaignsRouter } from './campaigns/router';
+import { routingRouter } from './routing/router';
 import { consentRouter } from './consent/router';
 import { listPreferences } from './consent/list-preferences';
 import { sendgridWebhookRouter } from './webhooks/sendgrid';
@@ -103,6 +104,7 @@ export function createApp(deps: AppDeps): express.Express {
   admin.use('/sources', sourcesRouter(deps));
   admin.use('/calendar', calendarRouter());
   admin.use('/campaigns', campaignsRouter(deps));
+  admin.use('/routing', routingRouter(deps));
   app.use('/v1', admin);
 
   app.use((req, _res, next) => next(notFound(`route ${req.method} ${req.path}`)));

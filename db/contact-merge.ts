@@ -119,7 +119,14 @@ async function moveContact(tx: Queryable, from: string, into: string): Promise<v
      FROM contacts AS f WHERE c.id = $2 AND f.id = $1`,
     [from, into, mergeTraits(traitsOf(from), traitsOf(into))],
   );
-  for (const table of ['events', 'push_subscriptions', 'messages', 'journeys', 'journey_entries']) {
+  for (const table of [
+    'events',
+    'push_subscriptions',
+    'messages',
+    'journeys',
+    'journey_entries',
+    'routing_dead_letters',
+  ]) {
     await tx.query(`UPDATE ${table} SET contact_id = $2 WHERE contact_id = $1`, [from, into]);
   }
   // List memberships: where both are on a list, the earliest join remains.

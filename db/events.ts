@@ -248,6 +248,21 @@ export async function markRoutingFailed(q: Queryable, id: number, error: string,
 }
 
 /**
+ * A routing attempt failed for a reason that is not an outage: like markRoutingFailed, and
+ * counted against the event's failure budget. Returns the failures so far (undefined when the
+ * event was routed meanwhile).
+ */
+export async function countRoutingFailure(q: Queryable, id: number, error: string): Promise<number | undefined> {
+  const { rows } = await q.query<{ routing_failures: number }>(
+    `UPDATE events SET routing_error = $2, routing_attempts = routing_attempts + 1, routing_failures = routing_failures + 1,
+       next_route_at = now() + make_interval(secs => least(500 * 2 ^ least(routing_attempts, 7), 60000) / 1000.0)
+     WHERE id = $1 AND routed_at IS NULL RETURNING routing_failures`,
+    [id, error],
+  );
+  return rows[0]?.routing_failures;
+}
+
+/**
  * Temporal is back: events held back by a backoff during the outage are due at once (an
  * event claimed meanwhile by another router may be routed twice; routing is idempotent).
  */

@@ -5,7 +5,8 @@
 import type { JourneyStart } from './journeys';
 import type { Queryable } from './pool';
 
-export type EntryOutcome = 'started' | 'already_in_flow' | 'refused';
+/** `failed`: Temporal refused the start for good (its message in `reason`; see routing/dead-letters.ts). */
+export type EntryOutcome = 'started' | 'already_in_flow' | 'refused' | 'failed';
 
 export interface JourneyEntry {
   flowId: string;
@@ -145,6 +146,14 @@ export async function recordEntryStarted(
  */
 export async function releaseEntries(q: Queryable, triggerEventId: number): Promise<void> {
   await q.query("UPDATE journey_entries SET claimed_at = 'epoch' WHERE trigger_event_id = $1 AND outcome IS NULL", [
+    triggerEventId,
+  ]);
+}
+
+/** A dead letter of a refused start is retried: the entry is decided again by the next routing. */
+export async function reopenFailedEntry(q: Queryable, flowId: string, triggerEventId: number): Promise<void> {
+  await q.query("DELETE FROM journey_entries WHERE flow_id = $1 AND trigger_event_id = $2 AND outcome = 'failed'", [
+    flowId,
     triggerEventId,
   ]);
 }

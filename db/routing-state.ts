@@ -64,3 +64,16 @@ const stateGrouped = groupCallsPer((q: Queryable, asks: { contactId: string; eve
 export function contactRoutingState(q: Queryable, contactId: string, eventIds: number[]): Promise<ContactRoutingState> {
   return stateGrouped(q, { contactId, eventIds });
 }
+
+/** The contact's earliest event before `beforeId` still unrouted, if any (one request's own event). */
+export async function earlierUnroutedEvent(
+  q: Queryable,
+  contactId: string,
+  beforeId: number,
+): Promise<number | undefined> {
+  const { rows } = await q.query<{ id: string | null }>(
+    'SELECT min(id) AS id FROM events WHERE contact_id = $1 AND routed_at IS NULL AND id < $2',
+    [contactId, beforeId],
+  );
+  return rows[0].id === null ? undefined : Number(rows[0].id);
+}

@@ -10,7 +10,7 @@ import type { DatabaseBreaker } from '../db/breaker';
 import type { MessageEventInput } from '../db/message-events';
 import { databaseBreaker, isDatabaseUnavailable } from '../db/pool';
 import type { RouterDeps } from '../routing/router';
-import { recordEngagement } from './record';
+import { recordEngagements } from './record';
 
 /** About 300 bytes each: a few MB at most, whatever the outage's length. */
 export const PENDING_ENGAGEMENT_LIMIT = 10_000;
@@ -42,11 +42,16 @@ export class PendingEngagement {
   async record(fact: TrackingFact): Promise<void> {
     if (this.breaker?.isOpen) return this.keep(fact);
     try {
-      await recordEngagement(this.deps, { ...fact, source: 'tracking' });
+      await this.store(fact);
     } catch (err) {
       if (isDatabaseUnavailable(err)) this.keep(fact);
       // Anything else (a message erased meanwhile...) is dropped, as it always was: a pixel never fails.
     }
+  }
+
+  /** Stored in one transaction and answered at once: routing goes on in the background, whatever Temporal's state. */
+  private store(fact: TrackingFact): Promise<unknown> {
+    return recordEngagements(this.deps, [{ ...fact, source: 'tracking' }], { routing: 'background' });
   }
 
   private keep(fact: TrackingFact): void {
@@ -86,7 +91,7 @@ export class PendingEngagement {
       for (const [key, fact] of this.facts) {
         if (this.breaker?.isOpen) break;
         try {
-          await recordEngagement(this.deps, { ...fact, source: 'tracking' });
+          await this.store(fact);
         } catch (err) {
           if (isDatabaseUnavailable(err)) break;
         }

@@ -6,7 +6,10 @@
  *
  * All of it is one transaction: the dedupe row (message_events) commits together with the
  * suppression and the contact event, or not at all, so a webhook retried after a failure half
- * way is applied in full instead of being dropped as a duplicate.
+ * way is applied in full instead of being dropped as a duplicate. Many facts (a SendGrid array)
+ * are one transaction too; then, like /v1/batch, the answer does not wait for routing: the
+ * events are routed in the background, in order per contact, and a tracked click redirects at
+ * once even while Temporal is down (the router loop routes what the background did not).
  */
 import { writeConsent } from '../db/consent';
 import { upsertContact } from '../db/contacts';
@@ -15,6 +18,7 @@ import { insertEvent, type StoredEvent } from '../db/events';
 import { applyToMessage, insertMessageEvent, type MessageEventInput } from '../db/message-events';
 import { getMessage, suppress, type MessageRecord } from '../db/messages';
 import { inTransaction, type Queryable } from '../db/pool';
+import { BACKGROUND_ROUTING_LEASE_MS, routeInBackground } from '../routing/route-many';
 import { routeStored, type RouterDeps } from '../routing/router';
 import { EVENTS } from '../flows/event-names';
 
@@ -37,29 +41,59 @@ const SMS_CONTACT_EVENT: Record<string, string> = {
 
 export type EngagementOutcome = 'recorded' | 'duplicate' | 'unknown_message';
 
-export async function recordEngagement(
-  deps: RouterDeps,
-  input: Omit<MessageEventInput, 'messageId'> & { message: MessageRecord | string },
-): Promise<EngagementOutcome> {
-  const message = typeof input.message === 'string' ? await getMessage(deps.db, input.message) : input.message;
-  if (!message) return 'unknown_message';
-  // Engagement cannot precede the send: a provider's clock running behind ours would otherwise
-  // place an open before the journey that sent the message.
-  if (message.sentAt && Date.parse(input.occurredAt) < Date.parse(message.sentAt))
-    input = { ...input, occurredAt: message.sentAt };
-  const fact = input;
+export type EngagementInput = Omit<MessageEventInput, 'messageId'> & { message: MessageRecord | string };
 
-  const stored = await inTransaction(deps.db, async (tx) => {
-    const fresh = await insertMessageEvent(tx, { ...fact, messageId: message.id });
-    if (!fresh) return 'duplicate' as const;
-    await applyToMessage(tx, message.id, fact.type, fact.occurredAt);
-    await applyConsent(tx, message, fact);
-    return { event: await storeContactEvent(tx, message, fact) };
+/**
+ * One fact, routed before the answer (an unsubscribe the person waits on) within a request's
+ * routing deadline: while Temporal is down the answer does not wait, the router loop routes it.
+ */
+export async function recordEngagement(deps: RouterDeps, input: EngagementInput): Promise<EngagementOutcome> {
+  const [outcome] = await recordEngagements(deps, [input], { routing: 'wait' });
+  return outcome;
+}
+
+/**
+ * Many facts in one transaction, outcomes in the order given. `background` (webhooks and
+ * tracking links): answered once stored, routed after; `wait`: routed before returning.
+ */
+export async function recordEngagements(
+  deps: RouterDeps,
+  inputs: EngagementInput[],
+  opts: { routing: 'wait' | 'background' },
+): Promise<EngagementOutcome[]> {
+  const facts: { index: number; message: MessageRecord; fact: Omit<MessageEventInput, 'messageId'> }[] = [];
+  const outcomes = new Array<EngagementOutcome>(inputs.length).fill('unknown_message');
+  for (const [index, input] of inputs.entries()) {
+    const message = typeof input.message === 'string' ? await getMessage(deps.db, input.message) : input.message;
+    if (!message) continue;
+    // Engagement cannot precede the send: a provider's clock running behind ours would otherwise
+    // place an open before the journey that sent the message.
+    const occurredAt =
+      message.sentAt && Date.parse(input.occurredAt) < Date.parse(message.sentAt) ? message.sentAt : input.occurredAt;
+    facts.push({ index, message, fact: { ...input, occurredAt } });
+  }
+  if (facts.length === 0) return outcomes;
+  // The router loop leaves background events alone while this process routes them.
+  const leaseMs = opts.routing === 'background' ? BACKGROUND_ROUTING_LEASE_MS : 0;
+  const events = await inTransaction(deps.db, async (tx) => {
+    const stored: StoredEvent[] = [];
+    for (const { index, message, fact } of facts) {
+      const fresh = await insertMessageEvent(tx, { ...fact, messageId: message.id });
+      outcomes[index] = fresh ? 'recorded' : 'duplicate';
+      if (!fresh) continue;
+      await applyToMessage(tx, message.id, fact.type, fact.occurredAt);
+      // Its Consent Changed event first: routed before the engagement event, in id order.
+      const consent = await applyConsent(tx, message, fact);
+      if (consent) stored.push(consent);
+      const event = await storeContactEvent(tx, message, fact, leaseMs);
+      if (event) stored.push(event);
+    }
+    return stored;
   });
-  if (stored === 'duplicate') return 'duplicate';
-  // After commit: a routing failure leaves the stored event to redelivery, never undoes the facts above.
-  if (stored.event) await routeStored(deps, stored.event);
-  return 'recorded';
+  // After commit: a routing failure leaves the stored event to the router loop, never undoes the facts above.
+  if (opts.routing === 'background') routeInBackground(deps, events);
+  else for (const event of events) await routeStored(deps, event, { inline: true });
+  return outcomes;
 }
 
 /** The contact event (Email Opened…) for this fact, stored in the caller's transaction; none for facts without one. */
@@ -67,30 +101,35 @@ async function storeContactEvent(
   tx: Queryable,
   message: MessageRecord,
   fact: Omit<MessageEventInput, 'messageId'>,
+  routeWithinMs: number,
 ): Promise<StoredEvent | undefined> {
   const name = message.channel === 'sms' ? SMS_CONTACT_EVENT[fact.type] : CONTACT_EVENT[fact.type];
   if (!name) return undefined;
   await upsertContact(tx, message.contactId); // normally there; a deleted contact is recreated as ingest would
-  const { event, duplicate } = await insertEvent(tx, {
-    type: 'track',
-    name,
-    // Deterministic: a webhook retried after this committed maps to the same stored event.
-    messageId: `${fact.source}:${fact.sourceEventId}`,
-    contactId: message.contactId,
-    occurredAt: fact.occurredAt,
-    properties: {
-      message_id: message.id,
-      flow_id: message.flowId,
-      flow_version: message.flowVersion,
-      step_id: message.stepId,
-      journey_run_id: message.journeyRunId,
-      channel: message.channel,
-      // A flow can trigger on a campaign's clicks (Email Clicked where campaign_id equals ...).
-      ...(message.campaignId ? { campaign_id: message.campaignId } : {}),
-      ...fact.data,
+  const { event, duplicate } = await insertEvent(
+    tx,
+    {
+      type: 'track',
+      name,
+      // Deterministic: a webhook retried after this committed maps to the same stored event.
+      messageId: `${fact.source}:${fact.sourceEventId}`,
+      contactId: message.contactId,
+      occurredAt: fact.occurredAt,
+      properties: {
+        message_id: message.id,
+        flow_id: message.flowId,
+        flow_version: message.flowVersion,
+        step_id: message.stepId,
+        journey_run_id: message.journeyRunId,
+        channel: message.channel,
+        // A flow can trigger on a campaign's clicks (Email Clicked where campaign_id equals ...).
+        ...(message.campaignId ? { campaign_id: message.campaignId } : {}),
+        ...fact.data,
+      },
+      context: {},
     },
-    context: {},
-  });
+    { routeWithinMs },
+  );
   // Last open and last click are computed attributes, counted with the event that says so.
   if (!duplicate) await applyStats(tx, [event]);
   return duplicate && event.routedAt ? undefined : event;
@@ -100,13 +139,14 @@ async function applyConsent(
   tx: Queryable,
   message: MessageRecord,
   input: Pick<MessageEventInput, 'type' | 'data' | 'source' | 'occurredAt'>,
-): Promise<void> {
-  if (!message.recipient) return;
+): Promise<StoredEvent | undefined> {
+  if (!message.recipient) return undefined;
   const unsubscribe = input.type === 'unsubscribe' || input.type === 'group_unsubscribe';
   // Withdrawn consent is the contact's consent state (and a stored Consent Changed event); the address it was sent to
   // is suppressed as the consent policy says, even when it is no longer the contact's.
+  let consentEvent: StoredEvent | undefined;
   if ((unsubscribe || input.type === 'spamreport') && message.channel === 'email') {
-    await writeConsent(tx, {
+    const written = await writeConsent(tx, {
       contactId: message.contactId,
       channel: 'email',
       status: 'unsubscribed',
@@ -123,8 +163,10 @@ async function applyConsent(
       userAgent: typeof input.data.user_agent === 'string' ? input.data.user_agent : null,
       occurredAt: input.occurredAt,
     });
+    if (written.changed) consentEvent = written.event;
   }
   // A hard bounce ("bounce"), not a block ("blocked", often temporary).
   if (input.type === 'bounce' && input.data.bounce_type !== 'blocked')
     await suppress(tx, 'email', message.recipient, `hard bounce: ${String(input.data.reason ?? '')}`.trim(), 'all');
+  return consentEvent;
 }

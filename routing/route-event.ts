@@ -2,8 +2,13 @@
  * Routing a stored event to Temporal: signal the contact's live journeys that listen to it,
  * then start a journey for every live flow it lets the contact enter. Safe to run again for
  * the same event: entry is decided once per (flow, trigger event) (journey_entries), and the
- * journey ignores an event id it has already seen. A journey that cannot take the signal for
- * good (gone, full) is reported under `failed` and does not stop the others.
+ * journey ignores an event id it has already seen.
+ *
+ * Each journey and each flow is a part of its own: a part Temporal refuses for good (a start
+ * or signal it will never take) is reported under `failed` with Temporal's message, a part
+ * that failed otherwise is finished by the other parts first and then reported together
+ * (UnfinishedRouting) for a retry within the event's budget (routing/router.ts); only an
+ * outage stops the pass at once.
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowClient } from '@temporalio/client';
 import { loadFacts, profileOf } from '../activities/facts';
@@ -38,12 +43,13 @@ import {
   FlowIdAttribute,
   JOURNEY_TASK_QUEUE,
   journeyWorkflowId,
+  READABLE_JOURNEY_KEY_LENGTH,
 } from '../workflows/journey-identity';
 import type { journeyWorkflow } from '../workflows/journey';
 import { contactEventSignal, type JourneyEvent, type JourneyInput } from '../workflows/messages';
 import { awaitEndingJourney } from './exit-then-enter';
 import { liveFlowsNow, type LiveFlows } from './flows-of-pass';
-import { isPermanentTemporalError, RoutingDeferred } from './temporal-errors';
+import { classifyTemporalError, RoutingDeferred, temporalMessage } from './temporal-errors';
 import { EVENTS } from '../flows/event-names';
 
 export interface RoutingDeps {
@@ -58,6 +64,30 @@ export interface RoutingDeps {
   contactsWithoutJourneys?: Set<string>;
   /** Canonical contact ids a pass already resolved (see db/contact-merge.ts). */
   canonicalIds?: ReadonlyMap<string, string>;
+  /** Route only this part of the event (a dead letter retried); every part when absent. */
+  only?: RoutingPart;
+}
+
+/** One flow's share of routing an event: entering the flow, or telling one of its journeys. */
+export interface RoutingPart {
+  kind: 'start' | 'signal';
+  flowId: string;
+  workflowId: string;
+}
+
+/**
+ * Some parts failed for a reason that may pass, after every other part was routed: the event
+ * is routed again later (the parts done are not redone: entries are decided, journeys ignore
+ * an event id they have seen), and dead-lettered once its budget is spent.
+ */
+export class UnfinishedRouting extends Error {
+  override name = 'UnfinishedRouting';
+  constructor(
+    readonly parts: (RoutingPart & { error: string })[],
+    readonly result: RoutingResult,
+  ) {
+    super(parts.map((p) => `${p.kind} ${p.workflowId}: ${p.error}`).join('; '));
+  }
 }
 
 export interface RoutingResult {
@@ -66,8 +96,11 @@ export interface RoutingResult {
   /** Flows whose trigger matched but whose entry rules kept the contact out, with the reason. */
   notEntered: { flowId: string; reason: string }[];
   signalled: { flowId: string; workflowId: string }[];
-  /** Journeys the event could not reach for good (the workflow is gone, or refused the signal). */
-  failed: { flowId: string; workflowId: string; error: string }[];
+  /**
+   * Parts that failed for good: a journey that has ended (`refused: false`), or a start or a
+   * signal Temporal refused (`refused: true`, dead-lettered, with Temporal's message).
+   */
+  failed: (RoutingPart & { error: string; refused: boolean })[];
 }
 
 export const emptyRouting = (): RoutingResult => ({
@@ -113,20 +146,50 @@ export async function routeEvent(deps: RoutingDeps, stored: StoredEvent): Promis
   const event = { ...stored, name: stored.name, contactId: await canonicalIdOf(deps, stored.contactId) };
   const journeyEvent = toJourneyEvent(event);
 
+  const unfinished: UnfinishedRouting['parts'] = [];
+  const { only } = deps;
+
   // Signal first, so a journey started below never receives its own trigger.
-  const listening = deps.contactsWithoutJourneys?.has(event.contactId)
-    ? []
-    : await runningJourneysListeningTo(deps.db, event.contactId, event.name);
-  await signalJourneys(deps, listening, journeyEvent, result);
+  const listening =
+    deps.contactsWithoutJourneys?.has(event.contactId) || only?.kind === 'start'
+      ? []
+      : await runningJourneysListeningTo(deps.db, event.contactId, event.name);
+  const signalled = only ? listening.filter((j) => j.workflowId === only.workflowId) : listening;
+  await signalJourneys(deps, signalled, journeyEvent, result, unfinished);
 
   const now = Date.parse(event.occurredAt);
   for (const flow of await (deps.flows ?? liveFlowsNow(deps.db)).triggeredBy(event.name)) {
-    if (!('event' in flow.trigger)) continue;
+    if (!('event' in flow.trigger) || (only && (only.kind !== 'start' || only.flowId !== flow.id))) continue;
     if (matchesAllProperties(event.properties, flow.trigger.where, { now, trigger: journeyEvent }) !== true) continue;
-    await enter(deps, flow, event, journeyEvent, result);
+    await enterAsPart(deps, flow, event, journeyEvent, result, unfinished);
   }
   noteJourneys(deps, event.contactId, result);
+  if (unfinished.length) throw new UnfinishedRouting(unfinished, result);
   return result;
+}
+
+/** The key a flow's journey is told apart by, if the flow has one and the trigger carries it. */
+function journeyKeyOf(flow: FlowDefinition, trigger: JourneyEvent): string | undefined {
+  const key = flow.journeyKey ? readPath(trigger.properties, flow.journeyKey) : undefined;
+  return key === undefined ? undefined : String(key);
+}
+
+/** Entering one flow as a part of the event (see UnfinishedRouting): only an outage stops the others. */
+async function enterAsPart(
+  deps: RoutingDeps,
+  flow: FlowDefinition,
+  event: StoredEvent,
+  trigger: JourneyEvent,
+  result: RoutingResult,
+  unfinished: UnfinishedRouting['parts'],
+): Promise<void> {
+  try {
+    await enter(deps, flow, event, trigger, result);
+  } catch (err) {
+    if (!(err instanceof RoutingDeferred) && classifyTemporalError(err) === 'outage') throw err;
+    const workflowId = journeyWorkflowId(flow.id, event.contactId, journeyKeyOf(flow, trigger));
+    unfinished.push({ kind: 'start', flowId: flow.id, workflowId, error: temporalMessage(err) });
+  }
 }
 
 /**
@@ -138,6 +201,7 @@ async function signalJourneys(
   journeys: JourneyRecord[],
   event: JourneyEvent,
   result: RoutingResult,
+  unfinished: UnfinishedRouting['parts'],
 ): Promise<void> {
   const byWorkflow = new Map<string, JourneyRecord>();
   // A running row wins over a starting one: that is the journey Temporal runs under this id.
@@ -149,15 +213,19 @@ async function signalJourneys(
       await deps.workflows.getHandle(journey.workflowId).signal(contactEventSignal, slim);
       result.signalled.push({ flowId: journey.flowId, workflowId: journey.workflowId });
     } catch (err) {
+      const part = { kind: 'signal' as const, flowId: journey.flowId, workflowId: journey.workflowId };
+      const failure = classifyTemporalError(err);
+      if (failure === 'outage') throw err;
       // A journey being started right now is not there yet: route the event again shortly.
       if (err instanceof WorkflowNotFoundError && journey.status === 'starting')
-        throw new RoutingDeferred(`journey ${journey.workflowId} is starting`);
-      if (!isPermanentTemporalError(err)) throw err;
-      result.failed.push({
-        flowId: journey.flowId,
-        workflowId: journey.workflowId,
-        error: err instanceof WorkflowNotFoundError ? 'the journey has ended' : (err as Error).message,
-      });
+        unfinished.push({ ...part, error: `journey ${journey.workflowId} is starting` });
+      else if (failure === 'other') unfinished.push({ ...part, error: temporalMessage(err) });
+      else
+        result.failed.push({
+          ...part,
+          refused: failure === 'refused',
+          error: failure === 'gone' ? 'the journey has ended' : temporalMessage(err),
+        });
     }
   }
 }
@@ -173,16 +241,18 @@ export async function routeProfileChange(
   stored: StoredEvent,
 ): Promise<RoutingResult> {
   const result = emptyRouting();
+  const unfinished: UnfinishedRouting['parts'] = [];
   const event = { ...stored, contactId: await canonicalIdOf(deps, stored.contactId) };
   const now = Date.parse(event.occurredAt);
   for (const flow of await (deps.flows ?? liveFlowsNow(deps.db)).profileTriggered()) {
-    if (!('profileChange' in flow.trigger)) continue;
+    if (!('profileChange' in flow.trigger) || (deps.only && deps.only.flowId !== flow.id)) continue;
     const condition = flow.trigger.profileChange;
     const was = evaluate(condition, { now, profile: profileOf(before), events: [] });
     const is = evaluate(condition, { now, profile: profileOf(after), events: [] });
-    if (was !== true && is === true) await enter(deps, flow, event, toJourneyEvent(event), result);
+    if (was !== true && is === true) await enterAsPart(deps, flow, event, toJourneyEvent(event), result, unfinished);
   }
   noteJourneys(deps, event.contactId, result);
+  if (unfinished.length) throw new UnfinishedRouting(unfinished, result);
   return result;
 }
 
@@ -197,8 +267,7 @@ async function enter(
   trigger: JourneyEvent,
   result: RoutingResult,
 ): Promise<void> {
-  const key = flow.journeyKey ? readPath(trigger.properties, flow.journeyKey) : undefined;
-  const journeyKey = key === undefined ? undefined : String(key);
+  const journeyKey = journeyKeyOf(flow, trigger);
   const workflowId = journeyWorkflowId(flow.id, event.contactId, journeyKey);
   // Most flows' entry rules need nothing from the database: then the claim and the journey's
   // `starting` row are one round trip (a start is what a busy router does most).
@@ -230,6 +299,14 @@ async function enter(
     if (entry.outcome === 'already_in_flow') return void result.alreadyInFlow.push({ flowId: flow.id, workflowId });
     if (entry.outcome === 'refused')
       return void result.notEntered.push({ flowId: flow.id, reason: entry.reason ?? 'refused' });
+    if (entry.outcome === 'failed')
+      return void result.failed.push({
+        kind: 'start',
+        flowId: flow.id,
+        workflowId,
+        refused: true,
+        error: entry.reason ?? 'Temporal refused the start',
+      });
     // Undecided: a router died (or is still working) between claim and decision.
     const runId = await startedFor(deps, workflowId, event.id);
     if (runId) return void result.started.push(await adoptStarted(deps, flow, event, trigger, journeyKey, runId));
@@ -263,10 +340,20 @@ async function pushStart(
   const workflowId = journeyWorkflowId(flow.id, event.contactId, journeyKey);
   // Signalled just before: the journey may be ending on this very event (see exit-then-enter.ts).
   const endingNow = result.signalled.some((s) => s.workflowId === workflowId);
-  const started = await startJourney(deps, flow, event, trigger, journeyKey, { ...opts, endingNow });
+  let started: Awaited<ReturnType<typeof startJourney>>;
+  try {
+    started = await startJourney(deps, flow, event, trigger, journeyKey, { ...opts, endingNow });
+  } catch (err) {
+    if (classifyTemporalError(err) !== 'refused') throw err;
+    // Temporal will never take this start: decided as failed, with its words, so routing the
+    // event again does not try it again and the contact's later events are not held behind it.
+    const error = temporalMessage(err);
+    await dropStartingJourney(deps.db, flow.id, event.id);
+    await decideEntry(deps.db, flow.id, event.id, 'failed', { reason: error });
+    return void result.failed.push({ kind: 'start', flowId: flow.id, workflowId, refused: true, error });
+  }
   if (started) result.started.push(started);
-  else
-    result.alreadyInFlow.push({ flowId: flow.id, workflowId: journeyWorkflowId(flow.id, event.contactId, journeyKey) });
+  else result.alreadyInFlow.push({ flowId: flow.id, workflowId });
 }
 
 /** Whether deciding entry reads the database (see entryRefusal): trigger conditions on the contact, re-entry rules. */
@@ -343,7 +430,7 @@ export function journeyStartOptions(
       triggerTimestamp: trigger.timestamp,
       ...(journeyKey === undefined ? {} : { journeyKey }),
     } satisfies JourneyMemo,
-    staticSummary: `${flow.name} (v${flow.version}) for contact ${contactId}${journeyKey === undefined ? '' : ` [${journeyKey}]`}`,
+    staticSummary: `${flow.name} (v${flow.version}) for contact ${contactId}${journeyKey === undefined ? '' : ` [${shortKey(journeyKey)}]`}`,
     staticDetails: [
       `Flow **${flow.name}** \`${flow.id}\` version ${flow.version}`,
       `Triggered by **${trigger.name}** (event ${trigger.id}, messageId \`${trigger.messageId}\`) at ${trigger.timestamp}`,
@@ -352,6 +439,11 @@ export function journeyStartOptions(
         : 'No flow filters',
     ].join('\n\n'),
   };
+}
+
+/** A journey key as shown in a one-line summary (the memo keeps it whole). */
+function shortKey(key: string): string {
+  return key.length > READABLE_JOURNEY_KEY_LENGTH ? `${key.slice(0, READABLE_JOURNEY_KEY_LENGTH)}…` : key;
 }
 
 /** The start of this entry went through in an earlier attempt: the row and the decision follow. */
@@ -455,4 +547,18 @@ async function recordJourneyIfMissing(
     startedAt: memo.triggerTimestamp ?? description.startTime.toISOString(),
     journeyKey: memo.journeyKey ?? null,
   });
+}
+
+/**
+ * Track events (page and screen calls are stored as "Page Viewed" / "Screen Viewed" track
+ * events, so they trigger and are filtered like any event) and identifies (profile changes)
+ * route; group and alias calls are kept for the timeline and route nowhere.
+ */
+export function routeByType(deps: RoutingDeps, event: StoredEvent): Promise<RoutingResult> {
+  if (event.type === 'track') return routeEvent(deps, event);
+  if (event.type !== 'identify') return Promise.resolve(emptyRouting());
+  const change = event.context.profileChange as { before: Contact | null; after: Contact } | undefined;
+  return change
+    ? routeProfileChange(deps, change.before ?? undefined, change.after, event)
+    : Promise.resolve(emptyRouting());
 }

@@ -53,6 +53,24 @@ class Slots {
   }
 }
 
+/**
+ * How long the router loop leaves events routed in the background alone (routing a batch that
+ * starts hundreds of journeys takes seconds); it takes over after, if this process died.
+ */
+export const BACKGROUND_ROUTING_LEASE_MS = 30_000;
+
+/**
+ * The /v1/batch shape, for every caller that answers before routing (batches, webhooks,
+ * tracking links): stored events (leased for BACKGROUND_ROUTING_LEASE_MS) routed after the
+ * answer; what is not routed here, the router loop routes.
+ */
+export function routeInBackground(deps: RouterDeps, events: StoredEvent[]): void {
+  if (events.length === 0) return;
+  routeStoredMany(deps, events).catch((err: unknown) =>
+    deps.log.warn({ err: (err as Error).message }, 'background routing stopped; the router loop routes the rest'),
+  );
+}
+
 /** Routes `events`; the outcomes are in the order of `events`. Never throws for one event's failure. */
 export async function routeStoredMany(
   deps: RouterDeps,

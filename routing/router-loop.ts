@@ -48,8 +48,11 @@ export async function routePending(
 ): Promise<number> {
   const health = temporalHealth(deps.workflows);
   if (health.isDown() || health.wasDown) {
+    // Refused access (a key, a namespace) answers the probe like health: releasing the backed-off
+    // events then would retry them all every pass; they keep their backoff instead.
+    const unreachable = health.wasUnreachable;
     if (!(await health.probe())) return 0;
-    const released = await releaseBackedOff(deps.db);
+    const released = unreachable ? await releaseBackedOff(deps.db) : 0;
     if (released) deps.log.info({ released }, 'Temporal answers again: routing the deferred events');
   }
   const events = await claimUnrouted(deps.db, opts.leaseMs, opts.batch);

@@ -1,22 +1,31 @@
 /**
  * The one router: every stored fact (API events, engagement, profile changes made by steps)
- * reaches Temporal through `routeStored`, with one retry discipline: a pass that fails for a
- * reason that will pass leaves the event unrouted (with a backoff) and the router loop claims
- * it again; what fails for good for one journey is recorded on the event and skipped.
+ * reaches Temporal through `routeStored`, with one retry discipline:
+ * - an outage (routing/temporal-errors.ts) leaves the event unrouted with a backoff, without
+ *   counting against it, and opens the breaker; the router loop claims it again;
+ * - any other failure counts: the event is routed again with a backoff until its failure
+ *   budget is spent, then what failed is dead-lettered and the event marked routed, so the
+ *   contact's later events go on (routing/dead-letters.ts);
+ * - what Temporal refuses for good for one flow is recorded on the event and dead-lettered at once.
+ * A request's own event is not routed inline while an earlier event of its contact is still
+ * unrouted: the router loop routes the contact's events in order.
  */
-import type { Contact } from '../db/contacts';
-import { markRouted, markRoutingFailed, type StoredEvent } from '../db/events';
+import { countRoutingFailure, markRouted, markRoutingFailed, type StoredEvent } from '../db/events';
 import { releaseEntries } from '../db/journey-entries';
 import type { Db } from '../db/pool';
+import { earlierUnroutedEvent } from '../db/routing-state';
 import type { Logger } from '../runtime/logger';
+import { letterExhausted, letterRefusals, ROUTING_FAILURE_BUDGET } from './dead-letters';
 import { keepSegmentsLive } from './segment-upkeep';
-import { emptyRouting, routeEvent, routeProfileChange, type RoutingDeps, type RoutingResult } from './route-event';
-import { isTemporalUnavailable } from './temporal-errors';
+import { emptyRouting, routeByType, UnfinishedRouting, type RoutingDeps, type RoutingResult } from './route-event';
+import { isAccessFailure, isTemporalUnavailable, RoutingDeferred } from './temporal-errors';
 import { temporalHealth } from './temporal-health';
 
 export interface RouterDeps extends RoutingDeps {
   db: Db;
   log: Logger;
+  /** Failed routing attempts (outages not counted) before an event is dead-lettered. */
+  routingFailureBudget?: number;
 }
 
 /**
@@ -57,6 +66,15 @@ export async function routeStored(
     await markRoutingFailed(deps.db, event.id, 'Temporal unavailable (not tried)', 0);
     return { routing: 'deferred' };
   }
+  if (opts.inline) {
+    // An order tracked right after a batched checkout still being routed must not reach the
+    // journeys first: the loop claims a contact's events only in order.
+    const earlier = await earlierUnroutedEvent(deps.db, event.contactId, event.id);
+    if (earlier !== undefined) {
+      await markRoutingFailed(deps.db, event.id, `waits for event ${earlier} of this contact to be routed first`, 0);
+      return { routing: 'deferred' };
+    }
+  }
   const deadlineMs = opts.deadlineMs ?? (opts.inline ? INLINE_ROUTING_DEADLINE_MS : LOOP_ROUTING_DEADLINE_MS);
   const attempt = routeAndRecord(deps, event, deadlineMs, opts.marks);
   if (!opts.inline) return attempt;
@@ -82,23 +100,59 @@ async function routeAndRecord(
   let journeys: RoutingResult;
   try {
     journeys = await deps.workflows.withDeadline(Date.now() + deadlineMs, async () => {
-      const routed = await route(deps, event);
+      const routed = await routeByType(deps, event);
       // Segments depending on this fact, for this contact; a failure defers the event like routing.
       await keepSegmentsLive(deps, event);
       return routed;
     });
   } catch (err) {
     const message = (err as Error).message;
-    if (isTemporalUnavailable(err)) health.markDown();
-    deps.log.warn(
-      { err: message, eventId: event.id },
-      'routing deferred: the event is stored and will be routed again',
-    );
+    const outage = !(err instanceof UnfinishedRouting || err instanceof RoutingDeferred) && isTemporalUnavailable(err);
     await releaseEntries(deps.db, event.id).catch(() => undefined);
-    await markRoutingFailed(deps.db, event.id, message).catch(() => undefined);
-    return { routing: 'deferred' };
+    if (outage) {
+      health.markDown(Date.now(), isAccessFailure(err) ? 'access' : 'unreachable');
+      deps.log.warn(
+        { err: message, eventId: event.id },
+        'routing deferred: Temporal unavailable; routed once it is back',
+      );
+      await markRoutingFailed(deps.db, event.id, message).catch(() => undefined);
+      return { routing: 'deferred' };
+    }
+    const failures = await countRoutingFailure(deps.db, event.id, message).catch(() => undefined);
+    if (failures === undefined || failures < (deps.routingFailureBudget ?? ROUTING_FAILURE_BUDGET)) {
+      deps.log.warn({ err: message, eventId: event.id, failures }, 'routing failed; the event will be routed again');
+      return { routing: 'deferred' };
+    }
+    try {
+      journeys = (await letterExhausted(deps, event, err, failures)) ?? emptyRouting();
+    } catch (letterErr) {
+      deps.log.warn({ err: (letterErr as Error).message, eventId: event.id }, 'could not dead-letter the event');
+      return { routing: 'deferred' };
+    }
+    return record(deps, event, journeys, marks, message);
   }
-  const error = journeys.failed.length ? journeys.failed.map((f) => `${f.workflowId}: ${f.error}`).join('; ') : null;
+  return record(deps, event, journeys, marks);
+}
+
+/** The event is routed (some parts may have failed for good): dead letters first, then the mark. */
+async function record(
+  deps: RouterDeps,
+  event: StoredEvent,
+  journeys: RoutingResult,
+  marks: Promise<void>[] | undefined,
+  exhausted?: string,
+): Promise<RoutingOutcome> {
+  if (exhausted === undefined) {
+    try {
+      await letterRefusals(deps, event, journeys, 1);
+    } catch (err) {
+      // Not marked: routed again later, which letters what is missing (and redoes nothing else).
+      deps.log.warn({ err: (err as Error).message, eventId: event.id }, 'could not dead-letter a refused part');
+      return { routing: 'deferred' };
+    }
+  }
+  const failed = journeys.failed.map((f) => `${f.workflowId}: ${f.error}`);
+  const error = exhausted ?? (failed.length ? failed.join('; ') : null);
   if (error)
     deps.log.warn({ eventId: event.id, failed: journeys.failed }, 'event routed, but some journeys could not take it');
   const marked = markRouted(deps.db, event.id, journeys, error).catch((err: Error) => {
@@ -108,18 +162,4 @@ async function routeAndRecord(
   if (marks) marks.push(marked);
   else await marked;
   return { routing: 'done', journeys };
-}
-
-/**
- * Track events (page and screen calls are stored as "Page Viewed" / "Screen Viewed" track
- * events, so they trigger and are filtered like any event) and identifies (profile changes)
- * route; group and alias calls are kept for the timeline and route nowhere.
- */
-function route(deps: RouterDeps, event: StoredEvent): Promise<RoutingResult> {
-  if (event.type === 'track') return routeEvent(deps, event);
-  if (event.type !== 'identify') return Promise.resolve(emptyRouting());
-  const change = event.context.profileChange as { before: Contact | null; after: Contact } | undefined;
-  return change
-    ? routeProfileChange(deps, change.before ?? undefined, change.after, event)
-    : Promise.resolve(emptyRouting());
 }

@@ -13,6 +13,7 @@ const PROBE_DEADLINE_MS = 1_000;
 export class TemporalHealth {
   private openUntil = 0;
   private downSince: number | undefined;
+  private unreachable = false;
 
   constructor(private readonly workflows: WorkflowClient) {}
 
@@ -25,14 +26,25 @@ export class TemporalHealth {
     return this.downSince !== undefined;
   }
 
-  markDown(now = Date.now()): void {
+  /**
+   * Whether the outage since the last successful probe included Temporal not answering at all
+   * (not only refusing our credentials or namespace, which a probe cannot tell apart from health).
+   */
+  get wasUnreachable(): boolean {
+    return this.unreachable;
+  }
+
+  /** `access`: Temporal answered, but refuses our key or does not know our namespace. */
+  markDown(now = Date.now(), cause: 'unreachable' | 'access' = 'unreachable'): void {
     this.downSince ??= now;
     this.openUntil = now + BREAKER_OPEN_MS;
+    if (cause === 'unreachable') this.unreachable = true;
   }
 
   markUp(): void {
     this.openUntil = 0;
     this.downSince = undefined;
+    this.unreachable = false;
   }
 
   /** One cheap call with a short deadline; closes the breaker when it answers. */

@@ -136,7 +136,13 @@ test('a journey that cannot take the signal (its workflow was terminated) does n
   const journeys = order.journeys as RoutingResult;
   expect(journeys.signalled).toEqual([{ flowId: 'browse-reminder', workflowId: 'journey:browse-reminder:buyer' }]);
   expect(journeys.failed).toEqual([
-    { flowId: 'cart-reminder', workflowId: 'journey:cart-reminder:buyer', error: 'the journey has ended' },
+    {
+      kind: 'signal',
+      flowId: 'cart-reminder',
+      workflowId: 'journey:cart-reminder:buyer',
+      error: 'the journey has ended',
+      refused: false,
+    },
   ]);
   expect(journeys.started).toEqual([expect.objectContaining({ flowId: 'thank-you' })]);
   expect((await storedEvent(order.eventId)).routingError).toContain('journey:cart-reminder:buyer');

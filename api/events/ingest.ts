@@ -6,7 +6,7 @@
  * A stored event is never lost: what routing does not finish, the router loop routes later.
  */
 import type { RoutingResult } from '../../routing/route-event';
-import { routeStoredMany } from '../../routing/route-many';
+import { BACKGROUND_ROUTING_LEASE_MS, routeInBackground } from '../../routing/route-many';
 import { INLINE_ROUTING_DEADLINE_MS, routeStored, type RouterDeps } from '../../routing/router';
 import { HttpError } from '../errors';
 import { prepareCall, type CallEnvelope, type PreparedCall } from './prepare';
@@ -82,7 +82,7 @@ async function ingestPrepared(deps: IngestDeps, call: PreparedCall): Promise<Ing
  * (routing a batch that starts hundreds of journeys takes seconds), and takes over after it
  * if this process died meanwhile.
  */
-export const BATCH_ROUTING_LEASE_MS = 30_000;
+export const BATCH_ROUTING_LEASE_MS = BACKGROUND_ROUTING_LEASE_MS;
 
 export type ItemOutcome =
   | { index: number; messageId: string; outcome: 'stored' | 'duplicate'; eventId: number; contactId: string }
@@ -135,11 +135,7 @@ export async function ingestBatch(deps: IngestDeps, items: unknown[], envelope: 
     };
     if (outcome.status === 'stored') toRoute.push(outcome.event);
   }
-  if (toRoute.length > 0) {
-    routeStoredMany(deps, toRoute).catch((err: unknown) =>
-      deps.log.warn({ err: (err as Error).message }, 'batch routing stopped; the router loop routes the rest'),
-    );
-  }
+  routeInBackground(deps, toRoute);
   return outcomes;
 }
 

@@ -7,7 +7,7 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import express, { Router } from 'express';
 import { z } from 'zod';
-import { recordEngagement, type EngagementOutcome } from '../../engagement/record';
+import { recordEngagements, type EngagementInput, type EngagementOutcome } from '../../engagement/record';
 import type { IngestDeps } from '../events/ingest';
 import type { Issue } from '../../flows/validate';
 import { HttpError } from '../errors';
@@ -80,6 +80,7 @@ export function sendgridWebhookRouter(deps: IngestDeps & { webhooks: { sendgridP
     };
     // Each event on its own: a bad one is reported with its index and path, the others are recorded.
     const issues: Issue[] = [];
+    const facts: EngagementInput[] = [];
     for (const [index, item] of events.entries()) {
       const read = readEvent(item);
       if ('issues' in read) {
@@ -94,7 +95,7 @@ export function sendgridWebhookRouter(deps: IngestDeps & { webhooks: { sendgridP
       }
       const { event, timestamp: _at, sg_event_id, parcours_message_id, email: _email, ...rest } = e;
       const type = event === 'bounce' && rest.type === 'blocked' ? 'bounce' : event;
-      const outcome = await recordEngagement(deps, {
+      facts.push({
         message: parcours_message_id,
         source: 'sendgrid',
         sourceEventId: sg_event_id,
@@ -110,8 +111,9 @@ export function sendgridWebhookRouter(deps: IngestDeps & { webhooks: { sendgridP
           'asm_group_id',
         ]) as Record<string, unknown> & { bounce_type?: unknown },
       });
-      counts[outcome] += 1;
     }
+    // The valid events in one transaction, answered once stored; routed in the background.
+    for (const outcome of await recordEngagements(deps, facts, { routing: 'background' })) counts[outcome] += 1;
     // 2xx even for unknown messages and invalid events: SendGrid would retry them forever. A storage failure throws
     // (5xx) and SendGrid retries.
     res.json({ received: events.length, ...counts, ...(issues.length ? { issues } : {}) });

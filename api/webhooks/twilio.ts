@@ -10,7 +10,7 @@ import { smsKeywordSource } from '../../audiences/consent-policy';
 import { findMessageByProviderId } from '../../db/messages';
 import { inTransaction } from '../../db/pool';
 import { routeStored } from '../../routing/router';
-import { recordEngagement } from '../../engagement/record';
+import { recordEngagements } from '../../engagement/record';
 import type { IngestDeps } from '../events/ingest';
 import { z } from 'zod';
 import { HttpError } from '../errors';
@@ -56,16 +56,23 @@ export function twilioWebhookRouter(
     const sid = params.MessageSid;
     const status = params.MessageStatus;
     const message = await findMessageByProviderId(deps.db, 'twilio', sid);
-    const outcome = message
-      ? await recordEngagement(deps, {
-          message,
-          source: 'twilio',
-          sourceEventId: `${sid}:${status}`,
-          type: status,
-          occurredAt: new Date().toISOString(),
-          data: { ...(params.ErrorCode ? { error_code: params.ErrorCode } : {}) },
-        })
-      : 'unknown_message';
+    // Answered once stored; routed in the background (Twilio retries only what was not stored).
+    const [outcome] = message
+      ? await recordEngagements(
+          deps,
+          [
+            {
+              message,
+              source: 'twilio',
+              sourceEventId: `${sid}:${status}`,
+              type: status,
+              occurredAt: new Date().toISOString(),
+              data: { ...(params.ErrorCode ? { error_code: params.ErrorCode } : {}) },
+            },
+          ],
+          { routing: 'background' },
+        )
+      : ['unknown_message' as const];
     res.json({ outcome });
   });
 

@@ -5,10 +5,10 @@
  */
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleOption, type Worker } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { type WorkflowClient, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import supertest from 'supertest';
 import type { Express } from 'express';
-import { createApp } from '../../api/app';
+import { type AppDeps, createApp } from '../../api/app';
 import { sendgridProvider } from '../../activities/providers/sendgrid';
 import { twilioProvider } from '../../activities/providers/twilio';
 import { webPushProvider } from '../../activities/providers/webpush';
@@ -20,7 +20,7 @@ import type { ConsentEmailPolicy } from '../../audiences/consent-policy';
 import type { ActivityDeps } from '../../activities';
 import { createLogger, type Logger } from '../../runtime/logger';
 import { registerSearchAttributes } from '../../runtime/temporal';
-import { temporalTestServer } from '../../runtime/temporal-binaries';
+import { temporalCli, temporalTestServer } from '../../runtime/temporal-binaries';
 import { startRouterLoop, type RouterLoop, type RouterLoopOptions } from '../../routing/router-loop';
 import { createJourneyWorker } from '../../worker/create-worker';
 import { sharedBundlePath } from './shared-bundle';
@@ -91,7 +91,13 @@ export class Harness {
     readonly worker: Worker,
     readonly app: Express,
     readonly log: Logger,
+    private readonly appDeps: AppDeps,
   ) {}
+
+  /** The same API on another Temporal client (one behind a proxy that can be switched off). */
+  appUsing(workflows: WorkflowClient): Express {
+    return createApp({ ...this.appDeps, workflows });
+  }
 
   /**
    * `runWorker: false` leaves the worker stopped until `startWorker()` (a worker outage);
@@ -107,11 +113,24 @@ export class Harness {
       frequencyCapPerChannel?: ActivityDeps['frequencyCapPerChannel'];
       /** Beside TEST_WEBHOOKS: the shop webhooks' secrets (without them, their routes answer 404). */
       webhooks?: { shopifySecret?: string; woocommerceSecret?: string };
+      /**
+       * A dev server (real limits, no time skipping) started with these extra arguments
+       * (`--dynamic-config-value limit.maxIDLength=100`) instead of the time-skipping server.
+       */
+      devServerArgs?: string[];
     } = {},
   ): Promise<Harness> {
     quietRuntime();
     const log = createLogger('silent');
-    const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: temporalTestServer() } });
+    const env = opts.devServerArgs
+      ? await TestWorkflowEnvironment.createLocal({
+          server: {
+            executable: temporalCli(),
+            extraArgs: opts.devServerArgs,
+            log: { format: 'pretty', level: 'error' },
+          },
+        })
+      : await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: temporalTestServer() } });
     await registerSearchAttributes({ address: env.address, namespace: 'default' }, log);
     const database = await createTestDatabase();
     const sendgrid = await new FakeSendGrid().start();
@@ -140,7 +159,7 @@ export class Harness {
         consentEmail: opts.consentEmail,
       },
     });
-    const app = createApp({
+    const appDeps: AppDeps = {
       db: database.db,
       workflows: env.client.workflow,
       log,
@@ -150,8 +169,8 @@ export class Harness {
       webhooks: { ...TEST_WEBHOOKS, ...opts.webhooks },
       confirmations: { email, from: 'shop@example.com', links: TEST_LINKS },
       consentEmail: opts.consentEmail,
-    });
-    const harness = new Harness(env, database, sendgrid, twilio, worker, app, log);
+    };
+    const harness = new Harness(env, database, sendgrid, twilio, worker, createApp(appDeps), log, appDeps);
     if (opts.runWorker !== false) harness.startWorker();
     if (opts.runRouter !== false) harness.startRouter();
     return harness;
@@ -217,6 +236,19 @@ export class Harness {
       60_000,
     );
     return { ...body, routing: 'done', journeys: routed };
+  }
+
+  /**
+   * Waits until every stored event is routed: webhooks and tracking links answer before their
+   * events are routed (in the background), and time skipped meanwhile would outrun them.
+   */
+  async allRouted(timeoutMs = 30_000): Promise<void> {
+    await waitFor(
+      async () =>
+        (await this.db.query('SELECT 1 FROM events WHERE routed_at IS NULL LIMIT 1')).rowCount === 0 || undefined,
+      'every stored event to be routed',
+      timeoutMs,
+    );
   }
 
   journey(flowId: string, contactId: string): WorkflowHandle<typeof journeyWorkflow> {
