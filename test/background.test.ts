@@ -4,11 +4,14 @@
  * a campaign whose audience freeze failed half way (a real failing statement inside it) sends to
  * everyone on the retry; a wake signalled while the calendar clock ticks is honoured; a contact
  * whose date trait is written while the clock sleeps is entered at its time, not at the next
- * hourly tick.
+ * hourly tick; erasing a contact ends their segment clock, whose id no longer holds their address.
  */
 import { DateTime } from 'luxon';
 import { CALENDAR_DATE_REACHED } from '../calendar/date-triggers';
+import { legacySegmentClockWorkflowId, segmentClockWorkflowId } from '../routing/segment-clock-arming';
 import { ensureCalendarClock } from '../worker/calendar-clock';
+import { JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
+import type { segmentClockWorkflow } from '../workflows/segment-clock';
 import type { CampaignProgress } from '../workflows/campaign-messages';
 import { CALENDAR_CLOCK_WORKFLOW_ID } from '../workflows/calendar-clock';
 import { campaignHelpers } from './helpers/campaigns';
@@ -158,4 +161,31 @@ test('a contact whose date trait is written while the clock sleeps is entered at
   expect(await h.env.currentTimeMs()).toBeLessThan(start + HOUR);
   await waitFor(() => h.sendgrid.emails.some((e) => e.to === 'renew-bob@example.com'), 'the renewal email', 30_000);
   await h.env.client.workflow.getHandle(CALENDAR_CLOCK_WORKFLOW_ID).terminate('done');
+}, 120_000);
+
+test('erasing a contact ends their segment clock, whose id does not hold their address, and a clock armed before', async () => {
+  const res = await h.http('post', '/v1/segments').send({
+    id: 'lapsed',
+    name: 'Lapsed',
+    condition: { event: 'Order Completed', last: { op: 'more_than_ago', value: '90 days' } },
+  });
+  expect(res.status).toBe(202);
+  await waitFor(async () => (await h.http('get', '/v1/segments/lapsed')).body.status === 'ready', 'segment built');
+  const id = 'Zoe.Clock@example.com';
+  await h.identify(id, { email: id });
+  await h.track({ userId: id, event: 'Order Completed', properties: { total: 30 }, messageId: 'clock-order' });
+  const clock = h.env.client.workflow.getHandle(segmentClockWorkflowId(id));
+  await waitFor(async () => (await clock.describe().catch(() => undefined))?.status.name === 'RUNNING', 'the clock');
+  expect(clock.workflowId.toLowerCase()).not.toContain('example.com');
+  // A clock a release before the hash armed, named by the contact id itself.
+  const legacy = await h.env.client.workflow.start<typeof segmentClockWorkflow>('segmentClockWorkflow', {
+    taskQueue: JOURNEY_TASK_QUEUE,
+    workflowId: legacySegmentClockWorkflowId(id),
+    args: [{ contactId: id, dueAt: (await h.env.currentTimeMs()) + 90 * 86_400_000 }],
+  });
+
+  const erased = await h.http('delete', `/v1/contacts/${encodeURIComponent(id)}`);
+  expect(erased.status).toBe(200);
+  expect((await clock.describe()).status.name).toBe('TERMINATED');
+  expect((await legacy.describe()).status.name).toBe('TERMINATED');
 }, 120_000);

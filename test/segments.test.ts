@@ -12,7 +12,7 @@ import supertest from 'supertest';
 import { evaluate } from '../flows/conditions';
 import { loadFacts } from '../activities/facts';
 import type { Condition } from '../flows/schema';
-import { segmentClockWorkflowId } from '../workflows/segment-clock';
+import { segmentClockWorkflowId } from '../routing/segment-clock-arming';
 import { waitFor } from './helpers/fake-http';
 import { API_KEY, Harness } from './helpers/harness';
 
