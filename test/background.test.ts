@@ -17,6 +17,7 @@ import { CALENDAR_CLOCK_WORKFLOW_ID } from '../workflows/calendar-clock';
 import { campaignHelpers } from './helpers/campaigns';
 import { waitFor } from './helpers/fake-http';
 import { Harness } from './helpers/harness';
+import { recordHistory } from './helpers/histories';
 
 let h: Harness;
 const { createList, putCampaign, run, deliveries } = campaignHelpers(() => h);
@@ -140,7 +141,9 @@ test('a date flow saved while the calendar clock ticks wakes it: the wake is not
   await clockSleepsAfterTick(2);
   await h.env.sleep(at.toMillis() + 60_000 - (await h.env.currentTimeMs()));
   expect((await entryOf('wake-ann')).toISOString()).toBe(at.toUTC().toISO());
-  await h.env.client.workflow.getHandle(CALENDAR_CLOCK_WORKFLOW_ID).terminate('next test');
+  const clock = h.env.client.workflow.getHandle(CALENDAR_CLOCK_WORKFLOW_ID);
+  await clock.terminate('next test');
+  await recordHistory('calendar-clock', 'wake-during-tick', clock);
 }, 120_000);
 
 test('a contact whose date trait is written while the clock sleeps is entered at its time, not at the next tick', async () => {
@@ -160,7 +163,9 @@ test('a contact whose date trait is written while the clock sleeps is entered at
   expect((await entryOf('renew-bob')).toISOString()).toBe(at.toUTC().toISO());
   expect(await h.env.currentTimeMs()).toBeLessThan(start + HOUR);
   await waitFor(() => h.sendgrid.emails.some((e) => e.to === 'renew-bob@example.com'), 'the renewal email', 30_000);
-  await h.env.client.workflow.getHandle(CALENDAR_CLOCK_WORKFLOW_ID).terminate('done');
+  const clock = h.env.client.workflow.getHandle(CALENDAR_CLOCK_WORKFLOW_ID);
+  await clock.terminate('done');
+  await recordHistory('calendar-clock', 'minute-look', clock);
 }, 120_000);
 
 test('erasing a contact ends their segment clock, whose id does not hold their address, and a clock armed before', async () => {

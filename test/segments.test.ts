@@ -13,6 +13,8 @@ import { evaluate } from '../flows/conditions';
 import { loadFacts } from '../activities/facts';
 import type { Condition } from '../flows/schema';
 import { startSegmentBuild } from '../api/segments/build';
+import { segmentBuildWorkflowId } from '../workflows/segment-build';
+import { recordHistory } from './helpers/histories';
 import { segmentClockWorkflowId } from '../routing/segment-clock-arming';
 import { waitFor } from './helpers/fake-http';
 import { API_KEY, Harness } from './helpers/harness';
@@ -272,6 +274,9 @@ test('building over the existing base: progress, count, members page by page', a
   );
   const built = await createSegment('repeat-buyers', { event: 'Order Completed', count: { op: 'gte', value: 2 } });
   expect(built.progress.processed).toBe(built.progress.total);
+  const build = h.env.client.workflow.getHandle(segmentBuildWorkflowId('repeat-buyers'));
+  expect(await build.result()).toBe('ready');
+  await recordHistory('segment-build', 'base-build', build);
   expect(built.progress.total).toBeGreaterThanOrEqual(30);
   const everyone = await h.http('get', '/v1/segments/repeat-buyers?limit=1000');
   expect(everyone.body.members.filter((m: { contactId: string }) => m.contactId.startsWith('base-'))).toHaveLength(12);
@@ -462,6 +467,9 @@ test('a build interrupted after its first chunk resumes by itself from its curso
     // Resumed at the cursor: the first two contacts were not processed again.
     expect(done.progress).toEqual({ processed: 5, total: 5 });
     expect((await h.db.query<{ n: number }>('SELECT last_value::int AS n FROM gold_chunks')).rows[0].n).toBe(2);
+    const build = h.env.client.workflow.getHandle(segmentBuildWorkflowId('gold'));
+    expect(await build.result()).toBe('ready');
+    await recordHistory('segment-build', 'resumed-after-failure', build);
   } finally {
     await h.db.query('DROP TRIGGER fail_gold_chunk ON segment_members');
   }
