@@ -41,6 +41,7 @@ import {
 } from '../engagement/links';
 import { createSegmentActivities } from './segments';
 import { createSegmentBuildActivities } from './segment-build';
+import { createFlowStatusActivities } from './flow-status';
 import { createCalendarActivities } from './calendar';
 import { createCampaignActivities } from './campaign';
 import { evaluateSplit } from './split';
@@ -136,6 +137,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createSegmentActivities(deps.db),
     ...createSegmentBuildActivities(deps.db),
+    ...createFlowStatusActivities(deps.db),
     ...createCalendarActivities(deps.db),
     ...createCampaignActivities(deps),
     async sendEmail(req: SendRequest<StepOf<'email'>>): Promise<SendOutcome> {

@@ -10,11 +10,7 @@ import { recordedFiles, replayRecorded } from './helpers/histories';
 test('every recorded calendar clock history replays against the current code', async () => {
   const files = recordedFiles('calendar-clock');
   expect(files).toEqual(
-    expect.arrayContaining([
-      'wake-during-tick.json',
-      'minute-look.json',
-      'archive/pre-issue15-a-year-of-dates.json',
-    ]),
+    expect.arrayContaining(['wake-during-tick.json', 'minute-look.json', 'archive/pre-issue15-a-year-of-dates.json']),
   );
   expect(await replayRecorded('calendar-clock', await bundleJourneys())).toEqual(files.map((f) => [f, undefined]));
 });

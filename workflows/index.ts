@@ -4,3 +4,4 @@ export { segmentClockWorkflow } from './segment-clock';
 export { calendarClockWorkflow } from './calendar-clock';
 export { campaignRunWorkflow, campaignScheduleWorkflow } from './campaign';
 export { segmentBuildWorkflow } from './segment-build';
+export { flowStatusWorkflow } from './flow-status';
