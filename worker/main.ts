@@ -10,6 +10,7 @@ import { startRouterLoop } from '../routing/router-loop';
 import { assertPortFree, exitOnStartupFailure } from '../runtime/startup';
 import { connectClient, connectWorker, describeTemporal, temporalSettings } from '../runtime/temporal';
 import { ensureCalendarClock } from './calendar-clock';
+import { ensureMaintenanceSchedule } from './schedules';
 import { createJourneyWorker, prebuiltWorkflowBundle } from './create-worker';
 import { startWorkerHealthServer } from './health';
 
@@ -28,13 +29,14 @@ async function main(): Promise<void> {
   // The router loop runs here too (claims make that safe): profile changes stored by
   // update_profile steps enter profile-triggered flows even when no API process runs.
   const clientConnection = await connectClient(temporal);
-  const workflows = new Client({ connection: clientConnection, namespace: temporal.namespace }).workflow;
+  const client = new Client({ connection: clientConnection, namespace: temporal.namespace });
+  const workflows = client.workflow;
   const workflowBundle = prebuiltWorkflowBundle();
   const worker = await createJourneyWorker({
     connection,
     namespace: temporal.namespace,
     activityConcurrency: env.WORKER_ACTIVITY_CONCURRENCY,
-    activities: { db, ...providersFromEnv(env, linkSecret) },
+    activities: { db, log, ...providersFromEnv(env, linkSecret) },
     ...(workflowBundle ? { workflowBundle } : {}),
   });
   const health =
@@ -53,6 +55,10 @@ async function main(): Promise<void> {
   // Date triggers: one clock for the whole deployment; starting it again only wakes it.
   await ensureCalendarClock(workflows).catch((err: Error) =>
     log.warn({ err: err.message }, 'calendar clock not started; date triggers wait for the next worker start'),
+  );
+  // Journey reconciliation and pending flow-status notices: a Temporal Schedule, created or updated.
+  await ensureMaintenanceSchedule(client).catch((err: Error) =>
+    log.warn({ err: err.message }, 'maintenance schedule not created; it is tried again at the next worker start'),
   );
   await worker.run(); // returns after SIGINT/SIGTERM, which the SDK handles
   await router.stop();

@@ -5,3 +5,4 @@ export { calendarClockWorkflow } from './calendar-clock';
 export { campaignRunWorkflow, campaignScheduleWorkflow } from './campaign';
 export { segmentBuildWorkflow } from './segment-build';
 export { flowStatusWorkflow } from './flow-status';
+export { maintenanceWorkflow } from './maintenance';
