@@ -7,7 +7,6 @@ import { holdoutFractionSql, holdoutLift, type GroupTotals, type HoldoutLift } f
 import { campaignHoldoutKey, type CampaignDefinition, type CampaignStatus } from '../campaigns/schema';
 import type { QueryConfig } from 'pg';
 import { inTransaction, type Db, type Queryable } from './pool';
-import { revenueOf } from './stats';
 
 /** A recipient's message in a run (messages.send_key): one per run and contact, whatever retries and crashes happen. */
 const sendKeySql = (run: string, contact: string) => `'campaign:' || ${run} || '|' || ${contact}`;
@@ -211,8 +210,8 @@ export async function duePage(
     handed: boolean;
   }>(
     `SELECT r.contact_id, r.zone, r.variant, c.email, c.phone, c.traits, cc.status AS consent,
-            EXISTS (SELECT 1 FROM suppressions s WHERE s.channel = $2 AND s.address = ANY(ARRAY[lower(CASE $2 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email END),
-                    'sha256:' || encode(sha256(convert_to(lower(trim(CASE $2 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email END)), 'UTF8')), 'hex')])) AS suppressed,
+            EXISTS (SELECT 1 FROM suppressions s, LATERAL (SELECT CASE $2 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email END) AS a(address)
+                     WHERE s.channel = $2 AND s.address IN (lower(a.address), suppression_hash(a.address))) AS suppressed,
             (SELECT max(m.sent_at) FROM messages m WHERE m.contact_id = r.contact_id AND m.channel = $2 AND m.status = 'sent' AND NOT m.transactional AND m.sent_at <= $3) AS last_sent_at,
             pm.id AS message_id, pm.status AS message_status,
             COALESCE(pm.status = 'sending' AND pm.lease_until > now(), false) AS live, pm.provider_called_at IS NOT NULL AS handed
@@ -540,7 +539,7 @@ export async function campaignHoldoutStats(
      ),
      conversions AS (
        -- DISTINCT: an event within the windows of two runs counts once.
-       SELECT DISTINCT r.contact_id, ev.id, ${revenueOf('ev.properties')} AS revenue
+       SELECT DISTINCT r.contact_id, ev.id, order_value(ev.properties) AS revenue
          FROM recipients r
          JOIN events ev ON ev.contact_id = r.contact_id AND ev.type = 'track' AND ev.name = $2
                        AND ev.occurred_at >= r.moment AND ev.occurred_at <= r.moment + $3::double precision * interval '24 hours'

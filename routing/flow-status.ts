@@ -6,7 +6,8 @@
  * The status change commits with a notice row; then the flow's status workflow
  * (workflows/flow-status.ts) is started or signalled, after the HTTP answer, and tells the
  * journeys. A notice whose workflow could not be started (Temporal down at that moment) is
- * started by the periodic pass here: starting is idempotent (signalWithStart), nothing is claimed.
+ * started by the maintenance Schedule's pass (workflows/maintenance.ts): starting is idempotent
+ * (signalWithStart), nothing is claimed.
  */
 import type { WorkflowClient } from '@temporalio/client';
 import { flowsWithPendingNotices, latestNotice } from '../db/flow-status-notices';
@@ -64,18 +65,4 @@ export async function resumeFlowStatusNotices(deps: FlowStatusDeps, limit = 20):
     started += 1;
   }
   return started;
-}
-
-/** Runs `resumeFlowStatusNotices` every `intervalMs` until the returned function is called. */
-export function startFlowStatusNotifier(deps: FlowStatusDeps, intervalMs = 10_000): () => void {
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    resumeFlowStatusNotices(deps)
-      .catch((err: Error) => deps.log.warn({ err: err.message }, 'flow status notice pass failed'))
-      .finally(() => (running = false));
-  }, intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
 }

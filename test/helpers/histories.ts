@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkflowBundleOption } from '@temporalio/worker';
 
 export const HISTORIES_DIR = path.join(__dirname, '..', 'histories');
 
@@ -36,7 +36,7 @@ export const readHistory = (kind: string, file: string) =>
 /** Replays every recording of a kind: [file, error message or undefined] each. */
 export async function replayRecorded(
   kind: string,
-  workflowBundle: WorkflowBundleWithSourceMap,
+  workflowBundle: WorkflowBundleOption,
 ): Promise<[string, string | undefined][]> {
   const histories = recordedFiles(kind).map((file) => ({ workflowId: file, history: readHistory(kind, file) }));
   const outcomes: [string, string | undefined][] = [];
