@@ -9,7 +9,6 @@ import { getContact } from '../db/contacts';
 import { recordJourneyEnd as writeJourneyEnd } from '../db/journeys';
 import { deletePushSubscriptions, pushSubscriptionsOf } from '../db/push-subscriptions';
 import type { Db } from '../db/pool';
-import type { Logger } from '../runtime/logger';
 import type { StepOf } from '../flows/schema';
 import type { JourneyExit, JourneyState, StepRecord } from '../workflows/messages';
 import { wakeTime, zoneOf } from './clock';
@@ -41,9 +40,7 @@ import {
   type LinkSettings,
 } from '../engagement/links';
 import { createSegmentActivities } from './segments';
-import { createSegmentBuildActivities } from './segment-build';
 import { createFlowStatusActivities } from './flow-status';
-import { createMaintenanceActivities } from './maintenance';
 import { createCalendarActivities } from './calendar';
 import { createCampaignActivities } from './campaign';
 import { evaluateSplit } from './split';
@@ -69,8 +66,6 @@ export interface ActivityDeps {
   sendLeaseMs?: number;
   /** CONSENT_EMAIL (audiences/consent-policy.ts `emailPolicyFrom`); default opt_out. */
   consentEmail?: ConsentEmailPolicy;
-  /** Where background passes (maintenance) log; silent by default. */
-  log?: Logger;
 }
 
 export interface JourneyEnd {
@@ -140,9 +135,7 @@ export function createActivities(deps: ActivityDeps) {
 
   return {
     ...createSegmentActivities(deps.db),
-    ...createSegmentBuildActivities(deps.db),
     ...createFlowStatusActivities(deps.db),
-    ...createMaintenanceActivities(deps.db, deps.log),
     ...createCalendarActivities(deps.db),
     ...createCampaignActivities(deps),
     async sendEmail(req: SendRequest<StepOf<'email'>>): Promise<SendOutcome> {

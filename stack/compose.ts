@@ -173,7 +173,8 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
         connection: workerConnection,
         namespace: temporal.settings.namespace,
         activityConcurrency: env.WORKER_ACTIVITY_CONCURRENCY,
-        activities: { db, log, ...providers },
+        activities: { db, ...providers },
+        log,
         ...(workflowBundle ? { workflowBundle } : {}),
       });
       const workerDone = worker.run();

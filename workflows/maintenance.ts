@@ -6,7 +6,12 @@
  * across every process.
  */
 import { proxyActivities } from '@temporalio/workflow';
-import type { MaintenanceActivities } from '../activities/maintenance';
+
+/** Implemented by worker/maintenance-activities.ts (declared here: the workflow imports no I/O code). */
+export interface MaintenanceActivities {
+  reconcileJourneysPass(): Promise<{ reconciled: number }>;
+  resumeFlowStatusPass(): Promise<{ started: number }>;
+}
 
 const { reconcileJourneysPass, resumeFlowStatusPass } = proxyActivities<MaintenanceActivities>({
   startToCloseTimeout: '5 minutes',

@@ -6,7 +6,13 @@
  * it in the Temporal UI as `segment-build:<segment>`.
  */
 import { ActivityFailure, proxyActivities, sleep } from '@temporalio/workflow';
-import type { SegmentBuildActivities } from '../activities/segment-build';
+
+/** Implemented by worker/segment-build-activities.ts (declared here: the workflow imports no I/O code). */
+export interface SegmentBuildActivities {
+  /** The whole build, resumable at its saved cursor. */
+  buildSegment(req: { segmentId: string }): Promise<{ outcome: 'ready' | 'deleted' }>;
+  failSegmentBuild(req: { segmentId: string; error: string }): Promise<void>;
+}
 
 export interface SegmentBuildInput {
   segmentId: string;

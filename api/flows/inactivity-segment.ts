@@ -2,7 +2,7 @@
  * Saving or activating a flow with an inactivity trigger keeps its system segment
  * (flows/inactivity.ts) through the ordinary segment functions: created and built over the
  * existing base by its build workflow if it does not exist. Contacts the build finds already lapsed
- * are members from the start without a Segment Entered event (activities/segment-build.ts), so they
+ * are members from the start without a Segment Entered event (worker/segment-build-activities.ts), so they
  * are not entered: a contact enters at a lapse that happens while the flow is live.
  */
 import { segmentDependencies } from '../../audiences/segment-deps';

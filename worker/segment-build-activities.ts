@@ -1,6 +1,7 @@
 /**
  * Building a new segment over the existing base, as an activity of the segment's build workflow
- * (workflows/segment-build.ts): contacts in id order,
+ * (workflows/segment-build.ts; here, not in activities/, as it arms segment clocks through routing/):
+ * contacts in id order,
  * a chunk at a time, each chunk ONE set-based statement over contacts and events
  * (audiences/segment-sql.ts) that inserts the chunk's members (INSERT ... SELECT); chunks grow
  * until a statement takes about five seconds (see BuildOptions.statementMs). Progress (processed / total)
@@ -24,6 +25,7 @@ import {
 } from '../db/segments';
 import type { Logger } from '../runtime/logger';
 import { armPendingClocks } from '../routing/segment-clock-arming';
+import type { SegmentBuildActivities } from '../workflows/segment-build';
 
 export interface BuildDeps {
   db: Db;
@@ -108,7 +110,7 @@ export async function runBuild(
 /** How often a build heartbeats while a chunk's statement runs (its heartbeat timeout is 30 s). */
 const HEARTBEAT_MS = 5_000;
 
-export function createSegmentBuildActivities(db: Db) {
+export function createSegmentBuildActivities(db: Db): SegmentBuildActivities {
   return {
     /** The whole build, resumable: a retry (after a crash, a lost heartbeat) starts at the cursor. */
     async buildSegment(req: { segmentId: string }): Promise<{ outcome: 'ready' | 'deleted' }> {
@@ -133,8 +135,6 @@ export function createSegmentBuildActivities(db: Db) {
     },
   };
 }
-
-export type SegmentBuildActivities = ReturnType<typeof createSegmentBuildActivities>;
 
 async function armChunkClocks(deps: BuildDeps, segment: Segment, now: Date, lo: string, hi: string): Promise<void> {
   const direction = timeDirection(segment.condition);
