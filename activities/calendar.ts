@@ -21,6 +21,7 @@ import {
 } from '../calendar/date-triggers';
 import { listedNames, nameDay, namesOn } from '../calendar/name-days';
 import {
+  calendarChangeMark,
   contactsInZones,
   contactsNamed,
   contactsOnDays,
@@ -52,6 +53,8 @@ export interface CalendarTickOutcome {
   entered: number;
   /** The next instant an entry fires (ms), given the flows and contacts now; null: none. */
   nextAt: number | null;
+  /** The calendar change mark read before the tick looked (calendarChanges compares with it). */
+  mark?: number | null;
 }
 
 type CalendarFlow = FlowDefinition & { trigger: CalendarTrigger };
@@ -61,6 +64,8 @@ const validZone = (zone: string | null | undefined) => (zone && IANAZone.isValid
 export function createCalendarActivities(db: Db) {
   return {
     async calendarTick(tick: CalendarTick): Promise<CalendarTickOutcome> {
+      // Read first: a contact written while the tick runs changes the mark, so the next look sees it.
+      const mark = await calendarChangeMark(db);
       const from = Math.max(tick.from, tick.to - CALENDAR_CATCH_UP_MS);
       const flows = (await listFlows(db)).filter(
         (f): f is CalendarFlow & typeof f => f.status === 'live' && isCalendarTriggered(f),
@@ -85,7 +90,11 @@ export function createCalendarActivities(db: Db) {
         const next = await nextFor(db, flow, zones, tick.to);
         if (next !== undefined && (nextAt === null || next < nextAt)) nextAt = next;
       }
-      return { entered, nextAt };
+      return { entered, nextAt, mark };
+    },
+    /** The minute look while the clock sleeps: one index read, no scan. */
+    async calendarChanges(): Promise<{ mark: number | null }> {
+      return { mark: await calendarChangeMark(db) };
     },
   };
 }

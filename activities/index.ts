@@ -40,6 +40,7 @@ import {
   type LinkSettings,
 } from '../engagement/links';
 import { createSegmentActivities } from './segments';
+import { createFlowStatusActivities } from './flow-status';
 import { createCalendarActivities } from './calendar';
 import { createCampaignActivities } from './campaign';
 import { evaluateSplit } from './split';
@@ -134,6 +135,7 @@ export function createActivities(deps: ActivityDeps) {
 
   return {
     ...createSegmentActivities(deps.db),
+    ...createFlowStatusActivities(deps.db),
     ...createCalendarActivities(deps.db),
     ...createCampaignActivities(deps),
     async sendEmail(req: SendRequest<StepOf<'email'>>): Promise<SendOutcome> {

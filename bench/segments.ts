@@ -28,7 +28,7 @@
  * The stack is bench/stack.ts: a Temporal dev server, a fresh database, the API on 127.0.0.1.
  */
 import { segmentDependencies, timeDirection } from '../audiences/segment-deps';
-import { DEFAULT_BUILD, runBuild } from '../api/segments/build';
+import { DEFAULT_BUILD, runBuild } from '../worker/segment-build-activities';
 import { flipsInRangeSql, previewSql } from '../audiences/segment-sql';
 import { insertSegment, storeClocksToArm, type Segment } from '../db/segments';
 import type { Condition } from '../flows/schema';

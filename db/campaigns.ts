@@ -5,7 +5,8 @@
  */
 import { holdoutFractionSql, holdoutLift, type GroupTotals, type HoldoutLift } from '../audiences/holdout';
 import { campaignHoldoutKey, type CampaignDefinition, type CampaignStatus } from '../campaigns/schema';
-import type { Queryable } from './pool';
+import type { QueryConfig } from 'pg';
+import { inTransaction, type Db, type Queryable } from './pool';
 
 /** A recipient's message in a run (messages.send_key): one per run and contact, whatever retries and crashes happen. */
 const sendKeySql = (run: string, contact: string) => `'campaign:' || ${run} || '|' || ${contact}`;
@@ -79,12 +80,25 @@ export interface FreezeRequest {
 }
 
 /**
- * Writes the run and its audience once: lists and segments named, minus the exclusions, as they
- * are at this moment. A retried activity finds the run and changes nothing.
+ * A freeze writes a whole audience in one statement: it may take longer than the pool's
+ * statement timeout, but must end before the activity's own timeout (2 minutes) so that a
+ * retry never runs beside it.
+ */
+const FREEZE_TIMEOUT_MS = 100_000;
+
+/**
+ * Writes the run and its audience once, in one transaction: lists and segments named, minus the
+ * exclusions, as they are at this moment. A retried activity finds the run and changes nothing;
+ * a freeze that failed half way (crash, timeout) left nothing, so its retry freezes everyone.
  * Holdout: the control share (isHeldOut(campaignHoldoutKey(id), contact, share), computed here
  * in SQL with the same hash) is frozen with `control` and settled at once: it receives nothing.
  */
-export async function freezeAudience(q: Queryable, req: FreezeRequest): Promise<{ recipients: number }> {
+export function freezeAudience(db: Db, req: FreezeRequest): Promise<{ recipients: number }> {
+  return inTransaction(db, (tx) => freezeIn(tx, req));
+}
+
+async function freezeIn(q: Queryable, req: FreezeRequest): Promise<{ recipients: number }> {
+  await q.query(`SET LOCAL statement_timeout = ${FREEZE_TIMEOUT_MS}`);
   const run = await q.query<{ run_id: string }>(
     'INSERT INTO campaign_runs (run_id, campaign_id, definition) VALUES ($1, $2, $3) ON CONFLICT (run_id) DO NOTHING RETURNING run_id',
     [req.runId, req.campaign.id, req.campaign],
@@ -95,8 +109,10 @@ export async function freezeAudience(q: Queryable, req: FreezeRequest): Promise<
   // floor(k * percent / 100) steps up, which spreads exactly `percent` % evenly; the test's
   // members take the variants in turn. Control recipients (holdout) are in no variant.
   const variants = abTest?.variants.map((v) => v.id) ?? [];
-  const { rowCount } = await q.query(
-    `WITH members AS (
+  // pg reads a per-query client timeout its types do not declare.
+  const insert: QueryConfig & { query_timeout: number } = {
+    query_timeout: FREEZE_TIMEOUT_MS + 2_000,
+    text: `WITH members AS (
        (SELECT contact_id FROM list_memberships WHERE list_id = ANY($2) AND left_at IS NULL
         UNION SELECT contact_id FROM segment_members WHERE segment_id = ANY($3) AND exited_at IS NULL)
        EXCEPT
@@ -120,7 +136,7 @@ export async function freezeAudience(q: Queryable, req: FreezeRequest): Promise<
             h.control, h.control
        FROM numbered n
        CROSS JOIN LATERAL (SELECT $13::float8 > 0 AND ${holdoutFractionSql('$12::text', 'n.id')} < $13::float8 AS control) h`,
-    [
+    values: [
       req.runId,
       audience.lists,
       audience.segments,
@@ -135,7 +151,8 @@ export async function freezeAudience(q: Queryable, req: FreezeRequest): Promise<
       campaignHoldoutKey(req.campaign.id),
       req.campaign.holdout?.share ?? 0,
     ],
-  );
+  };
+  const { rowCount } = await q.query(insert);
   await q.query('UPDATE campaign_runs SET recipients = $2 WHERE run_id = $1', [req.runId, rowCount ?? 0]);
   return { recipients: rowCount ?? 0 };
 }

@@ -87,6 +87,17 @@ export async function namesInUse(q: Queryable, keys: string[]): Promise<string[]
   return rows.map((r) => r.key);
 }
 
+/**
+ * When a contact's calendar facts last changed (ms; null: never), as the database stamped it.
+ * The calendar clock compares it with the last it saw: a different value is a change to look at.
+ */
+export async function calendarChangeMark(q: Queryable): Promise<number | null> {
+  const { rows } = await q.query<{ mark: Date | null }>(
+    `SELECT greatest((SELECT max(changed_at) FROM contact_dates), (SELECT max(changed_at) FROM contact_calendar)) AS mark`,
+  );
+  return rows[0].mark?.getTime() ?? null;
+}
+
 /** Every time zone a contact has had (the trait as written; the caller checks it). */
 export async function zonesInUse(q: Queryable): Promise<string[]> {
   const { rows } = await q.query<{ zone: string }>('SELECT zone FROM calendar_zones ORDER BY zone');

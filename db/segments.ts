@@ -74,8 +74,8 @@ export async function insertSegment(
 ): Promise<Segment | undefined> {
   const d = s.dependencies;
   const { rows } = await q.query<SegmentRow>(
-    `INSERT INTO segments (id, name, condition, depends_events, depends_traits, depends_segments, depends_lists, depends_consent, time_based, total, build_claimed_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now()) ON CONFLICT (id) DO NOTHING RETURNING *`,
+    `INSERT INTO segments (id, name, condition, depends_events, depends_traits, depends_segments, depends_lists, depends_consent, time_based, total)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING *`,
     [
       s.id,
       s.name,
@@ -342,25 +342,6 @@ export function clockDue(segments: readonly Segment[], results: readonly Contact
 
 // --- the build ------------------------------------------------------------------------------
 
-/** Claims an unfinished build for this process (a fresh one, or one whose builder stopped renewing). */
-export async function claimBuild(q: Queryable, id: string, staleMs: number): Promise<Segment | undefined> {
-  const { rows } = await q.query<SegmentRow>(
-    `UPDATE segments SET build_claimed_at = now() WHERE id = $1 AND status = 'building'
-       AND (build_claimed_at IS NULL OR build_claimed_at < now() - make_interval(secs => $2 / 1000.0)) RETURNING *`,
-    [id, staleMs],
-  );
-  return rows[0] && toSegment(rows[0]);
-}
-
-/** Builds a crashed process left behind. */
-export async function staleBuilds(q: Queryable, staleMs: number): Promise<string[]> {
-  const { rows } = await q.query<{ id: string }>(
-    `SELECT id FROM segments WHERE status = 'building' AND (build_claimed_at IS NULL OR build_claimed_at < now() - make_interval(secs => $1 / 1000.0))`,
-    [staleMs],
-  );
-  return rows.map((r) => r.id);
-}
-
 export async function buildCursor(q: Queryable, id: string): Promise<string | null> {
   const { rows } = await q.query<{ build_cursor: string | null }>('SELECT build_cursor FROM segments WHERE id = $1', [
     id,
@@ -368,7 +349,7 @@ export async function buildCursor(q: Queryable, id: string): Promise<string | nu
   return rows[0]?.build_cursor ?? null;
 }
 
-/** Progress after a chunk: also renews the claim. */
+/** Progress after a chunk; false when the segment is gone (deleted meanwhile). */
 export async function recordBuildProgress(
   q: Queryable,
   id: string,
@@ -376,7 +357,7 @@ export async function recordBuildProgress(
   processed: number,
 ): Promise<boolean> {
   const { rowCount } = await q.query(
-    `UPDATE segments SET build_cursor = $2, processed = processed + $3, build_claimed_at = now() WHERE id = $1 AND status = 'building'`,
+    `UPDATE segments SET build_cursor = $2, processed = processed + $3 WHERE id = $1 AND status = 'building'`,
     [id, cursor, processed],
   );
   return (rowCount ?? 0) > 0;

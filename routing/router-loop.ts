@@ -3,12 +3,11 @@
  * deadline passed) and every fact stored without a request (profile changes made by steps).
  * It polls often (a due event is routed within about a second) and claims events with a lease
  * and SKIP LOCKED, so it can run in every API and worker process. While Temporal is down it
- * only probes, and releases the backed-off events the moment Temporal answers again. It also
- * runs the journey reconciliation pass now and then.
+ * only probes, and releases the backed-off events the moment Temporal answers again. (Journey
+ * reconciliation runs on a Temporal Schedule: workflows/maintenance.ts.)
  */
 import { claimUnrouted, releaseBackedOff } from '../db/events';
 import { databaseBreaker } from '../db/pool';
-import { DEFAULT_RECONCILE, reconcileJourneys, type ReconcileOptions } from './reconcile';
 import { DEFAULT_ROUTING_CONCURRENCY, routeStoredMany } from './route-many';
 import type { RouterDeps } from './router';
 import { armPendingClocks } from './segment-clock-arming';
@@ -23,9 +22,6 @@ export interface RouterLoopOptions {
   batch: number;
   /** Contacts routed at once within a pass (each contact's events one after the other). */
   concurrency: number;
-  /** Journey reconciliation: how often, and its options (false: not in this process). */
-  reconcileEveryMs: number | false;
-  reconcile: ReconcileOptions;
 }
 
 export const DEFAULT_ROUTER_LOOP: RouterLoopOptions = {
@@ -33,8 +29,6 @@ export const DEFAULT_ROUTER_LOOP: RouterLoopOptions = {
   leaseMs: 30_000,
   batch: 200,
   concurrency: DEFAULT_ROUTING_CONCURRENCY,
-  reconcileEveryMs: 30_000,
-  reconcile: DEFAULT_RECONCILE,
 };
 
 /**
@@ -74,7 +68,6 @@ export function startRouterLoop(deps: RouterDeps, options: Partial<RouterLoopOpt
   const opts = { ...DEFAULT_ROUTER_LOOP, ...options };
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  let lastReconcile = 0;
   let current: Promise<void> = Promise.resolve();
 
   const pass = async (): Promise<boolean> => {
@@ -84,14 +77,6 @@ export function startRouterLoop(deps: RouterDeps, options: Partial<RouterLoopOpt
     try {
       // A full batch routed: more may be waiting, go on at once.
       busy = (await routePending(deps, opts)) >= opts.batch;
-      if (
-        opts.reconcileEveryMs !== false &&
-        Date.now() - lastReconcile >= opts.reconcileEveryMs &&
-        !temporalHealth(deps.workflows).isDown()
-      ) {
-        lastReconcile = Date.now();
-        await reconcileJourneys(deps, opts.reconcile);
-      }
     } catch (err) {
       deps.log.warn({ err: (err as Error).message }, 'router pass failed');
     }

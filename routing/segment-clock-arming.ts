@@ -9,17 +9,13 @@
  * arms what a process that died in between left pending); one at a time per database in this
  * process. Two processes arming the same clock is harmless: the clock keeps the earlier moment.
  */
+import { createHash } from 'node:crypto';
 import type { WorkflowClient } from '@temporalio/client';
 import { clocksToArm, recordClocksArmed } from '../db/segments';
 import type { Db } from '../db/pool';
 import type { Logger } from '../runtime/logger';
 import { ContactIdAttribute, JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
-import {
-  segmentClockDueSignal,
-  segmentClockWorkflowId,
-  type segmentClockWorkflow,
-  type SegmentClockInput,
-} from '../workflows/segment-clock';
+import { segmentClockDueSignal, type segmentClockWorkflow, type SegmentClockInput } from '../workflows/segment-clock';
 import { temporalHealth } from './temporal-health';
 
 export interface ClockArmingDeps {
@@ -27,6 +23,16 @@ export interface ClockArmingDeps {
   workflows: WorkflowClient;
   log?: Logger;
 }
+
+/**
+ * A contact's clock, named by a hash of the contact id: ids can be email addresses, and a
+ * workflow id outlives an erasure in Temporal's visibility store until retention drops it.
+ */
+export const segmentClockWorkflowId = (contactId: string) =>
+  `segment-clock:${createHash('sha256').update(contactId).digest('hex').slice(0, 32)}`;
+
+/** The id clocks armed before the hash had; erasure still ends such a clock. */
+export const legacySegmentClockWorkflowId = (contactId: string) => `segment-clock:${contactId}`;
 
 /** Pending clocks read at once, and signalled at once. */
 const ARM_BATCH = 200;

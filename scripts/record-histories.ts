@@ -6,6 +6,13 @@
  * Before a release changes the workflow, copy the current files to test/histories/archive/
  * (prefixed with the release): a history recorded by released code is a journey that may
  * still be running in production, and the current code must keep replaying it.
+ *
+ * The other workflow types are recorded by their tests with `RECORD_HISTORIES=1` (see
+ * test/helpers/histories.ts), each kind in its folder with its own archive/: campaign
+ * (test/campaigns.test.ts), segment-clock and segment-build (test/segments.test.ts),
+ * calendar-clock (test/date-triggers.test.ts, test/background.test.ts), flow-status
+ * (test/input-flows.test.ts), maintenance (test/maintenance-schedule.test.ts).
+ * test/replay-coverage.test.ts fails when a registered workflow type has no recording.
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';

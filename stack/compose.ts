@@ -3,11 +3,12 @@
  * (`npm run api`, dist/api/server.js) and the worker (`npm run worker`, dist/worker/main.js) all
  * start here, so what each role keeps running is decided once and a role started anywhere runs
  * all of it:
- *   - api: the HTTP API and the flow status notifier (notices a crashed pass left unfinished);
- *   - worker: the journey worker, its /health (WORKER_HEALTH_PORT) and the calendar clock (every
- *     date trigger: birthdays, name days, calendar moments);
+ *   - api: the HTTP API;
+ *   - worker: the journey worker, its /health (WORKER_HEALTH_PORT), the calendar clock (every
+ *     date trigger: birthdays, name days, calendar moments) and the maintenance Schedule (journeys
+ *     reconciled, pending flow-status notices started: worker/schedules.ts), both idempotent;
  *   - both: the router loop (routes deferred events and profile changes made by steps, arms segment
- *     clocks, reconciles journeys; claims make several processes safe), started once per process.
+ *     clocks; claims make several processes safe), started once per process.
  * Everything started is stopped in one place, last started first.
  */
 import type { Server } from 'node:http';
@@ -19,7 +20,6 @@ import { IMPORT_REQUEST_TIMEOUT_MS } from '../api/contacts/import';
 import { keyId } from '../api/middleware/auth';
 import { migrate, requireCurrentSchema } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { startFlowStatusNotifier } from '../routing/flow-status';
 import { startRouterLoop } from '../routing/router-loop';
 import {
   apiKeys,
@@ -50,6 +50,7 @@ import {
   type TemporalHandle,
 } from '../runtime/temporal-dev-server';
 import { ensureCalendarClock } from '../worker/calendar-clock';
+import { ensureMaintenanceSchedule } from '../worker/schedules';
 import { createJourneyWorker, prebuiltWorkflowBundle } from '../worker/create-worker';
 import { startWorkerHealthServer } from '../worker/health';
 import { developmentSecret, reachableAt, watchParent } from './development';
@@ -144,7 +145,8 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     if (!opts.development && has('api')) await registerSearchAttributes(temporal.settings, log);
     const connection = await connectClient(temporal.settings);
     started('the Temporal client', () => connection.close());
-    const workflows = new Client({ connection, namespace: temporal.settings.namespace }).workflow;
+    const client = new Client({ connection, namespace: temporal.settings.namespace });
+    const workflows = client.workflow;
     note({ temporal: describeTemporal(temporal.settings) }, 'connected to Temporal');
 
     const links = { publicUrl: publicUrl(env), secret: secrets.linkSecret };
@@ -172,6 +174,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
         namespace: temporal.settings.namespace,
         activityConcurrency: env.WORKER_ACTIVITY_CONCURRENCY,
         activities: { db, ...providers },
+        log,
         ...(workflowBundle ? { workflowBundle } : {}),
       });
       const workerDone = worker.run();
@@ -201,7 +204,14 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
         'worker running',
       );
       // Date triggers: one clock for the whole deployment; starting it again only wakes it.
-      started('the calendar clock start', keepStartingCalendarClock(workflows, log));
+      started(
+        'the calendar clock start',
+        keepStarting('calendar clock', () => ensureCalendarClock(workflows), log),
+      );
+      started(
+        'the maintenance schedule',
+        keepStarting('maintenance schedule', () => ensureMaintenanceSchedule(client), log),
+      );
     }
 
     const router = startRouterLoop(deps);
@@ -209,8 +219,6 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
 
     let apiPort: number | undefined;
     if (has('api')) {
-      // Status changes a crashed or failed pass left unfinished reach their journeys from here.
-      started('the flow status notifier', startFlowStatusNotifier(deps));
       const server = createApp(deps).listen(env.PORT, env.HOST);
       // A contact import's upload is one request: a million rows take minutes, past Node's 5-minute default.
       server.requestTimeout = IMPORT_REQUEST_TIMEOUT_MS;
@@ -325,18 +333,19 @@ function listening(server: Server, env: Env): Promise<void> {
 }
 
 /**
- * Starts (or wakes) the calendar clock, again and again until it succeeds: a Temporal outage at
- * start must not leave every date trigger dead until the next restart. Returns the stop.
+ * Starts (or wakes) the calendar clock, or creates (or updates) the maintenance Schedule, again
+ * and again until it succeeds: a Temporal outage at start must not leave every date trigger, or
+ * the reconciliation, dead until the next restart. Returns the stop.
  */
-function keepStartingCalendarClock(workflows: Client['workflow'], log: Logger): () => void {
+function keepStarting(what: string, start: () => Promise<void>, log: Logger): () => void {
   let timer: NodeJS.Timeout | undefined;
   let done = false;
   const attempt = (delayMs: number) => {
-    ensureCalendarClock(workflows).then(
+    start().then(
       () => (done = true),
       (err: Error) => {
         if (done) return;
-        log.warn({ err: err.message, retryInMs: delayMs }, 'calendar clock not started yet; date triggers wait for it');
+        log.warn({ err: err.message, retryInMs: delayMs }, `${what} not started yet; retrying`);
         timer = setTimeout(() => attempt(Math.min(delayMs * 2, 60_000)), delayMs);
         timer.unref();
       },

@@ -1,20 +1,13 @@
 /**
  * Recorded campaign histories (test/histories/campaign/, recorded by
- * `RECORD_HISTORIES=1 npx jest test/campaigns.test.ts`) replay against the current workflow code:
+ * `RECORD_HISTORIES=1 npx jest test/campaigns.test.ts`, with the archive of earlier releases') replay against the current workflow code:
  * a scheduled or throttled campaign sleeps for days and must resume on the code deployed then.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { Worker } from '@temporalio/worker';
 import { bundleJourneys } from './helpers/harness';
-
-const dir = path.join(__dirname, 'histories', 'campaign');
-const files = readdirSync(dir)
-  .filter((f) => f.endsWith('.json'))
-  .sort();
+import { recordedFiles, replayRecorded } from './helpers/histories';
 
 test('every recorded campaign history replays against the current code', async () => {
+  const files = recordedFiles('campaign');
   expect(files).toEqual(
     expect.arrayContaining([
       'newsletter.json',
@@ -24,12 +17,5 @@ test('every recorded campaign history replays against the current code', async (
       'ab-test.json',
     ]),
   );
-  const histories = files.map((file) => ({
-    workflowId: file.replace(/\.json$/, ''),
-    history: historyFromJSON(JSON.parse(readFileSync(path.join(dir, file), 'utf8'))),
-  }));
-  const outcomes: [string, string | undefined][] = [];
-  for await (const result of Worker.runReplayHistories({ workflowBundle: await bundleJourneys() }, histories))
-    outcomes.push([result.workflowId, result.error?.message]);
-  expect(outcomes).toEqual(files.map((f) => [f.replace(/\.json$/, ''), undefined]));
+  expect(await replayRecorded('campaign', await bundleJourneys())).toEqual(files.map((f) => [f, undefined]));
 });

@@ -82,7 +82,7 @@ beforeAll(async () => {
     country: 'FR',
   });
   // A maximum sleep longer than the tests' jumps: the clock wakes only at entries' instants.
-  await ensureCalendarClock(h.env.client.workflow, { maxSleepMs: 400 * 86_400_000 });
+  await ensureCalendarClock(h.env.client.workflow, { maxSleepMs: 400 * 86_400_000, lookMs: 400 * 86_400_000 });
 }, 120_000);
 
 afterAll(() => h?.stop());

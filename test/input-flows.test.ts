@@ -7,6 +7,8 @@ import { addNotice } from '../db/flow-status-notices';
 import type { FlowInput } from '../flows/schema';
 import { MAX_CONDITION_DEPTH, MAX_CONDITIONS_PER_FLOW } from '../flows/validate';
 import { resumeFlowStatusNotices } from '../routing/flow-status';
+import { flowStatusWorkflowId } from '../workflows/flow-status';
+import { recordHistory } from './helpers/histories';
 import { waitFor } from './helpers/fake-http';
 import { Harness } from './helpers/harness';
 
@@ -90,6 +92,9 @@ describe('running journeys are told about status changes in the background', () 
       return n?.state === 'done' && n;
     }, 'the notice to finish');
     expect(done.journeysSignalled).toBe(3);
+    const telling = h.env.client.workflow.getHandle(flowStatusWorkflowId('bg'));
+    await telling.result();
+    await recordHistory('flow-status', 'archived-three-journeys', telling);
     for (const c of ['bg-1', 'bg-2', 'bg-3']) expect((await h.result('bg', c)).exit).toEqual({ reason: 'archived' });
     expect(h.sendgrid.emails.filter((e) => e.to.startsWith('bg-'))).toEqual([]);
   });
@@ -111,7 +116,9 @@ describe('running journeys are told about status changes in the background', () 
       rows[0].run_id,
     ]);
 
-    await resumeFlowStatusNotices({ db: h.db, workflows: h.env.client.workflow, log: h.log });
+    // The periodic pass starts the flow's status workflow, which resumes after the saved page.
+    expect(await resumeFlowStatusNotices({ db: h.db, workflows: h.env.client.workflow, log: h.log })).toBe(1);
+    await h.env.client.workflow.getHandle(flowStatusWorkflowId('crashy')).result();
 
     const notices = (
       await h.db.query<{ id: number; outcome: string; signalled: number }>(

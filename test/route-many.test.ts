@@ -143,7 +143,7 @@ test('Temporal down mid-way: the events not tried are left for the router loop, 
     );
 
     proxy.up = true;
-    loop = startRouterLoop(deps(workflows), { intervalMs: 100, reconcileEveryMs: false });
+    loop = startRouterLoop(deps(workflows), { intervalMs: 100 });
     await waitFor(
       async () =>
         (await h.db.query("SELECT 1 FROM events WHERE contact_id LIKE 'outage-%' AND routed_at IS NULL")).rows

@@ -355,7 +355,7 @@ test('Temporal down then back: requests answer "deferred" at once, and routing r
     links: TEST_LINKS,
     webhooks: TEST_WEBHOOKS,
   });
-  const router = startRouterLoop({ db: h.db, workflows, log: h.log }, { intervalMs: 200, reconcileEveryMs: false });
+  const router = startRouterLoop({ db: h.db, workflows, log: h.log }, { intervalMs: 200 });
   try {
     const answers: { routing: string; ms: number }[] = [];
     for (const messageId of ['outage-a', 'outage-b', 'outage-c']) {

@@ -12,7 +12,10 @@ import supertest from 'supertest';
 import { evaluate } from '../flows/conditions';
 import { loadFacts } from '../activities/facts';
 import type { Condition } from '../flows/schema';
-import { segmentClockWorkflowId } from '../workflows/segment-clock';
+import { startSegmentBuild } from '../api/segments/build';
+import { segmentBuildWorkflowId } from '../workflows/segment-build';
+import { recordHistory } from './helpers/histories';
+import { segmentClockWorkflowId } from '../routing/segment-clock-arming';
 import { waitFor } from './helpers/fake-http';
 import { API_KEY, Harness } from './helpers/harness';
 
@@ -271,6 +274,9 @@ test('building over the existing base: progress, count, members page by page', a
   );
   const built = await createSegment('repeat-buyers', { event: 'Order Completed', count: { op: 'gte', value: 2 } });
   expect(built.progress.processed).toBe(built.progress.total);
+  const build = h.env.client.workflow.getHandle(segmentBuildWorkflowId('repeat-buyers'));
+  expect(await build.result()).toBe('ready');
+  await recordHistory('segment-build', 'base-build', build);
   expect(built.progress.total).toBeGreaterThanOrEqual(30);
   const everyone = await h.http('get', '/v1/segments/repeat-buyers?limit=1000');
   expect(everyone.body.members.filter((m: { contactId: string }) => m.contactId.startsWith('base-'))).toHaveLength(12);
@@ -424,30 +430,47 @@ test('a flow split on segment membership is decided from stored memberships', as
   ).toEqual(['split-free@example.com For everyone', 'split-pro@example.com For pros']);
 });
 
-test('a build a crashed process left behind resumes from its cursor when the segment is read', async () => {
+test('a build interrupted after its first chunk resumes by itself from its cursor', async () => {
   await h.db.query(
     `INSERT INTO contacts (id, traits) SELECT 'crash-' || i, '{"tier":"gold"}' FROM generate_series(1, 5) i`,
   );
-  // As a process that died after its first chunk leaves it: building, cursor set, claim long stale.
+  // As an attempt that died after its first chunk leaves it: building, cursor and progress saved.
   await h.db.query(
-    `INSERT INTO segments (id, name, condition, depends_traits, status, total, processed, build_cursor, build_claimed_at)
-     VALUES ('gold', 'Gold', '{"profile":{"property":"tier","op":"equals","value":"gold"}}', true, 'building', 5, 2, 'crash-2', now() - interval '10 minutes')`,
+    `INSERT INTO segments (id, name, condition, depends_traits, status, total, processed, build_cursor)
+     VALUES ('gold', 'Gold', '{"profile":{"property":"tier","op":"equals","value":"gold"}}', true, 'building', 5, 2, 'crash-2')`,
   );
   await h.db.query(
     `INSERT INTO segment_members (segment_id, contact_id, seq, entered_at, source) VALUES ('gold', 'crash-1', 1, now(), 'build'), ('gold', 'crash-2', 1, now(), 'build')`,
   );
-  const first = await h.http('get', '/v1/segments/gold');
-  expect(first.body.status).toBe('building');
-  const done = await waitFor(async () => {
-    const got = await h.http('get', '/v1/segments/gold');
-    return got.body.status === 'ready' && got.body;
-  }, 'the resumed build');
-  expect(done.members.map((m: { contactId: string }) => m.contactId)).toEqual([
-    'crash-1',
-    'crash-2',
-    'crash-3',
-    'crash-4',
-    'crash-5',
-  ]);
-  expect(done.progress).toEqual({ processed: 5, total: 5 });
+  // The next attempt fails too, in its chunk's statement (a sequence is not transactional: the third passes).
+  await h.db.query(`
+    CREATE SEQUENCE gold_chunks;
+    CREATE FUNCTION fail_gold_chunk() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF nextval('gold_chunks') = 1 THEN RAISE EXCEPTION 'injected: the worker died mid-chunk'; END IF;
+      RETURN NULL;
+    END $$;
+    CREATE TRIGGER fail_gold_chunk AFTER INSERT ON segment_members FOR EACH STATEMENT EXECUTE FUNCTION fail_gold_chunk();`);
+  try {
+    await startSegmentBuild(h.env.client.workflow, 'gold', false);
+    const done = await waitFor(async () => {
+      const got = await h.http('get', '/v1/segments/gold');
+      return got.body.status === 'ready' && got.body;
+    }, 'the resumed build');
+    expect(done.members.map((m: { contactId: string }) => m.contactId)).toEqual([
+      'crash-1',
+      'crash-2',
+      'crash-3',
+      'crash-4',
+      'crash-5',
+    ]);
+    // Resumed at the cursor: the first two contacts were not processed again.
+    expect(done.progress).toEqual({ processed: 5, total: 5 });
+    expect((await h.db.query<{ n: number }>('SELECT last_value::int AS n FROM gold_chunks')).rows[0].n).toBe(2);
+    const build = h.env.client.workflow.getHandle(segmentBuildWorkflowId('gold'));
+    expect(await build.result()).toBe('ready');
+    await recordHistory('segment-build', 'resumed-after-failure', build);
+  } finally {
+    await h.db.query('DROP TRIGGER fail_gold_chunk ON segment_members');
+  }
 });

@@ -2,12 +2,17 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { type NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
+import type { Logger } from '../runtime/logger';
+import { createMaintenanceActivities } from './maintenance-activities';
+import { createSegmentBuildActivities } from './segment-build-activities';
 import { JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
 
 export interface JourneyWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   activities: ActivityDeps;
+  /** Where background passes (maintenance) log; silent by default. */
+  log?: Logger;
   /**
    * Pre-built bundle: tests build it once per file; `npm run build` writes one next to the
    * compiled code (see prebuiltWorkflowBundle). Default: bundle workflows/ at start.
@@ -39,7 +44,13 @@ export function createJourneyWorker(opts: JourneyWorkerOptions): Promise<Worker>
     ...(opts.workflowBundle
       ? { workflowBundle: opts.workflowBundle }
       : { workflowsPath: require.resolve('../workflows') }),
-    activities: createActivities(opts.activities),
+    // Segment builds and maintenance reach routing/ (clock arming, reconciliation), which itself
+    // reaches activities/: they live here, beside the journey's activities.
+    activities: {
+      ...createActivities(opts.activities),
+      ...createSegmentBuildActivities(opts.activities.db),
+      ...createMaintenanceActivities(opts.activities.db, opts.log),
+    },
     ...(opts.activityConcurrency ? { maxConcurrentActivityTaskExecutions: opts.activityConcurrency } : {}),
   });
 }

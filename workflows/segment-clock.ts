@@ -5,7 +5,7 @@
  * stores the entries and exits; the activity answers the next moment, if any. The router
  * re-arms it (signalWithStart) when an event brings the moment earlier. One clock per contact,
  * not per segment and contact: twenty time-based segments cost one timer. Support finds it in
- * the Temporal UI by its id `segment-clock:<contact>` or by `ContactId`.
+ * the Temporal UI by `ContactId` (its id, routing/segment-clock-arming.ts, is a hash).
  */
 import {
   allHandlersFinished,
@@ -26,8 +26,6 @@ export interface SegmentClockInput {
 
 /** An earlier moment to evaluate at (the later of two is never needed: the clock re-arms itself). */
 export const segmentClockDueSignal = defineSignal<[{ dueAt: number }]>('segmentClockDue');
-
-export const segmentClockWorkflowId = (contactId: string) => `segment-clock:${contactId}`;
 
 const { evaluateSegmentClock } = proxyActivities<SegmentActivities>({
   startToCloseTimeout: '30 seconds',

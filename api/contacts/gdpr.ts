@@ -8,6 +8,7 @@ import { WorkflowNotFoundError, type WorkflowClient } from '@temporalio/client';
 import { eraseContacts, planErasure, type ErasureResult } from '../../db/contact-erase';
 import { exportContactData } from '../../db/contact-export';
 import { inTransaction, type Db } from '../../db/pool';
+import { legacySegmentClockWorkflowId, segmentClockWorkflowId } from '../../routing/segment-clock-arming';
 import type { Logger } from '../../runtime/logger';
 import { HttpError } from '../errors';
 import { contactProfile } from './profile';
@@ -70,18 +71,28 @@ export interface ErasureOutcome extends ErasureResult {
 }
 
 /**
- * Ends the person's live journeys in Temporal first (a journey still running could send, and
- * so write their data again), then erases the data in one transaction, then ends any journey
- * that started in between. Temporal unreachable: nothing is erased (503), the client retries.
+ * Ends the person's live journeys and segment clocks in Temporal first (a journey still running
+ * could send, and so write their data again; a clock armed before ids were hashed carries the
+ * id, maybe an address, in its workflow id), then erases the data in one transaction, then ends
+ * any journey or clock that started in between. Temporal unreachable: nothing is erased (503),
+ * the client retries.
  */
 export async function eraseContact(deps: GdprDeps, id: string): Promise<ErasureOutcome | undefined> {
   const plan = await planErasure(deps.db, id);
   if (!plan) return undefined;
-  let ended = await endJourneys(deps, plan.liveWorkflows);
+  const clocks = plan.ids.flatMap((contactId) => [
+    segmentClockWorkflowId(contactId),
+    legacySegmentClockWorkflowId(contactId),
+  ]);
+  await endWorkflows(deps, clocks);
+  let ended = await endWorkflows(deps, plan.liveWorkflows);
   const result = await inTransaction(deps.db, (tx) => eraseContacts(tx, plan.ids));
+  await endWorkflows(deps, clocks).catch((err: unknown) =>
+    deps.log.error({ err, erasureId: result.erasureId }, 'erased, but a segment clock armed meanwhile was not ended'),
+  );
   // Started between our look and the erasure's lock: their rows say erased already; end them too.
   const late = result.liveWorkflows.filter((w) => !plan.liveWorkflows.includes(w));
-  ended += await endJourneys(deps, late).catch((err: unknown) => {
+  ended += await endWorkflows(deps, late).catch((err: unknown) => {
     deps.log.error(
       { err, erasureId: result.erasureId, workflows: late.length },
       'erased, but journeys started meanwhile could not be ended',
@@ -92,7 +103,7 @@ export async function eraseContact(deps: GdprDeps, id: string): Promise<ErasureO
   return { ...result, journeysEnded: ended };
 }
 
-async function endJourneys(deps: GdprDeps, workflowIds: string[]): Promise<number> {
+async function endWorkflows(deps: GdprDeps, workflowIds: string[]): Promise<number> {
   let ended = 0;
   for (const workflowId of workflowIds) {
     try {
@@ -100,7 +111,7 @@ async function endJourneys(deps: GdprDeps, workflowIds: string[]): Promise<numbe
       ended++;
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) continue; // ended already (or never started)
-      deps.log.warn({ err, workflowId }, 'ending a journey of an erased contact failed');
+      deps.log.warn({ err, workflowId }, 'ending a workflow of an erased contact failed');
       throw new HttpError(
         503,
         'unavailable',

@@ -1,8 +1,8 @@
 /**
  * Saving or activating a flow with an inactivity trigger keeps its system segment
  * (flows/inactivity.ts) through the ordinary segment functions: created and built over the
- * existing base in the background if it does not exist. Contacts the build finds already lapsed
- * are members from the start without a Segment Entered event (api/segments/build.ts), so they
+ * existing base by its build workflow if it does not exist. Contacts the build finds already lapsed
+ * are members from the start without a Segment Entered event (worker/segment-build-activities.ts), so they
  * are not entered: a contact enters at a lapse that happens while the flow is live.
  */
 import { segmentDependencies } from '../../audiences/segment-deps';
@@ -15,7 +15,7 @@ import {
   inactivitySegmentName,
 } from '../../flows/inactivity';
 import type { FlowDefinition } from '../../flows/schema';
-import { runBuild, type BuildDeps } from '../segments/build';
+import { startSegmentBuild, type BuildDeps } from '../segments/build';
 
 /** The system segment's id when the flow has an inactivity trigger (created if missing). */
 export async function ensureInactivitySegment(
@@ -25,7 +25,10 @@ export async function ensureInactivitySegment(
   const t = inactivityOf(flow);
   if (!t) return undefined;
   const id = inactivitySegmentId(t);
-  if (await getSegment(deps.db, id)) return id;
+  const existing = await getSegment(deps.db, id);
+  // Still building: its build was not started (Temporal was down) or runs; start or keep it.
+  if (existing?.status === 'building') await startSegmentBuild(deps.workflows, id, false);
+  if (existing) return id;
   const condition = inactivitySegmentCondition(t);
   const segment = await inTransaction(deps.db, async (tx) => {
     const { rows } = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM contacts');
@@ -38,6 +41,6 @@ export async function ensureInactivitySegment(
     });
   });
   // Undefined: another request created it a moment ago, and builds it.
-  if (segment) void runBuild(deps, segment);
+  if (segment) await startSegmentBuild(deps.workflows, id, true);
   return id;
 }

@@ -24,7 +24,7 @@ import { audienceId, condition, type Condition } from '../../flows/schema';
 import { MAX_CONDITION_DEPTH, MAX_CONDITIONS_PER_FLOW, type Issue } from '../../flows/validate';
 import { HttpError, invalid, notFound } from '../errors';
 import { parseOr400, storableParam } from '../validate';
-import { resumeIfStale, runBuild, type BuildDeps } from './build';
+import { startSegmentBuild, type BuildDeps } from './build';
 
 const segmentInput = z.strictObject({ id: audienceId, name: z.string().min(1).max(200), condition });
 const previewInput = z.strictObject({ condition, sample: z.number().int().min(1).max(100).default(10) });
@@ -112,7 +112,13 @@ export function segmentsRouter(deps: BuildDeps): Router {
         'segment_exists',
         `segment "${body.id}" exists; segments are not edited in place: delete it or use another id`,
       );
-    void runBuild(deps, segment);
+    try {
+      await startSegmentBuild(deps.workflows, segment.id, true);
+    } catch (err) {
+      // No build, no segment: nothing was accepted, the client retries.
+      await deleteSegment(deps.db, segment.id);
+      throw err;
+    }
     res
       .status(202)
       .location(`/v1/segments/${segment.id}`)
@@ -132,7 +138,6 @@ export function segmentsRouter(deps: BuildDeps): Router {
     const query = parseOr400(membersQuery, req.query);
     const segment = await getSegment(deps.db, req.params.id);
     if (!segment) throw notFound(`segment "${req.params.id}"`);
-    await resumeIfStale(deps, segment);
     const members = await listMembers(deps.db, segment.id, query.limit, query.cursor);
     res.json({
       ...view(segment),
