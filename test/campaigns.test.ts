@@ -23,7 +23,7 @@ let h: Harness;
 const { createList, putCampaign, recordHistory, run, deliveries, messagesOf } = campaignHelpers(() => h);
 
 beforeAll(async () => {
-  h = await Harness.start({ consentEmail: 'opt_out' });
+  h = await Harness.start({ today: true, consentEmail: 'opt_out' });
 });
 afterAll(() => h?.stop());
 

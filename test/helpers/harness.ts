@@ -181,6 +181,7 @@ export class Harness {
       webhooks: { ...TEST_WEBHOOKS, ...opts.webhooks },
       confirmations: { email, from: 'shop@example.com', links: TEST_LINKS },
       consentEmail: opts.consentEmail,
+      now: () => env.currentTimeMs(),
     };
     const harness = new Harness(env, database, sendgrid, twilio, worker, createApp(appDeps), log, appDeps);
     if (opts.runWorker !== false) harness.startWorker();
