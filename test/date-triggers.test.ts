@@ -31,6 +31,7 @@ import { testToday } from './helpers/today';
 let h: Harness;
 const PARIS = 'Europe/Paris';
 const NEW_YORK = 'America/New_York';
+const AUCKLAND = 'Pacific/Auckland';
 const MINUTE = 60_000;
 const today = testToday();
 /** The server's clock when the suite starts (ms): every date below derives from it. */
@@ -91,6 +92,13 @@ beforeAll(async () => {
     trigger: { date: { property: 'birthday', at: '09:00' } },
     steps: email('wish', 'Joyeux anniversaire {{ contact.firstName }}'),
   });
+  // 02:30 local: a time that does not exist on the spring DST day and comes twice on the autumn one.
+  await h.putFlow('birthday-night', {
+    ...common,
+    name: 'Birthday at night',
+    trigger: { date: { property: 'birthday', at: '02:30' } },
+    steps: email('night', 'Night {{ contact.firstName }}'),
+  });
   await h.putFlow('name-day', {
     ...common,
     name: 'Name day',
@@ -126,6 +134,15 @@ beforeAll(async () => {
     birthday: Date.parse(`1984-${birthday.slice(5)}T00:00:00Z`) / 1000,
     timezone: NEW_YORK,
     country: 'US',
+  });
+  // Auckland's 09:00 on the day after the birthday is the evening before in UTC (a year end
+  // there while it is still 31 December here, when the birthday is 31 December).
+  await h.identify('auckland', {
+    email: 'auckland@example.com',
+    firstName: 'Aroha',
+    birthday: `--${addDays(birthday, 1).slice(5)}`,
+    timezone: AUCKLAND,
+    country: 'NZ',
   });
   await h.identify('leap', {
     email: 'leap@example.com',
@@ -201,6 +218,14 @@ test('a birthday flow fires at 09:00 local on the day, in Paris and in New York'
   await sleepUntil(localInstant(birthday, '09:01', NEW_YORK));
   await waitFor(() => mails('ny@example.com', /anniversaire/).length === 1, 'the New York birthday email', 30_000);
   expect(await entries('birthday', 'ny')).toEqual([{ at: nine(birthday, NEW_YORK), date: birthday }]);
+  const nextDay = addDays(birthday, 1);
+  await sleepUntil(localInstant(nextDay, '09:01', AUCKLAND));
+  await waitFor(
+    () => mails('auckland@example.com', /anniversaire/).length === 1,
+    'the Auckland birthday email',
+    30_000,
+  );
+  expect(await entries('birthday', 'auckland')).toEqual([{ at: nine(nextDay, AUCKLAND), date: nextDay }]);
 }, 120_000);
 
 test("a name-day flow wishes Paris's contact on its name day at 09:00, and not New York's (half a year away)", async () => {
@@ -287,6 +312,18 @@ test("every year again: next year's birthday enters once more, once", async () =
     { at: nine(again, PARIS), date: again },
   ]);
   expect(mails('paris@example.com', /Birthday wait/)).toHaveLength(1);
+  // At 02:30 local, once a year in each zone, the DST change days included (a birthday at 02:30
+  // before the start waits for the next year).
+  for (const [contact, zone] of [
+    ['paris', PARIS],
+    ['ny', NEW_YORK],
+  ]) {
+    const expected = [birthday, again]
+      .map((date) => ({ at: iso(localInstant(date, '02:30', zone)), date }))
+      .filter((e) => Date.parse(e.at) > start);
+    expect(await entries('birthday-night', contact)).toEqual(expected);
+    expect(mails(`${contact}@example.com`, /^Night /)).toHaveLength(expected.length);
+  }
 
   if (process.env.RECORD_HISTORIES === '1') {
     const dir = path.join(__dirname, 'histories', 'calendar-clock');
