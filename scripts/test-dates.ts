@@ -19,6 +19,7 @@ export const DATE_SUITES: { file: string; only?: string }[] = [
   { file: 'test/calendar.test.ts' },
   { file: 'test/campaigns-extras.test.ts', only: 'calendar moment' },
   { file: 'test/campaigns.test.ts', only: 'local-time send|recurring daily' },
+  { file: 'test/flow-steps.test.ts', only: 'delay until|quiet hours' },
 ];
 
 export interface AwkwardDay {
