@@ -11,15 +11,16 @@ import { spawnSync } from 'node:child_process';
 import { DateTime } from 'luxon';
 
 /**
- * The suites that start their server at the test "today" (`Harness.start({ today: true })`), and
- * in the larger ones only the tests whose dates or local hours move with it (`only`, jest's -t).
+ * The suites that start their server at the test "today" (`Harness.start({ today: true })`):
+ * whole, and in the larger ones only the tests whose dates or local hours move with it (jest's
+ * -t). Two jest runs a day: each bundles the workflows once.
  */
-export const DATE_SUITES: { file: string; only?: string }[] = [
-  { file: 'test/date-triggers.test.ts' },
-  { file: 'test/calendar.test.ts' },
-  { file: 'test/campaigns-extras.test.ts', only: 'calendar moment' },
-  { file: 'test/campaigns.test.ts', only: 'local-time send|recurring daily' },
-  { file: 'test/flow-steps.test.ts', only: 'delay until|quiet hours' },
+export const DATE_RUNS: { files: string[]; only?: string }[] = [
+  { files: ['test/date-triggers.test.ts', 'test/calendar.test.ts'] },
+  {
+    files: ['test/campaigns-extras.test.ts', 'test/campaigns.test.ts', 'test/flow-steps.test.ts'],
+    only: 'calendar moment|local-time send|recurring daily|delay until|quiet hours',
+  },
 ];
 
 export interface AwkwardDay {
@@ -71,8 +72,8 @@ function main(): void {
     if (day) env.PARCOURS_TEST_TODAY = day;
     else delete env.PARCOURS_TEST_TODAY;
     let ok = true;
-    for (const { file, only } of DATE_SUITES) {
-      const run = spawnSync('npx', ['jest', '--runInBand', file, ...(only ? ['-t', only] : [])], {
+    for (const { files, only } of DATE_RUNS) {
+      const run = spawnSync('npx', ['jest', '--runInBand', ...files, ...(only ? ['-t', only] : [])], {
         stdio: 'inherit',
         env,
       });
