@@ -15,11 +15,12 @@ import {
   isMomentOn,
   isNameDayOn,
   monthDaysFor,
+  namesWishedOn,
   nextFiring,
   timingOf,
   type CalendarKind,
 } from '../calendar/date-triggers';
-import { listedNames, nameDay, namesOn } from '../calendar/name-days';
+import { listedNames, nameDay } from '../calendar/name-days';
 import {
   calendarChangeMark,
   contactsInZones,
@@ -155,7 +156,7 @@ async function dueEntries(
   } else if ('nameDay' in trigger) {
     for (const fireDay of days) {
       const day = dayOfFiring(fireDay, offsetDays);
-      for (const c of await contactsNamed(db, namesOn(day.slice(5)))) {
+      for (const c of await contactsNamed(db, namesWishedOn(day))) {
         if (!isNameDayOn(c.firstName, day)) continue;
         const ms = instant(fireDay, c.zone);
         if (inWindow(ms)) await store(entry(flow, 'name_day', c.contactId, fireDay, ms, { name: c.firstName }));

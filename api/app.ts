@@ -59,6 +59,11 @@ export interface AppDeps {
   confirmations?: ConfirmationSender;
   /** CONSENT_EMAIL, for the preference page and GET /v1/contacts/:id/consent. */
   consentEmail?: ConsentEmailPolicy;
+  /**
+   * The clock campaign schedules are resolved by (ms), which must be the one the workflows'
+   * timers run on: the machine's by default, the time-skipping server's in tests.
+   */
+  now?: () => number | Promise<number>;
 }
 
 export function createApp(deps: AppDeps): express.Express {

@@ -7,7 +7,7 @@
 import type { CalendarTrigger, FlowDefinition, Trigger } from '../flows/schema';
 import { addDays, anniversaryIn, localInstant, type MonthDay } from './anniversary';
 import { momentDate } from './moments';
-import { nameDay } from './name-days';
+import { nameDay, namesOn } from './name-days';
 
 /** The event each date-trigger entry is stored as (one per contact, flow and day; see entryMessageId). */
 export const CALENDAR_DATE_REACHED = 'Calendar Date Reached';
@@ -72,8 +72,15 @@ export const firingDayOf = (day: string, offsetDays: number) => addDays(day, off
 export const isAnniversaryOn = (md: Pick<MonthDay, 'month' | 'day'>, day: string) =>
   anniversaryIn(md, Number(day.slice(0, 4))) === day;
 
-/** Whether a first name (or its normalised key) is wished on `day`. */
-export const isNameDayOn = (firstName: string, day: string) => nameDay(firstName) === day.slice(5);
+/** Whether a first name (or its normalised key) is wished on `day` (29 February names on the 28th outside leap years). */
+export function isNameDayOn(firstName: string, day: string): boolean {
+  const md = nameDay(firstName);
+  return md !== undefined && isAnniversaryOn({ month: Number(md.slice(0, 2)), day: Number(md.slice(3, 5)) }, day);
+}
+
+/** The name keys wished on `day` ('YYYY-MM-DD'): outside leap years, 28 February also wishes the 29th's names. */
+export const namesWishedOn = (day: string): string[] =>
+  monthDaysFor(day).flatMap((md) => namesOn(`${String(md.month).padStart(2, '0')}-${String(md.day).padStart(2, '0')}`));
 
 export const isMomentOn = (id: string, day: string) => momentDate(id, Number(day.slice(0, 4))) === day;
 

@@ -5,7 +5,7 @@
 import { DateTime } from 'luxon';
 import { wakeTime } from '../activities/clock';
 import { anniversaryIn, monthDayOf, nextAnniversary } from '../calendar/anniversary';
-import { candidateDays, nextFiring } from '../calendar/date-triggers';
+import { candidateDays, isNameDayOn, namesWishedOn, nextFiring } from '../calendar/date-triggers';
 import { configureMoments, listMoments, momentConfig, momentDate, nextMomentDate } from '../calendar/moments';
 import { listedNames, nameDay, nameKey } from '../calendar/name-days';
 import type { StepOf } from '../flows/schema';
@@ -105,6 +105,16 @@ describe('name days', () => {
     expect(names.length).toBeGreaterThanOrEqual(300);
     expect(new Set(names).size).toBe(names.length);
     expect(nameKey('Hélène')).toBe('helene');
+  });
+
+  test("29 February's names (Auguste) are wished on 28 February outside leap years, once", () => {
+    expect(nameDay('Auguste')).toBe('02-29');
+    expect(isNameDayOn('Auguste', '2027-02-28')).toBe(true);
+    expect(namesWishedOn('2027-02-28')).toEqual(expect.arrayContaining(['romain', 'auguste']));
+    expect(isNameDayOn('Auguste', '2028-02-28')).toBe(false);
+    expect(isNameDayOn('Auguste', '2028-02-29')).toBe(true);
+    expect(namesWishedOn('2028-02-28')).not.toContain('auguste');
+    expect(isNameDayOn('Romain', '2027-02-28')).toBe(true);
   });
 });
 

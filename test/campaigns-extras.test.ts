@@ -23,7 +23,7 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
 beforeAll(async () => {
-  h = await Harness.start({ consentEmail: 'opt_out', frequencyCapPerChannel: { email: 1 } });
+  h = await Harness.start({ today: true, consentEmail: 'opt_out', frequencyCapPerChannel: { email: 1 } });
 });
 afterAll(() => h?.stop());
 
@@ -51,8 +51,8 @@ const promotion = (list: string, extra: Partial<CampaignInput> = {}): CampaignIn
   ...extra,
 });
 
-// First: the one-off moment schedule is resolved by the API's clock, which is the server's only
-// until a test lets the time-skipping server run ahead.
+// The API resolves a one-off moment schedule by the server's clock (the harness gives it), which
+// starts at the test "today" (test/helpers/today.ts).
 describe('schedules relative to a calendar moment', () => {
   const at = (iso: string) => DateTime.fromISO(iso, { zone: 'utc' }).toMillis();
   const localNine = (date: string, zone: string) => DateTime.fromISO(`${date}T09:00`, { zone }).toMillis();
@@ -96,14 +96,16 @@ describe('schedules relative to a calendar moment', () => {
     });
   });
 
-  test("three days before la fête des mères 2027: 27 May 2027 at 09:00 in each contact's zone", async () => {
+  test("three days before the next fête des mères, at 09:00 in each contact's zone", async () => {
     await zonedContacts('fdm-list', 'fdm');
-    await putCampaign(
-      'fdm',
-      promotion('fdm-list', { schedule: { type: 'moment', moment: 'fete-des-meres', offsetDays: -3, at: '09:00' } }),
-    );
+    const schedule = { moment: 'fete-des-meres', offsetDays: -3, at: '09:00' };
+    await putCampaign('fdm', promotion('fdm-list', { schedule: { type: 'moment', ...schedule } }));
+    // Resolved by the server's clock at the test "today": this year's, or next year's once past.
+    const next = momentOccurrence(schedule, await h.env.currentTimeMs())!;
+    expect(next.moment).toBe(momentDate('fete-des-meres', Number(next.moment.slice(0, 4))));
+    expect(next.local.date).toBe(DateTime.fromISO(next.moment).minus({ days: 3 }).toISODate());
     expect((await h.http('post', '/v1/campaigns/fdm/schedule')).body).toEqual({ id: 'fdm', status: 'scheduled' });
-    const startAt = new Date(localNine('2027-05-27', 'UTC+14')).toISOString();
+    const startAt = new Date(next.startAt).toISOString();
     await waitFor(
       async () =>
         (
@@ -116,8 +118,8 @@ describe('schedules relative to a calendar moment', () => {
     expect(await run('fdm').result()).toMatchObject({ status: 'completed', recipients: 2, sent: 2 });
     await recordHistory('moment', campaignWorkflowId('fdm'));
     expect(await localSends('fdm')).toEqual([
-      ['fdm-000', 'sent', '2027-05-27 09:00'],
-      ['fdm-001', 'sent', '2027-05-27 09:00'],
+      ['fdm-000', 'sent', `${next.local.date} 09:00`],
+      ['fdm-001', 'sent', `${next.local.date} 09:00`],
     ]);
   }, 60_000);
 
@@ -125,8 +127,8 @@ describe('schedules relative to a calendar moment', () => {
     await zonedContacts('bf-list', 'bf');
     const schedule = { type: 'moment' as const, moment: 'black-friday', offsetDays: -3, at: '09:00', yearly: true };
     await putCampaign('bf', promotion('bf-list', { schedule }));
-    // Awaiting the previous test's result let the time-skipping server run years ahead: the next
-    // Black Friday is the one after the server's clock (23 Nov 2027 when run on its own).
+    // Awaiting the previous test's result let the time-skipping server run months ahead: the next
+    // Black Friday is the one after the server's clock.
     const now = await h.env.currentTimeMs();
     const first = momentOccurrence(schedule, now)!;
     const year = Number(first.moment.slice(0, 4));

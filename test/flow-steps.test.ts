@@ -17,7 +17,7 @@ const pushService = new FakeHttpServer(() => ({ status: 201 }), selfSignedCertif
 const HOUR = 3_600_000;
 
 beforeAll(async () => {
-  h = await Harness.start();
+  h = await Harness.start({ today: true });
   await webhookReceiver.start();
   await pushService.start();
 });

@@ -168,7 +168,8 @@ test('a date flow saved while the calendar clock sleeps (hourly) wakes it: it en
   const at = DateTime.fromMillis(start + 5 * HOUR + 45 * 60_000, { zone: 'UTC' }).startOf('minute');
   await h.identify('dated', {
     email: 'dated@example.com',
-    renewal_date: at.minus({ years: 2 }).toISODate(),
+    // Four years back: a leap day stays a leap day (two years back, 29 February 2028 would be the 28th).
+    renewal_date: at.minus({ years: 4 }).toISODate(),
     timezone: 'UTC',
   });
   await h.env.sleep(at.toMillis() - 30 * 60_000 - start);

@@ -103,7 +103,12 @@ export function runInputOf(campaign: CampaignDefinition, sendNow: boolean, now: 
   return { ...base, startAt, local: { date, time: schedule.localTime } };
 }
 
-export function campaignsRouter(deps: { db: Db; workflows: WorkflowClient }): Router {
+export function campaignsRouter(deps: {
+  db: Db;
+  workflows: WorkflowClient;
+  /** The clock a moment schedule is resolved by (ms): Temporal's, which tests move (default: the machine's). */
+  now?: () => number | Promise<number>;
+}): Router {
   const router = Router();
   router.param('id', storableParam('id'));
 
@@ -157,7 +162,7 @@ export function campaignsRouter(deps: { db: Db; workflows: WorkflowClient }): Ro
             args: [{ v: 1, campaign: definition, occurrences: 0 }],
           });
         } else {
-          const input = runInputOf(definition, sendNow);
+          const input = runInputOf(definition, sendNow, await (deps.now ?? Date.now)());
           await deps.workflows.start<typeof campaignRunWorkflow>('campaignRunWorkflow', {
             ...options,
             workflowId: campaignWorkflowId(input.runId),

@@ -31,6 +31,7 @@ import { createTestDatabase, type TestDatabase } from './database';
 import { FakeSendGrid } from './fake-sendgrid';
 import { FakeTwilio } from './fake-twilio';
 import { waitFor } from './fake-http';
+import { testToday } from './today';
 
 export const API_KEY = 'test-key';
 /** A write key: ingestion routes only, as a web page or Segment's libraries would hold it. */
@@ -118,6 +119,12 @@ export class Harness {
        * (`--dynamic-config-value limit.maxIDLength=100`) instead of the time-skipping server.
        */
       devServerArgs?: string[];
+      /**
+       * A date-sensitive suite: the server's clock starts at the test "today" (test/helpers/today.ts,
+       * `PARCOURS_TEST_TODAY`), and the suite derives its dates from `env.currentTimeMs()`. Not with
+       * `devServerArgs`: the dev server keeps the real clock.
+       */
+      today?: boolean;
     } = {},
   ): Promise<Harness> {
     quietRuntime();
@@ -131,6 +138,11 @@ export class Harness {
           },
         })
       : await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: temporalTestServer() } });
+    if (opts.today && !opts.devServerArgs) {
+      // The test server starts at the real clock: skip it forward before anything reads it.
+      const ahead = testToday().startMs - (await env.currentTimeMs());
+      if (ahead > 0) await env.sleep(ahead);
+    }
     await registerSearchAttributes({ address: env.address, namespace: 'default' }, log);
     const database = await createTestDatabase();
     const sendgrid = await new FakeSendGrid().start();
@@ -169,6 +181,7 @@ export class Harness {
       webhooks: { ...TEST_WEBHOOKS, ...opts.webhooks },
       confirmations: { email, from: 'shop@example.com', links: TEST_LINKS },
       consentEmail: opts.consentEmail,
+      now: () => env.currentTimeMs(),
     };
     const harness = new Harness(env, database, sendgrid, twilio, worker, createApp(appDeps), log, appDeps);
     if (opts.runWorker !== false) harness.startWorker();
