@@ -129,24 +129,14 @@ const BUILT_IN: Record<string, BuiltIn> = {
 
 let configured: MomentConfig | undefined;
 
-/** Sets the configuration (tests, or a process that read it from elsewhere); undefined: from CALENDAR_MOMENTS. */
+/** Sets the configuration: the composition root passes CALENDAR_MOMENTS (runtime/env.ts); undefined: built-in only. */
 export function configureMoments(config: MomentConfig | undefined): void {
   configured = config;
 }
 
 function config(): MomentConfig {
-  if (configured) return configured;
-  // Workflows have no `process`; they see the built-in moments unless configured explicitly.
-  const text = typeof process === 'undefined' ? undefined : process.env.CALENDAR_MOMENTS;
-  configured = {};
-  // runtime/env.ts refuses a bad value at start; here a bad one only means the built-in moments.
-  try {
-    const parsed = text?.trim() ? momentConfig.safeParse(JSON.parse(text)) : undefined;
-    if (parsed?.success) configured = parsed.data;
-  } catch {
-    /* not JSON: the built-in moments */
-  }
-  return configured;
+  // Workflows and processes that were not configured (tests) see the built-in moments.
+  return configured ?? {};
 }
 
 /**

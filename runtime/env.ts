@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
-import { momentConfig } from '../calendar/moments';
+import { type MomentConfig, momentConfig } from '../calendar/moments';
 import { projectRoot } from './temporal-binaries';
 
 const optional = z.string().trim().min(1).optional();
@@ -169,6 +169,17 @@ export type Env = z.infer<typeof schema>;
 
 /** Every variable the processes read: deployment files (docker-compose.yml) must pass each one through. */
 export const ENV_VARIABLES = Object.keys(schema.shape) as (keyof Env)[];
+
+/** Moments CALENDAR_MOMENTS adds or overrides (already checked by readEnv); undefined when not set. */
+export function calendarMoments(env: Env): MomentConfig | undefined {
+  const text = env.CALENDAR_MOMENTS?.trim();
+  return text ? momentConfig.parse(JSON.parse(text)) : undefined;
+}
+
+/** Where the Temporal binaries are when not installed by the project (TEMPORAL_CLI_PATH, TEMPORAL_TEST_SERVER_PATH). */
+export function binaryPathFromEnv(variable: 'TEMPORAL_CLI_PATH' | 'TEMPORAL_TEST_SERVER_PATH'): string | undefined {
+  return process.env[variable] || undefined;
+}
 
 export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
   // An empty variable (`EMAIL_FROM=` in a compose file) means "not set".

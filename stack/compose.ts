@@ -31,7 +31,9 @@ import {
   requiredLinkSecret,
   webhookSettings,
   writeKeys,
+  calendarMoments,
 } from '../runtime/env';
+import { configureMoments } from '../calendar/moments';
 import { createLogger, installTemporalLogging, type Logger } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { providersFromEnv } from '../runtime/providers';
@@ -85,6 +87,8 @@ const never = new Promise<never>(() => undefined);
 /** Starts the roles; on a failure half-way, stops what had started before rethrowing. */
 export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const env = opts.env ?? readEnv();
+  // One reading of the environment for the whole process: the calendar's own moments included.
+  configureMoments(calendarMoments(env));
   const has = (role: Role) => opts.roles.includes(role);
   const name = opts.development ? 'parcours' : `parcours-${opts.roles.join('-')}`;
   const log = opts.log ?? createLogger(env.LOG_LEVEL, name);
