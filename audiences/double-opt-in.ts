@@ -128,7 +128,11 @@ export async function sendConfirmation(
         to: req.to,
         from: sender.from,
         ...content,
-        customArgs: { parcours_message_id: message.id, parcours_flow_id: 'double-opt-in', parcours_step_id: key.stepId },
+        customArgs: {
+          parcours_message_id: message.id,
+          parcours_flow_id: 'double-opt-in',
+          parcours_step_id: key.stepId,
+        },
       }),
     );
     await finishAttempt(db, message.id, {

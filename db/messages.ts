@@ -123,7 +123,15 @@ const toMessage = (r: MessageRow): MessageRecord => ({
 /** What identifies a journey step's message; the row's other fields describe its delivery. */
 export type MessageKey = Pick<
   MessageRecord,
-  'journeyRunId' | 'flowId' | 'flowVersion' | 'stepId' | 'contactId' | 'channel' | 'transactional' | 'source' | 'priority'
+  | 'journeyRunId'
+  | 'flowId'
+  | 'flowVersion'
+  | 'stepId'
+  | 'contactId'
+  | 'channel'
+  | 'transactional'
+  | 'source'
+  | 'priority'
 > & { sendKey: string };
 
 /**

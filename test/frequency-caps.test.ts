@@ -201,8 +201,8 @@ test('campaign sends rank lowest: counted by campaigns, never by flows; both cap
   // What a campaign's send leaves: a sent marketing email of no flow version.
   const campaignSend = (id: string, at: number) =>
     h.db.query(
-      `INSERT INTO messages (send_key, journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, status, sent_at)
-       VALUES ($1, $1, 'campaign:newsletter', 1, 'message', 'newsreader', 'email', false, 'sent', $2)`,
+      `INSERT INTO messages (send_key, journey_run_id, campaign_id, source, priority, step_id, contact_id, channel, transactional, status, sent_at)
+       VALUES ($1, $1, 'newsletter', 'campaign', 0, 'message', 'newsreader', 'email', false, 'sent', $2)`,
       [id, new Date(at)],
     );
   await campaignSend('campaign-1', now - 3 * HOUR);
