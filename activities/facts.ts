@@ -5,17 +5,11 @@ import type { Queryable } from '../db/pool';
 import { currentSegmentsOf } from '../db/segments';
 import { audiencesIn, earliestEventTime, eventNamesIn, type EventFacts, type Facts } from '../flows/conditions';
 import type { Condition } from '../flows/schema';
+import { contactProfile } from '../sending/render-context';
 
-/** What profile conditions and templates see of a contact. */
+/** What profile conditions see of a contact: what templates see (sending/render-context.ts). */
 export function profileOf(contact: Contact | undefined): Record<string, unknown> {
-  if (!contact) return {};
-  return {
-    ...contact.traits,
-    id: contact.id,
-    email: contact.email,
-    phone: contact.phone,
-    created_at: contact.createdAt,
-  };
+  return contactProfile(contact);
 }
 
 /**
