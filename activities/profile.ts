@@ -14,6 +14,7 @@ import type { StepOf } from '../flows/schema';
 import { liquid } from '../flows/templates';
 import { checkGuard, type GuardRequest, type GuardStop } from './guard';
 import { renderContext } from '../sending/render-context';
+import { EVENTS } from '../flows/event-names';
 
 /** `entered` stays for the workflow's sake (it reads it) and is always empty now: entering is the router's job. */
 export type ProfileOutcome =
@@ -48,7 +49,7 @@ export async function applyProfileStep(
       messageId,
       type: 'identify',
       contactId,
-      name: 'Profile Updated',
+      name: EVENTS.profileUpdated,
       properties: json,
       context: { source: 'journey', flowId: journey.flowId, stepId: step.id, profileChange: { before, after } },
       occurredAt: new Date(Math.max(req.now, Date.now())).toISOString(),

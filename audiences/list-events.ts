@@ -3,7 +3,8 @@
  * trigger on them like on any event (`trigger: { event: 'List Joined', where: [{ property:
  * 'list_id', op: 'equals', value: 'newsletter' }] }`).
  */
-export const LIST_EVENTS = { joined: 'List Joined', left: 'List Left' } as const;
+export const LIST_EVENTS = { joined: EVENTS.listJoined, left: EVENTS.listLeft } as const;
+import { EVENTS } from '../flows/event-names';
 
 /** The properties of both events. */
 export interface ListEventProperties {

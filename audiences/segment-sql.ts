@@ -16,6 +16,7 @@
 import { asNumber } from '../flows/conditions';
 import { parseDuration } from '../flows/duration';
 import type { AggregateCondition, Condition, EventCondition, PropertyCondition } from '../flows/schema';
+import { EVENTS } from '../flows/event-names';
 
 /** Where the statement looks: one contact, a range of contact ids (a build chunk), every contact. */
 export type Scope = 'contact' | 'range' | 'all';
@@ -430,7 +431,7 @@ export function contactUpkeepSql(
       stored AS (
         INSERT INTO events (message_id, type, contact_id, name, properties, context, occurred_at, next_route_at)
         SELECT v.message_prefix || ':' || $2 || ':' || ch.seq || ':' || ch.change, 'track', $2,
-          CASE ch.change WHEN 'entered' THEN 'Segment Entered' ELSE 'Segment Exited' END,
+          CASE ch.change WHEN 'entered' THEN '${EVENTS.segmentEntered}' ELSE '${EVENTS.segmentExited}' END,
           jsonb_build_object('segment_id', v.segment_id, 'segment_name', v.segment_name, 'source', ${source}::text)
             || CASE WHEN ${cause}::bigint IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('cause_event_id', ${cause}::bigint) END,
           '{}'::jsonb, ${NOW}, now()

@@ -7,13 +7,13 @@
 
 /** Segment e-commerce spec event names, named once for every connector. */
 export const SHOP_EVENTS = {
-  checkoutStarted: 'Checkout Started',
-  orderCompleted: 'Order Completed',
-  /** Not in Segment's spec: Shopify's payment capture, kept apart from the order itself. */
-  orderPaid: 'Order Paid',
-  orderRefunded: 'Order Refunded',
-  signedUp: 'Signed Up',
+  checkoutStarted: EVENTS.checkoutStarted,
+  orderCompleted: EVENTS.orderCompleted,
+  orderPaid: EVENTS.orderPaid,
+  orderRefunded: EVENTS.orderRefunded,
+  signedUp: EVENTS.signedUp,
 } as const;
+import { EVENTS } from '../flows/event-names';
 
 export interface SegmentTrack {
   type: 'track';

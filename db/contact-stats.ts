@@ -6,11 +6,12 @@
  */
 import type { StoredEvent } from './events';
 import type { Db, Queryable } from './pool';
+import { EVENTS } from '../flows/event-names';
 
-export const ORDER_COMPLETED = 'Order Completed';
-export const EMAIL_OPENED = 'Email Opened';
-export const EMAIL_CLICKED = 'Email Clicked';
-const COUNTED = [ORDER_COMPLETED, EMAIL_OPENED, EMAIL_CLICKED];
+export const ORDER_COMPLETED = EVENTS.orderCompleted;
+export const EMAIL_OPENED = EVENTS.emailOpened;
+export const EMAIL_CLICKED = EVENTS.emailClicked;
+const COUNTED: string[] = [ORDER_COMPLETED, EMAIL_OPENED, EMAIL_CLICKED];
 
 export interface ContactStats {
   orderCount: number;

@@ -1,6 +1,5 @@
 /** `npm run migrate`: apply pending migrations to the database `npm start` would use. */
 import { migrate } from './migrate';
-import { createPool } from './pool';
 import { readEnv } from '../runtime/env';
 import { createLogger } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
@@ -9,10 +8,8 @@ async function main(): Promise<void> {
   const env = readEnv();
   const log = createLogger(env.LOG_LEVEL);
   const database = await resolveDatabase(env, log);
-  const db = createPool(database.url);
-  const applied = await migrate(db);
+  const applied = await migrate(database.url, { log: (line) => log.info(line) });
   log.info({ applied }, applied.length ? 'migrations applied' : 'database is up to date');
-  await db.end();
   await database.stop();
 }
 

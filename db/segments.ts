@@ -8,10 +8,11 @@ import { contactUpkeepSql, type ContactEvaluation } from '../audiences/segment-s
 import { needsClock, timeDirection, type SegmentDependencies } from '../audiences/segment-deps';
 import type { Condition } from '../flows/schema';
 import { inTransaction, type Db, type Queryable } from './pool';
+import { EVENTS } from '../flows/event-names';
 
 /** The reserved event names of segment changes (audiences.md). */
-export const SEGMENT_ENTERED = 'Segment Entered';
-export const SEGMENT_EXITED = 'Segment Exited';
+export const SEGMENT_ENTERED = EVENTS.segmentEntered;
+export const SEGMENT_EXITED = EVENTS.segmentExited;
 
 export type SegmentStatus = 'building' | 'ready' | 'failed';
 

@@ -28,6 +28,7 @@ import {
 import { withDefaults } from '../flows/defaults';
 import type { FlowDefinition } from '../flows/schema';
 import type { Queryable } from './pool';
+import { EVENTS } from '../flows/event-names';
 
 export const DEFAULT_CONVERSION_WINDOW_DAYS = 5;
 
@@ -279,7 +280,7 @@ export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOpt
     if (!stats) {
       stats = {
         version: v,
-        goalEvent: goalOf.get(v) ?? 'Order Completed',
+        goalEvent: goalOf.get(v) ?? EVENTS.orderCompleted,
         entered: 0,
         exited: emptyExits(),
         converted: 0,
@@ -374,7 +375,7 @@ async function holdoutGroups(
     `WITH entries AS (
        SELECT j.contact_id, j.started_at,
               (fv.definition -> 'holdout' ->> 'share')::float8 AS share,
-              COALESCE(fv.definition -> 'goal' ->> 'event', 'Order Completed') AS goal
+              COALESCE(fv.definition -> 'goal' ->> 'event', '${EVENTS.orderCompleted}') AS goal
          FROM journeys j
          JOIN flow_versions fv ON fv.flow_id = j.flow_id AND fv.version = j.flow_version
         WHERE j.flow_id = $1 AND ($2::int IS NULL OR j.flow_version = $2) AND j.status <> 'starting'

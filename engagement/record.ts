@@ -16,22 +16,23 @@ import { applyToMessage, insertMessageEvent, type MessageEventInput } from '../d
 import { getMessage, suppress, type MessageRecord } from '../db/messages';
 import { inTransaction, type Queryable } from '../db/pool';
 import { routeStored, type RouterDeps } from '../routing/router';
+import { EVENTS } from '../flows/event-names';
 
 /** Contact events named after engagement; `properties.message_id` ties them to the message. */
 const CONTACT_EVENT: Record<string, string> = {
-  delivered: 'Email Delivered',
-  open: 'Email Opened',
-  click: 'Email Clicked',
-  bounce: 'Email Bounced',
-  dropped: 'Email Dropped',
-  spamreport: 'Email Marked as Spam',
-  unsubscribe: 'Unsubscribed',
-  group_unsubscribe: 'Unsubscribed',
+  delivered: EVENTS.emailDelivered,
+  open: EVENTS.emailOpened,
+  click: EVENTS.emailClicked,
+  bounce: EVENTS.emailBounced,
+  dropped: EVENTS.emailDropped,
+  spamreport: EVENTS.emailMarkedAsSpam,
+  unsubscribe: EVENTS.unsubscribed,
+  group_unsubscribe: EVENTS.unsubscribed,
 };
 const SMS_CONTACT_EVENT: Record<string, string> = {
-  delivered: 'SMS Delivered',
-  undelivered: 'SMS Undelivered',
-  failed: 'SMS Failed',
+  delivered: EVENTS.smsDelivered,
+  undelivered: EVENTS.smsUndelivered,
+  failed: EVENTS.smsFailed,
 };
 
 export type EngagementOutcome = 'recorded' | 'duplicate' | 'unknown_message';

@@ -8,6 +8,7 @@
  */
 import { parseDuration } from './duration';
 import type { AggregateCondition, Condition, EventCondition, OccurrenceCondition, PropertyCondition } from './schema';
+import { EVENTS } from './event-names';
 
 export type Truth = boolean | undefined;
 
@@ -45,9 +46,9 @@ export const NEVER_ASKED = 'never_asked';
 
 /** The event names that stand for engagement with a message we sent. */
 export const ENGAGEMENT_EVENTS = {
-  delivered: 'Email Delivered',
-  opened: 'Email Opened',
-  clicked: 'Email Clicked',
+  delivered: EVENTS.emailDelivered,
+  opened: EVENTS.emailOpened,
+  clicked: EVENTS.emailClicked,
 } as const;
 
 /** `a.b.c` paths into nested properties (`products.0.category` works too). */

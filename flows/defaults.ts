@@ -3,6 +3,7 @@
  * flow as it was then). Pure: the workflow normalises its input with it.
  */
 import type { FlowDefinition, QuietWindow } from './schema';
+import { EVENTS } from './event-names';
 
 const QUIET: QuietWindow = { from: '21:00', to: '09:00' };
 
@@ -13,7 +14,7 @@ export function withDefaults(flow: FlowDefinition): FlowDefinition {
     ...flow,
     status: partial.status ?? 'live',
     exitWhen: partial.exitWhen ?? [],
-    goal: partial.goal ?? { event: 'Order Completed', exitOnGoal: false },
+    goal: partial.goal ?? { event: EVENTS.orderCompleted, exitOnGoal: false },
     reentry: partial.reentry ?? { mode: 'when_not_in_flow' },
     quietHours: partial.quietHours ?? { email: null, sms: QUIET, push: QUIET },
     smartSending: partial.smartSending ?? { enabled: true, hours: 16 },

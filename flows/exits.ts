@@ -5,6 +5,7 @@
  */
 import { ENGAGEMENT_EVENTS, evaluate, eventNamesIn, type Facts } from './conditions';
 import type { Condition, FlowDefinition } from './schema';
+import { EVENTS } from './event-names';
 
 export type ExitReason = 'flow_filter' | 'goal' | 'unsubscribed';
 
@@ -27,7 +28,7 @@ export function exitRules(
 }
 
 /** The contact event an unsubscribe (link, provider, complaint) produces. */
-export const UNSUBSCRIBED_EVENT = 'Unsubscribed';
+export const UNSUBSCRIBED_EVENT = EVENTS.unsubscribed;
 
 /** The first rule these facts make true (unknown is not true: the journey goes on). */
 export function firstExit(rules: readonly ExitRule[], facts: Facts): ExitRule | undefined {

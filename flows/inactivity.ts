@@ -11,11 +11,12 @@
 import { createHash } from 'node:crypto';
 import { parseDuration } from './duration';
 import type { Condition, EventTrigger, FlowDefinition, InactivityTrigger } from './schema';
+import { EVENTS } from './event-names';
 
 export type Inactivity = InactivityTrigger['inactivity'];
 
 /** The event the segment's changes are stored under (db/segments.ts, SEGMENT_ENTERED). */
-const SEGMENT_ENTERED = 'Segment Entered';
+const SEGMENT_ENTERED = EVENTS.segmentEntered;
 
 export function inactivityOf(flow: Pick<FlowDefinition, 'trigger'>): Inactivity | undefined {
   return 'inactivity' in flow.trigger ? flow.trigger.inactivity : undefined;

@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { isKnownMoment, momentId } from '../calendar/moments';
 import { MAX_DELAY_MS, MIN_DELAY_MS, parseDuration } from './duration';
+import { EVENTS } from './event-names';
 
 export const slug = z
   .string()
@@ -382,7 +383,7 @@ export const reentry = z.discriminatedUnion('mode', [
 export type Reentry = z.infer<typeof reentry>;
 
 export const goal = z.strictObject({
-  event: eventName.default('Order Completed'),
+  event: eventName.default(EVENTS.orderCompleted),
   where: z.array(propertyCondition).optional(),
   /** End the journey (reason "goal") when the contact converts. */
   exitOnGoal: z.boolean().default(false),
@@ -409,7 +410,7 @@ export const flowInput = z.strictObject({
   trigger,
   /** Flow filters: the journey ends as soon as one of these holds (checked at every step). */
   exitWhen: z.array(condition).default([]),
-  goal: goal.default({ event: 'Order Completed', exitOnGoal: false }),
+  goal: goal.default({ event: EVENTS.orderCompleted, exitOnGoal: false }),
   reentry: reentry.default({ mode: 'when_not_in_flow' }),
   /** A trigger property that keys the journey: one journey per contact and value (a cart id). */
   journeyKey: z.string().min(1).max(200).optional(),

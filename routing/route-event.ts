@@ -44,6 +44,7 @@ import { contactEventSignal, type JourneyEvent, type JourneyInput } from '../wor
 import { awaitEndingJourney } from './exit-then-enter';
 import { liveFlowsNow, type LiveFlows } from './flows-of-pass';
 import { isPermanentTemporalError, RoutingDeferred } from './temporal-errors';
+import { EVENTS } from '../flows/event-names';
 
 export interface RoutingDeps {
   db: Queryable;
@@ -88,7 +89,7 @@ export function toJourneyEvent(event: StoredEvent): JourneyEvent {
   return {
     id: event.id,
     messageId: event.messageId,
-    name: event.name ?? 'Profile Updated',
+    name: event.name ?? EVENTS.profileUpdated,
     properties: event.properties,
     timestamp: event.occurredAt,
   };

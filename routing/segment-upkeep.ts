@@ -24,6 +24,7 @@ import {
 } from '../db/segments';
 import type { Logger } from '../runtime/logger';
 import { armPendingClocks } from './segment-clock-arming';
+import { EVENTS } from '../flows/event-names';
 
 export interface SegmentUpkeepDeps {
   db: Db;
@@ -32,7 +33,7 @@ export interface SegmentUpkeepDeps {
 }
 
 /** The names the audience helpers store their changes under (audiences.md). */
-const LIST_EVENTS = new Set(['List Joined', 'List Left']);
+const LIST_EVENTS = new Set<string>([EVENTS.listJoined, EVENTS.listLeft]);
 const CONSENT_EVENTS = new Set(['Consent Changed']);
 
 /** What kind of fact an event is, for the dependency index. */

@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const database = await resolveDatabase(env, log);
   // One process runs the API and the worker: the worker's pool size covers both comfortably.
   const db = createPool(database.url, poolSettings(env, 'worker'));
-  await migrate(db);
+  await migrate(database.url);
   const temporal = await resolveTemporal(env, log);
 
   const connection = await connectClient(temporal.settings);

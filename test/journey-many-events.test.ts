@@ -5,7 +5,7 @@
  * exits on the order.
  */
 import { Worker } from '@temporalio/worker';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { WorkflowBundleOption } from '@temporalio/worker';
 import type { FlowInput } from '../flows/schema';
 import { ROTATE_AFTER_HISTORY_EVENTS } from '../workflows/journey';
 import { contactEventSignal, journeyStateQuery, type JourneyEvent } from '../workflows/messages';
@@ -23,7 +23,7 @@ const BURST = 1_000;
 const IN_FLIGHT = 8;
 
 let h: Harness;
-let bundle: WorkflowBundleWithSourceMap;
+let bundle: WorkflowBundleOption;
 beforeAll(async () => {
   bundle = await bundleJourneys();
   h = await Harness.start({ workflowBundle: bundle });

@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { NormalModuleReplacementPlugin } from 'webpack';
 import { bundleJourneys } from './helpers/harness';
 
@@ -28,7 +28,7 @@ function histories(only: readonly string[] = files) {
   }));
 }
 
-async function replayAll(workflowBundle: WorkflowBundleWithSourceMap, only?: readonly string[]) {
+async function replayAll(workflowBundle: WorkflowBundleOption, only?: readonly string[]) {
   const outcomes: { workflowId: string; error?: Error }[] = [];
   for await (const result of Worker.runReplayHistories({ workflowBundle }, histories(only))) {
     outcomes.push({ workflowId: result.workflowId, error: result.error });

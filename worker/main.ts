@@ -1,6 +1,6 @@
 /** `npm run worker` (or `node dist/worker/main.js`): the journey worker alone, next to the API. */
 import { Client } from '@temporalio/client';
-import { migrate } from '../db/migrate';
+import { requireCurrentSchema } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { poolSettings, readEnv, requiredLinkSecret } from '../runtime/env';
 import { createLogger, installTemporalLogging } from '../runtime/logger';
@@ -21,7 +21,8 @@ async function main(): Promise<void> {
   if (env.WORKER_HEALTH_PORT !== undefined) await assertPortFree(env.WORKER_HEALTH_PORT, 'WORKER_HEALTH_PORT');
   const database = await resolveDatabase(env, log);
   const db = createPool(database.url, poolSettings(env, 'worker'));
-  await migrate(db);
+  // Migrations are their own step (npm run migrate, the compose job); a schema behind the code is one line.
+  await requireCurrentSchema(db);
   // Address, namespace, TLS and API key from the environment (runtime/temporal.ts).
   const temporal = temporalSettings(env);
   const connection = await connectWorker(temporal);

@@ -35,10 +35,11 @@ import type { campaignRunWorkflow, campaignScheduleWorkflow } from '../../workfl
 import { HttpError, invalid, notFound } from '../errors';
 import { parseOr400, storableParam } from '../validate';
 import { z } from 'zod';
+import { EVENTS } from '../../flows/event-names';
 
 const statsQuery = z.strictObject({
   conversionWindowDays: z.coerce.number().int().min(1).max(90).default(DEFAULT_CONVERSION_WINDOW_DAYS),
-  goalEvent: z.string().min(1).max(200).default('Order Completed'),
+  goalEvent: z.string().min(1).max(200).default(EVENTS.orderCompleted),
 });
 
 /** Lists and segments the audience names that do not exist, as issues with their path. */

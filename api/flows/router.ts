@@ -24,6 +24,7 @@ import { HttpError, invalid, notFound } from '../errors';
 import { ensureInactivitySegment } from './inactivity-segment';
 import { unstorableJson } from '../storable-json';
 import { parseOr400, storableParam } from '../validate';
+import { EVENTS } from '../../flows/event-names';
 
 const previewRequest = z.strictObject({
   contactId: z.string().min(1).optional(),
@@ -179,8 +180,8 @@ export function flowsRouter(deps: FlowStatusDeps & { db: Db }): Router {
         ('event' in flow.trigger
           ? flow.trigger.event
           : 'inactivity' in flow.trigger
-            ? 'Segment Entered'
-            : 'Profile Updated'),
+            ? EVENTS.segmentEntered
+            : EVENTS.profileUpdated),
       properties: body.event?.properties ?? {},
       timestamp: body.event?.timestamp ?? new Date().toISOString(),
     };

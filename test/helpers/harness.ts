@@ -3,13 +3,7 @@
  * fresh Postgres database, the journey worker with the real activities (the real SendGrid
  * and Twilio clients pointed at fakes on 127.0.0.1) and the API app driven through supertest.
  */
-import {
-  bundleWorkflowCode,
-  DefaultLogger,
-  Runtime,
-  type WorkflowBundleWithSourceMap,
-  type Worker,
-} from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleOption, type Worker } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import supertest from 'supertest';
@@ -29,6 +23,7 @@ import { registerSearchAttributes } from '../../runtime/temporal';
 import { temporalTestServer } from '../../runtime/temporal-binaries';
 import { startRouterLoop, type RouterLoop, type RouterLoopOptions } from '../../routing/router-loop';
 import { createJourneyWorker } from '../../worker/create-worker';
+import { sharedBundlePath } from './shared-bundle';
 import { journeyWorkflowId } from '../../workflows/journey-identity';
 import { journeyStateQuery, type JourneyResult } from '../../workflows/messages';
 import type { journeyWorkflow } from '../../workflows/journey';
@@ -62,10 +57,13 @@ function quietRuntime(): void {
   runtimeInstalled = true;
 }
 
-export function bundleJourneys(
+/** The project's workflows: this run's shared bundle when global-setup made one; other folders bundled here. */
+export async function bundleJourneys(
   workflowsPath = require.resolve('../../workflows'),
-): Promise<WorkflowBundleWithSourceMap> {
+): Promise<WorkflowBundleOption> {
   quietRuntime();
+  const shared = sharedBundlePath();
+  if (shared && workflowsPath === require.resolve('../../workflows')) return { codePath: shared };
   return bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
 }
 
@@ -101,7 +99,7 @@ export class Harness {
    */
   static async start(
     opts: {
-      workflowBundle?: WorkflowBundleWithSourceMap;
+      workflowBundle?: WorkflowBundleOption;
       runWorker?: boolean;
       runRouter?: boolean;
       frequencyCapPerDay?: number;
