@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, asyncLocalStorage } from '@temporalio/activity';
-import { CAMPAIGN_PRIORITY, type FrequencyCaps } from '../audiences/frequency-cap';
+import { CAMPAIGN_PRIORITY } from '../audiences/frequency-cap';
 import {
   variantMessage,
   type CampaignDefinition,
@@ -41,7 +41,7 @@ import { addressOf, loadSendFacts, lockContactSends, type ContactSendFacts } fro
 import { pushSubscriptionsOf, deletePushSubscriptions } from '../db/push-subscriptions';
 import { appendToHtml, unsubscribeUrl } from '../engagement/links';
 import { engineFor, MAX_RENDERED_CHARS, templateFields } from '../flows/templates';
-import { decide, type Decision } from '../sending/policy';
+import { CAP_WINDOW_MS, decide, type Decision, type FrequencyCaps } from '../sending/policy';
 import { renderContext, UNSUBSCRIBE_PLACEHOLDER } from '../sending/render-context';
 import type { ActivityDeps } from '.';
 import { DEFAULT_TIMEZONE } from './clock';
@@ -438,7 +438,7 @@ export function createCampaignActivities(deps: ActivityDeps) {
         channel,
         priority: CAMPAIGN_PRIORITY,
         now,
-        withRecent: caps.allChannels > 0 || (caps.perChannel[channel] ?? 0) > 0,
+        capWindowMs: caps.allChannels > 0 || (caps.perChannel[channel] ?? 0) > 0 ? CAP_WINDOW_MS : 0,
       });
       for (const r of open) {
         const f = facts.get(r.contactId);

@@ -4,7 +4,7 @@
  */
 import { canonicalContactId } from '../db/contact-merge';
 import type { ConsentEmailPolicy } from '../audiences/consent-policy';
-import type { FrequencyCaps } from '../audiences/frequency-cap';
+import type { FrequencyCaps } from '../sending/policy';
 import { getContact } from '../db/contacts';
 import { recordJourneyEnd as writeJourneyEnd } from '../db/journeys';
 import { deletePushSubscriptions, pushSubscriptionsOf } from '../db/push-subscriptions';

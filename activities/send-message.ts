@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ConsentEmailPolicy } from '../audiences/consent-policy';
-import { flowCapSettings, type FrequencyCaps } from '../audiences/frequency-cap';
+import { flowCapSettings } from '../audiences/frequency-cap';
 import { flowHoldoutKey, isHeldOut } from '../audiences/holdout';
 import { getContact, type Contact } from '../db/contacts';
 import { getFlowVersion } from '../db/flows';
@@ -24,7 +24,7 @@ import { inTransaction, type Db, type Queryable } from '../db/pool';
 import { addressOf, loadSendFacts, lockContactSends } from '../db/send-facts';
 import type { QuietWindow, StepOf } from '../flows/schema';
 import { renderFields } from '../flows/templates';
-import { decide, type Decision } from '../sending/policy';
+import { CAP_WINDOW_MS, decide, type Decision, type FrequencyCaps } from '../sending/policy';
 import { renderContext } from '../sending/render-context';
 import { zoneOf } from './clock';
 import { checkGuard, type GuardRequest, type GuardStop } from './guard';
@@ -151,6 +151,7 @@ export async function sendMessage<S extends SendStep, M>(
         priority,
         now,
         transactional: step.transactional,
+        capWindowMs: CAP_WINDOW_MS,
       })
     ).get(journey.contactId);
     const decision: Decision = decide(

@@ -15,13 +15,9 @@
  *
  * A message's priority is written on its row when it is claimed (messages.priority): its flow
  * version's, or CAMPAIGN_PRIORITY for campaigns. Messages being sent (live claims) count as sent.
+ * The rule itself is sending/policy.ts (capRefusalOf), applied by `decide`.
  */
-import type { Queryable } from '../db/pool';
-import { loadSendFacts } from '../db/send-facts';
 import type { FlowDefinition, WhenCapped } from '../flows/schema';
-import { capRefusalOf, type CapRefusal, type FrequencyCaps } from '../sending/policy';
-
-export type { CapRefusal, FrequencyCaps } from '../sending/policy';
 
 export const CAPPED_CHANNELS = ['email', 'sms', 'push'] as const;
 export type CappedChannel = (typeof CAPPED_CHANNELS)[number];
@@ -41,37 +37,4 @@ export function flowCapSettings(flow: Pick<FlowDefinition, 'priority' | 'whenCap
     priority: flow ? (flow.priority ?? DEFAULT_FLOW_PRIORITY) : CAMPAIGN_PRIORITY,
     whenCapped: flow?.whenCapped ?? 'skip',
   };
-}
-
-/**
- * Why a marketing message of this priority may not go to the contact on this channel at `now`
- * (ms), or undefined when it may (sending/policy.ts decides with the same facts).
- */
-export async function capRefusal(
-  db: Queryable,
-  contactId: string,
-  channel: CappedChannel,
-  priority: number,
-  now: number,
-  caps: FrequencyCaps,
-): Promise<CapRefusal | undefined> {
-  return (await capRefusals(db, [contactId], channel, priority, now, caps)).get(contactId);
-}
-
-/** capRefusal for a set of contacts in one query: the refused ones, by contact id. */
-export async function capRefusals(
-  db: Queryable,
-  contactIds: string[],
-  channel: CappedChannel,
-  priority: number,
-  now: number,
-  caps: FrequencyCaps,
-): Promise<Map<string, CapRefusal>> {
-  const refused = new Map<string, CapRefusal>();
-  const facts = await loadSendFacts(db, contactIds, { channel, priority, now });
-  for (const [contactId, f] of facts) {
-    const capped = capRefusalOf(f.recent, channel, now, caps);
-    if (capped) refused.set(contactId, capped);
-  }
-  return refused;
 }

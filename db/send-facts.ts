@@ -4,7 +4,6 @@
  * lock under which a sender reads these facts, decides and claims its message.
  */
 import type { ConsentStatus } from '../audiences/consent-policy';
-import { CAP_WINDOW_MS, type RecentMessage } from '../sending/policy';
 import type { Queryable } from './pool';
 
 export interface ContactSendFacts {
@@ -17,7 +16,8 @@ export interface ContactSendFacts {
   consent: ConsentStatus;
   suppressed: boolean;
   lastSentAt: number | null;
-  recent: RecentMessage[];
+  /** Counted marketing messages within the cap window, all channels (sending/policy.ts RecentMessage). */
+  recent: { channel: string; at: number }[];
 }
 
 export interface FactsRequest {
@@ -28,8 +28,8 @@ export interface FactsRequest {
   now: number;
   /** Transactional messages: only suppressions of scope "all" apply, and nothing is counted. */
   transactional?: boolean;
-  /** Read the cap window (skipped when no cap is set: a campaign page saves the work). */
-  withRecent?: boolean;
+  /** The cap window (ms) whose messages `recent` lists; 0: not read (no cap set: a campaign page saves the work). */
+  capWindowMs: number;
 }
 
 /**
@@ -66,23 +66,15 @@ export async function loadSendFacts(
                         'sha256:' || encode(sha256(convert_to(lower(trim(${address})), 'UTF8')), 'hex')])) AS suppressed,
             CASE WHEN NOT $5 THEN (SELECT max(${COUNTED_AT}) FROM messages m WHERE ${COUNTED} AND m.channel = $2
                                      AND (m.status = 'sending' OR m.sent_at <= $4)) END AS last_sent_at,
-            CASE WHEN $6 AND NOT $5 THEN (
+            CASE WHEN $6 > 0 AND NOT $5 THEN (
               SELECT json_agg(json_build_object('channel', m.channel, 'at', ${COUNTED_AT}))
                 FROM messages m WHERE ${COUNTED}
-                 AND (m.status = 'sending' OR (m.sent_at > $4::timestamptz - $7 * interval '1 millisecond' AND m.sent_at <= $4))
+                 AND (m.status = 'sending' OR (m.sent_at > $4::timestamptz - $6 * interval '1 millisecond' AND m.sent_at <= $4))
             ) END AS recent
        FROM contacts c
        LEFT JOIN contact_consent cc ON cc.contact_id = c.id AND cc.channel = $2
       WHERE c.id = ANY($1::text[])`,
-    [
-      contactIds,
-      req.channel,
-      req.priority,
-      new Date(req.now),
-      req.transactional ?? false,
-      req.withRecent ?? true,
-      CAP_WINDOW_MS,
-    ],
+    [contactIds, req.channel, req.priority, new Date(req.now), req.transactional ?? false, req.capWindowMs],
   );
   return new Map(
     rows.map((r) => [

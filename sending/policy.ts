@@ -13,7 +13,7 @@
  * suppressions with the message's scope).
  */
 import { marketingRefusal, type ConsentEmailPolicy, type ConsentStatus } from '../audiences/consent-policy';
-import { quietUntil } from '../activities/clock';
+import { quietUntil } from './quiet-hours';
 import type { QuietWindow, WhenCapped } from '../flows/schema';
 
 export type PolicyChannel = 'email' | 'sms' | 'push';

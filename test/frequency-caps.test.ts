@@ -4,7 +4,8 @@
  * reminder arriving in both orders, a promotion that waits for the cap instead of being
  * dropped, and transactional mail that the cap never touches.
  */
-import { CAMPAIGN_PRIORITY, capRefusal, capRefusals, DEFAULT_FLOW_PRIORITY } from '../audiences/frequency-cap';
+import { capRefusal, capRefusals } from '../activities/frequency-cap';
+import { CAMPAIGN_PRIORITY, DEFAULT_FLOW_PRIORITY } from '../audiences/frequency-cap';
 import type { FlowInput } from '../flows/schema';
 import { waitFor } from './helpers/fake-http';
 import { Harness } from './helpers/harness';
