@@ -16,7 +16,9 @@ RUN npm run build -- --out /runtime/dist && cp package.json package-lock.json /r
 # Runtime stage: production dependencies only (no tsx, @temporalio/testing or embedded-postgres)
 # and the compiled files, run with plain node as an unprivileged user.
 FROM ${NODE_IMAGE}
+# HOST: the API listens on the container's network (the default, 127.0.0.1, is for `npm start`).
 ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
     PARCOURS_DATA_DIR=/tmp/parcours
 WORKDIR /app
 COPY --from=build /runtime/package.json /runtime/package-lock.json ./

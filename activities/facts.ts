@@ -3,7 +3,17 @@ import { getContact, type Contact } from '../db/contacts';
 import { eventsSince } from '../db/events';
 import type { Queryable } from '../db/pool';
 import { currentSegmentsOf } from '../db/segments';
-import { audiencesIn, earliestEventTime, eventNamesIn, type EventFacts, type Facts } from '../flows/conditions';
+import { answerEventConditions } from '../db/conditions';
+import {
+  audiencesIn,
+  earliestEventTime,
+  eventConditionKey,
+  eventConditionsIn,
+  eventNamesIn,
+  withTriggerValues,
+  type EventFacts,
+  type Facts,
+} from '../flows/conditions';
 import type { Condition } from '../flows/schema';
 import { contactProfile } from '../sending/render-context';
 
@@ -28,14 +38,33 @@ export async function loadFacts(
   const facts: Facts = { ...base, now };
   facts.profile = profileOf(known === undefined ? await getContact(db, contactId) : (known ?? undefined));
   Object.assign(facts, await loadAudiences(db, contactId, conditions));
-  const names = [...new Set(conditions.flatMap(eventNamesIn))];
+  // Event conditions are answered in SQL by the segments' compiler, over every matching event: a journey and a segment
+  // give the same answer however long the history. Only what SQL cannot state the same way (engagement with this
+  // journey's messages, a trigger value that is no plain value) is evaluated over loaded events.
+  const leaves = [...new Map(conditions.flatMap(eventConditionsIn).map((c) => [eventConditionKey(c), c])).values()];
+  const inSql = leaves.flatMap((c) => {
+    const stated = withTriggerValues(c, facts.trigger);
+    return stated ? [{ key: eventConditionKey(c), stated }] : [];
+  });
+  const from = facts.trigger ? Date.parse(facts.trigger.timestamp) : undefined;
+  const answers = await answerEventConditions(
+    db,
+    contactId,
+    inSql.map((c) => c.stated),
+    now,
+    from,
+  );
+  facts.eventAnswers = Object.fromEntries(inSql.map((c, i) => [c.key, answers[i]]));
+  const answered = new Set(inSql.map((c) => c.key));
+  const rest = conditions.flatMap(engagementOrUnanswered(answered));
+  const names = [...new Set(rest.flatMap(eventNamesIn))];
   if (names.length === 0) return { ...facts, events: [] };
-  const from = Math.min(...conditions.map((c) => earliestEventTime(c, facts)));
+  const since = Math.min(...rest.map((c) => earliestEventTime(c, facts)));
   const stored = await eventsSince(
     db,
     contactId,
     names,
-    Number.isFinite(from) ? new Date(from).toISOString() : '-infinity',
+    Number.isFinite(since) ? new Date(since).toISOString() : '-infinity',
   );
   const events: EventFacts[] = stored.map((e) => ({
     name: e.name ?? '',
@@ -44,6 +73,18 @@ export async function loadFacts(
   }));
   return { ...facts, events };
 }
+
+/** The parts of a condition still evaluated over loaded events: engagement, and event conditions SQL did not answer. */
+const engagementOrUnanswered =
+  (answered: ReadonlySet<string>) =>
+  (condition: Condition): Condition[] => {
+    if ('all' in condition) return condition.all.flatMap(engagementOrUnanswered(answered));
+    if ('any' in condition) return condition.any.flatMap(engagementOrUnanswered(answered));
+    if ('not' in condition) return engagementOrUnanswered(answered)(condition.not);
+    if ('message' in condition) return [condition];
+    if ('event' in condition) return answered.has(eventConditionKey(condition)) ? [] : [condition];
+    return [];
+  };
 
 /**
  * Segment and list memberships and consent, loaded only when a condition asks (list_memberships

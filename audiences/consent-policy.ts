@@ -81,3 +81,39 @@ export function consentFromTraits(traits: Record<string, unknown>): Partial<Reco
   }
   return out;
 }
+
+/** Who a suppression stops: marketing only (an unsubscribe), or every message (a hard bounce, a carrier STOP). */
+export type SuppressionScope = 'marketing' | 'all';
+
+/** The source of a consent change that came as an SMS keyword (`sms_keyword_stop`, `sms_keyword_start`). */
+export const smsKeywordSource = (keyword: string): string => `sms_keyword_${keyword.trim().toLowerCase()}`;
+const isSmsKeyword = (source: string) => source.startsWith('sms_keyword_');
+
+/** What a consent change does to the suppressions of the address it was given for. */
+export type SuppressionChange =
+  | { kind: 'suppress'; scope: SuppressionScope; reason: string }
+  | { kind: 'lift'; scope: SuppressionScope }
+  | { kind: 'none' };
+
+/**
+ * The one rule of what a consent decision implies for the address (db/consent.ts `writeConsent` applies it, whoever
+ * records the decision: API, import, identify traits, preference page, unsubscribe link, provider webhooks, double
+ * opt-in). Suppressions follow the address and outlive the contact (erasure keeps them as hashes), so an opt-out
+ * recorded anywhere stays honoured after the contact is erased and created again.
+ * - An opt-out suppresses the address for marketing; a carrier keyword (STOP) was said to the carrier and stops every
+ *   message, transactional included.
+ * - An explicit opt-in lifts a marketing suppression; a carrier START lifts the carrier's STOP too. A hard bounce is
+ *   not a decision of the person's and no opt-in lifts it.
+ * - `pending` and `never_asked` leave the suppressions as they are.
+ */
+export function suppressionAfter(change: { status: ConsentStatus; source: string }): SuppressionChange {
+  const keyword = isSmsKeyword(change.source);
+  if (change.status === 'unsubscribed') {
+    if (keyword)
+      return { kind: 'suppress', scope: 'all', reason: `SMS keyword ${change.source.slice(12).toUpperCase()}` };
+    if (change.source === 'spam_report') return { kind: 'suppress', scope: 'marketing', reason: 'spam report' };
+    return { kind: 'suppress', scope: 'marketing', reason: `unsubscribed (${change.source})` };
+  }
+  if (change.status === 'subscribed') return { kind: 'lift', scope: keyword ? 'all' : 'marketing' };
+  return { kind: 'none' };
+}

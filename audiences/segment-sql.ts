@@ -134,14 +134,24 @@ export class EventAggregates {
   constructor(
     private readonly p: SqlParams,
     private readonly scope: Scope,
+    /**
+     * Where event conditions without `within` start counting: a journey counts from its trigger (flows/conditions.ts
+     * `windowStart`); a segment, which has none, counts the whole history.
+     */
+    private readonly eventsFrom?: Date,
   ) {}
 
   /** The CTE name for these matching events; `aggregate` adds a column (sum/min/max of a property) and returns it. */
   source(c: EventCondition): { name: string; aggregate: (kind: 'sum' | 'min' | 'max', property: string) => string } {
-    const key = JSON.stringify([c.event, c.within ?? null, c.where ?? []]);
+    const from = c.within ? undefined : this.eventsFrom;
+    const key = JSON.stringify([c.event, c.within ?? null, c.where ?? [], from ?? null]);
     let entry = this.byKey.get(key);
     if (!entry) {
-      const window = c.within ? ` AND e.occurred_at >= ${ago(ms(c.within))}` : '';
+      const window = c.within
+        ? ` AND e.occurred_at >= ${ago(ms(c.within))}`
+        : from
+          ? ` AND e.occurred_at >= ${this.p.add(from.toISOString())}::timestamptz`
+          : '';
       const where = (c.where ?? [])
         .map((w) => ` AND ${propertySql(at('e.properties', w.property.split('.'), this.p), w, this.p)}`)
         .join('');
@@ -439,6 +449,26 @@ export function contactUpkeepSql(
         ON CONFLICT (message_id) DO NOTHING)${clock}
       SELECT v.segment_id, v.member, v.next_flip, v.was, ch.change, ${opts.storeClock ? 'EXISTS (SELECT 1 FROM clock)' : 'false'} AS clock_stored
       FROM v LEFT JOIN changes ch ON ch.segment_id = v.segment_id ORDER BY v.ord`,
+    values: p.values,
+  };
+}
+
+/**
+ * The journey side's event conditions, answered by the segment compiler for one contact: one boolean per condition, in
+ * order, over every matching event however many there are (activities/facts.ts). The contact need not exist (no
+ * events: counts are 0). `eventsFrom` is the journey's start, for conditions without `within`.
+ */
+export function eventConditionsSql(
+  conditions: readonly EventCondition[],
+  contactId: string,
+  now: Date,
+  eventsFrom?: Date,
+): { text: string; values: unknown[] } {
+  const p = new SqlParams(now, 'contact', [contactId]);
+  const events = new EventAggregates(p, 'contact', eventsFrom);
+  const answers = conditions.map((c, i) => `${compileCondition(c, p, events).member} AS t${i}`);
+  return {
+    text: `${withClause(events.ctes())}SELECT ${answers.join(', ')} FROM (SELECT $2::text AS id) c ${events.joins()}`,
     values: p.values,
   };
 }

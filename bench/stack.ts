@@ -1,15 +1,14 @@
 /**
  * The servers every part of the benchmark runs against, once per run: a real Temporal dev
  * server (in-memory SQLite, no UI) on a free port, a fresh migrated Postgres database, and
- * the API app listening on 127.0.0.1 over real HTTP.
+ * the API (stack/compose.ts, the `api` role) listening on 127.0.0.1 over real HTTP.
  */
-import type { Server } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { createApp } from '../api/app';
-import { startRouterLoop } from '../routing/router-loop';
+import { readEnv } from '../runtime/env';
 import { createLogger } from '../runtime/logger';
 import { temporalCli } from '../runtime/temporal-binaries';
+import { startStack as startApi } from '../stack/compose';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/database';
 import { JOURNEY_SEARCH_ATTRIBUTES } from '../workflows/journey-identity';
 import { ApiClient } from './http';
@@ -29,11 +28,6 @@ async function freePort(): Promise<number> {
   const { port } = probe.address() as AddressInfo;
   await new Promise<void>((resolve) => probe.close(() => resolve()));
   return port;
-}
-
-async function listen(server: Server): Promise<number> {
-  await new Promise<void>((resolve, reject) => server.once('error', reject).once('listening', resolve));
-  return (server.address() as AddressInfo).port;
 }
 
 export async function startStack(): Promise<Stack> {
@@ -61,27 +55,25 @@ export async function startStack(): Promise<Stack> {
       },
     });
     cleanups.push(() => env.teardown());
-    const log = createLogger('silent');
-    // As in `npm run api`: routes what requests left deferred, and profile changes made by steps.
-    const router = startRouterLoop({ db: database.db, workflows: env.client.workflow, log });
-    cleanups.push(() => router.stop());
-    const app = createApp({
-      db: database.db,
-      workflows: env.client.workflow,
-      log,
-      apiKeys: [API_KEY],
-      links: { publicUrl: 'http://127.0.0.1', secret: 'bench-link-secret-0000' },
-      webhooks: { publicUrl: 'http://127.0.0.1' },
+    // The API role of the one composition root, as `npm run api` runs it (the router loop and the
+    // flow status notifier included), without rate limits: the benchmark measures the system.
+    const api = await startApi({
+      roles: ['api'],
+      log: createLogger('silent'),
+      env: readEnv({
+        DATABASE_URL: database.url,
+        TEMPORAL_ADDRESS: env.address,
+        HOST: '127.0.0.1',
+        PORT: '0',
+        API_KEYS: API_KEY,
+        LINK_SECRET: 'bench-link-secret-0000',
+        PUBLIC_URL: 'http://127.0.0.1',
+        RATE_LIMIT_WRITE_PER_SECOND: '0',
+        RATE_LIMIT_ADMIN_PER_SECOND: '0',
+      }),
     });
-    const server = app.listen(0, '127.0.0.1');
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        }),
-    );
-    const port = await listen(server);
+    cleanups.push(async () => void (await api.stop()));
+    const port = api.apiPort!;
     return { env, database, api: new ApiClient(`http://127.0.0.1:${port}`, API_KEY), stop };
   } catch (err) {
     await stop();

@@ -336,6 +336,21 @@ function newsletterOf(state: string | null | undefined): Record<string, boolean>
   return undefined;
 }
 
+/**
+ * Shopify's marketing consent, where it is a decision (subscribed, unsubscribed), as consent traits: recorded with the
+ * source `shopify` through the one consent write, so a Shopify unsubscribe suppresses the address like any other.
+ * not_subscribed, pending, redacted and invalid record nothing.
+ */
+function consentOf(c: ShopifyCustomer): Record<string, string> | undefined {
+  const decided = (state: string | null | undefined) =>
+    state === 'subscribed' || state === 'unsubscribed' ? state : undefined;
+  const consent = compact({
+    email: decided(c.email_marketing_consent?.state),
+    sms: decided(c.sms_marketing_consent?.state),
+  });
+  return Object.keys(consent).length > 0 ? (consent as Record<string, string>) : undefined;
+}
+
 function customerTraits(c: ShopifyCustomer): Record<string, unknown> {
   const a = c.default_address;
   return compact({
@@ -352,6 +367,7 @@ function customerTraits(c: ShopifyCustomer): Record<string, unknown> {
     email_marketing_opt_in_level: c.email_marketing_consent?.opt_in_level,
     sms_marketing_consent: c.sms_marketing_consent?.state,
     lists: newsletterOf(c.email_marketing_consent?.state),
+    consent: consentOf(c),
     address: a
       ? compact({
           street: a.address1,

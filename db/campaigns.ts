@@ -7,7 +7,6 @@ import { holdoutFractionSql, holdoutLift, type GroupTotals, type HoldoutLift } f
 import { campaignHoldoutKey, type CampaignDefinition, type CampaignStatus } from '../campaigns/schema';
 import { CAMPAIGN_PRIORITY } from '../audiences/frequency-cap';
 import type { Queryable } from './pool';
-import { revenueOf } from './stats';
 
 export { handToProvider } from './messages';
 
@@ -495,7 +494,7 @@ export async function campaignHoldoutStats(
      ),
      conversions AS (
        -- DISTINCT: an event within the windows of two runs counts once.
-       SELECT DISTINCT r.contact_id, ev.id, ${revenueOf('ev.properties')} AS revenue
+       SELECT DISTINCT r.contact_id, ev.id, order_value(ev.properties) AS revenue
          FROM recipients r
          JOIN events ev ON ev.contact_id = r.contact_id AND ev.type = 'track' AND ev.name = $2
                        AND ev.occurred_at >= r.moment AND ev.occurred_at <= r.moment + $3::double precision * interval '24 hours'

@@ -6,12 +6,13 @@
 import {
   CONSENT_CHANGED_EVENT,
   consentFromTraits,
+  suppressionAfter,
   type ConsentChannel,
   type ConsentStatus,
 } from '../audiences/consent-policy';
 import { upsertContact } from './contacts';
 import { insertEvent, type StoredEvent } from './events';
-import { suppress } from './messages';
+import { liftSuppression, suppress } from './messages';
 import type { Queryable } from './pool';
 
 export interface ChannelConsent {
@@ -72,6 +73,13 @@ export interface ConsentChange {
   userAgent?: string | null;
   /** When it happened (ISO); default now. */
   occurredAt?: string;
+  /**
+   * The address the decision was given for, when it is not (or not yet) the contact's own: the recipient of the
+   * message unsubscribed from, the number that texted STOP, the email of an imported row.
+   */
+  address?: string | null;
+  /** The stored event's context (where the decision came from, e.g. an import). */
+  context?: Record<string, unknown>;
 }
 
 export type ConsentChangeResult =
@@ -79,16 +87,13 @@ export type ConsentChangeResult =
   | { changed: true; status: ConsentStatus; previous: ConsentStatus; event: StoredEvent };
 
 /**
- * Applies a change inside the caller's transaction: the state row (locked, so concurrent
- * changes apply one after the other) and its `Consent Changed` event. The same status again
- * changes nothing and stores nothing (a retried request is harmless). The contact is created
- * when missing, as ingest would.
- *
- * Suppressions follow the address: withdrawing consent also suppresses the address for
- * marketing (it outlives the contact: erasure keeps suppressions), and an explicit opt-in lifts
- * a marketing suppression, never one of scope "all" (hard bounce, carrier STOP).
+ * The one way a consent decision is recorded, inside the caller's transaction: the state row (locked, so concurrent
+ * changes apply one after the other), its `Consent Changed` event, and what the decision implies for the address's
+ * suppressions (audiences/consent-policy.ts `suppressionAfter`). The same status again stores nothing (a retried
+ * request is harmless) but still leaves the address as the rule says, so an opt-out recorded before its address was
+ * known is suppressed when it comes again. The contact is created when missing, as ingest would.
  */
-export async function setConsent(tx: Queryable, change: ConsentChange): Promise<ConsentChangeResult> {
+export async function writeConsent(tx: Queryable, change: ConsentChange): Promise<ConsentChangeResult> {
   const contact = await upsertContact(tx, change.contactId);
   await tx.query(
     "INSERT INTO contact_consent (contact_id, channel, status, source) VALUES ($1, $2, 'never_asked', 'default') ON CONFLICT DO NOTHING",
@@ -99,6 +104,8 @@ export async function setConsent(tx: Queryable, change: ConsentChange): Promise<
     [change.contactId, change.channel],
   );
   const current = rows[0];
+  const own = change.channel === 'email' ? contact.email : change.channel === 'sms' ? contact.phone : null;
+  await applySuppression(tx, change, change.address || own);
   if (current.status === change.status) return { changed: false, status: current.status };
 
   const occurredAt = change.occurredAt ?? new Date().toISOString();
@@ -117,16 +124,6 @@ export async function setConsent(tx: Queryable, change: ConsentChange): Promise<
     ],
   );
 
-  const address = change.channel === 'email' ? contact.email : change.channel === 'sms' ? contact.phone : null;
-  if (address && change.status === 'unsubscribed')
-    await suppress(tx, change.channel, address, `unsubscribed (${change.source})`, 'marketing');
-  if (address && change.status === 'subscribed') {
-    await tx.query("DELETE FROM suppressions WHERE channel = $1 AND address = $2 AND scope = 'marketing'", [
-      change.channel,
-      address.toLowerCase(),
-    ]);
-  }
-
   const { event } = await insertEvent(
     tx,
     {
@@ -144,11 +141,22 @@ export async function setConsent(tx: Queryable, change: ConsentChange): Promise<
         ...(change.ip ? { ip: change.ip } : {}),
         ...(change.userAgent ? { user_agent: change.userAgent } : {}),
       },
-      context: {},
+      context: change.context ?? {},
     },
     { routeWithinMs: 0 },
   );
   return { changed: true, status: change.status, previous: current.status, event };
+}
+
+async function applySuppression(
+  tx: Queryable,
+  change: Pick<ConsentChange, 'channel' | 'status' | 'source'>,
+  address: string | null | undefined,
+): Promise<void> {
+  if (!address || change.channel === 'push') return;
+  const rule = suppressionAfter(change);
+  if (rule.kind === 'suppress') await suppress(tx, change.channel, address, rule.reason, rule.scope);
+  if (rule.kind === 'lift') await liftSuppression(tx, change.channel, address, rule.scope);
 }
 
 /**
@@ -200,20 +208,22 @@ export async function lastConsentEventId(
 }
 
 /**
- * A change that arrives by address rather than by contact (an SMS keyword: STOP, START): applied
- * to every contact with that address, each with its own event. Returns the events to route.
+ * A change that arrives by address rather than by contact (an SMS keyword: STOP, START): the address is suppressed or
+ * lifted as the rule says even when no contact has it yet, and the change is applied to every contact with that
+ * address, each with its own event. Returns the events to route.
  */
-export async function setConsentByAddress(
+export async function writeConsentByAddress(
   tx: Queryable,
-  change: Omit<ConsentChange, 'contactId'> & { address: string },
+  change: Omit<ConsentChange, 'contactId' | 'address'> & { address: string },
 ): Promise<StoredEvent[]> {
   const column = change.channel === 'email' ? 'email' : change.channel === 'sms' ? 'phone' : undefined;
   if (!column) return [];
+  await applySuppression(tx, change, change.address);
   const value = change.channel === 'email' ? change.address.toLowerCase() : change.address;
   const { rows } = await tx.query<{ id: string }>(`SELECT id FROM contacts WHERE ${column} = $1 ORDER BY id`, [value]);
   const events: StoredEvent[] = [];
   for (const { id } of rows) {
-    const result = await setConsent(tx, { ...change, contactId: id });
+    const result = await writeConsent(tx, { ...change, contactId: id });
     if (result.changed) events.push(result.event);
   }
   return events;
@@ -230,10 +240,12 @@ export async function applyTraitConsent(
   contactId: string,
   traits: Record<string, unknown>,
   occurredAt: string,
+  /** The connector that sent the identify (e.g. shopify), else `identify`. */
+  source = 'identify',
 ): Promise<StoredEvent[]> {
   const events: StoredEvent[] = [];
   for (const [channel, status] of Object.entries(consentFromTraits(traits)) as [ConsentChannel, ConsentStatus][]) {
-    const result = await setConsent(tx, { contactId, channel, status, source: 'identify', occurredAt });
+    const result = await writeConsent(tx, { contactId, channel, status, source, occurredAt });
     if (result.changed) events.push(result.event);
   }
   return events;

@@ -3,12 +3,11 @@
  * merged into it) goes from every table keyed by contact id; their messages and journeys stay
  * for the flows' statistics, but under a pseudonym, without address, rendered content or
  * delivery payloads, and the journeys say `erased`. Their addresses stay suppressed only as
- * hashes (db/messages.ts `suppressionHash`), so a later message to the same address is still
+ * hashes (SQL `suppression_hash`, migration 025), so a later message to the same address is still
  * refused while the address itself is no longer held.
  */
 import { randomUUID, createHash } from 'node:crypto';
 import { resolveContactIds } from './contact-merge';
-import { suppressionHash } from './messages';
 import type { Queryable } from './pool';
 
 /** Tables that keep their rows (statistics) under a pseudonym; every other contact-keyed table loses them. */
@@ -142,18 +141,21 @@ async function addressesOf(q: Queryable, ids: string[]): Promise<Address[]> {
  */
 async function suppressAsHashes(tx: Queryable, addresses: Address[]): Promise<void> {
   if (addresses.length === 0) return;
-  const rows = addresses.map((a) => ({ channel: a.channel, address: a.address, hash: suppressionHash(a.address) }));
+  const rows = JSON.stringify(addresses);
   await tx.query(
     `INSERT INTO suppressions (channel, address, reason, scope)
-     SELECT r.channel, r.hash, 'erased contact', COALESCE(s.scope, 'marketing')
-       FROM jsonb_to_recordset($1::jsonb) AS r(channel text, address text, hash text)
+     SELECT DISTINCT ON (r.channel, suppression_hash(r.address))
+            r.channel, suppression_hash(r.address), 'erased contact', COALESCE(s.scope, 'marketing')
+       FROM jsonb_to_recordset($1::jsonb) AS r(channel text, address text)
        LEFT JOIN suppressions s ON s.channel = r.channel AND s.address = r.address
+      -- Two spellings of one address (spaces, case) are one hash: the widest scope wins.
+      ORDER BY r.channel, suppression_hash(r.address), s.scope = 'all' DESC NULLS LAST
      ON CONFLICT (channel, address) DO UPDATE SET scope = 'all' WHERE EXCLUDED.scope = 'all'`,
-    [JSON.stringify(rows)],
+    [rows],
   );
   await tx.query(
     `DELETE FROM suppressions s USING jsonb_to_recordset($1::jsonb) AS r(channel text, address text)
       WHERE s.channel = r.channel AND s.address = r.address`,
-    [JSON.stringify(rows)],
+    [rows],
   );
 }

@@ -22,24 +22,8 @@ export interface ContactStats {
   lastClickAt: string | null;
 }
 
-/** What an order is worth: Segment's `total`, else `revenue`; a number, or a string of one. */
-const DECIMAL = /^-?\d{1,15}(\.\d{1,6})?$/;
-export function orderAmount(properties: Record<string, unknown>): number {
-  for (const key of ['total', 'revenue']) {
-    const v = properties[key];
-    if (typeof v === 'number' && Number.isFinite(v) && Math.abs(v) < 1e15) return v;
-    if (typeof v === 'string' && DECIMAL.test(v.trim())) return Number(v.trim());
-  }
-  return 0;
-}
-// The same rule in SQL, for rebuilding from the events table.
-const AMOUNT_SQL = `COALESCE(
-  CASE WHEN jsonb_typeof(properties->'total') = 'number' AND abs((properties->>'total')::numeric) < 1e15 THEN (properties->>'total')::numeric
-       WHEN btrim(properties->>'total') ~ '^-?\\d{1,15}(\\.\\d{1,6})?$' THEN btrim(properties->>'total')::numeric END,
-  CASE WHEN jsonb_typeof(properties->'revenue') = 'number' AND abs((properties->>'revenue')::numeric) < 1e15 THEN (properties->>'revenue')::numeric
-       WHEN btrim(properties->>'revenue') ~ '^-?\\d{1,15}(\\.\\d{1,6})?$' THEN btrim(properties->>'revenue')::numeric END,
-  0)`;
-
+// What an order is worth is the SQL function `order_value` (migration 026), the one rule flow and campaign revenue use.
+const AMOUNT = `CASE WHEN name = '${ORDER_COMPLETED}' THEN order_value(properties) ELSE 0 END`;
 const AGGREGATES = `
   count(*) FILTER (WHERE name = '${ORDER_COMPLETED}')::int,
   COALESCE(sum(amount) FILTER (WHERE name = '${ORDER_COMPLETED}'), 0),
@@ -69,14 +53,15 @@ export async function applyStats(
   const rows = counted.map((e) => ({
     contact_id: e.contactId,
     name: e.name,
-    amount: e.name === ORDER_COMPLETED ? orderAmount(e.properties) : 0,
+    properties: e.name === ORDER_COMPLETED ? e.properties : {},
     occurred_at: e.occurredAt,
   }));
   // Rows in contact order: two transactions updating the same contacts never wait in a circle.
   await tx.query(
     `INSERT INTO contact_stats (${COLUMNS})
      SELECT contact_id, ${AGGREGATES}
-     FROM jsonb_to_recordset($1::jsonb) AS e(contact_id text, name text, amount numeric, occurred_at timestamptz)
+     FROM (SELECT contact_id, name, occurred_at, ${AMOUNT} AS amount
+             FROM jsonb_to_recordset($1::jsonb) AS e(contact_id text, name text, properties jsonb, occurred_at timestamptz)) AS e
      GROUP BY contact_id ORDER BY contact_id
      ON CONFLICT (contact_id) DO UPDATE SET
        order_count = contact_stats.order_count + EXCLUDED.order_count,
@@ -97,7 +82,7 @@ export async function recomputeStats(q: Queryable, contactIds: string[]): Promis
   await q.query(
     `INSERT INTO contact_stats (${COLUMNS})
      SELECT contact_id, ${AGGREGATES}
-     FROM (SELECT contact_id, name, occurred_at, ${AMOUNT_SQL} AS amount FROM events
+     FROM (SELECT contact_id, name, occurred_at, ${AMOUNT} AS amount FROM events
            WHERE contact_id = ANY($1) AND type = 'track' AND name = ANY($2)) AS e
      GROUP BY contact_id ORDER BY contact_id`,
     [contactIds, COUNTED],

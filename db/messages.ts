@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import type { SuppressionScope } from '../audiences/consent-policy';
 import type { Queryable } from './pool';
 
 export type Channel = 'email' | 'sms' | 'push' | 'webhook';
@@ -362,7 +362,8 @@ export async function listOutbox(q: Queryable, limit: number): Promise<MessageRe
 
 /**
  * Suppressed for this message? Unsubscribes and complaints withdraw marketing consent only
- * (scope "marketing"); hard bounces and carrier opt-outs stop everything (scope "all").
+ * (scope "marketing"); hard bounces and carrier opt-outs stop everything (scope "all"). An erased
+ * person's address is kept as its `suppression_hash` (migration 025) and matches too.
  */
 export async function isSuppressed(
   q: Queryable,
@@ -371,27 +372,22 @@ export async function isSuppressed(
   transactional = false,
 ): Promise<boolean> {
   const { rows } = await q.query(
-    `SELECT 1 FROM suppressions WHERE channel = $1 AND address = ANY($2)${transactional ? " AND scope = 'all'" : ''}`,
-    [channel, [address.toLowerCase(), suppressionHash(address)]],
+    `SELECT 1 FROM suppressions WHERE channel = $1 AND address IN (lower($2), suppression_hash($2))${transactional ? " AND scope = 'all'" : ''}`,
+    [channel, address],
   );
   return rows.length > 0;
 }
 
 /**
- * How an erased person's address is kept in the suppressions: a hash, never the address, so
- * a later message to it is still refused (GDPR erasure, db/contact-erase.ts). The prefix
- * keeps it apart from any real address.
+ * Suppresses an address. Consent decisions come through db/consent.ts `writeConsent` (the policy says which scope);
+ * this is for what is not a decision of the person's (a hard bounce).
  */
-export function suppressionHash(address: string): string {
-  return `sha256:${createHash('sha256').update(address.trim().toLowerCase()).digest('hex')}`;
-}
-
 export async function suppress(
   q: Queryable,
   channel: Channel,
   address: string,
   reason: string,
-  scope: 'marketing' | 'all' = 'all',
+  scope: SuppressionScope = 'all',
 ): Promise<void> {
   // A wider scope replaces a narrower one; a narrower never weakens a wider.
   await q.query(
@@ -401,12 +397,20 @@ export async function suppress(
   );
 }
 
-export async function unsuppress(q: Queryable, channel: Channel, address: string): Promise<void> {
-  // The person opted in again (SMS START): the hash an erasure left goes too.
-  await q.query('DELETE FROM suppressions WHERE channel = $1 AND address = ANY($2)', [
-    channel,
-    [address.toLowerCase(), suppressionHash(address)],
-  ]);
+/**
+ * Lifts the suppressions of this scope (`all` lifts both) from the address and from the hash an erasure left: the
+ * person opted in again.
+ */
+export async function liftSuppression(
+  q: Queryable,
+  channel: Channel,
+  address: string,
+  scope: SuppressionScope,
+): Promise<void> {
+  await q.query(
+    `DELETE FROM suppressions WHERE channel = $1 AND address IN (lower($2), suppression_hash($2))${scope === 'marketing' ? " AND scope = 'marketing'" : ''}`,
+    [channel, address],
+  );
 }
 
 export async function getMessage(q: Queryable, id: string): Promise<MessageRecord | undefined> {

@@ -61,9 +61,9 @@ export async function loadSendFacts(
   }>(
     `SELECT c.id, c.email, c.phone, c.traits, cc.status AS consent,
             CASE WHEN $2 = 'push' THEN (SELECT count(*)::int FROM push_subscriptions p WHERE p.contact_id = c.id) ELSE 0 END AS push,
-            EXISTS (SELECT 1 FROM suppressions s WHERE s.channel = $2 AND (NOT $5 OR s.scope = 'all')
-                      AND s.address = ANY(ARRAY[lower(${address}),
-                        'sha256:' || encode(sha256(convert_to(lower(trim(${address})), 'UTF8')), 'hex')])) AS suppressed,
+            EXISTS (SELECT 1 FROM suppressions s, LATERAL (SELECT ${address}) AS a(address)
+                     WHERE s.channel = $2 AND (NOT $5 OR s.scope = 'all')
+                       AND s.address IN (lower(a.address), suppression_hash(a.address))) AS suppressed,
             CASE WHEN NOT $5 THEN (SELECT max(${COUNTED_AT}) FROM messages m WHERE ${COUNTED} AND m.channel = $2
                                      AND (m.status = 'sending' OR m.sent_at <= $4)) END AS last_sent_at,
             CASE WHEN $6 > 0 AND NOT $5 THEN (

@@ -8,7 +8,7 @@
  * channel, provided that message went out at most `conversionWindowDays` before the event.
  * This flow (version, step) gets the conversion only when that last message is one of its
  * own; a goal event is therefore credited once, to one message, across all flows.
- * Revenue is `properties.revenue`, else `properties.total`, else 0.
+ * Revenue is what the order is worth (SQL `order_value`, migration 026: `total`, else `revenue`, else 0).
  *
  * Goal `where` conditions are not applied here: a goal event is recognised by its name.
  *
@@ -139,13 +139,6 @@ const COUNT_KEYS = Object.keys(emptyCounts()) as (keyof MessageCounts)[];
 /** Sums of money: numeric in SQL, rounded to cents here so float noise never shows. */
 const money = (value: string | number | null | undefined) => Math.round(Number(value ?? 0) * 100) / 100;
 
-/** An event's revenue in SQL: `properties.revenue`, else `properties.total`, else 0. */
-export const revenueOf = (properties: string) => `CASE
-                WHEN jsonb_typeof(${properties} -> 'revenue') = 'number' THEN (${properties} ->> 'revenue')::numeric
-                WHEN jsonb_typeof(${properties} -> 'total') = 'number' THEN (${properties} ->> 'total')::numeric
-                ELSE 0
-              END`;
-
 export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOptions = {}): Promise<FlowStats> {
   const windowDays = opts.conversionWindowDays ?? DEFAULT_CONVERSION_WINDOW_DAYS;
   const version = opts.version ?? null;
@@ -263,7 +256,7 @@ export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOpt
      )
      SELECT cr.flow_version, cr.step_id,
             count(*)::int AS converted,
-            COALESCE(sum(${revenueOf('cr.properties')}), 0)::text AS revenue
+            COALESCE(sum(order_value(cr.properties)), 0)::text AS revenue
        FROM credited cr
        -- Credited to another flow's message (or to a version whose goal is another event):
        -- not ours.
@@ -388,7 +381,7 @@ async function holdoutGroups(
      ),
      conversions AS (
        -- DISTINCT: an event within the windows of two entries of the contact counts once.
-       SELECT DISTINCT e.contact_id, ev.id, ${revenueOf('ev.properties')} AS revenue
+       SELECT DISTINCT e.contact_id, ev.id, order_value(ev.properties) AS revenue
          FROM entries e
          JOIN events ev ON ev.contact_id = e.contact_id AND ev.type = 'track' AND ev.name = e.goal
                        AND ev.occurred_at >= e.started_at

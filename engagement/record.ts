@@ -8,7 +8,7 @@
  * suppression and the contact event, or not at all, so a webhook retried after a failure half
  * way is applied in full instead of being dropped as a duplicate.
  */
-import { setConsent } from '../db/consent';
+import { writeConsent } from '../db/consent';
 import { upsertContact } from '../db/contacts';
 import { applyStats } from '../db/contact-stats';
 import { insertEvent, type StoredEvent } from '../db/events';
@@ -103,14 +103,14 @@ async function applyConsent(
 ): Promise<void> {
   if (!message.recipient) return;
   const unsubscribe = input.type === 'unsubscribe' || input.type === 'group_unsubscribe';
-  if (unsubscribe) await suppress(tx, 'email', message.recipient, `unsubscribed (${input.source})`, 'marketing');
-  if (input.type === 'spamreport') await suppress(tx, 'email', message.recipient, 'spam report', 'marketing');
-  // Withdrawn consent is also the contact's consent state (and a stored Consent Changed event).
+  // Withdrawn consent is the contact's consent state (and a stored Consent Changed event); the address it was sent to
+  // is suppressed as the consent policy says, even when it is no longer the contact's.
   if ((unsubscribe || input.type === 'spamreport') && message.channel === 'email') {
-    await setConsent(tx, {
+    await writeConsent(tx, {
       contactId: message.contactId,
       channel: 'email',
       status: 'unsubscribed',
+      address: message.recipient,
       source:
         input.type === 'spamreport'
           ? 'spam_report'

@@ -39,7 +39,15 @@ export interface Facts {
   lists?: string[];
   /** Consent status per channel (a channel missing: never asked); undefined when not loaded. */
   consent?: Record<string, string>;
+  /**
+   * Event conditions already answered over every stored event (in SQL, as segments answer them), by
+   * `eventConditionKey`; they take precedence over `events`, which a loader caps.
+   */
+  eventAnswers?: Record<string, boolean>;
 }
+
+/** The key of an event condition in `Facts.eventAnswers`. */
+export const eventConditionKey = (condition: EventCondition): string => JSON.stringify(condition);
 
 /** A contact's consent on a channel it was never asked about. */
 export const NEVER_ASKED = 'never_asked';
@@ -259,6 +267,8 @@ function compareCount(count: number, condition: EventCondition): boolean {
 }
 
 function evaluateEvent(condition: EventCondition, facts: Facts): Truth {
+  const answered = facts.eventAnswers?.[eventConditionKey(condition)];
+  if (answered !== undefined) return answered;
   if (hasAggregate(condition)) {
     // Aggregates need every matching event: only stored events can tell.
     if (!facts.events) return undefined;
@@ -353,4 +363,46 @@ export function earliestEventTime(condition: Condition, facts: Pick<Facts, 'now'
   if ('event' in condition) return windowStart(condition, facts);
   if ('message' in condition) return facts.trigger ? Date.parse(facts.trigger.timestamp) : Number.NEGATIVE_INFINITY;
   return Number.POSITIVE_INFINITY;
+}
+
+/** Every event condition (not engagement) a condition holds, at any depth. */
+export function eventConditionsIn(condition: Condition): EventCondition[] {
+  if ('all' in condition) return condition.all.flatMap(eventConditionsIn);
+  if ('any' in condition) return condition.any.flatMap(eventConditionsIn);
+  if ('not' in condition) return eventConditionsIn(condition.not);
+  if ('event' in condition) return [condition];
+  return [];
+}
+
+/**
+ * The event condition with its `{ fromTrigger }` values read from the trigger, for evaluating it outside the journey
+ * (in SQL). Undefined when a value cannot be stated as a plain one the same way (no trigger, a missing or non-scalar
+ * property, a number or date that is none): the caller evaluates that condition over loaded events instead.
+ */
+export function withTriggerValues(
+  condition: EventCondition,
+  trigger: EventFacts | undefined,
+): EventCondition | undefined {
+  if (!condition.where?.some((w) => 'value' in w && typeof w.value === 'object' && w.value !== null)) return condition;
+  const where: PropertyCondition[] = [];
+  for (const w of condition.where) {
+    if (!('value' in w) || typeof w.value !== 'object' || w.value === null) {
+      where.push(w);
+      continue;
+    }
+    if (!trigger) return undefined;
+    const value = readPath(trigger.properties, w.value.fromTrigger);
+    if (w.op === 'gt' || w.op === 'gte' || w.op === 'lt' || w.op === 'lte') {
+      const number = asNumber(value);
+      if (number === undefined) return undefined;
+      where.push({ ...w, value: number });
+    } else if (w.op === 'before' || w.op === 'after') {
+      const time = asTime(value);
+      if (time === undefined || !(Math.abs(time) <= 8.64e15)) return undefined;
+      where.push({ ...w, value: new Date(time).toISOString() });
+    } else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+      where.push({ ...w, value } as PropertyCondition);
+    } else return undefined;
+  }
+  return { ...condition, where };
 }

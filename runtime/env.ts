@@ -1,4 +1,5 @@
 /** The environment, parsed once with zod: a misconfigured deployment fails at start with a clear message. */
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
@@ -10,6 +11,15 @@ const optional = z.string().trim().min(1).optional();
 const schema = z
   .object({
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    /**
+     * The address the API (and the worker's /health) listens on: this machine only by default, so that a
+     * development `npm start` is not reachable from the network; containers set 0.0.0.0.
+     */
+    HOST: z
+      .string()
+      .trim()
+      .refine((host) => isIP(host) !== 0 || /^[a-z0-9.-]+$/i.test(host), 'an IP address or a host name')
+      .default('127.0.0.1'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     PARCOURS_DATA_DIR: z.string().default(path.join(projectRoot, '.data')),
     DATABASE_URL: optional,

@@ -2,10 +2,13 @@
  * The Temporal server `npm start` uses: TEMPORAL_ADDRESS when set, else a local dev server
  * (SQLite file under the data folder, Web UI) run as our own child process, so its death is
  * seen at once (`exited`) instead of leaving the API and worker running without it.
+ * Its life is tied to ours the other way too: on Linux it gets SIGKILL when our process dies
+ * (even by kill -9: setpriv's parent-death signal), and everywhere its pid is kept under the data
+ * folder, so the next start stops one that outlived us instead of refusing its busy port.
  * Development only: deployments set TEMPORAL_ADDRESS and never import this file's fallback.
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { JOURNEY_SEARCH_ATTRIBUTES } from '../workflows/journey-identity';
@@ -33,6 +36,66 @@ export interface DevServerExit {
 const never = new Promise<DevServerExit>(() => undefined);
 const READY_WITHIN_MS = 60_000;
 
+/** Where a running dev server's pid is kept (removed when it exits while we watch it). */
+export const devServerPidFile = (dataDir: string) => path.join(dataDir, 'temporal-dev-server.pid');
+const databaseFile = (dataDir: string) => path.join(dataDir, 'temporal.sqlite');
+
+/**
+ * The command line of a process, or undefined when it is gone or a zombie (a killed orphan whose new
+ * parent does not reap it): /proc on Linux, `ps` elsewhere.
+ */
+function commandOf(pid: number): string | undefined {
+  try {
+    if (process.platform === 'linux')
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() || undefined;
+    const command = execFileSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).trim();
+    return command && !command.endsWith('<defunct>') ? command : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stops the dev server a previous `npm start` of this data folder left running (its process was
+ * killed where no parent-death signal exists, or before it could stop it). Only a process whose
+ * command line is a dev server on this folder's database is touched: a pid reused since is left alone.
+ */
+export async function stopOrphanedDevServer(dataDir: string, log: Logger): Promise<void> {
+  const file = devServerPidFile(dataDir);
+  if (!existsSync(file)) return;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  const running = () => {
+    const command = Number.isInteger(pid) && pid > 1 ? commandOf(pid) : undefined;
+    return command?.includes('start-dev') === true && command.includes(databaseFile(dataDir));
+  };
+  const exitedWithin = async (ms: number) => {
+    for (const deadline = Date.now() + ms; running() && Date.now() < deadline; )
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    return !running();
+  };
+  if (running()) {
+    log.warn({ pid }, 'stopping the Temporal dev server a previous npm start left running');
+    process.kill(pid, 'SIGTERM');
+    if (!(await exitedWithin(10_000))) {
+      process.kill(pid, 'SIGKILL');
+      // Still there after this: the port check that follows says so.
+      await exitedWithin(5_000);
+    }
+  }
+  rmSync(file, { force: true });
+}
+
+/**
+ * Linux: the dev server runs under `setpriv --pdeathsig SIGKILL`, which sets the parent-death
+ * signal and execs it (same pid, no extra process): the kernel kills it when we die, however we die.
+ */
+function tiedToUs(executable: string, args: string[]): [string, string[]] {
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find(
+    (candidate) => process.platform === 'linux' && existsSync(candidate),
+  );
+  return setpriv ? [setpriv, ['--pdeathsig', 'SIGKILL', '--', executable, ...args]] : [executable, args];
+}
+
 /** The dev server's gRPC and UI ports: a one-line StartupError naming the variable when taken. */
 export async function assertDevServerPortsFree(env: Pick<Env, 'TEMPORAL_PORT' | 'TEMPORAL_UI_PORT'>): Promise<void> {
   const hint = ', or set TEMPORAL_ADDRESS to use a server that is already running';
@@ -47,6 +110,7 @@ export async function resolveTemporal(env: Env, log: Logger): Promise<TemporalHa
     return { settings, exited: never, stop: async () => undefined };
   }
   const executable = temporalCli();
+  await stopOrphanedDevServer(env.PARCOURS_DATA_DIR, log);
   await assertDevServerPortsFree(env);
   mkdirSync(env.PARCOURS_DATA_DIR, { recursive: true });
   const settings: TemporalSettings = { address: `127.0.0.1:${env.TEMPORAL_PORT}`, namespace: env.TEMPORAL_NAMESPACE };
@@ -63,7 +127,7 @@ export async function resolveTemporal(env: Env, log: Logger): Promise<TemporalHa
     '--ui-port',
     String(env.TEMPORAL_UI_PORT),
     '--db-filename',
-    path.join(env.PARCOURS_DATA_DIR, 'temporal.sqlite'),
+    databaseFile(env.PARCOURS_DATA_DIR),
     '--namespace',
     env.TEMPORAL_NAMESPACE,
     '--log-format',
@@ -72,7 +136,9 @@ export async function resolveTemporal(env: Env, log: Logger): Promise<TemporalHa
     'warn',
     ...JOURNEY_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
   ];
-  const child = spawn(executable.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...tiedToUs(executable.path, args), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const pidFile = devServerPidFile(env.PARCOURS_DATA_DIR);
+  if (child.pid) writeFileSync(pidFile, `${child.pid}\n`);
   // The banner (stdout) would drown `npm start`'s own summary; warnings (stderr) pass through.
   // Both are kept in a short tail, to explain a server that dies.
   let tail = '';
@@ -86,6 +152,7 @@ export async function resolveTemporal(env: Env, log: Logger): Promise<TemporalHa
   });
   const exited = new Promise<DevServerExit>((resolve) => {
     child.once('exit', (code, signal) => {
+      rmSync(pidFile, { force: true });
       const lastLine = tail.trim().split('\n').filter(Boolean).pop() ?? '';
       resolve({
         message: `the Temporal dev server (${executable.path}) exited (${signal ?? `code ${code}`})${lastLine ? `: ${lastLine.slice(0, 300)}` : ''}`,
@@ -148,7 +215,7 @@ async function startWithSdkDownload(
   const { TestWorkflowEnvironment } = await import('@temporalio/testing');
   const server = await TestWorkflowEnvironment.createLocal({
     server: {
-      dbFilename: path.join(env.PARCOURS_DATA_DIR, 'temporal.sqlite'),
+      dbFilename: databaseFile(env.PARCOURS_DATA_DIR),
       namespace: env.TEMPORAL_NAMESPACE,
       ip: '127.0.0.1',
       port: env.TEMPORAL_PORT,

@@ -144,11 +144,14 @@ test('a newsletter to a segment and a list, minus exclusions: one request, each 
   await h.track({
     userId: 'nl-ann',
     event: 'Order Completed',
-    properties: { total: 80 },
+    properties: { total: 80, revenue: 65 },
     messageId: 'nl-ann-order',
     timestamp: new Date().toISOString(),
   });
 
+  // What an order is worth is one rule (total 80, revenue 65): 80 in the contact's total spent and in the campaign's
+  // revenue below.
+  expect((await h.http('get', '/v1/contacts/nl-ann')).body.computed).toMatchObject({ orderCount: 1, totalSpent: 80 });
   const stats = await h.http('get', '/v1/campaigns/summer/stats');
   expect(stats.status).toBe(200);
   expect(stats.body).toMatchObject({

@@ -3,8 +3,14 @@
  * opt_out): SMS needs an opt-in, email goes to anyone not unsubscribed, a flow can require
  * subscribed contacts, transactional messages ignore consent; and the admin consent API.
  */
-import { consentFromTraits, emailPolicyFrom, marketingRefusal } from '../audiences/consent-policy';
-import { applyTraitConsent, moveConsent, setConsent } from '../db/consent';
+import {
+  consentFromTraits,
+  emailPolicyFrom,
+  marketingRefusal,
+  smsKeywordSource,
+  suppressionAfter,
+} from '../audiences/consent-policy';
+import { applyTraitConsent, moveConsent, writeConsent } from '../db/consent';
 import { inTransaction } from '../db/pool';
 import type { FlowInput } from '../flows/schema';
 import { Harness } from './helpers/harness';
@@ -219,28 +225,28 @@ describe('consent from identify traits and contact merge (the functions ingestio
   test('an anonymous contact merged into a known one: the more recent decision per channel wins', async () => {
     const at = (iso: string) => iso;
     await inTransaction(h.db, async (tx) => {
-      await setConsent(tx, {
+      await writeConsent(tx, {
         contactId: 'known-1',
         channel: 'email',
         status: 'subscribed',
         source: 'signup_form',
         occurredAt: at('2026-01-01T00:00:00Z'),
       });
-      await setConsent(tx, {
+      await writeConsent(tx, {
         contactId: 'known-1',
         channel: 'sms',
         status: 'subscribed',
         source: 'checkout',
         occurredAt: at('2026-03-01T00:00:00Z'),
       });
-      await setConsent(tx, {
+      await writeConsent(tx, {
         contactId: 'anonymous:a1',
         channel: 'email',
         status: 'unsubscribed',
         source: 'preference_page',
         occurredAt: at('2026-02-01T00:00:00Z'),
       });
-      await setConsent(tx, {
+      await writeConsent(tx, {
         contactId: 'anonymous:a1',
         channel: 'sms',
         status: 'unsubscribed',
@@ -255,7 +261,7 @@ describe('consent from identify traits and contact merge (the functions ingestio
     expect((await h.db.query("SELECT 1 FROM contact_consent WHERE contact_id = 'anonymous:a1'")).rowCount).toBe(0);
     // The next change after the merge still stores its event (its messageId does not collide).
     const next = await inTransaction(h.db, (tx) =>
-      setConsent(tx, { contactId: 'known-1', channel: 'email', status: 'subscribed', source: 'support' }),
+      writeConsent(tx, { contactId: 'known-1', channel: 'email', status: 'subscribed', source: 'support' }),
     );
     expect(next.changed).toBe(true);
   });
@@ -282,5 +288,79 @@ describe('policy (pure)', () => {
       sms: 'unsubscribed',
     });
     expect(consentFromTraits({ consent: 'yes' })).toEqual({});
+  });
+});
+
+describe('every consent write suppresses the address as the policy says', () => {
+  beforeAll(() =>
+    h.putFlow(
+      'consent-news',
+      flow('Newsletter Out', [{ id: 'news', type: 'email', subject: 'News', html: '<p>N</p>' }]),
+    ),
+  );
+  const importCsv = (csv: string) => h.http('post', '/v1/contacts/import').set('Content-Type', 'text/csv').send(csv);
+
+  test('an imported opt-out is suppressed: another contact with the address gets no marketing, nor after erasure', async () => {
+    const address = 'imported.out@example.com';
+    const imported = await importCsv(`email,first_name,email_consent\n${address},Ines,unsubscribed\n`);
+    expect(imported.body).toMatchObject({ status: 'done', rowsStored: 1 });
+
+    // The same person signs up again under another id (never asked, CONSENT_EMAIL=opt_out): the opt-out still holds.
+    await h.identify('imp-signup', { email: address.toUpperCase() });
+    await run('consent-news', 'Newsletter Out', 'imp-signup');
+    expect(await messageOf('imp-signup', 'news')).toMatchObject({ status: 'skipped', reason: 'address is suppressed' });
+
+    // Both contacts erased, the address comes back once more: still suppressed, and only as a hash.
+    for (const id of [address, 'imp-signup']) expect((await h.http('delete', `/v1/contacts/${id}`)).status).toBe(200);
+    expect((await h.db.query('SELECT 1 FROM suppressions WHERE address = $1', [address])).rowCount).toBe(0);
+    await h.identify('imp-again', { email: address });
+    await run('consent-news', 'Newsletter Out', 'imp-again');
+    expect(await messageOf('imp-again', 'news')).toMatchObject({ status: 'skipped', reason: 'address is suppressed' });
+    expect(emailsTo(address)).toEqual([]);
+
+    // An explicit opt-in is the person's new decision: it lifts the marketing suppression, the erased hash included.
+    await putConsent('imp-again', 'email', { status: 'subscribed', source: 'signup_form' });
+    await run('consent-news', 'Newsletter Out', 'imp-again');
+    expect(emailsTo(address)).toEqual(['News']);
+  });
+
+  test('an opt-out by identify traits or by the API suppresses the address for the next contact that has it', async () => {
+    await h.identify('trait-out', { email: 'trait.out@example.com', consent: { email: false } });
+    await h.identify('api-out', { email: 'api.out@example.com' });
+    await putConsent('api-out', 'email', { status: 'unsubscribed', source: 'support' });
+    const { rows } = await h.db.query(
+      "SELECT address, scope, reason FROM suppressions WHERE address IN ('trait.out@example.com', 'api.out@example.com') ORDER BY address",
+    );
+    expect(rows).toEqual([
+      { address: 'api.out@example.com', scope: 'marketing', reason: 'unsubscribed (support)' },
+      { address: 'trait.out@example.com', scope: 'marketing', reason: 'unsubscribed (identify)' },
+    ]);
+    await h.identify('trait-next', { email: 'trait.out@example.com' });
+    await run('consent-news', 'Newsletter Out', 'trait-next');
+    expect(await messageOf('trait-next', 'news')).toMatchObject({ status: 'skipped', reason: 'address is suppressed' });
+  });
+});
+
+describe('suppression after a consent decision (pure)', () => {
+  test('opt-outs suppress (a carrier STOP everything), opt-ins lift, pending changes nothing', () => {
+    expect(suppressionAfter({ status: 'unsubscribed', source: 'import:1' })).toEqual({
+      kind: 'suppress',
+      scope: 'marketing',
+      reason: 'unsubscribed (import:1)',
+    });
+    expect(suppressionAfter({ status: 'unsubscribed', source: smsKeywordSource('stopall') })).toEqual({
+      kind: 'suppress',
+      scope: 'all',
+      reason: 'SMS keyword STOPALL',
+    });
+    expect(suppressionAfter({ status: 'unsubscribed', source: 'spam_report' })).toMatchObject({
+      reason: 'spam report',
+    });
+    expect(suppressionAfter({ status: 'subscribed', source: 'api' })).toEqual({ kind: 'lift', scope: 'marketing' });
+    expect(suppressionAfter({ status: 'subscribed', source: smsKeywordSource('START') })).toEqual({
+      kind: 'lift',
+      scope: 'all',
+    });
+    expect(suppressionAfter({ status: 'pending', source: 'api' })).toEqual({ kind: 'none' });
   });
 });

@@ -59,6 +59,14 @@ test('a bad port is refused', () => {
   expect(() => readEnv({ PORT: 'eighty' })).toThrow(/PORT/);
 });
 
+test('the API listens on this machine only unless HOST says otherwise; HOST must be an address or a host name', () => {
+  expect(readEnv({}).HOST).toBe('127.0.0.1');
+  expect(readEnv({ HOST: '0.0.0.0' }).HOST).toBe('0.0.0.0');
+  expect(readEnv({ HOST: '::' }).HOST).toBe('::');
+  expect(readEnv({ HOST: 'api.internal' }).HOST).toBe('api.internal');
+  expect(() => readEnv({ HOST: 'http://0.0.0.0:3000' })).toThrow(/HOST: an IP address or a host name/);
+});
+
 describe('Temporal connection settings (Temporal Cloud, mTLS and API-key clusters)', () => {
   test('nothing set: the local server, plaintext, and no config file is read', () => {
     expect(temporalSettings(readEnv({}))).toEqual({ address: '127.0.0.1:7233', namespace: 'default' });

@@ -140,7 +140,7 @@ beforeAll(async () => {
   await h.result('other-flow', 'c08');
 
   // Orders, placed relative to the messages' (journey-time) sent_at.
-  await order('c01', (await sentAt('c01', 'followup')) + DAY, { revenue: 100, total: 120 }); // followup (not also welcome): 100
+  await order('c01', (await sentAt('c01', 'followup')) + DAY, { revenue: 100, total: 120 }); // followup (not also welcome): 120
   await order('c07', (await sentAt('c07', 'followup')) + 6 * DAY, { revenue: 70 }); // outside 5 days, inside 7
   await order('c08', (await sentAt('c08', 'other-mail', 'other-flow')) + HOUR, { revenue: 55 }); // other-flow's
   await order('c09', (await sentAt('c09', 'followup')) + 2 * HOUR, { revenue: 10 }); // followup
@@ -234,9 +234,12 @@ test('entries, exits by reason, sends and unique engagement per version and step
     clicked: 0,
     unsubscribed: 0,
     converted: 3,
-    revenue: 125,
+    revenue: 145,
   });
-  expect(v1).toMatchObject({ goalEvent: 'Order Completed', converted: 5, revenue: 165 });
+  expect(v1).toMatchObject({ goalEvent: 'Order Completed', converted: 5, revenue: 185 });
+  // What an order is worth is one rule: c01's order (total 120, revenue 100) is 120 in the flow's revenue and in the
+  // contact's total spent.
+  expect((await h.http('get', '/v1/contacts/c01')).body.computed).toMatchObject({ orderCount: 1, totalSpent: 120 });
 
   expect(v2.entered).toBe(2);
   expect(v2.exited).toMatchObject({ completed: 1, running: 1, goal: 0 });
@@ -265,7 +268,7 @@ test('entries, exits by reason, sends and unique engagement per version and step
     clicked: 2,
     unsubscribed: 1,
     converted: 6,
-    revenue: 195,
+    revenue: 215,
   });
 });
 
@@ -277,13 +280,13 @@ test('conversions go to the last message within the window: one per order, never
     five.steps.map((s: { stepId: string; converted: number; revenue: number }) => [s.stepId, s.converted, s.revenue]),
   ).toEqual([
     ['welcome', 2, 40],
-    ['followup', 3, 125],
+    ['followup', 3, 145],
   ]);
 
   // A 7-day window takes in c07's order (70), credited to its followup, and nothing else.
   const seven = await get('/v1/flows/stats-flow/stats?version=1&conversionWindowDays=7');
   expect(seven.body.conversionWindowDays).toBe(7);
-  expect(stepOf(seven.body.versions[0], 'followup')).toMatchObject({ converted: 4, revenue: 195 });
+  expect(stepOf(seven.body.versions[0], 'followup')).toMatchObject({ converted: 4, revenue: 215 });
   expect(stepOf(seven.body.versions[0], 'welcome')).toMatchObject({ converted: 2, revenue: 40 });
 
   // c08's order followed other-flow's email: that flow has it, this one does not.
@@ -297,7 +300,7 @@ test('conversions go to the last message within the window: one per order, never
 test('the version filter keeps to one version', async () => {
   const v1 = await get('/v1/flows/stats-flow/stats?version=1');
   expect(v1.body.versions.map((v: { version: number }) => v.version)).toEqual([1]);
-  expect(v1.body.totals).toMatchObject({ entered: 11, sent: 14, converted: 5, revenue: 165 });
+  expect(v1.body.totals).toMatchObject({ entered: 11, sent: 14, converted: 5, revenue: 185 });
 
   const v2 = await get('/v1/flows/stats-flow/stats?version=2');
   expect(v2.body.versions.map((v: { version: number }) => v.version)).toEqual([2]);

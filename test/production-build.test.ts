@@ -22,7 +22,7 @@ import { createServer as createTlsServer, type Server as TlsServer, type TLSSock
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createPool } from '../db/pool';
 import { readEnv } from '../runtime/env';
@@ -30,6 +30,7 @@ import { createLogger } from '../runtime/logger';
 import { clientConnectionOptions, connectClient, connectWorker, temporalSettings } from '../runtime/temporal';
 import { resolveTemporal, type TemporalHandle } from '../runtime/temporal-dev-server';
 import { checkWorkerHealth } from '../worker/health';
+import { CALENDAR_CLOCK_WORKFLOW_ID } from '../workflows/calendar-clock';
 import { createTestDatabase, serverUrl, type TestDatabase } from './helpers/database';
 import { waitFor } from './helpers/fake-http';
 
@@ -374,6 +375,18 @@ test('API and worker from the build, over mTLS: a tracked event sends its email 
   expect(output.worker).toContain(`"workflows":"${path.join(runtimeDir, 'dist', 'workflow-bundle.js')}"`);
   expect(proxy.authorized.length).toBeGreaterThanOrEqual(2);
   expect(new Set(proxy.authorized)).toEqual(new Set(['parcours-worker:h2']));
+});
+
+test('the worker from the build keeps the calendar clock running: date triggers fire without npm start', async () => {
+  const connection = await Connection.connect(clientConnectionOptions(temporal.settings));
+  try {
+    const clock = new Client({ connection }).workflow.getHandle(CALENDAR_CLOCK_WORKFLOW_ID);
+    const running = async () => (await clock.describe().catch(() => undefined))?.status.name === 'RUNNING';
+    await waitShowing(running, 'the calendar clock to run', 'worker', 30_000);
+    expect(await running()).toBe(true);
+  } finally {
+    await connection.close();
+  }
 });
 
 test('the worker health check reports the worker, Temporal and Postgres', async () => {

@@ -63,6 +63,12 @@ test('only the API is published on every interface; the Temporal frontend and UI
   expect(compose.services.postgres?.ports).toBeUndefined();
 });
 
+test('in the containers the API and the worker health check listen on the container network (HOST=0.0.0.0), not the default 127.0.0.1', () => {
+  expect(readEnv({}).HOST).toBe('127.0.0.1');
+  expect(compose['x-parcours-env'].HOST).toMatch(/^\$\{HOST:-0\.0\.0\.0\}$/);
+  expect(dockerfile).toMatch(/^\s+HOST=0\.0\.0\.0 \\$/m);
+});
+
 test('the maintained Temporal server image, after a one-shot admin-tools schema set-up of the same version', () => {
   const images = Object.values(compose.services).map((s) => s.image ?? '');
   expect(images.filter((image) => image.includes('auto-setup'))).toEqual([]);

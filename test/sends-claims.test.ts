@@ -3,7 +3,7 @@
  * runs and retries them) against a real Postgres and the real SendGrid and Twilio clients pointed
  * at fakes. What the fakes received is what recipients get.
  */
-import { setConsent } from '../db/consent';
+import { writeConsent } from '../db/consent';
 import { createActivities } from '../activities';
 import { outboxProvider } from '../activities/providers/outbox';
 import { sendgridProvider } from '../activities/providers/sendgrid';
@@ -34,7 +34,7 @@ beforeAll(async () => {
   twilio = await new FakeTwilio().start();
   await upsertContact(database.db, 'ada', { email: 'ada@example.com', phone: '+33611111111' });
   // Marketing SMS need an opt-in.
-  await setConsent(database.db, { contactId: 'ada', channel: 'sms', status: 'subscribed', source: 'test' });
+  await writeConsent(database.db, { contactId: 'ada', channel: 'sms', status: 'subscribed', source: 'test' });
 });
 afterAll(async () => {
   await sendgrid?.stop();

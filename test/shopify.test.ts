@@ -332,10 +332,12 @@ test('customers/create identifies and tracks Signed Up; customers/update carries
     email_marketing_consent: 'unsubscribed',
     email_marketing_opt_in_level: 'single_opt_in',
   });
+  // Shopify's unsubscribed is the contact's decision: recorded as consent, with its stored event.
   expect((await eventsOf('706405506930370084')).map((e) => e.name ?? e.type)).toEqual([
     'identify',
     'Signed Up',
     'identify',
+    'Consent Changed',
   ]);
 });
 
@@ -370,6 +372,15 @@ test('Shopify email marketing consent keeps the newsletter list in step: subscri
     ['List Left', 'shopify'],
   ]);
   expect((await contact('7064055069303700')).traits.lists).toBeUndefined();
+  // The decision is also the contact's email consent, recorded through the one consent write: the address is
+  // suppressed for marketing, as after any other unsubscribe.
+  expect((await h.http('get', '/v1/contacts/7064055069303700/consent')).body.channels.email).toMatchObject({
+    status: 'unsubscribed',
+    source: 'shopify',
+  });
+  expect(
+    (await h.db.query("SELECT scope FROM suppressions WHERE channel = 'email' AND address = 'news@example.com'")).rows,
+  ).toEqual([{ scope: 'marketing' }]);
 });
 
 test('topics we do not map are acknowledged with 200 and store nothing; a payload missing what its topic needs is a 400', async () => {

@@ -6,7 +6,7 @@
  */
 import express, { Router, type Request } from 'express';
 import { CONSENT_CHANNELS, type ConsentChannel, type ConsentEmailPolicy } from '../../audiences/consent-policy';
-import { consentOf, consentStatusOf, setConsent, type ConsentChangeResult } from '../../db/consent';
+import { consentOf, consentStatusOf, writeConsent, type ConsentChangeResult } from '../../db/consent';
 import { getContact } from '../../db/contacts';
 import { getMessage } from '../../db/messages';
 import { inTransaction, type Queryable } from '../../db/pool';
@@ -111,7 +111,7 @@ export function consentRouter(deps: ConsentRouterDeps): Router {
       const out: ConsentChangeResult[] = [];
       for (const [channel, on] of wanted) {
         out.push(
-          await setConsent(tx, {
+          await writeConsent(tx, {
             contactId: message.contactId,
             channel,
             status: on ? 'subscribed' : 'unsubscribed',
@@ -196,7 +196,7 @@ export function consentRouter(deps: ConsentRouterDeps): Router {
     const result = await inTransaction(deps.db, async (tx) => {
       const status = await consentStatusOf(tx, contactId, 'email');
       if (status !== 'pending') return status;
-      return setConsent(tx, { contactId, channel: 'email', status: 'subscribed', source: 'double_opt_in', ...proof });
+      return writeConsent(tx, { contactId, channel: 'email', status: 'subscribed', source: 'double_opt_in', ...proof });
     });
     if (typeof result === 'string') {
       if (result === 'subscribed')
@@ -249,7 +249,7 @@ async function unsubscribeEmail(
   if (message?.channel !== 'email') return;
   const source = via === 'preference_page' ? 'preference_page' : 'unsubscribe_link';
   const result = await inTransaction(deps.db, (tx) =>
-    setConsent(tx, { contactId: message.contactId, channel: 'email', status: 'unsubscribed', source, ...proof }),
+    writeConsent(tx, { contactId: message.contactId, channel: 'email', status: 'unsubscribed', source, ...proof }),
   );
   if (result.changed) await routeStored(deps, result.event, { inline: true });
 }

@@ -7,7 +7,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { consentChannel, consentStatus, type ConsentEmailPolicy } from '../../audiences/consent-policy';
 import { sendConfirmation, type ConfirmationOutcome, type ConfirmationSender } from '../../audiences/double-opt-in';
-import { consentHistory, consentOf, lastConsentEventId, setConsent } from '../../db/consent';
+import { consentHistory, consentOf, lastConsentEventId, writeConsent } from '../../db/consent';
 import { canonicalContactId } from '../../db/contact-merge';
 import { getContact } from '../../db/contacts';
 import { inTransaction } from '../../db/pool';
@@ -73,7 +73,7 @@ export function contactConsentRouter(deps: ContactConsentDeps): Router {
     }
 
     const result = await inTransaction(deps.db, (tx) =>
-      setConsent(tx, {
+      writeConsent(tx, {
         contactId,
         channel: channel.data,
         status: body.status,

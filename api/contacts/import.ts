@@ -13,7 +13,8 @@ import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { parse } from 'csv-parse';
 import { resolveContactIds } from '../../db/contact-merge';
-import { eventsByMessageIds, insertEvents, type NewEvent } from '../../db/events';
+import { writeConsent, type ConsentChange } from '../../db/consent';
+import { eventsByMessageIds } from '../../db/events';
 import {
   createImport,
   finishImport,
@@ -38,7 +39,6 @@ export const IMPORT_REQUEST_TIMEOUT_MS = 60 * 60_000;
 export const IMPORT_CHUNK = 1_000;
 /** A CSV record or JSON line longer than this is refused (it would have to be held whole). */
 const MAX_RECORD_BYTES = 64 * 1024;
-export const CONSENT_CHANGED = 'Consent Changed';
 
 const FORMATS: Record<string, ImportFormat> = {
   'text/csv': 'csv',
@@ -256,7 +256,7 @@ async function storeChunk(
       occurredAt: now,
     }));
     const withConsent = calls.flatMap((call, i) =>
-      Object.keys(rows[i].consent).length ? [{ call, consent: rows[i].consent }] : [],
+      Object.keys(rows[i].consent).length ? [{ call, row: rows[i] }] : [],
     );
     if (withConsent.length) await inTransaction(deps.db, (tx) => recordConsent(tx, importId, withConsent, now));
     const outcomes = await storeCalls(deps.db, calls, { routeWithinMs: 0, log: deps.log });
@@ -279,12 +279,14 @@ async function storeChunk(
 /**
  * Consent of rows not imported before (their identify not stored yet), in one transaction
  * with its `Consent Changed` events, before the identify calls: a chunk that fails between the
- * two is imported again whole, and its consent is then unchanged (no second event).
+ * two is imported again whole, and its consent is then unchanged (no second event). Each decision
+ * goes through `writeConsent`, given the row's own address (the identify that sets it on the
+ * contact comes after): an imported opt-out suppresses the address as any other opt-out does.
  */
 async function recordConsent(
   tx: Queryable,
   importId: string,
-  rows: { call: PreparedCall; consent: Partial<Record<ConsentChannel, ConsentStatus>> }[],
+  rows: { call: PreparedCall; row: ImportRow }[],
   at: string,
 ): Promise<void> {
   const done = await eventsByMessageIds(
@@ -298,55 +300,24 @@ async function recordConsent(
     fresh.map((r) => r.call.contactId),
   );
   // The last row of a contact wins for each channel, as later rows win for traits.
-  const wanted = new Map<
-    string,
-    { contactId: string; channel: ConsentChannel; status: ConsentStatus; messageId: string }
-  >();
-  for (const { call, consent } of fresh) {
+  const wanted = new Map<string, ConsentChange>();
+  const source = `import:${importId}`;
+  for (const { call, row } of fresh) {
     const contactId = canonical.get(call.contactId) ?? call.contactId;
-    for (const [channel, status] of Object.entries(consent) as [ConsentChannel, ConsentStatus][]) {
+    for (const [channel, status] of Object.entries(row.consent) as [ConsentChannel, ConsentStatus][]) {
+      const address = channel === 'email' ? row.email : channel === 'sms' ? row.phone : undefined;
       wanted.set(`${contactId}\u0000${channel}`, {
         contactId,
         channel,
         status,
-        messageId: `${call.messageId}:consent:${channel}`,
+        source,
+        address,
+        occurredAt: at,
+        context: { source: { type: 'import', importId } },
       });
     }
   }
-  const ids = [...new Set([...wanted.values()].map((w) => w.contactId))].sort();
-  await tx.query(
-    'INSERT INTO contacts (id) SELECT id FROM unnest($1::text[]) AS id ORDER BY id ON CONFLICT (id) DO NOTHING',
-    [ids],
-  );
-  const { rows: current } = await tx.query<{ contact_id: string; channel: string; status: string }>(
-    'SELECT contact_id, channel, status FROM contact_consent WHERE contact_id = ANY($1) ORDER BY contact_id, channel FOR UPDATE',
-    [ids],
-  );
-  const before = new Map(current.map((c) => [`${c.contact_id}\u0000${c.channel}`, c.status]));
-  const source = `import:${importId}`;
-  const changes = [...wanted.entries()]
-    .filter(([key, w]) => (before.get(key) ?? 'never_asked') !== w.status || !before.has(key))
-    .map(([key, w]) => ({ ...w, previous: before.get(key) ?? 'never_asked' }));
-  if (changes.length === 0) return;
-  await tx.query(
-    `INSERT INTO contact_consent (contact_id, channel, status, source, changed_at, changes)
-     SELECT contact_id, channel, status, $2, $3, 1 FROM jsonb_to_recordset($1::jsonb) AS c(contact_id text, channel text, status text) ORDER BY contact_id, channel
-     ON CONFLICT (contact_id, channel) DO UPDATE SET status = EXCLUDED.status, source = EXCLUDED.source, ip = NULL, user_agent = NULL,
-       changed_at = EXCLUDED.changed_at, changes = contact_consent.changes + 1`,
-    [
-      JSON.stringify(changes.map((c) => ({ contact_id: c.contactId, channel: c.channel, status: c.status }))),
-      source,
-      at,
-    ],
-  );
-  const events: NewEvent[] = changes.map((c) => ({
-    messageId: c.messageId,
-    type: 'track',
-    contactId: c.contactId,
-    name: CONSENT_CHANGED,
-    properties: { channel: c.channel, status: c.status, previous: c.previous, source },
-    context: { source: { type: 'import', importId } },
-    occurredAt: at,
-  }));
-  await insertEvents(tx, events, { routeWithinMs: 0 });
+  // In contact order, as every writer locks them: two imports at once cannot deadlock.
+  const ordered = [...wanted.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, change]) => change);
+  for (const change of ordered) await writeConsent(tx, change);
 }

@@ -174,7 +174,7 @@ async function storeInTransaction(tx: Queryable, calls: PreparedCall[], opts: St
   // Consent carried by identify traits (`consent: { email: 'subscribed' }`), for identifies stored now.
   for (const call of freshCalls) {
     if (call.callType === 'identify' && inserted.has(call.messageId))
-      await applyTraitConsent(tx, contactOf(call.contactId), call.traits, call.occurredAt);
+      await applyTraitConsent(tx, contactOf(call.contactId), call.traits, call.occurredAt, listSourceOf(call.context));
   }
   return outcomesOf(tx, calls, fresh, rows, insertedEvents, stored);
 }

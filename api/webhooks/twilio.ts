@@ -5,8 +5,9 @@
  */
 import express, { Router, type Request } from 'express';
 import twilio from 'twilio';
-import { setConsentByAddress } from '../../db/consent';
-import { findMessageByProviderId, suppress, unsuppress } from '../../db/messages';
+import { writeConsentByAddress } from '../../db/consent';
+import { smsKeywordSource } from '../../audiences/consent-policy';
+import { findMessageByProviderId } from '../../db/messages';
 import { inTransaction } from '../../db/pool';
 import { routeStored } from '../../routing/router';
 import { recordEngagement } from '../../engagement/record';
@@ -59,18 +60,12 @@ export function twilioWebhookRouter(
     const params = verified(req);
     const keyword = (params.Body ?? '').trim().toUpperCase();
     const from = params.From;
-    if (from && STOP.has(keyword)) await suppress(deps.db, 'sms', from, `SMS keyword ${keyword}`, 'all');
-    if (from && START.has(keyword)) await unsuppress(deps.db, 'sms', from);
-    // The keyword is the person's own decision: it is also the SMS consent of every contact with that number.
+    // The keyword is the person's own decision, said to the carrier: it suppresses (or frees) the number, and it is
+    // the SMS consent of every contact with that number.
     if (from && (STOP.has(keyword) || START.has(keyword))) {
       const status = STOP.has(keyword) ? 'unsubscribed' : 'subscribed';
       const events = await inTransaction(deps.db, (tx) =>
-        setConsentByAddress(tx, {
-          channel: 'sms',
-          address: from,
-          status,
-          source: `sms_keyword_${keyword.toLowerCase()}`,
-        }),
+        writeConsentByAddress(tx, { channel: 'sms', address: from, status, source: smsKeywordSource(keyword) }),
       );
       for (const event of events) await routeStored(deps, event, { inline: true });
     }

@@ -1,7 +1,7 @@
 /**
- * End to end, as a new user runs it: the real `npm start` (Temporal dev server, worker,
- * API) walked over HTTP with seconds-long delays; emails reach a fake SendGrid through the
- * real client. No time skipping here.
+ * End to end, as a new user runs it: the real `npm start` (Temporal dev server, worker, calendar
+ * clock, API) walked over HTTP with seconds-long delays and a birthday a minute or two away;
+ * emails reach a fake SendGrid through the real client. No time skipping here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,7 +9,9 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { DateTime } from 'luxon';
 import supertest from 'supertest';
+import { CALENDAR_DATE_REACHED } from '../../calendar/date-triggers';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { waitFor } from '../helpers/fake-http';
 import { FakeSendGrid } from '../helpers/fake-sendgrid';
@@ -97,6 +99,58 @@ test('the Temporal Web UI is served', async () => {
   const res = await fetch(`http://127.0.0.1:${ports.ui}/`);
   expect(res.status).toBe(200);
 });
+
+test("a contact whose birthday is today enters the birthday flow at the flow's minute, in the contact's zone, and gets the email", async () => {
+  // Not UTC, and half an hour off any whole-hour zone: the minute must be the contact's own.
+  const zone = 'Asia/Kolkata';
+  // The set minute: the first whole minute at least 90 s from now there (time enough to save the
+  // contact and the flow). Its day there is the birthday: past midnight, that is the next date.
+  const fireAt = DateTime.now().setZone(zone).plus({ seconds: 90 }).startOf('minute').plus({ minutes: 1 });
+  await api
+    .post('/v1/identify')
+    .set('Authorization', `Bearer ${KEY}`)
+    .send({
+      userId: 'e2e-birthday',
+      traits: {
+        email: 'birthday@example.com',
+        firstName: 'Asha',
+        birthday: `--${fireAt.toFormat('MM-dd')}`,
+        timezone: zone,
+      },
+    })
+    .expect(202);
+  // Saved after the contact: saving a live date flow wakes the calendar clock, which then sleeps until the minute.
+  const put = await api
+    .put('/v1/flows/birthday')
+    .set('Authorization', `Bearer ${KEY}`)
+    .send({
+      name: 'Birthday',
+      status: 'live',
+      smartSending: { enabled: false },
+      trigger: { date: { property: 'birthday', at: fireAt.toFormat('HH:mm') } },
+      steps: [{ id: 'wish', type: 'email', subject: 'Happy birthday {{ contact.firstName }}', html: '<p>🎂</p>' }],
+    });
+  expect(put.status).toBe(201);
+
+  const wishes = () => sendgrid.emails.filter((e) => e.to === 'birthday@example.com');
+  const waitMs = fireAt.toMillis() - Date.now() + 60_000;
+  const [wish] = await waitFor(() => wishes().length > 0 && wishes(), 'the birthday email', waitMs);
+  expect(wish.subject).toBe('Happy birthday Asha');
+  // Not before its minute (a date trigger that ignored `at` or the zone would have sent it at once).
+  expect(wish.at).toBeGreaterThanOrEqual(fireAt.toMillis());
+  // The entry is dated at the minute itself, and for the contact's own day.
+  const { rows } = await database.db.query<{ occurred_at: Date; date: string }>(
+    "SELECT occurred_at, properties->>'date' AS date FROM events WHERE name = $1 AND contact_id = $2",
+    [CALENDAR_DATE_REACHED, 'e2e-birthday'],
+  );
+  expect(rows.map((r) => ({ at: r.occurred_at.getTime(), date: r.date }))).toEqual([
+    { at: fireAt.toMillis(), date: fireAt.toISODate() },
+  ]);
+  const journeys = (await api.get('/v1/contacts/e2e-birthday/journeys').set('Authorization', `Bearer ${KEY}`)).body
+    .journeys as { flowId: string }[];
+  expect(journeys.map((j) => j.flowId)).toEqual(['birthday']);
+  expect(wishes()).toHaveLength(1);
+}, 240_000);
 
 test('abandoned cart over HTTP: one contact gets both emails, the one who orders gets one; support finds them by search attribute', async () => {
   const put = await api
