@@ -432,13 +432,16 @@ export function createCampaignActivities(deps: ActivityDeps) {
     const contactIds = open.map((r) => r.contactId);
     // Facts, decisions and claims under the recipients' send locks: a journey sending to one of
     // them at the same moment decides before or after this page, never beside it.
+    const capped = caps.allChannels > 0 || (caps.perChannel[channel] ?? 0) > 0;
+    const smart = campaign.smartSending.enabled && campaign.smartSending.hours > 0;
     const claimedIds = await inTransaction(db, async (tx) => {
-      await lockContactSends(tx, contactIds);
+      // Only a decision that counts other sends (the cap, smart sending) needs them serialised.
+      if (capped || smart) await lockContactSends(tx, contactIds);
       const facts = await loadSendFacts(tx, contactIds, {
         channel,
         priority: CAMPAIGN_PRIORITY,
         now,
-        capWindowMs: caps.allChannels > 0 || (caps.perChannel[channel] ?? 0) > 0 ? CAP_WINDOW_MS : 0,
+        capWindowMs: capped ? CAP_WINDOW_MS : 0,
       });
       for (const r of open) {
         const f = facts.get(r.contactId);

@@ -139,12 +139,16 @@ export async function sendMessage<S extends SendStep, M>(
   }
 
   const now = Math.max(req.now, Date.now());
+  const countsOtherSends =
+    policy.frequencyCapPerDay > 0 || Object.values(policy.frequencyCapPerChannel ?? {}).some((n) => n > 0);
   const owner = randomUUID();
   const leaseMs = policy.leaseMs ?? DEFAULT_LEASE_MS;
   // Facts, decision and claim under the contact's send lock: a second sender to this contact
   // (another journey, a campaign page) decides after this claim and counts it.
   const decided = await inTransaction(db, async (tx): Promise<Claimed> => {
-    if (!step.transactional) await lockContactSends(tx, [journey.contactId]);
+    // Only a decision that counts other sends (the cap, smart sending) needs them serialised.
+    if (!step.transactional && (countsOtherSends || req.rules.smartSendingHours))
+      await lockContactSends(tx, [journey.contactId]);
     const facts = (
       await loadSendFacts(tx, [journey.contactId], {
         channel: sender.channel,
