@@ -36,7 +36,7 @@ import {
   type CampaignMessageKey,
   type PageRecipient,
 } from '../db/campaigns';
-import { inTransaction, type Db } from '../db/pool';
+import { inTransaction, type Db, type Queryable } from '../db/pool';
 import { addressOf, loadSendFacts, lockContactSends, type ContactSendFacts } from '../db/send-facts';
 import { pushSubscriptionsOf, deletePushSubscriptions } from '../db/push-subscriptions';
 import { appendToHtml, unsubscribeUrl } from '../engagement/links';
@@ -434,9 +434,7 @@ export function createCampaignActivities(deps: ActivityDeps) {
     // them at the same moment decides before or after this page, never beside it.
     const capped = caps.allChannels > 0 || (caps.perChannel[channel] ?? 0) > 0;
     const smart = campaign.smartSending.enabled && campaign.smartSending.hours > 0;
-    const claimedIds = await inTransaction(db, async (tx) => {
-      // Only a decision that counts other sends (the cap, smart sending) needs them serialised.
-      if (capped || smart) await lockContactSends(tx, contactIds);
+    const decideAndClaim = async (tx: Queryable) => {
       const facts = await loadSendFacts(tx, contactIds, {
         channel,
         priority: CAMPAIGN_PRIORITY,
@@ -477,7 +475,15 @@ export function createCampaignActivities(deps: ActivityDeps) {
         provider: channel === 'email' ? deps.email.name : channel === 'sms' ? deps.sms.name : deps.push.name,
         recipients: toSend.map((s) => ({ contactId: s.r.contactId, recipient: s.to, content: s.rendered })),
       });
-    });
+    };
+    // Only a decision that counts other sends (the cap, smart sending) needs them serialised.
+    const claimedIds =
+      capped || smart
+        ? await inTransaction(db, async (tx) => {
+            await lockContactSends(tx, contactIds);
+            return decideAndClaim(tx);
+          })
+        : await decideAndClaim(db);
     outcome.skipped += skips.length;
     outcome.deferred += deferred.length;
 
