@@ -12,14 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, asyncLocalStorage } from '@temporalio/activity';
-import { marketingRefusal, type ConsentStatus } from '../audiences/consent-policy';
-import {
-  CAMPAIGN_PRIORITY,
-  capRefusals,
-  type CappedChannel,
-  type CapRefusal,
-  type FrequencyCaps,
-} from '../audiences/frequency-cap';
+import { CAMPAIGN_PRIORITY } from '../audiences/frequency-cap';
 import {
   variantMessage,
   type CampaignDefinition,
@@ -43,14 +36,16 @@ import {
   type CampaignMessageKey,
   type PageRecipient,
 } from '../db/campaigns';
-import type { Db } from '../db/pool';
+import { inTransaction, type Db, type Queryable } from '../db/pool';
+import { addressOf, loadSendFacts, lockContactSends, type ContactSendFacts } from '../db/send-facts';
 import { pushSubscriptionsOf, deletePushSubscriptions } from '../db/push-subscriptions';
 import { appendToHtml, unsubscribeUrl } from '../engagement/links';
-import { engineFor, MAX_RENDERED_CHARS, templateFields, type TemplateContext } from '../flows/templates';
+import { engineFor, MAX_RENDERED_CHARS, templateFields } from '../flows/templates';
+import { CAP_WINDOW_MS, decide, type Decision, type FrequencyCaps } from '../sending/policy';
+import { renderContext, UNSUBSCRIBE_PLACEHOLDER } from '../sending/render-context';
 import type { ActivityDeps } from '.';
-import { DEFAULT_TIMEZONE, quietUntil } from './clock';
+import { DEFAULT_TIMEZONE } from './clock';
 import { DEFAULT_LEASE_MS } from './send-claim';
-import { UNSUBSCRIBE_PLACEHOLDER } from './send-message';
 import { ProviderError, substitutionTag, type OutgoingEmailBatch, type SendResult } from './providers/types';
 import { momentOccurrence, nextOccurrence, type MomentOccurrence } from '../campaigns/occurrences';
 
@@ -81,97 +76,45 @@ export interface PageOutcome {
   deferred: number;
 }
 
-type Decision =
-  | { kind: 'send'; to: string }
-  | { kind: 'skip'; to: string | null; reason: string }
-  | { kind: 'defer'; until: number };
-
 /** The caps the journeys apply (activities/index.ts), read from the same settings. */
 export function campaignCaps(deps: Pick<ActivityDeps, 'frequencyCapPerDay' | 'frequencyCapPerChannel'>): FrequencyCaps {
   return { allChannels: deps.frequencyCapPerDay ?? 0, perChannel: deps.frequencyCapPerChannel ?? {} };
 }
 
 /**
- * The frequency cap of a page's recipients, in one query: campaigns have the lowest priority
- * (CAMPAIGN_PRIORITY), so every marketing message of the last 24 h counts against them, while
- * a campaign never blocks a flow's message of a higher priority. By contact id.
+ * The send policy (sending/policy.ts) for one recipient of the page, from the facts read under
+ * the page's send locks. Campaigns rank lowest (CAMPAIGN_PRIORITY): every marketing message
+ * counts for smart sending and the cap, while a campaign never holds back a flow's message.
  */
-export function capRefusalsOf(
-  db: Db,
-  recipients: Pick<PageRecipient, 'contactId'>[],
-  channel: CappedChannel,
-  now: number,
-  deps: Pick<ActivityDeps, 'frequencyCapPerDay' | 'frequencyCapPerChannel'>,
-): Promise<Map<string, CapRefusal>> {
-  return capRefusals(
-    db,
-    recipients.map((r) => r.contactId),
-    channel,
-    CAMPAIGN_PRIORITY,
-    now,
-    campaignCaps(deps),
-  );
-}
-
-/**
- * Consent, suppression, quiet hours, smart sending and the cap, from the page query's facts and
- * the page's cap refusals: a capped recipient is skipped or, with `whenCapped: "wait"`, due
- * again when the cap allows the message.
- */
-function decide(
+function decideFor(
   r: PageRecipient,
+  facts: ContactSendFacts | undefined,
   campaign: CampaignDefinition,
   now: number,
-  deps: Pick<ActivityDeps, 'consentEmail'>,
-  capped: CapRefusal | undefined,
+  deps: Pick<ActivityDeps, 'consentEmail' | 'frequencyCapPerDay' | 'frequencyCapPerChannel'>,
 ): Decision {
   const channel = campaign.message.type;
-  const to = channel === 'email' ? r.email : channel === 'sms' ? r.phone : 'web push';
-  if (!to)
-    return {
-      kind: 'skip',
-      to: null,
-      reason: `contact has no ${channel === 'email' ? 'email address' : 'phone number'}`,
-    };
-  if (r.suppressed) return { kind: 'skip', to, reason: 'address is suppressed' };
-  const refusal = marketingRefusal(channel, r.consent as ConsentStatus, {
-    emailPolicy: deps.consentEmail ?? 'opt_out',
-    requireSubscribed: campaign.requireSubscribed,
-  });
-  if (refusal) return { kind: 'skip', to, reason: refusal };
-  if (campaign.quietHours) {
-    const until = quietUntil(now, campaign.quietHours, r.zone);
-    if (until !== undefined) return { kind: 'defer', until };
-  }
-  // Campaigns rank lowest (CAMPAIGN_PRIORITY): every marketing message counts, as under the cap.
-  if (
-    campaign.smartSending.enabled &&
-    campaign.smartSending.hours > 0 &&
-    r.lastSentAt !== null &&
-    r.lastSentAt > now - campaign.smartSending.hours * 3_600_000
-  ) {
-    const hoursAgo = ((now - r.lastSentAt) / 3_600_000).toFixed(1);
-    return {
-      kind: 'skip',
-      to,
-      reason: `smart sending: a marketing ${channel} went out ${hoursAgo} h ago (window ${campaign.smartSending.hours} h)`,
-    };
-  }
-  if (capped && (campaign.whenCapped ?? 'skip') === 'wait') return { kind: 'defer', until: capped.until };
-  if (capped) return { kind: 'skip', to, reason: capped.reason };
-  return { kind: 'send', to };
-}
-
-function templateContext(
-  r: PageRecipient,
-  campaign: CampaignDefinition,
-): TemplateContext & { campaign: Record<string, unknown> } {
-  return {
-    contact: { ...r.traits, id: r.contactId, email: r.email, phone: r.phone },
-    event: {},
-    campaign: { id: campaign.id, name: campaign.name },
-    unsubscribe_url: UNSUBSCRIBE_PLACEHOLDER,
-  };
+  return decide(
+    {
+      to: facts ? addressOf(facts, channel) : null,
+      suppressed: facts?.suppressed ?? false,
+      consent: facts?.consent ?? 'never_asked',
+      zone: r.zone,
+      lastSentAt: facts?.lastSentAt ?? null,
+      recent: facts?.recent ?? [],
+    },
+    {
+      channel,
+      transactional: false,
+      now,
+      consentEmail: deps.consentEmail ?? 'opt_out',
+      requireSubscribed: campaign.requireSubscribed,
+      quietHours: campaign.quietHours ?? null,
+      smartSendingHours: campaign.smartSending.enabled ? campaign.smartSending.hours : null,
+      caps: campaignCaps(deps),
+      whenCapped: campaign.whenCapped ?? 'skip',
+    },
+  );
 }
 
 /**
@@ -232,20 +175,21 @@ async function underLease<T>(db: Db, owner: string, leaseMs: number, call: () =>
 }
 
 /** A failed provider call for these messages, by the send rule: unknown, retried, or failed. */
-async function settleFailedCall(db: Db, ids: string[], err: unknown): Promise<'unknown' | 'failed'> {
+async function settleFailedCall(db: Db, ids: string[], owner: string, err: unknown): Promise<'unknown' | 'failed'> {
   if (!(err instanceof ProviderError)) throw err; // a bug: the claims expire and the retry settles them as unknown
   if (err.ambiguous) {
     await finishCampaignMessages(db, ids, {
       status: 'unknown',
       reason: `outcome unknown (${err.message}); marketing messages are not sent again`,
+      owner,
     });
     return 'unknown';
   }
   if (err.retryable) {
-    await finishCampaignMessages(db, ids, { status: 'retrying', reason: err.message });
+    await finishCampaignMessages(db, ids, { status: 'retrying', reason: err.message, owner });
     throw err; // Temporal retries the page with backoff; these rows are claimed again
   }
-  await finishCampaignMessages(db, ids, { status: 'failed', reason: err.message });
+  await finishCampaignMessages(db, ids, { status: 'failed', reason: err.message, owner });
   return 'failed';
 }
 
@@ -331,7 +275,7 @@ export function createCampaignActivities(deps: ActivityDeps) {
         accepted.push({ ids, providerMessageId: result.providerMessageId });
         outcome.sent += ids.length;
       } catch (err) {
-        outcome[await settleFailedCall(db, ids, err)] += ids.length;
+        outcome[await settleFailedCall(db, ids, owner, err)] += ids.length;
       }
     }
   }
@@ -388,21 +332,21 @@ export function createCampaignActivities(deps: ActivityDeps) {
           status: 'sent',
           providerMessageId: result.providerMessageId,
           sentAt,
+          owner,
         });
         outcome.sent += 1;
       } catch (err) {
         if (err instanceof ProviderError && err.partial) await deletePushSubscriptions(db, err.partial.gone ?? []);
-        outcome[await settleFailedCall(db, [c.messageId], err)] += 1;
+        outcome[await settleFailedCall(db, [c.messageId], owner, err)] += 1;
       }
     });
   }
 
   async function sendCampaignPage(req: PageRequest): Promise<PageOutcome> {
     const { campaign, runId } = req;
-    const channel = campaign.message.type;
     const now = Math.max(req.now, Date.now());
     const outcome: PageOutcome = { settled: 0, sent: 0, skipped: 0, unknown: 0, failed: 0, deferred: 0 };
-    const page = await duePage(db, runId, channel, req.now, {
+    const page = await duePage(db, runId, req.now, {
       afterOrd: req.afterOrd,
       limit: req.limit,
       testOnly: req.testOnly,
@@ -430,6 +374,7 @@ export function createCampaignActivities(deps: ActivityDeps) {
     await finishCampaignMessages(db, dead, {
       status: 'unknown',
       reason: 'outcome unknown (an attempt died while sending); marketing messages are not sent again',
+      owner: null,
     });
     outcome.unknown += dead.length;
 
@@ -443,18 +388,25 @@ export function createCampaignActivities(deps: ActivityDeps) {
     }
     const accepted: Accepted = [];
     const sentAt = new Date(now);
+    // This attempt: the owner of every claim it makes, whose finishes are the only ones it records.
+    const owner = randomUUID();
     try {
       for (const [variantId, recipients] of groups) {
         const message = variantMessage(campaign, variantId);
-        settled.push(...(await sendGroup(campaign, message, recipients, { runId, now, outcome, accepted })));
+        settled.push(...(await sendGroup(campaign, message, recipients, { runId, now, owner, outcome, accepted })));
       }
     } catch (err) {
       // The page is retried: what the provider took is recorded now, or the retry would take it for unknown.
       for (const a of accepted)
-        await finishCampaignMessages(db, a.ids, { status: 'sent', providerMessageId: a.providerMessageId, sentAt });
+        await finishCampaignMessages(db, a.ids, {
+          status: 'sent',
+          providerMessageId: a.providerMessageId,
+          sentAt,
+          owner,
+        });
       throw err;
     }
-    await settlePage(db, runId, settled, accepted, sentAt);
+    await settlePage(db, runId, settled, accepted, sentAt, owner);
     outcome.settled = settled.length;
     return outcome;
   }
@@ -467,48 +419,74 @@ export function createCampaignActivities(deps: ActivityDeps) {
     campaign: CampaignDefinition,
     message: CampaignMessage,
     open: PageRecipient[],
-    at: { runId: string; now: number; outcome: PageOutcome; accepted: Accepted },
+    at: { runId: string; now: number; owner: string; outcome: PageOutcome; accepted: Accepted },
   ): Promise<string[]> {
-    const { runId, now, outcome, accepted } = at;
+    const { runId, now, owner, outcome, accepted } = at;
     const channel = message.type;
     const key: CampaignMessageKey = { runId, campaignId: campaign.id, channel, variant: message.id };
     const skips: { contactId: string; recipient: string | null; reason: string }[] = [];
     const deferred: { contactId: string; until: number }[] = [];
     const toSend: { r: PageRecipient; to: string; rendered: Record<string, string> }[] = [];
     const render = pageRenderer(message);
-    const capped = await capRefusalsOf(db, open, channel, now, deps);
-    for (const r of open) {
-      const decision = decide(r, campaign, now, deps, capped.get(r.contactId));
-      if (decision.kind === 'defer') {
-        deferred.push({ contactId: r.contactId, until: decision.until });
-        continue;
+    const caps = campaignCaps(deps);
+    const contactIds = open.map((r) => r.contactId);
+    // Facts, decisions and claims under the recipients' send locks: a journey sending to one of
+    // them at the same moment decides before or after this page, never beside it.
+    const capped = caps.allChannels > 0 || (caps.perChannel[channel] ?? 0) > 0;
+    const smart = campaign.smartSending.enabled && campaign.smartSending.hours > 0;
+    const decideAndClaim = async (tx: Queryable) => {
+      const facts = await loadSendFacts(tx, contactIds, {
+        channel,
+        priority: CAMPAIGN_PRIORITY,
+        now,
+        capWindowMs: capped ? CAP_WINDOW_MS : 0,
+      });
+      for (const r of open) {
+        const f = facts.get(r.contactId);
+        const decision = decideFor(r, f, campaign, now, deps);
+        if (decision.kind === 'defer') {
+          deferred.push({ contactId: r.contactId, until: decision.until });
+          continue;
+        }
+        if (decision.kind === 'skip') {
+          skips.push({ contactId: r.contactId, recipient: decision.to, reason: decision.reason });
+          continue;
+        }
+        try {
+          const context = renderContext({
+            contact: f && { id: f.contactId, email: f.email, phone: f.phone, traits: f.traits },
+            campaign,
+            unsubscribe: true,
+          });
+          toSend.push({ r, to: decision.to, rendered: await render(context) });
+        } catch (err) {
+          skips.push({
+            contactId: r.contactId,
+            recipient: decision.to,
+            reason: `template error: ${(err as Error).message}`,
+          });
+        }
       }
-      if (decision.kind === 'skip') {
-        skips.push({ contactId: r.contactId, recipient: decision.to, reason: decision.reason });
-        continue;
-      }
-      try {
-        toSend.push({ r, to: decision.to, rendered: await render(templateContext(r, campaign)) });
-      } catch (err) {
-        skips.push({
-          contactId: r.contactId,
-          recipient: decision.to,
-          reason: `template error: ${(err as Error).message}`,
-        });
-      }
-    }
-    await recordCampaignSkips(db, key, skips);
-    await deferRecipients(db, runId, deferred);
+      await recordCampaignSkips(tx, key, skips);
+      await deferRecipients(tx, runId, deferred);
+      return claimCampaignMessages(tx, key, {
+        owner,
+        leaseMs,
+        provider: channel === 'email' ? deps.email.name : channel === 'sms' ? deps.sms.name : deps.push.name,
+        recipients: toSend.map((s) => ({ contactId: s.r.contactId, recipient: s.to, content: s.rendered })),
+      });
+    };
+    // Only a decision that counts other sends (the cap, smart sending) needs them serialised.
+    const claimedIds =
+      capped || smart
+        ? await inTransaction(db, async (tx) => {
+            await lockContactSends(tx, contactIds);
+            return decideAndClaim(tx);
+          })
+        : await decideAndClaim(db);
     outcome.skipped += skips.length;
     outcome.deferred += deferred.length;
 
-    const owner = randomUUID();
-    const claimedIds = await claimCampaignMessages(db, key, {
-      owner,
-      leaseMs,
-      provider: channel === 'email' ? deps.email.name : channel === 'sms' ? deps.sms.name : deps.push.name,
-      recipients: toSend.map((s) => ({ contactId: s.r.contactId, recipient: s.to, content: s.rendered })),
-    });
     // Not claimed: another attempt got there since we looked; a later page settles them.
     const claimed: Claimed[] = toSend
       .filter((s) => claimedIds.has(s.r.contactId))

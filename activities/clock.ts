@@ -2,7 +2,7 @@
 import { DateTime } from 'luxon';
 import { anniversaryIn, epochMillisOf, monthDayOf } from '../calendar/anniversary';
 import { durationParts } from '../flows/duration';
-import type { QuietWindow, StepOf } from '../flows/schema';
+import type { StepOf } from '../flows/schema';
 
 export const DEFAULT_TIMEZONE = process.env.DEFAULT_TIMEZONE ?? 'UTC';
 
@@ -12,20 +12,8 @@ export function zoneOf(profile: Record<string, unknown>, override?: string): str
   return candidate && DateTime.local().setZone(candidate).isValid ? candidate : DEFAULT_TIMEZONE;
 }
 
-const minutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
-
-/** When `now` falls in the quiet window, the instant it ends (ms); otherwise undefined. */
-export function quietUntil(now: number, window: QuietWindow, zone: string): number | undefined {
-  const local = DateTime.fromMillis(now, { zone });
-  const at = local.hour * 60 + local.minute;
-  const from = minutes(window.from);
-  const to = minutes(window.to);
-  const inside = from <= to ? at >= from && at < to : at >= from || at < to;
-  if (!inside) return undefined;
-  let end = local.set({ hour: Math.floor(to / 60), minute: to % 60, second: 0, millisecond: 0 });
-  if (end.toMillis() <= now) end = end.plus({ days: 1 });
-  return end.toMillis();
-}
+/** Quiet hours: the rule lives with the sending policy. */
+export { quietUntil } from '../sending/quiet-hours';
 
 /**
  * Numbers in date traits and properties follow calendar/anniversary.ts (below 1e11 Unix

@@ -15,17 +15,11 @@ import {
   type Facts,
 } from '../flows/conditions';
 import type { Condition } from '../flows/schema';
+import { contactProfile } from '../sending/render-context';
 
-/** What profile conditions and templates see of a contact. */
+/** What profile conditions see of a contact: what templates see (sending/render-context.ts). */
 export function profileOf(contact: Contact | undefined): Record<string, unknown> {
-  if (!contact) return {};
-  return {
-    ...contact.traits,
-    id: contact.id,
-    email: contact.email,
-    phone: contact.phone,
-    created_at: contact.createdAt,
-  };
+  return contactProfile(contact);
 }
 
 /**

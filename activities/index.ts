@@ -4,7 +4,7 @@
  */
 import { canonicalContactId } from '../db/contact-merge';
 import type { ConsentEmailPolicy } from '../audiences/consent-policy';
-import type { FrequencyCaps } from '../audiences/frequency-cap';
+import type { FrequencyCaps } from '../sending/policy';
 import { getContact } from '../db/contacts';
 import { recordJourneyEnd as writeJourneyEnd } from '../db/journeys';
 import { deletePushSubscriptions, pushSubscriptionsOf } from '../db/push-subscriptions';
@@ -86,7 +86,6 @@ export function createActivities(deps: ActivityDeps) {
   const emailSender: ChannelSender<StepOf<'email'>, OutgoingEmail> = {
     channel: 'email',
     provider: deps.email,
-    recipient: async (_db, contact) => contact.email,
     compose: async (_db, r, to, step, customArgs, _contact, rules) => {
       const messageId = customArgs.parcours_message_id;
       let html = rules.tracking?.clicks ? trackClicks(r.html, deps.links, messageId) : r.html;
@@ -107,18 +106,11 @@ export function createActivities(deps: ActivityDeps) {
   const smsSender: ChannelSender<StepOf<'sms'>, OutgoingSms> = {
     channel: 'sms',
     provider: deps.sms,
-    recipient: async (_db, contact) => contact.phone,
     compose: async (_db, r, to) => ({ to, body: r.body }),
   };
   const pushSender: ChannelSender<StepOf<'push'>, OutgoingPush> = {
     channel: 'push',
     provider: deps.push,
-    recipient: async (db, contact) => {
-      const subscriptions = await pushSubscriptionsOf(db, contact.id);
-      return subscriptions.length > 0
-        ? `web push (${subscriptions.length} subscription${subscriptions.length > 1 ? 's' : ''})`
-        : null;
-    },
     compose: async (db, r, _to, _step, ids, contact) => ({
       subscriptions: await pushSubscriptionsOf(db, contact.id),
       payload: JSON.stringify({ title: r.title, body: r.body, url: r.url, icon: r.icon, data: ids }),

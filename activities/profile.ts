@@ -12,9 +12,8 @@ import { eventExists, insertEvent } from '../db/events';
 import { inTransaction, type Db } from '../db/pool';
 import type { StepOf } from '../flows/schema';
 import { liquid } from '../flows/templates';
-import { profileOf } from './facts';
 import { checkGuard, type GuardRequest, type GuardStop } from './guard';
-import { journeyData } from './send-message';
+import { renderContext } from '../sending/render-context';
 import { EVENTS } from '../flows/event-names';
 
 /** `entered` stays for the workflow's sake (it reads it) and is always empty now: entering is the router's job. */
@@ -32,11 +31,7 @@ export async function applyProfileStep(
   if (stop) return stop;
 
   const current = await getContact(db, journey.contactId);
-  const context = {
-    contact: profileOf(current),
-    event: { name: req.trigger.name, properties: req.trigger.properties, timestamp: req.trigger.timestamp },
-    journey: journeyData(journey),
-  };
+  const context = renderContext({ contact: current, event: req.trigger, journey });
   const set: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(step.set ?? {}))
     set[key] = typeof value === 'string' ? await liquid.parseAndRender(value, context) : value;

@@ -1,6 +1,11 @@
 /**
- * Sends that never repeat: each attempt claims the step's message (a lease) before calling the
- * provider, and an attempt that finds a dead attempt's claim settles what happened to it first.
+ * Sends that never repeat, for journeys' messages and webhooks, double opt-in confirmations and
+ * (page by page, db/campaigns.ts) campaigns: one claim protocol in two phases. An attempt claims
+ * the message (a lease), then hands it to the provider in one statement right before the call
+ * (handToProvider: only while it still holds the claim within its lease, so an attempt that
+ * stalled and lost its claim never calls the provider), and records the outcome only as the
+ * claim's owner. An attempt that finds a dead attempt's claim settles it first: a claim never
+ * handed went nowhere and is claimed again; a handed one follows the rule below.
  *
  * The rule for an outcome we cannot know (the worker died between the provider's answer and our
  * record, or the call timed out after the request was written):
@@ -14,6 +19,7 @@ import {
   expireLease,
   finishAttempt,
   getMessage,
+  handToProvider,
   leaseLive,
   renewLease,
   type MessageKey,
@@ -42,8 +48,11 @@ export function messageKeyOf(
   stepId: string,
   channel: MessageKey['channel'],
   transactional: boolean,
+  priority: number,
 ): MessageKey {
   return {
+    source: channel === 'webhook' ? 'webhook' : 'flow',
+    priority,
     sendKey: sendKeyOf(journey, triggerId, stepId),
     journeyRunId: journey.runId,
     flowId: journey.flowId,
@@ -81,6 +90,9 @@ export async function settlePrevious(
     );
   }
 
+  // Never handed to the provider (the claim's second phase): it went nowhere, send it.
+  if (!previous.handedAt) return { kind: 'open', takeOver: true };
+
   const since = new Date(previous.updatedAt);
   const lookup = opts.provider?.lookup;
   if (lookup && previous.recipient && previous.content) {
@@ -102,6 +114,19 @@ export async function settlePrevious(
   // Re-read: the dead attempt may have come back and recorded "sent" meanwhile.
   const now = (await getMessage(db, previous.id)) ?? { ...previous, status: 'unknown', reason };
   return now.status === 'sent' ? { kind: 'sent', message: now } : { kind: 'unknown', message: now };
+}
+
+/**
+ * The claim's second phase: this attempt may call the provider only if it still holds the claim
+ * within its lease. Otherwise it stalled past its lease and the message may be another attempt's
+ * now: retryable, and the next attempt reads what that one did.
+ */
+export async function handOver(db: Queryable, message: MessageRecord, owner: string): Promise<void> {
+  if ((await handToProvider(db, owner, [message.id])).has(message.id)) return;
+  throw ApplicationFailure.retryable(
+    `message ${message.id}: this attempt lost its claim before calling the provider (it outlived its lease)`,
+    'MessageClaimLost',
+  );
 }
 
 /**
@@ -158,10 +183,11 @@ export async function settleFailure(
     await finishAttempt(db, message.id, {
       status: 'retrying',
       reason: `outcome unknown (${err.message}); transactional: sent again`,
+      owner,
     });
     throw err;
   }
-  await finishAttempt(db, message.id, { status: err.retryable ? 'retrying' : 'failed', reason: err.message });
+  await finishAttempt(db, message.id, { status: err.retryable ? 'retrying' : 'failed', reason: err.message, owner });
   if (err.retryable) throw err; // Temporal retries with backoff
   throw ApplicationFailure.nonRetryable(err.message, 'ProviderRejected', { messageId: message.id, status: err.status });
 }

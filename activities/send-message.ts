@@ -6,32 +6,33 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
-import { marketingRefusal, type ConsentEmailPolicy } from '../audiences/consent-policy';
-import { capRefusal, flowCapSettings, type FrequencyCaps } from '../audiences/frequency-cap';
+import type { ConsentEmailPolicy } from '../audiences/consent-policy';
+import { flowCapSettings } from '../audiences/frequency-cap';
 import { flowHoldoutKey, isHeldOut } from '../audiences/holdout';
-import { consentStatusOf } from '../db/consent';
 import { getContact, type Contact } from '../db/contacts';
 import { getFlowVersion } from '../db/flows';
 import {
   claimMessage,
   findStepMessage,
   finishAttempt,
-  isSuppressed,
-  lastMarketingSentAt,
   recordSkipped,
   releaseClaim,
+  type MessageKey,
   type MessageRecord,
 } from '../db/messages';
-import type { Queryable } from '../db/pool';
-import type { FlowDefinition, QuietWindow, StepOf } from '../flows/schema';
+import { inTransaction, type Db, type Queryable } from '../db/pool';
+import { addressOf, loadSendFacts, lockContactSends } from '../db/send-facts';
+import type { QuietWindow, StepOf } from '../flows/schema';
 import { renderFields } from '../flows/templates';
-import { quietUntil, zoneOf } from './clock';
-import { profileOf } from './facts';
-import { checkGuard, type GuardRequest, type GuardStop, type JourneyRef } from './guard';
+import { CAP_WINDOW_MS, decide, type Decision, type FrequencyCaps } from '../sending/policy';
+import { renderContext } from '../sending/render-context';
+import { zoneOf } from './clock';
+import { checkGuard, type GuardRequest, type GuardStop } from './guard';
 import { ProviderError, type Provider, type SendResult } from './providers/types';
-import { DEFAULT_LEASE_MS, messageKeyOf, settleFailure, settlePrevious, underClaim } from './send-claim';
+import { DEFAULT_LEASE_MS, handOver, messageKeyOf, settleFailure, settlePrevious, underClaim } from './send-claim';
 
 export type { JourneyRef } from './guard';
+export { UNSUBSCRIBE_PLACEHOLDER } from '../sending/render-context';
 
 export type SendStep = StepOf<'email'> | StepOf<'sms'> | StepOf<'push'>;
 
@@ -65,8 +66,6 @@ export type SendOutcome =
 export interface ChannelSender<S extends SendStep, M> {
   channel: S['type'];
   provider: Provider<M>;
-  /** Where this contact receives this channel, or null (the step is skipped). */
-  recipient(db: Queryable, contact: Contact): Promise<string | null>;
   /** The provider message from the rendered template fields. */
   compose(
     db: Queryable,
@@ -92,33 +91,27 @@ export interface SendPolicy {
   consentEmail?: ConsentEmailPolicy;
 }
 
-/**
- * Consent for a marketing message (audiences/consent-policy.ts): the contact's status on the
- * channel, the email policy, and the `requireSubscribed` of the flow version the journey runs.
- */
-async function consentRefusal(
-  db: Queryable,
-  journey: JourneyRef,
-  channel: SendStep['type'],
-  policy: SendPolicy,
-  flow: FlowDefinition | undefined,
-): Promise<string | undefined> {
-  const status = await consentStatusOf(db, journey.contactId, channel);
-  if (status === 'subscribed') return undefined;
-  return marketingRefusal(channel, status, {
-    emailPolicy: policy.consentEmail ?? 'opt_out',
-    requireSubscribed: flow?.requireSubscribed === true,
-  });
-}
+/** What the decision under the contact's lock came to. */
+type Claimed =
+  | { kind: 'claimed'; message: MessageRecord; rendered: Record<string, string>; to: string }
+  | { kind: 'skipped'; message: MessageRecord }
+  | { kind: 'deferred'; until: number; reason: string }
+  | { kind: 'template-error'; to: string; error: Error }
+  | { kind: 'taken' };
 
 export async function sendMessage<S extends SendStep, M>(
-  db: Queryable,
+  db: Db,
   sender: ChannelSender<S, M>,
   policy: SendPolicy,
   req: SendRequest<S>,
 ): Promise<SendOutcome> {
   const { journey, step } = req;
-  const key = messageKeyOf(journey, req.trigger.id, step.id, sender.channel, step.transactional);
+
+  // The flow version the journey runs, as stored (consent, holdout, priority): read here rather
+  // than carried in the workflow's input, so the journey workflow did not change for them.
+  const flow = step.transactional ? undefined : await getFlowVersion(db, journey.flowId, journey.flowVersion);
+  const { priority, whenCapped } = flowCapSettings(flow);
+  const key = messageKeyOf(journey, req.trigger.id, step.id, sender.channel, step.transactional, priority);
 
   // What earlier attempts left (this run's, or a run before a reset): a message that went out,
   // or may have, is never sent again; a live claim of another attempt makes this one wait.
@@ -133,9 +126,6 @@ export async function sendMessage<S extends SendStep, M>(
   const stop = await checkGuard(db, req, { holdWhenPaused: true, contact: contact ?? null });
   if (stop) return stop;
 
-  // The flow version the journey runs, as stored (consent, holdout, priority): read here rather
-  // than carried in the workflow's input, so the journey workflow did not change for them.
-  const flow = step.transactional ? undefined : await getFlowVersion(db, journey.flowId, journey.flowVersion);
   // A control contact enters and is measured like the others but gets no marketing message.
   if (flow?.holdout && isHeldOut(flowHoldoutKey(journey.flowId), journey.contactId, flow.holdout.share)) {
     return skipped(
@@ -148,70 +138,128 @@ export async function sendMessage<S extends SendStep, M>(
     );
   }
 
-  const to = contact ? await sender.recipient(db, contact) : null;
-  if (!contact || !to) return skipped(await recordSkipped(db, key, null, `contact has no ${ADDRESS[sender.channel]}`));
-  if (await isSuppressed(db, sender.channel, to, step.transactional))
-    return skipped(await recordSkipped(db, key, to, 'address is suppressed'));
-  if (!step.transactional) {
-    const refusal = await consentRefusal(db, journey, sender.channel, policy, flow);
-    if (refusal) return skipped(await recordSkipped(db, key, to, refusal));
-  }
-
   const now = Math.max(req.now, Date.now());
-  if (!step.transactional) {
-    const held = await marketingRules(db, { ...req, now }, sender.channel, contact, policy, flow);
-    if (held?.status === 'deferred') return held;
-    if (held) return skipped(await recordSkipped(db, key, to, held.reason));
-  }
-
-  let rendered: Record<string, string>;
-  try {
-    rendered = await renderFields(step, {
-      contact: profileOf(contact),
-      event: { name: req.trigger.name, properties: req.trigger.properties, timestamp: req.trigger.timestamp },
-      journey: journeyData(journey),
-      // Replaced by the message's own signed link once the message has an id.
-      unsubscribe_url: UNSUBSCRIBE_PLACEHOLDER,
-    });
-  } catch (err) {
-    await recordSkipped(db, key, to, `template error: ${(err as Error).message}`);
-    throw ApplicationFailure.nonRetryable(
-      `template error in step ${step.id}: ${(err as Error).message}`,
-      'TemplateError',
-    );
-  }
-
+  const countsOtherSends =
+    policy.frequencyCapPerDay > 0 || Object.values(policy.frequencyCapPerChannel ?? {}).some((n) => n > 0);
   const owner = randomUUID();
   const leaseMs = policy.leaseMs ?? DEFAULT_LEASE_MS;
-  const message = await claimMessage(db, key, {
-    recipient: to,
-    provider: sender.provider.name,
-    content: rendered,
-    owner,
-    leaseMs,
-    takeOver: settled.takeOver,
+  // Facts, decision and claim under the contact's send lock: a second sender to this contact
+  // (another journey, a campaign page) decides after this claim and counts it.
+  const decided = await inTransaction(db, async (tx): Promise<Claimed> => {
+    // Only a decision that counts other sends (the cap, smart sending) needs them serialised.
+    if (!step.transactional && (countsOtherSends || req.rules.smartSendingHours))
+      await lockContactSends(tx, [journey.contactId]);
+    const facts = (
+      await loadSendFacts(tx, [journey.contactId], {
+        channel: sender.channel,
+        priority,
+        now,
+        transactional: step.transactional,
+        capWindowMs: CAP_WINDOW_MS,
+      })
+    ).get(journey.contactId);
+    const decision: Decision = decide(
+      {
+        to: facts ? addressOf(facts, sender.channel) : null,
+        suppressed: facts?.suppressed ?? false,
+        consent: facts?.consent ?? 'never_asked',
+        zone: zoneOf(facts?.traits ?? {}),
+        lastSentAt: facts?.lastSentAt ?? null,
+        recent: facts?.recent ?? [],
+      },
+      {
+        channel: sender.channel,
+        transactional: step.transactional,
+        now,
+        consentEmail: policy.consentEmail ?? 'opt_out',
+        requireSubscribed: flow?.requireSubscribed === true,
+        quietHours: req.rules.quietHours,
+        smartSendingHours: req.rules.smartSendingHours,
+        caps: { allChannels: policy.frequencyCapPerDay, perChannel: policy.frequencyCapPerChannel ?? {} },
+        whenCapped,
+      },
+    );
+    if (decision.kind === 'defer') return { kind: 'deferred', until: decision.until, reason: decision.reason };
+    if (decision.kind === 'skip')
+      return { kind: 'skipped', message: await recordSkipped(tx, key, decision.to, decision.reason) };
+    let rendered: Record<string, string>;
+    try {
+      rendered = await renderFields(
+        step,
+        renderContext({
+          contact,
+          event: req.trigger,
+          journey,
+          // Replaced by the message's own signed link once the message has an id.
+          unsubscribe: true,
+        }),
+      );
+    } catch (err) {
+      return { kind: 'template-error', to: decision.to, error: err as Error };
+    }
+    const message = await claimMessage(tx, key, {
+      recipient: decision.to,
+      provider: sender.provider.name,
+      content: rendered,
+      owner,
+      leaseMs,
+      takeOver: settled.takeOver,
+    });
+    return message ? { kind: 'claimed', message, rendered, to: decision.to } : { kind: 'taken' };
   }).catch(async (err: unknown) => {
-    // The insert may have committed with its answer lost (a Postgres blip): the provider was not
+    // The commit may have succeeded with its answer lost (a Postgres blip): the provider was not
     // called, so free the claim if the database is back, or its expiry will be taken for a dead send.
     await releaseClaim(db, key.sendKey, owner).catch(() => undefined);
     throw err;
   });
-  if (!message) {
+
+  if (decided.kind === 'deferred')
+    return { status: 'deferred', until: new Date(decided.until).toISOString(), reason: decided.reason };
+  if (decided.kind === 'skipped') return skipped(decided.message);
+  if (decided.kind === 'template-error') {
+    const { error } = decided;
+    await recordSkipped(db, key, decided.to, `template error: ${error.message}`);
+    throw ApplicationFailure.nonRetryable(`template error in step ${step.id}: ${error.message}`, 'TemplateError');
+  }
+  if (decided.kind === 'taken') {
     // Another attempt claimed (or finished) it since we looked: the next attempt reads its outcome.
     throw ApplicationFailure.retryable(`message of step ${step.id} was claimed by another attempt`, 'MessageClaimed');
   }
+  return deliver(db, sender, req, { ...decided, owner, leaseMs, now, contact: contact!, key });
+}
+
+/** The claimed message to the provider: handed over (if this attempt still holds it), sent, recorded. */
+async function deliver<S extends SendStep, M>(
+  db: Db,
+  sender: ChannelSender<S, M>,
+  req: SendRequest<S>,
+  claim: {
+    message: MessageRecord;
+    rendered: Record<string, string>;
+    to: string;
+    owner: string;
+    leaseMs: number;
+    now: number;
+    contact: Contact;
+    key: MessageKey;
+  },
+): Promise<SendOutcome> {
+  const { journey, step } = req;
+  const { message, owner, leaseMs } = claim;
   const ids = { parcours_message_id: message.id, parcours_flow_id: journey.flowId, parcours_step_id: step.id };
   let outgoing: M;
   try {
-    outgoing = await sender.compose(db, rendered, to, step, ids, contact, req.rules);
+    outgoing = await sender.compose(db, claim.rendered, claim.to, step, ids, claim.contact, req.rules);
   } catch (err) {
     // Nothing reached the provider: free the claim for the retry.
     await finishAttempt(db, message.id, {
       status: 'retrying',
       reason: `before sending: ${(err as Error).message}`,
+      owner,
     }).catch(() => undefined);
     throw err;
   }
+  await handOver(db, message, owner);
   let result: SendResult;
   try {
     result = await underClaim(db, message, owner, leaseMs, () => sender.provider.send(outgoing));
@@ -232,7 +280,8 @@ export async function sendMessage<S extends SendStep, M>(
   await finishAttempt(db, message.id, {
     status: 'sent',
     providerMessageId: result.providerMessageId,
-    sentAt: new Date(now),
+    sentAt: new Date(claim.now),
+    owner,
   });
   await sender.afterSend?.(db, result);
   return {
@@ -259,71 +308,6 @@ function unknownOutcome(message: MessageRecord): SendOutcome {
     reason: message.reason ?? 'outcome unknown: not sent again',
     unknown: true,
   };
-}
-
-/** What `{{ unsubscribe_url }}` renders to until the message id (and so its link) exists. */
-export const UNSUBSCRIBE_PLACEHOLDER = 'https://unsubscribe.parcours.invalid/';
-
-const ADDRESS: Record<SendStep['type'], string> = {
-  email: 'email address',
-  sms: 'phone number',
-  push: 'push subscription',
-};
-
-export function journeyData(journey: JourneyRef): Record<string, unknown> {
-  return {
-    flowId: journey.flowId,
-    flowVersion: journey.flowVersion,
-    runId: journey.runId,
-    workflowId: journey.workflowId,
-    startedAt: journey.startedAt,
-  };
-}
-
-/**
- * Quiet hours defer; smart sending skips; the frequency cap skips, or defers when the flow says
- * `whenCapped: "wait"`. Transactional messages never get here.
- */
-async function marketingRules(
-  db: Queryable,
-  req: SendRequest<SendStep> & { now: number },
-  channel: SendStep['type'],
-  contact: Contact,
-  policy: SendPolicy,
-  flow: FlowDefinition | undefined,
-): Promise<{ status: 'deferred'; until: string; reason: string } | { status: 'skip'; reason: string } | undefined> {
-  if (req.rules.quietHours) {
-    const zone = zoneOf(contact.traits);
-    const until = quietUntil(req.now, req.rules.quietHours, zone);
-    if (until !== undefined) {
-      return {
-        status: 'deferred',
-        until: new Date(until).toISOString(),
-        reason: `quiet hours ${req.rules.quietHours.from}-${req.rules.quietHours.to} (${zone})`,
-      };
-    }
-  }
-  const { priority, whenCapped } = flowCapSettings(flow);
-  if (req.rules.smartSendingHours) {
-    // Like the cap: only messages of this flow's priority or higher count.
-    const last = await lastMarketingSentAt(db, contact.id, channel, priority);
-    if (last !== undefined && last > req.now - req.rules.smartSendingHours * 3_600_000 && last <= req.now) {
-      const hoursAgo = ((req.now - last) / 3_600_000).toFixed(1);
-      return {
-        status: 'skip',
-        reason: `smart sending: a marketing ${channel} went out ${hoursAgo} h ago (window ${req.rules.smartSendingHours} h)`,
-      };
-    }
-  }
-  const caps: FrequencyCaps = {
-    allChannels: policy.frequencyCapPerDay,
-    perChannel: policy.frequencyCapPerChannel ?? {},
-  };
-  const capped = await capRefusal(db, contact.id, channel, priority, req.now, caps);
-  if (capped && whenCapped === 'wait')
-    return { status: 'deferred', until: new Date(capped.until).toISOString(), reason: capped.reason };
-  if (capped) return { status: 'skip', reason: capped.reason };
-  return undefined;
 }
 
 function skipped(message: { id: string; reason: string | null }): SendOutcome {

@@ -5,6 +5,7 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
+import { DEFAULT_FLOW_PRIORITY } from '../audiences/frequency-cap';
 import { flowHoldoutKey, isHeldOut } from '../audiences/holdout';
 import { getFlowVersion } from '../db/flows';
 import { claimMessage, findStepMessage, finishAttempt, recordSkipped } from '../db/messages';
@@ -12,11 +13,10 @@ import type { Queryable } from '../db/pool';
 import type { StepOf } from '../flows/schema';
 import { renderFields } from '../flows/templates';
 import { getContact } from '../db/contacts';
-import { profileOf } from './facts';
 import { checkGuard, type GuardRequest, type GuardStop } from './guard';
-import { journeyData } from './send-message';
+import { renderContext } from '../sending/render-context';
 import { PROVIDER_TIMEOUT_MS, ProviderError } from './providers/types';
-import { DEFAULT_LEASE_MS, messageKeyOf, settleFailure, settlePrevious, underClaim } from './send-claim';
+import { DEFAULT_LEASE_MS, handOver, messageKeyOf, settleFailure, settlePrevious, underClaim } from './send-claim';
 
 export type WebhookOutcome =
   | { status: 'sent'; messageId: string; httpStatus: number }
@@ -38,7 +38,8 @@ export async function callWebhook(
   opts: { timeoutMs?: number; leaseMs?: number } = {},
 ): Promise<WebhookOutcome> {
   const { journey, step } = req;
-  const key = messageKeyOf(journey, req.trigger.id, step.id, 'webhook', true);
+  // Webhooks are calls to other systems: never counted by the cap, whatever their priority.
+  const key = messageKeyOf(journey, req.trigger.id, step.id, 'webhook', true, DEFAULT_FLOW_PRIORITY);
   const settled = await settlePrevious(db, await findStepMessage(db, key), { transactional: true });
   if (settled.kind !== 'open')
     return {
@@ -69,11 +70,7 @@ export async function callWebhook(
     );
 
   const contact = await getContact(db, journey.contactId);
-  const { body } = await renderFields(step, {
-    contact: profileOf(contact),
-    event: { name: req.trigger.name, properties: req.trigger.properties, timestamp: req.trigger.timestamp },
-    journey: journeyData(journey),
-  });
+  const { body } = await renderFields(step, renderContext({ contact, event: req.trigger, journey }));
   try {
     JSON.parse(body);
   } catch (err) {
@@ -94,6 +91,7 @@ export async function callWebhook(
   });
   if (!message)
     throw ApplicationFailure.retryable(`webhook of step ${step.id} was claimed by another attempt`, 'MessageClaimed');
+  await handOver(db, message, owner);
   const timestamp = Math.floor(Date.now() / 1000);
   let response: Response;
   try {
@@ -125,6 +123,7 @@ export async function callWebhook(
       status: 'sent',
       providerMessageId: String(response.status),
       sentAt: new Date(Math.max(req.now, Date.now())),
+      owner,
     });
     return { status: 'sent', messageId: message.id, httpStatus: response.status };
   }

@@ -10,7 +10,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { EmailProvider } from '../activities/providers/types';
 import { ProviderError } from '../activities/providers/types';
-import { DEFAULT_LEASE_MS, underClaim } from '../activities/send-claim';
+import { DEFAULT_LEASE_MS, handOver, underClaim } from '../activities/send-claim';
+import { DEFAULT_FLOW_PRIORITY } from './frequency-cap';
 import type { LinkSettings } from '../engagement/links';
 import { signLink } from '../engagement/tokens';
 import {
@@ -82,12 +83,14 @@ export async function sendConfirmation(
   const key: MessageKey = {
     sendKey: `double-opt-in:${req.contactId}|${req.consentEventId}|confirm-email`,
     journeyRunId: `double-opt-in:${req.consentEventId}`,
-    flowId: 'double-opt-in',
-    flowVersion: 0,
+    flowId: null,
+    flowVersion: null,
     stepId: 'confirm-email',
     contactId: req.contactId,
     channel: 'email',
     transactional: true,
+    source: 'confirmation',
+    priority: DEFAULT_FLOW_PRIORITY,
   };
   const previous = await findStepMessage(db, key);
   if (previous && previous.status !== 'retrying' && previous.status !== 'failed')
@@ -113,26 +116,37 @@ export async function sendConfirmation(
     takeOver: false,
   });
   if (!message) return { messageId: previous?.id ?? '', status: 'skipped', reason: 'being sent by another request' };
+  // Lost between the claim and here (a stall past the lease): the request that took it sends it.
+  const lost = await handOver(db, message, owner).then(
+    () => false,
+    () => true,
+  );
+  if (lost) return { messageId: message.id, status: 'skipped', reason: 'being sent by another request' };
   try {
     const result = await underClaim(db, message, owner, DEFAULT_LEASE_MS, () =>
       sender.email.send({
         to: req.to,
         from: sender.from,
         ...content,
-        customArgs: { parcours_message_id: message.id, parcours_flow_id: key.flowId, parcours_step_id: key.stepId },
+        customArgs: {
+          parcours_message_id: message.id,
+          parcours_flow_id: 'double-opt-in',
+          parcours_step_id: key.stepId,
+        },
       }),
     );
     await finishAttempt(db, message.id, {
       status: 'sent',
       providerMessageId: result.providerMessageId,
       sentAt: new Date(),
+      owner,
     });
     return { messageId: message.id, status: 'sent' };
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     // No worker retries this: the row says what happened and a new PUT of "pending" sends again.
     const status = err instanceof ProviderError && err.retryable ? 'retrying' : 'failed';
-    await finishAttempt(db, message.id, { status, reason });
+    await finishAttempt(db, message.id, { status, reason, owner });
     return { messageId: message.id, status, reason };
   }
 }

@@ -6,7 +6,10 @@
 import { holdoutFractionSql, holdoutLift, type GroupTotals, type HoldoutLift } from '../audiences/holdout';
 import { campaignHoldoutKey, type CampaignDefinition, type CampaignStatus } from '../campaigns/schema';
 import type { QueryConfig } from 'pg';
+import { CAMPAIGN_PRIORITY } from '../audiences/frequency-cap';
 import { inTransaction, type Db, type Queryable } from './pool';
+
+export { handToProvider } from './messages';
 
 /** A recipient's message in a run (messages.send_key): one per run and contact, whatever retries and crashes happen. */
 const sendKeySql = (run: string, contact: string) => `'campaign:' || ${run} || '|' || ${contact}`;
@@ -165,20 +168,15 @@ async function countRecipients(q: Queryable, runId: string): Promise<number> {
   return rows[0].n;
 }
 
-/** A recipient of a page with what the send rules need, read in one query. */
+/**
+ * A due recipient of a page: who, where (zone, variant), and what earlier attempts of this run
+ * left. What the send rules need about the contact is read under its send lock (db/send-facts.ts).
+ */
 export interface PageRecipient {
   contactId: string;
   zone: string;
   /** A/B tests: the variant; null without a test. */
   variant: string | null;
-  email: string | null;
-  phone: string | null;
-  traits: Record<string, unknown>;
-  consent: string;
-  /** Suppressed for marketing on the campaign's channel. */
-  suppressed: boolean;
-  /** Last marketing message on the channel (smart sending), ms. */
-  lastSentAt: number | null;
   /** What earlier attempts of this run left for the recipient (read with the page: one query). */
   previous: CampaignMessageState | null;
 }
@@ -190,7 +188,6 @@ export interface PageRecipient {
 export async function duePage(
   q: Queryable,
   runId: string,
-  channel: string,
   now: number,
   window: { afterOrd: number; limit: number /** A/B test phase: only the test's members. */; testOnly?: boolean },
 ): Promise<PageRecipient[]> {
@@ -198,40 +195,22 @@ export async function duePage(
     contact_id: string;
     zone: string;
     variant: string | null;
-    email: string | null;
-    phone: string | null;
-    traits: Record<string, unknown>;
-    consent: string | null;
-    suppressed: boolean;
-    last_sent_at: Date | null;
     message_id: string | null;
     message_status: string | null;
     live: boolean;
     handed: boolean;
   }>(
-    `SELECT r.contact_id, r.zone, r.variant, c.email, c.phone, c.traits, cc.status AS consent,
-            EXISTS (SELECT 1 FROM suppressions s, LATERAL (SELECT CASE $2 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email END) AS a(address)
-                     WHERE s.channel = $2 AND s.address IN (lower(a.address), suppression_hash(a.address))) AS suppressed,
-            (SELECT max(m.sent_at) FROM messages m WHERE m.contact_id = r.contact_id AND m.channel = $2 AND m.status = 'sent' AND NOT m.transactional AND m.sent_at <= $3) AS last_sent_at,
-            pm.id AS message_id, pm.status AS message_status,
+    `SELECT r.contact_id, r.zone, r.variant, pm.id AS message_id, pm.status AS message_status,
             COALESCE(pm.status = 'sending' AND pm.lease_until > now(), false) AS live, pm.provider_called_at IS NOT NULL AS handed
-       FROM (SELECT * FROM campaign_recipients WHERE run_id = $1 AND NOT done AND due_at <= $3 AND ord > $4 AND ord <= $4 + $5 AND (NOT $6 OR variant IS NOT NULL) ORDER BY ord) r
-       JOIN contacts c ON c.id = r.contact_id
-       LEFT JOIN contact_consent cc ON cc.contact_id = r.contact_id AND cc.channel = $2
+       FROM (SELECT * FROM campaign_recipients WHERE run_id = $1 AND NOT done AND due_at <= $2 AND ord > $3 AND ord <= $3 + $4 AND (NOT $5 OR variant IS NOT NULL) ORDER BY ord) r
        LEFT JOIN messages pm ON pm.send_key = ${sendKeySql('r.run_id', 'r.contact_id')}
       ORDER BY r.ord`,
-    [runId, channel, new Date(now), window.afterOrd, window.limit, window.testOnly ?? false],
+    [runId, new Date(now), window.afterOrd, window.limit, window.testOnly ?? false],
   );
   return rows.map((r) => ({
     contactId: r.contact_id,
     zone: r.zone,
     variant: r.variant,
-    email: r.email,
-    phone: r.phone,
-    traits: r.traits,
-    consent: r.consent ?? 'never_asked',
-    suppressed: r.suppressed,
-    lastSentAt: r.last_sent_at?.getTime() ?? null,
     previous:
       r.message_id === null
         ? null
@@ -257,15 +236,17 @@ export async function settlePage(
   settled: string[],
   sent: { ids: string[]; providerMessageId: string }[],
   sentAt: Date,
+  owner: string,
 ): Promise<void> {
   const ids = sent.flatMap((s) => s.ids);
   if (ids.length === 0) return markDone(q, runId, settled);
   await q.query(
     `WITH sent AS (
        UPDATE messages m SET status = 'sent', provider_message_id = s.provider_message_id, reason = NULL, sent_at = $5, lease_until = NULL, lease_owner = NULL, updated_at = now()
-         FROM unnest($3::uuid[], $4::text[]) AS s(id, provider_message_id) WHERE m.id = s.id)
+         FROM unnest($3::uuid[], $4::text[]) AS s(id, provider_message_id)
+        WHERE m.id = s.id AND (m.status <> 'sending' OR m.lease_owner = $6 OR m.lease_until <= now()))
      UPDATE campaign_recipients SET done = true WHERE run_id = $1 AND contact_id = ANY($2)`,
-    [runId, settled, ids, sent.flatMap((s) => s.ids.map(() => s.providerMessageId)), sentAt],
+    [runId, settled, ids, sent.flatMap((s) => s.ids.map(() => s.providerMessageId)), sentAt, owner],
   );
 }
 
@@ -353,11 +334,10 @@ export interface CampaignMessageKey {
 }
 
 const MESSAGE_COLUMNS =
-  'send_key, journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, recipient, campaign_id, campaign_run_id, variant';
-// Journey columns a campaign message fills so every reader of messages works unchanged:
-// journey_run_id is "<run>|<contact>" (the old unique key is per journey run and step),
-// flow_id "campaign:<id>" (never a flow id: slugs have no colon), version 0, step = variant.
-const MESSAGE_VALUES = `${sendKeySql('$1', 't.contact_id')}, $1 || '|' || t.contact_id, 'campaign:' || $2, 0, $4, t.contact_id, $3, false, t.recipient, $2, $1, $4`;
+  'send_key, journey_run_id, step_id, contact_id, channel, transactional, recipient, campaign_id, campaign_run_id, variant, source, priority';
+// A campaign message names its campaign, run and variant, and belongs to no flow. journey_run_id
+// is "<run>|<contact>" (the old unique key is per journey run and step), step = variant.
+const MESSAGE_VALUES = `${sendKeySql('$1', 't.contact_id')}, $1 || '|' || t.contact_id, $4, t.contact_id, $3, false, t.recipient, $2, $1, $4, 'campaign', ${CAMPAIGN_PRIORITY}`;
 
 /**
  * Rows a dead or failed attempt certainly did not send: "retrying", or a "sending" claim whose
@@ -432,21 +412,6 @@ export async function recordCampaignSkips(
   );
 }
 
-/**
- * The second phase of the claim, in one statement immediately before the provider call: these
- * messages are handed to the provider. Only rows this attempt still holds are marked (a claim
- * another attempt took over after our lease ran out is theirs); the answer is the ids marked,
- * the only ones the caller may send.
- */
-export async function handToProvider(q: Queryable, owner: string, ids: string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const { rows } = await q.query<{ id: string }>(
-    "UPDATE messages SET provider_called_at = now() WHERE id = ANY($1::uuid[]) AND lease_owner = $2 AND status = 'sending' RETURNING id",
-    [ids, owner],
-  );
-  return new Set(rows.map((r) => r.id));
-}
-
 /** Keeps this attempt's claims alive while a long provider call runs. */
 export async function renewCampaignLeases(q: Queryable, owner: string, leaseMs: number): Promise<void> {
   await q.query(
@@ -455,23 +420,30 @@ export async function renewCampaignLeases(q: Queryable, owner: string, leaseMs: 
   );
 }
 
+/**
+ * Outcomes of a page's messages, as finishAttempt records one: by the attempt holding the claims
+ * (`owner`; a "sent" is recorded unless another attempt holds a live claim), or without one, the
+ * dead claims of an earlier attempt only.
+ */
 export async function finishCampaignMessages(
   q: Queryable,
   ids: string[],
   outcome:
-    | { status: 'sent'; providerMessageId: string; sentAt: Date }
-    | { status: 'unknown' | 'retrying' | 'failed'; reason: string },
+    | { status: 'sent'; providerMessageId: string; sentAt: Date; owner: string }
+    | { status: 'unknown' | 'retrying' | 'failed'; reason: string; owner: string | null },
 ): Promise<void> {
   if (ids.length === 0) return;
   if (outcome.status === 'sent') {
     await q.query(
-      "UPDATE messages SET status = 'sent', provider_message_id = $2, reason = NULL, sent_at = $3, lease_until = NULL, lease_owner = NULL, updated_at = now() WHERE id = ANY($1::uuid[])",
-      [ids, outcome.providerMessageId, outcome.sentAt],
+      `UPDATE messages SET status = 'sent', provider_message_id = $2, reason = NULL, sent_at = $3, lease_until = NULL, lease_owner = NULL, updated_at = now()
+        WHERE id = ANY($1::uuid[]) AND (status <> 'sending' OR lease_owner = $4 OR lease_until <= now())`,
+      [ids, outcome.providerMessageId, outcome.sentAt, outcome.owner],
     );
   } else {
     await q.query(
-      'UPDATE messages SET status = $2, reason = $3, lease_until = NULL, lease_owner = NULL, updated_at = now() WHERE id = ANY($1::uuid[])',
-      [ids, outcome.status, outcome.reason],
+      `UPDATE messages SET status = $2, reason = $3, lease_until = NULL, lease_owner = NULL, updated_at = now()
+        WHERE id = ANY($1::uuid[]) AND status = 'sending' AND (lease_owner = $4 OR ($4::text IS NULL AND lease_until <= now()))`,
+      [ids, outcome.status, outcome.reason, outcome.owner],
     );
   }
 }

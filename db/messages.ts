@@ -1,22 +1,27 @@
 import type { SuppressionScope } from '../audiences/consent-policy';
-import { CAMPAIGN_PRIORITY, DEFAULT_FLOW_PRIORITY } from '../audiences/frequency-cap';
 import type { Queryable } from './pool';
 
 export type Channel = 'email' | 'sms' | 'push' | 'webhook';
 /**
  * `unknown`: an attempt may have reached the provider but we never learned its answer (not sent again when marketing).
  */
+/** What sent a message: a flow's message step, a campaign, a double opt-in confirmation, a flow's webhook step. */
+export type MessageSource = 'flow' | 'campaign' | 'confirmation' | 'webhook';
 export type MessageStatus = 'sending' | 'sent' | 'retrying' | 'failed' | 'skipped' | 'unknown';
 
 export interface MessageRecord {
   id: string;
   journeyRunId: string;
-  flowId: string;
-  flowVersion: number;
+  /** The flow and version of a journey's message; null for campaigns and confirmations. */
+  flowId: string | null;
+  flowVersion: number | null;
   stepId: string;
   contactId: string;
   channel: Channel;
   transactional: boolean;
+  source: MessageSource;
+  /** The priority it was sent with (frequency cap, smart sending): a flow's, or 0 for campaigns. */
+  priority: number;
   recipient: string | null;
   provider: string | null;
   providerMessageId: string | null;
@@ -32,6 +37,8 @@ export interface MessageRecord {
   /** While status is "sending": the attempt holding the claim, and until when. */
   leaseUntil: string | null;
   leaseOwner: string | null;
+  /** When the attempt holding the claim handed it to the provider (the second phase of a claim). */
+  handedAt: string | null;
   /**
    * From provider events: processed, delivered, deferred, bounce, dropped (SMS: sent, delivered, undelivered, failed).
    */
@@ -48,12 +55,14 @@ export interface MessageRecord {
 interface MessageRow {
   id: string;
   journey_run_id: string;
-  flow_id: string;
-  flow_version: number;
+  flow_id: string | null;
+  flow_version: number | null;
   step_id: string;
   contact_id: string;
   channel: Channel;
   transactional: boolean;
+  source: MessageSource;
+  priority: number;
   recipient: string | null;
   provider: string | null;
   provider_message_id: string | null;
@@ -67,6 +76,7 @@ interface MessageRow {
   send_key: string | null;
   lease_until: Date | null;
   lease_owner: string | null;
+  provider_called_at: Date | null;
   delivery_status: string | null;
   delivered_at: Date | null;
   opened_at: Date | null;
@@ -85,6 +95,8 @@ const toMessage = (r: MessageRow): MessageRecord => ({
   contactId: r.contact_id,
   channel: r.channel,
   transactional: r.transactional,
+  source: r.source,
+  priority: r.priority,
   recipient: r.recipient,
   provider: r.provider,
   providerMessageId: r.provider_message_id,
@@ -98,6 +110,7 @@ const toMessage = (r: MessageRow): MessageRecord => ({
   sendKey: r.send_key,
   leaseUntil: r.lease_until?.toISOString() ?? null,
   leaseOwner: r.lease_owner,
+  handedAt: r.provider_called_at?.toISOString() ?? null,
   deliveryStatus: r.delivery_status,
   deliveredAt: r.delivered_at?.toISOString() ?? null,
   openedAt: r.opened_at?.toISOString() ?? null,
@@ -110,7 +123,15 @@ const toMessage = (r: MessageRow): MessageRecord => ({
 /** What identifies a journey step's message; the row's other fields describe its delivery. */
 export type MessageKey = Pick<
   MessageRecord,
-  'journeyRunId' | 'flowId' | 'flowVersion' | 'stepId' | 'contactId' | 'channel' | 'transactional'
+  | 'journeyRunId'
+  | 'flowId'
+  | 'flowVersion'
+  | 'stepId'
+  | 'contactId'
+  | 'channel'
+  | 'transactional'
+  | 'source'
+  | 'priority'
 > & { sendKey: string };
 
 /**
@@ -133,11 +154,12 @@ export async function findStepMessage(
 }
 
 /**
- * Claims the step's message for one attempt, right before the provider call: the row says
- * "sending" with a lease, and no other attempt may call the provider until the lease ends or
- * the attempt records its outcome. Undefined when the message is not claimable: sent, unknown,
- * or another attempt's lease is live (or, without `takeOver`, a dead attempt's lease is there:
- * its outcome must be settled first).
+ * Claims the step's message for one attempt, the first of two phases (the second:
+ * handToProvider, right before the provider call): the row says "sending" with a lease, and no
+ * other attempt may take it until the lease ends or the attempt records its outcome. Undefined
+ * when the message is not claimable: sent, unknown, another attempt's lease is live, or a dead
+ * attempt had handed it to the provider and, without `takeOver`, its outcome must be settled
+ * first (a dead claim never handed went nowhere: claimed again as is).
  */
 export async function claimMessage(
   q: Queryable,
@@ -156,12 +178,14 @@ export async function claimMessage(
   const { rows } = await q
     .query<MessageRow>(
       `INSERT INTO messages (send_key, journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, recipient, provider, content,
-                           status, attempts, lease_owner, lease_until)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'sending', 1, $12, now() + $13 * interval '1 millisecond')
+                           status, attempts, lease_owner, lease_until, source, priority)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'sending', 1, $12, now() + $13 * interval '1 millisecond', $15, $16)
      ON CONFLICT (send_key) DO UPDATE SET recipient = EXCLUDED.recipient, provider = EXCLUDED.provider, content = EXCLUDED.content,
-       status = 'sending', reason = NULL, attempts = messages.attempts + 1, lease_owner = EXCLUDED.lease_owner, lease_until = EXCLUDED.lease_until, updated_at = now()
+       status = 'sending', reason = NULL, attempts = messages.attempts + 1, lease_owner = EXCLUDED.lease_owner, lease_until = EXCLUDED.lease_until,
+       provider_called_at = NULL, priority = EXCLUDED.priority, updated_at = now()
      WHERE messages.status IN ('retrying', 'failed', 'skipped')
-        OR (messages.status = 'sending' AND $14 AND (messages.lease_until IS NULL OR messages.lease_until <= now()))
+        OR (messages.status = 'sending' AND (messages.lease_until IS NULL OR messages.lease_until <= now())
+            AND (messages.provider_called_at IS NULL OR $14))
      RETURNING *`,
       [
         key.sendKey,
@@ -178,6 +202,8 @@ export async function claimMessage(
         attempt.owner,
         attempt.leaseMs,
         attempt.takeOver,
+        key.source,
+        key.priority,
       ],
     )
     .catch((err: { code?: string }) => {
@@ -223,36 +249,61 @@ export async function expireLease(q: Queryable, id: string, owner: string, reaso
   );
 }
 
+/**
+ * Records an attempt's outcome. With `owner` (the attempt holding the claim), only while it still
+ * holds it: an attempt that stalled and lost its claim to another never overwrites that one's
+ * claim or outcome. A "sent" is recorded unless another attempt holds a live claim (a late "sent"
+ * wins over "unknown": the provider did take it).
+ */
 export async function finishAttempt(
   q: Queryable,
   id: string,
   outcome:
-    | { status: 'sent'; providerMessageId: string; sentAt: Date }
-    | { status: 'retrying' | 'failed'; reason: string }
+    | { status: 'sent'; providerMessageId: string; sentAt: Date; owner?: string }
+    | { status: 'retrying' | 'failed'; reason: string; owner?: string }
     /**
      * Only a row still "sending" becomes unknown (a late "sent" wins), and only by the attempt
      * holding the claim (`owner`) or, without one, once the claim has expired (by the database's clock).
      */
     | { status: 'unknown'; reason: string; owner?: string },
 ): Promise<void> {
+  const owner = outcome.owner ?? null;
   if (outcome.status === 'sent') {
     // sent_at is the journey's time (the same as the clock in production; ahead of it when tests skip time).
     await q.query(
-      "UPDATE messages SET status = 'sent', provider_message_id = $2, reason = NULL, sent_at = $3, lease_until = NULL, lease_owner = NULL, updated_at = now() WHERE id = $1",
-      [id, outcome.providerMessageId, outcome.sentAt],
+      `UPDATE messages SET status = 'sent', provider_message_id = $2, reason = NULL, sent_at = $3, lease_until = NULL, lease_owner = NULL, updated_at = now()
+        WHERE id = $1 AND ($4::text IS NULL OR status <> 'sending' OR lease_owner = $4 OR lease_until <= now())`,
+      [id, outcome.providerMessageId, outcome.sentAt, owner],
     );
   } else if (outcome.status === 'unknown') {
     await q.query(
       `UPDATE messages SET status = 'unknown', reason = $2, lease_until = NULL, lease_owner = NULL, updated_at = now()
         WHERE id = $1 AND status = 'sending' AND (lease_owner = $3 OR lease_until IS NULL OR lease_until <= now())`,
-      [id, outcome.reason, outcome.owner ?? null],
+      [id, outcome.reason, owner],
     );
   } else {
     await q.query(
-      'UPDATE messages SET status = $2, reason = $3, lease_until = NULL, lease_owner = NULL, updated_at = now() WHERE id = $1',
-      [id, outcome.status, outcome.reason],
+      `UPDATE messages SET status = $2, reason = $3, lease_until = NULL, lease_owner = NULL, updated_at = now()
+        WHERE id = $1 AND ($4::text IS NULL OR (status = 'sending' AND lease_owner = $4))`,
+      [id, outcome.status, outcome.reason, owner],
     );
   }
+}
+
+/**
+ * The second phase of a claim, in one statement immediately before the provider call: these
+ * messages are handed to the provider. Only rows this attempt still holds, within their lease,
+ * are marked (an attempt that stalled past its lease may have lost them to another attempt);
+ * the answer is the ids marked, the only ones the caller may send.
+ */
+export async function handToProvider(q: Queryable, owner: string, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await q.query<{ id: string }>(
+    `UPDATE messages SET provider_called_at = now()
+      WHERE id = ANY($1::uuid[]) AND lease_owner = $2 AND status = 'sending' AND lease_until > now() RETURNING id`,
+    [ids, owner],
+  );
+  return new Set(rows.map((r) => r.id));
 }
 
 /**
@@ -266,11 +317,13 @@ export async function recordSkipped(
   reason: string,
 ): Promise<MessageRecord> {
   const { rows } = await q.query<MessageRow>(
-    `INSERT INTO messages (send_key, journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, recipient, status, reason)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'skipped', $10)
+    `INSERT INTO messages (send_key, journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, recipient, status, reason,
+                           source, priority)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'skipped', $10, $11, $12)
      ON CONFLICT (send_key) DO UPDATE SET status = 'skipped', reason = EXCLUDED.reason, lease_until = NULL, lease_owner = NULL, updated_at = now()
      WHERE messages.status IN ('retrying', 'failed', 'skipped')
-        OR (messages.status = 'sending' AND (messages.lease_until IS NULL OR messages.lease_until <= now()))
+        OR (messages.status = 'sending' AND (messages.lease_until IS NULL OR messages.lease_until <= now())
+            AND messages.provider_called_at IS NULL)
      RETURNING *`,
     [
       key.sendKey,
@@ -283,6 +336,8 @@ export async function recordSkipped(
       key.transactional,
       recipient,
       reason,
+      key.source,
+      key.priority,
     ],
   );
   if (rows[0]) return toMessage(rows[0]);
@@ -303,28 +358,6 @@ export async function listOutbox(q: Queryable, limit: number): Promise<MessageRe
     [limit],
   );
   return rows.map(toMessage);
-}
-
-/**
- * When the contact last got a marketing message on this channel (ms), for smart sending. With
- * `priority`, only messages of that priority or higher count, ranked as the frequency cap ranks
- * them (audiences/frequency-cap.ts): a promotion never silences an abandoned-cart reminder.
- */
-export async function lastMarketingSentAt(
-  q: Queryable,
-  contactId: string,
-  channel: Channel,
-  priority = CAMPAIGN_PRIORITY,
-): Promise<number | undefined> {
-  const { rows } = await q.query<{ at: Date | null }>(
-    `SELECT max(m.sent_at) AS at
-       FROM messages m
-       LEFT JOIN flow_versions fv ON fv.flow_id = m.flow_id AND fv.version = m.flow_version
-      WHERE m.contact_id = $1 AND m.channel = $2 AND m.status = 'sent' AND NOT m.transactional
-        AND CASE WHEN fv.flow_id IS NULL THEN $4::int ELSE COALESCE((fv.definition ->> 'priority')::int, $5::int) END >= $3`,
-    [contactId, channel, priority, CAMPAIGN_PRIORITY, DEFAULT_FLOW_PRIORITY],
-  );
-  return rows[0]?.at?.getTime();
 }
 
 /**

@@ -107,6 +107,8 @@ export interface FlowStatsOptions {
   conversionWindowDays?: number;
   /** The goal event when no flow version names one (campaigns: db/campaigns.ts). */
   goalEvent?: string;
+  /** The id is a campaign's: its messages (messages.campaign_id), each variant a step of version 0. */
+  campaign?: boolean;
 }
 
 const emptyExits = (): ExitCounts => ({
@@ -140,16 +142,19 @@ const money = (value: string | number | null | undefined) => Math.round(Number(v
 export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOptions = {}): Promise<FlowStats> {
   const windowDays = opts.conversionWindowDays ?? DEFAULT_CONVERSION_WINDOW_DAYS;
   const version = opts.version ?? null;
+  // Whose messages: a flow's, or a campaign's (no flow, no version: read as version 0).
+  const owner = opts.campaign ? 'campaign_id' : 'flow_id';
+  const versionSql = 'COALESCE(flow_version, 0)';
 
   // Each version is kept whole, goal included: a version's messages are credited for the
   // goal that version had (withDefaults: versions stored before goals existed get the default).
   const definitions = await q.query<{ version: number; definition: FlowDefinition }>(
-    'SELECT version, definition FROM flow_versions WHERE flow_id = $1 AND ($2::int IS NULL OR version = $2) ORDER BY version',
-    [flowId, version],
+    'SELECT version, definition FROM flow_versions WHERE flow_id = $1 AND ($2::int IS NULL OR version = $2) AND NOT $3 ORDER BY version',
+    [flowId, version, opts.campaign ?? false],
   );
   const goalOf = new Map(definitions.rows.map((r) => [r.version, withDefaults(r.definition).goal.event]));
   const stepOrder = new Map(definitions.rows.map((r) => [r.version, (r.definition.steps ?? []).map((s) => s.id)]));
-  // Campaign messages (flow_id "campaign:<id>", version 0) have no flow version: their goal is given.
+  // Campaign messages have no flow version (read as 0): their goal is given.
   if (opts.goalEvent && goalOf.size === 0) goalOf.set(0, opts.goalEvent);
 
   const journeys = await q.query<{ flow_version: number; outcome: string; n: number }>(
@@ -159,9 +164,9 @@ export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOpt
             count(*)::int AS n
        FROM journeys
       -- A "starting" row is an entry being claimed: it counts once its workflow has started.
-      WHERE flow_id = $1 AND ($2::int IS NULL OR flow_version = $2) AND status <> 'starting'
+      WHERE flow_id = $1 AND ($2::int IS NULL OR flow_version = $2) AND status <> 'starting' AND NOT $3
       GROUP BY 1, 2`,
-    [flowId, version],
+    [flowId, version, opts.campaign ?? false],
   );
 
   const steps = await q.query<{
@@ -179,7 +184,7 @@ export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOpt
     clicked: number;
     unsubscribed: number;
   }>(
-    `SELECT flow_version, step_id, channel,
+    `SELECT ${versionSql} AS flow_version, step_id, channel,
             count(*) FILTER (WHERE status = 'sent')::int                    AS sent,
             count(*) FILTER (WHERE status = 'skipped')::int                 AS skipped,
             count(*) FILTER (WHERE status = 'failed')::int                  AS failed,
@@ -193,18 +198,18 @@ export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOpt
             count(clicked_at)::int      AS clicked,
             count(unsubscribed_at)::int AS unsubscribed
        FROM messages
-      WHERE flow_id = $1 AND ($2::int IS NULL OR flow_version = $2)
+      WHERE ${owner} = $1 AND ($2::int IS NULL OR ${versionSql} = $2)
       GROUP BY 1, 2, 3`,
     [flowId, version],
   );
 
   const skips = await q.query<{ flow_version: number; step_id: string; reason: string; n: number }>(
-    `SELECT flow_version, step_id,
+    `SELECT ${versionSql} AS flow_version, step_id,
             -- "smart sending: a marketing email went out 3 h ago (window 16 h)" -> "smart sending"
             COALESCE(NULLIF(split_part(reason, ':', 1), ''), 'unknown') AS reason,
             count(*)::int AS n
        FROM messages
-      WHERE flow_id = $1 AND ($2::int IS NULL OR flow_version = $2) AND status = 'skipped'
+      WHERE ${owner} = $1 AND ($2::int IS NULL OR ${versionSql} = $2) AND status = 'skipped'
       GROUP BY 1, 2, 3`,
     [flowId, version],
   );
@@ -222,22 +227,22 @@ export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOpt
        -- event within the window of several of our messages is still one event.
        SELECT DISTINCT e.id, e.contact_id, e.name, e.occurred_at, e.properties
          FROM messages fm
-         JOIN goals g ON g.version = fm.flow_version
+         JOIN goals g ON g.version = COALESCE(fm.flow_version, 0)
          JOIN events e ON e.contact_id = fm.contact_id
                       AND e.type = 'track'
                       AND e.name = g.event
                       AND e.occurred_at >= fm.sent_at
                       AND e.occurred_at <= fm.sent_at + $4::double precision * interval '24 hours'
-        WHERE fm.flow_id = $1 AND fm.status = 'sent' AND fm.channel <> 'webhook'
+        WHERE fm.${owner} = $1 AND fm.status = 'sent' AND fm.channel <> 'webhook'
      ),
      credited AS (
-       SELECT c.id, last_touch.flow_id, last_touch.flow_version, last_touch.step_id, c.name, c.properties
+       SELECT c.id, last_touch.owner_id, last_touch.flow_version, last_touch.step_id, c.name, c.properties
          FROM candidates c
          -- Last touch: the latest message the contact was sent, by ANY flow, before the event
          -- and within the window. LIMIT 1 gives every event exactly one candidate message;
          -- ties on sent_at are broken by creation order, then id, so the answer is stable.
          CROSS JOIN LATERAL (
-           SELECT m.flow_id, m.flow_version, m.step_id
+           SELECT m.${owner} AS owner_id, COALESCE(m.flow_version, 0) AS flow_version, m.step_id
              FROM messages m
             WHERE m.contact_id = c.contact_id
               AND m.status = 'sent'
@@ -256,7 +261,7 @@ export async function flowStats(q: Queryable, flowId: string, opts: FlowStatsOpt
        -- Credited to another flow's message (or to a version whose goal is another event):
        -- not ours.
        JOIN goals g ON g.version = cr.flow_version AND g.event = cr.name
-      WHERE cr.flow_id = $1
+      WHERE cr.owner_id = $1
       GROUP BY 1, 2`,
     [flowId, [...goalOf.keys()], [...goalOf.values()], windowDays],
   );

@@ -459,7 +459,7 @@ test('a worker killed after claiming a page but before calling SendGrid: the ret
   const key = { runId: 'crashed', campaignId: 'crashed', channel: 'email', variant: 'main' };
   const claimed = await claimCampaignMessages(h.db, key, {
     owner: 'killed-worker',
-    leaseMs: 1,
+    leaseMs: 300,
     provider: 'sendgrid',
     recipients: [beforeCall, afterCall].map((contactId) => ({
       contactId,
@@ -468,7 +468,7 @@ test('a worker killed after claiming a page but before calling SendGrid: the ret
     })),
   });
   expect((await handToProvider(h.db, 'killed-worker', [claimed.get(afterCall)!])).size).toBe(1);
-  await new Promise((resolve) => setTimeout(resolve, 10)); // the lease (1 ms) is over: the claims are dead
+  await new Promise((resolve) => setTimeout(resolve, 400)); // the lease (300 ms) is over: the claims are dead
 
   await putCampaign('crashed', {
     name: 'Crashed',

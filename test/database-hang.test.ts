@@ -78,6 +78,8 @@ async function sentEmail(contactId: string): Promise<string> {
       contactId,
       channel: 'email',
       transactional: false,
+      source: 'flow',
+      priority: 0,
     },
     {
       recipient: `${contactId}@example.com`,

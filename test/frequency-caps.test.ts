@@ -4,7 +4,8 @@
  * reminder arriving in both orders, a promotion that waits for the cap instead of being
  * dropped, and transactional mail that the cap never touches.
  */
-import { CAMPAIGN_PRIORITY, capRefusal, capRefusals, DEFAULT_FLOW_PRIORITY } from '../audiences/frequency-cap';
+import { capRefusal, capRefusals } from '../activities/frequency-cap';
+import { CAMPAIGN_PRIORITY, DEFAULT_FLOW_PRIORITY } from '../audiences/frequency-cap';
 import type { FlowInput } from '../flows/schema';
 import { waitFor } from './helpers/fake-http';
 import { Harness } from './helpers/harness';
@@ -201,8 +202,8 @@ test('campaign sends rank lowest: counted by campaigns, never by flows; both cap
   // What a campaign's send leaves: a sent marketing email of no flow version.
   const campaignSend = (id: string, at: number) =>
     h.db.query(
-      `INSERT INTO messages (send_key, journey_run_id, flow_id, flow_version, step_id, contact_id, channel, transactional, status, sent_at)
-       VALUES ($1, $1, 'campaign:newsletter', 1, 'message', 'newsreader', 'email', false, 'sent', $2)`,
+      `INSERT INTO messages (send_key, journey_run_id, campaign_id, source, priority, step_id, contact_id, channel, transactional, status, sent_at)
+       VALUES ($1, $1, 'newsletter', 'campaign', 0, 'message', 'newsreader', 'email', false, 'sent', $2)`,
       [id, new Date(at)],
     );
   await campaignSend('campaign-1', now - 3 * HOUR);
@@ -225,4 +226,41 @@ test('campaign sends rank lowest: counted by campaigns, never by flows; both cap
   // A campaign page asks for all its recipients at once: only the capped ones come back.
   const page = await capRefusals(h.db, ['newsreader', 'nobody'], 'email', CAMPAIGN_PRIORITY, now, caps);
   expect([...page.keys()]).toEqual(['newsreader']);
+});
+
+describe('caps hold under concurrency: journeys to one contact at the same moment', () => {
+  const outcomesOf = (results: { steps: { outcome: string }[] }[]) => results.map((r) => r.steps[0].outcome).sort();
+
+  test('an email cap of 1 a day: one event starts three flows at once, exactly one email reaches SendGrid', async () => {
+    for (const id of ['launch-a', 'launch-b', 'launch-c'])
+      await h.putFlow(id, flow('Launch Announced', [email('news', `Launch ${id}`)]));
+    await h.identify('racer', { email: 'racer@example.com' });
+    await h.track({ userId: 'racer', event: 'Launch Announced' });
+    const results = await Promise.all(['launch-a', 'launch-b', 'launch-c'].map((id) => h.result(id, 'racer')));
+
+    expect(subjectsTo('racer@example.com')).toHaveLength(1);
+    expect(outcomesOf(results)).toEqual([
+      'sent via sendgrid',
+      'skipped (frequency cap: 1 marketing email message in the last 24 h (email cap 1))',
+      'skipped (frequency cap: 1 marketing email message in the last 24 h (email cap 1))',
+    ]);
+  });
+
+  test('smart sending (SMS, no cap): one event starts three flows at once, exactly one SMS reaches Twilio', async () => {
+    const smart = { smartSending: { enabled: true, hours: 16 } };
+    for (const id of ['flash-a', 'flash-b', 'flash-c'])
+      await h.putFlow(id, flow('Flash Sale', [{ id: 'text', type: 'sms', body: `Flash ${id}` }], smart));
+    await h.identify('texter', { phone: '+33622222222' });
+    await h.http('put', '/v1/contacts/texter/consent/sms').send({ status: 'subscribed', source: 'test' });
+    await h.track({ userId: 'texter', event: 'Flash Sale' });
+    const results = await Promise.all(['flash-a', 'flash-b', 'flash-c'].map((id) => h.result(id, 'texter')));
+
+    expect(h.twilio.messages.filter((m) => m.to === '+33622222222')).toHaveLength(1);
+    const outcomes = outcomesOf(results);
+    expect(outcomes[0]).toBe('sent via twilio');
+    expect(outcomes.slice(1)).toEqual([
+      expect.stringMatching(/^skipped \(smart sending: a marketing sms went out 0\.0 h ago \(window 16 h\)\)$/),
+      expect.stringMatching(/^skipped \(smart sending: a marketing sms went out 0\.0 h ago \(window 16 h\)\)$/),
+    ]);
+  });
 });

@@ -349,3 +349,88 @@ test('a webhook whose receiver answers too late is delivered again (at least onc
     await receiver.stop();
   }
 });
+
+test('six journeys sending to one contact at the same moment under an email cap of 1 a day: one email, five skips', async () => {
+  await upsertContact(database.db, 'grace', { email: 'grace@example.com' });
+  const capped = createActivities({
+    db: database.db,
+    email: sendgridProvider({ apiKey: 'SG.k', baseUrl: sendgrid.url, timeoutMs: PROVIDER_TIMEOUT_MS }),
+    sms: outboxProvider(),
+    push: outboxProvider<OutgoingPush>(),
+    emailFrom: 'shop@example.com',
+    links: TEST_LINKS,
+    sendLeaseMs: LEASE_MS,
+    frequencyCapPerDay: 1,
+  });
+  const requests = Array.from({ length: 6 }, (_, i) => {
+    const req = journey().email();
+    return { ...req, journey: { ...req.journey, contactId: 'grace', workflowId: `journey:race-${i}:grace` } };
+  });
+  const outcomes = await Promise.all(requests.map((r) => capped.sendEmail(r)));
+
+  expect(sendgrid.emails.filter((e) => e.to === 'grace@example.com')).toHaveLength(1);
+  expect(outcomes.map((o) => o.status).sort()).toEqual(['sent', 'skipped', 'skipped', 'skipped', 'skipped', 'skipped']);
+});
+
+describe('an attempt that stalls between its claim and the provider call, past its lease', () => {
+  /**
+   * The stalled attempt: its database answers, then it stalls (a long GC pause, a frozen VM)
+   * right before handing the message to the provider, longer than its lease.
+   */
+  const stalledActivities = (stall: { started?: () => void; release: Promise<void> }) => {
+    const stalledDb = new Proxy(database.db, {
+      get(target, prop) {
+        if (prop === 'query')
+          return async (...args: Parameters<typeof target.query>) => {
+            if (typeof args[0] === 'string' && args[0].includes('SET provider_called_at')) {
+              stall.started?.();
+              await stall.release;
+            }
+            return (target.query as (...a: unknown[]) => unknown)(...args);
+          };
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as typeof database.db;
+    return createActivities({
+      db: stalledDb,
+      email: sendgridProvider({ apiKey: 'SG.k', baseUrl: sendgrid.url, timeoutMs: PROVIDER_TIMEOUT_MS }),
+      sms: outboxProvider(),
+      push: outboxProvider<OutgoingPush>(),
+      emailFrom: 'shop@example.com',
+      links: TEST_LINKS,
+      sendLeaseMs: LEASE_MS,
+    });
+  };
+
+  test.each([
+    ['transactional', true],
+    ['marketing', false],
+  ])(
+    '%s: the retry that took its claim sends once; the stalled attempt never calls SendGrid',
+    async (_, transactional) => {
+      const j = journey({ transactional });
+      let stalled!: () => void;
+      let release!: () => void;
+      const reachedHandOver = new Promise<void>((resolve) => (stalled = resolve));
+      const first = stalledActivities({ started: stalled, release: new Promise((resolve) => (release = resolve)) })
+        .sendEmail(j.email())
+        .then(
+          (outcome) => ({ outcome }),
+          (error: unknown) => ({ error }),
+        );
+      await reachedHandOver;
+      await sleep(LEASE_MS + 200); // the stall outlives the lease
+      // Temporal's retry of the step (its heartbeat timeout noticed the stalled attempt).
+      const retry = await activities().sendEmail(j.email());
+      expect(retry).toMatchObject({ status: 'sent' });
+      release();
+      const stalledResult = await first;
+
+      expect(stalledResult).toMatchObject({ error: { type: 'MessageClaimLost', nonRetryable: false } });
+      expect(sendgrid.emails).toHaveLength(1);
+      const [message] = await messagesOf(j.flowId);
+      expect(message).toMatchObject({ status: 'sent', attempts: 2 });
+    },
+  );
+});

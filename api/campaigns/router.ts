@@ -213,7 +213,8 @@ export function campaignsRouter(deps: {
   router.get('/:id/stats', async (req, res) => {
     const query = parseOr400(statsQuery, { ...req.query });
     const campaign = await load(req.params.id);
-    const stats = await flowStats(deps.db, `campaign:${campaign.id}`, {
+    const stats = await flowStats(deps.db, campaign.id, {
+      campaign: true,
       conversionWindowDays: query.conversionWindowDays,
       goalEvent: query.goalEvent,
     });

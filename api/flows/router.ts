@@ -13,7 +13,7 @@ import {
   VersionConflictError,
 } from '../../db/flows';
 import { inTransaction, type Db } from '../../db/pool';
-import { profileOf } from '../../activities/facts';
+import { renderContext } from '../../sending/render-context';
 import { isCalendarTriggered } from '../../calendar/date-triggers';
 import { flowId, type FlowDefinition, type FlowStatus } from '../../flows/schema';
 import { renderFields, templateFields } from '../../flows/templates';
@@ -174,7 +174,6 @@ export function flowsRouter(deps: FlowStatusDeps & { db: Db }): Router {
     const body = parseOr400(previewRequest, req.body ?? {});
     const stored = body.contactId ? await getContact(deps.db, body.contactId) : undefined;
     if (body.contactId && !stored) throw notFound(`contact "${body.contactId}"`);
-    const contact = { ...profileOf(stored), ...body.contact };
     const event = {
       name:
         body.event?.name ??
@@ -200,7 +199,10 @@ export function flowsRouter(deps: FlowStatusDeps & { db: Db }): Router {
         messages.push({
           stepId: step.id,
           type: step.type,
-          rendered: await renderFields(step, { contact, event, journey }),
+          rendered: await renderFields(
+            step,
+            renderContext({ contact: stored, contactOverrides: body.contact, event, journey, unsubscribe: true }),
+          ),
         });
       } catch (err) {
         messages.push({ stepId: step.id, type: step.type, error: (err as Error).message });
