@@ -35,7 +35,7 @@ import { insertEvents, type NewEvent } from '../db/events';
 import { listFlows } from '../db/flows';
 import type { Db } from '../db/pool';
 import type { CalendarTrigger, FlowDefinition } from '../flows/schema';
-import { DEFAULT_TIMEZONE } from './clock';
+import { defaultTimezone } from './clock';
 
 /**
  * A clock that was down longer than this does not catch up: entries older than a day are not
@@ -60,7 +60,7 @@ export interface CalendarTickOutcome {
 
 type CalendarFlow = FlowDefinition & { trigger: CalendarTrigger };
 
-const validZone = (zone: string | null | undefined) => (zone && IANAZone.isValidZone(zone) ? zone : DEFAULT_TIMEZONE);
+const validZone = (zone: string | null | undefined) => (zone && IANAZone.isValidZone(zone) ? zone : defaultTimezone());
 
 export function createCalendarActivities(db: Db) {
   return {
@@ -72,7 +72,7 @@ export function createCalendarActivities(db: Db) {
         (f): f is CalendarFlow & typeof f => f.status === 'live' && isCalendarTriggered(f),
       );
       const validZones = [...new Set((await zonesInUse(db)).filter((z) => IANAZone.isValidZone(z)))];
-      const zones = [...new Set([...validZones, DEFAULT_TIMEZONE])];
+      const zones = [...new Set([...validZones, defaultTimezone()])];
       let entered = 0;
       let nextAt: number | null = null;
       for (const flow of flows) {
@@ -172,7 +172,7 @@ async function dueEntries(
         // Everyone in this zone (the default zone takes those without a valid one), a page at a time.
         for (let afterId = ''; ; ) {
           const page = await contactsInZones(db, [zone], {
-            orUnzoned: zone === DEFAULT_TIMEZONE,
+            orUnzoned: zone === defaultTimezone(),
             validZones: z.validZones,
             afterId,
             limit: PAGE,

@@ -44,7 +44,7 @@ import { engineFor, MAX_RENDERED_CHARS, templateFields } from '../flows/template
 import { CAP_WINDOW_MS, decide, type Decision, type FrequencyCaps } from '../sending/policy';
 import { renderContext, UNSUBSCRIBE_PLACEHOLDER } from '../sending/render-context';
 import type { ActivityDeps } from '.';
-import { DEFAULT_TIMEZONE } from './clock';
+import { defaultTimezone } from './clock';
 import { DEFAULT_LEASE_MS } from './send-claim';
 import { ProviderError, substitutionTag, type OutgoingEmailBatch, type SendResult } from './providers/types';
 import { momentOccurrence, nextOccurrence, type MomentOccurrence } from '../campaigns/occurrences';
@@ -513,7 +513,7 @@ export function createCampaignActivities(deps: ActivityDeps) {
       now: number;
       local?: { date: string; time: string };
     }): Promise<{ recipients: number }> {
-      const frozen = await freezeAudience(db, { ...req, defaultZone: DEFAULT_TIMEZONE });
+      const frozen = await freezeAudience(db, { ...req, defaultZone: defaultTimezone() });
       await setCampaignStatus(db, req.campaign.id, 'sending');
       return frozen;
     },

@@ -4,12 +4,22 @@ import { anniversaryIn, epochMillisOf, monthDayOf } from '../calendar/anniversar
 import { durationParts } from '../flows/duration';
 import type { StepOf } from '../flows/schema';
 
-export const DEFAULT_TIMEZONE = process.env.DEFAULT_TIMEZONE ?? 'UTC';
+let defaultZone = 'UTC';
+
+/** DEFAULT_TIMEZONE (runtime/env.ts), set once by the composition root; UTC until then. */
+export function configureDefaultTimezone(zone: string): void {
+  defaultZone = zone;
+}
+
+/** The zone of contacts without a `timezone` trait. */
+export function defaultTimezone(): string {
+  return defaultZone;
+}
 
 /** The contact's IANA zone (trait `timezone`, as Segment's context.timezone), else the default. */
 export function zoneOf(profile: Record<string, unknown>, override?: string): string {
   const candidate = override ?? (typeof profile.timezone === 'string' ? profile.timezone : undefined);
-  return candidate && DateTime.local().setZone(candidate).isValid ? candidate : DEFAULT_TIMEZONE;
+  return candidate && DateTime.local().setZone(candidate).isValid ? candidate : defaultZone;
 }
 
 /** Quiet hours: the rule lives with the sending policy. */

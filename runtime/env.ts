@@ -4,7 +4,7 @@ import path from 'node:path';
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { type MomentConfig, momentConfig } from '../calendar/moments';
-import { projectRoot } from './temporal-binaries';
+import { projectRoot } from './project-root';
 
 const optional = z.string().trim().min(1).optional();
 

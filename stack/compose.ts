@@ -34,6 +34,7 @@ import {
   calendarMoments,
 } from '../runtime/env';
 import { configureMoments } from '../calendar/moments';
+import { configureDefaultTimezone } from '../activities/clock';
 import { createLogger, installTemporalLogging, type Logger } from '../runtime/logger';
 import { resolveDatabase } from '../runtime/postgres';
 import { providersFromEnv } from '../runtime/providers';
@@ -89,6 +90,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const env = opts.env ?? readEnv();
   // One reading of the environment for the whole process: the calendar's own moments included.
   configureMoments(calendarMoments(env));
+  configureDefaultTimezone(env.DEFAULT_TIMEZONE);
   const has = (role: Role) => opts.roles.includes(role);
   const name = opts.development ? 'parcours' : `parcours-${opts.roles.join('-')}`;
   const log = opts.log ?? createLogger(env.LOG_LEVEL, name);
