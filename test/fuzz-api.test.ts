@@ -408,6 +408,9 @@ const path = fc
       `/v1/contacts/imports?limit=${b}`,
       `/v1/contacts/${a}/export`,
       `/v1/outbox?limit=${b}`,
+      `/v1/routing/dead-letters?state=${a}&limit=${b}&before=${b}`,
+      `/v1/routing/dead-letters/${a}/retry`,
+      `/v1/routing/dead-letters/${b}/retry`,
       '/v1/segments',
       '/v1/segments/preview',
       `/v1/segments/${a}`,
@@ -897,6 +900,8 @@ const KEYED_ROUTES: Record<string, fc.Arbitrary<RawRequest>> = {
       'POST /v1/campaigns/:id/resume',
       'POST /v1/campaigns/:id/cancel',
       'GET /v1/campaigns/:id/stats',
+      'GET /v1/routing/dead-letters',
+      'POST /v1/routing/dead-letters/:id/retry',
     ].map((route) => [route, generic(route)]),
   ),
 };
