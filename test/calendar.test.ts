@@ -109,12 +109,12 @@ describe('name days', () => {
 
   test("29 February's names (Auguste) are wished on 28 February outside leap years, once", () => {
     expect(nameDay('Auguste')).toBe('02-29');
-    expect(isNameDayOn('Auguste', '2027-02-28')).toBe(true);
-    expect(namesWishedOn('2027-02-28')).toEqual(expect.arrayContaining(['romain', 'auguste']));
+    expect(isNameDayOn('Auguste', '2031-02-28')).toBe(true);
+    expect(namesWishedOn('2031-02-28')).toEqual(expect.arrayContaining(['romain', 'auguste']));
     expect(isNameDayOn('Auguste', '2028-02-28')).toBe(false);
     expect(isNameDayOn('Auguste', '2028-02-29')).toBe(true);
     expect(namesWishedOn('2028-02-28')).not.toContain('auguste');
-    expect(isNameDayOn('Romain', '2027-02-28')).toBe(true);
+    expect(isNameDayOn('Romain', '2031-02-28')).toBe(true);
   });
 });
 
