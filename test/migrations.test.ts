@@ -9,20 +9,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { MIGRATIONS_DIR, migrate, requireCurrentSchema, schemaStatus } from '../db/migrate';
-import { serverUrl } from './helpers/database';
+import { serverUrl, withAdmin as admin } from './helpers/database';
 
 const made: string[] = [];
 const dirs: string[] = [];
-
-async function admin<T>(use: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: `${serverUrl()}/postgres` });
-  await c.connect();
-  try {
-    return await use(c);
-  } finally {
-    await c.end();
-  }
-}
 
 async function emptyDatabase(): Promise<string> {
   const name = `parcours_mig_${randomBytes(4).toString('hex')}`;

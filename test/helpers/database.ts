@@ -33,7 +33,8 @@ function templateName(): string {
   return `parcours_tpl_${hash.digest('hex').slice(0, 16)}`;
 }
 
-async function withAdmin<T>(use: (admin: pg.Client) => Promise<T>): Promise<T> {
+/** One statement-level session on the server's `postgres` database (create and drop databases). */
+export async function withAdmin<T>(use: (admin: pg.Client) => Promise<T>): Promise<T> {
   const admin = new pg.Client({ connectionString: `${serverUrl()}/postgres` });
   await admin.connect();
   try {
