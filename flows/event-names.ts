@@ -33,4 +33,20 @@ export const EVENTS = {
   listLeft: 'List Left',
 } as const;
 
+/**
+ * Events about one message we sent: `properties.message_id` names it. A wait on one of them
+ * listens to the journey's own message unless it says otherwise (flows/wait-scope.ts).
+ */
+export const MESSAGE_EVENTS: readonly string[] = [
+  EVENTS.emailDelivered,
+  EVENTS.emailOpened,
+  EVENTS.emailClicked,
+  EVENTS.emailBounced,
+  EVENTS.emailDropped,
+  EVENTS.emailMarkedAsSpam,
+  EVENTS.smsDelivered,
+  EVENTS.smsUndelivered,
+  EVENTS.smsFailed,
+];
+
 export type ParcoursEventName = (typeof EVENTS)[keyof typeof EVENTS];

@@ -6,6 +6,7 @@
  * start input, since templates may read any of it.
  */
 import { ENGAGEMENT_EVENTS } from './conditions';
+import { MESSAGE_EVENTS } from './event-names';
 import { eventsListenedTo, exitRules } from './exits';
 import type { Condition, FlowDefinition, PropertyCondition } from './schema';
 
@@ -36,6 +37,9 @@ export function propertiesListenedTo(flow: ListenedFlow): Listens {
   for (const step of flow.steps) {
     if (step.type === 'split') visit(step.condition);
     if (step.type === 'wait_for_event') add(step.event, step.where);
+    // A wait on a message's event listens to one message (flows/wait-scope.ts).
+    if (step.type === 'wait_for_event' && MESSAGE_EVENTS.includes(step.event))
+      paths.get(step.event)?.add(MESSAGE_ID_PATH);
   }
   // Engagement events are heard only to match them with this journey's messages.
   for (const name of Object.values(ENGAGEMENT_EVENTS)) paths.get(name)?.add(MESSAGE_ID_PATH);

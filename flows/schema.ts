@@ -327,6 +327,12 @@ export const waitForEventStep = z.strictObject({
   type: z.literal('wait_for_event'),
   event: eventName,
   where: z.array(propertyCondition).optional(),
+  /**
+   * For an event about a message (Email Opened, Email Clicked, SMS Delivered…): whose message.
+   * "last" (the default): the last message this journey sent before the wait; a send step's id:
+   * that step's message; "any": any message, from any flow or campaign.
+   */
+  message: slug.optional(),
   timeout: duration,
   onEvent: slug.optional(),
   onTimeout: slug.optional(),

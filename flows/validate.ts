@@ -6,6 +6,7 @@ import { IANAZone } from 'luxon';
 import type { z } from 'zod';
 import { segmentConditionIssues } from '../audiences/segment-deps';
 import { checkStepGraph, type GraphIssue } from './graph';
+import { MESSAGE_EVENTS } from './event-names';
 import { inactivityOf } from './inactivity';
 import { flowInput, type Condition } from './schema';
 import { liquid, templateFields } from './templates';
@@ -45,6 +46,7 @@ export function validateFlow(input: unknown): ValidationResult<ValidFlowInput> {
     ...timeZoneIssues(parsed.data),
     ...selfExitIssues(parsed.data),
     ...inactivityIssues(parsed.data),
+    ...waitMessageIssues(parsed.data),
   ];
   return issues.length > 0 ? { success: false, issues } : parsed;
 }
@@ -201,4 +203,30 @@ function inactivityIssues(flow: ValidFlowInput): Issue[] {
     ...issue,
     path: ['trigger', 'inactivity', ...issue.path.slice(1)],
   }));
+}
+
+const SEND_STEPS: readonly string[] = ['email', 'sms', 'push'];
+
+/** A wait's `message` names "any", "last" or a send step of the flow, and only on an event about a message. */
+function waitMessageIssues(flow: ValidFlowInput): Issue[] {
+  const issues: Issue[] = [];
+  flow.steps.forEach((step, i) => {
+    if (step.type !== 'wait_for_event' || step.message === undefined) return;
+    const path = ['steps', i, 'message'];
+    if (!MESSAGE_EVENTS.includes(step.event)) {
+      issues.push({
+        path,
+        message: `"message" applies to events about a message we sent (${MESSAGE_EVENTS.join(', ')})`,
+      });
+      return;
+    }
+    if (step.message === 'any' || step.message === 'last') return;
+    const target = flow.steps.find((s) => s.id === step.message);
+    if (!target || !SEND_STEPS.includes(target.type))
+      issues.push({
+        path,
+        message: `"${step.message}" is not an email, sms or push step of this flow ("any" or "last" also work)`,
+      });
+  });
+  return issues;
 }

@@ -342,6 +342,31 @@ async function main(): Promise<void> {
     });
     await save('continue-as-new-first-run', 'busy', 'busy', firstRunId);
     await save('continue-as-new-last-run', 'busy', 'busy');
+
+    // wait_for_event on Email Opened while another message's open arrives first, then the journey's own.
+    await h.putFlow('open-thanks', {
+      name: 'Open thanks',
+      status: 'live',
+      trigger: { event: 'News Sent' },
+      smartSending: { enabled: false },
+      steps: [
+        { id: 'news', type: 'email', subject: 'News', html: '<p>News</p>' },
+        { id: 'wait-open', type: 'wait_for_event', event: 'Email Opened', timeout: '2 days', onTimeout: 'end' },
+        { id: 'thanks', type: 'email', subject: 'Thanks for reading', html: '<p>Thanks</p>' },
+        { id: 'end', type: 'exit' },
+      ],
+    });
+    await h.identify('opener', { email: 'opener@example.com' });
+    await h.track({ userId: 'opener', event: 'News Sent', messageId: 'news-opener' });
+    const news = await waitFor(async () => {
+      const { rows } = await h.db.query<{ id: string }>(
+        "SELECT id FROM messages WHERE contact_id = 'opener' AND step_id = 'news' AND status = 'sent'",
+      );
+      return rows[0]?.id;
+    }, 'the news email');
+    await h.track({ userId: 'opener', event: 'Email Opened', properties: { message_id: 'another-flows-message' } });
+    await h.track({ userId: 'opener', event: 'Email Opened', properties: { message_id: news } });
+    await save('wait-for-own-email-open', 'open-thanks', 'opener');
   } finally {
     await h.stop();
   }

@@ -249,9 +249,99 @@ describe('opens and clicks steer journeys', () => {
     await h.allRouted();
 
     const result = await h.result('tracked', 'clicker');
-    expect(result.steps.find((s) => s.stepId === 'wait-click')!.outcome).toBe('Email Clicked happened');
+    expect(result.steps.find((s) => s.stepId === 'wait-click')!.outcome).toBe(
+      'Email Clicked happened (message of step offer)',
+    );
     expect(subjectsTo('clicker@example.com')).toEqual(['Offer', 'Glad you liked it']);
     expect((await messageOf('clicker', 'offer')).events.map((e) => e.type)).toEqual(['open', 'click']);
+  });
+});
+
+describe('waits on a message', () => {
+  const pixelOf = (to: string, subject: string) => {
+    const sent = h.sendgrid.emails.find((e) => e.to === to && e.subject === subject)!;
+    return pathOf(/src="(https:\/\/parcours\.test\/t\/o\/[^"]+)"/.exec(sent.html)![1]);
+  };
+  const opensFlow = (trigger: string, message?: string): FlowInput =>
+    flow(
+      trigger,
+      [
+        email('news', 'This month'),
+        {
+          id: 'wait-open',
+          type: 'wait_for_event',
+          event: 'Email Opened',
+          timeout: '2 days',
+          onTimeout: 'end',
+          ...(message ? { message } : {}),
+        },
+        email('thanks', 'Thanks for reading'),
+        { id: 'end', type: 'exit' },
+      ],
+      { tracking: { opens: true, clicks: false } },
+    );
+
+  beforeAll(async () => {
+    await h.putFlow(
+      'other-promo',
+      flow('Promo Sent', [email('promo', 'Promo')], { tracking: { opens: true, clicks: false } }),
+    );
+  });
+
+  test("waiting for Email Opened: another flow's email opened is not an answer; the journey's own email is", async () => {
+    await h.putFlow('open-thanks', opensFlow('News Sent'));
+    await h.identify('reader2', { email: 'reader2@example.com' });
+    await h.track({ userId: 'reader2', event: 'Promo Sent' });
+    await h.track({ userId: 'reader2', event: 'News Sent' });
+    await h.env.sleep('1 hour');
+    expect(subjectsTo('reader2@example.com').sort()).toEqual(['Promo', 'This month']);
+
+    expect((await supertest(h.app).get(pixelOf('reader2@example.com', 'Promo'))).status).toBe(200);
+    await h.allRouted();
+    await h.env.sleep('1 hour');
+    expect((await h.state('open-thanks', 'reader2')).currentStep).toBe('wait-open');
+    expect(subjectsTo('reader2@example.com')).not.toContain('Thanks for reading');
+
+    expect((await supertest(h.app).get(pixelOf('reader2@example.com', 'This month'))).status).toBe(200);
+    await h.allRouted();
+    const result = await h.result('open-thanks', 'reader2');
+    expect(result.steps.find((s) => s.stepId === 'wait-open')!.outcome).toBe(
+      'Email Opened happened (message of step news)',
+    );
+    expect(subjectsTo('reader2@example.com').filter((s) => s === 'Thanks for reading')).toHaveLength(1);
+  });
+
+  test('with "message": "any", any email opened answers the wait', async () => {
+    await h.putFlow('open-any', opensFlow('Any News Sent', 'any'));
+    await h.identify('reader3', { email: 'reader3@example.com' });
+    await h.track({ userId: 'reader3', event: 'Promo Sent' });
+    await h.track({ userId: 'reader3', event: 'Any News Sent' });
+    await h.env.sleep('1 hour');
+    expect((await supertest(h.app).get(pixelOf('reader3@example.com', 'Promo'))).status).toBe(200);
+    await h.allRouted();
+    const result = await h.result('open-any', 'reader3');
+    expect(result.steps.find((s) => s.stepId === 'wait-open')!.outcome).toBe('Email Opened happened');
+    expect(subjectsTo('reader3@example.com')).toContain('Thanks for reading');
+  });
+
+  test('"message" must name a send step of the flow, and only on an event about a message', async () => {
+    const bad = opensFlow('Bad Wait', 'nowhere');
+    const res = await h.http('put', '/v1/flows/bad-wait').send(bad);
+    expect(res.status).toBe(400);
+    expect(res.body.error.issues).toEqual([
+      {
+        path: ['steps', 1, 'message'],
+        message: expect.stringContaining('"nowhere" is not an email, sms or push step'),
+      },
+    ]);
+    const notMessage = flow('Bad Wait 2', [
+      { id: 'w', type: 'wait_for_event', event: 'Order Completed', timeout: '1 day', message: 'any' },
+    ]);
+    const res2 = await h.http('put', '/v1/flows/bad-wait-2').send(notMessage);
+    expect(res2.status).toBe(400);
+    expect(res2.body.error.issues).toEqual([
+      { path: ['steps', 0, 'message'], message: expect.stringContaining('events about a message') },
+    ]);
   });
 });
 

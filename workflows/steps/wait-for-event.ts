@@ -1,7 +1,8 @@
 import { condition, patched } from '@temporalio/workflow';
 import { matchesAllProperties } from '../../flows/conditions';
 import { parseDuration } from '../../flows/duration';
-import type { StepOf } from '../../flows/schema';
+import type { PropertyCondition, StepOf } from '../../flows/schema';
+import { scopedWhere, waitScope, type WaitScope } from '../../flows/wait-scope';
 import { bookkeeping, bookkeepingOptions, withSummary } from '../activities';
 import { exited, takeResume, type StepContext, type StepResult } from './context';
 
@@ -9,13 +10,17 @@ import { exited, takeResume, type StepContext, type StepResult } from './context
  * "Wait up to 2 days for Email Opened": the events signalled from now on are watched; the
  * timer is cancelled as soon as one matches (or the journey exits). Before taking the timeout
  * branch the stored events are asked too: an event whose signal came late or never (routing
- * deferred during a Temporal outage) still takes the event branch.
+ * deferred during a Temporal outage) still takes the event branch. A wait on an event about a
+ * message listens to the journey's own message (flows/wait-scope.ts), since patch
+ * "wait-for-event-own-message"; journeys started before it take any message's event.
  */
 export async function runWaitForEvent(step: StepOf<'wait_for_event'>, ctx: StepContext): Promise<StepResult> {
   const resumed = takeResume(ctx, step.id);
   const began = resumed?.waitBegan ?? new Date(Date.now()).toISOString();
   const deadline = resumed?.deadline ? Date.parse(resumed.deadline) : Date.now() + parseDuration(step.timeout)!;
-  const matched = watch(step, ctx, resumed?.waitMatched ?? false);
+  const scope: WaitScope = patched('wait-for-event-own-message') ? waitScope(step, sentInOrder(ctx)) : { kind: 'any' };
+  const where = scopedWhere(step.where, scope);
+  const matched = scope.kind === 'none' ? () => false : watch(step, where, ctx, resumed?.waitMatched ?? false);
   ctx.state.waitingUntil = new Date(deadline).toISOString();
   const remaining = deadline - Date.now();
   if (remaining > 0) {
@@ -33,7 +38,11 @@ export async function runWaitForEvent(step: StepOf<'wait_for_event'>, ctx: StepC
   const happened = matched();
   ctx.memory?.endWait();
   if (ctx.state.exit) return { outcome: 'interrupted by exit', next: null };
-  if (happened) return { outcome: `${step.event} happened`, next: step.onEvent };
+  if (happened) return { outcome: `${step.event} happened${ofMessage(scope)}`, next: step.onEvent };
+  if (scope.kind === 'none') {
+    const whose = scope.stepId ? `step ${scope.stepId}` : 'this journey';
+    return { outcome: `timed out (no message of ${whose} sent before the wait)`, next: step.onTimeout };
+  }
   if (patched('wait-for-event-stored-check')) {
     const stored = await bookkeeping.findStoredEvent.executeWithOptions(
       withSummary(bookkeepingOptions, `${step.id}: did ${step.event} happen?`),
@@ -41,7 +50,7 @@ export async function runWaitForEvent(step: StepOf<'wait_for_event'>, ctx: StepC
         {
           contactId: ctx.input.contactId,
           event: step.event,
-          where: step.where,
+          where,
           since: began,
           trigger: ctx.input.trigger,
           now: Date.now(),
@@ -50,17 +59,30 @@ export async function runWaitForEvent(step: StepOf<'wait_for_event'>, ctx: StepC
     );
     if (stored.found)
       return {
-        outcome: `${step.event} happened (event ${stored.event.id}, found in stored events)`,
+        outcome: `${step.event} happened${ofMessage(scope)} (event ${stored.event.id}, found in stored events)`,
         next: step.onEvent,
       };
   }
   return { outcome: 'timed out', next: step.onTimeout };
 }
 
-/** Has the awaited event arrived since the wait began? */
-function watch(step: StepOf<'wait_for_event'>, ctx: StepContext, alreadyMatched: boolean): () => boolean {
+/** The messages this journey sent, in the order it sent them: [step id, message id]. */
+function sentInOrder(ctx: StepContext): [string, string][] {
+  return ctx.state.steps.flatMap((s) => (s.messageId ? [[s.stepId, s.messageId] as [string, string]] : []));
+}
+
+/** Support reads whose message answered the wait. */
+const ofMessage = (scope: WaitScope) => (scope.kind === 'message' ? ` (message of step ${scope.stepId})` : '');
+
+/** Has the awaited event (with the scope's conditions) arrived since the wait began? */
+function watch(
+  step: StepOf<'wait_for_event'>,
+  where: PropertyCondition[] | undefined,
+  ctx: StepContext,
+  alreadyMatched: boolean,
+): () => boolean {
   if (ctx.memory) {
-    ctx.memory.startWait(step, alreadyMatched);
+    ctx.memory.startWait({ event: step.event, where }, alreadyMatched);
     const memory = ctx.memory;
     return () => memory.waitMatched();
   }
@@ -72,6 +94,6 @@ function watch(step: StepOf<'wait_for_event'>, ctx: StepContext, alreadyMatched:
       .some(
         (e) =>
           e.name === step.event &&
-          matchesAllProperties(e.properties, step.where, { now: Date.now(), trigger: ctx.input.trigger }) === true,
+          matchesAllProperties(e.properties, where, { now: Date.now(), trigger: ctx.input.trigger }) === true,
       );
 }
