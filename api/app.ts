@@ -1,4 +1,5 @@
 /** Builds the HTTP app without listening: server.ts listens, tests use it through supertest. */
+import { codecRouter } from './codec/router';
 import express from 'express';
 import type { WorkflowClient } from '@temporalio/client';
 import type { Db } from '../db/pool';
@@ -110,6 +111,7 @@ export function createApp(deps: AppDeps): express.Express {
   admin.use('/calendar', calendarRouter());
   admin.use('/campaigns', campaignsRouter(deps));
   admin.use('/routing', routingRouter(deps));
+  admin.use('/codec', codecRouter(deps));
   app.use('/v1', admin);
 
   app.use((req, _res, next) => next(notFound(`route ${req.method} ${req.path}`)));

@@ -4,6 +4,7 @@
  * the API (stack/compose.ts, the `api` role) listening on 127.0.0.1 over real HTTP.
  */
 import { createServer, type AddressInfo } from 'node:net';
+import { contactDataConverter } from '../runtime/payload-codec';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { readEnv } from '../runtime/env';
 import { createLogger } from '../runtime/logger';
@@ -44,6 +45,7 @@ export async function startStack(): Promise<Stack> {
     const database = await createTestDatabase();
     cleanups.push(() => database.drop());
     const env = await TestWorkflowEnvironment.createLocal({
+      client: { dataConverter: contactDataConverter(database.db) },
       server: {
         executable: temporalCli(),
         ip: '127.0.0.1',

@@ -81,7 +81,11 @@ export async function eraseContacts(tx: Queryable, ids: string[]): Promise<Erasu
   );
   count('message_events', deliveries.rowCount);
   const messages = await tx.query(
-    `UPDATE messages SET contact_id = $2, recipient = NULL, content = NULL, send_key = NULL, lease_owner = NULL, updated_at = now()
+    // A campaign message's journey_run_id is "<run>|<contact>": its contact part becomes the pseudonym too.
+    `UPDATE messages SET contact_id = $2, recipient = NULL, content = NULL, send_key = NULL, lease_owner = NULL,
+       journey_run_id = CASE WHEN source = 'campaign' THEN split_part(journey_run_id, '|', 1) || '|' || $2
+                             ELSE journey_run_id END,
+       updated_at = now()
       WHERE contact_id = ANY($1)`,
     [ids, pseudonym],
   );

@@ -411,6 +411,8 @@ const path = fc
       `/v1/routing/dead-letters?state=${a}&limit=${b}&before=${b}`,
       `/v1/routing/dead-letters/${a}/retry`,
       `/v1/routing/dead-letters/${b}/retry`,
+      '/v1/codec/decode',
+      '/v1/codec/encode',
       '/v1/segments',
       '/v1/segments/preview',
       `/v1/segments/${a}`,
@@ -902,6 +904,8 @@ const KEYED_ROUTES: Record<string, fc.Arbitrary<RawRequest>> = {
       'GET /v1/campaigns/:id/stats',
       'GET /v1/routing/dead-letters',
       'POST /v1/routing/dead-letters/:id/retry',
+      'POST /v1/codec/decode',
+      'POST /v1/codec/encode',
     ].map((route) => [route, generic(route)]),
   ),
 };

@@ -5,6 +5,7 @@
  * Temporal UI (the API then says "terminated", not "running").
  */
 import https from 'node:https';
+import { contactDataConverter } from '../runtime/payload-codec';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import supertest from 'supertest';
@@ -35,6 +36,7 @@ beforeAll(async () => {
   const workflowBundle = await bundleJourneys();
   database = await createTestDatabase();
   env = await TestWorkflowEnvironment.createLocal({
+    client: { dataConverter: contactDataConverter(database.db) },
     server: {
       executable: temporalCli(),
       ip: '127.0.0.1',

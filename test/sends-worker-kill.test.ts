@@ -5,6 +5,7 @@
  * recipients get.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { contactDataConverter } from '../runtime/payload-codec';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +36,7 @@ beforeAll(async () => {
   const bundle = await bundleJourneys();
   database = await createTestDatabase();
   env = await TestWorkflowEnvironment.createLocal({
+    client: { dataConverter: contactDataConverter(database.db) },
     server: {
       executable: temporalCli(),
       ip: '127.0.0.1',

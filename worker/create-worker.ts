@@ -3,6 +3,7 @@ import path from 'node:path';
 import { type NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { Logger } from '../runtime/logger';
+import { contactDataConverter } from '../runtime/payload-codec';
 import { createMaintenanceActivities } from './maintenance-activities';
 import { createSegmentBuildActivities } from './segment-build-activities';
 import { JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
@@ -18,6 +19,11 @@ export interface JourneyWorkerOptions {
    * compiled code (see prebuiltWorkflowBundle). Default: bundle workflows/ at start.
    */
   workflowBundle?: WorkflowBundleOption;
+  /**
+   * false: journeys' payloads in the clear (recording histories for the replay tests, which replay
+   * without the keys). Default: encrypted per contact.
+   */
+  encryptPayloads?: boolean;
   /** Activities run at once; the worker's Postgres pool is sized to it (runtime/env.ts poolSettings). */
   activityConcurrency?: number;
 }
@@ -46,6 +52,8 @@ export function createJourneyWorker(opts: JourneyWorkerOptions): Promise<Worker>
       : { workflowsPath: require.resolve('../workflows') }),
     // Segment builds and maintenance reach routing/ (clock arming, reconciliation), which itself
     // reaches activities/: they live here, beside the journey's activities.
+    // The journeys' payloads, encrypted with their contact's key (runtime/payload-codec.ts).
+    ...(opts.encryptPayloads === false ? {} : { dataConverter: contactDataConverter(opts.activities.db) }),
     activities: {
       ...createActivities(opts.activities),
       ...createSegmentBuildActivities(opts.activities.db),

@@ -4,6 +4,7 @@
  * emails reach a fake SendGrid through the real client. No time skipping here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { contactDataConverter } from '../../runtime/payload-codec';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -234,7 +235,9 @@ test('abandoned cart over HTTP: one contact gets both emails, the one who orders
   const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
   try {
     const found = [];
-    for await (const wf of new Client({ connection }).workflow.list({
+    // Its memo is encrypted with the contact's key, like its other payloads: the client decodes with the codec.
+    const client = new Client({ connection, dataConverter: contactDataConverter(database.db) });
+    for await (const wf of client.workflow.list({
       query: `ContactId = 'e2e-buys' AND FlowId = 'abandoned-cart'`,
     }))
       found.push(wf.workflowId);

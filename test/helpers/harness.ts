@@ -4,6 +4,7 @@
  * and Twilio clients pointed at fakes on 127.0.0.1) and the API app driven through supertest.
  */
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleOption, type Worker } from '@temporalio/worker';
+import { contactDataConverter } from '../../runtime/payload-codec';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { type WorkflowClient, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import supertest from 'supertest';
@@ -125,32 +126,38 @@ export class Harness {
        * `devServerArgs`: the dev server keeps the real clock.
        */
       today?: boolean;
+      /** Journeys' payloads in the clear: recordings for the replay tests, which replay without the keys. */
+      plainPayloads?: boolean;
     } = {},
   ): Promise<Harness> {
     quietRuntime();
     const log = createLogger('silent');
+    const database = await createTestDatabase();
+    // The client encrypts journeys' payloads per contact like the worker does (runtime/payload-codec.ts).
+    const client = opts.plainPayloads ? {} : { dataConverter: contactDataConverter(database.db) };
     const env = opts.devServerArgs
       ? await TestWorkflowEnvironment.createLocal({
+          client,
           server: {
             executable: temporalCli(),
             extraArgs: opts.devServerArgs,
             log: { format: 'pretty', level: 'error' },
           },
         })
-      : await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: temporalTestServer() } });
+      : await TestWorkflowEnvironment.createTimeSkipping({ client, server: { executable: temporalTestServer() } });
     if (opts.today && !opts.devServerArgs) {
       // The test server starts at the real clock: skip it forward before anything reads it.
       const ahead = testToday().startMs - (await env.currentTimeMs());
       if (ahead > 0) await env.sleep(ahead);
     }
     await registerSearchAttributes({ address: env.address, namespace: 'default' }, log);
-    const database = await createTestDatabase();
     const sendgrid = await new FakeSendGrid().start();
     const twilio = await new FakeTwilio().start();
     // One email client for journeys and the API's double opt-in confirmations, as in production.
     const email = sendgridProvider({ apiKey: 'SG.test-key', baseUrl: sendgrid.url });
     const worker = await createJourneyWorker({
       connection: env.nativeConnection,
+      encryptPayloads: !opts.plainPayloads,
       namespace: 'default',
       workflowBundle: opts.workflowBundle ?? (await bundleJourneys()),
       activities: {
