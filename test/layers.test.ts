@@ -107,7 +107,6 @@ const SQL_OUTSIDE_DB_TO_MOVE = [
   'api/segments/router.ts',
   'api/webhooks/shop-ingest.ts',
   'runtime/postgres.ts',
-  'worker/health.ts',
   'worker/segment-build-activities.ts',
 ].map((f) => path.join(...f.split('/')));
 
