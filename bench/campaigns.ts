@@ -12,6 +12,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import pLimit from 'p-limit';
 import { sendgridProvider } from '../activities/providers/sendgrid';
 import type { OutgoingEmailBatch } from '../activities/providers/types';
 import type { CampaignInput } from '../campaigns/schema';
@@ -115,12 +116,8 @@ async function bareClient(fake: LeanSendGrid, n: number): Promise<number> {
     });
   }
   const t0 = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: BARE_CONCURRENCY }, async () => {
-      while (next < batches.length) await provider.sendBatch!(batches[next++]);
-    }),
-  );
+  const limit = pLimit(BARE_CONCURRENCY);
+  await Promise.all(batches.map((batch) => limit(() => provider.sendBatch!(batch))));
   return (performance.now() - t0) / 1000;
 }
 
