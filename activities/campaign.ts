@@ -12,6 +12,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, asyncLocalStorage } from '@temporalio/activity';
+// p-limit 3.x, the last CommonJS major: this project is CommonJS (no "type": "module"; tsc module nodenext) and
+// jest runs it through a CJS transform that leaves node_modules untransformed, where the ESM-only majors (4+)
+// fail with "Cannot use import statement outside a module".
+import pLimit from 'p-limit';
 import { CAMPAIGN_PRIORITY } from '../audiences/frequency-cap';
 import {
   variantMessage,
@@ -193,13 +197,10 @@ async function settleFailedCall(db: Db, ids: string[], owner: string, err: unkno
   return 'failed';
 }
 
+/** `each` over `items` in order, at most `concurrency` at a time. */
 async function pool<T>(items: T[], concurrency: number, each: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) await each(items[next++]);
-    }),
-  );
+  const limit = pLimit(concurrency);
+  await Promise.all(items.map((item) => limit(() => each(item))));
 }
 
 export function createCampaignActivities(deps: ActivityDeps) {

@@ -1,6 +1,8 @@
 /** Loading what conditions need from Postgres: the contact's profile and its relevant events. */
 import { getContact, type Contact } from '../db/contacts';
+import { recordedConsentOf } from '../db/consent';
 import { eventsSince } from '../db/events';
+import { listIdsOf } from '../db/lists';
 import type { Queryable } from '../db/pool';
 import { currentSegmentsOf } from '../db/segments';
 import { answerEventConditions } from '../db/conditions';
@@ -87,8 +89,8 @@ const engagementOrUnanswered =
   };
 
 /**
- * Segment and list memberships and consent, loaded only when a condition asks (list_memberships
- * and contact_consent belong to the lists and consent parts of issue 9).
+ * Segment and list memberships and consent, loaded only when a condition asks (their repositories: db/segments.ts,
+ * db/lists.ts, db/consent.ts).
  */
 async function loadAudiences(
   db: Queryable,
@@ -98,19 +100,7 @@ async function loadAudiences(
   const wanted = conditions.map(audiencesIn);
   const out: Pick<Facts, 'segments' | 'lists' | 'consent'> = {};
   if (wanted.some((w) => w.segments)) out.segments = await currentSegmentsOf(db, contactId);
-  if (wanted.some((w) => w.lists)) {
-    const { rows } = await db.query<{ list_id: string }>(
-      'SELECT list_id FROM list_memberships WHERE contact_id = $1 AND left_at IS NULL',
-      [contactId],
-    );
-    out.lists = rows.map((r) => r.list_id);
-  }
-  if (wanted.some((w) => w.consent)) {
-    const { rows } = await db.query<{ channel: string; status: string }>(
-      'SELECT channel, status FROM contact_consent WHERE contact_id = $1',
-      [contactId],
-    );
-    out.consent = Object.fromEntries(rows.map((r) => [r.channel, r.status]));
-  }
+  if (wanted.some((w) => w.lists)) out.lists = await listIdsOf(db, contactId);
+  if (wanted.some((w) => w.consent)) out.consent = await recordedConsentOf(db, contactId);
   return out;
 }

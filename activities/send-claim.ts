@@ -109,7 +109,9 @@ export async function settlePrevious(
     return { kind: 'open', takeOver: true };
   }
   if (opts.transactional) return { kind: 'open', takeOver: true };
-  const reason = `outcome unknown: the attempt of ${previous.updatedAt} ended without recording the provider's answer (${previous.reason ?? 'the worker stopped'}); marketing messages are not sent again`;
+  const reason =
+    `outcome unknown: the attempt of ${previous.updatedAt} ended without recording the provider's answer ` +
+    `(${previous.reason ?? 'the worker stopped'}); marketing messages are not sent again`;
   await finishAttempt(db, previous.id, { status: 'unknown', reason });
   // Re-read: the dead attempt may have come back and recorded "sent" meanwhile.
   const now = (await getMessage(db, previous.id)) ?? { ...previous, status: 'unknown', reason };

@@ -93,7 +93,10 @@ async function postBatch(api: ApiClient, batch: Item[]): Promise<string | null> 
     const body = res.body as { accepted?: unknown; rejected?: unknown; errors?: unknown[] } | undefined;
     const rejected = typeof body?.rejected === 'number' ? body.rejected : (body?.errors?.length ?? 0);
     if (res.status >= 200 && res.status < 300 && rejected === 0) return null;
-    return `batch of ${batch.length} from ${batch[0].messageId}: HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`;
+    return (
+      `batch of ${batch.length} from ${batch[0].messageId}: HTTP ${res.status}: ` +
+      `${JSON.stringify(res.body).slice(0, 300)}`
+    );
   } catch (err) {
     return `batch from ${batch[0].messageId}: ${(err as Error).message}`;
   }
@@ -124,12 +127,14 @@ async function bareInsert(db: Db, items: Item[], s: BatchSettings): Promise<Meas
       const values = batch
         .map(
           (_, j) =>
-            `($${j * 6 + 1}, 'track', $${j * 6 + 2}, $${j * 6 + 3}, $${j * 6 + 4}, $${j * 6 + 5}, $${j * 6 + 6}, now())`,
+            `($${j * 6 + 1}, 'track', $${j * 6 + 2}, $${j * 6 + 3}, $${j * 6 + 4}, $${j * 6 + 5}, $${j * 6 + 6}, ` +
+            `now())`,
         )
         .join(', ');
       // Stored as routed: the router loop must not route the baseline's rows meanwhile.
       await client.query(
-        `INSERT INTO events (message_id, type, contact_id, name, properties, context, occurred_at, routed_at) VALUES ${values} ON CONFLICT (message_id) DO NOTHING`,
+        `INSERT INTO events (message_id, type, contact_id, name, properties, context, occurred_at, routed_at) ` +
+          `VALUES ${values} ON CONFLICT (message_id) DO NOTHING`,
         batch.flatMap((e) => [e.messageId, e.userId, e.event, e.properties, {}, e.timestamp]),
       );
       await client.query('COMMIT');
@@ -208,12 +213,14 @@ export async function batchSection(stack: Stack, s: BatchSettings, out: Output):
   let failures = 0;
   out.print();
   out.print(
-    `Batches through POST /v1/batch (${s.batchSize} events each, ${s.clients} clients at once; each side measured in two halves, api bare bare api)`,
+    `Batches through POST /v1/batch (${s.batchSize} events each, ${s.clients} clients at once; each side measured ` +
+      `in two halves, api bare bare api)`,
   );
   out.print('                                                     events/s    events   seconds   ratio');
   const line = (label: string, m: Measurement, ratio?: number) =>
     out.print(
-      `  ${label.padEnd(50)} ${rate(m)} ${String(m.count).padStart(9)} ${m.seconds.toFixed(2).padStart(9)}${ratio === undefined ? '' : `   ${ratio.toFixed(2).padStart(5)}`}`,
+      `  ${label.padEnd(50)} ${rate(m)} ${String(m.count).padStart(9)} ` +
+        `${m.seconds.toFixed(2).padStart(9)}${ratio === undefined ? '' : `   ${ratio.toFixed(2).padStart(5)}`}`,
     );
   const failed = (m: Measurement) => {
     failures += m.failures.length;
@@ -253,7 +260,8 @@ export async function batchSection(stack: Stack, s: BatchSettings, out: Output):
     line('ratio api/bare (goal >= 0.5)', api, perSecond(api) / perSecond(bare));
     const routedS = routedAfter.reduce((a, b) => a + b, 0);
     out.print(
-      `    all routed (no journey to start or signal) ${routedS.toFixed(2)} s after their first batch was sent (${(s.events / routedS).toFixed(0)}/s)`,
+      `    all routed (no journey to start or signal) ${routedS.toFixed(2)} s after their first batch was sent ` +
+        `(${(s.events / routedS).toFixed(0)}/s)`,
     );
     failed(api);
     failed(bare);
@@ -288,7 +296,8 @@ export async function batchSection(stack: Stack, s: BatchSettings, out: Output):
     });
 
     out.progress(
-      `measuring: ${s.starts} checkouts through /v1/batch until their journeys run, and ${s.starts} bare starts, ${DEFAULT_ROUTING_CONCURRENCY} in flight`,
+      `measuring: ${s.starts} checkouts through /v1/batch until their journeys run, and ${s.starts} bare starts, ` +
+        `${DEFAULT_ROUTING_CONCURRENCY} in flight`,
     );
     let answeredS = 0;
     const { api, bare } = await abba(
@@ -308,7 +317,8 @@ export async function batchSection(stack: Stack, s: BatchSettings, out: Output):
     line(`bare client workflow.start, ${DEFAULT_ROUTING_CONCURRENCY} in flight`, bare);
     line('ratio api/bare (goal >= 0.8)', api, perSecond(api) / perSecond(bare));
     out.print(
-      `    the ${Math.ceil(s.starts / s.batchSize)} batches were answered (stored) in ${answeredS.toFixed(2)} s; counted until every journey was running`,
+      `    the ${Math.ceil(s.starts / s.batchSize)} batches were answered (stored) in ${answeredS.toFixed(2)} s; ` +
+        `counted until every journey was running`,
     );
     failed(api);
     failed(bare);

@@ -12,6 +12,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import pLimit from 'p-limit';
 import { sendgridProvider } from '../activities/providers/sendgrid';
 import type { OutgoingEmailBatch } from '../activities/providers/types';
 import type { CampaignInput } from '../campaigns/schema';
@@ -70,12 +71,14 @@ const progress = (line: string) => process.stderr.write(`  … ${line}\n`);
 async function seedAudience(stack: Stack, list: string, prefix: string, n: number): Promise<void> {
   const db = stack.database.db;
   await db.query(
-    `INSERT INTO contacts (id, email) SELECT $1 || lpad(i::text, 7, '0'), $1 || i || '@example.com' FROM generate_series(1, $2::int) AS i ON CONFLICT DO NOTHING`,
+    `INSERT INTO contacts (id, email) SELECT $1 || lpad(i::text, 7, '0'), $1 || i || '@example.com' FROM ` +
+      `generate_series(1, $2::int) AS i ON CONFLICT DO NOTHING`,
     [prefix, n],
   );
   await db.query('INSERT INTO lists (id, name) VALUES ($1, $1)', [list]);
   await db.query(
-    "INSERT INTO list_memberships (list_id, contact_id, source) SELECT $1, id, 'bench' FROM contacts WHERE id LIKE $2 || '%'",
+    "INSERT INTO list_memberships (list_id, contact_id, source) SELECT $1, id, 'bench' FROM contacts WHERE id LIKE " +
+      "$2 || '%'",
     [list, prefix],
   );
 }
@@ -115,12 +118,8 @@ async function bareClient(fake: LeanSendGrid, n: number): Promise<number> {
     });
   }
   const t0 = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: BARE_CONCURRENCY }, async () => {
-      while (next < batches.length) await provider.sendBatch!(batches[next++]);
-    }),
-  );
+  const limit = pLimit(BARE_CONCURRENCY);
+  await Promise.all(batches.map((batch) => limit(() => provider.sendBatch!(batch))));
   return (performance.now() - t0) / 1000;
 }
 
@@ -194,12 +193,15 @@ async function main(): Promise<void> {
     const campaignRate = fake.of('bench-all').length / campaignSeconds;
     const ratio = campaignRate / bareRate;
     print(
-      `| campaign (freeze + pages + record) | ${campaignRate.toFixed(0)} messages/s | bare client, ${BARE_CONCURRENCY} requests in flight | ${bareRate.toFixed(0)} messages/s | ratio ${ratio.toFixed(2)} (goal >= 0.7) |`,
+      `| campaign (freeze + pages + record) | ${campaignRate.toFixed(0)} messages/s | bare client, ` +
+        `${BARE_CONCURRENCY} requests in flight | ${bareRate.toFixed(0)} messages/s | ratio ${ratio.toFixed(2)} ` +
+        `(goal >= 0.7) |`,
     );
     if (ratio < 0.7) failures += 1;
     const once = await exactlyOnce(stack, fake, 'bench-all');
     print(
-      `| every recipient once | ${once.received}/${once.recipients} received, ${once.duplicates} duplicates, ${once.lost} lost |`,
+      `| every recipient once | ${once.received}/${once.recipients} received, ${once.duplicates} duplicates, ` +
+        `${once.lost} lost |`,
     );
     if (once.duplicates > 0 || once.lost > 0) failures += 1;
 
@@ -214,14 +216,16 @@ async function main(): Promise<void> {
     const observed = (times.length - firstPage) / ((times[times.length - 1] - times[0]) / 60_000);
     const drift = Math.abs(observed / THROTTLE_PER_MINUTE - 1);
     print(
-      `| throttle | ${observed.toFixed(0)} messages/min | set | ${THROTTLE_PER_MINUTE} messages/min | off by ${(drift * 100).toFixed(1)} % (goal <= 5 %) |`,
+      `| throttle | ${observed.toFixed(0)} messages/min | set | ${THROTTLE_PER_MINUTE} messages/min | off by ` +
+        `${(drift * 100).toFixed(1)} % (goal <= 5 %) |`,
     );
     if (drift > 0.05) failures += 1;
 
     progress('kill -9 half way');
     await stack.database.db.query("INSERT INTO lists (id, name) VALUES ('bench-kill', 'kill')");
     await stack.database.db.query(
-      "INSERT INTO list_memberships (list_id, contact_id, source) SELECT 'bench-kill', id, 'bench' FROM contacts WHERE id LIKE 'bc%'",
+      "INSERT INTO list_memberships (list_id, contact_id, source) SELECT 'bench-kill', id, 'bench' FROM contacts " +
+        "WHERE id LIKE 'bc%'",
     );
     await stack.api.expect([200, 201], 'PUT', '/v1/campaigns/bench-kill', campaign('bench-kill', null));
     const t0 = performance.now();
@@ -233,7 +237,10 @@ async function main(): Promise<void> {
     await stack.env.client.workflow.getHandle('campaign:bench-kill').result();
     const killed = await exactlyOnce(stack, fake, 'bench-kill');
     print(
-      `| kill -9 at ${atKill} received | ${killed.received}/${killed.recipients} received, ${killed.duplicates} duplicates, ${killed.unknown} recorded unknown (${killed.unknownReceived} of them received, ${killed.unknownNeverHanded} never handed to the provider), ${killed.lost} lost, ${((performance.now() - t0) / 1000).toFixed(1)} s |`,
+      `| kill -9 at ${atKill} received | ${killed.received}/${killed.recipients} received, ${killed.duplicates} ` +
+        `duplicates, ${killed.unknown} recorded unknown (${killed.unknownReceived} of them received, ` +
+        `${killed.unknownNeverHanded} never handed to the provider), ${killed.lost} lost, ` +
+        `${((performance.now() - t0) / 1000).toFixed(1)} s |`,
     );
     if (killed.duplicates > 0 || killed.lost > 0 || killed.unknownNeverHanded > 0) failures += 1;
   } finally {

@@ -58,11 +58,14 @@ async function main(): Promise<void> {
     const seconds = (Date.now() - started) / 1000;
     const result = JSON.parse(answer) as { rowsStored?: number; rowsFailed?: number };
     console.log(
-      `contacts import: ${ROWS.toLocaleString('en')} rows in ${seconds.toFixed(1)} s = ${Math.round(ROWS / seconds).toLocaleString('en')} rows/s (stored ${result.rowsStored}, failed ${result.rowsFailed})`,
+      `contacts import: ${ROWS.toLocaleString('en')} rows in ${seconds.toFixed(1)} s = ` +
+        `${Math.round(ROWS / seconds).toLocaleString('en')} rows/s (stored ${result.rowsStored}, failed ` +
+        `${result.rowsFailed})`,
     );
     const lows = samples.map(Number);
     console.log(
-      `  API process: lowest heap of each 5 s (MB): first ${lows[0]}, last ${lows[lows.length - 1]}, least ${Math.min(...lows)}, most ${Math.max(...lows)}; peak RSS ${Math.round(rss / 2 ** 20)} MB`,
+      `  API process: lowest heap of each 5 s (MB): first ${lows[0]}, last ${lows[lows.length - 1]}, least ` +
+        `${Math.min(...lows)}, most ${Math.max(...lows)}; peak RSS ${Math.round(rss / 2 ** 20)} MB`,
     );
   } finally {
     clearInterval(sampler);

@@ -34,7 +34,9 @@ async function findRunningJourney(
   timeoutMs = 15_000,
 ): Promise<EnteredJourney | undefined> {
   const deadline = Date.now() + timeoutMs;
-  const query = `FlowId = ${JSON.stringify(flowId)} AND ContactId = ${JSON.stringify(contactId)} AND ExecutionStatus = "Running"`;
+  const query =
+    `FlowId = ${JSON.stringify(flowId)} AND ContactId = ${JSON.stringify(contactId)} AND ` +
+    `ExecutionStatus = "Running"`;
   while (Date.now() < deadline) {
     for await (const info of workflows.list({ query }))
       return { contactId, workflowId: info.workflowId, runId: info.runId };
@@ -65,7 +67,10 @@ async function checkout(
     if (res.status === 202 && started) return { contactId, workflowId: started.workflowId, runId: started.runId };
     const found = res.status === 202 ? await findRunningJourney(workflows, flowId, contactId) : undefined;
     if (found) return found;
-    return `${contactId}: HTTP ${res.status}, no journey started in ${flowId}: ${JSON.stringify(res.body).slice(0, 300)}`;
+    return (
+      `${contactId}: HTTP ${res.status}, no journey started in ${flowId}: ` +
+      `${JSON.stringify(res.body).slice(0, 300)}`
+    );
   } catch (err) {
     return `${contactId}: ${(err as Error).message}`;
   }

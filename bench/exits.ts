@@ -43,7 +43,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The journey left by the order's flow filter (anything else is a failed exit). */
 function checkExit(journey: EnteredJourney, result: JourneyResult): string | null {
   if (result.exit?.reason === 'flow_filter') return null;
-  return `${journey.contactId}: closed ${result.status} without the order's exit (${JSON.stringify(result.exit ?? null)})`;
+  return (
+    `${journey.contactId}: closed ${result.status} without the order's exit ` +
+    `(${JSON.stringify(result.exit ?? null)})`
+  );
 }
 
 /** How long one exit may take before it counts as failed (a journey that never closes must not hang the run). */

@@ -47,7 +47,8 @@ export function faultSettingsFromEnv(concurrency: number): FaultSettings {
   const needed = (EXIT_CONCURRENCIES.length * settings.exits + WARMUP_EXITS) * 2;
   if (settings.waiting > 0 && settings.waiting < needed) {
     throw new Error(
-      `BENCH_WAITING=${settings.waiting} is too few for BENCH_EXITS=${settings.exits}: the exits use up ${needed} waiting journeys`,
+      `BENCH_WAITING=${settings.waiting} is too few for BENCH_EXITS=${settings.exits}: the exits use up ${needed} ` +
+        `waiting journeys`,
     );
   }
   return settings;
@@ -71,7 +72,8 @@ function table(rows: string[][]): string[] {
 function printKills(out: Output, s: FaultSettings, calm: KillRun, killed: KillRun): void {
   out.print();
   out.print(
-    `Fault 1: kill -9 of the worker ${s.kills} time${s.kills === 1 ? '' : 's'} during ${s.journeys} live abandoned-cart journeys (2 reminders each, provider answers in ${s.providerDelayMs} ms)`,
+    `Fault 1: kill -9 of the worker ${s.kills} time${s.kills === 1 ? '' : 's'} during ${s.journeys} live ` +
+      `abandoned-cart journeys (2 reminders each, provider answers in ${s.providerDelayMs} ms)`,
   );
   const row = (label: string, read: (r: KillRun) => number, withRatio = false) => [
     label,
@@ -98,7 +100,8 @@ function printKills(out: Output, s: FaultSettings, calm: KillRun, killed: KillRu
   for (const line of lines) out.print(line);
   killed.kills.forEach((k, i) =>
     out.print(
-      `  kill ${i + 1}: at ${k.receivedBefore}/${killed.expected} reminders received, ${k.openCalls} provider call${k.openCalls === 1 ? '' : 's'} open; worker polling again ${k.restartSeconds.toFixed(1)} s later`,
+      `  kill ${i + 1}: at ${k.receivedBefore}/${killed.expected} reminders received, ${k.openCalls} provider ` +
+        `call${k.openCalls === 1 ? '' : 's'} open; worker polling again ${k.restartSeconds.toFixed(1)} s later`,
     ),
   );
   for (const [name, run] of [
@@ -137,10 +140,13 @@ function printExits(
 ): void {
   out.print();
   out.print(
-    `Fault 2: purchase -> journey closed with ${s.waiting} journeys waiting (exit filter Order Completed), api and bare in alternating blocks`,
+    `Fault 2: purchase -> journey closed with ${s.waiting} journeys waiting (exit filter Order Completed), api and ` +
+      `bare in alternating blocks`,
   );
   out.print(
-    `  ${entered.count} journeys entered through the API in ${entered.seconds.toFixed(1)} s (${(entered.count / entered.seconds).toFixed(0)}/s); then the worker (started afresh) had them all in their delay in ${entered.restSeconds.toFixed(1)} s`,
+    `  ${entered.count} journeys entered through the API in ${entered.seconds.toFixed(1)} s ` +
+      `(${(entered.count / entered.seconds).toFixed(0)}/s); then the worker (started afresh) had them all in ` +
+      `their delay in ${entered.restSeconds.toFixed(1)} s`,
   );
   const rows = [['in flight', 'path', 'exits', 'exits/s', 'p50', 'p95', 'p99', 'failed']];
   for (const run of runs) {
@@ -200,7 +206,8 @@ export async function faultSection(stack: Stack, s: FaultSettings, out: Output):
       out.progress(`fault 1: baseline, ${s.journeys} journeys without kills`);
       const calm = await runKills(ctx, { prefix: 'calm', journeys: s.journeys, kills: 0 });
       out.progress(
-        `fault 1: ${s.journeys} journeys, ${s.kills} kills (journeys whose send was cut wait out its 1-minute attempt timeout)`,
+        `fault 1: ${s.journeys} journeys, ${s.kills} kills (journeys whose send was cut wait out its 1-minute ` +
+          `attempt timeout)`,
       );
       const killed = await runKills(ctx, { prefix: 'killed', journeys: s.journeys, kills: s.kills });
       failures += calm.entryFailures.length + killed.entryFailures.length;
@@ -247,7 +254,8 @@ export async function faultSection(stack: Stack, s: FaultSettings, out: Output):
       const runs: ExitRun[] = [];
       for (const concurrency of EXIT_CONCURRENCIES) {
         out.progress(
-          `fault 2: ${s.exits} api and ${s.exits} bare exits, ${concurrency} in flight, ${pool.length} journeys waiting`,
+          `fault 2: ${s.exits} api and ${s.exits} bare exits, ${concurrency} in flight, ${pool.length} journeys ` +
+            `waiting`,
         );
         runs.push(
           await runExits(stack.api, workflows, pool, {

@@ -121,7 +121,8 @@ async function killDuring(
     const note = { receivedBefore: receivedKeys(ctx.provider, prefix).length, openCalls: ctx.provider.inFlight };
     await ctx.worker.kill();
     ctx.progress(
-      `kill -9 of the worker (${k + 1}/${kills}) at ${note.receivedBefore}/${expected} reminders, ${note.openCalls} provider calls open; restarting it`,
+      `kill -9 of the worker (${k + 1}/${kills}) at ${note.receivedBefore}/${expected} reminders, ` +
+        `${note.openCalls} provider calls open; restarting it`,
     );
     await ctx.worker.start();
     notes.push({ ...note, restartSeconds: ctx.worker.startSeconds[ctx.worker.startSeconds.length - 1] });

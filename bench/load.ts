@@ -1,5 +1,7 @@
 /** Runs `count` async tasks with at most `concurrency` in flight, timing the whole batch and each task. */
 import { performance } from 'node:perf_hooks';
+// p-limit 3.x, the CommonJS major (see activities/campaign.ts).
+import pLimit from 'p-limit';
 
 export interface LoadResult<T> {
   results: T[];
@@ -15,17 +17,15 @@ export async function runBounded<T>(
 ): Promise<LoadResult<T>> {
   const results = new Array<T>(count);
   const latenciesMs = new Array<number>(count);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < count) {
-      const index = next++;
-      const t0 = performance.now();
-      results[index] = await task(index);
-      latenciesMs[index] = performance.now() - t0;
-    }
+  const limit = pLimit(concurrency);
+  const timed = async (index: number): Promise<void> => {
+    const t0 = performance.now();
+    results[index] = await task(index);
+    latenciesMs[index] = performance.now() - t0;
   };
   const start = performance.now();
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
+  // Queued in index order, so tasks start in order as before.
+  await Promise.all(Array.from({ length: count }, (_, index) => limit(() => timed(index))));
   return { results, seconds: (performance.now() - start) / 1000, latenciesMs };
 }
 

@@ -48,12 +48,15 @@ const SPEND: Condition = {
   within: '365 days',
   sum: { property: 'total', op: 'gte', value: 500 },
 };
-const HAND_MEMBERS = `SELECT contact_id FROM events WHERE type = 'track' AND name = 'Order Completed' AND occurred_at >= now() - interval '365 days'
+const HAND_MEMBERS = `SELECT contact_id FROM events
+  WHERE type = 'track' AND name = 'Order Completed' AND occurred_at >= now() - interval '365 days'
   GROUP BY contact_id HAVING sum((properties->>'total')::numeric) >= 500`;
 const HAND_COUNT = `SELECT count(*)::int AS n FROM (${HAND_MEMBERS}) members`;
 /** What a person would write to store the same membership rows as the build (one statement, no chunks, no progress). */
 const HAND_INSERT = (segmentId: string) => ({
-  text: `INSERT INTO segment_members (segment_id, contact_id, seq, entered_at, source) SELECT $1, contact_id, 1, now(), 'build' FROM (${HAND_MEMBERS}) members`,
+  text:
+    `INSERT INTO segment_members (segment_id, contact_id, seq, entered_at, source) SELECT $1, contact_id, 1, ` +
+    `now(), 'build' FROM (${HAND_MEMBERS}) members`,
   values: [segmentId],
 });
 
@@ -61,7 +64,9 @@ async function seed(stack: Stack, contacts: number, events: number): Promise<voi
   const db = stack.database.db;
   progress(`seeding ${contacts} contacts and ${events} events`);
   await db.query(
-    `INSERT INTO contacts (id, email, traits) SELECT 'c' || lpad(i::text, 7, '0'), 'c' || i || '@example.com', jsonb_build_object('plan', CASE WHEN i % 3 = 0 THEN 'pro' ELSE 'free' END, 'signed_up', (now() - make_interval(days => i % 700))::text) FROM generate_series(1, $1) i`,
+    `INSERT INTO contacts (id, email, traits) SELECT 'c' || lpad(i::text, 7, '0'), 'c' || i || '@example.com', ` +
+      `jsonb_build_object('plan', CASE WHEN i % 3 = 0 THEN 'pro' ELSE 'free' END, 'signed_up', (now() - ` +
+      `make_interval(days => i % 700))::text) FROM generate_series(1, $1) i`,
     [contacts],
   );
   // Orders spread over two years, totals 5-300; a tenth of the events are email opens.
@@ -71,7 +76,8 @@ async function seed(stack: Stack, contacts: number, events: number): Promise<voi
       `INSERT INTO events (message_id, type, contact_id, name, properties, occurred_at, routed_at)
        SELECT 'seed-' || i, 'track', 'c' || lpad((1 + (i * 7919) % $3)::text, 7, '0'),
               CASE WHEN i % 10 = 0 THEN 'Email Opened' ELSE 'Order Completed' END,
-              jsonb_build_object('total', 5 + (i * 31) % 296), now() - make_interval(mins => ((i * 104729) % (730 * 1440))::int), now()
+              jsonb_build_object('total', 5 + (i * 31) % 296),
+              now() - make_interval(mins => ((i * 104729) % (730 * 1440))::int), now()
        FROM generate_series($1::bigint, $2::bigint) i`,
       [from, Math.min(events, from + batch - 1), contacts],
     );
@@ -140,16 +146,21 @@ async function buildSection(stack: Stack, contacts: number): Promise<void> {
   const per100k = (s: number) => (s * 100_000) / contacts;
   const best = (xs: number[]) => Math.min(...xs);
   print(
-    `segment build "sum(total) >= 500 over Order Completed, last 365 days": ${per100k(best(built)).toFixed(2)} s per 100,000 contacts (${builtCount} members written, first chunk ${chunk} contacts)`,
+    `segment build "sum(total) >= 500 over Order Completed, last 365 days": ${per100k(best(built)).toFixed(2)} s ` +
+      `per 100,000 contacts (${builtCount} members written, first chunk ${chunk} contacts)`,
   );
   print(
-    `hand-written SQL writing the same membership rows (one INSERT ... SELECT): ${per100k(best(hand)).toFixed(2)} s per 100,000 contacts (${handCount} members)`,
+    `hand-written SQL writing the same membership rows (one INSERT ... SELECT): ${per100k(best(hand)).toFixed(2)} ` +
+      `s per 100,000 contacts (${handCount} members)`,
   );
   print(
-    `ratio build/hand-written: ${(best(built) / best(hand)).toFixed(2)} (goal <= 2)${builtCount === handCount ? '' : '  MEMBERS DIFFER'}`,
+    `ratio build/hand-written: ${(best(built) / best(hand)).toFixed(2)} (goal <= 2)` +
+      (builtCount === handCount ? '' : '  MEMBERS DIFFER'),
   );
   print(
-    `  for reference, counting without writing: hand-written ${per100k(best(handCounting)).toFixed(2)} s, the compiled statement ${per100k(best(compiledAlone)).toFixed(2)} s per 100,000 contacts (ratio ${(best(compiledAlone) / best(handCounting)).toFixed(2)})`,
+    `  for reference, counting without writing: hand-written ${per100k(best(handCounting)).toFixed(2)} s, the ` +
+      `compiled statement ${per100k(best(compiledAlone)).toFixed(2)} s per 100,000 contacts (ratio ` +
+      `${(best(compiledAlone) / best(handCounting)).toFixed(2)})`,
   );
   await db.query("DELETE FROM segments WHERE id LIKE 'spend-%'");
 }
@@ -275,7 +286,8 @@ async function drained(stack: Stack): Promise<void> {
   for (;;) {
     if ((await routePending(deps, { leaseMs: 30_000, batch: 200 })) > 0) continue;
     const { rows } = await stack.database.db.query<{ n: number }>(
-      'SELECT (SELECT count(*) FROM events WHERE routed_at IS NULL) + (SELECT count(*) FROM segment_clocks WHERE arm_pending) AS n',
+      'SELECT (SELECT count(*) FROM events WHERE routed_at IS NULL) + (SELECT count(*) FROM segment_clocks WHERE ' +
+        'arm_pending) AS n',
     );
     if (Number(rows[0].n) === 0) return;
     await new Promise((r) => setTimeout(r, 5));
@@ -387,13 +399,17 @@ async function upkeepMix(stack: Stack, mix: Mix, contacts: number, offsetBase: n
   print();
   print(`upkeep, ${mix.name}`);
   print(
-    `  ingest without segments: ${(total / without).toFixed(0)} events/s (${perEvent(without).toFixed(2)} ms per event at ${concurrency} in flight)`,
+    `  ingest without segments: ${(total / without).toFixed(0)} events/s (${perEvent(without).toFixed(2)} ms per ` +
+      `event at ${concurrency} in flight)`,
   );
   print(
-    `  ingest with ${ids.length} live segments: ${(total / withSegments).toFixed(0)} events/s (${perEvent(withSegments).toFixed(2)} ms per event; ${changes} entries/exits stored and routed, ${clocks} clocks armed)`,
+    `  ingest with ${ids.length} live segments: ${(total / withSegments).toFixed(0)} events/s ` +
+      `(${perEvent(withSegments).toFixed(2)} ms per event; ${changes} entries/exits stored and routed, ${clocks} ` +
+      `clocks armed)`,
   );
   print(
-    `  extra cost per event: ${(((withSegments - without) / without) * 100).toFixed(1)} % of the ingest cost without segments (goal <= 25 %)`,
+    `  extra cost per event: ${(((withSegments - without) / without) * 100).toFixed(1)} % of the ingest cost ` +
+      `without segments (goal <= 25 %)`,
   );
 }
 

@@ -45,7 +45,10 @@ async function trackCheckout(api: ApiClient, userId: string): Promise<string | n
     });
     const started = isTrackAnswer(res.body) ? res.body.journeys?.started : undefined;
     if (res.status === 202 && started?.length === 1) return null;
-    return `${userId}: HTTP ${res.status}, journeys.started ${started?.length ?? 'missing'}: ${JSON.stringify(res.body).slice(0, 300)}`;
+    return (
+      `${userId}: HTTP ${res.status}, journeys.started ${started?.length ?? 'missing'}: ` +
+      `${JSON.stringify(res.body).slice(0, 300)}`
+    );
   } catch (err) {
     return `${userId}: ${(err as Error).message}`;
   }

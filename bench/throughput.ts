@@ -36,7 +36,9 @@ const print = (text = '') => process.stdout.write(`${text}\n`);
 
 function printMeasurement(m: Measurement, unit: string): void {
   const rate = perSecond(m).toFixed(1);
-  const latency = `p50 ${percentile(m.latenciesMs, 50).toFixed(0)} ms, p95 ${percentile(m.latenciesMs, 95).toFixed(0)} ms, max ${Math.max(...m.latenciesMs).toFixed(0)} ms`;
+  const latency =
+    `p50 ${percentile(m.latenciesMs, 50).toFixed(0)} ms, p95 ` +
+    `${percentile(m.latenciesMs, 95).toFixed(0)} ms, max ${Math.max(...m.latenciesMs).toFixed(0)} ms`;
   print(`${m.label}: ${rate} ${unit}/s (${m.count} ${unit}, ${m.seconds.toFixed(2)} s; ${latency})`);
   if (m.failures.length > 0) {
     print(`  ${m.failures.length} of ${m.count} FAILED, e.g.:`);
@@ -118,16 +120,19 @@ async function main(): Promise<void> {
 
   print('Parcours benchmark');
   print(
-    `  node ${process.version}, ${os.cpus().length} CPUs; Temporal dev server (in-memory SQLite), Postgres, API on 127.0.0.1, all on this machine`,
+    `  node ${process.version}, ${os.cpus().length} CPUs; Temporal dev server (in-memory SQLite), Postgres, API on ` +
+      `127.0.0.1, all on this machine`,
   );
   print(`  ${events} starts per side, ${concurrency} in flight`);
   const batches = batchSettingsFromEnv();
   print(
-    `  batches: ${batches.events} non-triggering and ${batches.starts} journey-starting events, ${batches.batchSize} per batch, ${batches.clients} clients`,
+    `  batches: ${batches.events} non-triggering and ${batches.starts} journey-starting events, ` +
+      `${batches.batchSize} per batch, ${batches.clients} clients`,
   );
   const faults = faultSettingsFromEnv(concurrency);
   print(
-    `  faults: ${faults.journeys} journeys, ${faults.kills} worker kills, provider ${faults.providerDelayMs} ms; ${faults.waiting} journeys waiting, ${faults.exits} exits per path`,
+    `  faults: ${faults.journeys} journeys, ${faults.kills} worker kills, provider ${faults.providerDelayMs} ms; ` +
+      `${faults.waiting} journeys waiting, ${faults.exits} exits per path`,
   );
 
   progress('bundling the journey workflow');

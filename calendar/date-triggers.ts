@@ -72,7 +72,10 @@ export const firingDayOf = (day: string, offsetDays: number) => addDays(day, off
 export const isAnniversaryOn = (md: Pick<MonthDay, 'month' | 'day'>, day: string) =>
   anniversaryIn(md, Number(day.slice(0, 4))) === day;
 
-/** Whether a first name (or its normalised key) is wished on `day` (29 February names on the 28th outside leap years). */
+/**
+ * Whether a first name (or its normalised key) is wished on `day` (29 February names on the 28th outside leap
+ * years).
+ */
 export function isNameDayOn(firstName: string, day: string): boolean {
   const md = nameDay(firstName);
   return md !== undefined && isAnniversaryOn({ month: Number(md.slice(0, 2)), day: Number(md.slice(3, 5)) }, day);

@@ -64,6 +64,18 @@ export async function consentStatusOf(
   return rows[0]?.status ?? 'never_asked';
 }
 
+/**
+ * The status of each channel the contact has a consent row for, and no other: what a `{ consent }` condition reads
+ * (flows/conditions.ts treats a channel absent here as never asked).
+ */
+export async function recordedConsentOf(q: Queryable, contactId: string): Promise<Record<string, string>> {
+  const { rows } = await q.query<{ channel: string; status: string }>(
+    'SELECT channel, status FROM contact_consent WHERE contact_id = $1',
+    [contactId],
+  );
+  return Object.fromEntries(rows.map((r) => [r.channel, r.status]));
+}
+
 export interface ConsentChange {
   contactId: string;
   channel: ConsentChannel;

@@ -57,6 +57,11 @@ export function createPool(connectionString: string, settings: Partial<PoolSetti
   return pool;
 }
 
+/** One round trip to Postgres, for health checks: resolves when the database answers. */
+export async function ping(q: Queryable): Promise<void> {
+  await q.query('SELECT 1');
+}
+
 const breakers = new WeakMap<Db, DatabaseBreaker>();
 
 /** The breaker of a pool made by createPool: open while its Postgres is known to be hung. */

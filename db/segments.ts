@@ -349,6 +349,40 @@ export async function buildCursor(q: Queryable, id: string): Promise<string | nu
   return rows[0]?.build_cursor ?? null;
 }
 
+/** The next `limit` contacts past `cursor` in id order: the last one's id (null when none are left) and how many. */
+export async function nextContactChunk(
+  q: Queryable,
+  cursor: string,
+  limit: number,
+): Promise<{ hi: string | null; n: number }> {
+  const { rows } = await q.query<{ hi: string | null; n: number }>(
+    `SELECT max(id) AS hi, count(*)::int AS n
+       FROM (SELECT id FROM contacts WHERE id > $1 ORDER BY id LIMIT $2) chunk`,
+    [cursor, limit],
+  );
+  return rows[0];
+}
+
+/**
+ * One chunk of a build: `insert` (audiences/segment-sql.ts buildChunkSql) adds the chunk's members, and the cursor
+ * moves past them, in one transaction, so a resumed build neither skips nor repeats a chunk; without waiting for
+ * the WAL flush (a crash loses at most the last chunks, which the resumed build computes again). False when the
+ * segment is gone (deleted meanwhile).
+ */
+export async function commitBuildChunk(
+  db: Db,
+  id: string,
+  insert: { text: string; values: unknown[] },
+  cursor: string,
+  processed: number,
+): Promise<boolean> {
+  return inTransaction(db, async (tx) => {
+    await tx.query('SET LOCAL synchronous_commit = off');
+    await tx.query(insert.text, insert.values);
+    return recordBuildProgress(tx, id, cursor, processed);
+  });
+}
+
 /** Progress after a chunk; false when the segment is gone (deleted meanwhile). */
 export async function recordBuildProgress(
   q: Queryable,

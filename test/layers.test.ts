@@ -98,7 +98,6 @@ test('the environment is read in runtime/env.ts only', () => {
  * file with SQL fails, and so does a listed file that no longer has any (take it off the list).
  */
 const SQL_OUTSIDE_DB_TO_MOVE = [
-  'activities/facts.ts',
   'api/campaigns/router.ts',
   'api/contacts/import.ts',
   'api/contacts/profile.ts',
@@ -107,9 +106,6 @@ const SQL_OUTSIDE_DB_TO_MOVE = [
   'api/health/router.ts',
   'api/segments/router.ts',
   'api/webhooks/shop-ingest.ts',
-  'runtime/postgres.ts',
-  'worker/health.ts',
-  'worker/segment-build-activities.ts',
 ].map((f) => path.join(...f.split('/')));
 
 test('SQL is sent from db/ only (the files still to move are listed, and the list only shrinks)', () => {
@@ -132,4 +128,4 @@ test('every line of TypeScript fits in 120 characters, except long strings the f
 });
 
 /** Lines over 120 characters left in the app's code (mostly SQL in db/), to bring down to 0: it may only shrink. */
-const LONG_LINES_LEFT = 157;
+const LONG_LINES_LEFT = 141;

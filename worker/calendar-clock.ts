@@ -21,7 +21,8 @@ export async function ensureCalendarClock(workflows: WorkflowClient, input: Cale
     signalArgs: [],
     staticSummary: 'Calendar clock: birthdays, name days and calendar moments',
     staticDetails:
-      'Sleeps until the next date-trigger entry (or an hour at most), stores the entries due as `Calendar Date Reached` events, which the router routes to their flows.',
+      'Sleeps until the next date-trigger entry (or an hour at most), stores the entries due as ' +
+      '`Calendar Date Reached` events, which the router routes to their flows.',
   });
 }
 

@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NativeConnection, State } from '@temporalio/worker';
-import type { Db } from '../db/pool';
+import { ping, type Db } from '../db/pool';
 
 export interface WorkerHealthDeps {
   workerState: () => State;
@@ -42,7 +42,7 @@ export async function checkWorkerHealth(deps: WorkerHealthDeps): Promise<WorkerH
   const [temporal, postgres] = await Promise.all([
     // getSystemInfo: answered by every frontend, Temporal Cloud included (the gRPC health service is not everywhere).
     outcome(deps.connection.withDeadline(Date.now() + ms, () => deps.connection.workflowService.getSystemInfo({}))),
-    outcome(within(ms, deps.db.query('SELECT 1'))),
+    outcome(within(ms, ping(deps.db))),
   ]);
   const worker = deps.workerState();
   const healthy = worker === 'RUNNING' && temporal === 'ok' && postgres === 'ok';

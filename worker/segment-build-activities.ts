@@ -6,7 +6,8 @@
  * (audiences/segment-sql.ts) that inserts the chunk's members (INSERT ... SELECT); chunks grow
  * until a statement takes about five seconds (see BuildOptions.statementMs). Progress (processed / total)
  * and the cursor are saved after every chunk, and the activity heartbeats: after a crash,
- * Temporal retries it on a live worker, which resumes at the cursor. Members found by the build are members from the start: they are recorded
+ * Temporal retries it on a live worker, which resumes at the cursor. Members found by the build are
+ * members from the start: they are recorded
  * (source "build") without a Segment Entered event, so creating a segment over a large base
  * does not start a flow for everyone already in it; changes after that are entries and exits.
  */
@@ -14,12 +15,13 @@ import { Context } from '@temporalio/activity';
 import type { WorkflowClient } from '@temporalio/client';
 import { timeDirection } from '../audiences/segment-deps';
 import { buildChunkSql, flipsInRangeSql } from '../audiences/segment-sql';
-import { inTransaction, type Db } from '../db/pool';
+import type { Db } from '../db/pool';
 import {
   buildCursor,
+  commitBuildChunk,
   finishBuild,
   getSegment,
-  recordBuildProgress,
+  nextContactChunk,
   storeClocksToArm,
   type Segment,
 } from '../db/segments';
@@ -79,23 +81,13 @@ export async function runBuild(
   let chunk = opts.chunk;
   for (;;) {
     const started = Date.now();
-    const { rows } = await deps.db.query<{ hi: string | null; n: number }>(
-      'SELECT max(id) AS hi, count(*)::int AS n FROM (SELECT id FROM contacts WHERE id > $1 ORDER BY id LIMIT $2) chunk',
-      [cursor, chunk],
-    );
-    const { hi, n } = rows[0];
+    const { hi, n } = await nextContactChunk(deps.db, cursor, chunk);
     if (!hi || n === 0) break;
     const now = new Date();
     const insert = buildChunkSql(segment.condition, segment.id, now, cursor, hi);
     const lo = cursor;
-    // The chunk's members and the cursor past them commit together, so a resumed build
-    // neither skips nor repeats a chunk; without waiting for the WAL flush (a crash loses
-    // at most the last chunks, which the resumed build computes again).
-    const going = await inTransaction(deps.db, async (tx) => {
-      await tx.query('SET LOCAL synchronous_commit = off');
-      await tx.query(insert.text, insert.values);
-      return recordBuildProgress(tx, segment.id, hi, n);
-    });
+    // The chunk's members and the cursor past them commit together (resumable without a gap or a repeat).
+    const going = await commitBuildChunk(deps.db, segment.id, insert, hi, n);
     if (!going) return 'deleted';
     chunk = nextChunk(opts, chunk, Date.now() - started);
     if (segment.dependencies.timeBased && opts.armClocks && deps.workflows)

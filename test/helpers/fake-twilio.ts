@@ -15,12 +15,20 @@ const MESSAGES_PATH = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json(?:\?(.*)
  * messages it accepted, filtered by To, From and DateSent> (as Twilio's list API does).
  */
 export class FakeTwilio extends FakeHttpServer {
+  /** A slow provider: each accepted message is answered this long after it arrived (0: at once). */
+  answerDelayMs = 0;
+
   constructor() {
     super((req, n) => {
       if (req.method === 'GET') return { status: 200, body: this.list(req) };
       const form = new URLSearchParams(req.body);
-      return { status: 201, body: resource(sidOf(n), form, req.at) };
+      return { status: 201, body: resource(sidOf(n), form, req.at), delayMs: this.answerDelayMs || undefined };
     });
+  }
+
+  /** When each accepted message arrived (wall clock), in order. */
+  get arrivals(): number[] {
+    return this.accepted().map(({ r }) => r.at);
   }
 
   /** Accepted message creations (201), in the order received: what recipients get. */

@@ -10,7 +10,8 @@ import { exited, takeResume, type StepContext, type StepResult } from './context
  */
 export async function runDelay(step: StepOf<'delay'>, ctx: StepContext): Promise<StepResult> {
   const resumed = takeResume(ctx, step.id);
-  const deadline = resumed?.deadline ? Date.parse(resumed.deadline) : Date.now() + parseDuration(step.duration)!; // validated when the flow was saved
+  // parseDuration cannot fail here: the duration was validated when the flow was saved.
+  const deadline = resumed?.deadline ? Date.parse(resumed.deadline) : Date.now() + parseDuration(step.duration)!;
   ctx.state.waitingUntil = new Date(deadline).toISOString();
   if (deadline <= Date.now()) {
     // Resumed after its deadline (the handover took that long): nothing left to wait.
