@@ -10,6 +10,8 @@
  * (up to 1,000 personalizations,
  * each with our message id as custom args); SMS and push go one by one, a few at a time.
  */
+import { withMarketingFooter } from '../locales/sms-footer';
+import { ENGLISH_ONLY } from '../locales/texts';
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, asyncLocalStorage } from '@temporalio/activity';
 import { CAMPAIGN_PRIORITY } from '../audiences/frequency-cap';
@@ -458,7 +460,11 @@ export function createCampaignActivities(deps: ActivityDeps) {
             campaign,
             unsubscribe: true,
           });
-          toSend.push({ r, to: decision.to, rendered: await render(context) });
+          const rendered = await render(context);
+          // Campaigns are marketing: an SMS carries the shop's opt-out wording in the contact's language.
+          if (channel === 'sms' && rendered.body !== undefined)
+            rendered.body = withMarketingFooter(rendered.body, deps.texts ?? ENGLISH_ONLY, f?.traits);
+          toSend.push({ r, to: decision.to, rendered });
         } catch (err) {
           skips.push({
             contactId: r.contactId,
