@@ -9,6 +9,8 @@ import supertest from 'supertest';
 import twilio from 'twilio';
 import type { FlowInput } from '../flows/schema';
 import { languageOf, parseTextOverrides, textsOf } from '../locales/texts';
+import type { CampaignProgress } from '../workflows/campaign-messages';
+import { campaignHelpers } from './helpers/campaigns';
 import { Harness, TEST_LINKS } from './helpers/harness';
 
 let h: Harness;
@@ -52,6 +54,7 @@ beforeAll(async () => {
   } satisfies FlowInput);
 });
 afterAll(() => h?.stop());
+const { createList, putCampaign, run, deliveries } = campaignHelpers(() => h);
 
 let entries = 0;
 async function enter(flowId: string, event: string, userId: string) {
@@ -204,4 +207,32 @@ describe('SMS', () => {
     expect(smsTo('+33633330001')).toEqual(['Soldes -30 % ce week-end\nSTOP au 36111', 'Votre colis est parti']);
     expect(smsTo('+447700900002')).toEqual(['Soldes -30 % ce week-end\nReply STOP to opt out']);
   });
+});
+
+test('campaigns: the unsubscribe footer in each recipient’s language (one body), the STOP wording on SMS', async () => {
+  await h.identify('cam-fr', { email: 'cam-fr@example.com', phone: '+33644440001', locale: 'fr' });
+  await h.identify('cam-en', { email: 'cam-en@example.com', phone: '+447700900003', locale: 'en' });
+  for (const id of ['cam-fr', 'cam-en'])
+    await h.http('put', `/v1/contacts/${id}/consent/sms`).send({ status: 'subscribed', source: 'checkout' });
+  await createList('cam-list', ['cam-fr', 'cam-en']);
+  await putCampaign('cam-mail', {
+    name: 'Rentrée',
+    message: { type: 'email', subject: 'Rentrée', html: '<p>Nouveautés</p>' },
+    audience: { lists: ['cam-list'] },
+  });
+  await putCampaign('cam-sms', {
+    name: 'Rentrée SMS',
+    message: { type: 'sms', body: 'Rentrée : -20 %' },
+    audience: { lists: ['cam-list'] },
+  });
+  for (const id of ['cam-mail', 'cam-sms']) {
+    expect((await h.http('post', `/v1/campaigns/${id}/send`)).status).toBe(202);
+    expect((await run(id).result()) as CampaignProgress).toMatchObject({ status: 'completed', sent: 2 });
+  }
+  expect(new Set(deliveries('cam-mail').map((d) => d.request)).size).toBe(1); // one SendGrid request
+  const html = (to: string) => deliveries('cam-mail').find((d) => d.to === to)!.html;
+  expect(html('cam-fr@example.com')).toContain('>Se désinscrire</a>');
+  expect(html('cam-en@example.com')).toContain('>Unsubscribe</a>');
+  expect(smsTo('+33644440001')).toEqual(['Rentrée : -20 %\nSTOP au 36111']);
+  expect(smsTo('+447700900003')).toEqual(['Rentrée : -20 %\nReply STOP to opt out']);
 });
