@@ -5,10 +5,15 @@
  * ("STOP au 36111") goes on marketing SMS only. Pages are fetched over HTTP, emails and SMS read
  * from the fake SendGrid and Twilio.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import supertest from 'supertest';
 import twilio from 'twilio';
 import type { FlowInput } from '../flows/schema';
-import { languageOf, parseTextOverrides, textsOf } from '../locales/texts';
+import { languageOf, parseTextOverrides, textOf, textsOf } from '../locales/texts';
+import { readEnv } from '../runtime/env';
+import { textsFromEnv } from '../runtime/texts';
 import type { CampaignProgress } from '../workflows/campaign-messages';
 import { campaignHelpers } from './helpers/campaigns';
 import { Harness, TEST_LINKS } from './helpers/harness';
@@ -83,6 +88,25 @@ test('locale values as shops write them map to a language', () => {
   // A misspelt key in the shop's file is an error naming it, not a text silently left in English.
   expect(() => parseTextOverrides({ fr: { 'preferences.titel': 'x' } })).toThrow(/fr.*preferences\.titel/);
   expect(() => textsOf('es')).toThrow(/DEFAULT_LOCALE: no texts for "es"/);
+});
+
+test('MESSAGES_FILE is read at start: its texts win, a bad file stops the process naming the key', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'parcours-texts-'));
+  const file = (name: string, json: unknown) => {
+    writeFileSync(path.join(dir, name), JSON.stringify(json));
+    return path.join(dir, name);
+  };
+  const good = file('good.json', { fr: { 'preferences.title': 'Vos envies' } });
+  const texts = textsFromEnv(readEnv({ DEFAULT_LOCALE: 'fr-FR', MESSAGES_FILE: good }));
+  expect(texts.defaultLocale).toBe('fr');
+  expect(textOf(texts, 'fr', 'preferences.title')).toBe('Vos envies');
+  expect(textOf(texts, 'fr', 'preferences.save')).toBe('Enregistrer mes préférences');
+  const bad = file('bad.json', { fr: { 'preferences.titel': 'Vos envies' } });
+  expect(() => textsFromEnv(readEnv({ MESSAGES_FILE: bad }))).toThrow(/MESSAGES_FILE: fr.*preferences\.titel/);
+  expect(() => textsFromEnv(readEnv({ MESSAGES_FILE: path.join(dir, 'missing.json') }))).toThrow(
+    /MESSAGES_FILE: cannot read/,
+  );
+  expect(() => readEnv({ DEFAULT_LOCALE: 'français' })).toThrow(/DEFAULT_LOCALE/);
 });
 
 describe('the double opt-in email and confirm page', () => {
