@@ -10,6 +10,8 @@
  * (up to 1,000 personalizations,
  * each with our message id as custom args); SMS and push go one by one, a few at a time.
  */
+import { withMarketingFooter } from '../locales/sms-footer';
+import { contactLanguage, ENGLISH_ONLY, escapeHtml, textOf } from '../locales/texts';
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, asyncLocalStorage } from '@temporalio/activity';
 // p-limit 3.x, the last CommonJS major: this project is CommonJS (no "type": "module"; tsc module nodenext) and
@@ -56,6 +58,7 @@ import { momentOccurrence, nextOccurrence, type MomentOccurrence } from '../camp
 /** SMS and push: provider calls at once per page. */
 const PER_RECIPIENT_CONCURRENCY = 10;
 const UNSUBSCRIBE_TAG = 'parcours_unsubscribe';
+const UNSUBSCRIBE_LABEL_TAG = 'parcours_unsubscribe_label';
 
 export interface PageRequest {
   runId: string;
@@ -205,6 +208,7 @@ async function pool<T>(items: T[], concurrency: number, each: (item: T) => Promi
 
 export function createCampaignActivities(deps: ActivityDeps) {
   const db = deps.db;
+  const texts = deps.texts ?? ENGLISH_ONLY;
   const leaseMs = deps.sendLeaseMs ?? DEFAULT_LEASE_MS;
 
   interface Claimed {
@@ -212,6 +216,8 @@ export function createCampaignActivities(deps: ActivityDeps) {
     messageId: string;
     to: string;
     rendered: Record<string, string>;
+    /** The contact's language: the words of the unsubscribe footer Parcours adds. */
+    language: string;
   }
 
   /** The page's requests the provider accepted, recorded "sent" with the page's end (one statement). */
@@ -237,6 +243,8 @@ export function createCampaignActivities(deps: ActivityDeps) {
       else byText.set(c.rendered.text, [c]);
     }
     const tag = substitutionTag(UNSUBSCRIBE_TAG);
+    // The footer's words differ by recipient's language within one body: a substitution like the link.
+    const labelTag = substitutionTag(UNSUBSCRIBE_LABEL_TAG);
     for (const claimedGroup of [...groups.values()].flatMap((byText) => [...byText.values()])) {
       const handed = await handToProvider(
         db,
@@ -252,7 +260,7 @@ export function createCampaignActivities(deps: ActivityDeps) {
       // Each recipient's own unsubscribe link goes in by substitution; a footer when the template has none.
       const html = rendered.html.includes(UNSUBSCRIBE_PLACEHOLDER)
         ? rendered.html.split(UNSUBSCRIBE_PLACEHOLDER).join(tag)
-        : appendToHtml(rendered.html, `<p style="font-size:12px;color:#888"><a href="${tag}">Unsubscribe</a></p>`);
+        : appendToHtml(rendered.html, `<p style="font-size:12px;color:#888"><a href="${tag}">${labelTag}</a></p>`);
       const batch: OutgoingEmailBatch = {
         from: message.from ?? deps.emailFrom,
         html,
@@ -264,7 +272,10 @@ export function createCampaignActivities(deps: ActivityDeps) {
             subject: c.rendered.subject,
             customArgs: { parcours_message_id: c.messageId, parcours_campaign_id: campaign.id },
             headers: { 'List-Unsubscribe': `<${link}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
-            substitutions: { [tag]: link },
+            substitutions: {
+              [tag]: link,
+              [labelTag]: escapeHtml(textOf(texts, c.language, 'email.unsubscribe_link')),
+            },
           };
         }),
       };
@@ -427,7 +438,7 @@ export function createCampaignActivities(deps: ActivityDeps) {
     const key: CampaignMessageKey = { runId, campaignId: campaign.id, channel, variant: message.id };
     const skips: { contactId: string; recipient: string | null; reason: string }[] = [];
     const deferred: { contactId: string; until: number }[] = [];
-    const toSend: { r: PageRecipient; to: string; rendered: Record<string, string> }[] = [];
+    const toSend: { r: PageRecipient; to: string; rendered: Record<string, string>; language: string }[] = [];
     const render = pageRenderer(message);
     const caps = campaignCaps(deps);
     const contactIds = open.map((r) => r.contactId);
@@ -459,7 +470,11 @@ export function createCampaignActivities(deps: ActivityDeps) {
             campaign,
             unsubscribe: true,
           });
-          toSend.push({ r, to: decision.to, rendered: await render(context) });
+          const rendered = await render(context);
+          // Campaigns are marketing: an SMS carries the shop's opt-out wording in the contact's language.
+          if (channel === 'sms' && rendered.body !== undefined)
+            rendered.body = withMarketingFooter(rendered.body, texts, f?.traits);
+          toSend.push({ r, to: decision.to, rendered, language: contactLanguage(texts, f?.traits) });
         } catch (err) {
           skips.push({
             contactId: r.contactId,
@@ -496,6 +511,7 @@ export function createCampaignActivities(deps: ActivityDeps) {
         messageId: claimedIds.get(s.r.contactId)!,
         to: s.to,
         rendered: s.rendered,
+        language: s.language,
       }));
     const sentAt = new Date(now);
     // Settled here: only what this attempt still held when handing it over (a stalled attempt's

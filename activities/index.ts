@@ -46,6 +46,9 @@ import { createCampaignActivities } from './campaign';
 import { evaluateSplit } from './split';
 import { callWebhook } from './webhook';
 import { findStoredEvent, type StoredEventQuery } from './wait';
+import { escapeHtml } from '../locales/texts';
+import { contactLanguage, ENGLISH_ONLY, translator, type Texts } from '../locales/texts';
+import { withMarketingFooter } from '../locales/sms-footer';
 
 export interface ActivityDeps {
   db: Db;
@@ -66,6 +69,8 @@ export interface ActivityDeps {
   sendLeaseMs?: number;
   /** CONSENT_EMAIL (audiences/consent-policy.ts `emailPolicyFrom`); default opt_out. */
   consentEmail?: ConsentEmailPolicy;
+  /** The shop's texts and DEFAULT_LOCALE (the unsubscribe link's words, the marketing SMS footer); default English. */
+  texts?: Texts;
 }
 
 export interface JourneyEnd {
@@ -83,10 +88,11 @@ export function createActivities(deps: ActivityDeps) {
     leaseMs: deps.sendLeaseMs,
     consentEmail: deps.consentEmail,
   };
+  const texts = deps.texts ?? ENGLISH_ONLY;
   const emailSender: ChannelSender<StepOf<'email'>, OutgoingEmail> = {
     channel: 'email',
     provider: deps.email,
-    compose: async (_db, r, to, step, customArgs, _contact, rules) => {
+    compose: async (_db, r, to, step, customArgs, contact, rules) => {
       const messageId = customArgs.parcours_message_id;
       let html = rules.tracking?.clicks ? trackClicks(r.html, deps.links, messageId) : r.html;
       let headers: Record<string, string> | undefined;
@@ -96,7 +102,7 @@ export function createActivities(deps: ActivityDeps) {
         headers = listUnsubscribeHeaders(deps.links, messageId);
         html = html.includes(UNSUBSCRIBE_PLACEHOLDER)
           ? html.split(UNSUBSCRIBE_PLACEHOLDER).join(link)
-          : appendToHtml(html, `<p style="font-size:12px;color:#888"><a href="${link}">Unsubscribe</a></p>`);
+          : appendToHtml(html, unsubscribeFooter(link, translator(texts, contactLanguage(texts, contact.traits))));
       }
       if (rules.tracking?.opens) html = appendToHtml(html, openPixel(deps.links, messageId));
       const text = r.text?.split(UNSUBSCRIBE_PLACEHOLDER).join(unsubscribeUrl(deps.links, messageId));
@@ -106,7 +112,11 @@ export function createActivities(deps: ActivityDeps) {
   const smsSender: ChannelSender<StepOf<'sms'>, OutgoingSms> = {
     channel: 'sms',
     provider: deps.sms,
-    compose: async (_db, r, to) => ({ to, body: r.body }),
+    // Marketing SMS carry the shop's opt-out wording in the contact's language ("STOP au 36111"), when it set one.
+    compose: async (_db, r, to, step, _ids, contact) => ({
+      to,
+      body: step.transactional ? r.body : withMarketingFooter(r.body, texts, contact.traits),
+    }),
   };
   const pushSender: ChannelSender<StepOf<'push'>, OutgoingPush> = {
     channel: 'push',
@@ -182,3 +192,8 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 export type JourneyActivities = ReturnType<typeof createActivities>;
+
+/** The visible unsubscribe link of a marketing email whose template has none, in the contact's language. */
+export function unsubscribeFooter(link: string, t: (key: 'email.unsubscribe_link') => string): string {
+  return `<p style="font-size:12px;color:#888"><a href="${link}">${escapeHtml(t('email.unsubscribe_link'))}</a></p>`;
+}

@@ -7,6 +7,7 @@ import type { Logger } from '../runtime/logger';
 import { contactImportRouter, contactsRouter } from './contacts/router';
 import { listsRouter } from './lists/router';
 import { contactConsentRouter } from './contacts/consent-router';
+import type { Texts } from '../locales/texts';
 import type { ConfirmationSender } from '../audiences/double-opt-in';
 import type { ConsentEmailPolicy } from '../audiences/consent-policy';
 import { errorHandler, notFound } from './errors';
@@ -60,6 +61,8 @@ export interface AppDeps {
   confirmations?: ConfirmationSender;
   /** CONSENT_EMAIL, for the preference page and GET /v1/contacts/:id/consent. */
   consentEmail?: ConsentEmailPolicy;
+  /** The shop's texts and DEFAULT_LOCALE: the consent pages and SMS keyword replies (default: English). */
+  texts?: Texts;
   /**
    * The clock campaign schedules are resolved by (ms), which must be the one the workflows'
    * timers run on: the machine's by default, the time-skipping server's in tests.

@@ -23,6 +23,8 @@ import {
   type MessageKey,
 } from '../db/messages';
 import type { Queryable } from '../db/pool';
+import { escapeHtml } from '../locales/texts';
+import { contactLanguage, ENGLISH_ONLY, senderOf, translator, type Texts, type Translate } from '../locales/texts';
 
 /** How long a confirmation link works. */
 export const CONFIRM_LINK_TTL_MS = 7 * 86_400_000;
@@ -32,6 +34,8 @@ export interface ConfirmationSender {
   email: EmailProvider;
   from: string;
   links: LinkSettings;
+  /** The shop's texts and DEFAULT_LOCALE (default: English). */
+  texts?: Texts;
 }
 
 export type ConfirmationOutcome = {
@@ -40,11 +44,14 @@ export type ConfirmationOutcome = {
   reason?: string;
 };
 
-const SUBJECT = 'Please confirm your subscription';
-const html = (link: string) =>
-  '<p>Please confirm that you want to receive our emails at this address.</p>' +
-  `<p><a href="${link}">Confirm my subscription</a></p>` +
-  '<p style="font-size:12px;color:#888">If you did not ask for this, ignore this email: nothing will be sent to you.</p>';
+/** The confirmation email in the contact's language (sending/locales, the shop's overrides). */
+const content = (t: Translate, link: string) => ({
+  subject: t('confirm_email.subject'),
+  html:
+    `<p>${escapeHtml(t('confirm_email.intro'))}</p>` +
+    `<p><a href="${escapeHtml(link)}">${escapeHtml(t('confirm_email.button'))}</a></p>` +
+    `<p style="font-size:12px;color:#888">${escapeHtml(t('confirm_email.ignore'))}</p>`,
+});
 
 /** What a confirm link carries of the address: the link confirms that address only. */
 export function addressHash(address: string): string {
@@ -78,7 +85,7 @@ export function confirmUrl(
 export async function sendConfirmation(
   db: Queryable,
   sender: ConfirmationSender,
-  req: { contactId: string; to: string; consentEventId: number },
+  req: { contactId: string; to: string; consentEventId: number; traits?: Record<string, unknown> },
 ): Promise<ConfirmationOutcome> {
   const key: MessageKey = {
     sendKey: `double-opt-in:${req.contactId}|${req.consentEventId}|confirm-email`,
@@ -106,11 +113,13 @@ export async function sendConfirmation(
   }
 
   const owner = randomUUID();
-  const content = { subject: SUBJECT, html: html(confirmUrl(sender.links, req)) };
+  const texts = sender.texts ?? ENGLISH_ONLY;
+  const t = translator(texts, contactLanguage(texts, req.traits));
+  const confirmation = content(t, confirmUrl(sender.links, req));
   const message = await claimMessage(db, key, {
     recipient: req.to,
     provider: sender.email.name,
-    content,
+    content: confirmation,
     owner,
     leaseMs: DEFAULT_LEASE_MS,
     takeOver: false,
@@ -126,8 +135,8 @@ export async function sendConfirmation(
     const result = await underClaim(db, message, owner, DEFAULT_LEASE_MS, () =>
       sender.email.send({
         to: req.to,
-        from: sender.from,
-        ...content,
+        from: senderOf(t, sender.from),
+        ...confirmation,
         customArgs: {
           parcours_message_id: message.id,
           parcours_flow_id: 'double-opt-in',

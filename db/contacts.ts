@@ -92,3 +92,17 @@ export async function updateProfile(
   );
   return { before, after: toContact(updated.rows[0]) };
 }
+
+/**
+ * The `locale` trait of the contacts with this phone number, most recently updated first: what an
+ * SMS keyword reply speaks (one number, usually one person).
+ */
+export async function localesOfPhone(q: Queryable, phone: string): Promise<unknown[]> {
+  const { rows } = await q.query<{ locale: unknown }>(
+    `SELECT traits->'locale' AS locale FROM contacts
+      WHERE phone = $1 AND merged_into IS NULL AND traits ? 'locale'
+      ORDER BY updated_at DESC, id LIMIT 5`,
+    [phone],
+  );
+  return rows.map((r) => r.locale);
+}

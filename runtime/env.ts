@@ -63,6 +63,17 @@ const schema = z
      * Marketing email without an explicit opt-in: `opt_out` (anyone not unsubscribed) or `opt_in` (subscribed only).
      */
     CONSENT_EMAIL: z.enum(['opt_out', 'opt_in']).default('opt_out'),
+    /**
+     * Language of the pages and messages Parcours writes itself (double opt-in email, unsubscribe and preference pages,
+     * SMS keyword replies) for contacts without a `locale` trait: `fr`, `en`, `fr-FR`…
+     */
+    DEFAULT_LOCALE: z
+      .string()
+      .trim()
+      .regex(/^[a-z]{2,3}([-_][a-z0-9]{1,8})*$/i, 'a language code such as "fr" or "fr-FR"')
+      .default('en'),
+    /** A JSON file of the shop's own texts by language, over the shipped ones (locales/texts.ts). */
+    MESSAGES_FILE: optional,
     /** Time zone for contacts without a `timezone` trait (quiet hours, delay_until). */
     DEFAULT_TIMEZONE: z
       .string()

@@ -6,6 +6,7 @@ import { twilioProvider } from '../activities/providers/twilio';
 import type { OutgoingEmail, OutgoingPush, OutgoingSms } from '../activities/providers/types';
 import { webPushProvider } from '../activities/providers/webpush';
 import { publicUrl, type Env } from './env';
+import { textsFromEnv } from './texts';
 
 export function providersFromEnv(env: Env, linkSecret: string): Omit<ActivityDeps, 'db' | 'routing'> {
   const email = env.SENDGRID_API_KEY
@@ -44,5 +45,6 @@ export function providersFromEnv(env: Env, linkSecret: string): Omit<ActivityDep
     },
     consentEmail: env.CONSENT_EMAIL,
     links: { publicUrl: publicUrl(env), secret: linkSecret },
+    texts: textsFromEnv(env),
   };
 }

@@ -170,8 +170,9 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       links,
       webhooks: webhookSettings(env),
       // Double opt-in confirmations go through the same email provider as journeys.
-      confirmations: { email: providers.email, from: providers.emailFrom, links },
+      confirmations: { email: providers.email, from: providers.emailFrom, links, texts: providers.texts },
       consentEmail: env.CONSENT_EMAIL,
+      texts: providers.texts,
     };
 
     if (has('worker')) {

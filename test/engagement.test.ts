@@ -558,7 +558,8 @@ describe('Twilio callbacks', () => {
       Body: ' stop ',
     });
     expect(stop.status).toBe(200);
-    expect(stop.text).toContain('<Response/>');
+    // Confirmed in the contact's language: no locale trait, DEFAULT_LOCALE (English here).
+    expect(stop.text).toContain('<Response><Message>You are unsubscribed');
 
     await h.track({ userId: 'stopper', event: 'SMS Promo' });
     await h.result('sms-promo', 'stopper');

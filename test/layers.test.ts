@@ -17,6 +17,7 @@ const APP_FOLDERS = [
   'db',
   'engagement',
   'flows',
+  'locales',
   'routing',
   'runtime',
   'sending',

@@ -184,3 +184,61 @@ test('the page lists the lists the contact is on; unticking one leaves it (List 
   ]);
   expect((await consentOf('lea')).channels.sms.status).toBe('subscribed'); // channels untouched
 });
+
+describe('a crafted preference form', () => {
+  /** A contact with an email only: the page shows the email channel, no SMS, no push. */
+  async function emailOnly(id: string) {
+    await h.identify(id, { email: `${id}@example.com` });
+    await enter('news', 'News Day', id);
+    const link = unsubscribePath(`${id}@example.com`);
+    const page = await supertest(h.app).get(link);
+    expect(page.text).toContain('name="shown_email"');
+    expect(page.text).not.toContain('name="shown_sms"');
+    expect(page.text).not.toContain('name="shown_push"');
+    return link;
+  }
+  const statuses = async (id: string) => {
+    const { channels, history } = await consentOf(id);
+    return { email: channels.email.status, sms: channels.sms.status, push: channels.push.status, history };
+  };
+
+  test('channels the page did not show are ignored: SMS and push stay as they were', async () => {
+    const link = await emailOnly('eve');
+    const res = await supertest(h.app)
+      .post(`${link}/preferences`)
+      .type('form')
+      .send('email=on&shown_email=1&sms=on&shown_sms=0&push=on&shown_push=0');
+    // Ignored rather than refused: a page shown before an address went away must still save the rest.
+    expect(res.status).toBe(200);
+    expect(await statuses('eve')).toEqual({
+      email: 'never_asked',
+      sms: 'never_asked',
+      push: 'never_asked',
+      history: [],
+    });
+    await h.identify('eve', { phone: '+33699990001' });
+    await enter('texts', 'Text Day', 'eve');
+    expect(smsTo('+33699990001')).toEqual([]);
+  });
+
+  test('values the page never offers are a 400 naming the field, and nothing changes', async () => {
+    const link = await emailOnly('mallory');
+    for (const [form, field] of [
+      ['email=subscribed&shown_email=0', 'email'],
+      ['shown_email=yes', 'shown_email'],
+      ['email=on&email=on&shown_email=0', 'email'],
+      ['shown_email=1&sms=subscribed&shown_sms=0', 'sms'],
+    ]) {
+      const res = await supertest(h.app).post(`${link}/preferences`).type('form').send(form);
+      expect(res.status).toBe(400);
+      expect(res.text).toContain('nothing was changed');
+      expect(res.text).toContain(`<code>${field}</code>`);
+    }
+    expect(await statuses('mallory')).toEqual({
+      email: 'never_asked',
+      sms: 'never_asked',
+      push: 'never_asked',
+      history: [],
+    });
+  });
+});

@@ -13,7 +13,7 @@ const field = (listId: string) => `list_${listId}`;
 
 export function listPreferences(db: Db): PreferenceListsHook {
   return {
-    async section(q, contactId) {
+    async section(q, contactId, p) {
       const lists = await listMembershipsOf(q, contactId);
       if (lists.length === 0) return '';
       const rows = lists
@@ -23,7 +23,7 @@ export function listPreferences(db: Db): PreferenceListsHook {
             `<input type="hidden" name="shown_${escapeHtml(field(listId))}" value="1"></p>`,
         )
         .join('');
-      return `<h2>Lists</h2>${rows}`;
+      return `<h2>${escapeHtml(p.t('preferences.lists'))}</h2>${rows}`;
     },
     async apply(_q, contactId, form) {
       // Only lists the page showed ticked and the person unticked; a forged field names no other list.

@@ -95,6 +95,8 @@ export function contactConsentRouter(deps: ContactConsentDeps): Router {
           contactId,
           to: contact.email,
           consentEventId: eventId,
+          // The email speaks the contact's language (its `locale` trait, else DEFAULT_LOCALE).
+          traits: contact.traits,
         });
     }
     res.json({

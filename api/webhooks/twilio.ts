@@ -8,6 +8,9 @@ import twilio from 'twilio';
 import { writeConsentByAddress } from '../../db/consent';
 import { smsKeywordSource } from '../../audiences/consent-policy';
 import { findMessageByProviderId } from '../../db/messages';
+import { localesOfPhone } from '../../db/contacts';
+import { escapeHtml } from '../../locales/texts';
+import { contactLanguage, ENGLISH_ONLY, textOf, type Texts } from '../../locales/texts';
 import { inTransaction } from '../../db/pool';
 import { routeStored } from '../../routing/router';
 import { recordEngagements } from '../../engagement/record';
@@ -33,8 +36,9 @@ const statusForm = z.looseObject({
 const inboundForm = z.looseObject({ From: field(64).optional(), Body: field(1_600).optional() });
 
 export function twilioWebhookRouter(
-  deps: IngestDeps & { webhooks: { twilioAuthToken?: string; publicUrl: string } },
+  deps: IngestDeps & { webhooks: { twilioAuthToken?: string; publicUrl: string }; texts?: Texts },
 ): Router {
+  const texts = deps.texts ?? ENGLISH_ONLY;
   const router = Router();
   router.use('/twilio', express.urlencoded({ extended: false, limit: '64kb' }));
 
@@ -88,6 +92,15 @@ export function twilioWebhookRouter(
         writeConsentByAddress(tx, { channel: 'sms', address: from, status, source: smsKeywordSource(keyword) }),
       );
       for (const event of events) await routeStored(deps, event, { inline: true });
+      // The confirmation in the person's language (the number's contacts' `locale` trait, else DEFAULT_LOCALE);
+      // a shop that leaves the reply to Twilio's own opt-out handling sets the text empty.
+      const locale = (await localesOfPhone(deps.db, from)).find((l) => typeof l === 'string');
+      const language = contactLanguage(texts, { locale });
+      const reply = textOf(texts, language, STOP.has(keyword) ? 'sms.stop_reply' : 'sms.start_reply').trim();
+      if (reply)
+        return void res
+          .type('text/xml')
+          .send(`<?xml version="1.0" encoding="UTF-8"?><Response><Message>${escapeHtml(reply)}</Message></Response>`);
     }
     res.type('text/xml').send('<?xml version="1.0" encoding="UTF-8"?><Response/>');
   });

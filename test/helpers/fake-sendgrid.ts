@@ -3,11 +3,11 @@ import { FakeHttpServer } from './fake-http';
 
 /** What the fake received: the message we composed, plus what the request carried. */
 export type SentEmail = Required<Pick<OutgoingEmail, 'to' | 'from' | 'subject' | 'html' | 'customArgs' | 'headers'>> &
-  Pick<OutgoingEmail, 'text'> & { authorization: string; at: number };
+  Pick<OutgoingEmail, 'text'> & { authorization: string; at: number; fromName?: string };
 
 interface MailSendBody {
   personalizations: { to: { email: string }[]; custom_args?: Record<string, string> }[];
-  from: { email: string };
+  from: { email: string; name?: string };
   subject: string;
   content: { type: string; value: string }[];
   custom_args?: Record<string, string>;
@@ -30,6 +30,7 @@ export class FakeSendGrid extends FakeHttpServer {
         return {
           to: body.personalizations[0].to[0].email,
           from: body.from.email,
+          ...(body.from.name ? { fromName: body.from.name } : {}),
           subject: body.subject,
           html: content('text/html') ?? '',
           text: content('text/plain'),

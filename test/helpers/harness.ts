@@ -30,6 +30,7 @@ import { journeyStateQuery, type JourneyResult } from '../../workflows/messages'
 import type { journeyWorkflow } from '../../workflows/journey';
 import { createTestDatabase, type TestDatabase } from './database';
 import { FakeSendGrid } from './fake-sendgrid';
+import type { Texts } from '../../locales/texts';
 import { FakeTwilio } from './fake-twilio';
 import { waitFor } from './fake-http';
 import { testToday } from './today';
@@ -112,6 +113,8 @@ export class Harness {
       runRouter?: boolean;
       frequencyCapPerDay?: number;
       consentEmail?: ConsentEmailPolicy;
+      /** The shop's texts and DEFAULT_LOCALE (locales/texts.ts `textsOf`); default English. */
+      texts?: Texts;
       frequencyCapPerChannel?: ActivityDeps['frequencyCapPerChannel'];
       /** Beside TEST_WEBHOOKS: the shop webhooks' secrets (without them, their routes answer 404). */
       webhooks?: { shopifySecret?: string; woocommerceSecret?: string };
@@ -176,6 +179,7 @@ export class Harness {
         frequencyCapPerChannel: opts.frequencyCapPerChannel,
         links: TEST_LINKS,
         consentEmail: opts.consentEmail,
+        texts: opts.texts,
       },
     });
     const appDeps: AppDeps = {
@@ -186,8 +190,9 @@ export class Harness {
       writeKeys: [WRITE_KEY],
       links: TEST_LINKS,
       webhooks: { ...TEST_WEBHOOKS, ...opts.webhooks },
-      confirmations: { email, from: 'shop@example.com', links: TEST_LINKS },
+      confirmations: { email, from: 'shop@example.com', links: TEST_LINKS, texts: opts.texts },
       consentEmail: opts.consentEmail,
+      texts: opts.texts,
       now: () => env.currentTimeMs(),
     };
     const harness = new Harness(env, database, sendgrid, twilio, worker, createApp(appDeps), log, appDeps);
