@@ -169,6 +169,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       // Double opt-in confirmations go through the same email provider as journeys.
       confirmations: { email: providers.email, from: providers.emailFrom, links },
       consentEmail: env.CONSENT_EMAIL,
+      defaultTimezone: env.DEFAULT_TIMEZONE,
     };
 
     if (has('worker')) {

@@ -9,16 +9,25 @@ import { WorkflowIdReusePolicy, type SignalDefinition } from '@temporalio/common
 import { DateTime } from 'luxon';
 import { campaignInput, variantMessage, type CampaignDefinition, type CampaignMessage } from '../../campaigns/schema';
 import {
+  audienceZones,
   campaignHoldoutStats,
   campaignProgress,
   getCampaign,
   listCampaigns,
+  runZones,
   saveCampaign,
   setCampaignStatus,
 } from '../../db/campaigns';
 import type { Db } from '../../db/pool';
 import { DEFAULT_CONVERSION_WINDOW_DAYS, flowStats } from '../../db/stats';
-import { EARLIEST_ZONE, momentOccurrence } from '../../campaigns/occurrences';
+import {
+  EARLIEST_ZONE,
+  frozenWindowOf,
+  momentOccurrence,
+  sendWindowOf,
+  type LocalSend,
+  type SendWindow,
+} from '../../campaigns/occurrences';
 import { slug } from '../../flows/schema';
 import { engineFor, templateFields } from '../../flows/templates';
 import type { Issue } from '../../flows/validate';
@@ -103,11 +112,42 @@ export function runInputOf(campaign: CampaignDefinition, sendNow: boolean, now: 
   return { ...base, startAt, local: { date, time: schedule.localTime } };
 }
 
+/**
+ * The local send a campaign's next (or current) run makes, resolved at `now` as scheduling would
+ * resolve it; a yearly moment: the first occurrence without a run yet. Undefined: no local hour.
+ */
+function nextLocalSend(
+  c: CampaignDefinition,
+  runIds: Set<string>,
+  now: number,
+): { runId: string; local: LocalSend } | undefined {
+  const { schedule } = c;
+  if (schedule.type === 'moment' && schedule.yearly) {
+    let since: string | undefined;
+    for (let tries = 0; tries < 3; tries += 1) {
+      const next = momentOccurrence(schedule, now, { since, thisRun: false });
+      if (!next) return undefined;
+      const runId = `${c.id}@${new Date(next.startAt).toISOString()}`;
+      if (!runIds.has(runId)) return { runId, local: next.local };
+      since = next.moment;
+    }
+    return undefined;
+  }
+  if (schedule.type !== 'moment' && !(schedule.type === 'at' && schedule.localTime)) return undefined;
+  try {
+    const { local } = runInputOf(c, false, now);
+    return local ? { runId: c.id, local } : undefined;
+  } catch {
+    return undefined; // a moment without a coming date: no window
+  }
+}
+
 export function campaignsRouter(deps: {
   db: Db;
   workflows: WorkflowClient;
   /** The clock a moment schedule is resolved by (ms): Temporal's, which tests move (default: the machine's). */
   now?: () => number | Promise<number>;
+  defaultTimezone?: string;
 }): Router {
   const router = Router();
   router.param('id', storableParam('id'));
@@ -127,9 +167,28 @@ export function campaignsRouter(deps: {
     res.json({ campaigns: await listCampaigns(deps.db) });
   });
 
+  /**
+   * When a local-time campaign goes out, zone by zone: its run's recipients once frozen, else its
+   * audience as it is now at the resolved occurrence (issue 16: shown before it starts).
+   */
+  const sendWindow = async (
+    c: CampaignDefinition,
+    runs: Awaited<ReturnType<typeof campaignProgress>>,
+  ): Promise<SendWindow | null> => {
+    const next = nextLocalSend(c, new Set(runs.map((r) => r.runId)), await (deps.now ?? Date.now)());
+    const current = runs.at(-1);
+    if (c.schedule.type !== 'moment' || !c.schedule.yearly) {
+      // A one-off run: frozen once sending started.
+      if (current && next) return frozenWindowOf(next.local, await runZones(deps.db, current.runId));
+    }
+    if (!next) return null;
+    return sendWindowOf(next.local, await audienceZones(deps.db, c.audience, deps.defaultTimezone ?? 'UTC'));
+  };
+
   router.get('/:id', async (req, res) => {
     const campaign = await load(req.params.id);
-    res.json({ ...campaign, runs: await campaignProgress(deps.db, campaign.id) });
+    const runs = await campaignProgress(deps.db, campaign.id);
+    res.json({ ...campaign, runs, sendWindow: await sendWindow(campaign.definition, runs) });
   });
 
   router.put('/:id', async (req, res) => {
