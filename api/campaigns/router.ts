@@ -113,33 +113,24 @@ export function runInputOf(campaign: CampaignDefinition, sendNow: boolean, now: 
 }
 
 /**
- * The local send a campaign's next (or current) run makes, resolved at `now` as scheduling would
- * resolve it; a yearly moment: the first occurrence without a run yet. Undefined: no local hour.
+ * The local send a campaign's next run makes, resolved at `now` as scheduling would resolve it;
+ * a yearly moment: the first occurrence without a run yet. Undefined: no local hour, or no date.
  */
-function nextLocalSend(
-  c: CampaignDefinition,
-  runIds: Set<string>,
-  now: number,
-): { runId: string; local: LocalSend } | undefined {
+function nextLocalSend(c: CampaignDefinition, runIds: Set<string>, now: number): LocalSend | undefined {
   const { schedule } = c;
   if (schedule.type === 'moment' && schedule.yearly) {
     let since: string | undefined;
     for (let tries = 0; tries < 3; tries += 1) {
       const next = momentOccurrence(schedule, now, { since, thisRun: false });
       if (!next) return undefined;
-      const runId = `${c.id}@${new Date(next.startAt).toISOString()}`;
-      if (!runIds.has(runId)) return { runId, local: next.local };
+      if (!runIds.has(`${c.id}@${new Date(next.startAt).toISOString()}`)) return next.local;
       since = next.moment;
     }
     return undefined;
   }
-  if (schedule.type !== 'moment' && !(schedule.type === 'at' && schedule.localTime)) return undefined;
-  try {
-    const { local } = runInputOf(c, false, now);
-    return local ? { runId: c.id, local } : undefined;
-  } catch {
-    return undefined; // a moment without a coming date: no window
-  }
+  if (schedule.type === 'moment') return momentOccurrence(schedule, now)?.local;
+  if (schedule.type === 'at' && schedule.localTime) return runInputOf(c, false, now).local;
+  return undefined;
 }
 
 export function campaignsRouter(deps: {
@@ -175,14 +166,19 @@ export function campaignsRouter(deps: {
     c: CampaignDefinition,
     runs: Awaited<ReturnType<typeof campaignProgress>>,
   ): Promise<SendWindow | null> => {
-    const next = nextLocalSend(c, new Set(runs.map((r) => r.runId)), await (deps.now ?? Date.now)());
+    const { schedule } = c;
+    const time = schedule.type === 'moment' ? schedule.at : schedule.type === 'at' ? schedule.localTime : undefined;
+    if (time === undefined) return null;
     const current = runs.at(-1);
-    if (c.schedule.type !== 'moment' || !c.schedule.yearly) {
-      // A one-off run: frozen once sending started.
-      if (current && next) return frozenWindowOf(next.local, await runZones(deps.db, current.runId));
+    if (current && !(schedule.type === 'moment' && schedule.yearly)) {
+      // A one-off run, frozen once sending started: its recipients' own send instants.
+      const rows = await runZones(deps.db, current.runId);
+      const first = rows[0] && DateTime.fromMillis(rows[0].at, { zone: rows[0].zone }).toISODate();
+      if (first) return frozenWindowOf({ date: first, time }, rows);
     }
+    const next = nextLocalSend(c, new Set(runs.map((r) => r.runId)), await (deps.now ?? Date.now)());
     if (!next) return null;
-    return sendWindowOf(next.local, await audienceZones(deps.db, c.audience, deps.defaultTimezone ?? 'UTC'));
+    return sendWindowOf(next, await audienceZones(deps.db, c.audience, deps.defaultTimezone ?? 'UTC'));
   };
 
   router.get('/:id', async (req, res) => {
