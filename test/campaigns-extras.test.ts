@@ -128,6 +128,12 @@ describe('a calendar-moment campaign scheduled on its send day', () => {
         .sort(),
     ).toEqual(['day-ny@example.com', 'day-utc@example.com']);
     expect((await h.http('post', '/v1/campaigns/noel-day/cancel')).status).toBe(202);
+    await waitFor(
+      async () => (await h.http('get', '/v1/campaigns/noel-day')).body.status === 'cancelled' && true,
+      'run cancelled',
+    );
+    expect((await messagesOf('noel-day')).map((m) => m.contact_id)).toEqual(['day-ny', 'day-utc']);
+    await recordHistory('moment-on-the-day', campaignWorkflowId('noel-day'));
   }, 60_000);
 
   test('yearly: this run sends where the hour is ahead; the next run is next year', async () => {
