@@ -53,7 +53,7 @@ import type { ActivityDeps } from '.';
 import { defaultTimezone } from './clock';
 import { DEFAULT_LEASE_MS } from './send-claim';
 import { ProviderError, substitutionTag, type OutgoingEmailBatch, type SendResult } from './providers/types';
-import { momentOccurrence, nextOccurrence, type MomentOccurrence } from '../campaigns/occurrences';
+import { momentOccurrence, nextOccurrence, type LocalSend, type MomentOccurrence } from '../campaigns/occurrences';
 
 /** SMS and push: provider calls at once per page. */
 const PER_RECIPIENT_CONCURRENCY = 10;
@@ -528,7 +528,7 @@ export function createCampaignActivities(deps: ActivityDeps) {
       runId: string;
       campaign: CampaignDefinition;
       now: number;
-      local?: { date: string; time: string };
+      local?: LocalSend;
     }): Promise<{ recipients: number }> {
       const frozen = await freezeAudience(db, { ...req, defaultZone: defaultTimezone() });
       await setCampaignStatus(db, req.campaign.id, 'sending');
@@ -565,8 +565,19 @@ export function createCampaignActivities(deps: ActivityDeps) {
       return nextOccurrence(req.schedule, req.after);
     },
     /** A yearly moment campaign's next occurrence after `after`; null when the moment has no more dates. */
-    async nextCampaignMoment(req: { schedule: MomentSchedule; after: number }): Promise<MomentOccurrence | null> {
-      return momentOccurrence(req.schedule, req.after) ?? null;
+    /**
+     * A yearly moment's next occurrence. `perZone` (patch `campaign-moment-per-zone`): the one
+     * still ahead in some zone and after `since`, whose contacts past the hour wait for the next
+     * run; without it, the former rule of the schedules already running (earliest zone).
+     */
+    async nextCampaignMoment(req: {
+      schedule: MomentSchedule;
+      after: number;
+      perZone?: boolean;
+      since?: string;
+    }): Promise<MomentOccurrence | null> {
+      const opts = req.perZone ? { since: req.since, thisRun: false } : { earliestZone: true };
+      return momentOccurrence(req.schedule, req.after, opts) ?? null;
     },
   };
 }

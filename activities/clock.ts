@@ -93,7 +93,8 @@ const isYearless = (value: string | number) => typeof value === 'string' && /^(-
 /**
  * `yearly` (and any year-less date): the next anniversary of the date's day, shifted by the
  * offset, at `at` (else midnight) in the contact's zone, that is still ahead. A birth date in
- * 1990 waits for this year's birthday (or next year's), never fires at once; 29 February is
+ * 1990 waits for this year's birthday (or next year's), never fires at once; a date of this year
+ * waits for next year's (anniversaries start at the first full year); 29 February is
  * 28 February outside leap years (calendar/anniversary.ts).
  */
 function nextYearly(
@@ -107,6 +108,8 @@ function nextYearly(
   const year = DateTime.fromMillis(now, { zone }).year;
   // An offset of up to a year either way can move last or next year's anniversary into the window.
   for (let y = year - 1; y <= year + 2; y += 1) {
+    // Anniversaries start at the first full year: a sign-up today waits for next year's, not today's.
+    if (md.year !== undefined && y <= md.year) continue;
     let target: DateTime = DateTime.fromISO(anniversaryIn(md, y), { zone });
     if (step.offset) target = shiftBy(target, step.offset);
     if (step.at)

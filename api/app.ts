@@ -68,6 +68,8 @@ export interface AppDeps {
    * timers run on: the machine's by default, the time-skipping server's in tests.
    */
   now?: () => number | Promise<number>;
+  /** DEFAULT_TIMEZONE: the zone of contacts without one, in a campaign's send window (default UTC). */
+  defaultTimezone?: string;
 }
 
 export function createApp(deps: AppDeps): express.Express {

@@ -68,9 +68,14 @@ export function candidateDays(from: number, to: number): string[] {
 export const dayOfFiring = (fireDay: string, offsetDays: number) => addDays(fireDay, -offsetDays);
 export const firingDayOf = (day: string, offsetDays: number) => addDays(day, offsetDays);
 
-/** Whether a contact date (month, day) has its anniversary on `day` (29 February on 28 February outside leap years). */
-export const isAnniversaryOn = (md: Pick<MonthDay, 'month' | 'day'>, day: string) =>
-  anniversaryIn(md, Number(day.slice(0, 4))) === day;
+/**
+ * Whether a contact date (month, day) has its anniversary on `day` (29 February on 28 February
+ * outside leap years). Anniversaries start at the first full year: a date with a year has none
+ * in that year or before (a first order placed today is not "one year already"; a birthday's
+ * year-0 day is the birth itself, never a day to wish).
+ */
+export const isAnniversaryOn = (md: Pick<MonthDay, 'month' | 'day'> & { year?: number | null }, day: string) =>
+  anniversaryIn(md, Number(day.slice(0, 4))) === day && (md.year == null || Number(day.slice(0, 4)) > md.year);
 
 /**
  * Whether a first name (or its normalised key) is wished on `day` (29 February names on the 28th outside leap

@@ -5,6 +5,7 @@
  */
 import { holdoutFractionSql, holdoutLift, type GroupTotals, type HoldoutLift } from '../audiences/holdout';
 import { campaignHoldoutKey, type CampaignDefinition, type CampaignStatus } from '../campaigns/schema';
+import type { LocalSend } from '../campaigns/occurrences';
 import type { QueryConfig } from 'pg';
 import { CAMPAIGN_PRIORITY } from '../audiences/frequency-cap';
 import { inTransaction, type Db, type Queryable } from './pool';
@@ -77,9 +78,55 @@ export interface FreezeRequest {
   campaign: CampaignDefinition;
   /** When sending starts (workflow time, ms): the due time of every recipient without a local time. */
   now: number;
-  /** Local-time sends: the date (YYYY-MM-DD) and hour at which each contact gets it in their zone. */
-  local?: { date: string; time: string };
+  /**
+   * Local-time sends: the date (YYYY-MM-DD) and hour at which each contact gets it in their zone;
+   * with `passed`, the contacts whose hour had passed get the following occurrence (or none in this run).
+   */
+  local?: LocalSend;
   defaultZone: string;
+}
+
+/**
+ * The audience (lists and segments $n, $n+1 minus $n+2, $n+3) with each contact's zone (the
+ * timezone trait when Postgres knows it, else $n+4): CTEs `members`, `zones`, `zoned`.
+ */
+const zonedAudience = (n: number) => `members AS (
+       (SELECT contact_id FROM list_memberships WHERE list_id = ANY($${n}) AND left_at IS NULL
+        UNION SELECT contact_id FROM segment_members WHERE segment_id = ANY($${n + 1}) AND exited_at IS NULL)
+       EXCEPT
+       (SELECT contact_id FROM list_memberships WHERE list_id = ANY($${n + 2}) AND left_at IS NULL
+        UNION SELECT contact_id FROM segment_members WHERE segment_id = ANY($${n + 3}) AND exited_at IS NULL)
+     ),
+     -- Read once: pg_timezone_names is a function scan, not a table.
+     zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),
+     zoned AS (
+       SELECT c.id, COALESCE(z.name, $${n + 4}) AS zone
+         FROM members m
+         JOIN contacts c ON c.id = m.contact_id
+         LEFT JOIN zones z ON z.name = c.traits ->> 'timezone'
+     )`;
+
+/** How many contacts of the audience (as it is now, before a freeze) live in each zone. */
+export async function audienceZones(
+  q: Queryable,
+  audience: CampaignDefinition['audience'],
+  defaultZone: string,
+): Promise<{ zone: string; contacts: number }[]> {
+  const { rows } = await q.query<{ zone: string; contacts: number }>(
+    `WITH ${zonedAudience(1)} SELECT zone, count(*)::int AS contacts FROM zoned GROUP BY zone ORDER BY zone`,
+    [audience.lists, audience.segments, audience.exclude.lists, audience.exclude.segments, defaultZone],
+  );
+  return rows.map((r) => ({ zone: r.zone, contacts: r.contacts }));
+}
+
+/** A frozen run's recipients by zone and due time (the send window as frozen). */
+export async function runZones(q: Queryable, runId: string): Promise<{ zone: string; contacts: number; at: number }[]> {
+  const { rows } = await q.query<{ zone: string; contacts: number; due_at: Date }>(
+    `SELECT zone, due_at, count(*)::int AS contacts FROM campaign_recipients
+      WHERE run_id = $1 AND NOT control GROUP BY zone, due_at ORDER BY due_at, zone`,
+    [runId],
+  );
+  return rows.map((r) => ({ zone: r.zone, contacts: r.contacts, at: r.due_at.getTime() }));
 }
 
 /**
@@ -115,25 +162,24 @@ async function freezeIn(q: Queryable, req: FreezeRequest): Promise<{ recipients:
   // pg reads a per-query client timeout its types do not declare.
   const insert: QueryConfig & { query_timeout: number } = {
     query_timeout: FREEZE_TIMEOUT_MS + 2_000,
-    text: `WITH members AS (
-       (SELECT contact_id FROM list_memberships WHERE list_id = ANY($2) AND left_at IS NULL
-        UNION SELECT contact_id FROM segment_members WHERE segment_id = ANY($3) AND exited_at IS NULL)
-       EXCEPT
-       (SELECT contact_id FROM list_memberships WHERE list_id = ANY($4) AND left_at IS NULL
-        UNION SELECT contact_id FROM segment_members WHERE segment_id = ANY($5) AND exited_at IS NULL)
+    text: `WITH ${zonedAudience(2)},
+     -- Per zone (moments, issue 16): where the hour had passed at $15 the following occurrence
+     -- ($14) is due instead, or the contact is in the next run ($16 false) and not in this one.
+     timed AS (
+       SELECT id, zone, local_at, $14::text IS NOT NULL AND local_at <= $15::timestamptz AS passed
+         FROM zoned CROSS JOIN LATERAL (
+           SELECT CASE WHEN $7::text IS NOT NULL THEN ($7::text || ' ' || $9::text)::timestamp AT TIME ZONE zone END AS local_at
+         ) l
      ),
-     -- Read once: pg_timezone_names is a function scan, not a table.
-     zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),
      numbered AS (
-       SELECT c.id, row_number() OVER (ORDER BY c.id) AS ord, COALESCE(z.name, $6) AS zone
-         FROM members m
-         JOIN contacts c ON c.id = m.contact_id
-         LEFT JOIN zones z ON z.name = c.traits ->> 'timezone'
+       SELECT id, zone, local_at, passed, row_number() OVER (ORDER BY id) AS ord
+         FROM timed WHERE NOT (passed AND NOT $16::boolean)
      )
      INSERT INTO campaign_recipients (run_id, contact_id, ord, zone, due_at, variant, control, done)
      SELECT $1, n.id, n.ord, n.zone,
             CASE WHEN $7::text IS NULL THEN $8::timestamptz
-                 ELSE ($7::text || ' ' || $9::text)::timestamp AT TIME ZONE n.zone END,
+                 WHEN n.passed THEN ($14::text || ' ' || $9::text)::timestamp AT TIME ZONE n.zone
+                 ELSE n.local_at END,
             CASE WHEN NOT h.control AND cardinality($10::text[]) > 0 AND (n.ord * $11::int) / 100 > ((n.ord - 1) * $11::int) / 100
                  THEN ($10::text[])[1 + ((n.ord * $11::int) / 100) % cardinality($10::text[])] END,
             h.control, h.control
@@ -153,6 +199,9 @@ async function freezeIn(q: Queryable, req: FreezeRequest): Promise<{ recipients:
       abTest?.testPercent ?? 0,
       campaignHoldoutKey(req.campaign.id),
       req.campaign.holdout?.share ?? 0,
+      req.local?.passed?.date ?? null,
+      new Date(req.local?.passed?.before ?? 0),
+      req.local?.passed?.thisRun ?? true,
     ],
   };
   const { rowCount } = await q.query(insert);

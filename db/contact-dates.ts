@@ -14,9 +14,23 @@ export async function registerCalendarProperty(q: Queryable, property: string): 
     property,
   ]);
   if (!rowCount) return;
+  if (property.startsWith('computed.')) {
+    // A computed date (flows/schema.ts COMPUTED_DATES): its UTC day, from the contact's stats.
+    await q.query(
+      `INSERT INTO contact_dates (contact_id, property, month, day, year)
+       SELECT s.contact_id, $1, x.v[1], x.v[2], x.v[3]
+       FROM contact_stats s JOIN contacts c ON c.id = s.contact_id AND c.merged_into IS NULL
+       CROSS JOIN LATERAL (SELECT calendar_instant_parts(CASE $1 WHEN 'computed.firstOrderAt'
+                           THEN s.first_order_at ELSE s.last_order_at END) AS v) x
+       WHERE x.v IS NOT NULL
+       ON CONFLICT (contact_id, property) DO NOTHING`,
+      [property],
+    );
+    return;
+  }
   await q.query(
-    `INSERT INTO contact_dates (contact_id, property, month, day)
-     SELECT c.id, $1, x.md[1], x.md[2]
+    `INSERT INTO contact_dates (contact_id, property, month, day, year)
+     SELECT c.id, $1, x.md[1], x.md[2], calendar_year(c.traits #> string_to_array($1, '.'))
      FROM contacts c CROSS JOIN LATERAL (SELECT calendar_month_day(c.traits #> string_to_array($1, '.')) AS md) x
      WHERE c.merged_into IS NULL AND x.md IS NOT NULL
      ON CONFLICT (contact_id, property) DO NOTHING`,
@@ -28,6 +42,8 @@ export interface DatedContact {
   contactId: string;
   month: number;
   day: number;
+  /** The date's year (null: a year-less date): its anniversaries start the year after. */
+  year: number | null;
   zone: string | null;
 }
 
@@ -38,14 +54,20 @@ export async function contactsOnDays(
   days: { month: number; day: number }[],
 ): Promise<DatedContact[]> {
   if (days.length === 0) return [];
-  const { rows } = await q.query<{ contact_id: string; month: number; day: number; zone: string | null }>(
-    `SELECT d.contact_id, d.month, d.day, c.zone
+  const { rows } = await q.query<{
+    contact_id: string;
+    month: number;
+    day: number;
+    year: number | null;
+    zone: string | null;
+  }>(
+    `SELECT d.contact_id, d.month, d.day, d.year, c.zone
      FROM contact_dates d JOIN contact_calendar c ON c.contact_id = d.contact_id
      WHERE d.property = $1 AND (d.month, d.day) IN (SELECT * FROM unnest($2::smallint[], $3::smallint[]))
      ORDER BY d.contact_id`,
     [property, days.map((d) => d.month), days.map((d) => d.day)],
   );
-  return rows.map((r) => ({ contactId: r.contact_id, month: r.month, day: r.day, zone: r.zone }));
+  return rows.map((r) => ({ contactId: r.contact_id, month: r.month, day: r.day, year: r.year, zone: r.zone }));
 }
 
 /** The (month, day) pairs some contact's `property` falls on: 366 index probes at most. */

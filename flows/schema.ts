@@ -157,13 +157,22 @@ export const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'use 24-hour 
  * contact's time zone, `offsetDays` before (negative) or after the day.
  */
 const offsetDays = z.number().int().min(-366).max(366);
-/** On the anniversary of a contact date trait (birthday, signed_up_at, first_order_at, renewal_date…). */
+/**
+ * Computed dates a date trigger reads besides traits (db/contact-stats.ts keeps them; migration
+ * 030 indexes their UTC day): the first-order anniversary needs no update_profile copy.
+ */
+export const COMPUTED_DATES = ['computed.firstOrderAt', 'computed.lastOrderAt'] as const;
+/** On the anniversary of a contact date trait (birthday, signed_up_at, renewal_date…) or computed date. */
 export const dateTrigger = z.strictObject({
   date: z.strictObject({
     property: z
       .string()
       .regex(/^[\w-]+(\.[\w-]+)*$/, 'a trait name, e.g. "birthday" (nested: "dates.birthday")')
-      .max(200),
+      .max(200)
+      .refine(
+        (p) => !p.startsWith('computed.') || (COMPUTED_DATES as readonly string[]).includes(p),
+        `computed dates a trigger reads: ${COMPUTED_DATES.join(', ')}`,
+      ),
     offsetDays: offsetDays.default(0),
     at: clock.default('09:00'),
   }),

@@ -173,6 +173,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       confirmations: { email: providers.email, from: providers.emailFrom, links, texts: providers.texts },
       consentEmail: env.CONSENT_EMAIL,
       texts: providers.texts,
+      defaultTimezone: env.DEFAULT_TIMEZONE,
     };
 
     if (has('worker')) {

@@ -5,7 +5,7 @@
 import { DateTime } from 'luxon';
 import { wakeTime } from '../activities/clock';
 import { anniversaryIn, monthDayOf, nextAnniversary } from '../calendar/anniversary';
-import { candidateDays, isNameDayOn, namesWishedOn, nextFiring } from '../calendar/date-triggers';
+import { candidateDays, isAnniversaryOn, isNameDayOn, namesWishedOn, nextFiring } from '../calendar/date-triggers';
 import { configureMoments, listMoments, momentConfig, momentDate, nextMomentDate } from '../calendar/moments';
 import { listedNames, nameDay, nameKey } from '../calendar/name-days';
 import type { StepOf } from '../flows/schema';
@@ -136,6 +136,15 @@ describe('the anniversary rule', () => {
     for (const value of ['13-01', '02-30', 'tomorrow', '', true, null]) expect(monthDayOf(value)).toBeUndefined();
   });
 
+  test('anniversaries start at the first full year; a year-less date has one every year', () => {
+    const firstOrder = { month: 12, day: 7, year: 2026 };
+    expect(isAnniversaryOn(firstOrder, '2026-12-07')).toBe(false);
+    expect(isAnniversaryOn(firstOrder, '2025-12-07')).toBe(false);
+    expect(isAnniversaryOn(firstOrder, '2027-12-07')).toBe(true);
+    expect(isAnniversaryOn({ month: 12, day: 7 }, '2026-12-07')).toBe(true);
+    expect(isAnniversaryOn({ month: 2, day: 29, year: 2024 }, '2025-02-28')).toBe(true);
+  });
+
   test('29 February falls on 28 February outside leap years', () => {
     expect(anniversaryIn({ month: 2, day: 29 }, 2027)).toBe('2027-02-28');
     expect(anniversaryIn({ month: 2, day: 29 }, 2028)).toBe('2028-02-29');
@@ -167,6 +176,11 @@ describe('delay_until yearly: the next anniversary, never at once', () => {
     expect(wake(step({ yearly: true }), '1990-03-01')).toBe('2027-03-01T09:00:00.000+01:00');
     expect(wake(step({ yearly: true, offset: '-3 days' }), '1990-11-26')).toBe('2027-11-23T09:00:00.000+01:00'); // 23 Nov 09:00 is past
     expect(wake(step({ yearly: true, offset: '-3 days' }), '1990-11-28')).toBe('2026-11-25T09:00:00.000+01:00');
+  });
+
+  test("a date of today (a sign-up at 08:00) waits for its first full year, not today's 09:00", () => {
+    expect(wake(step({ yearly: true }), '2026-11-23T08:00:00+01:00')).toBe('2027-11-23T09:00:00.000+01:00');
+    expect(wake(step({ yearly: true }), Date.parse('2026-11-23T07:00:00Z'))).toBe('2027-11-23T09:00:00.000+01:00');
   });
 
   test('a year-less date is yearly; 29 February waits for 28 February 2027', () => {

@@ -53,6 +53,124 @@ const promotion = (list: string, extra: Partial<CampaignInput> = {}): CampaignIn
 
 // The API resolves a one-off moment schedule by the server's clock (the harness gives it), which
 // starts at the test "today" (test/helpers/today.ts).
+// Issue 16: a moment campaign scheduled on its send day, at 15:20 UTC for 15:29, went out a
+// year later, because 15:29 had passed at UTC+14. The send day is today by the server's clock:
+// the hour is ten minutes ahead in UTC (and hours ahead in New York), hours past in Tokyo.
+describe('a calendar-moment campaign scheduled on its send day', () => {
+  const zoneOf = { utc: 'UTC', ny: 'America/New_York', tokyo: 'Asia/Tokyo' } as const;
+  const instant = (date: string, time: string, zone: string) =>
+    DateTime.fromISO(`${date}T${time}`, { zone }).toMillis();
+  const iso = (ms: number) => new Date(ms).toISOString();
+  let today: string;
+  let time: string;
+  let offsetDays: number;
+  /** The send date of the following occurrence (next year's Noël plus the offset). */
+  let following: string;
+
+  // Each test's send day and hour: ten minutes after the server's clock at its start.
+  beforeEach(async () => {
+    const soon = DateTime.fromMillis((await h.env.currentTimeMs()) + 10 * 60_000, { zone: 'utc' });
+    today = soon.toISODate()!;
+    time = soon.toFormat('HH:mm');
+    const noel = momentDate('noel', soon.year)!;
+    offsetDays = Math.round(DateTime.fromISO(today).diff(DateTime.fromISO(noel), 'days').days);
+    following = DateTime.fromISO(momentDate('noel', soon.year + 1)!)
+      .plus({ days: offsetDays })
+      .toISODate()!;
+  });
+
+  async function zoned(prefix: string) {
+    const ids = Object.keys(zoneOf).map((z) => `${prefix}-${z}`);
+    for (const [z, zone] of Object.entries(zoneOf))
+      await h.identify(`${prefix}-${z}`, { email: `${prefix}-${z}@example.com`, timezone: zone });
+    await createList(`${prefix}-list`, ids);
+  }
+  const windowOf = async (id: string) => (await h.http('get', `/v1/campaigns/${id}`)).body.sendWindow;
+
+  test('contacts whose hour is still ahead get it today; the window says when, zone by zone, before it starts', async () => {
+    await zoned('day');
+    const schedule = { type: 'moment' as const, moment: 'noel', offsetDays, at: time };
+    await putCampaign('noel-day', promotion('day-list', { schedule }));
+    const expected = {
+      date: today,
+      time,
+      earliest: iso(instant(today, time, 'UTC')),
+      // The run's last send: Tokyo's contact, at next year's occurrence.
+      latest: iso(instant(following, time, zoneOf.tokyo)),
+      zones: [
+        { zone: 'UTC', contacts: 1, sendAt: iso(instant(today, time, 'UTC')) },
+        { zone: zoneOf.ny, contacts: 1, sendAt: iso(instant(today, time, zoneOf.ny)) },
+        { zone: zoneOf.tokyo, contacts: 1, sendAt: iso(instant(following, time, zoneOf.tokyo)) },
+      ],
+      frozen: false,
+    };
+    expect(await windowOf('noel-day')).toEqual(expected);
+    expect((await h.http('post', '/v1/campaigns/noel-day/schedule')).body).toEqual({
+      id: 'noel-day',
+      status: 'scheduled',
+    });
+    // Its start (15:29 at UTC+14) is past: the audience freezes at once, with the same window.
+    await waitFor(async () => (await windowOf('noel-day'))?.frozen === true, 'the frozen audience');
+    expect(await windowOf('noel-day')).toEqual({ ...expected, frozen: true });
+    const nyAt = instant(today, time, zoneOf.ny);
+    await h.env.sleep(nyAt + 60_000 - (await h.env.currentTimeMs()));
+    await waitFor(async () => (await messagesOf('noel-day')).length === 2, 'the UTC and New York sends');
+    // Sent at the hour (the send takes a few milliseconds of workflow time).
+    const minute = (ms?: number) => Math.floor((ms ?? 0) / 60_000) * 60_000;
+    expect((await messagesOf('noel-day')).map((m) => [m.contact_id, m.status, minute(m.sent_at?.getTime())])).toEqual([
+      ['day-ny', 'sent', nyAt],
+      ['day-utc', 'sent', instant(today, time, 'UTC')],
+    ]);
+    // Tokyo's contact waits for next year's occurrence: nothing now.
+    expect(
+      deliveries('noel-day')
+        .map((d) => d.to)
+        .sort(),
+    ).toEqual(['day-ny@example.com', 'day-utc@example.com']);
+    expect((await h.http('post', '/v1/campaigns/noel-day/cancel')).status).toBe(202);
+    await waitFor(
+      async () => (await h.http('get', '/v1/campaigns/noel-day')).body.status === 'cancelled' && true,
+      'run cancelled',
+    );
+    expect((await messagesOf('noel-day')).map((m) => m.contact_id)).toEqual(['day-ny', 'day-utc']);
+    await recordHistory('moment-on-the-day', campaignWorkflowId('noel-day'));
+  }, 60_000);
+
+  test('yearly: this run sends where the hour is ahead; the next run is next year', async () => {
+    await zoned('yearly');
+    const schedule = { type: 'moment' as const, moment: 'noel', offsetDays, at: time, yearly: true };
+    await putCampaign('noel-yearly', promotion('yearly-list', { schedule }));
+    const window = await windowOf('noel-yearly');
+    expect(window.zones).toContainEqual({
+      zone: zoneOf.tokyo,
+      contacts: 1,
+      sendAt: iso(instant(following, time, zoneOf.tokyo)),
+      nextRun: true,
+    });
+    expect(window.latest).toBe(iso(instant(today, time, zoneOf.ny)));
+    expect((await h.http('post', '/v1/campaigns/noel-yearly/schedule')).status).toBe(202);
+    const scheduler = h.env.client.workflow.getHandle('campaign-schedule:noel-yearly');
+    const nyAt = instant(today, time, zoneOf.ny);
+    await waitFor(async () => (await h.http('get', '/v1/campaigns/noel-yearly')).body.runs.length === 1, 'the run');
+    await h.env.sleep(nyAt + 60_000 - (await h.env.currentTimeMs()));
+    const nextStart = iso(instant(following, time, 'UTC+14'));
+    await waitFor(
+      async () => (await scheduler.query(campaignProgressQuery).catch(() => undefined))?.nextAt === nextStart,
+      `the next run at ${nextStart}`,
+    );
+    expect((await messagesOf('noel-yearly')).map((m) => [m.contact_id, m.status])).toEqual([
+      ['yearly-ny', 'sent'],
+      ['yearly-utc', 'sent'],
+    ]);
+    expect((await h.http('post', '/v1/campaigns/noel-yearly/cancel')).status).toBe(202);
+    await waitFor(
+      async () => (await h.http('get', '/v1/campaigns/noel-yearly')).body.status === 'cancelled' && true,
+      'schedule cancelled',
+    );
+    await recordHistory('moment-yearly-on-the-day', 'campaign-schedule:noel-yearly');
+  }, 60_000);
+});
+
 describe('schedules relative to a calendar moment', () => {
   const at = (iso: string) => DateTime.fromISO(iso, { zone: 'utc' }).toMillis();
   const localNine = (date: string, zone: string) => DateTime.fromISO(`${date}T09:00`, { zone }).toMillis();
@@ -70,20 +188,31 @@ describe('schedules relative to a calendar moment', () => {
     return ids;
   }
 
-  test('resolution: three days before Black Friday 2026 is 24 November 2026 at 09:00 local, until that hour has begun in the earliest zone', () => {
+  test('resolution per zone: three days before Black Friday 2026 is 24 November 2026 at 09:00 local, while that hour is ahead in some zone', () => {
     const schedule = { moment: 'black-friday', offsetDays: -3, at: '09:00' };
     expect(momentOccurrence(schedule, at('2026-11-01T00:00'))).toEqual({
       moment: '2026-11-27',
       local: { date: '2026-11-24', time: '09:00' },
       startAt: localNine('2026-11-24', 'UTC+14'),
+      endAt: localNine('2026-11-24', 'UTC-12'),
     });
-    // 09:00 on 24 November at UTC+14 is 19:00 UTC on the 23rd: before it, still 2026; after it, next year's.
-    expect(momentOccurrence(schedule, at('2026-11-23T18:59'))?.local.date).toBe('2026-11-24');
-    expect(momentOccurrence(schedule, at('2026-11-23T19:00'))).toEqual({
+    // 09:00 on 24 November is 19:00 UTC on the 23rd at UTC+14, 21:00 UTC on the 24th at UTC-12:
+    // between the two it is still 2026's, and the zones past the hour get 2027's.
+    expect(momentOccurrence(schedule, at('2026-11-23T18:59'))?.local).toEqual({ date: '2026-11-24', time: '09:00' });
+    expect(momentOccurrence(schedule, at('2026-11-24T12:00'))?.local).toEqual({
+      date: '2026-11-24',
+      time: '09:00',
+      passed: { date: '2027-11-23', before: at('2026-11-24T12:00'), thisRun: true },
+    });
+    expect(momentOccurrence(schedule, at('2026-11-24T21:00'))?.local.date).toBe('2027-11-23');
+    // The former rule (schedules already running): next year's once the hour began at UTC+14.
+    expect(momentOccurrence(schedule, at('2026-11-23T19:00'), { earliestZone: true })).toEqual({
       moment: '2027-11-26',
       local: { date: '2027-11-23', time: '09:00' },
       startAt: localNine('2027-11-23', 'UTC+14'),
     });
+    // A yearly schedule's next run comes after the moment it last ran.
+    expect(momentOccurrence(schedule, at('2026-11-24T12:00'), { since: '2026-11-27' })?.local.date).toBe('2027-11-23');
     expect(momentOccurrence(schedule, at('2026-11-30T12:00'))?.local.date).toBe('2027-11-23');
     // Fête des mères 2027 is 30 May (the last Sunday of May is not Pentecost that year).
     expect(

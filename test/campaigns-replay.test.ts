@@ -15,6 +15,11 @@ test('every recorded campaign history replays against the current code', async (
       'local-time.json',
       'recurring-cancelled.json',
       'ab-test.json',
+      // Yearly moments: the former rule (earliest zone) and the per-zone one (patch campaign-moment-per-zone).
+      'moment-yearly-cancelled.json',
+      'moment-yearly-on-the-day.json',
+      // A one-off moment run whose passed zones wait for the following occurrence (issue 16).
+      'moment-on-the-day.json',
     ]),
   );
   expect(await replayRecorded('campaign', await bundleJourneys())).toEqual(files.map((f) => [f, undefined]));

@@ -25,8 +25,8 @@ afterAll(() => t?.drop());
 
 const datesOf = async (contactId: string) =>
   (
-    await t.db.query<{ property: string; month: number; day: number }>(
-      'SELECT property, month, day FROM contact_dates WHERE contact_id = $1 ORDER BY property',
+    await t.db.query<{ property: string; month: number; day: number; year: number | null }>(
+      'SELECT property, month, day, year FROM contact_dates WHERE contact_id = $1 ORDER BY property',
       [contactId],
     )
   ).rows;
@@ -35,26 +35,53 @@ test('identify keeps the index: set, moved, unchanged, removed; a property regis
   await upsertContact(t.db, 'early', { renewal_date: '2027-03-01T10:00:00Z' });
   await registerCalendarProperty(t.db, 'birthday');
   await upsertContact(t.db, 'ada', { firstName: 'Élodie', birthday: '1990-12-05', timezone: 'Europe/Paris' });
-  expect(await datesOf('ada')).toEqual([{ property: 'birthday', month: 12, day: 5 }]);
+  // The year is kept (anniversaries start at the first full year); a year-less date has none.
+  expect(await datesOf('ada')).toEqual([{ property: 'birthday', month: 12, day: 5, year: 1990 }]);
   await upsertContact(t.db, 'ada', { birthday: '--03-01' });
-  expect(await datesOf('ada')).toEqual([{ property: 'birthday', month: 3, day: 1 }]);
+  expect(await datesOf('ada')).toEqual([{ property: 'birthday', month: 3, day: 1, year: null }]);
   await upsertContact(t.db, 'ada', { last_seen: 'today' });
-  expect(await datesOf('ada')).toEqual([{ property: 'birthday', month: 3, day: 1 }]);
+  expect(await datesOf('ada')).toEqual([{ property: 'birthday', month: 3, day: 1, year: null }]);
   await upsertContact(t.db, 'ada', { birthday: Date.parse('1990-12-05T00:00:00Z') / 1000 });
-  expect(await datesOf('ada')).toEqual([{ property: 'birthday', month: 12, day: 5 }]);
+  expect(await datesOf('ada')).toEqual([{ property: 'birthday', month: 12, day: 5, year: 1990 }]);
+  // Same day, another year: the index follows.
+  await upsertContact(t.db, 'ada', { birthday: '1991-12-05' });
+  expect(await datesOf('ada')).toEqual([{ property: 'birthday', month: 12, day: 5, year: 1991 }]);
   await upsertContact(t.db, 'ada', { birthday: null });
   expect(await datesOf('ada')).toEqual([]);
 
   expect(await datesOf('early')).toEqual([]);
   await registerCalendarProperty(t.db, 'renewal_date');
-  expect(await datesOf('early')).toEqual([{ property: 'renewal_date', month: 3, day: 1 }]);
+  expect(await datesOf('early')).toEqual([{ property: 'renewal_date', month: 3, day: 1, year: 2027 }]);
   expect(await daysWithContacts(t.db, 'renewal_date')).toEqual([{ month: 3, day: 1 }]);
   expect(
     await contactsOnDays(t.db, 'renewal_date', [
       { month: 3, day: 1 },
       { month: 12, day: 5 },
     ]),
-  ).toEqual([{ contactId: 'early', month: 3, day: 1, zone: null }]);
+  ).toEqual([{ contactId: 'early', month: 3, day: 1, year: 2027, zone: null }]);
+});
+
+test('computed order dates are indexed from the contact stats, on their UTC day, and a trait write leaves them', async () => {
+  await upsertContact(t.db, 'buyer', { email: 'b@example.com' });
+  // 23:30 UTC on 7 December: the UTC day is the 7th (the rule for instants).
+  await t.db.query(
+    "INSERT INTO contact_stats (contact_id, order_count, first_order_at, last_order_at) VALUES ('buyer', 1, $1, $1)",
+    ['2026-12-07T23:30:00Z'],
+  );
+  expect(await datesOf('buyer')).toEqual([]);
+  await registerCalendarProperty(t.db, 'computed.firstOrderAt');
+  expect(await datesOf('buyer')).toEqual([{ property: 'computed.firstOrderAt', month: 12, day: 7, year: 2026 }]);
+  await registerCalendarProperty(t.db, 'computed.lastOrderAt');
+  await t.db.query("UPDATE contact_stats SET order_count = 2, last_order_at = $1 WHERE contact_id = 'buyer'", [
+    '2027-01-15T08:00:00Z',
+  ]);
+  const both = [
+    { property: 'computed.firstOrderAt', month: 12, day: 7, year: 2026 },
+    { property: 'computed.lastOrderAt', month: 1, day: 15, year: 2027 },
+  ];
+  expect(await datesOf('buyer')).toEqual(both);
+  await upsertContact(t.db, 'buyer', { firstName: 'Bea', timezone: 'Europe/Paris' });
+  expect(await datesOf('buyer')).toEqual(both);
 });
 
 test('first names and zones: accents and case removed; a merged-away id leaves the index', async () => {
@@ -92,14 +119,15 @@ test('SQL and TypeScript read the same day from any value, and the same name key
     fc.string({ maxLength: 12 }),
   );
   const values = fc.sample(value, { numRuns: 400, seed: 17 });
-  const { rows } = await t.db.query<{ md: number[] | null }>(
-    'SELECT calendar_month_day(v) AS md FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(v, n) ORDER BY n',
+  const { rows } = await t.db.query<{ md: number[] | null; year: number | null }>(
+    `SELECT calendar_month_day(v) AS md, calendar_year(v) AS year
+       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(v, n) ORDER BY n`,
     [JSON.stringify(values)],
   );
-  const sql = rows.map((r) => r.md ?? null);
+  const sql = rows.map((r) => (r.md ? [...r.md, r.year] : null));
   const ts = values.map((v) => {
     const md = monthDayOf(v);
-    return md ? [md.month, md.day] : null;
+    return md ? [md.month, md.day, md.year ?? null] : null;
   });
   expect(sql).toEqual(ts);
 

@@ -71,6 +71,8 @@ function firstLeapBirthday(): { day: string; at: number } {
 }
 
 let birthday: string;
+/** The buyer's first order (at the start) and the anniversary flows' hour: ten minutes later, UTC. */
+let firstOrder: { day: string; at: string };
 let named: { day: string; name: string };
 let nyName: string;
 
@@ -144,6 +146,31 @@ beforeAll(async () => {
     timezone: AUCKLAND,
     country: 'NZ',
   });
+  // The bug: a first order at 15:08 got "Un an déjà" at 15:12. The anniversaries' hour is ten
+  // minutes after the order, on its day; they start at the first full year.
+  const tenLater = DateTime.fromMillis(start + 10 * MINUTE, { zone: 'utc' });
+  firstOrder = { day: DateTime.fromMillis(start, { zone: 'utc' }).toISODate()!, at: tenLater.toFormat('HH:mm') };
+  await h.putFlow('first-order-anniversary', {
+    ...common,
+    name: 'Un an déjà',
+    // A computed date: no update_profile copy of the first order's date into a trait.
+    trigger: { date: { property: 'computed.firstOrderAt', at: firstOrder.at } },
+    steps: email('year', 'Un an déjà {{ contact.firstName }}'),
+  });
+  await h.putFlow('signup-anniversary', {
+    ...common,
+    name: 'Sign-up anniversary',
+    trigger: { date: { property: 'signed_up_at', at: firstOrder.at } },
+    steps: email('signup', 'Inscrit il y a un an'),
+  });
+  await h.identify('buyer', {
+    email: 'buyer@example.com',
+    firstName: 'Bea',
+    signed_up_at: iso(start),
+    timezone: 'UTC',
+    country: 'FR',
+  });
+  await h.track({ userId: 'buyer', event: 'Order Completed', messageId: 'first-order-buyer', timestamp: iso(start) });
   await h.identify('leap', {
     email: 'leap@example.com',
     firstName: 'Auguste',
@@ -186,6 +213,33 @@ test("the server's clock starts at the test's today", async () => {
   // The skip lands on the day asked for (the real clock: the suite's own start).
   expect(start - today.startMs).toBeLessThan(10 * MINUTE);
 });
+
+test('an unknown computed date is refused, naming the field', async () => {
+  const res = await h.http('put', '/v1/flows/bad-computed').send({
+    name: 'Bad',
+    trigger: { date: { property: 'computed.orderCount' } },
+    steps: [{ id: 'm', type: 'email', subject: 's', html: '<p>x</p>' }],
+  });
+  expect(res.status).toBe(400);
+  expect(JSON.stringify(res.body)).toContain('computed.firstOrderAt');
+});
+
+test('first-order and sign-up anniversaries are silent on day 0 (the order and sign-up are today)', async () => {
+  const dayZero = localInstant(firstOrder.day, firstOrder.at, 'UTC');
+  // The flows read the computed date and the trait once the clock has registered them.
+  await waitFor(async () => {
+    const { rows } = await h.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM contact_dates WHERE contact_id = 'buyer' AND year IS NOT NULL",
+    );
+    return rows[0].n === 2;
+  }, "the buyer's first order and sign-up dates in the calendar index");
+  await sleepUntil(dayZero + 2 * MINUTE);
+  // The clock wakes at that instant (some contact's day is today) and must find nothing to enter.
+  await new Promise((r) => setTimeout(r, 3_000));
+  expect(await entries('first-order-anniversary', 'buyer')).toEqual([]);
+  expect(await entries('signup-anniversary', 'buyer')).toEqual([]);
+  expect(mails('buyer@example.com', /Un an|Inscrit/)).toEqual([]);
+}, 60_000);
 
 test("delay_until yearly waits for this year's birthday, not the 1992 date (which is past)", async () => {
   await h.putFlow('birthday-wait', {
@@ -335,4 +389,21 @@ test("every year again: next year's birthday enters once more, once", async () =
     const clock = h.env.client.workflow.getHandle(CALENDAR_CLOCK_WORKFLOW_ID);
     writeFileSync(path.join(dir, 'a-year-of-dates.json'), `${historyToJSON(await clock.fetchHistory())}\n`);
   }
+}, 120_000);
+
+test('first-order and sign-up anniversaries fire at one year, once, at their hour', async () => {
+  const oneYear = anniversaryIn(
+    { month: Number(firstOrder.day.slice(5, 7)), day: Number(firstOrder.day.slice(8, 10)) },
+    Number(firstOrder.day.slice(0, 4)) + 1,
+  );
+  const at = localInstant(oneYear, firstOrder.at, 'UTC');
+  await sleepUntil(at + 2 * MINUTE);
+  await waitFor(
+    () => mails('buyer@example.com', /Un an déjà/).length === 1 && mails('buyer@example.com', /Inscrit/).length === 1,
+    'the one-year emails',
+    30_000,
+  );
+  expect(mails('buyer@example.com', /Un an déjà/)[0].subject).toBe('Un an déjà Bea');
+  expect(await entries('first-order-anniversary', 'buyer')).toEqual([{ at: iso(at), date: oneYear }]);
+  expect(await entries('signup-anniversary', 'buyer')).toEqual([{ at: iso(at), date: oneYear }]);
 }, 120_000);

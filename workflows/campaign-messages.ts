@@ -3,6 +3,7 @@
  * the API and the workflows alike.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { LocalSend } from '../campaigns/occurrences';
 import type { CampaignDefinition, CampaignStatus } from '../campaigns/schema';
 
 /** A one-off campaign's run is its id; a recurring campaign's runs are "<id>@<occurrence ISO>". */
@@ -34,8 +35,8 @@ export interface CampaignRunInput {
   runId: string;
   /** When to freeze the audience and start (ms); absent or past: at once. */
   startAt?: number;
-  /** Local-time sends: each recipient at `time` on `date` in their zone. */
-  local?: { date: string; time: string };
+  /** Local-time sends: each recipient at `time` on `date` in their zone (moments: per zone, see LocalSend). */
+  local?: LocalSend;
   /** Set by continue-as-new: the audience is frozen, the progress so far. */
   carried?: {
     progress: CampaignProgress;
@@ -49,6 +50,8 @@ export interface CampaignRunInput {
 export interface CampaignScheduleInput {
   v: 1;
   campaign: CampaignDefinition;
+  /** Yearly moments resolved per zone: the moment date of the last occurrence run (the next is later). */
+  since?: string;
   /** Occurrences started so far (all runs of the scheduler). */
   occurrences: number;
   paused?: boolean;

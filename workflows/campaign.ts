@@ -10,6 +10,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -38,6 +39,9 @@ const bookkeeping = proxyActivities<Omit<CampaignActivities, 'sendCampaignPage'>
 });
 
 const msOf = (duration: string) => parseDuration(duration) ?? 0;
+
+/** Yearly moments resolved per zone, each run after the last (issue 16). */
+export const MOMENT_PER_ZONE_PATCH = 'campaign-moment-per-zone';
 
 /** Pages per workflow run before continuing as new (the history stays small on huge or slow campaigns). */
 const PAGES_PER_RUN = 500;
@@ -221,19 +225,26 @@ export async function campaignScheduleWorkflow(input: CampaignScheduleInput): Pr
   }));
 
   let current = input.current;
+  let since = input.since;
   if (!current) {
     // A yearly moment: its next date (plus the offset), at the hour local to each contact.
     let local: CampaignRunInput['local'];
     let next: number;
     if (schedule.type === 'recurring') next = await bookkeeping.nextCampaignOccurrence({ schedule, after: Date.now() });
     else {
-      const occurrence = await bookkeeping.nextCampaignMoment({ schedule, after: Date.now() });
+      // Resolved per zone (issue 16): the occurrence still ahead in some zone, after the one last
+      // run, instead of the next one not begun at UTC+14 (which skipped a year when scheduled on the day).
+      const perZone = patched(MOMENT_PER_ZONE_PATCH);
+      const occurrence = await bookkeeping.nextCampaignMoment(
+        perZone ? { schedule, after: Date.now(), perZone, since } : { schedule, after: Date.now() },
+      );
       if (!occurrence) {
         await bookkeeping.recordCampaignStatus({ campaignId: campaign.id, status: 'completed' });
         return;
       }
       next = occurrence.startAt;
       local = occurrence.local;
+      if (perZone) since = occurrence.moment;
     }
     nextAt = new Date(next).toISOString();
     await condition(() => control.cancelled, Math.max(1, next - Date.now()), {
@@ -255,6 +266,7 @@ export async function campaignScheduleWorkflow(input: CampaignScheduleInput): Pr
     if ('continueWith' in outcome)
       return continueAsNew<typeof campaignScheduleWorkflow>({
         ...input,
+        ...(since === undefined ? {} : { since }),
         paused: control.paused,
         current: outcome.continueWith,
       });
@@ -264,5 +276,11 @@ export async function campaignScheduleWorkflow(input: CampaignScheduleInput): Pr
     await bookkeeping.recordCampaignStatus({ campaignId: campaign.id, status: 'scheduled' });
   }
   await condition(allHandlersFinished);
-  await continueAsNew<typeof campaignScheduleWorkflow>({ v: 1, campaign, occurrences, paused: control.paused });
+  await continueAsNew<typeof campaignScheduleWorkflow>({
+    v: 1,
+    campaign,
+    occurrences,
+    paused: control.paused,
+    ...(since === undefined ? {} : { since }),
+  });
 }

@@ -9,16 +9,25 @@ import { WorkflowIdReusePolicy, type SignalDefinition } from '@temporalio/common
 import { DateTime } from 'luxon';
 import { campaignInput, variantMessage, type CampaignDefinition, type CampaignMessage } from '../../campaigns/schema';
 import {
+  audienceZones,
   campaignHoldoutStats,
   campaignProgress,
   getCampaign,
   listCampaigns,
+  runZones,
   saveCampaign,
   setCampaignStatus,
 } from '../../db/campaigns';
 import type { Db } from '../../db/pool';
 import { DEFAULT_CONVERSION_WINDOW_DAYS, flowStats } from '../../db/stats';
-import { EARLIEST_ZONE, momentOccurrence } from '../../campaigns/occurrences';
+import {
+  EARLIEST_ZONE,
+  frozenWindowOf,
+  momentOccurrence,
+  sendWindowOf,
+  type LocalSend,
+  type SendWindow,
+} from '../../campaigns/occurrences';
 import { slug } from '../../flows/schema';
 import { engineFor, templateFields } from '../../flows/templates';
 import type { Issue } from '../../flows/validate';
@@ -103,11 +112,33 @@ export function runInputOf(campaign: CampaignDefinition, sendNow: boolean, now: 
   return { ...base, startAt, local: { date, time: schedule.localTime } };
 }
 
+/**
+ * The local send a campaign's next run makes, resolved at `now` as scheduling would resolve it;
+ * a yearly moment: the first occurrence without a run yet. Undefined: no local hour, or no date.
+ */
+function nextLocalSend(c: CampaignDefinition, runIds: Set<string>, now: number): LocalSend | undefined {
+  const { schedule } = c;
+  if (schedule.type === 'moment' && schedule.yearly) {
+    let since: string | undefined;
+    for (let tries = 0; tries < 3; tries += 1) {
+      const next = momentOccurrence(schedule, now, { since, thisRun: false });
+      if (!next) return undefined;
+      if (!runIds.has(`${c.id}@${new Date(next.startAt).toISOString()}`)) return next.local;
+      since = next.moment;
+    }
+    return undefined;
+  }
+  if (schedule.type === 'moment') return momentOccurrence(schedule, now)?.local;
+  if (schedule.type === 'at' && schedule.localTime) return runInputOf(c, false, now).local;
+  return undefined;
+}
+
 export function campaignsRouter(deps: {
   db: Db;
   workflows: WorkflowClient;
   /** The clock a moment schedule is resolved by (ms): Temporal's, which tests move (default: the machine's). */
   now?: () => number | Promise<number>;
+  defaultTimezone?: string;
 }): Router {
   const router = Router();
   router.param('id', storableParam('id'));
@@ -127,9 +158,33 @@ export function campaignsRouter(deps: {
     res.json({ campaigns: await listCampaigns(deps.db) });
   });
 
+  /**
+   * When a local-time campaign goes out, zone by zone: its run's recipients once frozen, else its
+   * audience as it is now at the resolved occurrence (issue 16: shown before it starts).
+   */
+  const sendWindow = async (
+    c: CampaignDefinition,
+    runs: Awaited<ReturnType<typeof campaignProgress>>,
+  ): Promise<SendWindow | null> => {
+    const { schedule } = c;
+    const time = schedule.type === 'moment' ? schedule.at : schedule.type === 'at' ? schedule.localTime : undefined;
+    if (time === undefined) return null;
+    const current = runs.at(-1);
+    if (current && !(schedule.type === 'moment' && schedule.yearly)) {
+      // A one-off run, frozen once sending started: its recipients' own send instants.
+      const rows = await runZones(deps.db, current.runId);
+      const first = rows[0] && DateTime.fromMillis(rows[0].at, { zone: rows[0].zone }).toISODate();
+      if (first) return frozenWindowOf({ date: first, time }, rows);
+    }
+    const next = nextLocalSend(c, new Set(runs.map((r) => r.runId)), await (deps.now ?? Date.now)());
+    if (!next) return null;
+    return sendWindowOf(next, await audienceZones(deps.db, c.audience, deps.defaultTimezone ?? 'UTC'));
+  };
+
   router.get('/:id', async (req, res) => {
     const campaign = await load(req.params.id);
-    res.json({ ...campaign, runs: await campaignProgress(deps.db, campaign.id) });
+    const runs = await campaignProgress(deps.db, campaign.id);
+    res.json({ ...campaign, runs, sendWindow: await sendWindow(campaign.definition, runs) });
   });
 
   router.put('/:id', async (req, res) => {
