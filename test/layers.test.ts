@@ -106,7 +106,6 @@ const SQL_OUTSIDE_DB_TO_MOVE = [
   'api/flows/inactivity-segment.ts',
   'api/health/router.ts',
   'api/segments/router.ts',
-  'api/webhooks/shop-ingest.ts',
   'runtime/postgres.ts',
   'worker/health.ts',
   'worker/segment-build-activities.ts',

@@ -8,10 +8,11 @@
 import express, { Router } from 'express';
 import { verifyBase64HmacSha256 } from '../../connectors/signature';
 import { isShopifyTopic, mapShopifyWebhook, refundOrderId } from '../../connectors/shopify';
+import { findOrderContact } from '../../db/shop-orders';
 import { HttpError } from '../errors';
 import { storableInstant } from '../storable-json';
 import type { IngestDeps } from '../events/ingest';
-import { findOrderContact, ingestDelivery, parseWebhookJson, requiredHeader } from './shop-ingest';
+import { ingestDelivery, parseWebhookJson, requiredHeader } from './shop-ingest';
 
 export const SHOPIFY_HMAC_HEADER = 'x-shopify-hmac-sha256';
 
