@@ -42,6 +42,8 @@ export interface SourceContext {
   name: 'shopify' | 'woocommerce';
   topic: string;
   deliveryId: string;
+  /** Shopify's X-Shopify-Event-Id, when it came. */
+  eventId?: string;
   shop?: string;
 }
 

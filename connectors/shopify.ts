@@ -13,8 +13,10 @@
  * | customers/update | identify |
  *
  * Contact: the Shopify customer id, else the email (see shopContactId). Message ids are built
- * from X-Shopify-Webhook-Id, which stays the same on every retry of a delivery, so a retry
- * stores nothing new.
+ * so that the same fact delivered again stores nothing new: orders and refunds from the shop and
+ * their own id (one order is one Order Completed, whatever subscription or webhook delivered it),
+ * other topics from X-Shopify-Event-Id (the same event under several subscriptions, Shopify's
+ * own dedupe key), else from X-Shopify-Webhook-Id (the same on every retry of a delivery).
  */
 import { z } from 'zod';
 import {
@@ -141,6 +143,8 @@ const refund = z.looseObject({
 export interface ShopifyDelivery {
   topic: ShopifyTopic;
   webhookId: string;
+  /** X-Shopify-Event-Id: the event behind the delivery, shared by every subscription it reaches. */
+  eventId?: string;
   shop?: string;
   /** X-Shopify-Triggered-At: when the change happened; the same on every retry. */
   triggeredAt?: string;
@@ -165,11 +169,16 @@ export function mapShopifyWebhook(
     name: 'shopify' as const,
     topic: delivery.topic,
     deliveryId: delivery.webhookId,
+    eventId: delivery.eventId,
     shop: delivery.shop,
   }) as SourceContext;
-  const base = (suffix: string) => ({
-    messageId: `shopify:${delivery.webhookId}:${suffix}`,
-    ...(delivery.triggeredAt ? { timestamp: delivery.triggeredAt } : {}),
+  const delivered = delivery.eventId ? `event:${delivery.eventId}` : delivery.webhookId;
+  const timestamp = delivery.triggeredAt ? { timestamp: delivery.triggeredAt } : {};
+  const base = (suffix: string) => ({ messageId: `shopify:${delivered}:${suffix}`, ...timestamp });
+  // An order or a refund is one fact of the shop, whichever delivery brought it.
+  const ofShop = (kind: 'order' | 'refund', id: string, suffix: string) => ({
+    messageId: `shopify:${kind}:${delivery.shop ?? '-'}:${id}:${suffix}`,
+    ...timestamp,
   });
 
   switch (delivery.topic) {
@@ -219,7 +228,7 @@ export function mapShopifyWebhook(
             type: 'track',
             userId,
             event: paid ? SHOP_EVENTS.orderPaid : SHOP_EVENTS.orderCompleted,
-            ...base(paid ? 'order-paid' : 'order-completed'),
+            ...ofShop('order', o.id, paid ? 'order-paid' : 'order-completed'),
             properties: compact({
               order_id: o.id,
               order_number: o.name,
@@ -254,7 +263,7 @@ export function mapShopifyWebhook(
             type: 'track',
             userId: orderContactId,
             event: SHOP_EVENTS.orderRefunded,
-            ...base('order-refunded'),
+            ...ofShop('refund', r.id, 'order-refunded'),
             properties: compact({
               order_id: r.order_id,
               refund_id: r.id,

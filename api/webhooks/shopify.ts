@@ -39,7 +39,8 @@ export function shopifyWebhookRouter(deps: IngestDeps & { webhooks: { shopifySec
     const delivery = {
       topic,
       webhookId,
-      shop: req.get('x-shopify-shop-domain'),
+      eventId: req.get('x-shopify-event-id')?.trim() || undefined,
+      shop: req.get('x-shopify-shop-domain')?.trim() || undefined,
       // A retry carries the same time, and the event keeps when it happened, not when it arrived.
       // A time it cannot be (missing, past year 9999) leaves the event the time it arrived.
       triggeredAt: 'iso' in triggered ? triggered.iso : undefined,
