@@ -14,6 +14,7 @@ export const SHOP_EVENTS = {
   orderRefunded: EVENTS.orderRefunded,
   signedUp: EVENTS.signedUp,
 } as const;
+import type { ProvenConsent } from '../audiences/consent-policy';
 import { EVENTS } from '../flows/event-names';
 
 export interface SegmentTrack {
@@ -24,6 +25,8 @@ export interface SegmentTrack {
   timestamp?: string;
   properties: Record<string, unknown>;
   context: { traits: Record<string, unknown>; source: SourceContext };
+  /** The buyer's marketing consent as the platform recorded it, with its proof: not a trait, not in the event. */
+  consent?: ProvenConsent[];
 }
 
 export interface SegmentIdentify {
@@ -33,6 +36,7 @@ export interface SegmentIdentify {
   timestamp?: string;
   traits: Record<string, unknown>;
   context: { source: SourceContext };
+  consent?: ProvenConsent[];
 }
 
 export type SegmentCall = SegmentTrack | SegmentIdentify;

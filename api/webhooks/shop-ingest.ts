@@ -26,8 +26,9 @@ export type WebhookAnswer = { topic: string; ignored: string } | { topic: string
 /** Stores the calls in order (an identify before the event it explains); a retry finds them stored. */
 export async function ingestCalls(deps: IngestDeps, topic: string, outcome: ConnectorOutcome): Promise<WebhookAnswer> {
   if ('ignored' in outcome) return { topic, ignored: outcome.ignored };
-  // Every call is checked before the first is stored: a delivery is stored whole or not at all.
-  const valid = outcome.calls.map((call, i) =>
+  // Every call is checked before the first is stored: a delivery is stored whole or not at all. Consent is not part
+  // of the Segment call: it goes to the consent write with its proof.
+  const valid = outcome.calls.map(({ consent: _consent, ...call }, i) =>
     call.type === 'track'
       ? { type: 'track' as const, payload: validCall(trackPayload, call, i) }
       : { type: 'identify' as const, payload: validCall(identifyPayload, call, i) },
@@ -36,7 +37,9 @@ export async function ingestCalls(deps: IngestDeps, topic: string, outcome: Conn
   for (const [i, call] of outcome.calls.entries()) {
     const checked = valid[i];
     const result =
-      checked.type === 'track' ? await ingestTrack(deps, checked.payload) : await ingestIdentify(deps, checked.payload);
+      checked.type === 'track'
+        ? await ingestTrack(deps, checked.payload, call.consent)
+        : await ingestIdentify(deps, checked.payload, call.consent);
     stored.push({
       type: call.type,
       ...(call.type === 'track' ? { event: call.event } : {}),
