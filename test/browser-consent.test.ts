@@ -70,12 +70,10 @@ test('a write key asking email, SMS and push consent: email pending with a confi
 });
 
 test('an admin key still records consent as given', async () => {
-  const res = await h
-    .http('post', '/v1/identify')
-    .send({
-      userId: 'server-1',
-      traits: { email: 'server-1@example.com', consent: { email: 'subscribed', sms: true } },
-    });
+  const res = await h.http('post', '/v1/identify').send({
+    userId: 'server-1',
+    traits: { email: 'server-1@example.com', consent: { email: 'subscribed', sms: true } },
+  });
   expect(res.status).toBe(202);
   const consent = await consentOf('server-1');
   expect([consent.channels.email.status, consent.channels.sms.status]).toEqual(['subscribed', 'subscribed']);
