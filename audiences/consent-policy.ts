@@ -101,17 +101,6 @@ export function consentFromWriteKey(
   return { status: 'pending', confirmByEmail: channel === 'email' };
 }
 
-/** A consent decision a connector read from its platform, with the platform's proof (Shopify's marketing consent). */
-export interface ProvenConsent {
-  channel: ConsentChannel;
-  status: ConsentStatus;
-  /** The platform's name: shopify. */
-  source: string;
-  /** When the person decided, by the platform's clock (`consent_updated_at`). */
-  decidedAt: string;
-  proof: Record<string, unknown>;
-}
-
 /** Where a write key's request came from: its proof, since the key proves nobody. */
 export interface WriteKeyRequest {
   ip?: string | null;

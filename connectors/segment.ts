@@ -14,7 +14,6 @@ export const SHOP_EVENTS = {
   orderRefunded: EVENTS.orderRefunded,
   signedUp: EVENTS.signedUp,
 } as const;
-import type { ProvenConsent } from '../audiences/consent-policy';
 import { EVENTS } from '../flows/event-names';
 
 export interface SegmentTrack {
@@ -40,6 +39,20 @@ export interface SegmentIdentify {
 }
 
 export type SegmentCall = SegmentTrack | SegmentIdentify;
+
+/**
+ * A consent decision a connector read from its platform, with the platform's proof (Shopify's marketing consent):
+ * only decisions (subscribed, unsubscribed) on the channels shops collect.
+ */
+export interface ProvenConsent {
+  channel: 'email' | 'sms';
+  status: 'subscribed' | 'unsubscribed';
+  /** The platform's name: shopify. */
+  source: string;
+  /** When the person decided, by the platform's clock (`consent_updated_at`). */
+  decidedAt: string;
+  proof: Record<string, unknown>;
+}
 
 /** Where a call came from; kept in the event's context for support and for finding an order's contact. */
 export interface SourceContext {

@@ -19,13 +19,13 @@
  * own dedupe key), else from X-Shopify-Webhook-Id (the same on every retry of a delivery).
  */
 import { z } from 'zod';
-import type { ProvenConsent } from '../audiences/consent-policy';
 import {
   amount,
   compact,
   shopContactId,
   SHOP_EVENTS,
   type ConnectorOutcome,
+  type ProvenConsent,
   type SegmentCall,
   type SegmentProduct,
   type SourceContext,

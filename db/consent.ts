@@ -11,9 +11,9 @@ import {
   suppressionAfter,
   type ConsentChannel,
   type ConsentStatus,
-  type ProvenConsent,
   type WriteKeyRequest,
 } from '../audiences/consent-policy';
+import type { ProvenConsent } from '../connectors/segment';
 import { upsertContact } from './contacts';
 import { insertEvent, type StoredEvent } from './events';
 import { liftSuppression, suppress } from './messages';

@@ -5,7 +5,7 @@
  * events are routed in the background (concurrently across contacts, in order per contact).
  * A stored event is never lost: what routing does not finish, the router loop routes later.
  */
-import type { ProvenConsent } from '../../audiences/consent-policy';
+import type { ProvenConsent } from '../../connectors/segment';
 import { sendConfirmation, type ConfirmationOutcome, type ConfirmationSender } from '../../audiences/double-opt-in';
 import { getContact } from '../../db/contacts';
 import type { RoutingResult } from '../../routing/route-event';

@@ -4,7 +4,8 @@
  * I/O, so a batch is prepared whole before one transaction stores it.
  */
 import { randomUUID } from 'node:crypto';
-import type { ProvenConsent, WriteKeyRequest } from '../../audiences/consent-policy';
+import type { WriteKeyRequest } from '../../audiences/consent-policy';
+import type { ProvenConsent } from '../../connectors/segment';
 import type { Issue } from '../../flows/validate';
 import { unstorableJson } from '../storable-json';
 import { parseRequest } from '../validate';
