@@ -4,6 +4,7 @@
  * push), it cannot replace a known contact's email or phone, and it cannot join lists. An admin key still can.
  */
 import supertest from 'supertest';
+import { waitFor } from './helpers/fake-http';
 import { Harness, TEST_LINKS, WRITE_KEY } from './helpers/harness';
 
 let h: Harness;
@@ -67,6 +68,22 @@ test('a write key asking email, SMS and push consent: email pending with a confi
   // The same call again (a retry) sends nothing more.
   await fromBrowser('/v1/identify', { userId: 'browser-1', messageId: 'browser-1-signup', traits: {} });
   expect(emailsTo('browser-1@example.com')).toHaveLength(1);
+});
+
+test('a write key batch asking email consent: pending, and the confirmation goes out after the answer', async () => {
+  const res = await fromBrowser('/v1/batch', {
+    batch: [
+      {
+        type: 'identify',
+        userId: 'browser-2',
+        traits: { email: 'browser-2@example.com', consent: { email: true } },
+      },
+    ],
+  });
+  expect(res.status).toBe(202);
+  expect((await consentOf('browser-2')).channels.email).toMatchObject({ status: 'pending', source: 'write_key' });
+  await waitFor(() => emailsTo('browser-2@example.com').length === 1, 'the confirmation email');
+  expect(emailsTo('browser-2@example.com')[0].subject).toBe('Please confirm your subscription');
 });
 
 test('an admin key still records consent as given', async () => {
