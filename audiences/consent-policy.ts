@@ -83,6 +83,35 @@ export function consentFromTraits(traits: Record<string, unknown>): Partial<Reco
   return out;
 }
 
+/**
+ * What a consent decision sent with a write key records. A write key is public (it sits in a web page), so what it
+ * says proves nobody's consent: an opt-out is taken as said (anyone may stop messages; a forged one only stops them),
+ * but an opt-in (`subscribed` or `pending`) becomes `pending`, on email with our confirmation email (double opt-in),
+ * on SMS and push with the request's proof kept until a confirmation recorded with an admin key. A channel already
+ * `subscribed` stays so (the browser only repeats it), and `never_asked` from a browser erases nothing.
+ * Undefined: nothing to record.
+ */
+export function consentFromWriteKey(
+  channel: ConsentChannel,
+  asked: ConsentStatus,
+  current: ConsentStatus,
+): { status: ConsentStatus; confirmByEmail: boolean } | undefined {
+  if (asked === 'unsubscribed') return { status: 'unsubscribed', confirmByEmail: false };
+  if (asked === 'never_asked' || current === 'subscribed') return undefined;
+  return { status: 'pending', confirmByEmail: channel === 'email' };
+}
+
+/** Where a write key's request came from: its proof, since the key proves nobody. */
+export interface WriteKeyRequest {
+  ip?: string | null;
+  userAgent?: string | null;
+  /** Kept in the event's `proof` (the page it was sent from). */
+  proof?: Record<string, unknown>;
+}
+
+/** The source of consent recorded from a write key: its proof is the request, not a person. */
+export const WRITE_KEY_CONSENT_SOURCE = 'write_key';
+
 /** Who a suppression stops: marketing only (an unsubscribe), or every message (a hard bounce, a carrier STOP). */
 export type SuppressionScope = 'marketing' | 'all';
 

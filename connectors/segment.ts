@@ -24,6 +24,8 @@ export interface SegmentTrack {
   timestamp?: string;
   properties: Record<string, unknown>;
   context: { traits: Record<string, unknown>; source: SourceContext };
+  /** The buyer's marketing consent as the platform recorded it, with its proof: not a trait, not in the event. */
+  consent?: ProvenConsent[];
 }
 
 export interface SegmentIdentify {
@@ -33,15 +35,32 @@ export interface SegmentIdentify {
   timestamp?: string;
   traits: Record<string, unknown>;
   context: { source: SourceContext };
+  consent?: ProvenConsent[];
 }
 
 export type SegmentCall = SegmentTrack | SegmentIdentify;
+
+/**
+ * A consent decision a connector read from its platform, with the platform's proof (Shopify's marketing consent):
+ * only decisions (subscribed, unsubscribed) on the channels shops collect.
+ */
+export interface ProvenConsent {
+  channel: 'email' | 'sms';
+  status: 'subscribed' | 'unsubscribed';
+  /** The platform's name: shopify. */
+  source: string;
+  /** When the person decided, by the platform's clock (`consent_updated_at`). */
+  decidedAt: string;
+  proof: Record<string, unknown>;
+}
 
 /** Where a call came from; kept in the event's context for support and for finding an order's contact. */
 export interface SourceContext {
   name: 'shopify' | 'woocommerce';
   topic: string;
   deliveryId: string;
+  /** Shopify's X-Shopify-Event-Id, when it came. */
+  eventId?: string;
   shop?: string;
 }
 

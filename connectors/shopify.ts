@@ -13,8 +13,10 @@
  * | customers/update | identify |
  *
  * Contact: the Shopify customer id, else the email (see shopContactId). Message ids are built
- * from X-Shopify-Webhook-Id, which stays the same on every retry of a delivery, so a retry
- * stores nothing new.
+ * so that the same fact delivered again stores nothing new: orders and refunds from the shop and
+ * their own id (one order is one Order Completed, whatever subscription or webhook delivered it),
+ * other topics from X-Shopify-Event-Id (the same event under several subscriptions, Shopify's
+ * own dedupe key), else from X-Shopify-Webhook-Id (the same on every retry of a delivery).
  */
 import { z } from 'zod';
 import {
@@ -23,6 +25,7 @@ import {
   shopContactId,
   SHOP_EVENTS,
   type ConnectorOutcome,
+  type ProvenConsent,
   type SegmentCall,
   type SegmentProduct,
   type SourceContext,
@@ -46,7 +49,9 @@ const id = z.union([z.string(), z.number()]).transform(String);
 const text = z.string().nullish();
 const money = z.union([z.string(), z.number()]).nullish();
 
-const consent = z.looseObject({ state: text, opt_in_level: text, consent_updated_at: text }).nullish();
+const consent = z
+  .looseObject({ state: text, opt_in_level: text, consent_updated_at: text, consent_collected_from: text })
+  .nullish();
 const address = z
   .looseObject({
     address1: text,
@@ -141,6 +146,8 @@ const refund = z.looseObject({
 export interface ShopifyDelivery {
   topic: ShopifyTopic;
   webhookId: string;
+  /** X-Shopify-Event-Id: the event behind the delivery, shared by every subscription it reaches. */
+  eventId?: string;
   shop?: string;
   /** X-Shopify-Triggered-At: when the change happened; the same on every retry. */
   triggeredAt?: string;
@@ -165,11 +172,17 @@ export function mapShopifyWebhook(
     name: 'shopify' as const,
     topic: delivery.topic,
     deliveryId: delivery.webhookId,
+    eventId: delivery.eventId,
     shop: delivery.shop,
   }) as SourceContext;
-  const base = (suffix: string) => ({
-    messageId: `shopify:${delivery.webhookId}:${suffix}`,
-    ...(delivery.triggeredAt ? { timestamp: delivery.triggeredAt } : {}),
+  const proofOf = { topic: delivery.topic, shop: delivery.shop, triggeredAt: delivery.triggeredAt };
+  const delivered = delivery.eventId ? `event:${delivery.eventId}` : delivery.webhookId;
+  const timestamp = delivery.triggeredAt ? { timestamp: delivery.triggeredAt } : {};
+  const base = (suffix: string) => ({ messageId: `shopify:${delivered}:${suffix}`, ...timestamp });
+  // An order or a refund is one fact of the shop, whichever delivery brought it.
+  const ofShop = (kind: 'order' | 'refund', id: string, suffix: string) => ({
+    messageId: `shopify:${kind}:${delivery.shop ?? '-'}:${id}:${suffix}`,
+    ...timestamp,
   });
 
   switch (delivery.topic) {
@@ -202,6 +215,7 @@ export function mapShopifyWebhook(
               cart_url: c.abandoned_checkout_url,
             }),
             context: { traits: contactTraits(c.customer, c.email, c.phone), source },
+            ...provenConsent(c.customer, proofOf),
           },
         ],
       };
@@ -219,7 +233,7 @@ export function mapShopifyWebhook(
             type: 'track',
             userId,
             event: paid ? SHOP_EVENTS.orderPaid : SHOP_EVENTS.orderCompleted,
-            ...base(paid ? 'order-paid' : 'order-completed'),
+            ...ofShop('order', o.id, paid ? 'order-paid' : 'order-completed'),
             properties: compact({
               order_id: o.id,
               order_number: o.name,
@@ -238,6 +252,7 @@ export function mapShopifyWebhook(
               products: o.line_items.map(product),
             }),
             context: { traits: contactTraits(o.customer, email, o.phone), source },
+            ...provenConsent(o.customer, proofOf),
           },
         ],
       };
@@ -254,7 +269,7 @@ export function mapShopifyWebhook(
             type: 'track',
             userId: orderContactId,
             event: SHOP_EVENTS.orderRefunded,
-            ...base('order-refunded'),
+            ...ofShop('refund', r.id, 'order-refunded'),
             properties: compact({
               order_id: r.order_id,
               refund_id: r.id,
@@ -278,7 +293,14 @@ export function mapShopifyWebhook(
       const c = customer.parse(payload);
       const traits = customerTraits(c);
       const calls: SegmentCall[] = [
-        { type: 'identify', userId: c.id, ...base('identify'), traits, context: { source } },
+        {
+          type: 'identify',
+          userId: c.id,
+          ...base('identify'),
+          traits,
+          context: { source },
+          ...provenConsent(c, proofOf),
+        },
       ];
       if (delivery.topic === 'customers/create') {
         calls.push({
@@ -336,19 +358,44 @@ function newsletterOf(state: string | null | undefined): Record<string, boolean>
   return undefined;
 }
 
+type ShopifyConsent = NonNullable<ShopifyCustomer['email_marketing_consent']>;
+
 /**
- * Shopify's marketing consent, where it is a decision (subscribed, unsubscribed), as consent traits: recorded with the
- * source `shopify` through the one consent write, so a Shopify unsubscribe suppresses the address like any other.
- * not_subscribed, pending, redacted and invalid record nothing.
+ * The buyer's marketing consent on each channel, where it is a decision (subscribed, unsubscribed), with Shopify's
+ * proof: recorded through the one consent write with the source `shopify` and the time the customer decided
+ * (`consent_updated_at`; else when the webhook was triggered), only when newer than what is recorded, so a Shopify
+ * unsubscribe suppresses the address like any other and an order carrying the consent of before a later unsubscribe
+ * changes nothing. not_subscribed, pending, redacted and invalid record nothing.
  */
-function consentOf(c: ShopifyCustomer): Record<string, string> | undefined {
-  const decided = (state: string | null | undefined) =>
-    state === 'subscribed' || state === 'unsubscribed' ? state : undefined;
-  const consent = compact({
-    email: decided(c.email_marketing_consent?.state),
-    sms: decided(c.sms_marketing_consent?.state),
+function provenConsent(
+  c: ShopifyCustomer | null | undefined,
+  delivery: { topic: string; shop?: string; triggeredAt?: string },
+): { consent?: ProvenConsent[] } {
+  const decisions = (['email', 'sms'] as const).flatMap((channel): ProvenConsent[] => {
+    const given: ShopifyConsent | null | undefined =
+      channel === 'email' ? c?.email_marketing_consent : c?.sms_marketing_consent;
+    const status = given?.state === 'subscribed' || given?.state === 'unsubscribed' ? given.state : undefined;
+    const decidedAt = instant(given?.consent_updated_at) ?? delivery.triggeredAt;
+    if (!given || !status || !decidedAt) return [];
+    const proof = compact({
+      state: given.state,
+      opt_in_level: given.opt_in_level,
+      consent_updated_at: given.consent_updated_at,
+      consent_collected_from: given.consent_collected_from,
+      topic: delivery.topic,
+      shop: delivery.shop,
+    });
+    return [{ channel, status, source: 'shopify', decidedAt, proof }];
   });
-  return Object.keys(consent).length > 0 ? (consent as Record<string, string>) : undefined;
+  return decisions.length > 0 ? { consent: decisions } : {};
+}
+
+/** A Shopify time as ISO, if it is one a database can hold (years 1-9999). */
+function instant(value: string | null | undefined): string | undefined {
+  const ms = value ? Date.parse(value) : Number.NaN;
+  if (!Number.isFinite(ms)) return undefined;
+  const year = new Date(ms).getUTCFullYear();
+  return year >= 1 && year <= 9999 ? new Date(ms).toISOString() : undefined;
 }
 
 function customerTraits(c: ShopifyCustomer): Record<string, unknown> {
@@ -367,7 +414,6 @@ function customerTraits(c: ShopifyCustomer): Record<string, unknown> {
     email_marketing_opt_in_level: c.email_marketing_consent?.opt_in_level,
     sms_marketing_consent: c.sms_marketing_consent?.state,
     lists: newsletterOf(c.email_marketing_consent?.state),
-    consent: consentOf(c),
     address: a
       ? compact({
           street: a.address1,

@@ -6,10 +6,14 @@
 import {
   CONSENT_CHANGED_EVENT,
   consentFromTraits,
+  consentFromWriteKey,
+  WRITE_KEY_CONSENT_SOURCE,
   suppressionAfter,
   type ConsentChannel,
   type ConsentStatus,
+  type WriteKeyRequest,
 } from '../audiences/consent-policy';
+import type { ProvenConsent } from '../connectors/segment';
 import { upsertContact } from './contacts';
 import { insertEvent, type StoredEvent } from './events';
 import { liftSuppression, suppress } from './messages';
@@ -92,6 +96,17 @@ export interface ConsentChange {
   address?: string | null;
   /** The stored event's context (where the decision came from, e.g. an import). */
   context?: Record<string, unknown>;
+  /**
+   * What proves the decision beyond source, time, ip and user agent (a shop's opt-in level, the page a browser sent
+   * it from): kept in the `Consent Changed` event's properties as `proof`.
+   */
+  proof?: Record<string, unknown>;
+  /**
+   * The decision carries its own time (a shop's `consent_updated_at`): it is recorded only when it is newer than the
+   * decision recorded now, so a late or stale copy (an order still carrying the consent of before an unsubscribe)
+   * changes nothing.
+   */
+  onlyIfNewer?: boolean;
 }
 
 export type ConsentChangeResult =
@@ -116,11 +131,13 @@ export async function writeConsent(tx: Queryable, change: ConsentChange): Promis
     [change.contactId, change.channel],
   );
   const current = rows[0];
+  const occurredAt = change.occurredAt ?? new Date().toISOString();
+  if (change.onlyIfNewer && current.changes > 0 && current.changed_at.getTime() >= Date.parse(occurredAt))
+    return { changed: false, status: current.status };
   const own = change.channel === 'email' ? contact.email : change.channel === 'sms' ? contact.phone : null;
   await applySuppression(tx, change, change.address || own);
   if (current.status === change.status) return { changed: false, status: current.status };
 
-  const occurredAt = change.occurredAt ?? new Date().toISOString();
   const changes = current.changes + 1;
   await tx.query(
     'UPDATE contact_consent SET status = $3, source = $4, ip = $5, user_agent = $6, changed_at = $7, changes = $8 WHERE contact_id = $1 AND channel = $2',
@@ -152,6 +169,7 @@ export async function writeConsent(tx: Queryable, change: ConsentChange): Promis
         source: change.source,
         ...(change.ip ? { ip: change.ip } : {}),
         ...(change.userAgent ? { user_agent: change.userAgent } : {}),
+        ...(change.proof ? { proof: change.proof } : {}),
       },
       context: change.context ?? {},
     },
@@ -244,8 +262,11 @@ export async function writeConsentByAddress(
 /**
  * Consent carried by identify traits (`consent: { email: "subscribed", sms: false }`), applied in
  * the identify's transaction. For api/events/ingest.ts: call it only for an identify that was not
- * a duplicate, so a retried request cannot undo a decision taken since. `pending` from traits is
- * recorded as is (an outside double opt-in); only the consent API sends our confirmation email.
+ * a duplicate, so a retried request cannot undo a decision taken since. With an admin key (or from a
+ * connector), `pending` from traits is recorded as is (an outside double opt-in); only the consent API
+ * sends our confirmation email. With a write key (`writeKey` given), the consent policy decides what is
+ * recorded (audiences/consent-policy.ts `consentFromWriteKey`): an opt-in becomes `pending` with the
+ * request as proof, and the caller sends the confirmation email of an email `pending` it returns.
  */
 export async function applyTraitConsent(
   tx: Queryable,
@@ -254,10 +275,55 @@ export async function applyTraitConsent(
   occurredAt: string,
   /** The connector that sent the identify (e.g. shopify), else `identify`. */
   source = 'identify',
+  writeKey?: WriteKeyRequest,
 ): Promise<StoredEvent[]> {
   const events: StoredEvent[] = [];
-  for (const [channel, status] of Object.entries(consentFromTraits(traits)) as [ConsentChannel, ConsentStatus][]) {
-    const result = await writeConsent(tx, { contactId, channel, status, source, occurredAt });
+  for (const [channel, asked] of Object.entries(consentFromTraits(traits)) as [ConsentChannel, ConsentStatus][]) {
+    const decision = writeKey
+      ? consentFromWriteKey(channel, asked, await consentStatusOf(tx, contactId, channel))
+      : undefined;
+    if (writeKey && !decision) continue;
+    const result = await writeConsent(
+      tx,
+      writeKey
+        ? {
+            contactId,
+            channel,
+            status: decision!.status,
+            source: WRITE_KEY_CONSENT_SOURCE,
+            occurredAt,
+            ip: writeKey.ip ?? null,
+            userAgent: writeKey.userAgent ?? null,
+            proof: { asked, ...writeKey.proof },
+          }
+        : { contactId, channel, status: asked, source, occurredAt },
+    );
+    if (result.changed) events.push(result.event);
+  }
+  return events;
+}
+
+/**
+ * A connector's consent decisions, in the transaction that stores its call: each recorded only when it is newer than
+ * what is recorded (a webhook carries the consent as it was when it was sent). The store writes the call's profile
+ * first, so the decision applies to the address the platform sent with it.
+ */
+export async function applyProvenConsent(
+  tx: Queryable,
+  contactId: string,
+  decisions: ProvenConsent[],
+): Promise<StoredEvent[]> {
+  const events: StoredEvent[] = [];
+  for (const d of decisions) {
+    const result = await writeConsent(tx, {
+      contactId,
+      channel: d.channel,
+      status: d.status,
+      source: d.source,
+      occurredAt: d.decidedAt,
+      proof: d.proof,
+      onlyIfNewer: true,
+    });
     if (result.changed) events.push(result.event);
   }
   return events;

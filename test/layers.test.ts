@@ -106,7 +106,6 @@ const SQL_OUTSIDE_DB_TO_MOVE = [
   'api/flows/inactivity-segment.ts',
   'api/health/router.ts',
   'api/segments/router.ts',
-  'api/webhooks/shop-ingest.ts',
 ].map((f) => path.join(...f.split('/')));
 
 test('SQL is sent from db/ only (the files still to move are listed, and the list only shrinks)', () => {

@@ -59,6 +59,8 @@ beforeEach(() => h.sendgrid.reset());
 
 interface Delivery {
   webhookId?: string;
+  /** X-Shopify-Event-Id: the same for one event under several subscriptions. */
+  eventId?: string;
   secret?: string;
   signature?: string;
 }
@@ -70,7 +72,7 @@ async function deliver(topic: string, body: string, opts: Delivery = {}) {
     createHmac('sha256', opts.secret ?? SECRET)
       .update(Buffer.from(body))
       .digest('base64');
-  return supertest(app)
+  const request = supertest(app)
     .post('/v1/webhooks/shopify')
     .set('Content-Type', 'application/json')
     .set('X-Shopify-Topic', topic)
@@ -81,8 +83,8 @@ async function deliver(topic: string, body: string, opts: Delivery = {}) {
       'X-Shopify-Webhook-Id',
       opts.webhookId ?? `b54557e4-8a5f-4f7d-b0bc-d043${String(++webhookSeq).padStart(8, '0')}`,
     )
-    .set('X-Shopify-Triggered-At', new Date(await h.env.currentTimeMs()).toISOString())
-    .send(body);
+    .set('X-Shopify-Triggered-At', new Date(await h.env.currentTimeMs()).toISOString());
+  return (opts.eventId ? request.set('X-Shopify-Event-Id', opts.eventId) : request).send(body);
 }
 
 const countEvents = async () => Number((await h.db.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows[0].n);
@@ -236,6 +238,33 @@ test('the same webhook id delivered twice (a Shopify retry) is stored once', asy
   expect(await countEvents()).toBe(before);
   const orders = (await eventsOf(CHECKOUT_CUSTOMER)).filter((e) => e.properties.order_id === '920982911946154508');
   expect(orders).toHaveLength(1);
+});
+
+test('one order delivered under two subscriptions (two webhook ids) counts once in orderCount and totalSpent', async () => {
+  const buyer = '603851970716749999';
+  const order = edit(ORDER_OF_CHECKOUT, (o) => {
+    o.id = parse('930982911946154508');
+    o.checkout_token = 'twice-checkout';
+    o.customer = { ...(o.customer as Json), id: parse(buyer) };
+  });
+  // Same event under two subscriptions: two webhook ids, one X-Shopify-Event-Id.
+  const first = await deliver('orders/create', order, { eventId: '88001' });
+  const second = await deliver('orders/create', order, { eventId: '88001' });
+  // The same order again under another event (an app's second subscription, a replay): still one order.
+  const third = await deliver('orders/create', order);
+  expect([first.status, second.status, third.status]).toEqual([200, 200, 200]);
+  expect(first.body.stored).toEqual([expect.objectContaining({ duplicate: false })]);
+  expect([second.body.stored[0].duplicate, third.body.stored[0].duplicate]).toEqual([true, true]);
+  expect((await h.http('get', `/v1/contacts/${buyer}`)).body.computed).toMatchObject({
+    orderCount: 1,
+    totalSpent: 404.95,
+  });
+
+  // A customers/update under two subscriptions is one identify.
+  const customer = edit(fixture('customers-update.json'), (c) => (c.id = parse(buyer)));
+  await deliver('customers/update', customer, { eventId: '88002' });
+  await deliver('customers/update', customer, { eventId: '88002' });
+  expect((await eventsOf(buyer)).filter((e) => e.type === 'identify')).toHaveLength(1);
 });
 
 test('a checkouts/update with completed_at is not a new Checkout Started; one without it is', async () => {

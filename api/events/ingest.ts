@@ -5,6 +5,9 @@
  * events are routed in the background (concurrently across contacts, in order per contact).
  * A stored event is never lost: what routing does not finish, the router loop routes later.
  */
+import type { ProvenConsent } from '../../connectors/segment';
+import { sendConfirmation, type ConfirmationOutcome, type ConfirmationSender } from '../../audiences/double-opt-in';
+import { getContact } from '../../db/contacts';
 import type { RoutingResult } from '../../routing/route-event';
 import { BACKGROUND_ROUTING_LEASE_MS, routeInBackground } from '../../routing/route-many';
 import { INLINE_ROUTING_DEADLINE_MS, routeStored, type RouterDeps } from '../../routing/router';
@@ -14,7 +17,13 @@ import type { CallType } from './paths';
 import type { IdentifyPayload, TrackPayload } from './schemas';
 import { storeCalls } from './store';
 
-export type IngestDeps = RouterDeps;
+export interface IngestDeps extends RouterDeps {
+  /** Sends the double opt-in email of an email subscription asked with a write key; without it, it stays pending. */
+  confirmations?: ConfirmationSender;
+}
+
+/** What became of the confirmation email of a subscription asked with a write key. */
+export type EmailConfirmation = ConfirmationOutcome | { status: 'not_sent'; reason: string };
 
 export interface IngestResult {
   messageId: string;
@@ -24,6 +33,11 @@ export interface IngestResult {
   duplicate: boolean;
   routing: 'done' | 'deferred';
   journeys?: RoutingResult;
+  /**
+   * An email subscription asked with a write key: recorded `pending`, and the confirmation email sent (double
+   * opt-in); the contact is subscribed once they follow its link.
+   */
+  consent?: { email: { status: 'pending'; confirmation: EmailConfirmation } };
 }
 
 /** The router loop leaves a request's event alone this long: the request routes it itself. */
@@ -43,23 +57,33 @@ export async function ingestCall(
 }
 
 /** Calls our own connectors (shops, sources) build: already validated, and free to carry a large raw payload. */
-export async function ingestTrack(deps: IngestDeps, payload: TrackPayload): Promise<IngestResult> {
-  return ingestBuilt(deps, payload, 'track');
+/** `consent`: decisions the connector read from its platform with their proof, recorded with the call. */
+export async function ingestTrack(
+  deps: IngestDeps,
+  payload: TrackPayload,
+  consent?: ProvenConsent[],
+): Promise<IngestResult> {
+  return ingestBuilt(deps, payload, 'track', consent);
 }
 
-export async function ingestIdentify(deps: IngestDeps, payload: IdentifyPayload): Promise<IngestResult> {
-  return ingestBuilt(deps, payload, 'identify');
+export async function ingestIdentify(
+  deps: IngestDeps,
+  payload: IdentifyPayload,
+  consent?: ProvenConsent[],
+): Promise<IngestResult> {
+  return ingestBuilt(deps, payload, 'identify', consent);
 }
 
 async function ingestBuilt(
   deps: IngestDeps,
   payload: TrackPayload | IdentifyPayload,
   type: CallType,
+  consent: ProvenConsent[] | undefined,
 ): Promise<IngestResult> {
   const prepared = prepareCall(payload, { receivedAt: Date.now() }, type, { checkSize: false });
   if ('rejected' in prepared)
     throw new Error(`a connector built an invalid ${type}: ${JSON.stringify(prepared.rejected.issues)}`);
-  return ingestPrepared(deps, prepared.call);
+  return ingestPrepared(deps, consent?.length ? { ...prepared.call, consent } : prepared.call);
 }
 
 async function ingestPrepared(deps: IngestDeps, call: PreparedCall): Promise<IngestResult> {
@@ -71,6 +95,16 @@ async function ingestPrepared(deps: IngestDeps, call: PreparedCall): Promise<Ing
     eventId: event.id,
     contactId: event.contactId,
     duplicate: outcome.status === 'duplicate',
+    ...(outcome.status === 'stored' && outcome.confirmEmail
+      ? {
+          consent: {
+            email: {
+              status: 'pending' as const,
+              confirmation: await confirmEmail(deps, event.contactId, outcome.confirmEmail.consentEventId),
+            },
+          },
+        }
+      : {}),
   };
   if (base.duplicate && event.routedAt)
     return { ...base, routing: 'done', journeys: event.routingResult as RoutingResult };
@@ -136,7 +170,23 @@ export async function ingestBatch(deps: IngestDeps, items: unknown[], envelope: 
     if (outcome.status === 'stored') toRoute.push(outcome.event);
   }
   routeInBackground(deps, toRoute);
+  // Confirmation emails after the answer, like routing: the batch is durable, a failed send is on its message row.
+  const confirmations = stored.flatMap((o) =>
+    o.status === 'stored' && o.confirmEmail ? [{ contactId: o.event.contactId, ...o.confirmEmail }] : [],
+  );
+  if (confirmations.length > 0)
+    void (async () => {
+      for (const c of confirmations) await confirmEmail(deps, c.contactId, c.consentEventId);
+    })().catch((err) => deps.log.error({ err }, 'sending double opt-in confirmations failed'));
   return outcomes;
+}
+
+/** Sends the confirmation of the pending email subscription `consentEventId` (asked with a write key). */
+async function confirmEmail(deps: IngestDeps, contactId: string, consentEventId: number): Promise<EmailConfirmation> {
+  if (!deps.confirmations) return { status: 'not_sent', reason: 'double opt-in is not configured (no email provider)' };
+  const contact = await getContact(deps.db, contactId);
+  if (!contact?.email) return { status: 'not_sent', reason: 'the contact has no email address yet' };
+  return sendConfirmation(deps.db, deps.confirmations, { contactId, to: contact.email, consentEventId });
 }
 
 function messageIdOf(raw: unknown): { messageId?: string } {

@@ -4,6 +4,8 @@
  * I/O, so a batch is prepared whole before one transaction stores it.
  */
 import { randomUUID } from 'node:crypto';
+import type { WriteKeyRequest } from '../../audiences/consent-policy';
+import type { ProvenConsent } from '../../connectors/segment';
 import type { Issue } from '../../flows/validate';
 import { unstorableJson } from '../storable-json';
 import { parseRequest } from '../validate';
@@ -43,6 +45,13 @@ export interface PreparedCall {
   properties: Record<string, unknown>;
   context: Record<string, unknown>;
   occurredAt: string;
+  /**
+   * Set when the call came with a write key (public, in a web page): the request it came in, the proof of what it
+   * asks. Such a call cannot grant consent, change a known contact's email or phone, or join lists.
+   */
+  writeKey?: WriteKeyRequest;
+  /** Consent decisions a connector read from its platform, with their proof (never from a client's body). */
+  consent?: ProvenConsent[];
 }
 
 export interface Rejection {
@@ -58,6 +67,8 @@ export interface CallEnvelope {
   sentAt?: string;
   /** When the request arrived (clock-skew correction, and the time of calls without a timestamp). */
   receivedAt: number;
+  /** The request's key was a write key: where the request came from. */
+  writeKey?: WriteKeyRequest;
 }
 
 export const anonymousContactId = (anonymousId: string) => `anonymous:${anonymousId}`;
@@ -138,16 +149,17 @@ export function prepareCall(
     envelope.receivedAt,
   );
   if ('issue' in occurredAt) return reject('invalid_request', 'the call is invalid', [occurredAt.issue]);
+  const rest = Object.fromEntries(Object.entries(item).filter(([k]) => !OWN_FIELDS.includes(k)));
+  const context = { ...(isObject(parsed.data.context) ? parsed.data.context : {}), ...rest };
+  const contextTraits = isObject(context.traits) ? context.traits : {};
   const base = {
     callType,
+    ...(envelope.writeKey ? { writeKey: writeKeyProof(envelope.writeKey, context) } : {}),
     // Segment's libraries always send a messageId; without one a retry cannot be recognised.
     messageId: parsed.data.messageId ?? `parcours-${randomUUID()}`,
     occurredAt: occurredAt.iso,
     mergeFrom: [] as string[],
   };
-  const rest = Object.fromEntries(Object.entries(item).filter(([k]) => !OWN_FIELDS.includes(k)));
-  const context = { ...(isObject(parsed.data.context) ? parsed.data.context : {}), ...rest };
-  const contextTraits = isObject(context.traits) ? context.traits : {};
   return { call: { ...base, ...shape(callType, parsed.data, context, contextTraits) } };
 }
 
@@ -223,6 +235,12 @@ function shape(
       };
     }
   }
+}
+
+/** A write key's request as proof: the request's ip and user agent, and the page the call says it was sent from. */
+function writeKeyProof(request: WriteKeyRequest, context: Record<string, unknown>): WriteKeyRequest {
+  const page = isObject(context.page) && typeof context.page.url === 'string' ? context.page.url.slice(0, 2000) : null;
+  return { ...request, proof: { via: 'write_key', ...(page ? { page } : {}) } };
 }
 
 /**

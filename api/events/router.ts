@@ -3,7 +3,8 @@
  * paths, and /v1/batch. Mount behind ingestionCors() and ingestionBody() (api/middleware):
  * bodies arrive parsed, with exact ids, whatever their content type or encoding.
  */
-import { Router, type RequestHandler } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import type { WriteKeyRequest } from '../../audiences/consent-policy';
 import { errorBody, HttpError } from '../errors';
 import { parseOr400 } from '../validate';
 import { ingestBatch, ingestCall, type IngestDeps, type ItemOutcome } from './ingest';
@@ -20,7 +21,7 @@ export function eventsRouter(deps: IngestDeps): Router {
     (type: CallType): RequestHandler =>
     async (req, res) => {
       const receivedAt = Date.now();
-      res.status(202).json(await ingestCall(deps, req.body, type, { receivedAt }));
+      res.status(202).json(await ingestCall(deps, req.body, type, { receivedAt, ...fromWriteKey(req, res) }));
     };
   for (const type of CALL_TYPES) router.post(`/${type}`, single(type));
   for (const [short, type] of Object.entries(SHORT_PATHS)) router.post(`/${short}`, single(type));
@@ -45,6 +46,7 @@ export function eventsRouter(deps: IngestDeps): Router {
       context: envelope.context,
       sentAt: envelope.sentAt,
       receivedAt,
+      ...fromWriteKey(req, res),
     });
     const summary = summarize(outcomes);
     const rejected = outcomes.filter(
@@ -68,6 +70,15 @@ export function eventsRouter(deps: IngestDeps): Router {
   });
 
   return router;
+}
+
+/**
+ * A write key's calls carry their request (ip, user agent) as the proof of what they ask: the key proves nobody
+ * (audiences/consent-policy.ts `consentFromWriteKey`).
+ */
+function fromWriteKey(req: Request, res: Response): { writeKey?: WriteKeyRequest } {
+  if (res.locals.apiKey?.kind !== 'write') return {};
+  return { writeKey: { ip: req.ip ?? null, userAgent: req.get('user-agent')?.slice(0, 1000) ?? null } };
 }
 
 function summarize(outcomes: ItemOutcome[]) {

@@ -19,7 +19,7 @@ import { mergeContacts, resolveContactIds } from '../../db/contact-merge';
 import { eventsByMessageIds, insertEvents, insertNewEvents, type NewEvent, type StoredEvent } from '../../db/events';
 import { upsertContactGroups } from '../../db/groups';
 import { applyListChanges } from '../../db/lists';
-import { applyTraitConsent } from '../../db/consent';
+import { applyProvenConsent, applyTraitConsent } from '../../db/consent';
 import {
   hasListChanges,
   listChangesFromTraits,
@@ -30,11 +30,12 @@ import {
 import { applyStats, countsInStats } from '../../db/contact-stats';
 import { inTransaction, isDatabaseUnavailable, type Db, type Queryable } from '../../db/pool';
 import type { Logger } from '../../runtime/logger';
-import { isRefusedData, toHttpError } from '../errors';
+import { HttpError, isRefusedData, toHttpError } from '../errors';
 import type { PreparedCall } from './prepare';
 
 export type StoreOutcome =
-  | { status: 'stored' | 'duplicate'; event: StoredEvent }
+  /** `confirmEmail`: the email consent this call made `pending` from a write key, whose confirmation is to be sent. */
+  | { status: 'stored' | 'duplicate'; event: StoredEvent; confirmEmail?: { consentEventId: number } }
   /** The database refused this call's data (only when storing call by call). */
   | { status: 'refused'; code: string; message: string };
 
@@ -77,6 +78,11 @@ async function storeOneByOne(db: Db, calls: PreparedCall[], opts: StoreOptions):
       } catch (err) {
         if (isDatabaseUnavailable(err)) throw err;
         await tx.query('ROLLBACK TO SAVEPOINT call');
+        // A call we refuse ourselves (a write key changing a known contact's email): its own answer.
+        if (err instanceof HttpError && err.status < 500) {
+          outcomes.push({ status: 'refused', code: err.code, message: err.message });
+          continue;
+        }
         const refused = isRefusedData(err) || isConstraintViolation(err);
         if (!refused) opts.log.error({ err, messageId: call.messageId }, 'storing a call failed');
         const http = isRefusedData(err) ? toHttpError(err) : undefined;
@@ -129,7 +135,10 @@ async function storeInTransaction(tx: Queryable, calls: PreparedCall[], opts: St
     const contactId = contactOf(call.contactId);
     const state = states.get(contactId)!;
     const before = state.existed ? state.profile : null;
-    const changes = call.callType === 'identify' ? listChangesFromTraits(call.traits) : undefined;
+    if (call.writeKey && before) refuseAddressChange(before, call.traits);
+    const asked = call.callType === 'identify' ? listChangesFromTraits(call.traits) : undefined;
+    // Joining a list is subscribing to what is sent to it: not from a public key. Leaving is anyone's right.
+    const changes = asked && call.writeKey ? { join: [], leave: asked.leave } : asked;
     if (changes && hasListChanges(changes))
       listChanges.push({ contactId, changes, source: listSourceOf(call.context) });
     const traits = withoutListTraits(call.traits);
@@ -171,12 +180,43 @@ async function storeInTransaction(tx: Queryable, calls: PreparedCall[], opts: St
   await applyStats(tx, insertedEvents);
   const inserted = new Set(insertedEvents.map((e) => e.messageId));
   for (const { contactId, changes, source } of listChanges) await applyListChanges(tx, contactId, changes, source);
-  // Consent carried by identify traits (`consent: { email: 'subscribed' }`), for identifies stored now.
+  // Consent carried by identify traits (`consent: { email: 'subscribed' }`), and a connector's consent with its
+  // proof, for calls stored now.
+  const confirmEmail = new Map<string, number>();
   for (const call of freshCalls) {
-    if (call.callType === 'identify' && inserted.has(call.messageId))
-      await applyTraitConsent(tx, contactOf(call.contactId), call.traits, call.occurredAt, listSourceOf(call.context));
+    if (!inserted.has(call.messageId)) continue;
+    const contactId = contactOf(call.contactId);
+    if (call.consent) await applyProvenConsent(tx, contactId, call.consent);
+    if (call.callType !== 'identify') continue;
+    const source = listSourceOf(call.context);
+    const events = await applyTraitConsent(tx, contactId, call.traits, call.occurredAt, source, call.writeKey);
+    const pending = events.find((e) => e.properties.channel === 'email' && e.properties.status === 'pending');
+    if (call.writeKey && pending) confirmEmail.set(call.messageId, pending.id);
   }
-  return outcomesOf(tx, calls, fresh, rows, insertedEvents, stored);
+  const outcomes = await outcomesOf(tx, calls, fresh, rows, insertedEvents, stored);
+  return outcomes.map((o) => {
+    const consentEventId = o.status === 'stored' ? confirmEmail.get(o.event.messageId) : undefined;
+    return consentEventId === undefined ? o : { ...o, confirmEmail: { consentEventId } };
+  });
+}
+
+/**
+ * A write key is public: a call with it may give a contact its first email or phone, never replace one, or anyone
+ * could send a known contact's messages (and consent) to their own address.
+ */
+function refuseAddressChange(profile: Contact, traits: Record<string, unknown>): void {
+  const email = text(traits.email)?.toLowerCase();
+  const phone = text(traits.phone);
+  const field = profile.email && email && email !== profile.email ? 'email' : undefined;
+  const changed = field ?? (profile.phone && phone && phone !== profile.phone ? 'phone' : undefined);
+  if (!changed) return;
+  throw new HttpError(
+    403,
+    'address_change_refused',
+    `a write key cannot change the ${changed} of a known contact (it is public: anyone could read it from the page ` +
+      `and take over the contact's messages); send this change with an admin key (API_KEYS), from your server`,
+    [{ path: ['traits', changed], message: `the contact already has another ${changed}` }],
+  );
 }
 
 /**
@@ -213,6 +253,7 @@ const onlyAddsAnEvent = (call: PreparedCall): boolean =>
   call.mergeFromIfExists === undefined &&
   call.group === undefined &&
   Object.keys(call.traits).length === 0 &&
+  call.consent === undefined &&
   // An order, open or click also updates the contact's computed attributes, in the same transaction.
   !countsInStats(call);
 

@@ -1,12 +1,10 @@
 /**
  * What the shop webhooks share: storing a connector's Segment calls through the same
- * validation and ingestion as /v1/track and /v1/identify (store, then route), and finding
- * the contact of an order that a later webhook (a refund) names only by its id.
+ * validation and ingestion as /v1/track and /v1/identify (store, then route).
  */
 import { ZodError, type z } from 'zod';
 import { parseExactJson } from '../../connectors/exact-json';
-import { PayloadFieldError, SHOP_EVENTS, type ConnectorOutcome, type SegmentCall } from '../../connectors/segment';
-import type { Queryable } from '../../db/pool';
+import { PayloadFieldError, type ConnectorOutcome, type SegmentCall } from '../../connectors/segment';
 import { zodIssues } from '../../flows/validate';
 import { HttpError, invalid } from '../errors';
 import { parseRequest, storablePayloadOr400 } from '../validate';
@@ -28,8 +26,9 @@ export type WebhookAnswer = { topic: string; ignored: string } | { topic: string
 /** Stores the calls in order (an identify before the event it explains); a retry finds them stored. */
 export async function ingestCalls(deps: IngestDeps, topic: string, outcome: ConnectorOutcome): Promise<WebhookAnswer> {
   if ('ignored' in outcome) return { topic, ignored: outcome.ignored };
-  // Every call is checked before the first is stored: a delivery is stored whole or not at all.
-  const valid = outcome.calls.map((call, i) =>
+  // Every call is checked before the first is stored: a delivery is stored whole or not at all. Consent is not part
+  // of the Segment call: it goes to the consent write with its proof.
+  const valid = outcome.calls.map(({ consent: _consent, ...call }, i) =>
     call.type === 'track'
       ? { type: 'track' as const, payload: validCall(trackPayload, call, i) }
       : { type: 'identify' as const, payload: validCall(identifyPayload, call, i) },
@@ -38,7 +37,9 @@ export async function ingestCalls(deps: IngestDeps, topic: string, outcome: Conn
   for (const [i, call] of outcome.calls.entries()) {
     const checked = valid[i];
     const result =
-      checked.type === 'track' ? await ingestTrack(deps, checked.payload) : await ingestIdentify(deps, checked.payload);
+      checked.type === 'track'
+        ? await ingestTrack(deps, checked.payload, call.consent)
+        : await ingestIdentify(deps, checked.payload, call.consent);
     stored.push({
       type: call.type,
       ...(call.type === 'track' ? { event: call.event } : {}),
@@ -65,21 +66,6 @@ function validCall<S extends z.ZodType>(schema: S, call: SegmentCall, index: num
     issues,
     `the payload maps to an invalid ${call.type}: ${issues[0].path.join('.')} ${issues[0].message}`,
   );
-}
-
-/** The contact whose Order Completed from this source carried this order id, if it reached us. */
-export async function findOrderContact(
-  db: Queryable,
-  source: 'shopify' | 'woocommerce',
-  orderId: string,
-): Promise<string | undefined> {
-  const { rows } = await db.query<{ contact_id: string }>(
-    `SELECT contact_id FROM events
-      WHERE type = 'track' AND name = $1 AND properties->>'order_id' = $2 AND context->'source'->>'name' = $3
-      ORDER BY id LIMIT 1`,
-    [SHOP_EVENTS.orderCompleted, orderId, source],
-  );
-  return rows[0]?.contact_id;
 }
 
 export function requiredHeader(value: string | undefined, name: string): string {

@@ -8,10 +8,11 @@
 import express, { Router } from 'express';
 import { verifyBase64HmacSha256 } from '../../connectors/signature';
 import { isShopifyTopic, mapShopifyWebhook, refundOrderId } from '../../connectors/shopify';
+import { findOrderContact } from '../../db/shop-orders';
 import { HttpError } from '../errors';
 import { storableInstant } from '../storable-json';
 import type { IngestDeps } from '../events/ingest';
-import { findOrderContact, ingestDelivery, parseWebhookJson, requiredHeader } from './shop-ingest';
+import { ingestDelivery, parseWebhookJson, requiredHeader } from './shop-ingest';
 
 export const SHOPIFY_HMAC_HEADER = 'x-shopify-hmac-sha256';
 
@@ -38,7 +39,8 @@ export function shopifyWebhookRouter(deps: IngestDeps & { webhooks: { shopifySec
     const delivery = {
       topic,
       webhookId,
-      shop: req.get('x-shopify-shop-domain'),
+      eventId: req.get('x-shopify-event-id')?.trim() || undefined,
+      shop: req.get('x-shopify-shop-domain')?.trim() || undefined,
       // A retry carries the same time, and the event keeps when it happened, not when it arrived.
       // A time it cannot be (missing, past year 9999) leaves the event the time it arrived.
       triggeredAt: 'iso' in triggered ? triggered.iso : undefined,
