@@ -107,6 +107,17 @@ test('an event from before the flow went live does not enter it, and says why', 
   // Ten minutes old is within the entry window: not history, only too early for this flow.
   expect(before.history).toBe(false);
   expect((await h.track({ userId: 'early', event: 'Store Visited' })).journeys.started).toHaveLength(1);
+
+  // An edit (a PUT of what the GET answered) keeps the go-live; a pause clears it, a resumption moves it.
+  const { createdAt: _c, updatedAt: _u, ...editable } = flow.body;
+  const edited = await h.http('put', '/v1/flows/visit-welcome').send({ ...editable, name: 'Visit welcome, edited' });
+  expect(edited.status).toBe(200);
+  expect(edited.body.liveSince).toBe(flow.body.liveSince);
+  const paused = await h.http('post', '/v1/flows/visit-welcome/pause');
+  expect(paused.body.status).toBe('paused');
+  expect(paused.body.liveSince).toBeUndefined();
+  const resumed = await h.http('post', '/v1/flows/visit-welcome/activate');
+  expect(Date.parse(resumed.body.liveSince)).toBeGreaterThan(liveSince);
 });
 
 test('context.historical: a fresh event sent as history enters nothing, on a call or a whole batch', async () => {
