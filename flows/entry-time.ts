@@ -53,12 +53,14 @@ export const entryWindowOf = (flow: Pick<FlowDefinition, 'entryWindow'>): string
 /** Why the event's time keeps it out of the flow, or undefined when it may enter (other rules permitting). */
 export function entryTimeRefusal(
   event: TimedEvent,
-  live: Pick<LiveFlow, 'flow' | 'liveSince'>,
+  live: Pick<LiveFlow, 'flow' | 'liveSince' | 'derivedTrigger'>,
 ): TimeRefusal | undefined {
   if (sentAsHistory(event))
     return { kind: 'history', reason: 'the event was sent as history (context.historical): it starts no flow' };
   const window = entryWindowOf(live.flow);
-  if (ageAtReceipt(event) > (parseDuration(window) ?? 0))
+  // A derived trigger's events are Parcours's own, stamped at their due moment and caught up by
+  // their own rules (the calendar catches up 24 hours): the entry window is for what shops send.
+  if (!live.derivedTrigger && ageAtReceipt(event) > (parseDuration(window) ?? 0))
     return {
       kind: 'history',
       reason: `the event happened more than ${window} before it was received (the flow's entry window): stored as history`,
