@@ -16,10 +16,11 @@ import { API_KEY, Harness } from './helpers/harness';
 type Json = Record<string, unknown>;
 const fixture = (name: string) => readFileSync(path.join(__dirname, 'fixtures', name), 'utf8');
 /**
- * Typeform's sample, submitted a minute before the suite started (its own date, in 2018, would
- * make the submission history: it would start no flow).
+ * Typeform's sample, dated from the clock at start: its own date, in 2018, would make the
+ * submission history (it would start no flow), and a date before the flows below go live would
+ * start none either. An hour after the start is after them (a sender's clock ahead is accepted).
  */
-const SUBMITTED_AT = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000).toISOString().replace('.000Z', 'Z');
+const SUBMITTED_AT = new Date(Math.floor(Date.now() / 1000) * 1000 + 3_600_000).toISOString().replace('.000Z', 'Z');
 const TYPEFORM = fixture('typeform/form-response.json').replace('2018-01-18T18:17:02Z', SUBMITTED_AT);
 const TYPEFORM_SECRET = 'typeform-webhook-secret-42';
 const EVENTBRITE_URL_TOKEN = 'src_tok_5b1f0e8a9c7d4e2f8a6b3c1d';
