@@ -63,7 +63,9 @@ export function entryTimeRefusal(
   if (!live.derivedTrigger && ageAtReceipt(event) > (parseDuration(window) ?? 0))
     return {
       kind: 'history',
-      reason: `the event happened more than ${window} before it was received (the flow's entry window): stored as history`,
+      reason:
+        `the event happened more than ${window} before it was received ` +
+        "(the flow's entry window): stored as history",
     };
   if (Date.parse(event.occurredAt) < Date.parse(live.liveSince))
     return { kind: 'before_live', reason: `the event happened before the flow went live (${live.liveSince})` };

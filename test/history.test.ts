@@ -49,7 +49,7 @@ const routingOf = async (eventId: number) => {
   return rows[0].routing_result;
 };
 
-test('orders of four months ago are history: counted in the profile and segment, no journey, no email; a fresh order sends', async () => {
+test('orders of four months ago: in profile and segment, no journey, no email; a fresh order sends', async () => {
   await h.identify('importer', { email: 'importer@example.com' });
   const order = (n: number, daysAgo: number) => ({
     type: 'track',
