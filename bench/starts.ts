@@ -70,7 +70,7 @@ export async function apiStarts(
 
 /** The flow as a journey carries it (what liveFlowsTriggeredBy returns): the stored definition. */
 export function flowDefinition(stored: StoredFlow): FlowDefinition {
-  const { createdAt: _createdAt, updatedAt: _updatedAt, ...definition } = stored;
+  const { createdAt: _createdAt, updatedAt: _updatedAt, liveSince: _liveSince, ...definition } = stored;
   return definition;
 }
 

@@ -73,6 +73,8 @@ export async function bundleJourneys(
 type TrackAnswer = {
   eventId: number;
   duplicate: boolean;
+  /** Stored as history: it starts no flow (flows/entry-time.ts). */
+  history: boolean;
   routing: string;
   journeys: {
     started: unknown[];
