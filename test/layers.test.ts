@@ -20,6 +20,7 @@ const APP_FOLDERS = [
   'routing',
   'runtime',
   'sending',
+  'services',
   'stack',
   'worker',
   'workflows',
