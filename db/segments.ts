@@ -107,6 +107,13 @@ export async function segmentIds(q: Queryable): Promise<Set<string>> {
   return new Set(rows.map((r) => r.id));
 }
 
+/** Those of `ids` that name a segment. */
+export async function knownSegmentIds(q: Queryable, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await q.query<{ id: string }>('SELECT id FROM segments WHERE id = ANY($1)', [ids]);
+  return new Set(rows.map((r) => r.id));
+}
+
 /** Segments defined on this one (a delete would leave them meaningless). */
 export async function segmentsUsing(q: Queryable, id: string): Promise<string[]> {
   const { rows } = await q.query<{ id: string }>(

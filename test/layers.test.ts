@@ -100,7 +100,6 @@ test('the environment is read in runtime/env.ts only', () => {
  */
 const SQL_OUTSIDE_DB_TO_MOVE = [
   'activities/facts.ts',
-  'api/campaigns/router.ts',
   'api/contacts/import.ts',
   'api/contacts/profile.ts',
   'api/events/store.ts',
