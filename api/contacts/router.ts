@@ -17,7 +17,7 @@ import { getImport, importErrors, listImports } from '../../db/imports';
 import type { Logger } from '../../runtime/logger';
 import { eraseContact, streamExport } from './gdpr';
 import { discardRest, importFormat, runImport } from './import';
-import { contactProfile } from './profile';
+import { contactProfile } from '../../services/contact-profile';
 import { encodeContactCursor, findContacts } from './search';
 
 const pushSubscription = z.looseObject({
