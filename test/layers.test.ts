@@ -100,8 +100,6 @@ test('the environment is read in runtime/env.ts only', () => {
  */
 const SQL_OUTSIDE_DB_TO_MOVE = [
   'activities/facts.ts',
-  'api/contacts/import.ts',
-  'api/events/store.ts',
   'api/webhooks/shop-ingest.ts',
   'runtime/postgres.ts',
   'worker/health.ts',

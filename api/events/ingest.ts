@@ -9,10 +9,10 @@ import type { RoutingResult } from '../../routing/route-event';
 import { BACKGROUND_ROUTING_LEASE_MS, routeInBackground } from '../../routing/route-many';
 import { INLINE_ROUTING_DEADLINE_MS, routeStored, type RouterDeps } from '../../routing/router';
 import { HttpError } from '../errors';
-import { prepareCall, type CallEnvelope, type PreparedCall } from './prepare';
+import { prepareCall, type CallEnvelope } from './prepare';
 import type { CallType } from './paths';
 import type { IdentifyPayload, TrackPayload } from './schemas';
-import { storeCalls } from './store';
+import { storeCalls, type PreparedCall } from '../../services/event-store';
 
 export type IngestDeps = RouterDeps;
 
