@@ -186,8 +186,8 @@ async function* readErrorsAre400(records: AsyncGenerator<Parsed>): AsyncGenerato
 }
 
 /**
- * The rows of the body, read as they are asked for. The body is piped (and its errors caught) at once: the caller
- * asks for the rows only once the import is recorded.
+ * The rows of the body, read as they are asked for. The body is piped (and its errors caught) when this is called:
+ * services/contact-import.ts calls it once the import is recorded.
  */
 export function readImportRows(body: Readable, opts: { format: ImportFormat; gzip: boolean }): AsyncIterable<ReadRow> {
   // Not pipeline(): it would destroy the request on an early stop, and the client would get no answer.
