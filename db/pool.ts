@@ -268,18 +268,23 @@ export async function inTransaction<T>(db: Db, work: (client: pg.PoolClient) => 
 }
 
 /**
- * `work` inside a savepoint of the transaction `tx`: what it wrote is undone if it fails, and the transaction goes on
- * (one call of a batch refused, the others kept). A connection that is gone cannot roll back: its error is rethrown
- * as is, and the whole transaction ends with it.
+ * `work` inside a savepoint of the transaction `tx`: when it fails, what it wrote is undone and `failed` answers
+ * instead, and the transaction goes on (one call of a batch refused, the others kept). A connection that is gone
+ * cannot roll back: its error is rethrown, and the whole transaction ends with it.
  */
-export async function inSavepoint<T>(tx: Queryable, work: () => Promise<T>): Promise<T> {
+export async function inSavepoint<T>(
+  tx: Queryable,
+  work: () => Promise<T>,
+  failed: (err: unknown) => T | Promise<T>,
+): Promise<T> {
   await tx.query('SAVEPOINT call');
   try {
     const result = await work();
     await tx.query('RELEASE SAVEPOINT call');
     return result;
   } catch (err) {
-    if (!isDatabaseUnavailable(err)) await tx.query('ROLLBACK TO SAVEPOINT call');
-    throw err;
+    if (isDatabaseUnavailable(err)) throw err;
+    await tx.query('ROLLBACK TO SAVEPOINT call');
+    return failed(err);
   }
 }

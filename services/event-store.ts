@@ -90,19 +90,19 @@ async function storeOneByOne(db: Db, calls: PreparedCall[], opts: StoreOptions):
   return inTransaction(db, async (tx) => {
     const outcomes: StoreOutcome[] = [];
     for (const call of calls) {
-      try {
-        outcomes.push(...(await inSavepoint(tx, () => storeInTransaction(tx, [call], opts))));
-      } catch (err) {
-        if (isDatabaseUnavailable(err)) throw err;
+      const refusedOutcome = (err: unknown): StoreOutcome[] => {
         const refused = isRefusedData(err) || isConstraintViolation(err);
         if (!refused) opts.log.error({ err, messageId: call.messageId }, 'storing a call failed');
-        outcomes.push({
-          status: 'refused',
-          code: refused ? 'invalid_data' : 'internal',
-          // As the API words refused data (api/errors.ts toHttpError).
-          message: refused ? `the data cannot be stored: ${(err as Error).message}` : 'internal error',
-        });
-      }
+        return [
+          {
+            status: 'refused',
+            code: refused ? 'invalid_data' : 'internal',
+            // As the API words refused data (api/errors.ts toHttpError).
+            message: refused ? `the data cannot be stored: ${(err as Error).message}` : 'internal error',
+          },
+        ];
+      };
+      outcomes.push(...(await inSavepoint(tx, () => storeInTransaction(tx, [call], opts), refusedOutcome)));
     }
     return outcomes;
   });
