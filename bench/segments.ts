@@ -295,7 +295,7 @@ async function drained(stack: Stack): Promise<void> {
 }
 
 /**
- * The clock moments the API's build stores for a segment (api/segments/build.ts armChunkClocks),
+ * The clock moments the API's build stores for a segment (worker/segment-build-activities.ts armChunkClocks),
  * over the whole base in one statement. The bench then marks them armed without starting a
  * clock workflow per contact (at full scale that alone would take many minutes): the measure is
  * the steady upkeep, where a contact's clock exists and a new event seldom needs it earlier.

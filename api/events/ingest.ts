@@ -13,10 +13,10 @@ import { flowsOfPass, historyOf, liveFlowsNow } from '../../routing/flows-of-pas
 import { BACKGROUND_ROUTING_LEASE_MS, routeInBackground } from '../../routing/route-many';
 import { INLINE_ROUTING_DEADLINE_MS, routeStored, type RouterDeps } from '../../routing/router';
 import { HttpError } from '../errors';
-import { prepareCall, type CallEnvelope, type PreparedCall } from './prepare';
+import { prepareCall, type CallEnvelope } from './prepare';
 import type { CallType } from './paths';
 import type { IdentifyPayload, TrackPayload } from './schemas';
-import { storeCalls } from './store';
+import { storeCalls, type PreparedCall } from '../../services/event-store';
 
 export interface IngestDeps extends RouterDeps {
   /** Sends the double opt-in email of an email subscription asked with a write key; without it, it stays pending. */

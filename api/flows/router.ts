@@ -21,7 +21,7 @@ import { validateFlow } from '../../flows/validate';
 import { notifyInBackground, type FlowStatusDeps } from '../../routing/flow-status';
 import { wakeCalendarClock } from '../../worker/calendar-clock';
 import { HttpError, invalid, notFound } from '../errors';
-import { ensureInactivitySegment } from './inactivity-segment';
+import { ensureInactivitySegment } from '../../services/inactivity-segment';
 import { unstorableJson } from '../storable-json';
 import { parseOr400, storableParam } from '../validate';
 import { EVENTS } from '../../flows/event-names';
