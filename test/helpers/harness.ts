@@ -95,6 +95,11 @@ export class Harness {
     private readonly appDeps: AppDeps,
   ) {}
 
+  /** The same API with other settings (TRUST_PROXY…). */
+  appWith(settings: Partial<AppDeps>): Express {
+    return createApp({ ...this.appDeps, ...settings });
+  }
+
   /** The same API on another Temporal client (one behind a proxy that can be switched off). */
   appUsing(workflows: WorkflowClient): Express {
     return createApp({ ...this.appDeps, workflows });
