@@ -123,7 +123,9 @@ const schema = z
         if (trust !== undefined) return trust;
         ctx.addIssue({
           code: 'custom',
-          message: `${JSON.stringify(text)} is neither a hop count (e.g. 1) nor comma-separated proxy addresses/CIDRs (e.g. 10.0.0.0/8,loopback)`,
+          message:
+            `${JSON.stringify(text)} is neither a hop count (e.g. 1) ` +
+            'nor comma-separated proxy addresses/CIDRs (e.g. 10.0.0.0/8,loopback)',
         });
         return z.NEVER;
       }),
