@@ -44,7 +44,7 @@ async function trackCheckout(api: ApiClient, userId: string): Promise<string | n
       messageId: `checkout-${userId}`,
     });
     const started = isTrackAnswer(res.body) ? res.body.journeys?.started : undefined;
-    if (res.status === 202 && started?.length === 1) return null;
+    if (res.status === 200 && started?.length === 1) return null;
     return (
       `${userId}: HTTP ${res.status}, journeys.started ${started?.length ?? 'missing'}: ` +
       `${JSON.stringify(res.body).slice(0, 300)}`
