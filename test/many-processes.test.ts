@@ -220,7 +220,7 @@ test('a contact whose events go to both APIs in turn (single calls and batches) 
       { id: 'mail', type: 'email', subject: 'You left something', html: '<p>Your cart</p>' },
     ],
   });
-  const shoppers = await contacts('shopper', 12);
+  const shoppers = await contacts('shopper', 24);
   // Each shopper: a page view, the checkout, a second view, then the order, alternating APIs and
   // call shapes; the shoppers side by side, so every router in the four processes has work.
   await Promise.all(
@@ -315,26 +315,50 @@ test('a campaign to a few hundred recipients is paged by both workers, each reci
 });
 
 test('one worker killed (kill -9) mid-run: every journey email is sent exactly once, none lost', async () => {
-  await putFlow('welcome', oneEmail('Joined', 'Welcome aboard'));
+  // A welcome, then a receipt a few seconds later (transactional: the cap of one a day does not
+  // apply); the second emails of the dead worker's journeys are the other worker's to send.
+  await putFlow('welcome', {
+    ...oneEmail('Joined', 'Welcome aboard'),
+    steps: [
+      { id: 'welcome', type: 'email', subject: 'Welcome aboard', html: '<p>Welcome</p>' },
+      { id: 'wait', type: 'delay', duration: '4 seconds' },
+      { id: 'receipt', type: 'email', subject: 'Your account', html: '<p>Account</p>', transactional: true },
+    ],
+  });
   const members = await contacts('member', 40);
   // SendGrid answers slowly, so sends are in flight on both workers when one dies.
   sendgrid.enqueue(...members.map(() => ({ status: 202, delayMs: 400 })));
+  const welcomes = () => deliveriesOf(sendgrid).filter((e) => e.subject === 'Welcome aboard').length;
 
   await Promise.all(members.map((id, i) => track(i, id, 'Joined')));
-  await waitFor(() => sendgrid.emails.filter((e) => e.subject === 'Welcome aboard').length >= 8, 'sends under way');
+  await waitFor(() => welcomes() >= 8, 'sends under way');
   const [victim] = workers;
   victim.child.kill('SIGKILL');
   await victim.exited;
+  // Killed mid-run: no journey had sent its receipt yet.
+  expect(deliveriesOf(sendgrid).filter((e) => e.subject === 'Your account')).toEqual([]);
 
   const results = await Promise.all(members.map((id) => journeyResult('welcome', id)));
   for (const result of results) expect(result.status).toBe('completed');
-  for (const id of members) expect(emailsTo(`${id}@example.com`).map((e) => e.subject)).toEqual(['Welcome aboard']);
+  for (const id of members)
+    expect(emailsTo(`${id}@example.com`).map((e) => e.subject)).toEqual(['Welcome aboard', 'Your account']);
   // Recorded as sent, or "unknown" for a marketing email the dead worker had handed to SendGrid
   // (never sent again: it reached SendGrid once, above).
   const { rows } = await database.db.query<{ status: string; n: string }>(
     "SELECT status, count(*) AS n FROM messages WHERE flow_id = 'welcome' GROUP BY status",
   );
   const byStatus = Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
-  expect((byStatus.sent ?? 0) + (byStatus.unknown ?? 0)).toBe(members.length);
+  expect((byStatus.sent ?? 0) + (byStatus.unknown ?? 0)).toBe(2 * members.length);
   expect(Object.keys(byStatus).filter((s) => s !== 'sent' && s !== 'unknown')).toEqual([]);
+  // The dead worker had journeys under way (the default worker identity is pid@host): the other finished them.
+  const victimIdentity = `${victim.child.pid}@${os.hostname()}`;
+  let victimJourneys = 0;
+  for (const id of members) {
+    const history = await env.client.workflow.getHandle(journeyWorkflowId('welcome', id)).fetchHistory();
+    const identities = (history.events ?? []).map(
+      (e) => e.workflowTaskStartedEventAttributes?.identity ?? e.activityTaskStartedEventAttributes?.identity,
+    );
+    if (identities.includes(victimIdentity)) victimJourneys += 1;
+  }
+  expect(victimJourneys).toBeGreaterThan(0);
 });
