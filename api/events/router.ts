@@ -28,12 +28,10 @@ export function eventsRouter(deps: IngestDeps): Router {
     (type: CallType): RequestHandler =>
     async (req, res) => {
       const receivedAt = Date.now();
-      res
-        .status(ACCEPTED)
-        .json({
-          success: true,
-          ...(await ingestCall(deps, req.body, type, { receivedAt, ...fromWriteKey(req, res) })),
-        });
+      res.status(ACCEPTED).json({
+        success: true,
+        ...(await ingestCall(deps, req.body, type, { receivedAt, ...fromWriteKey(req, res) })),
+      });
     };
   for (const type of CALL_TYPES) router.post(`/${type}`, single(type));
   for (const [short, type] of Object.entries(SHORT_PATHS)) router.post(`/${short}`, single(type));
