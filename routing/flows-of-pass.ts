@@ -4,7 +4,7 @@
  * during a pass of a second or so is seen by the next pass, as it would be by a request that
  * raced the edit.
  */
-import { asEntryFlow, CALENDAR_DATE_REACHED, isCalendarTriggered } from '../calendar/date-triggers';
+import { asEntryFlow, CALENDAR_DATE_REACHED, isCalendarTriggered } from '../flows/date-triggers';
 import { listFlows, liveFlowsTriggeredBy, liveProfileTriggeredFlows } from '../db/flows';
 import { liveInactivityFlows } from '../db/inactivity-flows';
 import type { Queryable } from '../db/pool';
@@ -31,7 +31,7 @@ async function triggeredBy(db: Queryable, name: string): Promise<FlowDefinition[
   return [...flows, ...(await liveInactivityFlows(db)).map(effectiveFlow)];
 }
 
-/** Date-triggered flows, as flows triggered by their own `Calendar Date Reached` events (calendar/date-triggers.ts). */
+/** Date-triggered flows, as flows triggered by their own `Calendar Date Reached` events (flows/date-triggers.ts). */
 async function liveCalendarFlows(db: Queryable): Promise<FlowDefinition[]> {
   const flows: FlowDefinition[] = [];
   for (const { createdAt: _c, updatedAt: _u, ...flow } of await listFlows(db))

@@ -14,7 +14,7 @@ import {
 } from '../../db/flows';
 import { inTransaction, type Db } from '../../db/pool';
 import { renderContext } from '../../sending/render-context';
-import { isCalendarTriggered } from '../../calendar/date-triggers';
+import { isCalendarTriggered } from '../../flows/date-triggers';
 import { flowId, type FlowDefinition, type FlowStatus } from '../../flows/schema';
 import { renderFields, templateFields } from '../../flows/templates';
 import { validateFlow } from '../../flows/validate';

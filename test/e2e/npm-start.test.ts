@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DateTime } from 'luxon';
 import supertest from 'supertest';
-import { CALENDAR_DATE_REACHED } from '../../calendar/date-triggers';
+import { CALENDAR_DATE_REACHED } from '../../flows/date-triggers';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { waitFor } from '../helpers/fake-http';
 import { FakeSendGrid } from '../helpers/fake-sendgrid';
