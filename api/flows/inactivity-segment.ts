@@ -5,7 +5,7 @@
  * are members from the start without a Segment Entered event (worker/segment-build-activities.ts), so they
  * are not entered: a contact enters at a lapse that happens while the flow is live.
  */
-import { segmentDependencies } from '../../audiences/segment-deps';
+import { segmentDependencies } from '../../flows/segment-deps';
 import { inTransaction } from '../../db/pool';
 import { getSegment, insertSegment } from '../../db/segments';
 import {

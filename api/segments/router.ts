@@ -5,7 +5,7 @@
  */
 import { Router } from 'express';
 import { z } from 'zod';
-import { segmentConditionIssues, segmentDependencies } from '../../audiences/segment-deps';
+import { segmentConditionIssues, segmentDependencies } from '../../flows/segment-deps';
 import { previewSql } from '../../audiences/segment-sql';
 import { flowsKeepingInactivitySegment } from '../../db/inactivity-flows';
 import { inTransaction } from '../../db/pool';
