@@ -4,7 +4,7 @@
  * tested on its own. The API validates them with its own track/identify schemas before
  * storing, exactly like calls that arrive at /v1/track and /v1/identify.
  */
-import { storableInstant } from '../api/storable-json';
+import { storableInstant } from './storable-json';
 
 /** Segment e-commerce spec event names, named once for every connector. */
 export const SHOP_EVENTS = {

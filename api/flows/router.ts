@@ -22,7 +22,7 @@ import { notifyInBackground, type FlowStatusDeps } from '../../routing/flow-stat
 import { wakeCalendarClock } from '../../worker/calendar-clock';
 import { HttpError, invalid, notFound } from '../errors';
 import { ensureInactivitySegment } from './inactivity-segment';
-import { unstorableJson } from '../storable-json';
+import { unstorableJson } from '../../connectors/storable-json';
 import { parseOr400, storableParam } from '../validate';
 import { EVENTS } from '../../flows/event-names';
 
