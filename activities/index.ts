@@ -38,7 +38,7 @@ import {
   trackClicks,
   unsubscribeUrl,
   type LinkSettings,
-} from '../engagement/links';
+} from '../sending/links';
 import { createSegmentActivities } from './segments';
 import { createFlowStatusActivities } from './flow-status';
 import { createCalendarActivities } from './calendar';
