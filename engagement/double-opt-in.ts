@@ -29,7 +29,7 @@ import { contactLanguage, ENGLISH_ONLY, senderOf, translator, type Texts, type T
 /** How long a confirmation link works. */
 export const CONFIRM_LINK_TTL_MS = 7 * 86_400_000;
 
-/** What the API needs to send confirmations (the lead wires it from runtime/providers.ts). */
+/** What the API needs to send confirmations (the lead wires it from stack/providers.ts). */
 export interface ConfirmationSender {
   email: EmailProvider;
   from: string;

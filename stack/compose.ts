@@ -36,8 +36,8 @@ import {
 import { configureMoments } from '../calendar/moments';
 import { configureDefaultTimezone } from '../activities/clock';
 import { createLogger, installTemporalLogging, type Logger } from '../runtime/logger';
-import { resolveDatabase } from '../runtime/postgres';
-import { providersFromEnv } from '../runtime/providers';
+import { resolveDatabase } from '../db/postgres';
+import { providersFromEnv } from './providers';
 import { assertPortFree, exitOnStartupFailure, StartupError } from '../runtime/startup';
 import {
   connectClient,
