@@ -4,7 +4,7 @@
  * the API (stack/compose.ts, the `api` role) listening on 127.0.0.1 over real HTTP.
  */
 import { createServer, type AddressInfo } from 'node:net';
-import { contactDataConverter } from '../runtime/payload-codec';
+import { contactDataConverter } from '../db/payload-codec';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { readEnv } from '../runtime/env';
 import { createLogger } from '../runtime/logger';

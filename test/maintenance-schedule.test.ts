@@ -5,7 +5,7 @@
  * Temporal UI (the API then says "terminated", not "running").
  */
 import https from 'node:https';
-import { contactDataConverter } from '../runtime/payload-codec';
+import { contactDataConverter } from '../db/payload-codec';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import supertest from 'supertest';

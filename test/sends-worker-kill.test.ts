@@ -5,7 +5,7 @@
  * recipients get.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { contactDataConverter } from '../runtime/payload-codec';
+import { contactDataConverter } from '../db/payload-codec';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

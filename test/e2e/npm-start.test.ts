@@ -4,7 +4,7 @@
  * emails reach a fake SendGrid through the real client. No time skipping here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { contactDataConverter } from '../../runtime/payload-codec';
+import { contactDataConverter } from '../../db/payload-codec';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
