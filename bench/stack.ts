@@ -11,7 +11,7 @@ import { createLogger } from '../runtime/logger';
 import { temporalCli } from '../runtime/temporal-binaries';
 import { startStack as startApi } from '../stack/compose';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/database';
-import { JOURNEY_SEARCH_ATTRIBUTES } from '../workflows/journey-identity';
+import { JOURNEY_SEARCH_ATTRIBUTES } from '../runtime/journey-identity';
 import { ApiClient } from './http';
 
 const API_KEY = 'bench-key';

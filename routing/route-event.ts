@@ -44,7 +44,7 @@ import {
   JOURNEY_TASK_QUEUE,
   journeyWorkflowId,
   READABLE_JOURNEY_KEY_LENGTH,
-} from '../workflows/journey-identity';
+} from '../runtime/journey-identity';
 import type { journeyWorkflow } from '../workflows/journey';
 import { contactEventSignal, type JourneyEvent, type JourneyInput } from '../workflows/messages';
 import { awaitEndingJourney } from './exit-then-enter';

@@ -6,7 +6,7 @@ import type { Logger } from '../runtime/logger';
 import { contactDataConverter } from '../db/payload-codec';
 import { createMaintenanceActivities } from './maintenance-activities';
 import { createSegmentBuildActivities } from './segment-build-activities';
-import { JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
+import { JOURNEY_TASK_QUEUE } from '../runtime/journey-identity';
 
 export interface JourneyWorkerOptions {
   connection: NativeConnection;

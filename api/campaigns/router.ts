@@ -31,7 +31,7 @@ import {
 import { slug } from '../../flows/schema';
 import { engineFor, templateFields } from '../../flows/templates';
 import type { Issue } from '../../flows/validate';
-import { JOURNEY_TASK_QUEUE } from '../../workflows/journey-identity';
+import { JOURNEY_TASK_QUEUE } from '../../runtime/journey-identity';
 import {
   campaignScheduleWorkflowId,
   campaignWorkflowId,

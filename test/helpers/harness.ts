@@ -25,7 +25,7 @@ import { temporalCli, temporalTestServer } from '../../runtime/temporal-binaries
 import { startRouterLoop, type RouterLoop, type RouterLoopOptions } from '../../routing/router-loop';
 import { createJourneyWorker } from '../../worker/create-worker';
 import { sharedBundlePath } from './shared-bundle';
-import { journeyWorkflowId } from '../../workflows/journey-identity';
+import { journeyWorkflowId } from '../../runtime/journey-identity';
 import { journeyStateQuery, type JourneyResult } from '../../workflows/messages';
 import type { journeyWorkflow } from '../../workflows/journey';
 import { createTestDatabase, type TestDatabase } from './database';
