@@ -10,7 +10,7 @@ import { recordJourneyEnd as writeJourneyEnd } from '../db/journeys';
 import { deletePushSubscriptions, pushSubscriptionsOf } from '../db/push-subscriptions';
 import type { Db } from '../db/pool';
 import type { StepOf } from '../flows/schema';
-import type { JourneyExit, JourneyState, StepRecord } from '../workflows/messages';
+import type { JourneyExit, JourneyState, StepRecord } from '../flows/journey-messages';
 import { wakeTime, zoneOf } from './clock';
 import { profileOf } from './facts';
 import type { GuardRequest, JourneyRef } from './guard';

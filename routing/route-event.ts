@@ -46,7 +46,7 @@ import {
   READABLE_JOURNEY_KEY_LENGTH,
 } from '../runtime/journey-identity';
 import type { journeyWorkflow } from '../workflows/journey';
-import { contactEventSignal, type JourneyEvent, type JourneyInput } from '../workflows/messages';
+import { contactEventSignal, type JourneyEvent, type JourneyInput } from '../flows/journey-messages';
 import { awaitEndingJourney } from './exit-then-enter';
 import { liveFlowsNow, type LiveFlows } from './flows-of-pass';
 import { classifyTemporalError, RoutingDeferred, temporalMessage } from './temporal-errors';

@@ -8,7 +8,7 @@ import { Worker } from '@temporalio/worker';
 import type { WorkflowBundleOption } from '@temporalio/worker';
 import type { FlowInput } from '../flows/schema';
 import { ROTATE_AFTER_HISTORY_EVENTS } from '../workflows/journey';
-import { contactEventSignal, journeyStateQuery, type JourneyEvent } from '../workflows/messages';
+import { contactEventSignal, journeyStateQuery, type JourneyEvent } from '../flows/journey-messages';
 import { waitFor } from './helpers/fake-http';
 import { bundleJourneys, Harness } from './helpers/harness';
 

@@ -15,7 +15,7 @@ import { validateFlow } from '../flows/validate';
 import type { RoutingResult } from '../routing/route-event';
 import { journeyWorkflowId } from '../runtime/journey-identity';
 import type { journeyWorkflow } from '../workflows/journey';
-import { journeyStateQuery, type JourneyResult } from '../workflows/messages';
+import { journeyStateQuery, type JourneyResult } from '../flows/journey-messages';
 import { waitFor, zoneWhereLocalHourIs } from './helpers/fake-http';
 import { Harness } from './helpers/harness';
 

@@ -26,7 +26,7 @@ import { startRouterLoop, type RouterLoop, type RouterLoopOptions } from '../../
 import { createJourneyWorker } from '../../worker/create-worker';
 import { sharedBundlePath } from './shared-bundle';
 import { journeyWorkflowId } from '../../runtime/journey-identity';
-import { journeyStateQuery, type JourneyResult } from '../../workflows/messages';
+import { journeyStateQuery, type JourneyResult } from '../../flows/journey-messages';
 import type { journeyWorkflow } from '../../workflows/journey';
 import { createTestDatabase, type TestDatabase } from './database';
 import { FakeSendGrid } from './fake-sendgrid';
