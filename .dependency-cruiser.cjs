@@ -3,7 +3,7 @@
  * TypeScript JS API (type-only imports, SQL in strings, environment reads) are in test/layers.test.ts.
  */
 const TOP =
-  '^(api|routing|workflows|activities|worker|flows|audiences|campaigns|calendar|connectors|engagement|db|runtime|scripts|stack|sending|locales)/';
+  '^(api|routing|workflows|activities|worker|flows|audiences|campaigns|calendar|connectors|engagement|db|runtime|scripts|services|stack|sending|locales)/';
 module.exports = {
   forbidden: [
     {
@@ -21,6 +21,22 @@ module.exports = {
       severity: 'error',
       from: { path: TOP },
       to: { circular: true },
+    },
+    {
+      name: 'services-below-routes',
+      comment:
+        'Services (services/) hold what a route does beyond parse, call and answer; routes call them, never the ' +
+        'other way: a service that needs something of api/ takes it as an argument.',
+      severity: 'error',
+      from: { path: '^services/' },
+      to: { path: '^api/' },
+    },
+    {
+      name: 'repositories-below-services',
+      comment: 'Repositories (db/) are called by services and routes; they know neither.',
+      severity: 'error',
+      from: { path: '^db/' },
+      to: { path: '^(api|services)/' },
     },
     {
       name: 'sql-only-in-db',

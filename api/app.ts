@@ -47,6 +47,11 @@ export interface AppDeps {
   writeKeys?: string[];
   /** Requests per key; without it, no limit. */
   rateLimits?: RateLimits;
+  /**
+   * TRUST_PROXY: the proxies whose X-Forwarded-For gives the client's address (a hop count, or their
+   * addresses/CIDRs); none by default, since any client can write that header.
+   */
+  trustProxy?: false | number | string[];
   /** Signed unsubscribe and tracking links. */
   links: LinkSettings;
   /** Provider webhook verification; a provider without its key answers 404. */
@@ -75,7 +80,8 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', true);
+  // req.ip is kept as consent proof: only the configured proxies may set it.
+  app.set('trust proxy', deps.trustProxy ?? false);
 
   app.use(requestLog(deps.log));
   app.use(healthRouter(deps));

@@ -6,6 +6,10 @@
  */
 import { storableInstant } from './storable-json';
 
+/** Segment's call types: each is served at `/v1/<type>` (api/events/paths.ts) and stored by services/event-store.ts. */
+export const CALL_TYPES = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;
+export type CallType = (typeof CALL_TYPES)[number];
+
 /** Segment e-commerce spec event names, named once for every connector. */
 export const SHOP_EVENTS = {
   checkoutStarted: EVENTS.checkoutStarted,

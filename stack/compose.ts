@@ -167,6 +167,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       apiKeys: secrets.apiKeys,
       writeKeys: secrets.writeKeys,
       rateLimits: rateLimits(env),
+      trustProxy: env.TRUST_PROXY,
       links,
       webhooks: webhookSettings(env),
       // Double opt-in confirmations go through the same email provider as journeys.

@@ -9,7 +9,7 @@ import { Client, Connection } from '@temporalio/client';
 import supertest from 'supertest';
 import { createApp } from '../api/app';
 import { CLIENT_CHANNEL_ARGS } from '../runtime/temporal-channel';
-import { getEvent, eventsSince, insertEvent } from '../db/events';
+import { claimUnrouted, getEvent, eventsSince, insertEvent, markRoutingFailed, releaseBackedOff } from '../db/events';
 import type { FlowInput } from '../flows/schema';
 import { propertiesListenedTo, slimProperties } from '../flows/listens';
 import { reconcileJourneys } from '../routing/reconcile';
@@ -459,6 +459,57 @@ test('two routers side by side (two processes) route each due event once: one jo
     expect(entries.rows[0].n).toBe(20);
     for (let i = 0; i < 20; i++) await h.journey('crowd', `crowd-${i}`).terminate('test done');
   } finally {
+    h.startRouter();
+  }
+});
+
+test('Temporal back in one process releases the backed-off events only: an event another router has claimed keeps its lease', async () => {
+  await h.stopRouter();
+  const claimedByUs: number[] = [];
+  try {
+    const at = new Date(await h.env.currentTimeMs()).toISOString();
+    const stored = async (contactId: string) => {
+      await h.identify(contactId, {});
+      return (
+        await insertEvent(h.db, {
+          messageId: `${contactId}-1`,
+          type: 'track',
+          contactId,
+          name: 'Lease Kept',
+          occurredAt: at,
+        })
+      ).event.id;
+    };
+    // Both failed once during an outage; one is due again and claimed by a router (another
+    // process, say), the other waits for its backoff.
+    const leased = await stored('lease-kept');
+    const backedOff = await stored('lease-backed-off');
+    await markRoutingFailed(h.db, leased, 'Temporal unavailable', 0);
+    await markRoutingFailed(h.db, backedOff, 'Temporal unavailable', 60_000);
+    claimedByUs.push(...(await claimUnrouted(h.db, 30_000, 1_000)).map((e) => e.id));
+    expect(claimedByUs).toContain(leased);
+    expect(claimedByUs).not.toContain(backedOff);
+
+    // This process saw the outage end: it releases the backoffs.
+    expect(await releaseBackedOff(h.db)).toBeGreaterThanOrEqual(1);
+    const due = await h.db.query<{ id: string; due: boolean }>(
+      'SELECT id, next_route_at <= now() AS due FROM events WHERE id = ANY($1)',
+      [[leased, backedOff]],
+    );
+    expect(Object.fromEntries(due.rows.map((r) => [Number(r.id), r.due]))).toEqual({
+      [leased]: false,
+      [backedOff]: true,
+    });
+    // A second router takes the backed-off event, not the one being routed.
+    const second = (await claimUnrouted(h.db, 30_000, 1_000)).map((e) => e.id);
+    claimedByUs.push(...second);
+    expect(second).toContain(backedOff);
+    expect(second).not.toContain(leased);
+  } finally {
+    // Whatever this test claimed is due again for the router loop.
+    await h.db.query('UPDATE events SET next_route_at = now(), routing_claimed_at = NULL WHERE id = ANY($1)', [
+      claimedByUs,
+    ]);
     h.startRouter();
   }
 });
