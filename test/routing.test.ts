@@ -6,6 +6,8 @@
  * signals carry only what the journey reads.
  */
 import { Client, Connection } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
+import { contactDataConverter } from '../db/payload-codec';
 import supertest from 'supertest';
 import { createApp } from '../api/app';
 import { CLIENT_CHANNEL_ARGS } from '../runtime/temporal-channel';
@@ -245,19 +247,25 @@ test('signals carry only the properties the journey reads; the trigger stays who
   expect(result.exit).toMatchObject({ reason: 'flow_filter', detectedBy: 'signal' });
 
   const history = await h.journey('big-spender', 'spender').fetchHistory();
-  const payload = (attrs: { input?: { payloads?: { data?: Uint8Array | null }[] | null } | null } | null | undefined) =>
-    JSON.parse(Buffer.from(attrs?.input?.payloads?.[0]?.data ?? new Uint8Array()).toString('utf8')) as {
+  // Stored encrypted with the contact's key (runtime/payload-codec.ts): read through the codec, as support would.
+  const codec = contactDataConverter(h.db).payloadCodecs[0];
+  const payload = async (attrs: { input?: { payloads?: Payload[] | null } | null } | null | undefined) => {
+    const [decoded] = await codec.decode(attrs?.input?.payloads ?? []);
+    return JSON.parse(Buffer.from(decoded?.data ?? new Uint8Array()).toString('utf8')) as {
       name?: string;
       properties: Record<string, unknown>;
       trigger?: { properties: Record<string, unknown> };
     };
-  const signals = (history.events ?? [])
-    .filter((e) => e.workflowExecutionSignaledEventAttributes)
-    .map((e) => payload(e.workflowExecutionSignaledEventAttributes));
+  };
+  const signals = await Promise.all(
+    (history.events ?? [])
+      .filter((e) => e.workflowExecutionSignaledEventAttributes)
+      .map((e) => payload(e.workflowExecutionSignaledEventAttributes)),
+  );
   expect(signals).toEqual([
     expect.objectContaining({ name: 'Order Completed', properties: { total: 150, shipping: { country: 'FR' } } }),
   ]);
-  const start = payload(history.events?.[0]?.workflowExecutionStartedEventAttributes);
+  const start = await payload(history.events?.[0]?.workflowExecutionStartedEventAttributes);
   expect(start.trigger?.properties).toEqual({ note: bulky });
 });
 
