@@ -8,7 +8,7 @@ import { contactImportRouter, contactsRouter } from './contacts/router';
 import { listsRouter } from './lists/router';
 import { contactConsentRouter } from './contacts/consent-router';
 import type { Texts } from '../locales/texts';
-import type { ConfirmationSender } from '../audiences/double-opt-in';
+import type { ConfirmationSender } from '../engagement/double-opt-in';
 import type { ConsentEmailPolicy } from '../audiences/consent-policy';
 import { errorHandler, notFound } from './errors';
 import { eventsRouter } from './events/router';
@@ -35,7 +35,7 @@ import { shopifyWebhookRouter } from './webhooks/shopify';
 import { woocommerceWebhookRouter } from './webhooks/woocommerce';
 import { sourcesRouter } from './sources/router';
 import { sourceEventsRouter } from './sources/receive';
-import type { LinkSettings } from '../engagement/links';
+import type { LinkSettings } from '../sending/links';
 
 export interface AppDeps {
   db: Db;

@@ -14,7 +14,7 @@ import type { WorkflowClient } from '@temporalio/client';
 import type { FlowInput } from '../flows/schema';
 import { abandonedCart } from '../test/fixtures/flows';
 import type { journeyWorkflow } from '../workflows/journey';
-import { contactEventSignal, type JourneyEvent, type JourneyResult } from '../workflows/messages';
+import { contactEventSignal, type JourneyEvent, type JourneyResult } from '../flows/journey-messages';
 import type { EnteredJourney } from './enter';
 import type { ApiClient } from './http';
 import { withDeadline } from './journeys';

@@ -9,9 +9,9 @@ import type { WorkflowClient } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import type { FlowInput } from '../flows/schema';
 import { abandonedCart, cartProperties } from '../test/fixtures/flows';
-import { journeyWorkflowId } from '../workflows/journey-identity';
+import { journeyWorkflowId } from '../runtime/journey-identity';
 import type { journeyWorkflow } from '../workflows/journey';
-import type { JourneyResult } from '../workflows/messages';
+import type { JourneyResult } from '../flows/journey-messages';
 import type { ApiClient } from './http';
 
 export const SHORT_FLOW_ID = 'abandoned-cart-short';

@@ -27,7 +27,7 @@
  *    clock, so that the first event of each arms one (a clock workflow started per contact).
  * The stack is bench/stack.ts: a Temporal dev server, a fresh database, the API on 127.0.0.1.
  */
-import { segmentDependencies, timeDirection } from '../audiences/segment-deps';
+import { segmentDependencies, timeDirection } from '../flows/segment-deps';
 import { DEFAULT_BUILD, runBuild } from '../worker/segment-build-activities';
 import { flipsInRangeSql, previewSql } from '../audiences/segment-sql';
 import { insertSegment, storeClocksToArm, type Segment } from '../db/segments';

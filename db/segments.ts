@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { contactUpkeepSql, previewSql, type ContactEvaluation } from '../audiences/segment-sql';
-import { needsClock, timeDirection, type SegmentDependencies } from '../audiences/segment-deps';
+import { needsClock, timeDirection, type SegmentDependencies } from '../flows/segment-deps';
 import type { Condition } from '../flows/schema';
 import { inTransaction, type Db, type Queryable } from './pool';
 import { EVENTS } from '../flows/event-names';

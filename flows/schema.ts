@@ -153,7 +153,7 @@ export type InactivityTrigger = z.infer<typeof inactivityTrigger>;
 export const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'use 24-hour "HH:MM"');
 
 /**
- * Date triggers (calendar/date-triggers.ts): the flow is entered every year, at `at` in the
+ * Date triggers (flows/date-triggers.ts): the flow is entered every year, at `at` in the
  * contact's time zone, `offsetDays` before (negative) or after the day.
  */
 const offsetDays = z.number().int().min(-366).max(366);

@@ -4,7 +4,7 @@
  * during a pass of a second or so is seen by the next pass, as it would be by a request that
  * raced the edit.
  */
-import { asEntryFlow, CALENDAR_DATE_REACHED, isCalendarTriggered } from '../calendar/date-triggers';
+import { asEntryFlow, CALENDAR_DATE_REACHED, isCalendarTriggered } from '../flows/date-triggers';
 import { listFlows, liveFlowsTriggeredBy, liveProfileTriggeredFlows } from '../db/flows';
 import { liveInactivityFlows } from '../db/inactivity-flows';
 import type { StoredEvent } from '../db/events';
@@ -34,7 +34,7 @@ async function triggeredBy(db: Queryable, name: string): Promise<LiveFlow[]> {
   return [...flows, ...inactivity.map((live) => ({ ...live, flow: effectiveFlow(live.flow), derivedTrigger: true }))];
 }
 
-/** Date-triggered flows, as flows triggered by their own `Calendar Date Reached` events (calendar/date-triggers.ts). */
+/** Date-triggered flows, as flows triggered by their own `Calendar Date Reached` events (flows/date-triggers.ts). */
 async function liveCalendarFlows(db: Queryable): Promise<LiveFlow[]> {
   const flows: LiveFlow[] = [];
   for (const { createdAt: _c, updatedAt, liveSince, ...flow } of await listFlows(db))

@@ -45,9 +45,9 @@ import {
   JOURNEY_TASK_QUEUE,
   journeyWorkflowId,
   READABLE_JOURNEY_KEY_LENGTH,
-} from '../workflows/journey-identity';
+} from '../runtime/journey-identity';
 import type { journeyWorkflow } from '../workflows/journey';
-import { contactEventSignal, type JourneyEvent, type JourneyInput } from '../workflows/messages';
+import { contactEventSignal, type JourneyEvent, type JourneyInput } from '../flows/journey-messages';
 import { awaitEndingJourney } from './exit-then-enter';
 import { liveFlowsNow, type LiveFlows } from './flows-of-pass';
 import { classifyTemporalError, RoutingDeferred, temporalMessage } from './temporal-errors';

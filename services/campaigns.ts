@@ -30,7 +30,7 @@ import { knownSegmentIds } from '../db/segments';
 import { flowStats } from '../db/stats';
 import { engineFor, templateFields } from '../flows/templates';
 import type { Issue } from '../flows/validate';
-import { JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
+import { JOURNEY_TASK_QUEUE } from '../runtime/journey-identity';
 import { campaignScheduleWorkflowId, campaignWorkflowId, type CampaignRunInput } from '../workflows/campaign-messages';
 import type { campaignRunWorkflow, campaignScheduleWorkflow } from '../workflows/campaign';
 import { HttpError, invalid, notFound } from './errors';

@@ -7,7 +7,7 @@ import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import type { Db } from '../db/pool';
 import type { Logger } from '../runtime/logger';
 import { LIVE_SEGMENTS_CACHE_MS } from '../routing/segment-upkeep';
-import { JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
+import { JOURNEY_TASK_QUEUE } from '../runtime/journey-identity';
 import { segmentBuildWorkflowId, type segmentBuildWorkflow } from '../workflows/segment-build';
 
 export interface BuildDeps {

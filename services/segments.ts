@@ -2,7 +2,7 @@
  * Segments as the API defines them: a condition checked against the flow language's bounds, previewed, saved and
  * built over the existing base by its build workflow, deleted only when nothing depends on it.
  */
-import { segmentConditionIssues, segmentDependencies } from '../audiences/segment-deps';
+import { segmentConditionIssues, segmentDependencies } from '../flows/segment-deps';
 import { countContacts } from '../db/contacts';
 import { flowsKeepingInactivitySegment } from '../db/inactivity-flows';
 import { inTransaction, type Db } from '../db/pool';

@@ -12,7 +12,7 @@ import { createApp } from '../api/app';
 import { claimMessage } from '../db/messages';
 import { createPool, databaseBreaker, type Db } from '../db/pool';
 import { PendingEngagement } from '../engagement/pending';
-import { signLink } from '../engagement/tokens';
+import { signLink } from '../sending/tokens';
 import { startRouterLoop, type RouterLoop } from '../routing/router-loop';
 import { waitFor } from './helpers/fake-http';
 import { FreezingProxy } from './helpers/freezing-proxy';

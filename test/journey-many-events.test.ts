@@ -9,7 +9,7 @@ import { contactDataConverter } from '../runtime/payload-codec';
 import type { WorkflowBundleOption } from '@temporalio/worker';
 import type { FlowInput } from '../flows/schema';
 import { ROTATE_AFTER_HISTORY_EVENTS } from '../workflows/journey';
-import { contactEventSignal, journeyStateQuery, type JourneyEvent } from '../workflows/messages';
+import { contactEventSignal, journeyStateQuery, type JourneyEvent } from '../flows/journey-messages';
 import { waitFor } from './helpers/fake-http';
 import { bundleJourneys, Harness } from './helpers/harness';
 

@@ -20,7 +20,7 @@ import type { CampaignInput } from '../campaigns/schema';
 import type { FlowInput } from '../flows/schema';
 import { temporalCli } from '../runtime/temporal-binaries';
 import { campaignWorkflowId } from '../workflows/campaign-messages';
-import { JOURNEY_SEARCH_ATTRIBUTES, journeyWorkflowId } from '../workflows/journey-identity';
+import { JOURNEY_SEARCH_ATTRIBUTES, journeyWorkflowId } from '../runtime/journey-identity';
 import { createTestDatabase, type TestDatabase } from './helpers/database';
 import { deliveriesOf, FakeSendGrid } from './helpers/fake-sendgrid';
 import { FakeTwilio } from './helpers/fake-twilio';

@@ -20,7 +20,7 @@ import type { FlowInput } from '../flows/schema';
 import type { RoutingResult } from '../routing/route-event';
 import { routeStoredMany } from '../routing/route-many';
 import { routeStored } from '../routing/router';
-import { journeyWorkflowId } from '../workflows/journey-identity';
+import { journeyWorkflowId } from '../runtime/journey-identity';
 import { waitFor } from './helpers/fake-http';
 import { Harness, SENDGRID_WEBHOOK_KEYS, TEST_LINKS } from './helpers/harness';
 import { TemporalProxy } from './helpers/temporal-proxy';

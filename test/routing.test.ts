@@ -7,7 +7,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
-import { contactDataConverter } from '../runtime/payload-codec';
+import { contactDataConverter } from '../db/payload-codec';
 import supertest from 'supertest';
 import { createApp } from '../api/app';
 import { CLIENT_CHANNEL_ARGS } from '../runtime/temporal-channel';

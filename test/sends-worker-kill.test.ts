@@ -5,7 +5,7 @@
  * recipients get.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { contactDataConverter } from '../runtime/payload-codec';
+import { contactDataConverter } from '../db/payload-codec';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +16,7 @@ import { createApp } from '../api/app';
 import type { FlowInput } from '../flows/schema';
 import { createLogger } from '../runtime/logger';
 import { temporalCli } from '../runtime/temporal-binaries';
-import { JOURNEY_SEARCH_ATTRIBUTES, journeyWorkflowId } from '../workflows/journey-identity';
+import { JOURNEY_SEARCH_ATTRIBUTES, journeyWorkflowId } from '../runtime/journey-identity';
 import { createTestDatabase, type TestDatabase } from './helpers/database';
 import { FakeSendGrid } from './helpers/fake-sendgrid';
 import { waitFor } from './helpers/fake-http';

@@ -6,7 +6,7 @@
  * A stored event is never lost: what routing does not finish, the router loop routes later.
  */
 import type { ProvenConsent } from '../../connectors/segment';
-import { sendConfirmation, type ConfirmationOutcome, type ConfirmationSender } from '../../audiences/double-opt-in';
+import { sendConfirmation, type ConfirmationOutcome, type ConfirmationSender } from '../../engagement/double-opt-in';
 import { getContact } from '../../db/contacts';
 import type { RoutingResult } from '../../routing/route-event';
 import { flowsOfPass, historyOf, liveFlowsNow } from '../../routing/flows-of-pass';

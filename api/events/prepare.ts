@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { WriteKeyRequest } from '../../audiences/consent-policy';
 import type { Issue } from '../../flows/validate';
-import { unstorableJson } from '../storable-json';
+import { unstorableJson } from '../../connectors/storable-json';
 import { parseRequest } from '../validate';
 import type { PreparedCall } from '../../services/event-store';
 import { CALL_TYPES, type CallType } from './paths';

@@ -14,7 +14,7 @@ import {
 } from '../../db/flows';
 import { inTransaction, type Db } from '../../db/pool';
 import { renderContext } from '../../sending/render-context';
-import { isCalendarTriggered } from '../../calendar/date-triggers';
+import { isCalendarTriggered } from '../../flows/date-triggers';
 import { flowId, type FlowDefinition, type FlowStatus } from '../../flows/schema';
 import { renderFields, templateFields } from '../../flows/templates';
 import { validateFlow } from '../../flows/validate';
@@ -22,7 +22,7 @@ import { notifyInBackground, type FlowStatusDeps } from '../../routing/flow-stat
 import { wakeCalendarClock } from '../../worker/calendar-clock';
 import { HttpError, invalid, notFound } from '../errors';
 import { ensureInactivitySegment } from '../../services/inactivity-segment';
-import { unstorableJson } from '../storable-json';
+import { unstorableJson } from '../../connectors/storable-json';
 import { parseOr400, storableParam } from '../validate';
 import { EVENTS } from '../../flows/event-names';
 

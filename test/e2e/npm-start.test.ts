@@ -4,7 +4,7 @@
  * emails reach a fake SendGrid through the real client. No time skipping here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { contactDataConverter } from '../../runtime/payload-codec';
+import { contactDataConverter } from '../../db/payload-codec';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DateTime } from 'luxon';
 import supertest from 'supertest';
-import { CALENDAR_DATE_REACHED } from '../../calendar/date-triggers';
+import { CALENDAR_DATE_REACHED } from '../../flows/date-triggers';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { waitFor } from '../helpers/fake-http';
 import { FakeSendGrid } from '../helpers/fake-sendgrid';

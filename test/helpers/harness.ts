@@ -4,7 +4,7 @@
  * and Twilio clients pointed at fakes on 127.0.0.1) and the API app driven through supertest.
  */
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleOption, type Worker } from '@temporalio/worker';
-import { contactDataConverter } from '../../runtime/payload-codec';
+import { contactDataConverter } from '../../db/payload-codec';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { type WorkflowClient, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import supertest from 'supertest';
@@ -25,8 +25,8 @@ import { temporalCli, temporalTestServer } from '../../runtime/temporal-binaries
 import { startRouterLoop, type RouterLoop, type RouterLoopOptions } from '../../routing/router-loop';
 import { createJourneyWorker } from '../../worker/create-worker';
 import { sharedBundlePath } from './shared-bundle';
-import { journeyWorkflowId } from '../../workflows/journey-identity';
-import { journeyStateQuery, type JourneyResult } from '../../workflows/messages';
+import { journeyWorkflowId } from '../../runtime/journey-identity';
+import { journeyStateQuery, type JourneyResult } from '../../flows/journey-messages';
 import type { journeyWorkflow } from '../../workflows/journey';
 import { createTestDatabase, type TestDatabase } from './database';
 import { FakeSendGrid } from './fake-sendgrid';
@@ -143,7 +143,7 @@ export class Harness {
     quietRuntime();
     const log = createLogger('silent');
     const database = await createTestDatabase();
-    // The client encrypts journeys' payloads per contact like the worker does (runtime/payload-codec.ts).
+    // The client encrypts journeys' payloads per contact like the worker does (db/payload-codec.ts).
     const client = opts.plainPayloads ? {} : { dataConverter: contactDataConverter(database.db) };
     const env = opts.devServerArgs
       ? await TestWorkflowEnvironment.createLocal({
