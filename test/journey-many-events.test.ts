@@ -5,7 +5,7 @@
  * exits on the order.
  */
 import { Worker } from '@temporalio/worker';
-import { contactDataConverter } from '../runtime/payload-codec';
+import { contactDataConverter } from '../db/payload-codec';
 import type { WorkflowBundleOption } from '@temporalio/worker';
 import type { FlowInput } from '../flows/schema';
 import { ROTATE_AFTER_HISTORY_EVENTS } from '../workflows/journey';
