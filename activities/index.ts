@@ -47,6 +47,7 @@ import { evaluateSplit } from './split';
 import { callWebhook } from './webhook';
 import { findStoredEvent, type StoredEventQuery } from './wait';
 import { escapeHtml } from '../locales/texts';
+import { journeysEnded } from '../metrics/registry';
 import { contactLanguage, ENGLISH_ONLY, translator, type Texts } from '../locales/texts';
 import { withMarketingFooter } from '../locales/sms-footer';
 
@@ -187,6 +188,7 @@ export function createActivities(deps: ActivityDeps) {
         currentStep: end.currentStep,
         steps: end.steps ?? null,
       });
+      journeysEnded.inc({ status: end.status, reason: end.exit?.reason ?? 'none' });
     },
   };
 }
