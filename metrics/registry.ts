@@ -151,15 +151,16 @@ export async function timeSegmentUpkeep<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** What the router did with one event's journeys (routing/route-event.ts RoutingResult). */
+/**
+ * What the router did with one routed event's journeys (routing/route-event.ts RoutingResult); journeys started are
+ * counted where Temporal starts them (a retried event reports its earlier starts again).
+ */
 export function countRouting(result: {
-  started: unknown[];
   signalled: unknown[];
   alreadyInFlow: unknown[];
   notEntered: unknown[];
   failed: { kind: string }[];
 }): void {
-  journeysStarted.inc(result.started.length);
   journeySignals.inc(result.signalled.length);
   journeysNotEntered.inc({ reason: 'already_in_flow' }, result.alreadyInFlow.length);
   journeysNotEntered.inc({ reason: 'refused' }, result.notEntered.length);
