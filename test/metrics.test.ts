@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics on the real servers (time-skipping Temporal, Postgres, the fake SendGrid): after a scripted run
  * (events accepted and refused, two journeys, one email sent and one skipped for consent, a dead letter, an event
- * left unrouted), GET /metrics, on METRICS_PORT's server and on the worker's health port, parses as Prometheus text
+ * left unrouted, a campaign half sent), GET /metrics, on METRICS_PORT's server and on the worker's health port, parses as Prometheus text
  * with a real parser and says what happened. A Postgres that does not answer leaves its gauges out of a scrape that
  * still answers at once.
  */
@@ -195,6 +195,24 @@ test('after a scripted run, /metrics parses as Prometheus text and counts what h
   const waiting = await stored(`dan-${suffix}`, 'Page Viewed');
   await h.db.query(`UPDATE events SET received_at = now() - interval '90 seconds' WHERE id = $1`, [waiting.id]);
 
+  // A campaign half sent (written as its run freezes it): 3 recipients, 1 settled. A finished one is not reported.
+  const sale = 'spring-sale';
+  const old = 'winter-sale';
+  await h.db.query(
+    `INSERT INTO campaigns (id, definition, status) VALUES ($1, '{}', 'sending'), ($2, '{}', 'completed')`,
+    [sale, old],
+  );
+  await h.db.query(
+    `INSERT INTO campaign_runs (run_id, campaign_id, definition, status, recipients)
+     VALUES ($1 || '-run', $1, '{}', 'sending', 3), ($2 || '-run', $2, '{}', 'completed', 5)`,
+    [sale, old],
+  );
+  await h.db.query(
+    `INSERT INTO campaign_recipients (run_id, contact_id, ord, zone, due_at, done)
+     SELECT $1 || '-run', 'c' || n, n, 'UTC', now(), n = 1 FROM generate_series(1, 3) n`,
+    [sale],
+  );
+
   for (const port of [metricsServer.port, healthServer.port]) {
     const { m, text } = await scrape(port);
     // Ingestion: two identifies, two tracks and the batch's good item; refusals by their error code.
@@ -227,6 +245,9 @@ test('after a scripted run, /metrics parses as Prometheus text and counts what h
     expect(value(m, 'parcours_routing_backlog_events')).toBe(1);
     expect(value(m, 'parcours_routing_oldest_unrouted_age_seconds')).toBeGreaterThanOrEqual(90);
     expect(value(m, 'parcours_routing_oldest_unrouted_age_seconds')).toBeLessThan(600);
+    expect(value(m, 'parcours_campaign_recipients', { campaign: sale })).toBe(3);
+    expect(value(m, 'parcours_campaign_recipients_pending', { campaign: sale })).toBe(2);
+    expect(value(m, 'parcours_campaign_recipients', { campaign: old })).toBeUndefined();
     // Node's own metrics are there, under their usual names.
     expect(family(m, 'process_cpu_user_seconds_total')?.type).toBe('COUNTER');
     // No contact id or address in any label.
