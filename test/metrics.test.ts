@@ -13,9 +13,11 @@ import supertest from 'supertest';
 import { upsertContact } from '../db/contacts';
 import { insertEvent, type StoredEvent } from '../db/events';
 import { createPool } from '../db/pool';
+import { skipCategory } from '../metrics/registry';
 import { routeStored } from '../routing/router';
 import { renderMetrics, startMetricsServer } from '../runtime/metrics';
 import { startWorkerHealthServer } from '../worker/health';
+import { decide, type SendFacts, type SendRules } from '../sending/policy';
 import { journeyWorkflowId } from '../workflows/journey-identity';
 import { Harness } from './helpers/harness';
 
@@ -278,4 +280,42 @@ test('a database that does not answer leaves its gauges out, and the scrape answ
     await db.end().catch(() => undefined);
     await new Promise((r) => silent.close(r));
   }
+});
+
+test("skips are grouped by the sending policy's own reasons (a new wording falls into other, and fails here)", () => {
+  const facts: SendFacts = {
+    to: 'ada@example.com',
+    suppressed: false,
+    consent: 'never_asked',
+    zone: 'UTC',
+    lastSentAt: null,
+    recent: [],
+  };
+  const now = Date.parse('2026-03-02T12:00:00Z');
+  const rules: SendRules = {
+    channel: 'email',
+    transactional: false,
+    now,
+    consentEmail: 'opt_out',
+    requireSubscribed: false,
+    quietHours: null,
+    smartSendingHours: null,
+    caps: { allChannels: 0, perChannel: {} },
+    whenCapped: 'skip',
+  };
+  const reason = (f: Partial<SendFacts>, r: Partial<SendRules> = {}) => {
+    const decision = decide({ ...facts, ...f }, { ...rules, ...r });
+    return decision.kind === 'skip' ? skipCategory(decision.reason) : decision.kind;
+  };
+  expect(reason({ to: null })).toBe('no_address');
+  expect(reason({ suppressed: true })).toBe('suppressed');
+  expect(reason({ consent: 'unsubscribed' })).toBe('no_consent');
+  expect(reason({}, { consentEmail: 'opt_in' })).toBe('no_consent');
+  expect(reason({ lastSentAt: now - 3_600_000 }, { smartSendingHours: 16 })).toBe('smart_sending');
+  const sentToday = [{ channel: 'email' as const, at: now - 60_000 }];
+  expect(reason({ recent: sentToday }, { caps: { allChannels: 1, perChannel: {} } })).toBe('frequency_cap');
+  expect(reason({ recent: sentToday }, { caps: { allChannels: 0, perChannel: { email: 1 } } })).toBe('frequency_cap');
+  expect(skipCategory("holdout: control group (10 % of the flow's contacts)")).toBe('holdout');
+  expect(skipCategory('template error: unknown filter')).toBe('template_error');
+  expect(reason({})).toBe('send');
 });
