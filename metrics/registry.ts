@@ -64,6 +64,11 @@ export const sends = counter(
     'failed (the provider refused or errored), unknown (the provider may have it: not sent again)',
   ['channel', 'provider', 'outcome'],
 );
+export const campaignMessages = counter(
+  'parcours_campaign_messages_total',
+  'Campaign messages settled by page, by channel, provider and outcome: sent, skipped, deferred, failed, unknown',
+  ['channel', 'provider', 'outcome'],
+);
 export const sendSkips = counter(
   'parcours_send_skips_total',
   'Journey messages skipped, by channel and reason: no_address, suppressed, no_consent, smart_sending, ' +
@@ -149,6 +154,16 @@ export async function timeSegmentUpkeep<T>(work: () => Promise<T>): Promise<T> {
     end({ outcome: 'error' });
     throw err;
   }
+}
+
+/** One campaign page's outcome (activities/campaign.ts PageOutcome). */
+export function countCampaignPage(
+  channel: string,
+  provider: string,
+  page: { sent: number; skipped: number; deferred: number; failed: number; unknown: number },
+): void {
+  for (const outcome of ['sent', 'skipped', 'deferred', 'failed', 'unknown'] as const)
+    if (page[outcome] > 0) campaignMessages.inc({ channel, provider, outcome }, page[outcome]);
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics on the real servers (time-skipping Temporal, Postgres, the fake SendGrid): after a scripted run
  * (events accepted and refused, two journeys, one email sent and one skipped for consent, a dead letter, an event
- * left unrouted, a campaign half sent), GET /metrics, on METRICS_PORT's server and on the worker's health port, parses as Prometheus text
+ * left unrouted, a newsletter, a campaign half sent), GET /metrics, on METRICS_PORT's server and on the worker's health port, parses as Prometheus text
  * with a real parser and says what happened. A Postgres that does not answer leaves its gauges out of a scrape that
  * still answers at once.
  */
@@ -18,6 +18,7 @@ import { routeStored } from '../routing/router';
 import { renderMetrics, startMetricsServer } from '../runtime/metrics';
 import { startWorkerHealthServer } from '../worker/health';
 import { decide, type SendFacts, type SendRules } from '../sending/policy';
+import { campaignWorkflowId } from '../workflows/campaign-messages';
 import { journeyWorkflowId } from '../workflows/journey-identity';
 import { Harness } from './helpers/harness';
 
@@ -161,6 +162,22 @@ test('after a scripted run, /metrics parses as Prometheus text and counts what h
   ]);
   expect(h.sendgrid.emails.map((e) => e.to)).toEqual([`${ada}@example.com`]);
 
+  // A newsletter to both: Ada gets it, Bob (unsubscribed) is skipped.
+  expect((await h.http('post', '/v1/lists').send({ id: 'news', name: 'News' })).status).toBe(201);
+  const members = await h
+    .http('post', '/v1/lists/news/members')
+    .send({ contacts: [{ contactId: ada }, { contactId: bob }] });
+  expect(members.status).toBeLessThan(300);
+  const newsletter = await h.http('put', '/v1/campaigns/news').send({
+    name: 'News',
+    message: { type: 'email', subject: 'News', html: '<p>News</p><a href="{{ unsubscribe_url }}">unsubscribe</a>' },
+    audience: { lists: ['news'] },
+  });
+  expect(newsletter.status).toBeLessThan(300);
+  expect((await h.http('post', '/v1/campaigns/news/send')).status).toBe(202);
+  const campaignRun = h.env.client.workflow.getHandle(campaignWorkflowId('news'));
+  expect(await campaignRun.result()).toMatchObject({ status: 'completed', sent: 1, skipped: 1 });
+
   // Refused: a track without its event name, a bad key, and one bad item of a batch whose other item is stored.
   const invalid = await h.http('post', '/v1/track').send({ userId: ada, messageId: `bad-${ada}` });
   expect(invalid.status).toBe(400);
@@ -239,6 +256,10 @@ test('after a scripted run, /metrics parses as Prometheus text and counts what h
     // Segment upkeep runs for every routed event.
     const upkept = seriesValue(text, 'parcours_segment_upkeep_duration_seconds_count', { outcome: 'ok' });
     expect(upkept).toBeGreaterThanOrEqual(5);
+    // The newsletter, by page outcome.
+    const news = { channel: 'email', provider: 'sendgrid' };
+    expect(value(m, 'parcours_campaign_messages_total', { ...news, outcome: 'sent' })).toBe(1);
+    expect(value(m, 'parcours_campaign_messages_total', { ...news, outcome: 'skipped' })).toBe(1);
     // Dead letters: the one added, and open.
     expect(value(m, 'parcours_dead_letters_added_total', { kind: 'start' })).toBe(1);
     expect(value(m, 'parcours_dead_letters_open')).toBe(1);
