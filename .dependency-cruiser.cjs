@@ -3,7 +3,7 @@
  * TypeScript JS API (type-only imports, SQL in strings, environment reads) are in test/layers.test.ts.
  */
 const TOP =
-  '^(api|routing|workflows|activities|worker|flows|audiences|campaigns|calendar|connectors|engagement|db|runtime|scripts|services|stack|sending|locales)/';
+  '^(api|routing|workflows|activities|worker|flows|audiences|campaigns|calendar|connectors|engagement|db|runtime|metrics|scripts|services|stack|sending|locales)/';
 module.exports = {
   forbidden: [
     {

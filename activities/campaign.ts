@@ -54,6 +54,7 @@ import { defaultTimezone } from './clock';
 import { DEFAULT_LEASE_MS } from './send-claim';
 import { ProviderError, substitutionTag, type OutgoingEmailBatch, type SendResult } from './providers/types';
 import { momentOccurrence, nextOccurrence, type LocalSend, type MomentOccurrence } from '../campaigns/occurrences';
+import { countCampaignPage } from '../metrics/registry';
 
 /** SMS and push: provider calls at once per page. */
 const PER_RECIPIENT_CONCURRENCY = 10;
@@ -420,6 +421,12 @@ export function createCampaignActivities(deps: ActivityDeps) {
     }
     await settlePage(db, runId, settled, accepted, sentAt, owner);
     outcome.settled = settled.length;
+    const channel = campaign.message.type;
+    countCampaignPage(
+      channel,
+      channel === 'email' ? deps.email.name : channel === 'sms' ? deps.sms.name : deps.push.name,
+      outcome,
+    );
     return outcome;
   }
 

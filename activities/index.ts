@@ -30,6 +30,7 @@ import { evaluateSplit } from './split';
 import { callWebhook } from './webhook';
 import { findStoredEvent, type StoredEventQuery } from './wait';
 import { escapeHtml } from '../locales/texts';
+import { journeysEnded } from '../metrics/registry';
 import { contactLanguage, ENGLISH_ONLY, translator } from '../locales/texts';
 import { withMarketingFooter } from '../locales/sms-footer';
 import type { ActivityDeps } from './deps';
@@ -151,6 +152,7 @@ export function createActivities(deps: ActivityDeps) {
         currentStep: end.currentStep,
         steps: end.steps ?? null,
       });
+      journeysEnded.inc({ status: end.status, reason: end.exit?.reason ?? 'none' });
     },
   };
 }

@@ -25,6 +25,7 @@ import { addressOf, loadSendFacts, lockContactSends } from '../db/send-facts';
 import type { QuietWindow, StepOf } from '../flows/schema';
 import { renderFields } from '../flows/templates';
 import { CAP_WINDOW_MS, decide, type Decision, type FrequencyCaps } from '../sending/policy';
+import { sends, sendSkips, skipCategory, timeProviderCall } from '../metrics/registry';
 import { renderContext } from '../sending/render-context';
 import { zoneOf } from './clock';
 import { checkGuard, type GuardRequest, type GuardStop } from './guard';
@@ -100,6 +101,32 @@ type Claimed =
   | { kind: 'taken' };
 
 export async function sendMessage<S extends SendStep, M>(
+  db: Db,
+  sender: ChannelSender<S, M>,
+  policy: SendPolicy,
+  req: SendRequest<S>,
+): Promise<SendOutcome> {
+  const outcome = await decideAndSend(db, sender, policy, req);
+  countOutcome(sender, outcome);
+  return outcome;
+}
+
+/**
+ * This attempt's outcome in the metrics. An earlier attempt's answer read again (a retry after a lost completion) is
+ * counted again: rare, and a metric need not be exact. Provider failures are counted where they happen (deliver).
+ */
+function countOutcome(sender: { channel: string; provider: { name: string } }, outcome: SendOutcome): void {
+  const labels = { channel: sender.channel, provider: sender.provider.name };
+  if (outcome.status === 'sent') sends.inc({ ...labels, outcome: 'sent' });
+  else if (outcome.status === 'deferred') sends.inc({ ...labels, outcome: 'deferred' });
+  else if (outcome.status === 'skipped' && 'unknown' in outcome) sends.inc({ ...labels, outcome: 'unknown' });
+  else if (outcome.status === 'skipped') {
+    sends.inc({ ...labels, outcome: 'skipped' });
+    sendSkips.inc({ channel: sender.channel, reason: skipCategory(outcome.reason) });
+  }
+}
+
+async function decideAndSend<S extends SendStep, M>(
   db: Db,
   sender: ChannelSender<S, M>,
   policy: SendPolicy,
@@ -219,6 +246,8 @@ export async function sendMessage<S extends SendStep, M>(
   if (decided.kind === 'template-error') {
     const { error } = decided;
     await recordSkipped(db, key, decided.to, `template error: ${error.message}`);
+    sendSkips.inc({ channel: sender.channel, reason: 'template_error' });
+    sends.inc({ channel: sender.channel, provider: sender.provider.name, outcome: 'skipped' });
     throw ApplicationFailure.nonRetryable(`template error in step ${step.id}: ${error.message}`, 'TemplateError');
   }
   if (decided.kind === 'taken') {
@@ -262,18 +291,23 @@ async function deliver<S extends SendStep, M>(
   await handOver(db, message, owner);
   let result: SendResult;
   try {
-    result = await underClaim(db, message, owner, leaseMs, () => sender.provider.send(outgoing));
+    result = await underClaim(db, message, owner, leaseMs, () =>
+      timeProviderCall(sender.channel, sender.provider.name, () => sender.provider.send(outgoing)),
+    );
   } catch (err) {
     // Anything but a ProviderError (a bug, a crash of the client) leaves the claim to expire:
     // the next attempt then treats the outcome as unknown.
     if (!(err instanceof ProviderError)) throw err;
     if (err.partial) await sender.afterSend?.(db, err.partial);
-    return unknownOutcome(
-      await settleFailure(db, message, owner, err, {
-        transactional: step.transactional,
-        canLookup: Boolean(sender.provider.lookup),
-      }),
-    );
+    // Settled as "unknown" (counted as such by countOutcome), or thrown: this attempt failed.
+    const settled = await settleFailure(db, message, owner, err, {
+      transactional: step.transactional,
+      canLookup: Boolean(sender.provider.lookup),
+    }).catch((failure: unknown) => {
+      sends.inc({ channel: sender.channel, provider: sender.provider.name, outcome: 'failed' });
+      throw failure;
+    });
+    return unknownOutcome(settled);
   }
   // From here on the provider has the message: a failure to record it (Postgres down) leaves the
   // row "sending" and the claim expires; the next attempt settles it as an unknown outcome.

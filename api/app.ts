@@ -16,6 +16,7 @@ import { flowsRouter } from './flows/router';
 import { flowStatsRouter } from './flows/stats-router';
 import { healthRouter } from './health/router';
 import { isIngestionPath } from './events/paths';
+import { countRefusedIngestion } from './events/refusals';
 import { authenticate, keyRing } from './middleware/auth';
 import { ingestionCors } from './middleware/cors';
 import { ingestionBody } from './middleware/ingest-body';
@@ -95,6 +96,7 @@ export function createApp(deps: AppDeps): express.Express {
   // parser of the routers below (the consent pages read forms) takes an ingestion body.
   const ingestion = express.Router();
   ingestion.use((req, _res, next) => next(isIngestionPath(req) ? undefined : 'router'));
+  ingestion.use(countRefusedIngestion());
   ingestion.use(ingestionCors(), ingestionBody());
   ingestion.use(authenticate(keys, 'ingestion'), ...limit);
   ingestion.use(eventsRouter(deps));

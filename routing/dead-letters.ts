@@ -18,6 +18,7 @@ import { decideEntry, releaseEntries, reopenFailedEntry } from '../db/journey-en
 import { dropStartingJourney } from '../db/journeys';
 import type { Db } from '../db/pool';
 import type { Logger } from '../runtime/logger';
+import { deadLettersAdded } from '../metrics/registry';
 import { routeByType, UnfinishedRouting, type RoutingDeps, type RoutingResult } from './route-event';
 import { keepSegmentsLive } from './segment-upkeep';
 import { isTemporalUnavailable } from './temporal-errors';
@@ -85,6 +86,8 @@ export async function letterExhausted(
 
 async function letter(deps: LetterDeps, letters: NewDeadLetter[]): Promise<void> {
   const added = await addDeadLetters(deps.db, letters);
+  // Counted as the log lines below are (what log-based alerting counted before metrics).
+  if (added > 0) for (const l of letters) deadLettersAdded.inc({ kind: l.kind });
   // One line per letter: what log-based alerting counts (routing_dead_letter).
   if (added > 0)
     for (const l of letters)

@@ -52,6 +52,7 @@ import { awaitEndingJourney } from './exit-then-enter';
 import { liveFlowsNow, type LiveFlows } from './flows-of-pass';
 import { classifyTemporalError, RoutingDeferred, temporalMessage } from './temporal-errors';
 import { EVENTS } from '../flows/event-names';
+import { journeysStarted } from '../metrics/registry';
 
 export interface RoutingDeps {
   db: Queryable;
@@ -509,6 +510,7 @@ async function startJourney(
   try {
     const handle = await deps.workflows.start<typeof journeyWorkflow>('journeyWorkflow', options);
     const runId = handle.firstExecutionRunId;
+    journeysStarted.inc();
     await recordEntryStarted(deps.db, flow.id, event.id, runId);
     return { flowId: flow.id, flowVersion: flow.version, workflowId, runId };
   } catch (err) {

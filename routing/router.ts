@@ -15,6 +15,7 @@ import { releaseEntries } from '../db/journey-entries';
 import type { Db } from '../db/pool';
 import { earlierUnroutedEvent } from '../db/routing-state';
 import type { Logger } from '../runtime/logger';
+import { countRouting } from '../metrics/registry';
 import { letterExhausted, letterRefusals, ROUTING_FAILURE_BUDGET } from './dead-letters';
 import { keepSegmentsLive } from './segment-upkeep';
 import { emptyRouting, routeByType, UnfinishedRouting, type RoutingDeps, type RoutingResult } from './route-event';
@@ -151,6 +152,7 @@ async function record(
       return { routing: 'deferred' };
     }
   }
+  countRouting(journeys);
   const failed = journeys.failed.map((f) => `${f.workflowId}: ${f.error}`);
   const error = exhausted ?? (failed.length ? failed.join('; ') : null);
   if (error)

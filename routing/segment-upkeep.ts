@@ -25,6 +25,7 @@ import {
 import type { Logger } from '../runtime/logger';
 import { armPendingClocks } from './segment-clock-arming';
 import { EVENTS } from '../flows/event-names';
+import { timeSegmentUpkeep } from '../metrics/registry';
 
 export interface SegmentUpkeepDeps {
   db: Db;
@@ -59,12 +60,14 @@ export function factChangeOf(event: StoredEvent): FactChange {
 export async function keepSegmentsLive(deps: SegmentUpkeepDeps, event: StoredEvent): Promise<void> {
   // The later of the clock and the event's time: an event stamped ahead (or a test server's
   // skipped clock) is not counted as in the future.
-  await upkeep(
-    deps,
-    factChangeOf(event),
-    event.contactId,
-    new Date(Math.max(Date.now(), Date.parse(event.occurredAt))),
-    event.id,
+  await timeSegmentUpkeep(() =>
+    upkeep(
+      deps,
+      factChangeOf(event),
+      event.contactId,
+      new Date(Math.max(Date.now(), Date.parse(event.occurredAt))),
+      event.id,
+    ),
   );
 }
 

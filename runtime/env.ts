@@ -181,6 +181,13 @@ const schema = z
     TEMPORAL_PROFILE: optional,
     /** Port of the worker's own /health (compose healthchecks); unset: no health server. */
     WORKER_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+    /**
+     * Port of this process's Prometheus GET /metrics (API or worker), on HOST without a key: operators keep it off
+     * the public network, as the worker's health port; unset: served on the worker's health port only.
+     */
+    METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+    /** Port of the Temporal SDK's own Prometheus exporter in the worker (temporal_* metrics); unset: off. */
+    TEMPORAL_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   })
   .superRefine((env, ctx) => {
     if (env.SENDGRID_API_KEY && !env.EMAIL_FROM) {

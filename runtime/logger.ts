@@ -10,8 +10,10 @@ export function createLogger(level = 'info', name = 'parcours'): Logger {
 /**
  * The Temporal SDK logs through its Runtime: route it at the same level as ours, so
  * `npm start` is not drowned in bundler output. Call before creating any worker.
+ * `metricsBindAddress` (`host:port`, TEMPORAL_METRICS_PORT): the SDK's own Prometheus exporter
+ * (temporal_* metrics: task slots, polls, activity and workflow task latencies) serves /metrics there.
  */
-export function installTemporalLogging(level: string): void {
+export function installTemporalLogging(level: string, metricsBindAddress?: string): void {
   const sdkLevel =
     (
       {
@@ -24,5 +26,15 @@ export function installTemporalLogging(level: string): void {
         silent: 'ERROR',
       } as const
     )[level] ?? 'WARN';
-  Runtime.install({ logger: new DefaultLogger(sdkLevel) });
+  Runtime.install({
+    logger: new DefaultLogger(sdkLevel),
+    ...(metricsBindAddress
+      ? {
+          telemetryOptions: {
+            // The names Prometheus conventions expect (counters end in _total, durations say their unit).
+            metrics: { prometheus: { bindAddress: metricsBindAddress, countersTotalSuffix: true, unitSuffix: true } },
+          },
+        }
+      : {}),
+  });
 }

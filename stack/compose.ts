@@ -21,6 +21,7 @@ import { keyId } from '../api/middleware/auth';
 import { migrate, requireCurrentSchema } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { startRouterLoop } from '../routing/router-loop';
+import { startMetricsServer } from '../metrics/server';
 import {
   apiKeys,
   type Env,
@@ -120,12 +121,20 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     })());
 
   try {
-    if (has('worker')) installTemporalLogging(env.LOG_LEVEL);
     // Busy ports first (a one-line answer, not a stack trace after a minute), and before anything
     // that would have to be stopped again.
     if (has('api')) await assertPortFree(env.PORT, 'PORT', env.HOST);
     if (has('worker') && env.WORKER_HEALTH_PORT !== undefined)
       await assertPortFree(env.WORKER_HEALTH_PORT, 'WORKER_HEALTH_PORT', env.HOST);
+    if (env.METRICS_PORT !== undefined) await assertPortFree(env.METRICS_PORT, 'METRICS_PORT', env.HOST);
+    if (has('worker') && env.TEMPORAL_METRICS_PORT !== undefined)
+      await assertPortFree(env.TEMPORAL_METRICS_PORT, 'TEMPORAL_METRICS_PORT', env.HOST);
+    // After the port checks: the SDK's metrics exporter (TEMPORAL_METRICS_PORT) listens as soon as it is installed.
+    if (has('worker'))
+      installTemporalLogging(
+        env.LOG_LEVEL,
+        env.TEMPORAL_METRICS_PORT === undefined ? undefined : hostPort(env.HOST, env.TEMPORAL_METRICS_PORT),
+      );
     if (opts.development && !env.TEMPORAL_ADDRESS) {
       await stopOrphanedDevServer(env.PARCOURS_DATA_DIR, log);
       await assertDevServerPortsFree(env);
@@ -224,6 +233,13 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
         'the maintenance schedule',
         keepStarting('maintenance schedule', () => ensureMaintenanceSchedule(client), log),
       );
+    }
+
+    // Prometheus: this process's metrics (metrics/server.ts), on a port of its own for the private network.
+    if (env.METRICS_PORT !== undefined) {
+      const metrics = await startMetricsServer(env.METRICS_PORT, env.HOST, db);
+      started('the metrics server', () => closeServer(metrics.server));
+      note({ metrics: `:${metrics.port}/metrics` }, 'metrics served');
     }
 
     const router = startRouterLoop(deps);
@@ -398,4 +414,9 @@ function printSummary(
     `  SMS          ${s.sms}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** `host:port` for a bind address (an IPv6 host in brackets). */
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }

@@ -18,6 +18,7 @@ const APP_FOLDERS = [
   'engagement',
   'flows',
   'locales',
+  'metrics',
   'routing',
   'runtime',
   'sending',
@@ -65,7 +66,7 @@ function resolveLocal(from: string, specifier: string): string | undefined {
 }
 
 test('the workflow bundle reaches only deterministic modules: no I/O folder, no Node built-in', () => {
-  const IO = /^(activities|api|connectors|db|engagement|routing|runtime|stack|worker)\//;
+  const IO = /^(activities|api|connectors|db|engagement|metrics|routing|runtime|stack|worker)\//;
   const seen = new Set<string>();
   const problems: string[] = [];
   const visit = (file: string) => {

@@ -223,7 +223,7 @@ let proxy: Awaited<ReturnType<typeof startMtlsProxy>>;
 let database: TestDatabase;
 const children: ChildProcess[] = [];
 const output: Record<string, string> = { api: '', worker: '' };
-const ports = { api: 0, workerHealth: 0 };
+const ports = { api: 0, workerHealth: 0, apiMetrics: 0, temporalMetrics: 0 };
 let clientEnv: Record<string, string>;
 let devServerPort: number;
 
@@ -291,6 +291,7 @@ beforeAll(async () => {
   proxy = await startMtlsProxy(pki, devServerPort);
   await Promise.all([building, installing]);
   [ports.api, ports.workerHealth] = [await freePort(), await freePort()];
+  [ports.apiMetrics, ports.temporalMetrics] = [await freePort(), await freePort()];
 
   // Both forms envconfig reads: a file path for the CA and the certificate, PEM text for the key.
   clientEnv = {
@@ -310,12 +311,13 @@ beforeAll(async () => {
     PUBLIC_URL: 'https://parcours.example.com',
     LOG_LEVEL: 'warn',
   };
-  startNode('api', 'dist/api/server.js', { ...env, PORT: String(ports.api) });
+  startNode('api', 'dist/api/server.js', { ...env, PORT: String(ports.api), METRICS_PORT: String(ports.apiMetrics) });
   // At info, the worker says where its workflow code comes from.
   startNode('worker', 'dist/worker/main.js', {
     ...env,
     LOG_LEVEL: 'info',
     WORKER_HEALTH_PORT: String(ports.workerHealth),
+    TEMPORAL_METRICS_PORT: String(ports.temporalMetrics),
   });
   const answers = async (url: string) => (await fetch(url).catch(() => undefined))?.status === 200;
   await waitShowing(() => answers(`http://127.0.0.1:${ports.api}/health`), 'the API to answer', 'api', 60_000);
@@ -387,6 +389,31 @@ test('the worker from the build keeps the calendar clock running: date triggers 
   } finally {
     await connection.close();
   }
+});
+
+test('Prometheus metrics from the build: the API on METRICS_PORT, the worker on its health port, the SDK on its own', async () => {
+  const scrape = async (port: number) => {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(res.status).toBe(200);
+    return res.text();
+  };
+  // The API stored the welcome test's identify and track; the worker sent its email into the outbox.
+  const api = await scrape(ports.apiMetrics);
+  expect(api).toMatch(/^parcours_events_accepted_total\{type="track"\} 1$/m);
+  expect(api).toMatch(/^parcours_metrics_database_up 1$/m);
+  // The journey records its end a moment after its email.
+  const ended = /^parcours_journeys_ended_total\{status="completed",reason="none"\} 1$/m;
+  await waitShowing(
+    async () => ended.test(await scrape(ports.workerHealth)),
+    'the journey end counted',
+    'worker',
+    15_000,
+  );
+  const worker = await scrape(ports.workerHealth);
+  expect(worker).toMatch(/^parcours_sends_total\{channel="email",provider="outbox",outcome="sent"\} 1$/m);
+  expect(worker).toMatch(ended);
+  // The Temporal SDK's own exporter (TEMPORAL_METRICS_PORT): its worker's task slots and polls.
+  expect(await scrape(ports.temporalMetrics)).toMatch(/^temporal_\w+/m);
 });
 
 test('the worker health check reports the worker, Temporal and Postgres', async () => {

@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NativeConnection, State } from '@temporalio/worker';
 import { ping, type Db } from '../db/pool';
+import { serveMetrics } from '../metrics/server';
 
 export interface WorkerHealthDeps {
   workerState: () => State;
@@ -49,13 +50,17 @@ export async function checkWorkerHealth(deps: WorkerHealthDeps): Promise<WorkerH
   return { status: healthy ? 'ok' : 'unavailable', worker, temporal, postgres };
 }
 
-/** Serves GET /health (200 healthy, 503 otherwise, JSON either way); resolves once listening. */
+/**
+ * Serves GET /health (200 healthy, 503 otherwise, JSON either way) and GET /metrics (Prometheus, metrics/server.ts);
+ * resolves once listening.
+ */
 export async function startWorkerHealthServer(
   port: number,
   deps: WorkerHealthDeps,
   host = '0.0.0.0',
 ): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
+    if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') return serveMetrics(res, deps.db);
     if (req.method !== 'GET' || req.url?.split('?')[0] !== '/health') {
       res
         .writeHead(404, { 'content-type': 'application/json' })

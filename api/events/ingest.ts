@@ -12,6 +12,7 @@ import type { RoutingResult } from '../../routing/route-event';
 import { flowsOfPass, historyOf, liveFlowsNow } from '../../routing/flows-of-pass';
 import { BACKGROUND_ROUTING_LEASE_MS, routeInBackground } from '../../routing/route-many';
 import { INLINE_ROUTING_DEADLINE_MS, routeStored, type RouterDeps } from '../../routing/router';
+import { eventsAccepted, eventsRejected } from '../../metrics/registry';
 import { HttpError } from '../errors';
 import { prepareCall, type CallEnvelope } from './prepare';
 import type { CallType } from './paths';
@@ -97,6 +98,7 @@ async function ingestPrepared(deps: IngestDeps, call: PreparedCall): Promise<Ing
   const [outcome] = await storeCalls(deps.db, [call], { routeWithinMs: INLINE_ROUTING_LEASE_MS, log: deps.log });
   if (outcome.status === 'refused') throw new HttpError(400, outcome.code, outcome.message);
   const { event } = outcome;
+  eventsAccepted.inc({ type: call.callType });
   const base = {
     messageId: event.messageId,
     eventId: event.id,
@@ -178,6 +180,7 @@ export async function ingestBatch(deps: IngestDeps, items: unknown[], envelope: 
       };
       continue;
     }
+    eventsAccepted.inc({ type: call.callType });
     outcomes[index] = {
       index,
       messageId: call.messageId,
@@ -188,6 +191,8 @@ export async function ingestBatch(deps: IngestDeps, items: unknown[], envelope: 
     };
     if (outcome.status === 'stored') toRoute.push(outcome.event);
   }
+  // Per item (a whole batch refused before this point is counted once by countRefusedIngestion).
+  for (const o of outcomes) if (o.outcome === 'rejected') eventsRejected.inc({ reason: o.code });
   routeInBackground(deps, toRoute);
   // Confirmation emails after the answer, like routing: the batch is durable, a failed send is on its message row.
   const confirmations = stored.flatMap((o) =>
