@@ -1,6 +1,8 @@
 /**
- * `/health`: whether this API can reach Postgres and Temporal, each checked with its own short
- * deadline so a hung dependency answers "down" in seconds instead of hanging the probe.
+ * `/livez`: the process serves HTTP, and nothing else is checked: a liveness probe restarts a
+ * process that fails it, and a Postgres outage is not cured by restarting the API.
+ * `/readyz` (and `/health`, its older name): whether this API can reach Postgres and Temporal,
+ * each checked with its own short deadline so a hung dependency answers "down" in seconds instead of hanging the probe.
  * 503 when Postgres is down (nothing can be accepted); Temporal down is "degraded" with 200,
  * since events are still stored and routed once it is back.
  */
@@ -38,7 +40,11 @@ async function timed(work: (signal: AbortSignal) => Promise<unknown>): Promise<C
 
 export function healthRouter(deps: { db: Db; workflows: WorkflowClient }): Router {
   const router = Router();
-  router.get('/health', async (_req, res) => {
+  router.get('/livez', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  // Readiness: take the API out of the load balancer while Postgres is down, without restarting it.
+  router.get(['/health', '/readyz'], async (_req, res) => {
     const [postgres, temporal] = await Promise.all([
       // The pool's own timeouts end the query too; the race answers the probe in time anyway.
       timed(() => deps.db.query('SELECT 1')),
