@@ -13,7 +13,8 @@ import { openApiDocument } from './document';
 /** The API's version in the document: the /v1 of every path. */
 const API_VERSION = '1';
 
-// Relative URLs, so the page works behind a proxy that mounts the API under a prefix.
+// Relative URLs, so the page works behind a proxy that mounts the API under a prefix. Nothing the
+// page asks for leaves this server: no web fonts, no telemetry, no AI agent (Scalar's defaults).
 const PAGE = `<!doctype html>
 <html lang="en">
 <head>
@@ -25,7 +26,14 @@ const PAGE = `<!doctype html>
 <div id="app"></div>
 <script src="api/reference.js"></script>
 <script>
-Scalar.createApiReference('#app', { url: '../openapi.json', withDefaultFonts: false, hideClientButton: true });
+Scalar.createApiReference('#app', {
+  url: '../openapi.json',
+  withDefaultFonts: false,
+  telemetry: false,
+  agent: { disabled: true },
+  showDeveloperTools: 'never',
+  hideClientButton: true,
+});
 </script>
 </body>
 </html>
