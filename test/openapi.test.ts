@@ -119,6 +119,11 @@ test('real answers of the main routes match their documented schemas', async () 
     trigger: { event: 'Checkout Started' },
     steps: [{ id: 'mail', type: 'email', subject: 'Hi', html: '<p>Hi</p>' }],
   };
+  const campaign = {
+    name: 'Promo',
+    message: { type: 'email', subject: 'Hi', html: '<p>Hi</p><a href="{{ unsubscribe_url }}">unsubscribe</a>' },
+    audience: { lists: ['vip'] },
+  };
   const calls: Call[] = [
     { method: 'post', path: '/v1/identify', url: '/v1/identify', status: 202 },
     { method: 'post', path: '/v1/track', url: '/v1/track', status: 202 },
@@ -146,7 +151,13 @@ test('real answers of the main routes match their documented schemas', async () 
     { method: 'post', path: '/v1/segments', url: '/v1/segments', status: 202 },
     { method: 'get', path: '/v1/segments', url: '/v1/segments', status: 200 },
     { method: 'get', path: '/v1/segments/{id}', url: '/v1/segments/pros', status: 200 },
+    { method: 'put', path: '/v1/campaigns/{id}', url: '/v1/campaigns/promo', status: 201, body: campaign },
     { method: 'get', path: '/v1/campaigns', url: '/v1/campaigns', status: 200 },
+    { method: 'get', path: '/v1/campaigns/{id}', url: '/v1/campaigns/promo', status: 200 },
+    { method: 'get', path: '/v1/segments/{id}', url: '/v1/segments/nope', status: 404 },
+    { method: 'get', path: '/v1/contacts/{id}/journeys', url: '/v1/contacts/ada/journeys', status: 200 },
+    { method: 'get', path: '/v1/outbox', url: '/v1/outbox', status: 200 },
+    { method: 'get', path: '/v1/routing/dead-letters', url: '/v1/routing/dead-letters', status: 200 },
     { method: 'get', path: '/v1/campaigns/{id}', url: '/v1/campaigns/nope', status: 404 },
     { method: 'delete', path: '/v1/lists/{id}', url: '/v1/lists/vip', status: 200 },
     { method: 'get', path: '/health', url: '/health', status: 200 },
