@@ -131,7 +131,7 @@ const contacts: RouteDoc[] = [
   }),
   route('post', '/v1/contacts/import', 'admin', 'Contacts', 'Import contacts (CSV or JSON lines, maybe gzipped)', {
     bodyTypes: ['text/csv', 'application/x-ndjson'],
-    answers: { 200: ok(), 201: ok(a.looseAnswer, 'import done') },
+    answers: { 200: ok(a.looseAnswer, 'the import, done: counts and the first bad rows') },
   }),
   route('get', '/v1/contacts/imports', 'admin', 'Contacts', 'The latest imports', {
     query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(20) }),
@@ -277,20 +277,23 @@ const admin: RouteDoc[] = [
 
 // --- public: links in messages, webhooks, probes, this document ----------------------------------
 
-const signed = (path: string, summary: string, types = ['application/json']) =>
+const signed = (path: string, summary: string, types = ['application/json'], answer: Answer = ok()) =>
   route('post', path, 'public', 'Webhooks', `${summary} (verified by its signature)`, {
     bodyTypes: types,
-    answers: { 200: ok(), 202: ok() },
+    answers: { 200: answer },
   });
 const publicRoutes: RouteDoc[] = [
   signed('/v1/webhooks/sendgrid', 'SendGrid event webhook'),
   signed('/v1/webhooks/twilio/status', 'Twilio status callback', ['application/x-www-form-urlencoded']),
-  signed('/v1/webhooks/twilio/inbound', 'Twilio inbound SMS (STOP, START)', ['application/x-www-form-urlencoded']),
+  signed('/v1/webhooks/twilio/inbound', 'Twilio inbound SMS (STOP, START)', ['application/x-www-form-urlencoded'], {
+    description: 'TwiML: the reply to send, if any',
+    type: 'text/xml',
+  }),
   signed('/v1/webhooks/shopify', 'Shopify webhook'),
   signed('/v1/webhooks/woocommerce', 'WooCommerce webhook'),
   route('post', '/v1/sources/:id/events', 'public', 'Webhooks', "A generic source's delivery (its own secret)", {
     bodyTypes: ['application/json'],
-    answers: { 200: ok(), 202: ok() },
+    answers: { 200: ok() },
   }),
   route('get', '/u/:token', 'public', 'Links', 'The unsubscribe and preference page', {
     answers: { 200: html('the page') },
@@ -310,7 +313,9 @@ const publicRoutes: RouteDoc[] = [
     bodyTypes: ['application/x-www-form-urlencoded'],
     answers: { 200: html('confirmed') },
   }),
-  route('get', '/t/o/:token', 'public', 'Links', 'Open tracking pixel', { answers: { 200: html('a GIF') } }),
+  route('get', '/t/o/:token', 'public', 'Links', 'Open tracking pixel', {
+    answers: { 200: { description: 'a 1×1 GIF', type: 'image/gif' } },
+  }),
   route('get', '/t/c/:token', 'public', 'Links', 'Click tracking: redirects to the link', {
     answers: { 302: { description: 'to the link' } },
   }),
