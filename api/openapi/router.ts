@@ -1,14 +1,16 @@
 /**
  * `GET /openapi.json`: the API's OpenAPI 3.1 document (./document.ts), built once.
  * `GET /docs/api`: the reference page, rendered by Scalar from that document. Its script is
- * served from the npm package (@scalar/api-reference's standalone bundle), never from a CDN:
+ * served by the API (@scalar/api-reference's standalone bundle), never from a CDN:
  * the page works on a machine without internet access. Public, like /health: the document
  * holds no data, only what the routes accept and answer.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Router } from 'express';
 import { notFound } from '../errors';
 import { openApiDocument } from './document';
+import { REFERENCE_SCRIPT, scalarStandaloneBundle } from './reference-script';
 
 /** The API's version in the document: the /v1 of every path. */
 const API_VERSION = '1';
@@ -39,11 +41,16 @@ Scalar.createApiReference('#app', {
 </html>
 `;
 
-/** The standalone bundle's file; undefined when the package is not installed. */
+/**
+ * The standalone bundle's file: beside this module in a build (scripts/build.ts copies it there,
+ * so that a deployment does not install Scalar's dependency tree), else in node_modules
+ * (development); undefined when neither is there.
+ */
 function referenceScript(): string | undefined {
+  const built = path.join(__dirname, REFERENCE_SCRIPT);
+  if (existsSync(built)) return built;
   try {
-    // The package exports no path to its browser bundle: it sits beside the main entry (dist/index.js).
-    return path.join(path.dirname(require.resolve('@scalar/api-reference')), 'browser', 'standalone.js');
+    return scalarStandaloneBundle();
   } catch {
     return undefined;
   }
