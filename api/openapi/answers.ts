@@ -13,7 +13,10 @@ const record = z.record(z.string(), z.unknown());
 
 export const issue = z.looseObject({ path: z.array(z.union([z.string(), z.number()])), message: z.string() });
 
-/** Every error: `{ error: { code, message, issues? } }`, and code and message at the top (analytics-python reads them). */
+/**
+ * Every error: `{ error: { code, message, issues? } }`, and code and message at the top too
+ * (analytics-python reads them there).
+ */
 export const errorAnswer = z
   .looseObject({
     code: z.string(),
