@@ -38,8 +38,12 @@ const deprecatedNextCursor = nextCursor.meta({ deprecated: true, description: 'd
 
 // --- ingestion -------------------------------------------------------------------------------
 
+/** Accepted calls answer 200 with `success: true` as Segment's API does (its Python libraries read it). */
+const success = z.literal(true);
+
 export const ingestAnswer = z
   .looseObject({
+    success,
     messageId: z.string(),
     eventId: z.number().int(),
     contactId: z.string(),
@@ -56,6 +60,7 @@ const itemOutcome = z.looseObject({
 });
 export const batchAnswer = z
   .looseObject({
+    success,
     accepted: z.number().int(),
     stored: z.number().int(),
     duplicates: z.number().int(),
@@ -65,7 +70,10 @@ export const batchAnswer = z
   })
   .meta({ id: 'BatchResult' });
 /** A batch with no valid item: the error, and each item's outcome. */
-export const batchRefusal = z.looseObject({ ...errorAnswer.shape, ...batchAnswer.shape });
+export const batchRefusal = z.looseObject({
+  ...errorAnswer.shape,
+  ...batchAnswer.omit({ success: true }).shape,
+});
 
 // --- flows -----------------------------------------------------------------------------------
 

@@ -65,20 +65,20 @@ const ingestion: RouteDoc[] = [
   ...CALL_TYPES.map((type) =>
     route('post', `/v1/${type}`, 'write', 'Ingestion', `A Segment ${type} call`, {
       body: callSchemas[type],
-      answers: { 202: ok(a.ingestAnswer, 'stored (and routed, or to be routed by the router loop)') },
+      answers: { 200: ok(a.ingestAnswer, 'stored (and routed, or to be routed by the router loop)') },
     }),
   ),
   ...Object.entries(SHORT_PATHS).map(([short, type]) =>
     route('post', `/v1/${short}`, 'write', 'Ingestion', `${type} at analytics.js's short path`, {
       body: callSchemas[type],
-      answers: { 202: ok(a.ingestAnswer, 'stored') },
+      answers: { 200: ok(a.ingestAnswer, 'stored') },
     }),
   ),
   ...BATCH_PATHS.map((path) =>
     route('post', `/v1${path}`, 'write', 'Ingestion', 'Up to 1000 calls, each validated on its own', {
       body: batchEnvelope,
       answers: {
-        202: ok(a.batchAnswer, 'at least one item stored; each item has its outcome'),
+        200: ok(a.batchAnswer, 'at least one item stored; each item has its outcome'),
         400: { description: 'no item is valid', schema: a.batchRefusal },
       },
     }),
