@@ -16,7 +16,7 @@ import { REFERENCE_SCRIPT, scalarStandaloneBundle } from './reference-script';
 const API_VERSION = '1';
 
 // Relative URLs, so the page works behind a proxy that mounts the API under a prefix. Nothing the
-// page asks for leaves this server: no web fonts, no telemetry, no AI agent (Scalar's defaults).
+// page asks for leaves this server: no web fonts, no telemetry, no AI agent (all on by Scalar's default).
 const PAGE = `<!doctype html>
 <html lang="en">
 <head>
