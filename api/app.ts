@@ -15,6 +15,7 @@ import { eventsRouter } from './events/router';
 import { flowsRouter } from './flows/router';
 import { flowStatsRouter } from './flows/stats-router';
 import { healthRouter } from './health/router';
+import { openApiRouter } from './openapi/router';
 import { isIngestionPath } from './events/paths';
 import { countRefusedIngestion } from './events/refusals';
 import { authenticate, keyRing } from './middleware/auth';
@@ -86,6 +87,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(requestLog(deps.log));
   app.use(healthRouter(deps));
+  app.use(openApiRouter());
 
   const keys = keyRing({ admin: deps.apiKeys, write: deps.writeKeys });
   const limit = deps.rateLimits ? [rateLimit(deps.rateLimits)] : [];

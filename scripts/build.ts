@@ -5,7 +5,8 @@
  *     module (same layout as the source, so `__dirname`-relative paths keep working);
  *   - db/migrations/*.sql;
  *   - workflow-bundle.js: the journey workflow bundled once, loaded by the worker instead of
- *     running webpack at start (worker/create-worker.ts, prebuiltWorkflowBundle).
+ *     running webpack at start (worker/create-worker.ts, prebuiltWorkflowBundle);
+ *   - api/openapi/reference.js: the API reference page's script (api/openapi/router.ts).
  * Next to package.json and package-lock.json, installed with `npm ci --omit=dev`, that is all a
  * deployment runs. The build fails when production code needs a development dependency.
  */
@@ -15,6 +16,7 @@ import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { build, type Metafile } from 'esbuild';
 import { z } from 'zod';
+import { REFERENCE_SCRIPT, scalarStandaloneBundle } from '../api/openapi/reference-script';
 
 const root = path.resolve(__dirname, '..');
 
@@ -93,6 +95,10 @@ export async function buildRuntime(outDir: string): Promise<void> {
   // Data files the modules require by name (calendar/data/fetes-fr.json): esbuild turns them into .js.
   for (const source of sources.filter((s) => s.endsWith('.json')))
     cpSync(path.join(root, source), path.join(outDir, source));
+
+  // The API reference page's script, from a development dependency: one file instead of Scalar's
+  // dependency tree in every deployment (api/openapi/router.ts serves it).
+  cpSync(scalarStandaloneBundle(), path.join(outDir, 'api', 'openapi', REFERENCE_SCRIPT));
 
   const bundle = await bundleWorkflowCode({ workflowsPath: path.join(root, 'workflows', 'index.ts') });
   writeFileSync(path.join(outDir, 'workflow-bundle.js'), bundle.code);

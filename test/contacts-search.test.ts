@@ -18,7 +18,11 @@ afterAll(() => h?.stop());
 const search = async (query: string) => {
   const res = await h.http('get', `/v1/contacts?${query}`);
   if (res.status !== 200) throw new Error(`GET /v1/contacts?${query}: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body as { contacts: { id: string; email: string | null }[]; next_cursor: string | null };
+  return res.body as {
+    contacts: { id: string; email: string | null }[];
+    nextCursor: string | null;
+    next_cursor: string | null;
+  };
 };
 const ids = async (query: string) => (await search(query)).contacts.map((c) => c.id);
 
@@ -77,7 +81,9 @@ describe('search', () => {
       );
       expect(page.contacts.length).toBeLessThanOrEqual(10);
       seen.push(...page.contacts.map((c) => c.id));
-      cursor = page.next_cursor;
+      // nextCursor, and its deprecated alias next_cursor for clients written before it.
+      expect(page.next_cursor).toBe(page.nextCursor);
+      cursor = page.nextCursor;
       pages++;
     } while (cursor);
     expect(pages).toBe(3);

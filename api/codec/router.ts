@@ -17,7 +17,7 @@ const base64 = z
   .string()
   .max(4_000_000)
   .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64');
-const wirePayloads = z.strictObject({
+export const wirePayloads = z.strictObject({
   payloads: z
     .array(z.object({ metadata: z.record(z.string().max(256), base64).optional(), data: base64.optional() }))
     .max(10_000),

@@ -15,7 +15,7 @@ import { routeStored, type RouterDeps, type RoutingOutcome } from '../../routing
 import { HttpError, invalid, notFound } from '../errors';
 import { parseOr400, storableParam } from '../validate';
 
-const consentChangeBody = z.strictObject({
+export const consentChangeBody = z.strictObject({
   status: consentStatus,
   /** Where the consent was given or withdrawn: "checkout", "signup_form", "support"… (kept as proof). */
   source: z.string().min(1).max(100),

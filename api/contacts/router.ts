@@ -21,7 +21,7 @@ import { discardRest, importFormat, readImportRows } from './import';
 import { contactProfile } from '../../services/contact-profile';
 import { encodeContactCursor, findContacts } from './search';
 
-const pushSubscription = z.looseObject({
+export const pushSubscription = z.looseObject({
   endpoint: z.url({ protocol: /^https?$/ }),
   keys: z.looseObject({ p256dh: z.string().min(1), auth: z.string().min(1) }),
 });
@@ -40,21 +40,21 @@ const cursor = z
     } catch {
       // reported below
     }
-    ctx.addIssue({ code: 'custom', message: 'is not a cursor this API gave (use next_cursor from the previous page)' });
+    ctx.addIssue({ code: 'custom', message: 'is not a cursor this API gave (use nextCursor from the previous page)' });
     return z.NEVER;
   });
 
 /** `type` is a stored type, or page/screen (stored as the track events Page Viewed / Screen Viewed). */
 const VIEWED: Record<string, string | undefined> = { page: PAGE_VIEWED, screen: SCREEN_VIEWED };
 
-const timelineQuery = z.object({
+export const timelineQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: cursor.optional(),
   type: z.enum(['track', 'identify', 'group', 'alias', 'page', 'screen']).optional(),
   name: z.string().min(1).max(200).optional(),
 });
 
-const importErrorsQuery = z.object({
+export const importErrorsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   after_row: z.coerce.number().int().min(0).optional(),
 });
@@ -101,10 +101,9 @@ export function contactsRouter(deps: ContactsDeps): Router {
   /** Contacts by email, phone, trait.<name>, list or segment, a page at a time. */
   router.get('/', async (req, res) => {
     const page = await findContacts(deps.db, req.query);
-    res.json({
-      contacts: page.contacts,
-      next_cursor: page.nextAfter === null ? null : encodeContactCursor(page.nextAfter),
-    });
+    const nextCursor = page.nextAfter === null ? null : encodeContactCursor(page.nextAfter);
+    // `next_cursor`: the name before pagination was one style across routes, kept for existing clients.
+    res.json({ contacts: page.contacts, nextCursor, next_cursor: nextCursor });
   });
 
   /** The latest imports with their progress (a running import is listed while its upload goes on). */
@@ -149,7 +148,7 @@ export function contactsRouter(deps: ContactsDeps): Router {
     });
   });
 
-  /** The contact's events, newest first; `next_cursor` fetches the next page. */
+  /** The contact's events, newest first; `nextCursor` fetches the next page. */
   router.get('/:id/events', async (req, res) => {
     const query = parseOr400(timelineQuery, req.query);
     // An id merged into another contact (an anonymous visitor who logged in) shows that contact.
@@ -158,14 +157,16 @@ export function contactsRouter(deps: ContactsDeps): Router {
     const viewed = query.type ? VIEWED[query.type] : undefined;
     const type = viewed ? 'track' : (query.type as Exclude<typeof query.type, 'page' | 'screen'>);
     if (viewed && query.name !== undefined && query.name !== viewed)
-      return void res.json({ contactId, events: [], next_cursor: null });
+      return void res.json({ contactId, events: [], nextCursor: null, next_cursor: null });
     const page = await contactTimeline(deps.db, contactId, {
       limit: query.limit,
       after: query.cursor,
       type,
       name: viewed ?? query.name,
     });
-    res.json({ contactId, events: page.events, next_cursor: page.next ? encodeCursor(page.next) : null });
+    const nextCursor = page.next ? encodeCursor(page.next) : null;
+    // `next_cursor`: the deprecated name of `nextCursor`, kept for existing clients.
+    res.json({ contactId, events: page.events, nextCursor, next_cursor: nextCursor });
   });
 
   /** The groups (accounts, companies) the contact's `group` calls named, with their traits. */

@@ -1,7 +1,7 @@
 /**
  * `GET /v1/contacts`: find contacts by `email`, `phone`, `trait.<path>=<value>` (repeatable:
  * any of the values; dots reach nested traits), `list`, `segment`; `limit` and `cursor` page
- * through them (`next_cursor` of the previous page).
+ * through them (`nextCursor` of the previous page).
  */
 import type { Request } from 'express';
 import { z } from 'zod';
@@ -34,12 +34,12 @@ const cursor = z
     } catch {
       // reported below
     }
-    ctx.addIssue({ code: 'custom', message: 'is not a cursor this API gave (use next_cursor from the previous page)' });
+    ctx.addIssue({ code: 'custom', message: 'is not a cursor this API gave (use nextCursor from the previous page)' });
     return z.NEVER;
   });
 export const encodeContactCursor = (id: string) => Buffer.from(JSON.stringify([id])).toString('base64url');
 
-const searchQuery = z.strictObject({
+export const searchQuery = z.strictObject({
   email: one('email').optional(),
   phone: one('phone').optional(),
   list: one('list').optional(),

@@ -26,7 +26,7 @@ import { unstorableJson } from '../../connectors/storable-json';
 import { parseOr400, storableParam } from '../validate';
 import { EVENTS } from '../../flows/event-names';
 
-const previewRequest = z.strictObject({
+export const previewRequest = z.strictObject({
   contactId: z.string().min(1).optional(),
   /** Traits to render with, merged over the stored contact's. */
   contact: z.record(z.string(), z.unknown()).optional(),

@@ -13,7 +13,7 @@ import { parseOr400, storableParam } from '../validate';
 
 // Query strings are text: coerce, then hold them to whole numbers in range. Strict, so a
 // misspelt parameter is a 400 rather than silently ignored numbers.
-const statsQuery = z.strictObject({
+export const statsQuery = z.strictObject({
   version: z.coerce
     .number()
     .int()

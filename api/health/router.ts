@@ -1,10 +1,12 @@
 /**
- * `/health`: whether this API can reach Postgres and Temporal, each checked with its own short
- * deadline so a hung dependency answers "down" in seconds instead of hanging the probe.
+ * `/livez`: the process serves HTTP, and nothing else is checked: a liveness probe restarts a
+ * process that fails it, and a Postgres outage is not cured by restarting the API.
+ * `/readyz` (and `/health`, its older name): whether this API can reach Postgres and Temporal,
+ * each checked with its own short deadline so a hung dependency answers "down" in seconds instead of hanging the probe.
  * 503 when Postgres is down (nothing can be accepted); Temporal down is "degraded" with 200,
  * since events are still stored and routed once it is back.
  */
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 import type { WorkflowClient } from '@temporalio/client';
 import { ping } from '../../db/pool';
 import type { Db } from '../../db/pool';
@@ -39,7 +41,11 @@ async function timed(work: (signal: AbortSignal) => Promise<unknown>): Promise<C
 
 export function healthRouter(deps: { db: Db; workflows: WorkflowClient }): Router {
   const router = Router();
-  router.get('/health', async (_req, res) => {
+  router.get('/livez', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  // Readiness: take the API out of the load balancer while Postgres is down, without restarting it.
+  const ready: RequestHandler = async (_req, res) => {
     const [postgres, temporal] = await Promise.all([
       // The pool's own timeouts end the query too; the race answers the probe in time anyway.
       timed(() => ping(deps.db)),
@@ -48,6 +54,9 @@ export function healthRouter(deps: { db: Db; workflows: WorkflowClient }): Route
     const status = !postgres.ok ? 'unavailable' : !temporal.ok ? 'degraded' : 'ok';
     if (!postgres.ok) res.set('Retry-After', '5');
     res.status(postgres.ok ? 200 : 503).json({ status, postgres, temporal });
-  });
+  };
+  // Two routes rather than one with both paths: the request log names the probe that was called.
+  router.get('/readyz', ready);
+  router.get('/health', ready);
   return router;
 }

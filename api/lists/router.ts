@@ -33,9 +33,9 @@ const MAX_PAGE = 1000;
 const name = z.string().trim().min(1, 'must not be empty').max(200);
 const description = z.string().max(2000);
 
-const newList = z.strictObject({ id: slug, name, description: description.optional() });
+export const newList = z.strictObject({ id: slug, name, description: description.optional() });
 
-const listChange = z
+export const listChange = z
   .strictObject({ name: name.optional(), description: description.nullable().optional() })
   .refine((c) => c.name !== undefined || c.description !== undefined, {
     message: 'give name or description to change',
@@ -52,7 +52,7 @@ const member = z
     message: 'give either contactId or email',
   });
 
-const newMembers = z.strictObject({
+export const newMembers = z.strictObject({
   contacts: z
     .array(member)
     .min(1, 'add at least one contact')
@@ -60,7 +60,7 @@ const newMembers = z.strictObject({
   source: membershipSource.default('api'),
 });
 
-const memberPage = z.strictObject({
+export const memberPage = z.strictObject({
   /** The `nextCursor` of the previous page. */
   cursor: z
     .string()
@@ -69,7 +69,7 @@ const memberPage = z.strictObject({
   limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(100),
 });
 
-const leaveQuery = z.strictObject({ source: membershipSource.default('api') });
+export const leaveQuery = z.strictObject({ source: membershipSource.default('api') });
 
 export function listsRouter(deps: { db: Db }): Router {
   const router = Router();
@@ -154,7 +154,8 @@ export function listsRouter(deps: { db: Db }): Router {
       after: page.cursor ? Number(page.cursor) : undefined,
       limit: page.limit,
     });
-    res.json({ members, ...(next !== undefined ? { nextCursor: String(next) } : {}) });
+    // null on the last page, like every paginated answer (it was absent before: absent still reads as falsy).
+    res.json({ members, nextCursor: next !== undefined ? String(next) : null });
   });
 
   /** The contact's periods on the list (joined, how, left, how), oldest first. */

@@ -18,6 +18,9 @@ declare global {
   }
 }
 
+/** The probes' routes (api/health/router.ts). */
+const PROBES = new Set(['/health', '/livez', '/readyz']);
+
 /** A caller's own request id is kept (proxies set one) when it is a plain token. */
 const REQUEST_ID = /^[\w.:-]{1,100}$/;
 
@@ -73,7 +76,7 @@ export function requestLog(log: Logger): RequestHandler {
         ...(res.writableFinished ? {} : { aborted: true }),
       };
       // Health checks come every few seconds from orchestrators: kept out of the info log.
-      if (status < 400 && route() === '/health') log.debug(line, 'request');
+      if (status < 400 && PROBES.has(route() ?? '')) log.debug(line, 'request');
       else if (status >= 500) log.warn(line, 'request');
       else log.info(line, 'request');
     });

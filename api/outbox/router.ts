@@ -4,7 +4,7 @@ import { listOutbox } from '../../db/messages';
 import type { Db } from '../../db/pool';
 import { parseOr400 } from '../validate';
 
-const query = z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) });
+export const query = z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) });
 
 /** Messages "sent" without provider credentials: what a real provider would have received. */
 export function outboxRouter(deps: { db: Db }): Router {

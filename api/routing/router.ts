@@ -10,7 +10,7 @@ import type { RouterDeps } from '../../routing/router';
 import { HttpError, notFound } from '../errors';
 import { parseOr400 } from '../validate';
 
-const listQuery = z.object({
+export const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   /** Resolved letters too (`all`), or only those still open (default). */
   state: z.enum(['open', 'all']).default('open'),

@@ -12,9 +12,9 @@ import { createSegment, deleteUnusedSegment, previewCondition } from '../../serv
 import { notFound } from '../errors';
 import { parseOr400, storableParam } from '../validate';
 
-const segmentInput = z.strictObject({ id: audienceId, name: z.string().min(1).max(200), condition });
-const previewInput = z.strictObject({ condition, sample: z.number().int().min(1).max(100).default(10) });
-const membersQuery = z.object({
+export const segmentInput = z.strictObject({ id: audienceId, name: z.string().min(1).max(200), condition });
+export const previewInput = z.strictObject({ condition, sample: z.number().int().min(1).max(100).default(10) });
+export const membersQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   cursor: z.string().min(1).max(255).optional(),
 });
