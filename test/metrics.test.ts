@@ -53,7 +53,8 @@ afterAll(async () => {
 
 const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
 const LABEL = '[a-zA-Z_][a-zA-Z0-9_]*="(?:\\\\[\\\\"n]|[^"\\\\\\n])*"';
-const NUMBER = '(?:NaN|[+-]?Inf|[+-]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][+-]?\\d+)?)';
+// Prometheus reads floats as Go's ParseFloat does: NaN and Inf in any case (prom-client writes an empty lag as "Nan").
+const NUMBER = '(?:[Nn][Aa][Nn]|[+-]?[Ii][Nn][Ff]|[+-]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][+-]?\\d+)?)';
 const SAMPLE = new RegExp(`^(${NAME})(?:\\{(?:${LABEL}(?:,${LABEL})*,?)?\\})? ${NUMBER}(?: -?\\d+)?$`);
 const TYPE = new RegExp(`^# TYPE (${NAME}) (counter|gauge|histogram|summary|untyped)$`);
 
