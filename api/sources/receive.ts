@@ -15,7 +15,7 @@ import type { SourceConfig } from '../../connectors/source-config';
 import { fetchLinkedDocument, isUnderPrefix, SourceFetchError } from '../../connectors/source-fetch';
 import { getSource } from '../../db/sources';
 import { HttpError, notFound } from '../errors';
-import { ingestTrack, type IngestDeps } from '../events/ingest';
+import { ingestTrack, isErased, type IngestDeps } from '../events/ingest';
 import { trackPayload } from '../events/schemas';
 import { parseRequest, storablePayloadOr400 } from '../validate';
 
@@ -67,6 +67,9 @@ export function sourceEventsRouter(deps: IngestDeps): Router {
           valid.issues.map((i) => ({ path: ['mapping', ...i.path], message: i.message })),
         );
       const result = await ingestTrack(deps, valid.data);
+      // Acknowledged, so the platform does not retry: the person asked to be forgotten.
+      if (isErased(result))
+        return void res.json({ source: source.id, erased: { event: valid.data.event, messageId: result.messageId } });
       res.json({
         source: source.id,
         stored: {
