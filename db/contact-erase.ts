@@ -127,6 +127,14 @@ export async function eraseContacts(tx: Queryable, ids: string[]): Promise<Erasu
   return { erasureId: rows[0].id, ids: ids.length, counts, liveWorkflows };
 }
 
+/**
+ * SQLSTATE of the trigger that refuses to create a contact for an erased id (migration 033): the net behind every
+ * path that creates contacts (lists, consent, imports, a call racing the erasure).
+ */
+export const ERASED_ID_SQLSTATE = '23E01';
+export const isErasedIdRefusal = (err: unknown): boolean =>
+  err !== null && typeof err === 'object' && (err as { code?: unknown }).code === ERASED_ID_SQLSTATE;
+
 /** How an erased id is kept: its SHA-256, never the id. */
 export const erasedIdHash = (id: string): string => createHash('sha256').update(id).digest('hex');
 

@@ -1,8 +1,9 @@
 /**
  * After a GDPR erasure, the person stays forgotten: a later track, identify, batch, shop or source call for any of
  * their ids (their user id, a device's anonymous id merged into them) stores nothing, starts no journey, and is
- * answered `erased` with a 2xx (a client library retries anything else). An admin lifts the erasure for a person
- * who comes back; other people are never affected.
+ * answered `erased` with a 2xx (a client library retries anything else); an admin write that would create them again
+ * (a list member, a consent) is a 410. An admin lifts the erasure for a person who comes back; other people are never
+ * affected.
  */
 import supertest from 'supertest';
 import { API_KEY, Harness, WRITE_KEY } from './helpers/harness';
@@ -101,6 +102,18 @@ test('an erased person: track, identify and batch store nothing and start nothin
   expect(await storedFor(OTHER)).toEqual(
     expect.arrayContaining([{ what: 'contact' }, { what: 'event:Signed Up' }, { what: 'journey:erased-welcome' }]),
   );
+  // Admin writes that would create the contact again are refused too (410 erased), and so is any insert.
+  expect((await h.http('post', '/v1/lists').send({ id: 'erased-news', name: 'News' })).status).toBe(201);
+  const member = await h.http('post', '/v1/lists/erased-news/members').send({ contacts: [{ contactId: ID }] });
+  expect(member.status).toBe(410);
+  expect(member.body.error.code).toBe('erased');
+  const consent = await h
+    .http('put', `/v1/contacts/${ID}/consent/email`)
+    .send({ status: 'subscribed', source: 'support' });
+  expect(consent.status).toBe(410);
+  await expect(h.db.query('INSERT INTO contacts (id) VALUES ($1)', [ID])).rejects.toMatchObject({ code: '23E01' });
+  expect(await storedFor(ID)).toEqual([]);
+
   // What is kept of the person: hashes, not their ids.
   const kept = await rowsOf('SELECT id_hash FROM erased_ids', []);
   expect(kept.length).toBeGreaterThanOrEqual(2);

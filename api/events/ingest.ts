@@ -11,7 +11,7 @@
 import type { ProvenConsent } from '../../connectors/segment';
 import { sendConfirmation, type ConfirmationOutcome, type ConfirmationSender } from '../../audiences/double-opt-in';
 import { getContact } from '../../db/contacts';
-import { erasedAmong } from '../../db/contact-erase';
+import { erasedAmong, isErasedIdRefusal } from '../../db/contact-erase';
 import type { Db } from '../../db/pool';
 import type { RoutingResult } from '../../routing/route-event';
 import { BACKGROUND_ROUTING_LEASE_MS, routeInBackground } from '../../routing/route-many';
@@ -20,7 +20,7 @@ import { HttpError } from '../errors';
 import { prepareCall, type CallEnvelope, type PreparedCall } from './prepare';
 import type { CallType } from './paths';
 import type { IdentifyPayload, TrackPayload } from './schemas';
-import { storeCalls } from './store';
+import { storeCalls, type StoreOutcome } from './store';
 
 export interface IngestDeps extends RouterDeps {
   /** Sends the double opt-in email of an email subscription asked with a write key; without it, it stays pending. */
@@ -103,12 +103,20 @@ async function ingestBuilt(
 }
 
 async function ingestPrepared(deps: IngestDeps, call: PreparedCall): Promise<IngestAnswer> {
-  if ((await erasedCalls(deps.db, [call]))[0]) {
+  const erased = (): ErasedCall => {
     // The id itself is not logged: it is what the person asked us to forget.
     deps.log.info({ messageId: call.messageId }, 'call for an erased id: not stored');
     return { messageId: call.messageId, erased: true, stored: false };
+  };
+  if ((await erasedCalls(deps.db, [call]))[0]) return erased();
+  let outcome: StoreOutcome;
+  try {
+    [outcome] = await storeCalls(deps.db, [call], { routeWithinMs: INLINE_ROUTING_LEASE_MS, log: deps.log });
+  } catch (err) {
+    // Erased between our look and the store: the database refused to create the contact again.
+    if (isErasedIdRefusal(err)) return erased();
+    throw err;
   }
-  const [outcome] = await storeCalls(deps.db, [call], { routeWithinMs: INLINE_ROUTING_LEASE_MS, log: deps.log });
   if (outcome.status === 'refused') throw new HttpError(400, outcome.code, outcome.message);
   const { event } = outcome;
   const base = {
