@@ -128,7 +128,7 @@ export async function eraseContacts(tx: Queryable, ids: string[]): Promise<Erasu
 }
 
 /**
- * SQLSTATE of the trigger that refuses to create a contact for an erased id (migration 033): the net behind every
+ * SQLSTATE of the trigger that refuses to create a contact for an erased id (migration 034): the net behind every
  * path that creates contacts (lists, consent, imports, a call racing the erasure).
  */
 export const ERASED_ID_SQLSTATE = '23E01';

@@ -125,7 +125,7 @@ export async function migrate(databaseUrl: string, options: MigrateOptions = {})
       log: options.log ?? (() => undefined),
     });
     await checkAndRecordChecksums(client, dir, files);
-    // The half of migration 034 SQL cannot do: encrypting needs the key, which never reaches the database.
+    // The half of migration 035 SQL cannot do: encrypting needs the key, which never reaches the database.
     if (await tableExists(client, 'sources')) {
       await client.query('BEGIN');
       try {

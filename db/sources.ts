@@ -58,7 +58,7 @@ export async function deleteSource(q: Queryable, id: string): Promise<boolean> {
 }
 
 /**
- * Sources saved before their secrets were encrypted (migration 034 hashed their URL tokens in SQL; an HMAC secret
+ * Sources saved before their secrets were encrypted (migration 035 hashed their URL tokens in SQL; an HMAC secret
  * or a bearer token needs SECRETS_KEY, which never reaches the database): sealed here, by `npm run migrate`. Returns
  * how many were sealed; without a key while some remain, fails saying what to do.
  */
