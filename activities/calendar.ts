@@ -19,7 +19,7 @@ import {
   nextFiring,
   timingOf,
   type CalendarKind,
-} from '../calendar/date-triggers';
+} from '../flows/date-triggers';
 import { listedNames, nameDay } from '../calendar/name-days';
 import {
   calendarChangeMark,

@@ -45,11 +45,11 @@ import {
 import { inTransaction, type Db, type Queryable } from '../db/pool';
 import { addressOf, loadSendFacts, lockContactSends, type ContactSendFacts } from '../db/send-facts';
 import { pushSubscriptionsOf, deletePushSubscriptions } from '../db/push-subscriptions';
-import { appendToHtml, unsubscribeUrl } from '../engagement/links';
+import { appendToHtml, unsubscribeUrl } from '../sending/links';
 import { engineFor, MAX_RENDERED_CHARS, templateFields } from '../flows/templates';
 import { CAP_WINDOW_MS, decide, type Decision, type FrequencyCaps } from '../sending/policy';
 import { renderContext, UNSUBSCRIBE_PLACEHOLDER } from '../sending/render-context';
-import type { ActivityDeps } from '.';
+import type { ActivityDeps } from './deps';
 import { defaultTimezone } from './clock';
 import { DEFAULT_LEASE_MS } from './send-claim';
 import { ProviderError, substitutionTag, type OutgoingEmailBatch, type SendResult } from './providers/types';

@@ -16,7 +16,7 @@ import {
   type FlowStatusNotice,
 } from '../db/flow-status-notices';
 import type { Db } from '../db/pool';
-import { flowStatusSignal } from '../workflows/messages';
+import { flowStatusSignal } from '../flows/journey-messages';
 
 const PAGE = 200;
 const IN_FLIGHT = 16;

@@ -9,7 +9,7 @@ import type { Queryable } from '../db/pool';
 import type { Facts } from '../flows/conditions';
 import { firstExit, type ExitRule } from '../flows/exits';
 import type { Condition } from '../flows/schema';
-import type { JourneyEvent } from '../workflows/messages';
+import type { JourneyEvent } from '../flows/journey-messages';
 import { loadFacts } from './facts';
 
 export interface JourneyRef {

@@ -3,26 +3,16 @@
  * benchmarks wire real providers, fakes' URLs or the outbox without touching the workflow.
  */
 import { canonicalContactId } from '../db/contact-merge';
-import type { ConsentEmailPolicy } from '../audiences/consent-policy';
-import type { FrequencyCaps } from '../sending/policy';
 import { getContact } from '../db/contacts';
 import { recordJourneyEnd as writeJourneyEnd } from '../db/journeys';
 import { deletePushSubscriptions, pushSubscriptionsOf } from '../db/push-subscriptions';
-import type { Db } from '../db/pool';
 import type { StepOf } from '../flows/schema';
-import type { JourneyExit, JourneyState, StepRecord } from '../workflows/messages';
+import type { JourneyExit, JourneyState, StepRecord } from '../flows/journey-messages';
 import { wakeTime, zoneOf } from './clock';
 import { profileOf } from './facts';
 import type { GuardRequest, JourneyRef } from './guard';
 import { applyProfileStep } from './profile';
-import type {
-  EmailProvider,
-  OutgoingEmail,
-  OutgoingPush,
-  OutgoingSms,
-  PushProvider,
-  SmsProvider,
-} from './providers/types';
+import type { OutgoingEmail, OutgoingPush, OutgoingSms } from './providers/types';
 import {
   sendMessage,
   UNSUBSCRIBE_PLACEHOLDER,
@@ -31,14 +21,7 @@ import {
   type SendPolicy,
   type SendRequest,
 } from './send-message';
-import {
-  appendToHtml,
-  listUnsubscribeHeaders,
-  openPixel,
-  trackClicks,
-  unsubscribeUrl,
-  type LinkSettings,
-} from '../engagement/links';
+import { appendToHtml, listUnsubscribeHeaders, openPixel, trackClicks, unsubscribeUrl } from '../sending/links';
 import { createSegmentActivities } from './segments';
 import { createFlowStatusActivities } from './flow-status';
 import { createCalendarActivities } from './calendar';
@@ -47,31 +30,12 @@ import { evaluateSplit } from './split';
 import { callWebhook } from './webhook';
 import { findStoredEvent, type StoredEventQuery } from './wait';
 import { escapeHtml } from '../locales/texts';
-import { contactLanguage, ENGLISH_ONLY, translator, type Texts } from '../locales/texts';
+import { contactLanguage, ENGLISH_ONLY, translator } from '../locales/texts';
 import { withMarketingFooter } from '../locales/sms-footer';
+import type { ActivityDeps } from './deps';
 
-export interface ActivityDeps {
-  db: Db;
-  email: EmailProvider;
-  sms: SmsProvider;
-  push: PushProvider;
-  /** Sender address for email steps that do not name one. */
-  emailFrom: string;
-  /** Signs webhook steps' requests. */
-  webhookSecret?: string;
-  /** Marketing messages per contact per 24 h, all channels (0: no cap). */
-  frequencyCapPerDay?: number;
-  /** Per channel caps besides it (FREQUENCY_CAP_EMAIL_PER_DAY…; 0 or absent: none). */
-  frequencyCapPerChannel?: FrequencyCaps['perChannel'];
-  /** Public base URL and secret of unsubscribe and tracking links. */
-  links: LinkSettings;
-  /** How long an attempt's claim on a message lasts unrenewed (default 30 s; tests shorten it). */
-  sendLeaseMs?: number;
-  /** CONSENT_EMAIL (audiences/consent-policy.ts `emailPolicyFrom`); default opt_out. */
-  consentEmail?: ConsentEmailPolicy;
-  /** The shop's texts and DEFAULT_LOCALE (the unsubscribe link's words, the marketing SMS footer); default English. */
-  texts?: Texts;
-}
+// Defined in deps.ts so that campaign.ts, which index.ts imports, can use it without a module cycle.
+export type { ActivityDeps } from './deps';
 
 export interface JourneyEnd {
   journey: JourneyRef;

@@ -8,7 +8,7 @@ import { contactImportRouter, contactsRouter } from './contacts/router';
 import { listsRouter } from './lists/router';
 import { contactConsentRouter } from './contacts/consent-router';
 import type { Texts } from '../locales/texts';
-import type { ConfirmationSender } from '../audiences/double-opt-in';
+import type { ConfirmationSender } from '../engagement/double-opt-in';
 import type { ConsentEmailPolicy } from '../audiences/consent-policy';
 import { errorHandler, notFound } from './errors';
 import { eventsRouter } from './events/router';
@@ -35,7 +35,7 @@ import { shopifyWebhookRouter } from './webhooks/shopify';
 import { woocommerceWebhookRouter } from './webhooks/woocommerce';
 import { sourcesRouter } from './sources/router';
 import { sourceEventsRouter } from './sources/receive';
-import type { LinkSettings } from '../engagement/links';
+import type { LinkSettings } from '../sending/links';
 
 export interface AppDeps {
   db: Db;
@@ -47,6 +47,11 @@ export interface AppDeps {
   writeKeys?: string[];
   /** Requests per key; without it, no limit. */
   rateLimits?: RateLimits;
+  /**
+   * TRUST_PROXY: the proxies whose X-Forwarded-For gives the client's address (a hop count, or their
+   * addresses/CIDRs); none by default, since any client can write that header.
+   */
+  trustProxy?: false | number | string[];
   /** Signed unsubscribe and tracking links. */
   links: LinkSettings;
   /** Provider webhook verification; a provider without its key answers 404. */
@@ -77,7 +82,8 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', true);
+  // req.ip is kept as consent proof: only the configured proxies may set it.
+  app.set('trust proxy', deps.trustProxy ?? false);
 
   app.use(requestLog(deps.log));
   app.use(healthRouter(deps));

@@ -2,36 +2,13 @@
 import type { ErrorRequestHandler } from 'express';
 import { DatabaseHungError } from '../db/breaker';
 import { isErasedIdRefusal } from '../db/contact-erase';
-import { isDatabaseUnavailable } from '../db/pool';
+import { isDatabaseUnavailable, isRefusedData } from '../db/pool';
 import type { Issue } from '../flows/validate';
 import type { Logger } from '../runtime/logger';
+import { HttpError } from '../services/errors';
 
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly issues?: Issue[],
-  ) {
-    super(message);
-  }
-}
-
-export const invalid = (issues: Issue[], message = 'request is invalid') =>
-  new HttpError(400, 'invalid_request', message, issues);
-export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} not found`);
-
-export { isDatabaseUnavailable };
-
-/**
- * Postgres refused the data itself (SQLSTATE class 22, "data exception": a character it
- * cannot store, a date out of its range; class 54: too large or complex). Input checks at the
- * edge catch these first with a path; this is the net behind them, so bad data is a 400, never a 500.
- */
-export function isRefusedData(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && /^(22|54)[0-9A-Z]{3}$/.test(code);
-}
+export { HttpError, invalid, notFound } from '../services/errors';
+export { isDatabaseUnavailable, isRefusedData };
 
 // body-parser's error types, answered with their own status and a stable code.
 const BODY_ERRORS: Record<string, { status: number; code: string; message?: string }> = {

@@ -2,7 +2,7 @@ import type { RequestParamHandler } from 'express';
 import type { z } from 'zod';
 import { parseWith, type Issue, type ValidationResult } from '../flows/validate';
 import { invalid } from './errors';
-import { unstorableJson, unstorableText } from './storable-json';
+import { unstorableJson, unstorableText } from '../connectors/storable-json';
 
 /**
  * Parses one request part (a body, an event of a batch, a query): first what no schema can

@@ -369,7 +369,7 @@ export interface UpkeepSegment {
   condition: Condition;
   /** The stored events' message ids start with it (db/segments.ts: messageIdPrefix). */
   messageIdPrefix: string;
-  /** Whether waiting can move a non-member in / a member out (audiences/segment-deps.ts timeDirection). */
+  /** Whether waiting can move a non-member in / a member out (flows/segment-deps.ts timeDirection). */
   canRise: boolean;
   canFall: boolean;
 }

@@ -64,8 +64,8 @@ async function checkout(
     });
     const body = trackAnswer.safeParse(res.body);
     const started = body.success ? body.data.journeys?.started.find((s) => s.flowId === flowId) : undefined;
-    if (res.status === 202 && started) return { contactId, workflowId: started.workflowId, runId: started.runId };
-    const found = res.status === 202 ? await findRunningJourney(workflows, flowId, contactId) : undefined;
+    if (res.status === 200 && started) return { contactId, workflowId: started.workflowId, runId: started.runId };
+    const found = res.status === 200 ? await findRunningJourney(workflows, flowId, contactId) : undefined;
     if (found) return found;
     return (
       `${contactId}: HTTP ${res.status}, no journey started in ${flowId}: ` +

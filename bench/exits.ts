@@ -14,7 +14,7 @@ import type { WorkflowClient } from '@temporalio/client';
 import type { FlowInput } from '../flows/schema';
 import { abandonedCart } from '../test/fixtures/flows';
 import type { journeyWorkflow } from '../workflows/journey';
-import { contactEventSignal, type JourneyEvent, type JourneyResult } from '../workflows/messages';
+import { contactEventSignal, type JourneyEvent, type JourneyResult } from '../flows/journey-messages';
 import type { EnteredJourney } from './enter';
 import type { ApiClient } from './http';
 import { withDeadline } from './journeys';
@@ -61,7 +61,7 @@ async function closed(workflows: WorkflowClient, journey: EnteredJourney): Promi
 }
 
 /**
- * Only the 202 is required of the answer: whether it lists the signalled journey depends on
+ * Only the 200 is required of the answer: whether it lists the signalled journey depends on
  * whether routing finishes before the API answers; the journey closing is what counts.
  */
 async function apiExit(api: ApiClient, workflows: WorkflowClient, journey: EnteredJourney): Promise<string | null> {
@@ -71,7 +71,7 @@ async function apiExit(api: ApiClient, workflows: WorkflowClient, journey: Enter
     properties: { order_id: `order-${journey.contactId}`, total: 84.5, currency: 'EUR' },
     messageId: `order-${journey.contactId}`,
   });
-  if (res.status !== 202) return `${journey.contactId}: HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`;
+  if (res.status !== 200) return `${journey.contactId}: HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`;
   return checkExit(journey, await closed(workflows, journey));
 }
 

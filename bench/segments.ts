@@ -27,7 +27,7 @@
  *    clock, so that the first event of each arms one (a clock workflow started per contact).
  * The stack is bench/stack.ts: a Temporal dev server, a fresh database, the API on 127.0.0.1.
  */
-import { segmentDependencies, timeDirection } from '../audiences/segment-deps';
+import { segmentDependencies, timeDirection } from '../flows/segment-deps';
 import { DEFAULT_BUILD, runBuild } from '../worker/segment-build-activities';
 import { flipsInRangeSql, previewSql } from '../audiences/segment-sql';
 import { insertSegment, storeClocksToArm, type Segment } from '../db/segments';
@@ -271,7 +271,7 @@ async function ingest(
 ): Promise<number> {
   const result = await runBounded(count, concurrency, async (i) => {
     const userId = `c${String(1 + (((offset + i) * 104_723) % contacts)).padStart(7, '0')}`;
-    await stack.api.expect(202, 'POST', '/v1/track', { userId, ...mix.event(offset + i), messageId: `${prefix}-${i}` });
+    await stack.api.expect(200, 'POST', '/v1/track', { userId, ...mix.event(offset + i), messageId: `${prefix}-${i}` });
   });
   return result.seconds;
 }
@@ -295,7 +295,7 @@ async function drained(stack: Stack): Promise<void> {
 }
 
 /**
- * The clock moments the API's build stores for a segment (api/segments/build.ts armChunkClocks),
+ * The clock moments the API's build stores for a segment (worker/segment-build-activities.ts armChunkClocks),
  * over the whole base in one statement. The bench then marks them armed without starting a
  * clock workflow per contact (at full scale that alone would take many minutes): the measure is
  * the steady upkeep, where a contact's clock exists and a new event seldom needs it earlier.

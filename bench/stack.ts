@@ -4,14 +4,14 @@
  * the API (stack/compose.ts, the `api` role) listening on 127.0.0.1 over real HTTP.
  */
 import { createServer, type AddressInfo } from 'node:net';
-import { contactDataConverter } from '../runtime/payload-codec';
+import { contactDataConverter } from '../db/payload-codec';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { readEnv } from '../runtime/env';
 import { createLogger } from '../runtime/logger';
 import { temporalCli } from '../runtime/temporal-binaries';
 import { startStack as startApi } from '../stack/compose';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/database';
-import { JOURNEY_SEARCH_ATTRIBUTES } from '../workflows/journey-identity';
+import { JOURNEY_SEARCH_ATTRIBUTES } from '../runtime/journey-identity';
 import { ApiClient } from './http';
 
 const API_KEY = 'bench-key';

@@ -44,7 +44,7 @@ async function trackCheckout(api: ApiClient, userId: string): Promise<string | n
       messageId: `checkout-${userId}`,
     });
     const started = isTrackAnswer(res.body) ? res.body.journeys?.started : undefined;
-    if (res.status === 202 && started?.length === 1) return null;
+    if (res.status === 200 && started?.length === 1) return null;
     return (
       `${userId}: HTTP ${res.status}, journeys.started ${started?.length ?? 'missing'}: ` +
       `${JSON.stringify(res.body).slice(0, 300)}`
@@ -70,7 +70,7 @@ export async function apiStarts(
 
 /** The flow as a journey carries it (what liveFlowsTriggeredBy returns): the stored definition. */
 export function flowDefinition(stored: StoredFlow): FlowDefinition {
-  const { createdAt: _createdAt, updatedAt: _updatedAt, ...definition } = stored;
+  const { createdAt: _createdAt, updatedAt: _updatedAt, liveSince: _liveSince, ...definition } = stored;
   return definition;
 }
 

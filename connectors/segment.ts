@@ -4,7 +4,11 @@
  * tested on its own. The API validates them with its own track/identify schemas before
  * storing, exactly like calls that arrive at /v1/track and /v1/identify.
  */
-import { storableInstant } from '../api/storable-json';
+import { storableInstant } from './storable-json';
+
+/** Segment's call types: each is served at `/v1/<type>` (api/events/paths.ts) and stored by services/event-store.ts. */
+export const CALL_TYPES = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;
+export type CallType = (typeof CALL_TYPES)[number];
 
 /** Segment e-commerce spec event names, named once for every connector. */
 export const SHOP_EVENTS = {

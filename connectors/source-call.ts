@@ -4,7 +4,7 @@
  * in the context, and a messageId that a retry of the same delivery reproduces.
  */
 import { createHash } from 'node:crypto';
-import { storableInstant } from '../api/storable-json';
+import { storableInstant } from './storable-json';
 import { evaluateExpression, MappingError } from './mapping';
 import type { SourceMapping } from './source-config';
 

@@ -56,6 +56,21 @@ export async function consentOf(q: Queryable, contactId: string): Promise<Record
   return out;
 }
 
+/**
+ * Every recorded channel's row as the consent module keeps it (status, source, time, ip, user agent…, its column
+ * names), for the contact's profile: a channel never recorded has none.
+ */
+export async function consentRecordsOf(
+  q: Queryable,
+  contactId: string,
+): Promise<{ channel: string; state: { status: string; [detail: string]: unknown } }[]> {
+  const { rows } = await q.query<{ channel: string; state: { status: string; [detail: string]: unknown } }>(
+    "SELECT channel, to_jsonb(c) - 'contact_id' - 'channel' AS state FROM contact_consent c WHERE contact_id = $1",
+    [contactId],
+  );
+  return rows;
+}
+
 export async function consentStatusOf(
   q: Queryable,
   contactId: string,

@@ -106,3 +106,27 @@ export async function localesOfPhone(q: Queryable, phone: string): Promise<unkno
   );
   return rows.map((r) => r.locale);
 }
+
+/** Contacts not merged away and merged ones alike: the base a new segment's build walks (its progress total). */
+export async function countContacts(q: Queryable): Promise<number> {
+  const { rows } = await q.query<{ n: number }>('SELECT count(*)::int AS n FROM contacts');
+  return rows[0].n;
+}
+
+/**
+ * The contact that has each address (the oldest when several do), among contacts not merged away: an imported row
+ * without a user id lands on it.
+ */
+export async function contactIdsByAddress(
+  q: Queryable,
+  column: 'email' | 'phone',
+  values: string[],
+): Promise<Map<string, string>> {
+  if (values.length === 0) return new Map<string, string>();
+  const { rows } = await q.query<{ address: string; id: string }>(
+    `SELECT DISTINCT ON (${column}) ${column} AS address, id FROM contacts
+     WHERE ${column} = ANY($1) AND merged_into IS NULL ORDER BY ${column}, created_at, id`,
+    [values],
+  );
+  return new Map(rows.map((r) => [r.address, r.id]));
+}

@@ -1,5 +1,5 @@
 /**
- * Creating the application's database on a Postgres server at startup (runtime/postgres.ts opens the admin
+ * Creating the application's database on a Postgres server at startup (db/postgres.ts opens the admin
  * connection; the statements are here, as all SQL is in db/).
  */
 import type pg from 'pg';

@@ -213,7 +213,8 @@ export async function markRoutedMany(q: Queryable, marks: RoutedMark[]): Promise
   if (marks.length === 0) return;
   await q.query(
     `WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true))
-     UPDATE events e SET routed_at = now(), routing_result = m.result, routing_error = m.error, next_route_at = NULL
+     UPDATE events e SET routed_at = now(), routing_result = m.result, routing_error = m.error, next_route_at = NULL,
+       routing_claimed_at = NULL
      FROM jsonb_to_recordset($1::jsonb) AS m(id bigint, result jsonb, error text), unflushed WHERE e.id = m.id`,
     [JSON.stringify(marks.map((m) => ({ id: m.id, result: m.result ?? null, error: m.error })))],
   );
@@ -236,11 +237,12 @@ export function markRouted(q: Queryable, id: number, result: unknown, error: str
 
 /**
  * Routing must be tried again: after `retryInMs`, or by default after a backoff on the
- * attempts so far (0.5 s doubling, at most a minute), so a stubborn event does not spin.
+ * attempts so far (0.5 s doubling, at most a minute), so a stubborn event does not spin. The
+ * router's claim ends here: what is left is a backoff, which releaseBackedOff may cut short.
  */
 export async function markRoutingFailed(q: Queryable, id: number, error: string, retryInMs?: number): Promise<void> {
   await q.query(
-    `UPDATE events SET routing_error = $2, routing_attempts = routing_attempts + 1,
+    `UPDATE events SET routing_error = $2, routing_attempts = routing_attempts + 1, routing_claimed_at = NULL,
        next_route_at = now() + make_interval(secs => COALESCE($3, least(500 * 2 ^ least(routing_attempts, 7), 60000)) / 1000.0)
      WHERE id = $1 AND routed_at IS NULL`,
     [id, error, retryInMs ?? null],
@@ -255,6 +257,7 @@ export async function markRoutingFailed(q: Queryable, id: number, error: string,
 export async function countRoutingFailure(q: Queryable, id: number, error: string): Promise<number | undefined> {
   const { rows } = await q.query<{ routing_failures: number }>(
     `UPDATE events SET routing_error = $2, routing_attempts = routing_attempts + 1, routing_failures = routing_failures + 1,
+       routing_claimed_at = NULL,
        next_route_at = now() + make_interval(secs => least(500 * 2 ^ least(routing_attempts, 7), 60000) / 1000.0)
      WHERE id = $1 AND routed_at IS NULL RETURNING routing_failures`,
     [id, error],
@@ -263,12 +266,16 @@ export async function countRoutingFailure(q: Queryable, id: number, error: strin
 }
 
 /**
- * Temporal is back: events held back by a backoff during the outage are due at once (an
- * event claimed meanwhile by another router may be routed twice; routing is idempotent).
+ * Temporal is back: events held back by a backoff during the outage are due at once. Only
+ * backoffs: an event claimed by a router (in this process or another) keeps its lease, or a
+ * second router would route it while the first still is (an entry "being decided by another
+ * router", counted against the event's failure budget, and the contact's order no longer held
+ * by one router).
  */
 export async function releaseBackedOff(q: Queryable): Promise<number> {
   const { rowCount } = await q.query(
-    'UPDATE events SET next_route_at = now() WHERE routed_at IS NULL AND routing_attempts > 0 AND next_route_at > now()',
+    `UPDATE events SET next_route_at = now()
+     WHERE routed_at IS NULL AND routing_attempts > 0 AND next_route_at > now() AND routing_claimed_at IS NULL`,
   );
   return rowCount ?? 0;
 }

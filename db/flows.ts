@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { withDefaults } from '../flows/defaults';
+import type { LiveFlow } from '../flows/entry-time';
 import type { FlowDefinition, FlowStatus } from '../flows/schema';
 import type { ValidFlowInput } from '../flows/validate';
 import type { Queryable } from './pool';
@@ -7,6 +8,8 @@ import type { Queryable } from './pool';
 export interface StoredFlow extends FlowDefinition {
   createdAt: string;
   updatedAt: string;
+  /** When the flow last became live (absent if it never was): events from before it start no journey. */
+  liveSince?: string;
 }
 
 interface FlowRow {
@@ -16,6 +19,7 @@ interface FlowRow {
   definition: FlowDefinition;
   created_at: Date;
   updated_at: Date;
+  live_since: Date | null;
 }
 
 /** The status lives on the flow, not its versions: pausing is not an edit. */
@@ -25,7 +29,22 @@ const toFlow = (r: FlowRow): StoredFlow => ({
   ...definitionOf(r),
   createdAt: r.created_at.toISOString(),
   updatedAt: r.updated_at.toISOString(),
+  ...(r.live_since ? { liveSince: r.live_since.toISOString() } : {}),
 });
+
+/** A live flow as routing reads it: its definition and when it became live. */
+const toLiveFlow = (r: FlowRow): LiveFlow => ({
+  flow: definitionOf(r),
+  liveSince: r.live_since?.toISOString() ?? r.updated_at.toISOString(),
+});
+
+/**
+ * `live_since` after a write giving the flow `status` (SQL): set when the flow becomes live (from
+ * draft, paused or nothing), kept by an edit of a live flow, cleared when it stops being live (a
+ * resumed flow counts from its resumption: the events of its pause were routed without it).
+ */
+const liveSinceAfter = (status: string) =>
+  `CASE WHEN ${status} <> 'live' THEN NULL WHEN flows.status = 'live' THEN flows.live_since ELSE now() END`;
 
 export class VersionConflictError extends Error {
   constructor(
@@ -72,9 +91,11 @@ export async function saveFlow(
   }
   const trigger = 'event' in candidate.trigger ? candidate.trigger.event : null;
   const { rows } = await tx.query<FlowRow>(
-    `INSERT INTO flows (id, version, status, trigger_event, profile_trigger, definition) VALUES ($1, $2, $3, $4, $5, $6)
+    `INSERT INTO flows (id, version, status, trigger_event, profile_trigger, definition, live_since)
+     VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $3 = 'live' THEN now() END)
      ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status, trigger_event = EXCLUDED.trigger_event,
-       profile_trigger = EXCLUDED.profile_trigger, definition = EXCLUDED.definition, updated_at = now()
+       profile_trigger = EXCLUDED.profile_trigger, definition = EXCLUDED.definition, updated_at = now(),
+       live_since = ${liveSinceAfter('EXCLUDED.status')}
      RETURNING *`,
     [id, candidate.version, candidate.status, trigger, trigger === null, candidate],
   );
@@ -108,7 +129,7 @@ export async function changeFlowStatus(
 
 export async function setFlowStatus(q: Queryable, id: string, status: FlowStatus): Promise<StoredFlow | undefined> {
   const { rows } = await q.query<FlowRow>(
-    'UPDATE flows SET status = $2, updated_at = now() WHERE id = $1 RETURNING *',
+    `UPDATE flows SET status = $2, updated_at = now(), live_since = ${liveSinceAfter('$2')} WHERE id = $1 RETURNING *`,
     [id, status],
   );
   return rows[0] && toFlow(rows[0]);
@@ -124,17 +145,17 @@ export async function listFlows(q: Queryable): Promise<StoredFlow[]> {
   return rows.map(toFlow);
 }
 
-export async function liveFlowsTriggeredBy(q: Queryable, eventName: string): Promise<FlowDefinition[]> {
+export async function liveFlowsTriggeredBy(q: Queryable, eventName: string): Promise<LiveFlow[]> {
   const { rows } = await q.query<FlowRow>(
     "SELECT * FROM flows WHERE status = 'live' AND trigger_event = $1 ORDER BY id",
     [eventName],
   );
-  return rows.map(definitionOf);
+  return rows.map(toLiveFlow);
 }
 
-export async function liveProfileTriggeredFlows(q: Queryable): Promise<FlowDefinition[]> {
+export async function liveProfileTriggeredFlows(q: Queryable): Promise<LiveFlow[]> {
   const { rows } = await q.query<FlowRow>("SELECT * FROM flows WHERE status = 'live' AND profile_trigger ORDER BY id");
-  return rows.map(definitionOf);
+  return rows.map(toLiveFlow);
 }
 
 export async function getFlowVersion(q: Queryable, id: string, version: number): Promise<FlowDefinition | undefined> {

@@ -1,15 +1,20 @@
 /** Live flows with an inactivity trigger (flows/inactivity.ts): they start on Segment Entered. */
 import { withDefaults } from '../flows/defaults';
 import { inactivityOf, inactivitySegmentId } from '../flows/inactivity';
+import type { LiveFlow } from '../flows/entry-time';
 import type { FlowDefinition, FlowStatus } from '../flows/schema';
 import type { Queryable } from './pool';
 
-export async function liveInactivityFlows(q: Queryable): Promise<FlowDefinition[]> {
-  const { rows } = await q.query<{ definition: FlowDefinition; status: FlowStatus }>(
-    "SELECT definition, status FROM flows WHERE status = 'live' AND definition->'trigger'->'inactivity' IS NOT NULL ORDER BY id",
+export async function liveInactivityFlows(q: Queryable): Promise<LiveFlow[]> {
+  const { rows } = await q.query<{ definition: FlowDefinition; status: FlowStatus; live_since: Date }>(
+    `SELECT definition, status, coalesce(live_since, updated_at) AS live_since FROM flows
+     WHERE status = 'live' AND definition->'trigger'->'inactivity' IS NOT NULL ORDER BY id`,
   );
   // The status lives on the flow, not its versions (as db/flows.ts reads it).
-  return rows.map((r) => ({ ...withDefaults(r.definition), status: r.status }));
+  return rows.map((r) => ({
+    flow: { ...withDefaults(r.definition), status: r.status },
+    liveSince: r.live_since.toISOString(),
+  }));
 }
 
 /**

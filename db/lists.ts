@@ -69,6 +69,13 @@ export async function listLists(q: Queryable): Promise<ListWithCount[]> {
   return rows.map((r) => ({ ...toList(r), memberCount: r.member_count }));
 }
 
+/** Those of `ids` that name a list. */
+export async function knownListIds(q: Queryable, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await q.query<{ id: string }>('SELECT id FROM lists WHERE id = ANY($1)', [ids]);
+  return new Set(rows.map((r) => r.id));
+}
+
 export async function getListWithCount(q: Queryable, id: string): Promise<ListWithCount | undefined> {
   const { rows } = await q.query<ListRow & { member_count: number }>(`${COUNTED} WHERE l.id = $1`, [id]);
   return rows[0] && { ...toList(rows[0]), memberCount: rows[0].member_count };

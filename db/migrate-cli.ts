@@ -2,7 +2,7 @@
 import { migrate } from './migrate';
 import { readEnv, secretsKey } from '../runtime/env';
 import { createLogger } from '../runtime/logger';
-import { resolveDatabase } from '../runtime/postgres';
+import { resolveDatabase } from './postgres';
 
 async function main(): Promise<void> {
   const env = readEnv();

@@ -1,5 +1,5 @@
 /**
- * Per-contact secrets of the payload codec (runtime/payload-codec.ts) and the contact a
+ * Per-contact secrets of the payload codec (db/payload-codec.ts) and the contact a
  * workflow's payloads belong to. Erasure deletes a contact's key with the rest of its rows.
  */
 import { randomBytes } from 'node:crypto';

@@ -243,6 +243,16 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return (e.code !== undefined && DATABASE_DOWN.has(e.code)) || DATABASE_DOWN_MESSAGE.test(e.message ?? '');
 }
 
+/**
+ * Postgres refused the data itself (SQLSTATE class 22, "data exception": a character it
+ * cannot store, a date out of its range; class 54: too large or complex). Input checks at the
+ * edge catch these first with a path; this is the net behind them, so bad data is a 400, never a 500.
+ */
+export function isRefusedData(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^(22|54)[0-9A-Z]{3}$/.test(code);
+}
+
 export async function inTransaction<T>(db: Db, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await db.connect();
   let broken = false;
@@ -259,5 +269,27 @@ export async function inTransaction<T>(db: Db, work: (client: pg.PoolClient) => 
     throw err;
   } finally {
     client.release(broken);
+  }
+}
+
+/**
+ * `work` inside a savepoint of the transaction `tx`: when it fails, what it wrote is undone and `failed` answers
+ * instead, and the transaction goes on (one call of a batch refused, the others kept). A connection that is gone
+ * cannot roll back: its error is rethrown, and the whole transaction ends with it.
+ */
+export async function inSavepoint<T>(
+  tx: Queryable,
+  work: () => Promise<T>,
+  failed: (err: unknown) => T | Promise<T>,
+): Promise<T> {
+  await tx.query('SAVEPOINT call');
+  try {
+    const result = await work();
+    await tx.query('RELEASE SAVEPOINT call');
+    return result;
+  } catch (err) {
+    if (isDatabaseUnavailable(err)) throw err;
+    await tx.query('ROLLBACK TO SAVEPOINT call');
+    return failed(err);
   }
 }

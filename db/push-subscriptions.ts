@@ -1,5 +1,10 @@
-import type { PushSubscription } from '../activities/providers/types';
 import type { Queryable } from './pool';
+
+/** A browser's push subscription as stored, and as web push steps send to it (activities/providers/types.ts). */
+export interface PushSubscription {
+  endpoint: string;
+  keys: { p256dh: string; auth: string };
+}
 
 export async function savePushSubscription(q: Queryable, contactId: string, sub: PushSubscription): Promise<void> {
   await q.query(

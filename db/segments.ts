@@ -4,8 +4,8 @@
  * change exactly once; the router loop routes the events (in bulk).
  */
 import { createHash } from 'node:crypto';
-import { contactUpkeepSql, type ContactEvaluation } from '../audiences/segment-sql';
-import { needsClock, timeDirection, type SegmentDependencies } from '../audiences/segment-deps';
+import { contactUpkeepSql, previewSql, type ContactEvaluation } from '../audiences/segment-sql';
+import { needsClock, timeDirection, type SegmentDependencies } from '../flows/segment-deps';
 import type { Condition } from '../flows/schema';
 import { inTransaction, type Db, type Queryable } from './pool';
 import { EVENTS } from '../flows/event-names';
@@ -107,6 +107,13 @@ export async function segmentIds(q: Queryable): Promise<Set<string>> {
   return new Set(rows.map((r) => r.id));
 }
 
+/** Those of `ids` that name a segment. */
+export async function knownSegmentIds(q: Queryable, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await q.query<{ id: string }>('SELECT id FROM segments WHERE id = ANY($1)', [ids]);
+  return new Set(rows.map((r) => r.id));
+}
+
 /** Segments defined on this one (a delete would leave them meaningless). */
 export async function segmentsUsing(q: Queryable, id: string): Promise<string[]> {
   const { rows } = await q.query<{ id: string }>(
@@ -123,6 +130,34 @@ export async function deleteSegment(db: Db, id: string): Promise<boolean> {
     await tx.query('DELETE FROM segment_members WHERE segment_id = $1', [id]);
     return deleted;
   });
+}
+
+export interface PreviewMember {
+  contactId: string;
+  email: string | null;
+  phone: string | null;
+  traits: Record<string, unknown>;
+}
+
+/** How many contacts a condition matches now, and the first `sample` of them by id: a segment before it is saved. */
+export async function previewSegment(
+  q: Queryable,
+  condition: Condition,
+  now: Date,
+  sample: number,
+): Promise<{ count: number; sample: PreviewMember[] }> {
+  const sql = previewSql(condition, now, sample);
+  const [count, members] = await Promise.all([
+    q.query<{ count: number }>(sql.count.text, sql.count.values),
+    q.query<{ id: string; email: string | null; phone: string | null; traits: Record<string, unknown> }>(
+      sql.sample.text,
+      sql.sample.values,
+    ),
+  ]);
+  return {
+    count: count.rows[0].count,
+    sample: members.rows.map((r) => ({ contactId: r.id, email: r.email, phone: r.phone, traits: r.traits })),
+  };
 }
 
 export async function countMembers(q: Queryable, id: string): Promise<number> {

@@ -153,7 +153,7 @@ export type InactivityTrigger = z.infer<typeof inactivityTrigger>;
 export const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'use 24-hour "HH:MM"');
 
 /**
- * Date triggers (calendar/date-triggers.ts): the flow is entered every year, at `at` in the
+ * Date triggers (flows/date-triggers.ts): the flow is entered every year, at `at` in the
  * contact's time zone, `offsetDays` before (negative) or after the day.
  */
 const offsetDays = z.number().int().min(-366).max(366);
@@ -413,6 +413,13 @@ export type WhenCapped = z.infer<typeof whenCapped>;
 export const holdout = z.strictObject({ share: z.number().gt(0).lt(1) });
 export type Holdout = z.infer<typeof holdout>;
 
+/** The shortest entry window: clients queue events for seconds (batches, mobile retries). */
+export const MIN_ENTRY_WINDOW_MS = 60_000;
+/** How long before its receipt an event may have happened and still start the flow (flows/entry-time.ts). */
+export const entryWindow = duration.refine((text) => (parseDuration(text) ?? 0) >= MIN_ENTRY_WINDOW_MS, {
+  message: 'an entry window is at least "1 minute"',
+});
+
 /** What a client sends to create or replace a flow (`PUT /v1/flows/:id`). */
 export const flowInput = z.strictObject({
   /** Optional in the body; when given it must match the URL. */
@@ -427,6 +434,12 @@ export const flowInput = z.strictObject({
   exitWhen: z.array(condition).default([]),
   goal: goal.default({ event: EVENTS.orderCompleted, exitOnGoal: false }),
   reentry: reentry.default({ mode: 'when_not_in_flow' }),
+  /**
+   * An event that happened longer than this before it was received is history: it starts no
+   * journey (still feeding profiles and segments). No default here (as for requireSubscribed):
+   * "1 day" applies where it is read (flows/entry-time.ts).
+   */
+  entryWindow: entryWindow.optional(),
   /** A trigger property that keys the journey: one journey per contact and value (a cart id). */
   journeyKey: z.string().min(1).max(200).optional(),
   /** Per channel, the daily window in which no marketing message goes out (it waits); null: none. */

@@ -4,7 +4,7 @@
  */
 import { IANAZone } from 'luxon';
 import type { z } from 'zod';
-import { segmentConditionIssues } from '../audiences/segment-deps';
+import { segmentConditionIssues } from './segment-deps';
 import { checkStepGraph, type GraphIssue } from './graph';
 import { MESSAGE_EVENTS } from './event-names';
 import { inactivityOf } from './inactivity';

@@ -14,7 +14,7 @@ import type { Queryable } from '../db/pool';
 import { firstExit, exitRules } from '../flows/exits';
 import type { EventFacts } from '../flows/conditions';
 import type { FlowDefinition } from '../flows/schema';
-import type { JourneyEvent } from '../workflows/messages';
+import type { JourneyEvent } from '../flows/journey-messages';
 import { RoutingDeferred } from './temporal-errors';
 
 /** How long a routing pass waits for the journey the event is ending. */

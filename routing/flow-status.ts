@@ -19,7 +19,7 @@ import {
   type flowStatusWorkflow,
   type FlowStatusInput,
 } from '../workflows/flow-status';
-import { JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
+import { JOURNEY_TASK_QUEUE } from '../runtime/journey-identity';
 import type { RoutingDeps } from './route-event';
 
 export interface FlowStatusDeps extends RoutingDeps {

@@ -33,7 +33,8 @@ import {
   type JourneyRecord,
 } from '../db/journeys';
 import type { Queryable } from '../db/pool';
-import { evaluate, matchesAllProperties, readPath } from '../flows/conditions';
+import { evaluate, readPath } from '../flows/conditions';
+import { entryTimeRefusal, tellsJourney, triggerRefusal } from '../flows/entry-time';
 import { parseDuration } from '../flows/duration';
 import { eventsListenedTo } from '../flows/exits';
 import { propertiesListenedTo, slimProperties } from '../flows/listens';
@@ -44,9 +45,9 @@ import {
   JOURNEY_TASK_QUEUE,
   journeyWorkflowId,
   READABLE_JOURNEY_KEY_LENGTH,
-} from '../workflows/journey-identity';
+} from '../runtime/journey-identity';
 import type { journeyWorkflow } from '../workflows/journey';
-import { contactEventSignal, type JourneyEvent, type JourneyInput } from '../workflows/messages';
+import { contactEventSignal, type JourneyEvent, type JourneyInput } from '../flows/journey-messages';
 import { awaitEndingJourney } from './exit-then-enter';
 import { liveFlowsNow, type LiveFlows } from './flows-of-pass';
 import { classifyTemporalError, RoutingDeferred, temporalMessage } from './temporal-errors';
@@ -93,7 +94,11 @@ export class UnfinishedRouting extends Error {
 export interface RoutingResult {
   started: { flowId: string; flowVersion: number; workflowId: string; runId: string }[];
   alreadyInFlow: { flowId: string; workflowId: string }[];
-  /** Flows whose trigger matched but whose entry rules kept the contact out, with the reason. */
+  /**
+   * Flows the event's name triggers but that it did not start, with the reason: the trigger's
+   * `where`, the event's time (history, before the flow went live: flows/entry-time.ts), or the
+   * entry rules (contact conditions, re-entry, journey key).
+   */
   notEntered: { flowId: string; reason: string }[];
   signalled: { flowId: string; workflowId: string }[];
   /**
@@ -154,14 +159,19 @@ export async function routeEvent(deps: RoutingDeps, stored: StoredEvent): Promis
     deps.contactsWithoutJourneys?.has(event.contactId) || only?.kind === 'start'
       ? []
       : await runningJourneysListeningTo(deps.db, event.contactId, event.name);
-  const signalled = only ? listening.filter((j) => j.workflowId === only.workflowId) : listening;
+  const signalled = listening.filter(
+    (j) => (!only || j.workflowId === only.workflowId) && tellsJourney(event, j.startedAt),
+  );
   await signalJourneys(deps, signalled, journeyEvent, result, unfinished);
 
   const now = Date.parse(event.occurredAt);
-  for (const flow of await (deps.flows ?? liveFlowsNow(deps.db)).triggeredBy(event.name)) {
+  for (const live of await (deps.flows ?? liveFlowsNow(deps.db)).triggeredBy(event.name)) {
+    const { flow } = live;
     if (!('event' in flow.trigger) || (only && (only.kind !== 'start' || only.flowId !== flow.id))) continue;
-    if (matchesAllProperties(event.properties, flow.trigger.where, { now, trigger: journeyEvent }) !== true) continue;
-    await enterAsPart(deps, flow, event, journeyEvent, result, unfinished);
+    const refusal = triggerRefusal(event, live, { now, trigger: journeyEvent });
+    if (refusal === 'not_for_flow') continue;
+    if (refusal) result.notEntered.push({ flowId: flow.id, reason: refusal.reason });
+    else await enterAsPart(deps, flow, event, journeyEvent, result, unfinished);
   }
   noteJourneys(deps, event.contactId, result);
   if (unfinished.length) throw new UnfinishedRouting(unfinished, result);
@@ -244,12 +254,17 @@ export async function routeProfileChange(
   const unfinished: UnfinishedRouting['parts'] = [];
   const event = { ...stored, contactId: await canonicalIdOf(deps, stored.contactId) };
   const now = Date.parse(event.occurredAt);
-  for (const flow of await (deps.flows ?? liveFlowsNow(deps.db)).profileTriggered()) {
+  for (const live of await (deps.flows ?? liveFlowsNow(deps.db)).profileTriggered()) {
+    const { flow } = live;
     if (!('profileChange' in flow.trigger) || (deps.only && deps.only.flowId !== flow.id)) continue;
     const condition = flow.trigger.profileChange;
     const was = evaluate(condition, { now, profile: profileOf(before), events: [] });
     const is = evaluate(condition, { now, profile: profileOf(after), events: [] });
-    if (was !== true && is === true) await enterAsPart(deps, flow, event, toJourneyEvent(event), result, unfinished);
+    if (was === true || is !== true) continue;
+    // A crossing in an identify of the past (an import of history) starts nothing, as a track would.
+    const refusal = entryTimeRefusal(event, live);
+    if (refusal) result.notEntered.push({ flowId: flow.id, reason: refusal.reason });
+    else await enterAsPart(deps, flow, event, toJourneyEvent(event), result, unfinished);
   }
   noteJourneys(deps, event.contactId, result);
   if (unfinished.length) throw new UnfinishedRouting(unfinished, result);

@@ -14,7 +14,7 @@ import type { WorkflowClient } from '@temporalio/client';
 import { clocksToArm, recordClocksArmed } from '../db/segments';
 import type { Db } from '../db/pool';
 import type { Logger } from '../runtime/logger';
-import { ContactIdAttribute, JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
+import { ContactIdAttribute, JOURNEY_TASK_QUEUE } from '../runtime/journey-identity';
 import { segmentClockDueSignal, type segmentClockWorkflow, type SegmentClockInput } from '../workflows/segment-clock';
 import { temporalHealth } from './temporal-health';
 

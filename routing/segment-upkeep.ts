@@ -71,7 +71,7 @@ export async function keepSegmentsLive(deps: SegmentUpkeepDeps, event: StoredEve
 /**
  * How long a process keeps the list of live segments (and their dependencies) before reading it
  * again: most events concern no segment, and this spares them a query. A new segment is missed
- * for at most this long, so a build starts its first chunk only after it (api/segments/build.ts):
+ * for at most this long, so a build starts its first chunk only after it (services/segment-build.ts):
  * an event upkept with a list that lacks the segment was stored before that chunk reads the
  * events, and the build counts it.
  */

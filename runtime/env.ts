@@ -8,6 +8,37 @@ import { projectRoot } from './project-root';
 
 const optional = z.string().trim().min(1).optional();
 
+/**
+ * Whom the API takes the client's address from (Express's `trust proxy`): `false`, the socket's
+ * peer (no proxy in front); a hop count; or the proxies' addresses and CIDRs. That address is
+ * what consent records keep as proof and what logs show.
+ */
+export type TrustProxy = false | number | string[];
+
+/** Express's names for the ranges a proxy in front usually sits in. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** An IP, an IP/prefix (CIDR) or one of Express's range names. */
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.has(entry)) return true;
+  const [address, prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
+/** TRUST_PROXY's value, or undefined when it is neither a hop count nor a list of addresses. */
+function trustProxyFrom(text: string | undefined): TrustProxy | undefined {
+  const value = text?.trim() ?? '';
+  if (value === '') return false;
+  if (/^\d+$/.test(value)) return Number(value) === 0 ? false : Number(value);
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  return entries.length > 0 && entries.every(isProxyAddress) ? entries : undefined;
+}
+
 const schema = z
   .object({
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -90,6 +121,25 @@ const schema = z
         (text) => !text?.trim() || momentConfig.safeParse(parseJson(text)).success,
         'a JSON object of moment id to "MM-DD" or { "YYYY": "YYYY-MM-DD" }',
       ),
+    /**
+     * The proxies in front of the API whose X-Forwarded-For is believed: a hop count (1: one proxy)
+     * or comma-separated addresses/CIDRs. None by default: the API is published directly, and a
+     * client could write any address there.
+     */
+    TRUST_PROXY: z
+      .string()
+      .optional()
+      .transform((text, ctx) => {
+        const trust = trustProxyFrom(text);
+        if (trust !== undefined) return trust;
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            `${JSON.stringify(text)} is neither a hop count (e.g. 1) ` +
+            'nor comma-separated proxy addresses/CIDRs (e.g. 10.0.0.0/8,loopback)',
+        });
+        return z.NEVER;
+      }),
     /** Where recipients' clients reach our /u (unsubscribe) and /t (tracking) routes and provider webhooks. */
     PUBLIC_URL: z.url().optional(),
     /** Signs unsubscribe and tracking links; the API and the worker must share it. */

@@ -11,7 +11,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { JOURNEY_SEARCH_ATTRIBUTES } from '../workflows/journey-identity';
+import { JOURNEY_SEARCH_ATTRIBUTES } from './journey-identity';
 import type { Env } from './env';
 import type { Logger } from './logger';
 import { assertPortFree, StartupError } from './startup';

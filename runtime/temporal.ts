@@ -9,7 +9,7 @@ import { Connection, type ConnectionOptions } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
-import { JOURNEY_SEARCH_ATTRIBUTES } from '../workflows/journey-identity';
+import { JOURNEY_SEARCH_ATTRIBUTES } from './journey-identity';
 import type { Env } from './env';
 import type { Logger } from './logger';
 import { StartupError } from './startup';

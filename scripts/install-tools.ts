@@ -1,9 +1,10 @@
 /**
  * `npm run tools:install`: everything the tests run that npm does not install, ahead of time
- * (CI calls it): the Temporal CLI and test server, and Segment's Python library.
+ * (CI calls it): the Temporal CLI and test server, and the Python client libraries the contract
+ * tests drive (scripts/python-tools.ts).
  */
 import { temporalCli, temporalTestServer } from '../runtime/temporal-binaries';
-import { SEGMENT_PYTHON_NAME, SEGMENT_PYTHON_VERSION, segmentPython } from './python-tools';
+import { PYTHON_LIBRARIES, pythonLibrary } from './python-tools';
 
 for (const [name, exe] of [
   ['temporal CLI', temporalCli()],
@@ -13,4 +14,5 @@ for (const [name, exe] of [
     `${name}: ${exe.type === 'existing-path' ? exe.path : 'not installed; the Temporal SDK will download it'}\n`,
   );
 }
-process.stdout.write(`${SEGMENT_PYTHON_NAME} ${SEGMENT_PYTHON_VERSION}: ${segmentPython()}\n`);
+for (const library of PYTHON_LIBRARIES)
+  process.stdout.write(`${library.name} ${library.version}: ${pythonLibrary(library)}\n`);

@@ -17,7 +17,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { contactEventSignal, type JourneyEvent } from '../workflows/messages';
+import { contactEventSignal, type JourneyEvent } from '../flows/journey-messages';
 import { ROTATE_AFTER_HISTORY_EVENTS } from '../workflows/journey';
 import { abandonedCart, cartProperties } from '../test/fixtures/flows';
 import { Harness } from '../test/helpers/harness';

@@ -37,8 +37,8 @@ import {
 import { configureMoments } from '../calendar/moments';
 import { configureDefaultTimezone } from '../activities/clock';
 import { createLogger, installTemporalLogging, type Logger } from '../runtime/logger';
-import { resolveDatabase } from '../runtime/postgres';
-import { providersFromEnv } from '../runtime/providers';
+import { resolveDatabase } from '../db/postgres';
+import { providersFromEnv } from './providers';
 import { assertPortFree, exitOnStartupFailure, StartupError } from '../runtime/startup';
 import {
   connectClient,
@@ -58,7 +58,7 @@ import { ensureMaintenanceSchedule } from '../worker/schedules';
 import { createJourneyWorker, prebuiltWorkflowBundle } from '../worker/create-worker';
 import { startWorkerHealthServer } from '../worker/health';
 import { developmentKey, developmentSecret, reachableAt, watchParent } from './development';
-import { contactDataConverter } from '../runtime/payload-codec';
+import { contactDataConverter } from '../db/payload-codec';
 
 export type Role = 'api' | 'worker';
 
@@ -153,7 +153,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     if (!opts.development && has('api')) await registerSearchAttributes(temporal.settings, log);
     const connection = await connectClient(temporal.settings);
     started('the Temporal client', () => connection.close());
-    // Journeys' payloads are encrypted per contact, in the client as in the worker (runtime/payload-codec.ts).
+    // Journeys' payloads are encrypted per contact, in the client as in the worker (db/payload-codec.ts).
     const dataConverter = contactDataConverter(db);
     const client = new Client({ connection, namespace: temporal.settings.namespace, dataConverter });
     const workflows = client.workflow;
@@ -168,6 +168,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       apiKeys: secrets.apiKeys,
       writeKeys: secrets.writeKeys,
       rateLimits: rateLimits(env),
+      trustProxy: env.TRUST_PROXY,
       links,
       webhooks: webhookSettings(env),
       // Double opt-in confirmations go through the same email provider as journeys.

@@ -7,10 +7,10 @@
  * hourly tick; erasing a contact ends their segment clock, whose id no longer holds their address.
  */
 import { DateTime } from 'luxon';
-import { CALENDAR_DATE_REACHED } from '../calendar/date-triggers';
+import { CALENDAR_DATE_REACHED } from '../flows/date-triggers';
 import { legacySegmentClockWorkflowId, segmentClockWorkflowId } from '../routing/segment-clock-arming';
 import { ensureCalendarClock } from '../worker/calendar-clock';
-import { JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
+import { JOURNEY_TASK_QUEUE } from '../runtime/journey-identity';
 import type { segmentClockWorkflow } from '../workflows/segment-clock';
 import type { CampaignProgress } from '../workflows/campaign-messages';
 import { CALENDAR_CLOCK_WORKFLOW_ID } from '../workflows/calendar-clock';

@@ -108,7 +108,7 @@ test('by hand: text/plain with the write key in the body, sendBeacon, and JSON w
   const page = await openShop();
   const before = received.length;
   const sent = await page.evaluate(() => (globalThis as unknown as ShopPage).sendByHand());
-  expect(sent).toMatchObject({ plain: { status: 202 }, beacon: true, preflighted: { status: 202 } });
+  expect(sent).toMatchObject({ plain: { status: 200 }, beacon: true, preflighted: { status: 200 } });
 
   const stored = await waitUntilRouted(parcours.h, ['browser-text-plain', 'browser-beacon', 'browser-preflighted']);
   expect(stored.get('browser-text-plain')).toMatchObject({

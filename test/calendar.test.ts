@@ -5,7 +5,7 @@
 import { DateTime } from 'luxon';
 import { wakeTime } from '../activities/clock';
 import { anniversaryIn, monthDayOf, nextAnniversary } from '../calendar/anniversary';
-import { candidateDays, isAnniversaryOn, isNameDayOn, namesWishedOn, nextFiring } from '../calendar/date-triggers';
+import { candidateDays, isAnniversaryOn, isNameDayOn, namesWishedOn, nextFiring } from '../flows/date-triggers';
 import { configureMoments, listMoments, momentConfig, momentDate, nextMomentDate } from '../calendar/moments';
 import { listedNames, nameDay, nameKey } from '../calendar/name-days';
 import type { StepOf } from '../flows/schema';

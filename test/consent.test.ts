@@ -13,7 +13,10 @@ import {
 import { applyTraitConsent, moveConsent, writeConsent } from '../db/consent';
 import { inTransaction } from '../db/pool';
 import type { FlowInput } from '../flows/schema';
-import { Harness } from './helpers/harness';
+import supertest from 'supertest';
+import type { Express } from 'express';
+import { readEnv } from '../runtime/env';
+import { Harness, TEST_LINKS } from './helpers/harness';
 
 let h: Harness;
 
@@ -199,6 +202,42 @@ describe('the consent API', () => {
     const res = await putConsent('phoneonly', 'email', { status: 'pending', source: 'signup_form' });
     expect(res.status).toBe(400);
     expect(res.body.error.issues[0].path).toEqual(['status']);
+  });
+});
+
+describe('the address kept as proof of consent (TRUST_PROXY)', () => {
+  /**
+   * Puts the contact's email pending, clicks the confirmation link through `app` with the given
+   * X-Forwarded-For, and answers the address the consent record kept.
+   */
+  async function confirmThrough(app: Express, contactId: string, forwardedFor: string): Promise<string> {
+    const address = `${contactId}@example.com`;
+    await h.identify(contactId, { email: address });
+    expect((await putConsent(contactId, 'email', { status: 'pending', source: 'signup_form' })).status).toBe(200);
+    const confirmation = h.sendgrid.emails.find((e) => e.to === address);
+    const link = /href="(https:\/\/parcours\.test\/c\/[\w.-]+)"/.exec(confirmation?.html ?? '')?.[1];
+    if (!link) throw new Error(`no confirmation link sent to ${address}`);
+    const confirmed = await supertest(app)
+      .post(link.replace(TEST_LINKS.publicUrl, ''))
+      .set('X-Forwarded-For', forwardedFor)
+      .type('form')
+      .send('');
+    expect(confirmed.status).toBe(200);
+    const email = (await h.http('get', `/v1/contacts/${contactId}/consent`)).body.channels.email;
+    expect(email.status).toBe('subscribed');
+    return email.ip;
+  }
+
+  test('by default a forged X-Forwarded-For is not kept: the address the request came from is', async () => {
+    // The compose file publishes the API directly: this header is whatever the client wrote.
+    const ip = await confirmThrough(h.app, 'proof-direct', '203.0.113.66');
+    expect(ip).toMatch(/^(::ffff:)?127\.0\.0\.1$/);
+  });
+
+  test('TRUST_PROXY=1: the address the one proxy in front appended (the last hop), not what the client forged', async () => {
+    const behindProxy = h.appWith({ trustProxy: readEnv({ TRUST_PROXY: '1' }).TRUST_PROXY });
+    // The client forged the first entry; the proxy appended the address it saw.
+    expect(await confirmThrough(behindProxy, 'proof-proxied', '203.0.113.66, 198.51.100.20')).toBe('198.51.100.20');
   });
 });
 

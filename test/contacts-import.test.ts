@@ -167,8 +167,8 @@ test('JSON lines (gzipped): one object per line, traits nested or flat, bad line
   expect((await h.http('get', '/v1/contacts/jl-2')).body.traits).toEqual({ city: 'Rennes', age: 30 });
 });
 
-test('200,000 rows streamed through a real HTTP server: all stored, memory bounded', async () => {
-  const ROWS = 200_000;
+test('50,000 rows streamed through a real HTTP server: all stored, memory bounded', async () => {
+  const ROWS = 50_000;
   const server = http.createServer(h.app);
   // The whole upload is one request: Node's default limit on receiving it (5 minutes) would cut a slow machine's
   // import.
@@ -204,12 +204,13 @@ test('200,000 rows streamed through a real HTTP server: all stored, memory bound
     process.stdout.write(
       `import: ${ROWS} rows in ${seconds.toFixed(1)} s (${Math.round(ROWS / seconds)} rows/s); heap held over the baseline (after full collections, every 2 s): at most ${mb(Math.max(...held))} MB\n`,
     );
-    // The file is ~25 MB of text, several times that as parsed rows: held whole, the heap would grow by that much.
-    expect(held.length).toBeGreaterThan(5);
-    expect(mb(Math.max(...held))).toBeLessThan(40);
+    // The file is ~6 MB of text, several times that as parsed rows: held whole, the heap would grow by 20 MB and
+    // more; streamed, it holds about one page of rows (1 MB). The rate at scale is `npm run bench:import`'s.
+    expect(held.length).toBeGreaterThan(3);
+    expect(mb(Math.max(...held))).toBeLessThan(10);
   } finally {
     clearInterval(sampler);
     await new Promise((resolve) => server.close(resolve));
   }
-  // About 200 s on a quiet 2-core machine; a loaded one has taken over 600.
-}, 1_200_000);
+  // About 50 s on a quiet 2-core machine; a loaded one has taken three times as long.
+}, 600_000);

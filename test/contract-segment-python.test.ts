@@ -4,47 +4,32 @@
  * Parcours: every call type stored and routed, `"anonymousId": null` beside a userId
  * accepted, and a numeric userId above 2^53 kept exactly.
  */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { segmentPython } from '../scripts/python-tools';
+import { SEGMENT_PYTHON } from '../scripts/python-tools';
 import {
   expectStoredAndRouted,
   INGESTION_KEY,
   parcoursForContracts,
   scenario,
   waitUntilRouted,
-  type ContractCall,
 } from './helpers/contract-scenario';
+import { attemptsPerMessage, type PythonCall, sendWithPython } from './helpers/python-client';
 
-const parcours = parcoursForContracts();
+/** Every request that reached Parcours, as `METHOD path`. */
+const requests: string[] = [];
+const parcours = parcoursForContracts((req) => requests.push(`${req.method} ${req.url}`));
+beforeEach(() => {
+  requests.length = 0;
+});
 
-type PythonCall = ContractCall & { userIdAsNumber?: boolean };
-
-interface PythonRun {
-  /** What the library's on_error reported. */
-  errors: unknown[];
-  /** The batch bodies it posted. */
-  sent: { batch: Record<string, unknown>[] }[];
-}
-
-/** Runs the library over the calls, as a child process. */
-function sendWithPython(calls: PythonCall[]): Promise<PythonRun> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      'python3',
-      [path.join(__dirname, 'helpers', 'segment-python-client.py')],
-      { env: { ...process.env, PYTHONPATH: segmentPython() }, timeout: 30_000 },
-      (err, stdout, stderr) =>
-        err ? reject(new Error(`python client: ${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as PythonRun),
-    );
-    child.stdin!.end(JSON.stringify({ host: parcours.url, writeKey: INGESTION_KEY, calls }));
-  });
-}
+const send = (calls: PythonCall[]) => sendWithPython('segment', SEGMENT_PYTHON, parcours.url, INGESTION_KEY, calls);
 
 test('every call type through analytics.flush(): each stored once and routed, the visitor merged; anonymousId null accepted', async () => {
   const s = scenario('segment-python');
-  const run = await sendWithPython(s.calls);
+  const run = await send(s.calls);
   expect(run.errors).toEqual([]);
+  // Each batch posted once: the answer was taken for a success the first time.
+  expect(attemptsPerMessage(run)).toEqual(Object.fromEntries(s.calls.map((c) => [c.messageId, 1])));
+  expect(requests).toEqual(run.sent.map(() => 'POST /v1/batch'));
   // What sets this library apart: `"anonymousId": null` beside each userId sent alone.
   const screen = run.sent.flatMap((body) => body.batch).find((m) => m.type === 'screen');
   expect(screen).toMatchObject({ userId: s.userId, anonymousId: null });
@@ -61,7 +46,7 @@ test('a numeric userId above 2^53 is stored exactly as sent', async () => {
     event: 'Signed Up',
     properties: { plan: 'free' },
   };
-  const run = await sendWithPython([call]);
+  const run = await send([call]);
   expect(run.errors).toEqual([]);
   // The library turns the int into its decimal text; a rounding parser would still lose it.
   expect(run.sent[0].batch[0].userId).toBe('12345678901234567890');

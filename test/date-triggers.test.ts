@@ -20,7 +20,7 @@ import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DateTime } from 'luxon';
 import { addDays, anniversaryIn, localInstant } from '../calendar/anniversary';
-import { CALENDAR_DATE_REACHED, isNameDayOn, namesWishedOn } from '../calendar/date-triggers';
+import { CALENDAR_DATE_REACHED, isNameDayOn, namesWishedOn } from '../flows/date-triggers';
 import { momentDate } from '../calendar/moments';
 import { ensureCalendarClock } from '../worker/calendar-clock';
 import { CALENDAR_CLOCK_WORKFLOW_ID } from '../workflows/calendar-clock';

@@ -5,8 +5,8 @@
  * the stored Consent Changed event starts a flow triggered on it.
  */
 import supertest from 'supertest';
-import { addressHash } from '../audiences/double-opt-in';
-import { signLink } from '../engagement/tokens';
+import { addressHash } from '../engagement/double-opt-in';
+import { signLink } from '../sending/tokens';
 import type { FlowInput } from '../flows/schema';
 import { Harness, TEST_LINKS } from './helpers/harness';
 

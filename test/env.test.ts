@@ -67,6 +67,25 @@ test('the API listens on this machine only unless HOST says otherwise; HOST must
   expect(() => readEnv({ HOST: 'http://0.0.0.0:3000' })).toThrow(/HOST: an IP address or a host name/);
 });
 
+test('TRUST_PROXY: no proxy believed by default; a hop count or proxy addresses/CIDRs; anything else refused in one line', () => {
+  expect(readEnv({}).TRUST_PROXY).toBe(false);
+  expect(readEnv({ TRUST_PROXY: '0' }).TRUST_PROXY).toBe(false);
+  expect(readEnv({ TRUST_PROXY: '1' }).TRUST_PROXY).toBe(1);
+  expect(readEnv({ TRUST_PROXY: ' 10.0.0.0/8, 192.168.1.4 ,fd00::/8,loopback' }).TRUST_PROXY).toEqual([
+    '10.0.0.0/8',
+    '192.168.1.4',
+    'fd00::/8',
+    'loopback',
+  ]);
+  // "true" would believe whatever X-Forwarded-For a client writes: what this setting exists to stop.
+  for (const bad of ['true', '10.0.0.0/33', 'proxy.internal', '1.5', '10.0.0.1/8/2'])
+    expect(() => readEnv({ TRUST_PROXY: bad })).toThrow(
+      new RegExp(
+        `\\n  TRUST_PROXY: "${bad.replace(/\./g, '\\.')}" is neither a hop count \\(e\\.g\\. 1\\) nor [^\\n]+$`,
+      ),
+    );
+});
+
 describe('Temporal connection settings (Temporal Cloud, mTLS and API-key clusters)', () => {
   test('nothing set: the local server, plaintext, and no config file is read', () => {
     expect(temporalSettings(readEnv({}))).toEqual({ address: '127.0.0.1:7233', namespace: 'default' });

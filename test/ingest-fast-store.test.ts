@@ -1,5 +1,5 @@
 /**
- * Batches of calls that only add events are stored in one statement (api/events/store.ts,
+ * Batches of calls that only add events are stored in one statement (services/event-store.ts,
  * db/events.ts insertNewEvents). What a client notices must not change: every item's outcome,
  * duplicates (stored before, repeated in the batch), contacts resolved through merges, and an
  * event never left on a contact merged away while the batch waited for its lock.

@@ -56,7 +56,7 @@ describe('text Postgres cannot store is a 400 naming the path', () => {
 
   test('a whole emoji (a surrogate pair) is stored as it is', async () => {
     const res = await track({ userId: 'emoji', event: 'X', properties: { note: 'ok 😀' } });
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     const { rows } = await h.db.query<{ properties: { note: string } }>(
       'SELECT properties FROM events WHERE contact_id = $1',
       ['emoji'],
@@ -91,10 +91,10 @@ describe('timestamps', () => {
     expect(
       (await track({ userId: 'ts-ok', event: 'First', timestamp: '0001-01-01T00:00:00Z', messageId: 'ts-first' }))
         .status,
-    ).toBe(202);
+    ).toBe(200);
     expect(
       (await track({ userId: 'ts-ok', event: 'Last', timestamp: '9999-12-31T23:59:59Z', messageId: 'ts-last' })).status,
-    ).toBe(202);
+    ).toBe(200);
     const { rows } = await h.db.query<{ year: number }>(
       "SELECT extract(year FROM occurred_at AT TIME ZONE 'UTC')::int AS year FROM events WHERE contact_id = 'ts-ok' ORDER BY id",
     );
@@ -137,11 +137,11 @@ describe('content types and charsets', () => {
     ['application/json; charset=latin1'],
     [undefined],
   ])('ingestion, %s: accepted', async (contentType) => {
-    expect((await raw('/v1/track', 'post', contentType, body)).status).toBe(202);
+    expect((await raw('/v1/track', 'post', contentType, body)).status).toBe(200);
   });
 
   test('ingestion, application/x-www-form-urlencoded: accepted', async () => {
-    expect((await raw('/v1/track', 'post', 'application/x-www-form-urlencoded', body)).status).toBe(202);
+    expect((await raw('/v1/track', 'post', 'application/x-www-form-urlencoded', body)).status).toBe(200);
   });
 
   test('ingestion, a charset iconv does not know: 415', async () => {
@@ -168,7 +168,7 @@ describe('nesting', () => {
       .send(text);
     expect(res.status).toBe(400);
     expect(res.body.error.message).toMatch(/nested too deeply/);
-    expect((await track({ userId: 'after-deep', event: 'X' })).status).toBe(202);
+    expect((await track({ userId: 'after-deep', event: 'X' })).status).toBe(200);
   });
 });
 
@@ -205,7 +205,7 @@ describe('/v1/batch: one bad item never stops the others', () => {
         { type: 'track', userId: 'batch-a', event: 'Nine', messageId: 'b-9' },
       ],
     });
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ accepted: 3, rejected: 6 });
     expect(res.body.errors.map((e: { index: number; code: string }) => [e.index, e.code])).toEqual([
       [1, 'invalid_request'],
@@ -231,7 +231,7 @@ describe('/v1/batch: one bad item never stops the others', () => {
           { type: 'track', userId: 'batch-db', event: 'After', messageId: 'db-3' },
         ],
       });
-      expect(res.status).toBe(202);
+      expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ accepted: 2, rejected: 1 });
       expect(res.body.errors).toEqual([expect.objectContaining({ index: 1, code: expect.any(String) })]);
       expect(await storedEvents('batch-db')).toEqual(['Before', 'After']);
@@ -339,7 +339,7 @@ describe('health and a database that hangs', () => {
         .set('Authorization', `Bearer ${API_KEY}`)
         .send({ userId: 'frozen', event: 'X', messageId });
     try {
-      expect((await trackVia('fz-1')).status).toBe(202); // connections are open and pooled
+      expect((await trackVia('fz-1')).status).toBe(200); // connections are open and pooled
       frozen = true;
       const started = Date.now();
       const res = await trackVia('fz-2');
@@ -348,7 +348,7 @@ describe('health and a database that hangs', () => {
       expect((await supertest(app).get('/health')).status).toBe(503);
 
       frozen = false;
-      await waitFor(async () => (await trackVia('fz-3')).status === 202, 'the API to accept events again');
+      await waitFor(async () => (await trackVia('fz-3')).status === 200, 'the API to accept events again');
       expect(await storedEvents('frozen')).toEqual(['X', 'X']);
     } finally {
       sockets.forEach((s) => s.destroy());

@@ -7,7 +7,7 @@
  */
 import { DateTime } from 'luxon';
 import { flowHoldoutKey, isHeldOut } from '../audiences/holdout';
-import { CALENDAR_DATE_REACHED } from '../calendar/date-triggers';
+import { CALENDAR_DATE_REACHED } from '../flows/date-triggers';
 import type { FlowInput } from '../flows/schema';
 import { ensureCalendarClock } from '../worker/calendar-clock';
 import { campaignHelpers } from './helpers/campaigns';

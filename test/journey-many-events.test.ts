@@ -5,10 +5,11 @@
  * exits on the order.
  */
 import { Worker } from '@temporalio/worker';
+import { contactDataConverter } from '../db/payload-codec';
 import type { WorkflowBundleOption } from '@temporalio/worker';
 import type { FlowInput } from '../flows/schema';
 import { ROTATE_AFTER_HISTORY_EVENTS } from '../workflows/journey';
-import { contactEventSignal, journeyStateQuery, type JourneyEvent } from '../workflows/messages';
+import { contactEventSignal, journeyStateQuery, type JourneyEvent } from '../flows/journey-messages';
 import { waitFor } from './helpers/fake-http';
 import { bundleJourneys, Harness } from './helpers/harness';
 
@@ -114,7 +115,12 @@ test(`${EVENTS} events to one journey: it stays responsive, continues as new, re
   const longest = runs.reduce((a, b) => (b.events > a.events ? b : a));
   expect(longest.events).toBeLessThan(ROTATE_AFTER_HISTORY_EVENTS + 2 * BURST);
   const replayStarted = Date.now();
-  await Worker.runReplayHistory({ workflowBundle: bundle }, longest.history, description.workflowId);
+  // Its payloads are encrypted with the contact's key: the replaying worker decodes them as the live one does.
+  await Worker.runReplayHistory(
+    { workflowBundle: bundle, dataConverter: contactDataConverter(h.db) },
+    longest.history,
+    description.workflowId,
+  );
   const replayMs = Date.now() - replayStarted;
   process.stdout.write(
     `${runs.length} runs, longest ${longest.events} history events, replayed in ${replayMs} ms; slowest query ${Math.max(...queryTimes)} ms\n`,

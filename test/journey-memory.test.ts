@@ -6,7 +6,7 @@
 import { evaluate, type Facts } from '../flows/conditions';
 import type { Condition, PropertyCondition } from '../flows/schema';
 import { EventMemory, projectProperties } from '../workflows/event-memory';
-import type { JourneyEvent } from '../workflows/messages';
+import type { JourneyEvent } from '../flows/journey-messages';
 
 /** A seeded generator (mulberry32), so a failure names a seed that reproduces it. */
 function generator(seed: number) {

@@ -5,7 +5,7 @@
  */
 import { insertEvent, markRouted } from '../db/events';
 import type { FlowInput } from '../flows/schema';
-import { contactEventSignal, type JourneyEvent } from '../workflows/messages';
+import { contactEventSignal, type JourneyEvent } from '../flows/journey-messages';
 import { waitFor } from './helpers/fake-http';
 import { Harness } from './helpers/harness';
 

@@ -13,9 +13,9 @@ import { DateTime } from 'luxon';
 import { insertEvent } from '../db/events';
 import { validateFlow } from '../flows/validate';
 import type { RoutingResult } from '../routing/route-event';
-import { journeyWorkflowId } from '../workflows/journey-identity';
+import { journeyWorkflowId } from '../runtime/journey-identity';
 import type { journeyWorkflow } from '../workflows/journey';
-import { journeyStateQuery, type JourneyResult } from '../workflows/messages';
+import { journeyStateQuery, type JourneyResult } from '../flows/journey-messages';
 import { waitFor, zoneWhereLocalHourIs } from './helpers/fake-http';
 import { Harness } from './helpers/harness';
 
@@ -81,7 +81,7 @@ async function identify(userId: string, traits: Record<string, unknown>): Promis
   await h.allRouted();
   const res = await h.http('post', '/v1/identify').send({ userId, traits });
   expect(res.body.routing).not.toBe('deferred');
-  expect(res.status).toBe(202);
+  expect(res.status).toBe(200);
   return res.body.journeys as RoutingResult;
 }
 

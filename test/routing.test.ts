@@ -6,10 +6,12 @@
  * signals carry only what the journey reads.
  */
 import { Client, Connection } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
+import { contactDataConverter } from '../db/payload-codec';
 import supertest from 'supertest';
 import { createApp } from '../api/app';
 import { CLIENT_CHANNEL_ARGS } from '../runtime/temporal-channel';
-import { getEvent, eventsSince, insertEvent } from '../db/events';
+import { claimUnrouted, getEvent, eventsSince, insertEvent, markRoutingFailed, releaseBackedOff } from '../db/events';
 import type { FlowInput } from '../flows/schema';
 import { propertiesListenedTo, slimProperties } from '../flows/listens';
 import { reconcileJourneys } from '../routing/reconcile';
@@ -245,19 +247,25 @@ test('signals carry only the properties the journey reads; the trigger stays who
   expect(result.exit).toMatchObject({ reason: 'flow_filter', detectedBy: 'signal' });
 
   const history = await h.journey('big-spender', 'spender').fetchHistory();
-  const payload = (attrs: { input?: { payloads?: { data?: Uint8Array | null }[] | null } | null } | null | undefined) =>
-    JSON.parse(Buffer.from(attrs?.input?.payloads?.[0]?.data ?? new Uint8Array()).toString('utf8')) as {
+  // Stored encrypted with the contact's key (runtime/payload-codec.ts): read through the codec, as support would.
+  const codec = contactDataConverter(h.db).payloadCodecs[0];
+  const payload = async (attrs: { input?: { payloads?: Payload[] | null } | null } | null | undefined) => {
+    const [decoded] = await codec.decode(attrs?.input?.payloads ?? []);
+    return JSON.parse(Buffer.from(decoded?.data ?? new Uint8Array()).toString('utf8')) as {
       name?: string;
       properties: Record<string, unknown>;
       trigger?: { properties: Record<string, unknown> };
     };
-  const signals = (history.events ?? [])
-    .filter((e) => e.workflowExecutionSignaledEventAttributes)
-    .map((e) => payload(e.workflowExecutionSignaledEventAttributes));
+  };
+  const signals = await Promise.all(
+    (history.events ?? [])
+      .filter((e) => e.workflowExecutionSignaledEventAttributes)
+      .map((e) => payload(e.workflowExecutionSignaledEventAttributes)),
+  );
   expect(signals).toEqual([
     expect.objectContaining({ name: 'Order Completed', properties: { total: 150, shipping: { country: 'FR' } } }),
   ]);
-  const start = payload(history.events?.[0]?.workflowExecutionStartedEventAttributes);
+  const start = await payload(history.events?.[0]?.workflowExecutionStartedEventAttributes);
   expect(start.trigger?.properties).toEqual({ note: bulky });
 });
 
@@ -459,6 +467,57 @@ test('two routers side by side (two processes) route each due event once: one jo
     expect(entries.rows[0].n).toBe(20);
     for (let i = 0; i < 20; i++) await h.journey('crowd', `crowd-${i}`).terminate('test done');
   } finally {
+    h.startRouter();
+  }
+});
+
+test('Temporal back in one process releases the backed-off events only: an event another router has claimed keeps its lease', async () => {
+  await h.stopRouter();
+  const claimedByUs: number[] = [];
+  try {
+    const at = new Date(await h.env.currentTimeMs()).toISOString();
+    const stored = async (contactId: string) => {
+      await h.identify(contactId, {});
+      return (
+        await insertEvent(h.db, {
+          messageId: `${contactId}-1`,
+          type: 'track',
+          contactId,
+          name: 'Lease Kept',
+          occurredAt: at,
+        })
+      ).event.id;
+    };
+    // Both failed once during an outage; one is due again and claimed by a router (another
+    // process, say), the other waits for its backoff.
+    const leased = await stored('lease-kept');
+    const backedOff = await stored('lease-backed-off');
+    await markRoutingFailed(h.db, leased, 'Temporal unavailable', 0);
+    await markRoutingFailed(h.db, backedOff, 'Temporal unavailable', 60_000);
+    claimedByUs.push(...(await claimUnrouted(h.db, 30_000, 1_000)).map((e) => e.id));
+    expect(claimedByUs).toContain(leased);
+    expect(claimedByUs).not.toContain(backedOff);
+
+    // This process saw the outage end: it releases the backoffs.
+    expect(await releaseBackedOff(h.db)).toBeGreaterThanOrEqual(1);
+    const due = await h.db.query<{ id: string; due: boolean }>(
+      'SELECT id, next_route_at <= now() AS due FROM events WHERE id = ANY($1)',
+      [[leased, backedOff]],
+    );
+    expect(Object.fromEntries(due.rows.map((r) => [Number(r.id), r.due]))).toEqual({
+      [leased]: false,
+      [backedOff]: true,
+    });
+    // A second router takes the backed-off event, not the one being routed.
+    const second = (await claimUnrouted(h.db, 30_000, 1_000)).map((e) => e.id);
+    claimedByUs.push(...second);
+    expect(second).toContain(backedOff);
+    expect(second).not.toContain(leased);
+  } finally {
+    // Whatever this test claimed is due again for the router loop.
+    await h.db.query('UPDATE events SET next_route_at = now(), routing_claimed_at = NULL WHERE id = ANY($1)', [
+      claimedByUs,
+    ]);
     h.startRouter();
   }
 });

@@ -100,7 +100,7 @@ describe('every call type, at /v1/<type> and at the short path', () => {
         '/v1/a': { userId: user, previousId: `${user}-visitor` },
       }[path];
       const res = await post(path).send(body);
-      expect(res.status).toBe(202);
+      expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ contactId: user, duplicate: false });
       const [stored] = await eventsOf(user);
       if (long === '/v1/track')
@@ -171,7 +171,7 @@ describe('a flow triggered by page views', () => {
       name: 'Pricing',
       properties: { url: 'https://shop.test/pricing?plan=pro' },
     });
-    expect(pricing.status).toBe(202);
+    expect(pricing.status).toBe(200);
     expect(pricing.body.journeys.started).toEqual([
       expect.objectContaining({ flowId: 'pricing-visit', workflowId: 'journey:pricing-visit:anonymous:visitor-1' }),
     ]);
@@ -188,7 +188,7 @@ describe('a flow triggered by page views', () => {
         },
       ],
     });
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     await waitFor(
       async () => (await journeysOf('page-batch')).some((j) => j.flowId === 'pricing-visit'),
       'the pricing journey from a batch',
@@ -207,7 +207,7 @@ describe('bodies as real clients send them', () => {
         { 'content-type': 'application/json', 'content-encoding': encoding },
         zip(Buffer.from(JSON.stringify({ userId: `zip-${encoding}`, event: 'Zipped' }))),
       );
-      expect(res.status).toBe(202);
+      expect(res.status).toBe(200);
       expect(await eventsOf(`zip-${encoding}`)).toEqual([expect.objectContaining({ name: 'Zipped' })]);
     }
   });
@@ -226,7 +226,7 @@ describe('bodies as real clients send them', () => {
       { 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': 'gzip' },
       body,
     );
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ stored: 1, rejected: 0 });
   });
 
@@ -235,7 +235,7 @@ describe('bodies as real clients send them', () => {
       .post('/v1/t')
       .set('content-type', 'text/plain;charset=UTF-8')
       .send(JSON.stringify({ writeKey: WRITE_KEY, anonymousId: 'beacon-1', event: 'Beacon Sent' }));
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     const [stored] = await eventsOf('anonymous:beacon-1');
     expect(JSON.stringify(stored)).not.toContain(WRITE_KEY);
   });
@@ -259,7 +259,7 @@ describe('bodies as real clients send them', () => {
           ],
         }),
       );
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ stored: 2, rejected: 0 });
     expect((await eventsOf('anonymous:batching-1')).map((e) => e.name)).toEqual(['Page Viewed', 'Product Viewed']);
   });
@@ -270,7 +270,7 @@ describe('bodies as real clients send them', () => {
       .set('authorization', `Bearer ${API_KEY}`)
       .unset('content-type')
       .send(Buffer.from(JSON.stringify({ userId: 'no-type', event: 'Untyped' })));
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
   });
 
   test('null for every optional field, as the Python library sends it', async () => {
@@ -299,7 +299,7 @@ describe('bodies as real clients send them', () => {
       context: null,
       sentAt: null,
     });
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ stored: 2, rejected: 0 });
     expect(await eventsOf('py-1')).toEqual([
       expect.objectContaining({ type: 'identify' }),
@@ -311,7 +311,7 @@ describe('bodies as real clients send them', () => {
     const res = await post('/v1/track')
       .set('content-type', 'application/json')
       .send('{"userId": 123456789012345678901234, "event": "Big Id", "properties": {"order_id": 9007199254740993}}');
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     expect(res.body.contactId).toBe('123456789012345678901234');
     const [stored] = await eventsOf('123456789012345678901234');
     expect(stored.properties.order_id).toBe('9007199254740993');
@@ -331,14 +331,14 @@ describe('bodies as real clients send them', () => {
       timestamp: new Date(now + hour - 300_000).toISOString(),
       sentAt: new Date(now + hour).toISOString(),
     });
-    expect(single.status).toBe(202);
+    expect(single.status).toBe(200);
     const batch = await post('/v1/batch').send({
       sentAt: new Date(now - hour).toISOString(),
       batch: [
         { type: 'track', userId: 'skew-2', event: 'Skewed', timestamp: new Date(now - hour - 60_000).toISOString() },
       ],
     });
-    expect(batch.status).toBe(202);
+    expect(batch.status).toBe(200);
     // RudderStack's SDK stamps originalTimestamp, not timestamp.
     const rudder = await post('/v1/batch').send({
       sentAt: new Date(now + hour).toISOString(),
@@ -351,7 +351,7 @@ describe('bodies as real clients send them', () => {
         },
       ],
     });
-    expect(rudder.status).toBe(202);
+    expect(rudder.status).toBe(200);
     for (const [contact, ago] of [
       ['skew-1', 300_000],
       ['skew-2', 60_000],
@@ -376,7 +376,7 @@ describe('bodies as real clients send them', () => {
         { type: 'track', userId: 'big-1', event: 'Small' },
       ],
     });
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     expect(res.body.results.map((r: { outcome: string; code?: string }) => r.code ?? r.outcome)).toEqual([
       'event_too_large',
       'stored',
@@ -391,7 +391,7 @@ describe('batches', () => {
     expect(first.body.results.map((r: { outcome: string }) => r.outcome)).toEqual(['stored', 'duplicate', 'stored']);
     expect(first.body.results[1].eventId).toBe(first.body.results[0].eventId);
     const again = await post('/v1/batch').send({ batch: [item] });
-    expect(again.status).toBe(202);
+    expect(again.status).toBe(200);
     expect(again.body).toMatchObject({
       stored: 0,
       duplicates: 1,
@@ -409,7 +409,7 @@ describe('batches', () => {
       properties: { i },
     }));
     const res = await post('/v1/batch').send({ batch });
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ stored: 500, rejected: 0 });
     // One transaction: every row carries the same inserting transaction id.
     expect(
@@ -444,7 +444,7 @@ describe('batches', () => {
           { type: 'identify', userId: 'refused-1', traits: { email: 'refused@example.com' }, messageId: 'refused-c' },
         ],
       });
-      expect(res.status).toBe(202);
+      expect(res.status).toBe(200);
       expect(res.body.results.map((r: { outcome: string }) => r.outcome)).toEqual(['stored', 'rejected', 'stored']);
       expect(res.body.errors).toEqual([
         expect.objectContaining({ index: 1, messageId: 'refused-b', code: 'invalid_data' }),
@@ -493,7 +493,7 @@ describe('batches', () => {
       })),
     }));
     const answers = await Promise.all(batches.map((body) => post('/v1/batch').send(body)));
-    expect(answers.map((a) => a.status)).toEqual(batches.map(() => 202));
+    expect(answers.map((a) => a.status)).toEqual(batches.map(() => 200));
     const traits = await rows('SELECT traits FROM contacts WHERE id = ANY($1)', [contacts]);
     expect(traits).toHaveLength(10);
     for (const { traits: t } of traits)
@@ -521,7 +521,7 @@ describe('batches', () => {
           { type: 'fax', userId: 'log-1', messageId: 'log-fax' },
         ],
       });
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     const rejected = lines.filter((l) => l.msg === 'batch item rejected');
     expect(rejected).toEqual([
       expect.objectContaining({
@@ -600,7 +600,7 @@ describe('browsers: CORS on the ingestion routes only', () => {
       .send(
         JSON.stringify({ writeKey: WRITE_KEY, batch: [{ type: 'track', anonymousId: 'cors-1', event: 'From Page' }] }),
       );
-    expect(ingest.status).toBe(202);
+    expect(ingest.status).toBe(200);
     expect(ingest.headers['access-control-allow-origin']).toBe('https://shop.test');
     const admin = await supertest(h.app)
       .options('/v1/flows')

@@ -2,7 +2,7 @@
  * What a segment depends on (the router's index) and when a clock is needed at all: pure
  * functions, checked on the shapes the issue names.
  */
-import { needsClock, segmentDependencies, timeDirection } from '../audiences/segment-deps';
+import { needsClock, segmentDependencies, timeDirection } from '../flows/segment-deps';
 import type { Condition } from '../flows/schema';
 
 const spend: Condition = {

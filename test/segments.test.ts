@@ -12,7 +12,7 @@ import supertest from 'supertest';
 import { evaluate } from '../flows/conditions';
 import { loadFacts } from '../activities/facts';
 import type { Condition } from '../flows/schema';
-import { startSegmentBuild } from '../api/segments/build';
+import { startSegmentBuild } from '../services/segment-build';
 import { segmentBuildWorkflowId } from '../workflows/segment-build';
 import { recordHistory } from './helpers/histories';
 import { segmentClockWorkflowId } from '../routing/segment-clock-arming';

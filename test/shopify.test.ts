@@ -12,7 +12,7 @@ import supertest from 'supertest';
 import { createApp } from '../api/app';
 import { listIdsOf } from '../db/lists';
 import type { FlowInput } from '../flows/schema';
-import { journeyWorkflowId } from '../workflows/journey-identity';
+import { journeyWorkflowId } from '../runtime/journey-identity';
 import { waitFor } from './helpers/fake-http';
 import { API_KEY, Harness, TEST_LINKS, TEST_WEBHOOKS } from './helpers/harness';
 

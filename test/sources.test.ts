@@ -15,7 +15,13 @@ import { API_KEY, Harness } from './helpers/harness';
 
 type Json = Record<string, unknown>;
 const fixture = (name: string) => readFileSync(path.join(__dirname, 'fixtures', name), 'utf8');
-const TYPEFORM = fixture('typeform/form-response.json');
+/**
+ * Typeform's sample, dated from the clock at start: its own date, in 2018, would make the
+ * submission history (it would start no flow), and a date before the flows below go live would
+ * start none either. An hour after the start is after them (a sender's clock ahead is accepted).
+ */
+const SUBMITTED_AT = new Date(Math.floor(Date.now() / 1000) * 1000 + 3_600_000).toISOString().replace('.000Z', 'Z');
+const TYPEFORM = fixture('typeform/form-response.json').replace('2018-01-18T18:17:02Z', SUBMITTED_AT);
 const TYPEFORM_SECRET = 'typeform-webhook-secret-42';
 const EVENTBRITE_URL_TOKEN = 'src_tok_5b1f0e8a9c7d4e2f8a6b3c1d';
 
@@ -244,7 +250,7 @@ describe('Typeform: POST /v1/sources/typeform/events', () => {
       score: 9,
       favorite_city: 'London',
     });
-    expect(event.occurred_at.toISOString()).toBe('2018-01-18T18:17:02.000Z');
+    expect(event.occurred_at.toISOString()).toBe(SUBMITTED_AT.replace('Z', '.000Z'));
     expect(event.context.raw).toEqual(JSON.parse(TYPEFORM));
     expect(event.context.source).toEqual({ name: 'source', id: 'typeform', deliveryId: 'LtWXD3crgy' });
     expect(await contact('abc123456')).toMatchObject({ email: 'laura@example.com', traits: { firstName: 'Laura' } });

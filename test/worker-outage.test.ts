@@ -1,4 +1,4 @@
-/** A 202 is a promise: with the worker down, the journey runs when the worker comes back. */
+/** An accepted event (200) is a promise: with the worker down, the journey runs when the worker comes back. */
 import { Harness } from './helpers/harness';
 import { abandonedCart, cartProperties } from './fixtures/flows';
 

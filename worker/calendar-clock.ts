@@ -6,7 +6,7 @@ import {
   type calendarClockWorkflow,
   type CalendarClockInput,
 } from '../workflows/calendar-clock';
-import { JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
+import { JOURNEY_TASK_QUEUE } from '../runtime/journey-identity';
 
 /**
  * Starts the clock, or wakes the one running (signalWithStart: "already running" is no error),

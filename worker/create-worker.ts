@@ -3,10 +3,10 @@ import path from 'node:path';
 import { type NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { Logger } from '../runtime/logger';
-import { contactDataConverter } from '../runtime/payload-codec';
+import { contactDataConverter } from '../db/payload-codec';
 import { createMaintenanceActivities } from './maintenance-activities';
 import { createSegmentBuildActivities } from './segment-build-activities';
-import { JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
+import { JOURNEY_TASK_QUEUE } from '../runtime/journey-identity';
 
 export interface JourneyWorkerOptions {
   connection: NativeConnection;
@@ -52,7 +52,7 @@ export function createJourneyWorker(opts: JourneyWorkerOptions): Promise<Worker>
       : { workflowsPath: require.resolve('../workflows') }),
     // Segment builds and maintenance reach routing/ (clock arming, reconciliation), which itself
     // reaches activities/: they live here, beside the journey's activities.
-    // The journeys' payloads, encrypted with their contact's key (runtime/payload-codec.ts).
+    // The journeys' payloads, encrypted with their contact's key (db/payload-codec.ts).
     ...(opts.encryptPayloads === false ? {} : { dataConverter: contactDataConverter(opts.activities.db) }),
     activities: {
       ...createActivities(opts.activities),

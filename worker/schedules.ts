@@ -3,7 +3,7 @@
  * second worker, or a restart, finds the schedule and brings it to this definition).
  */
 import { type Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
-import { JOURNEY_TASK_QUEUE } from '../workflows/journey-identity';
+import { JOURNEY_TASK_QUEUE } from '../runtime/journey-identity';
 
 export const MAINTENANCE_SCHEDULE_ID = 'parcours-maintenance';
 export const DEFAULT_MAINTENANCE_EVERY_MS = 30_000;

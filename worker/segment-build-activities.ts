@@ -13,7 +13,7 @@
  */
 import { Context } from '@temporalio/activity';
 import type { WorkflowClient } from '@temporalio/client';
-import { timeDirection } from '../audiences/segment-deps';
+import { timeDirection } from '../flows/segment-deps';
 import { buildChunkSql, flipsInRangeSql } from '../audiences/segment-sql';
 import type { Db } from '../db/pool';
 import {

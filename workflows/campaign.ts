@@ -29,6 +29,9 @@ import {
 } from './campaign-messages';
 
 const pages = proxyActivities<Pick<CampaignActivities, 'sendCampaignPage'>>({
+  // Not handed eagerly to the worker running this workflow: any worker polling the queue takes a
+  // page, so several workers share a campaign's provider calls and Postgres work.
+  allowEagerDispatch: false,
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes' },

@@ -21,7 +21,7 @@
 import { ENGAGEMENT_EVENTS, matchesAllProperties } from '../flows/conditions';
 import type { Condition, EventCondition, FlowDefinition, PropertyCondition } from '../flows/schema';
 import type { ExitRule } from '../flows/exits';
-import type { JourneyEvent } from './messages';
+import type { JourneyEvent, MemorySnapshot } from '../flows/journey-messages';
 
 /** Event ids remembered for dedupe: redeliveries come soon after the first delivery. */
 export const SEEN_IDS_KEPT = 2_000;
@@ -32,12 +32,6 @@ export const SEEN_IDS_KEPT = 2_000;
 export const TIME_DEPENDENT_KEPT = 1_000;
 /** Engagement events for a message id this journey has not recorded yet (a race with the send's result). */
 const UNKNOWN_ENGAGEMENT_KEPT = 50;
-
-/** What continue-as-new carries: the next run rebuilds the same memory from it. */
-export interface MemorySnapshot {
-  seenIds: number[];
-  events: JourneyEvent[];
-}
 
 interface Leaf {
   condition: EventCondition;

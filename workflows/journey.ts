@@ -27,7 +27,7 @@ import {
   type JourneyResult,
   type JourneyState,
   type ResumePoint,
-} from './messages';
+} from '../flows/journey-messages';
 import { runRandomSplit, runSplit } from './steps/branch';
 import { journeyEvents, sentMessages, type StepContext, type StepResult } from './steps/context';
 import { runDelay } from './steps/delay';

@@ -1,4 +1,5 @@
 /** What the send pipeline needs from a provider: one call, an id back, or a classified error. */
+import type { PushSubscription } from '../../db/push-subscriptions';
 
 export interface OutgoingEmail {
   to: string;
@@ -15,11 +16,6 @@ export interface OutgoingEmail {
 export interface OutgoingSms {
   to: string;
   body: string;
-}
-
-export interface PushSubscription {
-  endpoint: string;
-  keys: { p256dh: string; auth: string };
 }
 
 export interface OutgoingPush {

@@ -1,47 +1,24 @@
 /**
  * `/v1/campaigns` (admin key): define a campaign, send or schedule it, pause, resume or cancel
  * it, and read its progress and numbers. Sending is one Temporal workflow per run
- * (workflows/campaign.ts); this router only starts and signals it.
+ * (workflows/campaign.ts), started and signalled by services/campaigns.ts.
  */
 import { Router } from 'express';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowClient } from '@temporalio/client';
-import { WorkflowIdReusePolicy, type SignalDefinition } from '@temporalio/common';
-import { DateTime } from 'luxon';
-import { campaignInput, variantMessage, type CampaignDefinition, type CampaignMessage } from '../../campaigns/schema';
-import {
-  audienceZones,
-  campaignHoldoutStats,
-  campaignProgress,
-  getCampaign,
-  listCampaigns,
-  runZones,
-  saveCampaign,
-  setCampaignStatus,
-} from '../../db/campaigns';
-import type { Db } from '../../db/pool';
-import { DEFAULT_CONVERSION_WINDOW_DAYS, flowStats } from '../../db/stats';
-import {
-  EARLIEST_ZONE,
-  frozenWindowOf,
-  momentOccurrence,
-  sendWindowOf,
-  type LocalSend,
-  type SendWindow,
-} from '../../campaigns/occurrences';
+import type { SignalDefinition } from '@temporalio/common';
+import { campaignInput, type CampaignDefinition } from '../../campaigns/schema';
+import { listCampaigns } from '../../db/campaigns';
+import { DEFAULT_CONVERSION_WINDOW_DAYS } from '../../db/stats';
 import { slug } from '../../flows/schema';
-import { engineFor, templateFields } from '../../flows/templates';
-import type { Issue } from '../../flows/validate';
-import { JOURNEY_TASK_QUEUE } from '../../workflows/journey-identity';
+import { cancelCampaignSignal, pauseCampaignSignal, resumeCampaignSignal } from '../../workflows/campaign-messages';
 import {
-  campaignScheduleWorkflowId,
-  campaignWorkflowId,
-  cancelCampaignSignal,
-  pauseCampaignSignal,
-  resumeCampaignSignal,
-  type CampaignRunInput,
-} from '../../workflows/campaign-messages';
-import type { campaignRunWorkflow, campaignScheduleWorkflow } from '../../workflows/campaign';
-import { HttpError, invalid, notFound } from '../errors';
+  campaignStats,
+  campaignWithProgress,
+  saveCampaignDefinition,
+  signalCampaign,
+  startCampaign,
+  type CampaignDeps,
+} from '../../services/campaigns';
+import { invalid } from '../errors';
 import { parseOr400, storableParam } from '../validate';
 import { z } from 'zod';
 import { EVENTS } from '../../flows/event-names';
@@ -51,140 +28,16 @@ const statsQuery = z.strictObject({
   goalEvent: z.string().min(1).max(200).default(EVENTS.orderCompleted),
 });
 
-/** Lists and segments the audience names that do not exist, as issues with their path. */
-async function audienceIssues(db: Db, c: CampaignDefinition): Promise<Issue[]> {
-  const issues: Issue[] = [];
-  const check = async (table: 'lists' | 'segments', ids: string[], path: (string | number)[]) => {
-    if (ids.length === 0) return;
-    const { rows } = await db.query<{ id: string }>(`SELECT id FROM ${table} WHERE id = ANY($1)`, [ids]);
-    const known = new Set(rows.map((r) => r.id));
-    ids.forEach(
-      (id, i) =>
-        known.has(id) ||
-        issues.push({ path: [...path, i], message: `no ${table === 'lists' ? 'list' : 'segment'} "${id}"` }),
-    );
-  };
-  await check('lists', c.audience.lists, ['audience', 'lists']);
-  await check('segments', c.audience.segments, ['audience', 'segments']);
-  await check('lists', c.audience.exclude.lists, ['audience', 'exclude', 'lists']);
-  await check('segments', c.audience.exclude.segments, ['audience', 'exclude', 'segments']);
-  return issues;
-}
-
-/** Liquid syntax of the message's fields, checked at save as flows are. */
-function templateIssues(c: CampaignDefinition): Issue[] {
-  const messages: [(string | number)[], CampaignMessage][] = [
-    [['message'], c.message],
-    ...(c.abTest?.variants ?? []).map((v, i): [(string | number)[], CampaignMessage] => [
-      ['abTest', 'variants', i],
-      variantMessage(c, v.id),
-    ]),
-  ];
-  return messages.flatMap(([path, message]) =>
-    Object.entries(templateFields(message)).flatMap(([field, source]) => {
-      try {
-        engineFor(message, field).parse(source);
-        return [];
-      } catch (err) {
-        return [{ path: [...path, ...field.split('.')], message: `template error: ${(err as Error).message}` }];
-      }
-    }),
-  );
-}
-
-/**
- * A one-off run's input from the schedule: when it starts, and the local hour if any. A moment
- * schedule is resolved now (`now`, ms) to its next occurrence; 409 when it has none.
- */
-export function runInputOf(campaign: CampaignDefinition, sendNow: boolean, now: number = Date.now()): CampaignRunInput {
-  const base: CampaignRunInput = { v: 1, campaign, runId: campaign.id };
-  const { schedule } = campaign;
-  if (!sendNow && schedule.type === 'moment') {
-    const next = momentOccurrence(schedule, now);
-    if (!next)
-      throw new HttpError(409, 'no_occurrence', `calendar moment "${schedule.moment}" has no date in the coming years`);
-    return { ...base, startAt: next.startAt, local: next.local };
-  }
-  if (sendNow || schedule.type !== 'at') return base;
-  if (!schedule.localTime) return { ...base, startAt: Date.parse(schedule.at) };
-  const date = DateTime.fromISO(schedule.at, { setZone: true }).toISODate() ?? schedule.at.slice(0, 10);
-  const startAt = DateTime.fromISO(`${date}T${schedule.localTime}`, { zone: EARLIEST_ZONE }).toMillis();
-  return { ...base, startAt, local: { date, time: schedule.localTime } };
-}
-
-/**
- * The local send a campaign's next run makes, resolved at `now` as scheduling would resolve it;
- * a yearly moment: the first occurrence without a run yet. Undefined: no local hour, or no date.
- */
-function nextLocalSend(c: CampaignDefinition, runIds: Set<string>, now: number): LocalSend | undefined {
-  const { schedule } = c;
-  if (schedule.type === 'moment' && schedule.yearly) {
-    let since: string | undefined;
-    for (let tries = 0; tries < 3; tries += 1) {
-      const next = momentOccurrence(schedule, now, { since, thisRun: false });
-      if (!next) return undefined;
-      if (!runIds.has(`${c.id}@${new Date(next.startAt).toISOString()}`)) return next.local;
-      since = next.moment;
-    }
-    return undefined;
-  }
-  if (schedule.type === 'moment') return momentOccurrence(schedule, now)?.local;
-  if (schedule.type === 'at' && schedule.localTime) return runInputOf(c, false, now).local;
-  return undefined;
-}
-
-export function campaignsRouter(deps: {
-  db: Db;
-  workflows: WorkflowClient;
-  /** The clock a moment schedule is resolved by (ms): Temporal's, which tests move (default: the machine's). */
-  now?: () => number | Promise<number>;
-  defaultTimezone?: string;
-}): Router {
+export function campaignsRouter(deps: CampaignDeps): Router {
   const router = Router();
   router.param('id', storableParam('id'));
-
-  const load = async (id: string) => {
-    const campaign = await getCampaign(deps.db, id);
-    if (!campaign) throw notFound(`campaign "${id}"`);
-    return campaign;
-  };
-  /** Recurring and yearly moment campaigns are sent by a scheduler workflow, one run per occurrence. */
-  const scheduled = (c: CampaignDefinition) =>
-    c.schedule.type === 'recurring' || (c.schedule.type === 'moment' && c.schedule.yearly === true);
-  const workflowIdOf = (c: CampaignDefinition) =>
-    scheduled(c) ? campaignScheduleWorkflowId(c.id) : campaignWorkflowId(c.id);
 
   router.get('/', async (_req, res) => {
     res.json({ campaigns: await listCampaigns(deps.db) });
   });
 
-  /**
-   * When a local-time campaign goes out, zone by zone: its run's recipients once frozen, else its
-   * audience as it is now at the resolved occurrence (issue 16: shown before it starts).
-   */
-  const sendWindow = async (
-    c: CampaignDefinition,
-    runs: Awaited<ReturnType<typeof campaignProgress>>,
-  ): Promise<SendWindow | null> => {
-    const { schedule } = c;
-    const time = schedule.type === 'moment' ? schedule.at : schedule.type === 'at' ? schedule.localTime : undefined;
-    if (time === undefined) return null;
-    const current = runs.at(-1);
-    if (current && !(schedule.type === 'moment' && schedule.yearly)) {
-      // A one-off run, frozen once sending started: its recipients' own send instants.
-      const rows = await runZones(deps.db, current.runId);
-      const first = rows[0] && DateTime.fromMillis(rows[0].at, { zone: rows[0].zone }).toISODate();
-      if (first) return frozenWindowOf({ date: first, time }, rows);
-    }
-    const next = nextLocalSend(c, new Set(runs.map((r) => r.runId)), await (deps.now ?? Date.now)());
-    if (!next) return null;
-    return sendWindowOf(next, await audienceZones(deps.db, c.audience, deps.defaultTimezone ?? 'UTC'));
-  };
-
   router.get('/:id', async (req, res) => {
-    const campaign = await load(req.params.id);
-    const runs = await campaignProgress(deps.db, campaign.id);
-    res.json({ ...campaign, runs, sendWindow: await sendWindow(campaign.definition, runs) });
+    res.json(await campaignWithProgress(deps, req.params.id));
   });
 
   router.put('/:id', async (req, res) => {
@@ -193,104 +46,29 @@ export function campaignsRouter(deps: {
     if (parsed.id !== undefined && parsed.id !== id)
       throw invalid([{ path: ['id'], message: `body id "${parsed.id}" does not match the URL ("${id}")` }]);
     const definition: CampaignDefinition = { ...parsed, id };
-    const issues = [...templateIssues(definition), ...(await audienceIssues(deps.db, definition))];
-    if (issues.length > 0) throw invalid(issues, 'campaign is invalid');
-    const saved = await saveCampaign(deps.db, definition);
-    if (!saved)
-      throw new HttpError(
-        409,
-        'campaign_sending',
-        `campaign "${id}" is scheduled, sending or paused: cancel it before changing it`,
-      );
+    const saved = await saveCampaignDefinition(deps.db, definition);
     res.status(saved.created ? 201 : 200).json(saved.campaign);
   });
 
-  const start =
-    (sendNow: boolean) => async (req: import('express').Request<{ id: string }>, res: import('express').Response) => {
-      const { definition } = await load(req.params.id);
-      const options = { taskQueue: JOURNEY_TASK_QUEUE, workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE };
-      try {
-        if (scheduled(definition) && !sendNow) {
-          await deps.workflows.start<typeof campaignScheduleWorkflow>('campaignScheduleWorkflow', {
-            ...options,
-            workflowId: campaignScheduleWorkflowId(definition.id),
-            args: [{ v: 1, campaign: definition, occurrences: 0 }],
-          });
-        } else {
-          const input = runInputOf(definition, sendNow, await (deps.now ?? Date.now)());
-          await deps.workflows.start<typeof campaignRunWorkflow>('campaignRunWorkflow', {
-            ...options,
-            workflowId: campaignWorkflowId(input.runId),
-            args: [input],
-          });
-        }
-      } catch (err) {
-        if (err instanceof WorkflowExecutionAlreadyStartedError)
-          throw new HttpError(409, 'already_started', `campaign "${definition.id}" was already sent or scheduled`);
-        throw err;
-      }
-      const status = sendNow || definition.schedule.type === 'now' ? 'sending' : 'scheduled';
-      await setCampaignStatus(deps.db, definition.id, status);
-      res.status(202).json({ id: definition.id, status });
-    };
-  router.post('/:id/send', start(true));
-  router.post('/:id/schedule', start(false));
+  router.post('/:id/send', async (req, res) => {
+    res.status(202).json(await startCampaign(deps, req.params.id, true));
+  });
+  router.post('/:id/schedule', async (req, res) => {
+    res.status(202).json(await startCampaign(deps, req.params.id, false));
+  });
 
   const signalRoute = (action: 'pause' | 'resume' | 'cancel', signal: SignalDefinition) =>
     router.post(`/:id/${action}`, async (req, res) => {
-      const { definition, status } = await load(req.params.id);
-      // A recurring campaign sent once by hand (send) has a run, not a schedule: signal what runs.
-      const ids = [...new Set([workflowIdOf(definition), campaignWorkflowId(definition.id)])];
-      let signalled = false;
-      for (const workflowId of ids) {
-        try {
-          const handle = deps.workflows.getHandle(workflowId);
-          if ((await handle.describe()).status.name !== 'RUNNING') continue;
-          await handle.signal(signal);
-          signalled = true;
-        } catch (err) {
-          if (!(err instanceof WorkflowNotFoundError)) throw err;
-        }
-      }
-      if (!signalled)
-        throw new HttpError(
-          409,
-          'not_running',
-          `campaign "${definition.id}" is not sending or scheduled (status ${status})`,
-        );
-      res.status(202).json({ id: definition.id, requested: action });
+      await signalCampaign(deps, req.params.id, signal);
+      res.status(202).json({ id: req.params.id, requested: action });
     });
   signalRoute('pause', pauseCampaignSignal);
   signalRoute('resume', resumeCampaignSignal);
   signalRoute('cancel', cancelCampaignSignal);
 
-  /** Per variant, like a flow's steps: sent, skipped by reason, engagement, last-touch conversions. */
   router.get('/:id/stats', async (req, res) => {
     const query = parseOr400(statsQuery, { ...req.query });
-    const campaign = await load(req.params.id);
-    const stats = await flowStats(deps.db, campaign.id, {
-      campaign: true,
-      conversionWindowDays: query.conversionWindowDays,
-      goalEvent: query.goalEvent,
-    });
-    const { pending: _pending, ...totals } = { pending: 0, ...stats.totals };
-    const { entered: _entered, exited: _exited, ...messages } = totals;
-    const runs = await campaignProgress(deps.db, campaign.id);
-    const holdout = await campaignHoldoutStats(deps.db, campaign.id, {
-      goalEvent: query.goalEvent,
-      windowDays: stats.conversionWindowDays,
-    });
-    res.json({
-      campaignId: campaign.id,
-      goalEvent: query.goalEvent,
-      conversionWindowDays: stats.conversionWindowDays,
-      recipients: runs.reduce((n, r) => n + r.recipients, 0),
-      totals: messages,
-      variants: (stats.versions[0]?.steps ?? []).map(({ stepId, ...counts }) => ({ variant: stepId, ...counts })),
-      runs,
-      /** Treated against control (holdout campaigns), per contact from the send moment; null without a holdout. */
-      holdout,
-    });
+    res.json(await campaignStats(deps.db, req.params.id, query));
   });
 
   return router;

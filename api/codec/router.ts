@@ -1,7 +1,7 @@
 /**
  * The codec endpoint of the Temporal UI and CLI (`POST /v1/codec/decode`, `/encode`, admin keys):
  * support reads a journey's payloads decoded, while its contact exists. An erased contact's
- * payloads come back as they are, encrypted: their key is gone (runtime/payload-codec.ts).
+ * payloads come back as they are, encrypted: their key is gone (db/payload-codec.ts).
  *
  *   temporal workflow show -w 'journey:<flow>:<contact>' \
  *     --codec-endpoint http://127.0.0.1:3000/v1/codec --codec-auth "Bearer $API_KEY"
@@ -10,7 +10,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { Payload } from '@temporalio/common';
 import type { Db } from '../../db/pool';
-import { ContactPayloadCodec } from '../../runtime/payload-codec';
+import { ContactPayloadCodec } from '../../db/payload-codec';
 import { parseOr400 } from '../validate';
 
 const base64 = z

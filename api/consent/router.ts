@@ -2,7 +2,7 @@
  * Public routes behind the links in our messages, no login: the preference page behind the
  * unsubscribe link (channels, and lists once wired) with RFC 8058 one-click POST kept as it
  * was, the double opt-in confirm page, the open pixel and click redirects. GETs only show pages,
- * since link scanners prefetch them; POSTs change things. Tokens are signed (engagement/tokens.ts).
+ * since link scanners prefetch them; POSTs change things. Tokens are signed (sending/tokens.ts).
  */
 import express, { Router, type Request } from 'express';
 import { CONSENT_CHANNELS, type ConsentChannel, type ConsentEmailPolicy } from '../../audiences/consent-policy';
@@ -11,12 +11,12 @@ import { getContact } from '../../db/contacts';
 import { getMessage } from '../../db/messages';
 import { inTransaction, type Queryable } from '../../db/pool';
 import { pushSubscriptionsOf } from '../../db/push-subscriptions';
-import { linkExpired, verifyLink } from '../../engagement/tokens';
+import { linkExpired, verifyLink } from '../../sending/tokens';
 import { recordEngagement } from '../../engagement/record';
 import { PendingEngagement } from '../../engagement/pending';
-import type { LinkSettings } from '../../engagement/links';
+import type { LinkSettings } from '../../sending/links';
 import { routeStored } from '../../routing/router';
-import { addressHash } from '../../audiences/double-opt-in';
+import { addressHash } from '../../engagement/double-opt-in';
 import type { IngestDeps } from '../events/ingest';
 import { contactLanguage, ENGLISH_ONLY, translator, type Texts, type TextKey } from '../../locales/texts';
 import {

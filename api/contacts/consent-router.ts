@@ -6,7 +6,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { consentChannel, consentStatus, type ConsentEmailPolicy } from '../../audiences/consent-policy';
-import { sendConfirmation, type ConfirmationOutcome, type ConfirmationSender } from '../../audiences/double-opt-in';
+import { sendConfirmation, type ConfirmationOutcome, type ConfirmationSender } from '../../engagement/double-opt-in';
 import { consentHistory, consentOf, lastConsentEventId, writeConsent } from '../../db/consent';
 import { canonicalContactId } from '../../db/contact-merge';
 import { getContact } from '../../db/contacts';

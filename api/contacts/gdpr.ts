@@ -11,7 +11,7 @@ import { inTransaction, type Db } from '../../db/pool';
 import { legacySegmentClockWorkflowId, segmentClockWorkflowId } from '../../routing/segment-clock-arming';
 import type { Logger } from '../../runtime/logger';
 import { HttpError } from '../errors';
-import { contactProfile } from './profile';
+import { contactProfile } from '../../services/contact-profile';
 
 export const ERASURE_REASON = 'contact erased (GDPR erasure request)';
 

@@ -4,7 +4,7 @@
  * problem it has, each naming its field, and is skipped; the import goes on.
  */
 import { z } from 'zod';
-import { unstorableJson } from '../storable-json';
+import { unstorableJson } from '../../connectors/storable-json';
 import { MAX_ID_LENGTH } from '../validate';
 import type { RowError } from '../../db/imports';
 

@@ -17,8 +17,9 @@ import { PAGE_VIEWED, SCREEN_VIEWED } from '../events/prepare';
 import { getImport, importErrors, listImports } from '../../db/imports';
 import type { Logger } from '../../runtime/logger';
 import { eraseContact, streamExport } from './gdpr';
-import { discardRest, importFormat, runImport } from './import';
-import { contactProfile } from './profile';
+import { runImport } from '../../services/contact-import';
+import { discardRest, importFormat, readImportRows } from './import';
+import { contactProfile } from '../../services/contact-profile';
 import { encodeContactCursor, findContacts } from './search';
 
 const pushSubscription = z.looseObject({
@@ -82,7 +83,7 @@ export function contactImportRouter(deps: ContactsDeps): Router {
       );
     let record: Awaited<ReturnType<typeof runImport>>;
     try {
-      record = await runImport(deps, req, { format, gzip: encoding === 'gzip' });
+      record = await runImport(deps, format, () => readImportRows(req, { format, gzip: encoding === 'gzip' }));
     } catch (err) {
       await discardRest(req);
       throw err;

@@ -9,18 +9,19 @@
  * `erased` with a 2xx, so client libraries do not retry it forever.
  */
 import type { ProvenConsent } from '../../connectors/segment';
-import { sendConfirmation, type ConfirmationOutcome, type ConfirmationSender } from '../../audiences/double-opt-in';
+import { sendConfirmation, type ConfirmationOutcome, type ConfirmationSender } from '../../engagement/double-opt-in';
 import { getContact } from '../../db/contacts';
 import { erasedAmong, isErasedIdRefusal } from '../../db/contact-erase';
 import type { Db } from '../../db/pool';
 import type { RoutingResult } from '../../routing/route-event';
+import { flowsOfPass, historyOf, liveFlowsNow } from '../../routing/flows-of-pass';
 import { BACKGROUND_ROUTING_LEASE_MS, routeInBackground } from '../../routing/route-many';
 import { INLINE_ROUTING_DEADLINE_MS, routeStored, type RouterDeps } from '../../routing/router';
 import { HttpError } from '../errors';
-import { prepareCall, type CallEnvelope, type PreparedCall } from './prepare';
+import { prepareCall, type CallEnvelope } from './prepare';
 import type { CallType } from './paths';
 import type { IdentifyPayload, TrackPayload } from './schemas';
-import { storeCalls, type StoreOutcome } from './store';
+import { storeCalls, type PreparedCall, type StoreOutcome } from '../../services/event-store';
 
 export interface IngestDeps extends RouterDeps {
   /** Sends the double opt-in email of an email subscription asked with a write key; without it, it stays pending. */
@@ -36,6 +37,12 @@ export interface IngestResult {
   contactId: string;
   /** True when this messageId was accepted before: nothing new was stored. */
   duplicate: boolean;
+  /**
+   * Stored as history: sent with `context.historical: true`, or older than the entry window of
+   * every live flow it could start (flows/entry-time.ts). It feeds the profile and segments and
+   * starts no journey.
+   */
+  history: boolean;
   routing: 'done' | 'deferred';
   journeys?: RoutingResult;
   /**
@@ -124,6 +131,7 @@ async function ingestPrepared(deps: IngestDeps, call: PreparedCall): Promise<Ing
     eventId: event.id,
     contactId: event.contactId,
     duplicate: outcome.status === 'duplicate',
+    history: await historyOf(liveFlowsNow(deps.db), event),
     ...(outcome.status === 'stored' && outcome.confirmEmail
       ? {
           consent: {
@@ -148,7 +156,15 @@ async function ingestPrepared(deps: IngestDeps, call: PreparedCall): Promise<Ing
 export const BATCH_ROUTING_LEASE_MS = BACKGROUND_ROUTING_LEASE_MS;
 
 export type ItemOutcome =
-  | { index: number; messageId: string; outcome: 'stored' | 'duplicate'; eventId: number; contactId: string }
+  | {
+      index: number;
+      messageId: string;
+      outcome: 'stored' | 'duplicate';
+      eventId: number;
+      contactId: string;
+      /** Stored as history (see IngestResult.history). */
+      history: boolean;
+    }
   | { index: number; messageId: string; outcome: 'erased' }
   | {
       index: number;
@@ -187,6 +203,8 @@ export async function ingestBatch(deps: IngestDeps, items: unknown[], envelope: 
     { routeWithinMs: BATCH_ROUTING_LEASE_MS, log: deps.log },
   );
   const toRoute = [];
+  // The live flows are read once for the batch, and only for events old enough to be history.
+  const flows = flowsOfPass(deps.db);
   for (const [i, { index, call }] of valid.entries()) {
     const outcome = stored[i];
     if (outcome.status === 'refused') {
@@ -206,6 +224,7 @@ export async function ingestBatch(deps: IngestDeps, items: unknown[], envelope: 
       outcome: outcome.status,
       eventId: outcome.event.id,
       contactId: outcome.event.contactId,
+      history: await historyOf(flows, outcome.event),
     };
     if (outcome.status === 'stored') toRoute.push(outcome.event);
   }

@@ -4,9 +4,10 @@
  * strict JSON parser).
  */
 
+import { CALL_TYPES, type CallType } from '../../connectors/segment';
+
 /** Segment call types, each at `/v1/<type>` and at the short path analytics.js posts to. */
-export const CALL_TYPES = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;
-export type CallType = (typeof CALL_TYPES)[number];
+export { CALL_TYPES, type CallType };
 
 export const SHORT_PATHS: Record<string, CallType> = {
   t: 'track',

@@ -5,10 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { WriteKeyRequest } from '../../audiences/consent-policy';
-import type { ProvenConsent } from '../../connectors/segment';
 import type { Issue } from '../../flows/validate';
-import { unstorableJson } from '../storable-json';
+import { unstorableJson } from '../../connectors/storable-json';
 import { parseRequest } from '../validate';
+import type { PreparedCall } from '../../services/event-store';
 import { CALL_TYPES, type CallType } from './paths';
 import {
   callSchemas,
@@ -25,34 +25,6 @@ import {
 /** Page and screen calls are stored as these track events, so flows trigger on and filter them. */
 export const PAGE_VIEWED = 'Page Viewed';
 export const SCREEN_VIEWED = 'Screen Viewed';
-
-export type StoredType = 'track' | 'identify' | 'group' | 'alias';
-
-export interface PreparedCall {
-  callType: CallType;
-  messageId: string;
-  /** The contact as the call names it (userId, else `anonymous:<anonymousId>`), before merges. */
-  contactId: string;
-  /** Contacts this call says are `contactId` (alias; identify with both ids), merged into it. */
-  mergeFrom: string[];
-  /** When it exists, this contact is merged too (an alias's previousId may be a former userId). */
-  mergeFromIfExists?: string;
-  /** Traits merged into the contact's profile. */
-  traits: Record<string, unknown>;
-  group?: { groupId: string; traits: Record<string, unknown> };
-  type: StoredType;
-  name?: string;
-  properties: Record<string, unknown>;
-  context: Record<string, unknown>;
-  occurredAt: string;
-  /**
-   * Set when the call came with a write key (public, in a web page): the request it came in, the proof of what it
-   * asks. Such a call cannot grant consent, change a known contact's email or phone, or join lists.
-   */
-  writeKey?: WriteKeyRequest;
-  /** Consent decisions a connector read from its platform, with their proof (never from a client's body). */
-  consent?: ProvenConsent[];
-}
 
 export interface Rejection {
   code: string;

@@ -11,6 +11,13 @@ import { ingestBatch, ingestCall, type IngestDeps, type ItemOutcome } from './in
 import { BATCH_PATHS, CALL_TYPES, SHORT_PATHS, type CallType } from './paths';
 import { batchEnvelope } from './schemas';
 
+/**
+ * An accepted call or batch is answered as Segment's API answers: 200 with `"success": true`,
+ * our own fields beside it. Segment's 1.x Python library and RudderStack's Python SDK take any
+ * other status for a failure (and retry the batch for minutes, though it was stored).
+ */
+const ACCEPTED = 200;
+
 const isObject = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === 'object' && !Array.isArray(value);
 
@@ -21,13 +28,16 @@ export function eventsRouter(deps: IngestDeps): Router {
     (type: CallType): RequestHandler =>
     async (req, res) => {
       const receivedAt = Date.now();
-      res.status(202).json(await ingestCall(deps, req.body, type, { receivedAt, ...fromWriteKey(req, res) }));
+      res.status(ACCEPTED).json({
+        success: true,
+        ...(await ingestCall(deps, req.body, type, { receivedAt, ...fromWriteKey(req, res) })),
+      });
     };
   for (const type of CALL_TYPES) router.post(`/${type}`, single(type));
   for (const [short, type] of Object.entries(SHORT_PATHS)) router.post(`/${short}`, single(type));
 
   // Items are validated one by one (a bad item is reported with its index, the others are
-  // stored), then stored together in one transaction and answered once durable: 202 with each
+  // stored), then stored together in one transaction and answered once durable: 200 with each
   // item's outcome. Only a batch of which nothing is valid is a 400.
   router.post([...BATCH_PATHS], async (req, res) => {
     const receivedAt = Date.now();
@@ -59,7 +69,7 @@ export function eventsRouter(deps: IngestDeps): Router {
       );
     deps.log.info({ ...summary, ms: Date.now() - receivedAt }, 'batch stored');
     const answer = { ...summary, results: outcomes, errors: rejected };
-    if (summary.accepted > 0) return void res.status(202).json(answer);
+    if (summary.accepted > 0) return void res.status(ACCEPTED).json({ success: true, ...answer });
     const error = new HttpError(
       400,
       'invalid_request',

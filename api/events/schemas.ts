@@ -74,7 +74,13 @@ const common = {
   originalTimestamp: timestamp.optional(),
   /** When the client sent the call: Segment corrects `timestamp` by receivedAt - sentAt. */
   sentAt: timestamp.optional(),
-  context: z.looseObject({ traits: record.optional() }).optional(),
+  context: z
+    .looseObject({
+      traits: record.optional(),
+      /** The call is history (an import of the past): stored, counted, and it starts no flow. */
+      historical: z.boolean().optional(),
+    })
+    .optional(),
 };
 
 const identified = (value: { userId?: string; anonymousId?: string }) =>
@@ -175,7 +181,9 @@ export function plainTrack(item: Record<string, unknown>): TrackPayload | undefi
   const context = item.context;
   if (
     context !== undefined &&
-    (!isPlainRecord(context) || (context.traits !== undefined && !isPlainRecord(context.traits)))
+    (!isPlainRecord(context) ||
+      (context.traits !== undefined && !isPlainRecord(context.traits)) ||
+      (context.historical !== undefined && typeof context.historical !== 'boolean'))
   )
     return undefined;
   const userId = plainId(item.userId);

@@ -14,15 +14,15 @@ import {
 } from '../../db/flows';
 import { inTransaction, type Db } from '../../db/pool';
 import { renderContext } from '../../sending/render-context';
-import { isCalendarTriggered } from '../../calendar/date-triggers';
+import { isCalendarTriggered } from '../../flows/date-triggers';
 import { flowId, type FlowDefinition, type FlowStatus } from '../../flows/schema';
 import { renderFields, templateFields } from '../../flows/templates';
 import { validateFlow } from '../../flows/validate';
 import { notifyInBackground, type FlowStatusDeps } from '../../routing/flow-status';
 import { wakeCalendarClock } from '../../worker/calendar-clock';
 import { HttpError, invalid, notFound } from '../errors';
-import { ensureInactivitySegment } from './inactivity-segment';
-import { unstorableJson } from '../storable-json';
+import { ensureInactivitySegment } from '../../services/inactivity-segment';
+import { unstorableJson } from '../../connectors/storable-json';
 import { parseOr400, storableParam } from '../validate';
 import { EVENTS } from '../../flows/event-names';
 
@@ -91,12 +91,22 @@ export function flowsRouter(deps: FlowStatusDeps & { db: Db }): Router {
     res.json(await load(req.params.id));
   });
 
+  /**
+   * `liveSince` is what the GET shows of the flow's life, not of its content: a PUT of what a GET
+   * answered (minus createdAt and updatedAt, as before it existed) is taken, and the field ignored.
+   */
+  const withoutReadOnly = (body: unknown): unknown => {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) return body;
+    const { liveSince: _liveSince, ...rest } = body as Record<string, unknown>;
+    return rest;
+  };
+
   /** Create or replace. A changed flow gets a new version; running journeys keep theirs. */
   router.put('/:id', async (req, res) => {
     const id = parseOr400(flowId, req.params.id);
     const unstorable = unstorableJson(req.body);
     if (unstorable) throw invalid([unstorable], 'flow is invalid');
-    const validated = validateFlow(req.body);
+    const validated = validateFlow(withoutReadOnly(req.body));
     if (!validated.success) throw invalid(validated.issues, 'flow is invalid');
     if (validated.data.id !== undefined && validated.data.id !== id) {
       throw invalid([{ path: ['id'], message: `body id "${validated.data.id}" does not match the URL ("${id}")` }]);

@@ -17,7 +17,7 @@ import express, { type RequestHandler } from 'express';
 import { jsonStructure, parseExactJson } from '../../connectors/exact-json';
 import { isIngestionPath } from '../events/paths';
 import { HttpError, invalid } from '../errors';
-import { MAX_JSON_DEPTH } from '../storable-json';
+import { MAX_JSON_DEPTH } from '../../connectors/storable-json';
 import { MAX_BODY } from './json-body';
 
 /** Nesting allowed in a whole body (a batch of events, each allowed MAX_JSON_DEPTH). */

@@ -8,7 +8,7 @@
  */
 import express, { type RequestHandler } from 'express';
 import { HttpError, invalid } from '../errors';
-import { MAX_JSON_DEPTH, unstorableJson } from '../storable-json';
+import { MAX_JSON_DEPTH, unstorableJson } from '../../connectors/storable-json';
 
 const JSON_TYPES = ['application/json', 'application/*+json', 'text/plain'];
 

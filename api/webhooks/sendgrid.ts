@@ -11,7 +11,7 @@ import { recordEngagements, type EngagementInput, type EngagementOutcome } from 
 import type { IngestDeps } from '../events/ingest';
 import type { Issue } from '../../flows/validate';
 import { HttpError } from '../errors';
-import { storableInstant } from '../storable-json';
+import { storableInstant } from '../../connectors/storable-json';
 import { parseRequest } from '../validate';
 
 export const SIGNATURE_HEADER = 'x-twilio-email-event-webhook-signature';

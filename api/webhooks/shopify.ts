@@ -10,7 +10,7 @@ import { verifyBase64HmacSha256 } from '../../connectors/signature';
 import { isShopifyTopic, mapShopifyWebhook, refundOrderId } from '../../connectors/shopify';
 import { findOrderContact } from '../../db/shop-orders';
 import { HttpError } from '../errors';
-import { storableInstant } from '../storable-json';
+import { storableInstant } from '../../connectors/storable-json';
 import type { IngestDeps } from '../events/ingest';
 import { ingestDelivery, parseWebhookJson, requiredHeader } from './shop-ingest';
 

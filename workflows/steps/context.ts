@@ -3,7 +3,7 @@ import type { EventFacts } from '../../flows/conditions';
 import type { ExitRule } from '../../flows/exits';
 import type { FlowDefinition } from '../../flows/schema';
 import type { EventMemory } from '../event-memory';
-import type { JourneyEvent, JourneyInput, JourneyState, ResumePoint } from '../messages';
+import type { JourneyEvent, JourneyInput, JourneyState, ResumePoint } from '../../flows/journey-messages';
 
 /** What every step executor gets: the journey's input, identity and live state. */
 export interface StepContext {

@@ -11,9 +11,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { EmailProvider } from '../activities/providers/types';
 import { ProviderError } from '../activities/providers/types';
 import { DEFAULT_LEASE_MS, handOver, underClaim } from '../activities/send-claim';
-import { DEFAULT_FLOW_PRIORITY } from './frequency-cap';
-import type { LinkSettings } from '../engagement/links';
-import { signLink } from '../engagement/tokens';
+import { DEFAULT_FLOW_PRIORITY } from '../audiences/frequency-cap';
+import type { LinkSettings } from '../sending/links';
+import { signLink } from '../sending/tokens';
 import {
   claimMessage,
   finishAttempt,
@@ -29,7 +29,7 @@ import { contactLanguage, ENGLISH_ONLY, senderOf, translator, type Texts, type T
 /** How long a confirmation link works. */
 export const CONFIRM_LINK_TTL_MS = 7 * 86_400_000;
 
-/** What the API needs to send confirmations (the lead wires it from runtime/providers.ts). */
+/** What the API needs to send confirmations (the lead wires it from stack/providers.ts). */
 export interface ConfirmationSender {
   email: EmailProvider;
   from: string;

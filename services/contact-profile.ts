@@ -3,11 +3,12 @@
  * and segments it is in now, and its computed attributes. An id merged into another contact
  * (an anonymous visitor who logged in) shows that contact.
  */
-import { canonicalContactId } from '../../db/contact-merge';
-import { contactMemberships, tableExists, type Membership } from '../../db/contact-search';
-import { getStats, type ContactStats } from '../../db/contact-stats';
-import { getContact, type Contact } from '../../db/contacts';
-import type { Queryable } from '../../db/pool';
+import { consentRecordsOf } from '../db/consent';
+import { canonicalContactId } from '../db/contact-merge';
+import { contactMemberships, tableExists, type Membership } from '../db/contact-search';
+import { getStats, type ContactStats } from '../db/contact-stats';
+import { getContact, type Contact } from '../db/contacts';
+import type { Queryable } from '../db/pool';
 
 const CHANNELS = ['email', 'sms', 'push'] as const;
 
@@ -26,12 +27,9 @@ export interface ContactProfile extends Contact {
   computed: ContactStats;
 }
 
-export async function consentOf(q: Queryable, contactId: string): Promise<ContactProfile['consent']> {
+async function consentOf(q: Queryable, contactId: string): Promise<ContactProfile['consent']> {
   if (!(await tableExists(q, 'contact_consent'))) return null;
-  const { rows } = await q.query<{ channel: string; state: ConsentState }>(
-    "SELECT channel, to_jsonb(c) - 'contact_id' - 'channel' AS state FROM contact_consent c WHERE contact_id = $1",
-    [contactId],
-  );
+  const rows = await consentRecordsOf(q, contactId);
   const of = (channel: string): ConsentState =>
     rows.find((r) => r.channel === channel)?.state ?? { status: 'never_asked' };
   return { email: of('email'), sms: of('sms'), push: of('push') };

@@ -5,17 +5,16 @@
  * are members from the start without a Segment Entered event (worker/segment-build-activities.ts), so they
  * are not entered: a contact enters at a lapse that happens while the flow is live.
  */
-import { segmentDependencies } from '../../audiences/segment-deps';
-import { inTransaction } from '../../db/pool';
-import { getSegment, insertSegment } from '../../db/segments';
+import { getSegment } from '../db/segments';
 import {
   inactivityOf,
   inactivitySegmentCondition,
   inactivitySegmentId,
   inactivitySegmentName,
-} from '../../flows/inactivity';
-import type { FlowDefinition } from '../../flows/schema';
-import { startSegmentBuild, type BuildDeps } from '../segments/build';
+} from '../flows/inactivity';
+import type { FlowDefinition } from '../flows/schema';
+import { startSegmentBuild, type BuildDeps } from './segment-build';
+import { insertSegmentOverBase } from './segments';
 
 /** The system segment's id when the flow has an inactivity trigger (created if missing). */
 export async function ensureInactivitySegment(
@@ -29,16 +28,10 @@ export async function ensureInactivitySegment(
   // Still building: its build was not started (Temporal was down) or runs; start or keep it.
   if (existing?.status === 'building') await startSegmentBuild(deps.workflows, id, false);
   if (existing) return id;
-  const condition = inactivitySegmentCondition(t);
-  const segment = await inTransaction(deps.db, async (tx) => {
-    const { rows } = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM contacts');
-    return insertSegment(tx, {
-      id,
-      name: inactivitySegmentName(t),
-      condition,
-      dependencies: segmentDependencies(condition),
-      total: rows[0].n,
-    });
+  const segment = await insertSegmentOverBase(deps.db, {
+    id,
+    name: inactivitySegmentName(t),
+    condition: inactivitySegmentCondition(t),
   });
   // Undefined: another request created it a moment ago, and builds it.
   if (segment) await startSegmentBuild(deps.workflows, id, true);

@@ -12,8 +12,8 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { Payload, PayloadCodec, SerializationContext } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { contactKey, contactOfJourneyWorkflow, keyById, type ContactKey } from '../db/payload-keys';
-import type { Queryable } from '../db/pool';
+import { contactKey, contactOfJourneyWorkflow, keyById, type ContactKey } from './payload-keys';
+import type { Queryable } from './pool';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 const KEY_ID = 'encryption-key-id';

@@ -3,8 +3,9 @@
  * re-evaluates a contact only for the segments an arriving fact can change, and arms a clock
  * only for segments whose membership can flip with time alone.
  */
-import type { Condition, PropertyCondition } from '../flows/schema';
-import type { Issue } from '../flows/validate';
+import type { Condition, PropertyCondition } from './schema';
+// GraphIssue is what validate.ts calls Issue: importing validate.ts would make a module cycle.
+import type { GraphIssue as Issue } from './graph';
 
 export interface SegmentDependencies {
   /** Event names whose arrival can change membership. */

@@ -1,17 +1,26 @@
 /**
  * The journey workflow's contract: input, result, signals and queries, defined once and
- * imported by the client side (API, tests) and the workflow alike.
+ * imported by the client side (router, activities, tests) and the workflow alike. It lives in
+ * flows/, below workflows/ and activities/, so activities signal journeys without importing workflows/.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { EventFacts } from '../flows/conditions';
-import type { Condition, FlowDefinition, FlowStatus } from '../flows/schema';
-import type { MemorySnapshot } from './event-memory';
+import type { EventFacts } from './conditions';
+import type { Condition, FlowDefinition, FlowStatus } from './schema';
 
 /** An event of the contact's, as a journey sees it (trigger or signal). */
 export interface JourneyEvent extends EventFacts {
   /** Our stored event id (events.id). */
   id: number;
   messageId: string;
+}
+
+/**
+ * What continue-as-new carries of the journey's event memory (workflows/event-memory.ts): the next run
+ * rebuilds the same memory from it.
+ */
+export interface MemorySnapshot {
+  seenIds: number[];
+  events: JourneyEvent[];
 }
 
 export interface JourneyInput {

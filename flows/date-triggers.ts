@@ -4,10 +4,10 @@
  * (activities/calendar.ts) for the entries due in a window and the next instant to wake at;
  * each entry is stored as a `Calendar Date Reached` event and the router starts the flow.
  */
-import type { CalendarTrigger, FlowDefinition, Trigger } from '../flows/schema';
-import { addDays, anniversaryIn, localInstant, type MonthDay } from './anniversary';
-import { momentDate } from './moments';
-import { nameDay, namesOn } from './name-days';
+import type { CalendarTrigger, FlowDefinition, Trigger } from './schema';
+import { addDays, anniversaryIn, localInstant, type MonthDay } from '../calendar/anniversary';
+import { momentDate } from '../calendar/moments';
+import { nameDay, namesOn } from '../calendar/name-days';
 
 /** The event each date-trigger entry is stored as (one per contact, flow and day; see entryMessageId). */
 export const CALENDAR_DATE_REACHED = 'Calendar Date Reached';

@@ -4,11 +4,11 @@
  */
 import type { WorkflowClient } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
-import type { Db } from '../../db/pool';
-import type { Logger } from '../../runtime/logger';
-import { LIVE_SEGMENTS_CACHE_MS } from '../../routing/segment-upkeep';
-import { JOURNEY_TASK_QUEUE } from '../../workflows/journey-identity';
-import { segmentBuildWorkflowId, type segmentBuildWorkflow } from '../../workflows/segment-build';
+import type { Db } from '../db/pool';
+import type { Logger } from '../runtime/logger';
+import { LIVE_SEGMENTS_CACHE_MS } from '../routing/segment-upkeep';
+import { JOURNEY_TASK_QUEUE } from '../runtime/journey-identity';
+import { segmentBuildWorkflowId, type segmentBuildWorkflow } from '../workflows/segment-build';
 
 export interface BuildDeps {
   db: Db;

@@ -13,25 +13,54 @@
  * constraint, class 23; anything but the database being unreachable) is stored again call by
  * call under savepoints, so that call alone is refused and the others are kept.
  */
-import type { Contact } from '../../db/contacts';
-import { createAndLockContacts, readContacts, writeProfiles, type LockedContact } from '../../db/contact-batch';
-import { mergeContacts, resolveContactIds } from '../../db/contact-merge';
-import { eventsByMessageIds, insertEvents, insertNewEvents, type NewEvent, type StoredEvent } from '../../db/events';
-import { upsertContactGroups } from '../../db/groups';
-import { applyListChanges } from '../../db/lists';
-import { applyProvenConsent, applyTraitConsent } from '../../db/consent';
+import type { Contact } from '../db/contacts';
+import { createAndLockContacts, readContacts, writeProfiles, type LockedContact } from '../db/contact-batch';
+import { mergeContacts, resolveContactIds } from '../db/contact-merge';
+import { eventsByMessageIds, insertEvents, insertNewEvents, type NewEvent, type StoredEvent } from '../db/events';
+import { upsertContactGroups } from '../db/groups';
+import { applyListChanges } from '../db/lists';
+import { applyProvenConsent, applyTraitConsent } from '../db/consent';
 import {
   hasListChanges,
   listChangesFromTraits,
   listSourceOf,
   withoutListTraits,
   type ListChanges,
-} from '../../audiences/list-traits';
-import { applyStats, countsInStats } from '../../db/contact-stats';
-import { inTransaction, isDatabaseUnavailable, type Db, type Queryable } from '../../db/pool';
-import type { Logger } from '../../runtime/logger';
-import { HttpError, isRefusedData, toHttpError } from '../errors';
-import type { PreparedCall } from './prepare';
+} from '../audiences/list-traits';
+import { applyStats, countsInStats } from '../db/contact-stats';
+import { inSavepoint, inTransaction, isDatabaseUnavailable, isRefusedData, type Db, type Queryable } from '../db/pool';
+import type { Logger } from '../runtime/logger';
+import type { WriteKeyRequest } from '../audiences/consent-policy';
+import type { CallType, ProvenConsent } from '../connectors/segment';
+import { HttpError } from './errors';
+
+export type StoredType = 'track' | 'identify' | 'group' | 'alias';
+
+export interface PreparedCall {
+  callType: CallType;
+  messageId: string;
+  /** The contact as the call names it (userId, else `anonymous:<anonymousId>`), before merges. */
+  contactId: string;
+  /** Contacts this call says are `contactId` (alias; identify with both ids), merged into it. */
+  mergeFrom: string[];
+  /** When it exists, this contact is merged too (an alias's previousId may be a former userId). */
+  mergeFromIfExists?: string;
+  /** Traits merged into the contact's profile. */
+  traits: Record<string, unknown>;
+  group?: { groupId: string; traits: Record<string, unknown> };
+  type: StoredType;
+  name?: string;
+  properties: Record<string, unknown>;
+  context: Record<string, unknown>;
+  occurredAt: string;
+  /**
+   * Set when the call came with a write key (public, in a web page): the request it came in, the proof of what it
+   * asks. Such a call cannot grant consent, change a known contact's email or phone, or join lists.
+   */
+  writeKey?: WriteKeyRequest;
+  /** Consent decisions a connector read from its platform, with their proof (never from a client's body). */
+  consent?: ProvenConsent[];
+}
 
 export type StoreOutcome =
   /** `confirmEmail`: the email consent this call made `pending` from a write key, whose confirmation is to be sent. */
@@ -71,28 +100,22 @@ async function storeOneByOne(db: Db, calls: PreparedCall[], opts: StoreOptions):
   return inTransaction(db, async (tx) => {
     const outcomes: StoreOutcome[] = [];
     for (const call of calls) {
-      await tx.query('SAVEPOINT call');
-      try {
-        outcomes.push(...(await storeInTransaction(tx, [call], opts)));
-        await tx.query('RELEASE SAVEPOINT call');
-      } catch (err) {
-        if (isDatabaseUnavailable(err)) throw err;
-        await tx.query('ROLLBACK TO SAVEPOINT call');
+      const refusedOutcome = (err: unknown): StoreOutcome[] => {
         // A call we refuse ourselves (a write key changing a known contact's email): its own answer.
-        if (err instanceof HttpError && err.status < 500) {
-          outcomes.push({ status: 'refused', code: err.code, message: err.message });
-          continue;
-        }
+        if (err instanceof HttpError && err.status < 500)
+          return [{ status: 'refused', code: err.code, message: err.message }];
         const refused = isRefusedData(err) || isConstraintViolation(err);
         if (!refused) opts.log.error({ err, messageId: call.messageId }, 'storing a call failed');
-        const http = isRefusedData(err) ? toHttpError(err) : undefined;
-        outcomes.push({
-          status: 'refused',
-          code: refused ? 'invalid_data' : 'internal',
-          message:
-            http?.message ?? (refused ? `the data cannot be stored: ${(err as Error).message}` : 'internal error'),
-        });
-      }
+        return [
+          {
+            status: 'refused',
+            code: refused ? 'invalid_data' : 'internal',
+            // As the API words refused data (api/errors.ts toHttpError).
+            message: refused ? `the data cannot be stored: ${(err as Error).message}` : 'internal error',
+          },
+        ];
+      };
+      outcomes.push(...(await inSavepoint(tx, () => storeInTransaction(tx, [call], opts), refusedOutcome)));
     }
     return outcomes;
   });

@@ -5,8 +5,8 @@ import { sendgridProvider } from '../activities/providers/sendgrid';
 import { twilioProvider } from '../activities/providers/twilio';
 import type { OutgoingEmail, OutgoingPush, OutgoingSms } from '../activities/providers/types';
 import { webPushProvider } from '../activities/providers/webpush';
-import { publicUrl, type Env } from './env';
-import { textsFromEnv } from './texts';
+import { publicUrl, type Env } from '../runtime/env';
+import { textsFromEnv } from '../runtime/texts';
 
 export function providersFromEnv(env: Env, linkSecret: string): Omit<ActivityDeps, 'db' | 'routing'> {
   const email = env.SENDGRID_API_KEY

@@ -1,18 +1,35 @@
-"""Sends the calls read from stdin through Segment's Python library (`segment.analytics`).
+"""Sends the calls read from stdin through one of the Python client libraries.
 
-Input (JSON): {"host", "writeKey", "calls": [{"type", "messageId", "userId"?, ...}]}; a call
-with "userIdAsNumber" sends its userId as a Python int, as an app with numeric ids does.
+Input (JSON): {"library", "host", "writeKey", "calls": [{"type", "messageId", "userId"?, ...}]},
+library being "segment" (segment-analytics-python, `segment.analytics`), "analytics-python"
+(Segment's 1.x library, `analytics`) or "rudderstack" (rudder-sdk-python 2.x,
+`rudderstack.analytics`); a call with "userIdAsNumber" sends its userId as a Python int, as an
+app with numeric ids does.
 Output (JSON on stdout): {"errors": [...]} as the library's on_error reported them, and
-{"sent": [...]}, each request body as the library logged it. Everything else stays at the
-library's defaults.
+{"sent": [...]}, each request body as the library logged it before posting (a retried batch
+is logged again). Everything else stays at the library's defaults.
 """
 import json
 import logging
 import sys
 
-from segment import analytics
-
 request = json.load(sys.stdin)
+library = request["library"]
+if library == "segment":
+    from segment import analytics
+
+    logger_name = "segment"
+elif library == "analytics-python":
+    import analytics
+
+    logger_name = "segment"
+elif library == "rudderstack":
+    import rudderstack.analytics as analytics
+
+    logger_name = "rudderstack"
+else:
+    raise SystemExit(f"unknown library {library!r}")
+
 errors = []
 sent = []
 
@@ -25,12 +42,16 @@ class RequestBodies(logging.Handler):
             sent.append(json.loads(record.args[0]))
 
 
-segment_log = logging.getLogger("segment")
-segment_log.setLevel(logging.DEBUG)
-segment_log.addHandler(RequestBodies())
-segment_log.propagate = False
+library_log = logging.getLogger(logger_name)
+library_log.setLevel(logging.DEBUG)
+library_log.addHandler(RequestBodies())
+library_log.propagate = False
 analytics.write_key = request["writeKey"]
-analytics.host = request["host"]
+if library == "rudderstack":
+    # RudderStack's documented setting; its `host` is deprecated.
+    analytics.dataPlaneUrl = request["host"]
+else:
+    analytics.host = request["host"]
 analytics.on_error = lambda error, batch: errors.append({"error": repr(error), "batch": [m.get("messageId") for m in batch]})
 
 for call in request["calls"]:

@@ -1,6 +1,7 @@
 /**
  * How journeys are named and found: one place for workflow ids, search attributes and the
- * task queue, imported by the API, the worker, the workflow and the tests.
+ * task queue, imported by the API, the router, the worker, runtime/temporal.ts and the tests
+ * (never by workflow code: it hashes with node:crypto).
  */
 import { createHash } from 'node:crypto';
 import { defineSearchAttributeKey } from '@temporalio/common';

@@ -6,9 +6,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { createDatabaseIfMissing } from '../db/create-database';
-import type { Logger } from './logger';
-import { StartupError } from './startup';
+import { createDatabaseIfMissing } from './create-database';
+import type { Logger } from '../runtime/logger';
+import { StartupError } from '../runtime/startup';
 
 const LOCAL_SERVER = 'postgres://postgres@127.0.0.1:5432';
 const EMBEDDED_PORT = 54329;

@@ -1,0 +1,26 @@
+/**
+ * Segment's 1.x Python library (`analytics-python`, module `analytics`, installed into .tools
+ * by `npm run tools:install`), still in wide use, with its defaults, host pointed at Parcours.
+ * It takes only a 200 as success: any other answer without an error `code` raised KeyError,
+ * and it retried each batch for minutes before calling on_error, though the events were
+ * stored. Every call type goes in batches to /v1/batch.
+ */
+import { ANALYTICS_PYTHON } from '../scripts/python-tools';
+import { expectStoredAndRouted, INGESTION_KEY, parcoursForContracts, scenario } from './helpers/contract-scenario';
+import { attemptsPerMessage, sendWithPython } from './helpers/python-client';
+
+/** Every request that reached Parcours, as `METHOD path`. */
+const requests: string[] = [];
+const parcours = parcoursForContracts((req) => requests.push(`${req.method} ${req.url}`));
+
+test('every call type (track, identify… in batches): on_error never called, no batch sent twice, each call stored once and routed', async () => {
+  const s = scenario('analytics-python');
+  const run = await sendWithPython('analytics-python', ANALYTICS_PYTHON, parcours.url, INGESTION_KEY, s.calls);
+  expect(run.errors).toEqual([]);
+  expect(attemptsPerMessage(run)).toEqual(Object.fromEntries(s.calls.map((c) => [c.messageId, 1])));
+  // Counted at the server too: as many requests as the library made batches.
+  expect(run.sent.length).toBeGreaterThan(0);
+  expect(requests).toEqual(run.sent.map(() => 'POST /v1/batch'));
+
+  await expectStoredAndRouted(parcours.h, s);
+});
