@@ -40,27 +40,27 @@ test('an erased person: track, identify and batch store nothing and start nothin
   // A device's visitor id, merged into the person when they logged in.
   expect(
     (await h.http('post', '/v1/identify').send({ userId: ID, anonymousId: VISITOR, traits: { plan: 'pro' } })).status,
-  ).toBe(202);
+  ).toBe(200);
   const erasure = await h.http('delete', `/v1/contacts/${ID}`);
   expect(erasure.status).toBe(200);
   expect(erasure.body).toMatchObject({ erased: true, ids: 2 });
 
   const track = await h.http('post', '/v1/track').send({ userId: ID, event: 'Signed Up', messageId: 'er-t1' });
-  expect(track.status).toBe(202);
-  expect(track.body).toEqual({ messageId: 'er-t1', erased: true, stored: false });
+  expect(track.status).toBe(200);
+  expect(track.body).toEqual({ success: true, messageId: 'er-t1', erased: true, stored: false });
 
   const identify = await h
     .http('post', '/v1/identify')
     .send({ userId: ID, traits: { email: 'bea@example.com' }, messageId: 'er-i1' });
-  expect(identify.status).toBe(202);
-  expect(identify.body).toEqual({ messageId: 'er-i1', erased: true, stored: false });
+  expect(identify.status).toBe(200);
+  expect(identify.body).toEqual({ success: true, messageId: 'er-i1', erased: true, stored: false });
 
   // From the browser, with the public write key, under the device's anonymous id.
   const visitor = await supertest(h.app)
     .post('/v1/track')
     .set('Authorization', `Bearer ${WRITE_KEY}`)
     .send({ anonymousId: VISITOR, event: 'Signed Up', messageId: 'er-v1' });
-  expect(visitor.status).toBe(202);
+  expect(visitor.status).toBe(200);
   expect(visitor.body).toMatchObject({ erased: true, stored: false });
   // A new login that would merge the erased device id into a new user id brings nothing of them back either.
   const relogin = await h
@@ -75,7 +75,7 @@ test('an erased person: track, identify and batch store nothing and start nothin
       { type: 'track', userId: OTHER, event: 'Signed Up', messageId: 'er-b3' },
     ],
   });
-  expect(batch.status).toBe(202);
+  expect(batch.status).toBe(200);
   expect(batch.body).toMatchObject({ accepted: 3, stored: 1, erased: 2, rejected: 0 });
   expect(batch.body.results).toEqual([
     { index: 0, messageId: 'er-b1', outcome: 'erased' },
@@ -86,7 +86,7 @@ test('an erased person: track, identify and batch store nothing and start nothin
   const onlyErased = await h
     .http('post', '/v1/batch')
     .send({ batch: [{ type: 'track', userId: ID, event: 'Signed Up', messageId: 'er-b4' }] });
-  expect(onlyErased.status).toBe(202);
+  expect(onlyErased.status).toBe(200);
   expect(onlyErased.body).toMatchObject({ accepted: 1, stored: 0, erased: 1 });
 
   await h.allRouted();
