@@ -77,6 +77,8 @@ export interface AppDeps {
   now?: () => number | Promise<number>;
   /** DEFAULT_TIMEZONE: the zone of contacts without one, in a campaign's send window (default UTC). */
   defaultTimezone?: string;
+  /** SECRETS_KEY (32 bytes): sources' HMAC secrets and bearer tokens are stored encrypted with it. */
+  secretsKey?: Buffer;
 }
 
 export function createApp(deps: AppDeps): express.Express {

@@ -1,6 +1,7 @@
 /** Errors carry an HTTP status and a stable code; one middleware turns them into JSON. */
 import type { ErrorRequestHandler } from 'express';
 import { DatabaseHungError } from '../db/breaker';
+import { isErasedIdRefusal } from '../db/contact-erase';
 import { isDatabaseUnavailable, isRefusedData } from '../db/pool';
 import type { Issue } from '../flows/validate';
 import type { Logger } from '../runtime/logger';
@@ -39,6 +40,8 @@ export function toHttpError(err: unknown): HttpError | undefined {
   if (isDatabaseUnavailable(err))
     return new HttpError(503, 'unavailable', 'storage is unavailable; nothing was accepted, retry later');
   if (isRefusedData(err)) return new HttpError(400, 'invalid_data', `the data cannot be stored: ${e.message}`);
+  // An admin write (list member, consent, push subscription) for a person erased at their request.
+  if (isErasedIdRefusal(err)) return new HttpError(410, 'erased', e.message ?? 'this contact id was erased');
   // Errors from Express itself and its parsers (a URL that does not decode...) that are the client's.
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose !== false) {
     return new HttpError(e.status, 'bad_request', e.message ?? 'bad request');

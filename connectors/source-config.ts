@@ -23,7 +23,8 @@ export const expression = z
 const hmacAuth = z.strictObject({
   type: z.literal('hmac'),
   header: z.string().trim().min(1).max(100),
-  secret: z.string().min(16, 'use a secret of at least 16 characters').max(500),
+  /** Left out: kept on a replacement, generated on a creation (shown once, in the answer). */
+  secret: z.string().min(16, 'use a secret of at least 16 characters').max(500).optional(),
   encoding: z.enum(['base64', 'hex']).default('base64'),
   /** Text before the digest in the header, e.g. "sha256=". */
   prefix: z.string().max(50).default(''),
@@ -32,7 +33,8 @@ const hmacAuth = z.strictObject({
 /** For platforms that cannot sign (Eventbrite): a long random token in the webhook URL's `?token=`. */
 const tokenAuth = z.strictObject({
   type: z.literal('token'),
-  token: z.string().min(24, 'use a token of at least 24 characters').max(500),
+  /** Left out: kept on a replacement, generated on a creation (shown once, in the answer). */
+  token: z.string().min(24, 'use a token of at least 24 characters').max(500).optional(),
 });
 
 export const sourceAuth = z.discriminatedUnion('type', [hmacAuth, tokenAuth]);
@@ -45,7 +47,8 @@ export type SourceAuth = z.output<typeof sourceAuth>;
 const sourceFetch = z.strictObject({
   url: expression,
   urlPrefix: z.url({ protocol: /^https?$/ }),
-  bearerToken: z.string().min(1).max(2_000).optional(),
+  /** Left out: kept on a replacement; null removes it. */
+  bearerToken: z.string().min(1).max(2_000).nullable().optional(),
   timeoutMs: z.number().int().min(100).max(30_000).default(5_000),
   maxBytes: z.number().int().min(1_024).max(5_000_000).default(1_000_000),
 });
@@ -86,12 +89,3 @@ export const sourceConfig = z
     },
   );
 export type SourceConfig = z.output<typeof sourceConfig>;
-
-/** The configuration as an admin may read it back: secrets are never returned. */
-export function redacted(config: SourceConfig): Record<string, unknown> {
-  const auth = config.auth.type === 'hmac' ? { ...config.auth, secret: '(set)' } : { ...config.auth, token: '(set)' };
-  const fetch = config.fetch
-    ? { ...config.fetch, ...(config.fetch.bearerToken ? { bearerToken: '(set)' } : {}) }
-    : undefined;
-  return { ...config, auth, ...(fetch ? { fetch } : {}) };
-}

@@ -4,7 +4,8 @@
  * for the flows' statistics, but under a pseudonym, without address, rendered content or
  * delivery payloads, and the journeys say `erased`. Their addresses stay suppressed only as
  * hashes (SQL `suppression_hash`, migration 025), so a later message to the same address is still
- * refused while the address itself is no longer held.
+ * refused while the address itself is no longer held. Every id erased is kept as a hash only
+ * (`erased_ids`): ingestion stores nothing more for it until an admin lifts the erasure.
  */
 import { randomUUID, createHash } from 'node:crypto';
 import { resolveContactIds } from './contact-merge';
@@ -115,9 +116,62 @@ export async function eraseContacts(tx: Queryable, ids: string[]): Promise<Erasu
   count('suppressions', addresses.length);
   const { rows } = await tx.query<{ id: string }>(
     'INSERT INTO contact_erasures (id_hash, counts) VALUES ($1, $2) RETURNING id',
-    [createHash('sha256').update(ids[0]).digest('hex'), counts],
+    [erasedIdHash(ids[0]), counts],
+  );
+  // Every id of the person, so that neither their user id nor a device's anonymous id brings them back.
+  await tx.query(
+    `INSERT INTO erased_ids (id_hash, erasure_id) SELECT unnest($1::text[]), $2
+     ON CONFLICT (id_hash) DO UPDATE SET erasure_id = EXCLUDED.erasure_id`,
+    [[...new Set(ids.map(erasedIdHash))], rows[0].id],
   );
   return { erasureId: rows[0].id, ids: ids.length, counts, liveWorkflows };
+}
+
+/**
+ * SQLSTATE of the trigger that refuses to create a contact for an erased id (migration 034): the net behind every
+ * path that creates contacts (lists, consent, imports, a call racing the erasure).
+ */
+export const ERASED_ID_SQLSTATE = '23E01';
+export const isErasedIdRefusal = (err: unknown): boolean =>
+  err !== null && typeof err === 'object' && (err as { code?: unknown }).code === ERASED_ID_SQLSTATE;
+
+/** How an erased id is kept: its SHA-256, never the id. */
+export const erasedIdHash = (id: string): string => createHash('sha256').update(id).digest('hex');
+
+/** Which of these ids were erased (and not lifted since). */
+export async function erasedAmong(q: Queryable, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const byHash = new Map(ids.map((id) => [erasedIdHash(id), id]));
+  const { rows } = await q.query<{ id_hash: string }>('SELECT id_hash FROM erased_ids WHERE id_hash = ANY($1)', [
+    [...byHash.keys()],
+  ]);
+  return new Set(rows.map((r) => byHash.get(r.id_hash)!));
+}
+
+export interface LiftedErasure {
+  erasureId: string;
+  erasedAt: string;
+  /** Ids of that erasure accepted again (the person's user id and the anonymous ids they had). */
+  ids: number;
+}
+
+/**
+ * Lifts the erasure that covers `id`: every id of that erasure is accepted again (the person is
+ * one person: their devices' anonymous ids come back with them). The erasure stays in the log,
+ * marked lifted. Undefined when `id` is not erased.
+ */
+export async function liftErasure(tx: Queryable, id: string): Promise<LiftedErasure | undefined> {
+  const { rows } = await tx.query<{ erasure_id: string }>('SELECT erasure_id FROM erased_ids WHERE id_hash = $1', [
+    erasedIdHash(id),
+  ]);
+  if (!rows[0]) return undefined;
+  const erasureId = rows[0].erasure_id;
+  const lifted = await tx.query('DELETE FROM erased_ids WHERE erasure_id = $1', [erasureId]);
+  const { rows: log } = await tx.query<{ erased_at: Date }>(
+    'UPDATE contact_erasures SET lifted_at = now() WHERE id = $1 RETURNING erased_at',
+    [erasureId],
+  );
+  return { erasureId, erasedAt: log[0].erased_at.toISOString(), ids: lifted.rowCount ?? 0 };
 }
 
 type Address = { channel: 'email' | 'sms'; address: string };

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
 import { StartupError } from '../runtime/startup';
+import { sealPlainSourceSecrets } from './sources';
 
 export const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
 const MIGRATIONS_TABLE = 'pgmigrations';
@@ -24,6 +25,8 @@ export interface MigrateOptions {
   /** How long one statement may wait for a lock the app holds before the migration fails (0: no bound). */
   lockTimeoutMs?: number;
   log?: (message: string) => void;
+  /** SECRETS_KEY: sources' secrets still in plain text are encrypted with it after the migrations (db/sources.ts). */
+  secretsKey?: Buffer;
 }
 
 /** A migration file's name without its extension: the tool's id for it. */
@@ -122,6 +125,18 @@ export async function migrate(databaseUrl: string, options: MigrateOptions = {})
       log: options.log ?? (() => undefined),
     });
     await checkAndRecordChecksums(client, dir, files);
+    // The half of migration 035 SQL cannot do: encrypting needs the key, which never reaches the database.
+    if (await tableExists(client, 'sources')) {
+      await client.query('BEGIN');
+      try {
+        const sealed = await sealPlainSourceSecrets(client, options.secretsKey);
+        await client.query('COMMIT');
+        if (sealed > 0) (options.log ?? (() => undefined))(`encrypted the secrets of ${sealed} source(s)`);
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw err;
+      }
+    }
     return ran.map((m) => m.name);
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [RUN_LOCK_KEY]).catch(() => undefined);

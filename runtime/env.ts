@@ -144,6 +144,18 @@ const schema = z
     PUBLIC_URL: z.url().optional(),
     /** Signs unsubscribe and tracking links; the API and the worker must share it. */
     LINK_SECRET: z.string().min(16, 'use at least 16 characters').optional(),
+    /**
+     * Encrypts generic sources' HMAC secrets and fetch bearer tokens at rest (AES-256-GCM): 32 random bytes in base64
+     * (`openssl rand -base64 32`). `npm run migrate` and the API need it once a source has such a secret.
+     */
+    SECRETS_KEY: z
+      .string()
+      .trim()
+      .refine(
+        (text) => /^[A-Za-z0-9+/]+={0,2}$/.test(text) && Buffer.from(text, 'base64').length === 32,
+        '32 random bytes in base64 (openssl rand -base64 32)',
+      )
+      .optional(),
     /** SendGrid Event Webhook verification key (base64 DER, from the SendGrid settings). */
     SENDGRID_WEBHOOK_PUBLIC_KEY: optional,
     /**
@@ -271,6 +283,11 @@ export function requiredLinkSecret(env: Env): string {
       'LINK_SECRET is not set: unsubscribe and tracking links are signed with it (the API and the worker share it)',
     );
   return env.LINK_SECRET;
+}
+
+/** SECRETS_KEY as the key itself; undefined when not set (sources with an HMAC secret then answer 503). */
+export function secretsKey(env: Env): Buffer | undefined {
+  return env.SECRETS_KEY ? Buffer.from(env.SECRETS_KEY, 'base64') : undefined;
 }
 
 /** What the API needs to verify provider webhooks; a provider left out answers 404. */

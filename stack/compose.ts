@@ -33,6 +33,7 @@ import {
   webhookSettings,
   writeKeys,
   calendarMoments,
+  secretsKey,
 } from '../runtime/env';
 import { configureMoments } from '../calendar/moments';
 import { configureDefaultTimezone } from '../activities/clock';
@@ -57,7 +58,7 @@ import { ensureCalendarClock } from '../worker/calendar-clock';
 import { ensureMaintenanceSchedule } from '../worker/schedules';
 import { createJourneyWorker, prebuiltWorkflowBundle } from '../worker/create-worker';
 import { startWorkerHealthServer } from '../worker/health';
-import { developmentSecret, reachableAt, watchParent } from './development';
+import { developmentKey, developmentSecret, reachableAt, watchParent } from './development';
 import { contactDataConverter } from '../db/payload-codec';
 
 export type Role = 'api' | 'worker';
@@ -149,7 +150,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     started('the Postgres pool', () => db.end());
     // Migrations are their own step (npm run migrate, the compose job) that npm start runs first; the API and the
     // worker alone only check the schema, and say in one line what to run when it is behind.
-    if (opts.development) await migrate(database.url);
+    if (opts.development) await migrate(database.url, { secretsKey: secrets.secretsKey });
     else await requireCurrentSchema(db);
 
     const temporal: TemporalHandle = opts.development
@@ -184,6 +185,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       consentEmail: env.CONSENT_EMAIL,
       texts: providers.texts,
       defaultTimezone: env.DEFAULT_TIMEZONE,
+      secretsKey: secrets.secretsKey,
     };
 
     if (has('worker')) {
@@ -308,6 +310,8 @@ interface Secrets {
   apiKeys: string[];
   writeKeys: string[];
   linkSecret: string;
+  /** SECRETS_KEY: sources' secrets are encrypted with it. */
+  secretsKey?: Buffer;
   /** Keys made for `npm start` (printed in its summary). */
   generated: { apiKey?: string; writeKey?: string };
 }
@@ -322,6 +326,7 @@ function developmentSecrets(env: Env): Secrets {
     apiKeys: apiKey ? [apiKey] : configured.api,
     writeKeys: writeKey ? [writeKey] : configured.write,
     linkSecret: env.LINK_SECRET ?? developmentSecret(dir, 'link-secret', 'dev_links_'),
+    secretsKey: secretsKey(env) ?? developmentKey(dir, 'secrets-key'),
     generated: { apiKey, writeKey },
   };
 }
@@ -330,7 +335,13 @@ function productionSecrets(env: Env, api: boolean): Secrets {
   const keys = apiKeys(env);
   if (api && keys.length === 0)
     throw new StartupError('API_KEYS is empty: set at least one admin key (comma-separated)');
-  return { apiKeys: keys, writeKeys: writeKeys(env), linkSecret: requiredLinkSecret(env), generated: {} };
+  return {
+    apiKeys: keys,
+    writeKeys: writeKeys(env),
+    linkSecret: requiredLinkSecret(env),
+    secretsKey: secretsKey(env),
+    generated: {},
+  };
 }
 
 async function stopWorker(worker: Worker, done: Promise<void>): Promise<void> {

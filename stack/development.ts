@@ -1,5 +1,5 @@
 /**
- * What only `npm start` does: development keys and link secret kept under the data folder, the
+ * What only `npm start` does: development keys, link secret and secrets key kept under the data folder, the
  * summary it prints, and noticing that the `npm start` it runs under is gone.
  */
 import { randomBytes } from 'node:crypto';
@@ -14,6 +14,16 @@ export function developmentSecret(dataDir: string, name: string, prefix: string)
   const key = `${prefix}${randomBytes(16).toString('hex')}`;
   writeFileSync(file, `${key}\n`, { mode: 0o600 });
   return key;
+}
+
+/** A development encryption key (32 random bytes, base64) kept under the data folder, like the secrets above. */
+export function developmentKey(dataDir: string, name: string): Buffer {
+  const file = path.join(dataDir, name);
+  if (!existsSync(file)) {
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  }
+  return Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
 }
 
 /** How a user on this machine reaches a server listening on `host`. */

@@ -876,6 +876,8 @@ const KEYED_ROUTES: Record<string, fc.Arbitrary<RawRequest>> = {
       'GET /v1/contacts/:id',
       'GET /v1/contacts/:id/export',
       'DELETE /v1/contacts/:id',
+      'GET /v1/contacts/erasures/:id',
+      'DELETE /v1/contacts/erasures/:id',
       'GET /v1/contacts/:id/events',
       'GET /v1/contacts/:id/groups',
       'GET /v1/contacts/:id/journeys',

@@ -3,11 +3,12 @@
  * files checked by checksum, a database of the former runner adopted, and API/worker refusing a schema behind.
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { openSecret, SecretUnreadable, secretLabel, type StoredSourceConfig } from '../connectors/source-secrets';
 import { MIGRATIONS_DIR, migrate, requireCurrentSchema, schemaStatus } from '../db/migrate';
 import { serverUrl, withAdmin as admin } from './helpers/database';
 
@@ -156,3 +157,76 @@ test('the API refuses to start on a schema behind the code, in one line naming t
       ' (or the compose `migrate` job) first',
   );
 }, 90_000);
+
+test('sources saved with plain secrets: the URL token becomes its SHA-256, the HMAC secret and bearer token are encrypted with SECRETS_KEY (refused without it)', async () => {
+  const url = await emptyDatabase();
+  // A database of the release before: sources kept their secrets in plain text.
+  const dir = migrationsDir({});
+  // Found by name: the lead may renumber it when merging.
+  const secretsMigration = readdirSync(MIGRATIONS_DIR).find((f) => /^\d+_source_secrets\.sql$/.test(f))!;
+  for (const f of readdirSync(MIGRATIONS_DIR).filter((f) => f < secretsMigration))
+    copyFileSync(path.join(MIGRATIONS_DIR, f), path.join(dir, f));
+  await migrate(url, { dir });
+  const token = 'plain-url-token-0123456789abcdef';
+  const secret = 'plain-hmac-secret-0123456789';
+  const bearer = 'plain-bearer-token-eventbrite';
+  const mapping = { email: 'email', event: "'Order Completed'" };
+  const plain = [
+    { id: 'eb', config: { name: 'Eventbrite', auth: { type: 'token', token }, mapping } },
+    {
+      id: 'tf',
+      config: {
+        name: 'Typeform',
+        auth: { type: 'hmac', header: 'Typeform-Signature', encoding: 'base64', prefix: 'sha256=', secret },
+        fetch: {
+          url: 'api_url',
+          urlPrefix: 'https://api.example/',
+          bearerToken: bearer,
+          timeoutMs: 5000,
+          maxBytes: 1024,
+        },
+        mapping,
+      },
+    },
+  ];
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    for (const s of plain) await c.query('INSERT INTO sources (id, config) VALUES ($1, $2)', [s.id, s.config]);
+    const stored = async () =>
+      Object.fromEntries(
+        (await c.query<{ id: string; config: StoredSourceConfig }>('SELECT id, config FROM sources')).rows.map((r) => [
+          r.id,
+          r.config,
+        ]),
+      );
+
+    // Without the key the HMAC secret cannot be encrypted: migrate says what to do, and leaves it for the next run.
+    await expect(migrate(url)).rejects.toThrow(
+      /1 source\(s\) still hold an HMAC secret or bearer token in plain text \(tf\): set SECRETS_KEY/,
+    );
+    expect((await stored()).eb.auth).toEqual({
+      type: 'token',
+      tokenSha256: createHash('sha256').update(token).digest('hex'),
+    });
+
+    const key = randomBytes(32);
+    expect(await migrate(url, { secretsKey: key })).toEqual([]);
+    const after = await stored();
+    const text = JSON.stringify(after);
+    for (const secretText of [token, secret, bearer]) expect(text).not.toContain(secretText);
+    const tf = after.tf;
+    if (tf.auth.type !== 'hmac') throw new Error('tf is an hmac source');
+    const sealed = tf.auth.secretSealed;
+    expect(sealed).toMatch(/^v1:/);
+    expect(openSecret(key, sealed, secretLabel('tf', 'auth.secret'))).toBe(secret);
+    expect(openSecret(key, tf.fetch?.bearerTokenSealed, secretLabel('tf', 'fetch.bearerToken'))).toBe(bearer);
+    // Another key does not open it, nor does the value moved to another source or field.
+    expect(() => openSecret(randomBytes(32), sealed, secretLabel('tf', 'auth.secret'))).toThrow(SecretUnreadable);
+    expect(() => openSecret(key, sealed, secretLabel('eb', 'auth.secret'))).toThrow(SecretUnreadable);
+    // Nothing left to do: a later run needs no key.
+    expect(await migrate(url)).toEqual([]);
+  } finally {
+    await c.end();
+  }
+});

@@ -7,7 +7,8 @@ import { listMessageEvents } from '../../db/message-events';
 import { parseOr400, storableParam } from '../validate';
 import { listContactJourneys } from '../../db/journeys';
 import { listContactMessages } from '../../db/messages';
-import type { Db } from '../../db/pool';
+import { inTransaction, type Db } from '../../db/pool';
+import { erasedAmong, liftErasure } from '../../db/contact-erase';
 import { HttpError, notFound } from '../errors';
 import { canonicalContactId } from '../../db/contact-merge';
 import { listContactGroups } from '../../db/groups';
@@ -133,6 +134,24 @@ export function contactsRouter(deps: ContactsDeps): Router {
   /** GDPR access: everything held about the person, as one JSON document. */
   router.get('/:id/export', async (req, res) => {
     if (!(await streamExport(deps, req.params.id, res))) throw notFound(`contact "${req.params.id}"`);
+  });
+
+  /** Whether an id is erased: its events and identifies are not stored (only the id's hash is kept, no data). */
+  router.get('/erasures/:id', async (req, res) => {
+    const erased = (await erasedAmong(deps.db, [req.params.id])).has(req.params.id);
+    if (!erased) throw notFound(`erasure of "${req.params.id}"`);
+    res.json({ erased: true });
+  });
+
+  /**
+   * Lifts an erasure, for a person who came back and consented again: their ids (user id and the anonymous ids of
+   * that erasure) are accepted again from now on. Nothing erased comes back. An admin act, logged.
+   */
+  router.delete('/erasures/:id', async (req, res) => {
+    const lifted = await inTransaction(deps.db, (tx) => liftErasure(tx, req.params.id));
+    if (!lifted) throw notFound(`erasure of "${req.params.id}"`);
+    deps.log.info({ erasureId: lifted.erasureId, ids: lifted.ids }, 'erasure lifted');
+    res.json({ lifted: true, erasureId: lifted.erasureId, erasedAt: lifted.erasedAt, ids: lifted.ids });
   });
 
   /** GDPR erasure: the person's data gone, their journeys ended, their addresses still suppressed (as hashes). */

@@ -4,10 +4,15 @@
  * deadline, and its answer shows the journeys; a batch is answered once it is durable and its
  * events are routed in the background (concurrently across contacts, in order per contact).
  * A stored event is never lost: what routing does not finish, the router loop routes later.
+ * A call for an id erased at the person's request (DELETE /v1/contacts/:id) is not stored and
+ * starts nothing: it would bring back the person they asked us to forget. It is answered as
+ * `erased` with a 2xx, so client libraries do not retry it forever.
  */
 import type { ProvenConsent } from '../../connectors/segment';
 import { sendConfirmation, type ConfirmationOutcome, type ConfirmationSender } from '../../engagement/double-opt-in';
 import { getContact } from '../../db/contacts';
+import { erasedAmong, isErasedIdRefusal } from '../../db/contact-erase';
+import type { Db } from '../../db/pool';
 import type { RoutingResult } from '../../routing/route-event';
 import { flowsOfPass, historyOf, liveFlowsNow } from '../../routing/flows-of-pass';
 import { BACKGROUND_ROUTING_LEASE_MS, routeInBackground } from '../../routing/route-many';
@@ -17,7 +22,7 @@ import { HttpError } from '../errors';
 import { prepareCall, type CallEnvelope } from './prepare';
 import type { CallType } from './paths';
 import type { IdentifyPayload, TrackPayload } from './schemas';
-import { storeCalls, type PreparedCall } from '../../services/event-store';
+import { storeCalls, type PreparedCall, type StoreOutcome } from '../../services/event-store';
 
 export interface IngestDeps extends RouterDeps {
   /** Sends the double opt-in email of an email subscription asked with a write key; without it, it stays pending. */
@@ -48,6 +53,17 @@ export interface IngestResult {
   consent?: { email: { status: 'pending'; confirmation: EmailConfirmation } };
 }
 
+/** A call for an erased id: nothing stored, no journey. */
+export interface ErasedCall {
+  messageId: string;
+  erased: true;
+  stored: false;
+}
+
+export type IngestAnswer = IngestResult | ErasedCall;
+
+export const isErased = (answer: IngestAnswer): answer is ErasedCall => 'erased' in answer;
+
 /** The router loop leaves a request's event alone this long: the request routes it itself. */
 const INLINE_ROUTING_LEASE_MS = INLINE_ROUTING_DEADLINE_MS + 9_000;
 
@@ -57,7 +73,7 @@ export async function ingestCall(
   body: unknown,
   type: CallType,
   envelope: CallEnvelope,
-): Promise<IngestResult> {
+): Promise<IngestAnswer> {
   const prepared = prepareCall(body, envelope, type);
   if ('rejected' in prepared)
     throw new HttpError(400, prepared.rejected.code, prepared.rejected.message, prepared.rejected.issues);
@@ -70,7 +86,7 @@ export async function ingestTrack(
   deps: IngestDeps,
   payload: TrackPayload,
   consent?: ProvenConsent[],
-): Promise<IngestResult> {
+): Promise<IngestAnswer> {
   return ingestBuilt(deps, payload, 'track', consent);
 }
 
@@ -78,7 +94,7 @@ export async function ingestIdentify(
   deps: IngestDeps,
   payload: IdentifyPayload,
   consent?: ProvenConsent[],
-): Promise<IngestResult> {
+): Promise<IngestAnswer> {
   return ingestBuilt(deps, payload, 'identify', consent);
 }
 
@@ -87,15 +103,28 @@ async function ingestBuilt(
   payload: TrackPayload | IdentifyPayload,
   type: CallType,
   consent: ProvenConsent[] | undefined,
-): Promise<IngestResult> {
+): Promise<IngestAnswer> {
   const prepared = prepareCall(payload, { receivedAt: Date.now() }, type, { checkSize: false });
   if ('rejected' in prepared)
     throw new Error(`a connector built an invalid ${type}: ${JSON.stringify(prepared.rejected.issues)}`);
   return ingestPrepared(deps, consent?.length ? { ...prepared.call, consent } : prepared.call);
 }
 
-async function ingestPrepared(deps: IngestDeps, call: PreparedCall): Promise<IngestResult> {
-  const [outcome] = await storeCalls(deps.db, [call], { routeWithinMs: INLINE_ROUTING_LEASE_MS, log: deps.log });
+async function ingestPrepared(deps: IngestDeps, call: PreparedCall): Promise<IngestAnswer> {
+  const erased = (): ErasedCall => {
+    // The id itself is not logged: it is what the person asked us to forget.
+    deps.log.info({ messageId: call.messageId }, 'call for an erased id: not stored');
+    return { messageId: call.messageId, erased: true, stored: false };
+  };
+  if ((await erasedCalls(deps.db, [call]))[0]) return erased();
+  let outcome: StoreOutcome;
+  try {
+    [outcome] = await storeCalls(deps.db, [call], { routeWithinMs: INLINE_ROUTING_LEASE_MS, log: deps.log });
+  } catch (err) {
+    // Erased between our look and the store: the database refused to create the contact again.
+    if (isErasedIdRefusal(err)) return erased();
+    throw err;
+  }
   if (outcome.status === 'refused') throw new HttpError(400, outcome.code, outcome.message);
   const { event } = outcome;
   eventsAccepted.inc({ type: call.callType });
@@ -138,6 +167,7 @@ export type ItemOutcome =
       /** Stored as history (see IngestResult.history). */
       history: boolean;
     }
+  | { index: number; messageId: string; outcome: 'erased' }
   | {
       index: number;
       messageId?: string;
@@ -158,6 +188,16 @@ export async function ingestBatch(deps: IngestDeps, items: unknown[], envelope: 
     const prepared = prepareCall(raw, envelope);
     if ('call' in prepared) valid.push({ index, call: prepared.call });
     else outcomes[index] = { index, ...messageIdOf(raw), outcome: 'rejected', ...prepared.rejected };
+  }
+  const erased = await erasedCalls(
+    deps.db,
+    valid.map((v) => v.call),
+  );
+  for (const [i, { index, call }] of valid.entries())
+    if (erased[i]) outcomes[index] = { index, messageId: call.messageId, outcome: 'erased' };
+  if (erased.some(Boolean)) {
+    deps.log.info({ erased: erased.filter(Boolean).length }, 'batch calls for erased ids: not stored');
+    valid.splice(0, valid.length, ...valid.filter((_, i) => !erased[i]));
   }
   const stored = await storeCalls(
     deps.db,
@@ -211,6 +251,18 @@ async function confirmEmail(deps: IngestDeps, contactId: string, consentEventId:
   const contact = await getContact(deps.db, contactId);
   if (!contact?.email) return { status: 'not_sent', reason: 'the contact has no email address yet' };
   return sendConfirmation(deps.db, deps.confirmations, { contactId, to: contact.email, consentEventId });
+}
+
+/** Every id a call would store under or merge: any of them erased, the call is the erased person's. */
+const idsOf = (call: PreparedCall): string[] => [
+  call.contactId,
+  ...call.mergeFrom,
+  ...(call.mergeFromIfExists ? [call.mergeFromIfExists] : []),
+];
+
+async function erasedCalls(db: Db, calls: PreparedCall[]): Promise<boolean[]> {
+  const erased = await erasedAmong(db, [...new Set(calls.flatMap(idsOf))]);
+  return calls.map((call) => idsOf(call).some((id) => erased.has(id)));
 }
 
 function messageIdOf(raw: unknown): { messageId?: string } {

@@ -95,5 +95,7 @@ function summarize(outcomes: ItemOutcome[]) {
   const count = (o: ItemOutcome['outcome']) => outcomes.filter((x) => x.outcome === o).length;
   const stored = count('stored');
   const duplicates = count('duplicate');
-  return { accepted: stored + duplicates, stored, duplicates, rejected: count('rejected') };
+  // Acknowledged, not stored: a client retrying them would retry forever.
+  const erased = count('erased');
+  return { accepted: stored + duplicates + erased, stored, duplicates, erased, rejected: count('rejected') };
 }

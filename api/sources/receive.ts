@@ -10,19 +10,21 @@ import express, { Router } from 'express';
 import { parseExactJson } from '../../connectors/exact-json';
 import { evaluateExpression, MappingError } from '../../connectors/mapping';
 import { authenticateDelivery } from '../../connectors/source-auth';
+import { openSecret, secretLabel, type StoredSourceFetch } from '../../connectors/source-secrets';
 import { mapDelivery } from '../../connectors/source-call';
-import type { SourceConfig } from '../../connectors/source-config';
+import type { SourceFetch } from '../../connectors/source-config';
 import { fetchLinkedDocument, isUnderPrefix, SourceFetchError } from '../../connectors/source-fetch';
 import { getSource } from '../../db/sources';
 import { HttpError, notFound } from '../errors';
-import { ingestTrack, type IngestDeps } from '../events/ingest';
+import { sourceSecretError } from './secret-errors';
+import { ingestTrack, isErased, type IngestDeps } from '../events/ingest';
 import { trackPayload } from '../events/schemas';
 import { parseRequest, storablePayloadOr400 } from '../validate';
 
 // The error handler's 413 names 500 KB for every body; form and order webhooks are a few KB.
 export const MAX_SOURCE_BODY = '500kb';
 
-export function sourceEventsRouter(deps: IngestDeps): Router {
+export function sourceEventsRouter(deps: IngestDeps & { secretsKey?: Buffer }): Router {
   const router = Router();
   router.post('/:id/events', express.raw({ type: () => true, limit: MAX_SOURCE_BODY }), async (req, res) => {
     const source = await getSource(deps.db, req.params.id);
@@ -30,7 +32,22 @@ export function sourceEventsRouter(deps: IngestDeps): Router {
     const { config } = source;
     const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const token = typeof req.query.token === 'string' ? req.query.token : undefined;
-    if (!authenticateDelivery(config.auth, rawBody, { header: (name) => req.get(name), token })) {
+    const { auth } = config;
+    const hmacSecret = () =>
+      openSecret(
+        deps.secretsKey,
+        auth.type === 'hmac' ? auth.secretSealed : undefined,
+        secretLabel(source.id, 'auth.secret'),
+      );
+    let authentic: boolean;
+    try {
+      authentic = authenticateDelivery(auth, hmacSecret, rawBody, { header: (name) => req.get(name), token });
+    } catch (err) {
+      // Not the sender's fault: a 503 makes the platform retry once the server is configured.
+      deps.log.error({ source: source.id, err: (err as Error).message }, 'source delivery not verified');
+      throw sourceSecretError(err);
+    }
+    if (!authentic) {
       deps.log.info({ source: source.id, auth: config.auth.type }, 'source delivery refused: authentication failed');
       throw config.auth.type === 'hmac'
         ? new HttpError(401, 'invalid_signature', `the ${config.auth.header} signature does not verify`)
@@ -54,7 +71,9 @@ export function sourceEventsRouter(deps: IngestDeps): Router {
         res.json({ source: source.id, ignored: `ignoreWhen matched: ${config.ignoreWhen}` });
         return;
       }
-      const fetched = config.fetch ? await fetchLinked(config.fetch, payload) : undefined;
+      const fetched = config.fetch
+        ? await fetchLinked(withBearerToken(deps, source.id, config.fetch), payload)
+        : undefined;
       if (fetched !== undefined) storablePayloadOr400(fetched, 'fetched document', ['fetched']);
       const call = await mapDelivery(config.mapping, { sourceId: source.id, rawBody, payload, fetched });
       const valid = parseRequest(trackPayload, call);
@@ -67,6 +86,9 @@ export function sourceEventsRouter(deps: IngestDeps): Router {
           valid.issues.map((i) => ({ path: ['mapping', ...i.path], message: i.message })),
         );
       const result = await ingestTrack(deps, valid.data);
+      // Acknowledged, so the platform does not retry: the person asked to be forgotten.
+      if (isErased(result))
+        return void res.json({ source: source.id, erased: { event: valid.data.event, messageId: result.messageId } });
       res.json({
         source: source.id,
         stored: {
@@ -99,7 +121,21 @@ export function sourceEventsRouter(deps: IngestDeps): Router {
   return router;
 }
 
-async function fetchLinked(fetch: NonNullable<SourceConfig['fetch']>, payload: unknown): Promise<unknown> {
+/** The fetch settings with the bearer token decrypted, only when a delivery needs it. */
+function withBearerToken(deps: { secretsKey?: Buffer }, sourceId: string, fetch: StoredSourceFetch): SourceFetch {
+  const { bearerTokenSealed, ...rest } = fetch;
+  if (bearerTokenSealed === undefined) return rest;
+  try {
+    return {
+      ...rest,
+      bearerToken: openSecret(deps.secretsKey, bearerTokenSealed, secretLabel(sourceId, 'fetch.bearerToken')),
+    };
+  } catch (err) {
+    throw sourceSecretError(err);
+  }
+}
+
+async function fetchLinked(fetch: SourceFetch, payload: unknown): Promise<unknown> {
   const url = await evaluateExpression(['fetch', 'url'], fetch.url, payload, {});
   if (typeof url !== 'string')
     throw new MappingError(

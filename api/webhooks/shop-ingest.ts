@@ -8,18 +8,21 @@ import { PayloadFieldError, type ConnectorOutcome, type SegmentCall } from '../.
 import { zodIssues } from '../../flows/validate';
 import { HttpError, invalid } from '../errors';
 import { parseRequest, storablePayloadOr400 } from '../validate';
-import { ingestIdentify, ingestTrack, type IngestDeps, type IngestResult } from '../events/ingest';
+import { ingestIdentify, ingestTrack, isErased, type IngestDeps, type IngestResult } from '../events/ingest';
 import { identifyPayload, trackPayload } from '../events/schemas';
 
-export interface StoredCall {
-  type: SegmentCall['type'];
-  event?: string;
-  messageId: string;
-  eventId: number;
-  contactId: string;
-  duplicate: boolean;
-  routing: IngestResult['routing'];
-}
+export type StoredCall =
+  | {
+      type: SegmentCall['type'];
+      event?: string;
+      messageId: string;
+      eventId: number;
+      contactId: string;
+      duplicate: boolean;
+      routing: IngestResult['routing'];
+    }
+  /** For an id erased at the person's request: not stored, acknowledged so the shop does not retry. */
+  | { type: SegmentCall['type']; event?: string; messageId: string; erased: true };
 
 export type WebhookAnswer = { topic: string; ignored: string } | { topic: string; stored: StoredCall[] };
 
@@ -40,9 +43,13 @@ export async function ingestCalls(deps: IngestDeps, topic: string, outcome: Conn
       checked.type === 'track'
         ? await ingestTrack(deps, checked.payload, call.consent)
         : await ingestIdentify(deps, checked.payload, call.consent);
+    const named = { type: call.type, ...(call.type === 'track' ? { event: call.event } : {}) };
+    if (isErased(result)) {
+      stored.push({ ...named, messageId: result.messageId, erased: true });
+      continue;
+    }
     stored.push({
-      type: call.type,
-      ...(call.type === 'track' ? { event: call.event } : {}),
+      ...named,
       messageId: result.messageId,
       eventId: result.eventId,
       contactId: result.contactId,

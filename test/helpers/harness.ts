@@ -40,6 +40,8 @@ export const API_KEY = 'test-key';
 export const WRITE_KEY = 'test-write-key';
 export const WEBHOOK_SECRET = 'whsec_test';
 /** Links in emails point here; tests take the path and call the app. */
+/** SECRETS_KEY of the test API: sources' HMAC secrets and bearer tokens are encrypted with it. */
+export const TEST_SECRETS_KEY = Buffer.alloc(32, 7);
 export const TEST_LINKS = { publicUrl: 'https://parcours.test', secret: 'test-link-secret-0123456789' };
 /** The SendGrid Event Webhook signing key pair (SendGrid keeps the private half). */
 export const SENDGRID_WEBHOOK_KEYS = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
@@ -197,6 +199,7 @@ export class Harness {
       writeKeys: [WRITE_KEY],
       links: TEST_LINKS,
       webhooks: { ...TEST_WEBHOOKS, ...opts.webhooks },
+      secretsKey: TEST_SECRETS_KEY,
       confirmations: { email, from: 'shop@example.com', links: TEST_LINKS, texts: opts.texts },
       consentEmail: opts.consentEmail,
       texts: opts.texts,
