@@ -12,7 +12,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { Payload, PayloadCodec, SerializationContext } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { contactKey, contactOfJourneyWorkflow, keyById, type ContactKey } from './payload-keys';
+import { journeyWorkflowKey, keyById, type ContactKey } from './payload-keys';
 import type { Queryable } from './pool';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
@@ -101,18 +101,15 @@ export class ContactPayloadCodec implements PayloadCodec {
 
   private async keyFor(workflowId: string | undefined): Promise<ContactKey | undefined> {
     if (!isJourney(workflowId)) return undefined;
-    let contactId = this.contactOf.get(workflowId);
-    if (contactId === undefined) {
-      contactId = await contactOfJourneyWorkflow(this.db, workflowId);
-      if (contactId === undefined) return undefined; // a journey started outside the router (tests)
-      this.contactOf.set(workflowId, contactId);
-    }
-    const cached = this.byContact.get(contactId);
+    const contactId = this.contactOf.get(workflowId);
+    const cached = contactId === undefined ? undefined : this.byContact.get(contactId);
     if (cached) return cached;
-    const key = await contactKey(this.db, contactId);
-    this.byContact.set(contactId, key);
-    this.byId.set(key.keyId, key);
-    return key;
+    const found = await journeyWorkflowKey(this.db, workflowId);
+    if (!found) return undefined; // a journey started outside the router (tests)
+    this.contactOf.set(workflowId, found.contactId);
+    this.byContact.set(found.contactId, found.key);
+    this.byId.set(found.key.keyId, found.key);
+    return found.key;
   }
 
   private async keyById(keyId: string | undefined): Promise<ContactKey | undefined> {
