@@ -70,6 +70,18 @@ test('a write key asking email, SMS and push consent: email pending with a confi
   expect(emailsTo('browser-1@example.com')).toHaveLength(1);
 });
 
+test('a French visitor signing up from the page gets the confirmation in French (the locale given in the same call)', async () => {
+  const res = await fromBrowser('/v1/identify', {
+    userId: 'browser-fr',
+    traits: { email: 'browser-fr@example.com', locale: 'fr-FR', consent: { email: 'subscribed' } },
+  });
+  expect(res.status).toBe(200);
+  expect(res.body.consent.email).toMatchObject({ status: 'pending', confirmation: { status: 'sent' } });
+  const [confirmation] = emailsTo('browser-fr@example.com');
+  expect(confirmation.subject).toBe('Merci de confirmer votre inscription');
+  expect(confirmation.html).toContain('Confirmer mon inscription');
+});
+
 test('a write key batch asking email consent: pending, and the confirmation goes out after the answer', async () => {
   const res = await fromBrowser('/v1/batch', {
     batch: [

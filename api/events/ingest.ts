@@ -250,7 +250,12 @@ async function confirmEmail(deps: IngestDeps, contactId: string, consentEventId:
   if (!deps.confirmations) return { status: 'not_sent', reason: 'double opt-in is not configured (no email provider)' };
   const contact = await getContact(deps.db, contactId);
   if (!contact?.email) return { status: 'not_sent', reason: 'the contact has no email address yet' };
-  return sendConfirmation(deps.db, deps.confirmations, { contactId, to: contact.email, consentEventId });
+  return sendConfirmation(deps.db, deps.confirmations, {
+    contactId,
+    to: contact.email,
+    consentEventId,
+    traits: contact.traits,
+  });
 }
 
 /** Every id a call would store under or merge: any of them erased, the call is the erased person's. */
