@@ -9,10 +9,9 @@ import path from 'node:path';
 import type { Express } from 'express';
 import { parse, stringify } from 'lossless-json';
 import supertest from 'supertest';
-import { createApp } from '../api/app';
 import type { FlowInput } from '../flows/schema';
 import { waitFor } from './helpers/fake-http';
-import { API_KEY, Harness, TEST_LINKS, TEST_WEBHOOKS } from './helpers/harness';
+import { Harness, TEST_WEBHOOKS } from './helpers/harness';
 
 const SECRET = 'shpss_consent_secret';
 type Json = Record<string, unknown>;
@@ -32,15 +31,7 @@ const isoAt = (hoursFromStart: number) => new Date(startMs + hoursFromStart * 3_
 
 beforeAll(async () => {
   h = await Harness.start({ consentEmail: 'opt_in' });
-  app = createApp({
-    db: h.db,
-    workflows: h.env.client.workflow,
-    log: h.log,
-    apiKeys: [API_KEY],
-    links: TEST_LINKS,
-    consentEmail: 'opt_in',
-    webhooks: { ...TEST_WEBHOOKS, shopifySecret: SECRET },
-  });
+  app = h.appWith({ webhooks: { ...TEST_WEBHOOKS, shopifySecret: SECRET } });
   startMs = await h.env.currentTimeMs();
   await h.putFlow('cart-reminder', {
     name: 'Cart reminder',

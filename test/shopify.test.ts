@@ -9,12 +9,11 @@ import path from 'node:path';
 import type { Express } from 'express';
 import { parse, stringify } from 'lossless-json';
 import supertest from 'supertest';
-import { createApp } from '../api/app';
 import { listIdsOf } from '../db/lists';
 import type { FlowInput } from '../flows/schema';
 import { journeyWorkflowId } from '../runtime/journey-identity';
 import { waitFor } from './helpers/fake-http';
-import { API_KEY, Harness, TEST_LINKS, TEST_WEBHOOKS } from './helpers/harness';
+import { Harness, TEST_WEBHOOKS } from './helpers/harness';
 
 const SECRET = 'shpss_test_secret';
 const fixture = (name: string) => readFileSync(path.join(__dirname, 'fixtures/shopify', name), 'utf8');
@@ -45,14 +44,7 @@ let webhookSeq = 0;
 
 beforeAll(async () => {
   h = await Harness.start();
-  app = createApp({
-    db: h.db,
-    workflows: h.env.client.workflow,
-    log: h.log,
-    apiKeys: [API_KEY],
-    links: TEST_LINKS,
-    webhooks: { ...TEST_WEBHOOKS, shopifySecret: SECRET },
-  });
+  app = h.appWith({ webhooks: { ...TEST_WEBHOOKS, shopifySecret: SECRET } });
 });
 afterAll(() => h?.stop());
 beforeEach(() => h.sendgrid.reset());

@@ -7,8 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Express } from 'express';
 import supertest from 'supertest';
-import { createApp } from '../api/app';
-import { API_KEY, Harness, TEST_LINKS, TEST_WEBHOOKS } from './helpers/harness';
+import { Harness, TEST_WEBHOOKS } from './helpers/harness';
 
 const SECRET = 'wc-webhook-secret';
 type Json = Record<string, unknown>;
@@ -23,14 +22,7 @@ let deliverySeq = 0;
 
 beforeAll(async () => {
   h = await Harness.start();
-  app = createApp({
-    db: h.db,
-    workflows: h.env.client.workflow,
-    log: h.log,
-    apiKeys: [API_KEY],
-    links: TEST_LINKS,
-    webhooks: { ...TEST_WEBHOOKS, woocommerceSecret: SECRET },
-  });
+  app = h.appWith({ webhooks: { ...TEST_WEBHOOKS, woocommerceSecret: SECRET } });
 });
 afterAll(() => h?.stop());
 
