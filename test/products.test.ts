@@ -81,6 +81,16 @@ test('a product is created (201), replaced (200) and read back as stored', async
   expect(Date.parse(read.body.updatedAt)).toBeGreaterThanOrEqual(Date.parse(created.body.updatedAt));
 });
 
+test('in stock: as the shop says, else from its stock, else from the variants, else true', async () => {
+  const inStock = async (id: string, body: object) =>
+    (await put(id, { title: id, price: 1, currency: 'EUR', ...body })).body.inStock;
+  expect(await inStock('untracked', {})).toBe(true);
+  expect(await inStock('counted-out', { stock: 0 })).toBe(false);
+  expect(await inStock('variants-out', { variants: [{ id: 'a', stock: 0 }, { id: 'b' }] })).toBe(false);
+  expect(await inStock('said-in', { inStock: true, stock: 0 })).toBe(true);
+  expect((await h.http('get', '/v1/products/variants-out')).body.inStock).toBe(false);
+});
+
 test('search by a word of the title (any case) and filter by category', async () => {
   await put('canvas-tote', { title: 'Canvas tote bag', price: 25, currency: 'EUR', categories: ['bags'] });
   await put('leather-tote', { title: 'Leather TOTE', price: 120, currency: 'EUR', categories: ['bags', 'leather'] });
