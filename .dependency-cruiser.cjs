@@ -3,7 +3,7 @@
  * TypeScript JS API (type-only imports, SQL in strings, environment reads) are in test/layers.test.ts.
  */
 const TOP =
-  '^(api|routing|workflows|activities|worker|flows|audiences|campaigns|calendar|connectors|engagement|db|runtime|metrics|scripts|services|stack|sending|locales)/';
+  '^(api|routing|workflows|activities|worker|flows|audiences|campaigns|calendar|catalog|connectors|engagement|db|runtime|metrics|scripts|services|stack|sending|locales)/';
 module.exports = {
   forbidden: [
     {
@@ -37,6 +37,19 @@ module.exports = {
       severity: 'error',
       from: { path: '^db/' },
       to: { path: '^(api|services)/' },
+    },
+    {
+      name: 'catalog-is-pure',
+      comment:
+        'The catalog (catalog/) is the product schema and pure rules on it: recommendations, workflows and routes ' +
+        'import it, so it imports nothing that does I/O (repositories, Temporal, routes, the environment).',
+      severity: 'error',
+      from: { path: '^catalog/' },
+      to: {
+        path:
+          '^(api|routing|workflows|activities|worker|audiences|campaigns|engagement|db|runtime|metrics|scripts|' +
+          'services|stack|sending|connectors)/|^node_modules/(pg|pg-[^/]+|@temporalio/[^/]+|express)/',
+      },
     },
     {
       name: 'sql-only-in-db',

@@ -36,6 +36,7 @@ import { twilioWebhookRouter } from './webhooks/twilio';
 import { shopifyWebhookRouter } from './webhooks/shopify';
 import { woocommerceWebhookRouter } from './webhooks/woocommerce';
 import { sourcesRouter } from './sources/router';
+import { productsRouter } from './products/router';
 import { sourceEventsRouter } from './sources/receive';
 import type { LinkSettings } from '../sending/links';
 
@@ -125,6 +126,7 @@ export function createApp(deps: AppDeps): express.Express {
   admin.use('/outbox', outboxRouter(deps));
   admin.use('/segments', segmentsRouter(deps));
   admin.use('/sources', sourcesRouter(deps));
+  admin.use('/products', productsRouter(deps));
   admin.use('/calendar', calendarRouter());
   admin.use('/campaigns', campaignsRouter(deps));
   admin.use('/routing', routingRouter(deps));

@@ -12,6 +12,7 @@ const APP_FOLDERS = [
   'api',
   'audiences',
   'calendar',
+  'catalog',
   'campaigns',
   'connectors',
   'db',

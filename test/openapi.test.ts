@@ -124,6 +124,7 @@ test('real answers of the main routes match their documented schemas', async () 
     message: { type: 'email', subject: 'Hi', html: '<p>Hi</p><a href="{{ unsubscribe_url }}">unsubscribe</a>' },
     audience: { lists: ['vip'] },
   };
+  const product = { title: 'Linen shirt', price: 59.9, currency: 'EUR', categories: ['shirts'] };
   const calls: Call[] = [
     { method: 'post', path: '/v1/identify', url: '/v1/identify', status: 200 },
     { method: 'post', path: '/v1/track', url: '/v1/track', status: 200 },
@@ -160,6 +161,14 @@ test('real answers of the main routes match their documented schemas', async () 
     { method: 'get', path: '/v1/routing/dead-letters', url: '/v1/routing/dead-letters', status: 200 },
     { method: 'get', path: '/v1/campaigns/{id}', url: '/v1/campaigns/nope', status: 404 },
     { method: 'delete', path: '/v1/lists/{id}', url: '/v1/lists/vip', status: 200 },
+    { method: 'put', path: '/v1/products/{id}', url: '/v1/products/linen', status: 201, body: product },
+    { method: 'put', path: '/v1/products/{id}', url: '/v1/products/linen', status: 200, body: product },
+    { method: 'put', path: '/v1/products/{id}', url: '/v1/products/linen', status: 400, body: { price: -1 } },
+    { method: 'get', path: '/v1/products/{id}', url: '/v1/products/linen', status: 200 },
+    { method: 'get', path: '/v1/products/{id}', url: '/v1/products/nope', status: 404 },
+    { method: 'get', path: '/v1/products', url: '/v1/products?q=linen&limit=1', status: 200 },
+    { method: 'get', path: '/v1/products', url: '/v1/products?cursor=x', status: 400 },
+    { method: 'delete', path: '/v1/products/{id}', url: '/v1/products/linen', status: 200 },
     { method: 'get', path: '/health', url: '/health', status: 200 },
     { method: 'get', path: '/livez', url: '/livez', status: 200 },
     { method: 'get', path: '/readyz', url: '/readyz', status: 200 },

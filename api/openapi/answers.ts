@@ -197,6 +197,32 @@ export const campaignDetailAnswer = z.looseObject({ ...campaignAnswer.shape, run
 export const campaignStartedAnswer = z.looseObject({ id: z.string(), status: z.string() });
 export const campaignActionAnswer = z.looseObject({ id: z.string(), requested: z.string() });
 
+// --- the product catalog ---------------------------------------------------------------------
+
+const amount = z.number();
+export const productAnswer = z
+  .looseObject({
+    id: z.string(),
+    title: z.string(),
+    url: z.string().nullable(),
+    imageUrl: z.string().nullable(),
+    price: amount,
+    compareAtPrice: amount.nullable(),
+    currency: z.string(),
+    inStock: z.boolean(),
+    stock: z.number().int().nullable(),
+    published: z.boolean(),
+    publishedAt: nullableTime,
+    categories: z.array(z.string()),
+    tags: z.array(z.string()),
+    brand: z.string().nullable(),
+    variants: z.array(z.looseObject({ id: z.string() })),
+    createdAt: time,
+    updatedAt: time,
+  })
+  .meta({ id: 'Product' });
+export const productsPageAnswer = z.looseObject({ products: z.array(productAnswer), nextCursor });
+
 // --- operations ------------------------------------------------------------------------------
 
 const check = z.looseObject({ ok: z.boolean(), ms: z.number(), error: z.string().optional() });

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { campaignInput } from '../../campaigns/schema';
+import { productInput, productQuery } from '../../catalog/schema';
 import { sourceConfig } from '../../connectors/source-config';
 import { consentChannel, flowInput } from '../../flows/schema';
 import { momentsQuery, nameDaysQuery, nextQuery } from '../calendar/router';
@@ -248,6 +249,29 @@ const campaigns: RouteDoc[] = [
   }),
 ];
 
+// --- the product catalog ---------------------------------------------------------------------------
+
+const productId = { id: z.string().meta({ description: "the shop's own product id" }) };
+const products: RouteDoc[] = [
+  route('get', '/v1/products', 'admin', 'Catalog', 'Products, latest change first: search, category, pages', {
+    query: productQuery,
+    answers: { 200: ok(a.productsPageAnswer) },
+  }),
+  route('get', '/v1/products/:id', 'admin', 'Catalog', 'A product', {
+    params: productId,
+    answers: { 200: ok(a.productAnswer) },
+  }),
+  route('put', '/v1/products/:id', 'admin', 'Catalog', 'Create or replace a product', {
+    params: productId,
+    body: productInput,
+    answers: { 200: ok(a.productAnswer, 'replaced'), 201: ok(a.productAnswer, 'created') },
+  }),
+  route('delete', '/v1/products/:id', 'admin', 'Catalog', 'Delete a product', {
+    params: productId,
+    answers: { 200: ok(a.deletedAnswer, 'deleted') },
+  }),
+];
+
 // --- the rest of the admin API ---------------------------------------------------------------------
 
 const admin: RouteDoc[] = [
@@ -357,6 +381,7 @@ export const ROUTES: readonly RouteDoc[] = [
   ...lists,
   ...segments,
   ...campaigns,
+  ...products,
   ...admin,
   ...publicRoutes,
 ];
