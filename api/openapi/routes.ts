@@ -149,7 +149,9 @@ const contacts: RouteDoc[] = [
     answers: { 200: ok(a.contactEventsAnswer) },
   }),
   route('get', '/v1/contacts/:id/groups', 'admin', 'Contacts', 'The groups the contact belongs to', {}),
-  route('get', '/v1/contacts/:id/journeys', 'admin', 'Contacts', "The contact's journeys", {}),
+  route('get', '/v1/contacts/:id/journeys', 'admin', 'Contacts', "The contact's journeys, running ones live", {
+    answers: { 200: ok(a.contactJourneysAnswer) },
+  }),
   route('put', '/v1/contacts/:id/push-subscriptions', 'admin', 'Contacts', 'Store a Web Push subscription', {
     body: pushSubscription,
     answers: { 201: ok() },
