@@ -3,6 +3,7 @@
  * wakes, the event it waits for), asked of the journey workflow on the time-skipping server; with the
  * worker down it still answers promptly, from the step last seen.
  */
+import { contactJourneysAnswer } from '../api/openapi/answers';
 import type { FlowInput } from '../flows/schema';
 import { waitFor } from './helpers/fake-http';
 import { Harness } from './helpers/harness';
@@ -28,6 +29,8 @@ interface Shown {
 const journeysOf = async (contactId: string): Promise<Shown[]> => {
   const res = await h.http('get', `/v1/contacts/${contactId}/journeys`);
   expect(res.status).toBe(200);
+  // The documented answer schema (OpenAPI) holds for running and ended journeys alike.
+  expect(contactJourneysAnswer.safeParse(res.body).error).toBeUndefined();
   return res.body.journeys;
 };
 const checkout = async (userId: string) => {

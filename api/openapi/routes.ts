@@ -139,6 +139,8 @@ const contacts: RouteDoc[] = [
   route('get', '/v1/contacts/imports/:importId', 'admin', 'Contacts', "An import's progress and bad rows", {
     query: importErrorsQuery,
   }),
+  route('get', '/v1/contacts/erasures/:id', 'admin', 'Contacts', 'Whether an id is erased (404 when not)', {}),
+  route('delete', '/v1/contacts/erasures/:id', 'admin', 'Contacts', 'Lift an erasure: the ids are accepted again', {}),
   route('get', '/v1/contacts/:id', 'admin', 'Contacts', 'A profile: consent, lists, segments, computed', {
     answers: { 200: ok(a.contactProfileAnswer) },
   }),
