@@ -18,10 +18,11 @@ export const LIVE_QUERY_TIMEOUT_MS = 1500;
 export const MAX_LIVE_QUERIES = 20;
 
 export interface ContactJourney extends Omit<JourneyRecord, 'listens'> {
-  /** Running journeys: the step it is at (live, or last seen when `live` is false). Null once ended. */
+  /**
+   * Running journeys: the step it is at (live, or last seen when `live` is false). Ended journeys: the
+   * step they ended at, as this route always answered (support reads where a journey exited).
+   */
   currentStep: string | null;
-  /** The step an ended journey ended at (null while running). */
-  endedAtStep: string | null;
   /** When a delay, a wait or a held send ends unless something happens first; null when nothing is timed. */
   nextWakeAt: string | null;
   /** A wait_for_event step: the event it waits for. */
@@ -60,8 +61,7 @@ export async function contactJourneys(
 
   return Promise.all(
     rows.map(async (r): Promise<ContactJourney> => {
-      if (r.status !== 'running')
-        return { ...r, currentStep: null, endedAtStep: r.currentStep, nextWakeAt: null, waitingFor: null, live: null };
+      if (r.status !== 'running') return { ...r, nextWakeAt: null, waitingFor: null, live: null };
       const state = states.get(r.workflowId);
       const currentStep = state ? (state.status === 'running' ? (state.currentStep ?? null) : null) : r.currentStep;
       if (state && currentStep !== r.currentStep) await rememberCurrentStep(q, r.workflowId, currentStep);
@@ -69,7 +69,6 @@ export async function contactJourneys(
       return {
         ...r,
         currentStep,
-        endedAtStep: null,
         nextWakeAt: state?.status === 'running' ? (state.waitingUntil ?? null) : null,
         waitingFor: step?.type === 'wait_for_event' ? step.event : null,
         live: state !== undefined,

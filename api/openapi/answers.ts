@@ -142,11 +142,7 @@ export const contactJourneysAnswer = z.looseObject({
         flowVersion: z.number().int(),
         status: z.enum(['running', 'completed', 'exited', 'failed', 'terminated', 'timed_out', 'canceled']),
         exitReason: z.string().nullable(),
-        currentStep: z
-          .string()
-          .nullable()
-          .meta({ description: 'running journeys: the step it is at; null once ended' }),
-        endedAtStep: z.string().nullable().meta({ description: 'ended journeys: the step it ended at' }),
+        currentStep: z.string().nullable().meta({ description: 'the step it is at, or ended at once ended' }),
         nextWakeAt: nullableTime.meta({ description: 'when its delay, wait or held send ends; null if none is timed' }),
         waitingFor: z.string().nullable().meta({ description: 'a wait_for_event step: the event awaited' }),
         live: z.boolean().nullable().meta({
