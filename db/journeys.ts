@@ -223,6 +223,17 @@ export async function listContactJourneys(q: Queryable, contactId: string): Prom
   });
 }
 
+/**
+ * Keeps the step a running journey was last seen at (GET /v1/contacts/:id/journeys asked it live), so
+ * the route still shows it when Temporal does not answer. Rows that ended keep the step they ended on.
+ */
+export async function rememberCurrentStep(q: Queryable, workflowId: string, step: string | null): Promise<void> {
+  await q.query(
+    "UPDATE journeys SET current_step = $2 WHERE workflow_id = $1 AND status = 'running' AND current_step IS DISTINCT FROM $2",
+    [workflowId, step],
+  );
+}
+
 export async function hasRunningJourney(q: Queryable, workflowId: string): Promise<boolean> {
   const { rows } = await q.query("SELECT 1 FROM journeys WHERE workflow_id = $1 AND status = 'running'", [workflowId]);
   return rows.length > 0;

@@ -100,7 +100,8 @@ test('the environment is read in runtime/env.ts only', () => {
 test('SQL is sent from db/ only', () => {
   const withSql = appFiles
     .filter((f) => !f.startsWith(`db${path.sep}`))
-    .filter((f) => /\.query(<[^>]*>)?\(/.test(source(f)))
+    // A Temporal workflow query (`handle.query(journeyStateQuery)`, a definition from a messages module) is no SQL.
+    .filter((f) => /\.query(<[^>]*>)?\((?!\w+Query\))/.test(source(f)))
     .sort();
   expect(withSql).toEqual([]);
 });

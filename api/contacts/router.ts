@@ -5,7 +5,6 @@ import { getContact, upsertContact } from '../../db/contacts';
 import { savePushSubscription } from '../../db/push-subscriptions';
 import { listMessageEvents } from '../../db/message-events';
 import { parseOr400, storableParam } from '../validate';
-import { listContactJourneys } from '../../db/journeys';
 import { listContactMessages } from '../../db/messages';
 import { inTransaction, type Db } from '../../db/pool';
 import { erasedAmong, liftErasure } from '../../db/contact-erase';
@@ -20,6 +19,7 @@ import { eraseContact, streamExport } from './gdpr';
 import { runImport } from '../../services/contact-import';
 import { discardRest, importFormat, readImportRows } from './import';
 import { contactProfile } from '../../services/contact-profile';
+import { contactJourneys } from '../../services/contact-journeys';
 import { encodeContactCursor, findContacts } from './search';
 
 export const pushSubscription = z.looseObject({
@@ -204,7 +204,7 @@ export function contactsRouter(deps: ContactsDeps): Router {
   });
 
   router.get('/:id/journeys', async (req, res) => {
-    res.json({ journeys: await listContactJourneys(deps.db, req.params.id) });
+    res.json({ journeys: await contactJourneys(deps.db, deps.workflows, req.params.id) });
   });
 
   /** The browser's PushSubscription (JSON) for this contact; web push steps reach every one. */

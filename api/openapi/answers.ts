@@ -132,6 +132,29 @@ export const contactEventsAnswer = z.looseObject({
   next_cursor: deprecatedNextCursor,
 });
 
+export const contactJourneysAnswer = z.looseObject({
+  journeys: z.array(
+    z
+      .looseObject({
+        workflowId: z.string(),
+        runId: z.string().nullable(),
+        flowId: z.string(),
+        flowVersion: z.number().int(),
+        status: z.enum(['running', 'completed', 'exited', 'failed', 'terminated', 'timed_out', 'canceled']),
+        exitReason: z.string().nullable(),
+        currentStep: z.string().nullable().meta({ description: 'the step it is at, or ended at once ended' }),
+        nextWakeAt: nullableTime.meta({ description: 'when its delay, wait or held send ends; null if none is timed' }),
+        waitingFor: z.string().nullable().meta({ description: 'a wait_for_event step: the event awaited' }),
+        live: z.boolean().nullable().meta({
+          description: 'running journeys: true when asked of Temporal now, false when the stored step answers',
+        }),
+        startedAt: time,
+        endedAt: nullableTime,
+      })
+      .meta({ id: 'ContactJourney' }),
+  ),
+});
+
 // --- segments --------------------------------------------------------------------------------
 
 export const segmentAnswer = z

@@ -140,6 +140,8 @@ const contacts: RouteDoc[] = [
   route('get', '/v1/contacts/imports/:importId', 'admin', 'Contacts', "An import's progress and bad rows", {
     query: importErrorsQuery,
   }),
+  route('get', '/v1/contacts/erasures/:id', 'admin', 'Contacts', 'Whether an id is erased (404 when not)', {}),
+  route('delete', '/v1/contacts/erasures/:id', 'admin', 'Contacts', 'Lift an erasure: the ids are accepted again', {}),
   route('get', '/v1/contacts/:id', 'admin', 'Contacts', 'A profile: consent, lists, segments, computed', {
     answers: { 200: ok(a.contactProfileAnswer) },
   }),
@@ -159,7 +161,9 @@ const contacts: RouteDoc[] = [
     answers: { 200: ok(a.contactEventsAnswer) },
   }),
   route('get', '/v1/contacts/:id/groups', 'admin', 'Contacts', 'The groups the contact belongs to', {}),
-  route('get', '/v1/contacts/:id/journeys', 'admin', 'Contacts', "The contact's journeys", {}),
+  route('get', '/v1/contacts/:id/journeys', 'admin', 'Contacts', "The contact's journeys, running ones live", {
+    answers: { 200: ok(a.contactJourneysAnswer) },
+  }),
   route('put', '/v1/contacts/:id/push-subscriptions', 'admin', 'Contacts', 'Store a Web Push subscription', {
     body: pushSubscription,
     answers: { 201: ok() },

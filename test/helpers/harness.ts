@@ -228,6 +228,14 @@ export class Harness {
     this.workerRun = this.worker.run();
   }
 
+  /** A worker outage from now on: a Worker cannot run again once shut down, so this is for a suite's last test. */
+  async stopWorker(): Promise<void> {
+    if (!this.workerRun) return;
+    this.worker.shutdown();
+    await this.workerRun;
+    this.workerRun = undefined;
+  }
+
   get db() {
     return this.database.db;
   }
@@ -323,10 +331,7 @@ export class Harness {
 
   async stop(): Promise<void> {
     await this.stopRouter();
-    if (this.workerRun) {
-      this.worker.shutdown();
-      await this.workerRun;
-    }
+    await this.stopWorker();
     await this.env.teardown();
     await this.sendgrid.stop();
     await this.twilio.stop();
