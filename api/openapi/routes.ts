@@ -147,15 +147,6 @@ const contacts: RouteDoc[] = [
   }),
   route('get', '/v1/contacts/:id/export', 'admin', 'Contacts', 'GDPR access: all that is held about the person', {}),
   route('delete', '/v1/contacts/:id', 'admin', 'Contacts', 'GDPR erasure', {}),
-  route('get', '/v1/contacts/erasures/:id', 'admin', 'Contacts', 'Whether an id is erased (kept as a hash only)', {}),
-  route(
-    'delete',
-    '/v1/contacts/erasures/:id',
-    'admin',
-    'Contacts',
-    'Lift an erasure: the person may be recorded again',
-    {},
-  ),
   route('get', '/v1/contacts/:id/events', 'admin', 'Contacts', "The contact's events, newest first", {
     query: timelineQuery,
     answers: { 200: ok(a.contactEventsAnswer) },
