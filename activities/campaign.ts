@@ -459,6 +459,7 @@ export function createCampaignActivities(deps: ActivityDeps) {
         priority: CAMPAIGN_PRIORITY,
         now,
         capWindowMs: capped ? CAP_WINDOW_MS : 0,
+        lastSent: smart,
       });
       for (const r of open) {
         const f = facts.get(r.contactId);

@@ -30,6 +30,8 @@ export interface FactsRequest {
   transactional?: boolean;
   /** The cap window (ms) whose messages `recent` lists; 0: not read (no cap set: a campaign page saves the work). */
   capWindowMs: number;
+  /** false: `lastSentAt` not read (null): the sender has smart sending off, the only rule that reads it. */
+  lastSent?: boolean;
 }
 
 /**
@@ -64,7 +66,7 @@ export async function loadSendFacts(
             EXISTS (SELECT 1 FROM suppressions s, LATERAL (SELECT ${address}) AS a(address)
                      WHERE s.channel = $2 AND (NOT $5 OR s.scope = 'all')
                        AND s.address IN (lower(a.address), suppression_hash(a.address))) AS suppressed,
-            CASE WHEN NOT $5 THEN (SELECT max(${COUNTED_AT}) FROM messages m WHERE ${COUNTED} AND m.channel = $2
+            CASE WHEN NOT $5 AND $7 THEN (SELECT max(${COUNTED_AT}) FROM messages m WHERE ${COUNTED} AND m.channel = $2
                                      AND (m.status = 'sending' OR m.sent_at <= $4)) END AS last_sent_at,
             CASE WHEN $6 > 0 AND NOT $5 THEN (
               SELECT json_agg(json_build_object('channel', m.channel, 'at', ${COUNTED_AT}))
@@ -74,7 +76,15 @@ export async function loadSendFacts(
        FROM contacts c
        LEFT JOIN contact_consent cc ON cc.contact_id = c.id AND cc.channel = $2
       WHERE c.id = ANY($1::text[])`,
-    [contactIds, req.channel, req.priority, new Date(req.now), req.transactional ?? false, req.capWindowMs],
+    [
+      contactIds,
+      req.channel,
+      req.priority,
+      new Date(req.now),
+      req.transactional ?? false,
+      req.capWindowMs,
+      req.lastSent ?? true,
+    ],
   );
   return new Map(
     rows.map((r) => [

@@ -222,6 +222,42 @@ test('a bad campaign is a 400 naming the field; unknown audiences are named', as
   expect((await h.http('post', '/v1/campaigns/summer/pause')).body.error.code).toBe('not_running');
 });
 
+test('smart sending: a campaign skips who got a marketing email within the window; with it off, everyone gets it', async () => {
+  // Polled, not awaited with result(): awaiting lets the time-skipping server jump far ahead, past any window.
+  const completed = async (id: string) => {
+    await waitFor(async () => (await progressOf(id)).status === 'completed' && true, `${id} completed`);
+    return progressOf(id);
+  };
+  await contactsOnList('ss-list', 'ss', 2);
+  const message = { type: 'email', subject: 'Hello', html: '<p>hi</p>' } as const;
+  await putCampaign('ss-first', { name: 'First', message, audience: { lists: ['ss-list'] } });
+  expect((await h.http('post', '/v1/campaigns/ss-first/send')).status).toBe(202);
+  expect(await completed('ss-first')).toMatchObject({ status: 'completed', sent: 2, skipped: 0 });
+
+  // Smart sending on (the default, 16 h): both got the first one moments ago.
+  await putCampaign('ss-second', { name: 'Second', message, audience: { lists: ['ss-list'] } });
+  expect((await h.http('post', '/v1/campaigns/ss-second/send')).status).toBe(202);
+  expect(await completed('ss-second')).toMatchObject({ status: 'completed', sent: 0, skipped: 2 });
+  expect(deliveries('ss-second')).toEqual([]);
+  for (const m of await messagesOf('ss-second'))
+    expect(m.reason).toMatch(/^smart sending: a marketing email went out 0\.\d h ago \(window 16 h\)$/);
+
+  // Off: the last send is not even read, and both get the third one.
+  await putCampaign('ss-third', {
+    name: 'Third',
+    message,
+    audience: { lists: ['ss-list'] },
+    smartSending: { enabled: false },
+  });
+  expect((await h.http('post', '/v1/campaigns/ss-third/send')).status).toBe(202);
+  expect(await completed('ss-third')).toMatchObject({ status: 'completed', sent: 2, skipped: 0 });
+  expect(
+    deliveries('ss-third')
+      .map((d) => d.to)
+      .sort(),
+  ).toEqual(['ss-000@example.com', 'ss-001@example.com']);
+});
+
 async function contactsOnList(
   list: string,
   prefix: string,
