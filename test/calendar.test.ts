@@ -137,12 +137,13 @@ describe('the anniversary rule', () => {
   });
 
   test('anniversaries start at the first full year; a year-less date has one every year', () => {
-    const firstOrder = { month: 12, day: 7, year: 2026 };
-    expect(isAnniversaryOn(firstOrder, '2026-12-07')).toBe(false);
-    expect(isAnniversaryOn(firstOrder, '2025-12-07')).toBe(false);
-    expect(isAnniversaryOn(firstOrder, '2027-12-07')).toBe(true);
-    expect(isAnniversaryOn({ month: 12, day: 7 }, '2026-12-07')).toBe(true);
-    expect(isAnniversaryOn({ month: 2, day: 29, year: 2024 }, '2025-02-28')).toBe(true);
+    // Stated days of a reference year (2030), not the month the suite runs in: the function reads no clock.
+    const firstOrder = { month: 12, day: 7, year: 2030 };
+    expect(isAnniversaryOn(firstOrder, '2030-12-07')).toBe(false);
+    expect(isAnniversaryOn(firstOrder, '2029-12-07')).toBe(false);
+    expect(isAnniversaryOn(firstOrder, '2031-12-07')).toBe(true);
+    expect(isAnniversaryOn({ month: 12, day: 7 }, '2030-12-07')).toBe(true);
+    expect(isAnniversaryOn({ month: 2, day: 29, year: 2028 }, '2029-02-28')).toBe(true);
   });
 
   test('29 February falls on 28 February outside leap years', () => {
