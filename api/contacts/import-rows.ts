@@ -4,6 +4,7 @@
  * problem it has, each naming its field, and is skipped; the import goes on.
  */
 import { z } from 'zod';
+import type { ImportRow } from '../../services/contact-import';
 import { unstorableJson } from '../../connectors/storable-json';
 import { MAX_ID_LENGTH } from '../validate';
 import type { RowError } from '../../db/imports';
@@ -33,15 +34,6 @@ const CONSENT_WORDS: Record<string, ConsentStatus> = {
   opted_out: 'unsubscribed',
   'opt-out': 'unsubscribed',
 };
-
-export interface ImportRow {
-  row: number;
-  userId?: string;
-  email?: string;
-  phone?: string;
-  traits: Record<string, unknown>;
-  consent: Partial<Record<ConsentChannel, ConsentStatus>>;
-}
 
 const email = z.email();
 const PHONE = /^\+?[0-9][0-9 ().-]{4,30}$/;
